@@ -1,0 +1,287 @@
+package locker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// NewOrder is a request to create an order at this locker without a
+// central library (lockerctl orders add, the demo).
+type NewOrder struct {
+	ID          string
+	Size        Size
+	Items       []Item
+	Compartment string        // empty: smallest free that fits
+	TTL         time.Duration // until expiry
+	CodeLen     int
+}
+
+// DefaultCodeLen is the length of codes this locker generates itself.
+const DefaultCodeLen = 8
+
+// CreateReadyOrder puts a new order straight into a compartment, as if
+// staff had just loaded it, and returns it with its pickup code — the only
+// time the plaintext code exists.
+func (l *Locker) CreateReadyOrder(req NewOrder) (Order, string, error) {
+	if req.CodeLen == 0 {
+		req.CodeLen = DefaultCodeLen
+	}
+	if req.Size == "" {
+		req.Size = SizeS
+	}
+	if !req.Size.Valid() {
+		return Order{}, "", fmt.Errorf("bad size %q", req.Size)
+	}
+	if req.TTL <= 0 {
+		return Order{}, "", fmt.Errorf("order lifetime must be positive")
+	}
+	now := l.clock.Now().UTC()
+	if req.ID == "" {
+		suffix, err := NewCode(6)
+		if err != nil {
+			return Order{}, "", err
+		}
+		req.ID = "L-" + suffix
+	}
+	var o Order
+	var code string
+	err := l.store.Update(func(tx Tx) error {
+		if _, err := tx.Order(req.ID); err == nil {
+			return fmt.Errorf("order %s already exists", req.ID)
+		} else if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		comps, err := tx.Compartments()
+		if err != nil {
+			return err
+		}
+		id := req.Compartment
+		if id == "" {
+			var ok bool
+			if id, ok = chooseCompartment(comps, Order{Size: req.Size}); !ok {
+				return fmt.Errorf("no free compartment fits size %s", req.Size)
+			}
+		}
+		c, err := tx.Compartment(id)
+		if err != nil {
+			return fmt.Errorf("compartment %s: %w", id, err)
+		}
+		if c.State != CompFree || c.OutOfService {
+			return fmt.Errorf("compartment %s is %s", id, c.EffectiveState())
+		}
+		if !req.Size.Fits(c.Size) {
+			return fmt.Errorf("order size %s does not fit compartment %s (size %s)", req.Size, id, c.Size)
+		}
+		for tries := 0; ; tries++ {
+			if code, err = NewCode(req.CodeLen); err != nil {
+				return err
+			}
+			o = Order{ID: req.ID, State: OrderReady, Size: req.Size, Items: req.Items,
+				Compartments: []string{id}, CodeHash: l.key.Hash(code), ExpiresAt: now.Add(req.TTL),
+				Loaded: true, LoadedAt: now}
+			err = tx.PutOrder(o)
+			if !errors.Is(err, ErrCodeTaken) || tries > 8 {
+				break
+			}
+		}
+		if err != nil {
+			return err
+		}
+		c.State, c.OrderID, c.Op = CompLoaded, o.ID, OpNone
+		if err := tx.PutCompartment(c); err != nil {
+			return err
+		}
+		return l.record(tx, EvOrderLoaded, map[string]any{"order_id": o.ID, "compartment": id, "via": "local"})
+	})
+	if err != nil {
+		return Order{}, "", err
+	}
+	l.log.Info("order created", "order", o.ID, "compartment", o.Compartments[0])
+	return o, code, nil
+}
+
+// ErrStaleRev is returned by ApplyOrder for an order whose rev is not
+// newer than the stored one.
+var ErrStaleRev = errors.New("stale order rev")
+
+// ApplyOrder is the entry point for orders from the central library: it
+// stores o if its rev is newer than what is stored. Physical facts
+// recorded here win: an order that was loaded, picked up or retrieved at
+// this locker keeps its state, compartments and times; only its
+// descriptive fields, code and expiry follow the central library.
+func (l *Locker) ApplyOrder(o Order) error {
+	if o.ID == "" || !o.Size.Valid() || o.CodeHash == "" {
+		return fmt.Errorf("order %q: id, size and code hash are required", o.ID)
+	}
+	if o.State != OrderAssigned && o.State != OrderReady {
+		return fmt.Errorf("order %s: central may only send assigned or ready, not %q", o.ID, o.State)
+	}
+	return l.store.Update(func(tx Tx) error {
+		cur, err := tx.Order(o.ID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			o.State, o.Loaded, o.Compartments = OrderAssigned, false, nil
+			if o.Assigned != "" {
+				c, err := tx.Compartment(o.Assigned)
+				if err == nil && c.State == CompFree && !c.OutOfService {
+					c.State, c.OrderID = CompReserved, o.ID
+					if err := tx.PutCompartment(c); err != nil {
+						return err
+					}
+				}
+			}
+			return tx.PutOrder(o)
+		case err != nil:
+			return err
+		case o.Rev <= cur.Rev:
+			return fmt.Errorf("order %s rev %d (stored %d): %w", o.ID, o.Rev, cur.Rev, ErrStaleRev)
+		}
+		cur.Rev, cur.Items, cur.CodeHash, cur.ExpiresAt, cur.Size = o.Rev, o.Items, o.CodeHash, o.ExpiresAt, o.Size
+		if cur.State == OrderAssigned {
+			cur.Assigned = o.Assigned
+		}
+		return tx.PutOrder(cur)
+	})
+}
+
+// SetService takes a compartment out of service or puts it back.
+func (l *Locker) SetService(id string, inService bool, reason string) error {
+	if _, ok := l.doors[id]; !ok || id == ReturnSlotID {
+		return fmt.Errorf("unknown compartment %q", id)
+	}
+	return l.store.Update(func(tx Tx) error {
+		c, err := tx.Compartment(id)
+		if err != nil {
+			return err
+		}
+		c.OutOfService = !inService
+		if inService {
+			c.Jams = 0
+		}
+		if err := tx.PutCompartment(c); err != nil {
+			return err
+		}
+		return l.record(tx, EvCompartmentService, map[string]any{"compartment": id, "in_service": inService, "reason": reason})
+	})
+}
+
+// MaintenanceOpen opens a compartment (or the return slot) for a
+// technician; the event is written before the lock is pulsed.
+func (l *Locker) MaintenanceOpen(ctx context.Context, id, reason string) (ScanResult, error) {
+	if _, ok := l.doors[id]; !ok {
+		return ScanResult{}, fmt.Errorf("unknown compartment %q", id)
+	}
+	if reason == "" {
+		return ScanResult{}, fmt.Errorf("a reason is required")
+	}
+	if err := l.store.Update(func(tx Tx) error {
+		return l.record(tx, EvMaintenanceOpen, map[string]any{"compartment": id, "reason": reason})
+	}); err != nil {
+		return ScanResult{Outcome: OutcomeError, Reason: "store"}, err
+	}
+	l.log.Info("maintenance open", "compartment", id)
+	opened, jammed := l.openDoors(ctx, []string{id})
+	if len(jammed) > 0 {
+		return ScanResult{Outcome: OutcomeJammed, Compartments: jammed}, nil
+	}
+	return ScanResult{Outcome: OutcomeMaintOpen, Compartments: opened}, nil
+}
+
+// CompartmentStatus is a compartment with its door's live state.
+type CompartmentStatus struct {
+	Compartment
+	Effective CompartmentState `json:"effective_state"`
+	DoorOpen  bool             `json:"door_open"`
+}
+
+// Status is the locker at a glance.
+type Status struct {
+	LockerID     string                `json:"locker_id"`
+	Boot         uint64                `json:"boot"`
+	Compartments []CompartmentStatus   `json:"compartments"`
+	ReturnOpen   bool                  `json:"return_open"`
+	BinFull      bool                  `json:"bin_full"`
+	Orders       map[OrderState]int    `json:"orders"`
+	OutboxDepth  int                   `json:"outbox_depth"`
+	LastSeq      uint64                `json:"last_seq"`
+	StaffOn      []string              `json:"staff_sessions,omitempty"`
+	Now          time.Time             `json:"now"`
+	Extra        map[string]any        `json:"extra,omitempty"`
+}
+
+// Status reads the current state.
+func (l *Locker) Status() (Status, error) {
+	st := Status{LockerID: l.set.LockerID, Boot: l.store.Boot(), Now: l.clock.Now().UTC()}
+	err := l.store.View(func(tx Tx) error {
+		comps, err := tx.Compartments()
+		if err != nil {
+			return err
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for _, c := range comps {
+			open := false
+			if d := l.doors[c.ID]; d != nil {
+				open = d.open
+			}
+			st.Compartments = append(st.Compartments, CompartmentStatus{Compartment: c, Effective: c.EffectiveState(), DoorOpen: open})
+		}
+		if d := l.doors[ReturnSlotID]; d != nil {
+			st.ReturnOpen = d.open
+		}
+		st.BinFull = l.binFull
+		for dev, s := range l.sessions {
+			if st.Now.Before(s.until) {
+				st.StaffOn = append(st.StaffOn, dev)
+			}
+		}
+		if st.Orders, err = tx.OrderCount(); err != nil {
+			return err
+		}
+		if st.OutboxDepth, err = tx.OutboxDepth(); err != nil {
+			return err
+		}
+		st.LastSeq, err = tx.LastSeq()
+		return err
+	})
+	return st, err
+}
+
+// Orders lists stored orders (without code hashes' use to anyone: they are
+// keyed hashes).
+func (l *Locker) Orders() ([]Order, error) {
+	var out []Order
+	err := l.store.View(func(tx Tx) error {
+		return tx.ForEachOrder(func(o Order) error { out = append(out, o); return nil })
+	})
+	return out, err
+}
+
+// Events reads outbox events after seq.
+func (l *Locker) Events(after uint64, limit int) ([]Event, error) {
+	var out []Event
+	err := l.store.View(func(tx Tx) error {
+		var err error
+		out, err = tx.Events(after, limit)
+		return err
+	})
+	return out, err
+}
+
+// Devices lists the configured input devices.
+func (l *Locker) Devices() []Device { return l.set.Devices }
+
+// RecordScannerState records scanner.connected / scanner.disconnected.
+func (l *Locker) RecordScannerState(name string, connected bool, detail string) {
+	typ := EvScannerDisconnected
+	if connected {
+		typ = EvScannerConnected
+	}
+	data := map[string]any{"scanner": name}
+	if detail != "" {
+		data["detail"] = detail
+	}
+	l.recordOne(typ, data)
+}

@@ -1,0 +1,6 @@
+// Package boltstore implements locker.Store on one bbolt file: orders with
+// their code-hash, barcode and expiry indexes, compartments, staff badge
+// hashes, and the event outbox whose sequence numbers come from the
+// outbox bucket's own persisted sequence (so they are never reused, even
+// after a power cut: bbolt commits are fsynced).
+package boltstore

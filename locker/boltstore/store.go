@@ -1,0 +1,372 @@
+package boltstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/lockerd/lockerd/locker"
+)
+
+// SchemaVersion is the layout this package reads and writes.
+const SchemaVersion = 1
+
+var (
+	bMeta     = []byte("meta")
+	bOrders   = []byte("orders")
+	bCodes    = []byte("idx_code")
+	bBarcodes = []byte("idx_barcode")
+	bExpiry   = []byte("idx_expiry")
+	bComps    = []byte("compartments")
+	bStaff    = []byte("staff")
+	bOutbox   = []byte("outbox")
+
+	kSchema      = []byte("schema_version")
+	kBoot        = []byte("boot")
+	kOutboxCount = []byte("outbox_count")
+
+	allBuckets = [][]byte{bMeta, bOrders, bCodes, bBarcodes, bExpiry, bComps, bStaff, bOutbox}
+)
+
+// Options tune Open.
+type Options struct {
+	// LockTimeout is how long to wait for another process's file lock.
+	LockTimeout time.Duration
+	ReadOnly    bool
+}
+
+// Store is a locker.Store on a bbolt file.
+type Store struct {
+	db   *bolt.DB
+	path string
+	boot uint64
+}
+
+var _ locker.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store at path, checks its schema
+// version and, unless read-only, counts a new boot.
+func Open(path string, opt Options) (*Store, error) {
+	if opt.LockTimeout <= 0 {
+		opt.LockTimeout = time.Second
+	}
+	if !opt.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("store %s: create directory: %w", path, err)
+		}
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.LockTimeout, ReadOnly: opt.ReadOnly})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("store %s is locked by another process (is another lockerd running on it?): %w", path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path}
+	if opt.ReadOnly {
+		err = db.View(func(tx *bolt.Tx) error {
+			m := tx.Bucket(bMeta)
+			if m == nil {
+				return fmt.Errorf("not a lockerd store (no meta bucket)")
+			}
+			if err := checkSchema(m.Get(kSchema)); err != nil {
+				return err
+			}
+			s.boot = u64(m.Get(kBoot))
+			return nil
+		})
+	} else {
+		err = db.Update(func(tx *bolt.Tx) error {
+			fresh := tx.Bucket(bMeta) == nil
+			for _, name := range allBuckets {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			m := tx.Bucket(bMeta)
+			if fresh {
+				if err := m.Put(kSchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+					return err
+				}
+			} else if err := checkSchema(m.Get(kSchema)); err != nil {
+				return err
+			}
+			s.boot = u64(m.Get(kBoot)) + 1
+			return m.Put(kBoot, be64(s.boot))
+		})
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func checkSchema(v []byte) error {
+	if v == nil {
+		return fmt.Errorf("no schema version key")
+	}
+	n, err := strconv.Atoi(string(v))
+	if err != nil {
+		return fmt.Errorf("unreadable schema version %q", v)
+	}
+	if n != SchemaVersion {
+		return fmt.Errorf("schema version %d, this lockerd reads version %d", n, SchemaVersion)
+	}
+	return nil
+}
+
+// Path is the store's file.
+func (s *Store) Path() string { return s.path }
+
+// Boot implements locker.Store.
+func (s *Store) Boot() uint64 { return s.boot }
+
+// Close implements locker.Store.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Size is the store file's size in bytes.
+func (s *Store) Size() int64 {
+	var n int64
+	_ = s.db.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
+	return n
+}
+
+// Update implements locker.Store.
+func (s *Store) Update(fn func(locker.Tx) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return fn(&txn{tx}) })
+}
+
+// View implements locker.Store.
+func (s *Store) View(fn func(locker.Tx) error) error {
+	return s.db.View(func(tx *bolt.Tx) error { return fn(&txn{tx}) })
+}
+
+type txn struct{ tx *bolt.Tx }
+
+func be64(n uint64) []byte { b := make([]byte, 8); binary.BigEndian.PutUint64(b, n); return b }
+
+func u64(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}
+
+func (t *txn) b(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }
+
+func getJSON[T any](b *bolt.Bucket, key []byte, what string) (T, error) {
+	var v T
+	raw := b.Get(key)
+	if raw == nil {
+		return v, fmt.Errorf("%s %q: %w", what, key, locker.ErrNotFound)
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return v, fmt.Errorf("%s %q: corrupt record: %w", what, key, err)
+	}
+	return v, nil
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, raw)
+}
+
+func (t *txn) Order(id string) (locker.Order, error) {
+	return getJSON[locker.Order](t.b(bOrders), []byte(id), "order")
+}
+
+func (t *txn) orderVia(idx []byte, key string) (locker.Order, error) {
+	id := t.b(idx).Get([]byte(key))
+	if id == nil {
+		return locker.Order{}, locker.ErrNotFound
+	}
+	return t.Order(string(id))
+}
+
+func (t *txn) OrderByCodeHash(hash string) (locker.Order, error) { return t.orderVia(bCodes, hash) }
+
+func (t *txn) OrderByBarcode(barcode string) (locker.Order, error) {
+	return t.orderVia(bBarcodes, barcode)
+}
+
+func expiryKey(o locker.Order) []byte {
+	return append(be64(uint64(o.ExpiresAt.UnixNano())), o.ID...)
+}
+
+// live orders hold their code against other orders.
+func live(s locker.OrderState) bool {
+	return s == locker.OrderAssigned || s == locker.OrderReady || s == locker.OrderExpired
+}
+
+func (t *txn) PutOrder(o locker.Order) error {
+	if o.ID == "" {
+		return fmt.Errorf("order without id")
+	}
+	codes, barcodes, expiry := t.b(bCodes), t.b(bBarcodes), t.b(bExpiry)
+	if other := codes.Get([]byte(o.CodeHash)); other != nil && string(other) != o.ID {
+		prev, err := t.Order(string(other))
+		if err == nil && live(prev.State) {
+			return fmt.Errorf("order %s: %w (order %s)", o.ID, locker.ErrCodeTaken, prev.ID)
+		}
+	}
+	if old, err := t.Order(o.ID); err == nil {
+		if string(codes.Get([]byte(old.CodeHash))) == old.ID {
+			if err := codes.Delete([]byte(old.CodeHash)); err != nil {
+				return err
+			}
+		}
+		for _, it := range old.Items {
+			if string(barcodes.Get([]byte(it.Barcode))) == old.ID {
+				if err := barcodes.Delete([]byte(it.Barcode)); err != nil {
+					return err
+				}
+			}
+		}
+		if err := expiry.Delete(expiryKey(old)); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, locker.ErrNotFound) {
+		return err
+	}
+	if o.CodeHash != "" {
+		if err := codes.Put([]byte(o.CodeHash), []byte(o.ID)); err != nil {
+			return err
+		}
+	}
+	for _, it := range o.Items {
+		if it.Barcode != "" {
+			if err := barcodes.Put([]byte(it.Barcode), []byte(o.ID)); err != nil {
+				return err
+			}
+		}
+	}
+	if o.State == locker.OrderReady {
+		if err := expiry.Put(expiryKey(o), nil); err != nil {
+			return err
+		}
+	}
+	return putJSON(t.b(bOrders), []byte(o.ID), o)
+}
+
+func (t *txn) ForEachOrder(fn func(locker.Order) error) error {
+	return t.b(bOrders).ForEach(func(k, v []byte) error {
+		var o locker.Order
+		if err := json.Unmarshal(v, &o); err != nil {
+			return fmt.Errorf("order %q: corrupt record: %w", k, err)
+		}
+		return fn(o)
+	})
+}
+
+func (t *txn) ReadyExpiring(at time.Time) ([]locker.Order, error) {
+	var out []locker.Order
+	limit := be64(uint64(at.UnixNano()))
+	c := t.b(bExpiry).Cursor()
+	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], limit) <= 0; k, _ = c.Next() {
+		o, err := t.Order(string(k[8:]))
+		if err != nil {
+			return nil, err
+		}
+		if o.State == locker.OrderReady {
+			out = append(out, o)
+		}
+	}
+	return out, nil
+}
+
+func (t *txn) OrderCount() (map[locker.OrderState]int, error) {
+	n := map[locker.OrderState]int{}
+	err := t.ForEachOrder(func(o locker.Order) error { n[o.State]++; return nil })
+	return n, err
+}
+
+func (t *txn) Compartment(id string) (locker.Compartment, error) {
+	return getJSON[locker.Compartment](t.b(bComps), []byte(id), "compartment")
+}
+
+func (t *txn) PutCompartment(c locker.Compartment) error {
+	return putJSON(t.b(bComps), []byte(c.ID), c)
+}
+
+func (t *txn) Compartments() ([]locker.Compartment, error) {
+	var out []locker.Compartment
+	err := t.b(bComps).ForEach(func(k, v []byte) error {
+		var c locker.Compartment
+		if err := json.Unmarshal(v, &c); err != nil {
+			return fmt.Errorf("compartment %q: corrupt record: %w", k, err)
+		}
+		out = append(out, c)
+		return nil
+	})
+	return out, err
+}
+
+func (t *txn) IsStaffBadge(hash string) (bool, error) {
+	return t.b(bStaff).Get([]byte(hash)) != nil, nil
+}
+
+func (t *txn) PutStaffBadge(hash string) error { return t.b(bStaff).Put([]byte(hash), []byte{1}) }
+
+func (t *txn) Record(e locker.Event) (locker.Event, error) {
+	ob := t.b(bOutbox)
+	seq, err := ob.NextSequence()
+	if err != nil {
+		return e, err
+	}
+	e.Seq = seq
+	if err := putJSON(ob, be64(seq), e); err != nil {
+		return e, err
+	}
+	m := t.b(bMeta)
+	return e, m.Put(kOutboxCount, be64(u64(m.Get(kOutboxCount))+1))
+}
+
+func (t *txn) Events(after uint64, limit int) ([]locker.Event, error) {
+	var out []locker.Event
+	c := t.b(bOutbox).Cursor()
+	for k, v := c.Seek(be64(after + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
+		var e locker.Event
+		if err := json.Unmarshal(v, &e); err != nil {
+			return nil, fmt.Errorf("outbox %d: corrupt record: %w", u64(k), err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func (t *txn) OutboxDepth() (int, error) { return int(u64(t.b(bMeta).Get(kOutboxCount))), nil }
+
+func (t *txn) LastSeq() (uint64, error) { return t.b(bOutbox).Sequence(), nil }
+
+func (t *txn) AckEvents(upto uint64) (int, error) {
+	ob := t.b(bOutbox)
+	// Collect first: deleting under a moving cursor skips keys in bbolt.
+	var keys [][]byte
+	c := ob.Cursor()
+	for k, _ := c.First(); k != nil && u64(k) <= upto; k, _ = c.Next() {
+		keys = append(keys, k)
+	}
+	n := 0
+	for _, k := range keys {
+		if err := ob.Delete(k); err != nil {
+			return n, err
+		}
+		n++
+	}
+	m := t.b(bMeta)
+	left := int64(u64(m.Get(kOutboxCount))) - int64(n)
+	return n, m.Put(kOutboxCount, be64(uint64(max(left, 0))))
+}

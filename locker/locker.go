@@ -1,0 +1,849 @@
+package locker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Outcomes of a scan.
+const (
+	OutcomeOpened     = "opened"      // pickup: doors open
+	OutcomeDenied     = "denied"      // pickup refused; Reason says why
+	OutcomeStaffOn    = "staff_on"    // staff session started
+	OutcomeStaffOff   = "staff_off"   // staff session ended
+	OutcomeLoading    = "loading"     // staff: compartment open for loading
+	OutcomeRetrieving = "retrieving"  // staff: compartment open for retrieval
+	OutcomeNothing    = "nothing"     // staff: nothing to do for that scan
+	OutcomeReturned   = "returned"    // return accepted, flap open
+	OutcomeRefused    = "refused"     // return refused; Reason says why
+	OutcomeJammed     = "jammed"      // a door did not open
+	OutcomeError      = "error"       // could not be served (store or hardware)
+	OutcomeMaintOpen  = "maintenance" // technician open
+)
+
+// ScanResult says what a scan did. It never contains the scanned text.
+type ScanResult struct {
+	Outcome      string    `json:"outcome"`
+	Reason       string    `json:"reason,omitempty"`
+	OrderID      string    `json:"order_id,omitempty"`
+	Compartments []string  `json:"compartments,omitempty"`
+	Until        time.Time `json:"until,omitzero"`
+}
+
+// Staff command codes scanned during a staff session.
+const StaffCmdRetrieve = "RETRIEVE"
+
+// via values of pickup.completed.
+const (
+	ViaScan   = "scan"
+	ViaKeypad = "keypad"
+	ViaRemote = "remote"
+)
+
+type door struct {
+	id          string
+	lock        string
+	sensor      string
+	open        bool
+	since       time.Time
+	commanded   bool      // the current open episode was commanded
+	expectUntil time.Time // an opening before this is commanded
+	lastAlarm   time.Time
+	waiters     []chan struct{}
+}
+
+type staffSession struct {
+	device  string
+	until   time.Time
+	pending []string // compartments still to retrieve
+}
+
+// Locker runs the flows of one cabinet. Create it with New, call Start once,
+// then Run; Scan and the other methods may be called from any goroutine.
+type Locker struct {
+	set      Settings
+	store    Store
+	hw       Hardware
+	key      CodeKey
+	clock    Clock
+	log      *slog.Logger
+	lockouts *Lockouts
+	pulses   chan struct{} // semaphore: at most MaxConcurrentPulses energised
+
+	devices   map[string]Device
+	doors     map[string]*door  // compartment id (and ReturnSlotID) → door
+	doorByPin map[string]*door  // sensor pin → door
+	staffHash map[string]bool   // staff badge hashes from settings
+
+	mu       sync.Mutex
+	binFull  bool
+	sessions map[string]*staffSession // by device name
+	busy     map[string]bool          // order ids being handled
+	bg       context.Context          // for work started by door events
+	wg       sync.WaitGroup
+}
+
+// New checks settings and builds a Locker; nothing is touched until Start.
+func New(set Settings, store Store, hw Hardware, key CodeKey, clock Clock, log *slog.Logger) (*Locker, error) {
+	if err := set.validate(); err != nil {
+		return nil, err
+	}
+	if len(key) < MinCodeKeyLen {
+		return nil, fmt.Errorf("pickup key too short")
+	}
+	if clock == nil {
+		clock = SystemClock{}
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	l := &Locker{
+		set: set, store: store, hw: hw, key: key, clock: clock, log: log,
+		lockouts: NewLockouts(LockoutPolicy{
+			MaxFailed: set.Policy.MaxFailedCodes, Window: set.Policy.FailedWindow,
+			Lockout: set.Policy.Lockout, LockoutMax: set.Policy.LockoutMax,
+		}),
+		pulses:    make(chan struct{}, set.MaxConcurrentPulses),
+		devices:   map[string]Device{},
+		doors:     map[string]*door{},
+		doorByPin: map[string]*door{},
+		staffHash: map[string]bool{},
+		sessions:  map[string]*staffSession{},
+		busy:      map[string]bool{},
+		bg:        context.Background(),
+	}
+	for _, d := range set.Devices {
+		l.devices[d.Name] = d
+	}
+	for _, c := range set.Compartments {
+		l.addDoor(c.ID, c.Lock, c.Sensor)
+	}
+	if r := set.Return; r != nil {
+		l.addDoor(ReturnSlotID, r.Lock, r.Sensor)
+	}
+	for _, h := range set.StaffBadges {
+		l.staffHash[strings.ToLower(h)] = true
+	}
+	return l, nil
+}
+
+func (l *Locker) addDoor(id, lock, sensor string) {
+	d := &door{id: id, lock: lock, sensor: sensor}
+	l.doors[id] = d
+	if sensor != "" {
+		l.doorByPin[sensor] = d
+	}
+}
+
+// record appends one event inside tx.
+func (l *Locker) record(tx Tx, typ string, data map[string]any) error {
+	_, err := tx.Record(Event{Type: typ, TS: l.clock.Now().UTC(), Boot: l.store.Boot(), Data: data})
+	if err != nil {
+		return fmt.Errorf("record %s: %w", typ, err)
+	}
+	return nil
+}
+
+// recordOne writes a single event in its own transaction.
+func (l *Locker) recordOne(typ string, data map[string]any) {
+	if err := l.store.Update(func(tx Tx) error { return l.record(tx, typ, data) }); err != nil {
+		l.log.Error("event not recorded", "type", typ, "err", err)
+	}
+}
+
+// Start drives every lock to its locked level, brings the stored
+// compartments in line with the settings, reads every sensor, settles
+// operations a previous run left half done, and records daemon.started.
+func (l *Locker) Start(version string) error {
+	if err := l.hw.LockAll(); err != nil {
+		return fmt.Errorf("drive locks to locked level: %w", err)
+	}
+	now := l.clock.Now()
+	var openAtStart []string
+	for _, d := range l.doors {
+		if d.sensor == "" {
+			continue
+		}
+		active, err := l.hw.Read(d.sensor)
+		if err != nil {
+			return fmt.Errorf("read sensor %s of %s: %w", d.sensor, d.id, err)
+		}
+		d.open, d.since, d.lastAlarm = active, now, now
+		if active {
+			openAtStart = append(openAtStart, d.id)
+		}
+	}
+	sort.Strings(openAtStart)
+	if r := l.set.Return; r != nil && r.BinFullSensor != "" {
+		full, err := l.hw.Read(r.BinFullSensor)
+		if err != nil {
+			return fmt.Errorf("read bin-full sensor %s: %w", r.BinFullSensor, err)
+		}
+		l.binFull = full
+	}
+	return l.store.Update(func(tx Tx) error {
+		for _, cfg := range l.set.Compartments {
+			c, err := tx.Compartment(cfg.ID)
+			if errors.Is(err, ErrNotFound) {
+				c = Compartment{ID: cfg.ID, State: CompFree}
+			} else if err != nil {
+				return err
+			}
+			c.Size, c.Lock, c.Sensor = cfg.Size, cfg.Lock, cfg.Sensor
+			if c.State == CompOpen && !l.doors[c.ID].open {
+				if err := l.settleInterrupted(tx, &c); err != nil {
+					return err
+				}
+			}
+			if err := tx.PutCompartment(c); err != nil {
+				return err
+			}
+		}
+		for h := range l.staffHash {
+			if err := tx.PutStaffBadge(h); err != nil {
+				return err
+			}
+		}
+		if err := l.record(tx, EvDaemonStarted, map[string]any{
+			"version": version, "compartments": len(l.set.Compartments), "doors_open": openAtStart,
+		}); err != nil {
+			return err
+		}
+		for _, id := range openAtStart {
+			if err := l.record(tx, EvDoorOpened, map[string]any{"compartment": id, "commanded": false, "at_start": true}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// settleInterrupted resolves a compartment that a killed run left open
+// with its door now closed. Nothing is assumed that was not recorded: a
+// load that was not confirmed by a close is undone (staff scan again).
+func (l *Locker) settleInterrupted(tx Tx, c *Compartment) error {
+	o, err := tx.Order(c.OrderID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	found := err == nil
+	switch {
+	case c.Op == OpPickup && found && o.State == OrderPickedUp:
+		c.State, c.OrderID = CompFree, ""
+	case c.Op == OpLoad && found && o.State == OrderAssigned:
+		c.State = CompFree
+		if o.Assigned == c.ID {
+			c.State = CompReserved
+		} else {
+			c.OrderID = ""
+		}
+	case found && (o.State == OrderReady || o.NeedsRetrieval()):
+		c.State = CompLoaded
+	default:
+		c.State, c.OrderID = CompFree, ""
+	}
+	c.Op = OpNone
+	l.log.Warn("settled compartment left open by previous run", "compartment", c.ID, "state", c.State)
+	return nil
+}
+
+// Run handles sensor changes and periodic work until ctx ends.
+func (l *Locker) Run(ctx context.Context) error {
+	l.mu.Lock()
+	l.bg = ctx
+	l.mu.Unlock()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	defer l.wg.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ch, ok := <-l.hw.Inputs():
+			if !ok {
+				return errors.New("hardware input stream closed")
+			}
+			l.HandleInput(ch)
+		case <-tick.C:
+			l.Tick()
+		}
+	}
+}
+
+// HandleInput applies one sensor change: door events, forced-door alarms,
+// the end of a load, pickup or retrieval when its door closes, bin full.
+func (l *Locker) HandleInput(ch InputChange) {
+	if r := l.set.Return; r != nil && r.BinFullSensor != "" && ch.Pin == r.BinFullSensor {
+		l.mu.Lock()
+		was := l.binFull
+		l.binFull = ch.Active
+		l.mu.Unlock()
+		if ch.Active && !was {
+			l.recordOne(EvReturnBinFull, map[string]any{"source": "sensor"})
+		}
+		l.log.Info("return bin", "full", ch.Active)
+		return
+	}
+	d := l.doorByPin[ch.Pin]
+	if d == nil {
+		l.log.Warn("input change on unknown pin", "pin", ch.Pin)
+		return
+	}
+	l.mu.Lock()
+	if d.open == ch.Active {
+		l.mu.Unlock()
+		return
+	}
+	d.open = ch.Active
+	var commanded bool
+	if ch.Active {
+		d.since, d.lastAlarm = ch.At, ch.At
+		d.commanded = ch.At.Before(d.expectUntil)
+		d.expectUntil = time.Time{}
+		for _, w := range d.waiters {
+			close(w)
+		}
+		d.waiters = nil
+	}
+	commanded = d.commanded
+	l.mu.Unlock()
+
+	var next *staffSession
+	err := l.store.Update(func(tx Tx) error {
+		next = nil
+		if !ch.Active {
+			if err := l.record(tx, EvDoorClosed, map[string]any{"compartment": d.id, "commanded": commanded}); err != nil {
+				return err
+			}
+			var err error
+			next, err = l.finishOnClose(tx, d.id)
+			return err
+		}
+		if err := l.record(tx, EvDoorOpened, map[string]any{"compartment": d.id, "commanded": commanded}); err != nil {
+			return err
+		}
+		if !commanded {
+			return l.record(tx, EvDoorForced, map[string]any{"compartment": d.id})
+		}
+		return nil
+	})
+	if err != nil {
+		l.log.Error("door change not recorded", "compartment", d.id, "open", ch.Active, "err", err)
+		return
+	}
+	l.log.Info("door", "compartment", d.id, "open", ch.Active, "commanded", commanded)
+	if next != nil {
+		l.spawn(func(ctx context.Context) { l.retrieveNext(ctx, next) })
+	}
+}
+
+// spawn runs f in the background, bound to Run's context.
+func (l *Locker) spawn(f func(ctx context.Context)) {
+	l.mu.Lock()
+	ctx := l.bg
+	l.mu.Unlock()
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		f(ctx)
+	}()
+}
+
+// finishOnClose completes what a compartment's door was opened for. It
+// returns the staff session whose retrieval round should go on, if any.
+func (l *Locker) finishOnClose(tx Tx, id string) (*staffSession, error) {
+	if id == ReturnSlotID {
+		return nil, nil
+	}
+	c, err := tx.Compartment(id)
+	if err != nil {
+		return nil, err
+	}
+	if c.State != CompOpen {
+		return nil, nil
+	}
+	now := l.clock.Now().UTC()
+	var next *staffSession
+	o, err := tx.Order(c.OrderID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	found := err == nil
+	switch {
+	case c.Op == OpLoad && found && o.State == OrderAssigned:
+		if err := o.Move(OrderReady); err != nil {
+			return nil, err
+		}
+		o.Loaded, o.LoadedAt = true, now
+		if !slices.Contains(o.Compartments, id) {
+			o.Compartments = append(o.Compartments, id)
+		}
+		if err := tx.PutOrder(o); err != nil {
+			return nil, err
+		}
+		c.State = CompLoaded
+		if err := l.record(tx, EvOrderLoaded, map[string]any{"order_id": o.ID, "compartment": id}); err != nil {
+			return nil, err
+		}
+	case c.Op == OpRetrieve && found && o.NeedsRetrieval():
+		if err := o.Move(OrderRetrieved); err != nil {
+			return nil, err
+		}
+		if err := tx.PutOrder(o); err != nil {
+			return nil, err
+		}
+		c.State, c.OrderID = CompFree, ""
+		if err := l.record(tx, EvOrderRetrieved, map[string]any{"order_id": o.ID, "compartment": id}); err != nil {
+			return nil, err
+		}
+		next = l.sessionRetrieving(id)
+	default:
+		l.settleInterrupted(tx, &c)
+		if c.Op == OpRetrieve {
+			next = l.sessionRetrieving(id)
+		}
+	}
+	c.Op = OpNone
+	return next, tx.PutCompartment(c)
+}
+
+// sessionRetrieving returns the live staff session with more to retrieve.
+func (l *Locker) sessionRetrieving(_ string) *staffSession {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.clock.Now()
+	for _, s := range l.sessions {
+		if now.Before(s.until) && len(s.pending) > 0 {
+			return s
+		}
+	}
+	return nil
+}
+
+// Tick does the periodic work: expiry, left-open alarms, staff timeouts.
+func (l *Locker) Tick() {
+	now := l.clock.Now()
+	if err := l.store.Update(func(tx Tx) error {
+		due, err := tx.ReadyExpiring(now)
+		if err != nil {
+			return err
+		}
+		for _, o := range due {
+			if err := l.expire(tx, o); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		l.log.Error("expiry", "err", err)
+	}
+
+	type alarm struct {
+		id  string
+		for_ time.Duration
+	}
+	var alarms []alarm
+	l.mu.Lock()
+	for _, d := range l.doors {
+		if d.open && now.Sub(d.since) >= l.set.Policy.DoorLeftOpenAlarm && now.Sub(d.lastAlarm) >= l.set.Policy.DoorLeftOpenAlarm {
+			d.lastAlarm = now
+			alarms = append(alarms, alarm{d.id, now.Sub(d.since)})
+		}
+	}
+	for dev, s := range l.sessions {
+		if !now.Before(s.until) {
+			delete(l.sessions, dev)
+			l.log.Info("staff session timed out", "scanner", dev)
+		}
+	}
+	l.mu.Unlock()
+	for _, a := range alarms {
+		l.recordOne(EvDoorLeftOpen, map[string]any{"compartment": a.id, "open_s": int(a.for_.Seconds())})
+	}
+}
+
+func (l *Locker) expire(tx Tx, o Order) error {
+	if err := o.Move(OrderExpired); err != nil {
+		return err
+	}
+	if err := tx.PutOrder(o); err != nil {
+		return err
+	}
+	l.log.Info("order expired", "order", o.ID)
+	return l.record(tx, EvOrderExpired, map[string]any{"order_id": o.ID, "compartments": o.Compartments})
+}
+
+// Scan handles one line from an input device.
+func (l *Locker) Scan(ctx context.Context, device, text string) (ScanResult, error) {
+	dev, ok := l.devices[device]
+	if !ok {
+		return ScanResult{}, fmt.Errorf("unknown input device %q", device)
+	}
+	if dev.Role == RoleReturn {
+		return l.returnScan(ctx, dev, text), nil
+	}
+	via := ViaScan
+	if device == KeypadDevice {
+		via = ViaKeypad
+	}
+	return l.pickupScan(ctx, dev, text, via), nil
+}
+
+// KeypadDevice is the name of the on-screen keypad input device.
+const KeypadDevice = "keypad"
+
+func (l *Locker) pickupScan(ctx context.Context, dev Device, text, via string) ScanResult {
+	now := l.clock.Now()
+	code, codeErr := NormalizeCode(text)
+	hash := ""
+	if codeErr == nil {
+		hash = l.key.Hash(code)
+	}
+	if l.staffSessionActive(dev.Name, now) {
+		if hash != "" && l.isStaff(hash) {
+			l.endStaff(dev.Name)
+			return ScanResult{Outcome: OutcomeStaffOff}
+		}
+		return l.staffScan(ctx, dev, text)
+	}
+	if until, locked := l.lockouts.LockedUntil(dev.Name, now); locked {
+		l.recordOne(EvPickupDenied, map[string]any{"scanner": dev.Name, "reason": DenyLockedOut})
+		return ScanResult{Outcome: OutcomeDenied, Reason: DenyLockedOut, Until: until}
+	}
+	if codeErr != nil {
+		return l.failCode(dev, now)
+	}
+	var o Order
+	err := l.store.View(func(tx Tx) error {
+		var err error
+		o, err = tx.OrderByCodeHash(hash)
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		if l.isStaff(hash) {
+			l.startStaff(dev.Name, now)
+			return ScanResult{Outcome: OutcomeStaffOn}
+		}
+		return l.failCode(dev, now)
+	}
+	if err != nil {
+		l.log.Error("order lookup", "err", err)
+		return ScanResult{Outcome: OutcomeError, Reason: "store"}
+	}
+	switch o.State {
+	case OrderReady:
+		if !now.Before(o.ExpiresAt) {
+			if err := l.store.Update(func(tx Tx) error {
+				cur, err := tx.Order(o.ID)
+				if err != nil || cur.State != OrderReady {
+					return err
+				}
+				return l.expire(tx, cur)
+			}); err != nil {
+				l.log.Error("expire on scan", "order", o.ID, "err", err)
+			}
+			return l.deny(dev, o.ID, DenyExpired)
+		}
+		return l.pickup(ctx, dev, o, via)
+	case OrderPickedUp:
+		if now.Sub(o.PickedUpAt) <= l.set.Policy.ReopenGrace {
+			return l.reopen(ctx, o)
+		}
+		return l.deny(dev, o.ID, DenyNotReady)
+	case OrderExpired, OrderRetrieved:
+		return l.deny(dev, o.ID, DenyExpired)
+	case OrderCancelled:
+		return l.deny(dev, o.ID, DenyCancelled)
+	default:
+		return l.deny(dev, o.ID, DenyNotReady)
+	}
+}
+
+func (l *Locker) deny(dev Device, orderID, reason string) ScanResult {
+	l.recordOne(EvPickupDenied, map[string]any{"scanner": dev.Name, "reason": reason})
+	l.log.Info("pickup denied", "scanner", dev.Name, "reason", reason, "order", orderID)
+	return ScanResult{Outcome: OutcomeDenied, Reason: reason}
+}
+
+// failCode records a code that matches nothing, and starts a lockout when
+// there were too many.
+func (l *Locker) failCode(dev Device, now time.Time) ScanResult {
+	until, started := l.lockouts.Fail(dev.Name, now)
+	err := l.store.Update(func(tx Tx) error {
+		if err := l.record(tx, EvPickupDenied, map[string]any{"scanner": dev.Name, "reason": DenyUnknown}); err != nil {
+			return err
+		}
+		if started {
+			return l.record(tx, EvLockoutStarted, map[string]any{"scanner": dev.Name, "until": until.UTC()})
+		}
+		return nil
+	})
+	if err != nil {
+		l.log.Error("denial not recorded", "err", err)
+	}
+	l.log.Info("pickup denied", "scanner", dev.Name, "reason", DenyUnknown, "lockout_started", started)
+	return ScanResult{Outcome: OutcomeDenied, Reason: DenyUnknown}
+}
+
+func (l *Locker) claim(orderID string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.busy[orderID] {
+		return false
+	}
+	l.busy[orderID] = true
+	return true
+}
+
+func (l *Locker) release(orderID string) {
+	l.mu.Lock()
+	delete(l.busy, orderID)
+	l.mu.Unlock()
+}
+
+// beginOpen marks compartments open for op before any lock is pulsed, so
+// that a door is never opened for something the store could not record.
+// Compartments out of service are left out and returned separately.
+func (l *Locker) beginOpen(ids []string, op Op, orderID string) (ok, unusable []string, prev map[string]Compartment, err error) {
+	prev = map[string]Compartment{}
+	err = l.store.Update(func(tx Tx) error {
+		ok, unusable = nil, nil
+		for _, id := range ids {
+			c, err := tx.Compartment(id)
+			if err != nil {
+				return fmt.Errorf("compartment %s: %w", id, err)
+			}
+			if c.OutOfService {
+				unusable = append(unusable, id)
+				continue
+			}
+			prev[id] = c
+			c.State, c.Op, c.OrderID = CompOpen, op, orderID
+			if err := tx.PutCompartment(c); err != nil {
+				return err
+			}
+			ok = append(ok, id)
+		}
+		return nil
+	})
+	return ok, unusable, prev, err
+}
+
+// openDoors pulses each door's lock and waits for its sensor to report
+// open within DoorOpenConfirm. It returns the doors that opened and the
+// ones that did not, in the order given.
+func (l *Locker) openDoors(ctx context.Context, ids []string) (opened, jammed []string) {
+	res := make([]bool, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i] = l.openDoor(ctx, id)
+		}()
+	}
+	wg.Wait()
+	for i, id := range ids {
+		if res[i] {
+			opened = append(opened, id)
+		} else {
+			jammed = append(jammed, id)
+		}
+	}
+	return opened, jammed
+}
+
+// openDoor pulses one lock (waiting for a free pulse slot: power-supply
+// inrush limits how many locks may be energised at once) and reports
+// whether the door opened. The lock is never pulsed a second time.
+func (l *Locker) openDoor(ctx context.Context, id string) bool {
+	d := l.doors[id]
+	select {
+	case l.pulses <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	now := l.clock.Now()
+	opened := make(chan struct{})
+	l.mu.Lock()
+	d.expectUntil = now.Add(l.set.LockPulse + l.set.Policy.DoorOpenConfirm)
+	alreadyOpen := d.open
+	if !alreadyOpen {
+		d.waiters = append(d.waiters, opened)
+	}
+	l.mu.Unlock()
+	timeout := l.clock.After(l.set.Policy.DoorOpenConfirm)
+	go func() {
+		defer func() { <-l.pulses }()
+		if err := l.hw.Pulse(d.lock, ClampPulse(l.set.LockPulse)); err != nil {
+			l.log.Error("lock pulse failed", "compartment", id, "lock", d.lock, "err", err)
+		}
+	}()
+	if alreadyOpen || d.sensor == "" {
+		return true // no sensor to confirm with: the pulse is all we know
+	}
+	select {
+	case <-opened:
+		return true
+	case <-timeout:
+	case <-ctx.Done():
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d.waiters = slices.DeleteFunc(d.waiters, func(c chan struct{}) bool { return c == opened })
+	return d.open
+}
+
+// endOpen records, after a pulse, which doors jammed: each goes back to
+// what it was, counts a jam, and leaves service after two jams in a row.
+func (l *Locker) endOpen(tx Tx, opened, jammed []string, prev map[string]Compartment) error {
+	for _, id := range opened {
+		c, err := tx.Compartment(id)
+		if err != nil {
+			return err
+		}
+		if c.Jams != 0 {
+			c.Jams = 0
+			if err := tx.PutCompartment(c); err != nil {
+				return err
+			}
+		}
+	}
+	for _, id := range jammed {
+		c, err := tx.Compartment(id)
+		if err != nil {
+			return err
+		}
+		p := prev[id]
+		c.State, c.Op, c.OrderID = p.State, p.Op, p.OrderID
+		c.Jams++
+		if err := l.record(tx, EvDoorJammed, map[string]any{"compartment": id, "jams": c.Jams}); err != nil {
+			return err
+		}
+		if c.Jams >= 2 && !c.OutOfService {
+			c.OutOfService = true
+			if err := l.record(tx, EvCompartmentService, map[string]any{"compartment": id, "in_service": false, "reason": "jammed"}); err != nil {
+				return err
+			}
+		}
+		l.log.Warn("door jammed", "compartment", id, "jams", c.Jams, "out_of_service", c.OutOfService)
+		if err := tx.PutCompartment(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Locker) pickup(ctx context.Context, dev Device, o Order, via string) ScanResult {
+	if !l.claim(o.ID) {
+		return ScanResult{Outcome: OutcomeDenied, Reason: "busy", OrderID: o.ID}
+	}
+	defer l.release(o.ID)
+	ids, unusable, prev, err := l.beginOpen(o.Compartments, OpPickup, o.ID)
+	if err != nil {
+		l.log.Error("pickup not started: store", "order", o.ID, "err", err)
+		return ScanResult{Outcome: OutcomeError, Reason: "store"}
+	}
+	if len(unusable) > 0 || len(ids) == 0 {
+		// Put back what beginOpen marked; the order waits for a technician.
+		l.revert(prev)
+		return l.deny(dev, o.ID, DenyNotReady)
+	}
+	opened, jammed := l.openDoors(ctx, ids)
+	var res ScanResult
+	err = l.store.Update(func(tx Tx) error {
+		if err := l.endOpen(tx, opened, jammed, prev); err != nil {
+			return err
+		}
+		if len(jammed) > 0 {
+			res = ScanResult{Outcome: OutcomeJammed, OrderID: o.ID, Compartments: jammed}
+			return nil
+		}
+		cur, err := tx.Order(o.ID)
+		if err != nil {
+			return err
+		}
+		if err := cur.Move(OrderPickedUp); err != nil {
+			return err
+		}
+		cur.PickedUpAt = l.clock.Now().UTC()
+		if err := tx.PutOrder(cur); err != nil {
+			return err
+		}
+		res = ScanResult{Outcome: OutcomeOpened, OrderID: o.ID, Compartments: opened}
+		return l.record(tx, EvPickupCompleted, map[string]any{"order_id": o.ID, "compartments": opened, "via": via, "scanner": dev.Name})
+	})
+	if err != nil {
+		l.log.Error("pickup outcome not recorded", "order", o.ID, "err", err)
+		return ScanResult{Outcome: OutcomeError, Reason: "store"}
+	}
+	l.log.Info("pickup", "order", o.ID, "outcome", res.Outcome, "compartments", res.Compartments)
+	return res
+}
+
+// revert restores compartments marked by beginOpen that were never pulsed.
+func (l *Locker) revert(prev map[string]Compartment) {
+	if len(prev) == 0 {
+		return
+	}
+	if err := l.store.Update(func(tx Tx) error {
+		for _, p := range prev {
+			c, err := tx.Compartment(p.ID)
+			if err != nil {
+				return err
+			}
+			c.State, c.Op, c.OrderID = p.State, p.Op, p.OrderID
+			if err := tx.PutCompartment(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		l.log.Error("revert compartments", "err", err)
+	}
+}
+
+// reopen opens again, within the grace period, the doors of an order just
+// picked up (the reader forgot a book) — only doors nobody reused since.
+func (l *Locker) reopen(ctx context.Context, o Order) ScanResult {
+	if !l.claim(o.ID) {
+		return ScanResult{Outcome: OutcomeDenied, Reason: "busy", OrderID: o.ID}
+	}
+	defer l.release(o.ID)
+	var ids []string
+	err := l.store.View(func(tx Tx) error {
+		for _, id := range o.Compartments {
+			c, err := tx.Compartment(id)
+			if err != nil {
+				return err
+			}
+			if !c.OutOfService && (c.State == CompFree || c.OrderID == o.ID) {
+				ids = append(ids, id)
+			}
+		}
+		return nil
+	})
+	if err != nil || len(ids) == 0 {
+		return ScanResult{Outcome: OutcomeDenied, Reason: DenyNotReady, OrderID: o.ID}
+	}
+	ids, _, prev, err := l.beginOpen(ids, OpPickup, o.ID)
+	if err != nil {
+		return ScanResult{Outcome: OutcomeError, Reason: "store"}
+	}
+	opened, jammed := l.openDoors(ctx, ids)
+	if err := l.store.Update(func(tx Tx) error { return l.endOpen(tx, opened, jammed, prev) }); err != nil {
+		l.log.Error("reopen outcome", "err", err)
+	}
+	l.log.Info("reopened within grace", "order", o.ID, "compartments", opened)
+	if len(jammed) > 0 {
+		return ScanResult{Outcome: OutcomeJammed, OrderID: o.ID, Compartments: jammed}
+	}
+	return ScanResult{Outcome: OutcomeOpened, OrderID: o.ID, Compartments: opened, Reason: "reopen"}
+}

@@ -1,0 +1,90 @@
+package locker
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by Tx lookups that find nothing.
+var ErrNotFound = errors.New("not found")
+
+// ErrCodeTaken is returned by Tx.PutOrder when a live order already uses
+// the same code hash.
+var ErrCodeTaken = errors.New("pickup code already used by another live order")
+
+// Store is the locker's durable state: orders with their code, barcode and
+// expiry indexes, compartments, staff badges and the event outbox. Every
+// state change and the events it produces are written in one Update.
+type Store interface {
+	Update(fn func(Tx) error) error
+	View(fn func(Tx) error) error
+	// Boot is this process's boot number, incremented each time the store
+	// is opened for writing.
+	Boot() uint64
+	Close() error
+}
+
+// Tx is one store transaction. A Tx is only valid inside the function it
+// was passed to.
+type Tx interface {
+	Order(id string) (Order, error)
+	OrderByCodeHash(hash string) (Order, error)
+	OrderByBarcode(barcode string) (Order, error)
+	// PutOrder writes o and keeps the indexes in step.
+	PutOrder(o Order) error
+	ForEachOrder(fn func(Order) error) error
+	// ReadyExpiring returns ready orders whose ExpiresAt is not after t.
+	ReadyExpiring(t time.Time) ([]Order, error)
+	OrderCount() (map[OrderState]int, error)
+
+	Compartment(id string) (Compartment, error)
+	PutCompartment(c Compartment) error
+	Compartments() ([]Compartment, error)
+
+	IsStaffBadge(hash string) (bool, error)
+	PutStaffBadge(hash string) error
+
+	// Record appends e to the outbox with the next sequence number, which
+	// strictly increases and is never reused, and returns it with Seq set.
+	Record(e Event) (Event, error)
+	// Events returns up to limit outbox events with Seq > after, in order.
+	Events(after uint64, limit int) ([]Event, error)
+	OutboxDepth() (int, error)
+	LastSeq() (uint64, error)
+	// AckEvents removes outbox events with Seq <= upto and returns how many.
+	AckEvents(upto uint64) (int, error)
+}
+
+// InputChange is a sensor input that changed level.
+type InputChange struct {
+	Pin    string
+	Active bool // door open, bin full
+	At     time.Time
+}
+
+// Hardware is the cabinet's electrical side: lock outputs (pulsed, never
+// held) and sensor inputs. Pins are named as in the config.
+type Hardware interface {
+	// LockAll drives every lock output to its locked level.
+	LockAll() error
+	// Pulse energises the lock output for d, then drives it back to its
+	// locked level, and returns when it is back. Implementations bound d.
+	Pulse(lock string, d time.Duration) error
+	// Read returns an input's current level.
+	Read(pin string) (active bool, err error)
+	// Inputs delivers every input change.
+	Inputs() <-chan InputChange
+	Close() error
+}
+
+// Clock is the time source; tests inject a fake one.
+type Clock interface {
+	Now() time.Time
+	After(d time.Duration) <-chan time.Time
+}
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+func (SystemClock) Now() time.Time                         { return time.Now() }
+func (SystemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }

@@ -1,0 +1,49 @@
+package locker
+
+import "context"
+
+// Reasons of return.refused.
+const (
+	RefusePattern = "pattern"
+	RefuseBinFull = "bin_full"
+)
+
+// returnScan handles a barcode read at the return slot. The barcode is
+// recorded only when accepted: a refused scan may be anything (a pickup
+// code shown to the wrong scanner), so its text is never recorded.
+func (l *Locker) returnScan(ctx context.Context, dev Device, text string) ScanResult {
+	r := l.set.Return
+	if r == nil {
+		return ScanResult{Outcome: OutcomeRefused, Reason: "no return slot"}
+	}
+	barcode := CleanScan(text)
+	l.mu.Lock()
+	full := l.binFull
+	l.mu.Unlock()
+	if full {
+		err := l.store.Update(func(tx Tx) error {
+			if err := l.record(tx, EvReturnRefused, map[string]any{"reason": RefuseBinFull, "scanner": dev.Name}); err != nil {
+				return err
+			}
+			return l.record(tx, EvReturnBinFull, map[string]any{"source": "return_refused"})
+		})
+		if err != nil {
+			l.log.Error("return refusal not recorded", "err", err)
+		}
+		l.log.Warn("return refused", "scanner", dev.Name, "reason", RefuseBinFull)
+		return ScanResult{Outcome: OutcomeRefused, Reason: RefuseBinFull}
+	}
+	if r.Pattern != nil && !r.Pattern.MatchString(barcode) {
+		l.recordOne(EvReturnRefused, map[string]any{"reason": RefusePattern, "scanner": dev.Name})
+		l.log.Info("return refused", "scanner", dev.Name, "reason", RefusePattern)
+		return ScanResult{Outcome: OutcomeRefused, Reason: RefusePattern}
+	}
+	opened, _ := l.openDoors(ctx, []string{ReturnSlotID})
+	if len(opened) == 0 {
+		l.recordOne(EvDoorJammed, map[string]any{"compartment": ReturnSlotID})
+		return ScanResult{Outcome: OutcomeJammed, Compartments: []string{ReturnSlotID}}
+	}
+	l.recordOne(EvItemReturned, map[string]any{"barcode": barcode, "scanner": dev.Name})
+	l.log.Info("item returned", "scanner", dev.Name, "barcode", barcode)
+	return ScanResult{Outcome: OutcomeReturned, Compartments: []string{ReturnSlotID}}
+}

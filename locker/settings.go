@@ -1,0 +1,101 @@
+package locker
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Policy holds the timing rules of the flows.
+type Policy struct {
+	MaxFailedCodes    int
+	FailedWindow      time.Duration
+	Lockout           time.Duration
+	LockoutMax        time.Duration
+	DoorOpenConfirm   time.Duration
+	DoorLeftOpenAlarm time.Duration
+	ReopenGrace       time.Duration
+	StaffIdle         time.Duration
+}
+
+// DefaultPolicy is the policy of a config that sets none.
+func DefaultPolicy() Policy {
+	return Policy{
+		MaxFailedCodes:    5,
+		FailedWindow:      60 * time.Second,
+		Lockout:           30 * time.Second,
+		LockoutMax:        15 * time.Minute,
+		DoorOpenConfirm:   3 * time.Second,
+		DoorLeftOpenAlarm: 60 * time.Second,
+		ReopenGrace:       2 * time.Minute,
+		StaffIdle:         2 * time.Minute,
+	}
+}
+
+// Lock pulse bounds: a lock coil held longer overheats, and a shorter pulse
+// does not reliably release the latch.
+const (
+	MinLockPulse = 50 * time.Millisecond
+	MaxLockPulse = 2 * time.Second
+)
+
+// ClampPulse bounds d to [MinLockPulse, MaxLockPulse]. Drivers call it too,
+// so that no caller can hold a lock energised.
+func ClampPulse(d time.Duration) time.Duration { return min(max(d, MinLockPulse), MaxLockPulse) }
+
+// Role is what an input device is for.
+type Role string
+
+const (
+	RolePickup Role = "pickup" // readers' pickup codes and staff badges
+	RoleReturn Role = "return" // returned items' barcodes
+)
+
+// Device is an input device (scanner or keypad).
+type Device struct {
+	Name string
+	Role Role
+}
+
+// ReturnSlot is the return flap with its bin.
+type ReturnSlot struct {
+	Lock          string
+	Sensor        string // flap sensor; empty if the flap has none
+	BinFullSensor string // empty if the bin has none
+	Pattern       *regexp.Regexp
+}
+
+// Settings is everything the core needs from the configuration.
+type Settings struct {
+	LockerID            string
+	Policy              Policy
+	LockPulse           time.Duration
+	MaxConcurrentPulses int
+	Compartments        []Compartment // id, size, lock, sensor
+	Devices             []Device
+	Return              *ReturnSlot // nil: no return slot
+	StaffBadges         []string    // badge code hashes
+}
+
+func (s Settings) validate() error {
+	if s.LockerID == "" {
+		return fmt.Errorf("settings: locker id is empty")
+	}
+	if s.MaxConcurrentPulses < 1 {
+		return fmt.Errorf("settings: max concurrent pulses must be at least 1")
+	}
+	if s.Policy.MaxFailedCodes < 1 {
+		return fmt.Errorf("settings: max failed codes must be at least 1")
+	}
+	seen := map[string]bool{}
+	for _, c := range s.Compartments {
+		if seen[c.ID] || c.ID == ReturnSlotID {
+			return fmt.Errorf("settings: compartment id %q used twice or reserved", c.ID)
+		}
+		seen[c.ID] = true
+		if !c.Size.Valid() {
+			return fmt.Errorf("settings: compartment %s: bad size %q", c.ID, c.Size)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,220 @@
+package locker
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+	"time"
+)
+
+func (l *Locker) isStaff(hash string) bool {
+	if l.staffHash[hash] {
+		return true
+	}
+	var ok bool
+	if err := l.store.View(func(tx Tx) error {
+		var err error
+		ok, err = tx.IsStaffBadge(hash)
+		return err
+	}); err != nil {
+		l.log.Error("staff badge lookup", "err", err)
+	}
+	return ok
+}
+
+func (l *Locker) staffSessionActive(device string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.sessions[device]
+	return s != nil && now.Before(s.until)
+}
+
+func (l *Locker) startStaff(device string, now time.Time) {
+	l.mu.Lock()
+	l.sessions[device] = &staffSession{device: device, until: now.Add(l.set.Policy.StaffIdle)}
+	l.mu.Unlock()
+	l.log.Info("staff session started", "scanner", device)
+}
+
+func (l *Locker) endStaff(device string) {
+	l.mu.Lock()
+	delete(l.sessions, device)
+	l.mu.Unlock()
+	l.log.Info("staff session ended", "scanner", device)
+}
+
+// touchStaff extends the idle timeout of device's session and returns it.
+func (l *Locker) touchStaff(device string) *staffSession {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.sessions[device]
+	if s != nil {
+		s.until = l.clock.Now().Add(l.set.Policy.StaffIdle)
+	}
+	return s
+}
+
+// staffScan handles a scan in a staff session: an order id or item barcode
+// opens a compartment for loading; RETRIEVE starts a retrieval round.
+func (l *Locker) staffScan(ctx context.Context, dev Device, text string) ScanResult {
+	s := l.touchStaff(dev.Name)
+	if s == nil {
+		return ScanResult{Outcome: OutcomeNothing}
+	}
+	key := CleanScan(text)
+	if strings.EqualFold(key, StaffCmdRetrieve) {
+		return l.startRetrieve(ctx, s)
+	}
+	var o Order
+	err := l.store.View(func(tx Tx) error {
+		var err error
+		if o, err = tx.Order(key); errors.Is(err, ErrNotFound) {
+			o, err = tx.OrderByBarcode(key)
+		}
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return ScanResult{Outcome: OutcomeNothing, Reason: "unknown order or item"}
+	}
+	if err != nil {
+		return ScanResult{Outcome: OutcomeError, Reason: "store"}
+	}
+	if o.State != OrderAssigned {
+		return ScanResult{Outcome: OutcomeNothing, Reason: "order is " + string(o.State), OrderID: o.ID}
+	}
+	return l.load(ctx, o)
+}
+
+// chooseCompartment picks where to load o: its pre-assigned compartment if
+// usable, else the smallest free compartment that fits.
+func chooseCompartment(comps []Compartment, o Order) (string, bool) {
+	for _, c := range comps {
+		if c.ID == o.Assigned && !c.OutOfService &&
+			(c.State == CompFree || (c.State == CompReserved && c.OrderID == o.ID)) {
+			return c.ID, true
+		}
+	}
+	var fits []Compartment
+	for _, c := range comps {
+		if c.State == CompFree && !c.OutOfService && o.Size.Fits(c.Size) {
+			fits = append(fits, c)
+		}
+	}
+	if len(fits) == 0 {
+		return "", false
+	}
+	sort.SliceStable(fits, func(i, j int) bool {
+		if fits[i].Size.Rank() != fits[j].Size.Rank() {
+			return fits[i].Size.Rank() < fits[j].Size.Rank()
+		}
+		return fits[i].ID < fits[j].ID
+	})
+	return fits[0].ID, true
+}
+
+func (l *Locker) load(ctx context.Context, o Order) ScanResult {
+	if !l.claim(o.ID) {
+		return ScanResult{Outcome: OutcomeNothing, Reason: "busy", OrderID: o.ID}
+	}
+	defer l.release(o.ID)
+	var id string
+	var ok bool
+	if err := l.store.View(func(tx Tx) error {
+		comps, err := tx.Compartments()
+		id, ok = chooseCompartment(comps, o)
+		return err
+	}); err != nil {
+		return ScanResult{Outcome: OutcomeError, Reason: "store"}
+	}
+	if !ok {
+		return ScanResult{Outcome: OutcomeNothing, Reason: "no free compartment fits size " + string(o.Size), OrderID: o.ID}
+	}
+	ids, _, prev, err := l.beginOpen([]string{id}, OpLoad, o.ID)
+	if err != nil || len(ids) == 0 {
+		return ScanResult{Outcome: OutcomeError, Reason: "store"}
+	}
+	opened, jammed := l.openDoors(ctx, ids)
+	if err := l.store.Update(func(tx Tx) error { return l.endOpen(tx, opened, jammed, prev) }); err != nil {
+		l.log.Error("load outcome", "err", err)
+		return ScanResult{Outcome: OutcomeError, Reason: "store"}
+	}
+	if len(jammed) > 0 {
+		return ScanResult{Outcome: OutcomeJammed, OrderID: o.ID, Compartments: jammed}
+	}
+	l.log.Info("loading", "order", o.ID, "compartment", id)
+	return ScanResult{Outcome: OutcomeLoading, OrderID: o.ID, Compartments: opened}
+}
+
+// startRetrieve queues every in-service compartment holding an expired or
+// cancelled order and opens the first; each door closing opens the next.
+func (l *Locker) startRetrieve(ctx context.Context, s *staffSession) ScanResult {
+	var ids []string
+	if err := l.store.View(func(tx Tx) error {
+		comps, err := tx.Compartments()
+		if err != nil {
+			return err
+		}
+		for _, c := range comps {
+			if c.State != CompLoaded || c.OutOfService {
+				continue
+			}
+			o, err := tx.Order(c.OrderID)
+			if err == nil && o.NeedsRetrieval() {
+				ids = append(ids, c.ID)
+			}
+		}
+		return nil
+	}); err != nil {
+		return ScanResult{Outcome: OutcomeError, Reason: "store"}
+	}
+	if len(ids) == 0 {
+		return ScanResult{Outcome: OutcomeNothing, Reason: "nothing to retrieve"}
+	}
+	l.mu.Lock()
+	s.pending = ids
+	l.mu.Unlock()
+	return l.retrieveNext(ctx, s)
+}
+
+// retrieveNext opens the next compartment of s's retrieval round. A door
+// that jams is skipped (and counted); the round goes on.
+func (l *Locker) retrieveNext(ctx context.Context, s *staffSession) ScanResult {
+	for {
+		l.mu.Lock()
+		live := l.sessions[s.device] == s && l.clock.Now().Before(s.until)
+		if !live || len(s.pending) == 0 {
+			s.pending = nil
+			l.mu.Unlock()
+			return ScanResult{Outcome: OutcomeNothing, Reason: "retrieval round done"}
+		}
+		id := s.pending[0]
+		s.pending = s.pending[1:]
+		s.until = l.clock.Now().Add(l.set.Policy.StaffIdle)
+		l.mu.Unlock()
+
+		var orderID string
+		if err := l.store.View(func(tx Tx) error {
+			c, err := tx.Compartment(id)
+			orderID = c.OrderID
+			return err
+		}); err != nil {
+			return ScanResult{Outcome: OutcomeError, Reason: "store"}
+		}
+		ids, _, prev, err := l.beginOpen([]string{id}, OpRetrieve, orderID)
+		if err != nil {
+			return ScanResult{Outcome: OutcomeError, Reason: "store"}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		opened, jammed := l.openDoors(ctx, ids)
+		if err := l.store.Update(func(tx Tx) error { return l.endOpen(tx, opened, jammed, prev) }); err != nil {
+			return ScanResult{Outcome: OutcomeError, Reason: "store"}
+		}
+		if len(opened) > 0 {
+			l.log.Info("retrieving", "order", orderID, "compartment", id)
+			return ScanResult{Outcome: OutcomeRetrieving, OrderID: orderID, Compartments: opened}
+		}
+	}
+}
