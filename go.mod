@@ -3,11 +3,13 @@ module github.com/lockerd/lockerd
 go 1.26.8
 
 require (
+	go.bug.st/serial v1.6.4
+	go.etcd.io/bbolt v1.4.3
+	go.yaml.in/yaml/v3 v3.0.4
+	golang.org/x/sync v0.25.0
+)
+
+require (
 	github.com/creack/goselect v0.1.2 // indirect
-	github.com/creack/pty v1.1.24 // indirect
-	go.bug.st/serial v1.6.4 // indirect
-	go.etcd.io/bbolt v1.4.3 // indirect
-	go.yaml.in/yaml/v3 v3.0.4 // indirect
-	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.29.0 // indirect
 )

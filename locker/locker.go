@@ -201,6 +201,7 @@ func (l *Locker) Start(version string) error {
 				if err := l.settleInterrupted(tx, &c); err != nil {
 					return err
 				}
+				l.log.Warn("settled compartment a previous run left open", "compartment", c.ID, "state", c.State)
 			}
 			if err := tx.PutCompartment(c); err != nil {
 				return err
@@ -250,7 +251,6 @@ func (l *Locker) settleInterrupted(tx Tx, c *Compartment) error {
 		c.State, c.OrderID = CompFree, ""
 	}
 	c.Op = OpNone
-	l.log.Warn("settled compartment left open by previous run", "compartment", c.ID, "state", c.State)
 	return nil
 }
 
@@ -405,8 +405,13 @@ func (l *Locker) finishOnClose(tx Tx, id string) (*staffSession, error) {
 		}
 		next = l.sessionRetrieving(id)
 	default:
-		l.settleInterrupted(tx, &c)
-		if c.Op == OpRetrieve {
+		// A pickup's door closing, or an operation whose order changed
+		// meanwhile: the compartment holds what the order says.
+		op := c.Op
+		if err := l.settleInterrupted(tx, &c); err != nil {
+			return nil, err
+		}
+		if op == OpRetrieve {
 			next = l.sessionRetrieving(id)
 		}
 	}

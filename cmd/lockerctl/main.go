@@ -1,0 +1,422 @@
+// Command lockerctl is the technician's and staff's tool for a locker. It
+// talks to the running lockerd through its local API (api.listen, loopback
+// only), and checks config files and pickup-code hashes offline.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/config"
+	"github.com/lockerd/lockerd/locker/httpapi"
+)
+
+const usage = `lockerctl — talk to a running lockerd, check configs and codes
+
+Usage: lockerctl [-api HOST:PORT | -config FILE] COMMAND [ARGS]
+
+Commands:
+  status [--wait DURATION]                  doors, compartments, order counts, outbox depth
+  orders list                               stored orders
+  orders add [--size S] [--compartment ID] [--id ID] [--item BARCODE[:TITLE]]... [--ttl 72h]
+                                            create a ready order; prints its pickup code once
+  events tail [--after SEQ] [-f]            outbox events (with -f: keep following)
+  scan --scanner NAME TEXT                  inject a scan, as if read by scanner NAME
+  open COMPARTMENT --reason TEXT            technician maintenance open (recorded)
+  service COMPARTMENT on|off [--reason T]   put a compartment in or out of service
+  sim [ACTION DOOR]                         simulated hardware: show, or jam|unjam|open|close|
+                                            stick-open|stick-closed|unstick DOOR, bin-full|bin-empty
+  validate FILE                             check a config file; exit 1 listing every problem
+  hash-code --key-file FILE CODE            print the code hash (for staff_badges and integrators)
+
+The API address is -api, else api.listen of -config, else $LOCKERD_API, else 127.0.0.1:8480.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// parse parses flags that may come before or after positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+type cli struct {
+	api        string
+	out, errw  io.Writer
+	httpClient *http.Client
+}
+
+func run(args []string, out, errw io.Writer) int {
+	global := flag.NewFlagSet("lockerctl", flag.ContinueOnError)
+	global.SetOutput(errw)
+	global.Usage = func() { fmt.Fprint(errw, usage) }
+	api := global.String("api", "", "lockerd API address")
+	cfgFile := global.String("config", "", "read the API address from this config")
+	if err := global.Parse(args); err != nil {
+		return 2
+	}
+	rest := global.Args()
+	if len(rest) == 0 {
+		fmt.Fprint(errw, usage)
+		return 2
+	}
+	c := &cli{out: out, errw: errw, httpClient: &http.Client{Timeout: 30 * time.Second}}
+	c.api = *api
+	if c.api == "" && *cfgFile != "" {
+		cfg, err := config.Load(*cfgFile)
+		if err != nil {
+			fmt.Fprintf(errw, "lockerctl: %v\n", err)
+			return 2
+		}
+		c.api = cfg.API.Listen
+	}
+	if c.api == "" {
+		c.api = os.Getenv("LOCKERD_API")
+	}
+	if c.api == "" {
+		c.api = config.DefaultListen
+	}
+	cmd, cargs := rest[0], rest[1:]
+	var err error
+	switch cmd {
+	case "status":
+		err = c.status(cargs)
+	case "orders":
+		err = c.orders(cargs)
+	case "events":
+		err = c.events(cargs)
+	case "scan":
+		err = c.scan(cargs)
+	case "open":
+		err = c.open(cargs)
+	case "service":
+		err = c.service(cargs)
+	case "sim":
+		err = c.sim(cargs)
+	case "validate":
+		return validate(cargs, out, errw)
+	case "hash-code":
+		err = hashCode(cargs, out)
+	case "help", "-h", "--help":
+		fmt.Fprint(out, usage)
+		return 0
+	default:
+		fmt.Fprintf(errw, "lockerctl: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(errw, "lockerctl %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+func (c *cli) call(method, path string, body, into any) error {
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, "http://"+c.api+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.httpClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("lockerd not reachable at %s: %w", c.api, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e httpapi.Error
+		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("%s", resp.Status)
+	}
+	if into != nil {
+		return json.Unmarshal(raw, into)
+	}
+	return nil
+}
+
+func (c *cli) status(args []string) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	wait := fs.Duration("wait", 0, "wait up to this long for lockerd to answer")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	var st locker.Status
+	deadline := time.Now().Add(*wait)
+	for {
+		err := c.call("GET", "/v1/status", nil, &st)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if *asJSON {
+		return printJSON(c.out, st)
+	}
+	fmt.Fprintf(c.out, "locker %s  boot %d  outbox %d events (last seq %d)  return bin full: %v\n",
+		st.LockerID, st.Boot, st.OutboxDepth, st.LastSeq, st.BinFull)
+	var states []string
+	for s, n := range st.Orders {
+		states = append(states, fmt.Sprintf("%s=%d", s, n))
+	}
+	sort.Strings(states)
+	fmt.Fprintf(c.out, "orders: %s\n", strings.Join(states, " "))
+	if len(st.StaffOn) > 0 {
+		fmt.Fprintf(c.out, "staff sessions on: %s\n", strings.Join(st.StaffOn, ", "))
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "COMPARTMENT\tSIZE\tSTATE\tDOOR\tORDER\tJAMS")
+	for _, cp := range st.Compartments {
+		door := "closed"
+		if cp.DoorOpen {
+			door = "OPEN"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", cp.ID, cp.Size, cp.Effective, door, cp.OrderID, cp.Jams)
+	}
+	return tw.Flush()
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+type items []locker.Item
+
+func (it *items) String() string { return fmt.Sprint(*it) }
+func (it *items) Set(s string) error {
+	bc, title, _ := strings.Cut(s, ":")
+	if bc == "" {
+		return errors.New("want BARCODE[:TITLE]")
+	}
+	*it = append(*it, locker.Item{Barcode: bc, Title: title})
+	return nil
+}
+
+func (c *cli) orders(args []string) error {
+	if len(args) == 0 {
+		return errors.New("want: orders list | orders add")
+	}
+	switch args[0] {
+	case "list":
+		var os []httpapi.OrderView
+		if err := c.call("GET", "/v1/orders", nil, &os); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ORDER\tSTATE\tSIZE\tCOMPARTMENTS\tITEMS\tEXPIRES")
+		for _, o := range os {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", o.ID, o.State, o.Size, strings.Join(o.Compartments, ","),
+				len(o.Items), o.ExpiresAt.Local().Format(time.DateTime))
+		}
+		return tw.Flush()
+	case "add":
+		fs := flag.NewFlagSet("orders add", flag.ContinueOnError)
+		var req httpapi.AddOrderRequest
+		fs.StringVar(&req.ID, "id", "", "order id (default: generated)")
+		fs.StringVar(&req.Size, "size", "S", "order size S, M, L, XL")
+		fs.StringVar(&req.Compartment, "compartment", "", "compartment (default: smallest free that fits)")
+		fs.StringVar(&req.TTL, "ttl", "72h", "time until the order expires")
+		asJSON := fs.Bool("json", false, "print JSON")
+		var its items
+		fs.Var(&its, "item", "BARCODE[:TITLE], repeatable")
+		if _, err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		req.Items = its
+		var rep httpapi.AddOrderReply
+		if err := c.call("POST", "/v1/orders", req, &rep); err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(c.out, rep)
+		}
+		fmt.Fprintf(c.out, "order %s ready in %s, expires %s\npickup code: %s\n", rep.Order.ID,
+			strings.Join(rep.Order.Compartments, ","), rep.Order.ExpiresAt.Local().Format(time.DateTime), rep.Code)
+		return nil
+	}
+	return fmt.Errorf("unknown orders command %q", args[0])
+}
+
+func (c *cli) events(args []string) error {
+	if len(args) == 0 || args[0] != "tail" {
+		return errors.New("want: events tail [--after SEQ] [-f]")
+	}
+	fs := flag.NewFlagSet("events tail", flag.ContinueOnError)
+	after := fs.Uint64("after", 0, "only events after this seq")
+	follow := fs.Bool("f", false, "keep following new events")
+	if _, err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	enc := json.NewEncoder(c.out)
+	for {
+		var evs []locker.Event
+		if err := c.call("GET", fmt.Sprintf("/v1/events?after=%d", *after), nil, &evs); err != nil {
+			return err
+		}
+		for _, e := range evs {
+			if err := enc.Encode(e); err != nil {
+				return err
+			}
+			*after = e.Seq
+		}
+		if !*follow {
+			return nil
+		}
+		if len(evs) == 0 {
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+}
+
+func (c *cli) scan(args []string) error {
+	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
+	scanner := fs.String("scanner", "", "scanner name from the config (or keypad)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *scanner == "" || len(pos) != 1 {
+		return errors.New("want: scan --scanner NAME TEXT")
+	}
+	var res locker.ScanResult
+	if err := c.call("POST", "/v1/scan", httpapi.ScanRequest{Scanner: *scanner, Text: pos[0]}, &res); err != nil {
+		return err
+	}
+	return printJSON(c.out, res)
+}
+
+func (c *cli) open(args []string) error {
+	fs := flag.NewFlagSet("open", flag.ContinueOnError)
+	reason := fs.String("reason", "", "why (recorded in the maintenance.open event)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *reason == "" {
+		return errors.New("want: open COMPARTMENT --reason TEXT")
+	}
+	var res locker.ScanResult
+	if err := c.call("POST", "/v1/open", httpapi.OpenRequest{Compartment: pos[0], Reason: *reason}, &res); err != nil {
+		return err
+	}
+	return printJSON(c.out, res)
+}
+
+func (c *cli) service(args []string) error {
+	fs := flag.NewFlagSet("service", flag.ContinueOnError)
+	reason := fs.String("reason", "technician", "why")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 || (pos[1] != "on" && pos[1] != "off") {
+		return errors.New("want: service COMPARTMENT on|off")
+	}
+	req := httpapi.ServiceRequest{Compartment: pos[0], InService: pos[1] == "on", Reason: *reason}
+	if err := c.call("POST", "/v1/service", req, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "compartment %s in service: %v\n", pos[0], req.InService)
+	return nil
+}
+
+func (c *cli) sim(args []string) error {
+	var state []map[string]any
+	if len(args) == 0 {
+		if err := c.call("GET", "/v1/sim", nil, &state); err != nil {
+			return err
+		}
+		return printJSON(c.out, state)
+	}
+	req := httpapi.SimRequest{Action: args[0]}
+	if len(args) > 1 {
+		req.Door = args[1]
+	}
+	if err := c.call("POST", "/v1/sim", req, &state); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.out, "sim: %s %s done\n", req.Action, req.Door)
+	return nil
+}
+
+func validate(args []string, out, errw io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(errw, "lockerctl validate: want: validate FILE")
+		return 2
+	}
+	cfg, err := config.Load(args[0])
+	if err != nil {
+		fmt.Fprintln(errw, err)
+		return 1
+	}
+	fmt.Fprintf(out, "%s: ok (locker %s, %d compartments, %d scanners, backend %s)\n",
+		args[0], cfg.Locker.ID, len(cfg.Compartments), len(cfg.Scanners), cfg.Hardware.Backend)
+	return 0
+}
+
+func hashCode(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("hash-code", flag.ContinueOnError)
+	keyFile := fs.String("key-file", "", "pickup key file (hex)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *keyFile == "" || len(pos) != 1 {
+		return errors.New("want: hash-code --key-file FILE CODE")
+	}
+	raw, err := os.ReadFile(*keyFile)
+	if err != nil {
+		return err
+	}
+	key, err := locker.ParseCodeKey(string(raw))
+	if err != nil {
+		return err
+	}
+	code, err := locker.NormalizeCode(pos[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, key.Hash(code))
+	return nil
+}

@@ -1,0 +1,158 @@
+// Command lockerd runs one smart book locker: it drives the compartment
+// locks and reads the door sensors, reads the scanners, checks pickup
+// codes against the local order store, and serves the local API.
+//
+//	lockerd -config /etc/lockerd/lockerd.yaml
+//
+// SIGTERM or SIGINT stop it cleanly: locks to their locked level, store
+// closed. A bad config exits with status 2 and every problem listed as
+// FILE:LINE: key: what is wrong.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lockerd/lockerd/drivers/serialscan"
+	"github.com/lockerd/lockerd/drivers/sim"
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/boltstore"
+	"github.com/lockerd/lockerd/locker/config"
+	"github.com/lockerd/lockerd/locker/httpapi"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	cfgPath := flag.String("config", "/etc/lockerd/lockerd.yaml", "config file")
+	showVersion := flag.Bool("version", false, "print the version and exit")
+	flag.Parse()
+	if *showVersion {
+		fmt.Println(version)
+		return
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "lockerd: config not usable:\n%v\n", err)
+		os.Exit(2)
+	}
+	log := newLogger(cfg.Log.Level)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("lockerd stopped with an error", "err", err)
+		fmt.Fprintf(os.Stderr, "lockerd: %v\n", err)
+		os.Exit(1)
+	}
+	log.Info("lockerd stopped")
+}
+
+func newLogger(level string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+}
+
+// openHardware builds the configured backend. Every lock output is driven
+// to its locked level inside the driver's constructor, before anything
+// else happens.
+func openHardware(cfg *config.Config) (locker.Hardware, *sim.Hardware, error) {
+	switch cfg.Hardware.Backend {
+	case "sim":
+		var doors []sim.Door
+		for _, c := range cfg.Compartments {
+			doors = append(doors, sim.Door{ID: c.ID, Lock: c.Lock, Sensor: c.Sensor})
+		}
+		bin := ""
+		if r := cfg.Returns; r != nil {
+			doors = append(doors, sim.Door{ID: locker.ReturnSlotID, Lock: r.Lock, Sensor: r.Sensor})
+			bin = r.BinFullSensor
+		}
+		h, err := sim.New(sim.Config{Doors: doors, BinFullSensor: bin, OpenDelay: cfg.Hardware.Sim.OpenDelay.D(),
+			AutoClose: cfg.Hardware.Sim.AutoClose.D(), RelayActiveLow: cfg.Hardware.RelayActiveLow})
+		return h, h, err
+	default:
+		return nil, nil, fmt.Errorf("hardware backend %q is not available in this build (use sim)", cfg.Hardware.Backend)
+	}
+}
+
+func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	hw, simHW, err := openHardware(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := hw.LockAll(); err != nil {
+			log.Error("locks not driven to locked level at stop", "err", err)
+		}
+		hw.Close()
+	}()
+
+	store, err := boltstore.Open(cfg.StorePath(), boltstore.Options{LockTimeout: time.Second})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	l, err := locker.New(cfg.Settings(), store, hw, cfg.PickupKey, locker.SystemClock{}, log)
+	if err != nil {
+		return err
+	}
+	if err := l.Start(version); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", cfg.API.Listen)
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	srv := &http.Server{Handler: httpapi.New(l, simHW, log), ReadHeaderTimeout: 5 * time.Second}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return l.Run(gctx) })
+	g.Go(func() error {
+		err := httpapi.Serve(gctx, srv, func() error { return srv.Serve(ln) })
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	})
+	for _, sc := range cfg.Scanners {
+		if sc.Port == "" {
+			continue // input only through the API / keypad
+		}
+		s := &serialscan.Scanner{Name: sc.Name, Port: sc.Port, Baud: sc.Baud, Log: log,
+			OnLine: func(line string) {
+				res, err := l.Scan(gctx, sc.Name, line)
+				if err != nil {
+					log.Error("scan", "scanner", sc.Name, "err", err)
+					return
+				}
+				log.Debug("scan handled", "scanner", sc.Name, "outcome", res.Outcome, "reason", res.Reason)
+			},
+			OnState: func(up bool, err error) {
+				detail := ""
+				if err != nil {
+					detail = err.Error()
+				}
+				l.RecordScannerState(sc.Name, up, detail)
+				log.Info("scanner", "scanner", sc.Name, "port", sc.Port, "connected", up, "detail", detail)
+			}}
+		g.Go(func() error { return s.Run(gctx) })
+	}
+	log.Info("ready", "locker", cfg.Locker.ID, "api", ln.Addr().String(), "store", store.Path(), "boot", store.Boot(),
+		"backend", cfg.Hardware.Backend, "version", version)
+	return g.Wait()
+}

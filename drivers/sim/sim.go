@@ -1,0 +1,342 @@
+package sim
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/lockerd/lockerd/locker"
+)
+
+// Door is one simulated door: a lock output and a sensor input.
+type Door struct {
+	ID     string
+	Lock   string
+	Sensor string // may be empty (a flap without a sensor)
+}
+
+// Config describes the simulated cabinet.
+type Config struct {
+	Doors          []Door
+	BinFullSensor  string
+	OpenDelay      time.Duration // pulse → door open
+	AutoClose      time.Duration // open → closed again; 0 = stays open
+	RelayActiveLow bool          // energised = low level
+}
+
+type door struct {
+	Door
+	open   bool
+	jammed bool
+	stuck  *bool // sensor stuck at this reading
+	timer  *time.Timer
+}
+
+func (d *door) reading() bool {
+	if d.stuck != nil {
+		return *d.stuck
+	}
+	return d.open
+}
+
+// PulseRecord is one lock pulse as seen on the output.
+type PulseRecord struct {
+	Lock     string
+	At       time.Time
+	Duration time.Duration
+}
+
+// Hardware is the simulated cabinet. It implements locker.Hardware.
+type Hardware struct {
+	cfg Config
+
+	mu        sync.Mutex
+	doors     map[string]*door // by id
+	byLock    map[string]*door
+	bySensor  map[string]*door
+	high      map[string]bool // electrical level of each lock output
+	energised int
+	maxEnerg  int
+	pulses    []PulseRecord
+	binFull   bool
+	closed    bool
+	onPulse   func(lock string, at time.Time)
+
+	sendMu sync.Mutex
+	inputs chan locker.InputChange
+}
+
+var _ locker.Hardware = (*Hardware)(nil)
+
+// New builds the cabinet and drives every lock output to its locked level
+// before returning.
+func New(cfg Config) (*Hardware, error) {
+	h := &Hardware{
+		cfg: cfg, doors: map[string]*door{}, byLock: map[string]*door{}, bySensor: map[string]*door{},
+		high: map[string]bool{}, inputs: make(chan locker.InputChange, 1024),
+	}
+	for _, d := range cfg.Doors {
+		if _, dup := h.doors[d.ID]; dup {
+			return nil, fmt.Errorf("sim: door %s twice", d.ID)
+		}
+		if _, dup := h.byLock[d.Lock]; dup || d.Lock == "" {
+			return nil, fmt.Errorf("sim: door %s: lock %q missing or used twice", d.ID, d.Lock)
+		}
+		dd := &door{Door: d}
+		h.doors[d.ID], h.byLock[d.Lock] = dd, dd
+		if d.Sensor != "" {
+			h.bySensor[d.Sensor] = dd
+		}
+	}
+	if err := h.LockAll(); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+func (h *Hardware) lockedLevel() bool { return h.cfg.RelayActiveLow } // active-low: locked = high
+
+// LockAll implements locker.Hardware.
+func (h *Hardware) LockAll() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for lock := range h.byLock {
+		h.high[lock] = h.lockedLevel()
+	}
+	return nil
+}
+
+// OnPulse sets a function called (without locks held) when a lock output
+// is energised — a timestamp for latency measurements.
+func (h *Hardware) OnPulse(f func(lock string, at time.Time)) {
+	h.mu.Lock()
+	h.onPulse = f
+	h.mu.Unlock()
+}
+
+// Pulse implements locker.Hardware: the output is energised for d
+// (bounded by locker.ClampPulse), then driven back to the locked level.
+func (h *Hardware) Pulse(lock string, d time.Duration) error {
+	d = locker.ClampPulse(d)
+	h.mu.Lock()
+	dr := h.byLock[lock]
+	if dr == nil {
+		h.mu.Unlock()
+		return fmt.Errorf("sim: no lock %q", lock)
+	}
+	if h.closed {
+		h.mu.Unlock()
+		return fmt.Errorf("sim: closed")
+	}
+	at := time.Now()
+	h.high[lock] = !h.lockedLevel()
+	h.energised++
+	h.maxEnerg = max(h.maxEnerg, h.energised)
+	h.pulses = append(h.pulses, PulseRecord{Lock: lock, At: at, Duration: d})
+	if len(h.pulses) > 4096 {
+		h.pulses = h.pulses[len(h.pulses)-2048:]
+	}
+	if !dr.jammed && !dr.open {
+		time.AfterFunc(h.cfg.OpenDelay, func() { h.setOpen(dr.ID, true) })
+	}
+	cb := h.onPulse
+	h.mu.Unlock()
+	if cb != nil {
+		cb(lock, at)
+	}
+	time.Sleep(d)
+	h.mu.Lock()
+	h.high[lock] = h.lockedLevel()
+	h.energised--
+	h.mu.Unlock()
+	return nil
+}
+
+// setOpen moves a door and reports a sensor change if the reading changed.
+func (h *Hardware) setOpen(id string, open bool) {
+	h.mu.Lock()
+	d := h.doors[id]
+	if d == nil || h.closed || d.open == open {
+		h.mu.Unlock()
+		return
+	}
+	before := d.reading()
+	d.open = open
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+	if open && h.cfg.AutoClose > 0 {
+		d.timer = time.AfterFunc(h.cfg.AutoClose, func() { h.setOpen(id, false) })
+	}
+	after := d.reading()
+	h.mu.Unlock()
+	if before != after && d.Sensor != "" {
+		h.send(locker.InputChange{Pin: d.Sensor, Active: after, At: time.Now()})
+	}
+}
+
+func (h *Hardware) send(ch locker.InputChange) {
+	h.sendMu.Lock()
+	defer h.sendMu.Unlock()
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if !closed {
+		h.inputs <- ch
+	}
+}
+
+// Read implements locker.Hardware.
+func (h *Hardware) Read(pin string) (bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if pin != "" && pin == h.cfg.BinFullSensor {
+		return h.binFull, nil
+	}
+	d := h.bySensor[pin]
+	if d == nil {
+		return false, fmt.Errorf("sim: no input %q", pin)
+	}
+	return d.reading(), nil
+}
+
+// Inputs implements locker.Hardware.
+func (h *Hardware) Inputs() <-chan locker.InputChange { return h.inputs }
+
+// Close implements locker.Hardware: locks to locked level, timers stopped.
+func (h *Hardware) Close() error {
+	h.LockAll()
+	h.mu.Lock()
+	h.closed = true
+	for _, d := range h.doors {
+		if d.timer != nil {
+			d.timer.Stop()
+		}
+	}
+	h.mu.Unlock()
+	return nil
+}
+
+// Fault injection and inspection — used by `lockerctl sim`, the demo, and
+// tests.
+
+func (h *Hardware) door(id string) (*door, error) {
+	d := h.doors[id]
+	if d == nil {
+		return nil, fmt.Errorf("sim: no door %q", id)
+	}
+	return d, nil
+}
+
+// Jam makes pulses on door id do nothing (or work again).
+func (h *Hardware) Jam(id string, jammed bool) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, err := h.door(id)
+	if err == nil {
+		d.jammed = jammed
+	}
+	return err
+}
+
+// Open opens door id by hand (forced, if nothing was commanded).
+func (h *Hardware) Open(id string) error {
+	h.mu.Lock()
+	_, err := h.door(id)
+	h.mu.Unlock()
+	if err == nil {
+		h.setOpen(id, true)
+	}
+	return err
+}
+
+// Close closes door id by hand.
+func (h *Hardware) CloseDoor(id string) error {
+	h.mu.Lock()
+	_, err := h.door(id)
+	h.mu.Unlock()
+	if err == nil {
+		h.setOpen(id, false)
+	}
+	return err
+}
+
+// StickSensor makes door id's sensor read reading whatever the door does;
+// nil frees it.
+func (h *Hardware) StickSensor(id string, reading *bool) error {
+	h.mu.Lock()
+	d, err := h.door(id)
+	if err != nil {
+		h.mu.Unlock()
+		return err
+	}
+	before := d.reading()
+	d.stuck = reading
+	after := d.reading()
+	h.mu.Unlock()
+	if before != after && d.Sensor != "" {
+		h.send(locker.InputChange{Pin: d.Sensor, Active: after, At: time.Now()})
+	}
+	return nil
+}
+
+// SetBinFull sets the return bin's fill sensor.
+func (h *Hardware) SetBinFull(full bool) error {
+	h.mu.Lock()
+	if h.cfg.BinFullSensor == "" {
+		h.mu.Unlock()
+		return fmt.Errorf("sim: no bin-full sensor configured")
+	}
+	changed := h.binFull != full
+	h.binFull = full
+	h.mu.Unlock()
+	if changed {
+		h.send(locker.InputChange{Pin: h.cfg.BinFullSensor, Active: full, At: time.Now()})
+	}
+	return nil
+}
+
+// DoorState is one door as the simulator sees it.
+type DoorState struct {
+	ID      string `json:"id"`
+	Open    bool   `json:"open"`
+	Reading bool   `json:"sensor"`
+	Jammed  bool   `json:"jammed"`
+	Stuck   bool   `json:"stuck"`
+	LockHi  bool   `json:"lock_level_high"`
+}
+
+// State lists every door.
+func (h *Hardware) State() []DoorState {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []DoorState
+	for _, d := range h.doors {
+		out = append(out, DoorState{ID: d.ID, Open: d.open, Reading: d.reading(), Jammed: d.jammed, Stuck: d.stuck != nil, LockHi: h.high[d.Lock]})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// LevelHigh is the electrical level of a lock output.
+func (h *Hardware) LevelHigh(lock string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.high[lock]
+}
+
+// Pulses returns the recent pulses, oldest first.
+func (h *Hardware) Pulses() []PulseRecord {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]PulseRecord(nil), h.pulses...)
+}
+
+// MaxEnergised is the most lock outputs ever energised at once.
+func (h *Hardware) MaxEnergised() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.maxEnerg
+}

@@ -1,0 +1,413 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/lockerd/lockerd/locker"
+)
+
+// Config is lockerd's configuration file. Key names are binding: they are
+// the technician's contract, documented in docs/config.md.
+type Config struct {
+	Locker       LockerSection `yaml:"locker"`
+	Store        StoreSection  `yaml:"store"`
+	Security     Security      `yaml:"security"`
+	Policy       PolicySection `yaml:"policy"`
+	Hardware     Hardware      `yaml:"hardware"`
+	Scanners     []Scanner     `yaml:"scanners"`
+	Compartments []Comp        `yaml:"compartments"`
+	Returns      *Returns      `yaml:"returns"`
+	API          API           `yaml:"api"`
+	Log          Log           `yaml:"log"`
+
+	// Filled by Load.
+	File      string         `yaml:"-"`
+	PickupKey locker.CodeKey `yaml:"-"`
+	lines     map[string]int
+}
+
+type LockerSection struct {
+	ID   string `yaml:"id"`
+	Site string `yaml:"site"`
+}
+
+type StoreSection struct {
+	Path string `yaml:"path"`
+}
+
+type Security struct {
+	PickupKeyFile string   `yaml:"pickup_key_file"`
+	StaffBadges   []string `yaml:"staff_badges"`
+}
+
+type PolicySection struct {
+	MaxFailedCodes    int      `yaml:"max_failed_codes"`
+	FailedWindow      Duration `yaml:"failed_window"`
+	Lockout           Duration `yaml:"lockout"`
+	LockoutMax        Duration `yaml:"lockout_max"`
+	DoorOpenConfirm   Duration `yaml:"door_open_confirm"`
+	DoorLeftOpenAlarm Duration `yaml:"door_left_open_alarm"`
+	ReopenGrace       Duration `yaml:"reopen_grace"`
+	StaffIdle         Duration `yaml:"staff_idle"`
+}
+
+type Hardware struct {
+	Backend             string   `yaml:"backend"`
+	LockPulse           Duration `yaml:"lock_pulse"`
+	MaxConcurrentPulses int      `yaml:"max_concurrent_pulses"`
+	RelayActiveLow      bool     `yaml:"relay_active_low"`
+	SensorActiveLow     bool     `yaml:"sensor_active_low"`
+	Sim                 Sim      `yaml:"sim"`
+}
+
+type Sim struct {
+	OpenDelay Duration `yaml:"open_delay"`
+	AutoClose Duration `yaml:"auto_close"`
+}
+
+type Scanner struct {
+	Name string `yaml:"name"`
+	Port string `yaml:"port"`
+	Baud int    `yaml:"baud"`
+	Role string `yaml:"role"`
+}
+
+type Comp struct {
+	ID     string `yaml:"id"`
+	Size   string `yaml:"size"`
+	Lock   string `yaml:"lock"`
+	Sensor string `yaml:"sensor"`
+}
+
+type Returns struct {
+	Lock           string `yaml:"lock"`
+	Sensor         string `yaml:"sensor"`
+	BinFullSensor  string `yaml:"bin_full_sensor"`
+	BarcodePattern string `yaml:"barcode_pattern"`
+
+	pattern *regexp.Regexp
+}
+
+type API struct {
+	Listen string `yaml:"listen"`
+}
+
+type Log struct {
+	Level string `yaml:"level"`
+}
+
+// Defaults and bounds.
+const (
+	DefaultBarcodePattern = `^[0-9]{8,14}$`
+	DefaultListen         = "127.0.0.1:8480"
+	DefaultBaud           = 9600
+	MaxPulsesBound        = 16
+)
+
+func defaults() Config {
+	p := locker.DefaultPolicy()
+	return Config{
+		Policy: PolicySection{
+			MaxFailedCodes: p.MaxFailedCodes, FailedWindow: Duration(p.FailedWindow),
+			Lockout: Duration(p.Lockout), LockoutMax: Duration(p.LockoutMax),
+			DoorOpenConfirm: Duration(p.DoorOpenConfirm), DoorLeftOpenAlarm: Duration(p.DoorLeftOpenAlarm),
+			ReopenGrace: Duration(p.ReopenGrace), StaffIdle: Duration(p.StaffIdle),
+		},
+		Hardware: Hardware{
+			Backend: "sim", LockPulse: Duration(500 * time.Millisecond), MaxConcurrentPulses: 2,
+			RelayActiveLow: true,
+			Sim:            Sim{OpenDelay: Duration(50 * time.Millisecond), AutoClose: Duration(2 * time.Second)},
+		},
+		API: API{Listen: DefaultListen},
+		Log: Log{Level: "info"},
+	}
+}
+
+// Load reads, decodes and checks the config file at path. Relative paths
+// inside it are taken relative to the file's directory. The error, if
+// any, is Problems (every problem found) or a read error.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, raw, true)
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Parse decodes and checks config text; name is used in messages and to
+// resolve relative paths. With checkFiles false, files named by the
+// config (the pickup key) are not read: for fuzzing and syntax checks.
+func Parse(name string, raw []byte, checkFiles bool) (*Config, error) {
+	cfg := defaults()
+	cfg.File = name
+	d := &decoder{file: name, lines: map[string]int{}}
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&root); err != nil {
+		msg := err.Error()
+		line := 1
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
+		}
+		if errors.Is(err, io.EOF) {
+			msg = "file is empty"
+		}
+		return nil, Problems{{File: name, Line: line, Msg: "not valid YAML: " + strings.TrimPrefix(msg, "yaml: ")}}
+	}
+	if len(root.Content) == 0 {
+		return nil, Problems{{File: name, Line: 1, Msg: "file is empty"}}
+	}
+	d.decode(root.Content[0], reflect.ValueOf(&cfg).Elem(), "")
+	cfg.lines = d.lines
+	cfg.check(d, checkFiles)
+	if len(d.problems) > 0 {
+		return nil, d.problems
+	}
+	return &cfg, nil
+}
+
+// line is the line of key, or of its nearest parent that has one.
+func (c *Config) line(key string) int {
+	for k := key; k != ""; {
+		if l, ok := c.lines[k]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return 1
+}
+
+var (
+	lockerIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+	compIDRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,15}$`)
+	nameRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	pinRe      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_@/.:-]{0,63}$`)
+	hashRe     = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	bauds      = map[int]bool{1200: true, 2400: true, 4800: true, 9600: true, 19200: true, 38400: true, 57600: true, 115200: true}
+)
+
+// pinKey makes GPIO17 and 17 the same pin for duplicate detection.
+func pinKey(p string) string {
+	if _, err := strconv.Atoi(p); err == nil {
+		return "GPIO" + p
+	}
+	return strings.ToUpper(p)
+}
+
+// Resolve makes a path from the config absolute, relative to its file.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(c.File), p)
+}
+
+func (c *Config) check(d *decoder, checkFiles bool) {
+	bad := func(key, format string, args ...any) { d.addf(c.line(key), key, format, args...) }
+
+	if c.Locker.ID == "" {
+		bad("locker.id", "required")
+	} else if !lockerIDRe.MatchString(c.Locker.ID) {
+		bad("locker.id", "%q: use letters, digits, '-' and '_' (up to 64; it becomes an MQTT topic level)", c.Locker.ID)
+	}
+	if c.Store.Path == "" {
+		bad("store.path", "required")
+	}
+	if c.Security.PickupKeyFile == "" {
+		bad("security.pickup_key_file", "required (a file with 32 or more random bytes in hex)")
+	} else if checkFiles {
+		p := c.Resolve(c.Security.PickupKeyFile)
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			bad("security.pickup_key_file", "cannot read %s: %v", p, errors.Unwrap(err))
+		} else if c.PickupKey, err = locker.ParseCodeKey(string(raw)); err != nil {
+			bad("security.pickup_key_file", "%s: %v", p, err)
+		}
+	}
+	for i, h := range c.Security.StaffBadges {
+		if !hashRe.MatchString(h) {
+			bad(fmt.Sprintf("security.staff_badges[%d]", i), "want 64 lowercase hex digits (lockerctl hash-code prints them), got %q", h)
+		}
+	}
+
+	p := c.Policy
+	if p.MaxFailedCodes < 1 || p.MaxFailedCodes > 100 {
+		bad("policy.max_failed_codes", "%d is out of bounds 1..100", p.MaxFailedCodes)
+	}
+	for key, v := range map[string]Duration{
+		"policy.failed_window": p.FailedWindow, "policy.lockout": p.Lockout, "policy.lockout_max": p.LockoutMax,
+		"policy.door_open_confirm": p.DoorOpenConfirm, "policy.door_left_open_alarm": p.DoorLeftOpenAlarm,
+		"policy.reopen_grace": p.ReopenGrace, "policy.staff_idle": p.StaffIdle,
+	} {
+		if v <= 0 {
+			bad(key, "must be positive")
+		}
+	}
+	if p.LockoutMax < p.Lockout {
+		bad("policy.lockout_max", "%v is shorter than policy.lockout %v", p.LockoutMax.D(), p.Lockout.D())
+	}
+	if p.DoorOpenConfirm.D() > 30*time.Second {
+		bad("policy.door_open_confirm", "%v is over the bound of 30s", p.DoorOpenConfirm.D())
+	}
+
+	h := c.Hardware
+	switch h.Backend {
+	case "sim", "gpio":
+	default:
+		bad("hardware.backend", "%q: want sim or gpio", h.Backend)
+	}
+	if h.LockPulse.D() < locker.MinLockPulse || h.LockPulse.D() > locker.MaxLockPulse {
+		bad("hardware.lock_pulse", "%v is out of bounds %v..%v (a lock is pulsed, never held)", h.LockPulse.D(), locker.MinLockPulse, locker.MaxLockPulse)
+	}
+	if h.MaxConcurrentPulses < 1 || h.MaxConcurrentPulses > MaxPulsesBound {
+		bad("hardware.max_concurrent_pulses", "%d is out of bounds 1..%d", h.MaxConcurrentPulses, MaxPulsesBound)
+	}
+	if h.Sim.OpenDelay < 0 {
+		bad("hardware.sim.open_delay", "must not be negative")
+	}
+	if h.Sim.AutoClose < 0 {
+		bad("hardware.sim.auto_close", "must not be negative (0 means the door stays open)")
+	}
+
+	names := map[string]string{}
+	for i, s := range c.Scanners {
+		k := fmt.Sprintf("scanners[%d]", i)
+		if s.Baud == 0 {
+			c.Scanners[i].Baud = DefaultBaud
+		} else if !bauds[s.Baud] {
+			bad(k+".baud", "%d is not a standard baud rate (9600, 115200, ...)", s.Baud)
+		}
+		if !nameRe.MatchString(s.Name) {
+			bad(k+".name", "%q: want lowercase letters, digits, '-' or '_'", s.Name)
+		} else if s.Name == locker.KeypadDevice {
+			bad(k+".name", "%q is reserved for the on-screen keypad", s.Name)
+		} else if prev, dup := names[s.Name]; dup {
+			bad(k+".name", "%q already used by %s", s.Name, prev)
+		} else {
+			names[s.Name] = k
+		}
+		if s.Role != string(locker.RolePickup) && s.Role != string(locker.RoleReturn) {
+			bad(k+".role", "%q: want pickup or return", s.Role)
+		}
+		if s.Role == string(locker.RoleReturn) && c.Returns == nil {
+			bad(k+".role", "a return scanner needs a returns section")
+		}
+	}
+
+	pins := map[string]string{}
+	usePin := func(key, pin string, required bool) {
+		switch {
+		case pin == "" && required:
+			bad(key, "required")
+		case pin == "":
+		case !pinRe.MatchString(pin):
+			bad(key, "%q is not a pin name (GPIO17, 17, or an expander pin)", pin)
+		default:
+			if prev, dup := pins[pinKey(pin)]; dup {
+				bad(key, "pin %s already used by %s", pin, prev)
+			} else {
+				pins[pinKey(pin)] = key
+			}
+		}
+	}
+	if len(c.Compartments) == 0 {
+		bad("compartments", "at least one compartment is required")
+	}
+	ids := map[string]string{}
+	for i, cp := range c.Compartments {
+		k := fmt.Sprintf("compartments[%d]", i)
+		switch {
+		case !compIDRe.MatchString(cp.ID):
+			bad(k+".id", "%q: want letters, digits, '-' or '_' (up to 16)", cp.ID)
+		case strings.EqualFold(cp.ID, locker.ReturnSlotID):
+			bad(k+".id", "%q is reserved for the return slot", cp.ID)
+		default:
+			if prev, dup := ids[cp.ID]; dup {
+				bad(k+".id", "compartment %s already defined at %s", cp.ID, prev)
+			} else {
+				ids[cp.ID] = k
+			}
+		}
+		if !locker.Size(cp.Size).Valid() {
+			bad(k+".size", "%q: want S, M, L or XL", cp.Size)
+		}
+		usePin(k+".lock", cp.Lock, true)
+		usePin(k+".sensor", cp.Sensor, true)
+	}
+	if r := c.Returns; r != nil {
+		usePin("returns.lock", r.Lock, true)
+		usePin("returns.sensor", r.Sensor, false)
+		usePin("returns.bin_full_sensor", r.BinFullSensor, false)
+		if r.BarcodePattern == "" {
+			r.BarcodePattern = DefaultBarcodePattern
+		}
+		var err error
+		if r.pattern, err = regexp.Compile(r.BarcodePattern); err != nil {
+			bad("returns.barcode_pattern", "not a valid regular expression: %v", err)
+		}
+	}
+
+	host, port, err := net.SplitHostPort(c.API.Listen)
+	if err != nil {
+		bad("api.listen", "%q: want host:port", c.API.Listen)
+	} else if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" {
+		bad("api.listen", "%q: the local API must listen on loopback only (127.0.0.1)", c.API.Listen)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		bad("api.listen", "%q: bad port", c.API.Listen)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q: want debug, info, warn or error", c.Log.Level)
+	}
+}
+
+// Settings turns the config into the core's settings.
+func (c *Config) Settings() locker.Settings {
+	p := c.Policy
+	s := locker.Settings{
+		LockerID: c.Locker.ID,
+		Policy: locker.Policy{
+			MaxFailedCodes: p.MaxFailedCodes, FailedWindow: p.FailedWindow.D(), Lockout: p.Lockout.D(),
+			LockoutMax: p.LockoutMax.D(), DoorOpenConfirm: p.DoorOpenConfirm.D(),
+			DoorLeftOpenAlarm: p.DoorLeftOpenAlarm.D(), ReopenGrace: p.ReopenGrace.D(), StaffIdle: p.StaffIdle.D(),
+		},
+		LockPulse:           c.Hardware.LockPulse.D(),
+		MaxConcurrentPulses: c.Hardware.MaxConcurrentPulses,
+		StaffBadges:         c.Security.StaffBadges,
+	}
+	for _, cp := range c.Compartments {
+		s.Compartments = append(s.Compartments, locker.Compartment{ID: cp.ID, Size: locker.Size(cp.Size), Lock: cp.Lock, Sensor: cp.Sensor})
+	}
+	s.Devices = append(s.Devices, locker.Device{Name: locker.KeypadDevice, Role: locker.RolePickup})
+	for _, sc := range c.Scanners {
+		s.Devices = append(s.Devices, locker.Device{Name: sc.Name, Role: locker.Role(sc.Role)})
+	}
+	if r := c.Returns; r != nil {
+		s.Return = &locker.ReturnSlot{Lock: r.Lock, Sensor: r.Sensor, BinFullSensor: r.BinFullSensor, Pattern: r.pattern}
+	}
+	return s
+}
+
+// StorePath is store.path resolved against the config's directory.
+func (c *Config) StorePath() string { return c.Resolve(c.Store.Path) }

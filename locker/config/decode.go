@@ -1,0 +1,159 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Duration is a YAML duration written like 60s, 500ms or 15m.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+var durationType = reflect.TypeOf(Duration(0))
+
+// decoder fills Go values from a YAML node tree strictly: unknown keys,
+// wrong types and duplicate keys are problems, and every problem is kept
+// with the line it was found on. It also remembers the line of each key so
+// that later checks can point at them.
+type decoder struct {
+	file     string
+	problems Problems
+	lines    map[string]int // key path → line
+}
+
+func (d *decoder) addf(line int, key, format string, args ...any) {
+	d.problems = append(d.problems, Problem{File: d.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	switch n.Tag {
+	case "!!int", "!!float":
+		return "a number"
+	case "!!bool":
+		return "true/false"
+	case "!!null":
+		return "nothing"
+	}
+	return fmt.Sprintf("%q", n.Value)
+}
+
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // an empty value leaves the default
+	}
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		d.decode(n, v.Elem(), path)
+		return
+	}
+	switch {
+	case v.Type() == durationType:
+		if n.Kind != yaml.ScalarNode {
+			d.addf(n.Line, path, "want a duration like 60s or 500ms, got %s", kindName(n))
+			return
+		}
+		dur, err := time.ParseDuration(n.Value)
+		if err != nil {
+			d.addf(n.Line, path, "want a duration like 60s or 500ms, got %q", n.Value)
+			return
+		}
+		v.SetInt(int64(dur))
+	case v.Kind() == reflect.Struct:
+		d.decodeStruct(n, v, path)
+	case v.Kind() == reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.addf(n.Line, path, "want a list, got %s", kindName(n))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			d.lines[p] = item.Line
+			d.decode(item, s.Index(i), p)
+		}
+		v.Set(s)
+	case v.Kind() == reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			d.addf(n.Line, path, "want text, got %s", kindName(n))
+			return
+		}
+		v.SetString(n.Value)
+	case v.Kind() == reflect.Int:
+		i, err := strconv.Atoi(n.Value)
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || err != nil {
+			d.addf(n.Line, path, "want a whole number, got %s", kindName(n))
+			return
+		}
+		v.SetInt(int64(i))
+	case v.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(n.Value)
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || err != nil {
+			d.addf(n.Line, path, "want true or false, got %s", kindName(n))
+			return
+		}
+		v.SetBool(b)
+	default:
+		panic("config: unsupported field type " + v.Type().String())
+	}
+}
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.addf(n.Line, path, "want a mapping of keys, got %s", kindName(n))
+		return
+	}
+	fields := map[string]int{}
+	var names []string
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		name := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if name != "" && name != "-" {
+			fields[name] = i
+			names = append(names, name)
+		}
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		p := join(path, k.Value)
+		if first, dup := seen[k.Value]; dup {
+			d.addf(k.Line, p, "given twice (first on line %d)", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		fi, ok := fields[k.Value]
+		if !ok {
+			d.addf(k.Line, p, "unknown key (known here: %s)", strings.Join(names, ", "))
+			continue
+		}
+		d.lines[p] = k.Line
+		d.decode(val, v.Field(fi), p)
+	}
+}

@@ -1,0 +1,284 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lockerd/lockerd/drivers/sim"
+	"github.com/lockerd/lockerd/locker"
+)
+
+// Handler serves the API for one Locker.
+type Handler struct {
+	L   *locker.Locker
+	Sim *sim.Hardware // nil unless hardware.backend is sim
+	Log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New builds the handler.
+func New(l *locker.Locker, simHW *sim.Hardware, log *slog.Logger) *Handler {
+	h := &Handler{L: l, Sim: simHW, Log: log, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /v1/status", h.status)
+	h.mux.HandleFunc("GET /v1/orders", h.orders)
+	h.mux.HandleFunc("POST /v1/orders", h.addOrder)
+	h.mux.HandleFunc("GET /v1/events", h.events)
+	h.mux.HandleFunc("POST /v1/scan", h.scan)
+	h.mux.HandleFunc("POST /v1/open", h.open)
+	h.mux.HandleFunc("POST /v1/service", h.service)
+	h.mux.HandleFunc("GET /v1/sim", h.simState)
+	h.mux.HandleFunc("POST /v1/sim", h.simFault)
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// Error is the body of every non-2xx reply.
+type Error struct {
+	Error string `json:"error"`
+}
+
+func reply(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func fail(w http.ResponseWriter, code int, err error) { reply(w, code, Error{Error: err.Error()}) }
+
+func readJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("bad request body: %w", err)
+	}
+	return nil
+}
+
+func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
+	st, err := h.L.Status()
+	if err != nil {
+		fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	reply(w, http.StatusOK, st)
+}
+
+// OrderView is an order as listed: the code hash is left out.
+type OrderView struct {
+	locker.Order
+	CodeHash string `json:"code_hash,omitempty"`
+}
+
+func (h *Handler) orders(w http.ResponseWriter, r *http.Request) {
+	os, err := h.L.Orders()
+	if err != nil {
+		fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	out := make([]OrderView, len(os))
+	for i, o := range os {
+		out[i] = OrderView{Order: o}
+	}
+	reply(w, http.StatusOK, out)
+}
+
+// AddOrderRequest creates a ready order (lockerctl orders add).
+type AddOrderRequest struct {
+	ID          string        `json:"id,omitempty"`
+	Size        string        `json:"size,omitempty"`
+	Compartment string        `json:"compartment,omitempty"`
+	Items       []locker.Item `json:"items,omitempty"`
+	TTL         string        `json:"ttl,omitempty"` // Go duration, default 72h
+}
+
+// AddOrderReply carries the pickup code: the only time it is shown.
+type AddOrderReply struct {
+	Order locker.Order `json:"order"`
+	Code  string       `json:"code"`
+}
+
+func (h *Handler) addOrder(w http.ResponseWriter, r *http.Request) {
+	var req AddOrderRequest
+	if err := readJSON(r, &req); err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	ttl := 72 * time.Hour
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil {
+			fail(w, http.StatusBadRequest, fmt.Errorf("ttl: %w", err))
+			return
+		}
+		ttl = d
+	}
+	o, code, err := h.L.CreateReadyOrder(locker.NewOrder{ID: req.ID, Size: locker.Size(strings.ToUpper(req.Size)),
+		Compartment: req.Compartment, Items: req.Items, TTL: ttl})
+	if err != nil {
+		fail(w, http.StatusConflict, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	reply(w, http.StatusCreated, AddOrderReply{Order: o, Code: code})
+}
+
+func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	after, _ := strconv.ParseUint(q.Get("after"), 10, 64)
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	if limit <= 0 || limit > 10000 {
+		limit = 1000
+	}
+	evs, err := h.L.Events(after, limit)
+	if err != nil {
+		fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	if evs == nil {
+		evs = []locker.Event{}
+	}
+	reply(w, http.StatusOK, evs)
+}
+
+// ScanRequest injects a scan, as if read by the named scanner.
+type ScanRequest struct {
+	Scanner string `json:"scanner"`
+	Text    string `json:"text"`
+}
+
+func (h *Handler) scan(w http.ResponseWriter, r *http.Request) {
+	var req ScanRequest
+	if err := readJSON(r, &req); err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	res, err := h.L.Scan(r.Context(), req.Scanner, req.Text)
+	if err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	reply(w, http.StatusOK, res)
+}
+
+// OpenRequest is a technician's maintenance open.
+type OpenRequest struct {
+	Compartment string `json:"compartment"`
+	Reason      string `json:"reason"`
+}
+
+func (h *Handler) open(w http.ResponseWriter, r *http.Request) {
+	var req OpenRequest
+	if err := readJSON(r, &req); err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	res, err := h.L.MaintenanceOpen(r.Context(), req.Compartment, req.Reason)
+	if err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	reply(w, http.StatusOK, res)
+}
+
+// ServiceRequest takes a compartment out of service or back.
+type ServiceRequest struct {
+	Compartment string `json:"compartment"`
+	InService   bool   `json:"in_service"`
+	Reason      string `json:"reason,omitempty"`
+}
+
+func (h *Handler) service(w http.ResponseWriter, r *http.Request) {
+	var req ServiceRequest
+	if err := readJSON(r, &req); err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	if req.Reason == "" {
+		req.Reason = "technician"
+	}
+	if err := h.L.SetService(req.Compartment, req.InService, req.Reason); err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	reply(w, http.StatusOK, req)
+}
+
+func (h *Handler) simState(w http.ResponseWriter, r *http.Request) {
+	if h.Sim == nil {
+		fail(w, http.StatusNotFound, errors.New("hardware is not simulated"))
+		return
+	}
+	reply(w, http.StatusOK, h.Sim.State())
+}
+
+// SimRequest injects a fault into the simulated cabinet. Actions: jam,
+// unjam, open, close, stick-open, stick-closed, unstick (with Door), and
+// bin-full, bin-empty.
+type SimRequest struct {
+	Action string `json:"action"`
+	Door   string `json:"door,omitempty"`
+}
+
+func (h *Handler) simFault(w http.ResponseWriter, r *http.Request) {
+	if h.Sim == nil {
+		fail(w, http.StatusNotFound, errors.New("hardware is not simulated"))
+		return
+	}
+	var req SimRequest
+	if err := readJSON(r, &req); err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	t, f := true, false
+	var err error
+	switch req.Action {
+	case "jam":
+		err = h.Sim.Jam(req.Door, true)
+	case "unjam":
+		err = h.Sim.Jam(req.Door, false)
+	case "open":
+		err = h.Sim.Open(req.Door)
+	case "close":
+		err = h.Sim.CloseDoor(req.Door)
+	case "stick-open":
+		err = h.Sim.StickSensor(req.Door, &t)
+	case "stick-closed":
+		err = h.Sim.StickSensor(req.Door, &f)
+	case "unstick":
+		err = h.Sim.StickSensor(req.Door, nil)
+	case "bin-full":
+		err = h.Sim.SetBinFull(true)
+	case "bin-empty":
+		err = h.Sim.SetBinFull(false)
+	default:
+		err = fmt.Errorf("unknown action %q", req.Action)
+	}
+	if err != nil {
+		fail(w, http.StatusBadRequest, err)
+		return
+	}
+	h.Log.Info("sim fault injected", "action", req.Action, "door", req.Door)
+	reply(w, http.StatusOK, h.Sim.State())
+}
+
+// Serve runs an HTTP server on ln's address until ctx ends.
+func Serve(ctx context.Context, srv *http.Server, serve func() error) error {
+	errc := make(chan error, 1)
+	go func() { errc <- serve() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	}
+}
