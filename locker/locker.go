@@ -87,6 +87,7 @@ type Locker struct {
 	sessions map[string]*staffSession // by device name
 	busy     map[string]bool          // order ids being handled
 	bg       context.Context          // for work started by door events
+	hub      hub
 	wg       sync.WaitGroup
 }
 
@@ -144,10 +145,11 @@ func (l *Locker) addDoor(id, lock, sensor string) {
 
 // record appends one event inside tx.
 func (l *Locker) record(tx Tx, typ string, data map[string]any) error {
-	_, err := tx.Record(Event{Type: typ, TS: l.clock.Now().UTC(), Boot: l.store.Boot(), Data: data})
+	e, err := tx.Record(Event{Type: typ, TS: l.clock.Now().UTC(), Boot: l.store.Boot(), Data: data})
 	if err != nil {
 		return fmt.Errorf("record %s: %w", typ, err)
 	}
+	tx.AfterCommit(func() { l.hub.publish(e) })
 	return nil
 }
 
@@ -303,9 +305,12 @@ func (l *Locker) HandleInput(ch InputChange) {
 	}
 	d.open = ch.Active
 	var commanded bool
+	// Decisions use the core's clock, not the driver's timestamp, so that
+	// all timing rules follow one (injectable) clock.
+	now := l.clock.Now()
 	if ch.Active {
-		d.since, d.lastAlarm = ch.At, ch.At
-		d.commanded = ch.At.Before(d.expectUntil)
+		d.since, d.lastAlarm = now, now
+		d.commanded = now.Before(d.expectUntil)
 		d.expectUntil = time.Time{}
 		for _, w := range d.waiters {
 			close(w)

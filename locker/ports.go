@@ -53,6 +53,9 @@ type Tx interface {
 	LastSeq() (uint64, error)
 	// AckEvents removes outbox events with Seq <= upto and returns how many.
 	AckEvents(upto uint64) (int, error)
+	// AfterCommit runs f once the transaction has committed (never if it
+	// rolls back).
+	AfterCommit(f func())
 }
 
 // InputChange is a sensor input that changed level.

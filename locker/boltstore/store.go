@@ -370,3 +370,5 @@ func (t *txn) AckEvents(upto uint64) (int, error) {
 	left := int64(u64(m.Get(kOutboxCount))) - int64(n)
 	return n, m.Put(kOutboxCount, be64(uint64(max(left, 0))))
 }
+
+func (t *txn) AfterCommit(f func()) { t.tx.OnCommit(f) }

@@ -1,0 +1,331 @@
+package locker_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/lockertest"
+)
+
+var ctx = context.Background()
+
+func newOrder(t *testing.T, c *lockertest.Cabinet, comp string) (locker.Order, string) {
+	t.Helper()
+	o, code, err := c.L.CreateReadyOrder(locker.NewOrder{Compartment: comp, Size: locker.SizeS, TTL: time.Hour,
+		Items: []locker.Item{{Barcode: "9787020002207", Title: "Dream of the Red Chamber"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o, code
+}
+
+func scan(t *testing.T, c *lockertest.Cabinet, dev, text string) locker.ScanResult {
+	t.Helper()
+	res, err := c.L.Scan(ctx, dev, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func order(t *testing.T, c *lockertest.Cabinet, id string) locker.Order {
+	t.Helper()
+	var o locker.Order
+	if err := c.Store.View(func(tx locker.Tx) error {
+		var err error
+		o, err = tx.Order(id)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func compartment(t *testing.T, c *lockertest.Cabinet, id string) locker.Compartment {
+	t.Helper()
+	var cp locker.Compartment
+	if err := c.Store.View(func(tx locker.Tx) error {
+		var err error
+		cp, err = tx.Compartment(id)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
+// closeDoor closes a door in the sim and waits for the core to see it.
+func closeDoor(t *testing.T, c *lockertest.Cabinet, id string) {
+	t.Helper()
+	if err := c.HW.CloseDoor(id); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitEvent(t, locker.EvDoorClosed, map[string]any{"compartment": id})
+}
+
+func TestPickupOpensDoorAndCompletes(t *testing.T) {
+	c := lockertest.NewCabinet(t, lockertest.Settings())
+	o, code := newOrder(t, c, "S2")
+	res := scan(t, c, "front", "]Q1"+code+"\r\n")
+	if res.Outcome != locker.OutcomeOpened || len(res.Compartments) != 1 || res.Compartments[0] != "S2" {
+		t.Fatalf("scan = %+v", res)
+	}
+	c.WaitEvent(t, locker.EvPickupCompleted, map[string]any{"order_id": o.ID, "compartments": []string{"S2"}, "via": "scan"})
+	c.WaitEvent(t, locker.EvDoorOpened, map[string]any{"compartment": "S2", "commanded": true})
+	if got := order(t, c, o.ID).State; got != locker.OrderPickedUp {
+		t.Fatalf("order state %s", got)
+	}
+	closeDoor(t, c, "S2")
+	if cp := compartment(t, c, "S2"); cp.State != locker.CompFree || cp.OrderID != "" {
+		t.Fatalf("compartment after pickup: %+v", cp)
+	}
+	// Forgot a book: the same code reopens within the grace period...
+	c.Clock.Advance(time.Minute)
+	if res := scan(t, c, "keypad", code); res.Outcome != locker.OutcomeOpened {
+		t.Fatalf("reopen within grace: %+v", res)
+	}
+	closeDoor(t, c, "S2")
+	// ...and never after it.
+	c.Clock.Advance(2 * time.Minute)
+	if res := scan(t, c, "front", code); res.Outcome != locker.OutcomeDenied || res.Reason != locker.DenyNotReady {
+		t.Fatalf("after grace: %+v", res)
+	}
+	// The plaintext code is nowhere in the store file.
+	raw, err := os.ReadFile(c.Store.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte(code)) {
+		t.Fatal("plaintext pickup code found in the store file")
+	}
+}
+
+func TestWrongCodesLockOutTheScanner(t *testing.T) {
+	c := lockertest.NewCabinet(t, lockertest.Settings())
+	_, code := newOrder(t, c, "")
+	for i := 0; i < 5; i++ {
+		if res := scan(t, c, "front", "ZZZZ0"+string(rune('0'+i))); res.Outcome != locker.OutcomeDenied || res.Reason != locker.DenyUnknown {
+			t.Fatalf("wrong code %d: %+v", i, res)
+		}
+	}
+	c.WaitEvent(t, locker.EvLockoutStarted, map[string]any{"scanner": "front"})
+	res := scan(t, c, "front", code)
+	if res.Outcome != locker.OutcomeDenied || res.Reason != locker.DenyLockedOut {
+		t.Fatalf("right code during lockout: %+v", res)
+	}
+	// Another input device is not locked out.
+	if res := scan(t, c, "keypad", code); res.Outcome != locker.OutcomeOpened {
+		t.Fatalf("keypad during front's lockout: %+v", res)
+	}
+	// Garbage counts as a failure too, and nothing echoes it.
+	c.Clock.Advance(31 * time.Second)
+	for _, e := range c.Events(t) {
+		for _, v := range e.Data {
+			if s, ok := v.(string); ok && (s == code || s == "ZZZZ00") {
+				t.Fatalf("event %s carries a scanned code", e.Type)
+			}
+		}
+	}
+}
+
+func TestExpiredOrderIsRefused(t *testing.T) {
+	c := lockertest.NewCabinet(t, lockertest.Settings())
+	o1, code1 := newOrder(t, c, "S1")
+	o2, code2 := newOrder(t, c, "S2")
+	c.Clock.Advance(2 * time.Hour)
+	// Expired at scan time.
+	if res := scan(t, c, "front", code1); res.Outcome != locker.OutcomeDenied || res.Reason != locker.DenyExpired {
+		t.Fatalf("scan after expiry: %+v", res)
+	}
+	c.WaitEvent(t, locker.EvOrderExpired, map[string]any{"order_id": o1.ID})
+	// Expired by the periodic tick.
+	c.L.Tick()
+	c.WaitEvent(t, locker.EvOrderExpired, map[string]any{"order_id": o2.ID})
+	if res := scan(t, c, "front", code2); res.Reason != locker.DenyExpired {
+		t.Fatalf("scan of ticked-expired order: %+v", res)
+	}
+	if got := order(t, c, o2.ID).State; got != locker.OrderExpired {
+		t.Fatalf("state %s", got)
+	}
+}
+
+func staffSettings() (locker.Settings, string) {
+	set := lockertest.Settings()
+	badge := "STAFF0042"
+	set.StaffBadges = []string{lockertest.Key.Hash(badge)}
+	return set, badge
+}
+
+func TestStaffLoadAndRetrieve(t *testing.T) {
+	set, badge := staffSettings()
+	c := lockertest.NewCabinet(t, set)
+	hash := lockertest.Key.Hash("LOADME12")
+	if err := c.L.ApplyOrder(locker.Order{ID: "ORD-1", Rev: 1, State: locker.OrderAssigned, Size: locker.SizeM,
+		Items: []locker.Item{{Barcode: "31234567"}}, CodeHash: hash, ExpiresAt: c.Clock.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	// A stale rev is refused.
+	if err := c.L.ApplyOrder(locker.Order{ID: "ORD-1", Rev: 1, State: locker.OrderAssigned, Size: locker.SizeM, CodeHash: hash}); err == nil {
+		t.Fatal("stale rev applied")
+	}
+	// Not ready before loading.
+	if res := scan(t, c, "front", "LOADME12"); res.Reason != locker.DenyNotReady {
+		t.Fatalf("code of unloaded order: %+v", res)
+	}
+	if res := scan(t, c, "front", badge); res.Outcome != locker.OutcomeStaffOn {
+		t.Fatalf("badge: %+v", res)
+	}
+	res := scan(t, c, "front", "31234567") // item barcode
+	if res.Outcome != locker.OutcomeLoading || res.Compartments[0] != "M1" {
+		t.Fatalf("load scan: %+v (want smallest free fitting M: M1)", res)
+	}
+	closeDoor(t, c, "M1")
+	c.WaitEvent(t, locker.EvOrderLoaded, map[string]any{"order_id": "ORD-1", "compartment": "M1"})
+	if o := order(t, c, "ORD-1"); o.State != locker.OrderReady || o.Compartments[0] != "M1" {
+		t.Fatalf("order after load: %+v", o)
+	}
+	if res := scan(t, c, "front", badge); res.Outcome != locker.OutcomeStaffOff {
+		t.Fatalf("badge again: %+v", res)
+	}
+
+	// Two orders expire; RETRIEVE opens their compartments one after the other.
+	_, _ = newOrder(t, c, "S1")
+	c.Clock.Advance(2 * time.Hour)
+	c.L.Tick()
+	scan(t, c, "front", badge)
+	res = scan(t, c, "front", "retrieve")
+	if res.Outcome != locker.OutcomeRetrieving {
+		t.Fatalf("RETRIEVE: %+v", res)
+	}
+	first := res.Compartments[0]
+	second := map[string]string{"M1": "S1", "S1": "M1"}[first]
+	closeDoor(t, c, first)
+	c.WaitEvent(t, locker.EvOrderRetrieved, map[string]any{"compartment": first})
+	c.WaitEvent(t, locker.EvDoorOpened, map[string]any{"compartment": second, "commanded": true})
+	closeDoor(t, c, second)
+	c.WaitEvent(t, locker.EvOrderRetrieved, map[string]any{"compartment": second})
+	for _, id := range []string{"M1", "S1"} {
+		if cp := compartment(t, c, id); cp.State != locker.CompFree {
+			t.Fatalf("%s after retrieval: %+v", id, cp)
+		}
+	}
+	if o := order(t, c, "ORD-1"); o.State != locker.OrderRetrieved {
+		t.Fatalf("order after retrieval: %s", o.State)
+	}
+}
+
+func TestJamTwiceTakesCompartmentOutOfService(t *testing.T) {
+	c := lockertest.NewCabinet(t, lockertest.Settings())
+	o, code := newOrder(t, c, "S1")
+	c.HW.Jam("S1", true)
+	for i := 1; i <= 2; i++ {
+		res := scan(t, c, "front", code)
+		if res.Outcome != locker.OutcomeJammed {
+			t.Fatalf("jam %d: %+v", i, res)
+		}
+		c.WaitEvent(t, locker.EvDoorJammed, map[string]any{"compartment": "S1", "jams": i})
+		if got := order(t, c, o.ID).State; got != locker.OrderReady {
+			t.Fatalf("order after jam: %s", got)
+		}
+	}
+	if n := len(c.HW.Pulses()); n != 2 {
+		t.Fatalf("lock pulsed %d times for two scans, want exactly 2 (never re-pulsed automatically)", n)
+	}
+	c.WaitEvent(t, locker.EvCompartmentService, map[string]any{"compartment": "S1", "in_service": false})
+	if cp := compartment(t, c, "S1"); !cp.OutOfService || cp.State != locker.CompLoaded {
+		t.Fatalf("compartment: %+v", cp)
+	}
+	// Out of service: the code is refused without pulsing.
+	if res := scan(t, c, "front", code); res.Outcome != locker.OutcomeDenied {
+		t.Fatalf("scan on out-of-service compartment: %+v", res)
+	}
+	if n := len(c.HW.Pulses()); n != 2 {
+		t.Fatalf("out-of-service lock pulsed")
+	}
+	// A technician fixes it.
+	c.HW.Jam("S1", false)
+	if err := c.L.SetService("S1", true, "fixed"); err != nil {
+		t.Fatal(err)
+	}
+	if res := scan(t, c, "front", code); res.Outcome != locker.OutcomeOpened {
+		t.Fatalf("after repair: %+v", res)
+	}
+}
+
+func TestDoorWatch(t *testing.T) {
+	c := lockertest.NewCabinet(t, lockertest.Settings())
+	c.HW.Open("L1") // nobody commanded it
+	c.WaitEvent(t, locker.EvDoorForced, map[string]any{"compartment": "L1"})
+	c.WaitEvent(t, locker.EvDoorOpened, map[string]any{"compartment": "L1", "commanded": false})
+	c.Clock.Advance(61 * time.Second)
+	c.L.Tick()
+	c.WaitEvent(t, locker.EvDoorLeftOpen, map[string]any{"compartment": "L1"})
+	closeDoor(t, c, "L1")
+	c.WaitEvent(t, locker.EvDoorClosed, map[string]any{"compartment": "L1", "commanded": false})
+	// A maintenance open is commanded, recorded first.
+	res, err := c.L.MaintenanceOpen(ctx, "M1", "replace reed switch")
+	if err != nil || res.Outcome != locker.OutcomeMaintOpen {
+		t.Fatalf("maintenance open: %+v %v", res, err)
+	}
+	c.WaitEvent(t, locker.EvMaintenanceOpen, map[string]any{"compartment": "M1", "reason": "replace reed switch"})
+	c.WaitEvent(t, locker.EvDoorOpened, map[string]any{"compartment": "M1", "commanded": true})
+}
+
+func TestReturns(t *testing.T) {
+	c := lockertest.NewCabinet(t, lockertest.Settings())
+	if res := scan(t, c, "returns", "]C09787020002207\r"); res.Outcome != locker.OutcomeReturned {
+		t.Fatalf("good barcode: %+v", res)
+	}
+	c.WaitEvent(t, locker.EvItemReturned, map[string]any{"barcode": "9787020002207", "scanner": "returns"})
+	if res := scan(t, c, "returns", "K7Q2M9"); res.Outcome != locker.OutcomeRefused || res.Reason != locker.RefusePattern {
+		t.Fatalf("pickup code at return slot: %+v", res)
+	}
+	e := c.WaitEvent(t, locker.EvReturnRefused, map[string]any{"reason": "pattern"})
+	if _, has := e.Data["barcode"]; has {
+		t.Fatal("refused text recorded")
+	}
+	c.HW.SetBinFull(true)
+	c.WaitEvent(t, locker.EvReturnBinFull, nil)
+	if res := scan(t, c, "returns", "12345678"); res.Outcome != locker.OutcomeRefused || res.Reason != locker.RefuseBinFull {
+		t.Fatalf("bin full: %+v", res)
+	}
+	pulses := len(c.HW.Pulses())
+	if pulses != 1 {
+		t.Fatalf("return flap pulsed %d times, want 1", pulses)
+	}
+}
+
+func TestSafetyLevelsAndPulseLimit(t *testing.T) {
+	set := lockertest.Settings()
+	set.LockPulse = 100 * time.Millisecond
+	c := lockertest.NewCabinet(t, set)
+	for _, cp := range set.Compartments {
+		if !c.HW.LevelHigh(cp.Lock) {
+			t.Fatalf("lock %s not at its locked (high, active-low) level after start", cp.Lock)
+		}
+	}
+	var wg sync.WaitGroup
+	for _, cp := range set.Compartments {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.L.MaintenanceOpen(ctx, cp.ID, "pulse limit test"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := c.HW.MaxEnergised(); got > set.MaxConcurrentPulses || got < 1 {
+		t.Fatalf("%d locks energised at once, limit %d", got, set.MaxConcurrentPulses)
+	}
+	for _, p := range c.HW.Pulses() {
+		if p.Duration != set.LockPulse {
+			t.Fatalf("pulse of %v", p.Duration)
+		}
+	}
+}
