@@ -198,17 +198,17 @@ type CompartmentStatus struct {
 
 // Status is the locker at a glance.
 type Status struct {
-	LockerID     string                `json:"locker_id"`
-	Boot         uint64                `json:"boot"`
-	Compartments []CompartmentStatus   `json:"compartments"`
-	ReturnOpen   bool                  `json:"return_open"`
-	BinFull      bool                  `json:"bin_full"`
-	Orders       map[OrderState]int    `json:"orders"`
-	OutboxDepth  int                   `json:"outbox_depth"`
-	LastSeq      uint64                `json:"last_seq"`
-	StaffOn      []string              `json:"staff_sessions,omitempty"`
-	Now          time.Time             `json:"now"`
-	Extra        map[string]any        `json:"extra,omitempty"`
+	LockerID     string              `json:"locker_id"`
+	Boot         uint64              `json:"boot"`
+	Compartments []CompartmentStatus `json:"compartments"`
+	ReturnOpen   bool                `json:"return_open"`
+	BinFull      bool                `json:"bin_full"`
+	Orders       map[OrderState]int  `json:"orders"`
+	OutboxDepth  int                 `json:"outbox_depth"`
+	LastSeq      uint64              `json:"last_seq"`
+	StaffOn      []string            `json:"staff_sessions,omitempty"`
+	Now          time.Time           `json:"now"`
+	Extra        map[string]any      `json:"extra,omitempty"`
 }
 
 // Status reads the current state.

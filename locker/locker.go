@@ -78,9 +78,9 @@ type Locker struct {
 	pulses   chan struct{} // semaphore: at most MaxConcurrentPulses energised
 
 	devices   map[string]Device
-	doors     map[string]*door  // compartment id (and ReturnSlotID) → door
-	doorByPin map[string]*door  // sensor pin → door
-	staffHash map[string]bool   // staff badge hashes from settings
+	doors     map[string]*door // compartment id (and ReturnSlotID) → door
+	doorByPin map[string]*door // sensor pin → door
+	staffHash map[string]bool  // staff badge hashes from settings
 
 	mu       sync.Mutex
 	binFull  bool
@@ -456,7 +456,7 @@ func (l *Locker) Tick() {
 	}
 
 	type alarm struct {
-		id  string
+		id   string
 		for_ time.Duration
 	}
 	var alarms []alarm
