@@ -3,6 +3,7 @@ module github.com/lockerd/lockerd
 go 1.26.8
 
 require (
+	github.com/creack/pty v1.1.24
 	go.bug.st/serial v1.6.4
 	go.etcd.io/bbolt v1.4.3
 	go.yaml.in/yaml/v3 v3.0.4

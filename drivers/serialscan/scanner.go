@@ -88,6 +88,7 @@ func (s *Scanner) Run(ctx context.Context) error {
 		}
 		s.Log.Warn("scanner lost", "scanner", s.Name, "port", s.Port, "err", err)
 		s.OnState(false, err)
+		wasUp = false // reported: the retries that follow stay quiet
 	}
 	return nil
 }

@@ -223,7 +223,16 @@ func (c *Config) Resolve(p string) string {
 }
 
 func (c *Config) check(d *decoder, checkFiles bool) {
-	bad := func(key, format string, args ...any) { d.addf(c.line(key), key, format, args...) }
+	bad := func(key, format string, args ...any) {
+		// One problem per cause: a section that was not even a mapping
+		// does not also get "required" for each of its keys.
+		for _, p := range d.problems {
+			if p.Key != "" && strings.HasPrefix(key, p.Key+".") {
+				return
+			}
+		}
+		d.addf(c.line(key), key, format, args...)
+	}
 
 	if c.Locker.ID == "" {
 		bad("locker.id", "required")

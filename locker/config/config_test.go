@@ -1,0 +1,186 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const keyHex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+// write puts text in a temp config next to a valid key file and returns its path.
+func write(t *testing.T, text string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pickup.key"), []byte(keyHex+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "lockerd.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const good = `locker: {id: nb-main-01, site: "Main library"}
+store: {path: lockerd.db}
+security:
+  pickup_key_file: pickup.key
+hardware:
+  backend: sim
+  lock_pulse: 500ms
+scanners:
+  - {name: front, port: /dev/ttyACM0, baud: 9600, role: pickup}
+  - {name: returns, role: return}
+compartments:
+  - {id: A01, size: S, lock: GPIO5, sensor: GPIO6}
+  - {id: A02, size: M, lock: GPIO7, sensor: GPIO8}
+returns: {lock: GPIO20, sensor: GPIO21, bin_full_sensor: GPIO26}
+`
+
+func TestGoodConfigAndDefaults(t *testing.T) {
+	p := write(t, good)
+	cfg, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Policy.MaxFailedCodes != 5 || cfg.Policy.Lockout.D() != 30*time.Second || cfg.Policy.ReopenGrace.D() != 2*time.Minute {
+		t.Errorf("policy defaults not applied: %+v", cfg.Policy)
+	}
+	if cfg.Hardware.MaxConcurrentPulses != 2 || !cfg.Hardware.RelayActiveLow || cfg.API.Listen != DefaultListen {
+		t.Errorf("hardware/api defaults not applied: %+v %+v", cfg.Hardware, cfg.API)
+	}
+	if cfg.Scanners[1].Baud != 9600 {
+		t.Errorf("default baud not applied")
+	}
+	if cfg.StorePath() != filepath.Join(filepath.Dir(p), "lockerd.db") {
+		t.Errorf("store path not resolved against config dir: %s", cfg.StorePath())
+	}
+	if len(cfg.PickupKey) != 32 {
+		t.Errorf("pickup key not loaded")
+	}
+	set := cfg.Settings()
+	if len(set.Compartments) != 2 || set.Return == nil || !set.Return.Pattern.MatchString("12345678") {
+		t.Errorf("settings: %+v", set)
+	}
+}
+
+// Each case edits the good config and expects one problem naming the
+// file, the line and the key.
+func TestConfigProblems(t *testing.T) {
+	tests := []struct {
+		name     string
+		old, new string
+		want     string // "LINE: key: fragment"
+	}{
+		{"unknown key", "  lock_pulse: 500ms", "  lock_pulse: 500ms\n  lock_puls: 1s", "8: hardware.lock_puls: unknown key"},
+		{"wrong type", "  lock_pulse: 500ms", "  lock_pulse: [1]", "7: hardware.lock_pulse: want a duration"},
+		{"wrong int", "baud: 9600", "baud: fast", "9: scanners[0].baud: want a whole number"},
+		{"duplicate compartment id", "id: A02", "id: A01", "13: compartments[1].id: compartment A01 already defined"},
+		{"pin used twice", "lock: GPIO7", "lock: 5", "13: compartments[1].lock: pin 5 already used by compartments[0].lock"},
+		{"pulse too long", "lock_pulse: 500ms", "lock_pulse: 3s", "7: hardware.lock_pulse: 3s is out of bounds"},
+		{"pulse too short", "lock_pulse: 500ms", "lock_pulse: 10ms", "7: hardware.lock_pulse: 10ms is out of bounds"},
+		{"bad regex", "bin_full_sensor: GPIO26}", "bin_full_sensor: GPIO26, barcode_pattern: '[0-9'}", "14: returns.barcode_pattern: not a valid regular expression"},
+		{"missing key file", "pickup_key_file: pickup.key", "pickup_key_file: nope.key", "4: security.pickup_key_file: cannot read"},
+		{"bad size", "size: M", "size: XXL", "13: compartments[1].size: \"XXL\": want S, M, L or XL"},
+		{"bad role", "role: pickup", "role: both", "9: scanners[0].role: \"both\": want pickup or return"},
+		{"api not loopback", "returns:", "api: {listen: 0.0.0.0:8480}\nreturns:", "14: api.listen: \"0.0.0.0:8480\": the local API must listen on loopback"},
+		{"duplicate key", "  backend: sim", "  backend: sim\n  backend: gpio", "7: hardware.backend: given twice (first on line 6)"},
+		{"bad backend", "backend: sim", "backend: gpiod", "6: hardware.backend: \"gpiod\": want sim or gpio"},
+		{"bad locker id", "id: nb-main-01", "id: nb/main", "1: locker.id: \"nb/main\""},
+		{"bad staff badge", "pickup_key_file: pickup.key", "pickup_key_file: pickup.key\n  staff_badges: [abc]", "5: security.staff_badges[0]: want 64 lowercase hex"},
+		{"lockout_max below lockout", "hardware:", "policy: {lockout: 10m, lockout_max: 5m}\nhardware:", "5: policy.lockout_max: 5m0s is shorter"},
+		{"section of wrong kind", "store: {path: lockerd.db}", "store: lockerd.db", "2: store: want a mapping"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(good, tt.old) {
+				t.Fatalf("test edit %q not in good config", tt.old)
+			}
+			p := write(t, strings.Replace(good, tt.old, tt.new, 1))
+			_, err := Load(p)
+			if err == nil {
+				t.Fatal("config accepted")
+			}
+			ps, ok := err.(Problems)
+			if !ok {
+				t.Fatalf("error is %T, want Problems: %v", err, err)
+			}
+			want := p + ":" + tt.want
+			if !strings.Contains(err.Error(), want) {
+				t.Fatalf("got\n%v\nwant a line containing\n%s", err, want)
+			}
+			if n := 1; len(ps) != n {
+				t.Errorf("want %d problems, got %d:\n%v", n, len(ps), err)
+			}
+		})
+	}
+}
+
+func TestAllProblemsAtOnce(t *testing.T) {
+	text := strings.NewReplacer("lock_pulse: 500ms", "lock_pulse: 5s", "id: A02", "id: A01", "role: pickup", "role: nope").Replace(good)
+	_, err := Load(write(t, text))
+	ps, ok := err.(Problems)
+	if !ok || len(ps) != 3 {
+		t.Fatalf("want 3 problems, got %v", err)
+	}
+}
+
+func TestSyntaxErrorNamesLine(t *testing.T) {
+	p := write(t, "locker: {id: x\nstore: [\n")
+	_, err := Load(p)
+	if err == nil || !strings.HasPrefix(err.Error(), p+":") || !strings.Contains(err.Error(), "not valid YAML") {
+		t.Fatalf("got %v", err)
+	}
+	p = write(t, "")
+	if _, err := Load(p); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Fatalf("empty file: %v", err)
+	}
+}
+
+// The shipped configs are valid. The Pi config names the key file of a
+// real installation; it is checked against a stand-in key.
+func TestShippedConfigs(t *testing.T) {
+	if _, err := Load("../../configs/demo.yaml"); err != nil {
+		t.Errorf("demo.yaml: %v", err)
+	}
+	raw, err := os.ReadFile("../../configs/pi-16door.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(raw), "/etc/lockerd/pickup.key", "pickup.key", 1)
+	cfg, err := Load(write(t, text))
+	if err != nil {
+		t.Fatalf("pi-16door.yaml: %v", err)
+	}
+	if len(cfg.Compartments) != 16 || cfg.Hardware.Backend != "gpio" {
+		t.Errorf("pi-16door.yaml: %d compartments, backend %s", len(cfg.Compartments), cfg.Hardware.Backend)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(good))
+	f.Add([]byte("locker: {id: [\n"))
+	f.Add([]byte("compartments: [{id: A, size: S, lock: &a x, sensor: *a}]"))
+	f.Add([]byte("policy: {lockout: -1s}\nhardware: {max_concurrent_pulses: 99999999999999999999}"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		cfg, err := Parse("fuzz.yaml", raw, false)
+		if err == nil {
+			if cfg.Locker.ID == "" || len(cfg.Compartments) == 0 {
+				t.Fatal("accepted a config without id or compartments")
+			}
+			_ = cfg.Settings()
+			return
+		}
+		if _, ok := err.(Problems); !ok {
+			t.Fatalf("error of type %T: %v", err, err)
+		}
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if !strings.HasPrefix(line, "fuzz.yaml:") {
+				t.Fatalf("problem line without file name: %q", line)
+			}
+		}
+	})
+}
