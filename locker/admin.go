@@ -16,15 +16,19 @@ type NewOrder struct {
 	Compartment string        // empty: smallest free that fits
 	TTL         time.Duration // until expiry
 	CodeLen     int
+	// Assigned creates the order waiting to be loaded by staff (state
+	// assigned, the compartment reserved if one is given) instead of ready.
+	Assigned bool
 }
 
 // DefaultCodeLen is the length of codes this locker generates itself.
 const DefaultCodeLen = 8
 
-// CreateReadyOrder puts a new order straight into a compartment, as if
-// staff had just loaded it, and returns it with its pickup code — the only
-// time the plaintext code exists.
-func (l *Locker) CreateReadyOrder(req NewOrder) (Order, string, error) {
+// CreateOrder puts a new order straight into a compartment, as if staff
+// had just loaded it (or, with Assigned, registers it for staff to load),
+// and returns it with its pickup code — the only time the plaintext code
+// exists.
+func (l *Locker) CreateOrder(req NewOrder) (Order, string, error) {
 	if req.CodeLen == 0 {
 		req.CodeLen = DefaultCodeLen
 	}
@@ -53,41 +57,36 @@ func (l *Locker) CreateReadyOrder(req NewOrder) (Order, string, error) {
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		comps, err := tx.Compartments()
+		id, err := l.placeNewOrder(tx, req)
 		if err != nil {
 			return err
 		}
-		id := req.Compartment
-		if id == "" {
-			var ok bool
-			if id, ok = chooseCompartment(comps, Order{Size: req.Size}); !ok {
-				return fmt.Errorf("no free compartment fits size %s", req.Size)
-			}
+		o = Order{ID: req.ID, State: OrderReady, Size: req.Size, Items: req.Items,
+			Compartments: []string{id}, ExpiresAt: now.Add(req.TTL), Loaded: true, LoadedAt: now}
+		if req.Assigned {
+			o = Order{ID: req.ID, State: OrderAssigned, Size: req.Size, Items: req.Items,
+				Assigned: id, ExpiresAt: now.Add(req.TTL)}
 		}
-		c, err := tx.Compartment(id)
-		if err != nil {
-			return fmt.Errorf("compartment %s: %w", id, err)
-		}
-		if c.State != CompFree || c.OutOfService {
-			return fmt.Errorf("compartment %s is %s", id, c.EffectiveState())
-		}
-		if !req.Size.Fits(c.Size) {
-			return fmt.Errorf("order size %s does not fit compartment %s (size %s)", req.Size, id, c.Size)
-		}
+		// A fresh random code colliding with a live order is rare; draw again.
 		for tries := 0; ; tries++ {
 			if code, err = NewCode(req.CodeLen); err != nil {
 				return err
 			}
-			o = Order{ID: req.ID, State: OrderReady, Size: req.Size, Items: req.Items,
-				Compartments: []string{id}, CodeHash: l.key.Hash(code), ExpiresAt: now.Add(req.TTL),
-				Loaded: true, LoadedAt: now}
-			err = tx.PutOrder(o)
-			if !errors.Is(err, ErrCodeTaken) || tries > 8 {
+			o.CodeHash = l.key.Hash(code)
+			if err = tx.PutOrder(o); !errors.Is(err, ErrCodeTaken) || tries > 8 {
 				break
 			}
 		}
+		if err != nil || id == "" {
+			return err
+		}
+		c, err := tx.Compartment(id)
 		if err != nil {
 			return err
+		}
+		if req.Assigned {
+			c.State, c.OrderID = CompReserved, o.ID
+			return tx.PutCompartment(c)
 		}
 		c.State, c.OrderID, c.Op = CompLoaded, o.ID, OpNone
 		if err := tx.PutCompartment(c); err != nil {
@@ -98,8 +97,39 @@ func (l *Locker) CreateReadyOrder(req NewOrder) (Order, string, error) {
 	if err != nil {
 		return Order{}, "", err
 	}
-	l.log.Info("order created", "order", o.ID, "compartment", o.Compartments[0])
+	l.log.Info("order created", "order", o.ID, "state", o.State, "compartments", o.Compartments, "reserved", o.Assigned)
 	return o, code, nil
+}
+
+// placeNewOrder checks the compartment a new order asks for, or picks the
+// smallest free one that fits. An assigned order without a compartment
+// gets none ("" and no error): staff choose when loading.
+func (l *Locker) placeNewOrder(tx Tx, req NewOrder) (string, error) {
+	id := req.Compartment
+	if id == "" {
+		if req.Assigned {
+			return "", nil
+		}
+		comps, err := tx.Compartments()
+		if err != nil {
+			return "", err
+		}
+		var ok bool
+		if id, ok = chooseCompartment(comps, Order{Size: req.Size}); !ok {
+			return "", fmt.Errorf("no free compartment fits size %s", req.Size)
+		}
+	}
+	c, err := tx.Compartment(id)
+	if err != nil {
+		return "", fmt.Errorf("compartment %s: %w", id, err)
+	}
+	if c.State != CompFree || c.OutOfService {
+		return "", fmt.Errorf("compartment %s is %s", id, c.EffectiveState())
+	}
+	if !req.Size.Fits(c.Size) {
+		return "", fmt.Errorf("order size %s does not fit compartment %s (size %s)", req.Size, id, c.Size)
+	}
+	return id, nil
 }
 
 // ErrStaleRev is returned by ApplyOrder for an order whose rev is not

@@ -16,7 +16,7 @@ var ctx = context.Background()
 
 func newOrder(t *testing.T, c *lockertest.Cabinet, comp string) (locker.Order, string) {
 	t.Helper()
-	o, code, err := c.L.CreateReadyOrder(locker.NewOrder{Compartment: comp, Size: locker.SizeS, TTL: time.Hour,
+	o, code, err := c.L.CreateOrder(locker.NewOrder{Compartment: comp, Size: locker.SizeS, TTL: time.Hour,
 		Items: []locker.Item{{Barcode: "9787020002207", Title: "Dream of the Red Chamber"}}})
 	if err != nil {
 		t.Fatal(err)

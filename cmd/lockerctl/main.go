@@ -29,8 +29,9 @@ Usage: lockerctl [-api HOST:PORT | -config FILE] COMMAND [ARGS]
 Commands:
   status [--wait DURATION]                  doors, compartments, order counts, outbox depth
   orders list                               stored orders
-  orders add [--size S] [--compartment ID] [--id ID] [--item BARCODE[:TITLE]]... [--ttl 72h]
-                                            create a ready order; prints its pickup code once
+  orders add [--size S] [--compartment ID] [--id ID] [--item BARCODE[:TITLE]]... [--ttl 72h] [--assigned]
+                                            create a ready order (or, --assigned, one for staff
+                                            to load); prints its pickup code once
   events tail [--after SEQ] [-f]            outbox events (with -f: keep following)
   scan --scanner NAME TEXT                  inject a scan, as if read by scanner NAME
   open COMPARTMENT --reason TEXT            technician maintenance open (recorded)
@@ -257,6 +258,7 @@ func (c *cli) orders(args []string) error {
 		fs.StringVar(&req.Size, "size", "S", "order size S, M, L, XL")
 		fs.StringVar(&req.Compartment, "compartment", "", "compartment (default: smallest free that fits)")
 		fs.StringVar(&req.TTL, "ttl", "72h", "time until the order expires")
+		fs.BoolVar(&req.Assigned, "assigned", false, "register for staff to load (scan the order id in a staff session) instead of ready")
 		asJSON := fs.Bool("json", false, "print JSON")
 		var its items
 		fs.Var(&its, "item", "BARCODE[:TITLE], repeatable")
@@ -271,8 +273,15 @@ func (c *cli) orders(args []string) error {
 		if *asJSON {
 			return printJSON(c.out, rep)
 		}
-		fmt.Fprintf(c.out, "order %s ready in %s, expires %s\npickup code: %s\n", rep.Order.ID,
-			strings.Join(rep.Order.Compartments, ","), rep.Order.ExpiresAt.Local().Format(time.DateTime), rep.Code)
+		where := "ready in " + strings.Join(rep.Order.Compartments, ",")
+		if rep.Order.State == locker.OrderAssigned {
+			where = "registered for loading"
+			if rep.Order.Assigned != "" {
+				where += " into " + rep.Order.Assigned
+			}
+		}
+		fmt.Fprintf(c.out, "order %s %s, expires %s\npickup code: %s\n", rep.Order.ID, where,
+			rep.Order.ExpiresAt.Local().Format(time.DateTime), rep.Code)
 		return nil
 	}
 	return fmt.Errorf("unknown orders command %q", args[0])

@@ -9,26 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
+	"github.com/lockerd/lockerd/drivers/serialscan/serialtest"
 )
-
-// plug creates a pseudo-terminal (the "scanner") and points link at its
-// device node, as udev's /dev/serial/by-id links do. The returned master
-// is the scanner's side: what is written to it arrives on the port.
-func plug(t *testing.T, link string) *os.File {
-	t.Helper()
-	master, tty, err := pty.Open()
-	if err != nil {
-		t.Fatalf("open pseudo-terminal: %v", err)
-	}
-	name := tty.Name()
-	tty.Close() // the driver opens the device node itself, through go.bug.st/serial
-	os.Remove(link)
-	if err := os.Symlink(name, link); err != nil {
-		t.Fatal(err)
-	}
-	return master
-}
 
 type state struct {
 	up  bool
@@ -37,7 +19,7 @@ type state struct {
 
 func TestScannerOverPseudoTerminal(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "scanner")
-	master := plug(t, link)
+	master := serialtest.Plug(t, link)
 	lines := make(chan string, 16)
 	states := make(chan state, 16)
 	s := &Scanner{Name: "front", Port: link, Baud: 9600, IdleGap: 50 * time.Millisecond,
@@ -91,7 +73,7 @@ func TestScannerOverPseudoTerminal(t *testing.T) {
 	os.Remove(link)
 	wantState(false)
 	// Plug back in: a new device node behind the same name.
-	master = plug(t, link)
+	master = serialtest.Plug(t, link)
 	defer master.Close()
 	wantState(true)
 	master.Write([]byte("AFTER123\r"))

@@ -90,13 +90,15 @@ func (h *Handler) orders(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, out)
 }
 
-// AddOrderRequest creates a ready order (lockerctl orders add).
+// AddOrderRequest creates an order (lockerctl orders add).
 type AddOrderRequest struct {
 	ID          string        `json:"id,omitempty"`
 	Size        string        `json:"size,omitempty"`
 	Compartment string        `json:"compartment,omitempty"`
 	Items       []locker.Item `json:"items,omitempty"`
 	TTL         string        `json:"ttl,omitempty"` // Go duration, default 72h
+	// Assigned registers the order for staff to load instead of ready.
+	Assigned bool `json:"assigned,omitempty"`
 }
 
 // AddOrderReply carries the pickup code: the only time it is shown.
@@ -120,8 +122,8 @@ func (h *Handler) addOrder(w http.ResponseWriter, r *http.Request) {
 		}
 		ttl = d
 	}
-	o, code, err := h.L.CreateReadyOrder(locker.NewOrder{ID: req.ID, Size: locker.Size(strings.ToUpper(req.Size)),
-		Compartment: req.Compartment, Items: req.Items, TTL: ttl})
+	o, code, err := h.L.CreateOrder(locker.NewOrder{ID: req.ID, Size: locker.Size(strings.ToUpper(req.Size)),
+		Compartment: req.Compartment, Items: req.Items, TTL: ttl, Assigned: req.Assigned})
 	if err != nil {
 		fail(w, http.StatusConflict, err)
 		return

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/httpapi"
+	"github.com/lockerd/lockerd/locker/lockertest"
+)
+
+// lockerdBin is the real lockerd binary, built once by TestMain.
+var lockerdBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "lockerd-e2e-bin")
+	if err != nil {
+		panic(err)
+	}
+	lockerdBin = filepath.Join(dir, "lockerd")
+	args := []string{"build", "-o", lockerdBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building lockerd:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cabinetConfig is a sim cabinet with two pseudo-terminal scanners.
+var cabinetConfig = template.Must(template.New("cfg").Parse(`locker: {id: e2e-01, site: "test"}
+store: {path: {{.Store}}}
+security:
+  pickup_key_file: {{.KeyFile}}
+  staff_badges: ["{{.Badge}}"]
+policy: {max_failed_codes: 5, failed_window: 60s, lockout: 30s, lockout_max: 15m,
+         door_open_confirm: 500ms, door_left_open_alarm: 60s, reopen_grace: 2m}
+hardware:
+  backend: sim
+  lock_pulse: 50ms
+  max_concurrent_pulses: 2
+  relay_active_low: true
+  sim: {open_delay: 5ms, auto_close: {{.AutoClose}}}
+scanners:
+  - {name: front, port: {{.Front}}, baud: 9600, role: pickup}
+  - {name: returns, port: {{.Returns}}, baud: 9600, role: return}
+compartments:
+  - {id: A01, size: S, lock: L1, sensor: D1}
+  - {id: A02, size: S, lock: L2, sensor: D2}
+  - {id: A03, size: S, lock: L3, sensor: D3}
+  - {id: B01, size: M, lock: L4, sensor: D4}
+  - {id: B02, size: M, lock: L5, sensor: D5}
+  - {id: C01, size: L, lock: L6, sensor: D6}
+returns: {lock: LR, sensor: DR, bin_full_sensor: BIN, barcode_pattern: '^[0-9]{8,14}$'}
+api: {listen: "127.0.0.1:0"}
+`))
+
+const staffBadge = "BADGE7788"
+
+type cabinet struct {
+	Dir, Store, KeyFile, Front, Returns, Badge, Config string
+	AutoClose                                          string
+}
+
+func newCabinet(t *testing.T, autoClose string) *cabinet {
+	t.Helper()
+	dir := t.TempDir()
+	c := &cabinet{Dir: dir, Store: filepath.Join(dir, "state", "lockerd.db"), KeyFile: filepath.Join(dir, "pickup.key"),
+		Front: filepath.Join(dir, "scanner-front"), Returns: filepath.Join(dir, "scanner-returns"),
+		Badge: lockertest.Key.Hash(staffBadge), Config: filepath.Join(dir, "lockerd.yaml"), AutoClose: autoClose}
+	if err := os.WriteFile(c.KeyFile, []byte(fmt.Sprintf("%x\n", []byte(lockertest.Key))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := cabinetConfig.Execute(&buf, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c.Config, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// daemon is a running lockerd process.
+type daemon struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	api  string
+	mu   sync.Mutex
+	log  bytes.Buffer
+	done chan struct{}
+	err  error
+}
+
+// start runs lockerd on cfg and waits for its "ready" log line.
+func start(t *testing.T, cfg string) *daemon {
+	t.Helper()
+	d := &daemon{t: t, cmd: exec.Command(lockerdBin, "-config", cfg), done: make(chan struct{})}
+	stderr, err := d.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			d.mu.Lock()
+			d.log.WriteString(line + "\n")
+			d.mu.Unlock()
+			var rec struct{ Msg, API string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "ready" {
+				ready <- rec.API
+			}
+		}
+		d.err = d.cmd.Wait()
+		close(d.done)
+	}()
+	t.Cleanup(func() { d.kill() })
+	select {
+	case d.api = <-ready:
+	case <-d.done:
+		t.Fatalf("lockerd exited before ready: %v\n%s", d.err, d.logs())
+	case <-time.After(15 * time.Second):
+		t.Fatalf("lockerd not ready\n%s", d.logs())
+	}
+	return d
+}
+
+func (d *daemon) logs() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.log.String()
+}
+
+func (d *daemon) kill() {
+	if d.cmd.Process != nil {
+		d.cmd.Process.Signal(syscall.SIGKILL)
+		<-d.done
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (d *daemon) stop() {
+	d.t.Helper()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(10 * time.Second):
+		d.t.Fatal("lockerd did not stop on SIGTERM")
+	}
+	if d.err != nil {
+		d.t.Fatalf("lockerd exit after SIGTERM: %v\n%s", d.err, d.logs())
+	}
+}
+
+func (d *daemon) call(method, path string, body, into any) error {
+	var rd io.Reader
+	if body != nil {
+		raw, _ := json.Marshal(body)
+		rd = bytes.NewReader(raw)
+	}
+	req, _ := http.NewRequest(method, "http://"+d.api+path, rd)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, raw)
+	}
+	if into != nil {
+		return json.Unmarshal(raw, into)
+	}
+	return nil
+}
+
+func (d *daemon) must(method, path string, body, into any) {
+	d.t.Helper()
+	if err := d.call(method, path, body, into); err != nil {
+		d.t.Fatalf("%v\n%s", err, d.logs())
+	}
+}
+
+func (d *daemon) addOrder(req httpapi.AddOrderRequest) httpapi.AddOrderReply {
+	d.t.Helper()
+	var rep httpapi.AddOrderReply
+	d.must("POST", "/v1/orders", req, &rep)
+	return rep
+}
+
+func (d *daemon) scan(scanner, text string) locker.ScanResult {
+	d.t.Helper()
+	var res locker.ScanResult
+	d.must("POST", "/v1/scan", httpapi.ScanRequest{Scanner: scanner, Text: text}, &res)
+	return res
+}
+
+func (d *daemon) sim(action, door string) {
+	d.t.Helper()
+	d.must("POST", "/v1/sim", httpapi.SimRequest{Action: action, Door: door}, nil)
+}
+
+func (d *daemon) events(after uint64) []locker.Event {
+	d.t.Helper()
+	var evs []locker.Event
+	d.must("GET", fmt.Sprintf("/v1/events?after=%d&limit=10000", after), nil, &evs)
+	return evs
+}
+
+// waitEvent polls the outbox of another process (there is no shared
+// channel across the process boundary) until an event of type typ with
+// data matching want is there.
+func (d *daemon) waitEvent(typ string, want map[string]any) locker.Event {
+	d.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, e := range d.events(0) {
+			if e.Type == typ && lockertest.Matches(e.Data, want) {
+				return e
+			}
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("no %s event with %v\nlog:\n%s", typ, want, d.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitCount waits until at least n matching events are in the outbox.
+func (d *daemon) waitCount(typ string, want map[string]any, n int) {
+	d.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for d.count(typ, want) < n {
+		if time.Now().After(deadline) {
+			d.t.Fatalf("fewer than %d %s events with %v\nlog:\n%s", n, typ, want, d.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (d *daemon) count(typ string, want map[string]any) int {
+	n := 0
+	for _, e := range d.events(0) {
+		if e.Type == typ && lockertest.Matches(e.Data, want) {
+			n++
+		}
+	}
+	return n
+}
+
+func (d *daemon) status() locker.Status {
+	d.t.Helper()
+	var st locker.Status
+	d.must("GET", "/v1/status", nil, &st)
+	return st
+}
+
+func (d *daemon) compartment(id string) locker.CompartmentStatus {
+	d.t.Helper()
+	for _, c := range d.status().Compartments {
+		if c.ID == id {
+			return c
+		}
+	}
+	d.t.Fatalf("no compartment %s", id)
+	return locker.CompartmentStatus{}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

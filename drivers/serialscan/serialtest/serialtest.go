@@ -1,0 +1,33 @@
+// Package serialtest provides virtual serial devices for tests and tools:
+// a pseudo-terminal whose device node is reached through a stable link
+// name, as udev's /dev/serial/by-id links are, so a test can unplug the
+// "scanner" and plug a new one in behind the same name.
+package serialtest
+
+import (
+	"os"
+	"testing"
+
+	"github.com/creack/pty"
+)
+
+// Plug creates a pseudo-terminal and points link at its device node. The
+// returned master is the device's side: bytes written to it arrive at
+// whoever opened the port. Close it to unplug. It is closed when the test
+// ends.
+func Plug(t testing.TB, link string) *os.File {
+	t.Helper()
+	master, tty, err := pty.Open()
+	if err != nil {
+		t.Fatalf("open pseudo-terminal: %v", err)
+	}
+	name := tty.Name()
+	tty.Close() // the driver under test opens the device node itself
+	os.Remove(link)
+	if err := os.Symlink(name, link); err != nil {
+		master.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { master.Close() })
+	return master
+}
