@@ -4,13 +4,11 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -65,9 +63,8 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 type cli struct {
-	api        string
-	out, errw  io.Writer
-	httpClient *http.Client
+	api       *httpapi.Client
+	out, errw io.Writer
 }
 
 func run(args []string, out, errw io.Writer) int {
@@ -84,22 +81,22 @@ func run(args []string, out, errw io.Writer) int {
 		fmt.Fprint(errw, usage)
 		return 2
 	}
-	c := &cli{out: out, errw: errw, httpClient: &http.Client{Timeout: 30 * time.Second}}
-	c.api = *api
-	if c.api == "" && *cfgFile != "" {
+	addr := *api
+	if addr == "" && *cfgFile != "" {
 		cfg, err := config.Load(*cfgFile)
 		if err != nil {
 			fmt.Fprintf(errw, "lockerctl: %v\n", err)
 			return 2
 		}
-		c.api = cfg.API.Listen
+		addr = cfg.API.Listen
 	}
-	if c.api == "" {
-		c.api = os.Getenv("LOCKERD_API")
+	if addr == "" {
+		addr = os.Getenv("LOCKERD_API")
 	}
-	if c.api == "" {
-		c.api = config.DefaultListen
+	if addr == "" {
+		addr = config.DefaultListen
 	}
+	c := &cli{api: httpapi.NewClient(addr), out: out, errw: errw}
 	cmd, cargs := rest[0], rest[1:]
 	var err error
 	switch cmd {
@@ -135,42 +132,6 @@ func run(args []string, out, errw io.Writer) int {
 	return 0
 }
 
-func (c *cli) call(method, path string, body, into any) error {
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, "http://"+c.api+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.httpClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("lockerd not reachable at %s: %w", c.api, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		var e httpapi.Error
-		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
-			return errors.New(e.Error)
-		}
-		return fmt.Errorf("%s", resp.Status)
-	}
-	if into != nil {
-		return json.Unmarshal(raw, into)
-	}
-	return nil
-}
-
 func (c *cli) status(args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	wait := fs.Duration("wait", 0, "wait up to this long for lockerd to answer")
@@ -181,8 +142,8 @@ func (c *cli) status(args []string) error {
 	var st locker.Status
 	deadline := time.Now().Add(*wait)
 	for {
-		err := c.call("GET", "/v1/status", nil, &st)
-		if err == nil {
+		var err error
+		if st, err = c.api.Status(); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -240,8 +201,8 @@ func (c *cli) orders(args []string) error {
 	}
 	switch args[0] {
 	case "list":
-		var os []httpapi.OrderView
-		if err := c.call("GET", "/v1/orders", nil, &os); err != nil {
+		os, err := c.api.Orders()
+		if err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
@@ -266,8 +227,8 @@ func (c *cli) orders(args []string) error {
 			return err
 		}
 		req.Items = its
-		var rep httpapi.AddOrderReply
-		if err := c.call("POST", "/v1/orders", req, &rep); err != nil {
+		rep, err := c.api.AddOrder(req)
+		if err != nil {
 			return err
 		}
 		if *asJSON {
@@ -299,8 +260,8 @@ func (c *cli) events(args []string) error {
 	}
 	enc := json.NewEncoder(c.out)
 	for {
-		var evs []locker.Event
-		if err := c.call("GET", fmt.Sprintf("/v1/events?after=%d", *after), nil, &evs); err != nil {
+		evs, err := c.api.Events(*after, 0)
+		if err != nil {
 			return err
 		}
 		for _, e := range evs {
@@ -328,8 +289,8 @@ func (c *cli) scan(args []string) error {
 	if *scanner == "" || len(pos) != 1 {
 		return errors.New("want: scan --scanner NAME TEXT")
 	}
-	var res locker.ScanResult
-	if err := c.call("POST", "/v1/scan", httpapi.ScanRequest{Scanner: *scanner, Text: pos[0]}, &res); err != nil {
+	res, err := c.api.Scan(*scanner, pos[0])
+	if err != nil {
 		return err
 	}
 	return printJSON(c.out, res)
@@ -345,8 +306,8 @@ func (c *cli) open(args []string) error {
 	if len(pos) != 1 || *reason == "" {
 		return errors.New("want: open COMPARTMENT --reason TEXT")
 	}
-	var res locker.ScanResult
-	if err := c.call("POST", "/v1/open", httpapi.OpenRequest{Compartment: pos[0], Reason: *reason}, &res); err != nil {
+	res, err := c.api.Open(pos[0], *reason)
+	if err != nil {
 		return err
 	}
 	return printJSON(c.out, res)
@@ -362,30 +323,30 @@ func (c *cli) service(args []string) error {
 	if len(pos) != 2 || (pos[1] != "on" && pos[1] != "off") {
 		return errors.New("want: service COMPARTMENT on|off")
 	}
-	req := httpapi.ServiceRequest{Compartment: pos[0], InService: pos[1] == "on", Reason: *reason}
-	if err := c.call("POST", "/v1/service", req, nil); err != nil {
+	in := pos[1] == "on"
+	if err := c.api.Service(pos[0], in, *reason); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.out, "compartment %s in service: %v\n", pos[0], req.InService)
+	fmt.Fprintf(c.out, "compartment %s in service: %v\n", pos[0], in)
 	return nil
 }
 
 func (c *cli) sim(args []string) error {
-	var state []map[string]any
 	if len(args) == 0 {
-		if err := c.call("GET", "/v1/sim", nil, &state); err != nil {
+		state, err := c.api.Sim("", "")
+		if err != nil {
 			return err
 		}
 		return printJSON(c.out, state)
 	}
-	req := httpapi.SimRequest{Action: args[0]}
+	door := ""
 	if len(args) > 1 {
-		req.Door = args[1]
+		door = args[1]
 	}
-	if err := c.call("POST", "/v1/sim", req, &state); err != nil {
+	if _, err := c.api.Sim(args[0], door); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.out, "sim: %s %s done\n", req.Action, req.Door)
+	fmt.Fprintf(c.out, "sim: %s %s done\n", args[0], door)
 	return nil
 }
 

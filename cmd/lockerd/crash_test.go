@@ -52,7 +52,7 @@ func TestCrashKeepsEveryEventAndSeq(t *testing.T) {
 				continue
 			}
 			var res locker.ScanResult
-			d.call("POST", "/v1/scan", httpapi.ScanRequest{Scanner: "keypad", Text: rep.Code}, &res)
+			d.call("POST", "/v1/scan", httpapi.ScanRequest{Scanner: "keypad", Text: rep.Code}, &res) // errors: daemon killed mid-stream
 		}
 	}()
 

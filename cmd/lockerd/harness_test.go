@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -176,26 +174,9 @@ func (d *daemon) stop() {
 	}
 }
 
+// call is one API request (must adds the daemon's log to failures).
 func (d *daemon) call(method, path string, body, into any) error {
-	var rd io.Reader
-	if body != nil {
-		raw, _ := json.Marshal(body)
-		rd = bytes.NewReader(raw)
-	}
-	req, _ := http.NewRequest(method, "http://"+d.api+path, rd)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, raw)
-	}
-	if into != nil {
-		return json.Unmarshal(raw, into)
-	}
-	return nil
+	return httpapi.NewClient(d.api).Do(method, path, body, into)
 }
 
 func (d *daemon) must(method, path string, body, into any) {

@@ -1,0 +1,121 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/lockerd/lockerd/drivers/sim"
+	"github.com/lockerd/lockerd/locker"
+)
+
+// Client talks to a running lockerd's API: lockerctl and the end-to-end
+// tests use it.
+type Client struct {
+	Addr string // host:port of api.listen
+	HTTP *http.Client
+}
+
+// NewClient returns a client for the API at addr.
+func NewClient(addr string) *Client {
+	return &Client{Addr: addr, HTTP: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// Do sends body (if any) as JSON and decodes the reply into into (if any).
+// A non-2xx reply is an error carrying the API's message.
+func (c *Client) Do(method, path string, body, into any) error {
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, "http://"+c.Addr+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("lockerd not reachable at %s: %w", c.Addr, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e Error
+		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	if into != nil {
+		return json.Unmarshal(raw, into)
+	}
+	return nil
+}
+
+// Status reads GET /v1/status.
+func (c *Client) Status() (locker.Status, error) {
+	var st locker.Status
+	err := c.Do("GET", "/v1/status", nil, &st)
+	return st, err
+}
+
+// Orders reads GET /v1/orders.
+func (c *Client) Orders() ([]OrderView, error) {
+	var os []OrderView
+	err := c.Do("GET", "/v1/orders", nil, &os)
+	return os, err
+}
+
+// AddOrder creates an order; the reply holds its pickup code.
+func (c *Client) AddOrder(req AddOrderRequest) (AddOrderReply, error) {
+	var rep AddOrderReply
+	err := c.Do("POST", "/v1/orders", req, &rep)
+	return rep, err
+}
+
+// Events reads outbox events after seq (at most limit; 0 = server default).
+func (c *Client) Events(after uint64, limit int) ([]locker.Event, error) {
+	var evs []locker.Event
+	err := c.Do("GET", fmt.Sprintf("/v1/events?after=%d&limit=%d", after, limit), nil, &evs)
+	return evs, err
+}
+
+// Scan injects a scan.
+func (c *Client) Scan(scanner, text string) (locker.ScanResult, error) {
+	var res locker.ScanResult
+	err := c.Do("POST", "/v1/scan", ScanRequest{Scanner: scanner, Text: text}, &res)
+	return res, err
+}
+
+// Open is a maintenance open.
+func (c *Client) Open(compartment, reason string) (locker.ScanResult, error) {
+	var res locker.ScanResult
+	err := c.Do("POST", "/v1/open", OpenRequest{Compartment: compartment, Reason: reason}, &res)
+	return res, err
+}
+
+// Service puts a compartment in or out of service.
+func (c *Client) Service(compartment string, inService bool, reason string) error {
+	return c.Do("POST", "/v1/service", ServiceRequest{Compartment: compartment, InService: inService, Reason: reason}, nil)
+}
+
+// Sim injects a simulator fault (see SimRequest); an empty action reads
+// the simulator's door states.
+func (c *Client) Sim(action, door string) ([]sim.DoorState, error) {
+	var st []sim.DoorState
+	if action == "" {
+		return st, c.Do("GET", "/v1/sim", nil, &st)
+	}
+	return st, c.Do("POST", "/v1/sim", SimRequest{Action: action, Door: door}, &st)
+}
