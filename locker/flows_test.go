@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lockerd/lockerd/drivers/sim"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/lockertest"
 )
@@ -327,5 +328,55 @@ func TestSafetyLevelsAndPulseLimit(t *testing.T) {
 		if p.Duration != set.LockPulse {
 			t.Fatalf("pulse of %v", p.Duration)
 		}
+	}
+}
+
+func TestStartUpLocksEverythingAndReportsOpenDoors(t *testing.T) {
+	c := lockertest.NewCabinet(t, lockertest.Settings(), func(hw *sim.Hardware) {
+		hw.Open("M1")
+		hw.SetBinFull(true)
+	})
+	e := c.WaitEvent(t, locker.EvDaemonStarted, nil)
+	if !lockertest.Matches(e.Data, map[string]any{"doors_open": []string{"M1"}}) {
+		t.Fatalf("daemon.started: %+v", e.Data)
+	}
+	c.WaitEvent(t, locker.EvDoorOpened, map[string]any{"compartment": "M1", "commanded": false, "at_start": true})
+	st, err := c.L.Status()
+	if err != nil || !st.BinFull {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+	for _, cp := range st.Compartments {
+		if cp.DoorOpen != (cp.ID == "M1") {
+			t.Fatalf("door state at start: %+v", cp)
+		}
+	}
+	if res := scan(t, c, "returns", "12345678"); res.Reason != locker.RefuseBinFull {
+		t.Fatalf("return with bin full at start: %+v", res)
+	}
+}
+
+func TestStaffSessionTimesOut(t *testing.T) {
+	set, badge := staffSettings()
+	c := lockertest.NewCabinet(t, set)
+	if err := c.L.ApplyOrder(locker.Order{ID: "ORD-9", Rev: 1, State: locker.OrderAssigned, Size: locker.SizeS,
+		CodeHash: lockertest.Key.Hash("CODE9999"), ExpiresAt: c.Clock.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	scan(t, c, "front", badge)
+	c.Clock.Advance(119 * time.Second)
+	if res := scan(t, c, "front", "nothing-here"); res.Outcome != locker.OutcomeNothing {
+		t.Fatalf("scan in session: %+v", res) // refreshes the idle timer
+	}
+	c.Clock.Advance(119 * time.Second)
+	c.L.Tick()
+	if res := scan(t, c, "front", "ORD-9"); res.Outcome != locker.OutcomeLoading {
+		t.Fatalf("session ended too early: %+v", res)
+	}
+	closeDoor(t, c, "S1")
+	c.Clock.Advance(121 * time.Second)
+	c.L.Tick()
+	// Out of the session, an order id is just a wrong code.
+	if res := scan(t, c, "front", "ORD-9"); res.Outcome != locker.OutcomeDenied || res.Reason != locker.DenyUnknown {
+		t.Fatalf("after idle timeout: %+v", res)
 	}
 }

@@ -52,7 +52,10 @@ func Settings() locker.Settings {
 // NewCabinet starts a cabinet with set in t's temp dir; the sim's doors
 // open 1 ms after a pulse and stay open (tests close them). It is stopped
 // when the test ends.
-func NewCabinet(t testing.TB, set locker.Settings) *Cabinet {
+//
+// before, if given, runs on the hardware before the core starts (to open a
+// door, fill the bin...).
+func NewCabinet(t testing.TB, set locker.Settings, before ...func(*sim.Hardware)) *Cabinet {
 	t.Helper()
 	var doors []sim.Door
 	for _, c := range set.Compartments {
@@ -68,6 +71,13 @@ func NewCabinet(t testing.TB, set locker.Settings) *Cabinet {
 	hw, err := sim.New(sim.Config{Doors: doors, BinFullSensor: bin, OpenDelay: time.Millisecond, RelayActiveLow: true})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range before {
+		f(hw)
+	}
+	// Drain what the changes above reported: Start reads the sensors.
+	for len(hw.Inputs()) > 0 {
+		<-hw.Inputs()
 	}
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "locker.db"), boltstore.Options{})
 	if err != nil {
