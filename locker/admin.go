@@ -176,6 +176,43 @@ func (l *Locker) ApplyOrder(o Order) error {
 	})
 }
 
+// CancelOrder cancels an order for the central library. An order not yet
+// loaded is simply cancelled (its reserved compartment freed); a loaded one
+// stays in its compartment until staff retrieve it. Orders already picked
+// up, retrieved or expired here are not touched: the physical fact wins
+// and the caller reports the conflict.
+func (l *Locker) CancelOrder(id string, rev uint64) error {
+	return l.store.Update(func(tx Tx) error {
+		o, err := tx.Order(id)
+		if err != nil {
+			return err
+		}
+		if rev != 0 && rev <= o.Rev {
+			return fmt.Errorf("cancel order %s rev %d (stored %d): %w", id, rev, o.Rev, ErrStaleRev)
+		}
+		if o.State == OrderCancelled {
+			return nil
+		}
+		if err := o.Move(OrderCancelled); err != nil {
+			return err
+		}
+		if rev != 0 {
+			o.Rev = rev
+		}
+		if o.Assigned != "" && !o.Loaded {
+			c, err := tx.Compartment(o.Assigned)
+			if err == nil && c.State == CompReserved && c.OrderID == o.ID {
+				c.State, c.OrderID = CompFree, ""
+				if err := tx.PutCompartment(c); err != nil {
+					return err
+				}
+			}
+		}
+		l.log.Info("order cancelled", "order", id, "needs_retrieval", o.NeedsRetrieval())
+		return tx.PutOrder(o)
+	})
+}
+
 // SetService takes a compartment out of service or puts it back.
 func (l *Locker) SetService(id string, inService bool, reason string) error {
 	if _, ok := l.doors[id]; !ok || id == ReturnSlotID {

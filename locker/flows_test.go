@@ -3,6 +3,7 @@ package locker_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"sync"
 	"testing"
@@ -378,5 +379,50 @@ func TestStaffSessionTimesOut(t *testing.T) {
 	// Out of the session, an order id is just a wrong code.
 	if res := scan(t, c, "front", "ORD-9"); res.Outcome != locker.OutcomeDenied || res.Reason != locker.DenyUnknown {
 		t.Fatalf("after idle timeout: %+v", res)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	set, badge := staffSettings()
+	c := lockertest.NewCabinet(t, set)
+	exp := c.Clock.Now().Add(time.Hour)
+	if err := c.L.ApplyOrder(locker.Order{ID: "A", Rev: 1, State: locker.OrderAssigned, Size: locker.SizeS, Assigned: "S1",
+		CodeHash: lockertest.Key.Hash("AAAA1111"), ExpiresAt: exp}); err != nil {
+		t.Fatal(err)
+	}
+	if cp := compartment(t, c, "S1"); cp.State != locker.CompReserved {
+		t.Fatalf("pre-assigned compartment: %+v", cp)
+	}
+	if err := c.L.CancelOrder("A", 2); err != nil {
+		t.Fatal(err)
+	}
+	if cp := compartment(t, c, "S1"); cp.State != locker.CompFree {
+		t.Fatalf("reserved compartment after cancel: %+v", cp)
+	}
+	if err := c.L.CancelOrder("A", 2); err == nil {
+		t.Fatal("stale cancel accepted")
+	}
+	// A loaded order, once cancelled, is refused and retrieved by staff.
+	o, code := newOrder(t, c, "S2")
+	if err := c.L.CancelOrder(o.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if res := scan(t, c, "front", code); res.Reason != locker.DenyCancelled {
+		t.Fatalf("cancelled code: %+v", res)
+	}
+	scan(t, c, "front", badge)
+	if res := scan(t, c, "front", "RETRIEVE"); res.Outcome != locker.OutcomeRetrieving || res.Compartments[0] != "S2" {
+		t.Fatalf("retrieve: %+v", res)
+	}
+	closeDoor(t, c, "S2")
+	c.WaitEvent(t, locker.EvOrderRetrieved, map[string]any{"order_id": o.ID})
+	// A picked-up order cannot be cancelled.
+	o2, code2 := newOrder(t, c, "M1")
+	scan(t, c, "front", badge) // end staff session
+	if res := scan(t, c, "front", code2); res.Outcome != locker.OutcomeOpened {
+		t.Fatalf("pickup: %+v", res)
+	}
+	if err := c.L.CancelOrder(o2.ID, 0); !errors.Is(err, locker.ErrIllegalTransition) {
+		t.Fatalf("cancel after pickup: %v", err)
 	}
 }
