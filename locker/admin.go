@@ -92,7 +92,7 @@ func (l *Locker) CreateOrder(req NewOrder) (Order, string, error) {
 		if err := tx.PutCompartment(c); err != nil {
 			return err
 		}
-		return l.record(tx, EvOrderLoaded, map[string]any{"order_id": o.ID, "compartment": id, "via": "local"})
+		return l.recordFact(tx, &o, EvOrderLoaded, map[string]any{"order_id": o.ID, "compartment": id, "via": "local"})
 	})
 	if err != nil {
 		return Order{}, "", err
@@ -130,87 +130,6 @@ func (l *Locker) placeNewOrder(tx Tx, req NewOrder) (string, error) {
 		return "", fmt.Errorf("order size %s does not fit compartment %s (size %s)", req.Size, id, c.Size)
 	}
 	return id, nil
-}
-
-// ErrStaleRev is returned by ApplyOrder for an order whose rev is not
-// newer than the stored one.
-var ErrStaleRev = errors.New("stale order rev")
-
-// ApplyOrder is the entry point for orders from the central library: it
-// stores o if its rev is newer than what is stored. Physical facts
-// recorded here win: an order that was loaded, picked up or retrieved at
-// this locker keeps its state, compartments and times; only its
-// descriptive fields, code and expiry follow the central library.
-func (l *Locker) ApplyOrder(o Order) error {
-	if o.ID == "" || !o.Size.Valid() || o.CodeHash == "" {
-		return fmt.Errorf("order %q: id, size and code hash are required", o.ID)
-	}
-	if o.State != OrderAssigned && o.State != OrderReady {
-		return fmt.Errorf("order %s: central may only send assigned or ready, not %q", o.ID, o.State)
-	}
-	return l.store.Update(func(tx Tx) error {
-		cur, err := tx.Order(o.ID)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			o.State, o.Loaded, o.Compartments = OrderAssigned, false, nil
-			if o.Assigned != "" {
-				c, err := tx.Compartment(o.Assigned)
-				if err == nil && c.State == CompFree && !c.OutOfService {
-					c.State, c.OrderID = CompReserved, o.ID
-					if err := tx.PutCompartment(c); err != nil {
-						return err
-					}
-				}
-			}
-			return tx.PutOrder(o)
-		case err != nil:
-			return err
-		case o.Rev <= cur.Rev:
-			return fmt.Errorf("order %s rev %d (stored %d): %w", o.ID, o.Rev, cur.Rev, ErrStaleRev)
-		}
-		cur.Rev, cur.Items, cur.CodeHash, cur.ExpiresAt, cur.Size = o.Rev, o.Items, o.CodeHash, o.ExpiresAt, o.Size
-		if cur.State == OrderAssigned {
-			cur.Assigned = o.Assigned
-		}
-		return tx.PutOrder(cur)
-	})
-}
-
-// CancelOrder cancels an order for the central library. An order not yet
-// loaded is simply cancelled (its reserved compartment freed); a loaded one
-// stays in its compartment until staff retrieve it. Orders already picked
-// up, retrieved or expired here are not touched: the physical fact wins
-// and the caller reports the conflict.
-func (l *Locker) CancelOrder(id string, rev uint64) error {
-	return l.store.Update(func(tx Tx) error {
-		o, err := tx.Order(id)
-		if err != nil {
-			return err
-		}
-		if rev != 0 && rev <= o.Rev {
-			return fmt.Errorf("cancel order %s rev %d (stored %d): %w", id, rev, o.Rev, ErrStaleRev)
-		}
-		if o.State == OrderCancelled {
-			return nil
-		}
-		if err := o.Move(OrderCancelled); err != nil {
-			return err
-		}
-		if rev != 0 {
-			o.Rev = rev
-		}
-		if o.Assigned != "" && !o.Loaded {
-			c, err := tx.Compartment(o.Assigned)
-			if err == nil && c.State == CompReserved && c.OrderID == o.ID {
-				c.State, c.OrderID = CompFree, ""
-				if err := tx.PutCompartment(c); err != nil {
-					return err
-				}
-			}
-		}
-		l.log.Info("order cancelled", "order", id, "needs_retrieval", o.NeedsRetrieval())
-		return tx.PutOrder(o)
-	})
 }
 
 // SetService takes a compartment out of service or puts it back.

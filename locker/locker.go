@@ -153,6 +153,18 @@ func (l *Locker) record(tx Tx, typ string, data map[string]any) error {
 	return nil
 }
 
+// recordFact records an event that is a physical fact about order o and
+// stores o with FactSeq pointing at it, in tx.
+func (l *Locker) recordFact(tx Tx, o *Order, typ string, data map[string]any) error {
+	e, err := tx.Record(Event{Type: typ, TS: l.clock.Now().UTC(), Boot: l.store.Boot(), Data: data})
+	if err != nil {
+		return fmt.Errorf("record %s: %w", typ, err)
+	}
+	tx.AfterCommit(func() { l.hub.publish(e) })
+	o.FactSeq = e.Seq
+	return tx.PutOrder(*o)
+}
+
 // recordOne writes a single event in its own transaction.
 func (l *Locker) recordOne(typ string, data map[string]any) {
 	if err := l.store.Update(func(tx Tx) error { return l.record(tx, typ, data) }); err != nil {
@@ -390,22 +402,16 @@ func (l *Locker) finishOnClose(tx Tx, id string) (*staffSession, error) {
 		if !slices.Contains(o.Compartments, id) {
 			o.Compartments = append(o.Compartments, id)
 		}
-		if err := tx.PutOrder(o); err != nil {
-			return nil, err
-		}
 		c.State = CompLoaded
-		if err := l.record(tx, EvOrderLoaded, map[string]any{"order_id": o.ID, "compartment": id}); err != nil {
+		if err := l.recordFact(tx, &o, EvOrderLoaded, map[string]any{"order_id": o.ID, "compartment": id}); err != nil {
 			return nil, err
 		}
 	case c.Op == OpRetrieve && found && o.NeedsRetrieval():
 		if err := o.Move(OrderRetrieved); err != nil {
 			return nil, err
 		}
-		if err := tx.PutOrder(o); err != nil {
-			return nil, err
-		}
 		c.State, c.OrderID = CompFree, ""
-		if err := l.record(tx, EvOrderRetrieved, map[string]any{"order_id": o.ID, "compartment": id}); err != nil {
+		if err := l.recordFact(tx, &o, EvOrderRetrieved, map[string]any{"order_id": o.ID, "compartment": id}); err != nil {
 			return nil, err
 		}
 		next = l.sessionRetrieving(id)
@@ -784,11 +790,12 @@ func (l *Locker) pickup(ctx context.Context, dev Device, o Order, via string) Sc
 			return err
 		}
 		cur.PickedUpAt = l.clock.Now().UTC()
-		if err := tx.PutOrder(cur); err != nil {
-			return err
-		}
 		res = ScanResult{Outcome: OutcomeOpened, OrderID: o.ID, Compartments: opened}
-		return l.record(tx, EvPickupCompleted, map[string]any{"order_id": o.ID, "compartments": opened, "via": via, "scanner": dev.Name})
+		data := map[string]any{"order_id": o.ID, "compartments": opened, "via": via}
+		if dev.Name != "" {
+			data["scanner"] = dev.Name
+		}
+		return l.recordFact(tx, &cur, EvPickupCompleted, data)
 	})
 	if err != nil {
 		l.log.Error("pickup outcome not recorded", "order", o.ID, "err", err)

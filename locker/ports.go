@@ -53,6 +53,25 @@ type Tx interface {
 	LastSeq() (uint64, error)
 	// AckEvents removes outbox events with Seq <= upto and returns how many.
 	AckEvents(upto uint64) (int, error)
+	// DeleteOrder removes an order and its index entries.
+	DeleteOrder(id string) error
+
+	// Counter and SetCounter keep named numbers (orders_rev, acked_seq).
+	Counter(name string) (uint64, error)
+	SetCounter(name string, v uint64) error
+
+	// CommandSeen reports whether a remote command id was seen before;
+	// MarkCommand remembers it (the store keeps a bounded number).
+	CommandSeen(id string) (bool, error)
+	MarkCommand(id string, at time.Time) error
+
+	// StagePart keeps one part of snapshot snapID (dropping parts of any
+	// other snapshot); StagedParts returns the parts kept, by number;
+	// ClearStaged drops them.
+	StagePart(snapID string, part int, payload []byte) error
+	StagedParts(snapID string) (map[int][]byte, error)
+	ClearStaged() error
+
 	// AfterCommit runs f once the transaction has committed (never if it
 	// rolls back).
 	AfterCommit(f func())

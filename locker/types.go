@@ -156,6 +156,10 @@ type Order struct {
 	// Loaded is true once the order's items went into a compartment; it
 	// decides whether a cancelled order needs retrieving.
 	Loaded bool `json:"loaded,omitempty"`
+	// FactSeq is the seq of the last event recording a physical fact about
+	// the order here (loaded, picked up, retrieved). Until the central
+	// library acks it, the central library cannot overrule that fact.
+	FactSeq uint64 `json:"fact_seq,omitempty"`
 }
 
 // Move changes the order's state if the state machine allows it.

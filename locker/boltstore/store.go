@@ -34,7 +34,8 @@ var (
 	kBoot        = []byte("boot")
 	kOutboxCount = []byte("outbox_count")
 
-	allBuckets = [][]byte{bMeta, bOrders, bCodes, bBarcodes, bExpiry, bComps, bStaff, bOutbox}
+	allBuckets = [][]byte{bMeta, bOrders, bCodes, bBarcodes, bExpiry, bComps, bStaff, bOutbox,
+		bCounters, bCmdIDs, bCmdOrder, bStaged}
 )
 
 // Options tune Open.
@@ -372,3 +373,108 @@ func (t *txn) AckEvents(upto uint64) (int, error) {
 }
 
 func (t *txn) AfterCommit(f func()) { t.tx.OnCommit(f) }
+
+var (
+	bCounters = []byte("counters")
+	bCmdIDs   = []byte("cmd_ids")   // id → seen-at
+	bCmdOrder = []byte("cmd_order") // insertion seq → id, for pruning
+	bStaged   = []byte("snapshot_staged")
+	kStagedID = []byte("snap_id")
+)
+
+// MaxSeenCommands bounds the remembered remote command ids.
+const MaxSeenCommands = 4096
+
+func (t *txn) DeleteOrder(id string) error {
+	old, err := t.Order(id)
+	if err != nil {
+		return err
+	}
+	if string(t.b(bCodes).Get([]byte(old.CodeHash))) == old.ID {
+		if err := t.b(bCodes).Delete([]byte(old.CodeHash)); err != nil {
+			return err
+		}
+	}
+	for _, it := range old.Items {
+		if string(t.b(bBarcodes).Get([]byte(it.Barcode))) == old.ID {
+			if err := t.b(bBarcodes).Delete([]byte(it.Barcode)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := t.b(bExpiry).Delete(expiryKey(old)); err != nil {
+		return err
+	}
+	return t.b(bOrders).Delete([]byte(id))
+}
+
+func (t *txn) Counter(name string) (uint64, error) { return u64(t.b(bCounters).Get([]byte(name))), nil }
+
+func (t *txn) SetCounter(name string, v uint64) error { return t.b(bCounters).Put([]byte(name), be64(v)) }
+
+func (t *txn) CommandSeen(id string) (bool, error) { return t.b(bCmdIDs).Get([]byte(id)) != nil, nil }
+
+func (t *txn) MarkCommand(id string, at time.Time) error {
+	ids, order := t.b(bCmdIDs), t.b(bCmdOrder)
+	if ids.Get([]byte(id)) != nil {
+		return nil
+	}
+	n, err := order.NextSequence()
+	if err != nil {
+		return err
+	}
+	if err := order.Put(be64(n), []byte(id)); err != nil {
+		return err
+	}
+	if err := ids.Put([]byte(id), be64(uint64(at.UnixNano()))); err != nil {
+		return err
+	}
+	if n > MaxSeenCommands {
+		old := be64(n - MaxSeenCommands)
+		if oldID := order.Get(old); oldID != nil {
+			if err := ids.Delete(oldID); err != nil {
+				return err
+			}
+			return order.Delete(old)
+		}
+	}
+	return nil
+}
+
+func partKey(part int) []byte { return append([]byte("part/"), be64(uint64(part))...) }
+
+func (t *txn) StagePart(snapID string, part int, payload []byte) error {
+	b := t.b(bStaged)
+	if cur := b.Get(kStagedID); cur == nil || string(cur) != snapID {
+		if err := t.ClearStaged(); err != nil {
+			return err
+		}
+		b = t.b(bStaged)
+		if err := b.Put(kStagedID, []byte(snapID)); err != nil {
+			return err
+		}
+	}
+	return b.Put(partKey(part), payload)
+}
+
+func (t *txn) StagedParts(snapID string) (map[int][]byte, error) {
+	b := t.b(bStaged)
+	out := map[int][]byte{}
+	if string(b.Get(kStagedID)) != snapID {
+		return out, nil
+	}
+	c := b.Cursor()
+	prefix := []byte("part/")
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		out[int(u64(k[len(prefix):]))] = append([]byte(nil), v...)
+	}
+	return out, nil
+}
+
+func (t *txn) ClearStaged() error {
+	if err := t.tx.DeleteBucket(bStaged); err != nil {
+		return err
+	}
+	_, err := t.tx.CreateBucket(bStaged)
+	return err
+}

@@ -1,0 +1,516 @@
+package locker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+)
+
+// The core's side of synchronisation with the central library: applying
+// order changes (upsert, cancel, snapshot) idempotently by rev, acking
+// events, remembering remote command ids, and opening doors remotely.
+// Physical facts recorded at this locker always win over the central
+// library's view; every disagreement is reported as a Conflict.
+
+// Counter names.
+const (
+	CounterOrdersRev = "orders_rev" // highest order rev applied
+	CounterAckedSeq  = "acked_seq"  // central stored every event up to this
+)
+
+// ErrStaleRev is returned for an order change whose rev is not newer than
+// the stored one.
+var ErrStaleRev = errors.New("stale order rev")
+
+// Conflict is an order change refused, with why.
+type Conflict struct {
+	OrderID string     `json:"order_id"`
+	Reason  string     `json:"reason"`
+	State   OrderState `json:"state,omitempty"` // the order's state here
+}
+
+// OrdersResult says what an order change did, for ack.orders.
+type OrdersResult struct {
+	Rev       uint64     `json:"rev"` // orders_rev after the change
+	Applied   []string   `json:"applied,omitempty"`
+	Stale     []string   `json:"stale,omitempty"`
+	Conflicts []Conflict `json:"conflicts,omitempty"`
+	Rejected  []Conflict `json:"rejected,omitempty"`
+	Pending   bool       `json:"pending,omitempty"` // snapshot part staged, waiting for the rest
+}
+
+// checkIncoming validates an order from the central library.
+func checkIncoming(o Order) error {
+	switch {
+	case o.ID == "":
+		return errors.New("order without id")
+	case o.Rev == 0:
+		return errors.New("rev must be positive")
+	case !o.Size.Valid():
+		return fmt.Errorf("bad size %q", o.Size)
+	case len(o.CodeHash) != 64:
+		return errors.New("code_hash must be 64 hex digits (or send code)")
+	case o.State != OrderAssigned && o.State != OrderReady:
+		return fmt.Errorf("central may send assigned or ready, not %q", o.State)
+	case o.ExpiresAt.IsZero():
+		return errors.New("expires_at required")
+	}
+	return nil
+}
+
+// applyOrder stores one order from the central library in tx. A new order
+// is stored as assigned (only a load here makes it ready) and its
+// pre-assigned compartment reserved if free. A known order takes the new
+// descriptive fields, code and expiry; its state stays what happened here.
+func (l *Locker) applyOrder(tx Tx, o Order, res *OrdersResult) error {
+	if err := checkIncoming(o); err != nil {
+		res.Rejected = append(res.Rejected, Conflict{OrderID: o.ID, Reason: err.Error()})
+		return nil
+	}
+	cur, err := tx.Order(o.ID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		o.State, o.Loaded, o.Compartments, o.FactSeq = OrderAssigned, false, nil, 0
+		o.LoadedAt, o.PickedUpAt = time.Time{}, time.Time{}
+		if err := l.reserve(tx, o.Assigned, o.ID); err != nil {
+			return err
+		}
+		if err := tx.PutOrder(o); err != nil {
+			if errors.Is(err, ErrCodeTaken) {
+				res.Rejected = append(res.Rejected, Conflict{OrderID: o.ID, Reason: err.Error()})
+				return nil
+			}
+			return err
+		}
+	case err != nil:
+		return err
+	case o.Rev <= cur.Rev:
+		res.Stale = append(res.Stale, o.ID)
+		return nil
+	default:
+		if cur.State.Terminal() || cur.Loaded && cur.State != OrderReady {
+			res.Conflicts = append(res.Conflicts, Conflict{OrderID: o.ID, State: cur.State,
+				Reason: fmt.Sprintf("%s here; not reverted", cur.State)})
+		} else if cur.State == OrderCancelled && !cur.Loaded {
+			cur.State = OrderAssigned // the central library revives its own cancel
+		}
+		if cur.State == OrderAssigned && cur.Assigned != o.Assigned {
+			if err := l.unreserve(tx, cur.Assigned, cur.ID); err != nil {
+				return err
+			}
+			if err := l.reserve(tx, o.Assigned, cur.ID); err != nil {
+				return err
+			}
+			cur.Assigned = o.Assigned
+		}
+		cur.Rev, cur.Items, cur.ExpiresAt, cur.Size = o.Rev, o.Items, o.ExpiresAt, o.Size
+		if !cur.State.Terminal() {
+			cur.CodeHash = o.CodeHash
+		}
+		if err := tx.PutOrder(cur); err != nil {
+			if errors.Is(err, ErrCodeTaken) {
+				res.Rejected = append(res.Rejected, Conflict{OrderID: o.ID, Reason: err.Error()})
+				return nil
+			}
+			return err
+		}
+	}
+	res.Applied = append(res.Applied, o.ID)
+	return bumpRev(tx, o.Rev)
+}
+
+func bumpRev(tx Tx, rev uint64) error {
+	cur, err := tx.Counter(CounterOrdersRev)
+	if err != nil || rev <= cur {
+		return err
+	}
+	return tx.SetCounter(CounterOrdersRev, rev)
+}
+
+// reserve marks compartment id reserved for orderID if it is free.
+func (l *Locker) reserve(tx Tx, id, orderID string) error {
+	if id == "" {
+		return nil
+	}
+	c, err := tx.Compartment(id)
+	if errors.Is(err, ErrNotFound) {
+		return nil // unknown here: staff pick a compartment when loading
+	}
+	if err != nil || c.State != CompFree || c.OutOfService {
+		return err
+	}
+	c.State, c.OrderID = CompReserved, orderID
+	return tx.PutCompartment(c)
+}
+
+func (l *Locker) unreserve(tx Tx, id, orderID string) error {
+	if id == "" {
+		return nil
+	}
+	c, err := tx.Compartment(id)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil || c.State != CompReserved || c.OrderID != orderID {
+		return err
+	}
+	c.State, c.OrderID = CompFree, ""
+	return tx.PutCompartment(c)
+}
+
+// ApplyOrders applies orders.upsert in one transaction.
+func (l *Locker) ApplyOrders(orders []Order) (OrdersResult, error) {
+	var res OrdersResult
+	err := l.store.Update(func(tx Tx) error {
+		res = OrdersResult{}
+		for _, o := range orders {
+			if err := l.applyOrder(tx, o, &res); err != nil {
+				return err
+			}
+		}
+		var err error
+		res.Rev, err = tx.Counter(CounterOrdersRev)
+		return err
+	})
+	return res, err
+}
+
+// ApplyOrder applies one order; a stale or refused order is an error.
+func (l *Locker) ApplyOrder(o Order) error {
+	res, err := l.ApplyOrders([]Order{o})
+	switch {
+	case err != nil:
+		return err
+	case len(res.Stale) > 0:
+		return fmt.Errorf("order %s rev %d: %w", o.ID, o.Rev, ErrStaleRev)
+	case len(res.Rejected) > 0:
+		return fmt.Errorf("order %s: %s", o.ID, res.Rejected[0].Reason)
+	}
+	return nil
+}
+
+// cancelOrder cancels one order in tx (see CancelOrders).
+func (l *Locker) cancelOrder(tx Tx, id string, rev uint64, res *OrdersResult) error {
+	o, err := tx.Order(id)
+	if errors.Is(err, ErrNotFound) {
+		res.Rejected = append(res.Rejected, Conflict{OrderID: id, Reason: "unknown order"})
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if rev != 0 && rev <= o.Rev {
+		res.Stale = append(res.Stale, id)
+		return nil
+	}
+	if o.State != OrderCancelled {
+		if err := o.Move(OrderCancelled); err != nil {
+			res.Conflicts = append(res.Conflicts, Conflict{OrderID: id, State: o.State, Reason: fmt.Sprintf("%s here; cannot cancel", o.State)})
+			return nil
+		}
+	}
+	if rev != 0 {
+		o.Rev = rev
+	}
+	if !o.Loaded {
+		if err := l.unreserve(tx, o.Assigned, o.ID); err != nil {
+			return err
+		}
+	}
+	if err := tx.PutOrder(o); err != nil {
+		return err
+	}
+	l.log.Info("order cancelled", "order", id, "needs_retrieval", o.NeedsRetrieval())
+	res.Applied = append(res.Applied, id)
+	return bumpRev(tx, rev)
+}
+
+// CancelOrders applies orders.cancel in one transaction. An order not yet
+// loaded is simply cancelled (its reserved compartment freed); a loaded
+// one stays in its compartment until staff retrieve it. An order already
+// picked up, expired or retrieved here is a conflict.
+func (l *Locker) CancelOrders(ids []string, rev uint64) (OrdersResult, error) {
+	var res OrdersResult
+	err := l.store.Update(func(tx Tx) error {
+		res = OrdersResult{}
+		for _, id := range ids {
+			if err := l.cancelOrder(tx, id, rev, &res); err != nil {
+				return err
+			}
+		}
+		var err error
+		res.Rev, err = tx.Counter(CounterOrdersRev)
+		return err
+	})
+	return res, err
+}
+
+// CancelOrder cancels one order; a conflict is an error.
+func (l *Locker) CancelOrder(id string, rev uint64) error {
+	res, err := l.CancelOrders([]string{id}, rev)
+	switch {
+	case err != nil:
+		return err
+	case len(res.Stale) > 0:
+		return fmt.Errorf("cancel %s rev %d: %w", id, rev, ErrStaleRev)
+	case len(res.Conflicts) > 0:
+		return fmt.Errorf("cancel %s: %w: %s", id, ErrIllegalTransition, res.Conflicts[0].Reason)
+	case len(res.Rejected) > 0:
+		return fmt.Errorf("cancel %s: %s", id, res.Rejected[0].Reason)
+	}
+	return nil
+}
+
+type stagedPart struct {
+	Parts  int     `json:"parts"`
+	Rev    uint64  `json:"rev"`
+	Orders []Order `json:"orders"`
+}
+
+// StageSnapshot keeps one part of an orders.snapshot. When every part of
+// snapID is there, the snapshot is swapped in, in the same transaction:
+// its orders applied, and orders absent from it dropped — except those
+// whose physical facts here the central library has not acknowledged
+// (loaded and not yet retrieved, or picked up or retrieved with an unacked
+// event), which are kept and reported as conflicts. Parts may arrive in
+// any order; nothing changes until the last one.
+func (l *Locker) StageSnapshot(snapID string, part, parts int, rev uint64, orders []Order) (OrdersResult, error) {
+	if snapID == "" || parts < 1 || part < 1 || part > parts || parts > 10000 {
+		return OrdersResult{}, fmt.Errorf("snapshot %q: bad part %d of %d", snapID, part, parts)
+	}
+	payload, err := json.Marshal(stagedPart{Parts: parts, Rev: rev, Orders: orders})
+	if err != nil {
+		return OrdersResult{}, err
+	}
+	var res OrdersResult
+	err = l.store.Update(func(tx Tx) error {
+		res = OrdersResult{}
+		if err := tx.StagePart(snapID, part, payload); err != nil {
+			return err
+		}
+		staged, err := tx.StagedParts(snapID)
+		if err != nil {
+			return err
+		}
+		var all []Order
+		for p := 1; p <= parts; p++ {
+			raw, ok := staged[p]
+			if !ok {
+				res.Pending = true
+				res.Rev, err = tx.Counter(CounterOrdersRev)
+				return err
+			}
+			var sp stagedPart
+			if err := json.Unmarshal(raw, &sp); err != nil {
+				return fmt.Errorf("staged part %d: %w", p, err)
+			}
+			if sp.Parts != parts || sp.Rev != rev {
+				return fmt.Errorf("snapshot %s: parts disagree on parts/rev", snapID)
+			}
+			all = append(all, sp.Orders...)
+		}
+		if err := l.swapSnapshot(tx, all, &res); err != nil {
+			return err
+		}
+		if err := bumpRev(tx, rev); err != nil {
+			return err
+		}
+		if err := tx.ClearStaged(); err != nil {
+			return err
+		}
+		res.Rev, err = tx.Counter(CounterOrdersRev)
+		return err
+	})
+	if err == nil && !res.Pending {
+		l.log.Info("snapshot applied", "snap_id", snapID, "orders", len(orders), "applied", len(res.Applied), "conflicts", len(res.Conflicts))
+	}
+	return res, err
+}
+
+func (l *Locker) swapSnapshot(tx Tx, orders []Order, res *OrdersResult) error {
+	keep := map[string]bool{}
+	for _, o := range orders {
+		keep[o.ID] = true
+		if err := l.applyOrder(tx, o, res); err != nil {
+			return err
+		}
+	}
+	acked, err := tx.Counter(CounterAckedSeq)
+	if err != nil {
+		return err
+	}
+	var drop []Order
+	err = tx.ForEachOrder(func(o Order) error {
+		if !keep[o.ID] {
+			drop = append(drop, o)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, o := range drop {
+		holdsBooks := o.Loaded && !o.State.Terminal()
+		unackedFact := o.FactSeq > acked
+		if holdsBooks || unackedFact {
+			res.Conflicts = append(res.Conflicts, Conflict{OrderID: o.ID, State: o.State,
+				Reason: fmt.Sprintf("absent from snapshot but %s here; kept", o.State)})
+			continue
+		}
+		if err := l.unreserve(tx, o.Assigned, o.ID); err != nil {
+			return err
+		}
+		if err := tx.DeleteOrder(o.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AckEvents removes events up to upto from the outbox: the central
+// library has stored them. upto beyond the last seq recorded is clamped.
+func (l *Locker) AckEvents(upto uint64) (int, error) {
+	var n int
+	err := l.store.Update(func(tx Tx) error {
+		last, err := tx.LastSeq()
+		if err != nil {
+			return err
+		}
+		upto = min(upto, last)
+		acked, err := tx.Counter(CounterAckedSeq)
+		if err != nil || upto <= acked {
+			n = 0
+			return err
+		}
+		if n, err = tx.AckEvents(upto); err != nil {
+			return err
+		}
+		return tx.SetCounter(CounterAckedSeq, upto)
+	})
+	return n, err
+}
+
+// SyncState is what the link announces in its birth message.
+type SyncState struct {
+	Boot       uint64
+	OrdersRev  uint64
+	OutboxHead uint64 // last seq recorded
+	OutboxTail uint64 // first seq not acked (head+1 when the outbox is empty)
+	AckedSeq   uint64
+	Depth      int
+}
+
+// SyncState reads the synchronisation counters.
+func (l *Locker) SyncState() (SyncState, error) {
+	st := SyncState{Boot: l.store.Boot()}
+	err := l.store.View(func(tx Tx) error {
+		var err error
+		if st.OrdersRev, err = tx.Counter(CounterOrdersRev); err != nil {
+			return err
+		}
+		if st.AckedSeq, err = tx.Counter(CounterAckedSeq); err != nil {
+			return err
+		}
+		if st.OutboxHead, err = tx.LastSeq(); err != nil {
+			return err
+		}
+		if st.Depth, err = tx.OutboxDepth(); err != nil {
+			return err
+		}
+		first, err := tx.Events(0, 1)
+		st.OutboxTail = st.OutboxHead + 1
+		if len(first) == 1 {
+			st.OutboxTail = first[0].Seq
+		}
+		return err
+	})
+	return st, err
+}
+
+// ClaimCommand remembers a remote command id; dup is true if it was seen
+// before (the command must then not act again).
+func (l *Locker) ClaimCommand(id string) (dup bool, err error) {
+	err = l.store.Update(func(tx Tx) error {
+		seen, err := tx.CommandSeen(id)
+		if err != nil || seen {
+			dup = seen
+			return err
+		}
+		return tx.MarkCommand(id, l.clock.Now())
+	})
+	return dup, err
+}
+
+// RemoteOpen opens a compartment on the central library's authenticated
+// command (a reader called support). If the compartment holds a ready
+// order, that is its pickup (via remote); otherwise it is a maintenance
+// open. Either way the event is written before the lock is pulsed.
+func (l *Locker) RemoteOpen(ctx context.Context, id, reason string) (ScanResult, error) {
+	if _, ok := l.doors[id]; !ok {
+		return ScanResult{}, fmt.Errorf("unknown compartment %q", id)
+	}
+	var o Order
+	var ready bool
+	if err := l.store.View(func(tx Tx) error {
+		if id == ReturnSlotID {
+			return nil
+		}
+		c, err := tx.Compartment(id)
+		if err != nil {
+			return err
+		}
+		if c.State == CompLoaded && c.OrderID != "" {
+			o, err = tx.Order(c.OrderID)
+			ready = err == nil && o.State == OrderReady && slices.Contains(o.Compartments, id)
+		}
+		return nil
+	}); err != nil {
+		return ScanResult{Outcome: OutcomeError, Reason: "store"}, err
+	}
+	if ready {
+		l.recordOne(EvMaintenanceOpen, map[string]any{"compartment": id, "reason": reason, "remote": true, "order_id": o.ID})
+		return l.pickup(ctx, Device{}, o, ViaRemote), nil
+	}
+	if reason == "" {
+		reason = "remote"
+	}
+	return l.MaintenanceOpen(ctx, id, reason)
+}
+
+// Telemetry is the periodic health summary (never in the outbox).
+type Telemetry struct {
+	Free        map[Size]int `json:"free"`
+	Used        map[Size]int `json:"used"`
+	OutOfServ   []string     `json:"out_of_service,omitempty"`
+	DoorsOpen   []string     `json:"doors_open,omitempty"`
+	OutboxDepth int          `json:"outbox_depth"`
+	BinFull     bool         `json:"bin_full"`
+}
+
+// Telemetry reads the current summary.
+func (l *Locker) Telemetry() (Telemetry, error) {
+	st, err := l.Status()
+	if err != nil {
+		return Telemetry{}, err
+	}
+	t := Telemetry{Free: map[Size]int{}, Used: map[Size]int{}, OutboxDepth: st.OutboxDepth, BinFull: st.BinFull}
+	for _, c := range st.Compartments {
+		switch {
+		case c.OutOfService:
+			t.OutOfServ = append(t.OutOfServ, c.ID)
+		case c.State == CompFree:
+			t.Free[c.Size]++
+		default:
+			t.Used[c.Size]++
+		}
+		if c.DoorOpen {
+			t.DoorsOpen = append(t.DoorsOpen, c.ID)
+		}
+	}
+	sort.Strings(t.DoorsOpen)
+	return t, nil
+}

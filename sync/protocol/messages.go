@@ -1,0 +1,251 @@
+package protocol
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Message types.
+const (
+	TypeStatus         = "status"
+	TypeOrdersUpsert   = "orders.upsert"
+	TypeOrdersCancel   = "orders.cancel"
+	TypeOrdersSnapshot = "orders.snapshot"
+	TypeCmdOpen        = "cmd.open"
+	TypeCmdService     = "cmd.service"
+	TypeCmdResync      = "cmd.resync"
+	TypeCmdPing        = "cmd.ping"
+	TypeAckEvt         = "ack.evt"
+	TypeAckOrders      = "ack.orders"
+	TypeAckCmd         = "ack.cmd"
+	TypeNack           = "nack"
+)
+
+// Message is the envelope of every protocol message in both directions;
+// message-specific fields are in Data. Unknown fields are ignored.
+type Message struct {
+	V      int             `json:"v"`
+	Type   string          `json:"type"`
+	ID     string          `json:"id,omitempty"`
+	Locker string          `json:"locker"`
+	TS     time.Time       `json:"ts"`
+	Exp    *time.Time      `json:"exp,omitempty"` // commands: not to be acted on after this
+	Ref    string          `json:"ref,omitempty"` // replies: the id of the message answered
+	Data   json.RawMessage `json:"data,omitempty"`
+}
+
+// Event is one uplink event (topic up/evt).
+type Event struct {
+	V      int            `json:"v"`
+	ID     string         `json:"id"` // <locker>-<seq>
+	Type   string         `json:"type"`
+	Locker string         `json:"locker"`
+	Boot   uint64         `json:"boot"`
+	Seq    uint64         `json:"seq"`
+	TS     time.Time      `json:"ts"`
+	Hist   bool           `json:"hist"`
+	Data   map[string]any `json:"data"`
+}
+
+// EventID is the id of a locker's event seq.
+func EventID(locker string, seq uint64) string { return locker + "-" + strconv.FormatUint(seq, 10) }
+
+// Status is the locker's birth (online) and will (offline) message.
+type Status struct {
+	V          int       `json:"v"`
+	Type       string    `json:"type"`
+	Online     bool      `json:"online"`
+	Boot       uint64    `json:"boot"`
+	Version    string    `json:"version,omitempty"`
+	OrdersRev  uint64    `json:"orders_rev"`
+	OutboxHead uint64    `json:"outbox_head"` // last seq recorded
+	OutboxTail uint64    `json:"outbox_tail"` // first seq not yet acked (head+1 when empty)
+	TS         time.Time `json:"ts"`
+}
+
+// CentralStatus is the central library's own birth and will.
+type CentralStatus struct {
+	Online bool      `json:"online"`
+	TS     time.Time `json:"ts"`
+}
+
+// Item is one book of an order.
+type Item struct {
+	Barcode string `json:"barcode"`
+	Title   string `json:"title,omitempty"`
+}
+
+// Order is an order as the central library sends it. Exactly one of
+// CodeHash and Code is set; Code is hashed on receipt and never stored.
+type Order struct {
+	ID          string    `json:"id"`
+	Rev         uint64    `json:"rev"`
+	State       string    `json:"state"` // assigned | ready
+	Size        string    `json:"size"`
+	Compartment string    `json:"compartment,omitempty"`
+	Items       []Item    `json:"items"`
+	CodeHash    string    `json:"code_hash,omitempty"`
+	Code        string    `json:"code,omitempty"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// OrdersUpsert is the data of orders.upsert.
+type OrdersUpsert struct {
+	Orders []Order `json:"orders"`
+}
+
+// OrdersCancel is the data of orders.cancel.
+type OrdersCancel struct {
+	OrderIDs []string `json:"order_ids"`
+	Rev      uint64   `json:"rev"`
+}
+
+// OrdersSnapshot is the data of one part of orders.snapshot: the complete
+// set of orders the locker should hold, sent in Parts parts.
+type OrdersSnapshot struct {
+	SnapID string  `json:"snap_id"`
+	Part   int     `json:"part"` // 1..Parts
+	Parts  int     `json:"parts"`
+	Rev    uint64  `json:"rev"`
+	Orders []Order `json:"orders"`
+}
+
+// CmdOpen is the data of cmd.open.
+type CmdOpen struct {
+	Compartment string `json:"compartment"`
+	Reason      string `json:"reason"`
+}
+
+// CmdService is the data of cmd.service.
+type CmdService struct {
+	Compartment string `json:"compartment"`
+	InService   bool   `json:"in_service"`
+}
+
+// CmdResync is the data of cmd.resync.
+type CmdResync struct {
+	FromSeq uint64 `json:"from_seq"`
+}
+
+// AckEvt is the data of ack.evt: central stored every event up to Upto.
+type AckEvt struct {
+	Upto uint64 `json:"upto"`
+}
+
+// Conflict is an order change the locker refused because a physical fact
+// recorded here contradicts it.
+type Conflict struct {
+	OrderID string `json:"order_id"`
+	Reason  string `json:"reason"`
+	State   string `json:"state"` // the order's state at the locker
+}
+
+// AckOrders is the data of ack.orders.
+type AckOrders struct {
+	Rev       uint64     `json:"rev"` // highest rev applied at the locker (orders_rev)
+	Applied   []string   `json:"applied,omitempty"`
+	Stale     []string   `json:"stale,omitempty"`
+	Conflicts []Conflict `json:"conflicts,omitempty"`
+	Rejected  []Conflict `json:"rejected,omitempty"` // malformed orders
+	Pending   bool       `json:"pending,omitempty"`  // snapshot part staged, not complete
+}
+
+// Statuses of ack.cmd.
+const (
+	CmdDone      = "done"
+	CmdRejected  = "rejected"
+	CmdExpired   = "expired"
+	CmdDuplicate = "duplicate"
+)
+
+// AckCmd is the data of ack.cmd.
+type AckCmd struct {
+	Status string `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Nack is the data of nack: a downlink message refused.
+type Nack struct {
+	Error string `json:"error"`
+}
+
+// Topics names a locker's topics under a prefix.
+type Topics struct {
+	Prefix string
+	Locker string
+}
+
+func (t Topics) root() string          { return t.Prefix + "/" + t.Locker }
+func (t Topics) Status() string        { return t.root() + "/status" }
+func (t Topics) UpEvt() string         { return t.root() + "/up/evt" }
+func (t Topics) UpAck() string         { return t.root() + "/up/ack" }
+func (t Topics) UpTele() string        { return t.root() + "/up/tele" }
+func (t Topics) DownOrders() string    { return t.root() + "/down/orders" }
+func (t Topics) DownCmd() string       { return t.root() + "/down/cmd" }
+func (t Topics) DownAck() string       { return t.root() + "/down/ack" }
+func (t Topics) CentralStatus() string { return t.Prefix + "/central/status" }
+
+// DefaultPrefix is mqtt.topic_prefix's default.
+const DefaultPrefix = "lockers/v1"
+
+// Errors of Decode, for nack reasons.
+var (
+	ErrUnknownType  = errors.New("unknown message type")
+	ErrWrongLocker  = errors.New("message for another locker")
+	ErrMissingField = errors.New("missing field")
+)
+
+// downTypes are the types each down topic accepts.
+var downTypes = map[string]bool{
+	TypeOrdersUpsert: true, TypeOrdersCancel: true, TypeOrdersSnapshot: true,
+	TypeCmdOpen: true, TypeCmdService: true, TypeCmdResync: true, TypeCmdPing: true, TypeAckEvt: true,
+}
+
+// Decode reads a downlink message body for locker and checks its
+// envelope: version, a known type, an id, the locker it is for.
+func Decode(body []byte, locker string) (Message, error) {
+	var m Message
+	if err := json.Unmarshal(body, &m); err != nil {
+		return m, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if m.V != Version {
+		return m, fmt.Errorf("%w: v=%d", ErrVersion, m.V)
+	}
+	if !downTypes[m.Type] {
+		return m, fmt.Errorf("%w %q", ErrUnknownType, m.Type)
+	}
+	if m.ID == "" {
+		return m, fmt.Errorf("%w: id", ErrMissingField)
+	}
+	if m.Locker != locker {
+		return m, fmt.Errorf("%w: %q", ErrWrongLocker, m.Locker)
+	}
+	return m, nil
+}
+
+// DecodeData reads m.Data into v strictly enough to catch wrong types.
+func DecodeData(m Message, v any) error {
+	if len(m.Data) == 0 {
+		return fmt.Errorf("%w: data", ErrMissingField)
+	}
+	if err := json.Unmarshal(m.Data, v); err != nil {
+		return fmt.Errorf("%w: data: %v", ErrMalformed, err)
+	}
+	return nil
+}
+
+// Encode builds a message with data marshalled into Data.
+func Encode(typ, id, locker, ref string, ts time.Time, data any) ([]byte, error) {
+	m := Message{V: Version, Type: typ, ID: id, Locker: locker, Ref: ref, TS: ts.UTC()}
+	if data != nil {
+		raw, err := json.Marshal(data)
+		if err != nil {
+			return nil, err
+		}
+		m.Data = raw
+	}
+	return json.Marshal(m)
+}
