@@ -259,8 +259,37 @@ func (l *Locker) Events(after uint64, limit int) ([]Event, error) {
 // Devices lists the configured input devices.
 func (l *Locker) Devices() []Device { return l.set.Devices }
 
+// Boot is this run's boot number.
+func (l *Locker) Boot() uint64 { return l.store.Boot() }
+
+// HashCode normalises a plaintext code and returns its keyed hash.
+func (l *Locker) HashCode(raw string) (string, error) {
+	code, err := NormalizeCode(raw)
+	if err != nil {
+		return "", err
+	}
+	return l.key.Hash(code), nil
+}
+
+// ScannerStates reports which scanners are connected.
+func (l *Locker) ScannerStates() map[string]bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]bool, len(l.scanners))
+	for k, v := range l.scanners {
+		out[k] = v
+	}
+	return out
+}
+
 // RecordScannerState records scanner.connected / scanner.disconnected.
 func (l *Locker) RecordScannerState(name string, connected bool, detail string) {
+	l.mu.Lock()
+	if l.scanners == nil {
+		l.scanners = map[string]bool{}
+	}
+	l.scanners[name] = connected
+	l.mu.Unlock()
 	typ := EvScannerDisconnected
 	if connected {
 		typ = EvScannerConnected

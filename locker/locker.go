@@ -88,6 +88,7 @@ type Locker struct {
 	busy     map[string]bool          // order ids being handled
 	bg       context.Context          // for work started by door events
 	hub      hub
+	scanners map[string]bool // connected, by name
 	wg       sync.WaitGroup
 }
 

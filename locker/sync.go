@@ -483,12 +483,13 @@ func (l *Locker) RemoteOpen(ctx context.Context, id, reason string) (ScanResult,
 
 // Telemetry is the periodic health summary (never in the outbox).
 type Telemetry struct {
-	Free        map[Size]int `json:"free"`
-	Used        map[Size]int `json:"used"`
-	OutOfServ   []string     `json:"out_of_service,omitempty"`
-	DoorsOpen   []string     `json:"doors_open,omitempty"`
-	OutboxDepth int          `json:"outbox_depth"`
-	BinFull     bool         `json:"bin_full"`
+	Free        map[Size]int    `json:"free"`
+	Used        map[Size]int    `json:"used"`
+	OutOfServ   []string        `json:"out_of_service,omitempty"`
+	DoorsOpen   []string        `json:"doors_open,omitempty"`
+	OutboxDepth int             `json:"outbox_depth"`
+	BinFull     bool            `json:"bin_full"`
+	Scanners    map[string]bool `json:"scanners"` // connected, by name
 }
 
 // Telemetry reads the current summary.
@@ -497,7 +498,8 @@ func (l *Locker) Telemetry() (Telemetry, error) {
 	if err != nil {
 		return Telemetry{}, err
 	}
-	t := Telemetry{Free: map[Size]int{}, Used: map[Size]int{}, OutboxDepth: st.OutboxDepth, BinFull: st.BinFull}
+	t := Telemetry{Free: map[Size]int{}, Used: map[Size]int{}, OutboxDepth: st.OutboxDepth, BinFull: st.BinFull,
+		Scanners: l.ScannerStates()}
 	for _, c := range st.Compartments {
 		switch {
 		case c.OutOfService:

@@ -30,6 +30,7 @@ import (
 	"github.com/lockerd/lockerd/locker/boltstore"
 	"github.com/lockerd/lockerd/locker/config"
 	"github.com/lockerd/lockerd/locker/httpapi"
+	"github.com/lockerd/lockerd/sync/mqttlink"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…".
@@ -151,6 +152,23 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 				log.Info("scanner", "scanner", sc.Name, "port", sc.Port, "connected", up, "detail", detail)
 			}}
 		g.Go(func() error { return s.Run(gctx) })
+	}
+	if m := cfg.MQTT; m != nil {
+		tlsCfg, err := cfg.TLSConfig()
+		if err != nil {
+			return err
+		}
+		link, err := mqttlink.New(mqttlink.Config{Brokers: m.Brokers, Prefix: m.TopicPrefix, LockerID: cfg.Locker.ID,
+			Keepalive: m.Keepalive.D(), TelemetryPeriod: m.TelemetryPeriod.D(), Username: m.Username,
+			Password: cfg.MQTTPassword, TLS: tlsCfg, CentralKey: cfg.CentralKey,
+			InsecureUnsigned: cfg.Security.InsecureUnsignedDownlink, Version: version,
+			StoreSize: store.Size, Log: log}, l)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return link.Run(gctx) })
+	} else {
+		log.Info("no mqtt section: running standalone")
 	}
 	log.Info("ready", "locker", cfg.Locker.ID, "api", ln.Addr().String(), "store", store.Path(), "boot", store.Boot(),
 		"backend", cfg.Hardware.Backend, "version", version)

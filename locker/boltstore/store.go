@@ -410,7 +410,9 @@ func (t *txn) DeleteOrder(id string) error {
 
 func (t *txn) Counter(name string) (uint64, error) { return u64(t.b(bCounters).Get([]byte(name))), nil }
 
-func (t *txn) SetCounter(name string, v uint64) error { return t.b(bCounters).Put([]byte(name), be64(v)) }
+func (t *txn) SetCounter(name string, v uint64) error {
+	return t.b(bCounters).Put([]byte(name), be64(v))
+}
 
 func (t *txn) CommandSeen(id string) (bool, error) { return t.b(bCmdIDs).Get([]byte(id)) != nil, nil }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -32,11 +33,16 @@ type Config struct {
 	Returns      *Returns      `yaml:"returns"`
 	API          API           `yaml:"api"`
 	Log          Log           `yaml:"log"`
+	MQTT         *MQTT         `yaml:"mqtt"`
 
 	// Filled by Load.
 	File      string         `yaml:"-"`
 	PickupKey locker.CodeKey `yaml:"-"`
-	lines     map[string]int
+	// CentralKey is security.central_public_key decoded (nil if unset).
+	CentralKey ed25519.PublicKey `yaml:"-"`
+	// MQTTPassword is the content of mqtt.password_file.
+	MQTTPassword string `yaml:"-"`
+	lines        map[string]int
 }
 
 type LockerSection struct {
@@ -49,8 +55,30 @@ type StoreSection struct {
 }
 
 type Security struct {
-	PickupKeyFile string   `yaml:"pickup_key_file"`
-	StaffBadges   []string `yaml:"staff_badges"`
+	PickupKeyFile            string   `yaml:"pickup_key_file"`
+	StaffBadges              []string `yaml:"staff_badges"`
+	CentralPublicKey         string   `yaml:"central_public_key"`
+	InsecureUnsignedDownlink bool     `yaml:"insecure_unsigned_downlink"`
+}
+
+// MQTT is the link to the central library; without it the locker runs
+// standalone.
+type MQTT struct {
+	Brokers         []string `yaml:"brokers"`
+	TopicPrefix     string   `yaml:"topic_prefix"`
+	Keepalive       Duration `yaml:"keepalive"`
+	TelemetryPeriod Duration `yaml:"telemetry_period"`
+	Username        string   `yaml:"username"`
+	PasswordFile    string   `yaml:"password_file"`
+	TLS             *TLS     `yaml:"tls"`
+}
+
+// TLS names the files of a TLS client: the CA that signed the broker's
+// certificate, and the locker's own certificate and key.
+type TLS struct {
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 type PolicySection struct {
@@ -384,6 +412,7 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		bad("api.listen", "%q: bad port", c.API.Listen)
 	}
+	c.checkMQTT(bad, checkFiles)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

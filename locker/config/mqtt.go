@@ -1,0 +1,116 @@
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/lockerd/lockerd/sync/protocol"
+)
+
+// MQTT defaults and bounds.
+const (
+	DefaultKeepalive       = 30 * time.Second
+	DefaultTelemetryPeriod = 300 * time.Second
+)
+
+var brokerSchemes = map[string]bool{"tcp": true, "mqtt": true, "ssl": true, "tls": true, "mqtts": true, "ws": true, "wss": true}
+
+func (c *Config) checkMQTT(bad func(key, format string, args ...any), checkFiles bool) {
+	if k := c.Security.CentralPublicKey; k != "" {
+		pub, err := protocol.ParsePublicKey(k)
+		if err != nil {
+			bad("security.central_public_key", "%v", err)
+		}
+		c.CentralKey = pub
+	}
+	m := c.MQTT
+	if m == nil {
+		return
+	}
+	if m.TopicPrefix == "" {
+		m.TopicPrefix = protocol.DefaultPrefix
+	}
+	if m.Keepalive == 0 {
+		m.Keepalive = Duration(DefaultKeepalive)
+	}
+	if m.TelemetryPeriod == 0 {
+		m.TelemetryPeriod = Duration(DefaultTelemetryPeriod)
+	}
+	if len(m.Brokers) == 0 {
+		bad("mqtt.brokers", "at least one broker URL is required (tls://host:8883)")
+	}
+	for i, b := range m.Brokers {
+		u, err := url.Parse(b)
+		if err != nil || !brokerSchemes[u.Scheme] || u.Host == "" {
+			bad(fmt.Sprintf("mqtt.brokers[%d]", i), "%q: want scheme://host:port with scheme tcp, tls, ssl, mqtt, mqtts, ws or wss", b)
+		}
+	}
+	if strings.ContainsAny(m.TopicPrefix, "+#") || strings.HasPrefix(m.TopicPrefix, "/") || strings.HasSuffix(m.TopicPrefix, "/") {
+		bad("mqtt.topic_prefix", "%q: no wildcards and no leading or trailing '/'", m.TopicPrefix)
+	}
+	if m.Keepalive.D() < 5*time.Second || m.Keepalive.D() > 10*time.Minute {
+		bad("mqtt.keepalive", "%v is out of bounds 5s..10m", m.Keepalive.D())
+	}
+	if m.TelemetryPeriod.D() < 10*time.Second {
+		bad("mqtt.telemetry_period", "%v is under the bound of 10s", m.TelemetryPeriod.D())
+	}
+	if c.CentralKey == nil && !c.Security.InsecureUnsignedDownlink {
+		bad("security.central_public_key", "required with mqtt: downlink messages are verified with it (or set security.insecure_unsigned_downlink: true for testing)")
+	}
+	if m.PasswordFile != "" && m.Username == "" {
+		bad("mqtt.username", "required with mqtt.password_file")
+	}
+	if !checkFiles {
+		return
+	}
+	if m.PasswordFile != "" {
+		raw, err := os.ReadFile(c.Resolve(m.PasswordFile))
+		if err != nil {
+			bad("mqtt.password_file", "cannot read %s: %v", c.Resolve(m.PasswordFile), errors.Unwrap(err))
+		}
+		c.MQTTPassword = strings.TrimRight(string(raw), "\r\n")
+	}
+	if m.TLS != nil {
+		if _, err := c.TLSConfig(); err != nil {
+			bad("mqtt.tls", "%v", err)
+		}
+	}
+}
+
+// TLSConfig builds the MQTT client's TLS configuration (nil without
+// mqtt.tls).
+func (c *Config) TLSConfig() (*tls.Config, error) {
+	if c.MQTT == nil || c.MQTT.TLS == nil {
+		return nil, nil
+	}
+	t := c.MQTT.TLS
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(c.Resolve(t.CAFile))
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", c.Resolve(t.CAFile))
+		}
+		cfg.RootCAs = pool
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, errors.New("cert_file and key_file go together")
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.Resolve(t.CertFile), c.Resolve(t.KeyFile))
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}

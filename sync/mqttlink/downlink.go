@@ -1,0 +1,174 @@
+package mqttlink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/sync/protocol"
+)
+
+// toCore turns a wire order into the core's, hashing a plaintext code on
+// receipt (it is never stored).
+func (k *Link) toCore(o protocol.Order) (locker.Order, error) {
+	hash := o.CodeHash
+	if o.Code != "" {
+		if hash != "" {
+			return locker.Order{}, errors.New("both code and code_hash given")
+		}
+		h, err := k.l.HashCode(o.Code)
+		if err != nil {
+			return locker.Order{}, err
+		}
+		hash = h
+	}
+	items := make([]locker.Item, len(o.Items))
+	for i, it := range o.Items {
+		items[i] = locker.Item{Barcode: it.Barcode, Title: it.Title}
+	}
+	return locker.Order{ID: o.ID, Rev: o.Rev, State: locker.OrderState(o.State), Size: locker.Size(o.Size),
+		Assigned: o.Compartment, Items: items, CodeHash: hash, ExpiresAt: o.ExpiresAt}, nil
+}
+
+func (k *Link) toCoreAll(in []protocol.Order) ([]locker.Order, []locker.Conflict) {
+	var out []locker.Order
+	var bad []locker.Conflict
+	for _, o := range in {
+		co, err := k.toCore(o)
+		if err != nil {
+			bad = append(bad, locker.Conflict{OrderID: o.ID, Reason: err.Error()})
+			continue
+		}
+		out = append(out, co)
+	}
+	return out, bad
+}
+
+func ackOrders(res locker.OrdersResult, bad []locker.Conflict) protocol.AckOrders {
+	conv := func(cs []locker.Conflict) []protocol.Conflict {
+		var out []protocol.Conflict
+		for _, c := range cs {
+			out = append(out, protocol.Conflict{OrderID: c.OrderID, Reason: c.Reason, State: string(c.State)})
+		}
+		return out
+	}
+	return protocol.AckOrders{Rev: res.Rev, Applied: res.Applied, Stale: res.Stale, Pending: res.Pending,
+		Conflicts: conv(res.Conflicts), Rejected: conv(append(bad, res.Rejected...))}
+}
+
+func (k *Link) handleOrders(m protocol.Message) {
+	var res locker.OrdersResult
+	var bad []locker.Conflict
+	var err error
+	switch m.Type {
+	case protocol.TypeOrdersUpsert:
+		var d protocol.OrdersUpsert
+		if err := protocol.DecodeData(m, &d); err != nil {
+			k.nack(m.ID, err)
+			return
+		}
+		var orders []locker.Order
+		orders, bad = k.toCoreAll(d.Orders)
+		res, err = k.l.ApplyOrders(orders)
+	case protocol.TypeOrdersCancel:
+		var d protocol.OrdersCancel
+		if err := protocol.DecodeData(m, &d); err != nil {
+			k.nack(m.ID, err)
+			return
+		}
+		res, err = k.l.CancelOrders(d.OrderIDs, d.Rev)
+	case protocol.TypeOrdersSnapshot:
+		var d protocol.OrdersSnapshot
+		if err := protocol.DecodeData(m, &d); err != nil {
+			k.nack(m.ID, err)
+			return
+		}
+		var orders []locker.Order
+		orders, bad = k.toCoreAll(d.Orders)
+		res, err = k.l.StageSnapshot(d.SnapID, d.Part, d.Parts, d.Rev, orders)
+	}
+	if err != nil {
+		// A store failure: no ack, so the central library sends again.
+		k.log.Error("orders not applied", "type", m.Type, "id", m.ID, "err", err)
+		k.nack(m.ID, fmt.Errorf("not applied: %w", err))
+		return
+	}
+	k.log.Info("orders", "type", m.Type, "id", m.ID, "applied", len(res.Applied), "stale", len(res.Stale),
+		"conflicts", len(res.Conflicts), "rejected", len(res.Rejected)+len(bad), "pending", res.Pending, "orders_rev", res.Rev)
+	k.reply(protocol.TypeAckOrders, m.ID, ackOrders(res, bad))
+}
+
+// handleCmd runs a remote command at most once, and never after its exp.
+func (k *Link) handleCmd(ctx context.Context, m protocol.Message) {
+	ack := func(status, detail string) {
+		k.log.Info("command", "type", m.Type, "id", m.ID, "status", status, "detail", detail)
+		k.reply(protocol.TypeAckCmd, m.ID, protocol.AckCmd{Status: status, Detail: detail})
+	}
+	if m.Exp == nil {
+		ack(protocol.CmdRejected, "exp is required on commands")
+		return
+	}
+	dup, err := k.l.ClaimCommand(m.ID)
+	if err != nil {
+		k.log.Error("command id not recorded", "id", m.ID, "err", err)
+		ack(protocol.CmdRejected, "store error")
+		return
+	}
+	if dup {
+		ack(protocol.CmdDuplicate, "already handled")
+		return
+	}
+	if !time.Now().Before(*m.Exp) {
+		ack(protocol.CmdExpired, "exp "+m.Exp.UTC().Format(time.RFC3339)+" has passed")
+		return
+	}
+	switch m.Type {
+	case protocol.TypeCmdOpen:
+		var d protocol.CmdOpen
+		if err := protocol.DecodeData(m, &d); err != nil {
+			ack(protocol.CmdRejected, err.Error())
+			return
+		}
+		res, err := k.l.RemoteOpen(ctx, d.Compartment, d.Reason)
+		switch {
+		case err != nil:
+			ack(protocol.CmdRejected, err.Error())
+		case res.Outcome == locker.OutcomeOpened || res.Outcome == locker.OutcomeMaintOpen:
+			ack(protocol.CmdDone, res.Outcome)
+		default:
+			ack(protocol.CmdRejected, res.Outcome+" "+res.Reason)
+		}
+	case protocol.TypeCmdService:
+		var d protocol.CmdService
+		if err := protocol.DecodeData(m, &d); err != nil {
+			ack(protocol.CmdRejected, err.Error())
+			return
+		}
+		if err := k.l.SetService(d.Compartment, d.InService, "remote"); err != nil {
+			ack(protocol.CmdRejected, err.Error())
+			return
+		}
+		ack(protocol.CmdDone, "")
+	case protocol.TypeCmdResync:
+		var d protocol.CmdResync
+		if err := protocol.DecodeData(m, &d); err != nil {
+			ack(protocol.CmdRejected, err.Error())
+			return
+		}
+		st, err := k.l.SyncState()
+		if err != nil {
+			ack(protocol.CmdRejected, "store error")
+			return
+		}
+		from := max(d.FromSeq, st.AckedSeq+1)
+		k.mu.Lock()
+		k.cursor = from - 1
+		k.mu.Unlock()
+		k.wake()
+		ack(protocol.CmdDone, fmt.Sprintf("resending from seq %d (events up to %d were acked and removed)", from, st.AckedSeq))
+	case protocol.TypeCmdPing:
+		ack(protocol.CmdDone, "pong")
+	}
+}

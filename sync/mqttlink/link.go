@@ -1,0 +1,485 @@
+package mqttlink
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/sync/protocol"
+)
+
+// Config is the link's configuration.
+type Config struct {
+	Brokers          []string // tried in order
+	Prefix           string
+	LockerID         string
+	Keepalive        time.Duration
+	TelemetryPeriod  time.Duration
+	Username         string
+	Password         string
+	TLS              *tls.Config
+	CentralKey       ed25519.PublicKey // nil only with InsecureUnsigned
+	InsecureUnsigned bool              // accept unsigned downlink (testing only)
+	Version          string
+	// RetransmitAfter resends un-acked events when the central library has
+	// acked nothing for this long while connected.
+	RetransmitAfter time.Duration
+	// OfflineRate bounds events per second while the central library's
+	// status says it is offline (the broker keeps them for it).
+	OfflineRate float64
+	// StoreSize reports the store file's size for telemetry.
+	StoreSize func() int64
+	Log       *slog.Logger
+}
+
+// Link is one locker's connection to the central library.
+type Link struct {
+	cfg    Config
+	l      *locker.Locker
+	topics protocol.Topics
+	client mqtt.Client
+	log    *slog.Logger
+	start  time.Time
+
+	queue   inbox
+	kick    chan struct{} // wakes the publisher
+	replies atomic.Uint64
+
+	mu            sync.Mutex
+	connected     bool
+	connGen       uint64    // counts connections
+	histUpTo      uint64    // events up to this seq were recorded before the current connection
+	cursor        uint64    // last seq published on this connection
+	lastAckChange time.Time // when acked_seq last moved (or the link connected)
+	centralOnline bool
+}
+
+// New builds a link for l; nothing connects until Run.
+func New(cfg Config, l *locker.Locker) (*Link, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("mqtt: no broker")
+	}
+	if cfg.CentralKey == nil && !cfg.InsecureUnsigned {
+		return nil, errors.New("mqtt: central public key required (or insecure_unsigned_downlink)")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = protocol.DefaultPrefix
+	}
+	if cfg.Keepalive <= 0 {
+		cfg.Keepalive = 30 * time.Second
+	}
+	if cfg.TelemetryPeriod <= 0 {
+		cfg.TelemetryPeriod = 300 * time.Second
+	}
+	if cfg.RetransmitAfter <= 0 {
+		cfg.RetransmitAfter = 30 * time.Second
+	}
+	if cfg.OfflineRate <= 0 {
+		cfg.OfflineRate = 5
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	k := &Link{cfg: cfg, l: l, topics: protocol.Topics{Prefix: cfg.Prefix, Locker: cfg.LockerID},
+		log: cfg.Log.With("component", "mqtt"), kick: make(chan struct{}, 1), centralOnline: true}
+	k.queue.init()
+	return k, nil
+}
+
+func (k *Link) wake() {
+	select {
+	case k.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (k *Link) status(online bool) ([]byte, error) {
+	st, err := k.l.SyncState()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(protocol.Status{V: protocol.Version, Type: protocol.TypeStatus, Online: online, Boot: st.Boot,
+		Version: k.cfg.Version, OrdersRev: st.OrdersRev, OutboxHead: st.OutboxHead, OutboxTail: st.OutboxTail,
+		TS: time.Now().UTC()})
+}
+
+func (k *Link) options() (*mqtt.ClientOptions, error) {
+	o := mqtt.NewClientOptions()
+	for _, b := range k.cfg.Brokers {
+		o.AddBroker(b)
+	}
+	will, err := k.status(false)
+	if err != nil {
+		return nil, err
+	}
+	o.SetClientID(k.cfg.LockerID).
+		SetCleanSession(false). // the broker keeps our downlink while we are away
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(30*time.Second).
+		SetKeepAlive(k.cfg.Keepalive).
+		SetConnectTimeout(10*time.Second).
+		SetWriteTimeout(10*time.Second).
+		SetOrderMatters(false). // handlers only queue; order is kept by the queue
+		SetBinaryWill(k.topics.Status(), will, 1, true).
+		SetOnConnectHandler(k.onConnect).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			k.mu.Lock()
+			k.connected = false
+			k.mu.Unlock()
+			k.log.Warn("mqtt connection lost", "err", err)
+		})
+	if k.cfg.Username != "" {
+		o.SetUsername(k.cfg.Username)
+		o.SetPassword(k.cfg.Password)
+	}
+	if k.cfg.TLS != nil {
+		o.SetTLSConfig(k.cfg.TLS)
+	}
+	return o, nil
+}
+
+// downTopics are subscribed on every connect; routes for them are added
+// before Connect so that messages the broker kept for us are not missed.
+func (k *Link) downTopics() []string {
+	return []string{k.topics.DownOrders(), k.topics.DownCmd(), k.topics.DownAck(), k.topics.CentralStatus(), k.topics.Status()}
+}
+
+func (k *Link) onConnect(c mqtt.Client) {
+	subs := map[string]byte{}
+	for _, t := range k.downTopics() {
+		subs[t] = 1
+	}
+	if tok := c.SubscribeMultiple(subs, nil); tok.WaitTimeout(10*time.Second) && tok.Error() != nil {
+		k.log.Error("mqtt subscribe", "err", tok.Error())
+	}
+	birth, err := k.status(true)
+	if err != nil {
+		k.log.Error("birth", "err", err)
+		return
+	}
+	st, _ := k.l.SyncState()
+	c.Publish(k.topics.Status(), 1, true, birth)
+	k.mu.Lock()
+	k.connected = true
+	k.connGen++
+	k.histUpTo = st.OutboxHead
+	k.cursor = st.AckedSeq
+	k.lastAckChange = time.Now()
+	k.mu.Unlock()
+	k.log.Info("mqtt connected", "boot", st.Boot, "outbox_depth", st.Depth, "replay_from", st.AckedSeq+1)
+	k.wake()
+}
+
+// Run connects and serves until ctx ends; then it publishes an offline
+// status and disconnects.
+func (k *Link) Run(ctx context.Context) error {
+	k.start = time.Now()
+	opts, err := k.options()
+	if err != nil {
+		return err
+	}
+	k.client = mqtt.NewClient(opts)
+	handler := func(_ mqtt.Client, m mqtt.Message) { k.queue.push(m.Topic(), m.Payload()) }
+	for _, t := range k.downTopics() {
+		k.client.AddRoute(t, handler)
+	}
+	if k.cfg.InsecureUnsigned {
+		k.log.Warn("accepting UNSIGNED downlink messages (security.insecure_unsigned_downlink): anyone who can publish to this locker's topics can open its doors")
+	}
+	k.client.Connect() // with ConnectRetry it keeps trying in the background
+	events, unsubscribe := k.l.Subscribe()
+	defer unsubscribe()
+
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); k.worker(ctx) }()
+	go func() { defer wg.Done(); k.publisher(ctx, events) }()
+	go func() { defer wg.Done(); k.telemetry(ctx) }()
+	<-ctx.Done()
+	k.queue.close()
+	wg.Wait()
+	if k.client.IsConnectionOpen() {
+		if off, err := k.status(false); err == nil {
+			k.client.Publish(k.topics.Status(), 1, true, off).WaitTimeout(2 * time.Second)
+		}
+	}
+	k.client.Disconnect(500)
+	return nil
+}
+
+func (k *Link) isConnected() (bool, uint64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.connected && k.client.IsConnectionOpen(), k.connGen
+}
+
+// publisher sends outbox events in seq order on every connection.
+func (k *Link) publisher(ctx context.Context, events <-chan locker.Event) {
+	retransmit := time.NewTicker(time.Second)
+	defer retransmit.Stop()
+	for ctx.Err() == nil {
+		sent, err := k.publishBatch(ctx)
+		if err != nil {
+			k.log.Warn("event publish", "err", err)
+		}
+		if sent > 0 && err == nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-events:
+		case <-k.kick:
+		case <-retransmit.C:
+			k.maybeRetransmit()
+		}
+	}
+}
+
+func (k *Link) maybeRetransmit() {
+	st, err := k.l.SyncState()
+	if err != nil {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.connected && k.cursor > st.AckedSeq && time.Since(k.lastAckChange) > k.cfg.RetransmitAfter {
+		k.log.Info("no ack.evt for a while: sending un-acked events again", "from_seq", st.AckedSeq+1)
+		k.cursor = st.AckedSeq
+		k.lastAckChange = time.Now()
+		k.wake()
+	}
+}
+
+// publishBatch publishes the next events after the cursor; it returns how
+// many went out.
+func (k *Link) publishBatch(ctx context.Context) (int, error) {
+	up, gen := k.isConnected()
+	if !up {
+		return 0, nil
+	}
+	k.mu.Lock()
+	cursor, hist, centralUp := k.cursor, k.histUpTo, k.centralOnline
+	k.mu.Unlock()
+	evs, err := k.l.Events(cursor, 100)
+	if err != nil || len(evs) == 0 {
+		return 0, err
+	}
+	sent := 0
+	for _, e := range evs {
+		payload, err := json.Marshal(protocol.Event{V: protocol.Version, ID: protocol.EventID(k.cfg.LockerID, e.Seq),
+			Type: e.Type, Locker: k.cfg.LockerID, Boot: e.Boot, Seq: e.Seq, TS: e.TS, Hist: e.Seq <= hist, Data: e.Data})
+		if err != nil {
+			return sent, err
+		}
+		tok := k.client.Publish(k.topics.UpEvt(), 1, false, payload)
+		if !tok.WaitTimeout(10 * time.Second) {
+			return sent, errors.New("publish timed out")
+		}
+		if tok.Error() != nil {
+			return sent, tok.Error()
+		}
+		k.mu.Lock()
+		if k.connGen != gen { // reconnected meanwhile: the new connection replays
+			k.mu.Unlock()
+			return sent, nil
+		}
+		k.cursor = max(k.cursor, e.Seq)
+		k.mu.Unlock()
+		sent++
+		if !centralUp {
+			// The central library is away: the broker queues for it;
+			// keep publishing, gently.
+			select {
+			case <-ctx.Done():
+				return sent, nil
+			case <-time.After(time.Duration(float64(time.Second) / k.cfg.OfflineRate)):
+			}
+		}
+	}
+	return sent, nil
+}
+
+func (k *Link) telemetry(ctx context.Context) {
+	t := time.NewTicker(k.cfg.TelemetryPeriod)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if up, _ := k.isConnected(); !up {
+			continue
+		}
+		tel, err := k.l.Telemetry()
+		if err != nil {
+			k.log.Error("telemetry", "err", err)
+			continue
+		}
+		body := map[string]any{"v": protocol.Version, "type": "telemetry", "locker": k.cfg.LockerID,
+			"ts": time.Now().UTC(), "uptime_s": int(time.Since(k.start).Seconds()), "data": tel}
+		if k.cfg.StoreSize != nil {
+			body["store_bytes"] = k.cfg.StoreSize()
+		}
+		raw, _ := json.Marshal(body)
+		k.client.Publish(k.topics.UpTele(), 0, false, raw) // QoS 0, never in the outbox
+	}
+}
+
+// reply publishes an ack.* or nack on up/ack.
+func (k *Link) reply(typ, ref string, data any) {
+	id := fmt.Sprintf("%s-r%d-%d", k.cfg.LockerID, k.l.Boot(), k.replies.Add(1))
+	raw, err := protocol.Encode(typ, id, k.cfg.LockerID, ref, time.Now(), data)
+	if err != nil {
+		k.log.Error("reply encode", "err", err)
+		return
+	}
+	tok := k.client.Publish(k.topics.UpAck(), 1, false, raw)
+	if tok.WaitTimeout(10*time.Second) && tok.Error() != nil {
+		k.log.Warn("reply not published", "type", typ, "ref", ref, "err", tok.Error())
+	}
+}
+
+func (k *Link) nack(ref string, err error) {
+	k.log.Warn("downlink refused", "ref", ref, "err", err)
+	k.reply(protocol.TypeNack, ref, protocol.Nack{Error: err.Error()})
+}
+
+// worker handles downlink messages one at a time, in arrival order.
+func (k *Link) worker(ctx context.Context) {
+	for {
+		topic, payload, ok := k.queue.pop()
+		if !ok {
+			return
+		}
+		k.handle(ctx, topic, payload)
+	}
+}
+
+func (k *Link) handle(ctx context.Context, topic string, payload []byte) {
+	switch topic {
+	case k.topics.CentralStatus():
+		var cs protocol.CentralStatus
+		if json.Unmarshal(payload, &cs) == nil {
+			k.mu.Lock()
+			k.centralOnline = cs.Online
+			k.mu.Unlock()
+			k.log.Info("central status", "online", cs.Online)
+			k.wake()
+		}
+		return
+	case k.topics.Status():
+		var st protocol.Status
+		if json.Unmarshal(payload, &st) == nil && !st.Online && st.Boot == k.l.Boot() {
+			// Our own will fired for a connection the broker thought dead
+			// while we are connected: say we are here.
+			if up, _ := k.isConnected(); up {
+				if birth, err := k.status(true); err == nil {
+					k.client.Publish(k.topics.Status(), 1, true, birth)
+					k.log.Info("republished birth over a stale will")
+				}
+			}
+		}
+		return
+	}
+	body, err := k.open(payload)
+	if err != nil {
+		k.nack(refOf(payload), err)
+		return
+	}
+	m, err := protocol.Decode(body, k.cfg.LockerID)
+	if err != nil {
+		k.nack(m.ID, err)
+		return
+	}
+	if !strings.HasSuffix(topic, "/"+topicKind(m.Type)) {
+		k.nack(m.ID, fmt.Errorf("%w: %s on %s", protocol.ErrUnknownType, m.Type, topic))
+		return
+	}
+	switch m.Type {
+	case protocol.TypeAckEvt:
+		k.handleAckEvt(m)
+	case protocol.TypeOrdersUpsert, protocol.TypeOrdersCancel, protocol.TypeOrdersSnapshot:
+		k.handleOrders(m)
+	default:
+		k.handleCmd(ctx, m)
+	}
+}
+
+func topicKind(typ string) string {
+	switch {
+	case strings.HasPrefix(typ, "orders."):
+		return "orders"
+	case strings.HasPrefix(typ, "cmd."):
+		return "cmd"
+	}
+	return "ack"
+}
+
+// open verifies a signed envelope; unsigned messages pass only in
+// insecure mode.
+func (k *Link) open(payload []byte) ([]byte, error) {
+	if k.cfg.InsecureUnsigned && !isEnvelope(payload) {
+		return payload, nil
+	}
+	return protocol.Open(payload, k.cfg.CentralKey)
+}
+
+func isEnvelope(payload []byte) bool {
+	var probe struct {
+		Body *string `json:"body"`
+		Sig  *string `json:"sig"`
+	}
+	return json.Unmarshal(payload, &probe) == nil && probe.Body != nil && probe.Sig != nil
+}
+
+// refOf digs the id out of a refused message, if it has one, for the nack.
+func refOf(payload []byte) string {
+	var env protocol.Envelope
+	if json.Unmarshal(payload, &env) == nil && env.Body != "" {
+		if body, err := decodeB64(env.Body); err == nil {
+			payload = body
+		}
+	}
+	var m struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(payload, &m) != nil {
+		return ""
+	}
+	return m.ID
+}
+
+func (k *Link) handleAckEvt(m protocol.Message) {
+	var a protocol.AckEvt
+	if err := protocol.DecodeData(m, &a); err != nil {
+		k.nack(m.ID, err)
+		return
+	}
+	n, err := k.l.AckEvents(a.Upto)
+	if err != nil {
+		k.log.Error("ack.evt", "err", err)
+		return
+	}
+	k.mu.Lock()
+	if n > 0 {
+		k.lastAckChange = time.Now()
+	}
+	k.cursor = max(k.cursor, a.Upto)
+	k.mu.Unlock()
+	k.log.Debug("events acked", "upto", a.Upto, "removed", n)
+}
