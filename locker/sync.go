@@ -74,15 +74,28 @@ func (l *Locker) applyOrder(tx Tx, o Order, res *OrdersResult) error {
 	cur, err := tx.Order(o.ID)
 	switch {
 	case errors.Is(err, ErrNotFound):
+		central := o.State
 		o.State, o.Loaded, o.Compartments, o.FactSeq = OrderAssigned, false, nil, 0
 		o.LoadedAt, o.PickedUpAt = time.Time{}, time.Time{}
-		if err := l.reserve(tx, o.Assigned, o.ID); err != nil {
+		if central == OrderReady {
+			// The central library's record of a load here, for an order
+			// this store does not know (a replaced SD card restored by a
+			// snapshot): believed only if that compartment is free here.
+			restored, err := l.restoreLoaded(tx, &o)
+			if err != nil {
+				return err
+			}
+			if !restored {
+				res.Conflicts = append(res.Conflicts, Conflict{OrderID: o.ID, State: OrderAssigned,
+					Reason: fmt.Sprintf("ready in %q per central, but that compartment is not free here; kept as assigned", o.Assigned)})
+			}
+		} else if err := l.reserve(tx, o.Assigned, o.ID); err != nil {
 			return err
 		}
 		if err := tx.PutOrder(o); err != nil {
 			if errors.Is(err, ErrCodeTaken) {
 				res.Rejected = append(res.Rejected, Conflict{OrderID: o.ID, Reason: err.Error()})
-				return nil
+				return l.freeRefused(tx, o)
 			}
 			return err
 		}
@@ -129,6 +142,39 @@ func bumpRev(tx Tx, rev uint64) error {
 		return err
 	}
 	return tx.SetCounter(CounterOrdersRev, rev)
+}
+
+// restoreLoaded takes a new order the central library says is ready in
+// compartment o.Assigned as loaded there, if that compartment is free.
+func (l *Locker) restoreLoaded(tx Tx, o *Order) (bool, error) {
+	if o.Assigned == "" {
+		return false, nil
+	}
+	c, err := tx.Compartment(o.Assigned)
+	if errors.Is(err, ErrNotFound) || err == nil && (c.State != CompFree || c.OutOfService) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	c.State, c.OrderID = CompLoaded, o.ID
+	o.State, o.Loaded, o.Compartments = OrderReady, true, []string{c.ID}
+	o.LoadedAt = l.clock.Now().UTC()
+	l.log.Warn("order restored as loaded from the central library's record", "order", o.ID, "compartment", c.ID)
+	return true, tx.PutCompartment(c)
+}
+
+// freeRefused frees the compartment a refused new order was given.
+func (l *Locker) freeRefused(tx Tx, o Order) error {
+	if !o.Loaded {
+		return l.unreserve(tx, o.Assigned, o.ID)
+	}
+	c, err := tx.Compartment(o.Assigned)
+	if err != nil || c.OrderID != o.ID {
+		return err
+	}
+	c.State, c.OrderID = CompFree, ""
+	return tx.PutCompartment(c)
 }
 
 // reserve marks compartment id reserved for orderID if it is free.

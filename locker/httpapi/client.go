@@ -43,7 +43,7 @@ func (c *Client) Do(method, path string, body, into any) error {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return fmt.Errorf("lockerd not reachable at %s: %w", c.Addr, err)
+		return fmt.Errorf("API not reachable at %s: %w", c.Addr, err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)

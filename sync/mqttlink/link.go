@@ -375,10 +375,19 @@ func (k *Link) handle(ctx context.Context, topic string, payload []byte) {
 	case k.topics.CentralStatus():
 		var cs protocol.CentralStatus
 		if json.Unmarshal(payload, &cs) == nil {
+			st, _ := k.l.SyncState()
 			k.mu.Lock()
+			cameBack := cs.Online && !k.centralOnline
 			k.centralOnline = cs.Online
+			if cs.Online {
+				// The central library (re)connected: what it missed while
+				// away is sent again from the last ack, so nothing waits for
+				// the retransmit timer.
+				k.cursor = st.AckedSeq
+				k.lastAckChange = time.Now()
+			}
 			k.mu.Unlock()
-			k.log.Info("central status", "online", cs.Online)
+			k.log.Info("central status", "online", cs.Online, "came_back", cameBack)
 			k.wake()
 		}
 		return

@@ -1,0 +1,385 @@
+// Command lockerhub is the reference central library for lockerd's
+// protocol v1: an embedded MQTT broker (or an external one), a store of
+// lockers, orders and events, signed downlink, and a small command line.
+//
+//	lockerhub keygen -out DIR                 write central.key / central.pub
+//	lockerhub serve [flags]                   run the hub (and the embedded broker)
+//	lockerhub order add --locker ID [...]     create an order; prints its code, writes its QR
+//	lockerhub order cancel --locker ID ORDER
+//	lockerhub snapshot --locker ID
+//	lockerhub open --locker ID COMPARTMENT --reason TEXT
+//	lockerhub lockers | orders --locker ID | events --locker ID [-f]
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/httpapi"
+	"github.com/lockerd/lockerd/sync/broker"
+	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/protocol"
+)
+
+const usage = `lockerhub — reference central library for lockerd (protocol v1)
+
+  lockerhub keygen -out DIR
+  lockerhub serve -store FILE -key FILE -pickup-key-file FILE [-mqtt-listen ADDR | -broker URL] [-http ADDR]
+  lockerhub order add --locker ID [--size S] [--compartment ID] [--item BARCODE[:TITLE]]... [--ttl 72h] [--qr FILE] [--pickup-url URL]
+  lockerhub order cancel --locker ID ORDER
+  lockerhub snapshot --locker ID [--part-size N]
+  lockerhub open --locker ID COMPARTMENT --reason TEXT
+  lockerhub lockers
+  lockerhub orders --locker ID
+  lockerhub events --locker ID [--after SEQ] [-f]
+
+Client commands reach a running hub at -hub (default $LOCKERHUB_API or 127.0.0.1:8490).
+`
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, out, errw io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(errw, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "keygen":
+		err = keygen(args[1:], out)
+	case "serve":
+		err = serve(args[1:])
+	case "order", "snapshot", "open", "lockers", "orders", "events":
+		err = client(args, out)
+	case "help", "-h", "--help":
+		fmt.Fprint(out, usage)
+		return 0
+	default:
+		fmt.Fprint(errw, usage)
+		return 2
+	}
+	if err != nil {
+		fmt.Fprintf(errw, "lockerhub %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+// parse parses flags before or after positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if args = fs.Args(); len(args) == 0 {
+			return pos, nil
+		}
+		pos, args = append(pos, args[0]), args[1:]
+	}
+}
+
+func keygen(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
+	dir := fs.String("out", ".", "directory for central.key (private, hex seed) and central.pub (base64 public key)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dir, 0o750); err != nil {
+		return err
+	}
+	keyPath, pubPath := filepath.Join(*dir, "central.key"), filepath.Join(*dir, "central.pub")
+	if _, err := os.Stat(keyPath); err == nil {
+		return fmt.Errorf("%s exists: not overwriting a signing key", keyPath)
+	}
+	if err := os.WriteFile(keyPath, []byte(hex.EncodeToString(priv.Seed())+"\n"), 0o600); err != nil {
+		return err
+	}
+	b64 := base64.StdEncoding.EncodeToString(pub)
+	if err := os.WriteFile(pubPath, []byte(b64+"\n"), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "wrote %s and %s\nput this in each locker's config:\n  security:\n    central_public_key: %q\n", keyPath, pubPath, b64)
+	return nil
+}
+
+// ReadSigningKey reads a central.key file (hex Ed25519 seed).
+func readSigningKey(path string) (ed25519.PrivateKey, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	seed, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("%s: want a hex Ed25519 seed of 32 bytes (lockerhub keygen)", path)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	store := fs.String("store", "lockerhub.db", "hub store (bbolt file)")
+	keyFile := fs.String("key", "central.key", "signing key from lockerhub keygen")
+	pickupKeyFile := fs.String("pickup-key-file", "", "the lockers' pickup key (hex), to hash the codes the hub creates")
+	mqttListen := fs.String("mqtt-listen", "127.0.0.1:1883", "embedded broker address (ignored with -broker)")
+	users := fs.String("broker-users", "", "embedded broker: users file (name:password per line); unset: no passwords")
+	brokerURL := fs.String("broker", "", "external broker URL (tcp://host:1883); unset: run the embedded broker")
+	prefix := fs.String("prefix", protocol.DefaultPrefix, "topic prefix")
+	clientID := fs.String("client-id", "lockerhub", "MQTT client id and username")
+	password := fs.String("password-file", "", "MQTT password file for an external broker")
+	httpAddr := fs.String("http", "127.0.0.1:8490", "local HTTP API (loopback)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	signing, err := readSigningKey(*keyFile)
+	if err != nil {
+		return err
+	}
+	var pickupKey locker.CodeKey
+	if *pickupKeyFile != "" {
+		raw, err := os.ReadFile(*pickupKeyFile)
+		if err != nil {
+			return err
+		}
+		if pickupKey, err = locker.ParseCodeKey(string(raw)); err != nil {
+			return err
+		}
+	}
+	cfg := hub.Config{Prefix: *prefix, ClientID: *clientID, SigningKey: signing, PickupKey: pickupKey, StorePath: *store, Log: log}
+	if *password != "" {
+		raw, err := os.ReadFile(*password)
+		if err != nil {
+			return err
+		}
+		cfg.Username, cfg.Password = *clientID, strings.TrimSpace(string(raw))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if *brokerURL == "" {
+		var us map[string]string
+		if *users != "" {
+			if us, err = broker.ReadUsers(*users); err != nil {
+				return err
+			}
+		}
+		b, err := broker.Start(broker.Config{Addr: *mqttListen, Prefix: *prefix, Central: *clientID, Users: us, Log: log})
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		cfg.Brokers = []string{"tcp://" + b.Addr()}
+		log.Info("embedded broker listening", "addr", b.Addr())
+	} else {
+		cfg.Brokers = []string{*brokerURL}
+	}
+	h, err := hub.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	ln, err := net.Listen("tcp", *httpAddr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	log.Info("lockerhub ready", "http", ln.Addr().String(), "brokers", cfg.Brokers, "prefix", *prefix)
+	return h.Run(ctx)
+}
+
+type items []protocol.Item
+
+func (it *items) String() string { return fmt.Sprint(*it) }
+func (it *items) Set(s string) error {
+	bc, title, _ := strings.Cut(s, ":")
+	if bc == "" {
+		return errors.New("want BARCODE[:TITLE]")
+	}
+	*it = append(*it, protocol.Item{Barcode: bc, Title: title})
+	return nil
+}
+
+func client(args []string, out io.Writer) error {
+	cmd, sub := args[0], args[1:]
+	if cmd == "order" {
+		if len(sub) == 0 {
+			return errors.New("want: order add | order cancel")
+		}
+		cmd, sub = "order "+sub[0], sub[1:]
+	}
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	hubAddr := fs.String("hub", envOr("LOCKERHUB_API", "127.0.0.1:8490"), "lockerhub HTTP API")
+	lockerID := fs.String("locker", "", "locker id")
+	size := fs.String("size", "S", "order size")
+	comp := fs.String("compartment", "", "pre-assigned compartment")
+	ttl := fs.String("ttl", "72h", "order lifetime")
+	qr := fs.String("qr", "", "write the pickup QR code as PNG to this file")
+	pickupURL := fs.String("pickup-url", "", "QR payload base: URL?locker=ID&code=CODE (default: the bare code)")
+	reason := fs.String("reason", "", "why (cmd.open)")
+	partSize := fs.Int("part-size", 500, "orders per snapshot part")
+	after := fs.Uint64("after", 0, "events after this seq")
+	follow := fs.Bool("f", false, "keep following")
+	var its items
+	fs.Var(&its, "item", "BARCODE[:TITLE], repeatable")
+	pos, err := parse(fs, sub)
+	if err != nil {
+		return err
+	}
+	c := httpapi.NewClient(*hubAddr)
+	needLocker := func() error {
+		if *lockerID == "" {
+			return errors.New("--locker is required")
+		}
+		return nil
+	}
+	switch cmd {
+	case "order add":
+		if err := needLocker(); err != nil {
+			return err
+		}
+		var created hub.Created
+		if err := c.Do("POST", "/v1/orders", hub.NewOrder{Locker: *lockerID, Size: *size, Compartment: *comp, Items: its, TTL: *ttl}, &created); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "order %s for %s (rev %d), expires %s\npickup code: %s\n", created.Order.ID, *lockerID,
+			created.Order.Rev, created.Order.ExpiresAt.Local().Format(time.DateTime), created.Code)
+		if *qr != "" {
+			payload := created.Code
+			if *pickupURL != "" {
+				payload = *pickupURL + "?locker=" + url.QueryEscape(*lockerID) + "&code=" + created.Code
+			}
+			if err := qrcode.WriteFile(payload, qrcode.Medium, 256, *qr); err != nil {
+				return fmt.Errorf("QR: %w", err)
+			}
+			fmt.Fprintf(out, "QR code written to %s\n", *qr)
+		}
+		return nil
+	case "order cancel":
+		if err := needLocker(); err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			return errors.New("want: order cancel --locker ID ORDER")
+		}
+		var r map[string]any
+		if err := c.Do("POST", "/v1/cancel", map[string]string{"Locker": *lockerID, "OrderID": pos[0]}, &r); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "cancel of %s sent (rev %v)\n", pos[0], r["rev"])
+		return nil
+	case "snapshot":
+		if err := needLocker(); err != nil {
+			return err
+		}
+		var r map[string]any
+		if err := c.Do("POST", "/v1/snapshot", map[string]any{"Locker": *lockerID, "PartSize": *partSize}, &r); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "snapshot %v sent in %v parts\n", r["snap_id"], r["parts"])
+		return nil
+	case "open":
+		if err := needLocker(); err != nil {
+			return err
+		}
+		if len(pos) != 1 || *reason == "" {
+			return errors.New("want: open --locker ID COMPARTMENT --reason TEXT")
+		}
+		var r map[string]string
+		if err := c.Do("POST", "/v1/open", map[string]string{"Locker": *lockerID, "Compartment": pos[0], "Reason": *reason}, &r); err != nil {
+			return err
+		}
+		// Wait briefly for the locker's answer.
+		for i := 0; i < 50; i++ {
+			var rec hub.CmdRec
+			if err := c.Do("GET", "/v1/commands/"+r["cmd_id"], nil, &rec); err == nil && rec.Status != "" {
+				fmt.Fprintf(out, "cmd.open %s: %s %s\n", rec.ID, rec.Status, rec.Detail)
+				return nil
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		fmt.Fprintf(out, "cmd.open %s sent; no answer yet (the locker may be offline; the command expires)\n", r["cmd_id"])
+		return nil
+	case "lockers":
+		var ls []hub.LockerInfo
+		if err := c.Do("GET", "/v1/lockers", nil, &ls); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "LOCKER\tONLINE\tBOOT\tORDERS_REV\tEVENTS\tACKED\tLAST SEEN")
+		for _, l := range ls {
+			fmt.Fprintf(tw, "%s\t%v\t%d\t%d\t%d\t%d\t%s\n", l.ID, l.Online, l.Boot, l.OrdersRev, l.Events, l.Acked, l.LastSeen.Local().Format(time.DateTime))
+		}
+		return tw.Flush()
+	case "orders":
+		if err := needLocker(); err != nil {
+			return err
+		}
+		var os []hub.OrderRec
+		if err := c.Do("GET", "/v1/orders?locker="+url.QueryEscape(*lockerID), nil, &os); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ORDER\tREV\tSTATUS\tSIZE\tCOMPARTMENTS\tEXPIRES")
+		for _, o := range os {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", o.ID, o.Rev, o.Status, o.Size, strings.Join(o.Compartments, ","), o.ExpiresAt.Local().Format(time.DateTime))
+		}
+		return tw.Flush()
+	case "events":
+		if err := needLocker(); err != nil {
+			return err
+		}
+		enc := json.NewEncoder(out)
+		for {
+			var evs []protocol.Event
+			if err := c.Do("GET", fmt.Sprintf("/v1/events?locker=%s&after=%d", url.QueryEscape(*lockerID), *after), nil, &evs); err != nil {
+				return err
+			}
+			for _, e := range evs {
+				enc.Encode(e)
+				*after = e.Seq
+			}
+			if !*follow {
+				return nil
+			}
+			if len(evs) == 0 {
+				time.Sleep(300 * time.Millisecond)
+			}
+		}
+	}
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

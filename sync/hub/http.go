@@ -1,0 +1,86 @@
+package hub
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// Handler is the hub's local HTTP API (loopback), used by the lockerhub
+// command line.
+func (h *Hub) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/lockers", func(w http.ResponseWriter, r *http.Request) {
+		ls, err := h.Lockers()
+		reply(w, ls, err)
+	})
+	mux.HandleFunc("GET /v1/orders", func(w http.ResponseWriter, r *http.Request) {
+		os, err := h.Orders(r.URL.Query().Get("locker"))
+		reply(w, os, err)
+	})
+	mux.HandleFunc("POST /v1/orders", func(w http.ResponseWriter, r *http.Request) {
+		var req NewOrder
+		if !read(w, r, &req) {
+			return
+		}
+		c, err := h.CreateOrder(req)
+		w.Header().Set("Cache-Control", "no-store")
+		reply(w, c, err)
+	})
+	mux.HandleFunc("POST /v1/cancel", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Locker, OrderID string }
+		if !read(w, r, &req) {
+			return
+		}
+		rev, err := h.CancelOrder(req.Locker, req.OrderID)
+		reply(w, map[string]any{"rev": rev}, err)
+	})
+	mux.HandleFunc("POST /v1/snapshot", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Locker   string
+			PartSize int
+		}
+		if !read(w, r, &req) {
+			return
+		}
+		id, parts, err := h.Snapshot(req.Locker, req.PartSize)
+		reply(w, map[string]any{"snap_id": id, "parts": parts}, err)
+	})
+	mux.HandleFunc("POST /v1/open", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Locker, Compartment, Reason string }
+		if !read(w, r, &req) {
+			return
+		}
+		id, err := h.Open(req.Locker, req.Compartment, req.Reason)
+		reply(w, map[string]any{"cmd_id": id}, err)
+	})
+	mux.HandleFunc("GET /v1/commands/{id}", func(w http.ResponseWriter, r *http.Request) {
+		rec, err := h.Command(r.PathValue("id"))
+		reply(w, rec, err)
+	})
+	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
+		after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
+		evs, err := h.Events(r.URL.Query().Get("locker"), after, 1000)
+		reply(w, evs, err)
+	})
+	return mux
+}
+
+func read(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(v); err != nil {
+		reply(w, nil, fmt.Errorf("bad request: %w", err))
+		return false
+	}
+	return true
+}
+
+func reply(w http.ResponseWriter, v any, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+		return
+	}
+	json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,545 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/sync/protocol"
+)
+
+// Config of the hub.
+type Config struct {
+	Brokers    []string
+	Prefix     string
+	ClientID   string // also its identity on the embedded broker
+	Username   string
+	Password   string
+	TLS        *tls.Config
+	SigningKey ed25519.PrivateKey
+	PickupKey  locker.CodeKey // to hash the pickup codes it creates
+	StorePath  string
+	CmdTTL     time.Duration // exp of remote commands
+	Log        *slog.Logger
+}
+
+// Hub is the central library's side of the protocol.
+type Hub struct {
+	cfg  Config
+	db   *bolt.DB
+	cl   mqtt.Client
+	log  *slog.Logger
+	msgs atomic.Uint64
+
+	mu      sync.Mutex
+	inbox   []inMsg
+	wakeC   chan struct{}
+	subs    map[chan protocol.Event]struct{}
+	ackWait map[string]bool // lockers whose ack.evt is due
+}
+
+type inMsg struct {
+	topic   string
+	payload []byte
+}
+
+// New opens the hub's store; Run connects.
+func New(cfg Config) (*Hub, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = protocol.DefaultPrefix
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = "lockerhub"
+	}
+	if cfg.CmdTTL <= 0 {
+		cfg.CmdTTL = time.Minute
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if len(cfg.SigningKey) != ed25519.PrivateKeySize {
+		return nil, errors.New("hub: signing key required")
+	}
+	db, err := openDB(cfg.StorePath)
+	if err != nil {
+		return nil, err
+	}
+	return &Hub{cfg: cfg, db: db, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1),
+		subs: map[chan protocol.Event]struct{}{}, ackWait: map[string]bool{}}, nil
+}
+
+// Close closes the store (after Run has returned).
+func (h *Hub) Close() error { return h.db.Close() }
+
+func (h *Hub) topics(lockerID string) protocol.Topics {
+	return protocol.Topics{Prefix: h.cfg.Prefix, Locker: lockerID}
+}
+
+func (h *Hub) centralStatus(online bool) []byte {
+	raw, _ := json.Marshal(protocol.CentralStatus{Online: online, TS: time.Now().UTC()})
+	return raw
+}
+
+// Run connects to the broker and serves until ctx ends.
+func (h *Hub) Run(ctx context.Context) error {
+	statusTopic := h.cfg.Prefix + "/central/status"
+	o := mqtt.NewClientOptions()
+	for _, b := range h.cfg.Brokers {
+		o.AddBroker(b)
+	}
+	o.SetClientID(h.cfg.ClientID).SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(10 * time.Second).
+		SetKeepAlive(30*time.Second).SetOrderMatters(false).
+		SetBinaryWill(statusTopic, h.centralStatus(false), 1, true).
+		SetOnConnectHandler(func(c mqtt.Client) {
+			p := h.cfg.Prefix + "/+/"
+			c.SubscribeMultiple(map[string]byte{p + "status": 1, p + "up/evt": 1, p + "up/ack": 1, p + "up/tele": 0}, nil).WaitTimeout(10 * time.Second)
+			c.Publish(statusTopic, 1, true, h.centralStatus(true))
+			h.log.Info("hub connected to broker")
+		}).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) { h.log.Warn("hub lost broker", "err", err) })
+	if h.cfg.Username != "" {
+		o.SetUsername(h.cfg.Username).SetPassword(h.cfg.Password)
+	}
+	if h.cfg.TLS != nil {
+		o.SetTLSConfig(h.cfg.TLS)
+	}
+	h.cl = mqtt.NewClient(o)
+	handler := func(_ mqtt.Client, m mqtt.Message) {
+		h.mu.Lock()
+		h.inbox = append(h.inbox, inMsg{m.Topic(), append([]byte(nil), m.Payload()...)})
+		h.mu.Unlock()
+		select {
+		case h.wakeC <- struct{}{}:
+		default:
+		}
+	}
+	for _, t := range []string{"status", "up/evt", "up/ack", "up/tele"} {
+		h.cl.AddRoute(h.cfg.Prefix+"/+/"+t, handler)
+	}
+	h.cl.Connect()
+	for {
+		h.drain()
+		select {
+		case <-ctx.Done():
+			h.cl.Publish(statusTopic, 1, true, h.centralStatus(false)).WaitTimeout(2 * time.Second)
+			h.cl.Disconnect(300)
+			return nil
+		case <-h.wakeC:
+		}
+	}
+}
+
+// Connected reports whether the hub's MQTT client is connected.
+func (h *Hub) Connected() bool { return h.cl != nil && h.cl.IsConnectionOpen() }
+
+// drain handles every queued message, then sends the ack.evt that are due.
+func (h *Hub) drain() {
+	for {
+		h.mu.Lock()
+		batch := h.inbox
+		h.inbox = nil
+		h.mu.Unlock()
+		if len(batch) == 0 {
+			break
+		}
+		for _, m := range batch {
+			h.handle(m.topic, m.payload)
+		}
+	}
+	h.mu.Lock()
+	due := h.ackWait
+	h.ackWait = map[string]bool{}
+	h.mu.Unlock()
+	for id := range due {
+		h.sendAckEvt(id)
+	}
+}
+
+func (h *Hub) handle(topic string, payload []byte) {
+	rest, ok := strings.CutPrefix(topic, h.cfg.Prefix+"/")
+	if !ok {
+		return
+	}
+	id, kind, ok := strings.Cut(rest, "/")
+	if !ok || id == "central" {
+		return
+	}
+	var err error
+	switch kind {
+	case "status":
+		err = h.onStatus(id, payload)
+	case "up/evt":
+		err = h.onEvent(id, payload)
+	case "up/ack":
+		err = h.onAck(id, payload)
+	case "up/tele":
+		err = h.db.Update(func(tx *bolt.Tx) error {
+			li, err := getLocker(tx, id)
+			if err != nil {
+				return err
+			}
+			li.Telemetry = append(json.RawMessage(nil), payload...)
+			return putLocker(tx, li)
+		})
+	}
+	if err != nil {
+		h.log.Warn("message from locker refused", "locker", id, "topic", kind, "err", err)
+	}
+}
+
+func (h *Hub) onStatus(id string, payload []byte) error {
+	if len(payload) == 0 {
+		return nil // retained status cleared
+	}
+	var st protocol.Status
+	if err := json.Unmarshal(payload, &st); err != nil {
+		return err
+	}
+	var resend []pendingMsg
+	err := h.db.Update(func(tx *bolt.Tx) error {
+		li, err := getLocker(tx, id)
+		if err != nil {
+			return err
+		}
+		if !st.Online && st.Boot < li.Boot {
+			return nil // an old will: a newer boot is already known
+		}
+		li.Online, li.Boot, li.Version, li.LastSeen = st.Online, st.Boot, st.Version, time.Now().UTC()
+		if st.Online {
+			li.OrdersRev, li.OutboxHead = st.OrdersRev, st.OutboxHead
+			// Events before the locker's outbox tail were acked earlier
+			// (perhaps to a previous hub store) and are gone from it.
+			if st.OutboxTail > 0 && st.OutboxTail-1 > li.Acked {
+				li.Acked = st.OutboxTail - 1
+			}
+			resend, err = h.prunePending(tx, id, st.OrdersRev)
+			if err != nil {
+				return err
+			}
+		}
+		return putLocker(tx, li)
+	})
+	if err != nil {
+		return err
+	}
+	h.log.Info("locker status", "locker", id, "online", st.Online, "boot", st.Boot, "orders_rev", st.OrdersRev, "resend", len(resend))
+	if st.Online {
+		for _, p := range resend {
+			h.cl.Publish(p.Topic, 1, false, p.Payload)
+		}
+		h.markAck(id)
+	}
+	return nil
+}
+
+// prunePending drops order changes the locker has (rev ≤ rev) and returns
+// the rest, in rev order, to send again.
+func (h *Hub) prunePending(tx *bolt.Tx, id string, rev uint64) ([]pendingMsg, error) {
+	b := tx.Bucket(bPending)
+	prefix := lkey(id)
+	var drop [][]byte
+	var rest []pendingMsg
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if u64(k[len(prefix):len(prefix)+8]) <= rev {
+			drop = append(drop, append([]byte(nil), k...))
+			continue
+		}
+		var p pendingMsg
+		if err := json.Unmarshal(v, &p); err != nil {
+			return nil, err
+		}
+		rest = append(rest, p)
+	}
+	for _, k := range drop {
+		if err := b.Delete(k); err != nil {
+			return nil, err
+		}
+	}
+	return rest, nil
+}
+
+func (h *Hub) markAck(id string) {
+	h.mu.Lock()
+	h.ackWait[id] = true
+	h.mu.Unlock()
+}
+
+func (h *Hub) onEvent(id string, payload []byte) error {
+	var e protocol.Event
+	if err := json.Unmarshal(payload, &e); err != nil {
+		return err
+	}
+	if e.Locker != id || e.Seq == 0 || e.ID != protocol.EventID(id, e.Seq) {
+		return fmt.Errorf("event %q on %s's topic: locker/id/seq disagree", e.ID, id)
+	}
+	stored := false
+	err := h.db.Update(func(tx *bolt.Tx) error {
+		eb := tx.Bucket(bEvents)
+		key := lkey(id, be64(e.Seq))
+		if eb.Get(key) != nil {
+			return nil // duplicate, by id
+		}
+		li, err := getLocker(tx, id)
+		if err != nil {
+			return err
+		}
+		if e.Seq <= li.Acked {
+			return nil // stored and acked before (and maybe pruned)
+		}
+		if err := eb.Put(key, payload); err != nil {
+			return err
+		}
+		stored = true
+		li.Events++
+		for eb.Get(lkey(id, be64(li.Acked+1))) != nil {
+			li.Acked++
+		}
+		if err := h.applyEventToOrders(tx, id, e); err != nil {
+			return err
+		}
+		return putLocker(tx, li)
+	})
+	if err != nil {
+		return err
+	}
+	h.markAck(id)
+	if stored {
+		h.publishLocal(e)
+	}
+	return nil
+}
+
+// applyEventToOrders keeps the hub's view of orders in step with what
+// happened at the locker.
+func (h *Hub) applyEventToOrders(tx *bolt.Tx, id string, e protocol.Event) error {
+	orderID, _ := e.Data["order_id"].(string)
+	if orderID == "" {
+		return nil
+	}
+	b := tx.Bucket(bOrders)
+	var o OrderRec
+	found, err := getJSON(b, lkey(id, []byte(orderID)), &o)
+	if err != nil || !found {
+		return err
+	}
+	switch e.Type {
+	case locker.EvOrderLoaded:
+		o.Status = "ready"
+		if c, _ := e.Data["compartment"].(string); c != "" {
+			o.Compartments = []string{c}
+		}
+	case locker.EvPickupCompleted:
+		o.Status = "picked_up"
+	case locker.EvOrderExpired:
+		o.Status = "expired"
+	case locker.EvOrderRetrieved:
+		o.Status = "retrieved"
+	default:
+		return nil
+	}
+	return putJSON(b, lkey(id, []byte(orderID)), o)
+}
+
+func (h *Hub) sendAckEvt(id string) {
+	var upto uint64
+	if err := h.db.View(func(tx *bolt.Tx) error {
+		li, err := getLocker(tx, id)
+		upto = li.Acked
+		return err
+	}); err != nil || upto == 0 {
+		return
+	}
+	h.send(id, h.topics(id).DownAck(), protocol.TypeAckEvt, nil, protocol.AckEvt{Upto: upto})
+}
+
+func (h *Hub) onAck(id string, payload []byte) error {
+	var m protocol.Message
+	if err := json.Unmarshal(payload, &m); err != nil {
+		return err
+	}
+	h.log.Info("reply from locker", "locker", id, "type", m.Type, "ref", m.Ref, "data", string(m.Data))
+	return h.db.Update(func(tx *bolt.Tx) error {
+		li, err := getLocker(tx, id)
+		if err != nil {
+			return err
+		}
+		li.LastAck = append(json.RawMessage(nil), payload...)
+		switch m.Type {
+		case protocol.TypeAckOrders:
+			var a protocol.AckOrders
+			if json.Unmarshal(m.Data, &a) == nil {
+				li.OrdersRev = max(li.OrdersRev, a.Rev)
+				if _, err := h.prunePending(tx, id, a.Rev); err != nil {
+					return err
+				}
+			}
+		case protocol.TypeAckCmd:
+			var a protocol.AckCmd
+			var rec CmdRec
+			if json.Unmarshal(m.Data, &a) == nil {
+				if found, _ := getJSON(tx.Bucket(bCmds), []byte(m.Ref), &rec); found {
+					rec.Status, rec.Detail = a.Status, a.Detail
+					if err := putJSON(tx.Bucket(bCmds), []byte(m.Ref), rec); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return putLocker(tx, li)
+	})
+}
+
+// seal builds and signs one downlink message; it returns its id and the
+// envelope to publish.
+func (h *Hub) seal(lockerID, typ string, exp *time.Time, data any) (string, []byte, error) {
+	id := fmt.Sprintf("hub-%d-%d", time.Now().UnixNano(), h.msgs.Add(1))
+	m := protocol.Message{V: protocol.Version, Type: typ, ID: id, Locker: lockerID, TS: time.Now().UTC(), Exp: exp}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return "", nil, err
+	}
+	m.Data = raw
+	body, err := json.Marshal(m)
+	if err != nil {
+		return "", nil, err
+	}
+	env, err := protocol.Seal(body, h.cfg.SigningKey)
+	return id, env, err
+}
+
+func (h *Hub) publish(topic string, env []byte) {
+	if h.cl != nil {
+		h.cl.Publish(topic, 1, false, env)
+	}
+}
+
+// send signs and publishes one downlink message.
+func (h *Hub) send(lockerID, topic, typ string, exp *time.Time, data any) {
+	_, env, err := h.seal(lockerID, typ, exp, data)
+	if err != nil {
+		h.log.Error("seal", "err", err)
+		return
+	}
+	h.publish(topic, env)
+}
+
+// Subscribe delivers events as they are stored (for events tail).
+func (h *Hub) Subscribe() (<-chan protocol.Event, func()) {
+	c := make(chan protocol.Event, 256)
+	h.mu.Lock()
+	h.subs[c] = struct{}{}
+	h.mu.Unlock()
+	return c, func() {
+		h.mu.Lock()
+		delete(h.subs, c)
+		h.mu.Unlock()
+	}
+}
+
+func (h *Hub) publishLocal(e protocol.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.subs {
+		select {
+		case c <- e:
+		default:
+		}
+	}
+}
+
+// Lockers lists the lockers the hub has heard from.
+func (h *Hub) Lockers() ([]LockerInfo, error) {
+	var out []LockerInfo
+	err := h.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bLockers).ForEach(func(_, v []byte) error {
+			var li LockerInfo
+			if err := json.Unmarshal(v, &li); err != nil {
+				return err
+			}
+			li.Telemetry = nil
+			out = append(out, li)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Locker returns one locker's record.
+func (h *Hub) Locker(id string) (LockerInfo, error) {
+	var li LockerInfo
+	err := h.db.View(func(tx *bolt.Tx) error {
+		var err error
+		li, err = getLocker(tx, id)
+		return err
+	})
+	return li, err
+}
+
+// Events returns a locker's stored events after seq, in seq order.
+func (h *Hub) Events(lockerID string, after uint64, limit int) ([]protocol.Event, error) {
+	var out []protocol.Event
+	err := h.db.View(func(tx *bolt.Tx) error {
+		prefix := lkey(lockerID)
+		c := tx.Bucket(bEvents).Cursor()
+		for k, v := c.Seek(lkey(lockerID, be64(after+1))); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var e protocol.Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			out = append(out, e)
+			if limit > 0 && len(out) >= limit {
+				break
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Orders returns a locker's orders.
+func (h *Hub) Orders(lockerID string) ([]OrderRec, error) {
+	var out []OrderRec
+	err := h.db.View(func(tx *bolt.Tx) error {
+		prefix := lkey(lockerID)
+		c := tx.Bucket(bOrders).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var o OrderRec
+			if err := json.Unmarshal(v, &o); err != nil {
+				return err
+			}
+			out = append(out, o)
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Rev < out[j].Rev })
+	return out, err
+}
+
+// Command returns a sent command's record.
+func (h *Hub) Command(id string) (CmdRec, error) {
+	var rec CmdRec
+	err := h.db.View(func(tx *bolt.Tx) error {
+		found, err := getJSON(tx.Bucket(bCmds), []byte(id), &rec)
+		if err == nil && !found {
+			err = fmt.Errorf("no command %q", id)
+		}
+		return err
+	})
+	return rec, err
+}

@@ -1,0 +1,223 @@
+package hub
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/sync/protocol"
+)
+
+// NewOrder asks the hub to create an order for a locker.
+type NewOrder struct {
+	Locker      string          `json:"locker"`
+	ID          string          `json:"id,omitempty"`
+	Size        string          `json:"size,omitempty"`
+	Compartment string          `json:"compartment,omitempty"`
+	Items       []protocol.Item `json:"items,omitempty"`
+	TTL         string          `json:"ttl,omitempty"` // default 72h
+	CodeLen     int             `json:"code_len,omitempty"`
+}
+
+// Created is a new order with its pickup code (shown once).
+type Created struct {
+	Order OrderRec `json:"order"`
+	Code  string   `json:"code"`
+}
+
+func nextRev(tx *bolt.Tx, lockerID string) (uint64, error) {
+	b := tx.Bucket(bRevs)
+	rev := u64(b.Get([]byte(lockerID))) + 1
+	return rev, b.Put([]byte(lockerID), be64(rev))
+}
+
+// pendOrders signs an order change and keeps it as pending, until the
+// locker acknowledges its rev, in tx; the caller publishes it once tx has
+// committed.
+func (h *Hub) pendOrders(tx *bolt.Tx, out *[]pendingMsg, lockerID string, rev uint64, part int, typ string, data any) error {
+	_, env, err := h.seal(lockerID, typ, nil, data)
+	if err != nil {
+		return err
+	}
+	p := pendingMsg{Topic: h.topics(lockerID).DownOrders(), Payload: env}
+	*out = append(*out, p)
+	return putJSON(tx.Bucket(bPending), lkey(lockerID, be64(rev), be64(uint64(part))), p)
+}
+
+// update runs fn in a transaction and publishes the order changes it
+// pended once it has committed.
+func (h *Hub) update(fn func(tx *bolt.Tx, out *[]pendingMsg) error) error {
+	var out []pendingMsg
+	err := h.db.Update(func(tx *bolt.Tx) error {
+		out = nil
+		return fn(tx, &out)
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range out {
+		h.publish(p.Topic, p.Payload)
+	}
+	return nil
+}
+
+// CreateOrder makes an order with a fresh pickup code and sends it to the
+// locker. Only the code's keyed hash is stored and sent.
+func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
+	if req.Locker == "" {
+		return Created{}, errors.New("locker required")
+	}
+	if len(h.cfg.PickupKey) == 0 {
+		return Created{}, errors.New("hub has no pickup key")
+	}
+	if req.Size == "" {
+		req.Size = "S"
+	}
+	req.Size = strings.ToUpper(req.Size)
+	if !locker.Size(req.Size).Valid() {
+		return Created{}, fmt.Errorf("bad size %q", req.Size)
+	}
+	ttl := 72 * time.Hour
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil || d <= 0 {
+			return Created{}, fmt.Errorf("bad ttl %q", req.TTL)
+		}
+		ttl = d
+	}
+	if req.CodeLen == 0 {
+		req.CodeLen = locker.DefaultCodeLen
+	}
+	code, err := locker.NewCode(req.CodeLen)
+	if err != nil {
+		return Created{}, err
+	}
+	if req.ID == "" {
+		suffix, _ := locker.NewCode(8)
+		req.ID = "ORD-" + suffix
+	}
+	if req.Items == nil {
+		req.Items = []protocol.Item{}
+	}
+	var rec OrderRec
+	err = h.update(func(tx *bolt.Tx, out *[]pendingMsg) error {
+		if tx.Bucket(bOrders).Get(lkey(req.Locker, []byte(req.ID))) != nil {
+			return fmt.Errorf("order %s exists", req.ID)
+		}
+		rev, err := nextRev(tx, req.Locker)
+		if err != nil {
+			return err
+		}
+		rec = OrderRec{Order: protocol.Order{ID: req.ID, Rev: rev, State: "assigned", Size: req.Size,
+			Compartment: req.Compartment, Items: req.Items, CodeHash: h.cfg.PickupKey.Hash(code),
+			ExpiresAt: time.Now().Add(ttl).UTC().Truncate(time.Second)}, Locker: req.Locker, Status: "assigned"}
+		if err := putJSON(tx.Bucket(bOrders), lkey(req.Locker, []byte(req.ID)), rec); err != nil {
+			return err
+		}
+		return h.pendOrders(tx, out, req.Locker, rev, 0, protocol.TypeOrdersUpsert, protocol.OrdersUpsert{Orders: []protocol.Order{rec.Order}})
+	})
+	if err != nil {
+		return Created{}, err
+	}
+	h.log.Info("order created", "locker", req.Locker, "order", rec.ID, "rev", rec.Rev)
+	return Created{Order: rec, Code: code}, nil
+}
+
+// CancelOrder cancels an order at its locker.
+func (h *Hub) CancelOrder(lockerID, orderID string) (uint64, error) {
+	var rev uint64
+	err := h.update(func(tx *bolt.Tx, out *[]pendingMsg) error {
+		var o OrderRec
+		found, err := getJSON(tx.Bucket(bOrders), lkey(lockerID, []byte(orderID)), &o)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("no order %s at %s", orderID, lockerID)
+		}
+		if rev, err = nextRev(tx, lockerID); err != nil {
+			return err
+		}
+		o.Rev = rev
+		if o.Status == "assigned" || o.Status == "ready" {
+			o.Status = "cancelled"
+		}
+		if err := putJSON(tx.Bucket(bOrders), lkey(lockerID, []byte(orderID)), o); err != nil {
+			return err
+		}
+		return h.pendOrders(tx, out, lockerID, rev, 0, protocol.TypeOrdersCancel, protocol.OrdersCancel{OrderIDs: []string{orderID}, Rev: rev})
+	})
+	return rev, err
+}
+
+// Snapshot sends the complete set of a locker's live orders (assigned or
+// ready here) in parts of at most partSize orders.
+func (h *Hub) Snapshot(lockerID string, partSize int) (string, int, error) {
+	if partSize <= 0 {
+		partSize = 500
+	}
+	orders, err := h.Orders(lockerID)
+	if err != nil {
+		return "", 0, err
+	}
+	var live []protocol.Order
+	for _, o := range orders {
+		if o.Status == "assigned" || o.Status == "ready" {
+			w := o.Order
+			w.State = o.Status
+			live = append(live, w)
+		}
+	}
+	snapID := fmt.Sprintf("snap-%d", time.Now().UnixNano())
+	parts := max(1, (len(live)+partSize-1)/partSize)
+	err = h.update(func(tx *bolt.Tx, out *[]pendingMsg) error {
+		rev, err := nextRev(tx, lockerID)
+		if err != nil {
+			return err
+		}
+		for p := 1; p <= parts; p++ {
+			chunk := live[min((p-1)*partSize, len(live)):min(p*partSize, len(live))]
+			if chunk == nil {
+				chunk = []protocol.Order{}
+			}
+			if err := h.pendOrders(tx, out, lockerID, rev, p, protocol.TypeOrdersSnapshot,
+				protocol.OrdersSnapshot{SnapID: snapID, Part: p, Parts: parts, Rev: rev, Orders: chunk}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return snapID, parts, err
+}
+
+// Open sends cmd.open; the command expires after the hub's CmdTTL.
+func (h *Hub) Open(lockerID, compartment, reason string) (string, error) {
+	return h.command(lockerID, protocol.TypeCmdOpen, protocol.CmdOpen{Compartment: compartment, Reason: reason})
+}
+
+// Service sends cmd.service.
+func (h *Hub) Service(lockerID, compartment string, inService bool) (string, error) {
+	return h.command(lockerID, protocol.TypeCmdService, protocol.CmdService{Compartment: compartment, InService: inService})
+}
+
+func (h *Hub) command(lockerID, typ string, data any) (string, error) {
+	if lockerID == "" {
+		return "", errors.New("locker required")
+	}
+	exp := time.Now().Add(h.cfg.CmdTTL).UTC()
+	id, env, err := h.seal(lockerID, typ, &exp, data)
+	if err != nil {
+		return "", err
+	}
+	if err := h.db.Update(func(tx *bolt.Tx) error {
+		return putJSON(tx.Bucket(bCmds), []byte(id), CmdRec{ID: id, Locker: lockerID, Type: typ, Sent: time.Now().UTC()})
+	}); err != nil {
+		return "", err
+	}
+	h.publish(h.topics(lockerID).DownCmd(), env)
+	return id, nil
+}
