@@ -2,17 +2,52 @@ package locker
 
 import "sync"
 
-// hub fans committed events out to live subscribers (the kiosk, tests).
-// The outbox is the record; a subscriber too slow to keep up misses live
-// events rather than slowing the locker down, and can read the outbox.
+// hub fans committed events out to live subscribers (the kiosk, the
+// event stream, the MQTT link, tests) in seq order. The outbox is the
+// record; a subscriber too slow to keep up misses live events rather than
+// slowing the locker down, and can read the outbox.
+//
+// bbolt runs commit callbacks after releasing its write lock, so two
+// transactions' callbacks can arrive out of order; committed seqs are
+// contiguous (a rolled-back transaction gives its numbers back), so the
+// hub holds an early event until the ones before it have arrived.
 type hub struct {
-	mu   sync.Mutex
-	subs map[chan Event]struct{}
+	mu      sync.Mutex
+	subs    map[chan Event]struct{}
+	next    uint64 // next seq to deliver; 0 = not yet known
+	pending map[uint64]Event
+}
+
+// start sets the first seq to deliver.
+func (h *hub) start(next uint64) {
+	h.mu.Lock()
+	h.next = next
+	h.mu.Unlock()
 }
 
 func (h *hub) publish(e Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.next == 0 || e.Seq < h.next {
+		h.deliver(e)
+		return
+	}
+	if h.pending == nil {
+		h.pending = map[uint64]Event{}
+	}
+	h.pending[e.Seq] = e
+	for {
+		p, ok := h.pending[h.next]
+		if !ok {
+			return
+		}
+		delete(h.pending, h.next)
+		h.next++
+		h.deliver(p)
+	}
+}
+
+func (h *hub) deliver(e Event) {
 	for c := range h.subs {
 		select {
 		case c <- e:
@@ -21,10 +56,10 @@ func (h *hub) publish(e Event) {
 	}
 }
 
-// Subscribe returns a channel of events committed from now on, and a
-// function that ends the subscription.
+// Subscribe returns a channel of events committed from now on, in seq
+// order, and a function that ends the subscription.
 func (l *Locker) Subscribe() (<-chan Event, func()) {
-	c := make(chan Event, 256)
+	c := make(chan Event, 1024)
 	l.hub.mu.Lock()
 	if l.hub.subs == nil {
 		l.hub.subs = map[chan Event]struct{}{}

@@ -180,6 +180,13 @@ func (l *Locker) Start(version string) error {
 	if err := l.hw.LockAll(); err != nil {
 		return fmt.Errorf("drive locks to locked level: %w", err)
 	}
+	if err := l.store.View(func(tx Tx) error {
+		last, err := tx.LastSeq()
+		l.hub.start(last + 1)
+		return err
+	}); err != nil {
+		return err
+	}
 	now := l.clock.Now()
 	var openAtStart []string
 	for _, d := range l.doors {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -50,6 +51,9 @@ store: {path: {{.Store}}}
 security:
   pickup_key_file: {{.KeyFile}}
   staff_badges: ["{{.Badge}}"]
+{{- if .CentralPub}}
+  central_public_key: "{{.CentralPub}}"
+{{- end}}
 policy: {max_failed_codes: 5, failed_window: 60s, lockout: 30s, lockout_max: 15m,
          door_open_confirm: 500ms, door_left_open_alarm: 60s, reopen_grace: 2m}
 hardware:
@@ -70,6 +74,7 @@ compartments:
   - {id: C01, size: L, lock: L6, sensor: D6}
 returns: {lock: LR, sensor: DR, bin_full_sensor: BIN, barcode_pattern: '^[0-9]{8,14}$'}
 api: {listen: "127.0.0.1:0"}
+{{.Extra}}
 `))
 
 const staffBadge = "BADGE7788"
@@ -77,14 +82,19 @@ const staffBadge = "BADGE7788"
 type cabinet struct {
 	Dir, Store, KeyFile, Front, Returns, Badge, Config string
 	AutoClose                                          string
+	CentralPub                                         string // security.central_public_key
+	Extra                                              string // more YAML (the mqtt section)
 }
 
-func newCabinet(t *testing.T, autoClose string) *cabinet {
+func newCabinet(t *testing.T, autoClose string, opts ...func(*cabinet)) *cabinet {
 	t.Helper()
 	dir := t.TempDir()
 	c := &cabinet{Dir: dir, Store: filepath.Join(dir, "state", "lockerd.db"), KeyFile: filepath.Join(dir, "pickup.key"),
 		Front: filepath.Join(dir, "scanner-front"), Returns: filepath.Join(dir, "scanner-returns"),
 		Badge: lockertest.Key.Hash(staffBadge), Config: filepath.Join(dir, "lockerd.yaml"), AutoClose: autoClose}
+	for _, o := range opts {
+		o(c)
+	}
 	if err := os.WriteFile(c.KeyFile, []byte(fmt.Sprintf("%x\n", []byte(lockertest.Key))), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +117,10 @@ type daemon struct {
 	log  bytes.Buffer
 	done chan struct{}
 	err  error
+
+	seenMu sync.Mutex
+	seenC  *sync.Cond
+	seen   []locker.Event // every event, from the API's event stream
 }
 
 // start runs lockerd on cfg and waits for its "ready" log line.
@@ -144,7 +158,38 @@ func start(t *testing.T, cfg string) *daemon {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("lockerd not ready\n%s", d.logs())
 	}
+	d.follow()
 	return d
+}
+
+// follow reads the daemon's event stream (Server-Sent Events) into d.seen:
+// events stay visible to the test after the central library acked them
+// out of the outbox.
+func (d *daemon) follow() {
+	d.seenC = sync.NewCond(&d.seenMu)
+	resp, err := http.Get("http://" + d.api + "/v1/events/stream")
+	if err != nil {
+		d.t.Fatalf("event stream: %v", err)
+	}
+	go func() {
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			data, ok := strings.CutPrefix(sc.Text(), "data: ")
+			if !ok {
+				continue
+			}
+			var e locker.Event
+			if json.Unmarshal([]byte(data), &e) != nil {
+				continue
+			}
+			d.seenMu.Lock()
+			d.seen = append(d.seen, e)
+			d.seenMu.Unlock()
+			d.seenC.Broadcast()
+		}
+	}()
 }
 
 func (d *daemon) logs() string {
@@ -212,45 +257,65 @@ func (d *daemon) events(after uint64) []locker.Event {
 	return evs
 }
 
-// waitEvent polls the outbox of another process (there is no shared
-// channel across the process boundary) until an event of type typ with
-// data matching want is there.
+// waitEvent waits (up to 10 s) until an event of type typ with data
+// matching want has been streamed, and returns it.
 func (d *daemon) waitEvent(typ string, want map[string]any) locker.Event {
 	d.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		for _, e := range d.events(0) {
+	var found locker.Event
+	d.waitFor(fmt.Sprintf("a %s event with %v", typ, want), func(seen []locker.Event) bool {
+		for _, e := range seen {
 			if e.Type == typ && lockertest.Matches(e.Data, want) {
-				return e
+				found = e
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			d.t.Fatalf("no %s event with %v\nlog:\n%s", typ, want, d.logs())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false
+	})
+	return found
 }
 
-// waitCount waits until at least n matching events are in the outbox.
+// waitCount waits until at least n matching events have been streamed.
 func (d *daemon) waitCount(typ string, want map[string]any, n int) {
 	d.t.Helper()
+	d.waitFor(fmt.Sprintf("%d %s events with %v", n, typ, want), func(seen []locker.Event) bool {
+		return countIn(seen, typ, want) >= n
+	})
+}
+
+func (d *daemon) waitFor(what string, ok func([]locker.Event) bool) {
+	d.t.Helper()
+	timeout := time.AfterFunc(10*time.Second, d.seenC.Broadcast)
+	defer timeout.Stop()
 	deadline := time.Now().Add(10 * time.Second)
-	for d.count(typ, want) < n {
+	d.seenMu.Lock()
+	defer d.seenMu.Unlock()
+	for !ok(d.seen) {
 		if time.Now().After(deadline) {
-			d.t.Fatalf("fewer than %d %s events with %v\nlog:\n%s", n, typ, want, d.logs())
+			d.t.Fatalf("timed out waiting for %s\nlog:\n%s", what, d.logs())
 		}
-		time.Sleep(20 * time.Millisecond)
+		d.seenC.Wait()
 	}
 }
 
-func (d *daemon) count(typ string, want map[string]any) int {
+// streamed returns every event streamed so far.
+func (d *daemon) streamed() []locker.Event {
+	d.seenMu.Lock()
+	defer d.seenMu.Unlock()
+	return append([]locker.Event(nil), d.seen...)
+}
+
+func countIn(evs []locker.Event, typ string, want map[string]any) int {
 	n := 0
-	for _, e := range d.events(0) {
+	for _, e := range evs {
 		if e.Type == typ && lockertest.Matches(e.Data, want) {
 			n++
 		}
 	}
 	return n
+}
+
+func (d *daemon) count(typ string, want map[string]any) int {
+	return countIn(d.streamed(), typ, want)
 }
 
 func (d *daemon) status() locker.Status {

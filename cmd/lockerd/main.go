@@ -119,9 +119,12 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
-	srv := &http.Server{Handler: httpapi.New(l, simHW, log), ReadHeaderTimeout: 5 * time.Second}
-
 	g, gctx := errgroup.WithContext(ctx)
+	// Request contexts end with the daemon, so that long-lived event
+	// streams do not hold up a clean stop.
+	srv := &http.Server{Handler: httpapi.New(l, simHW, log), ReadHeaderTimeout: 5 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return gctx }}
+
 	g.Go(func() error { return l.Run(gctx) })
 	g.Go(func() error {
 		err := httpapi.Serve(gctx, srv, func() error { return srv.Serve(ln) })

@@ -30,6 +30,7 @@ func New(l *locker.Locker, simHW *sim.Hardware, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("GET /v1/orders", h.orders)
 	h.mux.HandleFunc("POST /v1/orders", h.addOrder)
 	h.mux.HandleFunc("GET /v1/events", h.events)
+	h.mux.HandleFunc("GET /v1/events/stream", h.stream)
 	h.mux.HandleFunc("POST /v1/scan", h.scan)
 	h.mux.HandleFunc("POST /v1/open", h.open)
 	h.mux.HandleFunc("POST /v1/service", h.service)
@@ -148,6 +149,70 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		evs = []locker.Event{}
 	}
 	reply(w, http.StatusOK, evs)
+}
+
+// stream sends events as Server-Sent Events: first those still in the
+// outbox after ?after=, then every event as it is committed. (The outbox
+// loses events once the central library acks them; the stream does not.)
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		fail(w, http.StatusInternalServerError, errors.New("streaming not supported"))
+		return
+	}
+	live, stop := h.L.Subscribe() // before reading the outbox: nothing falls between
+	defer stop()
+	after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	send := func(e locker.Event) bool {
+		if e.Seq <= after {
+			return true
+		}
+		after = e.Seq
+		raw, err := json.Marshal(e)
+		if err != nil {
+			return false
+		}
+		if _, err := fmt.Fprintf(w, "id: %d\ndata: %s\n\n", e.Seq, raw); err != nil {
+			return false
+		}
+		flusher.Flush()
+		return true
+	}
+	for {
+		evs, err := h.L.Events(after, 1000)
+		if err != nil {
+			return
+		}
+		for _, e := range evs {
+			if !send(e) {
+				return
+			}
+		}
+		if len(evs) < 1000 {
+			break
+		}
+	}
+	flusher.Flush()
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case e := <-live:
+			if !send(e) {
+				return
+			}
+		case <-keepalive.C:
+			if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {
+				return
+			}
+			flusher.Flush()
+		}
+	}
 }
 
 // ScanRequest injects a scan, as if read by the named scanner.
@@ -281,6 +346,9 @@ func Serve(ctx context.Context, srv *http.Server, serve func() error) error {
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		return srv.Shutdown(sctx)
+		if err := srv.Shutdown(sctx); err != nil {
+			return srv.Close() // what is still open after the grace period is cut
+		}
+		return nil
 	}
 }

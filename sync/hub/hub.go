@@ -78,8 +78,10 @@ func New(cfg Config) (*Hub, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Hub{cfg: cfg, db: db, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1),
-		subs: map[chan protocol.Event]struct{}{}, ackWait: map[string]bool{}}, nil
+	h := &Hub{cfg: cfg, db: db, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1),
+		subs: map[chan protocol.Event]struct{}{}, ackWait: map[string]bool{}}
+	h.newClient()
+	return h, nil
 }
 
 // Close closes the store (after Run has returned).
@@ -94,8 +96,9 @@ func (h *Hub) centralStatus(online bool) []byte {
 	return raw
 }
 
-// Run connects to the broker and serves until ctx ends.
-func (h *Hub) Run(ctx context.Context) error {
+// newClient builds the hub's MQTT client; routes are added before it
+// connects, so that messages queued for its session are not missed.
+func (h *Hub) newClient() mqtt.Client {
 	statusTopic := h.cfg.Prefix + "/central/status"
 	o := mqtt.NewClientOptions()
 	for _, b := range h.cfg.Brokers {
@@ -131,6 +134,12 @@ func (h *Hub) Run(ctx context.Context) error {
 	for _, t := range []string{"status", "up/evt", "up/ack", "up/tele"} {
 		h.cl.AddRoute(h.cfg.Prefix+"/+/"+t, handler)
 	}
+	return h.cl
+}
+
+// Run connects to the broker and serves until ctx ends.
+func (h *Hub) Run(ctx context.Context) error {
+	statusTopic := h.cfg.Prefix + "/central/status"
 	h.cl.Connect()
 	for {
 		h.drain()

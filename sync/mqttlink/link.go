@@ -92,8 +92,17 @@ func New(cfg Config, l *locker.Locker) (*Link, error) {
 		cfg.Log = slog.Default()
 	}
 	k := &Link{cfg: cfg, l: l, topics: protocol.Topics{Prefix: cfg.Prefix, Locker: cfg.LockerID},
-		log: cfg.Log.With("component", "mqtt"), kick: make(chan struct{}, 1), centralOnline: true}
+		log: cfg.Log.With("component", "mqtt"), kick: make(chan struct{}, 1), centralOnline: true, start: time.Now()}
 	k.queue.init()
+	opts, err := k.options()
+	if err != nil {
+		return nil, err
+	}
+	k.client = mqtt.NewClient(opts)
+	handler := func(_ mqtt.Client, m mqtt.Message) { k.queue.push(m.Topic(), m.Payload()) }
+	for _, t := range k.downTopics() {
+		k.client.AddRoute(t, handler)
+	}
 	return k, nil
 }
 
@@ -186,16 +195,6 @@ func (k *Link) onConnect(c mqtt.Client) {
 // Run connects and serves until ctx ends; then it publishes an offline
 // status and disconnects.
 func (k *Link) Run(ctx context.Context) error {
-	k.start = time.Now()
-	opts, err := k.options()
-	if err != nil {
-		return err
-	}
-	k.client = mqtt.NewClient(opts)
-	handler := func(_ mqtt.Client, m mqtt.Message) { k.queue.push(m.Topic(), m.Payload()) }
-	for _, t := range k.downTopics() {
-		k.client.AddRoute(t, handler)
-	}
 	if k.cfg.InsecureUnsigned {
 		k.log.Warn("accepting UNSIGNED downlink messages (security.insecure_unsigned_downlink): anyone who can publish to this locker's topics can open its doors")
 	}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/lockertest"
+	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/protocol"
+)
+
+const lockerID = "e2e-01"
+
+var topics = protocol.Topics{Prefix: protocol.DefaultPrefix, Locker: lockerID}
+
+// central is the test's central library: an in-process lockerhub.
+type central struct {
+	*hub.Hub
+	Key ed25519.PrivateKey
+	Pub string // base64, for the locker's config
+}
+
+func newKey(t *testing.T) (ed25519.PrivateKey, string) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv, base64.StdEncoding.EncodeToString(pub)
+}
+
+// startCentral runs a hub against url until the test ends.
+func startCentral(t *testing.T, url string, key ed25519.PrivateKey, tlsCfg *tls.Config, clientID string) *central {
+	t.Helper()
+	h, err := hub.New(hub.Config{Brokers: []string{url}, SigningKey: key, PickupKey: lockertest.Key, TLS: tlsCfg,
+		ClientID: clientID, StorePath: filepath.Join(t.TempDir(), "hub.db"), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; h.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	for !h.Connected() {
+		if time.Now().After(deadline) {
+			t.Fatal("hub did not connect")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return &central{Hub: h, Key: key, Pub: base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey))}
+}
+
+// withMQTT adds the mqtt section for broker url to a cabinet's config.
+func withMQTT(url, pub, extra string) func(*cabinet) {
+	return func(c *cabinet) {
+		c.CentralPub = pub
+		c.Extra = fmt.Sprintf("mqtt:\n  brokers: [%q]\n  keepalive: 5s\n  telemetry_period: 10s\n%s", url, extra)
+	}
+}
+
+// until polls cond (state in another process or the broker) for up to
+// 15 s.
+func until(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// loadOrder has staff load an assigned order through the keypad: badge,
+// order id, door closed.
+func loadOrder(t *testing.T, d *daemon, orderID string) string {
+	t.Helper()
+	if res := d.scan("keypad", staffBadge); res.Outcome != locker.OutcomeStaffOn {
+		t.Fatalf("badge: %+v", res)
+	}
+	res := d.scan("keypad", orderID)
+	if res.Outcome != locker.OutcomeLoading {
+		t.Fatalf("load %s: %+v", orderID, res)
+	}
+	d.sim("close", res.Compartments[0])
+	d.waitEvent(locker.EvOrderLoaded, map[string]any{"order_id": orderID})
+	d.scan("keypad", staffBadge)
+	return res.Compartments[0]
+}
+
+// signed builds a signed downlink message for the test locker.
+func signed(t *testing.T, key ed25519.PrivateKey, m protocol.Message, data any) []byte {
+	t.Helper()
+	if data != nil {
+		raw, _ := json.Marshal(data)
+		m.Data = raw
+	}
+	if m.V == 0 {
+		m.V = protocol.Version
+	}
+	if m.TS.IsZero() {
+		m.TS = time.Now().UTC()
+	}
+	body, _ := json.Marshal(m)
+	env, err := protocol.Seal(body, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+func decodeMsg(t *testing.T, payload []byte) protocol.Message {
+	t.Helper()
+	var m protocol.Message
+	if err := json.Unmarshal(payload, &m); err != nil {
+		t.Fatalf("bad reply %s: %v", payload, err)
+	}
+	return m
+}
