@@ -105,7 +105,7 @@ func (h *Hub) newClient() mqtt.Client {
 		o.AddBroker(b)
 	}
 	o.SetClientID(h.cfg.ClientID).SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
-		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(10 * time.Second).
+		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(10*time.Second).
 		SetKeepAlive(30*time.Second).SetOrderMatters(false).
 		SetBinaryWill(statusTopic, h.centralStatus(false), 1, true).
 		SetOnConnectHandler(func(c mqtt.Client) {

@@ -122,4 +122,6 @@ func getLocker(tx *bolt.Tx, id string) (LockerInfo, error) {
 	return li, err
 }
 
-func putLocker(tx *bolt.Tx, li LockerInfo) error { return putJSON(tx.Bucket(bLockers), []byte(li.ID), li) }
+func putLocker(tx *bolt.Tx, li LockerInfo) error {
+	return putJSON(tx.Bucket(bLockers), []byte(li.ID), li)
+}
