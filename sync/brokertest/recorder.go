@@ -36,7 +36,7 @@ func Record(t testing.TB, url, id, username string, tlsCfg *tls.Config, topics .
 	r.cond = sync.NewCond(&r.mu)
 	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(false).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(200 * time.Millisecond).
-		SetMaxReconnectInterval(time.Second).SetOrderMatters(false)
+		SetMaxReconnectInterval(time.Second).SetOrderMatters(true)
 	if tlsCfg != nil {
 		o.SetTLSConfig(tlsCfg)
 	}

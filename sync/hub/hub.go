@@ -106,7 +106,7 @@ func (h *Hub) newClient() mqtt.Client {
 	}
 	o.SetClientID(h.cfg.ClientID).SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(10*time.Second).
-		SetKeepAlive(30*time.Second).SetOrderMatters(false).
+		SetKeepAlive(30*time.Second).SetOrderMatters(true).
 		SetBinaryWill(statusTopic, h.centralStatus(false), 1, true).
 		SetOnConnectHandler(func(c mqtt.Client) {
 			p := h.cfg.Prefix + "/+/"

@@ -141,7 +141,7 @@ func (k *Link) options() (*mqtt.ClientOptions, error) {
 		SetKeepAlive(k.cfg.Keepalive).
 		SetConnectTimeout(10*time.Second).
 		SetWriteTimeout(10*time.Second).
-		SetOrderMatters(false). // handlers only queue; order is kept by the queue
+		SetOrderMatters(true). // in arrival order; the handlers only queue, never block
 		SetBinaryWill(k.topics.Status(), will, 1, true).
 		SetOnConnectHandler(k.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
