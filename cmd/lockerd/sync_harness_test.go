@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/httpapi"
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -128,4 +129,8 @@ func decodeMsg(t *testing.T, payload []byte) protocol.Message {
 		t.Fatalf("bad reply %s: %v", payload, err)
 	}
 	return m
+}
+
+func httpAddOrder(compartment string) httpapi.AddOrderRequest {
+	return httpapi.AddOrderRequest{Compartment: compartment}
 }

@@ -76,8 +76,22 @@ func (r *Recorder) All() []Msg {
 	return append([]Msg(nil), r.msgs...)
 }
 
+// Len is how many messages were received so far.
+func (r *Recorder) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.msgs)
+}
+
 // Wait waits up to timeout for a message matching ok and returns it.
 func (r *Recorder) Wait(timeout time.Duration, what string, ok func(Msg) bool) Msg {
+	r.t.Helper()
+	return r.WaitFrom(0, timeout, what, ok)
+}
+
+// WaitFrom is Wait among the messages from the from'th on (see Len). ok
+// is called with the recorder locked: it must not call the recorder.
+func (r *Recorder) WaitFrom(from int, timeout time.Duration, what string, ok func(Msg) bool) Msg {
 	r.t.Helper()
 	deadline := time.Now().Add(timeout)
 	timer := time.AfterFunc(timeout, r.cond.Broadcast)
@@ -85,7 +99,7 @@ func (r *Recorder) Wait(timeout time.Duration, what string, ok func(Msg) bool) M
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for {
-		for _, m := range r.msgs {
+		for _, m := range r.msgs[min(from, len(r.msgs)):] {
 			if ok(m) {
 				return m
 			}
