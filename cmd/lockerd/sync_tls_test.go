@@ -36,7 +36,7 @@ func TestTLSAndACL(t *testing.T) {
 	// Another locker's certificate.
 	evil := brokertest.Record(t, mq.URL, "evil-02", "", pki.ClientTLS(t, "evil-02"), topics.DownOrders(), topics.DownCmd())
 	forged := fmt.Sprintf(`{"v":1,"id":"%s-999","type":"pickup.completed","locker":"%s","boot":1,"seq":999,"ts":"2026-11-26T10:00:00Z","hist":false,"data":{"order_id":"X"}}`, lockerID, lockerID)
-	evil.Publish(topics.UpEvt(), []byte(forged))   // the broker drops it: not evil-02's topic
+	evil.Publish(topics.UpEvt(), []byte(forged))     // the broker drops it: not evil-02's topic
 	evil.Publish(topics.Status(), []byte(`{"v":1}`)) // likewise
 
 	// The locker syncs an order and an event; evil reads none of it.
