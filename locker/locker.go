@@ -355,7 +355,7 @@ func (l *Locker) HandleInput(ch InputChange) {
 			return err
 		}
 		if !commanded {
-			return l.record(tx, EvDoorForced, map[string]any{"compartment": d.id})
+			return l.record(tx, EvDoorForced, map[string]any{"compartment": d.id, "commanded": false})
 		}
 		return nil
 	})
@@ -478,7 +478,7 @@ func (l *Locker) Tick() {
 	for _, d := range l.doors {
 		if d.open && now.Sub(d.since) >= l.set.Policy.DoorLeftOpenAlarm && now.Sub(d.lastAlarm) >= l.set.Policy.DoorLeftOpenAlarm {
 			d.lastAlarm = now
-			alarms = append(alarms, alarm{d.id, now.Sub(d.since)})
+			alarms = append(alarms, alarm{d.id, now.Sub(d.since), d.commanded})
 		}
 	}
 	for dev, s := range l.sessions {
@@ -489,7 +489,7 @@ func (l *Locker) Tick() {
 	}
 	l.mu.Unlock()
 	for _, a := range alarms {
-		l.recordOne(EvDoorLeftOpen, map[string]any{"compartment": a.id, "open_s": int(a.for_.Seconds())})
+		l.recordOne(EvDoorLeftOpen, map[string]any{"compartment": a.id, "commanded": a.commanded, "open_s": int(a.for_.Seconds())})
 	}
 }
 
@@ -748,7 +748,7 @@ func (l *Locker) endOpen(tx Tx, opened, jammed []string, prev map[string]Compart
 		p := prev[id]
 		c.State, c.Op, c.OrderID = p.State, p.Op, p.OrderID
 		c.Jams++
-		if err := l.record(tx, EvDoorJammed, map[string]any{"compartment": id, "jams": c.Jams}); err != nil {
+		if err := l.record(tx, EvDoorJammed, map[string]any{"compartment": id, "commanded": true, "jams": c.Jams}); err != nil {
 			return err
 		}
 		if c.Jams >= 2 && !c.OutOfService {

@@ -40,7 +40,7 @@ func (l *Locker) returnScan(ctx context.Context, dev Device, text string) ScanRe
 	}
 	opened, _ := l.openDoors(ctx, []string{ReturnSlotID})
 	if len(opened) == 0 {
-		l.recordOne(EvDoorJammed, map[string]any{"compartment": ReturnSlotID})
+		l.recordOne(EvDoorJammed, map[string]any{"compartment": ReturnSlotID, "commanded": true})
 		return ScanResult{Outcome: OutcomeJammed, Compartments: []string{ReturnSlotID}}
 	}
 	l.recordOne(EvItemReturned, map[string]any{"barcode": barcode, "scanner": dev.Name})
