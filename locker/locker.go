@@ -470,8 +470,9 @@ func (l *Locker) Tick() {
 	}
 
 	type alarm struct {
-		id   string
-		for_ time.Duration
+		id        string
+		openFor   time.Duration
+		commanded bool
 	}
 	var alarms []alarm
 	l.mu.Lock()
@@ -489,7 +490,7 @@ func (l *Locker) Tick() {
 	}
 	l.mu.Unlock()
 	for _, a := range alarms {
-		l.recordOne(EvDoorLeftOpen, map[string]any{"compartment": a.id, "commanded": a.commanded, "open_s": int(a.for_.Seconds())})
+		l.recordOne(EvDoorLeftOpen, map[string]any{"compartment": a.id, "commanded": a.commanded, "open_s": int(a.openFor.Seconds())})
 	}
 }
 
