@@ -1,5 +1,5 @@
 # lockerd — build, demo, tests.
-#   make demo   run a simulated locker with three ready orders (no Pi needed)
+#   make demo   run a simulated locker and a central library, three orders ready (no Pi needed)
 #   make test   install what the tests need, then vet, race-test and fuzz briefly
 
 GO      ?= go
@@ -19,23 +19,40 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
-# The demo: lockerd on configs/demo.yaml (sim hardware), three ready orders,
-# then lockerd runs in the foreground until Ctrl-C.
+# The demo: lockerhub (reference central with its embedded MQTT broker)
+# and lockerd on configs/demo.yaml (sim hardware) connected to it; three
+# orders created through lockerhub and loaded by "staff"; then both run in
+# the foreground until Ctrl-C.
+DEMO_DIR := /tmp/lockerd-demo
+DEMO_HUB := 127.0.0.1:8490
+CTL := $(BIN)/lockerctl -api $(DEMO_API)
+HUB := $(BIN)/lockerhub
 demo: build
-	@rm -rf /tmp/lockerd-demo && mkdir -p /tmp/lockerd-demo
-	@$(BIN)/lockerd -config configs/demo.yaml 2>/tmp/lockerd-demo/lockerd.log & pid=$$!; \
-	trap 'kill $$pid 2>/dev/null; wait $$pid; echo; echo "demo stopped (log: /tmp/lockerd-demo/lockerd.log)"' INT TERM EXIT; \
-	if ! $(BIN)/lockerctl -api $(DEMO_API) status --wait 10s >/dev/null; then \
-		echo "lockerd did not start:"; cat /tmp/lockerd-demo/lockerd.log; exit 1; fi; \
-	echo "lockerd demo locker is running (simulated hardware, API on $(DEMO_API))."; echo; \
-	for spec in "S 9787020002207:Dream_of_the_Red_Chamber" "M 9787532736744:Fortress_Besieged" "L 9787544253994:One_Hundred_Years_of_Solitude"; do \
-		set -- $$spec; $(BIN)/lockerctl -api $(DEMO_API) orders add --size $$1 --item $$2 || exit 1; echo; done; \
+	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	@$(HUB) serve -store $(DEMO_DIR)/hub.db -key configs/demo-central.key -pickup-key-file configs/demo-pickup.key \
+		-mqtt-listen 127.0.0.1:11883 -http $(DEMO_HUB) 2>$(DEMO_DIR)/lockerhub.log & hub=$$!; \
+	$(BIN)/lockerd -config configs/demo.yaml 2>$(DEMO_DIR)/lockerd.log & pid=$$!; \
+	trap 'kill $$pid $$hub 2>/dev/null; wait $$pid $$hub 2>/dev/null; echo; echo "demo stopped (logs in $(DEMO_DIR))"' INT TERM EXIT; \
+	if ! $(CTL) status --wait 10s >/dev/null; then echo "lockerd did not start:"; cat $(DEMO_DIR)/lockerd.log; exit 1; fi; \
+	for i in 1 2 3 4 5 6 7 8 9 10; do $(HUB) -hub $(DEMO_HUB) lockers 2>/dev/null | grep -q "demo-01  *true" && break; sleep 0.5; done; \
+	echo "lockerhub (central, embedded MQTT broker) and lockerd (simulated locker demo-01) are running."; echo; \
+	for spec in "S 9787020002207:Dream_of_the_Red_Chamber" "M 9787532736744:Fortress_Besieged" "L 9787544253994:One_Hundred_Years"; do \
+		set -- $$spec; out=$$($(HUB) order add -hub $(DEMO_HUB) --locker demo-01 --size $$1 --item $$2 --qr $(DEMO_DIR)/qr-$$1.png) || exit 1; \
+		order=$$(echo "$$out" | awk '/^order/{print $$2}'); \
+		for i in 1 2 3 4 5 6 7 8 9 10; do $(CTL) orders list | grep -q "$$order" && break; sleep 0.3; done; \
+		$(CTL) scan --scanner front DEMOSTAFF1 >/dev/null; \
+		comp=$$($(CTL) scan --scanner front $$order | awk -F'"' '/"compartments"/{getline; print $$2}'); \
+		$(CTL) sim close $$comp >/dev/null; $(CTL) scan --scanner front DEMOSTAFF1 >/dev/null; \
+		echo "$$out" | sed 's/^/  /'; echo "  loaded by staff into $$comp"; echo; done; \
 	echo "Try it in another terminal:"; \
 	echo "  $(BIN)/lockerctl scan --scanner front CODE        # pick up: the door opens, closes by itself after 4 s"; \
 	echo "  $(BIN)/lockerctl scan --scanner front WRONG1      # refused; five of these lock the scanner out"; \
 	echo "  $(BIN)/lockerctl scan --scanner returns 9787020002207   # return a book"; \
-	echo "  $(BIN)/lockerctl sim jam A02 / sim open B03 / sim bin-full   # inject faults"; \
+	echo "  $(BIN)/lockerctl sim jam A02 ; $(BIN)/lockerctl sim open B03 ; $(BIN)/lockerctl sim bin-full   # faults"; \
 	echo "  $(BIN)/lockerctl status ; $(BIN)/lockerctl events tail -f"; \
+	echo "  $(HUB) events --locker demo-01 -f      # what the central library receives"; \
+	echo "  $(HUB) order add --locker demo-01 --size S    # a new order (staff badge: DEMOSTAFF1)"; \
+	echo "  $(HUB) open --locker demo-01 C02 --reason 'reader called support'   # signed remote open"; \
 	echo; echo "Ctrl-C stops the demo."; \
 	wait $$pid
 
