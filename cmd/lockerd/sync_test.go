@@ -77,6 +77,13 @@ func TestSyncOnlinePickup(t *testing.T) {
 				os, _ := hubC.Orders(lockerID)
 				return len(os) == 1 && os[0].Status == "picked_up" && os[0].Compartments[0] == comp
 			})
+			// A signed remote open from the central library.
+			cmdID, err := hubC.Open(lockerID, "C01", "reader called support")
+			if err != nil {
+				t.Fatal(err)
+			}
+			until(t, "cmd.open answered", func() bool { rec, _ := hubC.Command(cmdID); return rec.Status == protocol.CmdDone })
+			d.waitEvent("maintenance.open", map[string]any{"compartment": "C01", "reason": "reader called support"})
 		})
 	}
 }

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/lockerd/lockerd/locker/lockertest"
+	"github.com/lockerd/lockerd/sync/brokertest"
+	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/protocol"
+)
+
+func cli(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errw bytes.Buffer
+	code := run(args, &out, &errw)
+	return out.String(), errw.String(), code
+}
+
+func TestKeygen(t *testing.T) {
+	dir := t.TempDir()
+	out, errw, code := cli(t, "keygen", "-out", dir)
+	if code != 0 {
+		t.Fatalf("keygen: %s", errw)
+	}
+	priv, err := readSigningKey(filepath.Join(dir, "central.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := os.ReadFile(filepath.Join(dir, "central.pub"))
+	if _, err := protocol.ParsePublicKey(strings.TrimSpace(string(pub))); err != nil || !strings.Contains(out, strings.TrimSpace(string(pub))) {
+		t.Fatalf("public key: %v\n%s", err, out)
+	}
+	body := []byte(`{"v":1}`)
+	env, _ := protocol.Seal(body, priv)
+	pk, _ := protocol.ParsePublicKey(strings.TrimSpace(string(pub)))
+	if _, err := protocol.Open(env, pk); err != nil {
+		t.Fatalf("written keys do not pair: %v", err)
+	}
+	if info, _ := os.Stat(filepath.Join(dir, "central.key")); info.Mode().Perm() != 0o600 {
+		t.Fatalf("signing key mode %v", info.Mode())
+	}
+	if _, errw, code := cli(t, "keygen", "-out", dir); code == 0 || !strings.Contains(errw, "not overwriting") {
+		t.Fatalf("second keygen: %d %s", code, errw)
+	}
+}
+
+func TestClientCommands(t *testing.T) {
+	url := brokertest.StartEmbedded(t, protocol.DefaultPrefix, "lockerhub")
+	dir := t.TempDir()
+	cli(t, "keygen", "-out", dir)
+	priv, _ := readSigningKey(filepath.Join(dir, "central.key"))
+	h, err := hub.New(hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key,
+		StorePath: filepath.Join(dir, "hub.db"), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done; h.Close() }()
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	api := strings.TrimPrefix(srv.URL, "http://")
+
+	qr := filepath.Join(dir, "o.png")
+	out, errw, code := cli(t, "order", "add", "-hub", api, "--locker", "nb-1", "--size", "m", "--item", "9787532736744:Fortress",
+		"--qr", qr, "--pickup-url", "https://library.example/pickup")
+	if code != 0 {
+		t.Fatalf("order add: %s", errw)
+	}
+	m := regexp.MustCompile(`order (\S+) .*\npickup code: ([A-Z0-9]{8})`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("order add output:\n%s", out)
+	}
+	png, err := os.ReadFile(qr)
+	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Fatalf("QR file: %v", err)
+	}
+	orders, _ := h.Orders("nb-1")
+	if len(orders) != 1 || orders[0].CodeHash != lockertest.Key.Hash(m[2]) || orders[0].Code != "" {
+		t.Fatalf("stored order must carry the code's hash only: %+v", orders)
+	}
+	if out, _, _ := cli(t, "orders", "-hub", api, "--locker", "nb-1"); !strings.Contains(out, m[1]) || !strings.Contains(out, "assigned") {
+		t.Fatalf("orders:\n%s", out)
+	}
+	if out, errw, code := cli(t, "order", "cancel", "-hub", api, "--locker", "nb-1", m[1]); code != 0 || !strings.Contains(out, "rev 2") {
+		t.Fatalf("cancel: %s %s", out, errw)
+	}
+	if out, errw, code := cli(t, "snapshot", "-hub", api, "--locker", "nb-1"); code != 0 || !strings.Contains(out, "1 parts") {
+		t.Fatalf("snapshot: %s %s", out, errw)
+	}
+	if _, errw, code := cli(t, "order", "add", "-hub", api); code == 0 || !strings.Contains(errw, "--locker") {
+		t.Fatalf("order add without locker: %d %s", code, errw)
+	}
+	if _, _, code := cli(t, "frob"); code != 2 {
+		t.Fatal("unknown command accepted")
+	}
+}
