@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lockerd/lockerd/cmd/internal/cliflag"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/config"
 	"github.com/lockerd/lockerd/locker/httpapi"
@@ -46,21 +47,6 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// parse parses flags that may come before or after positional arguments.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-}
 
 type cli struct {
 	api       *httpapi.Client
@@ -136,7 +122,7 @@ func (c *cli) status(args []string) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	wait := fs.Duration("wait", 0, "wait up to this long for lockerd to answer")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	var st locker.Status
@@ -183,17 +169,6 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-type items []locker.Item
-
-func (it *items) String() string { return fmt.Sprint(*it) }
-func (it *items) Set(s string) error {
-	bc, title, _ := strings.Cut(s, ":")
-	if bc == "" {
-		return errors.New("want BARCODE[:TITLE]")
-	}
-	*it = append(*it, locker.Item{Barcode: bc, Title: title})
-	return nil
-}
 
 func (c *cli) orders(args []string) error {
 	if len(args) == 0 {
@@ -221,9 +196,9 @@ func (c *cli) orders(args []string) error {
 		fs.StringVar(&req.TTL, "ttl", "72h", "time until the order expires")
 		fs.BoolVar(&req.Assigned, "assigned", false, "register for staff to load (scan the order id in a staff session) instead of ready")
 		asJSON := fs.Bool("json", false, "print JSON")
-		var its items
+		var its cliflag.Items
 		fs.Var(&its, "item", "BARCODE[:TITLE], repeatable")
-		if _, err := parse(fs, args[1:]); err != nil {
+		if _, err := cliflag.Parse(fs, args[1:]); err != nil {
 			return err
 		}
 		req.Items = its
@@ -255,7 +230,7 @@ func (c *cli) events(args []string) error {
 	fs := flag.NewFlagSet("events tail", flag.ContinueOnError)
 	after := fs.Uint64("after", 0, "only events after this seq")
 	follow := fs.Bool("f", false, "keep following new events")
-	if _, err := parse(fs, args[1:]); err != nil {
+	if _, err := cliflag.Parse(fs, args[1:]); err != nil {
 		return err
 	}
 	enc := json.NewEncoder(c.out)
@@ -282,7 +257,7 @@ func (c *cli) events(args []string) error {
 func (c *cli) scan(args []string) error {
 	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
 	scanner := fs.String("scanner", "", "scanner name from the config (or keypad)")
-	pos, err := parse(fs, args)
+	pos, err := cliflag.Parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -299,7 +274,7 @@ func (c *cli) scan(args []string) error {
 func (c *cli) open(args []string) error {
 	fs := flag.NewFlagSet("open", flag.ContinueOnError)
 	reason := fs.String("reason", "", "why (recorded in the maintenance.open event)")
-	pos, err := parse(fs, args)
+	pos, err := cliflag.Parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -316,7 +291,7 @@ func (c *cli) open(args []string) error {
 func (c *cli) service(args []string) error {
 	fs := flag.NewFlagSet("service", flag.ContinueOnError)
 	reason := fs.String("reason", "technician", "why")
-	pos, err := parse(fs, args)
+	pos, err := cliflag.Parse(fs, args)
 	if err != nil {
 		return err
 	}
@@ -368,7 +343,7 @@ func validate(args []string, out, errw io.Writer) int {
 func hashCode(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("hash-code", flag.ContinueOnError)
 	keyFile := fs.String("key-file", "", "pickup key file (hex)")
-	pos, err := parse(fs, args)
+	pos, err := cliflag.Parse(fs, args)
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,7 @@ import (
 
 	qrcode "github.com/skip2/go-qrcode"
 
+	"github.com/lockerd/lockerd/cmd/internal/cliflag"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/httpapi"
 	"github.com/lockerd/lockerd/sync/broker"
@@ -87,24 +88,11 @@ func run(args []string, out, errw io.Writer) int {
 	return 0
 }
 
-// parse parses flags before or after positional arguments.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if args = fs.Args(); len(args) == 0 {
-			return pos, nil
-		}
-		pos, args = append(pos, args[0]), args[1:]
-	}
-}
 
 func keygen(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
 	dir := fs.String("out", ".", "directory for central.key (private, hex seed) and central.pub (base64 public key)")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
@@ -154,7 +142,7 @@ func serve(args []string) error {
 	clientID := fs.String("client-id", "lockerhub", "MQTT client id and username")
 	password := fs.String("password-file", "", "MQTT password file for an external broker")
 	httpAddr := fs.String("http", "127.0.0.1:8490", "local HTTP API (loopback)")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -215,17 +203,6 @@ func serve(args []string) error {
 	return h.Run(ctx)
 }
 
-type items []protocol.Item
-
-func (it *items) String() string { return fmt.Sprint(*it) }
-func (it *items) Set(s string) error {
-	bc, title, _ := strings.Cut(s, ":")
-	if bc == "" {
-		return errors.New("want BARCODE[:TITLE]")
-	}
-	*it = append(*it, protocol.Item{Barcode: bc, Title: title})
-	return nil
-}
 
 func client(args []string, out io.Writer) error {
 	cmd, sub := args[0], args[1:]
@@ -247,9 +224,9 @@ func client(args []string, out io.Writer) error {
 	partSize := fs.Int("part-size", 500, "orders per snapshot part")
 	after := fs.Uint64("after", 0, "events after this seq")
 	follow := fs.Bool("f", false, "keep following")
-	var its items
+	var its cliflag.Items
 	fs.Var(&its, "item", "BARCODE[:TITLE], repeatable")
-	pos, err := parse(fs, sub)
+	pos, err := cliflag.Parse(fs, sub)
 	if err != nil {
 		return err
 	}
@@ -266,7 +243,7 @@ func client(args []string, out io.Writer) error {
 			return err
 		}
 		var created hub.Created
-		if err := c.Do("POST", "/v1/orders", hub.NewOrder{Locker: *lockerID, Size: *size, Compartment: *comp, Items: its, TTL: *ttl}, &created); err != nil {
+		if err := c.Do("POST", "/v1/orders", hub.NewOrder{Locker: *lockerID, Size: *size, Compartment: *comp, Items: wireItems(its), TTL: *ttl}, &created); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "order %s for %s (rev %d), expires %s\npickup code: %s\n", created.Order.ID, *lockerID,
@@ -375,6 +352,14 @@ func client(args []string, out io.Writer) error {
 		}
 	}
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func wireItems(its []locker.Item) []protocol.Item {
+	out := make([]protocol.Item, len(its))
+	for i, it := range its {
+		out[i] = protocol.Item{Barcode: it.Barcode, Title: it.Title}
+	}
+	return out
 }
 
 func envOr(k, def string) string {
