@@ -47,7 +47,6 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-
 type cli struct {
 	api       *httpapi.Client
 	out, errw io.Writer
@@ -168,7 +167,6 @@ func printJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
-
 
 func (c *cli) orders(args []string) error {
 	if len(args) == 0 {

@@ -88,7 +88,6 @@ func run(args []string, out, errw io.Writer) int {
 	return 0
 }
 
-
 func keygen(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
 	dir := fs.String("out", ".", "directory for central.key (private, hex seed) and central.pub (base64 public key)")
@@ -202,7 +201,6 @@ func serve(args []string) error {
 	log.Info("lockerhub ready", "http", ln.Addr().String(), "brokers", cfg.Brokers, "prefix", *prefix)
 	return h.Run(ctx)
 }
-
 
 func client(args []string, out io.Writer) error {
 	cmd, sub := args[0], args[1:]
