@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -46,9 +47,19 @@ func TestDownlinkRobustness(t *testing.T) {
 	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
 	key, pub := newKey(t)
 	rec := brokertest.Record(t, mq.URL, "test-central", "", nil, topics.UpAck(), topics.Status())
-	c := newCabinet(t, "0s", withMQTT(mq.URL, pub, ""))
+	// The first broker is down: the locker fails over to the second.
+	dead := fmt.Sprintf("tcp://127.0.0.1:%d", brokertest.FreePort(t))
+	c := newCabinet(t, "0s", withBrokers([]string{dead, mq.URL}, pub, ""))
 	d := start(t, c.Config)
 	rec.Wait(10*time.Second, "birth", func(m brokertest.Msg) bool { return m.Topic == topics.Status() })
+
+	// A will fired for a connection the broker thought dead, while the
+	// locker is connected: the locker says it is online again.
+	from := rec.Len()
+	rec.Client.Publish(topics.Status(), 1, true, []byte(fmt.Sprintf(`{"v":1,"type":"status","online":false,"boot":%d}`, d.status().Boot))).Wait()
+	rec.WaitFrom(from+1, 10*time.Second, "birth again", func(m brokertest.Msg) bool {
+		return m.Topic == topics.Status() && strings.Contains(string(m.Payload), `"online":true`)
+	})
 	r := &downlinkRig{t: t, d: d, rec: rec, key: key}
 	exp := time.Now().Add(time.Minute).UTC()
 	past := time.Now().Add(-time.Second).UTC()

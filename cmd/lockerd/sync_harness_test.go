@@ -65,9 +65,15 @@ func startCentral(t *testing.T, url string, key ed25519.PrivateKey, tlsCfg *tls.
 
 // withMQTT adds the mqtt section for broker url to a cabinet's config.
 func withMQTT(url, pub, extra string) func(*cabinet) {
+	return withBrokers([]string{url}, pub, extra)
+}
+
+// withBrokers is withMQTT with several brokers, tried in order.
+func withBrokers(urls []string, pub, extra string) func(*cabinet) {
 	return func(c *cabinet) {
 		c.CentralPub = pub
-		c.Extra = fmt.Sprintf("mqtt:\n  brokers: [%q]\n  keepalive: 5s\n  telemetry_period: 10s\n%s", url, extra)
+		list, _ := json.Marshal(urls)
+		c.Extra = fmt.Sprintf("mqtt:\n  brokers: %s\n  keepalive: 5s\n  telemetry_period: 10s\n%s", list, extra)
 	}
 }
 
