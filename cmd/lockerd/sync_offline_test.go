@@ -106,6 +106,8 @@ func TestSyncOfflineReplay(t *testing.T) {
 		}
 		last = e.Seq
 	}
+	t.Logf("%d events recorded while the broker was down (across a SIGKILL); central holds %d events, seq 1..%d, all acked, outbox empty",
+		offlineHead-onlineHead, len(evs), offlineHead)
 	li, _ := hubC.Locker(lockerID)
 	if li.Boot != 2 || !li.Online {
 		t.Fatalf("central's view of the locker: %+v", li)
