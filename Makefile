@@ -12,7 +12,7 @@ DEMO_API := 127.0.0.1:8480
 FUZZ_TARGETS := ./locker:FuzzNormalizeCode ./locker/config:FuzzParse ./drivers/serialscan:FuzzSplitter ./sync/protocol:FuzzOpen
 FUZZTIME ?= 5s
 
-.PHONY: all build demo test test-deps vet unit fuzz-short fuzz clean
+.PHONY: all build demo test test-deps vet unit fuzz-short fuzz screenshots clean
 
 all: build
 
@@ -78,6 +78,14 @@ fuzz: FUZZTIME = 10m
 fuzz: fuzz-short
 
 test: test-deps vet unit fuzz-short
+
+# The kiosk screenshots in docs/img (800x480), taken by the browser test
+# itself. Chinese text needs a CJK font (Debian: fonts-wqy-microhei).
+screenshots: test-deps
+	@fc-list 2>/dev/null | grep -qi "wqy\|noto sans cjk" || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq fonts-wqy-microhei >/dev/null; } || \
+		echo "warning: no CJK font; install fonts-wqy-microhei for the Chinese screenshots"
+	mkdir -p docs/img
+	LOCKERD_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -count=1 -run '^TestKioskInABrowser$$' ./cmd/lockerd
 
 clean:
 	rm -rf $(BIN)

@@ -426,3 +426,76 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("cancel after pickup: %v", err)
 	}
 }
+
+func TestFeedbackPatterns(t *testing.T) {
+	set := lockertest.Settings()
+	set.Buzzer, set.StatusLED = "BUZ", "LED"
+	c := lockertest.NewCabinet(t, set)
+	// ons counts how often an output was switched on since mark.
+	ons := func(pin string, from int) (int, int) {
+		log := c.HW.Outputs()[pin]
+		n := 0
+		for _, ch := range log[min(from, len(log)):] {
+			if ch.On {
+				n++
+			}
+		}
+		return n, len(log)
+	}
+	waitOff := func(pin string) int {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			log := c.HW.Outputs()[pin]
+			if len(log) > 0 && !log[len(log)-1].On {
+				return len(log)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never went off: %v", pin, log)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	tests := []struct {
+		name        string
+		do          func()
+		buzzer, led int
+	}{
+		{"accepted: one beep, LED on once", func() {
+			_, code := newOrder(t, c, "S1")
+			scan(t, c, "front", code)
+		}, 1, 1},
+		{"refused: three beeps, three blinks", func() { scan(t, c, "front", "NOPE1234") }, 3, 3},
+		{"door left open: three long beeps, four blinks", func() {
+			c.HW.Open("L1")
+		}, 3, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, fromB := ons("BUZ", 0)
+			_, fromL := ons("LED", 0)
+			tt.do()
+			c.WaitEvent(t, locker.EvPickupCompleted, nil) // the locker is live
+			// Wait for both sequences to end, then count.
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				b, nb := ons("BUZ", fromB)
+				l, nl := ons("LED", fromL)
+				if b >= tt.buzzer && l >= tt.led && nb > fromB && nl > fromL {
+					waitOff("BUZ")
+					waitOff("LED")
+					b, _ = ons("BUZ", fromB)
+					l, _ = ons("LED", fromL)
+					if b != tt.buzzer || l != tt.led {
+						t.Fatalf("buzzer on %d times, LED on %d times; want %d and %d", b, l, tt.buzzer, tt.led)
+					}
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("buzzer on %d times, LED on %d times; want %d and %d", b, l, tt.buzzer, tt.led)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+}

@@ -72,3 +72,47 @@ func (l *Locker) Subscribe() (<-chan Event, func()) {
 		l.hub.mu.Unlock()
 	}
 }
+
+// Notice is a live, unrecorded change for the reader's screen (a staff
+// session starting or ending): not an event, never in the outbox.
+type Notice struct {
+	Type string         `json:"type"`
+	Data map[string]any `json:"data"`
+}
+
+// Notice types.
+const (
+	NoticeStaffSession = "staff.session" // data: scanner, on
+)
+
+type noticeHub struct {
+	mu   sync.Mutex
+	subs map[chan Notice]struct{}
+}
+
+func (l *Locker) notify(n Notice) {
+	l.notices.mu.Lock()
+	defer l.notices.mu.Unlock()
+	for c := range l.notices.subs {
+		select {
+		case c <- n:
+		default:
+		}
+	}
+}
+
+// SubscribeNotices returns a channel of notices from now on.
+func (l *Locker) SubscribeNotices() (<-chan Notice, func()) {
+	c := make(chan Notice, 64)
+	l.notices.mu.Lock()
+	if l.notices.subs == nil {
+		l.notices.subs = map[chan Notice]struct{}{}
+	}
+	l.notices.subs[c] = struct{}{}
+	l.notices.mu.Unlock()
+	return c, func() {
+		l.notices.mu.Lock()
+		delete(l.notices.subs, c)
+		l.notices.mu.Unlock()
+	}
+}

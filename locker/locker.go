@@ -88,6 +88,7 @@ type Locker struct {
 	busy     map[string]bool          // order ids being handled
 	bg       context.Context          // for work started by door events
 	hub      hub
+	notices  noticeHub
 	scanners map[string]bool // connected, by name
 	wg       sync.WaitGroup
 }
@@ -284,6 +285,11 @@ func (l *Locker) Run(ctx context.Context) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	defer l.wg.Wait()
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.runFeedback(ctx)
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -482,13 +488,18 @@ func (l *Locker) Tick() {
 			alarms = append(alarms, alarm{d.id, now.Sub(d.since), d.commanded})
 		}
 	}
+	var timedOut []string
 	for dev, s := range l.sessions {
 		if !now.Before(s.until) {
 			delete(l.sessions, dev)
+			timedOut = append(timedOut, dev)
 			l.log.Info("staff session timed out", "scanner", dev)
 		}
 	}
 	l.mu.Unlock()
+	for _, dev := range timedOut {
+		l.notify(Notice{Type: NoticeStaffSession, Data: map[string]any{"scanner": dev, "on": false}})
+	}
 	for _, a := range alarms {
 		l.recordOne(EvDoorLeftOpen, map[string]any{"compartment": a.id, "commanded": a.commanded, "open_s": int(a.openFor.Seconds())})
 	}
@@ -539,7 +550,7 @@ func (l *Locker) pickupScan(ctx context.Context, dev Device, text, via string) S
 		return l.staffScan(ctx, dev, text)
 	}
 	if until, locked := l.lockouts.LockedUntil(dev.Name, now); locked {
-		l.recordOne(EvPickupDenied, map[string]any{"scanner": dev.Name, "reason": DenyLockedOut})
+		l.recordOne(EvPickupDenied, map[string]any{"scanner": dev.Name, "reason": DenyLockedOut, "until": until.UTC()})
 		return ScanResult{Outcome: OutcomeDenied, Reason: DenyLockedOut, Until: until}
 	}
 	if codeErr != nil {

@@ -96,6 +96,9 @@ type Hardware interface {
 	Read(pin string) (active bool, err error)
 	// Inputs delivers every input change.
 	Inputs() <-chan InputChange
+	// SetOutput switches a signal output (buzzer, status LED) — never a
+	// lock, which is only ever pulsed.
+	SetOutput(pin string, on bool) error
 	Close() error
 }
 

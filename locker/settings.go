@@ -75,6 +75,8 @@ type Settings struct {
 	Devices             []Device
 	Return              *ReturnSlot // nil: no return slot
 	StaffBadges         []string    // badge code hashes
+	Buzzer              string      // signal output pin; "" = none
+	StatusLED           string      // signal output pin; "" = none
 }
 
 func (s Settings) validate() error {

@@ -35,6 +35,7 @@ func (l *Locker) startStaff(device string, now time.Time) {
 	l.sessions[device] = &staffSession{device: device, until: now.Add(l.set.Policy.StaffIdle)}
 	l.mu.Unlock()
 	l.log.Info("staff session started", "scanner", device)
+	l.notify(Notice{Type: NoticeStaffSession, Data: map[string]any{"scanner": device, "on": true}})
 }
 
 func (l *Locker) endStaff(device string) {
@@ -42,6 +43,7 @@ func (l *Locker) endStaff(device string) {
 	delete(l.sessions, device)
 	l.mu.Unlock()
 	l.log.Info("staff session ended", "scanner", device)
+	l.notify(Notice{Type: NoticeStaffSession, Data: map[string]any{"scanner": device, "on": false}})
 }
 
 // touchStaff extends the idle timeout of device's session and returns it.

@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 }
 
 // cabinetConfig is a sim cabinet with two pseudo-terminal scanners.
-var cabinetConfig = template.Must(template.New("cfg").Parse(`locker: {id: e2e-01, site: "test"}
+var cabinetConfig = template.Must(template.New("cfg").Parse(`locker: {id: e2e-01, site: "Main library, east entrance"}
 store: {path: {{.Store}}}
 security:
   pickup_key_file: {{.KeyFile}}

@@ -30,6 +30,7 @@ import (
 	"github.com/lockerd/lockerd/locker/boltstore"
 	"github.com/lockerd/lockerd/locker/config"
 	"github.com/lockerd/lockerd/locker/httpapi"
+	"github.com/lockerd/lockerd/locker/kiosk"
 	"github.com/lockerd/lockerd/sync/mqttlink"
 )
 
@@ -81,12 +82,30 @@ func openHardware(cfg *config.Config) (locker.Hardware, *sim.Hardware, error) {
 			doors = append(doors, sim.Door{ID: locker.ReturnSlotID, Lock: r.Lock, Sensor: r.Sensor})
 			bin = r.BinFullSensor
 		}
-		h, err := sim.New(sim.Config{Doors: doors, BinFullSensor: bin, OpenDelay: cfg.Hardware.Sim.OpenDelay.D(),
+		var outputs []string
+		for _, o := range []string{cfg.Hardware.Buzzer, cfg.Hardware.StatusLED} {
+			if o != "" {
+				outputs = append(outputs, o)
+			}
+		}
+		h, err := sim.New(sim.Config{Doors: doors, BinFullSensor: bin, Outputs: outputs, OpenDelay: cfg.Hardware.Sim.OpenDelay.D(),
 			AutoClose: cfg.Hardware.Sim.AutoClose.D(), RelayActiveLow: cfg.Hardware.RelayActiveLow})
 		return h, h, err
 	default:
 		return nil, nil, fmt.Errorf("hardware backend %q is not available in this build (use sim)", cfg.Hardware.Backend)
 	}
+}
+
+func kioskConfig(cfg *config.Config) kiosk.Config {
+	pos := map[string][2]int{}
+	for _, c := range cfg.Compartments {
+		if c.Row > 0 && c.Col > 0 {
+			pos[c.ID] = [2]int{c.Row, c.Col}
+		}
+	}
+	return kiosk.Config{LockerID: cfg.Locker.ID, Site: cfg.Locker.Site, OrderURL: cfg.Kiosk.OrderURL,
+		HelpText: cfg.Kiosk.HelpText, DefaultLang: cfg.Kiosk.DefaultLang, Columns: cfg.Kiosk.Columns,
+		IdleTimeout: cfg.Kiosk.IdleTimeout.D(), Positions: pos, HasReturn: cfg.Returns != nil}
 }
 
 func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
@@ -122,7 +141,14 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	g, gctx := errgroup.WithContext(ctx)
 	// Request contexts end with the daemon, so that long-lived event
 	// streams do not hold up a clean stop.
-	srv := &http.Server{Handler: httpapi.New(l, simHW, log), ReadHeaderTimeout: 5 * time.Second,
+	screen, err := kiosk.New(kioskConfig(cfg), l, log)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", httpapi.New(l, simHW, log))
+	mux.Handle("/", screen)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return gctx }}
 
 	g.Go(func() error { return l.Run(gctx) })

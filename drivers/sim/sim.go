@@ -20,6 +20,7 @@ type Door struct {
 type Config struct {
 	Doors          []Door
 	BinFullSensor  string
+	Outputs        []string      // signal outputs (buzzer, status LED)
 	OpenDelay      time.Duration // pulse → door open
 	AutoClose      time.Duration // open → closed again; 0 = stays open
 	RelayActiveLow bool          // energised = low level
@@ -62,6 +63,7 @@ type Hardware struct {
 	binFull   bool
 	closed    bool
 	onPulse   func(lock string, at time.Time)
+	outputs   map[string][]OutputChange
 
 	sendMu sync.Mutex
 	inputs chan locker.InputChange
@@ -74,7 +76,10 @@ var _ locker.Hardware = (*Hardware)(nil)
 func New(cfg Config) (*Hardware, error) {
 	h := &Hardware{
 		cfg: cfg, doors: map[string]*door{}, byLock: map[string]*door{}, bySensor: map[string]*door{},
-		high: map[string]bool{}, inputs: make(chan locker.InputChange, 1024),
+		high: map[string]bool{}, inputs: make(chan locker.InputChange, 1024), outputs: map[string][]OutputChange{},
+	}
+	for _, o := range cfg.Outputs {
+		h.outputs[o] = nil
 	}
 	for _, d := range cfg.Doors {
 		if _, dup := h.doors[d.ID]; dup {
@@ -186,6 +191,41 @@ func (h *Hardware) send(ch locker.InputChange) {
 	if !closed {
 		h.inputs <- ch
 	}
+}
+
+// OutputChange is a signal output switched on or off.
+type OutputChange struct {
+	On bool      `json:"on"`
+	At time.Time `json:"at"`
+}
+
+// SetOutput implements locker.Hardware for the signal outputs.
+func (h *Hardware) SetOutput(pin string, on bool) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	log, ok := h.outputs[pin]
+	if !ok {
+		return fmt.Errorf("sim: %q is not a signal output", pin)
+	}
+	if len(log) > 0 && log[len(log)-1].On == on {
+		return nil
+	}
+	if len(log) > 1024 {
+		log = log[len(log)-512:]
+	}
+	h.outputs[pin] = append(log, OutputChange{On: on, At: time.Now()})
+	return nil
+}
+
+// Outputs returns each signal output's recent changes.
+func (h *Hardware) Outputs() map[string][]OutputChange {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string][]OutputChange, len(h.outputs))
+	for k, v := range h.outputs {
+		out[k] = append([]OutputChange(nil), v...)
+	}
+	return out
 }
 
 // Read implements locker.Hardware.

@@ -34,6 +34,7 @@ type Config struct {
 	API          API           `yaml:"api"`
 	Log          Log           `yaml:"log"`
 	MQTT         *MQTT         `yaml:"mqtt"`
+	Kiosk        Kiosk         `yaml:"kiosk"`
 
 	// Filled by Load.
 	File      string         `yaml:"-"`
@@ -98,7 +99,18 @@ type Hardware struct {
 	MaxConcurrentPulses int      `yaml:"max_concurrent_pulses"`
 	RelayActiveLow      bool     `yaml:"relay_active_low"`
 	SensorActiveLow     bool     `yaml:"sensor_active_low"`
+	Buzzer              string   `yaml:"buzzer"`
+	StatusLED           string   `yaml:"status_led"`
 	Sim                 Sim      `yaml:"sim"`
+}
+
+// Kiosk is the reader's screen served on api.listen.
+type Kiosk struct {
+	OrderURL    string   `yaml:"order_url"`
+	HelpText    string   `yaml:"help_text"`
+	DefaultLang string   `yaml:"default_lang"`
+	Columns     int      `yaml:"columns"`
+	IdleTimeout Duration `yaml:"idle_timeout"`
 }
 
 type Sim struct {
@@ -118,6 +130,10 @@ type Comp struct {
 	Size   string `yaml:"size"`
 	Lock   string `yaml:"lock"`
 	Sensor string `yaml:"sensor"`
+	// Row and Col place the door in the cabinet drawing on the kiosk
+	// (1-based); 0 places it automatically.
+	Row int `yaml:"row"`
+	Col int `yaml:"col"`
 }
 
 type Returns struct {
@@ -159,8 +175,9 @@ func defaults() Config {
 			RelayActiveLow: true,
 			Sim:            Sim{OpenDelay: Duration(50 * time.Millisecond), AutoClose: Duration(2 * time.Second)},
 		},
-		API: API{Listen: DefaultListen},
-		Log: Log{Level: "info"},
+		API:   API{Listen: DefaultListen},
+		Log:   Log{Level: "info"},
+		Kiosk: Kiosk{DefaultLang: "zh-CN", Columns: 4, IdleTimeout: Duration(30 * time.Second)},
 	}
 }
 
@@ -390,7 +407,15 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 		}
 		usePin(k+".lock", cp.Lock, true)
 		usePin(k+".sensor", cp.Sensor, true)
+		if cp.Row < 0 || cp.Row > 50 {
+			bad(k+".row", "%d is out of bounds 0..50", cp.Row)
+		}
+		if cp.Col < 0 || cp.Col > 50 {
+			bad(k+".col", "%d is out of bounds 0..50", cp.Col)
+		}
 	}
+	usePin("hardware.buzzer", c.Hardware.Buzzer, false)
+	usePin("hardware.status_led", c.Hardware.StatusLED, false)
 	if r := c.Returns; r != nil {
 		usePin("returns.lock", r.Lock, true)
 		usePin("returns.sensor", r.Sensor, false)
@@ -413,6 +438,20 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 		bad("api.listen", "%q: bad port", c.API.Listen)
 	}
 	c.checkMQTT(bad, checkFiles)
+	switch c.Kiosk.DefaultLang {
+	case "zh-CN", "en":
+	default:
+		bad("kiosk.default_lang", "%q: want zh-CN or en", c.Kiosk.DefaultLang)
+	}
+	if c.Kiosk.Columns < 1 || c.Kiosk.Columns > 20 {
+		bad("kiosk.columns", "%d is out of bounds 1..20", c.Kiosk.Columns)
+	}
+	if d := c.Kiosk.IdleTimeout.D(); d < 5*time.Second || d > 10*time.Minute {
+		bad("kiosk.idle_timeout", "%v is out of bounds 5s..10m", d)
+	}
+	if u := c.Kiosk.OrderURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+		bad("kiosk.order_url", "%q: want an http(s) link", u)
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -433,6 +472,8 @@ func (c *Config) Settings() locker.Settings {
 		LockPulse:           c.Hardware.LockPulse.D(),
 		MaxConcurrentPulses: c.Hardware.MaxConcurrentPulses,
 		StaffBadges:         c.Security.StaffBadges,
+		Buzzer:              c.Hardware.Buzzer,
+		StatusLED:           c.Hardware.StatusLED,
 	}
 	for _, cp := range c.Compartments {
 		s.Compartments = append(s.Compartments, locker.Compartment{ID: cp.ID, Size: locker.Size(cp.Size), Lock: cp.Lock, Sensor: cp.Sensor})

@@ -36,6 +36,7 @@ func New(l *locker.Locker, simHW *sim.Hardware, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST /v1/service", h.service)
 	h.mux.HandleFunc("GET /v1/sim", h.simState)
 	h.mux.HandleFunc("POST /v1/sim", h.simFault)
+	h.mux.HandleFunc("GET /v1/sim/outputs", h.simOutputs)
 	return h
 }
 
@@ -284,6 +285,14 @@ func (h *Handler) simState(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply(w, http.StatusOK, h.Sim.State())
+}
+
+func (h *Handler) simOutputs(w http.ResponseWriter, r *http.Request) {
+	if h.Sim == nil {
+		fail(w, http.StatusNotFound, errors.New("hardware is not simulated"))
+		return
+	}
+	reply(w, http.StatusOK, h.Sim.Outputs())
 }
 
 // SimRequest injects a fault into the simulated cabinet. Actions: jam,

@@ -68,7 +68,13 @@ func NewCabinet(t testing.TB, set locker.Settings, before ...func(*sim.Hardware)
 	if set.Return != nil {
 		bin = set.Return.BinFullSensor
 	}
-	hw, err := sim.New(sim.Config{Doors: doors, BinFullSensor: bin, OpenDelay: time.Millisecond, RelayActiveLow: true})
+	var outputs []string
+	for _, o := range []string{set.Buzzer, set.StatusLED} {
+		if o != "" {
+			outputs = append(outputs, o)
+		}
+	}
+	hw, err := sim.New(sim.Config{Doors: doors, BinFullSensor: bin, Outputs: outputs, OpenDelay: time.Millisecond, RelayActiveLow: true})
 	if err != nil {
 		t.Fatal(err)
 	}
