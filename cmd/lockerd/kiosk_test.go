@@ -34,16 +34,29 @@ func chromium(t *testing.T) string {
 // browser starts headless Chromium and records every URL the page asks for.
 func browser(t *testing.T, w, h int) (context.Context, func() []string) {
 	t.Helper()
+	// Not t.TempDir: Chromium's helpers may still write there for a moment
+	// after the browser exits, and TempDir's cleanup fails the test then.
+	profile, err := os.MkdirTemp("", "lockerd-kiosk-chromium")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium(t)), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
 		chromedp.Flag("no-first-run", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(w, h))
+		chromedp.UserDataDir(profile), chromedp.WindowSize(w, h))
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelCtx()
+		cancelAlloc()
+		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
 	var mu sync.Mutex
 	var urls []string
 	chromedp.ListenTarget(ctx, func(ev any) {
