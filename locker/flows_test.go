@@ -499,3 +499,53 @@ func TestFeedbackPatterns(t *testing.T) {
 		})
 	}
 }
+
+func TestExpiryWaitsForATrustworthyClock(t *testing.T) {
+	c := lockertest.NewCabinet(t, lockertest.Settings())
+	synced := false
+	trust := &locker.ClockTrust{Mode: locker.ClockTrustAuto, Synced: func() bool { return synced },
+		MinPlausible: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c.L.SetClockTrust(trust)
+	o, code := newOrder(t, c, "S1") // expires an hour after 2026-11-26 10:00
+
+	// The Pi rebooted without an RTC: 1970. Nothing expires, and nothing
+	// is refused as expired.
+	c.Clock.Set(time.Unix(0, 0).UTC())
+	c.L.Tick()
+	// A jump far into the future on an unsynchronised clock expires nothing either.
+	c.Clock.Set(time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC))
+	c.L.Tick()
+	if got := order(t, c, o.ID).State; got != locker.OrderReady {
+		t.Fatalf("order %s on an untrusted clock", got)
+	}
+	// The central library says it is 10:30 (local clock still at 2031):
+	// its time is used — not expired yet.
+	c.L.ObserveCentralTime(time.Date(2026, 11, 26, 10, 30, 0, 0, time.UTC))
+	c.L.Tick()
+	if got := order(t, c, o.ID).State; got != locker.OrderReady {
+		t.Fatalf("order %s at central time 10:30", got)
+	}
+	// Two hours later by the local clock: 12:30 central time: expired.
+	c.Clock.Advance(2 * time.Hour)
+	c.L.Tick()
+	c.WaitEvent(t, locker.EvOrderExpired, map[string]any{"order_id": o.ID})
+	// The clock jumps back: the expired order stays expired.
+	c.Clock.Set(time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC))
+	synced = true
+	if res := scan(t, c, "front", code); res.Reason != locker.DenyExpired {
+		t.Fatalf("after a backwards jump: %+v", res)
+	}
+}
+
+func TestBackwardsJumpGrantsNoReopen(t *testing.T) {
+	c := lockertest.NewCabinet(t, lockertest.Settings())
+	_, code := newOrder(t, c, "S1")
+	if res := scan(t, c, "front", code); res.Outcome != locker.OutcomeOpened {
+		t.Fatalf("pickup: %+v", res)
+	}
+	closeDoor(t, c, "S1")
+	c.Clock.Advance(-24 * time.Hour)
+	if res := scan(t, c, "front", code); res.Outcome == locker.OutcomeOpened {
+		t.Fatal("a clock set back a day reopened the door")
+	}
+}

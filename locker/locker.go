@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -82,15 +83,17 @@ type Locker struct {
 	doorByPin map[string]*door // sensor pin → door
 	staffHash map[string]bool  // staff badge hashes from settings
 
-	mu       sync.Mutex
-	binFull  bool
-	sessions map[string]*staffSession // by device name
-	busy     map[string]bool          // order ids being handled
-	bg       context.Context          // for work started by door events
-	hub      hub
-	notices  noticeHub
-	scanners map[string]bool // connected, by name
-	wg       sync.WaitGroup
+	mu        sync.Mutex
+	binFull   bool
+	sessions  map[string]*staffSession // by device name
+	busy      map[string]bool          // order ids being handled
+	bg        context.Context          // for work started by door events
+	hub       hub
+	notices   noticeHub
+	scanners  map[string]bool // connected, by name
+	trust     *ClockTrust
+	untrusted atomic.Bool // expiry is waiting for a trustworthy clock (logged once)
+	wg        sync.WaitGroup
 }
 
 // New checks settings and builds a Locker; nothing is touched until Start.
@@ -460,8 +463,13 @@ func (l *Locker) sessionRetrieving(_ string) *staffSession {
 // Tick does the periodic work: expiry, left-open alarms, staff timeouts.
 func (l *Locker) Tick() {
 	now := l.clock.Now()
-	if err := l.store.Update(func(tx Tx) error {
-		due, err := tx.ReadyExpiring(now)
+	if date, trusted := l.expiryNow(); !trusted {
+		if !l.untrusted.Swap(true) {
+			l.log.Warn("expiry waits for a trustworthy clock (NTP or the central library's time)", "local_time", now)
+		}
+	} else if err := l.store.Update(func(tx Tx) error {
+		l.untrusted.Store(false)
+		due, err := tx.ReadyExpiring(date)
 		if err != nil {
 			return err
 		}
@@ -575,7 +583,7 @@ func (l *Locker) pickupScan(ctx context.Context, dev Device, text, via string) S
 	}
 	switch o.State {
 	case OrderReady:
-		if !now.Before(o.ExpiresAt) {
+		if date, trusted := l.expiryNow(); trusted && !date.Before(o.ExpiresAt) {
 			if err := l.store.Update(func(tx Tx) error {
 				cur, err := tx.Order(o.ID)
 				if err != nil || cur.State != OrderReady {
@@ -589,7 +597,8 @@ func (l *Locker) pickupScan(ctx context.Context, dev Device, text, via string) S
 		}
 		return l.pickup(ctx, dev, o, via)
 	case OrderPickedUp:
-		if now.Sub(o.PickedUpAt) <= l.set.Policy.ReopenGrace {
+		// A clock that jumped backwards (negative age) grants nothing.
+		if age := now.Sub(o.PickedUpAt); age >= 0 && age <= l.set.Policy.ReopenGrace {
 			return l.reopen(ctx, o)
 		}
 		return l.deny(dev, o.ID, DenyNotReady)

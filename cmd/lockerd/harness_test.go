@@ -55,7 +55,7 @@ security:
   central_public_key: "{{.CentralPub}}"
 {{- end}}
 policy: {max_failed_codes: 5, failed_window: 60s, lockout: 30s, lockout_max: 15m,
-         door_open_confirm: 500ms, door_left_open_alarm: 60s, reopen_grace: 2m}
+         door_open_confirm: 500ms, door_left_open_alarm: 60s, reopen_grace: 2m, clock_trust: always}
 hardware:
   backend: sim
   lock_pulse: 50ms

@@ -130,6 +130,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	l.SetClockTrust(&locker.ClockTrust{Mode: cfg.Policy.ClockTrust, Synced: clockSynced, MinPlausible: minPlausible})
 	if err := l.Start(version); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}

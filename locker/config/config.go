@@ -91,6 +91,7 @@ type PolicySection struct {
 	DoorLeftOpenAlarm Duration `yaml:"door_left_open_alarm"`
 	ReopenGrace       Duration `yaml:"reopen_grace"`
 	StaffIdle         Duration `yaml:"staff_idle"`
+	ClockTrust        string   `yaml:"clock_trust"`
 }
 
 type Hardware struct {
@@ -169,6 +170,7 @@ func defaults() Config {
 			Lockout: Duration(p.Lockout), LockoutMax: Duration(p.LockoutMax),
 			DoorOpenConfirm: Duration(p.DoorOpenConfirm), DoorLeftOpenAlarm: Duration(p.DoorLeftOpenAlarm),
 			ReopenGrace: Duration(p.ReopenGrace), StaffIdle: Duration(p.StaffIdle),
+			ClockTrust: locker.ClockTrustAuto,
 		},
 		Hardware: Hardware{
 			Backend: "sim", LockPulse: Duration(500 * time.Millisecond), MaxConcurrentPulses: 2,
@@ -319,6 +321,9 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 	}
 	if p.LockoutMax < p.Lockout {
 		bad("policy.lockout_max", "%v is shorter than policy.lockout %v", p.LockoutMax.D(), p.Lockout.D())
+	}
+	if p.ClockTrust != locker.ClockTrustAuto && p.ClockTrust != locker.ClockTrustAlways {
+		bad("policy.clock_trust", "%q: want auto or always", p.ClockTrust)
 	}
 	if p.DoorOpenConfirm.D() > 30*time.Second {
 		bad("policy.door_open_confirm", "%v is over the bound of 30s", p.DoorOpenConfirm.D())

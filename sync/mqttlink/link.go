@@ -414,6 +414,9 @@ func (k *Link) handle(ctx context.Context, topic string, payload []byte) {
 		k.nack(m.ID, err)
 		return
 	}
+	if !k.cfg.InsecureUnsigned {
+		k.l.ObserveCentralTime(m.TS) // authenticated: the central library's time
+	}
 	if !strings.HasSuffix(topic, "/"+topicKind(m.Type)) {
 		k.nack(m.ID, fmt.Errorf("%w: %s on %s", protocol.ErrUnknownType, m.Type, topic))
 		return
