@@ -51,7 +51,7 @@ func (l *Locker) CreateOrder(req NewOrder) (Order, string, error) {
 	}
 	var o Order
 	var code string
-	err := l.store.Update(func(tx Tx) error {
+	err := l.update(func(tx Tx) error {
 		if _, err := tx.Order(req.ID); err == nil {
 			return fmt.Errorf("order %s already exists", req.ID)
 		} else if !errors.Is(err, ErrNotFound) {
@@ -137,7 +137,7 @@ func (l *Locker) SetService(id string, inService bool, reason string) error {
 	if _, ok := l.doors[id]; !ok || id == ReturnSlotID {
 		return fmt.Errorf("unknown compartment %q", id)
 	}
-	return l.store.Update(func(tx Tx) error {
+	return l.update(func(tx Tx) error {
 		c, err := tx.Compartment(id)
 		if err != nil {
 			return err
@@ -162,7 +162,10 @@ func (l *Locker) MaintenanceOpen(ctx context.Context, id, reason string) (ScanRe
 	if reason == "" {
 		return ScanResult{}, fmt.Errorf("a reason is required")
 	}
-	if err := l.store.Update(func(tx Tx) error {
+	if err := l.roomToRecord(); err != nil {
+		return ScanResult{Outcome: OutcomeError, Reason: "store"}, err
+	}
+	if err := l.update(func(tx Tx) error {
 		return l.record(tx, EvMaintenanceOpen, map[string]any{"compartment": id, "reason": reason})
 	}); err != nil {
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}, err

@@ -83,6 +83,7 @@ type Notice struct {
 // Notice types.
 const (
 	NoticeStaffSession = "staff.session" // data: scanner, on
+	NoticeStoreHealth  = "store.health"  // data: ok
 )
 
 type noticeHub struct {

@@ -83,17 +83,21 @@ type Locker struct {
 	doorByPin map[string]*door // sensor pin → door
 	staffHash map[string]bool  // staff badge hashes from settings
 
-	mu        sync.Mutex
-	binFull   bool
-	sessions  map[string]*staffSession // by device name
-	busy      map[string]bool          // order ids being handled
-	bg        context.Context          // for work started by door events
-	hub       hub
-	notices   noticeHub
-	scanners  map[string]bool // connected, by name
-	trust     *ClockTrust
-	untrusted atomic.Bool // expiry is waiting for a trustworthy clock (logged once)
-	wg        sync.WaitGroup
+	mu           sync.Mutex
+	binFull      bool
+	sessions     map[string]*staffSession // by device name
+	busy         map[string]bool          // order ids being handled
+	bg           context.Context          // for work started by door events
+	hub          hub
+	notices      noticeHub
+	scanners     map[string]bool // connected, by name
+	trust        *ClockTrust
+	untrusted    atomic.Bool // expiry is waiting for a trustworthy clock (logged once)
+	storeFailing atomic.Bool // the last store write failed
+	space        SpaceLimits
+	spaceChecked atomic.Int64 // unix nanos of the last headroom check
+	spaceLow     atomic.Bool  // store.low_space raised and not yet cleared
+	wg           sync.WaitGroup
 }
 
 // New checks settings and builds a Locker; nothing is touched until Start.
@@ -172,7 +176,7 @@ func (l *Locker) recordFact(tx Tx, o *Order, typ string, data map[string]any) er
 
 // recordOne writes a single event in its own transaction.
 func (l *Locker) recordOne(typ string, data map[string]any) {
-	if err := l.store.Update(func(tx Tx) error { return l.record(tx, typ, data) }); err != nil {
+	if err := l.update(func(tx Tx) error { return l.record(tx, typ, data) }); err != nil {
 		l.log.Error("event not recorded", "type", typ, "err", err)
 	}
 }
@@ -214,7 +218,7 @@ func (l *Locker) Start(version string) error {
 		}
 		l.binFull = full
 	}
-	return l.store.Update(func(tx Tx) error {
+	return l.update(func(tx Tx) error {
 		for _, cfg := range l.set.Compartments {
 			c, err := tx.Compartment(cfg.ID)
 			if errors.Is(err, ErrNotFound) {
@@ -350,7 +354,7 @@ func (l *Locker) HandleInput(ch InputChange) {
 	l.mu.Unlock()
 
 	var next *staffSession
-	err := l.store.Update(func(tx Tx) error {
+	err := l.update(func(tx Tx) error {
 		next = nil
 		if !ch.Active {
 			if err := l.record(tx, EvDoorClosed, map[string]any{"compartment": d.id, "commanded": commanded}); err != nil {
@@ -462,12 +466,13 @@ func (l *Locker) sessionRetrieving(_ string) *staffSession {
 
 // Tick does the periodic work: expiry, left-open alarms, staff timeouts.
 func (l *Locker) Tick() {
+	l.checkSpace(true)
 	now := l.clock.Now()
 	if date, trusted := l.expiryNow(); !trusted {
 		if !l.untrusted.Swap(true) {
 			l.log.Warn("expiry waits for a trustworthy clock (NTP or the central library's time)", "local_time", now)
 		}
-	} else if err := l.store.Update(func(tx Tx) error {
+	} else if err := l.update(func(tx Tx) error {
 		l.untrusted.Store(false)
 		due, err := tx.ReadyExpiring(date)
 		if err != nil {
@@ -584,7 +589,7 @@ func (l *Locker) pickupScan(ctx context.Context, dev Device, text, via string) S
 	switch o.State {
 	case OrderReady:
 		if date, trusted := l.expiryNow(); trusted && !date.Before(o.ExpiresAt) {
-			if err := l.store.Update(func(tx Tx) error {
+			if err := l.update(func(tx Tx) error {
 				cur, err := tx.Order(o.ID)
 				if err != nil || cur.State != OrderReady {
 					return err
@@ -621,7 +626,7 @@ func (l *Locker) deny(dev Device, orderID, reason string) ScanResult {
 // there were too many.
 func (l *Locker) failCode(dev Device, now time.Time) ScanResult {
 	until, started := l.lockouts.Fail(dev.Name, now)
-	err := l.store.Update(func(tx Tx) error {
+	err := l.update(func(tx Tx) error {
 		if err := l.record(tx, EvPickupDenied, map[string]any{"scanner": dev.Name, "reason": DenyUnknown}); err != nil {
 			return err
 		}
@@ -658,7 +663,11 @@ func (l *Locker) release(orderID string) {
 // Compartments out of service are left out and returned separately.
 func (l *Locker) beginOpen(ids []string, op Op, orderID string) (ok, unusable []string, prev map[string]Compartment, err error) {
 	prev = map[string]Compartment{}
-	err = l.store.Update(func(tx Tx) error {
+	if err := l.roomToRecord(); err != nil {
+		l.log.Error("door stays shut: no room to record", "err", err)
+		return nil, nil, prev, err
+	}
+	err = l.update(func(tx Tx) error {
 		ok, unusable = nil, nil
 		for _, id := range ids {
 			c, err := tx.Compartment(id)
@@ -803,7 +812,7 @@ func (l *Locker) pickup(ctx context.Context, dev Device, o Order, via string) Sc
 	}
 	opened, jammed := l.openDoors(ctx, ids)
 	var res ScanResult
-	err = l.store.Update(func(tx Tx) error {
+	err = l.update(func(tx Tx) error {
 		if err := l.endOpen(tx, opened, jammed, prev); err != nil {
 			return err
 		}
@@ -839,7 +848,7 @@ func (l *Locker) revert(prev map[string]Compartment) {
 	if len(prev) == 0 {
 		return
 	}
-	if err := l.store.Update(func(tx Tx) error {
+	if err := l.update(func(tx Tx) error {
 		for _, p := range prev {
 			c, err := tx.Compartment(p.ID)
 			if err != nil {
@@ -884,7 +893,7 @@ func (l *Locker) reopen(ctx context.Context, o Order) ScanResult {
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}
 	}
 	opened, jammed := l.openDoors(ctx, ids)
-	if err := l.store.Update(func(tx Tx) error { return l.endOpen(tx, opened, jammed, prev) }); err != nil {
+	if err := l.update(func(tx Tx) error { return l.endOpen(tx, opened, jammed, prev) }); err != nil {
 		l.log.Error("reopen outcome", "err", err)
 	}
 	l.log.Info("reopened within grace", "order", o.ID, "compartments", opened)

@@ -2,6 +2,9 @@ package locker
 
 import "context"
 
+// CounterReturns counts return flap openings.
+const CounterReturns = "returns"
+
 // Reasons of return.refused.
 const (
 	RefusePattern = "pattern"
@@ -21,7 +24,7 @@ func (l *Locker) returnScan(ctx context.Context, dev Device, text string) ScanRe
 	full := l.binFull
 	l.mu.Unlock()
 	if full {
-		err := l.store.Update(func(tx Tx) error {
+		err := l.update(func(tx Tx) error {
 			if err := l.record(tx, EvReturnRefused, map[string]any{"reason": RefuseBinFull, "scanner": dev.Name}); err != nil {
 				return err
 			}
@@ -37,6 +40,22 @@ func (l *Locker) returnScan(ctx context.Context, dev Device, text string) ScanRe
 		l.recordOne(EvReturnRefused, map[string]any{"reason": RefusePattern, "scanner": dev.Name})
 		l.log.Info("return refused", "scanner", dev.Name, "reason", RefusePattern)
 		return ScanResult{Outcome: OutcomeRefused, Reason: RefusePattern}
+	}
+	// Fail closed: the flap opens only if there is room to record the
+	// return and the store takes a write now.
+	if err := l.roomToRecord(); err != nil {
+		l.log.Error("return not started: no room to record", "err", err)
+		return ScanResult{Outcome: OutcomeError, Reason: "store"}
+	}
+	if err := l.update(func(tx Tx) error {
+		n, err := tx.Counter(CounterReturns)
+		if err != nil {
+			return err
+		}
+		return tx.SetCounter(CounterReturns, n+1)
+	}); err != nil {
+		l.log.Error("return not started: store", "err", err)
+		return ScanResult{Outcome: OutcomeError, Reason: "store"}
 	}
 	opened, _ := l.openDoors(ctx, []string{ReturnSlotID})
 	if len(opened) == 0 {

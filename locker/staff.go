@@ -137,7 +137,7 @@ func (l *Locker) load(ctx context.Context, o Order) ScanResult {
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}
 	}
 	opened, jammed := l.openDoors(ctx, ids)
-	if err := l.store.Update(func(tx Tx) error { return l.endOpen(tx, opened, jammed, prev) }); err != nil {
+	if err := l.update(func(tx Tx) error { return l.endOpen(tx, opened, jammed, prev) }); err != nil {
 		l.log.Error("load outcome", "err", err)
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}
 	}
@@ -211,7 +211,7 @@ func (l *Locker) retrieveNext(ctx context.Context, s *staffSession) ScanResult {
 			continue
 		}
 		opened, jammed := l.openDoors(ctx, ids)
-		if err := l.store.Update(func(tx Tx) error { return l.endOpen(tx, opened, jammed, prev) }); err != nil {
+		if err := l.update(func(tx Tx) error { return l.endOpen(tx, opened, jammed, prev) }); err != nil {
 			return ScanResult{Outcome: OutcomeError, Reason: "store"}
 		}
 		if len(opened) > 0 {

@@ -211,7 +211,7 @@ func (l *Locker) unreserve(tx Tx, id, orderID string) error {
 // ApplyOrders applies orders.upsert in one transaction.
 func (l *Locker) ApplyOrders(orders []Order) (OrdersResult, error) {
 	var res OrdersResult
-	err := l.store.Update(func(tx Tx) error {
+	err := l.update(func(tx Tx) error {
 		res = OrdersResult{}
 		for _, o := range orders {
 			if err := l.applyOrder(tx, o, &res); err != nil {
@@ -281,7 +281,7 @@ func (l *Locker) cancelOrder(tx Tx, id string, rev uint64, res *OrdersResult) er
 // picked up, expired or retrieved here is a conflict.
 func (l *Locker) CancelOrders(ids []string, rev uint64) (OrdersResult, error) {
 	var res OrdersResult
-	err := l.store.Update(func(tx Tx) error {
+	err := l.update(func(tx Tx) error {
 		res = OrdersResult{}
 		for _, id := range ids {
 			if err := l.cancelOrder(tx, id, rev, &res); err != nil {
@@ -333,7 +333,7 @@ func (l *Locker) StageSnapshot(snapID string, part, parts int, rev uint64, order
 		return OrdersResult{}, err
 	}
 	var res OrdersResult
-	err = l.store.Update(func(tx Tx) error {
+	err = l.update(func(tx Tx) error {
 		res = OrdersResult{}
 		if err := tx.StagePart(snapID, part, payload); err != nil {
 			return err
@@ -421,7 +421,7 @@ func (l *Locker) swapSnapshot(tx Tx, orders []Order, res *OrdersResult) error {
 // library has stored them. upto beyond the last seq recorded is clamped.
 func (l *Locker) AckEvents(upto uint64) (int, error) {
 	var n int
-	err := l.store.Update(func(tx Tx) error {
+	err := l.update(func(tx Tx) error {
 		last, err := tx.LastSeq()
 		if err != nil {
 			return err
@@ -480,7 +480,7 @@ func (l *Locker) SyncState() (SyncState, error) {
 // ClaimCommand remembers a remote command id; dup is true if it was seen
 // before (the command must then not act again).
 func (l *Locker) ClaimCommand(id string) (dup bool, err error) {
-	err = l.store.Update(func(tx Tx) error {
+	err = l.update(func(tx Tx) error {
 		seen, err := tx.CommandSeen(id)
 		if err != nil || seen {
 			dup = seen

@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 
 // cabinetConfig is a sim cabinet with two pseudo-terminal scanners.
 var cabinetConfig = template.Must(template.New("cfg").Parse(`locker: {id: e2e-01, site: "Main library, east entrance"}
-store: {path: {{.Store}}}
+store: {path: {{.Store}}{{if .MinFree}}, min_free: {{.MinFree}}{{end}}}
 security:
   pickup_key_file: {{.KeyFile}}
   staff_badges: ["{{.Badge}}"]
@@ -84,6 +84,7 @@ type cabinet struct {
 	AutoClose                                          string
 	CentralPub                                         string // security.central_public_key
 	Extra                                              string // more YAML (the mqtt section)
+	MinFree                                            string // store.min_free
 }
 
 func newCabinet(t *testing.T, autoClose string, opts ...func(*cabinet)) *cabinet {
@@ -126,7 +127,15 @@ type daemon struct {
 // start runs lockerd on cfg and waits for its "ready" log line.
 func start(t *testing.T, cfg string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, cmd: exec.Command(lockerdBin, "-config", cfg), done: make(chan struct{})}
+	return startUnder(t, cfg)
+}
+
+// startUnder is start with lockerd run through a wrapper command (such as
+// prlimit) that execs it.
+func startUnder(t *testing.T, cfg string, wrapper ...string) *daemon {
+	t.Helper()
+	argv := append(append(wrapper, lockerdBin), "-config", cfg)
+	d := &daemon{t: t, cmd: exec.Command(argv[0], argv[1:]...), done: make(chan struct{})}
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

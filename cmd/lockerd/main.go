@@ -51,6 +51,9 @@ func main() {
 		os.Exit(2)
 	}
 	log := newLogger(cfg.Log.Level)
+	// Past a file-size limit, a write must fail (and be handled) rather
+	// than kill the daemon.
+	signal.Ignore(syscall.SIGXFSZ)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := run(ctx, cfg, log); err != nil {
@@ -130,6 +133,8 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	l.SetSpaceLimits(locker.SpaceLimits{Headroom: store.Headroom, MinFree: int64(cfg.Store.MinFree),
+		Floor: max(int64(cfg.Store.MinFree)/4, 32<<10)})
 	l.SetClockTrust(&locker.ClockTrust{Mode: cfg.Policy.ClockTrust, Synced: clockSynced, MinPlausible: minPlausible})
 	if err := l.Start(version); err != nil {
 		return fmt.Errorf("start: %w", err)

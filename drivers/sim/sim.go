@@ -346,15 +346,21 @@ type DoorState struct {
 	Jammed  bool   `json:"jammed"`
 	Stuck   bool   `json:"stuck"`
 	LockHi  bool   `json:"lock_level_high"`
+	Pulses  int    `json:"pulses"` // recent pulses of its lock
 }
 
 // State lists every door.
 func (h *Hardware) State() []DoorState {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	pulses := map[string]int{}
+	for _, p := range h.pulses {
+		pulses[p.Lock]++
+	}
 	var out []DoorState
 	for _, d := range h.doors {
-		out = append(out, DoorState{ID: d.ID, Open: d.open, Reading: d.reading(), Jammed: d.jammed, Stuck: d.stuck != nil, LockHi: h.high[d.Lock]})
+		out = append(out, DoorState{ID: d.ID, Open: d.open, Reading: d.reading(), Jammed: d.jammed, Stuck: d.stuck != nil,
+			LockHi: h.high[d.Lock], Pulses: pulses[d.Lock]})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out

@@ -53,6 +53,9 @@ type LockerSection struct {
 
 type StoreSection struct {
 	Path string `yaml:"path"`
+	// MinFree is the headroom (free disk, room under the file-size limit
+	// and free pages in the file) below which store.low_space is raised.
+	MinFree ByteSize `yaml:"min_free"`
 }
 
 type Security struct {
@@ -177,6 +180,7 @@ func defaults() Config {
 			RelayActiveLow: true,
 			Sim:            Sim{OpenDelay: Duration(50 * time.Millisecond), AutoClose: Duration(2 * time.Second)},
 		},
+		Store: StoreSection{MinFree: 20 << 20},
 		API:   API{Listen: DefaultListen},
 		Log:   Log{Level: "info"},
 		Kiosk: Kiosk{DefaultLang: "zh-CN", Columns: 4, IdleTimeout: Duration(30 * time.Second)},
@@ -288,6 +292,9 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 	}
 	if c.Store.Path == "" {
 		bad("store.path", "required")
+	}
+	if c.Store.MinFree < 64<<10 {
+		bad("store.min_free", "%d bytes is under the bound of 64KB", c.Store.MinFree)
 	}
 	if c.Security.PickupKeyFile == "" {
 		bad("security.pickup_key_file", "required (a file with 32 or more random bytes in hex)")

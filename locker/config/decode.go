@@ -18,6 +18,30 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 var durationType = reflect.TypeOf(Duration(0))
 
+// ByteSize is a YAML size written like 20MB, 512KB or 1GB (powers of 1024)
+// or a plain number of bytes.
+type ByteSize int64
+
+var byteSizeType = reflect.TypeOf(ByteSize(0))
+
+func parseByteSize(s string) (ByteSize, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("bad size")
+	}
+	return ByteSize(n * mult), nil
+}
+
 // decoder fills Go values from a YAML node tree strictly: unknown keys,
 // wrong types and duplicate keys are problems, and every problem is kept
 // with the line it was found on. It also remembers the line of each key so
@@ -85,6 +109,13 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetInt(int64(dur))
+	case v.Type() == byteSizeType:
+		b, err := parseByteSize(n.Value)
+		if n.Kind != yaml.ScalarNode || err != nil {
+			d.addf(n.Line, path, "want a size like 20MB, 512KB or a number of bytes, got %s", kindName(n))
+			return
+		}
+		v.SetInt(int64(b))
 	case v.Kind() == reflect.Struct:
 		d.decodeStruct(n, v, path)
 	case v.Kind() == reflect.Slice:

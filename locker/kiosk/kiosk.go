@@ -198,6 +198,9 @@ func (h *Handler) readState() State {
 	if !s.Serving {
 		s.Reason = "no_compartment"
 	}
+	if !h.l.StoreHealthy() {
+		s.Serving, s.Reason = false, "store"
+	}
 	if s.Staff {
 		orders, err := h.l.Orders()
 		if err != nil {

@@ -106,6 +106,7 @@ function handleResult(res) {
     case "jammed": return showRefusal("jammed");
     case "staff_on": case "loading": case "retrieving": case "nothing": return refreshState();
     case "staff_off": return welcome();
+    case "error": return refreshState(); // out of service if the store cannot be written
     default: return showRefusal("error");
   }
 }
@@ -200,6 +201,7 @@ function connect() {
   es.addEventListener("notice", (m) => {
     const n = JSON.parse(m.data);
     if (n.type === "staff.session") n.data.on ? refreshState() : welcome();
+    if (n.type === "store.health") refreshState();
   });
   es.onerror = () => { /* EventSource reconnects by itself */ };
 }

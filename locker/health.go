@@ -1,0 +1,92 @@
+package locker
+
+import (
+	"fmt"
+	"time"
+)
+
+// update runs fn in a store transaction and keeps track of whether the
+// store can be written: a locker whose store cannot record what it does
+// must not open doors (each door-opening flow writes before it pulses, so
+// a failing store fails closed), and the kiosk says it is out of service.
+// The first write that succeeds again clears the state.
+func (l *Locker) update(fn func(Tx) error) error {
+	err := l.store.Update(fn)
+	if err != nil && l.storeFailing.CompareAndSwap(false, true) {
+		l.log.Error("store write failed: doors stay shut until it can be written", "err", err)
+		l.notify(Notice{Type: NoticeStoreHealth, Data: map[string]any{"ok": false}})
+	} else if err == nil && l.storeFailing.CompareAndSwap(true, false) {
+		l.log.Info("store writable again")
+		l.notify(Notice{Type: NoticeStoreHealth, Data: map[string]any{"ok": true}})
+	}
+	if err == nil {
+		l.checkSpace(false)
+	}
+	return err
+}
+
+// StoreHealthy reports whether the store can record what the locker
+// does: the last write succeeded and the space guard sees room.
+func (l *Locker) StoreHealthy() bool { return !l.storeFailing.Load() && l.roomToRecord() == nil }
+
+// SpaceLimits tell the locker how much room its store has left.
+type SpaceLimits struct {
+	Headroom func() (int64, error) // bytes the store can still take
+	// MinFree: below it, store.low_space is recorded (once per episode),
+	// while there is still room to record it.
+	MinFree int64
+	// Floor: below it, no door opens — one operation's records always fit
+	// in it, so a door never opens for something that cannot be recorded.
+	Floor int64
+}
+
+// SetSpaceLimits installs the headroom check (lockerd's is disk space and
+// the file-size limit); without one, room is assumed.
+func (l *Locker) SetSpaceLimits(s SpaceLimits) { l.space = s }
+
+func (l *Locker) roomToRecord() error {
+	if l.space.Headroom == nil {
+		return nil
+	}
+	room, err := l.space.Headroom()
+	if err == nil && room < l.space.Floor {
+		err = fmt.Errorf("store headroom %d bytes is under the floor of %d", room, l.space.Floor)
+	}
+	return err
+}
+
+// checkSpace raises the low-space alarm; after writes it runs at most
+// every 100 ms (a headroom check is a few system calls), from Tick always.
+func (l *Locker) checkSpace(force bool) {
+	if l.space.Headroom == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := l.spaceChecked.Load()
+	if !force && now-last < int64(100*time.Millisecond) || !l.spaceChecked.CompareAndSwap(last, now) {
+		return
+	}
+	room, err := l.space.Headroom()
+	switch {
+	case err != nil:
+		l.log.Warn("store headroom unknown", "err", err)
+	case room < l.space.MinFree && !l.spaceLow.Load():
+		l.log.Warn("store running out of space", "headroom_bytes", room, "min_free_bytes", l.space.MinFree)
+		err := l.store.Update(func(tx Tx) error {
+			return l.record(tx, EvStoreLowSpace, map[string]any{"headroom_bytes": room, "min_free_bytes": l.space.MinFree})
+		})
+		if err != nil {
+			l.log.Error("low-space alarm not recorded", "err", err)
+			return
+		}
+		l.spaceLow.Store(true)
+	case room >= 2*l.space.MinFree && l.spaceLow.Load():
+		l.spaceLow.Store(false)
+		l.log.Info("store has room again", "headroom_bytes", room)
+	}
+}
+
+// Event types of the store's health.
+const (
+	EvStoreLowSpace = "store.low_space"
+)
