@@ -563,7 +563,11 @@ func (l *Locker) pickupScan(ctx context.Context, dev Device, text, via string) S
 		return l.staffScan(ctx, dev, text)
 	}
 	if until, locked := l.lockouts.LockedUntil(dev.Name, now); locked {
-		l.recordOne(EvPickupDenied, map[string]any{"scanner": dev.Name, "reason": DenyLockedOut, "until": until.UTC()})
+		// One event per lockout: a scanner flooded with codes must not
+		// flood the outbox (or the disk) as well.
+		if l.lockouts.FirstRefusal(dev.Name) {
+			l.recordOne(EvPickupDenied, map[string]any{"scanner": dev.Name, "reason": DenyLockedOut, "until": until.UTC()})
+		}
 		return ScanResult{Outcome: OutcomeDenied, Reason: DenyLockedOut, Until: until}
 	}
 	if codeErr != nil {

@@ -19,6 +19,7 @@ type lockoutState struct {
 	until       time.Time     // locked out until
 	last        time.Duration // length of the last lockout, for doubling
 	lastEndedAt time.Time
+	refused     bool // a scan was refused during the current lockout
 }
 
 // Lockouts tracks failed-code attempts per input device (scanner or
@@ -43,6 +44,19 @@ func (l *Lockouts) LockedUntil(device string, now time.Time) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return st.until, true
+}
+
+// FirstRefusal reports whether this is the first scan refused during the
+// device's current lockout (and marks it seen).
+func (l *Lockouts) FirstRefusal(device string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := l.by[device]
+	if st == nil || st.refused {
+		return false
+	}
+	st.refused = true
+	return true
 }
 
 // Fail records a failed attempt on device at now. It returns the end of a
@@ -73,6 +87,7 @@ func (l *Lockouts) Fail(device string, now time.Time) (until time.Time, started 
 		d = min(st.last*2, l.policy.LockoutMax)
 	}
 	st.last = d
+	st.refused = false
 	st.until = now.Add(d)
 	st.lastEndedAt = st.until
 	st.failures = st.failures[:0]

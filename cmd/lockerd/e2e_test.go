@@ -22,7 +22,7 @@ func step(t *testing.T, name string, f func()) {
 // TestEndToEnd drives the real lockerd binary on sim hardware, with codes
 // typed on a pseudo-terminal scanner, through every physical flow.
 func TestEndToEnd(t *testing.T) {
-	c := newCabinet(t, "0s") // doors stay open until the test closes them
+	c := newCabinet(t, "0s", func(c *cabinet) { c.Lockout = "3s" }) // doors stay open until the test closes them
 	front := serialtest.Plug(t, c.Front)
 	returns := serialtest.Plug(t, c.Returns)
 	d := start(t, c.Config)
@@ -139,11 +139,17 @@ func TestEndToEnd(t *testing.T) {
 		d.waitEvent(locker.EvScannerDisconnected, map[string]any{"scanner": "front"})
 		front = serialtest.Plug(t, c.Front)
 		d.waitCount(locker.EvScannerConnected, map[string]any{"scanner": "front"}, 2)
-		// The front scanner is still locked out from the earlier step: the
-		// new device's scans arrive and are refused.
-		before := d.count(locker.EvPickupDenied, map[string]any{"scanner": "front", "reason": "locked_out"})
-		front.Write([]byte("ANYCODE1\r"))
-		d.waitCount(locker.EvPickupDenied, map[string]any{"scanner": "front", "reason": "locked_out"}, before+1)
+		// Once the lockout from the earlier step is over, a code read by
+		// the new device opens its door.
+		lock := d.waitEvent(locker.EvLockoutStarted, map[string]any{"scanner": "front"})
+		until, err := time.Parse(time.RFC3339Nano, lock.Data["until"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Until(until) + 100*time.Millisecond) // the policy's own timeout
+		rep := d.addOrder(httpapi.AddOrderRequest{})
+		front.Write([]byte(rep.Code + "\r"))
+		d.waitEvent(locker.EvPickupCompleted, map[string]any{"order_id": rep.Order.ID, "via": "scan"})
 	})
 
 	d.stop()

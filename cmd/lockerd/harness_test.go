@@ -54,7 +54,7 @@ security:
 {{- if .CentralPub}}
   central_public_key: "{{.CentralPub}}"
 {{- end}}
-policy: {max_failed_codes: 5, failed_window: 60s, lockout: 30s, lockout_max: 15m,
+policy: {max_failed_codes: 5, failed_window: 60s, lockout: {{or .Lockout "30s"}}, lockout_max: 15m,
          door_open_confirm: 500ms, door_left_open_alarm: 60s, reopen_grace: 2m, clock_trust: always}
 hardware:
   backend: sim
@@ -85,6 +85,7 @@ type cabinet struct {
 	CentralPub                                         string // security.central_public_key
 	Extra                                              string // more YAML (the mqtt section)
 	MinFree                                            string // store.min_free
+	Lockout                                            string // policy.lockout (default 30s)
 }
 
 func newCabinet(t *testing.T, autoClose string, opts ...func(*cabinet)) *cabinet {
