@@ -12,7 +12,7 @@ DEMO_API := 127.0.0.1:8480
 FUZZ_TARGETS := ./locker:FuzzNormalizeCode ./locker/config:FuzzParse ./drivers/serialscan:FuzzSplitter ./sync/protocol:FuzzOpen
 FUZZTIME ?= 5s
 
-.PHONY: all build demo test test-deps vet unit fuzz-short fuzz screenshots clean
+.PHONY: all build demo test test-deps vet unit fuzz-short fuzz screenshots torture bench clean
 
 all: build
 
@@ -78,6 +78,14 @@ fuzz: FUZZTIME = 10m
 fuzz: fuzz-short
 
 test: test-deps vet unit fuzz-short
+
+# Full-size torture: 200 SIGKILLs of lockerd under load and order sync, 20
+# broker kills during load, the store filling up, a day of brute force.
+# (make test runs the same tests shortened.)
+torture: test-deps
+	LOCKERD_TORTURE_KILLS=200 LOCKERD_CHAOS_RESTARTS=20 $(GO) test -count=1 -timeout 30m -v \
+		-run '^(TestPowerCutTorture|TestBrokerChaos|TestDiskFull|TestCrashKeepsEveryEventAndSeq)$$' ./cmd/lockerd
+	$(GO) test -count=1 -v -run '^(TestBruteForceAgainstLockout|TestExpiryWaitsForATrustworthyClock|TestBackwardsJumpGrantsNoReopen)$$' ./locker
 
 # The kiosk screenshots in docs/img (800x480), taken by the browser test
 # itself. Chinese text needs a CJK font (Debian: fonts-wqy-microhei).

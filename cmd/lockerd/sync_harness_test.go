@@ -140,3 +140,11 @@ func decodeMsg(t *testing.T, payload []byte) protocol.Message {
 func httpAddOrder(compartment string) httpapi.AddOrderRequest {
 	return httpapi.AddOrderRequest{Compartment: compartment}
 }
+
+func decodeEvent(payload []byte) *protocol.Event {
+	var e protocol.Event
+	if json.Unmarshal(payload, &e) != nil || e.Seq == 0 {
+		return nil
+	}
+	return &e
+}
