@@ -573,12 +573,7 @@ func (l *Locker) pickupScan(ctx context.Context, dev Device, text, via string) S
 	if codeErr != nil {
 		return l.failCode(dev, now)
 	}
-	var o Order
-	err := l.store.View(func(tx Tx) error {
-		var err error
-		o, err = tx.OrderByCodeHash(hash)
-		return err
-	})
+	o, err := l.orderByHash(hash)
 	if errors.Is(err, ErrNotFound) {
 		if l.isStaff(hash) {
 			l.startStaff(dev.Name, now)
@@ -618,6 +613,27 @@ func (l *Locker) pickupScan(ctx context.Context, dev Device, text, via string) S
 	default:
 		return l.deny(dev, o.ID, DenyNotReady)
 	}
+}
+
+// orderByHash is the one index read a scanned code costs.
+func (l *Locker) orderByHash(hash string) (Order, error) {
+	var o Order
+	err := l.store.View(func(tx Tx) error {
+		var err error
+		o, err = tx.OrderByCodeHash(hash)
+		return err
+	})
+	return o, err
+}
+
+// FindOrderByCode is the lookup a scan does — normalise, one HMAC, one
+// index read — without acting on it (for benchmarks and tools).
+func (l *Locker) FindOrderByCode(raw string) (Order, error) {
+	code, err := NormalizeCode(raw)
+	if err != nil {
+		return Order{}, err
+	}
+	return l.orderByHash(l.key.Hash(code))
 }
 
 func (l *Locker) deny(dev Device, orderID, reason string) ScanResult {

@@ -66,9 +66,10 @@ type Tx interface {
 	MarkCommand(id string, at time.Time) error
 
 	// StagePart keeps one part of snapshot snapID (dropping parts of any
-	// other snapshot); StagedParts returns the parts kept, by number;
-	// ClearStaged drops them.
+	// other snapshot); StagedCount says how many parts are kept;
+	// StagedParts returns them, by number; ClearStaged drops them.
 	StagePart(snapID string, part int, payload []byte) error
+	StagedCount(snapID string) (int, error)
 	StagedParts(snapID string) (map[int][]byte, error)
 	ClearStaged() error
 

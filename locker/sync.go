@@ -338,6 +338,15 @@ func (l *Locker) StageSnapshot(snapID string, part, parts int, rev uint64, order
 		if err := tx.StagePart(snapID, part, payload); err != nil {
 			return err
 		}
+		// Count first: reading every staged part on each arrival would
+		// make a snapshot of n parts cost n² reads.
+		if n, err := tx.StagedCount(snapID); err != nil || n < parts {
+			res.Pending = true
+			if err == nil {
+				res.Rev, err = tx.Counter(CounterOrdersRev)
+			}
+			return err
+		}
 		staged, err := tx.StagedParts(snapID)
 		if err != nil {
 			return err

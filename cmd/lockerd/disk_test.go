@@ -39,13 +39,13 @@ func TestDiskFull(t *testing.T) {
 	d := startUnder(t, c.Config, prlimit, "--fsize=524288:unlimited") // soft limit only: it can be raised again
 	rep := d.addOrder(httpapi.AddOrderRequest{Compartment: "A01"})
 
-	// Fill the store with refused codes (each one a recorded event) until
+	// Fill the store with refused returns (each one a recorded event) until
 	// writes keep failing (a failed write frees what it took, so a few
 	// small ones may still fit after the first failure).
 	failing := 0
 	for i := 0; i < 40000 && failing < 20; i++ {
 		var res locker.ScanResult
-		if err := d.call("POST", "/v1/scan", httpapi.ScanRequest{Scanner: "keypad", Text: fmt.Sprintf("FILL%05d", i)}, &res); err != nil {
+		if err := d.call("POST", "/v1/scan", httpapi.ScanRequest{Scanner: "returns", Text: fmt.Sprintf("not-a-book-%05d", i)}, &res); err != nil {
 			t.Fatal(err)
 		}
 		var st kiosk.State

@@ -459,6 +459,20 @@ func (t *txn) StagePart(snapID string, part int, payload []byte) error {
 	return b.Put(partKey(part), payload)
 }
 
+func (t *txn) StagedCount(snapID string) (int, error) {
+	b := t.b(bStaged)
+	if string(b.Get(kStagedID)) != snapID {
+		return 0, nil
+	}
+	n := 0
+	c := b.Cursor()
+	prefix := []byte("part/")
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		n++
+	}
+	return n, nil
+}
+
 func (t *txn) StagedParts(snapID string) (map[int][]byte, error) {
 	b := t.b(bStaged)
 	out := map[int][]byte{}

@@ -108,3 +108,28 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecode feeds downlink bodies (after the signature check) to the
+// envelope decoder and every message type's data.
+func FuzzDecode(f *testing.F) {
+	v := vectors{}
+	raw, _ := os.ReadFile("../../testdata/protocol-v1.json")
+	json.Unmarshal(raw, &v)
+	f.Add([]byte(v.SignedBody))
+	f.Add([]byte(`{"v":1,"type":"orders.upsert","id":"a","locker":"nb-main-01","ts":"2026-11-26T10:00:00Z","data":{"orders":[{"id":"o","rev":1,"state":"assigned","size":"S","items":[],"code":"K7Q2M9","expires_at":"2026-11-27T10:00:00Z"}]}}`))
+	f.Add([]byte(`{"v":1,"type":"orders.snapshot","id":"b","locker":"nb-main-01","data":{"snap_id":"s","part":1,"parts":2,"rev":3,"orders":[]}}`))
+	f.Add([]byte(`{"v":1,"type":"ack.evt","id":"c","locker":"nb-main-01","data":{"upto":18446744073709551615}}`))
+	f.Add([]byte(`{"v":1,"type":"cmd.resync","id":"d","locker":"nb-main-01","exp":"x","data":{"from_seq":-1}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		m, err := Decode(body, "nb-main-01")
+		if err != nil {
+			return
+		}
+		if m.V != Version || m.ID == "" || m.Locker != "nb-main-01" {
+			t.Fatalf("accepted a bad envelope: %+v", m)
+		}
+		for _, v := range []any{&OrdersUpsert{}, &OrdersCancel{}, &OrdersSnapshot{}, &CmdOpen{}, &CmdService{}, &CmdResync{}, &AckEvt{}} {
+			_ = DecodeData(m, v)
+		}
+	})
+}
