@@ -51,7 +51,7 @@ func BenchmarkSnapshotApply(b *testing.B) {
 			orders := make([]locker.Order, n)
 			for i := range orders {
 				orders[i] = locker.Order{ID: fmt.Sprintf("SNAP-%07d", i), Rev: 1, State: locker.OrderAssigned, Size: locker.SizeS,
-					Items: []locker.Item{{Barcode: fmt.Sprintf("978%010d", i), Title: "Snapshot order"}},
+					Items:    []locker.Item{{Barcode: fmt.Sprintf("978%010d", i), Title: "Snapshot order"}},
 					CodeHash: lockertest.Key.Hash(fmt.Sprintf("S%07dZ", i)), ExpiresAt: exp}
 			}
 			const part = 500
