@@ -848,6 +848,20 @@ func (l *Locker) pickup(ctx context.Context, dev Device, o Order, via string) Sc
 			return err
 		}
 		cur.PickedUpAt = l.clock.Now().UTC()
+		// A door that opened and closed again before this commit was
+		// settled as still holding the order: it is empty now.
+		for _, id := range opened {
+			c, err := tx.Compartment(id)
+			if err != nil {
+				return err
+			}
+			if c.State == CompLoaded && c.OrderID == o.ID {
+				c.State, c.OrderID = CompFree, ""
+				if err := tx.PutCompartment(c); err != nil {
+					return err
+				}
+			}
+		}
 		res = ScanResult{Outcome: OutcomeOpened, OrderID: o.ID, Compartments: opened}
 		data := map[string]any{"order_id": o.ID, "compartments": opened, "via": via}
 		if dev.Name != "" {
