@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +24,13 @@ func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: lockerbench scan|outbox|footprint|fleet [flags]")
 		os.Exit(2)
+	}
+	if prof := os.Getenv("LOCKERBENCH_CPUPROFILE"); prof != "" {
+		f, err := os.Create(prof)
+		if err == nil {
+			pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
 	}
 	var err error
 	switch os.Args[1] {
@@ -38,6 +46,7 @@ func main() {
 		err = fmt.Errorf("unknown bench %q", os.Args[1])
 	}
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "lockerbench:", err)
 		os.Exit(1)
 	}

@@ -166,9 +166,19 @@ func (h *Hub) drain() {
 		if len(batch) == 0 {
 			break
 		}
+		// Events are stored in one transaction per batch: one sync to disk
+		// for many events, not one each.
+		var events []inMsg
 		for _, m := range batch {
+			if strings.HasSuffix(m.topic, "/up/evt") {
+				events = append(events, m)
+				continue
+			}
+			h.storeEvents(events)
+			events = nil
 			h.handle(m.topic, m.payload)
 		}
+		h.storeEvents(events)
 	}
 	h.mu.Lock()
 	due := h.ackWait
@@ -193,7 +203,7 @@ func (h *Hub) handle(topic string, payload []byte) {
 	case "status":
 		err = h.onStatus(id, payload)
 	case "up/evt":
-		err = h.onEvent(id, payload)
+		h.storeEvents([]inMsg{{topic, payload}})
 	case "up/ack":
 		err = h.onAck(id, payload)
 	case "up/tele":
@@ -289,49 +299,83 @@ func (h *Hub) markAck(id string) {
 	h.mu.Unlock()
 }
 
-func (h *Hub) onEvent(id string, payload []byte) error {
-	var e protocol.Event
-	if err := json.Unmarshal(payload, &e); err != nil {
-		return err
+// storeEvents stores a batch of up/evt messages (deduplicated by id) in
+// one transaction and marks their lockers for an ack.evt.
+func (h *Hub) storeEvents(msgs []inMsg) {
+	if len(msgs) == 0 {
+		return
 	}
-	if e.Locker != id || e.Seq == 0 || e.ID != protocol.EventID(id, e.Seq) {
-		return fmt.Errorf("event %q on %s's topic: locker/id/seq disagree", e.ID, id)
+	type parsed struct {
+		locker string
+		e      protocol.Event
 	}
-	stored := false
+	var evs []parsed
+	for _, m := range msgs {
+		rest, _ := strings.CutPrefix(m.topic, h.cfg.Prefix+"/")
+		id, _, _ := strings.Cut(rest, "/")
+		var e protocol.Event
+		if err := json.Unmarshal(m.payload, &e); err != nil {
+			h.log.Warn("event refused", "locker", id, "err", err)
+			continue
+		}
+		if e.Locker != id || e.Seq == 0 || e.ID != protocol.EventID(id, e.Seq) {
+			h.log.Warn("event refused", "locker", id, "err", fmt.Sprintf("event %q on %s's topic: locker/id/seq disagree", e.ID, id))
+			continue
+		}
+		evs = append(evs, parsed{id, e})
+	}
+	var stored []protocol.Event
 	err := h.db.Update(func(tx *bolt.Tx) error {
+		stored = stored[:0]
 		eb := tx.Bucket(bEvents)
-		key := lkey(id, be64(e.Seq))
-		if eb.Get(key) != nil {
-			return nil // duplicate, by id
+		infos := map[string]*LockerInfo{}
+		for _, p := range evs {
+			li := infos[p.locker]
+			if li == nil {
+				l, err := getLocker(tx, p.locker)
+				if err != nil {
+					return err
+				}
+				li = &l
+				infos[p.locker] = li
+			}
+			key := lkey(p.locker, be64(p.e.Seq))
+			if p.e.Seq <= li.Acked || eb.Get(key) != nil {
+				continue // duplicate, by id
+			}
+			raw, err := json.Marshal(p.e)
+			if err != nil {
+				return err
+			}
+			if err := eb.Put(key, raw); err != nil {
+				return err
+			}
+			li.Events++
+			for eb.Get(lkey(p.locker, be64(li.Acked+1))) != nil {
+				li.Acked++
+			}
+			if err := h.applyEventToOrders(tx, p.locker, p.e); err != nil {
+				return err
+			}
+			stored = append(stored, p.e)
 		}
-		li, err := getLocker(tx, id)
-		if err != nil {
-			return err
+		for _, li := range infos {
+			if err := putLocker(tx, *li); err != nil {
+				return err
+			}
 		}
-		if e.Seq <= li.Acked {
-			return nil // stored and acked before (and maybe pruned)
-		}
-		if err := eb.Put(key, payload); err != nil {
-			return err
-		}
-		stored = true
-		li.Events++
-		for eb.Get(lkey(id, be64(li.Acked+1))) != nil {
-			li.Acked++
-		}
-		if err := h.applyEventToOrders(tx, id, e); err != nil {
-			return err
-		}
-		return putLocker(tx, li)
+		return nil
 	})
 	if err != nil {
-		return err
+		h.log.Error("events not stored", "err", err)
+		return
 	}
-	h.markAck(id)
-	if stored {
+	for _, p := range evs {
+		h.markAck(p.locker)
+	}
+	for _, e := range stored {
 		h.publishLocal(e)
 	}
-	return nil
 }
 
 // applyEventToOrders keeps the hub's view of orders in step with what

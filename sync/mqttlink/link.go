@@ -277,28 +277,50 @@ func (k *Link) publishBatch(ctx context.Context) (int, error) {
 	if err != nil || len(evs) == 0 {
 		return 0, err
 	}
+	// Up to publishWindow publishes are in flight at once (one connection
+	// keeps them in order); the cursor moves as their PUBACKs arrive, in
+	// order. Nothing leaves the outbox until ack.evt either way.
+	type inflight struct {
+		tok mqtt.Token
+		seq uint64
+	}
+	var window []inflight
 	sent := 0
+	settle := func(upto int) error {
+		for len(window) > upto {
+			f := window[0]
+			window = window[1:]
+			if !f.tok.WaitTimeout(10 * time.Second) {
+				return errors.New("publish timed out")
+			}
+			if f.tok.Error() != nil {
+				return f.tok.Error()
+			}
+			k.mu.Lock()
+			if k.connGen != gen { // reconnected meanwhile: the new connection replays
+				k.mu.Unlock()
+				return errReconnected
+			}
+			k.cursor = max(k.cursor, f.seq)
+			k.mu.Unlock()
+			sent++
+		}
+		return nil
+	}
 	for _, e := range evs {
 		payload, err := json.Marshal(protocol.Event{V: protocol.Version, ID: protocol.EventID(k.cfg.LockerID, e.Seq),
 			Type: e.Type, Locker: k.cfg.LockerID, Boot: e.Boot, Seq: e.Seq, TS: e.TS, Hist: e.Seq <= hist, Data: e.Data})
 		if err != nil {
 			return sent, err
 		}
-		tok := k.client.Publish(k.topics.UpEvt(), 1, false, payload)
-		if !tok.WaitTimeout(10 * time.Second) {
-			return sent, errors.New("publish timed out")
+		window = append(window, inflight{k.client.Publish(k.topics.UpEvt(), 1, false, payload), e.Seq})
+		limit := publishWindow
+		if !centralUp {
+			limit = 1
 		}
-		if tok.Error() != nil {
-			return sent, tok.Error()
+		if err := settle(limit - 1); err != nil {
+			return sent, ignoreReconnect(err)
 		}
-		k.mu.Lock()
-		if k.connGen != gen { // reconnected meanwhile: the new connection replays
-			k.mu.Unlock()
-			return sent, nil
-		}
-		k.cursor = max(k.cursor, e.Seq)
-		k.mu.Unlock()
-		sent++
 		if !centralUp {
 			// The central library is away: the broker queues for it;
 			// keep publishing, gently.
@@ -309,7 +331,19 @@ func (k *Link) publishBatch(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	return sent, nil
+	return sent, ignoreReconnect(settle(0))
+}
+
+// publishWindow bounds the event publishes awaiting their PUBACK.
+const publishWindow = 16
+
+var errReconnected = errors.New("reconnected")
+
+func ignoreReconnect(err error) error {
+	if errors.Is(err, errReconnected) {
+		return nil
+	}
+	return err
 }
 
 func (k *Link) telemetry(ctx context.Context) {
