@@ -79,6 +79,17 @@ fuzz: fuzz-short
 
 test: test-deps vet unit fuzz-short
 
+# Benchmarks (BENCHMARKS.md): Go benchmarks for code verification and
+# snapshot apply, then lockerbench for scan-to-unlock, outbox replay,
+# footprint and a fleet — each beside a baseline of the same run.
+bench: build test-deps
+	$(GO) test -run '^$$' -bench 'CodeVerify|SnapshotApply' -benchtime 1x -count 1 ./locker | grep -E '^(Benchmark|ok)'
+	$(GO) test -run '^$$' -bench 'CodeVerify' -benchtime 20000x -count 1 ./locker | grep -E '^(Benchmark|ok)'
+	$(BIN)/lockerbench scan -orders 10000,100000,1000000 -n 1000
+	$(BIN)/lockerbench outbox -events 30000
+	$(BIN)/lockerbench footprint -lockerd $(BIN)/lockerd -orders 0,100000
+	$(BIN)/lockerbench fleet -n 10,50,100,200,400 -duration 10s
+
 # Full-size torture: 200 SIGKILLs of lockerd under load and order sync, 20
 # broker kills during load, the store filling up, a day of brute force.
 # (make test runs the same tests shortened.)
