@@ -34,8 +34,8 @@ func rigSettings(id string) locker.Settings {
 	p.MaxFailedCodes = 100
 	return locker.Settings{LockerID: id, Policy: p, LockPulse: locker.MinLockPulse, MaxConcurrentPulses: 2,
 		Compartments: []locker.Compartment{{ID: "S1", Size: locker.SizeS, Lock: "L1", Sensor: "D1"}},
-		Devices: []locker.Device{{Name: "front", Role: locker.RolePickup}, {Name: "returns", Role: locker.RoleReturn}},
-		Return:  &locker.ReturnSlot{Lock: "LR", Sensor: "DR", Pattern: regexp.MustCompile(`^[0-9]{8,14}$`)}}
+		Devices:      []locker.Device{{Name: "front", Role: locker.RolePickup}, {Name: "returns", Role: locker.RoleReturn}},
+		Return:       &locker.ReturnSlot{Lock: "LR", Sensor: "DR", Pattern: regexp.MustCompile(`^[0-9]{8,14}$`)}}
 }
 
 func newRig(dir, id string) (*rig, error) {
