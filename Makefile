@@ -83,7 +83,8 @@ test: test-deps vet unit fuzz-short
 # snapshot apply, then lockerbench for scan-to-unlock, outbox replay,
 # footprint and a fleet — each beside a baseline of the same run.
 bench: build test-deps
-X
+	$(GO) test -run '^$$' -bench 'CodeVerify' -benchtime 20000x -count 1 ./locker | grep -E '^(Benchmark|ok)'
+	$(GO) test -run '^$$' -bench 'SnapshotApply' -benchtime 1x -count 1 ./locker | grep -E '^(Benchmark|ok)'
 	$(BIN)/lockerbench scan -orders 10000,100000,1000000 -n 1000
 	$(BIN)/lockerbench outbox -events 30000
 	$(BIN)/lockerbench footprint -lockerd $(BIN)/lockerd -orders 0,100000
