@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
-	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/mqttlink"
 )
 
@@ -40,26 +38,17 @@ func benchFleet(args []string) error {
 }
 
 func fleetOnce(n int, duration, period time.Duration) error {
-	dir, err := os.MkdirTemp("", "lockerbench-fleet")
+	return withBroker("fleet", func(dir, url string) error { return fleetRun(dir, url, n, duration, period) })
+}
+
+func fleetRun(dir, url string, n int, duration, period time.Duration) error {
+	h, key, stopHub, err := startHub(dir, url)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	url, stopBroker, err := startMosquitto(dir)
-	if err != nil {
-		return err
-	}
-	defer stopBroker()
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	h, err := hub.New(hub.Config{Brokers: []string{url}, SigningKey: key, StorePath: filepath.Join(dir, "hub.db"), Log: quiet})
-	if err != nil {
-		return err
-	}
+	defer stopHub()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	hubDone := make(chan struct{})
-	go func() { h.Run(ctx); close(hubDone) }()
-	defer func() { cancel(); <-hubDone; h.Close() }()
 
 	stored, unsub := h.Subscribe()
 	defer unsub()

@@ -3,17 +3,13 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/lockerd/lockerd/locker"
-	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/mqttlink"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -26,17 +22,10 @@ func benchOutbox(args []string) error {
 	fs := newFlags("outbox")
 	n := fs.Int("events", 30000, "events")
 	fs.Parse(args)
-	dir, err := os.MkdirTemp("", "lockerbench-outbox")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	url, stopBroker, err := startMosquitto(dir)
-	if err != nil {
-		return err
-	}
-	defer stopBroker()
+	return withBroker("outbox", func(dir, url string) error { return outboxRun(dir, url, n) })
+}
 
+func outboxRun(dir, url string, n *int) error {
 	// The locker, with n events recorded while offline.
 	r, err := newRig(dir, "bench-01")
 	if err != nil {
@@ -76,19 +65,13 @@ func benchOutbox(args []string) error {
 	base.Disconnect(100)
 
 	// lockerd's link and lockerhub.
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	h, err := hub.New(hub.Config{Brokers: []string{url}, SigningKey: key, StorePath: filepath.Join(dir, "hub.db"), Log: quiet})
+	h, key, stopHub, err := startHub(dir, url)
 	if err != nil {
 		return err
 	}
+	defer stopHub()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	hubDone := make(chan struct{})
-	go func() { h.Run(ctx); close(hubDone) }()
-	defer func() { cancel(); <-hubDone; h.Close() }()
-	for !h.Connected() {
-		time.Sleep(5 * time.Millisecond)
-	}
 	// Baseline 2: the same bare publisher, with lockerhub consuming and
 	// acking (the same end condition as the replay: all stored centrally).
 	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("bench-baseline-2"))

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +17,7 @@ import (
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/boltstore"
 	"github.com/lockerd/lockerd/locker/lockertest"
+	"github.com/lockerd/lockerd/sync/hub"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -98,4 +101,36 @@ func startMosquitto(dir string) (string, func(), error) {
 		return "", nil, err
 	}
 	return url, func() { cmd.Process.Kill(); cmd.Wait() }, nil
+}
+
+// withBroker makes a temporary directory with a Mosquitto running in it
+// for one bench, and removes both afterwards.
+func withBroker(name string, f func(dir, url string) error) error {
+	dir, err := os.MkdirTemp("", "lockerbench-"+name)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	url, stop, err := startMosquitto(dir)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	return f(dir, url)
+}
+
+// startHub runs a lockerhub on url with a fresh signing key until stop.
+func startHub(dir, url string) (h *hub.Hub, key ed25519.PrivateKey, stop func(), err error) {
+	_, key, _ = ed25519.GenerateKey(rand.Reader)
+	h, err = hub.New(hub.Config{Brokers: []string{url}, SigningKey: key, StorePath: filepath.Join(dir, "hub.db"), Log: quiet})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.Run(ctx); close(done) }()
+	for !h.Connected() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return h, key, func() { cancel(); <-done; h.Close() }, nil
 }
