@@ -50,6 +50,7 @@ type Hub struct {
 	wakeC   chan struct{}
 	subs    map[chan protocol.Event]struct{}
 	ackWait map[string]bool // lockers whose ack.evt is due
+	lastAck map[string]time.Time
 }
 
 type inMsg struct {
@@ -79,7 +80,7 @@ func New(cfg Config) (*Hub, error) {
 		return nil, err
 	}
 	h := &Hub{cfg: cfg, db: db, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1),
-		subs: map[chan protocol.Event]struct{}{}, ackWait: map[string]bool{}}
+		subs: map[chan protocol.Event]struct{}{}, ackWait: map[string]bool{}, lastAck: map[string]time.Time{}}
 	h.newClient()
 	return h, nil
 }
@@ -126,10 +127,7 @@ func (h *Hub) newClient() mqtt.Client {
 		h.mu.Lock()
 		h.inbox = append(h.inbox, inMsg{m.Topic(), append([]byte(nil), m.Payload()...)})
 		h.mu.Unlock()
-		select {
-		case h.wakeC <- struct{}{}:
-		default:
-		}
+		h.wake()
 	}
 	for _, t := range []string{"status", "up/evt", "up/ack", "up/tele"} {
 		h.cl.AddRoute(h.cfg.Prefix+"/+/"+t, handler)
@@ -142,6 +140,9 @@ func (h *Hub) Run(ctx context.Context) error {
 	statusTopic := h.cfg.Prefix + "/central/status"
 	h.cl.Connect()
 	for {
+		// A short gathering window: events that arrive together are
+		// stored in one transaction (one sync to disk) instead of many.
+		time.Sleep(batchWindow)
 		h.drain()
 		select {
 		case <-ctx.Done():
@@ -180,12 +181,41 @@ func (h *Hub) drain() {
 		}
 		h.storeEvents(events)
 	}
+	// ack.evt at most every ackEvery per locker: during a replay of
+	// thousands of events one ack per batch would keep the locker busy
+	// deleting rows one small transaction at a time.
+	now := time.Now()
 	h.mu.Lock()
-	due := h.ackWait
-	h.ackWait = map[string]bool{}
+	var due []string
+	later := false
+	for id := range h.ackWait {
+		if now.Sub(h.lastAck[id]) >= ackEvery {
+			due = append(due, id)
+			delete(h.ackWait, id)
+			h.lastAck[id] = now
+		} else {
+			later = true
+		}
+	}
 	h.mu.Unlock()
-	for id := range due {
+	for _, id := range due {
 		h.sendAckEvt(id)
+	}
+	if later {
+		time.AfterFunc(ackEvery, h.wake)
+	}
+}
+
+// batchWindow is how long the hub gathers messages before storing them.
+const batchWindow = 2 * time.Millisecond
+
+// ackEvery spaces a locker's ack.evt messages.
+const ackEvery = 100 * time.Millisecond
+
+func (h *Hub) wake() {
+	select {
+	case h.wakeC <- struct{}{}:
+	default:
 	}
 }
 
