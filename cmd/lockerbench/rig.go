@@ -90,7 +90,7 @@ func startMosquitto(dir string) (string, func(), error) {
 	if os.Getuid() == 0 {
 		user = "user root\n"
 	}
-	os.WriteFile(conf, []byte(fmt.Sprintf("%slistener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 0\n", user, port)), 0o644)
+	os.WriteFile(conf, []byte(fmt.Sprintf("%slistener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 0\nset_tcp_nodelay true\n", user, port)), 0o644)
 	cmd := exec.Command(bin, "-c", conf)
 	if err := cmd.Start(); err != nil {
 		return "", nil, err

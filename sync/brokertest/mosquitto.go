@@ -70,7 +70,7 @@ func StartMosquitto(t testing.TB, opt MosquittoOptions) *Mosquitto {
 	if os.Getuid() == 0 {
 		conf.WriteString("user root\n")
 	}
-	fmt.Fprintf(&conf, "per_listener_settings false\npersistence true\npersistence_location %s/\nautosave_interval 1\n", dir)
+	fmt.Fprintf(&conf, "per_listener_settings false\nset_tcp_nodelay true\npersistence true\npersistence_location %s/\nautosave_interval 1\n", dir)
 	fmt.Fprintf(&conf, "log_dest file %s/mosquitto.log\nlog_type error\nlog_type warning\nlog_type notice\n", dir)
 	fmt.Fprintf(&conf, "listener %d 127.0.0.1\n", m.Port)
 	if opt.TLS != nil {

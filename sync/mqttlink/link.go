@@ -335,7 +335,7 @@ func (k *Link) publishBatch(ctx context.Context) (int, error) {
 }
 
 // publishWindow bounds the event publishes awaiting their PUBACK.
-const publishWindow = 16
+const publishWindow = 64
 
 var errReconnected = errors.New("reconnected")
 
