@@ -88,7 +88,7 @@ bench: build test-deps
 	$(BIN)/lockerbench scan -orders 10000,100000,1000000 -n 1000
 	$(BIN)/lockerbench outbox -events 30000
 	$(BIN)/lockerbench footprint -lockerd $(BIN)/lockerd -orders 0,100000
-	$(BIN)/lockerbench fleet -n 10,50,100,200,400 -duration 10s
+	$(BIN)/lockerbench fleet -n 10,50,100,200,400,800,1600 -duration 10s
 
 # Full-size torture: 200 SIGKILLs of lockerd under load and order sync, 20
 # broker kills during load, the store filling up, a day of brute force.
