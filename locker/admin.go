@@ -197,7 +197,6 @@ type Status struct {
 	LastSeq      uint64              `json:"last_seq"`
 	StaffOn      []string            `json:"staff_sessions,omitempty"`
 	Now          time.Time           `json:"now"`
-	Extra        map[string]any      `json:"extra,omitempty"`
 }
 
 // Status reads the current state.

@@ -435,7 +435,7 @@ func (l *Locker) finishOnClose(tx Tx, id string) (*staffSession, error) {
 		if err := l.recordFact(tx, &o, EvOrderRetrieved, map[string]any{"order_id": o.ID, "compartment": id}); err != nil {
 			return nil, err
 		}
-		next = l.sessionRetrieving(id)
+		next = l.sessionRetrieving()
 	default:
 		// A pickup's door closing, or an operation whose order changed
 		// meanwhile: the compartment holds what the order says.
@@ -444,7 +444,7 @@ func (l *Locker) finishOnClose(tx Tx, id string) (*staffSession, error) {
 			return nil, err
 		}
 		if op == OpRetrieve {
-			next = l.sessionRetrieving(id)
+			next = l.sessionRetrieving()
 		}
 	}
 	c.Op = OpNone
@@ -452,7 +452,7 @@ func (l *Locker) finishOnClose(tx Tx, id string) (*staffSession, error) {
 }
 
 // sessionRetrieving returns the live staff session with more to retrieve.
-func (l *Locker) sessionRetrieving(_ string) *staffSession {
+func (l *Locker) sessionRetrieving() *staffSession {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.clock.Now()
