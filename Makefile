@@ -12,12 +12,25 @@ DEMO_API := 127.0.0.1:8480
 FUZZ_TARGETS := ./locker:FuzzNormalizeCode ./locker/config:FuzzParse ./drivers/serialscan:FuzzSplitter ./sync/protocol:FuzzOpen ./sync/protocol:FuzzDecode
 FUZZTIME ?= 5s
 
-.PHONY: all build demo test test-deps vet unit fuzz-short fuzz screenshots torture bench clean
+.PHONY: all build cross demo test test-deps vet unit fuzz-short fuzz screenshots torture bench clean
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+# Raspberry Pi builds (and amd64), static, version stamped: dist/NAME-OS-ARCH.
+# Pi 3/4/5: arm64 (or armv7 on a 32-bit OS); Zero 2 W on 32-bit OS: armv7;
+# Pi Zero / 1: armv6.
+cross:
+	@mkdir -p dist
+	@for target in linux/arm64 linux/arm/7 linux/arm/6 linux/amd64; do \
+		os=$$(echo $$target | cut -d/ -f1); arch=$$(echo $$target | cut -d/ -f2); arm=$$(echo $$target | cut -d/ -f3); \
+		suffix=$$arch$${arm:+v$$arm}; \
+		for cmd in lockerd lockerctl; do \
+			CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=$$arm $(GO) build -trimpath -ldflags "$(LDFLAGS) -s -w" \
+				-o dist/$$cmd-$$os-$$suffix ./cmd/$$cmd || exit 1; \
+		done; echo "dist/*-$$os-$$suffix"; done
 
 # The demo: lockerhub (reference central with its embedded MQTT broker)
 # and lockerd on configs/demo.yaml (sim hardware) connected to it; three
@@ -107,4 +120,4 @@ screenshots: test-deps
 	LOCKERD_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -count=1 -run '^TestKioskInABrowser$$' ./cmd/lockerd
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist

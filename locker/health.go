@@ -90,3 +90,17 @@ func (l *Locker) checkSpace(force bool) {
 const (
 	EvStoreLowSpace = "store.low_space"
 )
+
+// Healthy reports whether the locker is doing its job: its run loop has
+// ticked within maxStall and its store can be read. systemd's watchdog is
+// fed only while it is.
+func (l *Locker) Healthy(maxStall time.Duration) error {
+	last := l.lastTick.Load()
+	if last == 0 || time.Since(time.Unix(0, last)) > maxStall {
+		return fmt.Errorf("run loop has not ticked for %v", maxStall)
+	}
+	if err := l.store.View(func(tx Tx) error { _, err := tx.LastSeq(); return err }); err != nil {
+		return fmt.Errorf("store unreadable: %w", err)
+	}
+	return nil
+}

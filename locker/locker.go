@@ -94,6 +94,7 @@ type Locker struct {
 	trust        *ClockTrust
 	untrusted    atomic.Bool // expiry is waiting for a trustworthy clock (logged once)
 	storeFailing atomic.Bool // the last store write failed
+	lastTick     atomic.Int64 // unix nanos of the run loop's last tick
 	space        SpaceLimits
 	spaceChecked atomic.Int64 // unix nanos of the last headroom check
 	spaceLow     atomic.Bool  // store.low_space raised and not yet cleared
@@ -292,6 +293,7 @@ func (l *Locker) Run(ctx context.Context) error {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	defer l.wg.Wait()
+	l.lastTick.Store(time.Now().UnixNano())
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
@@ -466,6 +468,7 @@ func (l *Locker) sessionRetrieving() *staffSession {
 
 // Tick does the periodic work: expiry, left-open alarms, staff timeouts.
 func (l *Locker) Tick() {
+	l.lastTick.Store(time.Now().UnixNano())
 	l.checkSpace(true)
 	now := l.clock.Now()
 	if date, trusted := l.expiryNow(); !trusted {

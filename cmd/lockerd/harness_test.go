@@ -135,8 +135,17 @@ func start(t *testing.T, cfg string) *daemon {
 // prlimit) that execs it.
 func startUnder(t *testing.T, cfg string, wrapper ...string) *daemon {
 	t.Helper()
+	return launch(t, cfg, nil, wrapper...)
+}
+
+// launch starts lockerd with extra environment variables.
+func launch(t *testing.T, cfg string, env []string, wrapper ...string) *daemon {
+	t.Helper()
 	argv := append(append(wrapper, lockerdBin), "-config", cfg)
 	d := &daemon{t: t, cmd: exec.Command(argv[0], argv[1:]...), done: make(chan struct{})}
+	if env != nil {
+		d.cmd.Env = append(os.Environ(), env...)
+	}
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

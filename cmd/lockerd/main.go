@@ -205,6 +205,8 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	} else {
 		log.Info("no mqtt section: running standalone")
 	}
+	g.Go(func() error { watchdog(gctx, l, log); return nil })
+	notifyReady(log)
 	log.Info("ready", "locker", cfg.Locker.ID, "api", ln.Addr().String(), "store", store.Path(), "boot", store.Boot(),
 		"backend", cfg.Hardware.Backend, "version", version)
 	return g.Wait()
