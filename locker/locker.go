@@ -92,8 +92,8 @@ type Locker struct {
 	notices      noticeHub
 	scanners     map[string]bool // connected, by name
 	trust        *ClockTrust
-	untrusted    atomic.Bool // expiry is waiting for a trustworthy clock (logged once)
-	storeFailing atomic.Bool // the last store write failed
+	untrusted    atomic.Bool  // expiry is waiting for a trustworthy clock (logged once)
+	storeFailing atomic.Bool  // the last store write failed
 	lastTick     atomic.Int64 // unix nanos of the run loop's last tick
 	space        SpaceLimits
 	spaceChecked atomic.Int64 // unix nanos of the last headroom check
