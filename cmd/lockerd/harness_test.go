@@ -141,7 +141,13 @@ func startUnder(t *testing.T, cfg string, wrapper ...string) *daemon {
 // launch starts lockerd with extra environment variables.
 func launch(t *testing.T, cfg string, env []string, wrapper ...string) *daemon {
 	t.Helper()
-	argv := append(append(wrapper, lockerdBin), "-config", cfg)
+	return launchBin(t, lockerdBin, cfg, env, wrapper...)
+}
+
+// launchBin starts the lockerd binary bin (a cross build, say).
+func launchBin(t *testing.T, bin, cfg string, env []string, wrapper ...string) *daemon {
+	t.Helper()
+	argv := append(append(wrapper, bin), "-config", cfg)
 	d := &daemon{t: t, cmd: exec.Command(argv[0], argv[1:]...), done: make(chan struct{})}
 	if env != nil {
 		d.cmd.Env = append(os.Environ(), env...)
@@ -174,7 +180,7 @@ func launch(t *testing.T, cfg string, env []string, wrapper ...string) *daemon {
 	case d.api = <-ready:
 	case <-d.done:
 		t.Fatalf("lockerd exited before ready: %v\n%s", d.err, d.logs())
-	case <-time.After(15 * time.Second):
+	case <-time.After(60 * time.Second): // a cross build under qemu-user starts slowly
 		t.Fatalf("lockerd not ready\n%s", d.logs())
 	}
 	d.follow()
