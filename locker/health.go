@@ -104,3 +104,6 @@ func (l *Locker) Healthy(maxStall time.Duration) error {
 	}
 	return nil
 }
+
+// Pulses counts lock pulses since start.
+func (l *Locker) Pulses() uint64 { return l.pulseCount.Load() }

@@ -95,6 +95,7 @@ type Locker struct {
 	untrusted    atomic.Bool  // expiry is waiting for a trustworthy clock (logged once)
 	storeFailing atomic.Bool  // the last store write failed
 	lastTick     atomic.Int64 // unix nanos of the run loop's last tick
+	pulseCount   atomic.Uint64
 	space        SpaceLimits
 	spaceChecked atomic.Int64 // unix nanos of the last headroom check
 	spaceLow     atomic.Bool  // store.low_space raised and not yet cleared
@@ -757,6 +758,7 @@ func (l *Locker) openDoor(ctx context.Context, id string) bool {
 	}
 	l.mu.Unlock()
 	timeout := l.clock.After(l.set.Policy.DoorOpenConfirm)
+	l.pulseCount.Add(1)
 	go func() {
 		defer func() { <-l.pulses }()
 		if err := l.hw.Pulse(d.lock, ClampPulse(l.set.LockPulse)); err != nil {

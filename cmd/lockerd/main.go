@@ -31,6 +31,7 @@ import (
 	"github.com/lockerd/lockerd/locker/config"
 	"github.com/lockerd/lockerd/locker/httpapi"
 	"github.com/lockerd/lockerd/locker/kiosk"
+	"github.com/lockerd/lockerd/locker/metrics"
 	"github.com/lockerd/lockerd/sync/mqttlink"
 )
 
@@ -145,15 +146,47 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return fmt.Errorf("api: %w", err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	// Request contexts end with the daemon, so that long-lived event
-	// streams do not hold up a clean stop.
+	var link *mqttlink.Link // nil: standalone
+	if m := cfg.MQTT; m != nil {
+		tlsCfg, err := cfg.TLSConfig()
+		if err != nil {
+			return err
+		}
+		link, err = mqttlink.New(mqttlink.Config{Brokers: m.Brokers, Prefix: m.TopicPrefix, LockerID: cfg.Locker.ID,
+			Keepalive: m.Keepalive.D(), TelemetryPeriod: m.TelemetryPeriod.D(), Username: m.Username,
+			Password: cfg.MQTTPassword, TLS: tlsCfg, CentralKey: cfg.CentralKey,
+			InsecureUnsigned: cfg.Security.InsecureUnsignedDownlink, Version: version,
+			StoreSize: store.Size, Log: log}, l)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return link.Run(gctx) })
+	} else {
+		log.Info("no mqtt section: running standalone")
+	}
 	screen, err := kiosk.New(kioskConfig(cfg), l, log)
 	if err != nil {
 		return err
 	}
+	var connected func() bool
+	if link != nil {
+		connected = link.Connected
+	}
+	stats := metrics.New(l, connected)
+	g.Go(func() error { stats.Run(gctx, l); return nil })
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", httpapi.New(l, simHW, log))
+	mux.Handle("GET /metrics", stats.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := l.Healthy(5 * time.Second); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
 	mux.Handle("/", screen)
+	// Request contexts end with the daemon, so that long-lived event
+	// streams do not hold up a clean stop.
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return gctx }}
 
@@ -187,23 +220,6 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 				log.Info("scanner", "scanner", sc.Name, "port", sc.Port, "connected", up, "detail", detail)
 			}}
 		g.Go(func() error { return s.Run(gctx) })
-	}
-	if m := cfg.MQTT; m != nil {
-		tlsCfg, err := cfg.TLSConfig()
-		if err != nil {
-			return err
-		}
-		link, err := mqttlink.New(mqttlink.Config{Brokers: m.Brokers, Prefix: m.TopicPrefix, LockerID: cfg.Locker.ID,
-			Keepalive: m.Keepalive.D(), TelemetryPeriod: m.TelemetryPeriod.D(), Username: m.Username,
-			Password: cfg.MQTTPassword, TLS: tlsCfg, CentralKey: cfg.CentralKey,
-			InsecureUnsigned: cfg.Security.InsecureUnsignedDownlink, Version: version,
-			StoreSize: store.Size, Log: log}, l)
-		if err != nil {
-			return err
-		}
-		g.Go(func() error { return link.Run(gctx) })
-	} else {
-		log.Info("no mqtt section: running standalone")
 	}
 	g.Go(func() error { watchdog(gctx, l, log); return nil })
 	notifyReady(log)

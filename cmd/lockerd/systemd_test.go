@@ -1,11 +1,16 @@
 package main
 
 import (
+	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/httpapi"
 )
 
 // TestSystemdNotifyAndWatchdog runs lockerd as systemd would (Type=notify,
@@ -34,4 +39,33 @@ func TestSystemdNotifyAndWatchdog(t *testing.T) {
 		}
 	}
 	d.stop()
+}
+
+// TestMetricsAndHealth: /metrics counts what happened, /healthz answers.
+func TestMetricsAndHealth(t *testing.T) {
+	c := newCabinet(t, "50ms")
+	d := start(t, c.Config)
+	rep := d.addOrder(httpapi.AddOrderRequest{Compartment: "A01"})
+	d.scan("keypad", rep.Code)
+	d.scan("keypad", "WRONG123")
+	d.waitEvent(locker.EvPickupDenied, nil)
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + d.api + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/healthz"); code != 200 || strings.TrimSpace(body) != "ok" {
+		t.Fatalf("healthz: %d %s", code, body)
+	}
+	code, body := get("/metrics")
+	for _, want := range []string{"lockerd_pickups_total 1", `lockerd_pickup_denials_total{reason="unknown"} 1`,
+		"lockerd_relay_pulses_total 1", "lockerd_mqtt_connected 0", "lockerd_store_healthy 1", `lockerd_scanner_up{scanner="front"}`} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
 }

@@ -219,6 +219,9 @@ func (k *Link) Run(ctx context.Context) error {
 	return nil
 }
 
+// Connected reports whether the link is up.
+func (k *Link) Connected() bool { up, _ := k.isConnected(); return up }
+
 func (k *Link) isConnected() (bool, uint64) {
 	k.mu.Lock()
 	defer k.mu.Unlock()

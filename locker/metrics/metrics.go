@@ -1,0 +1,144 @@
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/lockerd/lockerd/locker"
+)
+
+// Metrics counts what a locker does.
+type Metrics struct {
+	reg      *prometheus.Registry
+	events   *prometheus.CounterVec
+	pickups  prometheus.Counter
+	denials  *prometheus.CounterVec
+	lockouts prometheus.Counter
+	returns  *prometheus.CounterVec
+	alarms   *prometheus.CounterVec
+	jams     prometheus.Counter
+}
+
+// New registers the metrics of l; connected reports the MQTT link (nil:
+// standalone).
+func New(l *locker.Locker, connected func() bool) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	f := func(name, help string) prometheus.CounterOpts {
+		return prometheus.CounterOpts{Namespace: "lockerd", Name: name, Help: help}
+	}
+	m.events = prometheus.NewCounterVec(f("events_total", "Events recorded, by type."), []string{"type"})
+	m.pickups = prometheus.NewCounter(f("pickups_total", "Orders picked up."))
+	m.denials = prometheus.NewCounterVec(f("pickup_denials_total", "Codes refused, by reason."), []string{"reason"})
+	m.lockouts = prometheus.NewCounter(f("lockouts_total", "Lockouts started."))
+	m.returns = prometheus.NewCounterVec(f("returns_total", "Returns, by result."), []string{"result"})
+	m.alarms = prometheus.NewCounterVec(f("door_alarms_total", "Door alarms, by kind."), []string{"kind"})
+	m.jams = prometheus.NewCounter(f("jams_total", "Doors that did not open when pulsed."))
+	g := func(name, help string, fn func() float64) prometheus.GaugeFunc {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "lockerd", Name: name, Help: help}, fn)
+	}
+	m.reg.MustRegister(m.events, m.pickups, m.denials, m.lockouts, m.returns, m.alarms, m.jams,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "lockerd", Name: "relay_pulses_total", Help: "Lock relay pulses."},
+			func() float64 { return float64(l.Pulses()) }),
+		g("outbox_depth", "Events not yet acknowledged by the central library.", func() float64 {
+			st, _ := l.SyncState()
+			return float64(st.Depth)
+		}),
+		g("outbox_oldest_age_seconds", "Age of the oldest unacknowledged event.", func() float64 {
+			st, err := l.SyncState()
+			if err != nil || st.Depth == 0 {
+				return 0
+			}
+			evs, err := l.Events(st.AckedSeq, 1)
+			if err != nil || len(evs) == 0 {
+				return 0
+			}
+			return time.Since(evs[0].TS).Seconds()
+		}),
+		g("mqtt_connected", "1 while the link to the central library is up.", func() float64 {
+			if connected != nil && connected() {
+				return 1
+			}
+			return 0
+		}),
+		g("store_healthy", "1 while the store can record what the locker does.", func() float64 {
+			if l.StoreHealthy() {
+				return 1
+			}
+			return 0
+		}),
+	)
+	scanners := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "lockerd", Name: "scanner_up", Help: "1 while the scanner is connected."}, []string{"scanner"})
+	m.reg.MustRegister(collectorFunc(func(ch chan<- prometheus.Metric) {
+		for name, up := range l.ScannerStates() {
+			v := 0.0
+			if up {
+				v = 1
+			}
+			scanners.WithLabelValues(name).Set(v)
+		}
+		scanners.Collect(ch)
+	}, scanners))
+	return m
+}
+
+// Run counts committed events until ctx ends.
+func (m *Metrics) Run(ctx context.Context, l *locker.Locker) {
+	events, stop := l.Subscribe()
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e := <-events:
+			m.count(e)
+		}
+	}
+}
+
+func (m *Metrics) count(e locker.Event) {
+	m.events.WithLabelValues(e.Type).Inc()
+	str := func(k string) string { s, _ := e.Data[k].(string); return s }
+	switch e.Type {
+	case locker.EvPickupCompleted:
+		m.pickups.Inc()
+	case locker.EvPickupDenied:
+		m.denials.WithLabelValues(str("reason")).Inc()
+	case locker.EvLockoutStarted:
+		m.lockouts.Inc()
+	case locker.EvItemReturned:
+		m.returns.WithLabelValues("accepted").Inc()
+	case locker.EvReturnRefused:
+		m.returns.WithLabelValues(str("reason")).Inc()
+	case locker.EvDoorForced:
+		m.alarms.WithLabelValues("forced").Inc()
+	case locker.EvDoorLeftOpen:
+		m.alarms.WithLabelValues("left_open").Inc()
+	case locker.EvDoorJammed:
+		m.jams.Inc()
+	}
+}
+
+// Handler serves /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// collectorFunc adapts a collect function (and the descriptions of what it
+// collects) to prometheus.Collector.
+type collectorFuncT struct {
+	collect func(chan<- prometheus.Metric)
+	desc    prometheus.Collector
+}
+
+func collectorFunc(f func(chan<- prometheus.Metric), desc prometheus.Collector) prometheus.Collector {
+	return collectorFuncT{f, desc}
+}
+
+func (c collectorFuncT) Describe(ch chan<- *prometheus.Desc) { c.desc.Describe(ch) }
+func (c collectorFuncT) Collect(ch chan<- prometheus.Metric)  { c.collect(ch) }
