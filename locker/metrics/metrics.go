@@ -141,4 +141,4 @@ func collectorFunc(f func(chan<- prometheus.Metric), desc prometheus.Collector) 
 }
 
 func (c collectorFuncT) Describe(ch chan<- *prometheus.Desc) { c.desc.Describe(ch) }
-func (c collectorFuncT) Collect(ch chan<- prometheus.Metric)  { c.collect(ch) }
+func (c collectorFuncT) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
