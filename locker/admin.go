@@ -200,7 +200,13 @@ type Status struct {
 }
 
 // Status reads the current state.
-func (l *Locker) Status() (Status, error) {
+func (l *Locker) Status() (Status, error) { return l.status(true) }
+
+// LiveStatus is Status without the order counts, which read every order:
+// for the kiosk and telemetry, which ask often.
+func (l *Locker) LiveStatus() (Status, error) { return l.status(false) }
+
+func (l *Locker) status(countOrders bool) (Status, error) {
 	st := Status{LockerID: l.set.LockerID, Boot: l.store.Boot(), Now: l.clock.Now().UTC()}
 	err := l.store.View(func(tx Tx) error {
 		comps, err := tx.Compartments()
@@ -225,8 +231,10 @@ func (l *Locker) Status() (Status, error) {
 				st.StaffOn = append(st.StaffOn, dev)
 			}
 		}
-		if st.Orders, err = tx.OrderCount(); err != nil {
-			return err
+		if countOrders {
+			if st.Orders, err = tx.OrderCount(); err != nil {
+				return err
+			}
 		}
 		if st.OutboxDepth, err = tx.OutboxDepth(); err != nil {
 			return err

@@ -549,7 +549,7 @@ type Telemetry struct {
 
 // Telemetry reads the current summary.
 func (l *Locker) Telemetry() (Telemetry, error) {
-	st, err := l.Status()
+	st, err := l.LiveStatus()
 	if err != nil {
 		return Telemetry{}, err
 	}

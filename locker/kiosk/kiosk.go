@@ -141,7 +141,7 @@ func (h *Handler) layout(comps []locker.CompartmentStatus) ([]Cell, int) {
 }
 
 func (h *Handler) config(w http.ResponseWriter, r *http.Request) {
-	st, err := h.l.Status()
+	st, err := h.l.LiveStatus()
 	if err != nil {
 		reply(w, http.StatusInternalServerError, map[string]string{"error": "store"})
 		return
@@ -180,7 +180,7 @@ type State struct {
 }
 
 func (h *Handler) readState() State {
-	st, err := h.l.Status()
+	st, err := h.l.LiveStatus()
 	if err != nil {
 		h.log.Error("kiosk state", "err", err)
 		return State{Reason: "store"}
