@@ -13,6 +13,7 @@ import (
 
 	"github.com/lockerd/lockerd/drivers/sim"
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/sse"
 )
 
 // Handler serves the API for one Locker.
@@ -156,31 +157,20 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 // outbox after ?after=, then every event as it is committed. (The outbox
 // loses events once the central library acks them; the stream does not.)
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		fail(w, http.StatusInternalServerError, errors.New("streaming not supported"))
-		return
-	}
 	live, stop := h.L.Subscribe() // before reading the outbox: nothing falls between
 	defer stop()
 	after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	send := func(e locker.Event) bool {
+	st, err := sse.Start(w)
+	if err != nil {
+		fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	send := func(e locker.Event) error {
 		if e.Seq <= after {
-			return true
+			return nil
 		}
 		after = e.Seq
-		raw, err := json.Marshal(e)
-		if err != nil {
-			return false
-		}
-		if _, err := fmt.Fprintf(w, "id: %d\ndata: %s\n\n", e.Seq, raw); err != nil {
-			return false
-		}
-		flusher.Flush()
-		return true
+		return st.Send("", strconv.FormatUint(e.Seq, 10), e)
 	}
 	for {
 		evs, err := h.L.Events(after, 1000)
@@ -188,7 +178,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, e := range evs {
-			if !send(e) {
+			if send(e) != nil {
 				return
 			}
 		}
@@ -196,22 +186,16 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	flusher.Flush()
-	keepalive := time.NewTicker(15 * time.Second)
+	keepalive := time.NewTicker(sse.KeepaliveEvery)
 	defer keepalive.Stop()
-	for {
+	for err == nil {
 		select {
 		case <-r.Context().Done():
 			return
 		case e := <-live:
-			if !send(e) {
-				return
-			}
+			err = send(e)
 		case <-keepalive.C:
-			if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {
-				return
-			}
-			flusher.Flush()
+			err = st.Keepalive()
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/sse"
 )
 
 //go:embed assets
@@ -245,48 +246,27 @@ func (h *Handler) code(w http.ResponseWriter, r *http.Request) {
 // stream sends Server-Sent Events: "evt" for each event committed from now
 // on, "notice" for live notices (staff sessions).
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		http.Error(w, "streaming not supported", http.StatusInternalServerError)
-		return
-	}
 	events, stopE := h.l.Subscribe()
 	defer stopE()
 	notices, stopN := h.l.SubscribeNotices()
 	defer stopN()
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, ": connected\n\n")
-	flusher.Flush()
-	keepalive := time.NewTicker(15 * time.Second)
-	defer keepalive.Stop()
-	send := func(kind string, v any) bool {
-		raw, err := json.Marshal(v)
-		if err != nil {
-			return false
-		}
-		_, err = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", kind, raw)
-		flusher.Flush()
-		return err == nil
+	st, err := sse.Start(w)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
 	}
-	for {
+	keepalive := time.NewTicker(sse.KeepaliveEvery)
+	defer keepalive.Stop()
+	for err == nil {
 		select {
 		case <-r.Context().Done():
 			return
 		case e := <-events:
-			if !send("evt", e) {
-				return
-			}
+			err = st.Send("evt", "", e)
 		case n := <-notices:
-			if !send("notice", n) {
-				return
-			}
+			err = st.Send("notice", "", n)
 		case <-keepalive.C:
-			if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {
-				return
-			}
-			flusher.Flush()
+			err = st.Keepalive()
 		}
 	}
 }
