@@ -190,3 +190,21 @@ func TestBadConfigExitsWithProblems(t *testing.T) {
 		}
 	}
 }
+
+// The gpio backend on a machine without GPIO chips (this test machine)
+// stops at start-up saying why, before serving anything.
+func TestGPIOBackendWithoutChipsSaysWhy(t *testing.T) {
+	if _, err := os.Stat("/dev/gpiochip0"); err == nil {
+		t.Fatal("this test expects a machine without /dev/gpiochip0 (the CI container)")
+	}
+	c := newCabinet(t, "1s")
+	raw, _ := os.ReadFile(c.Config)
+	os.WriteFile(c.Config, []byte(strings.Replace(string(raw), "backend: sim", "backend: gpio", 1)), 0o600)
+	out, err := exec.Command(lockerdBin, "-config", c.Config).CombinedOutput()
+	if _, ok := err.(*exec.ExitError); !ok {
+		t.Fatalf("exit: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "no GPIO chips found") {
+		t.Errorf("output does not say why:\n%s", out)
+	}
+}

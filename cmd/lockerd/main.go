@@ -24,8 +24,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/lockerd/lockerd/drivers/backend"
 	"github.com/lockerd/lockerd/drivers/serialscan"
-	"github.com/lockerd/lockerd/drivers/sim"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/boltstore"
 	"github.com/lockerd/lockerd/locker/config"
@@ -71,35 +71,6 @@ func newLogger(level string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
 }
 
-// openHardware builds the configured backend. Every lock output is driven
-// to its locked level inside the driver's constructor, before anything
-// else happens.
-func openHardware(cfg *config.Config) (locker.Hardware, *sim.Hardware, error) {
-	switch cfg.Hardware.Backend {
-	case "sim":
-		var doors []sim.Door
-		for _, c := range cfg.Compartments {
-			doors = append(doors, sim.Door{ID: c.ID, Lock: c.Lock, Sensor: c.Sensor})
-		}
-		bin := ""
-		if r := cfg.Returns; r != nil {
-			doors = append(doors, sim.Door{ID: locker.ReturnSlotID, Lock: r.Lock, Sensor: r.Sensor})
-			bin = r.BinFullSensor
-		}
-		var outputs []string
-		for _, o := range []string{cfg.Hardware.Buzzer, cfg.Hardware.StatusLED} {
-			if o != "" {
-				outputs = append(outputs, o)
-			}
-		}
-		h, err := sim.New(sim.Config{Doors: doors, BinFullSensor: bin, Outputs: outputs, OpenDelay: cfg.Hardware.Sim.OpenDelay.D(),
-			AutoClose: cfg.Hardware.Sim.AutoClose.D(), RelayActiveLow: cfg.Hardware.RelayActiveLow})
-		return h, h, err
-	default:
-		return nil, nil, fmt.Errorf("hardware backend %q is not available in this build (use sim)", cfg.Hardware.Backend)
-	}
-}
-
 func kioskConfig(cfg *config.Config) kiosk.Config {
 	pos := map[string][2]int{}
 	for _, c := range cfg.Compartments {
@@ -113,10 +84,11 @@ func kioskConfig(cfg *config.Config) kiosk.Config {
 }
 
 func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	hw, simHW, err := openHardware(cfg)
+	cab, err := backend.Open(cfg, log)
 	if err != nil {
-		return err
+		return fmt.Errorf("hardware: %w", err)
 	}
+	hw, simHW := locker.Hardware(cab), cab.Sim
 	defer func() {
 		if err := hw.LockAll(); err != nil {
 			log.Error("locks not driven to locked level at stop", "err", err)

@@ -17,6 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/lockerd/lockerd/drivers/pinname"
 	"github.com/lockerd/lockerd/locker"
 )
 
@@ -105,7 +106,32 @@ type Hardware struct {
 	SensorActiveLow     bool     `yaml:"sensor_active_low"`
 	Buzzer              string   `yaml:"buzzer"`
 	StatusLED           string   `yaml:"status_led"`
-	Sim                 Sim      `yaml:"sim"`
+	// SensorPull is the bias on GPIO and expander sensor inputs: up (a
+	// switch to ground), down, or none (external resistors).
+	SensorPull string `yaml:"sensor_pull"`
+	// Debounce is how long an input must stay quiet before its level
+	// counts; Reread is how often every input is read again whether or
+	// not an edge was seen.
+	Debounce Duration `yaml:"debounce"`
+	Reread   Duration `yaml:"reread"`
+	// I2CBus is the bus of expanders named without one (/dev/i2c-N).
+	I2CBus    int       `yaml:"i2c_bus"`
+	LockBoard LockBoard `yaml:"lockboard"`
+	Sim       Sim       `yaml:"sim"`
+}
+
+// LockBoard is the RS-485 bus of lock-control boards
+// (hardware.backend: lockboard).
+type LockBoard struct {
+	Port     string `yaml:"port"`
+	Protocol string `yaml:"protocol"` // cu or 8a
+	Baud     int    `yaml:"baud"`     // 0: the protocol's own (cu 19200, 8a 9600)
+	// ReplyTimeout bounds the wait for a board's answer; Quiet is the gap
+	// kept between frames on the bus; Poll is how often every board's
+	// door status is queried.
+	ReplyTimeout Duration `yaml:"reply_timeout"`
+	Quiet        Duration `yaml:"quiet"`
+	Poll         Duration `yaml:"poll"`
 }
 
 // Kiosk is the reader's screen served on api.listen.
@@ -177,8 +203,11 @@ func defaults() Config {
 		},
 		Hardware: Hardware{
 			Backend: "sim", LockPulse: Duration(500 * time.Millisecond), MaxConcurrentPulses: 2,
-			RelayActiveLow: true,
-			Sim:            Sim{OpenDelay: Duration(50 * time.Millisecond), AutoClose: Duration(2 * time.Second)},
+			RelayActiveLow: true, SensorPull: "up", Debounce: Duration(30 * time.Millisecond),
+			Reread: Duration(500 * time.Millisecond), I2CBus: 1,
+			LockBoard: LockBoard{Protocol: "cu", ReplyTimeout: Duration(1500 * time.Millisecond),
+				Quiet: Duration(20 * time.Millisecond), Poll: Duration(500 * time.Millisecond)},
+			Sim: Sim{OpenDelay: Duration(50 * time.Millisecond), AutoClose: Duration(2 * time.Second)},
 		},
 		Store: StoreSection{MinFree: 20 << 20},
 		API:   API{Listen: DefaultListen},
@@ -252,18 +281,9 @@ var (
 	lockerIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 	compIDRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,15}$`)
 	nameRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
-	pinRe      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_@/.:-]{0,63}$`)
 	hashRe     = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	bauds      = map[int]bool{1200: true, 2400: true, 4800: true, 9600: true, 19200: true, 38400: true, 57600: true, 115200: true}
 )
-
-// pinKey makes GPIO17 and 17 the same pin for duplicate detection.
-func pinKey(p string) string {
-	if _, err := strconv.Atoi(p); err == nil {
-		return "GPIO" + p
-	}
-	return strings.ToUpper(p)
-}
 
 // Resolve makes a path from the config absolute, relative to its file.
 func (c *Config) Resolve(p string) string {
@@ -338,9 +358,26 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 
 	h := c.Hardware
 	switch h.Backend {
-	case "sim", "gpio":
+	case BackendSim, BackendGPIO, BackendLockBoard:
 	default:
-		bad("hardware.backend", "%q: want sim or gpio", h.Backend)
+		bad("hardware.backend", "%q: want sim, gpio or lockboard", h.Backend)
+	}
+	switch h.SensorPull {
+	case "up", "down", "none":
+	default:
+		bad("hardware.sensor_pull", "%q: want up, down or none", h.SensorPull)
+	}
+	if d := h.Debounce.D(); d < 0 || d > 500*time.Millisecond {
+		bad("hardware.debounce", "%v is out of bounds 0..500ms", d)
+	}
+	if d := h.Reread.D(); d < 10*time.Millisecond || d > time.Second {
+		bad("hardware.reread", "%v is out of bounds 10ms..1s (a missed edge must heal within a second)", d)
+	}
+	if h.I2CBus < 0 || h.I2CBus > 99 {
+		bad("hardware.i2c_bus", "%d is out of bounds 0..99", h.I2CBus)
+	}
+	if h.Backend == BackendLockBoard {
+		c.checkLockBoard(bad)
 	}
 	if h.LockPulse.D() < locker.MinLockPulse || h.LockPulse.D() > locker.MaxLockPulse {
 		bad("hardware.lock_pulse", "%v is out of bounds %v..%v (a lock is pulsed, never held)", h.LockPulse.D(), locker.MinLockPulse, locker.MaxLockPulse)
@@ -381,19 +418,29 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 	}
 
 	pins := map[string]string{}
-	usePin := func(key, pin string, required bool) {
-		switch {
-		case pin == "" && required:
-			bad(key, "required")
-		case pin == "":
-		case !pinRe.MatchString(pin):
-			bad(key, "%q is not a pin name (GPIO17, 17, or an expander pin)", pin)
-		default:
-			if prev, dup := pins[pinKey(pin)]; dup {
-				bad(key, "pin %s already used by %s", pin, prev)
-			} else {
-				pins[pinKey(pin)] = key
+	// usePin checks a pin name against the backend: what the function
+	// wants (a lock, a sensor, a signal output) and what the backend
+	// drives (board channels only on lock boards, never on GPIO).
+	usePin := func(key, name string, required bool, role pinRole) {
+		if name == "" {
+			if required {
+				bad(key, "required")
 			}
+			return
+		}
+		p, err := pinname.Parse(name)
+		if err != nil {
+			bad(key, "%v", err)
+			return
+		}
+		if msg := c.pinFits(p, role); msg != "" {
+			bad(key, "%s: %s", name, msg)
+			return
+		}
+		if prev, dup := pins[p.Key()]; dup {
+			bad(key, "pin %s already used by %s", name, prev)
+		} else {
+			pins[p.Key()] = key
 		}
 	}
 	if len(c.Compartments) == 0 {
@@ -417,8 +464,8 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 		if !locker.Size(cp.Size).Valid() {
 			bad(k+".size", "%q: want S, M, L or XL", cp.Size)
 		}
-		usePin(k+".lock", cp.Lock, true)
-		usePin(k+".sensor", cp.Sensor, true)
+		usePin(k+".lock", cp.Lock, true, roleLock)
+		usePin(k+".sensor", cp.Sensor, true, roleSensor)
 		if cp.Row < 0 || cp.Row > 50 {
 			bad(k+".row", "%d is out of bounds 0..50", cp.Row)
 		}
@@ -426,12 +473,12 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 			bad(k+".col", "%d is out of bounds 0..50", cp.Col)
 		}
 	}
-	usePin("hardware.buzzer", c.Hardware.Buzzer, false)
-	usePin("hardware.status_led", c.Hardware.StatusLED, false)
+	usePin("hardware.buzzer", c.Hardware.Buzzer, false, roleSignal)
+	usePin("hardware.status_led", c.Hardware.StatusLED, false, roleSignal)
 	if r := c.Returns; r != nil {
-		usePin("returns.lock", r.Lock, true)
-		usePin("returns.sensor", r.Sensor, false)
-		usePin("returns.bin_full_sensor", r.BinFullSensor, false)
+		usePin("returns.lock", r.Lock, true, roleLock)
+		usePin("returns.sensor", r.Sensor, false, roleSensor)
+		usePin("returns.bin_full_sensor", r.BinFullSensor, false, roleSensor)
 		if r.BarcodePattern == "" {
 			r.BarcodePattern = DefaultBarcodePattern
 		}

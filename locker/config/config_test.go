@@ -88,7 +88,9 @@ func TestConfigProblems(t *testing.T) {
 		{"bad role", "role: pickup", "role: both", "9: scanners[0].role: \"both\": want pickup or return"},
 		{"api not loopback", "returns:", "api: {listen: 0.0.0.0:8480}\nreturns:", "14: api.listen: \"0.0.0.0:8480\": the local API must listen on loopback"},
 		{"duplicate key", "  backend: sim", "  backend: sim\n  backend: gpio", "7: hardware.backend: given twice (first on line 6)"},
-		{"bad backend", "backend: sim", "backend: gpiod", "6: hardware.backend: \"gpiod\": want sim or gpio"},
+		{"bad backend", "backend: sim", "backend: gpiod", "6: hardware.backend: \"gpiod\": want sim, gpio or lockboard"},
+		{"bad expander pin", "lock: GPIO7", "lock: mcp23017@0x20/C1", "13: compartments[1].lock: mcp23017@0x20/C1: MCP23017 pins are A0..A7 and B0..B7"},
+		{"same pin two names", "lock: GPIO7", "lock: 5", "13: compartments[1].lock: pin 5 already used by compartments[0].lock"},
 		{"bad locker id", "id: nb-main-01", "id: nb/main", "1: locker.id: \"nb/main\""},
 		{"bad staff badge", "pickup_key_file: pickup.key", "pickup_key_file: pickup.key\n  staff_badges: [abc]", "5: security.staff_badges[0]: want 64 lowercase hex"},
 		{"lockout_max below lockout", "hardware:", "policy: {lockout: 10m, lockout_max: 5m}\nhardware:", "5: policy.lockout_max: 5m0s is shorter"},
@@ -183,4 +185,33 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestBackendPins(t *testing.T) {
+	board := strings.NewReplacer("backend: sim", "backend: lockboard\n  lockboard: {port: /dev/ttyUSB0, protocol: cu}",
+		"lock: GPIO5, sensor: GPIO6", "lock: B1/L1, sensor: B1/S1", "lock: GPIO7, sensor: GPIO8", "lock: B1/L2, sensor: B2/I2",
+		"returns: {lock: GPIO20, sensor: GPIO21, bin_full_sensor: GPIO26}", "returns: {lock: B1/L3, sensor: B1/S3, bin_full_sensor: B1/I3}").Replace(good)
+	cfg, err := Load(write(t, board))
+	if err != nil {
+		t.Fatalf("lock-board config refused: %v", err)
+	}
+	if cfg.Hardware.LockBoard.LockBoardBaud() != 19200 || cfg.Hardware.LockBoard.ReplyTimeout.D() != 1500*time.Millisecond {
+		t.Errorf("lockboard defaults: %+v", cfg.Hardware.LockBoard)
+	}
+	for _, tc := range []struct{ name, text, want string }{
+		{"board pin on gpio", strings.Replace(strings.Replace(good, "backend: sim", "backend: gpio", 1), "lock: GPIO5", "lock: B1/L1", 1), "compartments[0].lock: B1/L1: lock-board channels need hardware.backend: lockboard"},
+		{"gpio pin on lockboard", strings.Replace(board, "lock: B1/L2", "lock: GPIO7", 1), "compartments[1].lock: GPIO7: hardware.backend lockboard drives board channels only"},
+		{"sensor as lock", strings.Replace(board, "lock: B1/L2", "lock: B1/S2", 1), "compartments[1].lock: B1/S2: a lock is a board's L channel"},
+		{"no port", strings.Replace(board, "port: /dev/ttyUSB0, ", "", 1), "hardware.lockboard.port: required"},
+		{"bad protocol", strings.Replace(board, "protocol: cu", "protocol: modbus", 1), "hardware.lockboard.protocol: \"modbus\""},
+		{"reread too slow", strings.Replace(good, "lock_pulse: 500ms", "lock_pulse: 500ms\n  reread: 5s", 1), "hardware.reread: 5s is out of bounds"},
+		{"bad pull", strings.Replace(good, "lock_pulse: 500ms", "lock_pulse: 500ms\n  sensor_pull: sideways", 1), "hardware.sensor_pull: \"sideways\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(write(t, tc.text))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v\nwant %q", err, tc.want)
+			}
+		})
+	}
 }

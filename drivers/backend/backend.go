@@ -1,0 +1,105 @@
+package backend
+
+import (
+	"fmt"
+	"log/slog"
+
+	"periph.io/x/conn/v3/gpio"
+
+	"github.com/lockerd/lockerd/drivers/gpiohw"
+	"github.com/lockerd/lockerd/drivers/sim"
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/config"
+)
+
+// Cabinet is an opened hardware backend.
+type Cabinet struct {
+	locker.Hardware
+	// Sim is the simulated cabinet when the backend is sim (nil otherwise).
+	Sim *sim.Hardware
+}
+
+// Wiring lists the config's pins by function.
+type Wiring struct {
+	Locks, Sensors, Signals []string
+}
+
+// WiringOf collects the lock, sensor and signal pins of a config.
+func WiringOf(cfg *config.Config) Wiring {
+	var w Wiring
+	for _, c := range cfg.Compartments {
+		w.Locks = append(w.Locks, c.Lock)
+		w.Sensors = append(w.Sensors, c.Sensor)
+	}
+	if r := cfg.Returns; r != nil {
+		w.Locks = append(w.Locks, r.Lock)
+		for _, s := range []string{r.Sensor, r.BinFullSensor} {
+			if s != "" {
+				w.Sensors = append(w.Sensors, s)
+			}
+		}
+	}
+	for _, o := range []string{cfg.Hardware.Buzzer, cfg.Hardware.StatusLED} {
+		if o != "" {
+			w.Signals = append(w.Signals, o)
+		}
+	}
+	return w
+}
+
+// Open builds the configured backend. Every lock output is driven to its
+// locked level inside the driver's constructor, before anything else.
+func Open(cfg *config.Config, log *slog.Logger) (*Cabinet, error) {
+	h := cfg.Hardware
+	switch h.Backend {
+	case config.BackendSim:
+		var doors []sim.Door
+		for _, c := range cfg.Compartments {
+			doors = append(doors, sim.Door{ID: c.ID, Lock: c.Lock, Sensor: c.Sensor})
+		}
+		bin := ""
+		if r := cfg.Returns; r != nil {
+			doors = append(doors, sim.Door{ID: locker.ReturnSlotID, Lock: r.Lock, Sensor: r.Sensor})
+			bin = r.BinFullSensor
+		}
+		s, err := sim.New(sim.Config{Doors: doors, BinFullSensor: bin, Outputs: WiringOf(cfg).Signals, OpenDelay: h.Sim.OpenDelay.D(),
+			AutoClose: h.Sim.AutoClose.D(), RelayActiveLow: h.RelayActiveLow})
+		if err != nil {
+			return nil, err
+		}
+		return &Cabinet{Hardware: s, Sim: s}, nil
+	case config.BackendGPIO:
+		lines, err := gpiohw.OpenChardev()
+		if err != nil {
+			return nil, fmt.Errorf("gpio: %w", err)
+		}
+		pins := &gpiohw.Resolver{Lines: lines, Expanders: &gpiohw.Expanders{OpenBus: gpiohw.OpenI2C, DefaultBus: h.I2CBus}}
+		return openGPIO(pins, cfg, log)
+	case config.BackendLockBoard:
+		return openLockBoard(cfg, log)
+	}
+	return nil, fmt.Errorf("hardware backend %q unknown", h.Backend)
+}
+
+// Pull is hardware.sensor_pull as periph's bias.
+func Pull(s string) gpio.Pull {
+	switch s {
+	case "down":
+		return gpio.PullDown
+	case "none":
+		return gpio.Float
+	}
+	return gpio.PullUp
+}
+
+func openGPIO(pins gpiohw.Pins, cfg *config.Config, log *slog.Logger) (*Cabinet, error) {
+	w := WiringOf(cfg)
+	h := cfg.Hardware
+	hw, err := gpiohw.New(pins, gpiohw.Config{Locks: w.Locks, Sensors: w.Sensors, Signals: w.Signals,
+		RelayActiveLow: h.RelayActiveLow, SensorActiveLow: h.SensorActiveLow, Pull: Pull(h.SensorPull),
+		Debounce: h.Debounce.D(), Reread: h.Reread.D(), MaxConcurrent: h.MaxConcurrentPulses, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	return &Cabinet{Hardware: hw}, nil
+}
