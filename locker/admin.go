@@ -310,3 +310,16 @@ func (l *Locker) RecordScannerState(name string, connected bool, detail string) 
 	}
 	l.recordOne(typ, data)
 }
+
+// RecordHardwareFault records hardware.fault / hardware.recovered.
+func (l *Locker) RecordHardwareFault(f HardwareFault) {
+	typ := EvHardwareFault
+	if f.OK {
+		typ = EvHardwareRecovered
+	}
+	data := map[string]any{"device": f.Device}
+	if f.Detail != "" {
+		data["detail"] = f.Detail
+	}
+	l.recordOne(typ, data)
+}

@@ -21,6 +21,8 @@ const (
 	EvCompartmentService  = "compartment.service"
 	EvScannerConnected    = "scanner.connected"
 	EvScannerDisconnected = "scanner.disconnected"
+	EvHardwareFault       = "hardware.fault"
+	EvHardwareRecovered   = "hardware.recovered"
 	EvMaintenanceOpen     = "maintenance.open"
 	EvDaemonStarted       = "daemon.started"
 )

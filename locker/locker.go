@@ -205,7 +205,11 @@ func (l *Locker) Start(version string) error {
 		}
 		active, err := l.hw.Read(d.sensor)
 		if err != nil {
-			return fmt.Errorf("read sensor %s of %s: %w", d.sensor, d.id, err)
+			// A sensor behind a board that is not answering yet: start,
+			// take the door as closed, and let the board's first answer
+			// report it (a door then found open raises its alarm).
+			l.log.Warn("door state unknown at start", "compartment", d.id, "sensor", d.sensor, "err", err)
+			active = false
 		}
 		d.open, d.since, d.lastAlarm = active, now, now
 		if active {
@@ -216,7 +220,8 @@ func (l *Locker) Start(version string) error {
 	if r := l.set.Return; r != nil && r.BinFullSensor != "" {
 		full, err := l.hw.Read(r.BinFullSensor)
 		if err != nil {
-			return fmt.Errorf("read bin-full sensor %s: %w", r.BinFullSensor, err)
+			l.log.Warn("bin-full sensor unknown at start", "sensor", r.BinFullSensor, "err", err)
+			full = false
 		}
 		l.binFull = full
 	}
@@ -300,10 +305,16 @@ func (l *Locker) Run(ctx context.Context) error {
 		defer l.wg.Done()
 		l.runFeedback(ctx)
 	}()
+	var faults <-chan HardwareFault
+	if fr, ok := l.hw.(FaultReporter); ok {
+		faults = fr.Faults()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case f := <-faults:
+			l.RecordHardwareFault(f)
 		case ch, ok := <-l.hw.Inputs():
 			if !ok {
 				return errors.New("hardware input stream closed")

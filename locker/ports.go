@@ -103,6 +103,21 @@ type Hardware interface {
 	Close() error
 }
 
+// HardwareFault is a part of the hardware that stopped answering (OK
+// false) or answers again (OK true): a lock board, the RS-485 adapter.
+type HardwareFault struct {
+	Device string
+	OK     bool
+	Detail string
+	At     time.Time
+}
+
+// FaultReporter is implemented by hardware whose parts can fail on their
+// own; the core records each report as an event for the central.
+type FaultReporter interface {
+	Faults() <-chan HardwareFault
+}
+
 // Clock is the time source; tests inject a fake one.
 type Clock interface {
 	Now() time.Time

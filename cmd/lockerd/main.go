@@ -88,7 +88,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("hardware: %w", err)
 	}
-	hw, simHW := locker.Hardware(cab), cab.Sim
+	hw, simHW := cab.Hardware, cab.Sim
 	defer func() {
 		if err := hw.LockAll(); err != nil {
 			log.Error("locks not driven to locked level at stop", "err", err)

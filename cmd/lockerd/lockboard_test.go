@@ -1,0 +1,57 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
+	"github.com/lockerd/lockerd/drivers/serialscan/serialtest"
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/httpapi"
+)
+
+// TestLockBoardCabinet runs the lockerd binary on the lockboard backend
+// against simulated CU boards on a pseudo-terminal: a pickup opens the
+// right door by an unlock frame, a board that falls silent raises a
+// fault the central hears of, and the daemon goes on serving.
+func TestLockBoardCabinet(t *testing.T) {
+	c := newCabinet(t, "0s")
+	adapter := filepath.Join(c.Dir, "usb-FTDI_FT232R_RS485-if00-port0")
+	raw, _ := os.ReadFile(c.Config)
+	text := strings.NewReplacer(
+		"backend: sim", "backend: lockboard\n  lockboard: {port: "+adapter+", protocol: cu, reply_timeout: 300ms, poll: 100ms}",
+		"lock: LR, sensor: DR, bin_full_sensor: BIN", "lock: B2/L1, sensor: B2/S1, bin_full_sensor: B2/I1",
+		"lock: L", "lock: B1/L", "sensor: D", "sensor: B1/S",
+	).Replace(string(raw))
+	if err := os.WriteFile(c.Config, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	boards := lockboardtest.NewBus("cu", 1, 2)
+	dev := serialtest.PlugListening(t, adapter)
+	go boards.Serve(dev)
+	serialtest.Plug(t, c.Front)
+	serialtest.Plug(t, c.Returns)
+
+	d := start(t, c.Config)
+	rep := d.addOrder(httpapi.AddOrderRequest{Compartment: "B01"})
+	if res := d.scan("keypad", rep.Code); res.Outcome != locker.OutcomeOpened {
+		t.Fatalf("pickup: %+v", res)
+	}
+	d.waitEvent(locker.EvDoorOpened, map[string]any{"compartment": "B01", "commanded": true})
+	if u := boards.Unlocks(); len(u) != 1 || u[0].Board != 1 || u[0].Channel != 4 {
+		t.Fatalf("unlock frames %+v, want one for board 1 channel 4", u)
+	}
+	boards.SetDoor(1, 4, false)
+	d.waitEvent(locker.EvDoorClosed, map[string]any{"compartment": "B01"})
+	d.waitEvent(locker.EvPickupCompleted, map[string]any{"order_id": rep.Order.ID})
+
+	boards.Mute(2, true)
+	d.waitEvent(locker.EvHardwareFault, map[string]any{"device": "lock board 2"})
+	boards.Mute(2, false)
+	d.waitEvent(locker.EvHardwareRecovered, map[string]any{"device": "lock board 2"})
+
+	boards.SetItem(2, 1, true)
+	d.waitEvent(locker.EvReturnBinFull, map[string]any{"source": "sensor"})
+}

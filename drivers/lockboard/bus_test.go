@@ -1,0 +1,195 @@
+package lockboard_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/drivers/lockboard"
+	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
+	"github.com/lockerd/lockerd/drivers/serialscan/serialtest"
+	"github.com/lockerd/lockerd/locker"
+)
+
+type bench struct {
+	t    *testing.T
+	link string
+	sim    *lockboardtest.Bus
+	hw     *lockboard.Hardware
+	unplug func()
+}
+
+// plug connects the simulated boards to a fresh pseudo-terminal behind
+// the adapter's stable name, and returns a function that unplugs it.
+func (b *bench) plug() func() {
+	dev := serialtest.PlugListening(b.t, b.link)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = b.sim.Serve(dev)
+	}()
+	return func() {
+		dev.Close()
+		<-done
+	}
+}
+
+func newBench(t *testing.T, protocol string, sensors ...string) *bench {
+	t.Helper()
+	b := &bench{t: t, link: filepath.Join(t.TempDir(), "usb-FTDI_RS485-if00-port0"), sim: lockboardtest.NewBus(protocol, 1, 2)}
+	b.unplug = b.plug()
+	p, err := lockboard.ProtocolByName(protocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.hw, err = lockboard.New(lockboard.Config{Port: b.link, Protocol: p, ReplyTimeout: 200 * time.Millisecond,
+		Quiet: 2 * time.Millisecond, Poll: 30 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+		Locks: []string{"B1/L5", "B2/L1"}, Sensors: sensors})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.hw.Close() })
+	return b
+}
+
+// wait returns the next input change for pin (skipping others).
+func (b *bench) input(pin string, active bool) {
+	b.t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case ch := <-b.hw.Inputs():
+			if ch.Pin == pin && ch.Active == active {
+				return
+			}
+		case <-deadline:
+			b.t.Fatalf("no change of %s to %v", pin, active)
+		}
+	}
+}
+
+func (b *bench) fault(device string, ok bool) locker.HardwareFault {
+	b.t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case f := <-b.hw.Faults():
+			if strings.HasPrefix(f.Device, device) && f.OK == ok {
+				return f
+			}
+		case <-deadline:
+			b.t.Fatalf("no fault report %s ok=%v", device, ok)
+		}
+	}
+}
+
+func TestUnlockOpensTheDoorOnce(t *testing.T) {
+	for _, proto := range []string{"cu", "8a"} {
+		t.Run(proto, func(t *testing.T) {
+			b := newBench(t, proto, "B1/S5", "B2/S1")
+			if open, err := b.hw.Read("B1/S5"); err != nil || open {
+				t.Fatalf("B1/S5 at start: %v %v", open, err)
+			}
+			if err := b.hw.Pulse("B1/L5", 500*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			b.input("B1/S5", true)
+			if u := b.sim.Unlocks(); len(u) != 1 || u[0].Board != 1 || u[0].Channel != 5 {
+				t.Fatalf("unlock frames received %+v", u)
+			}
+			b.sim.SetDoor(1, 5, false)
+			b.input("B1/S5", false)
+			if err := b.hw.SetOutput("B1/L5", true); err == nil {
+				t.Error("a held lock output accepted")
+			}
+		})
+	}
+}
+
+func TestItemSensor(t *testing.T) {
+	b := newBench(t, "cu", "B1/S5", "B1/I5")
+	b.sim.SetItem(1, 5, true)
+	b.input("B1/I5", true)
+	if v, err := b.hw.Read("B1/I5"); err != nil || !v {
+		t.Fatalf("item: %v %v", v, err)
+	}
+	if _, err := lockboard.New(lockboard.Config{Port: "/nonexistent", Protocol: lockboard.EightA{}, Sensors: []string{"B1/I5"}}); err == nil {
+		t.Error("item sensor on 8a boards accepted")
+	}
+}
+
+// A lost reply to an unlock is an error, and the unlock is not sent again.
+func TestLostUnlockReplyIsNotResent(t *testing.T) {
+	b := newBench(t, "cu", "B1/S5")
+	b.sim.DropReplies(1)
+	err := b.hw.Pulse("B1/L5", 500*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "did not answer the unlock of channel 5") || !strings.Contains(err.Error(), "not re-sent") {
+		t.Fatalf("lost reply: %v", err)
+	}
+	// The board acted: the door opens, and polling goes on.
+	b.input("B1/S5", true)
+	if n := len(b.sim.Unlocks()); n != 1 {
+		t.Fatalf("%d unlock frames, want exactly 1", n)
+	}
+}
+
+func TestNoiseOnTheLine(t *testing.T) {
+	b := newBench(t, "cu", "B1/S5")
+	b.sim.Garbage([]byte{0xFF, 0x02, 0x01, 0x00, 0x00, 0x03, 0x02, 0x55})
+	if err := b.hw.Pulse("B1/L5", 500*time.Millisecond); err != nil {
+		t.Fatalf("garbage before the reply: %v", err)
+	}
+	b.input("B1/S5", true)
+	// One corrupted status reply is noise: no fault, the door stays known.
+	b.sim.CorruptReplies(1)
+	frames := b.sim.Frames()
+	for b.sim.Frames() < frames+4 {
+		select {
+		case f := <-b.hw.Faults():
+			t.Fatalf("fault after one corrupted reply: %+v", f)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if open, err := b.hw.Read("B1/S5"); err != nil || !open {
+		t.Fatalf("after noise: %v %v", open, err)
+	}
+}
+
+func TestSilentBoardIsUnknownAndAlarms(t *testing.T) {
+	b := newBench(t, "cu", "B1/S5", "B2/S1")
+	b.sim.Mute(2, true)
+	f := b.fault("lock board 2", false)
+	if !strings.Contains(f.Detail, "doors unknown") {
+		t.Errorf("fault detail %q", f.Detail)
+	}
+	if _, err := b.hw.Read("B2/S1"); err == nil || !strings.Contains(err.Error(), "unknown") {
+		t.Fatalf("door of a silent board: %v", err)
+	}
+	if _, err := b.hw.Read("B1/S5"); err != nil {
+		t.Fatalf("board 1 still answers: %v", err)
+	}
+	b.sim.Mute(2, false)
+	b.fault("lock board 2", true)
+	if _, err := b.hw.Read("B2/S1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAdapterUnpluggedAndBack(t *testing.T) {
+	b := newBench(t, "8a", "B1/S5")
+	b.unplug()
+	b.fault("lockboard bus", false)
+	if _, err := b.hw.Read("B1/S5"); err == nil {
+		t.Fatal("door known with the adapter unplugged")
+	}
+	if err := b.hw.Pulse("B1/L5", 500*time.Millisecond); err == nil {
+		t.Fatal("unlock accepted with no bus")
+	}
+	b.plug()
+	b.fault("lockboard bus", true)
+	if err := b.hw.Pulse("B1/L5", 500*time.Millisecond); err != nil {
+		t.Fatalf("after replug: %v", err)
+	}
+	b.input("B1/S5", true)
+}

@@ -1,0 +1,72 @@
+package lockboard
+
+import (
+	"errors"
+	"time"
+
+	"go.bug.st/serial"
+)
+
+var errNoReply = errors.New("no reply")
+
+// exchanger sends one frame and reads its reply, with a bounded wait and
+// a quiet gap after.
+type exchanger struct {
+	port    serial.Port
+	proto   Protocol
+	timeout time.Duration
+	quiet   time.Duration
+	portErr error // set when the port itself failed (unplugged)
+	buf     []byte
+}
+
+// exchange writes frame and feeds what arrives to parse until it finds a
+// reply or the timeout passes.
+func (x *exchanger) exchange(frame []byte, parse func([]byte) error) error {
+	defer time.Sleep(x.quiet) // the bus's turnaround gap
+	// Anything still in the buffer belongs to an earlier exchange.
+	_ = x.port.ResetInputBuffer()
+	if _, err := x.port.Write(frame); err != nil {
+		x.portErr = err
+		return err
+	}
+	x.buf = x.buf[:0]
+	deadline := time.Now().Add(x.timeout)
+	chunk := make([]byte, 256)
+	for time.Now().Before(deadline) {
+		n, err := x.port.Read(chunk)
+		if err != nil {
+			x.portErr = err
+			return err
+		}
+		if n == 0 {
+			continue
+		}
+		x.buf = append(x.buf, chunk[:n]...)
+		if len(x.buf) > 4096 { // a babbling line: keep the tail
+			x.buf = append(x.buf[:0], x.buf[len(x.buf)-512:]...)
+		}
+		if err := parse(x.buf); !errors.Is(err, ErrIncomplete) {
+			return err
+		}
+	}
+	return errNoReply
+}
+
+func (x *exchanger) unlock(board, ch int) (open bool, err error) {
+	err = x.exchange(x.proto.Unlock(board, ch), func(b []byte) error {
+		var perr error
+		open, perr = x.proto.ParseUnlock(b, board, ch)
+		return perr
+	})
+	return open, err
+}
+
+func (x *exchanger) statusAll(board int) (st Status, err error) {
+	err = x.exchange(x.proto.StatusAll(board), func(b []byte) error {
+		var perr error
+		st, perr = x.proto.ParseStatusAll(b, board)
+		return perr
+	})
+	return st, err
+}
