@@ -13,8 +13,8 @@ import (
 )
 
 type bench struct {
-	t    *testing.T
-	link string
+	t      *testing.T
+	link   string
 	sim    *lockboardtest.Bus
 	hw     *lockboard.Hardware
 	unplug func()
