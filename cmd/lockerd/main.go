@@ -174,7 +174,8 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if sc.Port == "" {
 			continue // input only through the API / keypad
 		}
-		s := &serialscan.Scanner{Name: sc.Name, Port: sc.Port, Baud: sc.Baud, Log: log,
+		s := &serialscan.Scanner{Name: sc.Name, Kind: sc.Type, Port: sc.Port, Baud: sc.Baud, Log: log,
+			USBVendor: sc.USBVendor, USBProduct: sc.USBProd, USBSerial: sc.USBSerial,
 			OnLine: func(line string) {
 				res, err := l.Scan(gctx, sc.Name, line)
 				if err != nil {
@@ -191,6 +192,9 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 				l.RecordScannerState(sc.Name, up, detail)
 				log.Info("scanner", "scanner", sc.Name, "port", sc.Port, "connected", up, "detail", detail)
 			}}
+		if sc.GM65 != nil {
+			s.GM65 = &serialscan.GM65{Mode: sc.GM65.Mode, AIMID: sc.GM65.AIMID}
+		}
 		g.Go(func() error { return s.Run(gctx) })
 	}
 	g.Go(func() error { watchdog(gctx, l, log); return nil })

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"go.bug.st/serial"
+	"go.bug.st/serial/enumerator"
+
+	"github.com/lockerd/lockerd/drivers/hidscan"
 )
 
 // Defaults of Scanner.
@@ -17,11 +21,31 @@ const (
 	DefaultMaxBackoff = 5 * time.Second
 )
 
-// Scanner reads one serial scanner.
+// Scanner kinds.
+const (
+	KindSerial = "serial" // a serial or USB virtual-COM scanner
+	KindHID    = "hid"    // a USB keyboard-wedge scanner, read through evdev
+)
+
+// PortAuto makes the scanner look its port up by USB vendor and product id
+// each time it (re)opens.
+const PortAuto = "auto"
+
+// Scanner reads one scanner: a serial port, or an evdev device for a
+// keyboard-wedge scanner.
 type Scanner struct {
 	Name string
-	Port string
+	Kind string // KindSerial (default) or KindHID
+	Port string // a path, or PortAuto
 	Baud int
+	// USBVendor, USBProduct (hex, "1eab") and optionally USBSerial pick
+	// the port when Port is PortAuto.
+	USBVendor, USBProduct, USBSerial string
+	// Enumerate lists serial ports for PortAuto (default: go.bug.st/serial's
+	// enumerator, which reads sysfs).
+	Enumerate func() ([]*enumerator.PortDetails, error)
+	// GM65, if set, configures a GM65-family module each time the port opens.
+	GM65 *GM65
 	// IdleGap ends a scan that has no CR/LF suffix.
 	IdleGap                time.Duration
 	MinBackoff, MaxBackoff time.Duration
@@ -53,6 +77,9 @@ func (s *Scanner) defaults() {
 	if s.OnState == nil {
 		s.OnState = func(bool, error) {}
 	}
+	if s.Enumerate == nil {
+		s.Enumerate = enumerator.GetDetailedPortsList
+	}
 }
 
 // Run reads the scanner until ctx ends, reopening the port whenever it
@@ -63,7 +90,7 @@ func (s *Scanner) Run(ctx context.Context) error {
 	wasUp := false
 	reported := false
 	for ctx.Err() == nil {
-		port, err := serial.Open(s.Port, &serial.Mode{BaudRate: s.Baud})
+		port, err := s.open()
 		if err != nil {
 			if wasUp || !reported {
 				s.OnState(false, err)
@@ -93,8 +120,84 @@ func (s *Scanner) Run(ctx context.Context) error {
 	return nil
 }
 
-// read reads one open port until it fails or ctx ends.
-func (s *Scanner) read(ctx context.Context, port serial.Port) error {
+// source is an open scanner: a serial port or an evdev device. A Read
+// that times out returns 0, nil.
+type source interface {
+	Read(p []byte) (int, error)
+	SetReadTimeout(t time.Duration) error
+	Close() error
+}
+
+// open opens the scanner's device, finding it first for PortAuto and
+// configuring a GM65 module if asked.
+func (s *Scanner) open() (source, error) {
+	path := s.Port
+	if path == PortAuto {
+		var err error
+		if path, err = s.findUSB(); err != nil {
+			return nil, err
+		}
+	}
+	if s.Kind == KindHID {
+		return hidscan.Open(path)
+	}
+	port, err := serial.Open(path, &serial.Mode{BaudRate: s.Baud})
+	if err != nil {
+		return nil, err
+	}
+	if s.GM65 != nil {
+		if err := s.GM65.Apply(port); err != nil {
+			// The module may still scan as it was set up before: keep
+			// reading, and say so.
+			s.Log.Error("scanner set-up failed", "scanner", s.Name, "port", path, "err", err)
+		} else {
+			s.Log.Info("scanner set up", "scanner", s.Name, "gm65_mode", s.GM65.Mode, "aim_id", s.GM65.AIMID)
+		}
+	}
+	return port, nil
+}
+
+// findUSB returns the port of the USB device with the configured ids.
+func (s *Scanner) findUSB() (string, error) {
+	ports, err := s.Enumerate()
+	if err != nil {
+		return "", fmt.Errorf("list serial ports: %w", err)
+	}
+	return MatchUSB(ports, s.USBVendor, s.USBProduct, s.USBSerial)
+}
+
+// MatchUSB picks the one port whose USB ids match (hex, any case). More
+// than one match without a serial number to tell them apart is an error:
+// guessing could swap the pickup and return scanners.
+func MatchUSB(ports []*enumerator.PortDetails, vid, pid, serialNo string) (string, error) {
+	var found []string
+	for _, p := range ports {
+		if p == nil || !p.IsUSB || !strings.EqualFold(p.VID, vid) || !strings.EqualFold(p.PID, pid) {
+			continue
+		}
+		if serialNo != "" && p.SerialNumber != serialNo {
+			continue
+		}
+		found = append(found, p.Name)
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("no USB serial device %s:%s%s plugged in", vid, pid, serialSuffix(serialNo))
+	case 1:
+		return found[0], nil
+	}
+	return "", fmt.Errorf("%d USB serial devices %s:%s (%s): set usb_serial to pick one", len(found), vid, pid, strings.Join(found, ", "))
+}
+
+func serialSuffix(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " serial " + s
+}
+
+// read reads one open device until it fails or ctx ends.
+func (s *Scanner) read(ctx context.Context, port source) error {
 	// A short read timeout lets us notice an idle gap and ctx ending.
 	if err := port.SetReadTimeout(min(s.IdleGap/2, 20*time.Millisecond)); err != nil {
 		return fmt.Errorf("set read timeout: %w", err)

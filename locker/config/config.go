@@ -150,9 +150,25 @@ type Sim struct {
 
 type Scanner struct {
 	Name string `yaml:"name"`
-	Port string `yaml:"port"`
-	Baud int    `yaml:"baud"`
-	Role string `yaml:"role"`
+	// Type is serial (a serial or USB virtual-COM scanner, the default)
+	// or hid (a USB keyboard-wedge scanner read through evdev).
+	Type string `yaml:"type"`
+	// Port is a device path (/dev/serial/by-id/..., /dev/input/by-id/...)
+	// or auto: the serial port of the USB device usb_vid:usb_pid.
+	Port      string `yaml:"port"`
+	Baud      int    `yaml:"baud"`
+	Role      string `yaml:"role"`
+	USBVendor string `yaml:"usb_vid"`
+	USBProd   string `yaml:"usb_pid"`
+	USBSerial string `yaml:"usb_serial"`
+	// GM65 configures a GM65-family module on start (serial only).
+	GM65 *GM65 `yaml:"gm65"`
+}
+
+// GM65 is a scanner module's start-up set-up.
+type GM65 struct {
+	Mode  string `yaml:"mode"` // trigger, continuous or sensor; empty leaves it
+	AIMID bool   `yaml:"aim_id"`
 }
 
 type Comp struct {
@@ -409,6 +425,7 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 		} else {
 			names[s.Name] = k
 		}
+		c.checkScanner(k, &c.Scanners[i], bad)
 		if s.Role != string(locker.RolePickup) && s.Role != string(locker.RoleReturn) {
 			bad(k+".role", "%q: want pickup or return", s.Role)
 		}

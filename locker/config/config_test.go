@@ -215,3 +215,26 @@ func TestBackendPins(t *testing.T) {
 		})
 	}
 }
+
+func TestScannerKinds(t *testing.T) {
+	ok := strings.Replace(good, "  - {name: returns, role: return}", `  - {name: returns, role: return, port: auto, usb_vid: 1eab, usb_pid: 1A03, gm65: {mode: continuous, aim_id: true}}
+  - {name: side, role: pickup, type: hid, port: /dev/input/by-id/usb-Scanner-event-kbd}`, 1)
+	cfg, err := Load(write(t, ok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Scanners[0].Type != ScannerSerial || cfg.Scanners[2].Type != ScannerHID || cfg.Scanners[1].GM65.Mode != "continuous" {
+		t.Errorf("scanners %+v", cfg.Scanners)
+	}
+	for _, tc := range []struct{ edit, want string }{
+		{"usb_vid: 1eab", "scanners[1].usb_vid: \"\": port auto needs"},
+		{"mode: continuous", "scanners[1].gm65.mode: \"blink\""},
+		{"type: hid", "scanners[2].type: \"ps2\""},
+	} {
+		repl := map[string]string{"usb_vid: 1eab": "usb_vid: ''", "mode: continuous": "mode: blink", "type: hid": "type: ps2"}[tc.edit]
+		_, err := Load(write(t, strings.Replace(ok, tc.edit, repl, 1)))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.edit, err, tc.want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"regexp"
 	"time"
 
 	"github.com/lockerd/lockerd/drivers/pinname"
@@ -79,5 +80,47 @@ func (c *Config) checkLockBoard(bad func(key, format string, args ...any)) {
 	}
 	if d := l.Poll.D(); d < 50*time.Millisecond || d > time.Second {
 		bad("hardware.lockboard.poll", "%v is out of bounds 50ms..1s (door state must be current within a second)", d)
+	}
+}
+
+var usbIDRe = regexp.MustCompile(`^[0-9a-fA-F]{4}$`)
+
+// Scanner types and the port value that looks a scanner up by USB ids.
+const (
+	ScannerSerial = "serial"
+	ScannerHID    = "hid"
+	PortAuto      = "auto"
+)
+
+func (c *Config) checkScanner(k string, s *Scanner, bad func(key, format string, args ...any)) {
+	switch s.Type {
+	case "":
+		s.Type = ScannerSerial
+	case ScannerSerial, ScannerHID:
+	default:
+		bad(k+".type", "%q: want serial or hid (a keyboard-wedge scanner)", s.Type)
+	}
+	if s.Port == PortAuto {
+		if s.Type == ScannerHID {
+			bad(k+".port", "auto finds serial ports; name a keyboard-wedge scanner by /dev/input/by-id/...-event-kbd")
+		}
+		if !usbIDRe.MatchString(s.USBVendor) {
+			bad(k+".usb_vid", "%q: port auto needs the scanner's USB vendor id, 4 hex digits (lsusb shows it)", s.USBVendor)
+		}
+		if !usbIDRe.MatchString(s.USBProd) {
+			bad(k+".usb_pid", "%q: port auto needs the scanner's USB product id, 4 hex digits", s.USBProd)
+		}
+	} else if s.USBVendor != "" || s.USBProd != "" || s.USBSerial != "" {
+		bad(k+".usb_vid", "USB ids are used only with port: auto")
+	}
+	if g := s.GM65; g != nil {
+		if s.Type == ScannerHID {
+			bad(k+".gm65", "GM65 set-up needs the module's serial interface, not hid")
+		}
+		switch g.Mode {
+		case "", "trigger", "continuous", "sensor":
+		default:
+			bad(k+".gm65.mode", "%q: want trigger, continuous or sensor", g.Mode)
+		}
 	}
 }
