@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-		"os"
+	"os"
 	"time"
 	"unsafe"
 
