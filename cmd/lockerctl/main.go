@@ -39,6 +39,12 @@ Commands:
                                             stick-open|stick-closed|unstick DOOR, bin-full|bin-empty
   validate FILE                             check a config file; exit 1 listing every problem
   hash-code --key-file FILE CODE            print the code hash (for staff_badges and integrators)
+  selftest [--dry-run] [--only A01,A02] [--close-timeout 60s]
+                                            with -config and lockerd stopped: pulse every lock in
+                                            turn, check its sensor opens and closes, read the bin
+                                            sensor and every scanner; exit 1 if anything failed
+  labels -o FILE.png|FILE.pdf               with -config: one label per compartment, its id and a
+                                            QR code of LOCKER/COMPARTMENT
 
 The API address is -api, else api.listen of -config, else $LOCKERD_API, else 127.0.0.1:8480.
 `
@@ -65,6 +71,12 @@ func run(args []string, out, errw io.Writer) int {
 	if len(rest) == 0 {
 		fmt.Fprint(errw, usage)
 		return 2
+	}
+	switch rest[0] {
+	case "selftest":
+		return selftest(*cfgFile, rest[1:], out, errw)
+	case "labels":
+		return labels(*cfgFile, rest[1:], out, errw)
 	}
 	addr := *api
 	if addr == "" && *cfgFile != "" {

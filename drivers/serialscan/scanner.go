@@ -229,3 +229,22 @@ func (s *Scanner) read(ctx context.Context, port source) error {
 	}
 	return errors.New("stopped")
 }
+
+// Probe opens the scanner's device once (finding it, and setting a GM65
+// module up, as Run does) and closes it: the self-test's check that the
+// scanner is there. It returns the device path opened.
+func (s *Scanner) Probe() (string, error) {
+	s.defaults()
+	path := s.Port
+	if path == PortAuto {
+		var err error
+		if path, err = s.findUSB(); err != nil {
+			return "", err
+		}
+	}
+	src, err := s.open()
+	if err != nil {
+		return path, err
+	}
+	return path, src.Close()
+}

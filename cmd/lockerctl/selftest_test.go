@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
+	"github.com/lockerd/lockerd/drivers/serialscan/serialtest"
+)
+
+// cabinetFile writes a config for a small cabinet on backend hw (YAML for
+// the hardware section and pins) and returns its path.
+func cabinetFile(t *testing.T, hardware, comps, scanners string) string {
+	t.Helper()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "pickup.key"), []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
+	text := fmt.Sprintf(`locker: {id: nb-test-01}
+store: {path: lockerd.db}
+security: {pickup_key_file: pickup.key}
+policy: {door_open_confirm: 1s}
+hardware:
+%s
+scanners:
+%s
+compartments:
+%s
+`, hardware, scanners, comps)
+	p := filepath.Join(dir, "lockerd.yaml")
+	os.WriteFile(p, []byte(text), 0o600)
+	return p
+}
+
+func TestSelftestOnSim(t *testing.T) {
+	dir := t.TempDir()
+	front := filepath.Join(dir, "scanner-front")
+	serialtest.Plug(t, front)
+	cfg := cabinetFile(t, "  backend: sim\n  lock_pulse: 50ms\n  sim: {open_delay: 5ms, auto_close: 150ms}",
+		"  - {id: A01, size: S, lock: GPIO4, sensor: GPIO17}\n  - {id: A02, size: M, lock: GPIO5, sensor: GPIO18}",
+		"  - {name: front, port: "+front+", role: pickup}\n  - {name: side, port: "+filepath.Join(dir, "absent")+", role: pickup}")
+	out, errw, code := ctl(t, "-config", cfg, "selftest", "--close-timeout", "5s")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (the absent scanner)\n%s%s", code, out, errw)
+	}
+	for _, want := range []string{
+		"A01: pulsing GPIO4 ... open. Close door A01 now.",
+		"COMPARTMENT", "opened and closed",
+		"scanner front", "serial, opens", "scanner side", "FAIL",
+		"self-test: 1 of 4 checks FAILED",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if !regexp.MustCompile(`A01\s+GPIO4\s+GPIO17\s+ok\s+opened and closed`).MatchString(out) {
+		t.Errorf("no passing row for A01:\n%s", out)
+	}
+	if strings.Count(out, "opened and closed") != 2 {
+		t.Errorf("both doors should pass:\n%s", out)
+	}
+}
+
+// On lock boards: a dry run pulses nothing; a board that does not answer
+// fails its doors and the test exits 1.
+func TestSelftestOnLockBoards(t *testing.T) {
+	adapter := filepath.Join(t.TempDir(), "usb-FTDI-if00-port0")
+	boards := lockboardtest.NewBus("cu", 1, 2)
+	boards.AutoClose = 100 * time.Millisecond
+	go boards.Serve(serialtest.PlugListening(t, adapter))
+	cfg := cabinetFile(t, "  backend: lockboard\n  lockboard: {port: "+adapter+", reply_timeout: 200ms, poll: 50ms}",
+		"  - {id: A01, size: S, lock: B1/L1, sensor: B1/S1}\n  - {id: B01, size: M, lock: B2/L1, sensor: B2/S1}", "  []")
+
+	out, errw, code := ctl(t, "-config", cfg, "selftest", "--dry-run")
+	if code != 0 || !strings.Contains(out, "dry run (nothing pulsed): all 2 checks passed") || !strings.Contains(out, "reads closed") {
+		t.Fatalf("dry run: exit %d\n%s%s", code, out, errw)
+	}
+	if n := len(boards.Unlocks()); n != 0 {
+		t.Fatalf("dry run sent %d unlock frames", n)
+	}
+
+	boards.Mute(2, true)
+	out, errw, code = ctl(t, "-config", cfg, "selftest", "--close-timeout", "2s")
+	if code != 1 {
+		t.Fatalf("exit %d with board 2 silent\n%s%s", code, out, errw)
+	}
+	if !strings.Contains(out, "opened and closed") || !strings.Contains(out, "B01") || !strings.Contains(out, "1 of 2 checks FAILED") {
+		t.Fatalf("output:\n%s", out)
+	}
+	if u := boards.Unlocks(); len(u) != 1 || u[0].Board != 1 {
+		t.Fatalf("unlocks %+v: board 1's door once", u)
+	}
+}
