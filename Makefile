@@ -12,7 +12,10 @@ DEMO_API := 127.0.0.1:8480
 FUZZ_TARGETS := ./locker:FuzzNormalizeCode ./locker/config:FuzzParse ./drivers/serialscan:FuzzSplitter ./drivers/pinname:FuzzParse ./drivers/lockboard:FuzzReplies ./drivers/hidscan:FuzzDecode ./sync/protocol:FuzzOpen ./sync/protocol:FuzzDecode
 FUZZTIME ?= 5s
 
-.PHONY: all build cross demo test test-deps vet unit fuzz-short fuzz screenshots torture bench clean
+# Debian packages: arm64 (64-bit Raspberry Pi OS), armhf (32-bit), amd64.
+DEB_VERSION ?= 0.1.0+git$(shell git rev-parse --short HEAD 2>/dev/null || echo 0)
+
+.PHONY: all build cross deb demo test test-deps vet unit fuzz-short fuzz screenshots torture bench clean
 
 all: build
 
@@ -31,6 +34,9 @@ cross:
 			CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch GOARM=$$arm $(GO) build -trimpath -ldflags "$(LDFLAGS) -s -w" \
 				-o dist/$$cmd-$$os-$$suffix ./cmd/$$cmd || exit 1; \
 		done; echo "dist/*-$$os-$$suffix"; done
+
+deb:
+	@for a in arm64 armhf amd64; do configs/deb/mkdeb.sh $$a $(DEB_VERSION) dist || exit 1; done
 
 # The demo: lockerhub (reference central with its embedded MQTT broker)
 # and lockerd on configs/demo.yaml (sim hardware) connected to it; three

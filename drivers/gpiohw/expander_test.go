@@ -1,17 +1,15 @@
 package gpiohw
 
 import (
-	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/i2c/i2ctest"
-	"periph.io/x/conn/v3/physic"
 
+	"github.com/lockerd/lockerd/drivers/gpiohw/gpiohwtest"
 	"github.com/lockerd/lockerd/drivers/pinname"
 )
 
@@ -114,48 +112,9 @@ func TestExpanderThatDoesNotAnswer(t *testing.T) {
 	}
 }
 
-// mcpModel is an MCP23017's register file on a fake bus, for driving the
-// whole Hardware through an expander: pins read back the latch when they
-// are outputs and the outside world (ext) when they are inputs.
-type mcpModel struct {
-	mu   sync.Mutex
-	regs [0x16]byte
-	ext  uint16
-	a0   []int // A0's level after each write while A0 is an output
-}
-
-func (m *mcpModel) String() string                  { return "mcpModel" }
-func (m *mcpModel) SetSpeed(physic.Frequency) error { return nil }
-func (m *mcpModel) Tx(addr uint16, w, r []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if addr != 0x20 || len(w) == 0 {
-		return errors.New("nack")
-	}
-	reg := int(w[0])
-	for i, b := range w[1:] {
-		m.regs[reg+i] = b
-	}
-	if (reg == mcpOLAT || reg == mcpIODIR) && m.regs[0]&1 == 0 {
-		m.a0 = append(m.a0, int(m.pins()&1))
-	}
-	for i := range r {
-		if reg+i == mcpGPIO || reg+i == mcpGPIO+1 {
-			r[i] = byte(m.pins() >> (8 * (reg + i - mcpGPIO)))
-		}
-	}
-	return nil
-}
-
-// pins is what each pin shows: latch where output, ext where input.
-func (m *mcpModel) pins() uint16 {
-	dir := uint16(m.regs[0]) | uint16(m.regs[1])<<8
-	olat := uint16(m.regs[0x14]) | uint16(m.regs[0x15])<<8
-	return olat&^dir | m.ext&dir
-}
-
 func TestHardwareOnExpander(t *testing.T) {
-	m := &mcpModel{ext: 0x0100} // B0 high: door open
+	m := gpiohwtest.NewMCP23017(0x20)
+	m.SetInput(8, true) // B0 high: door open
 	r := &Resolver{Lines: PinMap{}, Expanders: &Expanders{OpenBus: func(int) (i2c.Bus, error) { return m, nil }, DefaultBus: 1}}
 	h, err := New(r, Config{Locks: []string{"mcp23017@0x20/A0"}, Sensors: []string{"mcp23017@0x20/B0"}, RelayActiveLow: true,
 		Pull: gpio.PullUp, Debounce: 20 * time.Millisecond, Reread: 100 * time.Millisecond, MaxConcurrent: 1})
@@ -166,27 +125,23 @@ func TestHardwareOnExpander(t *testing.T) {
 	if open, _ := h.Read("mcp23017@0x20/B0"); !open {
 		t.Fatal("B0 high, not read open")
 	}
-	m.mu.Lock()
-	m.ext = 0 // door closed
-	m.mu.Unlock()
+	m.SetInput(8, false) // door closed
 	if ch := next(t, h); ch.Active || ch.Pin != "mcp23017@0x20/B0" {
 		t.Fatalf("got %+v", ch)
 	}
 	if err := h.Pulse("mcp23017@0x20/A0", 60*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	// A0 as seen from outside, at every register write: it must never
-	// have shown low (energised) except for the pulse.
-	a0 := m.a0
+	// A0 as seen from outside at every register write since it became an
+	// output: high (locked) from the first, one low stretch (the pulse).
+	a0 := m.History(0)
 	lows := 0
 	for i, v := range a0 {
-		if v == 0 && (i == 0 || a0[i-1] == 1) {
+		if !v && (i == 0 || a0[i-1]) {
 			lows++
 		}
 	}
-	if lows != 1 || a0[len(a0)-1] != 1 {
-		t.Fatalf("A0 levels %v: want one low stretch (the pulse) ending high", a0)
+	if len(a0) == 0 || !a0[0] || lows != 1 || !a0[len(a0)-1] {
+		t.Fatalf("A0 levels %v: want high first, one low stretch (the pulse), high last", a0)
 	}
 }

@@ -148,17 +148,23 @@ func TestShippedConfigs(t *testing.T) {
 	if _, err := Load("../../configs/demo.yaml"); err != nil {
 		t.Errorf("demo.yaml: %v", err)
 	}
-	raw, err := os.ReadFile("../../configs/pi-16door.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Replace(string(raw), "/etc/lockerd/pickup.key", "pickup.key", 1)
-	cfg, err := Load(write(t, text))
-	if err != nil {
-		t.Fatalf("pi-16door.yaml: %v", err)
-	}
-	if len(cfg.Compartments) != 16 || cfg.Hardware.Backend != "gpio" {
-		t.Errorf("pi-16door.yaml: %d compartments, backend %s", len(cfg.Compartments), cfg.Hardware.Backend)
+	for _, tc := range []struct {
+		file    string
+		doors   int
+		backend string
+	}{{"pi-16door.yaml", 16, BackendGPIO}, {"pi-48door-lockboard.yaml", 47, BackendLockBoard}} {
+		raw, err := os.ReadFile("../../configs/" + tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Replace(string(raw), "/etc/lockerd/pickup.key", "pickup.key", 1)
+		cfg, err := Load(write(t, text))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.file, err)
+		}
+		if len(cfg.Compartments) != tc.doors || cfg.Hardware.Backend != tc.backend {
+			t.Errorf("%s: %d compartments, backend %s", tc.file, len(cfg.Compartments), cfg.Hardware.Backend)
+		}
 	}
 }
 
