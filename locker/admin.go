@@ -311,8 +311,27 @@ func (l *Locker) RecordScannerState(name string, connected bool, detail string) 
 	l.recordOne(typ, data)
 }
 
+// HardwareStates reports, for every device that ever reported a fault or
+// recovery, whether it answers now.
+func (l *Locker) HardwareStates() map[string]bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]bool, len(l.hardware))
+	for k, v := range l.hardware {
+		out[k] = v
+	}
+	return out
+}
+
 // RecordHardwareFault records hardware.fault / hardware.recovered.
 func (l *Locker) RecordHardwareFault(f HardwareFault) {
+	l.mu.Lock()
+	if l.hardware == nil {
+		l.hardware = map[string]bool{}
+	}
+	l.hardware[f.Device] = f.OK
+	l.mu.Unlock()
+	l.log.Info("hardware", "device", f.Device, "ok", f.OK, "detail", f.Detail)
 	typ := EvHardwareFault
 	if f.OK {
 		typ = EvHardwareRecovered

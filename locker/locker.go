@@ -91,6 +91,7 @@ type Locker struct {
 	hub          hub
 	notices      noticeHub
 	scanners     map[string]bool // connected, by name
+	hardware     map[string]bool // answering, by device (lock boards, their bus)
 	trust        *ClockTrust
 	untrusted    atomic.Bool  // expiry is waiting for a trustworthy clock (logged once)
 	storeFailing atomic.Bool  // the last store write failed

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -362,3 +363,14 @@ func (d *daemon) compartment(id string) locker.CompartmentStatus {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// metrics returns the daemon's /metrics page.
+func (d *daemon) metrics() string {
+	resp, err := http.Get("http://" + d.api + "/metrics")
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}

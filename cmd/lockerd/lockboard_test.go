@@ -49,6 +49,9 @@ func TestLockBoardCabinet(t *testing.T) {
 
 	boards.Mute(2, true)
 	d.waitEvent(locker.EvHardwareFault, map[string]any{"device": "lock board 2"})
+	if m := d.metrics(); !strings.Contains(m, `lockerd_hardware_up{device="lock board 2"} 0`) {
+		t.Errorf("metrics do not show board 2 down:\n%s", m)
+	}
 	boards.Mute(2, false)
 	d.waitEvent(locker.EvHardwareRecovered, map[string]any{"device": "lock board 2"})
 

@@ -84,6 +84,18 @@ func New(l *locker.Locker, connected func() bool) *Metrics {
 		}
 		scanners.Collect(ch)
 	}, scanners))
+	hardware := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "lockerd", Name: "hardware_up",
+		Help: "1 while a part of the hardware that can fail on its own (a lock board, its bus) answers."}, []string{"device"})
+	m.reg.MustRegister(collectorFunc(func(ch chan<- prometheus.Metric) {
+		for name, up := range l.HardwareStates() {
+			v := 0.0
+			if up {
+				v = 1
+			}
+			hardware.WithLabelValues(name).Set(v)
+		}
+		hardware.Collect(ch)
+	}, hardware))
 	return m
 }
 
