@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 )
 
@@ -285,11 +286,7 @@ func (l *Locker) HashCode(raw string) (string, error) {
 func (l *Locker) ScannerStates() map[string]bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make(map[string]bool, len(l.scanners))
-	for k, v := range l.scanners {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(l.scanners)
 }
 
 // RecordScannerState records scanner.connected / scanner.disconnected.
@@ -316,11 +313,7 @@ func (l *Locker) RecordScannerState(name string, connected bool, detail string) 
 func (l *Locker) HardwareStates() map[string]bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make(map[string]bool, len(l.hardware))
-	for k, v := range l.hardware {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(l.hardware)
 }
 
 // RecordHardwareFault records hardware.fault / hardware.recovered.

@@ -48,25 +48,14 @@ func TestScannerOverPseudoTerminal(t *testing.T) {
 			t.Fatalf("no scanner state change to up=%v", up)
 		}
 	}
-	wantLine := func(want string) {
-		t.Helper()
-		select {
-		case l := <-lines:
-			if l != want {
-				t.Fatalf("line %q, want %q", l, want)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("no line %q", want)
-		}
-	}
 	wantState(true)
 	master.Write([]byte("K7Q2M9\r\n]Q1abcd\r"))
-	wantLine("K7Q2M9")
-	wantLine("]Q1abcd")
+	wantLine(t, lines, "K7Q2M9")
+	wantLine(t, lines, "]Q1abcd")
 	master.Write([]byte("NOSUFFIX")) // ended by the idle gap
-	wantLine("NOSUFFIX")
+	wantLine(t, lines, "NOSUFFIX")
 	master.Write([]byte("\x00\x01\xfe garbage \x7f\n"))
-	wantLine(" garbage ")
+	wantLine(t, lines, " garbage ")
 
 	// Unplug: the device goes away.
 	master.Close()
@@ -77,7 +66,7 @@ func TestScannerOverPseudoTerminal(t *testing.T) {
 	defer master.Close()
 	wantState(true)
 	master.Write([]byte("AFTER123\r"))
-	wantLine("AFTER123")
+	wantLine(t, lines, "AFTER123")
 }
 
 func TestScannerAbsentAtStartIsReportedOnce(t *testing.T) {

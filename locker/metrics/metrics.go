@@ -73,30 +73,24 @@ func New(l *locker.Locker, connected func() bool) *Metrics {
 			return 0
 		}),
 	)
-	scanners := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "lockerd", Name: "scanner_up", Help: "1 while the scanner is connected."}, []string{"scanner"})
-	m.reg.MustRegister(collectorFunc(func(ch chan<- prometheus.Metric) {
-		for name, up := range l.ScannerStates() {
-			v := 0.0
-			if up {
-				v = 1
-			}
-			scanners.WithLabelValues(name).Set(v)
-		}
-		scanners.Collect(ch)
-	}, scanners))
-	hardware := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "lockerd", Name: "hardware_up",
-		Help: "1 while a part of the hardware that can fail on its own (a lock board, its bus) answers."}, []string{"device"})
-	m.reg.MustRegister(collectorFunc(func(ch chan<- prometheus.Metric) {
-		for name, up := range l.HardwareStates() {
-			v := 0.0
-			if up {
-				v = 1
-			}
-			hardware.WithLabelValues(name).Set(v)
-		}
-		hardware.Collect(ch)
-	}, hardware))
+	m.upGauge("scanner_up", "1 while the scanner is connected.", "scanner", l.ScannerStates)
+	m.upGauge("hardware_up", "1 while a part of the hardware that can fail on its own (a lock board, its bus) answers.", "device", l.HardwareStates)
 	return m
+}
+
+// upGauge registers a gauge with one series per name in states(): 1 up, 0 down.
+func (m *Metrics) upGauge(name, help, label string, states func() map[string]bool) {
+	vec := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "lockerd", Name: name, Help: help}, []string{label})
+	m.reg.MustRegister(collectorFunc(func(ch chan<- prometheus.Metric) {
+		for k, up := range states() {
+			v := 0.0
+			if up {
+				v = 1
+			}
+			vec.WithLabelValues(k).Set(v)
+		}
+		vec.Collect(ch)
+	}, vec))
 }
 
 // Run counts committed events until ctx ends.
