@@ -10,7 +10,7 @@ arch=$1 version=$2 out=$3
 case $arch in
   amd64) goarch=amd64 goarm= ;;
   arm64) goarch=arm64 goarm= ;;
-  armhf) goarch=arm goarm=7 ;;  # Raspberry Pi OS 32-bit: ARMv7 hard-float (Pi 2 and later, Zero 2 W)
+  armhf) goarch=arm goarm=6 ;;  # Raspberry Pi OS 32-bit "armhf" is ARMv6 hard-float: runs on every Pi, Zero and 1 included
   *) echo "mkdeb: unknown architecture $arch (arm64, armhf, amd64)" >&2; exit 2 ;;
 esac
 top=$(cd "$(dirname "$0")/../.." && pwd)
