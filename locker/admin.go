@@ -172,7 +172,7 @@ func (l *Locker) MaintenanceOpen(ctx context.Context, id, reason string) (ScanRe
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}, err
 	}
 	l.log.Info("maintenance open", "compartment", id)
-	opened, jammed := l.openDoors(ctx, []string{id})
+	opened, jammed, _ := l.openDoors(ctx, []string{id})
 	if len(jammed) > 0 {
 		return ScanResult{Outcome: OutcomeJammed, Compartments: jammed}, nil
 	}

@@ -259,6 +259,35 @@ func TestJamTwiceTakesCompartmentOutOfService(t *testing.T) {
 	}
 }
 
+// A lock whose driver cannot pulse (a lock board that does not answer) is
+// a hardware fault, not a jam of the door: the pickup is refused as
+// jammed, the order stays ready, and however often it happens the
+// compartment stays in service and works once the board is back.
+func TestLockDriverFaultIsNotAJam(t *testing.T) {
+	c := lockertest.NewCabinet(t, lockertest.Settings())
+	o, code := newOrder(t, c, "S1")
+	c.HW.FailLock("S1", true)
+	for range 3 {
+		if res := scan(t, c, "front", code); res.Outcome != locker.OutcomeJammed {
+			t.Fatalf("pickup with a dead lock driver: %+v", res)
+		}
+	}
+	e := c.WaitEvent(t, locker.EvDoorJammed, map[string]any{"compartment": "S1", "jams": 0})
+	if msg, _ := e.Data["lock_error"].(string); msg == "" {
+		t.Fatalf("door.jammed without the lock error: %+v", e)
+	}
+	if cp := compartment(t, c, "S1"); cp.OutOfService || cp.State != locker.CompLoaded || cp.Jams != 0 {
+		t.Fatalf("compartment after lock faults: %+v", cp)
+	}
+	if got := order(t, c, o.ID).State; got != locker.OrderReady {
+		t.Fatalf("order: %s", got)
+	}
+	c.HW.FailLock("S1", false)
+	if res := scan(t, c, "front", code); res.Outcome != locker.OutcomeOpened {
+		t.Fatalf("after the board is back: %+v", res)
+	}
+}
+
 func TestDoorWatch(t *testing.T) {
 	c := lockertest.NewCabinet(t, lockertest.Settings())
 	c.HW.Open("L1") // nobody commanded it

@@ -728,37 +728,48 @@ func (l *Locker) beginOpen(ids []string, op Op, orderID string) (ok, unusable []
 
 // openDoors pulses each door's lock and waits for its sensor to report
 // open within DoorOpenConfirm. It returns the doors that opened and the
-// ones that did not, in the order given.
-func (l *Locker) openDoors(ctx context.Context, ids []string) (opened, jammed []string) {
+// ones that did not, in the order given; lockErrs holds, for doors that
+// did not open, the error of a lock driver that could not pulse at all
+// (a lock board that does not answer) — a fault of the hardware, not a
+// jam of the door.
+func (l *Locker) openDoors(ctx context.Context, ids []string) (opened, jammed []string, lockErrs map[string]string) {
 	res := make([]bool, len(ids))
+	errs := make([]error, len(ids))
 	var wg sync.WaitGroup
 	for i, id := range ids {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res[i] = l.openDoor(ctx, id)
+			res[i], errs[i] = l.openDoor(ctx, id)
 		}()
 	}
 	wg.Wait()
 	for i, id := range ids {
 		if res[i] {
 			opened = append(opened, id)
-		} else {
-			jammed = append(jammed, id)
+			continue
+		}
+		jammed = append(jammed, id)
+		if errs[i] != nil {
+			if lockErrs == nil {
+				lockErrs = map[string]string{}
+			}
+			lockErrs[id] = errs[i].Error()
 		}
 	}
-	return opened, jammed
+	return opened, jammed, lockErrs
 }
 
 // openDoor pulses one lock (waiting for a free pulse slot: power-supply
 // inrush limits how many locks may be energised at once) and reports
-// whether the door opened. The lock is never pulsed a second time.
-func (l *Locker) openDoor(ctx context.Context, id string) bool {
+// whether the door opened, and, if it did not, the lock driver's error
+// if the pulse itself failed. The lock is never pulsed a second time.
+func (l *Locker) openDoor(ctx context.Context, id string) (bool, error) {
 	d := l.doors[id]
 	select {
 	case l.pulses <- struct{}{}:
 	case <-ctx.Done():
-		return false
+		return false, nil
 	}
 	now := l.clock.Now()
 	opened := make(chan struct{})
@@ -771,30 +782,50 @@ func (l *Locker) openDoor(ctx context.Context, id string) bool {
 	l.mu.Unlock()
 	timeout := l.clock.After(l.set.Policy.DoorOpenConfirm)
 	l.pulseCount.Add(1)
+	pulsed := make(chan error, 1)
 	go func() {
 		defer func() { <-l.pulses }()
-		if err := l.hw.Pulse(d.lock, ClampPulse(l.set.LockPulse)); err != nil {
+		err := l.hw.Pulse(d.lock, ClampPulse(l.set.LockPulse))
+		if err != nil {
 			l.log.Error("lock pulse failed", "compartment", id, "lock", d.lock, "err", err)
 		}
+		pulsed <- err
 	}()
 	if alreadyOpen || d.sensor == "" {
-		return true // no sensor to confirm with: the pulse is all we know
+		return true, nil // no sensor to confirm with: the pulse is all we know
 	}
 	select {
 	case <-opened:
-		return true
+		return true, nil
 	case <-timeout:
 	case <-ctx.Done():
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	d.waiters = slices.DeleteFunc(d.waiters, func(c chan struct{}) bool { return c == opened })
-	return d.open
+	open := d.open
+	l.mu.Unlock()
+	if open {
+		return true, nil
+	}
+	// The door did not open. Tell a jam from a lock driver that could not
+	// pulse: wait for the pulse's result (a lock board may still be
+	// waiting for its reply), but no longer than a pulse may last.
+	select {
+	case err := <-pulsed:
+		return false, err
+	case <-l.clock.After(MaxLockPulse):
+		return false, nil
+	case <-ctx.Done():
+		return false, nil
+	}
 }
 
 // endOpen records, after a pulse, which doors jammed: each goes back to
 // what it was, counts a jam, and leaves service after two jams in a row.
-func (l *Locker) endOpen(tx Tx, opened, jammed []string, prev map[string]Compartment) error {
+// A door whose lock driver could not pulse (lockErrs) goes back too, and
+// its door.jammed says why, but it counts no jam: the door is not at
+// fault, and it must not leave service for a lock board's outage.
+func (l *Locker) endOpen(tx Tx, opened, jammed []string, lockErrs map[string]string, prev map[string]Compartment) error {
 	for _, id := range opened {
 		c, err := tx.Compartment(id)
 		if err != nil {
@@ -814,6 +845,16 @@ func (l *Locker) endOpen(tx Tx, opened, jammed []string, prev map[string]Compart
 		}
 		p := prev[id]
 		c.State, c.Op, c.OrderID = p.State, p.Op, p.OrderID
+		if lockErr, fault := lockErrs[id]; fault {
+			if err := l.record(tx, EvDoorJammed, map[string]any{"compartment": id, "commanded": true, "jams": c.Jams, "lock_error": lockErr}); err != nil {
+				return err
+			}
+			l.log.Warn("door not opened: lock driver failed", "compartment", id, "err", lockErr)
+			if err := tx.PutCompartment(c); err != nil {
+				return err
+			}
+			continue
+		}
 		c.Jams++
 		if err := l.record(tx, EvDoorJammed, map[string]any{"compartment": id, "commanded": true, "jams": c.Jams}); err != nil {
 			return err
@@ -847,10 +888,10 @@ func (l *Locker) pickup(ctx context.Context, dev Device, o Order, via string) Sc
 		l.revert(prev)
 		return l.deny(dev, o.ID, DenyNotReady)
 	}
-	opened, jammed := l.openDoors(ctx, ids)
+	opened, jammed, lockErrs := l.openDoors(ctx, ids)
 	var res ScanResult
 	err = l.update(func(tx Tx) error {
-		if err := l.endOpen(tx, opened, jammed, prev); err != nil {
+		if err := l.endOpen(tx, opened, jammed, lockErrs, prev); err != nil {
 			return err
 		}
 		if len(jammed) > 0 {
@@ -943,8 +984,8 @@ func (l *Locker) reopen(ctx context.Context, o Order) ScanResult {
 	if err != nil {
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}
 	}
-	opened, jammed := l.openDoors(ctx, ids)
-	if err := l.update(func(tx Tx) error { return l.endOpen(tx, opened, jammed, prev) }); err != nil {
+	opened, jammed, lockErrs := l.openDoors(ctx, ids)
+	if err := l.update(func(tx Tx) error { return l.endOpen(tx, opened, jammed, lockErrs, prev) }); err != nil {
 		l.log.Error("reopen outcome", "err", err)
 	}
 	l.log.Info("reopened within grace", "order", o.ID, "compartments", opened)

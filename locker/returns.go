@@ -57,7 +57,7 @@ func (l *Locker) returnScan(ctx context.Context, dev Device, text string) ScanRe
 		l.log.Error("return not started: store", "err", err)
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}
 	}
-	opened, _ := l.openDoors(ctx, []string{ReturnSlotID})
+	opened, _, _ := l.openDoors(ctx, []string{ReturnSlotID})
 	if len(opened) == 0 {
 		l.recordOne(EvDoorJammed, map[string]any{"compartment": ReturnSlotID, "commanded": true})
 		return ScanResult{Outcome: OutcomeJammed, Compartments: []string{ReturnSlotID}}

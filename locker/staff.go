@@ -136,8 +136,8 @@ func (l *Locker) load(ctx context.Context, o Order) ScanResult {
 	if err != nil || len(ids) == 0 {
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}
 	}
-	opened, jammed := l.openDoors(ctx, ids)
-	if err := l.update(func(tx Tx) error { return l.endOpen(tx, opened, jammed, prev) }); err != nil {
+	opened, jammed, lockErrs := l.openDoors(ctx, ids)
+	if err := l.update(func(tx Tx) error { return l.endOpen(tx, opened, jammed, lockErrs, prev) }); err != nil {
 		l.log.Error("load outcome", "err", err)
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}
 	}
@@ -210,8 +210,8 @@ func (l *Locker) retrieveNext(ctx context.Context, s *staffSession) ScanResult {
 		if len(ids) == 0 {
 			continue
 		}
-		opened, jammed := l.openDoors(ctx, ids)
-		if err := l.update(func(tx Tx) error { return l.endOpen(tx, opened, jammed, prev) }); err != nil {
+		opened, jammed, lockErrs := l.openDoors(ctx, ids)
+		if err := l.update(func(tx Tx) error { return l.endOpen(tx, opened, jammed, lockErrs, prev) }); err != nil {
 			return ScanResult{Outcome: OutcomeError, Reason: "store"}
 		}
 		if len(opened) > 0 {

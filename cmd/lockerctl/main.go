@@ -36,7 +36,8 @@ Commands:
   open COMPARTMENT --reason TEXT            technician maintenance open (recorded)
   service COMPARTMENT on|off [--reason T]   put a compartment in or out of service
   sim [ACTION DOOR]                         simulated hardware: show, or jam|unjam|open|close|
-                                            stick-open|stick-closed|unstick DOOR, bin-full|bin-empty
+                                            stick-open|stick-closed|unstick|lock-fail|lock-ok DOOR,
+                                            bin-full|bin-empty
   validate FILE                             check a config file; exit 1 listing every problem
   hash-code --key-file FILE CODE            print the code hash (for staff_badges and integrators)
   selftest [--dry-run] [--only A01,A02] [--close-timeout 60s]

@@ -55,6 +55,28 @@ func TestLockBoardCabinet(t *testing.T) {
 	boards.Mute(2, false)
 	d.waitEvent(locker.EvHardwareRecovered, map[string]any{"device": "lock board 2"})
 
+	// Board 1 falls silent: pickups there fail as a lock fault, not as jams,
+	// and the compartment stays in service for when the board is back.
+	rep2 := d.addOrder(httpapi.AddOrderRequest{Compartment: "A02"})
+	boards.Mute(1, true)
+	for range 2 {
+		if res := d.scan("keypad", rep2.Code); res.Outcome != locker.OutcomeJammed {
+			t.Fatalf("pickup with board 1 silent: %+v", res)
+		}
+	}
+	if e := d.waitEvent(locker.EvDoorJammed, map[string]any{"compartment": "A02", "jams": 0.0}); e.Data["lock_error"] == nil {
+		t.Fatalf("door.jammed without lock_error: %+v", e)
+	}
+	if cp := d.compartment("A02"); cp.OutOfService {
+		t.Fatalf("A02 out of service after a board outage: %+v", cp)
+	}
+	d.waitEvent(locker.EvHardwareFault, map[string]any{"device": "lock board 1"})
+	boards.Mute(1, false)
+	d.waitEvent(locker.EvHardwareRecovered, map[string]any{"device": "lock board 1"})
+	if res := d.scan("keypad", rep2.Code); res.Outcome != locker.OutcomeOpened {
+		t.Fatalf("pickup after board 1 is back: %+v", res)
+	}
+
 	boards.SetItem(2, 1, true)
 	d.waitEvent(locker.EvReturnBinFull, map[string]any{"source": "sensor"})
 }

@@ -343,15 +343,8 @@ func (h *Hardware) serve(ctx context.Context, port serial.Port) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case req := <-h.unlocks:
-			open, err := x.unlock(req.board, req.ch)
-			if errors.Is(err, errNoReply) {
-				err = fmt.Errorf("lockboard: board %d did not answer the unlock of channel %d within %v (not re-sent)", req.board, req.ch, h.cfg.ReplyTimeout)
-			} else if err == nil && !open {
-				h.cfg.Log.Warn("board reports the lock hook still engaged after unlock", "board", req.board, "channel", req.ch)
-			}
-			req.reply <- err
-			if x.portErr != nil {
-				return x.portErr
+			if err := h.serveUnlock(x, req); err != nil {
+				return err
 			}
 		case <-tick.C:
 			if err := h.pollAll(x); err != nil {
@@ -361,10 +354,32 @@ func (h *Hardware) serve(ctx context.Context, port serial.Port) error {
 	}
 }
 
+// serveUnlock sends one unlock and answers its requester. It returns only
+// port errors.
+func (h *Hardware) serveUnlock(x *exchanger, req unlockReq) error {
+	open, err := x.unlock(req.board, req.ch)
+	if errors.Is(err, errNoReply) {
+		err = fmt.Errorf("lockboard: board %d did not answer the unlock of channel %d within %v (not re-sent)", req.board, req.ch, h.cfg.ReplyTimeout)
+	} else if err == nil && !open {
+		h.cfg.Log.Warn("board reports the lock hook still engaged after unlock", "board", req.board, "channel", req.ch)
+	}
+	req.reply <- err
+	return x.portErr
+}
+
 // pollAll asks every board for its status, reports changed sensors and
-// boards that stop or start answering. It returns only port errors.
+// boards that stop or start answering. A waiting unlock goes before each
+// board's poll: a reader at the door does not wait behind a round of
+// silent boards. It returns only port errors.
 func (h *Hardware) pollAll(x *exchanger) error {
 	for _, addr := range h.boards {
+		select {
+		case req := <-h.unlocks:
+			if err := h.serveUnlock(x, req); err != nil {
+				return err
+			}
+		default:
+		}
 		st, err := x.statusAll(addr)
 		if x.portErr != nil {
 			return x.portErr

@@ -28,10 +28,11 @@ type Config struct {
 
 type door struct {
 	Door
-	open   bool
-	jammed bool
-	stuck  *bool // sensor stuck at this reading
-	timer  *time.Timer
+	open     bool
+	jammed   bool
+	lockDead bool  // the lock's driver fails every pulse (a silent lock board)
+	stuck    *bool // sensor stuck at this reading
+	timer    *time.Timer
 }
 
 func (d *door) reading() bool {
@@ -133,6 +134,10 @@ func (h *Hardware) Pulse(lock string, d time.Duration) error {
 	if h.closed {
 		h.mu.Unlock()
 		return fmt.Errorf("sim: closed")
+	}
+	if dr.lockDead {
+		h.mu.Unlock()
+		return fmt.Errorf("sim: lock %s: driver not answering", lock)
 	}
 	at := time.Now()
 	h.high[lock] = !h.lockedLevel()
@@ -277,6 +282,18 @@ func (h *Hardware) Jam(id string, jammed bool) error {
 	d, err := h.door(id)
 	if err == nil {
 		d.jammed = jammed
+	}
+	return err
+}
+
+// FailLock makes every pulse of door id's lock fail with an error, as a
+// lock board that does not answer does (or work again).
+func (h *Hardware) FailLock(id string, dead bool) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, err := h.door(id)
+	if err == nil {
+		d.lockDead = dead
 	}
 	return err
 }

@@ -304,6 +304,10 @@ func (h *Handler) simFault(w http.ResponseWriter, r *http.Request) {
 		err = h.Sim.Jam(req.Door, true)
 	case "unjam":
 		err = h.Sim.Jam(req.Door, false)
+	case "lock-fail":
+		err = h.Sim.FailLock(req.Door, true)
+	case "lock-ok":
+		err = h.Sim.FailLock(req.Door, false)
 	case "open":
 		err = h.Sim.Open(req.Door)
 	case "close":
