@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/skip2/go-qrcode"
+	"go.bug.st/serial/enumerator"
 )
 
 func TestLabels(t *testing.T) {
@@ -55,5 +56,25 @@ func TestLabels(t *testing.T) {
 	}
 	if _, _, code := ctl(t, "-config", cfg, "labels", "-o", filepath.Join(dir, "x.gif")); code != 1 {
 		t.Error("unknown format accepted")
+	}
+}
+
+func TestPortsListing(t *testing.T) {
+	var out bytes.Buffer
+	writePorts(&out, []*enumerator.PortDetails{
+		{Name: "/dev/ttyUSB0", IsUSB: true, VID: "0403", PID: "6001", SerialNumber: "A10K1234", Product: "FT232R USB UART"},
+		{Name: "/dev/ttyACM0", IsUSB: true, VID: "1eab", PID: "1a03", Product: "Barcode Scanner"},
+		{Name: "/dev/ttyAMA0"},
+	}, []string{"/dev/serial/by-id/usb-FTDI_FT232R_USB_UART_A10K1234-if00-port0"},
+		[]string{"/dev/input/by-id/usb-Scanner-event-kbd"},
+		func(l string) (string, error) { return "/dev/ttyUSB0", nil })
+	for _, want := range []string{"/dev/ttyACM0  1eab:1a03", "/dev/ttyUSB0  0403:6001  A10K1234", "usb-FTDI_FT232R_USB_UART_A10K1234-if00-port0",
+		"/dev/ttyAMA0  -", "keyboard-wedge devices", "usb-Scanner-event-kbd"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("listing lacks %q:\n%s", want, out.String())
+		}
+	}
+	if _, errw, code := ctl(t, "ports"); code != 0 {
+		t.Fatalf("ports on this machine: %s", errw)
 	}
 }

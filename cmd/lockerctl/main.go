@@ -44,6 +44,8 @@ Commands:
                                             with -config and lockerd stopped: pulse every lock in
                                             turn, check its sensor opens and closes, read the bin
                                             sensor and every scanner; exit 1 if anything failed
+  ports                                     serial ports with their USB ids and /dev/serial/by-id
+                                            names, and keyboard-wedge scanners (for the config)
   labels -o FILE.png|FILE.pdf               with -config: one label per compartment, its id and a
                                             QR code of LOCKER/COMPARTMENT
 
@@ -78,6 +80,8 @@ func run(args []string, out, errw io.Writer) int {
 		return selftest(*cfgFile, rest[1:], out, errw)
 	case "labels":
 		return labels(*cfgFile, rest[1:], out, errw)
+	case "ports":
+		return ports(out, errw)
 	}
 	addr := *api
 	if addr == "" && *cfgFile != "" {
