@@ -4,7 +4,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -27,6 +29,7 @@ const eviocgrab = 0x40044590
 // Device is an open evdev device read as the characters it types.
 type Device struct {
 	f       *os.File
+	stream  bool // a FIFO or file, not a device: end of data means wait for more
 	kb      Keyboard
 	pending []byte // partial event record
 	grabbed bool
@@ -38,7 +41,9 @@ type Device struct {
 // whatever has the keyboard focus. A FIFO or file (recorded events, a
 // test) is read as it is.
 func Open(path string) (*Device, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY, 0)
+	// Non-blocking: opening a FIFO with no writer must not block the
+	// scanner loop (it could never be stopped).
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -54,6 +59,8 @@ func Open(path string) (*Device, error) {
 			return nil, fmt.Errorf("grab %s (EVIOCGRAB): %w: is another program reading the scanner?", path, err)
 		}
 		d.grabbed = true
+	} else {
+		d.stream = true
 	}
 	return d, nil
 }
@@ -94,8 +101,14 @@ func (d *Device) Read(p []byte) (int, error) {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return 0, nil
 		}
+		if n == 0 && errors.Is(err, io.EOF) && d.stream {
+			// A FIFO without a writer (yet, or any more), or the end of a
+			// recording: wait for more, as a device would.
+			time.Sleep(d.timeout)
+			return 0, nil
+		}
 		if n == 0 && err != nil {
-			return 0, err // io.EOF: the writer went away; ENODEV: unplugged
+			return 0, err // ENODEV: unplugged
 		}
 		d.pending = append(d.pending, buf[:n]...)
 	}

@@ -57,21 +57,20 @@ func TestDeviceReadsRecordsFromAPipe(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer w.Close()
-		w.Write(Keystrokes("Ab1")[:EventSize+3]) // a record split across writes
-		w.Write(Keystrokes("Ab1")[EventSize+3:])
-	}()
+	// Opening the reading end does not wait for a writer; the writer,
+	// opened after, does not wait either.
 	d, err := Open(fifo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
+	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(Keystrokes("Ab1")[:EventSize+3]) // a record split across writes
+	w.Write(Keystrokes("Ab1")[EventSize+3:])
+	w.Close() // the writer going away is not the end of the device
 	if d.Grabbed() {
 		t.Error("a FIFO was grabbed")
 	}
