@@ -12,7 +12,6 @@ import (
 
 	"github.com/lockerd/lockerd/cmd/internal/cliflag"
 	"github.com/lockerd/lockerd/drivers/backend"
-	"github.com/lockerd/lockerd/drivers/serialscan"
 	"github.com/lockerd/lockerd/locker"
 )
 
@@ -116,11 +115,8 @@ func selftest(cfgFile string, args []string, out, errw io.Writer) int {
 		}
 	}
 	for _, sc := range cfg.Scanners {
-		s := &serialscan.Scanner{Name: sc.Name, Kind: sc.Type, Port: sc.Port, Baud: sc.Baud,
-			USBVendor: sc.USBVendor, USBProduct: sc.USBProd, USBSerial: sc.USBSerial, Log: log}
-		if sc.GM65 != nil {
-			s.GM65 = &serialscan.GM65{Mode: sc.GM65.Mode, AIMID: sc.GM65.AIMID}
-		}
+		s := backend.Scanner(sc)
+		s.Log = log
 		path, err := s.Probe()
 		if err != nil {
 			add(selftestRow{"scanner " + sc.Name, "", path, "FAIL", err.Error()})

@@ -25,7 +25,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lockerd/lockerd/drivers/backend"
-	"github.com/lockerd/lockerd/drivers/serialscan"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/boltstore"
 	"github.com/lockerd/lockerd/locker/config"
@@ -174,26 +173,23 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if sc.Port == "" {
 			continue // input only through the API / keypad
 		}
-		s := &serialscan.Scanner{Name: sc.Name, Kind: sc.Type, Port: sc.Port, Baud: sc.Baud, Log: log,
-			USBVendor: sc.USBVendor, USBProduct: sc.USBProd, USBSerial: sc.USBSerial,
-			OnLine: func(line string) {
-				res, err := l.Scan(gctx, sc.Name, line)
-				if err != nil {
-					log.Error("scan", "scanner", sc.Name, "err", err)
-					return
-				}
-				log.Debug("scan handled", "scanner", sc.Name, "outcome", res.Outcome, "reason", res.Reason)
-			},
-			OnState: func(up bool, err error) {
-				detail := ""
-				if err != nil {
-					detail = err.Error()
-				}
-				l.RecordScannerState(sc.Name, up, detail)
-				log.Info("scanner", "scanner", sc.Name, "port", sc.Port, "connected", up, "detail", detail)
-			}}
-		if sc.GM65 != nil {
-			s.GM65 = &serialscan.GM65{Mode: sc.GM65.Mode, AIMID: sc.GM65.AIMID}
+		s := backend.Scanner(sc)
+		s.Log = log
+		s.OnLine = func(line string) {
+			res, err := l.Scan(gctx, sc.Name, line)
+			if err != nil {
+				log.Error("scan", "scanner", sc.Name, "err", err)
+				return
+			}
+			log.Debug("scan handled", "scanner", sc.Name, "outcome", res.Outcome, "reason", res.Reason)
+		}
+		s.OnState = func(up bool, err error) {
+			detail := ""
+			if err != nil {
+				detail = err.Error()
+			}
+			l.RecordScannerState(sc.Name, up, detail)
+			log.Info("scanner", "scanner", sc.Name, "port", sc.Port, "connected", up, "detail", detail)
 		}
 		g.Go(func() error { return s.Run(gctx) })
 	}

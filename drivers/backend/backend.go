@@ -7,6 +7,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/lockerd/lockerd/drivers/gpiohw"
+	"github.com/lockerd/lockerd/drivers/serialscan"
 	"github.com/lockerd/lockerd/drivers/sim"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/config"
@@ -45,6 +46,17 @@ func WiringOf(cfg *config.Config) Wiring {
 		}
 	}
 	return w
+}
+
+// Scanner is the driver for one configured scanner (callbacks and Log
+// left for the caller to set), for lockerd and lockerctl's self-test alike.
+func Scanner(sc config.Scanner) *serialscan.Scanner {
+	s := &serialscan.Scanner{Name: sc.Name, Kind: sc.Type, Port: sc.Port, Baud: sc.Baud,
+		USBVendor: sc.USBVendor, USBProduct: sc.USBProd, USBSerial: sc.USBSerial}
+	if sc.GM65 != nil {
+		s.GM65 = &serialscan.GM65{Mode: sc.GM65.Mode, AIMID: sc.GM65.AIMID}
+	}
+	return s
 }
 
 // Open builds the configured backend. Every lock output is driven to its

@@ -218,7 +218,6 @@ func (p *pcf8574) write(i int, l gpio.Level) error {
 type expanderPin struct {
 	chip  expander
 	index int
-	name  string
 
 	mu   sync.Mutex
 	last gpio.Level
@@ -334,7 +333,7 @@ func (e *Expanders) pin(p pinname.Pin, name string) (*expanderPin, error) {
 		}
 		e.chips[key] = chip
 	}
-	return &expanderPin{chip: chip, index: p.Index, name: name, halt: make(chan struct{})}, nil
+	return &expanderPin{chip: chip, index: p.Index, halt: make(chan struct{})}, nil
 }
 
 // Output requests an expander pin as an output at its initial level.

@@ -90,7 +90,7 @@ func (s *Scanner) Run(ctx context.Context) error {
 	wasUp := false
 	reported := false
 	for ctx.Err() == nil {
-		port, err := s.open()
+		port, _, err := s.open()
 		if err != nil {
 			if wasUp || !reported {
 				s.OnState(false, err)
@@ -129,21 +129,25 @@ type source interface {
 }
 
 // open opens the scanner's device, finding it first for PortAuto and
-// configuring a GM65 module if asked.
-func (s *Scanner) open() (source, error) {
+// configuring a GM65 module if asked, and returns the path opened.
+func (s *Scanner) open() (source, string, error) {
 	path := s.Port
 	if path == PortAuto {
 		var err error
 		if path, err = s.findUSB(); err != nil {
-			return nil, err
+			return nil, path, err
 		}
 	}
 	if s.Kind == KindHID {
-		return hidscan.Open(path)
+		d, err := hidscan.Open(path)
+		if err != nil {
+			return nil, path, err
+		}
+		return d, path, nil
 	}
 	port, err := serial.Open(path, &serial.Mode{BaudRate: s.Baud})
 	if err != nil {
-		return nil, err
+		return nil, path, err
 	}
 	if s.GM65 != nil {
 		if err := s.GM65.Apply(port); err != nil {
@@ -154,7 +158,7 @@ func (s *Scanner) open() (source, error) {
 			s.Log.Info("scanner set up", "scanner", s.Name, "gm65_mode", s.GM65.Mode, "aim_id", s.GM65.AIMID)
 		}
 	}
-	return port, nil
+	return port, path, nil
 }
 
 // findUSB returns the port of the USB device with the configured ids.
@@ -235,14 +239,7 @@ func (s *Scanner) read(ctx context.Context, port source) error {
 // scanner is there. It returns the device path opened.
 func (s *Scanner) Probe() (string, error) {
 	s.defaults()
-	path := s.Port
-	if path == PortAuto {
-		var err error
-		if path, err = s.findUSB(); err != nil {
-			return "", err
-		}
-	}
-	src, err := s.open()
+	src, path, err := s.open()
 	if err != nil {
 		return path, err
 	}

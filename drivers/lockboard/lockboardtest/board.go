@@ -239,22 +239,23 @@ func (b *Bus) itemBit(bd *board, ch int) byte {
 	return 0
 }
 
-// release pops a door open after OpenAfterUnlock (if it is not open).
+// release pops a door open after OpenAfterUnlock (at once if 0, so the
+// status read after the unlock sees it). Called with mu held.
 func (b *Bus) release(addr, ch int) {
-	open := func() {
-		b.mu.Lock()
-		b.boards[addr].hook[ch] = true
-		b.mu.Unlock()
-		if b.AutoClose > 0 {
-			time.AfterFunc(b.AutoClose, func() { b.SetDoor(addr, ch, false) })
-		}
-	}
 	if b.OpenAfterUnlock <= 0 {
-		b.boards[addr].hook[ch] = true // called with mu held
-		if b.AutoClose > 0 {
-			time.AfterFunc(b.AutoClose, func() { b.SetDoor(addr, ch, false) })
-		}
+		b.boards[addr].hook[ch] = true
+		b.closeLater(addr, ch)
 		return
 	}
-	time.AfterFunc(b.OpenAfterUnlock, open)
+	time.AfterFunc(b.OpenAfterUnlock, func() {
+		b.SetDoor(addr, ch, true)
+		b.closeLater(addr, ch)
+	})
+}
+
+// closeLater closes a door after AutoClose, if set.
+func (b *Bus) closeLater(addr, ch int) {
+	if b.AutoClose > 0 {
+		time.AfterFunc(b.AutoClose, func() { b.SetDoor(addr, ch, false) })
+	}
 }
