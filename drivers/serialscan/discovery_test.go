@@ -132,6 +132,10 @@ type gm65Module struct {
 	mu      sync.Mutex
 	zones   map[uint16]byte
 	written chan uint16 // each zone written
+	// around, if set for a zone, is typed (as a scan would be) just
+	// before and just after the reply to a write of that zone, in the
+	// same write: a scan made while the module is being set up.
+	around map[uint16][2]string
 }
 
 func (m *gm65Module) zone(a uint16) byte {
@@ -168,10 +172,15 @@ func (m *gm65Module) serve(dev *os.File) {
 			case 0x08:
 				m.zones[addr] = f[6]
 				reply = GM65Reply(0x00)
-				m.written <- addr
+				if a, ok := m.around[addr]; ok {
+					reply = append(append([]byte(a[0]), reply...), a[1]...)
+				}
 			}
 			m.mu.Unlock()
 			dev.Write(reply)
+			if f[2] == 0x08 {
+				m.written <- addr
+			}
 		}
 	}
 }
@@ -203,6 +212,25 @@ func TestGM65SetUpOnOpen(t *testing.T) {
 	// The replies were the set-up's, not scans: the first line is the scan.
 	dev.Write([]byte("]Q1ABCD2345\r"))
 	wantLine(t, lines, "]Q1ABCD2345")
+}
+
+// A scan made while the module is being set up reaches the line reader:
+// the set-up keeps what is not its reply.
+func TestGM65ScanDuringSetUp(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "gm65")
+	dev := serialtest.PlugListening(t, link)
+	m := &gm65Module{
+		zones:   map[uint16]byte{0x0000: 0xD6},
+		written: make(chan uint16, 8),
+		around:  map[uint16][2]string{0x00D0: {"]Q1BEFORE1\r", "]Q1AFTER22\r"}},
+	}
+	go m.serve(dev)
+	lines := runScanner(t, &Scanner{Name: "front", Port: link, Baud: 9600, GM65: &GM65{Mode: "continuous", AIMID: true}})
+	wantLine(t, lines, "]Q1BEFORE1")
+	wantLine(t, lines, "]Q1AFTER22")
+	if got := m.zone(0x00D0); got != 0x80 {
+		t.Errorf("AIM zone %#x, want 0x80", got)
+	}
 }
 
 func TestHIDScanner(t *testing.T) {

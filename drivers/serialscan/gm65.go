@@ -75,22 +75,27 @@ type timeoutReadWriter interface {
 var errGMNoReply = errors.New("no reply from the module (is it a GM65 in serial mode, at this baud rate?)")
 
 // command sends one zone command and returns the reply's data byte.
-func (g GM65) command(rw timeoutReadWriter, frame []byte) (byte, error) {
-	if _, err := rw.Write(frame); err != nil {
+// Bytes that came in around the reply are not the module's answer but a
+// scan made while it was being set up (continuous mode scans at once):
+// they are appended to g.extra, for the line reader, rather than lost.
+func (g *gm65Session) command(frame []byte) (byte, error) {
+	if _, err := g.rw.Write(frame); err != nil {
 		return 0, err
 	}
 	var buf []byte
 	chunk := make([]byte, 64)
 	deadline := time.Now().Add(500 * time.Millisecond)
 	for time.Now().Before(deadline) {
-		n, err := rw.Read(chunk)
+		n, err := g.rw.Read(chunk)
 		if err != nil {
+			g.extra = append(g.extra, buf...)
 			return 0, err
 		}
 		buf = append(buf, chunk[:n]...)
 		for i := 0; i+7 <= len(buf); i++ {
 			r := buf[i : i+7]
 			if r[0] == 0x02 && r[1] == 0x00 && r[3] == 0x01 && crc16(r[2:5]) == uint16(r[5])<<8|uint16(r[6]) {
+				g.extra = append(append(g.extra, buf[:i]...), buf[i+7:]...)
 				if r[2] != 0x00 {
 					return 0, fmt.Errorf("module refused the command (status %#x)", r[2])
 				}
@@ -98,33 +103,48 @@ func (g GM65) command(rw timeoutReadWriter, frame []byte) (byte, error) {
 			}
 		}
 	}
+	g.extra = append(g.extra, buf...)
 	return 0, errGMNoReply
+}
+
+// gm65Session is one set-up exchange on an open port.
+type gm65Session struct {
+	rw    timeoutReadWriter
+	extra []byte // bytes read that were not replies
 }
 
 // Apply configures the module on an open port: the mode bits are changed
 // by read-modify-write so the module's other settings in that zone (LED,
-// buzzer, aimer) stay as they are.
-func (g GM65) Apply(rw timeoutReadWriter) error {
+// buzzer, aimer) stay as they are. It returns the bytes it read that were
+// not replies — the start of a scan — which the caller must treat as
+// scanner input, whether or not the set-up succeeded.
+func (g GM65) Apply(rw timeoutReadWriter) (scanned []byte, err error) {
 	if err := rw.SetReadTimeout(20 * time.Millisecond); err != nil {
-		return err
+		return nil, err
 	}
+	sess := &gm65Session{rw: rw}
+	err = g.apply(sess)
+	return sess.extra, err
+}
+
+func (g GM65) apply(sess *gm65Session) error {
 	if g.Mode != "" {
 		bitsWanted, ok := gmModes[g.Mode]
 		if !ok {
 			return fmt.Errorf("gm65 mode %q unknown", g.Mode)
 		}
-		cur, err := g.command(rw, GM65Command(0x07, gmZoneMode, 0x01))
+		cur, err := sess.command(GM65Command(0x07, gmZoneMode, 0x01))
 		if err != nil {
 			return fmt.Errorf("gm65: read mode: %w", err)
 		}
 		if want := cur&^0x03 | bitsWanted; want != cur {
-			if _, err := g.command(rw, GM65Command(0x08, gmZoneMode, want)); err != nil {
+			if _, err := sess.command(GM65Command(0x08, gmZoneMode, want)); err != nil {
 				return fmt.Errorf("gm65: set mode %s: %w", g.Mode, err)
 			}
 		}
 	}
 	if g.AIMID {
-		if _, err := g.command(rw, GM65Command(0x08, gmZoneAIM, gmAIMOn)); err != nil {
+		if _, err := sess.command(GM65Command(0x08, gmZoneAIM, gmAIMOn)); err != nil {
 			return fmt.Errorf("gm65: AIM ID on: %w", err)
 		}
 	}

@@ -150,15 +150,35 @@ func (s *Scanner) open() (source, string, error) {
 		return nil, path, err
 	}
 	if s.GM65 != nil {
-		if err := s.GM65.Apply(port); err != nil {
+		scanned, err := s.GM65.Apply(port)
+		if err != nil {
 			// The module may still scan as it was set up before: keep
 			// reading, and say so.
 			s.Log.Error("scanner set-up failed", "scanner", s.Name, "port", path, "err", err)
 		} else {
 			s.Log.Info("scanner set up", "scanner", s.Name, "gm65_mode", s.GM65.Mode, "aim_id", s.GM65.AIMID)
 		}
+		if len(scanned) > 0 {
+			return &pendingSource{source: port, pending: scanned}, path, nil
+		}
 	}
 	return port, path, nil
+}
+
+// pendingSource hands out bytes already read from the device (a scan
+// that arrived during set-up) before reading the device again.
+type pendingSource struct {
+	source
+	pending []byte
+}
+
+func (p *pendingSource) Read(b []byte) (int, error) {
+	if len(p.pending) > 0 {
+		n := copy(b, p.pending)
+		p.pending = p.pending[n:]
+		return n, nil
+	}
+	return p.source.Read(b)
 }
 
 // findUSB returns the port of the USB device with the configured ids.
