@@ -158,7 +158,11 @@ func dryDoor(hw locker.Hardware, id, lock, sensor string) selftestRow {
 	return selftestRow{id, lock, sensor, "ok", "reads closed"}
 }
 
-// waitSensor polls a sensor until it reads want or d passes.
+var errSensorTimeout = errors.New("timeout")
+
+// waitSensor polls a sensor until it reads want or d passes. It returns
+// errSensorTimeout if the sensor read but never read want, or the last
+// read's error if it could not be read (a board not answering).
 func waitSensor(hw locker.Hardware, sensor string, want bool, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for {
@@ -170,7 +174,7 @@ func waitSensor(hw locker.Hardware, sensor string, want bool, d time.Duration) e
 			if err != nil {
 				return err
 			}
-			return errors.New("timeout")
+			return errSensorTimeout
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -182,7 +186,7 @@ func testDoor(hw locker.Hardware, id, lock, sensor string, pulse, confirm, close
 	if sensor == "" {
 		row.sensor = "-"
 	} else if err := waitSensor(hw, sensor, false, closeWait); err != nil {
-		row.detail = fmt.Sprintf("reads open before the test and was not closed within %v (sensor stuck open, or active level inverted?)", closeWait)
+		row.detail = sensorDetail(err, fmt.Sprintf("reads open before the test and was not closed within %v (sensor stuck open, or active level inverted?)", closeWait))
 		return row
 	}
 	if err := hw.Pulse(lock, pulse); err != nil {
@@ -194,14 +198,23 @@ func testDoor(hw locker.Hardware, id, lock, sensor string, pulse, confirm, close
 		return row
 	}
 	if err := waitSensor(hw, sensor, true, confirm); err != nil {
-		row.detail = fmt.Sprintf("no open seen within %v (lock, relay or sensor wiring)", confirm)
+		row.detail = sensorDetail(err, fmt.Sprintf("no open seen within %v (lock, relay or sensor wiring)", confirm))
 		return row
 	}
 	askClose()
 	if err := waitSensor(hw, sensor, false, closeWait); err != nil {
-		row.detail = fmt.Sprintf("not closed within %v (sensor stuck open?)", closeWait)
+		row.detail = sensorDetail(err, fmt.Sprintf("not closed within %v (sensor stuck open?)", closeWait))
 		return row
 	}
 	row.result, row.detail = "ok", "opened and closed"
 	return row
+}
+
+// sensorDetail is the table's detail for a failed wait: the read error if
+// the sensor could not be read at all, else what the timeout means.
+func sensorDetail(err error, timedOut string) string {
+	if errors.Is(err, errSensorTimeout) {
+		return timedOut
+	}
+	return "sensor unreadable: " + err.Error()
 }

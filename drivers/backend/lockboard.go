@@ -14,7 +14,7 @@ func openLockBoard(cfg *config.Config, log *slog.Logger) (*Cabinet, error) {
 		return nil, err
 	}
 	w := WiringOf(cfg)
-	hw, err := lockboard.New(lockboard.Config{Port: l.Port, Protocol: proto, Baud: l.LockBoardBaud(),
+	hw, err := lockboard.New(lockboard.Config{Port: l.Port, Protocol: proto, Baud: l.LockBoardBaud(), Echo: l.Echo,
 		ReplyTimeout: l.ReplyTimeout.D(), Quiet: l.Quiet.D(), Poll: l.Poll.D(),
 		Locks: w.Locks, Sensors: w.Sensors, Log: log})
 	if err != nil {

@@ -20,6 +20,10 @@ type Config struct {
 	Port     string
 	Protocol Protocol
 	Baud     int // 0: the protocol's own
+	// Echo says the adapter receives what it sends (half-duplex without
+	// echo suppression): each frame sent is read back and dropped before
+	// the reply is looked for.
+	Echo bool
 	// ReplyTimeout bounds the wait for one reply (default 1.5 s); Quiet
 	// is the gap kept after every exchange; Poll is how often every board
 	// is asked for its status.
@@ -322,7 +326,7 @@ func (h *Hardware) serve(ctx context.Context, port serial.Port) error {
 	if err := port.SetReadTimeout(20 * time.Millisecond); err != nil {
 		return err
 	}
-	x := &exchanger{port: port, proto: h.cfg.Protocol, timeout: h.cfg.ReplyTimeout, quiet: h.cfg.Quiet}
+	x := &exchanger{port: port, proto: h.cfg.Protocol, timeout: h.cfg.ReplyTimeout, quiet: h.cfg.Quiet, echo: h.cfg.Echo}
 	err := h.pollAll(x)
 	h.markReady()
 	if err != nil {
@@ -357,9 +361,12 @@ func (h *Hardware) serve(ctx context.Context, port serial.Port) error {
 // port errors.
 func (h *Hardware) serveUnlock(x *exchanger, req unlockReq) error {
 	open, err := x.unlock(req.board, req.ch)
-	if errors.Is(err, errNoReply) {
-		err = fmt.Errorf("lockboard: board %d did not answer the unlock of channel %d within %v (not re-sent)", req.board, req.ch, h.cfg.ReplyTimeout)
-	} else if err == nil && !open {
+	switch {
+	case errors.Is(err, errNoReply):
+		err = fmt.Errorf("lockboard: board %d did not answer the unlock of channel %d within %v (not re-sent): %w", req.board, req.ch, h.cfg.ReplyTimeout, err)
+	case errors.Is(err, errEcho):
+		err = fmt.Errorf("lockboard: unlock of board %d channel %d (not re-sent): %w", req.board, req.ch, err)
+	case err == nil && !open:
 		h.cfg.Log.Warn("board reports the lock hook still engaged after unlock", "board", req.board, "channel", req.ch)
 	}
 	req.reply <- err
@@ -403,7 +410,7 @@ func (h *Hardware) pollAll(x *exchanger) error {
 		device := fmt.Sprintf("lock board %d", addr)
 		switch {
 		case raise:
-			h.fault(device, false, fmt.Sprintf("no valid status reply within %v: doors unknown", h.cfg.ReplyTimeout))
+			h.fault(device, false, fmt.Sprintf("no valid status reply within %v: doors unknown (%v)", h.cfg.ReplyTimeout, err))
 		case clear:
 			h.fault(device, true, "")
 		}

@@ -36,14 +36,21 @@ func (b *bench) plug() func() {
 }
 
 func newBench(t *testing.T, protocol string, sensors ...string) *bench {
+	return newEchoBench(t, protocol, false, false, sensors...)
+}
+
+// newEchoBench is newBench with an adapter that echoes (adapterEchoes)
+// and a driver told it does (echoConfigured).
+func newEchoBench(t *testing.T, protocol string, adapterEchoes, echoConfigured bool, sensors ...string) *bench {
 	t.Helper()
 	b := &bench{t: t, link: filepath.Join(t.TempDir(), "usb-FTDI_RS485-if00-port0"), sim: lockboardtest.NewBus(protocol, 1, 2)}
+	b.sim.Echo = adapterEchoes
 	b.unplug = b.plug()
 	p, err := lockboard.ProtocolByName(protocol)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.hw, err = lockboard.New(lockboard.Config{Port: b.link, Protocol: p, ReplyTimeout: 200 * time.Millisecond,
+	b.hw, err = lockboard.New(lockboard.Config{Port: b.link, Protocol: p, Echo: echoConfigured, ReplyTimeout: 200 * time.Millisecond,
 		Quiet: 2 * time.Millisecond, Poll: 30 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
 		Locks: []string{"B1/L5", "B2/L1"}, Sensors: sensors})
 	if err != nil {
@@ -192,4 +199,45 @@ func TestAdapterUnpluggedAndBack(t *testing.T) {
 		t.Fatalf("after replug: %v", err)
 	}
 	b.input("B1/S5", true)
+}
+
+// On an adapter that hears its own transmission, each frame's echo is
+// dropped: on 8a the echo of an open is byte for byte the board's "opened"
+// reply, and the echo of a status query reads as "all doors closed".
+func TestEchoingAdapter(t *testing.T) {
+	for _, proto := range []string{"cu", "8a"} {
+		t.Run(proto, func(t *testing.T) {
+			b := newEchoBench(t, proto, true, true, "B1/S5", "B2/S1")
+			b.sim.SetDoor(2, 1, true)
+			b.input("B2/S1", true)
+			b.sim.Mute(1, true)
+			b.fault("lock board 1", false)
+			// The echo of the unlock comes back, the reply does not: that
+			// is no reply, not an opened door.
+			err := b.hw.Pulse("B1/L5", 500*time.Millisecond)
+			if err == nil || !strings.Contains(err.Error(), "did not answer the unlock") {
+				t.Fatalf("unlock on a muted board behind an echoing adapter: %v", err)
+			}
+			b.sim.Mute(1, false)
+			b.fault("lock board 1", true)
+			if err := b.hw.Pulse("B1/L5", 500*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			b.input("B1/S5", true)
+			// The muted board heard nothing; the second unlock went once.
+			if u := b.sim.Unlocks(); len(u) != 1 || u[0].Board != 1 || u[0].Channel != 5 {
+				t.Fatalf("unlock frames acted on %+v, want exactly one, board 1 channel 5", u)
+			}
+		})
+	}
+}
+
+// echo set on an adapter that does not echo: the boards' replies are not
+// the frames sent, and the fault says what to check.
+func TestEchoConfiguredButAdapterSilent(t *testing.T) {
+	b := newEchoBench(t, "cu", false, true, "B1/S5")
+	f := b.fault("lock board 1", false)
+	if !strings.Contains(f.Detail, "hardware.lockboard.echo") {
+		t.Errorf("fault detail %q does not point at the echo setting", f.Detail)
+	}
 }

@@ -2,12 +2,18 @@ package lockboard
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"go.bug.st/serial"
 )
 
-var errNoReply = errors.New("no reply")
+var (
+	errNoReply = errors.New("no reply")
+	// errEcho: the adapter was said to echo, and what came back first was
+	// not the frame sent.
+	errEcho = errors.New("the adapter's echo is not the frame sent (bus collision, or an adapter that does not echo: check hardware.lockboard.echo)")
+)
 
 // exchanger sends one frame and reads its reply, with a bounded wait and
 // a quiet gap after.
@@ -16,6 +22,10 @@ type exchanger struct {
 	proto   Protocol
 	timeout time.Duration
 	quiet   time.Duration
+	// echo: the adapter hears its own transmission (a half-duplex
+	// RS-485 adapter without echo suppression), so every frame sent comes
+	// back first and is not a reply.
+	echo    bool
 	portErr error // set when the port itself failed (unplugged)
 	buf     []byte
 }
@@ -31,6 +41,10 @@ func (x *exchanger) exchange(frame []byte, parse func([]byte) error) error {
 		return err
 	}
 	x.buf = x.buf[:0]
+	echoLeft := 0
+	if x.echo {
+		echoLeft = len(frame)
+	}
 	deadline := time.Now().Add(x.timeout)
 	chunk := make([]byte, 256)
 	for time.Now().Before(deadline) {
@@ -39,16 +53,26 @@ func (x *exchanger) exchange(frame []byte, parse func([]byte) error) error {
 			x.portErr = err
 			return err
 		}
-		if n == 0 {
+		got := chunk[:n]
+		for echoLeft > 0 && len(got) > 0 {
+			if got[0] != frame[len(frame)-echoLeft] {
+				return errEcho
+			}
+			got, echoLeft = got[1:], echoLeft-1
+		}
+		if len(got) == 0 {
 			continue
 		}
-		x.buf = append(x.buf, chunk[:n]...)
+		x.buf = append(x.buf, got...)
 		if len(x.buf) > 4096 { // a babbling line: keep the tail
 			x.buf = append(x.buf[:0], x.buf[len(x.buf)-512:]...)
 		}
 		if err := parse(x.buf); !errors.Is(err, ErrIncomplete) {
 			return err
 		}
+	}
+	if echoLeft > 0 {
+		return fmt.Errorf("%w: the adapter did not echo the frame sent (check hardware.lockboard.echo)", errNoReply)
 	}
 	return errNoReply
 }

@@ -126,6 +126,9 @@ type LockBoard struct {
 	Port     string `yaml:"port"`
 	Protocol string `yaml:"protocol"` // cu or 8a
 	Baud     int    `yaml:"baud"`     // 0: the protocol's own (cu 19200, 8a 9600)
+	// Echo: the USB–RS-485 adapter reads back what it sends (half-duplex
+	// without echo suppression); lockerd then drops each frame's echo.
+	Echo bool `yaml:"echo"`
 	// ReplyTimeout bounds the wait for a board's answer; Quiet is the gap
 	// kept between frames on the bus; Poll is how often every board's
 	// door status is queried.

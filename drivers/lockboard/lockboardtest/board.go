@@ -20,6 +20,10 @@ type Bus struct {
 	// OpenAfterUnlock is how long a door takes to swing open after its
 	// lock is released; AutoClose closes it again after (0: stays open).
 	OpenAfterUnlock, AutoClose time.Duration
+	// Echo makes the adapter hear its own transmission, as a half-duplex
+	// adapter without echo suppression does: every byte the host sends
+	// comes back to it before any reply.
+	Echo bool
 
 	mu      sync.Mutex
 	boards  map[int]*board
@@ -124,6 +128,11 @@ func (b *Bus) Serve(dev io.ReadWriter) error {
 		n, err := dev.Read(chunk)
 		if err != nil {
 			return err
+		}
+		if b.Echo {
+			if _, err := dev.Write(chunk[:n]); err != nil {
+				return err
+			}
 		}
 		buf = append(buf, chunk[:n]...)
 		for {
