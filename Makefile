@@ -9,7 +9,7 @@ BIN     := bin
 DEMO_API := 127.0.0.1:8480
 
 # Fuzz targets: package and function. Each runs FUZZTIME in `make fuzz-short`.
-FUZZ_TARGETS := ./locker:FuzzNormalizeCode ./locker/config:FuzzParse ./drivers/serialscan:FuzzSplitter ./drivers/pinname:FuzzParse ./drivers/lockboard:FuzzReplies ./drivers/hidscan:FuzzDecode ./sync/protocol:FuzzOpen ./sync/protocol:FuzzDecode
+FUZZ_TARGETS := ./locker:FuzzNormalizeCode ./locker/config:FuzzParse ./drivers/serialscan:FuzzSplitter ./drivers/serialscan:FuzzGM65SetUp ./drivers/pinname:FuzzParse ./drivers/lockboard:FuzzReplies ./drivers/hidscan:FuzzDecode ./sync/protocol:FuzzOpen ./sync/protocol:FuzzDecode
 FUZZTIME ?= 5s
 
 # Debian packages: arm64 (64-bit Raspberry Pi OS), armhf (32-bit), amd64.

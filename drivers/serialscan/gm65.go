@@ -92,7 +92,8 @@ func (g *gm65Session) command(frame []byte) (byte, error) {
 			return 0, err
 		}
 		buf = append(buf, chunk[:n]...)
-		for i := 0; i+7 <= len(buf); i++ {
+		// Windows that end before the new bytes were looked at already.
+		for i := max(0, len(buf)-n-6); i+7 <= len(buf); i++ {
 			r := buf[i : i+7]
 			if r[0] == 0x02 && r[1] == 0x00 && r[3] == 0x01 && crc16(r[2:5]) == uint16(r[5])<<8|uint16(r[6]) {
 				g.extra = append(append(g.extra, buf[:i]...), buf[i+7:]...)
