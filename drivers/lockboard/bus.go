@@ -22,7 +22,8 @@ type Config struct {
 	Baud     int // 0: the protocol's own
 	// Echo says the adapter receives what it sends (half-duplex without
 	// echo suppression): each frame sent is read back and dropped before
-	// the reply is looked for.
+	// the reply is looked for. Unset, an echo is still found at the first
+	// status poll a board answers (see echoProbe), and dropped after.
 	Echo bool
 	// ReplyTimeout bounds the wait for one reply (default 1.5 s); Quiet
 	// is the gap kept after every exchange; Poll is how often every board
@@ -326,7 +327,11 @@ func (h *Hardware) serve(ctx context.Context, port serial.Port) error {
 	if err := port.SetReadTimeout(20 * time.Millisecond); err != nil {
 		return err
 	}
-	x := &exchanger{port: port, proto: h.cfg.Protocol, timeout: h.cfg.ReplyTimeout, quiet: h.cfg.Quiet, echo: h.cfg.Echo}
+	x := &exchanger{port: port, proto: h.cfg.Protocol, timeout: h.cfg.ReplyTimeout, quiet: h.cfg.Quiet, echo: h.cfg.Echo,
+		onEcho: func() {
+			h.cfg.Log.Warn("the lock-board adapter echoes what it sends: dropping echoes from now on; set hardware.lockboard.echo: true so this holds from the first frame",
+				"port", h.cfg.Port)
+		}}
 	err := h.pollAll(x)
 	h.markReady()
 	if err != nil {

@@ -1,8 +1,11 @@
 package lockboard_test
 
 import (
+	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +21,25 @@ type bench struct {
 	sim    *lockboardtest.Bus
 	hw     *lockboard.Hardware
 	unplug func()
+	logs   logSink
+}
+
+// logSink keeps the driver's log text.
+type logSink struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logSink) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logSink) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // plug connects the simulated boards to a fresh pseudo-terminal behind
@@ -36,15 +58,21 @@ func (b *bench) plug() func() {
 }
 
 func newBench(t *testing.T, protocol string, sensors ...string) *bench {
-	return newEchoBench(t, protocol, false, false, sensors...)
+	return newBenchWith(t, protocol, nil, false, sensors...)
 }
 
-// newEchoBench is newBench with an adapter that echoes (adapterEchoes)
-// and a driver told it does (echoConfigured).
-func newEchoBench(t *testing.T, protocol string, adapterEchoes, echoConfigured bool, sensors ...string) *bench {
+// echoingAdapter makes the simulated adapter hear what it sends.
+func echoingAdapter(s *lockboardtest.Bus) { s.Echo = true }
+
+// newBenchWith is newBench with the simulated bus set up by simSetup
+// before it is plugged in, and a driver told (or not) that the adapter
+// echoes.
+func newBenchWith(t *testing.T, protocol string, simSetup func(*lockboardtest.Bus), echoConfigured bool, sensors ...string) *bench {
 	t.Helper()
 	b := &bench{t: t, link: filepath.Join(t.TempDir(), "usb-FTDI_RS485-if00-port0"), sim: lockboardtest.NewBus(protocol, 1, 2)}
-	b.sim.Echo = adapterEchoes
+	if simSetup != nil {
+		simSetup(b.sim)
+	}
 	b.unplug = b.plug()
 	p, err := lockboard.ProtocolByName(protocol)
 	if err != nil {
@@ -52,7 +80,7 @@ func newEchoBench(t *testing.T, protocol string, adapterEchoes, echoConfigured b
 	}
 	b.hw, err = lockboard.New(lockboard.Config{Port: b.link, Protocol: p, Echo: echoConfigured, ReplyTimeout: 200 * time.Millisecond,
 		Quiet: 2 * time.Millisecond, Poll: 30 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
-		Locks: []string{"B1/L5", "B2/L1"}, Sensors: sensors})
+		Locks: []string{"B1/L5", "B2/L1"}, Sensors: sensors, Log: slog.New(slog.NewTextHandler(&b.logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,12 +232,22 @@ func TestAdapterUnpluggedAndBack(t *testing.T) {
 // On an adapter that hears its own transmission, each frame's echo is
 // dropped: on 8a the echo of an open is byte for byte the board's "opened"
 // reply, and the echo of a status query reads as "all doors closed".
+//
+// Without hardware.lockboard.echo the driver finds the echo by itself at
+// the first status poll (a reply that is the query, followed by a second
+// reply), says so, and drops echoes from then on.
 func TestEchoingAdapter(t *testing.T) {
-	for _, proto := range []string{"cu", "8a"} {
-		t.Run(proto, func(t *testing.T) {
-			b := newEchoBench(t, proto, true, true, "B1/S5", "B2/S1")
+	for _, tc := range []struct {
+		proto      string
+		configured bool
+	}{{"cu", true}, {"8a", true}, {"cu", false}, {"8a", false}} {
+		t.Run(fmt.Sprintf("%s/configured=%v", tc.proto, tc.configured), func(t *testing.T) {
+			b := newBenchWith(t, tc.proto, echoingAdapter, tc.configured, "B1/S5", "B2/S1")
 			b.sim.SetDoor(2, 1, true)
 			b.input("B2/S1", true)
+			if found := strings.Contains(b.logs.String(), "adapter echoes what it sends"); found == tc.configured {
+				t.Errorf("echo found by itself: %v, want %v\n%s", found, !tc.configured, b.logs.String())
+			}
 			b.sim.Mute(1, true)
 			b.fault("lock board 1", false)
 			// The echo of the unlock comes back, the reply does not: that
@@ -235,9 +273,28 @@ func TestEchoingAdapter(t *testing.T) {
 // echo set on an adapter that does not echo: the boards' replies are not
 // the frames sent, and the fault says what to check.
 func TestEchoConfiguredButAdapterSilent(t *testing.T) {
-	b := newEchoBench(t, "cu", false, true, "B1/S5")
+	b := newBenchWith(t, "cu", nil, true, "B1/S5")
 	f := b.fault("lock board 1", false)
 	if !strings.Contains(f.Detail, "hardware.lockboard.echo") {
 		t.Errorf("fault detail %q does not point at the echo setting", f.Detail)
+	}
+}
+
+// An 8a board of eight channels with every door closed answers a query
+// with the query's own bytes. That is a reply, not an echo: no second
+// reply follows, nothing is said, and the doors read as they are.
+func TestEightChannelBoardIsNotAnEcho(t *testing.T) {
+	b := newBenchWith(t, "8a", func(s *lockboardtest.Bus) { s.Channels = 8 }, false, "B1/S5", "B2/S1")
+	for _, pin := range []string{"B1/S5", "B2/S1"} {
+		if open, err := b.hw.Read(pin); err != nil || open {
+			t.Fatalf("%s: %v %v, want closed", pin, open, err)
+		}
+	}
+	b.sim.SetDoor(2, 1, true)
+	b.input("B2/S1", true)
+	b.sim.SetDoor(2, 1, false)
+	b.input("B2/S1", false)
+	if strings.Contains(b.logs.String(), "echo") {
+		t.Errorf("an echo reported on a bus without one:\n%s", b.logs.String())
 	}
 }

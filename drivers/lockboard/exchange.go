@@ -1,6 +1,7 @@
 package lockboard
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -25,14 +26,25 @@ type exchanger struct {
 	// echo: the adapter hears its own transmission (a half-duplex
 	// RS-485 adapter without echo suppression), so every frame sent comes
 	// back first and is not a reply.
-	echo    bool
+	echo bool
+	// onEcho is called when an echo not configured is found (see
+	// probeEcho); from then on this exchanger drops echoes.
+	onEcho  func()
 	portErr error // set when the port itself failed (unplugged)
 	buf     []byte
 }
 
+// echoProbe bounds the wait for a second reply after a status reply that
+// is byte for byte the query sent. On 8a boards the echo of a query is a
+// valid "all doors closed" reply, so only a second reply arriving proves
+// an echo; a board of eight channels or fewer with every door closed
+// really does answer with the query's bytes, and costs this much a poll.
+const echoProbe = 150 * time.Millisecond
+
 // exchange writes frame and feeds what arrives to parse until it finds a
-// reply or the timeout passes.
-func (x *exchanger) exchange(frame []byte, parse func([]byte) error) error {
+// reply or the timeout passes. With probeEcho, a reply that is the frame
+// itself is checked for being the adapter's echo (see echoProbe).
+func (x *exchanger) exchange(frame []byte, parse func([]byte) error, probeEcho bool) error {
 	defer time.Sleep(x.quiet) // the bus's turnaround gap
 	// Anything still in the buffer belongs to an earlier exchange.
 	_ = x.port.ResetInputBuffer()
@@ -68,6 +80,9 @@ func (x *exchanger) exchange(frame []byte, parse func([]byte) error) error {
 			x.buf = append(x.buf[:0], x.buf[len(x.buf)-512:]...)
 		}
 		if err := parse(x.buf); !errors.Is(err, ErrIncomplete) {
+			if err == nil && probeEcho && !x.echo && bytes.HasPrefix(x.buf, frame) {
+				return x.probeEcho(frame, parse, chunk)
+			}
 			return err
 		}
 	}
@@ -77,12 +92,39 @@ func (x *exchanger) exchange(frame []byte, parse func([]byte) error) error {
 	return errNoReply
 }
 
+// probeEcho is called when what parsed as the reply is the frame sent.
+// If another valid reply follows within echoProbe, the first was the
+// adapter's echo: the second is taken, and echoes are dropped from now
+// on. Otherwise the frame's bytes were the board's reply after all.
+func (x *exchanger) probeEcho(frame []byte, parse func([]byte) error, chunk []byte) error {
+	end := time.Now().Add(echoProbe)
+	for {
+		if parse(x.buf[len(frame):]) == nil {
+			x.echo = true
+			if x.onEcho != nil {
+				x.onEcho()
+			}
+			return nil
+		}
+		if !time.Now().Before(end) {
+			break
+		}
+		n, err := x.port.Read(chunk)
+		if err != nil {
+			x.portErr = err
+			return err
+		}
+		x.buf = append(x.buf, chunk[:n]...)
+	}
+	return parse(x.buf[:len(frame)])
+}
+
 func (x *exchanger) unlock(board, ch int) (open bool, err error) {
 	err = x.exchange(x.proto.Unlock(board, ch), func(b []byte) error {
 		var perr error
 		open, perr = x.proto.ParseUnlock(b, board, ch)
 		return perr
-	})
+	}, false)
 	return open, err
 }
 
@@ -91,6 +133,6 @@ func (x *exchanger) statusAll(board int) (st Status, err error) {
 		var perr error
 		st, perr = x.proto.ParseStatusAll(b, board)
 		return perr
-	})
+	}, true)
 	return st, err
 }
