@@ -13,6 +13,7 @@ import (
 	"github.com/lockerd/lockerd/cmd/internal/cliflag"
 	"github.com/lockerd/lockerd/drivers/backend"
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/boltstore"
 )
 
 // selftestRow is one line of the self-test's table.
@@ -43,6 +44,16 @@ func selftest(cfgFile string, args []string, out, errw io.Writer) int {
 	cfg, err := loadWiring(cfgFile)
 	if err != nil {
 		fmt.Fprintln(errw, err)
+		return 2
+	}
+	// Two programs on one cabinet would fight over its lines and bus: as
+	// root, even a serial port's exclusive open does not keep the second
+	// out. A running lockerd holds its store's file lock.
+	switch running, err := boltstore.InUse(cfg.StorePath()); {
+	case err != nil:
+		fmt.Fprintf(errw, "lockerctl selftest: cannot tell whether lockerd is running (%v); make sure it is stopped\n", err)
+	case running:
+		fmt.Fprintf(errw, "lockerctl selftest: lockerd is running on this cabinet (its store %s is open): stop it first: systemctl stop lockerd\n", cfg.StorePath())
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(errw, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/lockerd/lockerd/drivers/lockboard/lockboardtest"
 	"github.com/lockerd/lockerd/drivers/serialscan/serialtest"
+	"github.com/lockerd/lockerd/locker/boltstore"
 )
 
 // cabinetFile writes a config for a small cabinet on backend hw (YAML for
@@ -122,5 +123,29 @@ func TestSelftestFindsAnEchoingAdapter(t *testing.T) {
 		if code != tc.code || !strings.Contains(out+errw, tc.wantText) {
 			t.Errorf("adapter echoes %v, echo %s: exit %d, want %d and %q\n%s%s", tc.adapterEchoes, tc.echo, code, tc.code, tc.wantText, out, errw)
 		}
+	}
+}
+
+// With lockerd running on the cabinet (its store open), the self-test
+// refuses: two programs would fight over the lines and the bus.
+func TestSelftestRefusesWhileLockerdRuns(t *testing.T) {
+	cfg := cabinetFile(t, "  backend: sim\n  lock_pulse: 50ms\n  sim: {open_delay: 5ms, auto_close: 50ms}",
+		"  - {id: A01, size: S, lock: GPIO4, sensor: GPIO17}", "  []")
+	// A store that does not exist yet, or is closed, is no obstacle.
+	if _, errw, code := ctl(t, "-config", cfg, "selftest", "--dry-run"); code != 0 {
+		t.Fatalf("no store yet: exit %d %s", code, errw)
+	}
+	store := filepath.Join(filepath.Dir(cfg), "lockerd.db")
+	st, err := boltstore.Open(store, boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errw, code := ctl(t, "-config", cfg, "selftest", "--dry-run")
+	if code != 2 || !strings.Contains(errw, "lockerd is running") || !strings.Contains(errw, "systemctl stop lockerd") {
+		t.Fatalf("store held: exit %d\n%s", code, errw)
+	}
+	st.Close()
+	if _, errw, code := ctl(t, "-config", cfg, "selftest", "--dry-run"); code != 0 {
+		t.Fatalf("store closed again: exit %d %s", code, errw)
 	}
 }

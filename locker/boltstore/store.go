@@ -54,6 +54,24 @@ type Store struct {
 
 var _ locker.Store = (*Store)(nil)
 
+// InUse reports whether another process (a running lockerd) holds the
+// store at path open for writing. It asks for the file lock bbolt takes,
+// shared and for a moment, so it never blocks that process; a store that
+// does not exist yet is not in use.
+func InUse(path string) (bool, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 100 * time.Millisecond})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store %s: %w", path, err)
+	}
+	return false, db.Close()
+}
+
 // Open opens (creating if needed) the store at path, checks its schema
 // version and, unless read-only, counts a new boot.
 func Open(path string, opt Options) (*Store, error) {
