@@ -18,19 +18,7 @@ import (
 // fault the central hears of, and the daemon goes on serving.
 func TestLockBoardCabinet(t *testing.T) {
 	c := newCabinet(t, "0s")
-	adapter := filepath.Join(c.Dir, "usb-FTDI_FT232R_RS485-if00-port0")
-	raw, _ := os.ReadFile(c.Config)
-	text := strings.NewReplacer(
-		"backend: sim", "backend: lockboard\n  lockboard: {port: "+adapter+", protocol: cu, reply_timeout: 300ms, poll: 100ms}",
-		"lock: LR, sensor: DR, bin_full_sensor: BIN", "lock: B2/L1, sensor: B2/S1, bin_full_sensor: B2/I1",
-		"lock: L", "lock: B1/L", "sensor: D", "sensor: B1/S",
-	).Replace(string(raw))
-	if err := os.WriteFile(c.Config, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	boards := lockboardtest.NewBus("cu", 1, 2)
-	dev := serialtest.PlugListening(t, adapter)
-	go boards.Serve(dev)
+	boards := onLockBoards(t, c)
 	serialtest.Plug(t, c.Front)
 	serialtest.Plug(t, c.Returns)
 
@@ -48,6 +36,7 @@ func TestLockBoardCabinet(t *testing.T) {
 	d.waitEvent(locker.EvPickupCompleted, map[string]any{"order_id": rep.Order.ID})
 
 	boards.Mute(2, true)
+
 	d.waitEvent(locker.EvHardwareFault, map[string]any{"device": "lock board 2"})
 	if m := d.metrics(); !strings.Contains(m, `lockerd_hardware_up{device="lock board 2"} 0`) {
 		t.Errorf("metrics do not show board 2 down:\n%s", m)
@@ -79,4 +68,28 @@ func TestLockBoardCabinet(t *testing.T) {
 
 	boards.SetItem(2, 1, true)
 	d.waitEvent(locker.EvReturnBinFull, map[string]any{"source": "sensor"})
+}
+
+// onLockBoards rewires the test cabinet onto two simulated CU boards
+// behind a pseudo-terminal adapter: board 1 has the compartments (lock
+// and hook channels in the sim's order), board 2 the return slot and its
+// item sensor as the bin-full sensor.
+func onLockBoards(t *testing.T, c *cabinet) *lockboardtest.Bus {
+	t.Helper()
+	adapter := filepath.Join(c.Dir, "usb-FTDI_FT232R_RS485-if00-port0")
+	raw, err := os.ReadFile(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.NewReplacer(
+		"backend: sim", "backend: lockboard\n  lockboard: {port: "+adapter+", protocol: cu, reply_timeout: 300ms, poll: 100ms}",
+		"lock: LR, sensor: DR, bin_full_sensor: BIN", "lock: B2/L1, sensor: B2/S1, bin_full_sensor: B2/I1",
+		"lock: L", "lock: B1/L", "sensor: D", "sensor: B1/S",
+	).Replace(string(raw))
+	if err := os.WriteFile(c.Config, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	boards := lockboardtest.NewBus("cu", 1, 2)
+	go boards.Serve(serialtest.PlugListening(t, adapter))
+	return boards
 }

@@ -38,6 +38,22 @@ func TestPiBuildsUnderQemu(t *testing.T) {
 			}
 			d.waitEvent(locker.EvPickupCompleted, map[string]any{"order_id": rep.Order.ID})
 			d.stop()
+
+			// The same build on lock boards: the serial port's termios
+			// set-up and the bus run in the arm binary.
+			c = newCabinet(t, "0s")
+			boards := onLockBoards(t, c)
+			d = launchBin(t, bin, c.Config, nil, qemu)
+			rep = d.addOrder(httpapi.AddOrderRequest{Compartment: "B01"})
+			if res := d.scan("keypad", rep.Code); res.Outcome != locker.OutcomeOpened {
+				t.Fatalf("pickup on lock boards under qemu: %+v", res)
+			}
+			if u := boards.Unlocks(); len(u) != 1 || u[0].Board != 1 || u[0].Channel != 4 {
+				t.Fatalf("unlock frames %+v, want one for board 1 channel 4", u)
+			}
+			boards.SetDoor(1, 4, false)
+			d.waitEvent(locker.EvPickupCompleted, map[string]any{"order_id": rep.Order.ID})
+			d.stop()
 		})
 	}
 }
