@@ -4,20 +4,28 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/lockerd/lockerd/drivers/hidscan"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/httpapi"
 )
 
 // TestPiBuildsUnderQemu cross-builds lockerd for the Raspberry Pi (arm64,
 // and armv7 for 32-bit Raspberry Pi OS), runs each under qemu-user on a sim
-// cabinet, and serves a pickup through the API: proof that the Pi builds
-// work.
+// cabinet, and serves a pickup through the API and one typed by a
+// keyboard-wedge scanner (evdev records are 24 bytes to a 64-bit process,
+// 16 to a 32-bit one), then one on simulated lock boards: proof that the
+// Pi builds work.
 func TestPiBuildsUnderQemu(t *testing.T) {
-	for _, target := range []struct{ arch, arm, qemu string }{
-		{"arm64", "", "qemu-aarch64-static"},
-		{"arm", "7", "qemu-arm-static"},
+	for _, target := range []struct {
+		arch, arm, qemu string
+		eventSize       int
+	}{
+		{"arm64", "", "qemu-aarch64-static", 24},
+		{"arm", "7", "qemu-arm-static", 16},
 	} {
 		t.Run(target.arch+target.arm, func(t *testing.T) {
 			qemu, err := exec.LookPath(target.qemu)
@@ -31,10 +39,16 @@ func TestPiBuildsUnderQemu(t *testing.T) {
 				t.Fatalf("cross build: %v\n%s", err, out)
 			}
 			c := newCabinet(t, "50ms")
+			wedge := hidFront(t, c)
 			d := launchBin(t, bin, c.Config, nil, qemu)
 			rep := d.addOrder(httpapi.AddOrderRequest{Compartment: "A01"})
 			if res := d.scan("keypad", rep.Code); res.Outcome != locker.OutcomeOpened || res.Compartments[0] != "A01" {
 				t.Fatalf("pickup under qemu: %+v", res)
+			}
+			d.waitEvent(locker.EvPickupCompleted, map[string]any{"order_id": rep.Order.ID})
+			rep = d.addOrder(httpapi.AddOrderRequest{Compartment: "A02"})
+			if _, err := wedge.Write(hidscan.KeystrokesFor(target.eventSize, rep.Code+"\r")); err != nil {
+				t.Fatal(err)
 			}
 			d.waitEvent(locker.EvPickupCompleted, map[string]any{"order_id": rep.Order.ID})
 			d.stop()
@@ -56,4 +70,33 @@ func TestPiBuildsUnderQemu(t *testing.T) {
 			d.stop()
 		})
 	}
+}
+
+// hidFront makes the cabinet's front scanner a keyboard-wedge one read
+// from a FIFO, and returns the FIFO's writing end (held open read-write,
+// so neither side waits for the other to open it).
+func hidFront(t *testing.T, c *cabinet) *os.File {
+	t.Helper()
+	fifo := filepath.Join(c.Dir, "usb-Scanner-event-kbd")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w, err := os.OpenFile(fifo, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	raw, err := os.ReadFile(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := "{name: front, port: " + c.Front + ", baud: 9600, role: pickup}"
+	if !strings.Contains(string(raw), old) {
+		t.Fatalf("front scanner not found in the config:\n%s", raw)
+	}
+	text := strings.Replace(string(raw), old, "{name: front, type: hid, port: "+fifo+", role: pickup}", 1)
+	if err := os.WriteFile(c.Config, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return w
 }

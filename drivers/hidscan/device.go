@@ -131,11 +131,17 @@ func decode(rec []byte) (typ, code uint16, value int32) {
 	return binary.NativeEndian.Uint16(rec[off:]), binary.NativeEndian.Uint16(rec[off+2:]), int32(binary.NativeEndian.Uint32(rec[off+4:]))
 }
 
-// Record encodes one input event as the kernel writes it (for tests and
-// replay tools).
+// Record encodes one input event as the kernel writes it to a process
+// of this machine's word size (for tests and replay tools).
 func Record(t time.Time, typ, code uint16, value int32) []byte {
-	rec := make([]byte, EventSize)
-	half := (EventSize - 8) / 2
+	return RecordFor(EventSize, t, typ, code, value)
+}
+
+// RecordFor is Record for a process whose events are size bytes: 24 on
+// 64-bit (arm64, amd64), 16 on 32-bit (armhf), whatever the kernel.
+func RecordFor(size int, t time.Time, typ, code uint16, value int32) []byte {
+	rec := make([]byte, size)
+	half := (size - 8) / 2
 	if half == 8 {
 		binary.NativeEndian.PutUint64(rec[0:], uint64(t.Unix()))
 		binary.NativeEndian.PutUint64(rec[8:], uint64(t.Nanosecond()/1000))
@@ -143,7 +149,7 @@ func Record(t time.Time, typ, code uint16, value int32) []byte {
 		binary.NativeEndian.PutUint32(rec[0:], uint32(t.Unix()))
 		binary.NativeEndian.PutUint32(rec[4:], uint32(t.Nanosecond()/1000))
 	}
-	off := EventSize - 8
+	off := size - 8
 	binary.NativeEndian.PutUint16(rec[off:], typ)
 	binary.NativeEndian.PutUint16(rec[off+2:], code)
 	binary.NativeEndian.PutUint32(rec[off+4:], uint32(value))
@@ -161,12 +167,15 @@ func (d *Device) Close() error {
 // Keystrokes encodes s as a scanner would type it: key presses and
 // releases with shift where needed, each followed by a SYN report; '\r'
 // and '\n' type Enter. Characters with no key are skipped.
-func Keystrokes(s string) []byte {
+func Keystrokes(s string) []byte { return KeystrokesFor(EventSize, s) }
+
+// KeystrokesFor is Keystrokes in records of size bytes (see RecordFor).
+func KeystrokesFor(size int, s string) []byte {
 	var out []byte
 	t := time.Unix(1700000000, 0)
 	key := func(code uint16, v int32) {
-		out = append(out, Record(t, EvKey, code, v)...)
-		out = append(out, Record(t, EvSyn, 0, 0)...)
+		out = append(out, RecordFor(size, t, EvKey, code, v)...)
+		out = append(out, RecordFor(size, t, EvSyn, 0, 0)...)
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
