@@ -23,14 +23,22 @@ func TestPiBuildsUnderQemu(t *testing.T) {
 	for _, target := range []struct {
 		arch, arm, qemu string
 		eventSize       int
+		cpu             string // qemu -cpu: the oldest the build must run on
 	}{
-		{"arm64", "", "qemu-aarch64-static", 24},
-		{"arm", "7", "qemu-arm-static", 16},
+		{"arm64", "", "qemu-aarch64-static", 24, ""},
+		{"arm", "7", "qemu-arm-static", 16, ""},
+		// The armhf package's build (GOARM=6) on the Pi Zero's and Pi 1's
+		// ARM1176, which has no ARMv7 instructions.
+		{"arm", "6", "qemu-arm-static", 16, "arm1176"},
 	} {
 		t.Run(target.arch+target.arm, func(t *testing.T) {
 			qemu, err := exec.LookPath(target.qemu)
 			if err != nil {
 				t.Fatalf("%s is not installed: the Pi builds are run under qemu-user (Debian: apt-get install -y qemu-user-static; `make test` installs it as root)", target.qemu)
+			}
+			wrapper := []string{qemu}
+			if target.cpu != "" {
+				wrapper = append(wrapper, "-cpu", target.cpu)
 			}
 			bin := filepath.Join(t.TempDir(), "lockerd")
 			build := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
@@ -40,7 +48,7 @@ func TestPiBuildsUnderQemu(t *testing.T) {
 			}
 			c := newCabinet(t, "50ms")
 			wedge := hidFront(t, c)
-			d := launchBin(t, bin, c.Config, nil, qemu)
+			d := launchBin(t, bin, c.Config, nil, wrapper...)
 			rep := d.addOrder(httpapi.AddOrderRequest{Compartment: "A01"})
 			if res := d.scan("keypad", rep.Code); res.Outcome != locker.OutcomeOpened || res.Compartments[0] != "A01" {
 				t.Fatalf("pickup under qemu: %+v", res)
@@ -57,7 +65,7 @@ func TestPiBuildsUnderQemu(t *testing.T) {
 			// set-up and the bus run in the arm binary.
 			c = newCabinet(t, "0s")
 			boards := onLockBoards(t, c)
-			d = launchBin(t, bin, c.Config, nil, qemu)
+			d = launchBin(t, bin, c.Config, nil, wrapper...)
 			rep = d.addOrder(httpapi.AddOrderRequest{Compartment: "B01"})
 			if res := d.scan("keypad", rep.Code); res.Outcome != locker.OutcomeOpened {
 				t.Fatalf("pickup on lock boards under qemu: %+v", res)
