@@ -298,3 +298,26 @@ func TestEightChannelBoardIsNotAnEcho(t *testing.T) {
 		t.Errorf("an echo reported on a bus without one:\n%s", b.logs.String())
 	}
 }
+
+// A cu status reply can start with the very bytes of the query: board 1
+// with doors 1 and 2 open (hook byte 0x03, the query's ETX) and 12-14
+// open (hook byte 0x38, the query's SUM). It is still the reply.
+func TestCUReplyThatStartsLikeTheQuery(t *testing.T) {
+	b := newBench(t, "cu", "B1/S1", "B1/S12")
+	if q := (lockboard.CU{}).StatusAll(1); q[4] != 0x03 || q[5] != 0x38 {
+		t.Fatalf("query % X: the door pattern below no longer mirrors it", q)
+	}
+	for _, ch := range []int{1, 2, 12, 13, 14} {
+		b.sim.SetDoor(1, ch, true)
+	}
+	b.input("B1/S1", true)
+	b.input("B1/S12", true)
+	select {
+	case f := <-b.hw.Faults():
+		t.Fatalf("fault: %+v", f)
+	default:
+	}
+	if strings.Contains(b.logs.String(), "echo") {
+		t.Errorf("an echo reported on a bus without one:\n%s", b.logs.String())
+	}
+}

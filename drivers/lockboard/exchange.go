@@ -92,10 +92,11 @@ func (x *exchanger) exchange(frame []byte, parse func([]byte) error, probeEcho b
 	return errNoReply
 }
 
-// probeEcho is called when what parsed as the reply is the frame sent.
-// If another valid reply follows within echoProbe, the first was the
-// adapter's echo: the second is taken, and echoes are dropped from now
-// on. Otherwise the frame's bytes were the board's reply after all.
+// probeEcho is called when the bytes read hold a reply and start with
+// the frame sent. If another valid reply follows them within echoProbe,
+// the frame's bytes were the adapter's echo: the second reply is taken,
+// and echoes are dropped from now on. Otherwise they were (the start of)
+// the board's reply after all.
 func (x *exchanger) probeEcho(frame []byte, parse func([]byte) error, chunk []byte) error {
 	end := time.Now().Add(echoProbe)
 	for {
@@ -116,7 +117,9 @@ func (x *exchanger) probeEcho(frame []byte, parse func([]byte) error, chunk []by
 		}
 		x.buf = append(x.buf, chunk[:n]...)
 	}
-	return parse(x.buf[:len(frame)])
+	// Parse again from the start: the first reply found is the one found
+	// before, which also sets the caller's result back to it.
+	return parse(x.buf)
 }
 
 func (x *exchanger) unlock(board, ch int) (open bool, err error) {
