@@ -32,7 +32,35 @@ func chromium(t *testing.T) string {
 }
 
 // browser starts headless Chromium and records every URL the page asks for.
+//
+// Chromium in a container now and then crashes while it starts, before it
+// has loaded any page (CI saw it once: crashpad's "no stack mapping" and
+// "chrome failed to start"). That is the browser, not the kiosk, so a
+// start that fails that way is logged and tried again, at most
+// browserStarts times, each with a fresh profile. Any failure after the
+// browser is up fails the test as before.
 func browser(t *testing.T, w, h int) (context.Context, func() []string) {
+	t.Helper()
+	var err error
+	for attempt := 1; attempt <= browserStarts; attempt++ {
+		var ctx context.Context
+		var requests func() []string
+		ctx, requests, err = startBrowser(t, w, h)
+		if err == nil {
+			return ctx, requests
+		}
+		if !strings.Contains(err.Error(), "chrome failed to start") {
+			break
+		}
+		t.Logf("Chromium crashed while starting (attempt %d of %d): %v", attempt, browserStarts, err)
+	}
+	t.Fatalf("start Chromium: %v", err)
+	return nil, nil
+}
+
+const browserStarts = 3
+
+func startBrowser(t *testing.T, w, h int) (context.Context, func() []string, error) {
 	t.Helper()
 	// Not t.TempDir: Chromium's helpers may still write there for a moment
 	// after the browser exits, and TempDir's cleanup fails the test then.
@@ -49,14 +77,14 @@ func browser(t *testing.T, w, h int) (context.Context, func() []string) {
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(func() {
+	stop := func() {
 		cancelTimeout()
 		cancelCtx()
 		cancelAlloc()
 		for i := 0; i < 50 && os.RemoveAll(profile) != nil; i++ {
 			time.Sleep(20 * time.Millisecond)
 		}
-	})
+	}
 	var mu sync.Mutex
 	var urls []string
 	chromedp.ListenTarget(ctx, func(ev any) {
@@ -67,9 +95,11 @@ func browser(t *testing.T, w, h int) (context.Context, func() []string) {
 		}
 	})
 	if err := chromedp.Run(ctx, network.Enable(), chromedp.EmulateViewport(int64(w), int64(h))); err != nil {
-		t.Fatalf("start Chromium: %v", err)
+		stop()
+		return nil, nil, err
 	}
-	return ctx, func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), urls...) }
+	t.Cleanup(stop)
+	return ctx, func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), urls...) }, nil
 }
 
 func do(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
