@@ -184,6 +184,9 @@ type CompartmentStatus struct {
 	Compartment
 	Effective CompartmentState `json:"effective_state"`
 	DoorOpen  bool             `json:"door_open"`
+	// DoorUnknown: the door sensor cannot be read now (its lock board is
+	// not answering); DoorOpen is then the last state known.
+	DoorUnknown bool `json:"door_unknown,omitempty"`
 }
 
 // Status is the locker at a glance.
@@ -214,6 +217,16 @@ func (l *Locker) status(countOrders bool) (Status, error) {
 		if err != nil {
 			return err
 		}
+		// Read serves the driver's last reading (no bus traffic); it is
+		// asked outside l.mu, which the input path also takes.
+		unknown := map[string]bool{}
+		for _, c := range comps {
+			if c.Sensor != "" {
+				if _, err := l.hw.Read(c.Sensor); err != nil {
+					unknown[c.ID] = true
+				}
+			}
+		}
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		for _, c := range comps {
@@ -221,7 +234,7 @@ func (l *Locker) status(countOrders bool) (Status, error) {
 			if d := l.doors[c.ID]; d != nil {
 				open = d.open
 			}
-			st.Compartments = append(st.Compartments, CompartmentStatus{Compartment: c, Effective: c.EffectiveState(), DoorOpen: open})
+			st.Compartments = append(st.Compartments, CompartmentStatus{Compartment: c, Effective: c.EffectiveState(), DoorOpen: open, DoorUnknown: unknown[c.ID]})
 		}
 		if d := l.doors[ReturnSlotID]; d != nil {
 			st.ReturnOpen = d.open

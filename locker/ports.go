@@ -93,7 +93,9 @@ type Hardware interface {
 	// Pulse energises the lock output for d, then drives it back to its
 	// locked level, and returns when it is back. Implementations bound d.
 	Pulse(lock string, d time.Duration) error
-	// Read returns an input's current level.
+	// Read returns an input's current level as the driver last saw it,
+	// without waiting on the bus; an error means the level is unknown now
+	// (e.g. its lock board is not answering).
 	Read(pin string) (active bool, err error)
 	// Inputs delivers every input change.
 	Inputs() <-chan InputChange

@@ -37,7 +37,7 @@ Commands:
   service COMPARTMENT on|off [--reason T]   put a compartment in or out of service
   sim [ACTION DOOR]                         simulated hardware: show, or jam|unjam|open|close|
                                             stick-open|stick-closed|unstick|lock-fail|lock-ok DOOR,
-                                            bin-full|bin-empty
+                                            bin-full|bin-empty, offline|online (the whole controller)
   validate FILE                             check a config file; exit 1 listing every problem
   hash-code --key-file FILE CODE            print the code hash (for staff_badges and integrators)
   selftest [--dry-run] [--only A01,A02] [--close-timeout 60s]
@@ -173,6 +173,9 @@ func (c *cli) status(args []string) error {
 		door := "closed"
 		if cp.DoorOpen {
 			door = "OPEN"
+		}
+		if cp.DoorUnknown {
+			door = "unknown (last " + door + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", cp.ID, cp.Size, cp.Effective, door, cp.OrderID, cp.Jams)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/httpapi"
+	"github.com/lockerd/lockerd/locker/kiosk"
 	"github.com/lockerd/lockerd/locker/lockertest"
 )
 
@@ -348,6 +349,13 @@ func (d *daemon) status() locker.Status {
 	d.t.Helper()
 	var st locker.Status
 	d.must("GET", "/v1/status", nil, &st)
+	return st
+}
+
+func (d *daemon) kioskState() kiosk.State {
+	d.t.Helper()
+	var st kiosk.State
+	d.must("GET", "/kiosk/state", nil, &st)
 	return st
 }
 

@@ -247,6 +247,15 @@ func TestKioskInABrowser(t *testing.T) {
 	d.scan("front", staffBadge)
 	waitScreen(t, ctx, "welcome")
 
+	// The lock controller stops answering: no door can open, so the screen
+	// says so rather than taking codes it must refuse; it comes back by
+	// itself with the controller.
+	d.sim("offline", "")
+	waitScreen(t, ctx, "oos")
+	shot(t, ctx, "out-of-service")
+	d.sim("online", "")
+	waitScreen(t, ctx, "welcome")
+
 	// Five wrong codes on the keypad: locked out, with a countdown.
 	for i := 0; i < 5; i++ {
 		typeCode(t, ctx, fmt.Sprintf("BAD%d", i), true)

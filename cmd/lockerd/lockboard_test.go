@@ -41,6 +41,10 @@ func TestLockBoardCabinet(t *testing.T) {
 	if m := d.metrics(); !strings.Contains(m, `lockerd_hardware_up{device="lock board 2"} 0`) {
 		t.Errorf("metrics do not show board 2 down:\n%s", m)
 	}
+	// Board 2 has only the return slot: every compartment still serves.
+	if st := d.kioskState(); !st.Serving || len(st.Unknown) != 0 {
+		t.Fatalf("kiosk with board 2 silent: %+v", st)
+	}
 	boards.Mute(2, false)
 	d.waitEvent(locker.EvHardwareRecovered, map[string]any{"device": "lock board 2"})
 
@@ -60,8 +64,22 @@ func TestLockBoardCabinet(t *testing.T) {
 		t.Fatalf("A02 out of service after a board outage: %+v", cp)
 	}
 	d.waitEvent(locker.EvHardwareFault, map[string]any{"device": "lock board 1"})
+	// Every door is behind board 1: status says unknown, not closed, and
+	// the kiosk is out of service rather than refusing every code.
+	if cp := d.compartment("A02"); !cp.DoorUnknown {
+		t.Fatalf("A02 with its board silent: %+v", cp)
+	}
+	if st := d.kioskState(); st.Serving || st.Reason != "hardware" || len(st.Unknown) != len(d.status().Compartments) {
+		t.Fatalf("kiosk with board 1 silent: %+v", st)
+	}
 	boards.Mute(1, false)
 	d.waitEvent(locker.EvHardwareRecovered, map[string]any{"device": "lock board 1"})
+	if cp := d.compartment("A02"); cp.DoorUnknown {
+		t.Fatalf("A02 after its board is back: %+v", cp)
+	}
+	if st := d.kioskState(); !st.Serving || len(st.Unknown) != 0 {
+		t.Fatalf("kiosk after board 1 is back: %+v", st)
+	}
 	if res := d.scan("keypad", rep2.Code); res.Outcome != locker.OutcomeOpened {
 		t.Fatalf("pickup after board 1 is back: %+v", res)
 	}

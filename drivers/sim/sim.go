@@ -65,12 +65,21 @@ type Hardware struct {
 	closed    bool
 	onPulse   func(lock string, at time.Time)
 	outputs   map[string][]OutputChange
+	offline   bool // the controller is not answering (SetOffline)
+
+	faults chan locker.HardwareFault
 
 	sendMu sync.Mutex
 	inputs chan locker.InputChange
 }
 
-var _ locker.Hardware = (*Hardware)(nil)
+var (
+	_ locker.Hardware      = (*Hardware)(nil)
+	_ locker.FaultReporter = (*Hardware)(nil)
+)
+
+// ControllerDevice names the simulated controller in hardware faults.
+const ControllerDevice = "sim controller"
 
 // New builds the cabinet and drives every lock output to its locked level
 // before returning.
@@ -78,6 +87,7 @@ func New(cfg Config) (*Hardware, error) {
 	h := &Hardware{
 		cfg: cfg, doors: map[string]*door{}, byLock: map[string]*door{}, bySensor: map[string]*door{},
 		high: map[string]bool{}, inputs: make(chan locker.InputChange, 1024), outputs: map[string][]OutputChange{},
+		faults: make(chan locker.HardwareFault, 64),
 	}
 	for _, o := range cfg.Outputs {
 		h.outputs[o] = nil
@@ -139,6 +149,10 @@ func (h *Hardware) Pulse(lock string, d time.Duration) error {
 		h.mu.Unlock()
 		return fmt.Errorf("sim: lock %s: driver not answering", lock)
 	}
+	if h.offline {
+		h.mu.Unlock()
+		return fmt.Errorf("sim: lock %s: %s not answering", lock, ControllerDevice)
+	}
 	at := time.Now()
 	h.high[lock] = !h.lockedLevel()
 	h.energised++
@@ -191,11 +205,57 @@ func (h *Hardware) send(ch locker.InputChange) {
 	h.sendMu.Lock()
 	defer h.sendMu.Unlock()
 	h.mu.Lock()
-	closed := h.closed
+	// An offline controller reports nothing; SetOffline(false) sends every
+	// reading once it is back.
+	quiet := h.closed || h.offline
 	h.mu.Unlock()
-	if !closed {
+	if !quiet {
 		h.inputs <- ch
 	}
+}
+
+// Faults implements locker.FaultReporter: a report each time the
+// controller goes offline or comes back (SetOffline).
+func (h *Hardware) Faults() <-chan locker.HardwareFault { return h.faults }
+
+// SetOffline makes the whole simulated controller stop answering, as a
+// lock board does when it loses power or its adapter is unplugged: every
+// lock and sensor reads as unknown and every pulse fails until it is back.
+// The door physics go on meanwhile; when it is back, every sensor's
+// reading is sent, so a door that moved in between is reported.
+func (h *Hardware) SetOffline(off bool) error {
+	h.mu.Lock()
+	if h.closed || h.offline == off {
+		h.mu.Unlock()
+		return nil
+	}
+	h.offline = off
+	var readings []locker.InputChange
+	now := time.Now()
+	if !off {
+		for _, d := range h.doors {
+			if d.Sensor != "" {
+				readings = append(readings, locker.InputChange{Pin: d.Sensor, Active: d.reading(), At: now})
+			}
+		}
+		if h.cfg.BinFullSensor != "" {
+			readings = append(readings, locker.InputChange{Pin: h.cfg.BinFullSensor, Active: h.binFull, At: now})
+		}
+	}
+	h.mu.Unlock()
+	f := locker.HardwareFault{Device: ControllerDevice, OK: !off, At: now}
+	if off {
+		f.Detail = "simulated: the controller stopped answering; doors unknown"
+	}
+	select {
+	case h.faults <- f:
+	default: // nobody is reading faults; the state is in Read and Pulse
+	}
+	sort.Slice(readings, func(i, j int) bool { return readings[i].Pin < readings[j].Pin })
+	for _, r := range readings {
+		h.send(r)
+	}
+	return nil
 }
 
 // OutputChange is a signal output switched on or off.
@@ -237,12 +297,15 @@ func (h *Hardware) Outputs() map[string][]OutputChange {
 func (h *Hardware) Read(pin string) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if pin != "" && pin == h.cfg.BinFullSensor {
-		return h.binFull, nil
-	}
 	d := h.bySensor[pin]
-	if d == nil {
+	if d == nil && (pin == "" || pin != h.cfg.BinFullSensor) {
 		return false, fmt.Errorf("sim: no input %q", pin)
+	}
+	if h.offline {
+		return false, fmt.Errorf("sim: %s unknown: %s not answering", pin, ControllerDevice)
+	}
+	if d == nil {
+		return h.binFull, nil
 	}
 	return d.reading(), nil
 }

@@ -91,3 +91,52 @@ func TestFaults(t *testing.T) {
 		t.Fatal("unknown lock pulsed")
 	}
 }
+
+func TestControllerOffline(t *testing.T) {
+	h := newSim(t, 0)
+	if err := h.SetOffline(true); err != nil {
+		t.Fatal(err)
+	}
+	if f := <-h.Faults(); f.OK || f.Device != ControllerDevice || f.Detail == "" {
+		t.Fatalf("fault %+v", f)
+	}
+	for _, pin := range []string{"DA", "DB", "BIN"} {
+		if _, err := h.Read(pin); err == nil {
+			t.Errorf("Read(%s) with the controller offline: no error", pin)
+		}
+	}
+	if _, err := h.Read("nope"); err == nil {
+		t.Error("Read of an unknown pin: no error")
+	}
+	if err := h.Pulse("LA", 100*time.Millisecond); err == nil {
+		t.Fatal("pulse with the controller offline: no error")
+	}
+	if len(h.Pulses()) != 0 || !h.LevelHigh("LA") {
+		t.Fatal("an offline controller energised a lock")
+	}
+	// The door is forced open meanwhile: nothing is reported until the
+	// controller is back, then every reading is.
+	if err := h.Open("B"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-h.Inputs():
+		t.Fatalf("input change while offline: %+v", c)
+	default:
+	}
+	if err := h.SetOffline(false); err != nil {
+		t.Fatal(err)
+	}
+	if f := <-h.Faults(); !f.OK || f.Device != ControllerDevice {
+		t.Fatalf("recovery %+v", f)
+	}
+	want := []locker.InputChange{{Pin: "BIN"}, {Pin: "DA"}, {Pin: "DB", Active: true}}
+	for _, w := range want {
+		if c := next(t, h); c.Pin != w.Pin || c.Active != w.Active {
+			t.Fatalf("after coming back: %+v, want %+v", c, w)
+		}
+	}
+	if v, err := h.Read("DB"); err != nil || !v {
+		t.Fatalf("Read(DB) = %v, %v after coming back", v, err)
+	}
+}

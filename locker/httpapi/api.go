@@ -280,8 +280,8 @@ func (h *Handler) simOutputs(w http.ResponseWriter, r *http.Request) {
 }
 
 // SimRequest injects a fault into the simulated cabinet. Actions: jam,
-// unjam, open, close, stick-open, stick-closed, unstick (with Door), and
-// bin-full, bin-empty.
+// unjam, open, close, stick-open, stick-closed, unstick, lock-fail,
+// lock-ok (with Door), and bin-full, bin-empty, offline, online.
 type SimRequest struct {
 	Action string `json:"action"`
 	Door   string `json:"door,omitempty"`
@@ -322,6 +322,10 @@ func (h *Handler) simFault(w http.ResponseWriter, r *http.Request) {
 		err = h.Sim.SetBinFull(true)
 	case "bin-empty":
 		err = h.Sim.SetBinFull(false)
+	case "offline":
+		err = h.Sim.SetOffline(true)
+	case "online":
+		err = h.Sim.SetOffline(false)
 	default:
 		err = fmt.Errorf("unknown action %q", req.Action)
 	}

@@ -172,11 +172,12 @@ type StaffItem struct {
 // State is GET /kiosk/state: can the locker serve, and the staff view.
 type State struct {
 	Serving    bool                               `json:"serving"`
-	Reason     string                             `json:"reason,omitempty"` // store | no_compartment
+	Reason     string                             `json:"reason,omitempty"` // store | no_compartment | hardware
 	Staff      bool                               `json:"staff"`
 	ToLoad     []StaffItem                        `json:"to_load,omitempty"`
 	ToRetrieve []StaffItem                        `json:"to_retrieve,omitempty"`
-	Doors      map[string]bool                    `json:"doors"` // open doors
+	Doors      map[string]bool                    `json:"doors"`             // open doors
+	Unknown    []string                           `json:"unknown,omitempty"` // doors that cannot be read now
 	States     map[string]locker.CompartmentState `json:"states"`
 }
 
@@ -187,17 +188,29 @@ func (h *Handler) readState() State {
 		return State{Reason: "store"}
 	}
 	s := State{Staff: len(st.StaffOn) > 0, Doors: map[string]bool{}, States: map[string]locker.CompartmentState{}}
+	inService := false
 	for _, c := range st.Compartments {
 		s.States[c.ID] = c.Effective
 		if c.DoorOpen {
 			s.Doors[c.ID] = true
 		}
+		if c.DoorUnknown {
+			s.Unknown = append(s.Unknown, c.ID)
+		}
 		if !c.OutOfService {
-			s.Serving = true
+			inService = true
+			// A door that cannot be read sits behind a lock board that
+			// does not answer: it cannot be opened either.
+			if !c.DoorUnknown {
+				s.Serving = true
+			}
 		}
 	}
-	if !s.Serving {
+	switch {
+	case !inService:
 		s.Reason = "no_compartment"
+	case !s.Serving:
+		s.Reason = "hardware"
 	}
 	if !h.l.StoreHealthy() {
 		s.Serving, s.Reason = false, "store"

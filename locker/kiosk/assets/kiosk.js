@@ -8,7 +8,7 @@ const MAX_CODE = 16;
 const S = {
   cfg: null, lang: "zh-CN", strings: {}, code: "",
   open: new Set(),       // doors this reader was sent to
-  idle: null, countdown: null, thanks: null,
+  idle: null, countdown: null, thanks: null, oosRetry: null,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -57,16 +57,26 @@ function welcome() {
   refreshState();
 }
 
+// While out of service the screen asks again every OOS_RETRY ms, so it
+// comes back by itself when what was missing (the store, a lock board
+// that was not answering yet) is there again.
+const OOS_RETRY = 5000;
+
 async function refreshState() {
+  clearTimeout(S.oosRetry);
+  let st;
   try {
     const r = await fetch("/kiosk/state", { cache: "no-store" });
-    const st = await r.json();
-    if (!st.serving) return show("oos");
-    if (st.staff) return showStaff(st);
-    show("welcome");
+    st = await r.json();
   } catch (e) {
-    show("oos");
+    st = { serving: false };
   }
+  if (!st.serving) {
+    S.oosRetry = setTimeout(() => { if (document.body.dataset.screen === "oos") refreshState(); }, OOS_RETRY);
+    return show("oos");
+  }
+  if (st.staff) return showStaff(st);
+  show("welcome");
 }
 
 function buildKeypad() {
@@ -190,6 +200,7 @@ function onEvent(e) {
     case "item.returned": showReturn("return.accepted"); break;
     case "return.refused": showReturn("return." + d.reason); break;
     case "order.loaded": case "order.retrieved": case "compartment.service":
+    case "hardware.fault": case "hardware.recovered":
       if (["staff", "oos", "welcome"].includes(document.body.dataset.screen)) refreshState();
       break;
   }
