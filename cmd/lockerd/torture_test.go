@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,7 +58,20 @@ func workload(d *daemon, c *central, rng *rand.Rand, stop <-chan struct{}) {
 func checkCentral(t *testing.T, d *daemon, c *central) int {
 	t.Helper()
 	head := d.status().LastSeq
-	until(t, "central acks everything", func() bool { li, _ := c.Locker(lockerID); return li.Acked >= head })
+	// After broker restarts in quick succession paho backs off before it
+	// reconnects (doubling, up to mqtt's 30 s MaxReconnectInterval), on
+	// the locker and on the central alike; with both cores busy a run took
+	// longer than 15 s.
+	began := time.Now()
+	acked := func() bool { li, _ := c.Locker(lockerID); return li.Acked >= head }
+	for !acked() {
+		if time.Since(began) > reconnectBound {
+			li, _ := c.Locker(lockerID)
+			t.Fatalf("the central acked %d of %d events after %v\nlockerd log:\n%s", li.Acked, head, reconnectBound, tail(d.logs(), 60))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("the central acked all %d events %v after the workload stopped", head, time.Since(began).Round(time.Millisecond))
 	until(t, "outbox empty", func() bool { return d.status().OutboxDepth == 0 })
 	evs, err := c.Events(lockerID, 0, 0)
 	if err != nil {
@@ -78,6 +92,9 @@ func checkCentral(t *testing.T, d *daemon, c *central) int {
 	}
 	return len(evs)
 }
+
+// reconnectBound covers paho's longest reconnect back-off and a replay.
+const reconnectBound = 75 * time.Second
 
 // TestPowerCutTorture SIGKILLs lockerd at random moments during a mixed
 // workload and order sync; after every restart the store opens, and at the
@@ -144,4 +161,10 @@ func TestBrokerChaos(t *testing.T) {
 		}
 	}
 	t.Logf("%d broker kills: central holds %d events once each; %d redeliveries on the wire removed by id", restarts, n, dups)
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
