@@ -82,6 +82,22 @@ func TestCommandsAgainstTheAPI(t *testing.T) {
 	if !strings.Contains(out, `"jammed": true`) {
 		t.Fatalf("sim state:\n%s", out)
 	}
+	// The controller falls silent: status says unknown, not closed.
+	if _, errw, code := ctl(t, "-api", api, "sim", "offline"); code != 0 {
+		t.Fatalf("sim offline: %s", errw)
+	}
+	c.WaitEvent(t, locker.EvHardwareFault, map[string]any{"device": "sim controller"})
+	out, _, _ = ctl(t, "-api", api, "status")
+	if !regexp.MustCompile(`(?m)^L1 .*unknown \(last closed\)`).MatchString(out) {
+		t.Fatalf("status with the controller offline:\n%s", out)
+	}
+	if _, errw, code := ctl(t, "-api", api, "sim", "online"); code != 0 {
+		t.Fatalf("sim online: %s", errw)
+	}
+	c.WaitEvent(t, locker.EvHardwareRecovered, map[string]any{"device": "sim controller"})
+	if out, _, _ = ctl(t, "-api", api, "status"); strings.Contains(out, "unknown") {
+		t.Fatalf("status with the controller back:\n%s", out)
+	}
 	if _, errw, code := ctl(t, "-api", api, "scan", "--scanner", "nope", "X"); code != 1 || !strings.Contains(errw, "unknown input device") {
 		t.Fatalf("unknown scanner: %d %s", code, errw)
 	}
