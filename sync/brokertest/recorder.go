@@ -8,6 +8,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/lockerd/lockerd/sync/pahostore"
 )
 
 // Msg is one message a Recorder received.
@@ -36,7 +38,8 @@ func Record(t testing.TB, url, id, username string, tlsCfg *tls.Config, topics .
 	r.cond = sync.NewCond(&r.mu)
 	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(false).
 		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(200 * time.Millisecond).
-		SetMaxReconnectInterval(time.Second).SetOrderMatters(true)
+		SetMaxReconnectInterval(time.Second).SetOrderMatters(true).
+		SetStore(pahostore.New()) // as lockerd's clients: paho's MemoryStore races on resume
 	if tlsCfg != nil {
 		o.SetTLSConfig(tlsCfg)
 	}

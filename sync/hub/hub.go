@@ -19,6 +19,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/sync/pahostore"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -108,6 +109,7 @@ func (h *Hub) newClient() mqtt.Client {
 	o.SetClientID(h.cfg.ClientID).SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(10*time.Second).
 		SetKeepAlive(30*time.Second).SetOrderMatters(true).
+		SetStore(pahostore.New()). // paho's MemoryStore, minus its resume race (see pahostore)
 		SetBinaryWill(statusTopic, h.centralStatus(false), 1, true).
 		SetOnConnectHandler(func(c mqtt.Client) {
 			p := h.cfg.Prefix + "/+/"

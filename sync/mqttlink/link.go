@@ -16,6 +16,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/sync/pahostore"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -141,7 +142,8 @@ func (k *Link) options() (*mqtt.ClientOptions, error) {
 		SetKeepAlive(k.cfg.Keepalive).
 		SetConnectTimeout(10*time.Second).
 		SetWriteTimeout(10*time.Second).
-		SetOrderMatters(true). // in arrival order; the handlers only queue, never block
+		SetOrderMatters(true).     // in arrival order; the handlers only queue, never block
+		SetStore(pahostore.New()). // paho's MemoryStore, minus its resume race (see pahostore)
 		SetBinaryWill(k.topics.Status(), will, 1, true).
 		SetOnConnectHandler(k.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
