@@ -68,6 +68,7 @@ demo: build
 	echo "  $(BIN)/lockerctl scan --scanner front WRONG1      # refused; five of these lock the scanner out"; \
 	echo "  $(BIN)/lockerctl scan --scanner returns 9787020002207   # return a book"; \
 	echo "  $(BIN)/lockerctl sim jam A02 ; $(BIN)/lockerctl sim open B03 ; $(BIN)/lockerctl sim bin-full   # faults"; \
+	echo "  $(BIN)/lockerctl sim offline ; $(BIN)/lockerctl sim online   # the lock controller stops answering, and is back"; \
 	echo "  $(BIN)/lockerctl status ; $(BIN)/lockerctl events tail -f"; \
 	echo "  $(HUB) events --locker demo-01 -f      # what the central library receives"; \
 	echo "  $(HUB) order add --locker demo-01 --size S    # a new order (staff badge: DEMOSTAFF1)"; \

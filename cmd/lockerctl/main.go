@@ -339,7 +339,7 @@ func (c *cli) sim(args []string) error {
 	if _, err := c.api.Sim(args[0], door); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.out, "sim: %s %s done\n", args[0], door)
+	fmt.Fprintf(c.out, "sim: %s done\n", strings.TrimSpace(args[0]+" "+door))
 	return nil
 }
 
