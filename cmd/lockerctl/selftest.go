@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -63,6 +64,14 @@ func selftest(cfgFile string, args []string, out, errw io.Writer) int {
 		return 1
 	}
 	defer cab.Close()
+	// Lock boards are read by polling: give one that missed its first poll
+	// the next ones before judging its doors (a silent board still fails
+	// below, with its own reason).
+	settle, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	if err := cab.Settle(settle); err != nil {
+		fmt.Fprintf(errw, "lockerctl selftest: %v\n", err)
+	}
+	cancel()
 	hw := cab.Hardware
 	// The test reads levels with Read; drain the change stream so a driver
 	// never waits on a full channel.

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 
@@ -19,6 +20,25 @@ type Cabinet struct {
 	// Sim is the simulated cabinet when the backend is sim (nil otherwise).
 	Sim *sim.Hardware
 }
+
+// Settle waits until every input can be read, for hardware that learns
+// its inputs by polling (lock boards: each board answered, or had
+// settleRounds more polls to do so); other hardware reads at once. It is
+// for tools that judge the hardware from its first readings (lockerctl
+// selftest); lockerd starts with unknown doors instead.
+func (c *Cabinet) Settle(ctx context.Context) error {
+	if w, ok := c.Hardware.(interface {
+		WaitAnswered(ctx context.Context, rounds int) error
+	}); ok {
+		return w.WaitAnswered(ctx, settleRounds)
+	}
+	return nil
+}
+
+// settleRounds: one lost or garbled reply is line noise (the driver's own
+// fault rule needs two in a row); three rounds give a board that much and
+// one more.
+const settleRounds = 3
 
 // Wiring lists the config's pins by function.
 type Wiring struct {

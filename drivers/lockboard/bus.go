@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +70,7 @@ type Hardware struct {
 	active     map[string]bool // last reported sensor levels
 	ready      chan struct{}   // closed after the first poll (or first failure to open)
 	readyOnce  sync.Once
+	roundDone  chan struct{} // closed (and replaced) at the end of each round of polls
 
 	unlocks chan unlockReq
 	inputs  chan locker.InputChange
@@ -127,7 +129,8 @@ func New(cfg Config) (*Hardware, error) {
 	}
 	h := &Hardware{cfg: cfg, locks: map[string]channel{}, sensors: map[string]channel{}, state: map[int]*boardState{},
 		active: map[string]bool{}, unlocks: make(chan unlockReq), inputs: make(chan locker.InputChange, 256),
-		faults: make(chan locker.HardwareFault, 64), done: make(chan struct{}), ready: make(chan struct{})}
+		faults: make(chan locker.HardwareFault, 64), done: make(chan struct{}), ready: make(chan struct{}),
+		roundDone: make(chan struct{})}
 	add := func(c channel) {
 		if h.state[c.board] == nil {
 			h.state[c.board] = &boardState{addr: c.board}
@@ -168,6 +171,48 @@ func New(cfg Config) (*Hardware, error) {
 }
 
 func (h *Hardware) markReady() { h.readyOnce.Do(func() { close(h.ready) }) }
+
+// endRound wakes WaitAnswered after a round of polls, or after a failed
+// attempt to open the adapter.
+func (h *Hardware) endRound() {
+	h.mu.Lock()
+	close(h.roundDone)
+	h.roundDone = make(chan struct{})
+	h.mu.Unlock()
+}
+
+// WaitAnswered waits until every board has answered a status poll, for at
+// most rounds more rounds of polls (a failed open of the adapter counts as
+// one), or until ctx ends. It returns nil once every board's doors can be
+// read, else which boards are still silent. lockerctl selftest waits here
+// so that a board that missed its first poll (line noise, a slow start)
+// is not reported as dead; lockerd does not wait: it starts with those
+// doors unknown.
+func (h *Hardware) WaitAnswered(ctx context.Context, rounds int) error {
+	for seen := 0; ; seen++ {
+		h.mu.Lock()
+		var silent []string
+		for _, addr := range h.boards {
+			if b := h.state[addr]; !b.online || !b.known {
+				silent = append(silent, fmt.Sprintf("board %d", addr))
+			}
+		}
+		next := h.roundDone
+		h.mu.Unlock()
+		if len(silent) == 0 {
+			return nil
+		}
+		err := fmt.Errorf("lockboard: no answer from %s", strings.Join(silent, ", "))
+		if seen >= rounds {
+			return err
+		}
+		select {
+		case <-next:
+		case <-ctx.Done():
+			return fmt.Errorf("%w (%w)", err, ctx.Err())
+		}
+	}
+}
 
 // LockAll implements locker.Hardware: a board's lock outputs rest locked
 // by themselves (the board times its own pulse), so there is nothing to
@@ -273,6 +318,7 @@ func (h *Hardware) run(ctx context.Context) {
 				reported = true
 			}
 			h.markReady()
+			h.endRound()
 			if !h.sleepServing(ctx, backoff, fmt.Errorf("lockboard: bus %s not available: %w", h.cfg.Port, err)) {
 				return
 			}
@@ -375,7 +421,13 @@ func (h *Hardware) serveUnlock(x *exchanger, req unlockReq) error {
 		h.cfg.Log.Warn("board reports the lock hook still engaged after unlock", "board", req.board, "channel", req.ch)
 	}
 	req.reply <- err
-	return x.portErr
+	if x.portErr != nil || err != nil {
+		return x.portErr
+	}
+	// The door's opening is read at once, not after a round of other
+	// (perhaps silent) boards: the core confirms it within
+	// door_open_confirm.
+	return h.pollBoard(x, req.board)
 }
 
 // pollAll asks every board for its status, reports changed sensors and
@@ -383,6 +435,7 @@ func (h *Hardware) serveUnlock(x *exchanger, req unlockReq) error {
 // board's poll: a reader at the door does not wait behind a round of
 // silent boards. It returns only port errors.
 func (h *Hardware) pollAll(x *exchanger) error {
+	defer h.endRound()
 	for _, addr := range h.boards {
 		select {
 		case req := <-h.unlocks:
@@ -391,37 +444,46 @@ func (h *Hardware) pollAll(x *exchanger) error {
 			}
 		default:
 		}
-		st, err := x.statusAll(addr)
-		if x.portErr != nil {
-			return x.portErr
+		if err := h.pollBoard(x, addr); err != nil {
+			return err
 		}
-		h.mu.Lock()
-		b := h.state[addr]
-		var raise, clear bool
-		if err != nil {
-			// One lost or corrupted reply is line noise; two in a row
-			// (about a second at the default poll) is a board gone.
-			b.fails++
-			b.lastErr = err.Error()
-			if b.fails >= faultAfter || !b.known {
-				b.online, b.known = false, false
-				raise, b.faulted = !b.faulted, true
-			}
-		} else {
-			b.online, b.known, b.status, b.lastErr, b.fails = true, true, st, "", 0
-			clear, b.faulted = b.faulted, false
+	}
+	return nil
+}
+
+// pollBoard asks one board for its status and records the answer (or its
+// absence). It returns only port errors.
+func (h *Hardware) pollBoard(x *exchanger, addr int) error {
+	st, err := x.statusAll(addr)
+	if x.portErr != nil {
+		return x.portErr
+	}
+	h.mu.Lock()
+	b := h.state[addr]
+	var raise, clear bool
+	if err != nil {
+		// One lost or corrupted reply is line noise; two in a row
+		// (about a second at the default poll) is a board gone.
+		b.fails++
+		b.lastErr = err.Error()
+		if b.fails >= faultAfter || !b.known {
+			b.online, b.known = false, false
+			raise, b.faulted = !b.faulted, true
 		}
-		h.mu.Unlock()
-		device := fmt.Sprintf("lock board %d", addr)
-		switch {
-		case raise:
-			h.fault(device, false, fmt.Sprintf("no valid status reply within %v: doors unknown (%v)", h.cfg.ReplyTimeout, err))
-		case clear:
-			h.fault(device, true, "")
-		}
-		if err == nil {
-			h.report(addr, st)
-		}
+	} else {
+		b.online, b.known, b.status, b.lastErr, b.fails = true, true, st, "", 0
+		clear, b.faulted = b.faulted, false
+	}
+	h.mu.Unlock()
+	device := fmt.Sprintf("lock board %d", addr)
+	switch {
+	case raise:
+		h.fault(device, false, fmt.Sprintf("no valid status reply within %v: doors unknown (%v)", h.cfg.ReplyTimeout, err))
+	case clear:
+		h.fault(device, true, "")
+	}
+	if err == nil {
+		h.report(addr, st)
 	}
 	return nil
 }

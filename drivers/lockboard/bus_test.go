@@ -1,6 +1,8 @@
 package lockboard_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -142,6 +144,38 @@ func TestUnlockOpensTheDoorOnce(t *testing.T) {
 	}
 }
 
+// An unlock is followed at once by a status poll of its board, before
+// any other board's: the opening is read without waiting for a round of
+// other (perhaps silent) boards.
+func TestStatusPollRightAfterUnlock(t *testing.T) {
+	for _, proto := range []string{"cu", "8a"} {
+		t.Run(proto, func(t *testing.T) {
+			b := newBench(t, proto, "B1/S5", "B2/S1")
+			for i := range 5 {
+				if err := b.hw.Pulse("B2/L1", 100*time.Millisecond); err != nil {
+					t.Fatal(err)
+				}
+				b.input("B2/S1", true)
+				reqs := b.sim.Requests()
+				at := -1
+				for k, r := range reqs {
+					if r.Unlock {
+						at = k // the last unlock
+					}
+				}
+				if at < 0 || at+1 >= len(reqs) {
+					t.Fatalf("pulse %d: no unlock followed by a request in %+v", i, reqs)
+				}
+				if next := reqs[at+1]; next.Unlock || next.Board != 2 {
+					t.Fatalf("pulse %d: after the unlock of board 2 came %+v, want a status query of board 2", i, next)
+				}
+				b.sim.SetDoor(2, 1, false)
+				b.input("B2/S1", false)
+			}
+		})
+	}
+}
+
 func TestItemSensor(t *testing.T) {
 	b := newBench(t, "cu", "B1/S5", "B1/I5")
 	b.sim.SetItem(1, 5, true)
@@ -209,6 +243,38 @@ func TestSilentBoardIsUnknownAndAlarms(t *testing.T) {
 	if _, err := b.hw.Read("B2/S1"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// WaitAnswered lets a board that missed its first poll answer the next
+// one, names a board that stays silent, and gives up when told to.
+func TestWaitAnswered(t *testing.T) {
+	t.Run("first reply lost", func(t *testing.T) {
+		b := newBenchWith(t, "cu", func(s *lockboardtest.Bus) { s.DropReplies(1) }, false, "B1/S5", "B2/S1")
+		if err := b.hw.WaitAnswered(context.Background(), 3); err != nil {
+			t.Fatal(err)
+		}
+		for _, pin := range []string{"B1/S5", "B2/S1"} {
+			if _, err := b.hw.Read(pin); err != nil {
+				t.Fatalf("%s after WaitAnswered: %v", pin, err)
+			}
+		}
+	})
+	t.Run("board silent", func(t *testing.T) {
+		b := newBenchWith(t, "cu", func(s *lockboardtest.Bus) { s.Mute(2, true) }, false, "B1/S5", "B2/S1")
+		err := b.hw.WaitAnswered(context.Background(), 2)
+		if err == nil || !strings.Contains(err.Error(), "board 2") || strings.Contains(err.Error(), "board 1") {
+			t.Fatalf("WaitAnswered with board 2 silent: %v", err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := b.hw.WaitAnswered(ctx, 1000); !errors.Is(err, context.Canceled) {
+			t.Fatalf("WaitAnswered after cancel: %v", err)
+		}
+		b.sim.Mute(2, false)
+		if err := b.hw.WaitAnswered(context.Background(), 3); err != nil {
+			t.Fatalf("board 2 back: %v", err)
+		}
+	})
 }
 
 func TestAdapterUnpluggedAndBack(t *testing.T) {

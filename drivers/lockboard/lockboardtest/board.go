@@ -32,6 +32,14 @@ type Bus struct {
 	corrupt int    // replies to send with a bad checksum
 	drop    int    // replies to lose (the board acts, the reply never arrives)
 	frames  int
+	log     []Request
+}
+
+// Request is one valid request frame the bus received, in order.
+type Request struct {
+	Board   int
+	Channel int  // 0 for a status query of every channel
+	Unlock  bool // an unlock; else a status query
 }
 
 // Unlock is one unlock frame a board received.
@@ -110,6 +118,14 @@ func (b *Bus) Unlocks() []Unlock {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]Unlock(nil), b.unlocks...)
+}
+
+// Requests returns the valid request frames received (the last 2048 at
+// least), to any board, answered or not, in order.
+func (b *Bus) Requests() []Request {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]Request(nil), b.log...)
 }
 
 // Frames counts the valid request frames received.
@@ -198,6 +214,11 @@ func (b *Bus) answer(r request) []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.frames++
+	unlock := (b.Protocol != "8a" && r.cmd == lockboard.CUUnlock) || (b.Protocol == "8a" && r.cmd == 0x11)
+	if len(b.log) >= 4096 {
+		b.log = append(b.log[:0], b.log[2048:]...)
+	}
+	b.log = append(b.log, Request{Board: r.board, Channel: r.ch, Unlock: unlock})
 	bd := b.boards[r.board]
 	if bd == nil || bd.mute {
 		return nil
