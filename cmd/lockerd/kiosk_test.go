@@ -252,7 +252,6 @@ func TestKioskInABrowser(t *testing.T) {
 	// itself with the controller.
 	d.sim("offline", "")
 	waitScreen(t, ctx, "oos")
-	shot(t, ctx, "out-of-service")
 	d.sim("online", "")
 	waitScreen(t, ctx, "welcome")
 
