@@ -208,6 +208,8 @@ func (h *Hardware) WaitAnswered(ctx context.Context, rounds int) error {
 		}
 		select {
 		case <-next:
+		case <-h.done: // closed: no more rounds
+			return err
 		case <-ctx.Done():
 			return fmt.Errorf("%w (%w)", err, ctx.Err())
 		}
