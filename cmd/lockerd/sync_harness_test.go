@@ -81,14 +81,7 @@ func withBrokers(urls []string, pub, extra string) func(*cabinet) {
 // 15 s.
 func until(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	untilWithin(t, 15*time.Second, what, cond)
-}
-
-// untilWithin is until with its own bound, for waits that include paho's
-// reconnect back-off.
-func untilWithin(t *testing.T, bound time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(bound)
+	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for: %s", what)

@@ -68,9 +68,9 @@ type Hardware struct {
 	state      map[int]*boardState
 	busFaulted bool
 	active     map[string]bool // last reported sensor levels
-	ready      chan struct{}   // closed after the first poll (or first failure to open)
-	readyOnce  sync.Once
-	roundDone  chan struct{} // closed (and replaced) at the end of each round of polls
+	// roundDone is closed (and replaced) at the end of each round of polls
+	// and after each failed open of the adapter.
+	roundDone chan struct{}
 
 	unlocks chan unlockReq
 	inputs  chan locker.InputChange
@@ -129,8 +129,7 @@ func New(cfg Config) (*Hardware, error) {
 	}
 	h := &Hardware{cfg: cfg, locks: map[string]channel{}, sensors: map[string]channel{}, state: map[int]*boardState{},
 		active: map[string]bool{}, unlocks: make(chan unlockReq), inputs: make(chan locker.InputChange, 256),
-		faults: make(chan locker.HardwareFault, 64), done: make(chan struct{}), ready: make(chan struct{}),
-		roundDone: make(chan struct{})}
+		faults: make(chan locker.HardwareFault, 64), done: make(chan struct{}), roundDone: make(chan struct{})}
 	add := func(c channel) {
 		if h.state[c.board] == nil {
 			h.state[c.board] = &boardState{addr: c.board}
@@ -159,21 +158,20 @@ func New(cfg Config) (*Hardware, error) {
 	sort.Ints(h.boards)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
+	firstRound := h.roundDone
 	go h.run(ctx)
 	// Wait for the first round of answers, so doors read as known at
 	// start when the boards are there; a bus that is not does not hold
 	// up start-up beyond one round of timeouts.
 	select {
-	case <-h.ready:
+	case <-firstRound:
 	case <-time.After(time.Duration(len(h.boards)+1) * (cfg.ReplyTimeout + cfg.Quiet)):
 	}
 	return h, nil
 }
 
-func (h *Hardware) markReady() { h.readyOnce.Do(func() { close(h.ready) }) }
-
-// endRound wakes WaitAnswered after a round of polls, or after a failed
-// attempt to open the adapter.
+// endRound wakes New (the first time) and WaitAnswered after a round of
+// polls, or after a failed attempt to open the adapter.
 func (h *Hardware) endRound() {
 	h.mu.Lock()
 	close(h.roundDone)
@@ -319,7 +317,6 @@ func (h *Hardware) run(ctx context.Context) {
 				h.busDown(err)
 				reported = true
 			}
-			h.markReady()
 			h.endRound()
 			if !h.sleepServing(ctx, backoff, fmt.Errorf("lockboard: bus %s not available: %w", h.cfg.Port, err)) {
 				return
@@ -380,9 +377,7 @@ func (h *Hardware) serve(ctx context.Context, port serial.Port) error {
 			h.cfg.Log.Warn("the lock-board adapter echoes what it sends: dropping echoes from now on; set hardware.lockboard.echo: true so this holds from the first frame",
 				"port", h.cfg.Port)
 		}}
-	err := h.pollAll(x)
-	h.markReady()
-	if err != nil {
+	if err := h.pollAll(x); err != nil {
 		return err
 	}
 	h.mu.Lock()
