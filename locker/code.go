@@ -22,13 +22,15 @@ const (
 // Its message never contains the scanned text.
 var ErrBadCode = errors.New("not a valid code")
 
-// CleanScan removes control characters anywhere, trims white space at
-// both ends, and strips an AIM symbology identifier (']' and two
+// CleanScan removes control characters and invisible format characters
+// (Unicode category Cf: zero-width space and joiners, the byte-order mark,
+// bidi marks — what keyboard-wedge scanners and copied text put in front)
+// anywhere, trims white space at both ends, and strips an AIM symbology identifier (']' and two
 // characters, e.g. "]Q1" for QR, "]C0" for Code 128) that scanners
 // configured to send one put in front.
 func CleanScan(raw string) string {
 	s := strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
 			return -1
 		}
 		return r

@@ -69,7 +69,12 @@ func TestNormalizeCode(t *testing.T) {
 		ok         bool
 	}{
 		{"abcd", "ABCD", true},
-		{"\x02ABCD\x03", "ABCD", true}, // STX/ETX framing
+		{"\x02ABCD\x03", "ABCD", true},               // STX/ETX framing
+		{"\u200bK7Q2M9", "K7Q2M9", true},             // zero-width space in front
+		{"\ufeffK7Q2M9", "K7Q2M9", true},             // byte-order mark
+		{"K7\u200dQ2\u2060M9\u200e", "K7Q2M9", true}, // joiners, word joiner, LTR mark inside
+		{"\u00adK7Q2M9", "K7Q2M9", true},             // soft hyphen
+		{"]Q1\ufeffk7q2m9", "K7Q2M9", true},          // after the AIM id
 		{"]E0 12345678 ", "12345678", true},
 		{"]Q1https://x.example/p?code=ab12&x=1", "AB12", true},
 		{"?code=zz99", "ZZ99", true},

@@ -24,6 +24,7 @@ import (
 const usage = `lockerctl — talk to a running lockerd, check configs and codes
 
 Usage: lockerctl [-api HOST:PORT | -config FILE] COMMAND [ARGS]
+       (the global flags may also follow the command)
 
 Commands:
   status [--wait DURATION]                  doors, compartments, order counts, outbox depth
@@ -67,10 +68,12 @@ func run(args []string, out, errw io.Writer) int {
 	global.Usage = func() { fmt.Fprint(errw, usage) }
 	api := global.String("api", "", "lockerd API address")
 	cfgFile := global.String("config", "", "read the API address from this config")
-	if err := global.Parse(args); err != nil {
+	// Global flags stand before or after the command, as lockerhub's -hub.
+	rest, err := cliflag.Globals(global, args)
+	if err != nil {
+		fmt.Fprintf(errw, "lockerctl: %v\n", err)
 		return 2
 	}
-	rest := global.Args()
 	if len(rest) == 0 {
 		fmt.Fprint(errw, usage)
 		return 2
@@ -100,7 +103,6 @@ func run(args []string, out, errw io.Writer) int {
 	}
 	c := &cli{api: httpapi.NewClient(addr), out: out, errw: errw}
 	cmd, cargs := rest[0], rest[1:]
-	var err error
 	switch cmd {
 	case "status":
 		err = c.status(cargs)

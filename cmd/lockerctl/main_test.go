@@ -49,7 +49,7 @@ func TestCommandsAgainstTheAPI(t *testing.T) {
 		t.Fatalf("scan: %d %s", code, out)
 	}
 	c.WaitEvent(t, locker.EvPickupCompleted, nil)
-	out, _, _ = ctl(t, "-api", api, "status")
+	out, _, _ = ctl(t, "status", "-api", api) // global flags also after the command
 	if !strings.Contains(out, "M1") || !strings.Contains(out, "OPEN") || !strings.Contains(out, "picked_up=1") {
 		t.Fatalf("status:\n%s", out)
 	}
@@ -87,7 +87,7 @@ func TestCommandsAgainstTheAPI(t *testing.T) {
 		t.Fatalf("sim offline: %s", errw)
 	}
 	c.WaitEvent(t, locker.EvHardwareFault, map[string]any{"device": "sim controller"})
-	out, _, _ = ctl(t, "-api", api, "status")
+	out, _, _ = ctl(t, "status", "-api", api) // global flags also after the command
 	if !regexp.MustCompile(`(?m)^L1 .*unknown \(last closed\)`).MatchString(out) {
 		t.Fatalf("status with the controller offline:\n%s", out)
 	}

@@ -56,24 +56,33 @@ const usage = `lockerhub — reference central library for lockerd (protocol v1)
   lockerhub orders --locker ID
   lockerhub events --locker ID [--after SEQ] [-f]
 
-Client commands reach a running hub at -hub (default $LOCKERHUB_API or 127.0.0.1:8490).
+Client commands reach a running hub at -hub ADDR, given before or after the
+command (default $LOCKERHUB_API or 127.0.0.1:8490).
 `
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, out, errw io.Writer) int {
+	// -hub is global: before or after the subcommand, the same way as
+	// lockerctl's -api.
+	global := flag.NewFlagSet("lockerhub", flag.ContinueOnError)
+	hubAddr := global.String("hub", envOr("LOCKERHUB_API", "127.0.0.1:8490"), "lockerhub HTTP API")
+	args, err := cliflag.Globals(global, args)
+	if err != nil {
+		fmt.Fprintf(errw, "lockerhub: %v\n", err)
+		return 2
+	}
 	if len(args) == 0 {
 		fmt.Fprint(errw, usage)
 		return 2
 	}
-	var err error
 	switch args[0] {
 	case "keygen":
 		err = keygen(args[1:], out)
 	case "serve":
 		err = serve(args[1:])
-	case "order", "snapshot", "open", "lockers", "orders", "events":
-		err = client(args, out)
+	case "order", "snapshot", "open", "lockers", "orders", "events", "alarms":
+		err = client(*hubAddr, args, out)
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return 0
@@ -202,7 +211,7 @@ func serve(args []string) error {
 	return h.Run(ctx)
 }
 
-func client(args []string, out io.Writer) error {
+func client(hubAddr string, args []string, out io.Writer) error {
 	cmd, sub := args[0], args[1:]
 	if cmd == "order" {
 		if len(sub) == 0 {
@@ -211,7 +220,6 @@ func client(args []string, out io.Writer) error {
 		cmd, sub = "order "+sub[0], sub[1:]
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	hubAddr := fs.String("hub", envOr("LOCKERHUB_API", "127.0.0.1:8490"), "lockerhub HTTP API")
 	lockerID := fs.String("locker", "", "locker id")
 	size := fs.String("size", "S", "order size")
 	comp := fs.String("compartment", "", "pre-assigned compartment")
@@ -228,7 +236,7 @@ func client(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c := httpapi.NewClient(*hubAddr)
+	c := httpapi.NewClient(hubAddr)
 	needLocker := func() error {
 		if *lockerID == "" {
 			return errors.New("--locker is required")

@@ -101,6 +101,16 @@ func TestClientCommands(t *testing.T) {
 	if _, errw, code := cli(t, "order", "add", "-hub", api); code == 0 || !strings.Contains(errw, "--locker") {
 		t.Fatalf("order add without locker: %d %s", code, errw)
 	}
+	// The global -hub stands before or after the command (make demo uses
+	// the first form); both reach the hub.
+	for _, args := range [][]string{{"-hub", api, "lockers"}, {"lockers", "-hub", api}, {"--hub=" + api, "orders", "--locker", "nb-1"}} {
+		if out, errw, code := cli(t, args...); code != 0 || !strings.Contains(out, "LOCKER") && !strings.Contains(out, "ORDER") {
+			t.Fatalf("%v: %d %s %s", args, code, out, errw)
+		}
+	}
+	if _, errw, code := cli(t, "lockers", "-hub"); code != 2 || !strings.Contains(errw, "needs a value") {
+		t.Fatalf("-hub without a value: %d %s", code, errw)
+	}
 	if _, _, code := cli(t, "frob"); code != 2 {
 		t.Fatal("unknown command accepted")
 	}

@@ -1,5 +1,6 @@
 // Package cliflag holds the command-line helpers lockerctl and lockerhub
-// share: flags that may follow positional arguments, and the repeatable
+// share: global flags that may stand before or after the subcommand, flags
+// that may follow positional arguments, and the repeatable
 // --item BARCODE[:TITLE] flag.
 package cliflag
 
@@ -26,6 +27,55 @@ func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		pos, args = append(pos, args[0]), args[1:]
 	}
+}
+
+// Globals takes the flags defined in global (-api, -hub, ...) out of args,
+// wherever they stand — before the subcommand, after it, among its own
+// flags — sets them, and returns the other arguments in order. So
+// "lockerhub -hub ADDR lockers" and "lockerhub lockers -hub ADDR" are the
+// same. "--" ends the search; what follows it is returned as is.
+func Globals(global *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(rest, args[i:]...), nil
+		}
+		name, value, hasValue := flagName(a)
+		f := global.Lookup(name)
+		if name == "" || f == nil {
+			rest = append(rest, a)
+			continue
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() && !hasValue {
+			value, hasValue = "true", true
+		}
+		if !hasValue {
+			if i+1 >= len(args) {
+				return nil, fmt.Errorf("flag -%s needs a value", name)
+			}
+			i++
+			value = args[i]
+		}
+		if err := global.Set(name, value); err != nil {
+			return nil, fmt.Errorf("flag -%s: %w", name, err)
+		}
+	}
+	return rest, nil
+}
+
+// flagName splits "-name", "--name" or "--name=value"; name is "" for an
+// argument that is not a flag.
+func flagName(a string) (name, value string, hasValue bool) {
+	if len(a) < 2 || a[0] != '-' {
+		return "", "", false
+	}
+	a = strings.TrimPrefix(a[1:], "-")
+	if a == "" || a[0] == '-' || a[0] == '=' {
+		return "", "", false
+	}
+	name, value, hasValue = strings.Cut(a, "=")
+	return name, value, hasValue
 }
 
 // Items is a repeatable flag of BARCODE[:TITLE].

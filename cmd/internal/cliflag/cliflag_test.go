@@ -34,3 +34,33 @@ func TestParse(t *testing.T) {
 		t.Error("item without barcode accepted")
 	}
 }
+
+func TestGlobals(t *testing.T) {
+	tests := []struct {
+		args []string
+		rest []string
+		hub  string
+		json bool
+	}{
+		{[]string{"-hub", "h:1", "lockers"}, []string{"lockers"}, "h:1", false},
+		{[]string{"lockers", "-hub", "h:1"}, []string{"lockers"}, "h:1", false},
+		{[]string{"--hub=h:1", "order", "add", "--locker", "x"}, []string{"order", "add", "--locker", "x"}, "h:1", false},
+		{[]string{"order", "add", "--hub", "h:1", "--locker", "x", "-json"}, []string{"order", "add", "--locker", "x"}, "h:1", true},
+		{[]string{"events", "--", "-hub", "x"}, []string{"events", "--", "-hub", "x"}, "", false},
+		{[]string{"scan", "-", "--reason", "x"}, []string{"scan", "-", "--reason", "x"}, "", false},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("g", flag.ContinueOnError)
+		hub := fs.String("hub", "", "")
+		js := fs.Bool("json", false, "")
+		rest, err := Globals(fs, tt.args)
+		if err != nil || !reflect.DeepEqual(rest, tt.rest) || *hub != tt.hub || *js != tt.json {
+			t.Errorf("%v: rest %v hub %q json %v err %v", tt.args, rest, *hub, *js, err)
+		}
+	}
+	fs := flag.NewFlagSet("g", flag.ContinueOnError)
+	fs.String("hub", "", "")
+	if _, err := Globals(fs, []string{"lockers", "-hub"}); err == nil {
+		t.Error("a global flag without its value was accepted")
+	}
+}
