@@ -65,10 +65,14 @@ type Tx interface {
 	CommandSeen(id string) (bool, error)
 	MarkCommand(id string, at time.Time) error
 
-	// StagePart keeps one part of snapshot snapID (dropping parts of any
-	// other snapshot); StagedCount says how many parts are kept;
-	// StagedParts returns them, by number; ClearStaged drops them.
-	StagePart(snapID string, part int, payload []byte) error
+	// StagePart keeps one part of snapshot snapID taken at order rev rev.
+	// Snapshots are ordered by (rev, snapID): a part of a newer snapshot
+	// than the one staged drops the staged parts and starts anew; a part
+	// of an older one is not kept, and StagePart returns the staged
+	// snapshot's id and rev instead (a delayed part never destroys a
+	// newer snapshot in progress). StagedCount says how many parts are
+	// kept; StagedParts returns them, by number; ClearStaged drops them.
+	StagePart(snapID string, rev uint64, part int, payload []byte) (newer Staged, kept bool, err error)
 	StagedCount(snapID string) (int, error)
 	StagedParts(snapID string) (map[int][]byte, error)
 	ClearStaged() error
@@ -76,6 +80,17 @@ type Tx interface {
 	// AfterCommit runs f once the transaction has committed (never if it
 	// rolls back).
 	AfterCommit(f func())
+}
+
+// Staged names the snapshot whose parts are being staged.
+type Staged struct {
+	SnapID string
+	Rev    uint64
+}
+
+// Newer reports whether s comes after o in snapshot order (rev, then id).
+func (s Staged) Newer(o Staged) bool {
+	return s.Rev > o.Rev || s.Rev == o.Rev && s.SnapID > o.SnapID
 }
 
 // InputChange is a sensor input that changed level.

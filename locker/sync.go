@@ -20,6 +20,9 @@ import (
 const (
 	CounterOrdersRev = "orders_rev" // highest order rev applied
 	CounterAckedSeq  = "acked_seq"  // central stored every event up to this
+	// CounterSnapshotRev is the rev of the last snapshot swapped in: the
+	// parts of an older one, however late, are ignored.
+	CounterSnapshotRev = "snapshot_rev"
 )
 
 // ErrStaleRev is returned for an order change whose rev is not newer than
@@ -323,7 +326,10 @@ type stagedPart struct {
 // whose physical facts here the central library has not acknowledged
 // (loaded and not yet retrieved, or picked up or retrieved with an unacked
 // event), which are kept and reported as conflicts. Parts may arrive in
-// any order; nothing changes until the last one.
+// any order; nothing changes until the last one. A part of an older
+// snapshot (by rev, then snap_id) than the one being staged is ignored,
+// and an order changed after the snapshot was taken (rev above the
+// snapshot's) is never dropped by it.
 func (l *Locker) StageSnapshot(snapID string, part, parts int, rev uint64, orders []Order) (OrdersResult, error) {
 	if snapID == "" || parts < 1 || part < 1 || part > parts || parts > 10000 {
 		return OrdersResult{}, fmt.Errorf("snapshot %q: bad part %d of %d", snapID, part, parts)
@@ -335,7 +341,27 @@ func (l *Locker) StageSnapshot(snapID string, part, parts int, rev uint64, order
 	var res OrdersResult
 	err = l.update(func(tx Tx) error {
 		res = OrdersResult{}
-		if err := tx.StagePart(snapID, part, payload); err != nil {
+		applied, err := tx.Counter(CounterSnapshotRev)
+		if err != nil {
+			return err
+		}
+		if rev < applied {
+			res.Rejected = append(res.Rejected, Conflict{Reason: fmt.Sprintf(
+				"snapshot %s (rev %d) is older than the snapshot applied (rev %d): part %d ignored", snapID, rev, applied, part)})
+			res.Rev, err = tx.Counter(CounterOrdersRev)
+			return err
+		}
+		staged, kept, err := tx.StagePart(snapID, rev, part, payload)
+		if err != nil {
+			return err
+		}
+		if !kept {
+			// A delayed part of an older snapshot: the newer one being
+			// staged stays whole.
+			res.Rejected = append(res.Rejected, Conflict{Reason: fmt.Sprintf(
+				"snapshot %s (rev %d) is older than snapshot %s (rev %d) being staged: part %d ignored",
+				snapID, rev, staged.SnapID, staged.Rev, part)})
+			res.Rev, err = tx.Counter(CounterOrdersRev)
 			return err
 		}
 		// Count first: reading every staged part on each arrival would
@@ -347,13 +373,13 @@ func (l *Locker) StageSnapshot(snapID string, part, parts int, rev uint64, order
 			}
 			return err
 		}
-		staged, err := tx.StagedParts(snapID)
+		partsKept, err := tx.StagedParts(snapID)
 		if err != nil {
 			return err
 		}
 		var all []Order
 		for p := 1; p <= parts; p++ {
-			raw, ok := staged[p]
+			raw, ok := partsKept[p]
 			if !ok {
 				res.Pending = true
 				res.Rev, err = tx.Counter(CounterOrdersRev)
@@ -368,10 +394,13 @@ func (l *Locker) StageSnapshot(snapID string, part, parts int, rev uint64, order
 			}
 			all = append(all, sp.Orders...)
 		}
-		if err := l.swapSnapshot(tx, all, &res); err != nil {
+		if err := l.swapSnapshot(tx, all, rev, &res); err != nil {
 			return err
 		}
 		if err := bumpRev(tx, rev); err != nil {
+			return err
+		}
+		if err := tx.SetCounter(CounterSnapshotRev, rev); err != nil {
 			return err
 		}
 		if err := tx.ClearStaged(); err != nil {
@@ -386,7 +415,7 @@ func (l *Locker) StageSnapshot(snapID string, part, parts int, rev uint64, order
 	return res, err
 }
 
-func (l *Locker) swapSnapshot(tx Tx, orders []Order, res *OrdersResult) error {
+func (l *Locker) swapSnapshot(tx Tx, orders []Order, rev uint64, res *OrdersResult) error {
 	keep := map[string]bool{}
 	for _, o := range orders {
 		keep[o.ID] = true
@@ -409,6 +438,9 @@ func (l *Locker) swapSnapshot(tx Tx, orders []Order, res *OrdersResult) error {
 		return err
 	}
 	for _, o := range drop {
+		if o.Rev > rev {
+			continue // changed after the snapshot was taken: newer than it
+		}
 		holdsBooks := o.Loaded && !o.State.Terminal()
 		unackedFact := o.FactSeq > acked
 		if holdsBooks || unackedFact {

@@ -397,7 +397,8 @@ var (
 	bCmdIDs   = []byte("cmd_ids")   // id → seen-at
 	bCmdOrder = []byte("cmd_order") // insertion seq → id, for pruning
 	bStaged   = []byte("snapshot_staged")
-	kStagedID = []byte("snap_id")
+	kStagedID  = []byte("snap_id")
+	kStagedRev = []byte("rev")
 )
 
 // MaxSeenCommands bounds the remembered remote command ids.
@@ -463,18 +464,26 @@ func (t *txn) MarkCommand(id string, at time.Time) error {
 
 func partKey(part int) []byte { return append([]byte("part/"), be64(uint64(part))...) }
 
-func (t *txn) StagePart(snapID string, part int, payload []byte) error {
+func (t *txn) StagePart(snapID string, rev uint64, part int, payload []byte) (locker.Staged, bool, error) {
 	b := t.b(bStaged)
+	in := locker.Staged{SnapID: snapID, Rev: rev}
 	if cur := b.Get(kStagedID); cur == nil || string(cur) != snapID {
+		staged := locker.Staged{SnapID: string(cur), Rev: u64(b.Get(kStagedRev))}
+		if cur != nil && !in.Newer(staged) {
+			return staged, false, nil
+		}
 		if err := t.ClearStaged(); err != nil {
-			return err
+			return in, false, err
 		}
 		b = t.b(bStaged)
 		if err := b.Put(kStagedID, []byte(snapID)); err != nil {
-			return err
+			return in, false, err
+		}
+		if err := b.Put(kStagedRev, be64(rev)); err != nil {
+			return in, false, err
 		}
 	}
-	return b.Put(partKey(part), payload)
+	return in, true, b.Put(partKey(part), payload)
 }
 
 func (t *txn) StagedCount(snapID string) (int, error) {
