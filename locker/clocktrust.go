@@ -1,6 +1,8 @@
 package locker
 
 import (
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -43,14 +45,24 @@ type ClockTrust struct {
 }
 
 // Observe records the central library's time (from a signed message)
-// heard at local time local.
+// heard at local time local. A message's time is when it was signed: a
+// broker may have held it back, so it is a lower bound of the central
+// library's time. The estimate therefore only moves forward: a delayed
+// message never turns the clock back (and so never makes an old command
+// look fresh).
 func (c *ClockTrust) Observe(central, local time.Time) {
 	if central.IsZero() {
 		return
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.observed {
+		if since := local.Sub(c.localAt); since >= 0 && since <= CentralTimeValidity && !central.After(local.Add(c.offset)) {
+			c.localAt = local // the estimate stands, and is good for another CentralTimeValidity
+			return
+		}
+	}
 	c.observed, c.localAt, c.offset = true, local, central.Sub(local)
-	c.mu.Unlock()
 }
 
 // Now returns the date to decide expiry by, and whether it can be trusted.
@@ -87,3 +99,29 @@ func (l *Locker) ObserveCentralTime(central time.Time) {
 
 // expiryNow is the date expiry decisions use, and whether it is trusted.
 func (l *Locker) expiryNow() (time.Time, bool) { return l.trust.Now(l.clock.Now()) }
+
+// Errors of CheckCommandTime.
+var (
+	ErrCommandExpired = errors.New("command expired")
+	ErrNoTrustedTime  = errors.New("no trusted time to judge the command's exp by (no NTP, no recent signed message from the central library)")
+)
+
+// CheckCommandTime judges a remote command's exp by the same trusted time
+// as order expiry: NTP, or the central library's time from earlier signed
+// messages plus the monotonic time since. The local clock alone is not
+// believed: a Pi that booted at 1970 would take a command a broker held
+// back for hours as fresh, and one running ahead would refuse every
+// command. With no trusted time at all, a command that opens doors is
+// refused rather than guessed at. Call it before observing the command's
+// own time: a message cannot vouch for itself.
+func (l *Locker) CheckCommandTime(exp time.Time) error {
+	now, trusted := l.expiryNow()
+	if !trusted {
+		return ErrNoTrustedTime
+	}
+	if !now.Before(exp) {
+		return fmt.Errorf("%w: exp %s has passed (trusted time %s)", ErrCommandExpired,
+			exp.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	return nil
+}

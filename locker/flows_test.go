@@ -578,3 +578,51 @@ func TestBackwardsJumpGrantsNoReopen(t *testing.T) {
 		t.Fatal("a clock set back a day reopened the door")
 	}
 }
+
+// A remote command's exp is judged by trusted time (NTP, or the central
+// library's time from earlier signed messages plus the time since), never
+// by the raw local clock; with no trusted time, commands are refused.
+func TestCommandExpiryByTrustedTime(t *testing.T) {
+	central := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC) // the real time when the test starts
+	tests := []struct {
+		name     string
+		local    time.Time // the Pi's clock at that moment
+		observed bool      // a signed message told the central time before
+		sealed   time.Time // when the command was signed (exp = sealed + 60 s)
+		want     error
+	}{
+		{"1970, nothing heard", time.Unix(0, 0).UTC(), false, central, locker.ErrNoTrustedTime},
+		{"1970, held back 3h", time.Unix(0, 0).UTC(), true, central.Add(-3 * time.Hour), locker.ErrCommandExpired},
+		{"1970, fresh", time.Unix(0, 0).UTC(), true, central.Add(-10 * time.Second), nil},
+		{"ahead by a day, fresh", central.Add(24 * time.Hour), true, central.Add(-10 * time.Second), nil},
+		{"ahead by a day, nothing heard", central.Add(24 * time.Hour), false, central, locker.ErrNoTrustedTime},
+		{"behind by a day, held back 3h", central.Add(-24 * time.Hour), true, central.Add(-3 * time.Hour), locker.ErrCommandExpired},
+		{"behind by a day, fresh", central.Add(-24 * time.Hour), true, central.Add(-10 * time.Second), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := lockertest.NewCabinet(t, lockertest.Settings())
+			c.L.SetClockTrust(&locker.ClockTrust{Mode: locker.ClockTrustAuto, Synced: func() bool { return false },
+				MinPlausible: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+			c.Clock.Set(tt.local)
+			if tt.observed {
+				c.L.ObserveCentralTime(central) // an ack.evt, say
+				// A held-back message heard later never turns the estimate back.
+				c.L.ObserveCentralTime(central.Add(-5 * time.Hour))
+			}
+			err := c.L.CheckCommandTime(tt.sealed.Add(time.Minute))
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("CheckCommandTime = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	// Trusted local clock (NTP, or clock_trust: always): the local clock decides.
+	c := lockertest.NewCabinet(t, lockertest.Settings())
+	c.L.SetClockTrust(&locker.ClockTrust{Mode: locker.ClockTrustAuto, Synced: func() bool { return true }})
+	if err := c.L.CheckCommandTime(c.Clock.Now().Add(-time.Second)); !errors.Is(err, locker.ErrCommandExpired) {
+		t.Fatalf("past exp on an NTP clock: %v", err)
+	}
+	if err := c.L.CheckCommandTime(c.Clock.Now().Add(time.Minute)); err != nil {
+		t.Fatalf("future exp on an NTP clock: %v", err)
+	}
+}

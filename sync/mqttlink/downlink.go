@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -120,8 +119,12 @@ func (k *Link) handleCmd(ctx context.Context, m protocol.Message) {
 		ack(protocol.CmdDuplicate, "already handled")
 		return
 	}
-	if !time.Now().Before(*m.Exp) {
-		ack(protocol.CmdExpired, "exp "+m.Exp.UTC().Format(time.RFC3339)+" has passed")
+	if err := k.l.CheckCommandTime(*m.Exp); err != nil {
+		if errors.Is(err, locker.ErrCommandExpired) {
+			ack(protocol.CmdExpired, err.Error())
+		} else {
+			ack(protocol.CmdRejected, err.Error())
+		}
 		return
 	}
 	switch m.Type {

@@ -454,7 +454,10 @@ func (k *Link) handle(ctx context.Context, topic string, payload []byte) {
 		return
 	}
 	if !k.cfg.InsecureUnsigned {
-		k.l.ObserveCentralTime(m.TS) // authenticated: the central library's time
+		// Authenticated: the central library's time — taken in after the
+		// message is handled, so that a command's exp is judged by what
+		// was known before it (a message cannot vouch for itself).
+		defer k.l.ObserveCentralTime(m.TS)
 	}
 	if !strings.HasSuffix(topic, "/"+topicKind(m.Type)) {
 		k.nack(m.ID, fmt.Errorf("%w: %s on %s", protocol.ErrUnknownType, m.Type, topic))
