@@ -235,14 +235,20 @@ func (d *daemon) kill() {
 // stop sends SIGTERM and waits for a clean exit.
 func (d *daemon) stop() {
 	d.t.Helper()
-	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.stopWith(syscall.SIGTERM)
+}
+
+// stopWith sends sig and waits for a clean exit.
+func (d *daemon) stopWith(sig os.Signal) {
+	d.t.Helper()
+	d.cmd.Process.Signal(sig)
 	select {
 	case <-d.done:
 	case <-time.After(10 * time.Second):
-		d.t.Fatal("lockerd did not stop on SIGTERM")
+		d.t.Fatalf("lockerd did not stop on %v", sig)
 	}
 	if d.err != nil {
-		d.t.Fatalf("lockerd exit after SIGTERM: %v\n%s", d.err, d.logs())
+		d.t.Fatalf("lockerd exit after %v: %v\n%s", sig, d.err, d.logs())
 	}
 }
 

@@ -4,8 +4,8 @@
 //
 //	lockerd -config /etc/lockerd/lockerd.yaml
 //
-// SIGTERM or SIGINT stop it cleanly: locks to their locked level, store
-// closed. A bad config exits with status 2 and every problem listed as
+// SIGTERM, SIGINT, SIGHUP or SIGQUIT stop it cleanly: locks to their
+// locked level, store closed. A bad config exits with status 2 and every problem listed as
 // FILE:LINE: key: what is wrong.
 package main
 
@@ -52,9 +52,13 @@ func main() {
 	}
 	log := newLogger(cfg.Log.Level)
 	// Past a file-size limit, a write must fail (and be handled) rather
-	// than kill the daemon.
-	signal.Ignore(syscall.SIGXFSZ)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	// than kill the daemon; a log write to a closed terminal or pipe must
+	// fail rather than kill it (Go exits on SIGPIPE from stderr).
+	signal.Ignore(syscall.SIGXFSZ, syscall.SIGPIPE)
+	// Every signal that would otherwise end the process stops it the
+	// clean way: locks to their locked level, store closed. SIGHUP is what
+	// a closed terminal sends; SIGQUIT what Ctrl-\ does.
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 	if err := run(ctx, cfg, log); err != nil {
 		log.Error("lockerd stopped with an error", "err", err)
@@ -63,6 +67,9 @@ func main() {
 	}
 	log.Info("lockerd stopped")
 }
+
+// stopSignals stop lockerd cleanly.
+var stopSignals = []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT}
 
 func newLogger(level string) *slog.Logger {
 	var lv slog.Level
@@ -89,10 +96,12 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	hw, simHW := cab.Hardware, cab.Sim
 	defer func() {
-		if err := hw.LockAll(); err != nil {
+		err := errors.Join(hw.LockAll(), hw.Close())
+		if err != nil {
 			log.Error("locks not driven to locked level at stop", "err", err)
+			return
 		}
-		hw.Close()
+		log.Info("locks at their locked level")
 	}()
 
 	store, err := boltstore.Open(cfg.StorePath(), boltstore.Options{LockTimeout: time.Second})

@@ -237,3 +237,36 @@ func TestNewReleasesOnError(t *testing.T) {
 		t.Fatal("missing pin accepted")
 	}
 }
+
+// A pulse in progress when lockerd stops (any stop signal ends in Close)
+// is cut short and its lock ends at the locked level; nothing energises
+// a lock after that.
+func TestCloseDuringPulseEndsLocked(t *testing.T) {
+	for _, activeLow := range []bool{true, false} {
+		h, c := newCabinet(t, Config{Locks: []string{"L1", "L2"}, RelayActiveLow: activeLow, MaxConcurrent: 2})
+		locked := gpio.Level(activeLow)
+		pulsed := make(chan error, 1)
+		go func() { pulsed <- h.Pulse("L1", 2*time.Second) }()
+		for len(c.history("L1")) < 2 { // locked at New, then energised
+			time.Sleep(time.Millisecond)
+		}
+		if err := h.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-pulsed; err != nil {
+			t.Fatalf("pulse cut short by Close: %v", err)
+		}
+		if err := h.Pulse("L2", time.Second); err == nil {
+			t.Fatal("a pulse after Close was accepted")
+		}
+		for _, lock := range []string{"L1", "L2"} {
+			hist := c.history(lock)
+			if last := hist[len(hist)-1]; last != locked {
+				t.Fatalf("active-low %v: %s ends at %v after Close (history %v), want locked %v", activeLow, lock, last, hist, locked)
+			}
+		}
+		if n := c.energised.Load(); n != 0 {
+			t.Fatalf("%d locks still energised after Close", n)
+		}
+	}
+}
