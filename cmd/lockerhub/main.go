@@ -39,6 +39,7 @@ import (
 	"github.com/lockerd/lockerd/cmd/internal/cliflag"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/httpapi"
+	"github.com/lockerd/lockerd/locker/loopback"
 	"github.com/lockerd/lockerd/sync/broker"
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -144,14 +145,19 @@ func serve(args []string) error {
 	keyFile := fs.String("key", "central.key", "signing key from lockerhub keygen")
 	pickupKeyFile := fs.String("pickup-key-file", "", "the lockers' pickup key (hex), to hash the codes the hub creates")
 	mqttListen := fs.String("mqtt-listen", "127.0.0.1:1883", "embedded broker address (ignored with -broker)")
-	users := fs.String("broker-users", "", "embedded broker: users file (name:password per line); unset: no passwords")
+	users := fs.String("broker-users", "", "embedded broker: users file (name:password per line, every locker and the central); required unless -mqtt-listen is loopback")
 	brokerURL := fs.String("broker", "", "external broker URL (tcp://host:1883); unset: run the embedded broker")
 	prefix := fs.String("prefix", protocol.DefaultPrefix, "topic prefix")
 	clientID := fs.String("client-id", "lockerhub", "MQTT client id and username")
 	password := fs.String("password-file", "", "MQTT password file for an external broker")
-	httpAddr := fs.String("http", "127.0.0.1:8490", "local HTTP API (loopback)")
+	httpAddr := fs.String("http", "127.0.0.1:8490", "local HTTP API (loopback only: it has no authentication yet)")
 	if _, err := cliflag.Parse(fs, args); err != nil {
 		return err
+	}
+	// The API creates orders and opens doors and has no authentication
+	// yet: it stays on the machine (put an authenticating proxy on it).
+	if err := loopback.Check(*httpAddr); err != nil {
+		return fmt.Errorf("-http %s: %v: the HTTP API has no authentication and must listen on loopback only", *httpAddr, err)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	signing, err := readSigningKey(*keyFile)
@@ -191,7 +197,7 @@ func serve(args []string) error {
 		}
 		defer b.Close()
 		cfg.Brokers = []string{"tcp://" + b.Addr()}
-		log.Info("embedded broker listening", "addr", b.Addr())
+		log.Info("embedded broker listening", "addr", b.Addr(), "passwords", us != nil)
 	} else {
 		cfg.Brokers = []string{*brokerURL}
 	}

@@ -115,3 +115,25 @@ func TestClientCommands(t *testing.T) {
 		t.Fatal("unknown command accepted")
 	}
 }
+
+// lockerhub refuses to open its unauthenticated HTTP API, or an embedded
+// broker without passwords, to the network, and says why.
+func TestServeRefusesOpenListeners(t *testing.T) {
+	dir := t.TempDir()
+	cli(t, "keygen", "-out", dir)
+	key := filepath.Join(dir, "central.key")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-http", "0.0.0.0:0"}, "must listen on loopback only"},
+		{[]string{"-http", ":0"}, "must listen on loopback only"},
+		{[]string{"-http", "127.0.0.1:0", "-mqtt-listen", "0.0.0.0:0"}, "-broker-users"},
+	}
+	for _, tt := range tests {
+		args := append([]string{"serve", "-store", filepath.Join(dir, "hub.db"), "-key", key}, tt.args...)
+		if _, errw, code := cli(t, args...); code != 1 || !strings.Contains(errw, tt.want) {
+			t.Errorf("%v: exit %d, %s; want a refusal naming %q", tt.args, code, errw, tt.want)
+		}
+	}
+}

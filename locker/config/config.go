@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/lockerd/lockerd/drivers/pinname"
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/loopback"
 )
 
 // Config is lockerd's configuration file. Key names are binding: they are
@@ -508,13 +508,8 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 		}
 	}
 
-	host, port, err := net.SplitHostPort(c.API.Listen)
-	if err != nil {
-		bad("api.listen", "%q: want host:port", c.API.Listen)
-	} else if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" {
-		bad("api.listen", "%q: the local API must listen on loopback only (127.0.0.1)", c.API.Listen)
-	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		bad("api.listen", "%q: bad port", c.API.Listen)
+	if err := loopback.Check(c.API.Listen); err != nil {
+		bad("api.listen", "%v: the local API opens doors and must listen on loopback only (127.0.0.1:PORT)", err)
 	}
 	c.checkMQTT(bad, checkFiles)
 	switch c.Kiosk.DefaultLang {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,6 +14,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/lockerd/lockerd/locker/loopback"
 )
 
 // Config of the embedded broker.
@@ -21,8 +24,25 @@ type Config struct {
 	TLS     *tls.Config
 	Prefix  string
 	Central string            // identity of the central client (full access)
-	Users   map[string]string // identity → password; nil: passwords not checked
-	Log     *slog.Logger
+	Users   map[string]string // identity → password; nil: passwords not checked (loopback only)
+	// MaxPacket bounds every MQTT packet a client may send (0: 1 MB); the
+	// broker closes a client that sends more.
+	MaxPacket uint32
+	Log       *slog.Logger
+}
+
+// DefaultMaxPacket is the largest packet the embedded broker takes: well
+// above a snapshot part of 500 orders (about 250 KB signed).
+const DefaultMaxPacket = 1 << 20
+
+// ErrOpenBroker refuses an embedded broker that would let anyone on the
+// network read all traffic and publish as any locker.
+var ErrOpenBroker = errors.New("the embedded broker listens beyond loopback without credentials: give -broker-users (every identity, lockers and the central, with a password) or listen on 127.0.0.1")
+
+// authenticated reports whether every client must prove who it is: a
+// users file, or TLS that requires a client certificate.
+func (c Config) authenticated() bool {
+	return c.Users != nil || c.TLS != nil && c.TLS.ClientAuth == tls.RequireAndVerifyClientCert
 }
 
 // Broker is a running embedded broker.
@@ -36,7 +56,18 @@ func Start(cfg Config) (*Broker, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	srv := mqtt.New(&mqtt.Options{InlineClient: false, Logger: cfg.Log.With("component", "broker")})
+	if cfg.MaxPacket == 0 {
+		cfg.MaxPacket = DefaultMaxPacket
+	}
+	if !cfg.authenticated() {
+		if err := loopback.Check(cfg.Addr); err != nil {
+			return nil, fmt.Errorf("%w (%v)", ErrOpenBroker, err)
+		}
+		cfg.Log.Warn("embedded broker without credentials: any local client may connect as any locker (loopback only; give -broker-users in production)", "addr", cfg.Addr)
+	}
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = cfg.MaxPacket
+	srv := mqtt.New(&mqtt.Options{InlineClient: false, Capabilities: caps, Logger: cfg.Log.With("component", "broker")})
 	if err := srv.AddHook(&aclHook{cfg: cfg}, nil); err != nil {
 		return nil, err
 	}
@@ -100,8 +131,20 @@ func (h *aclHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool
 	if h.cfg.Users == nil {
 		return true
 	}
-	want, ok := h.cfg.Users[identity(cl)]
-	return ok && subtle.ConstantTimeCompare([]byte(want), pk.Connect.Password) == 1
+	id := identity(cl)
+	want, ok := h.cfg.Users[id]
+	if !ok || subtle.ConstantTimeCompare([]byte(want), pk.Connect.Password) != 1 {
+		h.Log.Warn("broker refused a client: unknown identity or wrong password", "client", id)
+		return false
+	}
+	// A locker's session is its client id: a locker authenticated as
+	// itself must not take over (and read the queued downlink of) the
+	// session of another.
+	if id != h.cfg.Central && cl.ID != id {
+		h.Log.Warn("broker refused a client: client id is not its identity", "identity", id, "client_id", cl.ID)
+		return false
+	}
+	return true
 }
 
 // Allowed reports whether identity id may write (or read) topic; it is the

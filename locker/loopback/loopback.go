@@ -1,0 +1,50 @@
+// Package loopback decides whether a listen address stays on the machine:
+// lockerd's local API, lockerhub's HTTP API and its embedded broker each
+// refuse, or require authentication for, anything else.
+package loopback
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+)
+
+// Check returns nil if hostport ("127.0.0.1:8480", "[::1]:80",
+// "localhost:8480") listens on loopback addresses only. A name is
+// resolved, and every address it resolves to must be loopback: a
+// "localhost" that some hosts file points elsewhere is refused. An empty
+// host ("" or ":8480") listens everywhere and is refused.
+func Check(hostport string) error {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return fmt.Errorf("%q: want host:port", hostport)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: bad port", hostport)
+	}
+	if host == "" {
+		return fmt.Errorf("%q listens on every address, not loopback only", hostport)
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if !ip.IsLoopback() {
+			return fmt.Errorf("%s is not a loopback address", host)
+		}
+		return nil
+	}
+	addrs, err := net.LookupHost(host)
+	if err != nil {
+		return fmt.Errorf("%s: %w", host, err)
+	}
+	if len(addrs) == 0 {
+		return errors.New(host + " resolves to nothing")
+	}
+	for _, a := range addrs {
+		ip, err := netip.ParseAddr(a)
+		if err != nil || !ip.IsLoopback() {
+			return fmt.Errorf("%s resolves to %s, which is not a loopback address", host, a)
+		}
+	}
+	return nil
+}
