@@ -166,9 +166,10 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	})
 	mux.Handle("/", screen)
 	// Request contexts end with the daemon, so that long-lived event
-	// streams do not hold up a clean stop.
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return gctx }}
+	// streams do not hold up a clean stop. Every request and connection is
+	// bounded (httpapi.NewServer, LimitListener).
+	srv := httpapi.NewServer(mux, gctx)
+	ln = httpapi.LimitListener(ln, httpapi.MaxConns)
 
 	g.Go(func() error { return l.Run(gctx) })
 	g.Go(func() error {

@@ -24,7 +24,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -210,8 +209,8 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
+	srv := httpapi.NewServer(h.Handler(), nil)
+	go srv.Serve(httpapi.LimitListener(ln, httpapi.MaxConns))
 	defer srv.Close()
 	log.Info("lockerhub ready", "http", ln.Addr().String(), "brokers", cfg.Brokers, "prefix", *prefix)
 	return h.Run(ctx)

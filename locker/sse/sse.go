@@ -14,24 +14,35 @@ import (
 // proxies and the browser keep it open.
 const KeepaliveEvery = 15 * time.Second
 
+// WriteTimeout bounds each write to a stream: a client that stops reading
+// is cut off instead of holding the stream (and its goroutine) forever.
+const WriteTimeout = 10 * time.Second
+
 // Stream is one open event stream.
 type Stream struct {
-	w http.ResponseWriter
-	f http.Flusher
+	w  http.ResponseWriter
+	rc *http.ResponseController
 }
 
-// Start sends the stream's headers.
+// Start sends the stream's headers. A stream outlives the server's read
+// and write timeouts (which bound every other request): Start lifts them
+// for this connection, and each write then gets WriteTimeout of its own.
 func Start(w http.ResponseWriter) (*Stream, error) {
-	f, ok := w.(http.Flusher)
-	if !ok {
+	if _, ok := w.(http.Flusher); !ok {
 		return nil, errors.New("streaming not supported")
 	}
+	rc := http.NewResponseController(w)
+	// Not supported only on writers that are no connection (tests).
+	_ = rc.SetReadDeadline(time.Time{})
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
+	s := &Stream{w, rc}
+	s.deadline()
 	w.WriteHeader(http.StatusOK)
-	s := &Stream{w, f}
 	return s, s.comment("connected")
 }
+
+func (s *Stream) deadline() { _ = s.rc.SetWriteDeadline(time.Now().Add(WriteTimeout)) }
 
 // Send writes one event: kind (the SSE event name; "" for the default),
 // id ("" for none) and v as JSON data.
@@ -40,22 +51,26 @@ func (s *Stream) Send(kind, id string, v any) error {
 	if err != nil {
 		return err
 	}
+	s.deadline()
 	if kind != "" {
 		fmt.Fprintf(s.w, "event: %s\n", kind)
 	}
 	if id != "" {
 		fmt.Fprintf(s.w, "id: %s\n", id)
 	}
-	_, err = fmt.Fprintf(s.w, "data: %s\n\n", raw)
-	s.f.Flush()
-	return err
+	if _, err = fmt.Fprintf(s.w, "data: %s\n\n", raw); err != nil {
+		return err
+	}
+	return s.rc.Flush()
 }
 
 // Keepalive writes a comment line.
 func (s *Stream) Keepalive() error { return s.comment("keepalive") }
 
 func (s *Stream) comment(text string) error {
-	_, err := fmt.Fprintf(s.w, ": %s\n\n", text)
-	s.f.Flush()
-	return err
+	s.deadline()
+	if _, err := fmt.Fprintf(s.w, ": %s\n\n", text); err != nil {
+		return err
+	}
+	return s.rc.Flush()
 }
