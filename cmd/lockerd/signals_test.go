@@ -22,7 +22,9 @@ func TestStopSignals(t *testing.T) {
 			c := newCabinet(t, "0s")
 			d := start(t, c.Config)
 			opened := make(chan error, 1)
-			go func() { opened <- d.call("POST", "/v1/open", httpapi.OpenRequest{Compartment: "A01", Reason: "signal test"}, nil) }()
+			go func() {
+				opened <- d.call("POST", "/v1/open", httpapi.OpenRequest{Compartment: "A01", Reason: "signal test"}, nil)
+			}()
 			d.stopWith(sig)
 			<-opened
 			for _, want := range []string{"locks at their locked level", "lockerd stopped"} {

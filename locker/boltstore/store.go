@@ -393,10 +393,10 @@ func (t *txn) AckEvents(upto uint64) (int, error) {
 func (t *txn) AfterCommit(f func()) { t.tx.OnCommit(f) }
 
 var (
-	bCounters = []byte("counters")
-	bCmdIDs   = []byte("cmd_ids")   // id → seen-at
-	bCmdOrder = []byte("cmd_order") // insertion seq → id, for pruning
-	bStaged   = []byte("snapshot_staged")
+	bCounters  = []byte("counters")
+	bCmdIDs    = []byte("cmd_ids")   // id → seen-at
+	bCmdOrder  = []byte("cmd_order") // insertion seq → id, for pruning
+	bStaged    = []byte("snapshot_staged")
 	kStagedID  = []byte("snap_id")
 	kStagedRev = []byte("rev")
 )
