@@ -76,6 +76,9 @@ type MQTT struct {
 	Username        string   `yaml:"username"`
 	PasswordFile    string   `yaml:"password_file"`
 	TLS             *TLS     `yaml:"tls"`
+	// MaxMessage bounds a downlink message; a larger one is refused
+	// before it is copied.
+	MaxMessage ByteSize `yaml:"max_message"`
 }
 
 // TLS names the files of a TLS client: the CA that signed the broker's

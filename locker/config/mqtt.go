@@ -17,6 +17,9 @@ import (
 const (
 	DefaultKeepalive       = 30 * time.Second
 	DefaultTelemetryPeriod = 300 * time.Second
+	// DefaultMaxMessage bounds a downlink message: well above a snapshot
+	// part of 500 orders (about 250 KB signed).
+	DefaultMaxMessage = 1 << 20
 )
 
 var brokerSchemes = map[string]bool{"tcp": true, "mqtt": true, "ssl": true, "tls": true, "mqtts": true, "ws": true, "wss": true}
@@ -41,6 +44,12 @@ func (c *Config) checkMQTT(bad func(key, format string, args ...any), checkFiles
 	}
 	if m.TelemetryPeriod == 0 {
 		m.TelemetryPeriod = Duration(DefaultTelemetryPeriod)
+	}
+	if m.MaxMessage == 0 {
+		m.MaxMessage = DefaultMaxMessage
+	}
+	if m.MaxMessage < 64<<10 || m.MaxMessage > 16<<20 {
+		bad("mqtt.max_message", "%d bytes is out of bounds 64KB..16MB", m.MaxMessage)
 	}
 	if len(m.Brokers) == 0 {
 		bad("mqtt.brokers", "at least one broker URL is required (tls://host:8883)")

@@ -40,11 +40,12 @@ type Config struct {
 
 // Hub is the central library's side of the protocol.
 type Hub struct {
-	cfg  Config
-	db   *bolt.DB
-	cl   mqtt.Client
-	log  *slog.Logger
-	msgs atomic.Uint64
+	cfg     Config
+	db      *bolt.DB
+	cl      mqtt.Client
+	log     *slog.Logger
+	msgs    atomic.Uint64
+	dropped atomic.Uint64 // uplink messages dropped: oversized, or the inbox full
 
 	mu      sync.Mutex
 	inbox   []inMsg
@@ -126,7 +127,22 @@ func (h *Hub) newClient() mqtt.Client {
 	}
 	h.cl = mqtt.NewClient(o)
 	handler := func(_ mqtt.Client, m mqtt.Message) {
+		// Bounded: an oversized message is never copied, and a full inbox
+		// drops what comes (an event not stored is not acked, so its
+		// locker sends it again).
+		if len(m.Payload()) > maxUplink {
+			h.dropped.Add(1)
+			h.log.Warn("uplink message over the size limit dropped", "topic", m.Topic(), "bytes", len(m.Payload()), "limit", maxUplink)
+			return
+		}
 		h.mu.Lock()
+		if len(h.inbox) >= maxInbox {
+			h.mu.Unlock()
+			if h.dropped.Add(1)%1000 == 1 {
+				h.log.Warn("hub inbox full: uplink messages dropped (lockers send unacked events again)", "dropped", h.dropped.Load())
+			}
+			return
+		}
 		h.inbox = append(h.inbox, inMsg{m.Topic(), append([]byte(nil), m.Payload()...)})
 		h.mu.Unlock()
 		h.wake()
@@ -207,6 +223,13 @@ func (h *Hub) drain() {
 		time.AfterFunc(ackEvery, h.wake)
 	}
 }
+
+// Bounds of the uplink: an event, a status or telemetry is a few hundred
+// bytes; the inbox holds what arrives between two drains.
+const (
+	maxUplink = 256 << 10
+	maxInbox  = 50_000
+)
 
 // batchWindow is how long the hub gathers messages before storing them.
 const batchWindow = 2 * time.Millisecond

@@ -39,6 +39,9 @@ type Config struct {
 	// OfflineRate bounds events per second while the central library's
 	// status says it is offline (the broker keeps them for it).
 	OfflineRate float64
+	// MaxMessage bounds a downlink message (bytes, 0: DefaultMaxMessage):
+	// a larger one is refused before it is copied or parsed.
+	MaxMessage int
 	// StoreSize reports the store file's size for telemetry.
 	StoreSize func() int64
 	Log       *slog.Logger
@@ -66,6 +69,15 @@ type Link struct {
 	centralOnline bool
 }
 
+// Bounds of the downlink.
+const (
+	// DefaultMaxMessage is well above the largest legitimate message, a
+	// snapshot part of 500 orders (about 250 KB signed).
+	DefaultMaxMessage = 1 << 20
+	inboxItems        = 256     // messages waiting for the worker
+	inboxBytes        = 8 << 20 // their bytes
+)
+
 // New builds a link for l; nothing connects until Run.
 func New(cfg Config, l *locker.Locker) (*Link, error) {
 	if len(cfg.Brokers) == 0 {
@@ -92,9 +104,12 @@ func New(cfg Config, l *locker.Locker) (*Link, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.MaxMessage <= 0 {
+		cfg.MaxMessage = DefaultMaxMessage
+	}
 	k := &Link{cfg: cfg, l: l, topics: protocol.Topics{Prefix: cfg.Prefix, Locker: cfg.LockerID},
 		log: cfg.Log.With("component", "mqtt"), kick: make(chan struct{}, 1), centralOnline: true, start: time.Now()}
-	k.queue.init()
+	k.queue.init(cfg.MaxMessage, inboxItems, max(inboxBytes, 2*cfg.MaxMessage))
 	opts, err := k.options()
 	if err != nil {
 		return nil, err
@@ -400,11 +415,18 @@ func (k *Link) nack(ref string, err error) {
 // worker handles downlink messages one at a time, in arrival order.
 func (k *Link) worker(ctx context.Context) {
 	for {
-		topic, payload, ok := k.queue.pop()
+		it, dropped, ok := k.queue.pop()
+		if dropped > 0 {
+			k.nack("", fmt.Errorf("downlink inbox full: %d messages dropped (send again)", dropped))
+		}
 		if !ok {
 			return
 		}
-		k.handle(ctx, topic, payload)
+		if it.refused != "" {
+			k.nack("", errors.New(it.refused))
+			continue
+		}
+		k.handle(ctx, it.topic, it.payload)
 	}
 }
 
