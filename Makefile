@@ -6,7 +6,6 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin
-DEMO_API := 127.0.0.1:8480
 
 # Fuzz targets: package and function. Each runs FUZZTIME in `make fuzz-short`.
 FUZZ_TARGETS := ./locker:FuzzNormalizeCode ./locker/config:FuzzParse ./drivers/serialscan:FuzzSplitter ./drivers/serialscan:FuzzGM65SetUp ./drivers/pinname:FuzzParse ./drivers/lockboard:FuzzReplies ./drivers/hidscan:FuzzDecode ./sync/protocol:FuzzOpen ./sync/protocol:FuzzDecode
@@ -44,7 +43,7 @@ deb:
 # the foreground until Ctrl-C.
 DEMO_DIR := /tmp/lockerd-demo
 DEMO_HUB := 127.0.0.1:8490
-CTL := $(BIN)/lockerctl -api $(DEMO_API)
+CTL := $(BIN)/lockerctl -config configs/demo.yaml
 HUB := $(BIN)/lockerhub
 demo: build
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
@@ -64,12 +63,12 @@ demo: build
 		$(CTL) sim close $$comp >/dev/null; $(CTL) scan --scanner front DEMOSTAFF1 >/dev/null; \
 		echo "$$out" | sed 's/^/  /'; echo "  loaded by staff into $$comp"; echo; done; \
 	echo "Try it in another terminal:"; \
-	echo "  $(BIN)/lockerctl scan --scanner front CODE        # pick up: the door opens, closes by itself after 4 s"; \
-	echo "  $(BIN)/lockerctl scan --scanner front WRONG1      # refused; five of these lock the scanner out"; \
-	echo "  $(BIN)/lockerctl scan --scanner returns 9787020002207   # return a book"; \
-	echo "  $(BIN)/lockerctl sim jam A02 ; $(BIN)/lockerctl sim open B03 ; $(BIN)/lockerctl sim bin-full   # faults"; \
-	echo "  $(BIN)/lockerctl sim offline ; $(BIN)/lockerctl sim online   # the lock controller stops answering, and is back"; \
-	echo "  $(BIN)/lockerctl status ; $(BIN)/lockerctl events tail -f"; \
+	echo "  $(CTL) scan --scanner front CODE        # pick up: the door opens, closes by itself after 4 s"; \
+	echo "  $(CTL) scan --scanner front WRONG1      # refused; five of these lock the scanner out"; \
+	echo "  $(CTL) scan --scanner returns 9787020002207   # return a book"; \
+	echo "  $(CTL) sim jam A02 ; $(CTL) sim open B03 ; $(CTL) sim bin-full   # faults"; \
+	echo "  $(CTL) sim offline ; $(CTL) sim online   # the lock controller stops answering, and is back"; \
+	echo "  $(CTL) status ; $(CTL) events tail -f"; \
 	echo "  $(HUB) events --locker demo-01 -f      # what the central library receives"; \
 	echo "  $(HUB) order add --locker demo-01 --size S    # a new order (staff badge: DEMOSTAFF1)"; \
 	echo "  $(HUB) open --locker demo-01 C02 --reason 'reader called support'   # signed remote open"; \

@@ -87,12 +87,15 @@ func footprintOnce(bin string, n int) error {
 		return err
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	api := ""
+	api, tokenFile := "", ""
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
-		var rec struct{ Msg, API string }
+		var rec struct {
+			Msg, API  string
+			TokenFile string `json:"api_token_file"`
+		}
 		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "ready" {
-			api = rec.API
+			api, tokenFile = rec.API, rec.TokenFile
 			break
 		}
 	}
@@ -103,6 +106,10 @@ func footprintOnce(bin string, n int) error {
 	}()
 	if api == "" {
 		return fmt.Errorf("lockerd did not become ready")
+	}
+	token, err := httpapi.ReadToken(tokenFile)
+	if err != nil {
+		return err
 	}
 	time.Sleep(2 * time.Second)
 	idleRSS := procKB(cmd.Process.Pid, "VmRSS:")
@@ -118,6 +125,7 @@ func footprintOnce(bin string, n int) error {
 		go func() {
 			defer wg.Done()
 			c := httpapi.NewClient(api)
+			c.Token = token
 			for i := 0; time.Now().Before(stop); i++ {
 				c.Scan("returns", "not-a-book-"+strconv.Itoa(i))
 			}

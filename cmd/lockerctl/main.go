@@ -51,6 +51,9 @@ Commands:
                                             QR code of LOCKER/COMPARTMENT
 
 The API address is -api, else api.listen of -config, else $LOCKERD_API, else 127.0.0.1:8480.
+Commands that act (open, scan, orders add, service, sim ACTION) need lockerd's per-boot API
+token: -token-file, else $LOCKERD_TOKEN_FILE, else api.token_file of -config (or of
+/etc/lockerd/lockerd.yaml); the file is readable by lockerd's user and root only.
 `
 
 func main() {
@@ -67,7 +70,8 @@ func run(args []string, out, errw io.Writer) int {
 	global.SetOutput(errw)
 	global.Usage = func() { fmt.Fprint(errw, usage) }
 	api := global.String("api", "", "lockerd API address")
-	cfgFile := global.String("config", "", "read the API address from this config")
+	cfgFile := global.String("config", "", "read the API address and token file from this config")
+	tokenFile := global.String("token-file", "", "lockerd's API token (default: api.token_file of -config or of "+config.DefaultPath+")")
 	// Global flags stand before or after the command, as lockerhub's -hub.
 	rest, err := cliflag.Globals(global, args)
 	if err != nil {
@@ -102,6 +106,7 @@ func run(args []string, out, errw io.Writer) int {
 		addr = config.DefaultListen
 	}
 	c := &cli{api: httpapi.NewClient(addr), out: out, errw: errw}
+	c.api.Token = apiToken(*tokenFile, *cfgFile)
 	cmd, cargs := rest[0], rest[1:]
 	switch cmd {
 	case "status":
@@ -134,6 +139,37 @@ func run(args []string, out, errw io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// apiToken finds lockerd's per-boot API token, which the admin routes
+// (open, scan, orders add, service, sim) need: -token-file, else
+// $LOCKERD_TOKEN_FILE, else api.token_file of the config (-config, else
+// the installed one). The file is readable by lockerd's user and root
+// only; without it the read-only commands still work.
+func apiToken(tokenFile, cfgFile string) string {
+	path := tokenFile
+	if path == "" {
+		path = os.Getenv("LOCKERD_TOKEN_FILE")
+	}
+	if path == "" {
+		f := cfgFile
+		if f == "" {
+			f = config.DefaultPath
+		}
+		if raw, err := os.ReadFile(f); err == nil {
+			if cfg, err := config.Parse(f, raw, false); err == nil {
+				path = cfg.APITokenFile()
+			}
+		}
+	}
+	if path == "" {
+		return ""
+	}
+	tok, err := httpapi.ReadToken(path)
+	if err != nil {
+		return ""
+	}
+	return tok
 }
 
 func (c *cli) status(args []string) error {

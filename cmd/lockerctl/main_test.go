@@ -131,3 +131,45 @@ func TestOfflineCommands(t *testing.T) {
 		t.Fatalf("no daemon: %d %s", code, errw)
 	}
 }
+
+// lockerctl finds lockerd's API token (-token-file, or api.token_file of
+// -config) and sends it; without it, acting commands are refused and
+// reading ones still work.
+func TestAPIToken(t *testing.T) {
+	c := lockertest.NewCabinet(t, lockertest.Settings())
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "api.token")
+	tok, err := httpapi.NewToken(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := httptest.NewUnstartedServer(nil)
+	guard, err := httpapi.NewGuard(httpapi.New(c.L, c.HW, slog.New(slog.NewTextHandler(io.Discard, nil))),
+		httpapi.GuardConfig{Listen: ln.Listener.Addr(), Token: tok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Config.Handler = guard
+	ln.Start()
+	defer ln.Close()
+	api := strings.TrimPrefix(ln.URL, "http://")
+	cfg := filepath.Join(dir, "lockerd.yaml")
+	os.WriteFile(filepath.Join(dir, "pickup.key"), []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
+	os.WriteFile(cfg, []byte("locker: {id: t}\nstore: {path: x.db}\nsecurity: {pickup_key_file: pickup.key}\n"+
+		"compartments: [{id: S1, size: S, lock: L1, sensor: D1}]\napi: {listen: \""+api+"\", token_file: api.token}\n"), 0o600)
+	t.Setenv("LOCKERD_TOKEN_FILE", "")
+
+	if _, errw, code := ctl(t, "-api", api, "-token-file", filepath.Join(dir, "none"), "service", "S1", "off"); code == 0 || !strings.Contains(errw, "token") {
+		t.Fatalf("service without a token: %d %s", code, errw)
+	}
+	if _, errw, code := ctl(t, "-api", api, "-token-file", filepath.Join(dir, "none"), "status"); code != 0 {
+		t.Fatalf("status without a token: %s", errw)
+	}
+	if _, errw, code := ctl(t, "service", "S1", "off", "-token-file", tokenFile, "-api", api); code != 0 {
+		t.Fatalf("service with -token-file: %s", errw)
+	}
+	// -config alone gives the address and the token file.
+	if _, errw, code := ctl(t, "-config", cfg, "service", "S1", "on"); code != 0 {
+		t.Fatalf("service with -config: %s", errw)
+	}
+}

@@ -114,13 +114,14 @@ func newCabinet(t *testing.T, autoClose string, opts ...func(*cabinet)) *cabinet
 
 // daemon is a running lockerd process.
 type daemon struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	api  string
-	mu   sync.Mutex
-	log  bytes.Buffer
-	done chan struct{}
-	err  error
+	t     *testing.T
+	cmd   *exec.Cmd
+	api   string
+	token string // the per-boot API token lockerd wrote for lockerctl
+	mu    sync.Mutex
+	log   bytes.Buffer
+	done  chan struct{}
+	err   error
 
 	seenMu sync.Mutex
 	seenC  *sync.Cond
@@ -161,7 +162,8 @@ func launchBin(t *testing.T, bin, cfg string, env []string, wrapper ...string) *
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	ready := make(chan string, 1)
+	type readyLine struct{ Msg, API, TokenFile string }
+	ready := make(chan readyLine, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
@@ -169,9 +171,12 @@ func launchBin(t *testing.T, bin, cfg string, env []string, wrapper ...string) *
 			d.mu.Lock()
 			d.log.WriteString(line + "\n")
 			d.mu.Unlock()
-			var rec struct{ Msg, API string }
+			var rec struct {
+				Msg, API  string
+				TokenFile string `json:"api_token_file"`
+			}
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "ready" {
-				ready <- rec.API
+				ready <- readyLine{rec.Msg, rec.API, rec.TokenFile}
 			}
 		}
 		d.err = d.cmd.Wait()
@@ -179,7 +184,13 @@ func launchBin(t *testing.T, bin, cfg string, env []string, wrapper ...string) *
 	}()
 	t.Cleanup(func() { d.kill() })
 	select {
-	case d.api = <-ready:
+	case r := <-ready:
+		d.api = r.API
+		tok, err := httpapi.ReadToken(r.TokenFile)
+		if err != nil {
+			t.Fatalf("lockerd's API token: %v", err)
+		}
+		d.token = tok
 	case <-d.done:
 		t.Fatalf("lockerd exited before ready: %v\n%s", d.err, d.logs())
 	case <-time.After(60 * time.Second): // a cross build under qemu-user starts slowly
@@ -252,9 +263,16 @@ func (d *daemon) stopWith(sig os.Signal) {
 	}
 }
 
+// client is an API client with the daemon's token, as lockerctl's.
+func (d *daemon) client() *httpapi.Client {
+	c := httpapi.NewClient(d.api)
+	c.Token = d.token
+	return c
+}
+
 // call is one API request (must adds the daemon's log to failures).
 func (d *daemon) call(method, path string, body, into any) error {
-	return httpapi.NewClient(d.api).Do(method, path, body, into)
+	return d.client().Do(method, path, body, into)
 }
 
 func (d *daemon) must(method, path string, body, into any) {

@@ -60,7 +60,7 @@ func TestSlowClientsAreBounded(t *testing.T) {
 		cn.Close()
 	}
 	conns = nil
-	if _, err := httpapi.NewClient(d.api).Status(); err != nil {
+	if _, err := d.client().Status(); err != nil {
 		t.Fatalf("API after the slow clients left: %v", err)
 	}
 }

@@ -39,13 +39,13 @@ func chromium(t *testing.T) string {
 // start that fails that way is logged and tried again, at most
 // browserStarts times, each with a fresh profile. Any failure after the
 // browser is up fails the test as before.
-func browser(t *testing.T, w, h int) (context.Context, func() []string) {
+func browser(t *testing.T, w, h int, extra ...chromedp.ExecAllocatorOption) (context.Context, func() []string) {
 	t.Helper()
 	var err error
 	for attempt := 1; attempt <= browserStarts; attempt++ {
 		var ctx context.Context
 		var requests func() []string
-		ctx, requests, err = startBrowser(t, w, h)
+		ctx, requests, err = startBrowser(t, w, h, extra...)
 		if err == nil {
 			return ctx, requests
 		}
@@ -60,7 +60,7 @@ func browser(t *testing.T, w, h int) (context.Context, func() []string) {
 
 const browserStarts = 3
 
-func startBrowser(t *testing.T, w, h int) (context.Context, func() []string, error) {
+func startBrowser(t *testing.T, w, h int, extra ...chromedp.ExecAllocatorOption) (context.Context, func() []string, error) {
 	t.Helper()
 	// Not t.TempDir: Chromium's helpers may still write there for a moment
 	// after the browser exits, and TempDir's cleanup fails the test then.
@@ -74,6 +74,7 @@ func startBrowser(t *testing.T, w, h int) (context.Context, func() []string, err
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
 		chromedp.Flag("no-first-run", true), chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(profile), chromedp.WindowSize(w, h))
+	opts = append(opts, extra...)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)

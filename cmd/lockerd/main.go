@@ -38,7 +38,7 @@ import (
 var version = "dev"
 
 func main() {
-	cfgPath := flag.String("config", "/etc/lockerd/lockerd.yaml", "config file")
+	cfgPath := flag.String("config", config.DefaultPath, "config file")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
 	if *showVersion {
@@ -165,10 +165,23 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("/", screen)
+	// No page in a browser on this machine may open a door or read the
+	// API; the admin routes need the per-boot token lockerctl reads.
+	tokenFile := cfg.APITokenFile()
+	token, err := httpapi.NewToken(tokenFile)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tokenFile)
+	listenHost, _, _ := net.SplitHostPort(cfg.API.Listen)
+	guarded, err := httpapi.NewGuard(mux, httpapi.GuardConfig{Listen: ln.Addr(), ConfiguredHost: listenHost, Token: token})
+	if err != nil {
+		return err
+	}
 	// Request contexts end with the daemon, so that long-lived event
 	// streams do not hold up a clean stop. Every request and connection is
 	// bounded (httpapi.NewServer, LimitListener).
-	srv := httpapi.NewServer(mux, gctx)
+	srv := httpapi.NewServer(guarded, gctx)
 	ln = httpapi.LimitListener(ln, httpapi.MaxConns)
 
 	g.Go(func() error { return l.Run(gctx) })
@@ -205,7 +218,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	g.Go(func() error { watchdog(gctx, l, log); return nil })
 	notifyReady(log)
-	log.Info("ready", "locker", cfg.Locker.ID, "api", ln.Addr().String(), "store", store.Path(), "boot", store.Boot(),
+	log.Info("ready", "locker", cfg.Locker.ID, "api", ln.Addr().String(), "api_token_file", tokenFile, "store", store.Path(), "boot", store.Boot(),
 		"backend", cfg.Hardware.Backend, "version", version)
 	return g.Wait()
 }

@@ -54,11 +54,14 @@ func TestClosedLogPipeKeepsServing(t *testing.T) {
 	w.Close()
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	sc := bufio.NewScanner(r)
-	api := ""
+	api, tokenFile := "", ""
 	for api == "" && sc.Scan() {
-		var rec struct{ Msg, API string }
+		var rec struct {
+			Msg, API  string
+			TokenFile string `json:"api_token_file"`
+		}
 		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "ready" {
-			api = rec.API
+			api, tokenFile = rec.API, rec.TokenFile
 		}
 	}
 	if api == "" {
@@ -66,6 +69,9 @@ func TestClosedLogPipeKeepsServing(t *testing.T) {
 	}
 	r.Close() // the terminal is gone
 	cl := httpapi.NewClient(api)
+	if cl.Token, err = httpapi.ReadToken(tokenFile); err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 20; i++ { // each of these logs a line
 		if _, err := cl.Scan("front", "WRONG"+string(rune('A'+i))); err != nil {
 			t.Fatalf("scan %d after the log pipe closed: %v", i, err)

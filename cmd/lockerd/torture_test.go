@@ -29,7 +29,7 @@ func envInt(name string, def int) int {
 // Errors are expected (the daemon is killed under it) and ignored.
 func workload(d *daemon, c *central, rng *rand.Rand, stop <-chan struct{}) {
 	comps := []string{"A01", "A02", "A03", "B01", "B02", "C01"}
-	api := httpapi.NewClient(d.api)
+	api := d.client()
 	api.HTTP.Timeout = 2 * time.Second
 	for i := 0; ; i++ {
 		select {

@@ -199,6 +199,9 @@ type Returns struct {
 
 type API struct {
 	Listen string `yaml:"listen"`
+	// TokenFile is where lockerd writes its per-boot API token for
+	// lockerctl (mode 0600); default: api.token beside the store.
+	TokenFile string `yaml:"token_file"`
 }
 
 type Log struct {
@@ -209,6 +212,8 @@ type Log struct {
 const (
 	DefaultBarcodePattern = `^[0-9]{8,14}$`
 	DefaultListen         = "127.0.0.1:8480"
+	// DefaultPath is where the Debian package puts the config.
+	DefaultPath = "/etc/lockerd/lockerd.yaml"
 	DefaultBaud           = 9600
 	MaxPulsesBound        = 16
 )
@@ -563,6 +568,15 @@ func (c *Config) Settings() locker.Settings {
 		s.Return = &locker.ReturnSlot{Lock: r.Lock, Sensor: r.Sensor, BinFullSensor: r.BinFullSensor, Pattern: r.pattern}
 	}
 	return s
+}
+
+// APITokenFile is api.token_file resolved, or api.token in the store's
+// directory.
+func (c *Config) APITokenFile() string {
+	if c.API.TokenFile != "" {
+		return c.Resolve(c.API.TokenFile)
+	}
+	return filepath.Join(filepath.Dir(c.StorePath()), "api.token")
 }
 
 // StorePath is store.path resolved against the config's directory.

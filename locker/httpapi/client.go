@@ -17,7 +17,10 @@ import (
 // tests use it.
 type Client struct {
 	Addr string // host:port of api.listen
-	HTTP *http.Client
+	// Token is lockerd's per-boot API token (ReadToken), for the admin
+	// routes; "" sends none.
+	Token string
+	HTTP  *http.Client
 }
 
 // NewClient returns a client for the API at addr.
@@ -41,6 +44,9 @@ func (c *Client) Do(method, path string, body, into any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return fmt.Errorf("API not reachable at %s: %w", c.Addr, err)
