@@ -193,6 +193,7 @@ type CompartmentStatus struct {
 type Status struct {
 	LockerID     string              `json:"locker_id"`
 	Boot         uint64              `json:"boot"`
+	Store        string              `json:"store"` // the store's identity
 	Compartments []CompartmentStatus `json:"compartments"`
 	ReturnOpen   bool                `json:"return_open"`
 	BinFull      bool                `json:"bin_full"`
@@ -211,7 +212,7 @@ func (l *Locker) Status() (Status, error) { return l.status(true) }
 func (l *Locker) LiveStatus() (Status, error) { return l.status(false) }
 
 func (l *Locker) status(countOrders bool) (Status, error) {
-	st := Status{LockerID: l.set.LockerID, Boot: l.store.Boot(), Now: l.clock.Now().UTC()}
+	st := Status{LockerID: l.set.LockerID, Boot: l.store.Boot(), Store: l.store.ID(), Now: l.clock.Now().UTC()}
 	err := l.store.View(func(tx Tx) error {
 		comps, err := tx.Compartments()
 		if err != nil {

@@ -25,6 +25,9 @@ const (
 	EvHardwareRecovered   = "hardware.recovered"
 	EvMaintenanceOpen     = "maintenance.open"
 	EvDaemonStarted       = "daemon.started"
+	// EvIdentityConflict: another cabinet is using this locker's id (a
+	// cloned SD card): its birth messages keep taking this one's place.
+	EvIdentityConflict = "identity.conflict"
 )
 
 // Denial reasons of pickup.denied.

@@ -21,6 +21,9 @@ type Store interface {
 	// Boot is this process's boot number, incremented each time the store
 	// is opened for writing.
 	Boot() uint64
+	// ID is the store's identity: random, made when the store is created.
+	// A replaced or wiped store (seq starting again at 1) has another one.
+	ID() string
 	Close() error
 }
 

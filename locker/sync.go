@@ -484,6 +484,7 @@ func (l *Locker) AckEvents(upto uint64) (int, error) {
 // SyncState is what the link announces in its birth message.
 type SyncState struct {
 	Boot       uint64
+	StoreID    string // the store's identity (Store.ID)
 	OrdersRev  uint64
 	OutboxHead uint64 // last seq recorded
 	OutboxTail uint64 // first seq not acked (head+1 when the outbox is empty)
@@ -493,7 +494,7 @@ type SyncState struct {
 
 // SyncState reads the synchronisation counters.
 func (l *Locker) SyncState() (SyncState, error) {
-	st := SyncState{Boot: l.store.Boot()}
+	st := SyncState{Boot: l.store.Boot(), StoreID: l.store.ID()}
 	err := l.store.View(func(tx Tx) error {
 		var err error
 		if st.OrdersRev, err = tx.Counter(CounterOrdersRev); err != nil {
@@ -516,6 +517,16 @@ func (l *Locker) SyncState() (SyncState, error) {
 		return err
 	})
 	return st, err
+}
+
+// StoreID is the identity of the locker's store.
+func (l *Locker) StoreID() string { return l.store.ID() }
+
+// RecordIdentityConflict records that another cabinet uses this locker's
+// id (the link saw its birth messages), with what is known of it.
+func (l *Locker) RecordIdentityConflict(data map[string]any) {
+	l.log.Error("another cabinet is using this locker id (a cloned SD card?): both take each other's MQTT session, and order changes reach whichever is connected", "data", data)
+	l.recordOne(EvIdentityConflict, data)
 }
 
 // ClaimCommand remembers a remote command id; dup is true if it was seen

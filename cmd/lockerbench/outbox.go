@@ -80,7 +80,7 @@ func outboxRun(dir, url string, n *int) error {
 	}
 	t2 := time.Now()
 	for i := 1; i <= *n; i++ {
-		e, _ := json.Marshal(protocol.Event{V: 1, ID: protocol.EventID("base-02", uint64(i)), Type: sample[0].Type,
+		e, _ := json.Marshal(protocol.Event{V: 1, ID: protocol.EventID("base-02", "", uint64(i)), Type: sample[0].Type,
 			Locker: "base-02", Boot: 1, Seq: uint64(i), TS: sample[0].TS, Data: sample[0].Data})
 		if tok := pub.Publish("lockers/v1/base-02/up/evt", 1, false, e); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			return fmt.Errorf("baseline publish: %v", tok.Error())

@@ -63,7 +63,7 @@ func TestSyncOfflineReplay(t *testing.T) {
 	until(t, "every event acked by the central", func() bool { li, _ := hubC.Locker(lockerID); return li.Acked >= offlineHead })
 	until(t, "outbox empty", func() bool { return d.status().OutboxDepth == 0 })
 
-	evs, err := hubC.Events(lockerID, 0, 0)
+	evs, err := hubC.Events(lockerID, hub.Cursor{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

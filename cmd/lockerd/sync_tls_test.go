@@ -58,7 +58,7 @@ func TestTLSAndACL(t *testing.T) {
 	if n := len(evil.All()); n != 0 {
 		t.Fatalf("another locker read %d downlink messages", n)
 	}
-	evs, _ := hubC.Events(lockerID, 0, 0)
+	evs, _ := hubC.Events(lockerID, hub.Cursor{}, 0)
 	for _, e := range evs {
 		if e.Seq == 999 {
 			t.Fatal("the central stored a forged event")

@@ -73,13 +73,13 @@ func checkCentral(t *testing.T, d *daemon, c *central) int {
 	}
 	t.Logf("the central acked all %d events %v after the workload stopped", head, time.Since(began).Round(time.Millisecond))
 	until(t, "outbox empty", func() bool { return d.status().OutboxDepth == 0 })
-	evs, err := c.Events(lockerID, 0, 0)
+	evs, err := c.Events(lockerID, hub.Cursor{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var boot uint64
 	for i, e := range evs {
-		if e.Seq != uint64(i+1) || e.ID != protocol.EventID(lockerID, e.Seq) {
+		if e.Seq != uint64(i+1) || e.ID != protocol.EventID(lockerID, e.Store, e.Seq) {
 			t.Fatalf("central event %d has seq %d id %s: gap or duplicate", i, e.Seq, e.ID)
 		}
 		if e.Boot < boot {

@@ -54,7 +54,8 @@ const usage = `lockerhub — reference central library for lockerd (protocol v1)
   lockerhub open --locker ID COMPARTMENT --reason TEXT
   lockerhub lockers
   lockerhub orders --locker ID
-  lockerhub events --locker ID [--after SEQ] [-f]
+  lockerhub events --locker ID [--after SEQ|EPOCH.SEQ] [-f]
+  lockerhub alarms                          stores replaced, cloned lockers, outbox tails not believed
 
 Client commands reach a running hub at -hub ADDR, given before or after the
 command (default $LOCKERHUB_API or 127.0.0.1:8490).
@@ -233,7 +234,7 @@ func client(hubAddr string, args []string, out io.Writer) error {
 	pickupURL := fs.String("pickup-url", "", "QR payload base: URL?locker=ID&code=CODE (default: the bare code)")
 	reason := fs.String("reason", "", "why (cmd.open)")
 	partSize := fs.Int("part-size", 500, "orders per snapshot part")
-	after := fs.Uint64("after", 0, "events after this seq")
+	after := fs.String("after", "", "events after this position: SEQ (of the locker's first store) or EPOCH.SEQ")
 	follow := fs.Bool("f", false, "keep following")
 	var its cliflag.Items
 	fs.Var(&its, "item", "BARCODE[:TITLE], repeatable")
@@ -321,9 +322,9 @@ func client(hubAddr string, args []string, out io.Writer) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "LOCKER\tONLINE\tBOOT\tORDERS_REV\tEVENTS\tACKED\tLAST SEEN")
+		fmt.Fprintln(tw, "LOCKER\tONLINE\tBOOT\tSTORE\tORDERS_REV\tEVENTS\tACKED\tLAST SEEN")
 		for _, l := range ls {
-			fmt.Fprintf(tw, "%s\t%v\t%d\t%d\t%d\t%d\t%s\n", l.ID, l.Online, l.Boot, l.OrdersRev, l.Events, l.Acked, l.LastSeen.Local().Format(time.DateTime))
+			fmt.Fprintf(tw, "%s\t%v\t%d\t%s\t%d\t%d\t%d\t%s\n", l.ID, l.Online, l.Boot, l.Store, l.OrdersRev, l.Events, l.Acked, l.LastSeen.Local().Format(time.DateTime))
 		}
 		return tw.Flush()
 	case "orders":
@@ -344,15 +345,19 @@ func client(hubAddr string, args []string, out io.Writer) error {
 		if err := needLocker(); err != nil {
 			return err
 		}
+		cur, err := hub.ParseCursor(*after)
+		if err != nil {
+			return err
+		}
 		enc := json.NewEncoder(out)
 		for {
-			var evs []protocol.Event
-			if err := c.Do("GET", fmt.Sprintf("/v1/events?locker=%s&after=%d", url.QueryEscape(*lockerID), *after), nil, &evs); err != nil {
+			var evs []hub.StoredEvent
+			if err := c.Do("GET", fmt.Sprintf("/v1/events?locker=%s&after=%s", url.QueryEscape(*lockerID), cur), nil, &evs); err != nil {
 				return err
 			}
 			for _, e := range evs {
 				enc.Encode(e)
-				*after = e.Seq
+				cur = hub.Cursor{Epoch: e.Epoch, Seq: e.Seq}
 			}
 			if !*follow {
 				return nil
@@ -361,6 +366,17 @@ func client(hubAddr string, args []string, out io.Writer) error {
 				time.Sleep(300 * time.Millisecond)
 			}
 		}
+	case "alarms":
+		var as []hub.Alarm
+		if err := c.Do("GET", "/v1/alarms", nil, &as); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SEQ\tAT\tLOCKER\tTYPE\tDETAIL")
+		for _, a := range as {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", a.Seq, a.At.Local().Format(time.DateTime), a.Locker, a.Type, a.Detail)
+		}
+		return tw.Flush()
 	}
 	return fmt.Errorf("unknown command %q", cmd)
 }

@@ -2,6 +2,8 @@ package boltstore
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -32,6 +34,7 @@ var (
 
 	kSchema      = []byte("schema_version")
 	kBoot        = []byte("boot")
+	kStoreID     = []byte("store_id")
 	kOutboxCount = []byte("outbox_count")
 
 	allBuckets = [][]byte{bMeta, bOrders, bCodes, bBarcodes, bExpiry, bComps, bStaff, bOutbox,
@@ -50,6 +53,7 @@ type Store struct {
 	db   *bolt.DB
 	path string
 	boot uint64
+	id   string
 }
 
 var _ locker.Store = (*Store)(nil)
@@ -100,7 +104,7 @@ func Open(path string, opt Options) (*Store, error) {
 			if err := checkSchema(m.Get(kSchema)); err != nil {
 				return err
 			}
-			s.boot = u64(m.Get(kBoot))
+			s.boot, s.id = u64(m.Get(kBoot)), string(m.Get(kStoreID))
 			return nil
 		})
 	} else {
@@ -120,6 +124,16 @@ func Open(path string, opt Options) (*Store, error) {
 				return err
 			}
 			s.boot = u64(m.Get(kBoot)) + 1
+			if s.id = string(m.Get(kStoreID)); s.id == "" {
+				// Made once, with the store (or the first time a store
+				// from before store identities is opened).
+				if s.id, err = newStoreID(); err != nil {
+					return err
+				}
+				if err := m.Put(kStoreID, []byte(s.id)); err != nil {
+					return err
+				}
+			}
 			return m.Put(kBoot, be64(s.boot))
 		})
 	}
@@ -143,6 +157,18 @@ func checkSchema(v []byte) error {
 	}
 	return nil
 }
+
+// newStoreID is a random store identity: 16 hex digits.
+func newStoreID() (string, error) {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("store identity: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// ID implements locker.Store.
+func (s *Store) ID() string { return s.id }
 
 // Path is the store's file.
 func (s *Store) Path() string { return s.path }

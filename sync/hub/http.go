@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // Handler is the hub's local HTTP API (loopback), used by the lockerhub
@@ -60,12 +61,42 @@ func (h *Hub) Handler() http.Handler {
 		reply(w, rec, err)
 	})
 	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
-		after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
+		after, err := ParseCursor(r.URL.Query().Get("after"))
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
 		evs, err := h.Events(r.URL.Query().Get("locker"), after, 1000)
 		reply(w, evs, err)
 	})
+	mux.HandleFunc("GET /v1/alarms", func(w http.ResponseWriter, r *http.Request) {
+		after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
+		as, err := h.Alarms(after)
+		reply(w, as, err)
+	})
 	return mux
 }
+
+// ParseCursor reads an events cursor: "EPOCH.SEQ", or "SEQ" for the first
+// store, or "" for the start.
+func ParseCursor(s string) (Cursor, error) {
+	if s == "" {
+		return Cursor{}, nil
+	}
+	ep, seq, dotted := strings.Cut(s, ".")
+	if !dotted {
+		ep, seq = "1", s
+	}
+	e, err1 := strconv.ParseUint(ep, 10, 32)
+	n, err2 := strconv.ParseUint(seq, 10, 64)
+	if err1 != nil || err2 != nil {
+		return Cursor{}, fmt.Errorf("after %q: want SEQ or EPOCH.SEQ", s)
+	}
+	return Cursor{Epoch: uint32(e), Seq: n}, nil
+}
+
+// String is the cursor as ParseCursor reads it.
+func (c Cursor) String() string { return fmt.Sprintf("%d.%d", c.Epoch, c.Seq) }
 
 func read(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(v); err != nil {

@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -51,8 +53,8 @@ type Hub struct {
 	inbox   []inMsg
 	wakeC   chan struct{}
 	subs    map[chan protocol.Event]struct{}
-	ackWait map[string]bool // lockers whose ack.evt is due
-	lastAck map[string]time.Time
+	ackWait map[ackKey]bool // lockers' stores whose ack.evt is due
+	lastAck map[ackKey]time.Time
 }
 
 type inMsg struct {
@@ -82,7 +84,7 @@ func New(cfg Config) (*Hub, error) {
 		return nil, err
 	}
 	h := &Hub{cfg: cfg, db: db, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1),
-		subs: map[chan protocol.Event]struct{}{}, ackWait: map[string]bool{}, lastAck: map[string]time.Time{}}
+		subs: map[chan protocol.Event]struct{}{}, ackWait: map[ackKey]bool{}, lastAck: map[ackKey]time.Time{}}
 	h.newClient()
 	return h, nil
 }
@@ -204,7 +206,7 @@ func (h *Hub) drain() {
 	// deleting rows one small transaction at a time.
 	now := time.Now()
 	h.mu.Lock()
-	var due []string
+	var due []ackKey
 	later := false
 	for id := range h.ackWait {
 		if now.Sub(h.lastAck[id]) >= ackEvery {
@@ -216,8 +218,8 @@ func (h *Hub) drain() {
 		}
 	}
 	h.mu.Unlock()
-	for _, id := range due {
-		h.sendAckEvt(id)
+	for _, k := range due {
+		h.sendAckEvt(k.locker, k.store)
 	}
 	if later {
 		time.AfterFunc(ackEvery, h.wake)
@@ -284,41 +286,162 @@ func (h *Hub) onStatus(id string, payload []byte) error {
 	if err := json.Unmarshal(payload, &st); err != nil {
 		return err
 	}
+	if err := checkStoreID(st.Store); err != nil {
+		return err
+	}
 	var resend []pendingMsg
+	var acks []string
 	err := h.db.Update(func(tx *bolt.Tx) error {
+		acks = nil
 		li, err := getLocker(tx, id)
 		if err != nil {
 			return err
 		}
-		if !st.Online && st.Boot < li.Boot {
-			return nil // an old will: a newer boot is already known
+		if !st.Online && (st.Boot < li.Boot || st.Instance != "" && li.Instance != "" && st.Instance != li.Instance) {
+			return nil // an old will: a newer run is already known
 		}
-		li.Online, li.Boot, li.Version, li.LastSeen = st.Online, st.Boot, st.Version, time.Now().UTC()
+		now := time.Now().UTC()
+		li.Online, li.Boot, li.Version, li.LastSeen = st.Online, st.Boot, st.Version, now
 		if st.Online {
-			li.OrdersRev, li.OutboxHead = st.OrdersRev, st.OutboxHead
-			// Events before the locker's outbox tail were acked earlier
-			// (perhaps to a previous hub store) and are gone from it.
-			if st.OutboxTail > 0 && st.OutboxTail-1 > li.Acked {
-				li.Acked = st.OutboxTail - 1
+			if err := h.noteInstance(tx, &li, st.Instance, now); err != nil {
+				return err
 			}
+			rec, fresh, err := h.storeRec(tx, &li, st.Store, now)
+			if err != nil {
+				return err
+			}
+			if st.Store != li.Store && (li.Store != "" || li.Epochs > 1) {
+				if err := h.alarm(tx, id, AlarmStoreReplaced, fmt.Sprintf(
+					"store %q replaced by %q (an SD card swapped or wiped?): its events count from seq %d; the old store's events stay here", li.Store, st.Store, st.OutboxTail)); err != nil {
+					return err
+				}
+			}
+			li.Store = st.Store
+			// Events before the tail were acked to an earlier central
+			// store, and are gone from the locker. Believed only for a
+			// store met for the first time: a known store's mark moves
+			// only over events stored here.
+			if tail := st.OutboxTail; tail > 1 && tail-1 > rec.Acked {
+				if fresh {
+					rec.Base, rec.Acked = tail-1, tail-1
+					h.log.Warn("store met for the first time: its events before the outbox tail were acked elsewhere", "locker", id, "store", st.Store, "tail", tail)
+				} else if err := h.alarm(tx, id, AlarmTailAhead, fmt.Sprintf(
+					"store %q reports events up to %d acknowledged, this hub has stored them up to %d: not believed", st.Store, tail-1, rec.Acked)); err != nil {
+					return err
+				}
+			}
+			if err := putJSON(tx.Bucket(bStores), lkey(id, []byte(st.Store)), rec); err != nil {
+				return err
+			}
+			li.Acked = rec.Acked
+			li.OrdersRev, li.OutboxHead = st.OrdersRev, st.OutboxHead
 			resend, err = h.prunePending(tx, id, st.OrdersRev)
 			if err != nil {
 				return err
 			}
+			acks = append(acks, st.Store)
 		}
 		return putLocker(tx, li)
 	})
 	if err != nil {
 		return err
 	}
-	h.log.Info("locker status", "locker", id, "online", st.Online, "boot", st.Boot, "orders_rev", st.OrdersRev, "resend", len(resend))
-	if st.Online {
-		for _, p := range resend {
-			h.cl.Publish(p.Topic, 1, false, p.Payload)
-		}
-		h.markAck(id)
+	h.log.Info("locker status", "locker", id, "online", st.Online, "boot", st.Boot, "store", st.Store, "orders_rev", st.OrdersRev, "resend", len(resend))
+	for _, p := range resend {
+		h.cl.Publish(p.Topic, 1, false, p.Payload)
+	}
+	for _, store := range acks {
+		h.markAck(id, store)
 	}
 	return nil
+}
+
+// checkStoreID bounds a store identity from the wire.
+func checkStoreID(s string) error {
+	if len(s) > 64 || strings.ContainsAny(s, "\x00/+#") {
+		return fmt.Errorf("bad store identity %q", s)
+	}
+	return nil
+}
+
+// storeRec returns the record of a locker's store, made (with the next
+// epoch) if the hub meets it for the first time (fresh).
+func (h *Hub) storeRec(tx *bolt.Tx, li *LockerInfo, store string, now time.Time) (rec StoreRec, fresh bool, err error) {
+	found, err := getJSON(tx.Bucket(bStores), lkey(li.ID, []byte(store)), &rec)
+	if err != nil {
+		return rec, false, err
+	}
+	if !found {
+		li.Epochs++
+		rec = StoreRec{Store: store, Epoch: li.Epochs, FirstSeen: now}
+	}
+	rec.LastSeen = now
+	return rec, !found, nil
+}
+
+// cloneWindow is how long an instance that gave way to another is
+// remembered: if it announces itself again within it, two cabinets are
+// taking turns with one locker id.
+const cloneWindow = 10 * time.Minute
+
+// noteInstance follows which process announces the locker. A new instance
+// replacing the last is a restart; an instance that was replaced coming
+// back is a second cabinet with the same locker id.
+func (h *Hub) noteInstance(tx *bolt.Tx, li *LockerInfo, inst string, now time.Time) error {
+	if inst == "" || inst == li.Instance {
+		return nil
+	}
+	for k, t := range li.Instances {
+		if now.Sub(t) > cloneWindow {
+			delete(li.Instances, k)
+		}
+	}
+	cameBack := !li.Instances[inst].IsZero()
+	if li.Instance != "" {
+		if li.Instances == nil {
+			li.Instances = map[string]time.Time{}
+		}
+		if len(li.Instances) < 8 {
+			li.Instances[li.Instance] = now
+		}
+	}
+	prev := li.Instance
+	li.Instance = inst
+	if !cameBack || now.Sub(li.CloneAlarm) < cloneWindow {
+		return nil
+	}
+	li.CloneAlarm = now
+	return h.alarm(tx, li.ID, AlarmCloned, fmt.Sprintf(
+		"two cabinets announce locker id %q and take turns (processes %s and %s, store %q): a cloned SD card? Order changes reach whichever is connected", li.ID, prev, inst, li.Store))
+}
+
+// alarm records an alarm in tx and logs it.
+func (h *Hub) alarm(tx *bolt.Tx, lockerID, typ, detail string) error {
+	b := tx.Bucket(bAlarms)
+	n, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	a := Alarm{Seq: n, At: time.Now().UTC(), Locker: lockerID, Type: typ, Detail: detail}
+	h.log.Error("alarm", "locker", lockerID, "type", typ, "detail", detail)
+	return putJSON(b, be64(n), a)
+}
+
+// Alarms lists the alarms after seq after.
+func (h *Hub) Alarms(after uint64) ([]Alarm, error) {
+	var out []Alarm
+	err := h.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bAlarms).Cursor()
+		for k, v := c.Seek(be64(after + 1)); k != nil; k, v = c.Next() {
+			var a Alarm
+			if err := json.Unmarshal(v, &a); err != nil {
+				return err
+			}
+			out = append(out, a)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // prunePending drops order changes the locker has (rev ≤ rev) and returns
@@ -348,14 +471,21 @@ func (h *Hub) prunePending(tx *bolt.Tx, id string, rev uint64) ([]pendingMsg, er
 	return rest, nil
 }
 
-func (h *Hub) markAck(id string) {
+// markAck schedules an ack.evt for a locker's store.
+func (h *Hub) markAck(id, store string) {
 	h.mu.Lock()
-	h.ackWait[id] = true
+	h.ackWait[ackKey{id, store}] = true
 	h.mu.Unlock()
 }
 
-// storeEvents stores a batch of up/evt messages (deduplicated by id) in
-// one transaction and marks their lockers for an ack.evt.
+type ackKey struct{ locker, store string }
+
+// storeEvents stores a batch of up/evt messages in one transaction and
+// marks their lockers' stores for an ack.evt. An event is kept under its
+// store's epoch and seq: one id, one key, so a redelivery is found and
+// dropped (and a different event under the same id is a second cabinet
+// with the same identity and store). A store's mark moves only over
+// events stored here.
 func (h *Hub) storeEvents(msgs []inMsg) {
 	if len(msgs) == 0 {
 		return
@@ -373,8 +503,8 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 			h.log.Warn("event refused", "locker", id, "err", err)
 			continue
 		}
-		if e.Locker != id || e.Seq == 0 || e.ID != protocol.EventID(id, e.Seq) {
-			h.log.Warn("event refused", "locker", id, "err", fmt.Sprintf("event %q on %s's topic: locker/id/seq disagree", e.ID, id))
+		if e.Locker != id || e.Seq == 0 || e.ID != protocol.EventID(id, e.Store, e.Seq) || checkStoreID(e.Store) != nil {
+			h.log.Warn("event refused", "locker", id, "err", fmt.Sprintf("event %q on %s's topic: locker/store/id/seq disagree", e.ID, id))
 			continue
 		}
 		evs = append(evs, parsed{id, e})
@@ -383,7 +513,9 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 	err := h.db.Update(func(tx *bolt.Tx) error {
 		stored = stored[:0]
 		eb := tx.Bucket(bEvents)
+		now := time.Now().UTC()
 		infos := map[string]*LockerInfo{}
+		recs := map[ackKey]*StoreRec{}
 		for _, p := range evs {
 			li := infos[p.locker]
 			if li == nil {
@@ -394,9 +526,22 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 				li = &l
 				infos[p.locker] = li
 			}
-			key := lkey(p.locker, be64(p.e.Seq))
-			if p.e.Seq <= li.Acked || eb.Get(key) != nil {
-				continue // duplicate, by id
+			k := ackKey{p.locker, p.e.Store}
+			rec := recs[k]
+			if rec == nil {
+				r, _, err := h.storeRec(tx, li, p.e.Store, now)
+				if err != nil {
+					return err
+				}
+				rec = &r
+				recs[k] = rec
+			}
+			key := evKey(p.locker, rec.Epoch, p.e.Seq)
+			if old := eb.Get(key); old != nil {
+				if err := h.checkSame(tx, li, old, p.e); err != nil {
+					return err
+				}
+				continue // a redelivery, by id
 			}
 			raw, err := json.Marshal(p.e)
 			if err != nil {
@@ -406,13 +551,22 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 				return err
 			}
 			li.Events++
-			for eb.Get(lkey(p.locker, be64(li.Acked+1))) != nil {
-				li.Acked++
+			rec.Events++
+			for eb.Get(evKey(p.locker, rec.Epoch, rec.Acked+1)) != nil {
+				rec.Acked++
 			}
 			if err := h.applyEventToOrders(tx, p.locker, p.e); err != nil {
 				return err
 			}
 			stored = append(stored, p.e)
+		}
+		for k, rec := range recs {
+			if err := putJSON(tx.Bucket(bStores), lkey(k.locker, []byte(k.store)), rec); err != nil {
+				return err
+			}
+			if li := infos[k.locker]; li.Store == k.store {
+				li.Acked = rec.Acked
+			}
 		}
 		for _, li := range infos {
 			if err := putLocker(tx, *li); err != nil {
@@ -426,11 +580,32 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 		return
 	}
 	for _, p := range evs {
-		h.markAck(p.locker)
+		h.markAck(p.locker, p.e.Store)
 	}
 	for _, e := range stored {
 		h.publishLocal(e)
 	}
+}
+
+// checkSame compares a redelivered event with the one stored under its
+// id: the same event again is normal; another one means two cabinets
+// record under the same locker and store identity (a cloned SD card).
+func (h *Hub) checkSame(tx *bolt.Tx, li *LockerInfo, old []byte, e protocol.Event) error {
+	var was protocol.Event
+	if json.Unmarshal(old, &was) != nil {
+		return nil
+	}
+	if was.Type == e.Type && was.Boot == e.Boot && was.TS.Equal(e.TS) {
+		return nil
+	}
+	now := time.Now()
+	if now.Sub(li.CloneAlarm) < cloneWindow {
+		return nil
+	}
+	li.CloneAlarm = now
+	return h.alarm(tx, li.ID, AlarmCloned, fmt.Sprintf(
+		"event %s arrived twice with different content (%s boot %d, then %s boot %d): two cabinets share locker id %q and store %q (a cloned SD card?)",
+		e.ID, was.Type, was.Boot, e.Type, e.Boot, li.ID, e.Store))
 }
 
 // applyEventToOrders keeps the hub's view of orders in step with what
@@ -464,16 +639,16 @@ func (h *Hub) applyEventToOrders(tx *bolt.Tx, id string, e protocol.Event) error
 	return putJSON(b, lkey(id, []byte(orderID)), o)
 }
 
-func (h *Hub) sendAckEvt(id string) {
-	var upto uint64
+// sendAckEvt acks a locker's store's events up to its mark.
+func (h *Hub) sendAckEvt(id, store string) {
+	var rec StoreRec
 	if err := h.db.View(func(tx *bolt.Tx) error {
-		li, err := getLocker(tx, id)
-		upto = li.Acked
+		_, err := getJSON(tx.Bucket(bStores), lkey(id, []byte(store)), &rec)
 		return err
-	}); err != nil || upto == 0 {
+	}); err != nil || rec.Acked == 0 {
 		return
 	}
-	h.send(id, h.topics(id).DownAck(), protocol.TypeAckEvt, nil, protocol.AckEvt{Upto: upto})
+	h.send(id, h.topics(id).DownAck(), protocol.TypeAckEvt, nil, protocol.AckEvt{Upto: rec.Acked, Store: store})
 }
 
 func (h *Hub) onAck(id string, payload []byte) error {
@@ -599,17 +774,24 @@ func (h *Hub) Locker(id string) (LockerInfo, error) {
 	return li, err
 }
 
-// Events returns a locker's stored events after seq, in seq order.
-func (h *Hub) Events(lockerID string, after uint64, limit int) ([]protocol.Event, error) {
-	var out []protocol.Event
+// Events returns a locker's stored events after the cursor, in order:
+// store by store (in the order the hub met them), each in seq order; at
+// most limit (0: all).
+func (h *Hub) Events(lockerID string, after Cursor, limit int) ([]StoredEvent, error) {
+	var out []StoredEvent
 	err := h.db.View(func(tx *bolt.Tx) error {
 		prefix := lkey(lockerID)
 		c := tx.Bucket(bEvents).Cursor()
-		for k, v := c.Seek(lkey(lockerID, be64(after+1))); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var e protocol.Event
-			if err := json.Unmarshal(v, &e); err != nil {
+		from := evKey(lockerID, after.Epoch, after.Seq+1)
+		if after.Seq == math.MaxUint64 {
+			from = evKey(lockerID, after.Epoch+1, 0)
+		}
+		for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var e StoredEvent
+			if err := json.Unmarshal(v, &e.Event); err != nil {
 				return err
 			}
+			e.Epoch = binary.BigEndian.Uint32(k[len(prefix):])
 			out = append(out, e)
 			if limit > 0 && len(out) >= limit {
 				break

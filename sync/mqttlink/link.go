@@ -3,7 +3,9 @@ package mqttlink
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,9 +58,11 @@ type Link struct {
 	log    *slog.Logger
 	start  time.Time
 
-	queue   inbox
-	kick    chan struct{} // wakes the publisher
-	replies atomic.Uint64
+	queue    inbox
+	kick     chan struct{} // wakes the publisher
+	replies  atomic.Uint64
+	instance string // random per process: tells this run's births from any other's
+	clones   cloneWatch
 
 	mu            sync.Mutex
 	connected     bool
@@ -110,6 +114,11 @@ func New(cfg Config, l *locker.Locker) (*Link, error) {
 	k := &Link{cfg: cfg, l: l, topics: protocol.Topics{Prefix: cfg.Prefix, Locker: cfg.LockerID},
 		log: cfg.Log.With("component", "mqtt"), kick: make(chan struct{}, 1), centralOnline: true, start: time.Now()}
 	k.queue.init(cfg.MaxMessage, inboxItems, max(inboxBytes, 2*cfg.MaxMessage))
+	inst := make([]byte, 8)
+	if _, err := rand.Read(inst); err != nil {
+		return nil, err
+	}
+	k.instance = hex.EncodeToString(inst)
 	opts, err := k.options()
 	if err != nil {
 		return nil, err
@@ -135,8 +144,8 @@ func (k *Link) status(online bool) ([]byte, error) {
 		return nil, err
 	}
 	return json.Marshal(protocol.Status{V: protocol.Version, Type: protocol.TypeStatus, Online: online, Boot: st.Boot,
-		Version: k.cfg.Version, OrdersRev: st.OrdersRev, OutboxHead: st.OutboxHead, OutboxTail: st.OutboxTail,
-		TS: time.Now().UTC()})
+		Store: st.StoreID, Instance: k.instance, Version: k.cfg.Version, OrdersRev: st.OrdersRev,
+		OutboxHead: st.OutboxHead, OutboxTail: st.OutboxTail, TS: time.Now().UTC()})
 }
 
 func (k *Link) options() (*mqtt.ClientOptions, error) {
@@ -165,6 +174,7 @@ func (k *Link) options() (*mqtt.ClientOptions, error) {
 			k.mu.Lock()
 			k.connected = false
 			k.mu.Unlock()
+			k.clones.lost(time.Now())
 			k.log.Warn("mqtt connection lost", "err", err)
 		})
 	if k.cfg.Username != "" {
@@ -297,6 +307,7 @@ func (k *Link) publishBatch(ctx context.Context) (int, error) {
 	if err != nil || len(evs) == 0 {
 		return 0, err
 	}
+	store := k.l.StoreID()
 	// Up to publishWindow publishes are in flight at once (one connection
 	// keeps them in order); the cursor moves as their PUBACKs arrive, in
 	// order. Nothing leaves the outbox until ack.evt either way.
@@ -328,8 +339,8 @@ func (k *Link) publishBatch(ctx context.Context) (int, error) {
 		return nil
 	}
 	for _, e := range evs {
-		payload, err := json.Marshal(protocol.Event{V: protocol.Version, ID: protocol.EventID(k.cfg.LockerID, e.Seq),
-			Type: e.Type, Locker: k.cfg.LockerID, Boot: e.Boot, Seq: e.Seq, TS: e.TS, Hist: e.Seq <= hist, Data: e.Data})
+		payload, err := json.Marshal(protocol.Event{V: protocol.Version, ID: protocol.EventID(k.cfg.LockerID, store, e.Seq),
+			Type: e.Type, Locker: k.cfg.LockerID, Store: store, Boot: e.Boot, Seq: e.Seq, TS: e.TS, Hist: e.Seq <= hist, Data: e.Data})
 		if err != nil {
 			return sent, err
 		}
@@ -453,7 +464,20 @@ func (k *Link) handle(ctx context.Context, topic string, payload []byte) {
 		return
 	case k.topics.Status():
 		var st protocol.Status
-		if json.Unmarshal(payload, &st) == nil && !st.Online && st.Boot == k.l.Boot() {
+		if json.Unmarshal(payload, &st) != nil {
+			return
+		}
+		ownEarlierRun := st.Store == k.l.StoreID() && st.Boot < k.l.Boot()
+		if st.Online && st.Instance != "" && st.Instance != k.instance && !ownEarlierRun {
+			// Another process announced itself as this locker. Once, it is
+			// this cabinet's previous run (its last birth, retained); again
+			// and again, it is another cabinet with this locker's id.
+			if conflict, n, losses := k.clones.foreign(st.Instance, time.Now()); conflict {
+				k.l.RecordIdentityConflict(map[string]any{"other_instance": st.Instance, "other_store": st.Store,
+					"other_boot": st.Boot, "same_store": st.Store == k.l.StoreID(), "births_seen": n, "connection_losses": losses})
+			}
+		}
+		if !st.Online && st.Boot == k.l.Boot() && (st.Instance == "" || st.Instance == k.instance) {
 			// Our own will fired for a connection the broker thought dead
 			// while we are connected: say we are here.
 			if up, _ := k.isConnected(); up {
@@ -543,6 +567,13 @@ func (k *Link) handleAckEvt(m protocol.Message) {
 	var a protocol.AckEvt
 	if err := protocol.DecodeData(m, &a); err != nil {
 		k.nack(m.ID, err)
+		return
+	}
+	if a.Store != "" && a.Store != k.l.StoreID() {
+		// For another store of this locker id (the one this card replaced,
+		// or a clone's): deleting up to its seq here would drop events the
+		// central library never stored.
+		k.log.Warn("ack.evt for another store ignored", "ack_store", a.Store, "store", k.l.StoreID(), "upto", a.Upto)
 		return
 	}
 	n, err := k.l.AckEvents(a.Upto)

@@ -39,26 +39,42 @@ type Message struct {
 
 // Event is one uplink event (topic up/evt).
 type Event struct {
-	V      int            `json:"v"`
-	ID     string         `json:"id"` // <locker>-<seq>
-	Type   string         `json:"type"`
-	Locker string         `json:"locker"`
-	Boot   uint64         `json:"boot"`
-	Seq    uint64         `json:"seq"`
-	TS     time.Time      `json:"ts"`
-	Hist   bool           `json:"hist"`
-	Data   map[string]any `json:"data"`
+	V      int    `json:"v"`
+	ID     string `json:"id"` // EventID(locker, store, seq)
+	Type   string `json:"type"`
+	Locker string `json:"locker"`
+	// Store is the identity of the locker's store that recorded the event
+	// (a random id made with the store): seq counts within it, and starts
+	// at 1 again in a replaced store. "" from lockers before it was sent.
+	Store string         `json:"store,omitempty"`
+	Boot  uint64         `json:"boot"`
+	Seq   uint64         `json:"seq"`
+	TS    time.Time      `json:"ts"`
+	Hist  bool           `json:"hist"`
+	Data  map[string]any `json:"data"`
 }
 
-// EventID is the id of a locker's event seq.
-func EventID(locker string, seq uint64) string { return locker + "-" + strconv.FormatUint(seq, 10) }
+// EventID is the id of event seq of a locker's store: <locker>-<store>-<seq>,
+// or <locker>-<seq> for a locker that sends no store identity.
+func EventID(locker, store string, seq uint64) string {
+	if store == "" {
+		return locker + "-" + strconv.FormatUint(seq, 10)
+	}
+	return locker + "-" + store + "-" + strconv.FormatUint(seq, 10)
+}
 
 // Status is the locker's birth (online) and will (offline) message.
 type Status struct {
-	V          int       `json:"v"`
-	Type       string    `json:"type"`
-	Online     bool      `json:"online"`
-	Boot       uint64    `json:"boot"`
+	V      int    `json:"v"`
+	Type   string `json:"type"`
+	Online bool   `json:"online"`
+	Boot   uint64 `json:"boot"`
+	// Store is the identity of the locker's store; Instance is random per
+	// process start. The same locker id with another store means the store
+	// was replaced; two instances taking turns mean two cabinets share
+	// one locker id (a cloned SD card).
+	Store      string    `json:"store,omitempty"`
+	Instance   string    `json:"instance,omitempty"`
 	Version    string    `json:"version,omitempty"`
 	OrdersRev  uint64    `json:"orders_rev"`
 	OutboxHead uint64    `json:"outbox_head"` // last seq recorded
@@ -130,9 +146,12 @@ type CmdResync struct {
 	FromSeq uint64 `json:"from_seq"`
 }
 
-// AckEvt is the data of ack.evt: central stored every event up to Upto.
+// AckEvt is the data of ack.evt: central stored every event up to Upto
+// of store Store. A locker takes an ack for another store than its own
+// as no ack at all ("" from a central that sends no store: taken).
 type AckEvt struct {
-	Upto uint64 `json:"upto"`
+	Upto  uint64 `json:"upto"`
+	Store string `json:"store,omitempty"`
 }
 
 // Conflict is an order change the locker refused because a physical fact
