@@ -213,9 +213,9 @@ const (
 	DefaultBarcodePattern = `^[0-9]{8,14}$`
 	DefaultListen         = "127.0.0.1:8480"
 	// DefaultPath is where the Debian package puts the config.
-	DefaultPath = "/etc/lockerd/lockerd.yaml"
-	DefaultBaud           = 9600
-	MaxPulsesBound        = 16
+	DefaultPath    = "/etc/lockerd/lockerd.yaml"
+	DefaultBaud    = 9600
+	MaxPulsesBound = 16
 )
 
 func defaults() Config {

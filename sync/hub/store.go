@@ -16,10 +16,10 @@ import (
 
 var (
 	bLockers = []byte("lockers")
-	bOrders  = []byte("orders")  // locker \x00 order id → OrderRec
-	bEvents  = []byte("events")  // locker \x00 epoch(4) seq(8) → protocol.Event
-	bStores  = []byte("stores")  // locker \x00 store id → StoreRec
-	bAlarms  = []byte("alarms")  // seq → Alarm
+	bOrders  = []byte("orders") // locker \x00 order id → OrderRec
+	bEvents  = []byte("events") // locker \x00 epoch(4) seq(8) → protocol.Event
+	bStores  = []byte("stores") // locker \x00 store id → StoreRec
+	bAlarms  = []byte("alarms") // seq → Alarm
 	bMeta    = []byte("meta")
 	kSchema  = []byte("schema")
 	bPending = []byte("pending") // locker \x00 rev \x00 part → pendingMsg (order changes not yet acked)
@@ -51,9 +51,9 @@ type LockerInfo struct {
 	// lately, and when: one coming back means two cabinets share the id.
 	Instances  map[string]time.Time `json:"recent_instances,omitempty"`
 	CloneAlarm time.Time            `json:"clone_alarm,omitzero"`
-	LastSeen   time.Time       `json:"last_seen"`
-	Telemetry  json.RawMessage `json:"telemetry,omitempty"`
-	LastAck    json.RawMessage `json:"last_ack,omitempty"` // last ack.orders / ack.cmd / nack data
+	LastSeen   time.Time            `json:"last_seen"`
+	Telemetry  json.RawMessage      `json:"telemetry,omitempty"`
+	LastAck    json.RawMessage      `json:"last_ack,omitempty"` // last ack.orders / ack.cmd / nack data
 }
 
 // StoreRec is what the hub knows of one store of a locker. Its events are
