@@ -67,11 +67,16 @@ func TestDownlinkFloodStaysBounded(t *testing.T) {
 	}
 	peak := procKB(t, pid, "VmHWM")
 	t.Logf("lockerd RSS %d MB before, peak %d MB after %d messages of %d MB", before>>10, peak>>10, n, size>>20)
-	// Unbounded, the flood took lockerd from 30 MB to 503 MB. Bounded, paho
-	// holds at most the message it is reading; the race detector's
-	// shadow memory doubles that in tests.
-	if grown := (peak - before) >> 10; grown > 160 {
-		t.Fatalf("lockerd grew by %d MB during the flood (bound 160 MB)", grown)
+	// Unbounded, the flood took lockerd from 30 MB to 503 MB (without the
+	// race detector). Bounded, paho holds at most the message it is
+	// reading: 15 MB to 64 MB measured; the race detector's shadow memory
+	// (make test builds lockerd with -race) takes that to about 210 MB.
+	bound := 160
+	if raceEnabled {
+		bound = 400
+	}
+	if grown := (peak - before) >> 10; grown > bound {
+		t.Fatalf("lockerd grew by %d MB during the flood (bound %d MB)", grown, bound)
 	}
 	// Still serving the central library.
 	r := &downlinkRig{t: t, d: d, rec: rec, key: key}
