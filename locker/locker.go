@@ -191,14 +191,22 @@ func (l *Locker) Start(version string) error {
 	if err := l.hw.LockAll(); err != nil {
 		return fmt.Errorf("drive locks to locked level: %w", err)
 	}
+	now := l.clock.Now()
 	if err := l.store.View(func(tx Tx) error {
 		last, err := tx.LastSeq()
 		l.hub.start(last + 1)
+		if err != nil {
+			return err
+		}
+		// Lockouts survive a restart: a power cycle must not reset one.
+		states, err := tx.LockoutStates()
+		for dev, st := range states {
+			l.lockouts.Restore(dev, st, now)
+		}
 		return err
 	}); err != nil {
 		return err
 	}
-	now := l.clock.Now()
 	var openAtStart []string
 	for _, d := range l.doors {
 		if d.sensor == "" {
@@ -663,6 +671,9 @@ func (l *Locker) deny(dev Device, orderID, reason string) ScanResult {
 func (l *Locker) failCode(dev Device, now time.Time) ScanResult {
 	until, started := l.lockouts.Fail(dev.Name, now)
 	err := l.update(func(tx Tx) error {
+		if err := tx.PutLockoutState(dev.Name, l.lockouts.State(dev.Name)); err != nil {
+			return err
+		}
 		if err := l.record(tx, EvPickupDenied, map[string]any{"scanner": dev.Name, "reason": DenyUnknown}); err != nil {
 			return err
 		}

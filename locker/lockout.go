@@ -22,6 +22,45 @@ type lockoutState struct {
 	refused     bool // a scan was refused during the current lockout
 }
 
+// LockoutState is one device's lockout as the store keeps it: a power
+// cycle must not reset a lockout (nor the failures counting towards one).
+type LockoutState struct {
+	Failures    []time.Time   `json:"failures,omitempty"`
+	Until       time.Time     `json:"until,omitzero"`
+	Last        time.Duration `json:"last,omitempty"`
+	LastEndedAt time.Time     `json:"last_ended_at,omitzero"`
+}
+
+// State returns device's lockout state, for the store.
+func (l *Lockouts) State(device string) LockoutState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := l.by[device]
+	if st == nil {
+		return LockoutState{}
+	}
+	return LockoutState{Failures: append([]time.Time(nil), st.failures...), Until: st.until, Last: st.last, LastEndedAt: st.lastEndedAt}
+}
+
+// Restore takes device's state back from the store at now. A lockout
+// whose end lies further ahead than the longest lockout (a clock that was
+// wrong when it was recorded) is cut to that; failures outside the window
+// are dropped.
+func (l *Lockouts) Restore(device string, s LockoutState, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := &lockoutState{until: s.Until, last: s.Last, lastEndedAt: s.LastEndedAt}
+	if limit := now.Add(l.policy.LockoutMax); st.until.After(limit) {
+		st.until = limit
+	}
+	for _, t := range s.Failures {
+		if d := now.Sub(t); d >= 0 && d < l.policy.Window {
+			st.failures = append(st.failures, t)
+		}
+	}
+	l.by[device] = st
+}
+
 // Lockouts tracks failed-code attempts per input device (scanner or
 // keypad). It is safe for concurrent use.
 type Lockouts struct {

@@ -70,3 +70,34 @@ func TestLockouts(t *testing.T) {
 		})
 	}
 }
+
+func TestLockoutRestore(t *testing.T) {
+	p := LockoutPolicy{MaxFailed: 3, Window: time.Minute, Lockout: 30 * time.Second, LockoutMax: 15 * time.Minute}
+	now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	a := NewLockouts(p)
+	a.Fail("front", now)
+	a.Fail("front", now.Add(time.Second))
+	until, started := a.Fail("front", now.Add(2*time.Second))
+	if !started {
+		t.Fatal("no lockout")
+	}
+	a.Fail("keypad", now)
+	b := NewLockouts(p)
+	for _, dev := range []string{"front", "keypad"} {
+		b.Restore(dev, a.State(dev), now.Add(5*time.Second))
+	}
+	if got, locked := b.LockedUntil("front", now.Add(5*time.Second)); !locked || !got.Equal(until) {
+		t.Fatalf("restored lockout until %v (%v), want %v", got, locked, until)
+	}
+	// The keypad's failure counts on: two more start a lockout.
+	b.Fail("keypad", now.Add(6*time.Second))
+	if _, started := b.Fail("keypad", now.Add(7*time.Second)); !started {
+		t.Fatal("restored failures were forgotten")
+	}
+	// A lockout recorded under a clock far ahead is cut to the longest.
+	c := NewLockouts(p)
+	c.Restore("front", LockoutState{Until: now.Add(100 * 24 * time.Hour)}, now)
+	if got, _ := c.LockedUntil("front", now); got.After(now.Add(p.LockoutMax)) {
+		t.Fatalf("lockout until %v, beyond the longest", got)
+	}
+}

@@ -80,6 +80,11 @@ type Tx interface {
 	StagedParts(snapID string) (map[int][]byte, error)
 	ClearStaged() error
 
+	// LockoutStates and PutLockoutState keep the failed-code lockout of
+	// each input device, so that a power cycle does not reset it.
+	LockoutStates() (map[string]LockoutState, error)
+	PutLockoutState(device string, st LockoutState) error
+
 	// AfterCommit runs f once the transaction has committed (never if it
 	// rolls back).
 	AfterCommit(f func())

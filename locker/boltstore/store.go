@@ -38,7 +38,7 @@ var (
 	kOutboxCount = []byte("outbox_count")
 
 	allBuckets = [][]byte{bMeta, bOrders, bCodes, bBarcodes, bExpiry, bComps, bStaff, bOutbox,
-		bCounters, bCmdIDs, bCmdOrder, bStaged}
+		bCounters, bCmdIDs, bCmdOrder, bStaged, bLockouts}
 )
 
 // Options tune Open.
@@ -423,6 +423,7 @@ var (
 	bCmdIDs    = []byte("cmd_ids")   // id → seen-at
 	bCmdOrder  = []byte("cmd_order") // insertion seq → id, for pruning
 	bStaged    = []byte("snapshot_staged")
+	bLockouts  = []byte("lockouts") // input device → locker.LockoutState
 	kStagedID  = []byte("snap_id")
 	kStagedRev = []byte("rev")
 )
@@ -486,6 +487,23 @@ func (t *txn) MarkCommand(id string, at time.Time) error {
 		}
 	}
 	return nil
+}
+
+func (t *txn) LockoutStates() (map[string]locker.LockoutState, error) {
+	out := map[string]locker.LockoutState{}
+	err := t.b(bLockouts).ForEach(func(k, v []byte) error {
+		var st locker.LockoutState
+		if err := json.Unmarshal(v, &st); err != nil {
+			return fmt.Errorf("lockout %q: corrupt record: %w", k, err)
+		}
+		out[string(k)] = st
+		return nil
+	})
+	return out, err
+}
+
+func (t *txn) PutLockoutState(device string, st locker.LockoutState) error {
+	return putJSON(t.b(bLockouts), []byte(device), st)
 }
 
 func partKey(part int) []byte { return append([]byte("part/"), be64(uint64(part))...) }
