@@ -2,6 +2,7 @@ package locker
 
 import (
 	"fmt"
+	"runtime/debug"
 	"time"
 )
 
@@ -45,6 +46,9 @@ type SpaceLimits struct {
 func (l *Locker) SetSpaceLimits(s SpaceLimits) { l.space = s }
 
 func (l *Locker) roomToRecord() error {
+	if reason, bad := l.Faulted(); bad {
+		return fmt.Errorf("faulted: %s", reason)
+	}
 	if l.space.Headroom == nil {
 		return nil
 	}
@@ -91,10 +95,44 @@ const (
 	EvStoreLowSpace = "store.low_space"
 )
 
-// Healthy reports whether the locker is doing its job: its run loop has
-// ticked within maxStall and its store can be read. systemd's watchdog is
-// fed only while it is.
+// Fault records that something went wrong that the locker cannot heal by
+// itself — a panic in a request handler, the sync path or the run loop,
+// most often a damaged store read by bbolt. From then on /healthz is red
+// (systemd's watchdog stops being fed, and the restart checks the store)
+// and no door opens: what happens cannot be trusted to be recorded. The
+// first reason is kept.
+func (l *Locker) Fault(reason string) {
+	if l.fault.CompareAndSwap(nil, &reason) {
+		l.log.Error("locker faulted: no door opens until lockerd is restarted", "reason", reason)
+		l.notify(Notice{Type: NoticeStoreHealth, Data: map[string]any{"ok": false}})
+	}
+}
+
+// Faulted returns the reason of the fault, if any.
+func (l *Locker) Faulted() (string, bool) {
+	if r := l.fault.Load(); r != nil {
+		return *r, true
+	}
+	return "", false
+}
+
+// Recover is deferred by the goroutines that run the locker's work
+// (request handlers, the sync path, the run loop): a panic there becomes
+// a fault instead of a crash or a silent half-failure.
+func (l *Locker) Recover(where string) {
+	if r := recover(); r != nil {
+		l.Fault(fmt.Sprintf("panic in %s: %v", where, r))
+		l.log.Error("panic", "where", where, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	}
+}
+
+// Healthy reports whether the locker is doing its job: no fault, its run
+// loop has ticked within maxStall and its store can be read. systemd's
+// watchdog is fed only while it is.
 func (l *Locker) Healthy(maxStall time.Duration) error {
+	if reason, bad := l.Faulted(); bad {
+		return fmt.Errorf("faulted: %s", reason)
+	}
 	last := l.lastTick.Load()
 	if last == 0 || time.Since(time.Unix(0, last)) > maxStall {
 		return fmt.Errorf("run loop has not ticked for %v", maxStall)

@@ -100,6 +100,7 @@ type Locker struct {
 	space        SpaceLimits
 	spaceChecked atomic.Int64 // unix nanos of the last headroom check
 	spaceLow     atomic.Bool  // store.low_space raised and not yet cleared
+	fault        atomic.Pointer[string]
 	wg           sync.WaitGroup
 }
 
@@ -328,9 +329,9 @@ func (l *Locker) Run(ctx context.Context) error {
 			if !ok {
 				return errors.New("hardware input stream closed")
 			}
-			l.HandleInput(ch)
+			l.guard("the run loop (door input)", func() { l.HandleInput(ch) })
 		case <-tick.C:
-			l.Tick()
+			l.guard("the run loop (periodic work)", l.Tick)
 		}
 	}
 }
@@ -403,6 +404,12 @@ func (l *Locker) HandleInput(ch InputChange) {
 	if next != nil {
 		l.spawn(func(ctx context.Context) { l.retrieveNext(ctx, next) })
 	}
+}
+
+// guard runs f, turning a panic into a fault (see Fault).
+func (l *Locker) guard(where string, f func()) {
+	defer l.Recover(where)
+	f()
 }
 
 // spawn runs f in the background, bound to Run's context.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/lockerd/lockerd/cmd/internal/cliflag"
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/boltstore"
 	"github.com/lockerd/lockerd/locker/config"
 	"github.com/lockerd/lockerd/locker/httpapi"
 )
@@ -47,6 +48,12 @@ Commands:
                                             sensor and every scanner; exit 1 if anything failed
   ports                                     serial ports with their USB ids and /dev/serial/by-id
                                             names, and keyboard-wedge scanners (for the config)
+  store check [FILE]                        with lockerd stopped: check the store (default store.path of
+                                            -config): whole file, bbolt's page check; exit 1 if damaged
+  store recover [--from DAMAGED] [--to FILE]
+                                            copy what a damaged store holds (orders, unsent events,
+                                            compartments, lockouts...) into a new store; DAMAGED defaults to
+                                            the one lockerd moved aside
   labels -o FILE.png|FILE.pdf               with -config: one label per compartment, its id and a
                                             QR code of LOCKER/COMPARTMENT
 
@@ -57,6 +64,9 @@ token: -token-file, else $LOCKERD_TOKEN_FILE, else api.token_file of -config (or
 `
 
 func main() {
+	// This binary also runs the store's deep check, in a child process of
+	// its own (a damaged store may crash whoever maps it).
+	boltstore.RunChildCheck(os.Args)
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -89,6 +99,8 @@ func run(args []string, out, errw io.Writer) int {
 		return labels(*cfgFile, rest[1:], out, errw)
 	case "ports":
 		return ports(out, errw)
+	case "store":
+		return storeCmd(*cfgFile, rest[1:], out, errw)
 	}
 	addr := *api
 	if addr == "" && *cfgFile != "" {

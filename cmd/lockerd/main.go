@@ -38,6 +38,9 @@ import (
 var version = "dev"
 
 func main() {
+	// This binary also runs the store's deep check, in a child process of
+	// its own (a damaged store may crash whoever maps it).
+	boltstore.RunChildCheck(os.Args)
 	cfgPath := flag.String("config", config.DefaultPath, "config file")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
@@ -63,9 +66,60 @@ func main() {
 	if err := run(ctx, cfg, log); err != nil {
 		log.Error("lockerd stopped with an error", "err", err)
 		fmt.Fprintf(os.Stderr, "lockerd: %v\n", err)
+		var damaged *storeDamagedError
+		if errors.As(err, &damaged) {
+			// Not restarted by systemd (RestartPreventExitStatus): a
+			// technician recovers the store.
+			os.Exit(exitStoreDamaged)
+		}
 		os.Exit(1)
 	}
 	log.Info("lockerd stopped")
+}
+
+// exitStoreDamaged is lockerd's exit status when its store is damaged:
+// configs/lockerd.service stops restarting on it (RestartPreventExitStatus).
+const exitStoreDamaged = 65
+
+// storeCheckTimeout bounds the store's deep check at start.
+const storeCheckTimeout = 30 * time.Second
+
+// storeDamagedError stops lockerd with exitStoreDamaged.
+type storeDamagedError struct{ msg string }
+
+func (e *storeDamagedError) Error() string { return e.msg }
+
+// checkStore checks the store before it is opened. A damaged store is
+// moved aside and lockerd refuses to serve; a store missing while a
+// damaged one waits beside it is not replaced by a new, empty one (its
+// orders and unsent events would be lost without a word).
+func checkStore(ctx context.Context, path string, log *slog.Logger) error {
+	const recoverHow = "run `lockerctl store recover` to copy what can be read (orders, unsent events) into a new store (docs/reliability.md)"
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if aside, ok := boltstore.PendingDamaged(path); ok {
+			return &storeDamagedError{fmt.Sprintf("store %s was found damaged and moved aside to %s; lockerd does not start on a new, empty store in its place: %s, or remove %s to start empty", path, aside, recoverHow, aside)}
+		}
+		return nil
+	}
+	t0 := time.Now()
+	err := boltstore.Check(ctx, path, storeCheckTimeout)
+	switch {
+	case err == nil:
+		log.Info("store checked", "path", path, "took_ms", time.Since(t0).Milliseconds())
+		return nil
+	case errors.Is(err, boltstore.ErrCheckTimeout):
+		log.Warn("store check did not finish in time; starting without it", "path", path, "err", err)
+		return nil
+	case errors.Is(err, boltstore.ErrDamaged):
+		aside, mvErr := boltstore.MoveAside(path, time.Now())
+		if mvErr != nil {
+			return &storeDamagedError{fmt.Sprintf("%v (and it could not be moved aside: %v)", err, mvErr)}
+		}
+		log.Error("store damaged: moved aside, not serving", "path", path, "moved_to", aside, "err", err)
+		return &storeDamagedError{fmt.Sprintf("%v\nmoved aside to %s; lockerd will not serve until it is recovered: %s", err, aside, recoverHow)}
+	default:
+		return err
+	}
 }
 
 // stopSignals stop lockerd cleanly.
@@ -104,6 +158,9 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		log.Info("locks at their locked level")
 	}()
 
+	if err := checkStore(ctx, cfg.StorePath(), log); err != nil {
+		return err
+	}
 	store, err := boltstore.Open(cfg.StorePath(), boltstore.Options{LockTimeout: time.Second})
 	if err != nil {
 		return err
@@ -174,7 +231,10 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	defer os.Remove(tokenFile)
 	listenHost, _, _ := net.SplitHostPort(cfg.API.Listen)
-	guarded, err := httpapi.NewGuard(mux, httpapi.GuardConfig{Listen: ln.Addr(), ConfiguredHost: listenHost, Token: token})
+	recovering := httpapi.Recoverer(mux, func(where string, v any) {
+		l.Fault(fmt.Sprintf("panic in %s: %v", where, v))
+	})
+	guarded, err := httpapi.NewGuard(recovering, httpapi.GuardConfig{Listen: ln.Addr(), ConfiguredHost: listenHost, Token: token})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+	"golang.org/x/sys/unix"
 
 	"github.com/lockerd/lockerd/locker"
 )
@@ -59,21 +60,27 @@ type Store struct {
 var _ locker.Store = (*Store)(nil)
 
 // InUse reports whether another process (a running lockerd) holds the
-// store at path open for writing. It asks for the file lock bbolt takes,
-// shared and for a moment, so it never blocks that process; a store that
-// does not exist yet is not in use.
+// store at path open for writing. It asks for the file lock bbolt takes
+// (flock), shared and without waiting, so it never blocks that process
+// and never maps the file (which may be damaged); a store that does not
+// exist yet is not in use.
 func InUse(path string) (bool, error) {
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 100 * time.Millisecond})
-	if errors.Is(err, berrors.ErrTimeout) {
+	if err != nil {
+		return false, fmt.Errorf("store %s: %w", path, err)
+	}
+	defer f.Close()
+	err = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
 		return true, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("store %s: %w", path, err)
 	}
-	return false, db.Close()
+	return false, unix.Flock(int(f.Fd()), unix.LOCK_UN)
 }
 
 // Open opens (creating if needed) the store at path, checks its schema

@@ -81,3 +81,24 @@ func (c *limitConn) Close() error {
 	c.once.Do(c.release)
 	return err
 }
+
+// Recoverer answers 500 for a handler that panics and reports the panic
+// to onPanic (lockerd: Locker.Fault, so /healthz turns red). net/http
+// would only log it and close the connection, leaving /healthz green
+// while, say, a damaged store panics every request.
+func Recoverer(next http.Handler, onPanic func(where string, v any)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler { //nolint:errorlint // a sentinel value, compared as net/http does
+				panic(v)
+			}
+			onPanic("HTTP handler "+r.Method+" "+r.URL.Path, v)
+			reply(w, http.StatusInternalServerError, Error{Error: "internal error"})
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

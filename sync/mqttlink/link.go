@@ -260,7 +260,7 @@ func (k *Link) publisher(ctx context.Context, events <-chan locker.Event) {
 	retransmit := time.NewTicker(time.Second)
 	defer retransmit.Stop()
 	for ctx.Err() == nil {
-		sent, err := k.publishBatch(ctx)
+		sent, err := k.safeBatch(ctx)
 		if err != nil {
 			k.log.Warn("event publish", "err", err)
 		}
@@ -276,6 +276,18 @@ func (k *Link) publisher(ctx context.Context, events <-chan locker.Event) {
 			k.maybeRetransmit()
 		}
 	}
+}
+
+// safeBatch is publishBatch with a panic turned into a fault of the
+// locker (and an error here).
+func (k *Link) safeBatch(ctx context.Context) (sent int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			k.l.Fault(fmt.Sprintf("panic in the sync path (uplink): %v", r))
+			sent, err = 0, fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return k.publishBatch(ctx)
 }
 
 func (k *Link) maybeRetransmit() {
@@ -437,7 +449,12 @@ func (k *Link) worker(ctx context.Context) {
 			k.nack("", errors.New(it.refused))
 			continue
 		}
-		k.handle(ctx, it.topic, it.payload)
+		func() {
+			// A panic here (a damaged store read by bbolt) must not leave
+			// the locker running as if healthy.
+			defer k.l.Recover("the sync path (downlink " + it.topic + ")")
+			k.handle(ctx, it.topic, it.payload)
+		}()
 	}
 }
 
