@@ -76,6 +76,7 @@ type Locker struct {
 	clock    Clock
 	log      *slog.Logger
 	lockouts *Lockouts
+	refusals refusalLog
 	pulses   chan struct{} // semaphore: at most MaxConcurrentPulses energised
 
 	devices   map[string]Device
@@ -85,6 +86,7 @@ type Locker struct {
 
 	mu           sync.Mutex
 	binFull      bool
+	binReported  bool // return_bin.full recorded for the current full spell
 	sessions     map[string]*staffSession // by device name
 	busy         map[string]bool          // order ids being handled
 	bg           context.Context          // for work started by door events
@@ -343,8 +345,10 @@ func (l *Locker) HandleInput(ch InputChange) {
 		l.mu.Lock()
 		was := l.binFull
 		l.binFull = ch.Active
+		report := ch.Active && !was && !l.binReported
+		l.binReported = ch.Active && (l.binReported || report)
 		l.mu.Unlock()
-		if ch.Active && !was {
+		if report {
 			l.recordOne(EvReturnBinFull, map[string]any{"source": "sensor"})
 		}
 		l.log.Info("return bin", "full", ch.Active)
@@ -499,23 +503,12 @@ func (l *Locker) Tick() {
 	l.lastTick.Store(time.Now().UnixNano())
 	l.checkSpace(true)
 	now := l.clock.Now()
+	l.flushRefusals(now)
 	if date, trusted := l.expiryNow(); !trusted {
 		if !l.untrusted.Swap(true) {
 			l.log.Warn("expiry waits for a trustworthy clock (NTP or the central library's time)", "local_time", now)
 		}
-	} else if err := l.update(func(tx Tx) error {
-		l.untrusted.Store(false)
-		due, err := tx.ReadyExpiring(date)
-		if err != nil {
-			return err
-		}
-		for _, o := range due {
-			if err := l.expire(tx, o); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
+	} else if err := l.expireDue(date); err != nil {
 		l.log.Error("expiry", "err", err)
 	}
 
@@ -547,6 +540,33 @@ func (l *Locker) Tick() {
 	for _, a := range alarms {
 		l.recordOne(EvDoorLeftOpen, map[string]any{"compartment": a.id, "commanded": a.commanded, "open_s": int(a.openFor.Seconds())})
 	}
+}
+
+// expireDue expires the ready orders due at date. It looks first in a
+// read transaction: a write transaction syncs the file even when it
+// changes nothing, and this runs every second (an SD card wears).
+func (l *Locker) expireDue(date time.Time) error {
+	l.untrusted.Store(false)
+	var due []Order
+	if err := l.store.View(func(tx Tx) error {
+		var err error
+		due, err = tx.ReadyExpiring(date)
+		return err
+	}); err != nil || len(due) == 0 {
+		return err
+	}
+	return l.update(func(tx Tx) error {
+		due, err := tx.ReadyExpiring(date)
+		if err != nil {
+			return err
+		}
+		for _, o := range due {
+			if err := l.expire(tx, o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (l *Locker) expire(tx Tx, o Order) error {
@@ -594,11 +614,9 @@ func (l *Locker) pickupScan(ctx context.Context, dev Device, text, via string) S
 		return l.staffScan(ctx, dev, text)
 	}
 	if until, locked := l.lockouts.LockedUntil(dev.Name, now); locked {
-		// One event per lockout: a scanner flooded with codes must not
-		// flood the outbox (or the disk) as well.
-		if l.lockouts.FirstRefusal(dev.Name) {
-			l.recordOne(EvPickupDenied, map[string]any{"scanner": dev.Name, "reason": DenyLockedOut, "until": until.UTC()})
-		}
+		// Aggregated: a scanner flooded with codes must not flood the
+		// outbox (or the disk) as well.
+		l.refuse(dev, EvPickupDenied, DenyLockedOut, map[string]any{"until": until.UTC()}, false)
 		return ScanResult{Outcome: OutcomeDenied, Reason: DenyLockedOut, Until: until}
 	}
 	if codeErr != nil {
@@ -667,31 +685,20 @@ func (l *Locker) FindOrderByCode(raw string) (Order, error) {
 	return l.orderByHash(l.key.Hash(code))
 }
 
+// deny refuses a code that matched an order that cannot be picked up
+// (expired, cancelled, not ready). It counts towards the device's
+// lockout like an unknown code: a device that keeps scanning what is
+// refused is flooding, whatever it scans.
 func (l *Locker) deny(dev Device, orderID, reason string) ScanResult {
-	l.recordOne(EvPickupDenied, map[string]any{"scanner": dev.Name, "reason": reason})
-	l.log.Info("pickup denied", "scanner", dev.Name, "reason", reason, "order", orderID)
+	_, started := l.refuse(dev, EvPickupDenied, reason, nil, true)
+	l.log.Info("pickup denied", "scanner", dev.Name, "reason", reason, "order", orderID, "lockout_started", started)
 	return ScanResult{Outcome: OutcomeDenied, Reason: reason}
 }
 
 // failCode records a code that matches nothing, and starts a lockout when
 // there were too many.
 func (l *Locker) failCode(dev Device, now time.Time) ScanResult {
-	until, started := l.lockouts.Fail(dev.Name, now)
-	err := l.update(func(tx Tx) error {
-		if err := tx.PutLockoutState(dev.Name, l.lockouts.State(dev.Name)); err != nil {
-			return err
-		}
-		if err := l.record(tx, EvPickupDenied, map[string]any{"scanner": dev.Name, "reason": DenyUnknown}); err != nil {
-			return err
-		}
-		if started {
-			return l.record(tx, EvLockoutStarted, map[string]any{"scanner": dev.Name, "until": until.UTC()})
-		}
-		return nil
-	})
-	if err != nil {
-		l.log.Error("denial not recorded", "err", err)
-	}
+	_, started := l.refuse(dev, EvPickupDenied, DenyUnknown, nil, true)
 	l.log.Info("pickup denied", "scanner", dev.Name, "reason", DenyUnknown, "lockout_started", started)
 	return ScanResult{Outcome: OutcomeDenied, Reason: DenyUnknown}
 }

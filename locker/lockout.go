@@ -19,7 +19,6 @@ type lockoutState struct {
 	until       time.Time     // locked out until
 	last        time.Duration // length of the last lockout, for doubling
 	lastEndedAt time.Time
-	refused     bool // a scan was refused during the current lockout
 }
 
 // LockoutState is one device's lockout as the store keeps it: a power
@@ -85,19 +84,6 @@ func (l *Lockouts) LockedUntil(device string, now time.Time) (time.Time, bool) {
 	return st.until, true
 }
 
-// FirstRefusal reports whether this is the first scan refused during the
-// device's current lockout (and marks it seen).
-func (l *Lockouts) FirstRefusal(device string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	st := l.by[device]
-	if st == nil || st.refused {
-		return false
-	}
-	st.refused = true
-	return true
-}
-
 // Fail records a failed attempt on device at now. It returns the end of a
 // lockout that this failure started, if it started one.
 func (l *Lockouts) Fail(device string, now time.Time) (until time.Time, started bool) {
@@ -126,7 +112,6 @@ func (l *Lockouts) Fail(device string, now time.Time) (until time.Time, started 
 		d = min(st.last*2, l.policy.LockoutMax)
 	}
 	st.last = d
-	st.refused = false
 	st.until = now.Add(d)
 	st.lastEndedAt = st.until
 	st.failures = st.failures[:0]

@@ -14,30 +14,36 @@ const (
 // returnScan handles a barcode read at the return slot. The barcode is
 // recorded only when accepted: a refused scan may be anything (a pickup
 // code shown to the wrong scanner), so its text is never recorded.
+// Refusals are aggregated and count towards the scanner's lockout (see
+// refuse): a flood at the return slot neither floods the outbox nor fills
+// the disk.
 func (l *Locker) returnScan(ctx context.Context, dev Device, text string) ScanResult {
 	r := l.set.Return
 	if r == nil {
 		return ScanResult{Outcome: OutcomeRefused, Reason: "no return slot"}
 	}
 	barcode := CleanScan(text)
+	if until, locked := l.lockouts.LockedUntil(dev.Name, l.clock.Now()); locked {
+		l.refuse(dev, EvReturnRefused, DenyLockedOut, map[string]any{"until": until.UTC()}, false)
+		return ScanResult{Outcome: OutcomeRefused, Reason: DenyLockedOut, Until: until}
+	}
 	l.mu.Lock()
 	full := l.binFull
+	report := full && !l.binReported
+	l.binReported = l.binReported || report
 	l.mu.Unlock()
 	if full {
-		err := l.update(func(tx Tx) error {
-			if err := l.record(tx, EvReturnRefused, map[string]any{"reason": RefuseBinFull, "scanner": dev.Name}); err != nil {
-				return err
-			}
-			return l.record(tx, EvReturnBinFull, map[string]any{"source": "return_refused"})
-		})
-		if err != nil {
-			l.log.Error("return refusal not recorded", "err", err)
+		// Refusals aggregate and count towards the lockout; the bin's
+		// alarm is recorded once per full spell, not per scan.
+		l.refuse(dev, EvReturnRefused, RefuseBinFull, nil, true)
+		if report {
+			l.recordOne(EvReturnBinFull, map[string]any{"source": "return_refused"})
 		}
 		l.log.Warn("return refused", "scanner", dev.Name, "reason", RefuseBinFull)
 		return ScanResult{Outcome: OutcomeRefused, Reason: RefuseBinFull}
 	}
 	if r.Pattern != nil && !r.Pattern.MatchString(barcode) {
-		l.recordOne(EvReturnRefused, map[string]any{"reason": RefusePattern, "scanner": dev.Name})
+		l.refuse(dev, EvReturnRefused, RefusePattern, nil, true)
 		l.log.Info("return refused", "scanner", dev.Name, "reason", RefusePattern)
 		return ScanResult{Outcome: OutcomeRefused, Reason: RefusePattern}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/lockerd/lockerd/drivers/sim"
@@ -39,13 +40,16 @@ func TestDiskFull(t *testing.T) {
 	d := startUnder(t, c.Config, prlimit, "--fsize=524288:unlimited") // soft limit only: it can be raised again
 	rep := d.addOrder(httpapi.AddOrderRequest{Compartment: "A01"})
 
-	// Fill the store with refused returns (each one a recorded event) until
-	// writes keep failing (a failed write frees what it took, so a few
-	// small ones may still fit after the first failure).
+	// Fill the store with orders for staff to load (refused returns no
+	// longer fill it: they are aggregated) until writes keep failing (a
+	// failed write frees what it took, so a few small ones may still fit
+	// after the first failure).
 	failing := 0
+	title := strings.Repeat("A long title to fill the store. ", 8)
 	for i := 0; i < 40000 && failing < 20; i++ {
-		var res locker.ScanResult
-		if err := d.call("POST", "/v1/scan", httpapi.ScanRequest{Scanner: "returns", Text: fmt.Sprintf("not-a-book-%05d", i)}, &res); err != nil {
+		req := httpapi.AddOrderRequest{Size: "S", Assigned: true, Items: []locker.Item{{Barcode: fmt.Sprintf("978%010d", i), Title: title}}}
+		if err := d.call("POST", "/v1/orders", req, nil); err != nil && !strings.Contains(err.Error(), "store") &&
+			!strings.Contains(err.Error(), "room") && !strings.Contains(err.Error(), "file too large") {
 			t.Fatal(err)
 		}
 		var st kiosk.State
