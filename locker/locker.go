@@ -86,7 +86,7 @@ type Locker struct {
 
 	mu           sync.Mutex
 	binFull      bool
-	binReported  bool // return_bin.full recorded for the current full spell
+	binReported  bool                     // return_bin.full recorded for the current full spell
 	sessions     map[string]*staffSession // by device name
 	busy         map[string]bool          // order ids being handled
 	bg           context.Context          // for work started by door events
