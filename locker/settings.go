@@ -6,6 +6,25 @@ import (
 	"time"
 )
 
+// CheckLockerID checks a locker id: it becomes an MQTT topic level and a
+// client id in every supported broker (Mosquitto, NATS, the embedded one),
+// and part of event ids, so only ASCII letters, digits, '-' and '_', up to
+// 64, starting with a letter or digit ('+', '#', '/', '.', spaces and
+// non-ASCII are refused).
+func CheckLockerID(id string) error {
+	if id == "" || len(id) > 64 {
+		return fmt.Errorf("locker id %q: want 1 to 64 characters", id)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || i > 0 && (c == '-' || c == '_')
+		if !ok {
+			return fmt.Errorf("locker id %q: use ASCII letters, digits, '-' and '_', starting with a letter or digit (it becomes an MQTT topic level)", id)
+		}
+	}
+	return nil
+}
+
 // Policy holds the timing rules of the flows.
 type Policy struct {
 	MaxFailedCodes    int

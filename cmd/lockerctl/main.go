@@ -403,6 +403,9 @@ func validate(args []string, out, errw io.Writer) int {
 		fmt.Fprintln(errw, err)
 		return 1
 	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(errw, "warning: %s\n", w)
+	}
 	fmt.Fprintf(out, "%s: ok (locker %s, %d compartments, %d scanners, backend %s)\n",
 		args[0], cfg.Locker.ID, len(cfg.Compartments), len(cfg.Scanners), cfg.Hardware.Backend)
 	return 0

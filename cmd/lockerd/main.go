@@ -54,6 +54,9 @@ func main() {
 		os.Exit(2)
 	}
 	log := newLogger(cfg.Log.Level)
+	for _, w := range cfg.Warnings {
+		log.Warn("config", "problem", w.String())
+	}
 	// Past a file-size limit, a write must fail (and be handled) rather
 	// than kill the daemon; a log write to a closed terminal or pipe must
 	// fail rather than kill it (Go exits on SIGPIPE from stderr).

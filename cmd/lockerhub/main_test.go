@@ -137,3 +137,29 @@ func TestServeRefusesOpenListeners(t *testing.T) {
 		}
 	}
 }
+
+// lockerhub refuses locker ids that are not valid topic levels in every
+// supported broker, as lockerd's config does.
+func TestBadLockerIDsRefused(t *testing.T) {
+	url := brokertest.StartEmbedded(t, protocol.DefaultPrefix, "lockerhub")
+	dir := t.TempDir()
+	cli(t, "keygen", "-out", dir)
+	priv, _ := readSigningKey(filepath.Join(dir, "central.key"))
+	h, err := hub.New(hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key,
+		StorePath: filepath.Join(dir, "hub.db"), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	api := strings.TrimPrefix(srv.URL, "http://")
+	for _, id := range []string{"nb/main", "nb+1", "nb#1", "nb.main", "nb main", "宁波01", "-nb", strings.Repeat("x", 65)} {
+		if _, errw, code := cli(t, "order", "add", "-hub", api, "--locker", id); code == 0 || !strings.Contains(errw, "locker id") {
+			t.Errorf("order for locker %q: exit %d %s", id, code, errw)
+		}
+		if _, err := h.Open(id, "A01", "x"); err == nil {
+			t.Errorf("open on locker %q accepted", id)
+		}
+	}
+}

@@ -44,6 +44,9 @@ type Config struct {
 	CentralKey ed25519.PublicKey `yaml:"-"`
 	// MQTTPassword is the content of mqtt.password_file.
 	MQTTPassword string `yaml:"-"`
+	// Warnings are things to fix that do not stop the config being used
+	// (lockerd logs them, lockerctl validate prints them).
+	Warnings Problems `yaml:"-"`
 	lines        map[string]int
 }
 
@@ -99,6 +102,9 @@ type PolicySection struct {
 	ReopenGrace       Duration `yaml:"reopen_grace"`
 	StaffIdle         Duration `yaml:"staff_idle"`
 	ClockTrust        string   `yaml:"clock_trust"`
+	// StrictFiles refuses (instead of warning about) secret files that
+	// others than their owner can read.
+	StrictFiles bool `yaml:"strict_files"`
 }
 
 type Hardware struct {
@@ -305,7 +311,6 @@ func (c *Config) line(key string) int {
 }
 
 var (
-	lockerIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 	compIDRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,15}$`)
 	nameRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 	hashRe     = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -334,8 +339,8 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 
 	if c.Locker.ID == "" {
 		bad("locker.id", "required")
-	} else if !lockerIDRe.MatchString(c.Locker.ID) {
-		bad("locker.id", "%q: use letters, digits, '-' and '_' (up to 64; it becomes an MQTT topic level)", c.Locker.ID)
+	} else if err := locker.CheckLockerID(c.Locker.ID); err != nil {
+		bad("locker.id", "%v", err)
 	}
 	if c.Store.Path == "" {
 		bad("store.path", "required")
@@ -347,6 +352,7 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 		bad("security.pickup_key_file", "required (a file with 32 or more random bytes in hex)")
 	} else if checkFiles {
 		p := c.Resolve(c.Security.PickupKeyFile)
+		c.checkSecretFile("security.pickup_key_file", p, bad)
 		raw, err := os.ReadFile(p)
 		if err != nil {
 			bad("security.pickup_key_file", "cannot read %s: %v", p, errors.Unwrap(err))
@@ -372,6 +378,19 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 		if v <= 0 {
 			bad(key, "must be positive")
 		}
+	}
+	// Lower bounds: a window or a lockout this short protects nothing.
+	if p.FailedWindow > 0 && p.FailedWindow.D() < 10*time.Second {
+		bad("policy.failed_window", "%v is under the bound of 10s: failures this far apart would never add up to a lockout", p.FailedWindow.D())
+	}
+	if p.Lockout > 0 && p.Lockout.D() < time.Second {
+		bad("policy.lockout", "%v is under the bound of 1s", p.Lockout.D())
+	}
+	if p.LockoutMax > 0 && p.LockoutMax.D() < 5*time.Minute {
+		bad("policy.lockout_max", "%v is under the bound of 5m: lockouts must grow long enough to stop guessing", p.LockoutMax.D())
+	}
+	if p.MaxFailedCodes > 20 {
+		bad("policy.max_failed_codes", "%d is over the bound of 20", p.MaxFailedCodes)
 	}
 	if p.LockoutMax < p.Lockout {
 		bad("policy.lockout_max", "%v is shorter than policy.lockout %v", p.LockoutMax.D(), p.Lockout.D())
@@ -420,6 +439,7 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 	}
 
 	names := map[string]string{}
+	devices := map[string]string{} // the device a scanner reads → its key
 	for i, s := range c.Scanners {
 		k := fmt.Sprintf("scanners[%d]", i)
 		if s.Baud == 0 {
@@ -437,6 +457,13 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 			names[s.Name] = k
 		}
 		c.checkScanner(k, &c.Scanners[i], bad)
+		if dev := scannerDevice(c.Scanners[i], checkFiles); dev != "" {
+			if prev, dup := devices[dev]; dup {
+				bad(k+".port", "%q is already read by %s: two readers on one device each get part of the scans", s.Port, prev)
+			} else {
+				devices[dev] = k
+			}
+		}
 		if s.Role != string(locker.RolePickup) && s.Role != string(locker.RoleReturn) {
 			bad(k+".role", "%q: want pickup or return", s.Role)
 		}
@@ -539,6 +566,41 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 	default:
 		bad("log.level", "%q: want debug, info, warn or error", c.Log.Level)
 	}
+}
+
+// scannerDevice names the device a scanner reads, so that two scanners on
+// one device are found: the port's path (its link resolved when the
+// files are there: /dev/serial/by-id/... is /dev/ttyACM0), or the USB ids
+// of port: auto.
+func scannerDevice(s Scanner, checkFiles bool) string {
+	switch s.Port {
+	case "":
+		return ""
+	case PortAuto:
+		return strings.ToLower("usb:" + s.USBVendor + ":" + s.USBProd + ":" + s.USBSerial)
+	}
+	p := filepath.Clean(s.Port)
+	if checkFiles {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
+	}
+	return p
+}
+
+// checkSecretFile warns about a secret file that its group or others can
+// read (a problem with policy.strict_files).
+func (c *Config) checkSecretFile(key, path string, bad func(key, format string, args ...any)) {
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	msg := fmt.Sprintf("%s is readable by its group or others (mode %04o): chmod 600 it", path, info.Mode().Perm())
+	if c.Policy.StrictFiles {
+		bad(key, "%s (policy.strict_files)", msg)
+		return
+	}
+	c.Warnings = append(c.Warnings, Problem{File: c.File, Line: c.line(key), Key: key, Msg: msg})
 }
 
 // Settings turns the config into the core's settings.

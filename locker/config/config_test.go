@@ -92,7 +92,15 @@ func TestConfigProblems(t *testing.T) {
 		{"bad backend", "backend: sim", "backend: gpiod", "6: hardware.backend: \"gpiod\": want sim, gpio or lockboard"},
 		{"bad expander pin", "lock: GPIO7", "lock: mcp23017@0x20/C1", "13: compartments[1].lock: mcp23017@0x20/C1: MCP23017 pins are A0..A7 and B0..B7"},
 		{"same pin two names", "lock: GPIO7", "lock: 5", "13: compartments[1].lock: pin 5 already used by compartments[0].lock"},
-		{"bad locker id", "id: nb-main-01", "id: nb/main", "1: locker.id: \"nb/main\""},
+		{"bad locker id", "id: nb-main-01", "id: nb/main", "1: locker.id: locker id \"nb/main\": use ASCII letters"},
+		{"locker id with a wildcard", "id: nb-main-01", "id: \"nb+1\"", "1: locker.id: locker id \"nb+1\""},
+		{"locker id with a dot", "id: nb-main-01", "id: nb.main", "1: locker.id: locker id \"nb.main\""},
+		{"locker id not ASCII", "id: nb-main-01", "id: 宁波-01", "1: locker.id: locker id"},
+		{"two scanners on one port", "{name: returns, role: return}", "{name: returns, port: /dev/ttyACM0, role: return}", "10: scanners[1].port: \"/dev/ttyACM0\" is already read by scanners[0]"},
+		{"two scanners on one port, other spelling", "{name: returns, role: return}", "{name: returns, port: /dev/../dev/ttyACM0, role: return}", "10: scanners[1].port: \"/dev/../dev/ttyACM0\" is already read by scanners[0]"},
+		{"window too short", "hardware:", "policy: {failed_window: 1s}\nhardware:", "5: policy.failed_window: 1s is under the bound of 10s"},
+		{"lockout too short", "hardware:", "policy: {lockout: 100ms}\nhardware:", "5: policy.lockout: 100ms is under the bound of 1s"},
+		{"lockout_max too short", "hardware:", "policy: {lockout: 30s, lockout_max: 1m}\nhardware:", "5: policy.lockout_max: 1m0s is under the bound of 5m"},
 		{"bad staff badge", "pickup_key_file: pickup.key", "pickup_key_file: pickup.key\n  staff_badges: [abc]", "5: security.staff_badges[0]: want 64 lowercase hex"},
 		{"lockout_max below lockout", "hardware:", "policy: {lockout: 10m, lockout_max: 5m}\nhardware:", "5: policy.lockout_max: 5m0s is shorter"},
 		{"section of wrong kind", "store: {path: lockerd.db}", "store: lockerd.db", "2: store: want a mapping"},
@@ -243,5 +251,38 @@ func TestScannerKinds(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want %q", tc.edit, err, tc.want)
 		}
+	}
+}
+
+// A pickup key others can read is a warning, and a problem with
+// policy.strict_files; the same HID device named through a link is found
+// when the files are there.
+func TestSecretFileModesAndDeviceLinks(t *testing.T) {
+	p := write(t, good)
+	key := filepath.Join(filepath.Dir(p), "pickup.key")
+	os.Chmod(key, 0o644)
+	cfg, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings.Error(), "4: security.pickup_key_file: "+key+" is readable by its group or others (mode 0644)") {
+		t.Fatalf("warnings: %v", cfg.Warnings)
+	}
+	strict := write(t, strings.Replace(good, "hardware:", "policy: {strict_files: true}\nhardware:", 1))
+	os.Chmod(filepath.Join(filepath.Dir(strict), "pickup.key"), 0o640)
+	if _, err := Load(strict); err == nil || !strings.Contains(err.Error(), "(policy.strict_files)") {
+		t.Fatalf("strict_files: %v", err)
+	}
+
+	dir := t.TempDir()
+	dev := filepath.Join(dir, "event3")
+	os.WriteFile(dev, nil, 0o600)
+	link := filepath.Join(dir, "usb-Scanner-event-kbd")
+	os.Symlink(dev, link)
+	two := strings.Replace(good, "{name: front, port: /dev/ttyACM0, baud: 9600, role: pickup}",
+		"{name: front, type: hid, port: "+link+", role: pickup}", 1)
+	two = strings.Replace(two, "{name: returns, role: return}", "{name: returns, type: hid, port: "+dev+", role: return}", 1)
+	if _, err := Load(write(t, two)); err == nil || !strings.Contains(err.Error(), "scanners[1].port: \""+dev+"\" is already read by scanners[0]") {
+		t.Fatalf("one HID device through a link and its path: %v", err)
 	}
 }

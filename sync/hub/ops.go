@@ -68,8 +68,8 @@ func (h *Hub) update(fn func(tx *bolt.Tx, out *[]pendingMsg) error) error {
 // CreateOrder makes an order with a fresh pickup code and sends it to the
 // locker. Only the code's keyed hash is stored and sent.
 func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
-	if req.Locker == "" {
-		return Created{}, errors.New("locker required")
+	if err := locker.CheckLockerID(req.Locker); err != nil {
+		return Created{}, err
 	}
 	if len(h.cfg.PickupKey) == 0 {
 		return Created{}, errors.New("hub has no pickup key")
@@ -157,6 +157,9 @@ func (h *Hub) CancelOrder(lockerID, orderID string) (uint64, error) {
 // Snapshot sends the complete set of a locker's live orders (assigned or
 // ready here) in parts of at most partSize orders.
 func (h *Hub) Snapshot(lockerID string, partSize int) (string, int, error) {
+	if err := locker.CheckLockerID(lockerID); err != nil {
+		return "", 0, err
+	}
 	if partSize <= 0 {
 		partSize = 500
 	}
@@ -205,8 +208,8 @@ func (h *Hub) Service(lockerID, compartment string, inService bool) (string, err
 }
 
 func (h *Hub) command(lockerID, typ string, data any) (string, error) {
-	if lockerID == "" {
-		return "", errors.New("locker required")
+	if err := locker.CheckLockerID(lockerID); err != nil {
+		return "", err
 	}
 	exp := time.Now().Add(h.cfg.CmdTTL).UTC()
 	id, env, err := h.seal(lockerID, typ, &exp, data)
