@@ -47,7 +47,7 @@ type Config struct {
 	// Warnings are things to fix that do not stop the config being used
 	// (lockerd logs them, lockerctl validate prints them).
 	Warnings Problems `yaml:"-"`
-	lines        map[string]int
+	lines    map[string]int
 }
 
 type LockerSection struct {
@@ -311,10 +311,10 @@ func (c *Config) line(key string) int {
 }
 
 var (
-	compIDRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,15}$`)
-	nameRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
-	hashRe     = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	bauds      = map[int]bool{1200: true, 2400: true, 4800: true, 9600: true, 19200: true, 38400: true, 57600: true, 115200: true}
+	compIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,15}$`)
+	nameRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	hashRe   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	bauds    = map[int]bool{1200: true, 2400: true, 4800: true, 9600: true, 19200: true, 38400: true, 57600: true, 115200: true}
 )
 
 // Resolve makes a path from the config absolute, relative to its file.
