@@ -103,6 +103,7 @@ type Locker struct {
 	spaceChecked atomic.Int64 // unix nanos of the last headroom check
 	spaceLow     atomic.Bool  // store.low_space raised and not yet cleared
 	fault        atomic.Pointer[string]
+	lastPurge    atomic.Int64 // unix nanos of the last purge run
 	wg           sync.WaitGroup
 }
 
@@ -177,6 +178,7 @@ func (l *Locker) recordFact(tx Tx, o *Order, typ string, data map[string]any) er
 	}
 	tx.AfterCommit(func() { l.hub.publish(e) })
 	o.FactSeq = e.Seq
+	o.markEnded(l.clock.Now())
 	return tx.PutOrder(*o)
 }
 
@@ -504,6 +506,11 @@ func (l *Locker) Tick() {
 	l.checkSpace(true)
 	now := l.clock.Now()
 	l.flushRefusals(now)
+	if last := l.lastPurge.Load(); last == 0 || now.Sub(time.Unix(0, last)) >= PurgeEvery || now.UnixNano() < last {
+		if l.lastPurge.CompareAndSwap(last, now.UnixNano()) {
+			l.purge()
+		}
+	}
 	if date, trusted := l.expiryNow(); !trusted {
 		if !l.untrusted.Swap(true) {
 			l.log.Warn("expiry waits for a trustworthy clock (NTP or the central library's time)", "local_time", now)

@@ -39,6 +39,9 @@ type Tx interface {
 	// ReadyExpiring returns ready orders whose ExpiresAt is not after t.
 	ReadyExpiring(t time.Time) ([]Order, error)
 	OrderCount() (map[OrderState]int, error)
+	// EndedBefore returns up to limit ended orders (Order.Ended) whose
+	// EndedAt is before t, oldest first.
+	EndedBefore(t time.Time, limit int) ([]Order, error)
 
 	Compartment(id string) (Compartment, error)
 	PutCompartment(c Compartment) error

@@ -96,6 +96,11 @@ type Settings struct {
 	StaffBadges         []string    // badge code hashes
 	Buzzer              string      // signal output pin; "" = none
 	StatusLED           string      // signal output pin; "" = none
+	// Retention is how long an ended order is kept (0: for ever).
+	Retention time.Duration
+	// Standalone: no central library acknowledges events, so an ended
+	// order is purged without waiting for its fact to be acknowledged.
+	Standalone bool
 }
 
 func (s Settings) validate() error {

@@ -113,6 +113,7 @@ func (l *Locker) applyOrder(tx Tx, o Order, res *OrdersResult) error {
 				Reason: fmt.Sprintf("%s here; not reverted", cur.State)})
 		} else if cur.State == OrderCancelled && !cur.Loaded {
 			cur.State = OrderAssigned // the central library revives its own cancel
+			cur.EndedAt = time.Time{}
 		}
 		if cur.State == OrderAssigned && cur.Assigned != o.Assigned {
 			if err := l.unreserve(tx, cur.Assigned, cur.ID); err != nil {
@@ -265,6 +266,7 @@ func (l *Locker) cancelOrder(tx Tx, id string, rev uint64, res *OrdersResult) er
 	if rev != 0 {
 		o.Rev = rev
 	}
+	o.markEnded(l.clock.Now())
 	if !o.Loaded {
 		if err := l.unreserve(tx, o.Assigned, o.ID); err != nil {
 			return err

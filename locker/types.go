@@ -160,6 +160,22 @@ type Order struct {
 	// the order here (loaded, picked up, retrieved). Until the central
 	// library acks it, the central library cannot overrule that fact.
 	FactSeq uint64 `json:"fact_seq,omitempty"`
+	// EndedAt is when nothing more could happen to the order here (see
+	// Ended): it is purged store.retention after.
+	EndedAt time.Time `json:"ended_at,omitzero"`
+}
+
+// Ended reports whether the order is over at this locker: picked up,
+// retrieved, or cancelled before its books were loaded.
+func (o Order) Ended() bool {
+	return o.State == OrderPickedUp || o.State == OrderRetrieved || o.State == OrderCancelled && !o.Loaded
+}
+
+// markEnded stamps EndedAt once the order has ended.
+func (o *Order) markEnded(now time.Time) {
+	if o.Ended() && o.EndedAt.IsZero() {
+		o.EndedAt = now.UTC()
+	}
 }
 
 // Move changes the order's state if the state machine allows it.

@@ -29,6 +29,7 @@ var (
 	bCodes    = []byte("idx_code")
 	bBarcodes = []byte("idx_barcode")
 	bExpiry   = []byte("idx_expiry")
+	bEnded    = []byte("idx_ended") // ended-at (8) + order id → nil: what retention purges
 	bComps    = []byte("compartments")
 	bStaff    = []byte("staff")
 	bOutbox   = []byte("outbox")
@@ -37,8 +38,9 @@ var (
 	kBoot        = []byte("boot")
 	kStoreID     = []byte("store_id")
 	kOutboxCount = []byte("outbox_count")
+	kEndedIndex  = []byte("ended_index") // set once idx_ended covers every order
 
-	allBuckets = [][]byte{bMeta, bOrders, bCodes, bBarcodes, bExpiry, bComps, bStaff, bOutbox,
+	allBuckets = [][]byte{bMeta, bOrders, bCodes, bBarcodes, bExpiry, bEnded, bComps, bStaff, bOutbox,
 		bCounters, bCmdIDs, bCmdOrder, bStaged, bLockouts}
 )
 
@@ -129,6 +131,11 @@ func Open(path string, opt Options) (*Store, error) {
 				}
 			} else if err := checkSchema(m.Get(kSchema)); err != nil {
 				return err
+			}
+			if m.Get(kEndedIndex) == nil {
+				if err := indexEnded(tx); err != nil {
+					return err
+				}
 			}
 			s.boot = u64(m.Get(kBoot)) + 1
 			if s.id = string(m.Get(kStoreID)); s.id == "" {
@@ -258,6 +265,39 @@ func expiryKey(o locker.Order) []byte {
 	return append(be64(uint64(o.ExpiresAt.UnixNano())), o.ID...)
 }
 
+func endedKey(o locker.Order) []byte {
+	return append(be64(uint64(o.EndedAt.UnixNano())), o.ID...)
+}
+
+// indexEnded builds idx_ended for a store from before it: an ended order
+// without EndedAt gets the latest time it records (it ended no later).
+func indexEnded(tx *bolt.Tx) error {
+	t := &txn{tx}
+	var ended []locker.Order
+	err := t.ForEachOrder(func(o locker.Order) error {
+		if o.Ended() {
+			if o.EndedAt.IsZero() {
+				for _, at := range []time.Time{o.LoadedAt, o.PickedUpAt, o.ExpiresAt} {
+					if at.After(o.EndedAt) {
+						o.EndedAt = at
+					}
+				}
+			}
+			ended = append(ended, o)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, o := range ended {
+		if err := t.PutOrder(o); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bMeta).Put(kEndedIndex, []byte{1})
+}
+
 // live orders hold their code against other orders.
 func live(s locker.OrderState) bool {
 	return s == locker.OrderAssigned || s == locker.OrderReady || s == locker.OrderExpired
@@ -290,6 +330,9 @@ func (t *txn) PutOrder(o locker.Order) error {
 		if err := expiry.Delete(expiryKey(old)); err != nil {
 			return err
 		}
+		if err := t.b(bEnded).Delete(endedKey(old)); err != nil {
+			return err
+		}
 	} else if !errors.Is(err, locker.ErrNotFound) {
 		return err
 	}
@@ -307,6 +350,11 @@ func (t *txn) PutOrder(o locker.Order) error {
 	}
 	if o.State == locker.OrderReady {
 		if err := expiry.Put(expiryKey(o), nil); err != nil {
+			return err
+		}
+	}
+	if o.Ended() && !o.EndedAt.IsZero() {
+		if err := t.b(bEnded).Put(endedKey(o), nil); err != nil {
 			return err
 		}
 	}
@@ -335,6 +383,20 @@ func (t *txn) ReadyExpiring(at time.Time) ([]locker.Order, error) {
 		if o.State == locker.OrderReady {
 			out = append(out, o)
 		}
+	}
+	return out, nil
+}
+
+func (t *txn) EndedBefore(at time.Time, limit int) ([]locker.Order, error) {
+	var out []locker.Order
+	bound := be64(uint64(at.UnixNano()))
+	c := t.b(bEnded).Cursor()
+	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], bound) < 0 && (limit <= 0 || len(out) < limit); k, _ = c.Next() {
+		o, err := t.Order(string(k[8:]))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
 	}
 	return out, nil
 }
@@ -456,6 +518,9 @@ func (t *txn) DeleteOrder(id string) error {
 		}
 	}
 	if err := t.b(bExpiry).Delete(expiryKey(old)); err != nil {
+		return err
+	}
+	if err := t.b(bEnded).Delete(endedKey(old)); err != nil {
 		return err
 	}
 	return t.b(bOrders).Delete([]byte(id))

@@ -60,6 +60,9 @@ type StoreSection struct {
 	// MinFree is the headroom (free disk, room under the file-size limit
 	// and free pages in the file) below which store.low_space is raised.
 	MinFree ByteSize `yaml:"min_free"`
+	// Retention is how long an ended order (picked up, retrieved,
+	// cancelled before loading) is kept before it is purged.
+	Retention Duration `yaml:"retention"`
 }
 
 type Security struct {
@@ -217,6 +220,7 @@ type Log struct {
 // Defaults and bounds.
 const (
 	DefaultBarcodePattern = `^[0-9]{8,14}$`
+	DefaultRetention      = 30 * 24 * time.Hour
 	DefaultListen         = "127.0.0.1:8480"
 	// DefaultPath is where the Debian package puts the config.
 	DefaultPath    = "/etc/lockerd/lockerd.yaml"
@@ -242,7 +246,7 @@ func defaults() Config {
 				Quiet: Duration(20 * time.Millisecond), Poll: Duration(500 * time.Millisecond)},
 			Sim: Sim{OpenDelay: Duration(50 * time.Millisecond), AutoClose: Duration(2 * time.Second)},
 		},
-		Store: StoreSection{MinFree: 20 << 20},
+		Store: StoreSection{MinFree: 20 << 20, Retention: Duration(DefaultRetention)},
 		API:   API{Listen: DefaultListen},
 		Log:   Log{Level: "info"},
 		Kiosk: Kiosk{DefaultLang: "zh-CN", Columns: 4, IdleTimeout: Duration(30 * time.Second)},
@@ -344,6 +348,9 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 	}
 	if c.Store.Path == "" {
 		bad("store.path", "required")
+	}
+	if r := c.Store.Retention.D(); r < 24*time.Hour || r > 10*365*24*time.Hour {
+		bad("store.retention", "%v is out of bounds 24h..87600h (10 years)", r)
 	}
 	if c.Store.MinFree < 64<<10 {
 		bad("store.min_free", "%d bytes is under the bound of 64KB", c.Store.MinFree)
@@ -618,6 +625,8 @@ func (c *Config) Settings() locker.Settings {
 		StaffBadges:         c.Security.StaffBadges,
 		Buzzer:              c.Hardware.Buzzer,
 		StatusLED:           c.Hardware.StatusLED,
+		Retention:           c.Store.Retention.D(),
+		Standalone:          c.MQTT == nil,
 	}
 	for _, cp := range c.Compartments {
 		s.Compartments = append(s.Compartments, locker.Compartment{ID: cp.ID, Size: locker.Size(cp.Size), Lock: cp.Lock, Sensor: cp.Sensor})
