@@ -36,6 +36,8 @@ type Tx interface {
 	// PutOrder writes o and keeps the indexes in step.
 	PutOrder(o Order) error
 	ForEachOrder(fn func(Order) error) error
+	// ForEachOrderID is ForEachOrder without reading the orders.
+	ForEachOrderID(fn func(id string) error) error
 	// ReadyExpiring returns ready orders whose ExpiresAt is not after t.
 	ReadyExpiring(t time.Time) ([]Order, error)
 	OrderCount() (map[OrderState]int, error)

@@ -379,7 +379,8 @@ func (l *Locker) StageSnapshot(snapID string, part, parts int, rev uint64, order
 		if err != nil {
 			return err
 		}
-		var all []Order
+		byPart := make([][]Order, parts)
+		total := 0
 		for p := 1; p <= parts; p++ {
 			raw, ok := partsKept[p]
 			if !ok {
@@ -394,7 +395,12 @@ func (l *Locker) StageSnapshot(snapID string, part, parts int, rev uint64, order
 			if sp.Parts != parts || sp.Rev != rev {
 				return fmt.Errorf("snapshot %s: parts disagree on parts/rev", snapID)
 			}
-			all = append(all, sp.Orders...)
+			byPart[p-1] = sp.Orders
+			total += len(sp.Orders)
+		}
+		all := make([]Order, 0, total)
+		for _, os := range byPart {
+			all = append(all, os...)
 		}
 		if err := l.swapSnapshot(tx, all, rev, &res); err != nil {
 			return err
@@ -429,15 +435,21 @@ func (l *Locker) swapSnapshot(tx Tx, orders []Order, rev uint64, res *OrdersResu
 	if err != nil {
 		return err
 	}
+	// Only the orders absent from the snapshot are read.
 	var drop []Order
-	err = tx.ForEachOrder(func(o Order) error {
-		if !keep[o.ID] {
-			drop = append(drop, o)
+	err = tx.ForEachOrderID(func(id string) error {
+		if !keep[id] {
+			drop = append(drop, Order{ID: id})
 		}
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	for i := range drop {
+		if drop[i], err = tx.Order(drop[i].ID); err != nil {
+			return err
+		}
 	}
 	for _, o := range drop {
 		if o.Rev > rev {

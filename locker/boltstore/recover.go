@@ -202,13 +202,13 @@ func (c *collected) write(dst *Store, rep *Recovered) error {
 	inBatches := func(n int, fn func(t *txn, i int) error) error {
 		for lo := 0; lo < n; lo += batch {
 			err := dst.db.Update(func(tx *bolt.Tx) error {
-				t := &txn{tx}
+				t := newTxn(tx)
 				for i := lo; i < min(lo+batch, n); i++ {
 					if err := fn(t, i); err != nil {
 						return err
 					}
 				}
-				return nil
+				return t.flush()
 			})
 			if err != nil {
 				return err

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"time"
 
@@ -202,15 +203,98 @@ func (s *Store) Size() int64 {
 
 // Update implements locker.Store.
 func (s *Store) Update(fn func(locker.Tx) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(&txn{tx}) })
+	return s.db.Update(func(tx *bolt.Tx) error {
+		t := newTxn(tx)
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.flush()
+	})
 }
 
 // View implements locker.Store.
 func (s *Store) View(fn func(locker.Tx) error) error {
-	return s.db.View(func(tx *bolt.Tx) error { return fn(&txn{tx}) })
+	return s.db.View(func(tx *bolt.Tx) error { return fn(newTxn(tx)) })
 }
 
-type txn struct{ tx *bolt.Tx }
+// txn is one transaction. Writes to the orders bucket and its indexes are
+// kept in a buffer and written in key order when the transaction ends (or
+// before anything iterates over them): bbolt keeps a node's entries in one
+// slice until commit, and inserting a key in its middle moves every entry
+// after it, so a transaction that puts many random keys (a 100,000-order
+// snapshot: random code hashes) costs the square of their number; in key
+// order each put appends. Reads see the buffer first.
+type txn struct {
+	tx      *bolt.Tx
+	pending map[string]map[string]pendingPut // bucket → key → write
+}
+
+type pendingPut struct {
+	v   []byte
+	del bool
+}
+
+func newTxn(tx *bolt.Tx) *txn { return &txn{tx: tx} }
+
+// bufferedBuckets are written through the buffer.
+var bufferedBuckets = map[string]bool{string(bOrders): true, string(bCodes): true, string(bBarcodes): true,
+	string(bExpiry): true, string(bEnded): true}
+
+func (t *txn) get(name, key []byte) []byte {
+	if p, ok := t.pending[string(name)][string(key)]; ok {
+		if p.del {
+			return nil
+		}
+		return p.v
+	}
+	return t.b(name).Get(key)
+}
+
+func (t *txn) set(name, key, v []byte, del bool) {
+	if t.pending == nil {
+		t.pending = map[string]map[string]pendingPut{}
+	}
+	m := t.pending[string(name)]
+	if m == nil {
+		m = map[string]pendingPut{}
+		t.pending[string(name)] = m
+	}
+	if v == nil && !del {
+		v = []byte{}
+	}
+	m[string(key)] = pendingPut{v: v, del: del}
+}
+
+// flush writes the buffer in key order, bucket by bucket.
+func (t *txn) flush() error {
+	for name, m := range t.pending {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b := t.b([]byte(name))
+		if len(keys) > 1000 {
+			// A bulk write in key order: fill pages fuller than bbolt's
+			// default half, for fewer pages to write and read.
+			b.FillPercent = 0.9
+		}
+		for _, k := range keys {
+			p := m[k]
+			var err error
+			if p.del {
+				err = b.Delete([]byte(k))
+			} else {
+				err = b.Put([]byte(k), p.v)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	t.pending = nil
+	return nil
+}
 
 func be64(n uint64) []byte { b := make([]byte, 8); binary.BigEndian.PutUint64(b, n); return b }
 
@@ -244,11 +328,19 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 }
 
 func (t *txn) Order(id string) (locker.Order, error) {
-	return getJSON[locker.Order](t.b(bOrders), []byte(id), "order")
+	var o locker.Order
+	raw := t.get(bOrders, []byte(id))
+	if raw == nil {
+		return o, fmt.Errorf("order %q: %w", id, locker.ErrNotFound)
+	}
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return o, fmt.Errorf("order %q: corrupt record: %w", id, err)
+	}
+	return o, nil
 }
 
 func (t *txn) orderVia(idx []byte, key string) (locker.Order, error) {
-	id := t.b(idx).Get([]byte(key))
+	id := t.get(idx, []byte(key))
 	if id == nil {
 		return locker.Order{}, locker.ErrNotFound
 	}
@@ -272,7 +364,7 @@ func endedKey(o locker.Order) []byte {
 // indexEnded builds idx_ended for a store from before it: an ended order
 // without EndedAt gets the latest time it records (it ended no later).
 func indexEnded(tx *bolt.Tx) error {
-	t := &txn{tx}
+	t := newTxn(tx)
 	var ended []locker.Order
 	err := t.ForEachOrder(func(o locker.Order) error {
 		if o.Ended() {
@@ -295,6 +387,9 @@ func indexEnded(tx *bolt.Tx) error {
 			return err
 		}
 	}
+	if err := t.flush(); err != nil {
+		return err
+	}
 	return tx.Bucket(bMeta).Put(kEndedIndex, []byte{1})
 }
 
@@ -307,61 +402,57 @@ func (t *txn) PutOrder(o locker.Order) error {
 	if o.ID == "" {
 		return fmt.Errorf("order without id")
 	}
-	codes, barcodes, expiry := t.b(bCodes), t.b(bBarcodes), t.b(bExpiry)
-	if other := codes.Get([]byte(o.CodeHash)); other != nil && string(other) != o.ID {
+	if other := t.get(bCodes, []byte(o.CodeHash)); other != nil && string(other) != o.ID {
 		prev, err := t.Order(string(other))
 		if err == nil && live(prev.State) {
 			return fmt.Errorf("order %s: %w (order %s)", o.ID, locker.ErrCodeTaken, prev.ID)
 		}
 	}
 	if old, err := t.Order(o.ID); err == nil {
-		if string(codes.Get([]byte(old.CodeHash))) == old.ID {
-			if err := codes.Delete([]byte(old.CodeHash)); err != nil {
-				return err
-			}
-		}
-		for _, it := range old.Items {
-			if string(barcodes.Get([]byte(it.Barcode))) == old.ID {
-				if err := barcodes.Delete([]byte(it.Barcode)); err != nil {
-					return err
-				}
-			}
-		}
-		if err := expiry.Delete(expiryKey(old)); err != nil {
-			return err
-		}
-		if err := t.b(bEnded).Delete(endedKey(old)); err != nil {
-			return err
-		}
+		t.unindex(old)
 	} else if !errors.Is(err, locker.ErrNotFound) {
 		return err
 	}
 	if o.CodeHash != "" {
-		if err := codes.Put([]byte(o.CodeHash), []byte(o.ID)); err != nil {
-			return err
-		}
+		t.set(bCodes, []byte(o.CodeHash), []byte(o.ID), false)
 	}
 	for _, it := range o.Items {
 		if it.Barcode != "" {
-			if err := barcodes.Put([]byte(it.Barcode), []byte(o.ID)); err != nil {
-				return err
-			}
+			t.set(bBarcodes, []byte(it.Barcode), []byte(o.ID), false)
 		}
 	}
 	if o.State == locker.OrderReady {
-		if err := expiry.Put(expiryKey(o), nil); err != nil {
-			return err
-		}
+		t.set(bExpiry, expiryKey(o), nil, false)
 	}
 	if o.Ended() && !o.EndedAt.IsZero() {
-		if err := t.b(bEnded).Put(endedKey(o), nil); err != nil {
-			return err
+		t.set(bEnded, endedKey(o), nil, false)
+	}
+	raw, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	t.set(bOrders, []byte(o.ID), raw, false)
+	return nil
+}
+
+// unindex removes old's index entries (those still pointing at it).
+func (t *txn) unindex(old locker.Order) {
+	if string(t.get(bCodes, []byte(old.CodeHash))) == old.ID {
+		t.set(bCodes, []byte(old.CodeHash), nil, true)
+	}
+	for _, it := range old.Items {
+		if string(t.get(bBarcodes, []byte(it.Barcode))) == old.ID {
+			t.set(bBarcodes, []byte(it.Barcode), nil, true)
 		}
 	}
-	return putJSON(t.b(bOrders), []byte(o.ID), o)
+	t.set(bExpiry, expiryKey(old), nil, true)
+	t.set(bEnded, endedKey(old), nil, true)
 }
 
 func (t *txn) ForEachOrder(fn func(locker.Order) error) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
 	return t.b(bOrders).ForEach(func(k, v []byte) error {
 		var o locker.Order
 		if err := json.Unmarshal(v, &o); err != nil {
@@ -371,8 +462,18 @@ func (t *txn) ForEachOrder(fn func(locker.Order) error) error {
 	})
 }
 
+func (t *txn) ForEachOrderID(fn func(id string) error) error {
+	if err := t.flush(); err != nil {
+		return err
+	}
+	return t.b(bOrders).ForEach(func(k, _ []byte) error { return fn(string(k)) })
+}
+
 func (t *txn) ReadyExpiring(at time.Time) ([]locker.Order, error) {
 	var out []locker.Order
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
 	limit := be64(uint64(at.UnixNano()))
 	c := t.b(bExpiry).Cursor()
 	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], limit) <= 0; k, _ = c.Next() {
@@ -389,6 +490,9 @@ func (t *txn) ReadyExpiring(at time.Time) ([]locker.Order, error) {
 
 func (t *txn) EndedBefore(at time.Time, limit int) ([]locker.Order, error) {
 	var out []locker.Order
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
 	bound := be64(uint64(at.UnixNano()))
 	c := t.b(bEnded).Cursor()
 	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], bound) < 0 && (limit <= 0 || len(out) < limit); k, _ = c.Next() {
@@ -505,25 +609,9 @@ func (t *txn) DeleteOrder(id string) error {
 	if err != nil {
 		return err
 	}
-	if string(t.b(bCodes).Get([]byte(old.CodeHash))) == old.ID {
-		if err := t.b(bCodes).Delete([]byte(old.CodeHash)); err != nil {
-			return err
-		}
-	}
-	for _, it := range old.Items {
-		if string(t.b(bBarcodes).Get([]byte(it.Barcode))) == old.ID {
-			if err := t.b(bBarcodes).Delete([]byte(it.Barcode)); err != nil {
-				return err
-			}
-		}
-	}
-	if err := t.b(bExpiry).Delete(expiryKey(old)); err != nil {
-		return err
-	}
-	if err := t.b(bEnded).Delete(endedKey(old)); err != nil {
-		return err
-	}
-	return t.b(bOrders).Delete([]byte(id))
+	t.unindex(old)
+	t.set(bOrders, []byte(id), nil, true)
+	return nil
 }
 
 func (t *txn) Counter(name string) (uint64, error) { return u64(t.b(bCounters).Get([]byte(name))), nil }
