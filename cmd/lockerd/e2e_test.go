@@ -9,6 +9,7 @@ import (
 
 	"github.com/lockerd/lockerd/drivers/serialscan/serialtest"
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/boltstore"
 	"github.com/lockerd/lockerd/locker/httpapi"
 )
 
@@ -171,6 +172,13 @@ func TestSecondDaemonOnSameStoreFailsFast(t *testing.T) {
 	}
 	if time.Since(began) > 10*time.Second {
 		t.Fatal("second lockerd took too long to fail")
+	}
+	// A store in use is not damaged: the second lockerd leaves it alone.
+	if _, err := os.Stat(c.Store); err != nil {
+		t.Fatalf("the live store is gone after a second lockerd tried it: %v", err)
+	}
+	if aside, ok := boltstore.PendingDamaged(c.Store); ok {
+		t.Fatalf("the live store was moved aside to %s", aside)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // A store file can be damaged: a power cut on a card that lies about its
@@ -29,6 +30,9 @@ import (
 
 // ErrDamaged is wrapped by every finding that a store file is damaged.
 var ErrDamaged = errors.New("store damaged")
+
+// ErrInUse: another process holds the store open (a running lockerd).
+var ErrInUse = errors.New("store in use")
 
 // ErrCheckTimeout: the deep check did not finish in its time bound (a big
 // store on a slow card); nothing was found.
@@ -146,6 +150,10 @@ func DeepCheck(path string) error {
 		return err
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if errors.Is(err, berrors.ErrTimeout) {
+		// Not damage: another process (a running lockerd) holds it.
+		return fmt.Errorf("store %s is locked by another process (is lockerd running on it?): %w", path, err)
+	}
 	if err != nil {
 		return damaged("%s: %v", path, err)
 	}
@@ -200,6 +208,13 @@ func RunChildCheck(args []string) {
 // finding (a child that crashed found damage too), ErrCheckTimeout, or
 // another error (the check could not run).
 func Check(ctx context.Context, path string, timeout time.Duration) error {
+	// A store another process holds open is in use, not damaged: never
+	// judge (let alone move aside) a live store.
+	if busy, err := InUse(path); err != nil {
+		return err
+	} else if busy {
+		return fmt.Errorf("%w: %s is locked by another process (is another lockerd running on it?)", ErrInUse, path)
+	}
 	if err := Preflight(path); err != nil {
 		return err
 	}
@@ -230,8 +245,11 @@ func Check(ctx context.Context, path string, timeout time.Duration) error {
 	if len(detail) > 600 {
 		detail = detail[:600] + "…"
 	}
-	if exit.ExitCode() == childDamaged {
+	switch exit.ExitCode() {
+	case childDamaged:
 		return fmt.Errorf("%w: %s", ErrDamaged, detail)
+	case 1: // the check could not run (the store locked by another process)
+		return fmt.Errorf("store check: %s", firstLine(detail))
 	}
 	// A crash (a signal, or a Go panic's exit status 2) reading the file.
 	return damaged("%s: reading it crashed the check (%v): %s", path, exit, firstLine(detail))

@@ -2,7 +2,9 @@ package cliflag
 
 import (
 	"flag"
+	"io"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -63,4 +65,35 @@ func TestGlobals(t *testing.T) {
 	if _, err := Globals(fs, []string{"lockers", "-hub"}); err == nil {
 		t.Error("a global flag without its value was accepted")
 	}
+}
+
+// FuzzGlobals: any argument list either fails with an error or comes back
+// with the global flags taken out and every other argument kept, in order.
+func FuzzGlobals(f *testing.F) {
+	f.Add("-hub\x00h:1\x00lockers")
+	f.Add("lockers\x00--hub=x\x00--\x00-hub")
+	f.Add("-\x00--\x00---hub\x00-json=maybe")
+	f.Fuzz(func(t *testing.T, joined string) {
+		args := strings.Split(joined, "\x00")
+		fs := flag.NewFlagSet("g", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.String("hub", "", "")
+		fs.Bool("json", false, "")
+		rest, err := Globals(fs, args)
+		if err != nil {
+			return
+		}
+		if len(rest) > len(args) {
+			t.Fatalf("%q: more arguments back (%q)", args, rest)
+		}
+		i := 0
+		for _, a := range args {
+			if i < len(rest) && rest[i] == a {
+				i++
+			}
+		}
+		if i != len(rest) {
+			t.Fatalf("%q: %q is not what remains in order", args, rest)
+		}
+	})
 }
