@@ -48,15 +48,22 @@ func hasAlarm(c *central, typ string) bool {
 	return false
 }
 
+// syncRig is Mosquitto, an in-process central and a cabinet config
+// synced through them.
+func syncRig(t *testing.T) (*brokertest.Mosquitto, *central, *cabinet) {
+	t.Helper()
+	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
+	key, _ := newKey(t)
+	c := startCentral(t, mq.URL, key, nil, "lockerhub")
+	return mq, c, newCabinet(t, "0s", withMQTT(mq.URL, c.Pub, ""))
+}
+
 // TestReplacedStoreLosesNothing: the locker's store is wiped (an SD card
 // swapped): seq starts again at 1 under a new store identity. Every new
 // event reaches the central (none taken for a duplicate of the old
 // store's), the old store's stay, and the central raises an alarm.
 func TestReplacedStoreLosesNothing(t *testing.T) {
-	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
-	key, _ := newKey(t)
-	c := startCentral(t, mq.URL, key, nil, "lockerhub")
-	cab := newCabinet(t, "0s", withMQTT(mq.URL, c.Pub, ""))
+	_, c, cab := syncRig(t)
 	d := start(t, cab.Config)
 	returns(t, d, 5)
 	old := centralHas(t, d, c)
@@ -98,10 +105,7 @@ func TestReplacedStoreLosesNothing(t *testing.T) {
 // not raise its mark over it (alarm instead), and every later event is
 // still stored, none dropped as a duplicate.
 func TestForgedStatusTailIsNotBelieved(t *testing.T) {
-	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
-	key, _ := newKey(t)
-	c := startCentral(t, mq.URL, key, nil, "lockerhub")
-	cab := newCabinet(t, "0s", withMQTT(mq.URL, c.Pub, ""))
+	mq, c, cab := syncRig(t)
 	d := start(t, cab.Config)
 	returns(t, d, 3)
 	st := centralHas(t, d, c)
@@ -132,10 +136,7 @@ func TestForgedStatusTailIsNotBelieved(t *testing.T) {
 // session in turns; each records identity.conflict, and the central
 // raises locker.cloned.
 func TestClonedCabinetIsDetected(t *testing.T) {
-	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
-	key, _ := newKey(t)
-	c := startCentral(t, mq.URL, key, nil, "lockerhub")
-	a := newCabinet(t, "0s", withMQTT(mq.URL, c.Pub, ""))
+	mq, c, a := syncRig(t)
 	da := start(t, a.Config)
 	returns(t, da, 2)
 	centralHas(t, da, c)

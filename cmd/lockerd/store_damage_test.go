@@ -13,6 +13,7 @@ import (
 
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/boltstore"
+	"github.com/lockerd/lockerd/locker/boltstore/boltstoretest"
 	"github.com/lockerd/lockerd/locker/httpapi"
 )
 
@@ -42,21 +43,6 @@ func runToExit(t *testing.T, cfg string) (int, string) {
 	}
 }
 
-// corruptFile overwrites page headers in the first part of a store (not
-// its metas), as a card wearing out would: only a look inside finds it.
-func corruptFile(t *testing.T, path string, frac float64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	info, _ := f.Stat()
-	for off := int64(2 * 4096); off < int64(float64(info.Size())*frac); off += 4096 {
-		f.WriteAt([]byte{0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0x7E, 0x3C, 0xAB, 0xFF, 0xFF}, off+4)
-	}
-}
-
 // TestDamagedStoreIsMovedAsideNotReplaced: an empty, a truncated and a
 // store with damaged pages each stop lockerd with exit status 65 (the
 // unit's RestartPreventExitStatus) and a message saying what and how to
@@ -71,11 +57,8 @@ func TestDamagedStoreIsMovedAsideNotReplaced(t *testing.T) {
 		orders bool // orders come back after recovery
 	}{
 		{"zero length", func(t *testing.T, p string) { os.Truncate(p, 0) }, "is empty", false},
-		{"truncated to half", func(t *testing.T, p string) {
-			info, _ := os.Stat(p)
-			os.Truncate(p, info.Size()/2)
-		}, "is truncated", false},
-		{"damaged pages", func(t *testing.T, p string) { corruptFile(t, p, 0.3) }, "crashed the check", true},
+		{"truncated to half", func(t *testing.T, p string) { boltstoretest.Truncate(t, p, 0.5) }, "is truncated", false},
+		{"damaged pages", func(t *testing.T, p string) { boltstoretest.CorruptPages(t, p, 0.3) }, "crashed the check", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,7 +116,7 @@ func TestPanicTurnsHealthRed(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		d.addOrder(httpapi.AddOrderRequest{Size: "S", TTL: "72h", Assigned: true})
 	}
-	corruptFile(t, c.Store, 0.9)
+	boltstoretest.CorruptPages(t, c.Store, 0.9)
 	var body string
 	until(t, "/healthz red", func() bool {
 		d.call("GET", "/v1/orders", nil, nil) // reads the damaged pages, if the run loop has not yet

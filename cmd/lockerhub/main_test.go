@@ -53,7 +53,10 @@ func TestKeygen(t *testing.T) {
 	}
 }
 
-func TestClientCommands(t *testing.T) {
+// runHub runs a hub on an embedded broker with its API on a test server
+// until the test ends; it returns the hub, its API address and its dir.
+func runHub(t *testing.T) (*hub.Hub, string, string) {
+	t.Helper()
 	url := brokertest.StartEmbedded(t, protocol.DefaultPrefix, "lockerhub")
 	dir := t.TempDir()
 	cli(t, "keygen", "-out", dir)
@@ -66,10 +69,13 @@ func TestClientCommands(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done; h.Close() }()
 	srv := httptest.NewServer(h.Handler())
-	defer srv.Close()
-	api := strings.TrimPrefix(srv.URL, "http://")
+	t.Cleanup(func() { srv.Close(); cancel(); <-done; h.Close() })
+	return h, strings.TrimPrefix(srv.URL, "http://"), dir
+}
+
+func TestClientCommands(t *testing.T) {
+	h, api, dir := runHub(t)
 
 	qr := filepath.Join(dir, "o.png")
 	out, errw, code := cli(t, "order", "add", "-hub", api, "--locker", "nb-1", "--size", "m", "--item", "9787532736744:Fortress",
@@ -141,19 +147,7 @@ func TestServeRefusesOpenListeners(t *testing.T) {
 // lockerhub refuses locker ids that are not valid topic levels in every
 // supported broker, as lockerd's config does.
 func TestBadLockerIDsRefused(t *testing.T) {
-	url := brokertest.StartEmbedded(t, protocol.DefaultPrefix, "lockerhub")
-	dir := t.TempDir()
-	cli(t, "keygen", "-out", dir)
-	priv, _ := readSigningKey(filepath.Join(dir, "central.key"))
-	h, err := hub.New(hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key,
-		StorePath: filepath.Join(dir, "hub.db"), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	srv := httptest.NewServer(h.Handler())
-	defer srv.Close()
-	api := strings.TrimPrefix(srv.URL, "http://")
+	h, api, _ := runHub(t)
 	for _, id := range []string{"nb/main", "nb+1", "nb#1", "nb.main", "nb main", "宁波01", "-nb", strings.Repeat("x", 65)} {
 		if _, errw, code := cli(t, "order", "add", "-hub", api, "--locker", id); code == 0 || !strings.Contains(errw, "locker id") {
 			t.Errorf("order for locker %q: exit %d %s", id, code, errw)

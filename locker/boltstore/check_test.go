@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/boltstore/boltstoretest"
 )
 
 // The test binary is also the child of Check: a damaged store may crash
@@ -50,36 +51,6 @@ func filled(t *testing.T, n int) (string, string) {
 	return path, id
 }
 
-func truncateTo(t *testing.T, path string, frac float64) {
-	t.Helper()
-	info, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(path, int64(float64(info.Size())*frac)); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// corruptPages overwrites the page headers (flags, count) of every page
-// from the 3rd to the one at frac of the file with garbage, leaving the
-// metas and the length whole: only a look inside finds it.
-func corruptPages(t *testing.T, path string, frac float64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	info, _ := f.Stat()
-	const ps = 4096
-	for off := int64(2 * ps); off < int64(float64(info.Size())*frac); off += ps {
-		if _, err := f.WriteAt([]byte{0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0xEE, 0x7E, 0x3C, 0xAB, 0xFF, 0xFF}, off+4); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func TestPreflightAndCheck(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -89,10 +60,10 @@ func TestPreflightAndCheck(t *testing.T) {
 	}{
 		{"whole", func(*testing.T, string) {}, "", false},
 		{"zero length", func(t *testing.T, p string) { os.Truncate(p, 0) }, "is empty", true},
-		{"truncated to half", func(t *testing.T, p string) { truncateTo(t, p, 0.5) }, "is truncated", true},
+		{"truncated to half", func(t *testing.T, p string) { boltstoretest.Truncate(t, p, 0.5) }, "is truncated", true},
 		{"truncated to one page", func(t *testing.T, p string) { os.Truncate(p, 4096) }, "", true},
 		{"not a bbolt file", func(t *testing.T, p string) { os.WriteFile(p, []byte(strings.Repeat("garbage!", 4096)), 0o600) }, "no valid meta page", true},
-		{"damaged pages", func(t *testing.T, p string) { corruptPages(t, p, 0.6) }, "", false},
+		{"damaged pages", func(t *testing.T, p string) { boltstoretest.CorruptPages(t, p, 0.6) }, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,8 +97,8 @@ func TestRecover(t *testing.T) {
 		f    func(t *testing.T, p string)
 		min  int // orders at least recovered
 	}{
-		{"truncated to 70%", func(t *testing.T, p string) { truncateTo(t, p, 0.7) }, 1},
-		{"damaged pages", func(t *testing.T, p string) { corruptPages(t, p, 0.3) }, 1},
+		{"truncated to 70%", func(t *testing.T, p string) { boltstoretest.Truncate(t, p, 0.7) }, 1},
+		{"damaged pages", func(t *testing.T, p string) { boltstoretest.CorruptPages(t, p, 0.3) }, 1},
 		{"zero length", func(t *testing.T, p string) { os.Truncate(p, 0) }, 0},
 	} {
 		t.Run(damage.name, func(t *testing.T) {
