@@ -111,12 +111,13 @@ bench: build test-deps
 	$(BIN)/lockerbench fleet -n 10,50,100,200,400,800,1600 -duration 10s
 
 # Full-size torture: 200 SIGKILLs of lockerd under load and order sync, 20
-# broker kills during load, the store filling up, a day of brute force.
+# broker kills during load, the store filling up, a day of brute force, a
+# day of flooding three input devices, a year of orders under retention.
 # (make test runs the same tests shortened.)
 torture: test-deps
 	LOCKERD_TORTURE_KILLS=200 LOCKERD_CHAOS_RESTARTS=20 $(GO) test -count=1 -timeout 30m -v \
 		-run '^(TestPowerCutTorture|TestBrokerChaos|TestDiskFull|TestCrashKeepsEveryEventAndSeq)$$' ./cmd/lockerd
-	$(GO) test -count=1 -v -run '^(TestBruteForceAgainstLockout|TestExpiryWaitsForATrustworthyClock|TestBackwardsJumpGrantsNoReopen)$$' ./locker
+	LOCKERD_FLOOD_HOURS=24 $(GO) test -count=1 -timeout 30m -v -run '^(TestBruteForceAgainstLockout|TestExpiryWaitsForATrustworthyClock|TestBackwardsJumpGrantsNoReopen|TestFloodStaysBounded|TestStoreStopsGrowing)$$' ./locker
 
 # The kiosk screenshots in docs/img (800x480), taken by the browser test
 # itself. Chinese text needs a CJK font (Debian: fonts-wqy-microhei).
