@@ -116,7 +116,7 @@ func (l *Locker) placeNewOrder(tx Tx, req NewOrder) (string, error) {
 			return "", err
 		}
 		var ok bool
-		if id, ok = chooseCompartment(comps, Order{Size: req.Size}); !ok {
+		if id, ok = chooseCompartment(comps, Order{Size: req.Size}, l.openDoorIDs()); !ok {
 			return "", fmt.Errorf("no free compartment fits size %s", req.Size)
 		}
 	}

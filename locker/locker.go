@@ -56,6 +56,7 @@ type door struct {
 	since       time.Time
 	commanded   bool      // the current open episode was commanded
 	expectUntil time.Time // an opening before this is commanded
+	late        *lateOp   // a pulse that did not open the door, watched for LateWindow
 	lastAlarm   time.Time
 	waiters     []chan struct{}
 }
@@ -371,9 +372,14 @@ func (l *Locker) HandleInput(ch InputChange) {
 	// Decisions use the core's clock, not the driver's timestamp, so that
 	// all timing rules follow one (injectable) clock.
 	now := l.clock.Now()
+	var late *lateOp
 	if ch.Active {
 		d.since, d.lastAlarm = now, now
-		d.commanded = now.Before(d.expectUntil)
+		if d.late != nil && now.Before(d.late.until) {
+			late = d.late
+		}
+		d.late = nil
+		d.commanded = now.Before(d.expectUntil) || late != nil
 		d.expectUntil = time.Time{}
 		for _, w := range d.waiters {
 			close(w)
@@ -394,8 +400,15 @@ func (l *Locker) HandleInput(ch InputChange) {
 			next, err = l.finishOnClose(tx, d.id)
 			return err
 		}
-		if err := l.record(tx, EvDoorOpened, map[string]any{"compartment": d.id, "commanded": commanded}); err != nil {
+		opened := map[string]any{"compartment": d.id, "commanded": commanded}
+		if late != nil {
+			opened["late"] = true
+		}
+		if err := l.record(tx, EvDoorOpened, opened); err != nil {
 			return err
+		}
+		if late != nil {
+			return l.completeLate(tx, d.id, late)
 		}
 		if !commanded {
 			return l.record(tx, EvDoorForced, map[string]any{"compartment": d.id, "commanded": false})
@@ -796,6 +809,19 @@ func (l *Locker) openDoors(ctx context.Context, ids []string) (opened, jammed []
 // inrush limits how many locks may be energised at once) and reports
 // whether the door opened, and, if it did not, the lock driver's error
 // if the pulse itself failed. The lock is never pulsed a second time.
+//
+// What the door did decides, not what the driver said:
+//   - The sensor is read directly once the confirm window has passed: the
+//     run loop that reports door changes may be behind a long write.
+//   - A pulse whose result is an error (a lock board whose reply was lost
+//     or came late) is "unknown", not "jammed": the sensor gets another
+//     confirm window to say the door opened after all.
+//   - A door that reads open before its pulse (forced, or its sensor
+//     stuck) cannot confirm anything: the pulse's own result decides, and
+//     a failed pulse never counts as an opening.
+//
+// A door that did not open is watched for LateWindow: if it opens then,
+// the opening completes the operation it was for (see completeLate).
 func (l *Locker) openDoor(ctx context.Context, id string) (bool, error) {
 	d := l.doors[id]
 	select {
@@ -804,15 +830,11 @@ func (l *Locker) openDoor(ctx context.Context, id string) (bool, error) {
 		return false, nil
 	}
 	now := l.clock.Now()
-	opened := make(chan struct{})
 	l.mu.Lock()
 	d.expectUntil = now.Add(l.set.LockPulse + l.set.Policy.DoorOpenConfirm)
+	d.late = nil
 	alreadyOpen := d.open
-	if !alreadyOpen {
-		d.waiters = append(d.waiters, opened)
-	}
 	l.mu.Unlock()
-	timeout := l.clock.After(l.set.Policy.DoorOpenConfirm)
 	l.pulseCount.Add(1)
 	pulsed := make(chan error, 1)
 	go func() {
@@ -823,13 +845,62 @@ func (l *Locker) openDoor(ctx context.Context, id string) (bool, error) {
 		}
 		pulsed <- err
 	}()
-	if alreadyOpen || d.sensor == "" {
-		return true, nil // no sensor to confirm with: the pulse is all we know
+	pulseResult := func() (error, bool) {
+		select {
+		case err := <-pulsed:
+			return err, true
+		case <-l.clock.After(MaxLockPulse + l.set.Policy.DoorOpenConfirm):
+			return errors.New("the lock driver did not answer"), true
+		case <-ctx.Done():
+			return nil, false
+		}
 	}
+	if alreadyOpen || d.sensor == "" {
+		err, ok := pulseResult()
+		if !ok {
+			return false, nil
+		}
+		if alreadyOpen {
+			l.log.Warn("door read open before its pulse (forced, or its sensor stuck): the pulse's result decides", "compartment", id, "pulse_err", err)
+			if err != nil {
+				err = fmt.Errorf("door read open before its pulse, and the pulse failed: %w", err)
+			}
+		}
+		if err != nil {
+			l.watchLate(d)
+		}
+		return err == nil, err
+	}
+	if l.waitOpen(ctx, d, l.set.Policy.DoorOpenConfirm) {
+		return true, nil
+	}
+	err, ok := pulseResult()
+	if !ok {
+		return false, nil
+	}
+	if err != nil && l.waitOpen(ctx, d, l.set.Policy.DoorOpenConfirm) {
+		l.log.Warn("door opened although its lock driver reported a failure", "compartment", id, "pulse_err", err)
+		return true, nil
+	}
+	l.watchLate(d)
+	return false, err
+}
+
+// waitOpen waits up to timeout for door d to open, as reported by the run
+// loop or read from the driver directly (the run loop may be behind).
+func (l *Locker) waitOpen(ctx context.Context, d *door, timeout time.Duration) bool {
+	opened := make(chan struct{})
+	l.mu.Lock()
+	if d.open {
+		l.mu.Unlock()
+		return true
+	}
+	d.waiters = append(d.waiters, opened)
+	l.mu.Unlock()
 	select {
 	case <-opened:
-		return true, nil
-	case <-timeout:
+		return true
+	case <-l.clock.After(timeout):
 	case <-ctx.Done():
 	}
 	l.mu.Lock()
@@ -837,19 +908,91 @@ func (l *Locker) openDoor(ctx context.Context, id string) (bool, error) {
 	open := d.open
 	l.mu.Unlock()
 	if open {
-		return true, nil
+		return true
 	}
-	// The door did not open. Tell a jam from a lock driver that could not
-	// pulse: wait for the pulse's result (a lock board may still be
-	// waiting for its reply), but no longer than a pulse may last.
-	select {
-	case err := <-pulsed:
-		return false, err
-	case <-l.clock.After(MaxLockPulse):
-		return false, nil
-	case <-ctx.Done():
-		return false, nil
+	active, err := l.hw.Read(d.sensor)
+	return err == nil && active
+}
+
+// LateWindow is how long after a door failed to open its opening still
+// belongs to the operation that pulsed it (a slow latch, a lock board
+// that acted late): it is commanded, not forced, and completes that
+// operation.
+const LateWindow = 30 * time.Second
+
+// lateOp is an operation whose door did not open in time.
+type lateOp struct {
+	until   time.Time
+	op      Op     // OpNone: a maintenance open, nothing to complete
+	orderID string // the order the door was opened for
+	via     string // a pickup's via
+	scanner string
+	barcode string // the return slot: the item being returned
+}
+
+// watchLate starts watching door d for a late opening.
+func (l *Locker) watchLate(d *door) {
+	l.mu.Lock()
+	d.late = &lateOp{until: l.clock.Now().Add(LateWindow)}
+	l.mu.Unlock()
+}
+
+// noteLate tells the late watch of door id what its operation was.
+func (l *Locker) noteLate(id string, f func(*lateOp)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if d := l.doors[id]; d != nil && d.late != nil {
+		f(d.late)
 	}
+}
+
+// completeLate finishes, in tx, the operation a door that opened late was
+// pulsed for: the pickup is completed (the reader holds the books), a
+// load or retrieval goes on as if the door had opened at once (its close
+// finishes it), a return is recorded; the jam counted is taken back.
+func (l *Locker) completeLate(tx Tx, id string, late *lateOp) error {
+	if id == ReturnSlotID {
+		if late.barcode == "" {
+			return nil
+		}
+		return l.record(tx, EvItemReturned, map[string]any{"barcode": late.barcode, "scanner": late.scanner, "late": true})
+	}
+	if late.op == OpNone || late.orderID == "" {
+		return nil
+	}
+	c, err := tx.Compartment(id)
+	if err != nil {
+		return err
+	}
+	o, err := tx.Order(late.orderID)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.Jams = 0
+	switch late.op {
+	case OpPickup:
+		if o.State != OrderReady || !slices.Contains(o.Compartments, id) {
+			return tx.PutCompartment(c)
+		}
+		c.State, c.Op, c.OrderID = CompOpen, OpPickup, o.ID
+		if err := tx.PutCompartment(c); err != nil {
+			return err
+		}
+		l.log.Warn("door opened late: pickup completed", "order", o.ID, "compartment", id)
+		return l.completePickup(tx, o, o.Compartments, late.via, late.scanner, true)
+	case OpLoad:
+		if o.State == OrderAssigned && (c.State == CompFree || c.State == CompReserved && c.OrderID == o.ID) {
+			c.State, c.Op, c.OrderID = CompOpen, OpLoad, o.ID
+		}
+	case OpRetrieve:
+		if o.NeedsRetrieval() && c.OrderID == o.ID {
+			c.State, c.Op = CompOpen, OpRetrieve
+		}
+	}
+	return tx.PutCompartment(c)
 }
 
 // endOpen records, after a pulse, which doors jammed: each goes back to
@@ -875,6 +1018,7 @@ func (l *Locker) endOpen(tx Tx, opened, jammed []string, lockErrs map[string]str
 		if err != nil {
 			return err
 		}
+		l.noteLate(id, func(lo *lateOp) { lo.op, lo.orderID = c.Op, c.OrderID })
 		p := prev[id]
 		c.State, c.Op, c.OrderID = p.State, p.Op, p.OrderID
 		if lockErr, fault := lockErrs[id]; fault {
@@ -921,6 +1065,9 @@ func (l *Locker) pickup(ctx context.Context, dev Device, o Order, via string) Sc
 		return l.deny(dev, o.ID, DenyNotReady)
 	}
 	opened, jammed, lockErrs := l.openDoors(ctx, ids)
+	for _, id := range jammed {
+		l.noteLate(id, func(lo *lateOp) { lo.via, lo.scanner = via, dev.Name })
+	}
 	var res ScanResult
 	err = l.update(func(tx Tx) error {
 		if err := l.endOpen(tx, opened, jammed, lockErrs, prev); err != nil {
@@ -934,30 +1081,8 @@ func (l *Locker) pickup(ctx context.Context, dev Device, o Order, via string) Sc
 		if err != nil {
 			return err
 		}
-		if err := cur.Move(OrderPickedUp); err != nil {
-			return err
-		}
-		cur.PickedUpAt = l.clock.Now().UTC()
-		// A door that opened and closed again before this commit was
-		// settled as still holding the order: it is empty now.
-		for _, id := range opened {
-			c, err := tx.Compartment(id)
-			if err != nil {
-				return err
-			}
-			if c.State == CompLoaded && c.OrderID == o.ID {
-				c.State, c.OrderID = CompFree, ""
-				if err := tx.PutCompartment(c); err != nil {
-					return err
-				}
-			}
-		}
 		res = ScanResult{Outcome: OutcomeOpened, OrderID: o.ID, Compartments: opened}
-		data := map[string]any{"order_id": o.ID, "compartments": opened, "via": via}
-		if dev.Name != "" {
-			data["scanner"] = dev.Name
-		}
-		return l.recordFact(tx, &cur, EvPickupCompleted, data)
+		return l.completePickup(tx, cur, opened, via, dev.Name, false)
 	})
 	if err != nil {
 		l.log.Error("pickup outcome not recorded", "order", o.ID, "err", err)
@@ -965,6 +1090,37 @@ func (l *Locker) pickup(ctx context.Context, dev Device, o Order, via string) Sc
 	}
 	l.log.Info("pickup", "order", o.ID, "outcome", res.Outcome, "compartments", res.Compartments)
 	return res
+}
+
+// completePickup records, in tx, that order o was picked up through doors
+// opened: the order moves to picked up, a compartment of it that opened
+// and closed again before this commit (settled as still holding it) is
+// free, and pickup.completed is recorded.
+func (l *Locker) completePickup(tx Tx, o Order, opened []string, via, scanner string, late bool) error {
+	if err := o.Move(OrderPickedUp); err != nil {
+		return err
+	}
+	o.PickedUpAt = l.clock.Now().UTC()
+	for _, id := range o.Compartments {
+		c, err := tx.Compartment(id)
+		if err != nil {
+			return err
+		}
+		if c.State == CompLoaded && c.OrderID == o.ID {
+			c.State, c.OrderID = CompFree, ""
+			if err := tx.PutCompartment(c); err != nil {
+				return err
+			}
+		}
+	}
+	data := map[string]any{"order_id": o.ID, "compartments": opened, "via": via}
+	if scanner != "" {
+		data["scanner"] = scanner
+	}
+	if late {
+		data["late"] = true
+	}
+	return l.recordFact(tx, &o, EvPickupCompleted, data)
 }
 
 // revert restores compartments marked by beginOpen that were never pulsed.

@@ -65,6 +65,8 @@ func (l *Locker) returnScan(ctx context.Context, dev Device, text string) ScanRe
 	}
 	opened, _, _ := l.openDoors(ctx, []string{ReturnSlotID})
 	if len(opened) == 0 {
+		// Should the flap open late after all, the return is recorded then.
+		l.noteLate(ReturnSlotID, func(lo *lateOp) { lo.barcode, lo.scanner = barcode, dev.Name })
 		l.recordOne(EvDoorJammed, map[string]any{"compartment": ReturnSlotID, "commanded": true})
 		return ScanResult{Outcome: OutcomeJammed, Compartments: []string{ReturnSlotID}}
 	}

@@ -3,6 +3,7 @@ package locker
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -21,6 +22,19 @@ func (l *Locker) isStaff(hash string) bool {
 		l.log.Error("staff badge lookup", "err", err)
 	}
 	return ok
+}
+
+// openDoorIDs are the doors that read open now.
+func (l *Locker) openDoorIDs() map[string]bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	open := map[string]bool{}
+	for id, d := range l.doors {
+		if d.open {
+			open[id] = true
+		}
+	}
+	return open
 }
 
 func (l *Locker) staffSessionActive(device string, now time.Time) bool {
@@ -89,8 +103,11 @@ func (l *Locker) staffScan(ctx context.Context, dev Device, text string) ScanRes
 }
 
 // chooseCompartment picks where to load o: its pre-assigned compartment if
-// usable, else the smallest free compartment that fits.
-func chooseCompartment(comps []Compartment, o Order) (string, bool) {
+// usable, else the smallest free compartment that fits. A compartment
+// whose door reads open (doorOpen) is not usable: forced, or its sensor
+// stuck, its door could not confirm the load.
+func chooseCompartment(comps []Compartment, o Order, doorOpen map[string]bool) (string, bool) {
+	comps = slices.DeleteFunc(slices.Clone(comps), func(c Compartment) bool { return doorOpen[c.ID] })
 	for _, c := range comps {
 		if c.ID == o.Assigned && !c.OutOfService &&
 			(c.State == CompFree || (c.State == CompReserved && c.OrderID == o.ID)) {
@@ -124,7 +141,7 @@ func (l *Locker) load(ctx context.Context, o Order) ScanResult {
 	var ok bool
 	if err := l.store.View(func(tx Tx) error {
 		comps, err := tx.Compartments()
-		id, ok = chooseCompartment(comps, o)
+		id, ok = chooseCompartment(comps, o, l.openDoorIDs())
 		return err
 	}); err != nil {
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}

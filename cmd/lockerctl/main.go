@@ -38,7 +38,8 @@ Commands:
   open COMPARTMENT --reason TEXT            technician maintenance open (recorded)
   service COMPARTMENT on|off [--reason T]   put a compartment in or out of service
   sim [ACTION DOOR]                         simulated hardware: show, or jam|unjam|open|close|
-                                            stick-open|stick-closed|unstick|lock-fail|lock-ok DOOR,
+                                            stick-open|stick-closed|unstick|lock-fail|lock-ok|
+                                            slow|fast|lose-reply|keep-reply DOOR,
                                             bin-full|bin-empty, offline|online (the whole controller)
   validate FILE                             check a config file; exit 1 listing every problem
   hash-code --key-file FILE CODE            print the code hash (for staff_badges and integrators)

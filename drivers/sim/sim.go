@@ -28,11 +28,13 @@ type Config struct {
 
 type door struct {
 	Door
-	open     bool
-	jammed   bool
-	lockDead bool  // the lock's driver fails every pulse (a silent lock board)
-	stuck    *bool // sensor stuck at this reading
-	timer    *time.Timer
+	open      bool
+	jammed    bool
+	lockDead  bool          // the lock's driver fails every pulse (a silent lock board)
+	lostReply bool          // the lock acts, but its driver reports a failure (a board whose reply is lost)
+	slow      time.Duration // the door opens this long after a pulse (0: Config.OpenDelay)
+	stuck     *bool         // sensor stuck at this reading
+	timer     *time.Timer
 }
 
 func (d *door) reading() bool {
@@ -162,9 +164,14 @@ func (h *Hardware) Pulse(lock string, d time.Duration) error {
 		h.pulses = h.pulses[len(h.pulses)-2048:]
 	}
 	if !dr.jammed && !dr.open {
-		time.AfterFunc(h.cfg.OpenDelay, func() { h.setOpen(dr.ID, true) })
+		delay := h.cfg.OpenDelay
+		if dr.slow > 0 {
+			delay = dr.slow
+		}
+		time.AfterFunc(delay, func() { h.setOpen(dr.ID, true) })
 	}
 	cb := h.onPulse
+	lost := dr.lostReply
 	h.mu.Unlock()
 	if cb != nil {
 		cb(lock, at)
@@ -174,6 +181,9 @@ func (h *Hardware) Pulse(lock string, d time.Duration) error {
 	h.high[lock] = h.lockedLevel()
 	h.energised--
 	h.mu.Unlock()
+	if lost {
+		return fmt.Errorf("sim: lock %s: no reply (the lock acted)", lock)
+	}
 	return nil
 }
 
@@ -357,6 +367,31 @@ func (h *Hardware) FailLock(id string, dead bool) error {
 	d, err := h.door(id)
 	if err == nil {
 		d.lockDead = dead
+	}
+	return err
+}
+
+// SlowDoor makes door id open delay after a pulse (a latch that sticks,
+// a board that acts late); 0 restores the configured delay.
+func (h *Hardware) SlowDoor(id string, delay time.Duration) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, err := h.door(id)
+	if err == nil {
+		d.slow = delay
+	}
+	return err
+}
+
+// LoseLockReply makes every pulse of door id's lock act but report a
+// failure, as a lock board whose reply is lost or comes after the
+// driver's timeout (or work normally again).
+func (h *Hardware) LoseLockReply(id string, lost bool) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d, err := h.door(id)
+	if err == nil {
+		d.lostReply = lost
 	}
 	return err
 }

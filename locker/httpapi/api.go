@@ -281,7 +281,9 @@ func (h *Handler) simOutputs(w http.ResponseWriter, r *http.Request) {
 
 // SimRequest injects a fault into the simulated cabinet. Actions: jam,
 // unjam, open, close, stick-open, stick-closed, unstick, lock-fail,
-// lock-ok (with Door), and bin-full, bin-empty, offline, online.
+// lock-ok, slow (the door opens 5 s after a pulse), fast, lose-reply (the
+// lock acts but reports a failure), keep-reply (with Door), and bin-full,
+// bin-empty, offline, online.
 type SimRequest struct {
 	Action string `json:"action"`
 	Door   string `json:"door,omitempty"`
@@ -308,6 +310,14 @@ func (h *Handler) simFault(w http.ResponseWriter, r *http.Request) {
 		err = h.Sim.FailLock(req.Door, true)
 	case "lock-ok":
 		err = h.Sim.FailLock(req.Door, false)
+	case "slow":
+		err = h.Sim.SlowDoor(req.Door, 5*time.Second)
+	case "fast":
+		err = h.Sim.SlowDoor(req.Door, 0)
+	case "lose-reply":
+		err = h.Sim.LoseLockReply(req.Door, true)
+	case "keep-reply":
+		err = h.Sim.LoseLockReply(req.Door, false)
 	case "open":
 		err = h.Sim.Open(req.Door)
 	case "close":
