@@ -377,6 +377,12 @@ func (h *Hardware) serve(ctx context.Context, port serial.Port) error {
 			h.cfg.Log.Warn("the lock-board adapter echoes what it sends: dropping echoes from now on; set hardware.lockboard.echo: true so this holds from the first frame",
 				"port", h.cfg.Port)
 		}}
+	if len(h.boards) > 0 {
+		x.probeAdapter(h.boards[0])
+		if x.portErr != nil {
+			return x.portErr
+		}
+	}
 	if err := h.pollAll(x); err != nil {
 		return err
 	}
@@ -454,6 +460,12 @@ func (h *Hardware) pollBoard(x *exchanger, addr int) error {
 	st, err := x.statusAll(addr)
 	if x.portErr != nil {
 		return x.portErr
+	}
+	if errors.Is(err, errAmbiguous) {
+		// Neither an answer to trust nor a silent board: the doors keep
+		// the state last read (unknown if none was).
+		h.cfg.Log.Debug("lock board status not taken", "board", addr, "err", err)
+		return nil
 	}
 	h.mu.Lock()
 	b := h.state[addr]

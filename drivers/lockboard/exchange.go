@@ -11,6 +11,11 @@ import (
 
 var (
 	errNoReply = errors.New("no reply")
+	// errAmbiguous: the only reply was byte for byte the query, on an
+	// adapter not yet known to echo or not: it may be the echo (the
+	// board's reply lost or late) or the reply of a board whose doors are
+	// all closed. No door state is taken from it.
+	errAmbiguous = errors.New("the only reply was byte for byte the query (an echo, or every door closed): not taken as the doors' state until the adapter is known")
 	// errEcho: the adapter was said to echo, and what came back first was
 	// not the frame sent.
 	errEcho = errors.New("the adapter's echo is not the frame sent (bus collision, or an adapter that does not echo: check hardware.lockboard.echo)")
@@ -27,6 +32,9 @@ type exchanger struct {
 	// RS-485 adapter without echo suppression), so every frame sent comes
 	// back first and is not a reply.
 	echo bool
+	// noEcho: the adapter is known not to echo (probeAdapter found nothing
+	// come back, or a reply came first that was not the frame sent).
+	noEcho bool
 	// onEcho is called when an echo not configured is found (see
 	// probeEcho); from then on this exchanger drops echoes.
 	onEcho  func()
@@ -34,12 +42,54 @@ type exchanger struct {
 	buf     []byte
 }
 
-// echoProbe bounds the wait for a second reply after a status reply that
-// is byte for byte the query sent. On 8a boards the echo of a query is a
-// valid "all doors closed" reply, so only a second reply arriving proves
-// an echo; a board of eight channels or fewer with every door closed
-// really does answer with the query's bytes, and costs this much a poll.
-const echoProbe = 150 * time.Millisecond
+// adapterProbe bounds the wait for an adapter to hear its own test frame.
+// An echo is the adapter's own transmission: it comes back within the
+// frame's time on the wire and the USB latency, not a board's turnaround.
+const adapterProbe = 100 * time.Millisecond
+
+// probeAdapter tells an echoing adapter from one that is not, by content
+// and position, before any board is asked anything: it sends a frame no
+// board answers (a status query with its checksum spoiled) and looks at
+// what comes back first. Byte for byte the frame: the adapter echoes.
+// Nothing: it does not. Anything else leaves the question open (see
+// exchange). On 8a, the echo of a status query is a valid "all doors
+// closed" reply, so a reply alone cannot tell.
+func (x *exchanger) probeAdapter(board int) {
+	if x.echo || x.noEcho {
+		return
+	}
+	frame := append([]byte(nil), x.proto.StatusAll(board)...)
+	frame[len(frame)-1] ^= 0xA5
+	_ = x.port.ResetInputBuffer()
+	if _, err := x.port.Write(frame); err != nil {
+		x.portErr = err
+		return
+	}
+	defer time.Sleep(x.quiet)
+	var got []byte
+	chunk := make([]byte, 64)
+	for end := time.Now().Add(adapterProbe); time.Now().Before(end) && len(got) < len(frame); {
+		n, err := x.port.Read(chunk)
+		if err != nil {
+			x.portErr = err
+			return
+		}
+		got = append(got, chunk[:n]...)
+	}
+	switch {
+	case len(got) == 0:
+		x.noEcho = true
+	case bytes.HasPrefix(got, frame):
+		x.foundEcho()
+	}
+}
+
+func (x *exchanger) foundEcho() {
+	x.echo = true
+	if x.onEcho != nil {
+		x.onEcho()
+	}
+}
 
 // exchange writes frame and feeds what arrives to parse until it finds a
 // reply or the timeout passes. With probeEcho, a reply that is the frame
@@ -80,8 +130,15 @@ func (x *exchanger) exchange(frame []byte, parse func([]byte) error, probeEcho b
 			x.buf = append(x.buf[:0], x.buf[len(x.buf)-512:]...)
 		}
 		if err := parse(x.buf); !errors.Is(err, ErrIncomplete) {
-			if err == nil && probeEcho && !x.echo && bytes.HasPrefix(x.buf, frame) {
-				return x.probeEcho(frame, parse, chunk)
+			if err == nil && !x.echo && !x.noEcho {
+				if bytes.HasPrefix(x.buf, frame) {
+					if !probeEcho {
+						return errAmbiguous
+					}
+					return x.probeEcho(frame, parse, chunk, deadline)
+				}
+				// A reply came first that is not the frame: no echo.
+				x.noEcho = true
 			}
 			return err
 		}
@@ -92,22 +149,23 @@ func (x *exchanger) exchange(frame []byte, parse func([]byte) error, probeEcho b
 	return errNoReply
 }
 
-// probeEcho is called when the bytes read hold a reply and start with
-// the frame sent. If another valid reply follows them within echoProbe,
-// the frame's bytes were the adapter's echo: the second reply is taken,
-// and echoes are dropped from now on. Otherwise they were (the start of)
-// the board's reply after all.
-func (x *exchanger) probeEcho(frame []byte, parse func([]byte) error, chunk []byte) error {
-	end := time.Now().Add(echoProbe)
+// probeEcho is called, on an adapter not known to echo or not, when the
+// bytes read hold a reply and start with the frame sent. If another valid
+// reply follows them before the reply deadline (a board may answer well
+// after the echo), the frame's bytes were the adapter's echo: the second
+// reply is taken, and echoes are dropped from now on. If the frame's bytes
+// are the whole of it, they may be the echo or a board's reply that
+// happens to be the query's bytes: no door state is taken from them
+// (errAmbiguous). If more follows that is not a reply, the frame's bytes
+// were the start of the board's reply after all (a cu reply can begin
+// like the query).
+func (x *exchanger) probeEcho(frame []byte, parse func([]byte) error, chunk []byte, deadline time.Time) error {
 	for {
 		if parse(x.buf[len(frame):]) == nil {
-			x.echo = true
-			if x.onEcho != nil {
-				x.onEcho()
-			}
+			x.foundEcho()
 			return nil
 		}
-		if !time.Now().Before(end) {
+		if !time.Now().Before(deadline) {
 			break
 		}
 		n, err := x.port.Read(chunk)
@@ -116,6 +174,9 @@ func (x *exchanger) probeEcho(frame []byte, parse func([]byte) error, chunk []by
 			return err
 		}
 		x.buf = append(x.buf, chunk[:n]...)
+	}
+	if len(x.buf) == len(frame) {
+		return errAmbiguous
 	}
 	// Parse again from the start: the first reply found is the one found
 	// before, which also sets the caller's result back to it.

@@ -146,7 +146,7 @@ func (EightA) Name() string { return "8a" }
 func (EightA) Baud() int    { return 9600 }
 
 // EAFrame appends the XOR of b to b.
-func EAFrame(b ...byte) []byte { return append(b, xor(b)) }
+func EAFrame(b ...byte) []byte { return append(append([]byte(nil), b...), xor(b)) } // a copy: b may be a slice of a caller's buffer
 
 func (EightA) Unlock(board, ch int) []byte { return EAFrame(eaOpen, byte(board), byte(ch), eaOpenCmd) }
 func (EightA) StatusAll(board int) []byte  { return EAFrame(eaQuery, byte(board), 0, eaQueryCmd) }

@@ -24,6 +24,9 @@ type Bus struct {
 	// adapter without echo suppression does: every byte the host sends
 	// comes back to it before any reply.
 	Echo bool
+	// ReplyDelay is how long a board takes to answer (the echo, if any,
+	// comes back at once).
+	ReplyDelay time.Duration
 
 	mu      sync.Mutex
 	boards  map[int]*board
@@ -158,6 +161,7 @@ func (b *Bus) Serve(dev io.ReadWriter) error {
 				break
 			}
 			if reply := b.answer(req); reply != nil {
+				time.Sleep(b.ReplyDelay)
 				if _, err := dev.Write(reply); err != nil {
 					return err
 				}
