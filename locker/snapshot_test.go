@@ -93,3 +93,56 @@ func TestSnapshotKeepsNewerOrders(t *testing.T) {
 		t.Fatalf("orders %v: the rev-9 order must survive the rev-8 snapshot", ids)
 	}
 }
+
+// The last part of a 100-part snapshot arrives after an upsert of a newer
+// rev: the newer order stays, as it is.
+func TestLateLastPartKeepsNewerOrder(t *testing.T) {
+	c := lockertest.NewCabinet(t, lockertest.Settings())
+	snap := snapOrders(c, "P", 100, 100)
+	for p := 1; p <= 99; p++ {
+		if _, err := c.L.StageSnapshot("snap-100", p, 100, 100, snap[p-1:p]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newer := snapOrders(c, "NEW", 1, 101)[0]
+	if err := c.L.ApplyOrder(newer); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.L.StageSnapshot("snap-100", 100, 100, 100, snap[99:])
+	if err != nil || res.Pending {
+		t.Fatalf("last part: %+v %v", res, err)
+	}
+	ids := orderIDs(t, c)
+	if !ids["NEW-0"] || len(ids) != 101 {
+		t.Fatalf("after the late last part: %d orders, NEW-0 kept %v", len(ids), ids["NEW-0"])
+	}
+	if res.Rev != 101 {
+		t.Fatalf("orders_rev %d, want 101", res.Rev)
+	}
+}
+
+// An order listed twice in a snapshot is applied once (the higher rev)
+// and the other listing refused; a known order moved to a compartment
+// that does not exist here is a conflict.
+func TestSnapshotDuplicatesAndUnknownCompartments(t *testing.T) {
+	c := lockertest.NewCabinet(t, lockertest.Settings())
+	a := snapOrders(c, "D", 1, 5)[0]
+	b := a
+	b.Rev = 6
+	res, err := c.L.StageSnapshot("snap-dup", 1, 1, 6, []locker.Order{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Applied) != 1 || len(res.Stale) != 0 || len(res.Rejected) != 1 {
+		t.Fatalf("duplicate listing: %+v", res)
+	}
+	moved := b
+	moved.Rev, moved.Assigned = 7, "Z99"
+	ores, err := c.L.ApplyOrders([]locker.Order{moved})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ores.Conflicts) != 1 || !strings.Contains(ores.Conflicts[0].Reason, "does not exist") {
+		t.Fatalf("moved to an unknown compartment: %+v", ores)
+	}
+}

@@ -116,6 +116,14 @@ func (l *Locker) applyOrder(tx Tx, o Order, res *OrdersResult) error {
 			cur.EndedAt = time.Time{}
 		}
 		if cur.State == OrderAssigned && cur.Assigned != o.Assigned {
+			if o.Assigned != "" {
+				if _, err := tx.Compartment(o.Assigned); errors.Is(err, ErrNotFound) {
+					res.Conflicts = append(res.Conflicts, Conflict{OrderID: o.ID, State: cur.State,
+						Reason: fmt.Sprintf("compartment %q does not exist here; staff choose one when loading", o.Assigned)})
+				} else if err != nil {
+					return err
+				}
+			}
 			if err := l.unreserve(tx, cur.Assigned, cur.ID); err != nil {
 				return err
 			}
@@ -424,8 +432,26 @@ func (l *Locker) StageSnapshot(snapID string, part, parts int, rev uint64, order
 }
 
 func (l *Locker) swapSnapshot(tx Tx, orders []Order, rev uint64, res *OrdersResult) error {
-	keep := map[string]bool{}
-	for _, o := range orders {
+	// An order listed twice: the higher rev counts, the other is refused
+	// (not applied and reported stale as well).
+	best := make(map[string]int, len(orders))
+	for i, o := range orders {
+		if j, dup := best[o.ID]; dup {
+			drop := i
+			if o.Rev > orders[j].Rev {
+				best[o.ID], drop = i, j
+			}
+			res.Rejected = append(res.Rejected, Conflict{OrderID: o.ID,
+				Reason: fmt.Sprintf("listed twice in the snapshot: rev %d ignored", orders[drop].Rev)})
+			continue
+		}
+		best[o.ID] = i
+	}
+	keep := make(map[string]bool, len(best))
+	for i, o := range orders {
+		if best[o.ID] != i {
+			continue
+		}
 		keep[o.ID] = true
 		if err := l.applyOrder(tx, o, res); err != nil {
 			return err

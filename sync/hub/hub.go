@@ -48,6 +48,7 @@ type Hub struct {
 	log     *slog.Logger
 	msgs    atomic.Uint64
 	dropped atomic.Uint64 // uplink messages dropped: oversized, or the inbox full
+	pubMu   sync.Mutex    // order changes: commit and publish in rev order (see update)
 
 	mu      sync.Mutex
 	inbox   []inMsg
@@ -802,23 +803,31 @@ func (h *Hub) Events(lockerID string, after Cursor, limit int) ([]StoredEvent, e
 	return out, err
 }
 
-// Orders returns a locker's orders.
+// Orders returns a locker's orders, by rev.
 func (h *Hub) Orders(lockerID string) ([]OrderRec, error) {
 	var out []OrderRec
 	err := h.db.View(func(tx *bolt.Tx) error {
-		prefix := lkey(lockerID)
-		c := tx.Bucket(bOrders).Cursor()
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var o OrderRec
-			if err := json.Unmarshal(v, &o); err != nil {
-				return err
-			}
-			out = append(out, o)
-		}
-		return nil
+		var err error
+		out, err = ordersIn(tx, lockerID)
+		return err
 	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Rev < out[j].Rev })
 	return out, err
+}
+
+// ordersIn reads a locker's orders in tx, by rev.
+func ordersIn(tx *bolt.Tx, lockerID string) ([]OrderRec, error) {
+	var out []OrderRec
+	prefix := lkey(lockerID)
+	c := tx.Bucket(bOrders).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var o OrderRec
+		if err := json.Unmarshal(v, &o); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Rev < out[j].Rev })
+	return out, nil
 }
 
 // Command returns a sent command's record.

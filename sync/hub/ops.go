@@ -49,8 +49,12 @@ func (h *Hub) pendOrders(tx *bolt.Tx, out *[]pendingMsg, lockerID string, rev ui
 }
 
 // update runs fn in a transaction and publishes the order changes it
-// pended once it has committed.
+// pended once it has committed. Transactions and their publishes are
+// serialised together, so that order changes go out in rev order even
+// when several are made at once.
 func (h *Hub) update(fn func(tx *bolt.Tx, out *[]pendingMsg) error) error {
+	h.pubMu.Lock()
+	defer h.pubMu.Unlock()
 	var out []pendingMsg
 	err := h.db.Update(func(tx *bolt.Tx) error {
 		out = nil
@@ -163,21 +167,24 @@ func (h *Hub) Snapshot(lockerID string, partSize int) (string, int, error) {
 	if partSize <= 0 {
 		partSize = 500
 	}
-	orders, err := h.Orders(lockerID)
-	if err != nil {
-		return "", 0, err
-	}
-	var live []protocol.Order
-	for _, o := range orders {
-		if o.Status == "assigned" || o.Status == "ready" {
-			w := o.Order
-			w.State = o.Status
-			live = append(live, w)
-		}
-	}
 	snapID := fmt.Sprintf("snap-%d", time.Now().UnixNano())
-	parts := max(1, (len(live)+partSize-1)/partSize)
-	err = h.update(func(tx *bolt.Tx, out *[]pendingMsg) error {
+	var parts int
+	// The orders are read in the transaction that takes the snapshot's
+	// rev: an order added meanwhile is either in it or has a later rev.
+	err := h.update(func(tx *bolt.Tx, out *[]pendingMsg) error {
+		orders, err := ordersIn(tx, lockerID)
+		if err != nil {
+			return err
+		}
+		var live []protocol.Order
+		for _, o := range orders {
+			if o.Status == "assigned" || o.Status == "ready" {
+				w := o.Order
+				w.State = o.Status
+				live = append(live, w)
+			}
+		}
+		parts = max(1, (len(live)+partSize-1)/partSize)
 		rev, err := nextRev(tx, lockerID)
 		if err != nil {
 			return err
