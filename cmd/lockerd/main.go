@@ -196,7 +196,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			Keepalive: m.Keepalive.D(), TelemetryPeriod: m.TelemetryPeriod.D(), Username: m.Username,
 			Password: cfg.MQTTPassword, TLS: tlsCfg, CentralKey: cfg.CentralKey,
 			InsecureUnsigned: cfg.Security.InsecureUnsignedDownlink, Version: version,
-			MaxMessage: int(m.MaxMessage), StoreSize: store.Size, Log: log}, l)
+			MaxMessage: int(m.MaxMessage), PublishTimeout: m.PublishTimeout.D(), StoreSize: store.Size, Log: log}, l)
 		if err != nil {
 			return err
 		}

@@ -85,6 +85,9 @@ type MQTT struct {
 	// MaxMessage bounds a downlink message; a larger one is refused
 	// before it is copied.
 	MaxMessage ByteSize `yaml:"max_message"`
+	// PublishTimeout bounds the wait for a broker's acknowledgement; two
+	// in a row without one and the next broker is tried.
+	PublishTimeout Duration `yaml:"publish_timeout"`
 }
 
 // TLS names the files of a TLS client: the CA that signed the broker's

@@ -48,6 +48,12 @@ func (c *Config) checkMQTT(bad func(key, format string, args ...any), checkFiles
 	if m.MaxMessage == 0 {
 		m.MaxMessage = DefaultMaxMessage
 	}
+	if m.PublishTimeout == 0 {
+		m.PublishTimeout = Duration(10 * time.Second)
+	}
+	if d := m.PublishTimeout.D(); d < time.Second || d > time.Minute {
+		bad("mqtt.publish_timeout", "%v is out of bounds 1s..1m", d)
+	}
 	if m.MaxMessage < 64<<10 || m.MaxMessage > 16<<20 {
 		bad("mqtt.max_message", "%d bytes is out of bounds 64KB..16MB", m.MaxMessage)
 	}

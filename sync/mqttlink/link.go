@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,10 @@ type Config struct {
 	// OfflineRate bounds events per second while the central library's
 	// status says it is offline (the broker keeps them for it).
 	OfflineRate float64
+	// PublishTimeout bounds the wait for a publish's PUBACK (0: 10 s); no
+	// progress for two of them in a row is a broken connection (the next
+	// broker is tried).
+	PublishTimeout time.Duration
 	// MaxMessage bounds a downlink message (bytes, 0: DefaultMaxMessage):
 	// a larger one is refused before it is copied or parsed.
 	MaxMessage int
@@ -63,6 +68,9 @@ type Link struct {
 	replies  atomic.Uint64
 	instance string // random per process: tells this run's births from any other's
 	clones   cloneWatch
+	brokers  []*url.URL   // mqtt.brokers, parsed
+	rotation atomic.Int64 // how far the broker list is turned (see dial)
+	stalls   int          // publisher only: publish timeouts in a row
 
 	mu            sync.Mutex
 	connected     bool
@@ -111,6 +119,9 @@ func New(cfg Config, l *locker.Locker) (*Link, error) {
 	if cfg.MaxMessage <= 0 {
 		cfg.MaxMessage = DefaultMaxMessage
 	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = 10 * time.Second
+	}
 	k := &Link{cfg: cfg, l: l, topics: protocol.Topics{Prefix: cfg.Prefix, Locker: cfg.LockerID},
 		log: cfg.Log.With("component", "mqtt"), kick: make(chan struct{}, 1), centralOnline: true, start: time.Now()}
 	k.queue.init(cfg.MaxMessage, inboxItems, max(inboxBytes, 2*cfg.MaxMessage))
@@ -119,6 +130,13 @@ func New(cfg Config, l *locker.Locker) (*Link, error) {
 		return nil, err
 	}
 	k.instance = hex.EncodeToString(inst)
+	for _, b := range cfg.Brokers {
+		u, err := url.Parse(b)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt broker %q: %w", b, err)
+		}
+		k.brokers = append(k.brokers, u)
+	}
 	opts, err := k.options()
 	if err != nil {
 		return nil, err
@@ -166,8 +184,9 @@ func (k *Link) options() (*mqtt.ClientOptions, error) {
 		SetKeepAlive(k.cfg.Keepalive).
 		SetConnectTimeout(10*time.Second).
 		SetWriteTimeout(10*time.Second).
-		SetOrderMatters(true).     // in arrival order; the handlers only queue, never block
-		SetStore(pahostore.New()). // paho's MemoryStore, minus its resume race (see pahostore)
+		SetOrderMatters(true).             // in arrival order; the handlers only queue, never block
+		SetCustomOpenConnectionFn(k.dial). // the broker list turns at every failure (brokers.go)
+		SetStore(pahostore.New()).         // paho's MemoryStore, minus its resume race (see pahostore)
 		SetBinaryWill(k.topics.Status(), will, 1, true).
 		SetOnConnectHandler(k.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
@@ -176,6 +195,7 @@ func (k *Link) options() (*mqtt.ClientOptions, error) {
 			k.mu.Unlock()
 			k.clones.lost(time.Now())
 			k.log.Warn("mqtt connection lost", "err", err)
+			k.rotate("connection lost")
 		})
 	if k.cfg.Username != "" {
 		o.SetUsername(k.cfg.Username)
@@ -198,7 +218,14 @@ func (k *Link) onConnect(c mqtt.Client) {
 	for _, t := range k.downTopics() {
 		subs[t] = 1
 	}
-	if tok := c.SubscribeMultiple(subs, nil); tok.WaitTimeout(10*time.Second) && tok.Error() != nil {
+	tok := c.SubscribeMultiple(subs, nil)
+	if !tok.WaitTimeout(k.cfg.PublishTimeout) {
+		// Connected, but not answered: a broker that takes connections
+		// and acknowledges nothing. Try the next one.
+		go k.reconnect(context.Background(), fmt.Sprintf("no SUBACK within %v", k.cfg.PublishTimeout))
+		return
+	}
+	if tok.Error() != nil {
 		k.log.Error("mqtt subscribe", "err", tok.Error())
 	}
 	birth, err := k.status(true)
@@ -263,6 +290,17 @@ func (k *Link) publisher(ctx context.Context, events <-chan locker.Event) {
 		sent, err := k.safeBatch(ctx)
 		if err != nil {
 			k.log.Warn("event publish", "err", err)
+		}
+		if errors.Is(err, errPublishTimeout) {
+			// Connected, but nothing acknowledged: a broker that takes
+			// publishes and never answers. Twice in a row, the connection
+			// is taken for broken and the next broker is tried.
+			if k.stalls++; k.stalls >= 2 {
+				k.stalls = 0
+				k.reconnect(ctx, fmt.Sprintf("no PUBACK for %v", 2*k.cfg.PublishTimeout))
+			}
+		} else if sent > 0 {
+			k.stalls = 0
 		}
 		if sent > 0 && err == nil {
 			continue
@@ -333,8 +371,8 @@ func (k *Link) publishBatch(ctx context.Context) (int, error) {
 		for len(window) > upto {
 			f := window[0]
 			window = window[1:]
-			if !f.tok.WaitTimeout(10 * time.Second) {
-				return errors.New("publish timed out")
+			if !f.tok.WaitTimeout(k.cfg.PublishTimeout) {
+				return errPublishTimeout
 			}
 			if f.tok.Error() != nil {
 				return f.tok.Error()
@@ -380,7 +418,24 @@ func (k *Link) publishBatch(ctx context.Context) (int, error) {
 // publishWindow bounds the event publishes awaiting their PUBACK.
 const publishWindow = 64
 
-var errReconnected = errors.New("reconnected")
+var (
+	errReconnected    = errors.New("reconnected")
+	errPublishTimeout = errors.New("publish not acknowledged in time")
+)
+
+// reconnect drops the connection and connects again, starting at the
+// next broker.
+func (k *Link) reconnect(ctx context.Context, why string) {
+	k.log.Warn("mqtt connection taken for broken", "why", why)
+	k.mu.Lock()
+	k.connected = false
+	k.mu.Unlock()
+	k.rotate(why)
+	k.client.Disconnect(100)
+	if ctx.Err() == nil {
+		k.client.Connect() // with ConnectRetry it keeps trying in the background
+	}
+}
 
 func ignoreReconnect(err error) error {
 	if errors.Is(err, errReconnected) {
