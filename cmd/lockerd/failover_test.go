@@ -48,7 +48,7 @@ func deafBroker(t *testing.T) (string, func() int) {
 					return
 				}
 				c.Write([]byte{0x20, 0x02, 0x00, 0x00}) // CONNACK, accepted
-				io.Copy(io.Discard, r)                 // and nothing ever again
+				io.Copy(io.Discard, r)                  // and nothing ever again
 			}()
 		}
 	}()
