@@ -47,7 +47,7 @@ CTL := $(BIN)/lockerctl -config configs/demo.yaml
 HUB := $(BIN)/lockerhub
 demo: build
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
-	@$(HUB) serve -store $(DEMO_DIR)/hub.db -key configs/demo-central.key -pickup-key-file configs/demo-pickup.key \
+	@$(HUB) serve -store $(DEMO_DIR)/hub.db -key configs/demo-central.key -pickup-key-file configs/demo-pickup.key -lockers demo-01 \
 		-mqtt-listen 127.0.0.1:11883 -http $(DEMO_HUB) 2>$(DEMO_DIR)/lockerhub.log & hub=$$!; \
 	$(BIN)/lockerd -config configs/demo.yaml 2>$(DEMO_DIR)/lockerd.log & pid=$$!; \
 	trap 'kill $$pid $$hub 2>/dev/null; wait $$pid $$hub 2>/dev/null; echo; echo "demo stopped (logs in $(DEMO_DIR))"' INT TERM EXIT; \

@@ -270,6 +270,17 @@ func (l *Locker) Orders() ([]Order, error) {
 	return out, err
 }
 
+// OrdersPage lists up to limit stored orders with ids after after.
+func (l *Locker) OrdersPage(after string, limit int) ([]Order, error) {
+	var out []Order
+	err := l.store.View(func(tx Tx) error {
+		var err error
+		out, err = tx.OrdersAfter(after, limit)
+		return err
+	})
+	return out, err
+}
+
 // Events reads outbox events after seq.
 func (l *Locker) Events(after uint64, limit int) ([]Event, error) {
 	var out []Event

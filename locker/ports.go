@@ -36,6 +36,9 @@ type Tx interface {
 	// PutOrder writes o and keeps the indexes in step.
 	PutOrder(o Order) error
 	ForEachOrder(fn func(Order) error) error
+	// OrdersAfter returns up to limit orders with ids after after, in id
+	// order (a page of the list).
+	OrdersAfter(after string, limit int) ([]Order, error)
 	// ForEachOrderID is ForEachOrder without reading the orders.
 	ForEachOrderID(fn func(id string) error) error
 	// ReadyExpiring returns ready orders whose ExpiresAt is not after t.

@@ -42,7 +42,11 @@ func fleetOnce(n int, duration, period time.Duration) error {
 }
 
 func fleetRun(dir, url string, n int, duration, period time.Duration) error {
-	h, key, stopHub, err := startHub(dir, url)
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("fleet-%03d", i)
+	}
+	h, key, stopHub, err := startHub(dir, url, ids...)
 	if err != nil {
 		return err
 	}
@@ -67,7 +71,7 @@ func fleetRun(dir, url string, n int, duration, period time.Duration) error {
 
 	rigs := make([]*rig, n)
 	for i := range rigs {
-		id := fmt.Sprintf("fleet-%03d", i)
+		id := ids[i]
 		d := filepath.Join(dir, id)
 		os.MkdirAll(d, 0o750)
 		r, err := newRig(d, id)

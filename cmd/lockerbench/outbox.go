@@ -65,7 +65,7 @@ func outboxRun(dir, url string, n *int) error {
 	base.Disconnect(100)
 
 	// lockerd's link and lockerhub.
-	h, key, stopHub, err := startHub(dir, url)
+	h, key, stopHub, err := startHub(dir, url, "base-02", "bench-01")
 	if err != nil {
 		return err
 	}

@@ -119,10 +119,11 @@ func withBroker(name string, f func(dir, url string) error) error {
 	return f(dir, url)
 }
 
-// startHub runs a lockerhub on url with a fresh signing key until stop.
-func startHub(dir, url string) (h *hub.Hub, key ed25519.PrivateKey, stop func(), err error) {
+// startHub runs a lockerhub serving lockers on url with a fresh signing
+// key until stop.
+func startHub(dir, url string, lockers ...string) (h *hub.Hub, key ed25519.PrivateKey, stop func(), err error) {
 	_, key, _ = ed25519.GenerateKey(rand.Reader)
-	h, err = hub.New(hub.Config{Brokers: []string{url}, SigningKey: key, StorePath: filepath.Join(dir, "hub.db"), Log: quiet})
+	h, err = hub.New(hub.Config{Brokers: []string{url}, SigningKey: key, StorePath: filepath.Join(dir, "hub.db"), Lockers: lockers, Log: quiet})
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -44,7 +44,7 @@ func newKey(t *testing.T) (ed25519.PrivateKey, string) {
 // startCentral runs a hub against url until the test ends.
 func startCentral(t *testing.T, url string, key ed25519.PrivateKey, tlsCfg *tls.Config, clientID string) *central {
 	t.Helper()
-	h, err := hub.New(hub.Config{Brokers: []string{url}, SigningKey: key, PickupKey: lockertest.Key, TLS: tlsCfg,
+	h, err := hub.New(hub.Config{Brokers: []string{url}, SigningKey: key, PickupKey: lockertest.Key, TLS: tlsCfg, Lockers: []string{lockerID},
 		ClientID: clientID, StorePath: filepath.Join(t.TempDir(), "hub.db"), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

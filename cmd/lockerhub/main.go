@@ -47,11 +47,12 @@ import (
 const usage = `lockerhub — reference central library for lockerd (protocol v1)
 
   lockerhub keygen -out DIR
-  lockerhub serve -store FILE -key FILE -pickup-key-file FILE [-mqtt-listen ADDR | -broker URL] [-http ADDR]
+  lockerhub serve -store FILE -key FILE -pickup-key-file FILE [-lockers ID,...] [-mqtt-listen ADDR [-broker-users FILE] | -broker URL] [-http ADDR]
   lockerhub order add --locker ID [--size S] [--compartment ID] [--item BARCODE[:TITLE]]... [--ttl 72h] [--qr FILE] [--pickup-url URL]
   lockerhub order cancel --locker ID ORDER
   lockerhub snapshot --locker ID [--part-size N]
   lockerhub open --locker ID COMPARTMENT --reason TEXT
+  lockerhub locker add ID                   serve this locker (messages from unknown ids are dropped)
   lockerhub lockers
   lockerhub orders --locker ID
   lockerhub events --locker ID [--after SEQ|EPOCH.SEQ] [-f]
@@ -82,7 +83,7 @@ func run(args []string, out, errw io.Writer) int {
 		err = keygen(args[1:], out)
 	case "serve":
 		err = serve(args[1:])
-	case "order", "snapshot", "open", "lockers", "orders", "events", "alarms":
+	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms":
 		err = client(*hubAddr, args, out)
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
@@ -151,6 +152,7 @@ func serve(args []string) error {
 	clientID := fs.String("client-id", "lockerhub", "MQTT client id and username")
 	password := fs.String("password-file", "", "MQTT password file for an external broker")
 	httpAddr := fs.String("http", "127.0.0.1:8490", "local HTTP API (loopback only: it has no authentication yet)")
+	lockers := fs.String("lockers", "", "the lockers this hub serves, comma-separated (also every identity of -broker-users, and those added with 'lockerhub locker add')")
 	if _, err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
@@ -175,6 +177,11 @@ func serve(args []string) error {
 		}
 	}
 	cfg := hub.Config{Prefix: *prefix, ClientID: *clientID, SigningKey: signing, PickupKey: pickupKey, StorePath: *store, Log: log}
+	for _, id := range strings.Split(*lockers, ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			cfg.Lockers = append(cfg.Lockers, id)
+		}
+	}
 	if *password != "" {
 		raw, err := os.ReadFile(*password)
 		if err != nil {
@@ -189,6 +196,11 @@ func serve(args []string) error {
 		if *users != "" {
 			if us, err = broker.ReadUsers(*users); err != nil {
 				return err
+			}
+			for id := range us {
+				if id != *clientID {
+					cfg.Lockers = append(cfg.Lockers, id) // an identity with a password is a locker served
+				}
 			}
 		}
 		b, err := broker.Start(broker.Config{Addr: *mqttListen, Prefix: *prefix, Central: *clientID, Users: us, Log: log})
@@ -219,11 +231,11 @@ func serve(args []string) error {
 
 func client(hubAddr string, args []string, out io.Writer) error {
 	cmd, sub := args[0], args[1:]
-	if cmd == "order" {
+	if cmd == "order" || cmd == "locker" {
 		if len(sub) == 0 {
-			return errors.New("want: order add | order cancel")
+			return fmt.Errorf("want: %s add ...", cmd)
 		}
-		cmd, sub = "order "+sub[0], sub[1:]
+		cmd, sub = cmd+" "+sub[0], sub[1:]
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	lockerID := fs.String("locker", "", "locker id")
@@ -271,6 +283,15 @@ func client(hubAddr string, args []string, out io.Writer) error {
 			fmt.Fprintf(out, "QR code written to %s\n", *qr)
 		}
 		return nil
+	case "locker add":
+		if len(pos) != 1 {
+			return errors.New("want: locker add ID")
+		}
+		if err := c.Do("POST", "/v1/lockers", map[string]string{"ID": pos[0]}, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "locker %s added: the hub serves it\n", pos[0])
+		return nil
 	case "order cancel":
 		if err := needLocker(); err != nil {
 			return err
@@ -317,8 +338,8 @@ func client(hubAddr string, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "cmd.open %s sent; no answer yet (the locker may be offline; the command expires)\n", r["cmd_id"])
 		return nil
 	case "lockers":
-		var ls []hub.LockerInfo
-		if err := c.Do("GET", "/v1/lockers", nil, &ls); err != nil {
+		ls, err := pages(c, "/v1/lockers?", func(l hub.LockerInfo) string { return l.ID })
+		if err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -331,8 +352,8 @@ func client(hubAddr string, args []string, out io.Writer) error {
 		if err := needLocker(); err != nil {
 			return err
 		}
-		var os []hub.OrderRec
-		if err := c.Do("GET", "/v1/orders?locker="+url.QueryEscape(*lockerID), nil, &os); err != nil {
+		os, err := pages(c, "/v1/orders?locker="+url.QueryEscape(*lockerID)+"&", func(o hub.OrderRec) string { return fmt.Sprint(o.Rev) })
+		if err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -367,8 +388,8 @@ func client(hubAddr string, args []string, out io.Writer) error {
 			}
 		}
 	case "alarms":
-		var as []hub.Alarm
-		if err := c.Do("GET", "/v1/alarms", nil, &as); err != nil {
+		as, err := pages(c, "/v1/alarms?", func(a hub.Alarm) string { return fmt.Sprint(a.Seq) })
+		if err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -379,6 +400,24 @@ func client(hubAddr string, args []string, out io.Writer) error {
 		return tw.Flush()
 	}
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// pages reads a paged list: path (ending in ? or &) with after= the key
+// of the last entry, until a page comes back empty.
+func pages[T any](c *httpapi.Client, path string, key func(T) string) ([]T, error) {
+	var all []T
+	after := ""
+	for {
+		var page []T
+		if err := c.Do("GET", path+"after="+url.QueryEscape(after), nil, &page); err != nil {
+			return nil, err
+		}
+		if len(page) == 0 {
+			return all, nil
+		}
+		all = append(all, page...)
+		after = key(page[len(page)-1])
+	}
 }
 
 func wireItems(its []locker.Item) []protocol.Item {

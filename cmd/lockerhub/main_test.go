@@ -61,7 +61,7 @@ func runHub(t *testing.T) (*hub.Hub, string, string) {
 	dir := t.TempDir()
 	cli(t, "keygen", "-out", dir)
 	priv, _ := readSigningKey(filepath.Join(dir, "central.key"))
-	h, err := hub.New(hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key,
+	h, err := hub.New(hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key, Lockers: []string{"nb-1"},
 		StorePath: filepath.Join(dir, "hub.db"), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -462,6 +462,26 @@ func (t *txn) ForEachOrder(fn func(locker.Order) error) error {
 	})
 }
 
+func (t *txn) OrdersAfter(after string, limit int) ([]locker.Order, error) {
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
+	var out []locker.Order
+	c := t.b(bOrders).Cursor()
+	k, v := c.Seek([]byte(after))
+	if k != nil && string(k) == after {
+		k, v = c.Next()
+	}
+	for ; k != nil && len(out) < limit; k, v = c.Next() {
+		var o locker.Order
+		if err := json.Unmarshal(v, &o); err != nil {
+			return nil, fmt.Errorf("order %q: corrupt record: %w", k, err)
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
 func (t *txn) ForEachOrderID(fn func(id string) error) error {
 	if err := t.flush(); err != nil {
 		return err

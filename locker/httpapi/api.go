@@ -80,8 +80,19 @@ type OrderView struct {
 	CodeHash string `json:"code_hash,omitempty"`
 }
 
+// Orders are listed in pages: ?after=ORDER_ID&limit=N (at most 1000, 500
+// by default), in id order.
+const (
+	defaultPage = 500
+	maxPage     = 1000
+)
+
 func (h *Handler) orders(w http.ResponseWriter, r *http.Request) {
-	os, err := h.L.Orders()
+	limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
+	if err != nil || limit <= 0 {
+		limit = defaultPage
+	}
+	os, err := h.L.OrdersPage(r.URL.Query().Get("after"), min(limit, maxPage))
 	if err != nil {
 		fail(w, http.StatusInternalServerError, err)
 		return

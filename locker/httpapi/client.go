@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/lockerd/lockerd/drivers/sim"
@@ -76,11 +77,21 @@ func (c *Client) Status() (locker.Status, error) {
 	return st, err
 }
 
-// Orders reads GET /v1/orders.
+// Orders reads every page of GET /v1/orders.
 func (c *Client) Orders() ([]OrderView, error) {
-	var os []OrderView
-	err := c.Do("GET", "/v1/orders", nil, &os)
-	return os, err
+	var all []OrderView
+	after := ""
+	for {
+		var page []OrderView
+		if err := c.Do("GET", "/v1/orders?limit=1000&after="+url.QueryEscape(after), nil, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if len(page) < 1000 {
+			return all, nil
+		}
+		after = page[len(page)-1].ID
+	}
 }
 
 // AddOrder creates an order; the reply holds its pickup code.

@@ -14,11 +14,19 @@ func (h *Hub) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/lockers", func(w http.ResponseWriter, r *http.Request) {
 		ls, err := h.Lockers()
-		reply(w, ls, err)
+		reply(w, page(ls, limitOf(r), func(l LockerInfo) bool { return l.ID > r.URL.Query().Get("after") }), err)
+	})
+	mux.HandleFunc("POST /v1/lockers", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ ID string }
+		if !read(w, r, &req) {
+			return
+		}
+		reply(w, map[string]string{"id": req.ID}, h.AddLocker(req.ID, "api"))
 	})
 	mux.HandleFunc("GET /v1/orders", func(w http.ResponseWriter, r *http.Request) {
 		os, err := h.Orders(r.URL.Query().Get("locker"))
-		reply(w, os, err)
+		after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
+		reply(w, page(os, limitOf(r), func(o OrderRec) bool { return o.Rev > after }), err)
 	})
 	mux.HandleFunc("POST /v1/orders", func(w http.ResponseWriter, r *http.Request) {
 		var req NewOrder
@@ -66,15 +74,45 @@ func (h *Hub) Handler() http.Handler {
 			reply(w, nil, err)
 			return
 		}
-		evs, err := h.Events(r.URL.Query().Get("locker"), after, 1000)
+		evs, err := h.Events(r.URL.Query().Get("locker"), after, limitOf(r))
 		reply(w, evs, err)
 	})
 	mux.HandleFunc("GET /v1/alarms", func(w http.ResponseWriter, r *http.Request) {
 		after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
 		as, err := h.Alarms(after)
-		reply(w, as, err)
+		reply(w, page(as, limitOf(r), func(Alarm) bool { return true }), err)
 	})
 	return mux
+}
+
+// Pages: every list is served at most maxPage entries at a time (?limit=
+// for fewer), from ?after= on.
+const (
+	defaultPage = 500
+	maxPage     = 1000
+)
+
+func limitOf(r *http.Request) int {
+	n, err := strconv.Atoi(r.URL.Query().Get("limit"))
+	if err != nil || n <= 0 {
+		return defaultPage
+	}
+	return min(n, maxPage)
+}
+
+// page returns up to limit entries of list (in its order) for which after
+// holds, and never nil (an empty JSON list, not null).
+func page[T any](list []T, limit int, after func(T) bool) []T {
+	out := []T{}
+	for _, v := range list {
+		if len(out) >= limit {
+			break
+		}
+		if after(v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // ParseCursor reads an events cursor: "EPOCH.SEQ", or "SEQ" for the first

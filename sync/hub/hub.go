@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -37,18 +38,22 @@ type Config struct {
 	PickupKey  locker.CodeKey // to hash the pickup codes it creates
 	StorePath  string
 	CmdTTL     time.Duration // exp of remote commands
-	Log        *slog.Logger
+	// Lockers are the lockers this hub serves (more can be added, see
+	// AddLocker); messages from any other id are dropped.
+	Lockers []string
+	Log     *slog.Logger
 }
 
 // Hub is the central library's side of the protocol.
 type Hub struct {
-	cfg     Config
-	db      *bolt.DB
-	cl      mqtt.Client
-	log     *slog.Logger
-	msgs    atomic.Uint64
-	dropped atomic.Uint64 // uplink messages dropped: oversized, or the inbox full
-	pubMu   sync.Mutex    // order changes: commit and publish in rev order (see update)
+	cfg       Config
+	db        *bolt.DB
+	cl        mqtt.Client
+	log       *slog.Logger
+	msgs      atomic.Uint64
+	dropped   atomic.Uint64 // uplink messages dropped: oversized, or the inbox full
+	pubMu     sync.Mutex    // order changes: commit and publish in rev order (see update)
+	strangers strangers
 
 	mu      sync.Mutex
 	inbox   []inMsg
@@ -86,6 +91,12 @@ func New(cfg Config) (*Hub, error) {
 	}
 	h := &Hub{cfg: cfg, db: db, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1),
 		subs: map[chan protocol.Event]struct{}{}, ackWait: map[ackKey]bool{}, lastAck: map[ackKey]time.Time{}}
+	for _, id := range cfg.Lockers {
+		if err := h.AddLocker(id, "config"); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("hub: configured locker: %w", err)
+		}
+	}
 	h.newClient()
 	return h, nil
 }
@@ -256,6 +267,10 @@ func (h *Hub) handle(topic string, payload []byte) {
 	if !ok || id == "central" {
 		return
 	}
+	if !h.isKnown(id) {
+		h.stranger(id, kind)
+		return
+	}
 	var err error
 	switch kind {
 	case "status":
@@ -357,9 +372,51 @@ func (h *Hub) onStatus(id string, payload []byte) error {
 	return nil
 }
 
+// isKnown reports whether the hub serves locker id.
+func (h *Hub) isKnown(id string) bool {
+	ok := false
+	_ = h.db.View(func(tx *bolt.Tx) error { ok = known(tx, id); return nil })
+	return ok
+}
+
+// Bounds of the events the hub takes.
+const (
+	maxEventBytes = 16 << 10  // an event is a few hundred bytes
+	maxSeqAhead   = 1_000_000 // beyond a store's mark and last reported head
+	maxTSAhead    = 366 * 24 * time.Hour
+)
+
+// checkEvent decodes and checks one up/evt payload from locker id: its
+// size, ids, type, store identity and time. (A seq far beyond the store's
+// mark is refused where the mark is known, in storeEvents.) A locker's
+// clock may be wrong — 1970 on a Pi without an RTC — so only a time
+// beyond any plausible clock (a year ahead) is refused.
+func checkEvent(id string, payload []byte, now time.Time) (protocol.Event, error) {
+	var e protocol.Event
+	if len(payload) > maxEventBytes {
+		return e, fmt.Errorf("event of %d bytes is over the bound of %d", len(payload), maxEventBytes)
+	}
+	if err := json.Unmarshal(payload, &e); err != nil {
+		return e, err
+	}
+	switch {
+	case e.Locker != id || e.Seq == 0 || e.ID != protocol.EventID(id, e.Store, e.Seq):
+		return e, fmt.Errorf("event %q on %s's topic: locker/store/id/seq disagree", e.ID, id)
+	case checkStoreID(e.Store) != nil:
+		return e, checkStoreID(e.Store)
+	case !eventTypeRe.MatchString(e.Type):
+		return e, fmt.Errorf("event type %q", e.Type)
+	case e.TS.After(now.Add(maxTSAhead)):
+		return e, fmt.Errorf("event time %s is more than a year ahead", e.TS.Format(time.RFC3339))
+	}
+	return e, nil
+}
+
+var eventTypeRe = regexp.MustCompile(`^[a-z][a-z_]{0,31}(\.[a-z_]{1,32}){0,2}$`)
+
 // checkStoreID bounds a store identity from the wire.
 func checkStoreID(s string) error {
-	if len(s) > 64 || strings.ContainsAny(s, "\x00/+#") {
+	if len(s) > 64 || strings.ContainsAny(s, "\x00/+#- ") {
 		return fmt.Errorf("bad store identity %q", s)
 	}
 	return nil
@@ -496,28 +553,30 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 		e      protocol.Event
 	}
 	var evs []parsed
+	now := time.Now()
 	for _, m := range msgs {
 		rest, _ := strings.CutPrefix(m.topic, h.cfg.Prefix+"/")
 		id, _, _ := strings.Cut(rest, "/")
-		var e protocol.Event
-		if err := json.Unmarshal(m.payload, &e); err != nil {
+		e, err := checkEvent(id, m.payload, now)
+		if err != nil {
 			h.log.Warn("event refused", "locker", id, "err", err)
-			continue
-		}
-		if e.Locker != id || e.Seq == 0 || e.ID != protocol.EventID(id, e.Store, e.Seq) || checkStoreID(e.Store) != nil {
-			h.log.Warn("event refused", "locker", id, "err", fmt.Sprintf("event %q on %s's topic: locker/store/id/seq disagree", e.ID, id))
 			continue
 		}
 		evs = append(evs, parsed{id, e})
 	}
 	var stored []protocol.Event
+	var strangers, farAhead []parsed
 	err := h.db.Update(func(tx *bolt.Tx) error {
-		stored = stored[:0]
+		stored, strangers, farAhead = stored[:0], nil, nil
 		eb := tx.Bucket(bEvents)
 		now := time.Now().UTC()
 		infos := map[string]*LockerInfo{}
 		recs := map[ackKey]*StoreRec{}
 		for _, p := range evs {
+			if !known(tx, p.locker) {
+				strangers = append(strangers, p)
+				continue
+			}
 			li := infos[p.locker]
 			if li == nil {
 				l, err := getLocker(tx, p.locker)
@@ -536,6 +595,12 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 				}
 				rec = &r
 				recs[k] = rec
+			}
+			if p.e.Seq > max(rec.Acked, li.OutboxHead)+maxSeqAhead {
+				// A seq no locker reaches from where this store stands:
+				// stored, it would hold no meaning and be acked never.
+				farAhead = append(farAhead, p)
+				continue
 			}
 			key := evKey(p.locker, rec.Epoch, p.e.Seq)
 			if old := eb.Get(key); old != nil {
@@ -579,6 +644,12 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 	if err != nil {
 		h.log.Error("events not stored", "err", err)
 		return
+	}
+	for _, p := range strangers {
+		h.stranger(p.locker, "up/evt")
+	}
+	for _, p := range farAhead {
+		h.log.Warn("event refused", "locker", p.locker, "err", fmt.Sprintf("seq %d of store %q is more than %d beyond its mark", p.e.Seq, p.e.Store, maxSeqAhead))
 	}
 	for _, p := range evs {
 		h.markAck(p.locker, p.e.Store)

@@ -5,9 +5,14 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,7 +32,7 @@ func newHub(t *testing.T) (*hub.Hub, string, ed25519.PublicKey) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := hub.New(hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key,
+	h, err := hub.New(hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key, Lockers: []string{"nb-1"},
 		StorePath: filepath.Join(t.TempDir(), "hub.db"), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -104,5 +109,120 @@ func TestOrderChangesPublishedInRevOrder(t *testing.T) {
 		if o.Rev >= snapRev {
 			t.Fatalf("snapshot at rev %d holds order rev %d", snapRev, o.Rev)
 		}
+	}
+}
+
+// The hub takes from lockers only what is bounded and sane, and only from
+// the lockers it serves: made-up ids are dropped (a bounded number of
+// alarms), oversized events, a seq far beyond the store's mark and a time
+// years ahead are refused, and orders with absurd fields are refused with
+// a clear error.
+func TestHubBoundsItsInputs(t *testing.T) {
+	h, url, _ := newHub(t)
+	// Lockers nobody configured.
+	for i := 0; i < 40; i++ {
+		id := fmt.Sprintf("made-up-%02d", i)
+		tp := protocol.Topics{Prefix: protocol.DefaultPrefix, Locker: id}
+		r := brokertest.Record(t, url, id, "", nil)
+		st, _ := json.Marshal(protocol.Status{V: 1, Type: protocol.TypeStatus, Online: true, Boot: 1, Store: "00ff00ff00ff00ff"})
+		r.Publish(tp.Status(), st)
+	}
+	nb := protocol.Topics{Prefix: protocol.DefaultPrefix, Locker: "nb-1"}
+	loc := brokertest.Record(t, url, "nb-1", "", nil)
+	event := func(seq uint64, ts time.Time, data map[string]any) []byte {
+		raw, _ := json.Marshal(protocol.Event{V: 1, ID: protocol.EventID("nb-1", "00aa00aa00aa00aa", seq), Type: "door.opened",
+			Locker: "nb-1", Store: "00aa00aa00aa00aa", Boot: 1, Seq: seq, TS: ts, Data: data})
+		return raw
+	}
+	now := time.Now().UTC()
+	loc.Publish(nb.UpEvt(), event(1, now, map[string]any{"compartment": "A01"}))
+	loc.Publish(nb.UpEvt(), event(2, now, map[string]any{"junk": strings.Repeat("x", 20<<10)}))
+	loc.Publish(nb.UpEvt(), event(math.MaxUint64, now, nil))
+	loc.Publish(nb.UpEvt(), event(3, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), nil))
+	loc.Publish(nb.UpEvt(), event(4, time.Unix(0, 0).UTC(), nil)) // a Pi without its clock: taken
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		evs, _ := h.Events("nb-1", hub.Cursor{}, 0)
+		if len(evs) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events stored: %v", evs)
+		}
+	}
+	evs, _ := h.Events("nb-1", hub.Cursor{}, 0)
+	if len(evs) != 2 || evs[0].Seq != 1 || evs[1].Seq != 4 {
+		t.Fatalf("stored %+v; want seq 1 and 4 only", evs)
+	}
+	ls, _ := h.Lockers()
+	for _, l := range ls {
+		if strings.HasPrefix(l.ID, "made-up") {
+			t.Fatalf("a locker record was made for %s", l.ID)
+		}
+	}
+	as, _ := h.Alarms(0)
+	unknown := 0
+	for _, a := range as {
+		if a.Type == hub.AlarmUnknownLocker {
+			unknown++
+		}
+	}
+	if unknown == 0 || unknown > 20 {
+		t.Fatalf("%d unknown-locker alarms for 40 made-up ids (want 1..20)", unknown)
+	}
+
+	for _, tt := range []struct {
+		name string
+		req  hub.NewOrder
+		want string
+	}{
+		{"10,000 items", hub.NewOrder{Locker: "nb-1", Items: make([]protocol.Item, 10000)}, "at most 50"},
+		{"a title of a million characters", hub.NewOrder{Locker: "nb-1", Items: []protocol.Item{{Barcode: "1234", Title: strings.Repeat("t", 1_000_000)}}}, "title"},
+		{"an empty barcode", hub.NewOrder{Locker: "nb-1", Items: []protocol.Item{{Barcode: ""}}}, "barcode"},
+		{"a wildcard locker id", hub.NewOrder{Locker: "a/+/#"}, "locker id"},
+		{"an unknown locker", hub.NewOrder{Locker: "nb-9"}, "unknown locker"},
+		{"a ttl of ten years", hub.NewOrder{Locker: "nb-1", TTL: "87600h"}, "ttl"},
+		{"a bad order id", hub.NewOrder{Locker: "nb-1", ID: "ORD 1"}, "order id"},
+	} {
+		if _, err := h.CreateOrder(tt.req); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want an error saying %q", tt.name, err, tt.want)
+		}
+	}
+	if _, err := h.CreateOrder(hub.NewOrder{Locker: "nb-1", Items: []protocol.Item{{Barcode: "9787532736744", Title: "Fortress Besieged"}}}); err != nil {
+		t.Fatalf("a sane order: %v", err)
+	}
+}
+
+// Every list of the hub's API comes in pages.
+func TestListsArePaged(t *testing.T) {
+	h, _, _ := newHub(t)
+	for i := 0; i < 5; i++ {
+		if _, err := h.CreateOrder(hub.NewOrder{Locker: "nb-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	get := func(path string) []hub.OrderRec {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out []hub.OrderRec
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	first := get("/v1/orders?locker=nb-1&limit=2")
+	if len(first) != 2 || first[1].Rev != 2 {
+		t.Fatalf("first page: %+v", first)
+	}
+	rest := get("/v1/orders?locker=nb-1&limit=10&after=2")
+	if len(rest) != 3 || rest[0].Rev != 3 {
+		t.Fatalf("after rev 2: %+v", rest)
+	}
+	if none := get("/v1/orders?locker=nb-1&after=5"); none == nil || len(none) != 0 {
+		t.Fatalf("past the end: %#v", none)
 	}
 }

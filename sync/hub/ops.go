@@ -3,8 +3,11 @@ package hub
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -21,6 +24,55 @@ type NewOrder struct {
 	Items       []protocol.Item `json:"items,omitempty"`
 	TTL         string          `json:"ttl,omitempty"` // default 72h
 	CodeLen     int             `json:"code_len,omitempty"`
+}
+
+// Bounds of a new order.
+const (
+	MaxItems      = 50
+	maxBarcodeLen = 64
+	maxTitleLen   = 256
+	minTTL        = time.Minute
+	maxTTL        = 90 * 24 * time.Hour
+)
+
+var (
+	orderIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	compIDRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,15}$`)
+)
+
+// check bounds every field of a new order (the locker id is checked by
+// requireKnown).
+func (req NewOrder) check() error {
+	if req.ID != "" && !orderIDRe.MatchString(req.ID) {
+		return fmt.Errorf("order id %q: letters, digits, '.', '-' and '_', up to 64", req.ID)
+	}
+	if req.Compartment != "" && !compIDRe.MatchString(req.Compartment) {
+		return fmt.Errorf("compartment %q: letters, digits, '-' and '_', up to 16", req.Compartment)
+	}
+	if len(req.Items) > MaxItems {
+		return fmt.Errorf("%d items: at most %d an order", len(req.Items), MaxItems)
+	}
+	for i, it := range req.Items {
+		if it.Barcode == "" || len(it.Barcode) > maxBarcodeLen || !printable(it.Barcode) {
+			return fmt.Errorf("item %d: barcode %q: 1 to %d printable characters", i+1, it.Barcode, maxBarcodeLen)
+		}
+		if utf8.RuneCountInString(it.Title) > maxTitleLen || !utf8.ValidString(it.Title) || !printable(it.Title) {
+			return fmt.Errorf("item %d: title: at most %d printable characters", i+1, maxTitleLen)
+		}
+	}
+	if req.CodeLen != 0 && (req.CodeLen < locker.MinCodeLen || req.CodeLen > locker.MaxCodeLen) {
+		return fmt.Errorf("code length %d out of bounds %d..%d", req.CodeLen, locker.MinCodeLen, locker.MaxCodeLen)
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return false
+		}
+	}
+	return true
 }
 
 // Created is a new order with its pickup code (shown once).
@@ -72,7 +124,10 @@ func (h *Hub) update(fn func(tx *bolt.Tx, out *[]pendingMsg) error) error {
 // CreateOrder makes an order with a fresh pickup code and sends it to the
 // locker. Only the code's keyed hash is stored and sent.
 func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
-	if err := locker.CheckLockerID(req.Locker); err != nil {
+	if err := h.requireKnown(req.Locker); err != nil {
+		return Created{}, err
+	}
+	if err := req.check(); err != nil {
 		return Created{}, err
 	}
 	if len(h.cfg.PickupKey) == 0 {
@@ -88,8 +143,8 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 	ttl := 72 * time.Hour
 	if req.TTL != "" {
 		d, err := time.ParseDuration(req.TTL)
-		if err != nil || d <= 0 {
-			return Created{}, fmt.Errorf("bad ttl %q", req.TTL)
+		if err != nil || d < minTTL || d > maxTTL {
+			return Created{}, fmt.Errorf("ttl %q: want a duration from %v to %v", req.TTL, minTTL, maxTTL)
 		}
 		ttl = d
 	}
@@ -161,7 +216,7 @@ func (h *Hub) CancelOrder(lockerID, orderID string) (uint64, error) {
 // Snapshot sends the complete set of a locker's live orders (assigned or
 // ready here) in parts of at most partSize orders.
 func (h *Hub) Snapshot(lockerID string, partSize int) (string, int, error) {
-	if err := locker.CheckLockerID(lockerID); err != nil {
+	if err := h.requireKnown(lockerID); err != nil {
 		return "", 0, err
 	}
 	if partSize <= 0 {
@@ -215,7 +270,7 @@ func (h *Hub) Service(lockerID, compartment string, inService bool) (string, err
 }
 
 func (h *Hub) command(lockerID, typ string, data any) (string, error) {
-	if err := locker.CheckLockerID(lockerID); err != nil {
+	if err := h.requireKnown(lockerID); err != nil {
 		return "", err
 	}
 	exp := time.Now().Add(h.cfg.CmdTTL).UTC()

@@ -20,6 +20,7 @@ var (
 	bEvents  = []byte("events") // locker \x00 epoch(4) seq(8) → protocol.Event
 	bStores  = []byte("stores") // locker \x00 store id → StoreRec
 	bAlarms  = []byte("alarms") // seq → Alarm
+	bKnown   = []byte("known")  // locker id → KnownLocker: the lockers this hub serves
 	bMeta    = []byte("meta")
 	kSchema  = []byte("schema")
 	bPending = []byte("pending") // locker \x00 rev \x00 part → pendingMsg (order changes not yet acked)
@@ -86,11 +87,21 @@ const (
 	AlarmStoreReplaced = "store.replaced"
 	// AlarmCloned: two cabinets announce the same locker id.
 	AlarmCloned = "locker.cloned"
+	// AlarmUnknownLocker: messages from a locker id the hub does not serve
+	// (not configured or added): dropped, not stored.
+	AlarmUnknownLocker = "locker.unknown"
 	// AlarmTailAhead: a locker reports events acked beyond what the hub
 	// stored for that store (a forged status, or a hub store restored
 	// from an old backup); the mark is not raised.
 	AlarmTailAhead = "outbox.tail_ahead"
 )
+
+// KnownLocker is a locker the hub serves.
+type KnownLocker struct {
+	ID     string    `json:"id"`
+	Added  time.Time `json:"added"`
+	Source string    `json:"source"` // config, api
+}
 
 // StoredEvent is an event as the hub keeps it: Epoch tells its store.
 type StoredEvent struct {
@@ -137,7 +148,7 @@ func openDB(path string) (*bolt.DB, error) {
 		return nil, fmt.Errorf("hub store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bLockers, bOrders, bEvents, bPending, bRevs, bCmds, bStores, bAlarms, bMeta} {
+		for _, b := range [][]byte{bLockers, bOrders, bEvents, bPending, bRevs, bCmds, bStores, bAlarms, bMeta, bKnown} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

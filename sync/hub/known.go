@@ -1,0 +1,118 @@
+package hub
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/lockerd/lockerd/locker"
+)
+
+// The hub serves the lockers it was told of (Config.Lockers, or added
+// through the API: `lockerhub locker add ID`), and no others: a birth,
+// event or reply from any other id is dropped and alarmed, so that
+// messages with made-up ids cannot fill the hub's store with lockers.
+
+// ErrUnknownLocker is returned for an operation on a locker the hub does
+// not serve.
+var ErrUnknownLocker = errors.New("unknown locker (add it: lockerhub locker add ID)")
+
+// AddLocker makes the hub serve locker id.
+func (h *Hub) AddLocker(id, source string) error {
+	if err := locker.CheckLockerID(id); err != nil {
+		return err
+	}
+	return h.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bKnown)
+		if b.Get([]byte(id)) != nil {
+			return nil
+		}
+		return putJSON(b, []byte(id), KnownLocker{ID: id, Added: time.Now().UTC(), Source: source})
+	})
+}
+
+// KnownLockers lists the lockers the hub serves.
+func (h *Hub) KnownLockers() ([]KnownLocker, error) {
+	var out []KnownLocker
+	err := h.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bKnown).ForEach(func(_, v []byte) error {
+			var k KnownLocker
+			if err := json.Unmarshal(v, &k); err != nil {
+				return err
+			}
+			out = append(out, k)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func known(tx *bolt.Tx, id string) bool { return tx.Bucket(bKnown).Get([]byte(id)) != nil }
+
+// requireKnown refuses operations on a locker the hub does not serve.
+func (h *Hub) requireKnown(id string) error {
+	if err := locker.CheckLockerID(id); err != nil {
+		return err
+	}
+	ok := false
+	if err := h.db.View(func(tx *bolt.Tx) error { ok = known(tx, id); return nil }); err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("locker %q: %w", id, ErrUnknownLocker)
+	}
+	return nil
+}
+
+// strangers remembers the unknown ids heard from, to alarm once per id
+// (and at most unknownAlarmsPerHour times an hour): made-up ids must not
+// flood the alarms either.
+type strangers struct {
+	mu     sync.Mutex
+	seen   map[string]bool
+	window time.Time
+	alarms int
+}
+
+const (
+	maxStrangers         = 1000
+	unknownAlarmsPerHour = 20
+)
+
+// note reports whether an alarm is due for unknown id.
+func (s *strangers) note(id string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seen == nil || len(s.seen) >= maxStrangers {
+		s.seen = map[string]bool{}
+	}
+	if s.seen[id] {
+		return false
+	}
+	s.seen[id] = true
+	if now.Sub(s.window) >= time.Hour {
+		s.window, s.alarms = now, 0
+	}
+	if s.alarms >= unknownAlarmsPerHour {
+		return false
+	}
+	s.alarms++
+	return true
+}
+
+// stranger logs (and alarms, bounded) a message from an unknown locker.
+func (h *Hub) stranger(id, kind string) {
+	h.log.Warn("message from a locker this hub does not serve dropped", "locker", id, "topic", kind)
+	if !h.strangers.note(id, time.Now()) {
+		return
+	}
+	if err := h.db.Update(func(tx *bolt.Tx) error {
+		return h.alarm(tx, id, AlarmUnknownLocker, fmt.Sprintf("%s from locker %q, which this hub does not serve (not configured or added): dropped", kind, id))
+	}); err != nil {
+		h.log.Error("alarm not recorded", "err", err)
+	}
+}
