@@ -103,7 +103,7 @@ test: test-deps vet unit fuzz-short
 # footprint and a fleet — each beside a baseline of the same run.
 bench: build test-deps
 	$(GO) test -run '^$$' -bench 'CodeVerify' -benchtime 20000x -count 1 ./locker | grep -E '^(Benchmark|ok)'
-	$(GO) test -run '^$$' -bench 'SnapshotApply' -benchtime 1x -count 1 ./locker | grep -E '^(Benchmark|ok)'
+	$(GO) test -run '^$$' -bench 'SnapshotApply|PickupDuringSnapshot' -benchtime 1x -count 1 -timeout 20m ./locker | grep -E '^(Benchmark|ok)'
 	$(GO) test -run '^$$' -bench 'RoundTrip' -benchtime 2000x -count 3 ./drivers/lockboard | grep -E '^(Benchmark|ok)'
 	$(BIN)/lockerbench scan -orders 10000,100000,1000000 -n 1000
 	$(BIN)/lockerbench outbox -events 30000

@@ -1,8 +1,11 @@
 package locker_test
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -66,8 +69,8 @@ func BenchmarkSnapshotApply(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					if p == parts && (res.Pending || len(res.Applied) != n) {
-						b.Fatalf("snapshot not applied: %d of %d", len(res.Applied), n)
+					if p == parts && (res.Pending || res.AppliedCount != n) {
+						b.Fatalf("snapshot not applied: %d of %d", res.AppliedCount, n)
 					}
 				}
 				b.StopTimer()
@@ -81,5 +84,106 @@ func BenchmarkSnapshotApply(b *testing.B) {
 			b.ReportMetric(float64(parts), "commits/op")
 			b.ReportMetric(float64(size)/(1<<20), "store-MiB")
 		})
+	}
+}
+
+// BenchmarkPickupDuringSnapshot measures a reader's pickup (scan to
+// answer, door opened) while a 200,000-order snapshot is staged and
+// swapped in, beside the same pickups without one in the same run: the
+// apply runs in small transactions, so a pickup never waits long for the
+// store's writer. It also reports the Go heap's peak during the apply.
+func BenchmarkPickupDuringSnapshot(b *testing.B) {
+	const n, part = 200_000, 500
+	c := lockertest.NewCabinet(b, lockertest.Settings())
+	exp := c.Clock.Now().Add(72 * time.Hour)
+	// Parts are made as they are sent, as the link receives them: the
+	// heap measured is the locker's, not a 200k-order slice of the test's.
+	partOrders := func(p int) []locker.Order {
+		orders := make([]locker.Order, part)
+		for j := range orders {
+			i := (p-1)*part + j
+			orders[j] = locker.Order{ID: fmt.Sprintf("SNAP-%07d", i), Rev: 1, State: locker.OrderAssigned, Size: locker.SizeS,
+				Items:    []locker.Item{{Barcode: fmt.Sprintf("978%010d", i), Title: "Snapshot order"}},
+				CodeHash: lockertest.Key.Hash(fmt.Sprintf("S%07dZ", i)), ExpiresAt: exp}
+		}
+		return orders
+	}
+	pickup := func() time.Duration {
+		_, code, err := c.L.CreateOrder(locker.NewOrder{Compartment: "S1", Size: locker.SizeS, TTL: time.Hour})
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		res, err := c.L.Scan(context.Background(), "front", code)
+		d := time.Since(t0)
+		if err != nil || res.Outcome != locker.OutcomeOpened {
+			b.Fatalf("pickup: %+v %v", res, err)
+		}
+		if err := c.HW.CloseDoor("S1"); err != nil {
+			b.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			var free bool
+			c.Store.View(func(tx locker.Tx) error {
+				cp, err := tx.Compartment("S1")
+				free = err == nil && cp.State == locker.CompFree
+				return err
+			})
+			if free {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("S1 not free after its door closed")
+			}
+		}
+		return d
+	}
+	p99 := func(ds []time.Duration) time.Duration {
+		slices.Sort(ds)
+		return ds[len(ds)*99/100]
+	}
+	var base []time.Duration
+	for i := 0; i < 200; i++ {
+		base = append(base, pickup())
+	}
+	b.ResetTimer()
+	var peakHeap uint64
+	for i := 0; i < b.N; i++ {
+		done := make(chan error, 1)
+		go func() {
+			parts := n / part
+			for p := 1; p <= parts; p++ {
+				if _, err := c.L.StageSnapshot(fmt.Sprintf("big-%d", i), p, parts, uint64(1000+i), partOrders(p)); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		var during []time.Duration
+		var ms runtime.MemStats
+	loop:
+		for {
+			select {
+			case err := <-done:
+				if err != nil {
+					b.Fatal(err)
+				}
+				break loop
+			default:
+				during = append(during, pickup())
+				runtime.ReadMemStats(&ms)
+				peakHeap = max(peakHeap, ms.HeapInuse)
+			}
+		}
+		b.StopTimer()
+		if len(during) < 2 {
+			b.Fatalf("only %d pickups during the snapshot", len(during))
+		}
+		b.ReportMetric(float64(p99(base))/float64(time.Millisecond), "p99-base-ms")
+		b.ReportMetric(float64(p99(during))/float64(time.Millisecond), "p99-during-ms")
+		b.ReportMetric(float64(len(during)), "pickups-during")
+		b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MiB")
+		b.StartTimer()
 	}
 }

@@ -12,7 +12,11 @@ import (
 // a failing store fails closed), and the kiosk says it is out of service.
 // The first write that succeeds again clears the state.
 func (l *Locker) update(fn func(Tx) error) error {
+	t0 := time.Now()
 	err := l.store.Update(fn)
+	if d := time.Since(t0); d > slowWrite {
+		l.log.Warn("slow store write", "took_ms", d.Milliseconds())
+	}
 	if err != nil && l.storeFailing.CompareAndSwap(false, true) {
 		l.log.Error("store write failed: doors stay shut until it can be written", "err", err)
 		l.notify(Notice{Type: NoticeStoreHealth, Data: map[string]any{"ok": false}})
@@ -25,6 +29,10 @@ func (l *Locker) update(fn func(Tx) error) error {
 	}
 	return err
 }
+
+// slowWrite is a store write long enough for a pickup to notice (it
+// waits for the store's single writer): logged.
+const slowWrite = 100 * time.Millisecond
 
 // StoreHealthy reports whether the store can record what the locker
 // does: the last write succeeded and the space guard sees room.

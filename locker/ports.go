@@ -83,8 +83,19 @@ type Tx interface {
 	// snapshot's id and rev instead (a delayed part never destroys a
 	// newer snapshot in progress). StagedCount says how many parts are
 	// kept; StagedParts returns them, by number; ClearStaged drops them.
-	StagePart(snapID string, rev uint64, part int, payload []byte) (newer Staged, kept bool, err error)
+	StagePart(snapID string, rev uint64, part int, payload []byte, now time.Time) (newer Staged, kept bool, err error)
 	StagedCount(snapID string) (int, error)
+	// StagedPart returns one staged part (nil if it is not staged).
+	StagedPart(snapID string, part int) ([]byte, error)
+	// StagedStarted is when the staged snapshot's first part was staged
+	// (zero if none is).
+	StagedStarted() (time.Time, error)
+	// MarkSnapSeen and SnapSeen keep the ids of the orders in the
+	// snapshot being applied; ClearStaged forgets them too.
+	MarkSnapSeen(ids []string) error
+	SnapSeen(id string) (bool, error)
+	// OrderIDsAfter returns up to limit order ids after after, in order.
+	OrderIDsAfter(after string, limit int) ([]string, error)
 	StagedParts(snapID string) (map[int][]byte, error)
 	ClearStaged() error
 

@@ -146,3 +146,84 @@ func TestSnapshotDuplicatesAndUnknownCompartments(t *testing.T) {
 		t.Fatalf("moved to an unknown compartment: %+v", ores)
 	}
 }
+
+// The staged parts of a snapshot that is never completed are dropped
+// after Settings.SnapshotTimeout; a snapshot's ack lists at most
+// MaxListedIDs ids, with exact counts.
+func TestStagedPartsExpireAndAcksAreSummarised(t *testing.T) {
+	set := lockertest.Settings()
+	set.SnapshotTimeout = time.Hour
+	c := lockertest.NewCabinet(t, set)
+	big := snapOrders(c, "BIG", 1000, 3)
+	if _, err := c.L.StageSnapshot("snap-lost", 1, 2, 3, big[:500]); err != nil {
+		t.Fatal(err)
+	}
+	c.Clock.Advance(2 * time.Hour)
+	c.L.Tick()
+	// The other half arrives after the expiry: the snapshot is incomplete.
+	res, err := c.L.StageSnapshot("snap-lost", 2, 2, 3, big[500:])
+	if err != nil || !res.Pending {
+		t.Fatalf("after the expiry the first part should be gone: %+v %v", res, err)
+	}
+	res, err = c.L.StageSnapshot("snap-lost", 1, 2, 3, big[:500])
+	if err != nil || res.Pending {
+		t.Fatalf("the snapshot sent again: %+v %v", res, err)
+	}
+	if res.AppliedCount != 1000 || len(res.Applied) != locker.MaxListedIDs {
+		t.Fatalf("ack: %d applied, %d listed; want 1000 and %d", res.AppliedCount, len(res.Applied), locker.MaxListedIDs)
+	}
+	if n := len(orderIDs(t, c)); n != 1000 {
+		t.Fatalf("%d orders after the snapshot", n)
+	}
+}
+
+// A big snapshot is swapped in by small transactions: a pickup made while
+// it is being applied is served in between, before the apply ends (with
+// one transaction it waited for the whole apply: 38 s for 200,000 orders).
+// The latency figures are BenchmarkPickupDuringSnapshot's.
+func TestPickupDuringABigSnapshot(t *testing.T) {
+	c := lockertest.NewCabinet(t, lockertest.Settings())
+	_, code := newOrder(t, c, "S1")
+	const n, part = 20_000, 500
+	orders := snapOrders(c, "BIG", n, 10)
+	for p := 1; p < n/part; p++ {
+		if _, err := c.L.StageSnapshot("snap-big", p, n/part, 10, orders[(p-1)*part:p*part]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	applied := make(chan error, 1)
+	go func() {
+		_, err := c.L.StageSnapshot("snap-big", n/part, n/part, 10, orders[n-part:])
+		applied <- err
+	}()
+	// Wait until the apply has written its first orders.
+	for {
+		var seen bool
+		c.Store.View(func(tx locker.Tx) error { seen, _ = tx.SnapSeen(orders[0].ID); return nil })
+		if seen {
+			break
+		}
+		select {
+		case err := <-applied:
+			t.Fatalf("the apply ended before the test saw it start (%v): make the snapshot bigger", err)
+		default:
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if res := scan(t, c, "front", code); res.Outcome != locker.OutcomeOpened {
+		t.Fatalf("pickup during the apply: %+v", res)
+	}
+	select {
+	case err := <-applied:
+		t.Fatalf("the pickup was served only after the whole apply (%v)", err)
+	default:
+	}
+	if err := <-applied; err != nil {
+		t.Fatal(err)
+	}
+	// The order picked up meanwhile (not in the snapshot, its fact not
+	// acknowledged) is kept; the snapshot's orders are there.
+	if got := len(orderIDs(t, c)); got != n+1 {
+		t.Fatalf("%d orders after the apply, want %d", got, n+1)
+	}
+}

@@ -36,14 +36,36 @@ type Conflict struct {
 	State   OrderState `json:"state,omitempty"` // the order's state here
 }
 
-// OrdersResult says what an order change did, for ack.orders.
+// OrdersResult says what an order change did, for ack.orders. Applied
+// and Stale list at most MaxListedIDs ids (a snapshot of 200,000 orders
+// must not make a 2.4 MB ack); their counts are exact. Conflicts and
+// rejections are always listed whole.
 type OrdersResult struct {
-	Rev       uint64     `json:"rev"` // orders_rev after the change
-	Applied   []string   `json:"applied,omitempty"`
-	Stale     []string   `json:"stale,omitempty"`
-	Conflicts []Conflict `json:"conflicts,omitempty"`
-	Rejected  []Conflict `json:"rejected,omitempty"`
-	Pending   bool       `json:"pending,omitempty"` // snapshot part staged, waiting for the rest
+	Rev          uint64     `json:"rev"` // orders_rev after the change
+	Applied      []string   `json:"applied,omitempty"`
+	Stale        []string   `json:"stale,omitempty"`
+	AppliedCount int        `json:"applied_count"`
+	StaleCount   int        `json:"stale_count"`
+	Conflicts    []Conflict `json:"conflicts,omitempty"`
+	Rejected     []Conflict `json:"rejected,omitempty"`
+	Pending      bool       `json:"pending,omitempty"` // snapshot part staged, waiting for the rest
+}
+
+// MaxListedIDs bounds the applied and stale ids an OrdersResult lists.
+const MaxListedIDs = 100
+
+func (r *OrdersResult) applied(id string) {
+	r.AppliedCount++
+	if len(r.Applied) < MaxListedIDs {
+		r.Applied = append(r.Applied, id)
+	}
+}
+
+func (r *OrdersResult) stale(id string) {
+	r.StaleCount++
+	if len(r.Stale) < MaxListedIDs {
+		r.Stale = append(r.Stale, id)
+	}
 }
 
 // checkIncoming validates an order from the central library.
@@ -105,7 +127,7 @@ func (l *Locker) applyOrder(tx Tx, o Order, res *OrdersResult) error {
 	case err != nil:
 		return err
 	case o.Rev <= cur.Rev:
-		res.Stale = append(res.Stale, o.ID)
+		res.stale(o.ID)
 		return nil
 	default:
 		if cur.State.Terminal() || cur.Loaded && cur.State != OrderReady {
@@ -144,7 +166,7 @@ func (l *Locker) applyOrder(tx Tx, o Order, res *OrdersResult) error {
 			return err
 		}
 	}
-	res.Applied = append(res.Applied, o.ID)
+	res.applied(o.ID)
 	return bumpRev(tx, o.Rev)
 }
 
@@ -243,7 +265,7 @@ func (l *Locker) ApplyOrder(o Order) error {
 	switch {
 	case err != nil:
 		return err
-	case len(res.Stale) > 0:
+	case res.StaleCount > 0:
 		return fmt.Errorf("order %s rev %d: %w", o.ID, o.Rev, ErrStaleRev)
 	case len(res.Rejected) > 0:
 		return fmt.Errorf("order %s: %s", o.ID, res.Rejected[0].Reason)
@@ -262,7 +284,7 @@ func (l *Locker) cancelOrder(tx Tx, id string, rev uint64, res *OrdersResult) er
 		return err
 	}
 	if rev != 0 && rev <= o.Rev {
-		res.Stale = append(res.Stale, id)
+		res.stale(id)
 		return nil
 	}
 	if o.State != OrderCancelled {
@@ -284,7 +306,7 @@ func (l *Locker) cancelOrder(tx Tx, id string, rev uint64, res *OrdersResult) er
 		return err
 	}
 	l.log.Info("order cancelled", "order", id, "needs_retrieval", o.NeedsRetrieval())
-	res.Applied = append(res.Applied, id)
+	res.applied(id)
 	return bumpRev(tx, rev)
 }
 
@@ -314,7 +336,7 @@ func (l *Locker) CancelOrder(id string, rev uint64) error {
 	switch {
 	case err != nil:
 		return err
-	case len(res.Stale) > 0:
+	case res.StaleCount > 0:
 		return fmt.Errorf("cancel %s rev %d: %w", id, rev, ErrStaleRev)
 	case len(res.Conflicts) > 0:
 		return fmt.Errorf("cancel %s: %w: %s", id, ErrIllegalTransition, res.Conflicts[0].Reason)
@@ -361,7 +383,7 @@ func (l *Locker) StageSnapshot(snapID string, part, parts int, rev uint64, order
 			res.Rev, err = tx.Counter(CounterOrdersRev)
 			return err
 		}
-		staged, kept, err := tx.StagePart(snapID, rev, part, payload)
+		staged, kept, err := tx.StagePart(snapID, rev, part, payload, l.clock.Now())
 		if err != nil {
 			return err
 		}
@@ -376,43 +398,159 @@ func (l *Locker) StageSnapshot(snapID string, part, parts int, rev uint64, order
 		}
 		// Count first: reading every staged part on each arrival would
 		// make a snapshot of n parts cost n² reads.
-		if n, err := tx.StagedCount(snapID); err != nil || n < parts {
-			res.Pending = true
-			if err == nil {
-				res.Rev, err = tx.Counter(CounterOrdersRev)
-			}
-			return err
+		n, err := tx.StagedCount(snapID)
+		if err == nil {
+			res.Pending = n < parts
+			res.Rev, err = tx.Counter(CounterOrdersRev)
 		}
-		partsKept, err := tx.StagedParts(snapID)
-		if err != nil {
-			return err
-		}
-		byPart := make([][]Order, parts)
-		total := 0
-		for p := 1; p <= parts; p++ {
-			raw, ok := partsKept[p]
-			if !ok {
-				res.Pending = true
-				res.Rev, err = tx.Counter(CounterOrdersRev)
+		return err
+	})
+	if err != nil || res.Pending || len(res.Rejected) > 0 { // a refused part left the staged snapshot alone
+		return res, err
+	}
+	if err := l.applySnapshot(snapID, parts, rev, &res); err != nil {
+		return res, err
+	}
+	l.log.Info("snapshot applied", "snap_id", snapID, "parts", parts, "applied", res.AppliedCount, "stale", res.StaleCount,
+		"conflicts", len(res.Conflicts), "rejected", len(res.Rejected))
+	return res, nil
+}
+
+// Bounds of a snapshot's apply: every transaction is small, so that the
+// store's writer is never held long (a pickup waits behind it, and so do
+// the run loop's door events and /healthz), and memory stays bounded by a
+// part, not the snapshot.
+//
+// How many orders a transaction applies follows how long the last one
+// held the writer: doubled while under half the target, halved when over
+// it. So it suits the card's speed — a transaction's cost is mostly its
+// commit, which writes every index page the orders touched and syncs.
+const (
+	snapshotTxTarget  = 25 * time.Millisecond
+	snapshotTxMin     = 50
+	snapshotTxMax     = 5000
+	snapshotDropBatch = 2000 // ids looked at a transaction
+)
+
+// nextBatch sizes the next transaction of a snapshot's apply from how long
+// the last one took.
+func nextBatch(batch int, took time.Duration) int {
+	switch {
+	case took > snapshotTxTarget:
+		return max(batch/2, snapshotTxMin)
+	case took < snapshotTxTarget/2:
+		return min(batch*2, snapshotTxMax)
+	}
+	return batch
+}
+
+// errSnapshotGone: the staged parts changed under the apply (cleared by
+// the expiry, or replaced by a newer snapshot): the apply stops; the
+// central library sends the snapshot again if it is still wanted.
+var errSnapshotGone = errors.New("staged snapshot gone during its apply")
+
+// expireStaged drops the staged parts of a snapshot that has not been
+// completed within Settings.SnapshotTimeout (a central library that
+// stopped sending it): they would hold room, and the next snapshot
+// starts afresh.
+func (l *Locker) expireStaged(now time.Time) {
+	if l.set.SnapshotTimeout <= 0 {
+		return
+	}
+	var started time.Time
+	if err := l.store.View(func(tx Tx) error {
+		var err error
+		started, err = tx.StagedStarted()
+		return err
+	}); err != nil || started.IsZero() || now.Sub(started) < l.set.SnapshotTimeout {
+		return
+	}
+	if err := l.update(func(tx Tx) error { return tx.ClearStaged() }); err != nil {
+		l.log.Error("staged snapshot not dropped", "err", err)
+		return
+	}
+	l.log.Warn("incomplete snapshot dropped: not completed in time", "staged_at", started, "timeout", l.set.SnapshotTimeout)
+}
+
+// applySnapshot swaps in a complete staged snapshot in bounded
+// transactions: each part's orders (applied by rev, as upsert; each id
+// marked as seen), then the orders not seen dropped a batch at a time —
+// except an order whose books are in a compartment here, whose physical
+// fact the central library has not acknowledged, or changed after the
+// snapshot was taken (a rev above the snapshot's) — and last a small
+// switch: the revs, and the staged parts cleared. Killed half-way, the
+// parts stay staged and the central library sends the snapshot again
+// (not acknowledged): applying it again is idempotent.
+func (l *Locker) applySnapshot(snapID string, parts int, rev uint64, res *OrdersResult) error {
+	batch := snapshotTxMin
+	for p := 1; p <= parts; p++ {
+		var sp stagedPart
+		if err := l.store.View(func(tx Tx) error {
+			raw, err := tx.StagedPart(snapID, p)
+			if err != nil {
 				return err
 			}
-			var sp stagedPart
+			if raw == nil {
+				return fmt.Errorf("snapshot %s part %d: %w", snapID, p, errSnapshotGone)
+			}
 			if err := json.Unmarshal(raw, &sp); err != nil {
 				return fmt.Errorf("staged part %d: %w", p, err)
 			}
 			if sp.Parts != parts || sp.Rev != rev {
 				return fmt.Errorf("snapshot %s: parts disagree on parts/rev", snapID)
 			}
-			byPart[p-1] = sp.Orders
-			total += len(sp.Orders)
-		}
-		all := make([]Order, 0, total)
-		for _, os := range byPart {
-			all = append(all, os...)
-		}
-		if err := l.swapSnapshot(tx, all, rev, &res); err != nil {
+			return nil
+		}); err != nil {
 			return err
 		}
+		for lo := 0; lo < len(sp.Orders); {
+			chunk := sp.Orders[lo:min(lo+batch, len(sp.Orders))]
+			t0 := time.Now()
+			if err := l.update(func(tx Tx) error { return l.applySnapshotOrders(tx, chunk, res) }); err != nil {
+				return err
+			}
+			lo += len(chunk)
+			batch = nextBatch(batch, time.Since(t0))
+		}
+	}
+	for after := ""; ; {
+		var ids []string
+		err := l.update(func(tx Tx) error {
+			var err error
+			if ids, err = tx.OrderIDsAfter(after, snapshotDropBatch); err != nil {
+				return err
+			}
+			acked, err := tx.Counter(CounterAckedSeq)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				seen, err := tx.SnapSeen(id)
+				if err != nil || seen {
+					if err != nil {
+						return err
+					}
+					continue
+				}
+				o, err := tx.Order(id)
+				if err != nil {
+					return err
+				}
+				if err := l.dropAbsent(tx, o, rev, acked, res); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(ids) < snapshotDropBatch {
+			break
+		}
+		after = ids[len(ids)-1]
+	}
+	return l.update(func(tx Tx) error {
 		if err := bumpRev(tx, rev); err != nil {
 			return err
 		}
@@ -422,80 +560,59 @@ func (l *Locker) StageSnapshot(snapID string, part, parts int, rev uint64, order
 		if err := tx.ClearStaged(); err != nil {
 			return err
 		}
+		var err error
 		res.Rev, err = tx.Counter(CounterOrdersRev)
 		return err
 	})
-	if err == nil && !res.Pending {
-		l.log.Info("snapshot applied", "snap_id", snapID, "orders", len(orders), "applied", len(res.Applied), "conflicts", len(res.Conflicts))
-	}
-	return res, err
 }
 
-func (l *Locker) swapSnapshot(tx Tx, orders []Order, rev uint64, res *OrdersResult) error {
-	// An order listed twice: the higher rev counts, the other is refused
-	// (not applied and reported stale as well).
-	best := make(map[string]int, len(orders))
-	for i, o := range orders {
-		if j, dup := best[o.ID]; dup {
-			drop := i
-			if o.Rev > orders[j].Rev {
-				best[o.ID], drop = i, j
+// applySnapshotOrders applies some of a snapshot's orders in tx and marks
+// them seen.
+func (l *Locker) applySnapshotOrders(tx Tx, orders []Order, res *OrdersResult) error {
+	ids := make([]string, 0, len(orders))
+	for _, o := range orders {
+		seen, err := tx.SnapSeen(o.ID)
+		if err != nil {
+			return err
+		}
+		if seen || slices.Contains(ids, o.ID) {
+			// Listed twice: a higher rev still counts (it is applied
+			// like any upsert); the listing is reported.
+			res.Rejected = append(res.Rejected, Conflict{OrderID: o.ID, Reason: fmt.Sprintf("listed twice in the snapshot (rev %d)", o.Rev)})
+			if cur, err := tx.Order(o.ID); err == nil && o.Rev > cur.Rev {
+				var dup OrdersResult
+				if err := l.applyOrder(tx, o, &dup); err != nil {
+					return err
+				}
+				res.Conflicts = append(res.Conflicts, dup.Conflicts...)
 			}
-			res.Rejected = append(res.Rejected, Conflict{OrderID: o.ID,
-				Reason: fmt.Sprintf("listed twice in the snapshot: rev %d ignored", orders[drop].Rev)})
 			continue
 		}
-		best[o.ID] = i
-	}
-	keep := make(map[string]bool, len(best))
-	for i, o := range orders {
-		if best[o.ID] != i {
-			continue
-		}
-		keep[o.ID] = true
+		ids = append(ids, o.ID)
 		if err := l.applyOrder(tx, o, res); err != nil {
 			return err
 		}
 	}
-	acked, err := tx.Counter(CounterAckedSeq)
-	if err != nil {
-		return err
+	return tx.MarkSnapSeen(ids)
+}
+
+// dropAbsent drops an order absent from a snapshot of rev, unless it is
+// newer than the snapshot, holds books here, or has a physical fact the
+// central library has not acknowledged (those are kept, as conflicts).
+func (l *Locker) dropAbsent(tx Tx, o Order, rev, acked uint64, res *OrdersResult) error {
+	if o.Rev > rev {
+		return nil // changed after the snapshot was taken: newer than it
 	}
-	// Only the orders absent from the snapshot are read.
-	var drop []Order
-	err = tx.ForEachOrderID(func(id string) error {
-		if !keep[id] {
-			drop = append(drop, Order{ID: id})
-		}
+	holdsBooks := o.Loaded && !o.State.Terminal()
+	if holdsBooks || o.FactSeq > acked {
+		res.Conflicts = append(res.Conflicts, Conflict{OrderID: o.ID, State: o.State,
+			Reason: fmt.Sprintf("absent from snapshot but %s here; kept", o.State)})
 		return nil
-	})
-	if err != nil {
+	}
+	if err := l.unreserve(tx, o.Assigned, o.ID); err != nil {
 		return err
 	}
-	for i := range drop {
-		if drop[i], err = tx.Order(drop[i].ID); err != nil {
-			return err
-		}
-	}
-	for _, o := range drop {
-		if o.Rev > rev {
-			continue // changed after the snapshot was taken: newer than it
-		}
-		holdsBooks := o.Loaded && !o.State.Terminal()
-		unackedFact := o.FactSeq > acked
-		if holdsBooks || unackedFact {
-			res.Conflicts = append(res.Conflicts, Conflict{OrderID: o.ID, State: o.State,
-				Reason: fmt.Sprintf("absent from snapshot but %s here; kept", o.State)})
-			continue
-		}
-		if err := l.unreserve(tx, o.Assigned, o.ID); err != nil {
-			return err
-		}
-		if err := tx.DeleteOrder(o.ID); err != nil {
-			return err
-		}
-	}
-	return nil
+	return tx.DeleteOrder(o.ID)
 }
 
 // AckEvents removes events up to upto from the outbox: the central

@@ -42,7 +42,7 @@ var (
 	kEndedIndex  = []byte("ended_index") // set once idx_ended covers every order
 
 	allBuckets = [][]byte{bMeta, bOrders, bCodes, bBarcodes, bExpiry, bEnded, bComps, bStaff, bOutbox,
-		bCounters, bCmdIDs, bCmdOrder, bStaged, bLockouts}
+		bCounters, bCmdIDs, bCmdOrder, bStaged, bLockouts, bSnapSeen}
 )
 
 // Options tune Open.
@@ -616,7 +616,9 @@ var (
 	bCmdIDs    = []byte("cmd_ids")   // id → seen-at
 	bCmdOrder  = []byte("cmd_order") // insertion seq → id, for pruning
 	bStaged    = []byte("snapshot_staged")
-	bLockouts  = []byte("lockouts") // input device → locker.LockoutState
+	bLockouts  = []byte("lockouts")      // input device → locker.LockoutState
+	bSnapSeen  = []byte("snapshot_seen") // order id → nil: in the snapshot being applied
+	kStagedAt  = []byte("started")
 	kStagedID  = []byte("snap_id")
 	kStagedRev = []byte("rev")
 )
@@ -688,7 +690,7 @@ func (t *txn) PutLockoutState(device string, st locker.LockoutState) error {
 
 func partKey(part int) []byte { return append([]byte("part/"), be64(uint64(part))...) }
 
-func (t *txn) StagePart(snapID string, rev uint64, part int, payload []byte) (locker.Staged, bool, error) {
+func (t *txn) StagePart(snapID string, rev uint64, part int, payload []byte, now time.Time) (locker.Staged, bool, error) {
 	b := t.b(bStaged)
 	in := locker.Staged{SnapID: snapID, Rev: rev}
 	if cur := b.Get(kStagedID); cur == nil || string(cur) != snapID {
@@ -704,6 +706,9 @@ func (t *txn) StagePart(snapID string, rev uint64, part int, payload []byte) (lo
 			return in, false, err
 		}
 		if err := b.Put(kStagedRev, be64(rev)); err != nil {
+			return in, false, err
+		}
+		if err := b.Put(kStagedAt, be64(uint64(now.UnixNano()))); err != nil {
 			return in, false, err
 		}
 	}
@@ -739,9 +744,64 @@ func (t *txn) StagedParts(snapID string) (map[int][]byte, error) {
 }
 
 func (t *txn) ClearStaged() error {
-	if err := t.tx.DeleteBucket(bStaged); err != nil {
-		return err
+	for _, name := range [][]byte{bStaged, bSnapSeen} {
+		if err := t.tx.DeleteBucket(name); err != nil {
+			return err
+		}
+		if _, err := t.tx.CreateBucket(name); err != nil {
+			return err
+		}
 	}
-	_, err := t.tx.CreateBucket(bStaged)
-	return err
+	return nil
+}
+
+func (t *txn) StagedPart(snapID string, part int) ([]byte, error) {
+	b := t.b(bStaged)
+	if string(b.Get(kStagedID)) != snapID {
+		return nil, nil
+	}
+	v := b.Get(partKey(part))
+	if v == nil {
+		return nil, nil
+	}
+	return append([]byte(nil), v...), nil
+}
+
+func (t *txn) StagedStarted() (time.Time, error) {
+	v := t.b(bStaged).Get(kStagedAt)
+	if v == nil {
+		return time.Time{}, nil
+	}
+	return time.Unix(0, int64(u64(v))), nil
+}
+
+func (t *txn) MarkSnapSeen(ids []string) error {
+	sorted := append([]string(nil), ids...)
+	sort.Strings(sorted) // in key order: appends (see txn)
+	b := t.b(bSnapSeen)
+	b.FillPercent = 0.9
+	for _, id := range sorted {
+		if err := b.Put([]byte(id), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *txn) SnapSeen(id string) (bool, error) { return t.b(bSnapSeen).Get([]byte(id)) != nil, nil }
+
+func (t *txn) OrderIDsAfter(after string, limit int) ([]string, error) {
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
+	var out []string
+	c := t.b(bOrders).Cursor()
+	k, _ := c.Seek([]byte(after))
+	if k != nil && string(k) == after {
+		k, _ = c.Next()
+	}
+	for ; k != nil && len(out) < limit; k, _ = c.Next() {
+		out = append(out, string(k))
+	}
+	return out, nil
 }

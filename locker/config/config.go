@@ -88,6 +88,9 @@ type MQTT struct {
 	// PublishTimeout bounds the wait for a broker's acknowledgement; two
 	// in a row without one and the next broker is tried.
 	PublishTimeout Duration `yaml:"publish_timeout"`
+	// SnapshotTimeout drops the staged parts of a snapshot that is not
+	// complete within it.
+	SnapshotTimeout Duration `yaml:"snapshot_timeout"`
 }
 
 // TLS names the files of a TLS client: the CA that signed the broker's
@@ -630,6 +633,10 @@ func (c *Config) Settings() locker.Settings {
 		StatusLED:           c.Hardware.StatusLED,
 		Retention:           c.Store.Retention.D(),
 		Standalone:          c.MQTT == nil,
+		SnapshotTimeout:     time.Hour,
+	}
+	if c.MQTT != nil {
+		s.SnapshotTimeout = c.MQTT.SnapshotTimeout.D()
 	}
 	for _, cp := range c.Compartments {
 		s.Compartments = append(s.Compartments, locker.Compartment{ID: cp.ID, Size: locker.Size(cp.Size), Lock: cp.Lock, Sensor: cp.Sensor})
@@ -654,4 +661,5 @@ func (c *Config) APITokenFile() string {
 }
 
 // StorePath is store.path resolved against the config's directory.
+// (Settings takes mqtt.snapshot_timeout when there is an mqtt section.)
 func (c *Config) StorePath() string { return c.Resolve(c.Store.Path) }

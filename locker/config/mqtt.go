@@ -48,6 +48,12 @@ func (c *Config) checkMQTT(bad func(key, format string, args ...any), checkFiles
 	if m.MaxMessage == 0 {
 		m.MaxMessage = DefaultMaxMessage
 	}
+	if m.SnapshotTimeout == 0 {
+		m.SnapshotTimeout = Duration(time.Hour)
+	}
+	if d := m.SnapshotTimeout.D(); d < time.Minute || d > 24*time.Hour {
+		bad("mqtt.snapshot_timeout", "%v is out of bounds 1m..24h", d)
+	}
 	if m.PublishTimeout == 0 {
 		m.PublishTimeout = Duration(10 * time.Second)
 	}

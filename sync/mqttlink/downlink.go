@@ -53,7 +53,8 @@ func ackOrders(res locker.OrdersResult, bad []locker.Conflict) protocol.AckOrder
 		}
 		return out
 	}
-	return protocol.AckOrders{Rev: res.Rev, Applied: res.Applied, Stale: res.Stale, Pending: res.Pending,
+	return protocol.AckOrders{Rev: res.Rev, Applied: res.Applied, Stale: res.Stale, AppliedCount: res.AppliedCount,
+		StaleCount: res.StaleCount, Pending: res.Pending,
 		Conflicts: conv(res.Conflicts), Rejected: conv(append(bad, res.Rejected...))}
 }
 
@@ -94,7 +95,7 @@ func (k *Link) handleOrders(m protocol.Message) {
 		k.nack(m.ID, fmt.Errorf("not applied: %w", err))
 		return
 	}
-	k.log.Info("orders", "type", m.Type, "id", m.ID, "applied", len(res.Applied), "stale", len(res.Stale),
+	k.log.Info("orders", "type", m.Type, "id", m.ID, "applied", res.AppliedCount, "stale", res.StaleCount,
 		"conflicts", len(res.Conflicts), "rejected", len(res.Rejected)+len(bad), "pending", res.Pending, "orders_rev", res.Rev)
 	k.reply(protocol.TypeAckOrders, m.ID, ackOrders(res, bad))
 }

@@ -164,12 +164,15 @@ type Conflict struct {
 
 // AckOrders is the data of ack.orders.
 type AckOrders struct {
-	Rev       uint64     `json:"rev"` // highest rev applied at the locker (orders_rev)
-	Applied   []string   `json:"applied,omitempty"`
-	Stale     []string   `json:"stale,omitempty"`
-	Conflicts []Conflict `json:"conflicts,omitempty"`
-	Rejected  []Conflict `json:"rejected,omitempty"` // malformed orders
-	Pending   bool       `json:"pending,omitempty"`  // snapshot part staged, not complete
+	Rev uint64 `json:"rev"` // highest rev applied at the locker (orders_rev)
+	// Applied and Stale list at most 100 ids; the counts are exact.
+	Applied      []string   `json:"applied,omitempty"`
+	Stale        []string   `json:"stale,omitempty"`
+	AppliedCount int        `json:"applied_count,omitempty"`
+	StaleCount   int        `json:"stale_count,omitempty"`
+	Conflicts    []Conflict `json:"conflicts,omitempty"`
+	Rejected     []Conflict `json:"rejected,omitempty"` // malformed orders
+	Pending      bool       `json:"pending,omitempty"`  // snapshot part staged, not complete
 }
 
 // Statuses of ack.cmd.
