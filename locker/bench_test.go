@@ -6,6 +6,8 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,7 +149,7 @@ func BenchmarkPickupDuringSnapshot(b *testing.B) {
 		base = append(base, pickup())
 	}
 	b.ResetTimer()
-	var peakHeap uint64
+	var peakHeap, peakAnon uint64
 	for i := 0; i < b.N; i++ {
 		done := make(chan error, 1)
 		go func() {
@@ -174,6 +176,7 @@ func BenchmarkPickupDuringSnapshot(b *testing.B) {
 				during = append(during, pickup())
 				runtime.ReadMemStats(&ms)
 				peakHeap = max(peakHeap, ms.HeapInuse)
+				peakAnon = max(peakAnon, rssAnonKB())
 			}
 		}
 		b.StopTimer()
@@ -184,6 +187,23 @@ func BenchmarkPickupDuringSnapshot(b *testing.B) {
 		b.ReportMetric(float64(p99(during))/float64(time.Millisecond), "p99-during-ms")
 		b.ReportMetric(float64(len(during)), "pickups-during")
 		b.ReportMetric(float64(peakHeap)/(1<<20), "peak-heap-MiB")
+		b.ReportMetric(float64(peakAnon)/1024, "peak-rss-anon-MiB")
 		b.StartTimer()
 	}
+}
+
+// rssAnonKB is this process's anonymous resident memory (the heap and
+// stacks, not the store file's pages mapped in), in KB.
+func rssAnonKB() uint64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, "RssAnon:"); ok {
+			n, _ := strconv.ParseUint(strings.Fields(v)[0], 10, 64)
+			return n
+		}
+	}
+	return 0
 }
