@@ -153,7 +153,10 @@ func openDB(path string) (*bolt.DB, error) {
 				return err
 			}
 		}
-		return migrate(tx)
+		if err := migrate(tx); err != nil {
+			return err
+		}
+		return adoptLockers(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -217,6 +220,29 @@ func migrate(tx *bolt.Tx) error {
 		}
 	}
 	return m.Put(kSchema, []byte(schemaVersion))
+}
+
+// adoptLockers makes a store from before served lockers existed serve the
+// lockers it already holds (once: only while none is known), so that an
+// upgrade does not drop their messages.
+func adoptLockers(tx *bolt.Tx) error {
+	known := tx.Bucket(bKnown)
+	if k, _ := known.Cursor().First(); k != nil {
+		return nil
+	}
+	var ids []string
+	if err := tx.Bucket(bLockers).ForEach(func(k, _ []byte) error {
+		ids = append(ids, string(k))
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := putJSON(known, []byte(id), KnownLocker{ID: id, Added: time.Now().UTC(), Source: "store"}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // evKey is the key of event seq of the store of epoch epoch.
