@@ -1,16 +1,12 @@
 package main
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,6 +14,7 @@ import (
 	"github.com/lockerd/lockerd/locker/httpapi"
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -44,22 +41,8 @@ func newKey(t *testing.T) (ed25519.PrivateKey, string) {
 // startCentral runs a hub against url until the test ends.
 func startCentral(t *testing.T, url string, key ed25519.PrivateKey, tlsCfg *tls.Config, clientID string) *central {
 	t.Helper()
-	h, err := hub.New(hub.Config{Brokers: []string{url}, SigningKey: key, PickupKey: lockertest.Key, TLS: tlsCfg, Lockers: []string{lockerID},
-		ClientID: clientID, StorePath: filepath.Join(t.TempDir(), "hub.db"), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { h.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; h.Close() })
-	deadline := time.Now().Add(10 * time.Second)
-	for !h.Connected() {
-		if time.Now().After(deadline) {
-			t.Fatal("hub did not connect")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	h := hubtest.Start(t, hub.Config{Brokers: []string{url}, SigningKey: key, PickupKey: lockertest.Key, TLS: tlsCfg,
+		Lockers: []string{lockerID}, ClientID: clientID})
 	return &central{Hub: h, Key: key, Pub: base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey))}
 }
 

@@ -2,9 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"io"
-	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -15,6 +12,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -61,16 +59,9 @@ func runHub(t *testing.T) (*hub.Hub, string, string) {
 	dir := t.TempDir()
 	cli(t, "keygen", "-out", dir)
 	priv, _ := readSigningKey(filepath.Join(dir, "central.key"))
-	h, err := hub.New(hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key, Lockers: []string{"nb-1"},
-		StorePath: filepath.Join(dir, "hub.db"), Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { h.Run(ctx); close(done) }()
+	h := hubtest.Start(t, hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key, Lockers: []string{"nb-1"}})
 	srv := httptest.NewServer(h.Handler())
-	t.Cleanup(func() { srv.Close(); cancel(); <-done; h.Close() })
+	t.Cleanup(srv.Close)
 	return h, strings.TrimPrefix(srv.URL, "http://"), dir
 }
 

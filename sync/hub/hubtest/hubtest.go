@@ -1,0 +1,40 @@
+// Package hubtest runs a lockerhub hub for tests: in a temp store, quiet,
+// connected to its broker before the test goes on, stopped when it ends.
+package hubtest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/sync/hub"
+)
+
+// Start runs a hub with cfg (StorePath and Log filled in if empty) until
+// the test ends, once it is connected to its broker.
+func Start(t testing.TB, cfg hub.Config) *hub.Hub {
+	t.Helper()
+	if cfg.StorePath == "" {
+		cfg.StorePath = filepath.Join(t.TempDir(), "hub.db")
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	h, err := hub.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; h.Close() })
+	for deadline := time.Now().Add(10 * time.Second); !h.Connected(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("hub did not connect to its broker")
+		}
+	}
+	return h
+}
