@@ -4,18 +4,22 @@
 package loopback
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
+	"time"
 )
 
 // Check returns nil if hostport ("127.0.0.1:8480", "[::1]:80",
-// "localhost:8480") listens on loopback addresses only. A name is
-// resolved, and every address it resolves to must be loopback: a
-// "localhost" that some hosts file points elsewhere is refused. An empty
-// host ("" or ":8480") listens everywhere and is refused.
+// "localhost:8480") listens on loopback addresses only. Of names, only
+// localhost (and *.localhost) is taken, resolved, and every address it
+// resolves to must be loopback: a "localhost" that some hosts file points
+// elsewhere is refused. An empty host ("" or ":8480") listens everywhere
+// and is refused.
 func Check(hostport string) error {
 	host, port, err := net.SplitHostPort(hostport)
 	if err != nil {
@@ -33,7 +37,15 @@ func Check(hostport string) error {
 		}
 		return nil
 	}
-	addrs, err := net.LookupHost(host)
+	// Only the names of this machine are resolved (from /etc/hosts, no
+	// DNS): a listen address is checked without the network, and quickly.
+	name := strings.ToLower(strings.TrimSuffix(host, "."))
+	if name != "localhost" && !strings.HasSuffix(name, ".localhost") {
+		return fmt.Errorf("%s: give a loopback address (127.0.0.1, [::1]) or localhost", host)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
 	if err != nil {
 		return fmt.Errorf("%s: %w", host, err)
 	}

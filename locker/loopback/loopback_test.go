@@ -18,6 +18,7 @@ func TestCheck(t *testing.T) {
 		{"127.0.0.1", false},
 		{"127.0.0.1:99999", false},
 		{"no-such-host.invalid:80", false},
+		{"example.com:80", false}, // not resolved at all: no DNS in a config check
 	}
 	for _, tt := range tests {
 		if err := Check(tt.addr); (err == nil) != tt.ok {
