@@ -39,8 +39,6 @@ type Tx interface {
 	// OrdersAfter returns up to limit orders with ids after after, in id
 	// order (a page of the list).
 	OrdersAfter(after string, limit int) ([]Order, error)
-	// ForEachOrderID is ForEachOrder without reading the orders.
-	ForEachOrderID(fn func(id string) error) error
 	// ReadyExpiring returns ready orders whose ExpiresAt is not after t.
 	ReadyExpiring(t time.Time) ([]Order, error)
 	OrderCount() (map[OrderState]int, error)
@@ -82,7 +80,7 @@ type Tx interface {
 	// of an older one is not kept, and StagePart returns the staged
 	// snapshot's id and rev instead (a delayed part never destroys a
 	// newer snapshot in progress). StagedCount says how many parts are
-	// kept; StagedParts returns them, by number; ClearStaged drops them.
+	// kept; ClearStaged drops them.
 	StagePart(snapID string, rev uint64, part int, payload []byte, now time.Time) (newer Staged, kept bool, err error)
 	StagedCount(snapID string) (int, error)
 	// StagedPart returns one staged part (nil if it is not staged).
@@ -96,7 +94,6 @@ type Tx interface {
 	SnapSeen(id string) (bool, error)
 	// OrderIDsAfter returns up to limit order ids after after, in order.
 	OrderIDsAfter(after string, limit int) ([]string, error)
-	StagedParts(snapID string) (map[int][]byte, error)
 	ClearStaged() error
 
 	// LockoutStates and PutLockoutState keep the failed-code lockout of

@@ -148,3 +148,23 @@ func TestBadLockerIDsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A locker is served once added (lockerhub locker add, POST /v1/lockers);
+// an id that is no valid topic level is refused there too.
+func TestLockerAdd(t *testing.T) {
+	_, api, _ := runHub(t)
+	if _, errw, code := cli(t, "order", "add", "-hub", api, "--locker", "nb-2"); code == 0 || !strings.Contains(errw, "unknown locker") {
+		t.Fatalf("order for a locker not served: %d %s", code, errw)
+	}
+	if out, errw, code := cli(t, "locker", "add", "nb-2", "-hub", api); code != 0 || !strings.Contains(out, "nb-2 added") {
+		t.Fatalf("locker add: %d %s %s", code, out, errw)
+	}
+	if _, errw, code := cli(t, "order", "add", "-hub", api, "--locker", "nb-2"); code != 0 {
+		t.Fatalf("order for a locker added: %s", errw)
+	}
+	for _, bad := range []string{"a/+/#", "nb 3", ""} {
+		if _, _, code := cli(t, "locker", "add", bad, "-hub", api); code == 0 {
+			t.Errorf("locker add %q accepted", bad)
+		}
+	}
+}

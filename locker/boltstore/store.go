@@ -482,13 +482,6 @@ func (t *txn) OrdersAfter(after string, limit int) ([]locker.Order, error) {
 	return out, nil
 }
 
-func (t *txn) ForEachOrderID(fn func(id string) error) error {
-	if err := t.flush(); err != nil {
-		return err
-	}
-	return t.b(bOrders).ForEach(func(k, _ []byte) error { return fn(string(k)) })
-}
-
 func (t *txn) ReadyExpiring(at time.Time) ([]locker.Order, error) {
 	var out []locker.Order
 	if err := t.flush(); err != nil {
@@ -727,20 +720,6 @@ func (t *txn) StagedCount(snapID string) (int, error) {
 		n++
 	}
 	return n, nil
-}
-
-func (t *txn) StagedParts(snapID string) (map[int][]byte, error) {
-	b := t.b(bStaged)
-	out := map[int][]byte{}
-	if string(b.Get(kStagedID)) != snapID {
-		return out, nil
-	}
-	c := b.Cursor()
-	prefix := []byte("part/")
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		out[int(u64(k[len(prefix):]))] = append([]byte(nil), v...)
-	}
-	return out, nil
 }
 
 func (t *txn) ClearStaged() error {

@@ -93,7 +93,7 @@ func Recoverer(next http.Handler, onPanic func(where string, v any)) http.Handle
 			if v == nil {
 				return
 			}
-			if v == http.ErrAbortHandler { //nolint:errorlint // a sentinel value, compared as net/http does
+			if v == http.ErrAbortHandler { // net/http's own way to abort a reply: not a fault
 				panic(v)
 			}
 			onPanic("HTTP handler "+r.Method+" "+r.URL.Path, v)

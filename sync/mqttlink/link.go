@@ -79,6 +79,7 @@ type Link struct {
 	cursor        uint64    // last seq published on this connection
 	lastAckChange time.Time // when acked_seq last moved (or the link connected)
 	centralOnline bool
+	runCtx        context.Context // Run's, once it runs
 }
 
 // Bounds of the downlink.
@@ -222,7 +223,7 @@ func (k *Link) onConnect(c mqtt.Client) {
 	if !tok.WaitTimeout(k.cfg.PublishTimeout) {
 		// Connected, but not answered: a broker that takes connections
 		// and acknowledges nothing. Try the next one.
-		go k.reconnect(context.Background(), fmt.Sprintf("no SUBACK within %v", k.cfg.PublishTimeout))
+		go k.reconnect(k.runContext(), fmt.Sprintf("no SUBACK within %v", k.cfg.PublishTimeout))
 		return
 	}
 	if tok.Error() != nil {
@@ -252,6 +253,9 @@ func (k *Link) Run(ctx context.Context) error {
 	if k.cfg.InsecureUnsigned {
 		k.log.Warn("accepting UNSIGNED downlink messages (security.insecure_unsigned_downlink): anyone who can publish to this locker's topics can open its doors")
 	}
+	k.mu.Lock()
+	k.runCtx = ctx
+	k.mu.Unlock()
 	k.client.Connect() // with ConnectRetry it keeps trying in the background
 	events, unsubscribe := k.l.Subscribe()
 	defer unsubscribe()
@@ -422,6 +426,17 @@ var (
 	errReconnected    = errors.New("reconnected")
 	errPublishTimeout = errors.New("publish not acknowledged in time")
 )
+
+// runContext is Run's context: a reconnect started from a paho callback
+// must not connect again once Run has ended.
+func (k *Link) runContext() context.Context {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.runCtx == nil {
+		return context.Background()
+	}
+	return k.runCtx
+}
 
 // reconnect drops the connection and connects again, starting at the
 // next broker.
