@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/lockerd/lockerd/locker"
@@ -66,10 +65,8 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 	// rebind.test stands for an attacker's name whose DNS answer turned
 	// into 127.0.0.1 after its page loaded.
 	ctx, _ := browser(t, 800, 480, chromedp.Flag("host-resolver-rules", "MAP rebind.test 127.0.0.1"))
-	var out string
-	await := func(p *runtime.EvaluateParams) *runtime.EvaluateParams { return p.WithAwaitPromise(true) }
-	do(t, ctx, "attack page", chromedp.Navigate("http://"+ln.Addr().String()+"/"),
-		chromedp.Evaluate(`window.results`, &out, await))
+	do(t, ctx, "attack page", chromedp.Navigate("http://"+ln.Addr().String()+"/"))
+	out := get(t, ctx, "attack results", chromedp.Evaluate[string](`window.results`, chromedp.EvalAwaitPromise))
 	t.Logf("cross-site page: %s", out)
 	var res map[string]string
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
@@ -84,14 +81,14 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 
 	// The rebinding site: its page is now served by lockerd under the
 	// attacker's name. The Host check answers nothing but a refusal.
-	var body string
 	rebound := "http://rebind.test:" + port
-	do(t, ctx, "rebound read", chromedp.Navigate(rebound+"/v1/orders"), chromedp.Text("body", &body, chromedp.ByQuery))
+	do(t, ctx, "rebound read", chromedp.Navigate(rebound+"/v1/orders"))
+	body := get(t, ctx, "rebound body", chromedp.Text(chromedp.CSS("body")))
 	if strings.Contains(body, rep.Order.ID) || !strings.Contains(body, "127.0.0.1") {
 		t.Fatalf("a rebinding site read %q", body)
 	}
-	do(t, ctx, "rebound post", chromedp.Evaluate(`fetch("/kiosk/code", {method: "POST", headers: {"Content-Type": "application/json"},
-		body: JSON.stringify({code: "`+rep.Code+`"})}).then((r) => "status " + r.status)`, &body, await))
+	body = get(t, ctx, "rebound post", chromedp.Evaluate[string](`fetch("/kiosk/code", {method: "POST", headers: {"Content-Type": "application/json"},
+		body: JSON.stringify({code: "`+rep.Code+`"})}).then((r) => "status " + r.status)`, chromedp.EvalAwaitPromise))
 	if body != "status 421" {
 		t.Fatalf("a rebinding site's same-origin POST: %s", body)
 	}
@@ -107,9 +104,9 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 	}
 
 	// The kiosk page itself still works: a code typed there opens the door.
-	do(t, ctx, "kiosk code", chromedp.Navigate("http://"+d.api+"/"),
-		chromedp.Evaluate(`fetch("/kiosk/code", {method: "POST", headers: {"Content-Type": "application/json"},
-		body: JSON.stringify({code: "`+rep.Code+`"})}).then((r) => r.json()).then((j) => j.outcome)`, &body, await))
+	do(t, ctx, "kiosk page", chromedp.Navigate("http://"+d.api+"/"))
+	body = get(t, ctx, "kiosk code", chromedp.Evaluate[string](`fetch("/kiosk/code", {method: "POST", headers: {"Content-Type": "application/json"},
+		body: JSON.stringify({code: "`+rep.Code+`"})}).then((r) => r.json()).then((j) => j.outcome)`, chromedp.EvalAwaitPromise))
 	if body != locker.OutcomeOpened {
 		t.Fatalf("the kiosk page's own code: %s", body)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -75,8 +76,18 @@ func startBrowser(t *testing.T, w, h int, extra ...chromedp.ExecAllocatorOption)
 		chromedp.Flag("no-first-run", true), chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(profile), chromedp.WindowSize(w, h))
 	opts = append(opts, extra...)
+	var mu sync.Mutex
+	var urls []string
+	// A listener from the start of the tab, so that no request is missed.
+	listen := chromedp.WithListener(func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+			mu.Lock()
+			urls = append(urls, e.Request.URL)
+			mu.Unlock()
+		}
+	})
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(alloc)
+	ctx, cancelCtx := chromedp.NewContext(alloc, listen)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
 	stop := func() {
 		cancelTimeout()
@@ -86,16 +97,11 @@ func startBrowser(t *testing.T, w, h int, extra ...chromedp.ExecAllocatorOption)
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	var mu sync.Mutex
-	var urls []string
-	chromedp.ListenTarget(ctx, func(ev any) {
-		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
-			mu.Lock()
-			urls = append(urls, e.Request.URL)
-			mu.Unlock()
-		}
+	enableNetwork := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, network.Enable, network.EnableParams{})
+		return err
 	})
-	if err := chromedp.Run(ctx, network.Enable(), chromedp.EmulateViewport(int64(w), int64(h))); err != nil {
+	if err := chromedp.Do(ctx, enableNetwork, chromedp.EmulateViewport(int64(w), int64(h))); err != nil {
 		stop()
 		return nil, nil, err
 	}
@@ -103,38 +109,44 @@ func startBrowser(t *testing.T, w, h int, extra ...chromedp.ExecAllocatorOption)
 	return ctx, func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), urls...) }, nil
 }
 
-func do(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
+func do(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	get(t, ctx, what, chromedp.Steps(actions...))
+}
+
+// get runs one action and returns its value, failing the test with what.
+func get[T any](t *testing.T, ctx context.Context, what string, action chromedp.Action[T]) T {
 	t.Helper()
 	// A bound per step, so that a failure names its step quickly.
 	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	if err := chromedp.Run(sctx, actions...); err != nil {
+	v, err := chromedp.Run(sctx, action)
+	if err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
+	return v
 }
 
 // waitScreen waits until the page shows screen.
 func waitScreen(t *testing.T, ctx context.Context, screen string) {
 	t.Helper()
-	do(t, ctx, "screen "+screen, chromedp.WaitVisible(fmt.Sprintf(`body[data-screen=%q] #screen-%s`, screen, screen), chromedp.ByQuery))
+	do(t, ctx, "screen "+screen, chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`body[data-screen=%q] #screen-%s`, screen, screen))))
 }
 
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
-	var s string
-	do(t, ctx, "text of "+sel, chromedp.Text(sel, &s, chromedp.ByQuery))
-	return s
+	return get(t, ctx, "text of "+sel, chromedp.Text(chromedp.CSS(sel)))
 }
 
 // typeCode presses the on-screen keys for code, then OK.
 func typeCode(t *testing.T, ctx context.Context, code string, ok bool) {
 	t.Helper()
-	var acts []chromedp.Action
+	var acts []chromedp.Action[chromedp.Void]
 	for _, c := range code {
-		acts = append(acts, chromedp.Click(fmt.Sprintf(`#keypad button[data-key=%q]`, string(c)), chromedp.ByQuery))
+		acts = append(acts, chromedp.Click(chromedp.CSS(fmt.Sprintf(`#keypad button[data-key=%q]`, string(c)))))
 	}
 	if ok {
-		acts = append(acts, chromedp.Click(`#ok`, chromedp.ByQuery))
+		acts = append(acts, chromedp.Click(chromedp.CSS(`#ok`)))
 	}
 	do(t, ctx, "type on the keypad", acts...)
 }
@@ -143,8 +155,8 @@ func typeCode(t *testing.T, ctx context.Context, code string, ok bool) {
 // it is written there as name.png.
 func shot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	var png []byte
-	do(t, ctx, "screenshot "+name, chromedp.Sleep(300*time.Millisecond), chromedp.CaptureScreenshot(&png))
+	do(t, ctx, "settle before "+name, chromedp.Sleep(300*time.Millisecond))
+	png := get(t, ctx, "screenshot "+name, chromedp.CaptureScreenshot())
 	if len(png) < 1000 || string(png[1:4]) != "PNG" {
 		t.Fatalf("screenshot %s: not a PNG", name)
 	}
@@ -180,7 +192,7 @@ func TestKioskInABrowser(t *testing.T) {
 		t.Fatalf("default language zh-CN: title %q", got)
 	}
 	shot(t, ctx, "welcome-zh")
-	do(t, ctx, "switch language", chromedp.Click("#lang-toggle", chromedp.ByQuery))
+	do(t, ctx, "switch language", chromedp.Click(chromedp.CSS("#lang-toggle")))
 	if got := text(t, ctx, "#screen-welcome h1"); got != "Scan your QR code or type your pickup code" {
 		t.Fatalf("after switching: title %q", got)
 	}
@@ -193,8 +205,7 @@ func TestKioskInABrowser(t *testing.T) {
 	if got := text(t, ctx, "#door-title"); got != "Door A02 is open" {
 		t.Fatalf("door title %q", got)
 	}
-	var open []string
-	do(t, ctx, "open cells", chromedp.Evaluate(`[...document.querySelectorAll('.cell.open')].map(c => c.dataset.id)`, &open))
+	open := get(t, ctx, "open cells", chromedp.Evaluate[[]string](`[...document.querySelectorAll('.cell.open')].map(c => c.dataset.id)`))
 	if len(open) != 1 || open[0] != "A02" {
 		t.Fatalf("cabinet drawing shows %v open", open)
 	}
@@ -210,15 +221,14 @@ func TestKioskInABrowser(t *testing.T) {
 	if got := text(t, ctx, "#refusal-text"); got != "We could not find this code. Please check it and try again." {
 		t.Fatalf("refusal %q", got)
 	}
-	var body string
-	do(t, ctx, "page text", chromedp.Text("body", &body, chromedp.ByQuery))
+	body := get(t, ctx, "page text", chromedp.Text(chromedp.CSS("body")))
 	if strings.Contains(body, "WRONG1") {
 		t.Fatal("the refused code is shown on screen")
 	}
 	shot(t, ctx, "refused")
 
 	// Return flow, driven by the return scanner's events.
-	do(t, ctx, "return button", chromedp.Click("#return-btn", chromedp.ByQuery))
+	do(t, ctx, "return button", chromedp.Click(chromedp.CSS("#return-btn")))
 	waitScreen(t, ctx, "return")
 	d.scan("returns", "9787020002207")
 	do(t, ctx, "return accepted", chromedp.WaitVisible(`//p[@id="return-result" and text()="Thank you! The book is returned."]`))
@@ -231,13 +241,13 @@ func TestKioskInABrowser(t *testing.T) {
 	d.sim("bin-empty", "")
 
 	// Idle: back to welcome, nothing typed remains.
-	do(t, ctx, "back", chromedp.Click("#return-back", chromedp.ByQuery))
+	do(t, ctx, "back", chromedp.Click(chromedp.CSS("#return-back")))
 	waitScreen(t, ctx, "welcome")
 	typeCode(t, ctx, "AB12", false)
 	if got := text(t, ctx, "#code-display"); got != "AB12" {
 		t.Fatalf("typed %q", got)
 	}
-	do(t, ctx, "idle reset", chromedp.Poll(`document.getElementById("code-display").textContent === ""`, nil,
+	get(t, ctx, "idle reset", chromedp.Poll[bool](`document.getElementById("code-display").textContent === ""`,
 		chromedp.WithPollingTimeout(15*time.Second)))
 
 	// Staff view, from the front scanner's badge.
@@ -255,12 +265,12 @@ func TestKioskInABrowser(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		typeCode(t, ctx, fmt.Sprintf("BAD%d", i), true)
 		waitScreen(t, ctx, "refused")
-		do(t, ctx, "back", chromedp.Click("#refused-back", chromedp.ByQuery))
+		do(t, ctx, "back", chromedp.Click(chromedp.CSS("#refused-back")))
 		waitScreen(t, ctx, "welcome")
 	}
 	typeCode(t, ctx, rep.Code, true)
 	waitScreen(t, ctx, "refused")
-	do(t, ctx, "countdown", chromedp.WaitVisible("#countdown", chromedp.ByQuery))
+	do(t, ctx, "countdown", chromedp.WaitVisible(chromedp.CSS("#countdown")))
 	if got := text(t, ctx, "#countdown"); !strings.HasSuffix(got, " s") || got == "0 s" {
 		t.Fatalf("countdown %q", got)
 	}
@@ -270,7 +280,7 @@ func TestKioskInABrowser(t *testing.T) {
 	for _, id := range []string{"A01", "A02", "A03", "B01", "B02", "C01"} {
 		d.must("POST", "/v1/service", httpapi.ServiceRequest{Compartment: id, InService: false}, nil)
 	}
-	do(t, ctx, "dismiss", chromedp.Click("#refused-back", chromedp.ByQuery))
+	do(t, ctx, "dismiss", chromedp.Click(chromedp.CSS("#refused-back")))
 	waitScreen(t, ctx, "oos")
 	if got := text(t, ctx, "#oos-help"); got != "Use the locker at the main entrance." {
 		t.Fatalf("help text %q", got)
@@ -314,13 +324,13 @@ func TestKioskLayout(t *testing.T) {
 			ctx, _ := browser(t, size[0], size[1])
 			do(t, ctx, "open", chromedp.Navigate("http://"+d.api+"/"))
 			waitScreen(t, ctx, "welcome")
-			var res struct {
+			type measure struct {
 				Overflow bool
 				Smallest float64
 				Buttons  int
 				Bottom   float64
 			}
-			do(t, ctx, "measure", chromedp.Evaluate(`(() => {
+			res := get(t, ctx, "measure", chromedp.Evaluate[measure](`(() => {
 				const b = [...document.querySelectorAll("button")].filter(x => x.offsetParent !== null);
 				const r = b.map(x => x.getBoundingClientRect());
 				return {
@@ -329,7 +339,7 @@ func TestKioskLayout(t *testing.T) {
 					Buttons: b.length,
 					Bottom: Math.max(...r.map(x => x.bottom)),
 				};
-			})()`, &res))
+			})()`))
 			if res.Overflow {
 				t.Error("the page overflows the screen")
 			}

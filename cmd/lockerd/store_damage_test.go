@@ -58,7 +58,7 @@ func TestDamagedStoreIsMovedAsideNotReplaced(t *testing.T) {
 	}{
 		{"zero length", func(t *testing.T, p string) { os.Truncate(p, 0) }, "is empty", false},
 		{"truncated to half", func(t *testing.T, p string) { boltstoretest.Truncate(t, p, 0.5) }, "is truncated", false},
-		{"damaged pages", func(t *testing.T, p string) { boltstoretest.CorruptPages(t, p, 0.3) }, "crashed the check", true},
+		{"damaged pages", func(t *testing.T, p string) { boltstoretest.CorruptPages(t, p, 0.3) }, "store damaged", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

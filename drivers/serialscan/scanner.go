@@ -78,7 +78,9 @@ func (s *Scanner) defaults() {
 		s.OnState = func(bool, error) {}
 	}
 	if s.Enumerate == nil {
-		s.Enumerate = enumerator.GetDetailedPortsList
+		// No active USB probe filters: listing ports must never write to
+		// a device that might not be ours (serial v1.8 made them variadic).
+		s.Enumerate = func() ([]*enumerator.PortDetails, error) { return enumerator.GetDetailedPortsList() }
 	}
 }
 

@@ -98,7 +98,7 @@ func TestRecover(t *testing.T) {
 		min  int // orders at least recovered
 	}{
 		{"truncated to 70%", func(t *testing.T, p string) { boltstoretest.Truncate(t, p, 0.7) }, 1},
-		{"damaged pages", func(t *testing.T, p string) { boltstoretest.CorruptPages(t, p, 0.3) }, 1},
+		{"damaged pages", func(t *testing.T, p string) { boltstoretest.CorruptPages(t, p, 0.2) }, 1},
 		{"zero length", func(t *testing.T, p string) { os.Truncate(p, 0) }, 0},
 	} {
 		t.Run(damage.name, func(t *testing.T) {
