@@ -23,7 +23,7 @@ import (
 	"golang.org/x/image/math/fixed"
 
 	"github.com/lockerd/lockerd/cmd/internal/cliflag"
-	"github.com/lockerd/lockerd/locker/config"
+	"github.com/lockerd/lockerd/cmd/internal/config"
 )
 
 // Label geometry of the PNG sheet, in pixels at 300 dpi: 50 × 25 mm labels.

@@ -16,9 +16,10 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/cmd/internal/cliflag"
+	"github.com/lockerd/lockerd/cmd/internal/config"
+	"github.com/lockerd/lockerd/drivers/sim"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/boltstore"
-	"github.com/lockerd/lockerd/locker/config"
 	"github.com/lockerd/lockerd/locker/httpapi"
 )
 
@@ -377,7 +378,7 @@ func (c *cli) service(args []string) error {
 
 func (c *cli) sim(args []string) error {
 	if len(args) == 0 {
-		state, err := c.api.Sim("", "")
+		state, err := sim.Remote(c.api.Do, "", "")
 		if err != nil {
 			return err
 		}
@@ -387,7 +388,7 @@ func (c *cli) sim(args []string) error {
 	if len(args) > 1 {
 		door = args[1]
 	}
-	if _, err := c.api.Sim(args[0], door); err != nil {
+	if _, err := sim.Remote(c.api.Do, args[0], door); err != nil {
 		return err
 	}
 	fmt.Fprintf(c.out, "sim: %s done\n", strings.TrimSpace(args[0]+" "+door))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lockerd/lockerd/drivers/sim"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/httpapi"
 	"github.com/lockerd/lockerd/locker/lockertest"
@@ -24,11 +26,22 @@ func ctl(t *testing.T, args ...string) (string, string, int) {
 	return out.String(), errw.String(), code
 }
 
+// apiRoutes is lockerd's API over a test cabinet, the simulator's routes
+// mounted beside it as lockerd mounts them.
+func apiRoutes(c *lockertest.Cabinet) http.Handler {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", httpapi.New(c.L, log))
+	mux.Handle("/v1/sim", sim.Routes(c.HW, log))
+	mux.Handle("/v1/sim/", sim.Routes(c.HW, log))
+	return mux
+}
+
 // serve runs the API of a test cabinet and returns its address.
 func serve(t *testing.T) (*lockertest.Cabinet, string) {
 	t.Helper()
 	c := lockertest.NewCabinet(t, lockertest.Settings())
-	srv := httptest.NewServer(httpapi.New(c.L, c.HW, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	srv := httptest.NewServer(apiRoutes(c))
 	t.Cleanup(srv.Close)
 	return c, strings.TrimPrefix(srv.URL, "http://")
 }
@@ -144,7 +157,7 @@ func TestAPIToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	ln := httptest.NewUnstartedServer(nil)
-	guard, err := httpapi.NewGuard(httpapi.New(c.L, c.HW, slog.New(slog.NewTextHandler(io.Discard, nil))),
+	guard, err := httpapi.NewGuard(apiRoutes(c),
 		httpapi.GuardConfig{Listen: ln.Listener.Addr(), Token: tok})
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/cmd/internal/cliflag"
-	"github.com/lockerd/lockerd/drivers/backend"
+	"github.com/lockerd/lockerd/cmd/internal/backend"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/boltstore"
 )

@@ -11,7 +11,7 @@ import (
 
 	"github.com/lockerd/lockerd/cmd/internal/cliflag"
 	"github.com/lockerd/lockerd/locker/boltstore"
-	"github.com/lockerd/lockerd/locker/config"
+	"github.com/lockerd/lockerd/cmd/internal/config"
 )
 
 // storeCmd is `lockerctl store check [FILE]` and `lockerctl store recover

@@ -17,6 +17,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/lockerd/lockerd/drivers/sim"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/httpapi"
 	"github.com/lockerd/lockerd/locker/kiosk"
@@ -298,7 +299,7 @@ func (d *daemon) scan(scanner, text string) locker.ScanResult {
 
 func (d *daemon) sim(action, door string) {
 	d.t.Helper()
-	d.must("POST", "/v1/sim", httpapi.SimRequest{Action: action, Door: door}, nil)
+	d.must("POST", "/v1/sim", sim.Request{Action: action, Door: door}, nil)
 }
 
 func (d *daemon) events(after uint64) []locker.Event {

@@ -24,10 +24,11 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/lockerd/lockerd/drivers/backend"
+	"github.com/lockerd/lockerd/cmd/internal/backend"
+	"github.com/lockerd/lockerd/cmd/internal/config"
+	"github.com/lockerd/lockerd/drivers/sim"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/boltstore"
-	"github.com/lockerd/lockerd/locker/config"
 	"github.com/lockerd/lockerd/locker/httpapi"
 	"github.com/lockerd/lockerd/locker/kiosk"
 	"github.com/lockerd/lockerd/locker/metrics"
@@ -215,7 +216,9 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	stats := metrics.New(l, connected)
 	g.Go(func() error { stats.Run(gctx, l); return nil })
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", httpapi.New(l, simHW, log))
+	mux.Handle("/v1/", httpapi.New(l, log))
+	mux.Handle("/v1/sim", sim.Routes(simHW, log))
+	mux.Handle("/v1/sim/", sim.Routes(simHW, log))
 	mux.Handle("GET /metrics", stats.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := l.Healthy(5 * time.Second); err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lockerd/lockerd/drivers/sim"
 	"github.com/lockerd/lockerd/locker/httpapi"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
@@ -45,7 +46,7 @@ func workload(d *daemon, c *central, rng *rand.Rand, stop <-chan struct{}) {
 		case 2:
 			api.Scan("returns", "97870200"+strconv.Itoa(10000+rng.IntN(90000)))
 		case 3:
-			api.Sim("open", comps[rng.IntN(len(comps))])
+			sim.Remote(api.Do, "open", comps[rng.IntN(len(comps))])
 		case 4:
 			c.CreateOrder(hub.NewOrder{Locker: lockerID, Size: "S"})
 		}

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,22 +10,33 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lockerd/lockerd/drivers/sim"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/sse"
 )
 
+// Locker is what the API asks of the locker core; *locker.Locker is one.
+type Locker interface {
+	Status() (locker.Status, error)
+	OrdersPage(after string, limit int) ([]locker.Order, error)
+	CreateOrder(n locker.NewOrder) (locker.Order, string, error)
+	Events(after uint64, limit int) ([]locker.Event, error)
+	Subscribe() (<-chan locker.Event, func())
+	Scan(ctx context.Context, device, text string) (locker.ScanResult, error)
+	MaintenanceOpen(ctx context.Context, compartment, reason string) (locker.ScanResult, error)
+	SetService(compartment string, inService bool, reason string) error
+}
+
 // Handler serves the API for one Locker.
 type Handler struct {
-	L   *locker.Locker
-	Sim *sim.Hardware // nil unless hardware.backend is sim
+	L   Locker
 	Log *slog.Logger
 	mux *http.ServeMux
 }
 
-// New builds the handler.
-func New(l *locker.Locker, simHW *sim.Hardware, log *slog.Logger) *Handler {
-	h := &Handler{L: l, Sim: simHW, Log: log, mux: http.NewServeMux()}
+// New builds the handler. Other routes under /v1/ (the simulator's) are
+// mounted beside it by whoever assembles the daemon.
+func New(l Locker, log *slog.Logger) *Handler {
+	h := &Handler{L: l, Log: log, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /v1/status", h.status)
 	h.mux.HandleFunc("GET /v1/orders", h.orders)
 	h.mux.HandleFunc("POST /v1/orders", h.addOrder)
@@ -35,9 +45,6 @@ func New(l *locker.Locker, simHW *sim.Hardware, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST /v1/scan", h.scan)
 	h.mux.HandleFunc("POST /v1/open", h.open)
 	h.mux.HandleFunc("POST /v1/service", h.service)
-	h.mux.HandleFunc("GET /v1/sim", h.simState)
-	h.mux.HandleFunc("POST /v1/sim", h.simFault)
-	h.mux.HandleFunc("GET /v1/sim/outputs", h.simOutputs)
 	return h
 }
 
@@ -272,90 +279,6 @@ func (h *Handler) service(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply(w, http.StatusOK, req)
-}
-
-func (h *Handler) simState(w http.ResponseWriter, r *http.Request) {
-	if h.Sim == nil {
-		fail(w, http.StatusNotFound, errors.New("hardware is not simulated"))
-		return
-	}
-	reply(w, http.StatusOK, h.Sim.State())
-}
-
-func (h *Handler) simOutputs(w http.ResponseWriter, r *http.Request) {
-	if h.Sim == nil {
-		fail(w, http.StatusNotFound, errors.New("hardware is not simulated"))
-		return
-	}
-	reply(w, http.StatusOK, h.Sim.Outputs())
-}
-
-// SimRequest injects a fault into the simulated cabinet. Actions: jam,
-// unjam, open, close, stick-open, stick-closed, unstick, lock-fail,
-// lock-ok, slow (the door opens 5 s after a pulse), fast, lose-reply (the
-// lock acts but reports a failure), keep-reply (with Door), and bin-full,
-// bin-empty, offline, online.
-type SimRequest struct {
-	Action string `json:"action"`
-	Door   string `json:"door,omitempty"`
-}
-
-func (h *Handler) simFault(w http.ResponseWriter, r *http.Request) {
-	if h.Sim == nil {
-		fail(w, http.StatusNotFound, errors.New("hardware is not simulated"))
-		return
-	}
-	var req SimRequest
-	if err := readJSON(r, &req); err != nil {
-		fail(w, http.StatusBadRequest, err)
-		return
-	}
-	t, f := true, false
-	var err error
-	switch req.Action {
-	case "jam":
-		err = h.Sim.Jam(req.Door, true)
-	case "unjam":
-		err = h.Sim.Jam(req.Door, false)
-	case "lock-fail":
-		err = h.Sim.FailLock(req.Door, true)
-	case "lock-ok":
-		err = h.Sim.FailLock(req.Door, false)
-	case "slow":
-		err = h.Sim.SlowDoor(req.Door, 5*time.Second)
-	case "fast":
-		err = h.Sim.SlowDoor(req.Door, 0)
-	case "lose-reply":
-		err = h.Sim.LoseLockReply(req.Door, true)
-	case "keep-reply":
-		err = h.Sim.LoseLockReply(req.Door, false)
-	case "open":
-		err = h.Sim.Open(req.Door)
-	case "close":
-		err = h.Sim.CloseDoor(req.Door)
-	case "stick-open":
-		err = h.Sim.StickSensor(req.Door, &t)
-	case "stick-closed":
-		err = h.Sim.StickSensor(req.Door, &f)
-	case "unstick":
-		err = h.Sim.StickSensor(req.Door, nil)
-	case "bin-full":
-		err = h.Sim.SetBinFull(true)
-	case "bin-empty":
-		err = h.Sim.SetBinFull(false)
-	case "offline":
-		err = h.Sim.SetOffline(true)
-	case "online":
-		err = h.Sim.SetOffline(false)
-	default:
-		err = fmt.Errorf("unknown action %q", req.Action)
-	}
-	if err != nil {
-		fail(w, http.StatusBadRequest, err)
-		return
-	}
-	h.Log.Info("sim fault injected", "action", req.Action, "door", req.Door)
-	reply(w, http.StatusOK, h.Sim.State())
 }
 
 // Serve runs an HTTP server on ln's address until ctx ends.

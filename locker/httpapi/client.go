@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/lockerd/lockerd/drivers/sim"
 	"github.com/lockerd/lockerd/locker"
 )
 
@@ -125,14 +124,4 @@ func (c *Client) Open(compartment, reason string) (locker.ScanResult, error) {
 // Service puts a compartment in or out of service.
 func (c *Client) Service(compartment string, inService bool, reason string) error {
 	return c.Do("POST", "/v1/service", ServiceRequest{Compartment: compartment, InService: inService, Reason: reason}, nil)
-}
-
-// Sim injects a simulator fault (see SimRequest); an empty action reads
-// the simulator's door states.
-func (c *Client) Sim(action, door string) ([]sim.DoorState, error) {
-	var st []sim.DoorState
-	if action == "" {
-		return st, c.Do("GET", "/v1/sim", nil, &st)
-	}
-	return st, c.Do("POST", "/v1/sim", SimRequest{Action: action, Door: door}, &st)
 }

@@ -154,7 +154,7 @@ func TestSyntaxErrorNamesLine(t *testing.T) {
 // The shipped configs are valid. The Pi config names the key file of a
 // real installation; it is checked against a stand-in key.
 func TestShippedConfigs(t *testing.T) {
-	if _, err := Load("../../configs/demo.yaml"); err != nil {
+	if _, err := Load("../../../configs/demo.yaml"); err != nil {
 		t.Errorf("demo.yaml: %v", err)
 	}
 	for _, tc := range []struct {
@@ -162,7 +162,7 @@ func TestShippedConfigs(t *testing.T) {
 		doors   int
 		backend string
 	}{{"pi-16door.yaml", 16, BackendGPIO}, {"pi-48door-lockboard.yaml", 47, BackendLockBoard}} {
-		raw, err := os.ReadFile("../../configs/" + tc.file)
+		raw, err := os.ReadFile("../../../configs/" + tc.file)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,14 +13,14 @@ import (
 
 	"github.com/lockerd/lockerd/drivers/gpiohw"
 	"github.com/lockerd/lockerd/drivers/gpiohw/gpiohwtest"
-	"github.com/lockerd/lockerd/locker/config"
+	"github.com/lockerd/lockerd/cmd/internal/config"
 )
 
 // The shipped 16-door Pi config, opened on periph's fake pins and a fake
 // MCP23017: every lock comes up locked (as its first level), a door's
 // edge reaches the core's input stream, a pulse goes to the right relay.
 func TestPi16DoorConfigOnFakePins(t *testing.T) {
-	raw, err := os.ReadFile("../../configs/pi-16door.yaml")
+	raw, err := os.ReadFile("../../../configs/pi-16door.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/lockerd/lockerd/drivers/serialscan"
 	"github.com/lockerd/lockerd/drivers/sim"
 	"github.com/lockerd/lockerd/locker"
-	"github.com/lockerd/lockerd/locker/config"
+	"github.com/lockerd/lockerd/cmd/internal/config"
 )
 
 // Cabinet is an opened hardware backend.

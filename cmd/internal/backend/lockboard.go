@@ -4,7 +4,7 @@ import (
 	"log/slog"
 
 	"github.com/lockerd/lockerd/drivers/lockboard"
-	"github.com/lockerd/lockerd/locker/config"
+	"github.com/lockerd/lockerd/cmd/internal/config"
 )
 
 func openLockBoard(cfg *config.Config, log *slog.Logger) (*Cabinet, error) {
