@@ -11,8 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/lockerd/lockerd/cmd/internal/cliflag"
 	"github.com/lockerd/lockerd/cmd/internal/backend"
+	"github.com/lockerd/lockerd/cmd/internal/cliflag"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/boltstore"
 )

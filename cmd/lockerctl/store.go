@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/cmd/internal/cliflag"
-	"github.com/lockerd/lockerd/locker/boltstore"
 	"github.com/lockerd/lockerd/cmd/internal/config"
+	"github.com/lockerd/lockerd/locker/boltstore"
 )
 
 // storeCmd is `lockerctl store check [FILE]` and `lockerctl store recover

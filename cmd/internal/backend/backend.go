@@ -7,11 +7,11 @@ import (
 
 	"periph.io/x/conn/v3/gpio"
 
+	"github.com/lockerd/lockerd/cmd/internal/config"
 	"github.com/lockerd/lockerd/drivers/gpiohw"
 	"github.com/lockerd/lockerd/drivers/serialscan"
 	"github.com/lockerd/lockerd/drivers/sim"
 	"github.com/lockerd/lockerd/locker"
-	"github.com/lockerd/lockerd/cmd/internal/config"
 )
 
 // Cabinet is an opened hardware backend.

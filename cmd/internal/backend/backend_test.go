@@ -11,9 +11,9 @@ import (
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/i2c"
 
+	"github.com/lockerd/lockerd/cmd/internal/config"
 	"github.com/lockerd/lockerd/drivers/gpiohw"
 	"github.com/lockerd/lockerd/drivers/gpiohw/gpiohwtest"
-	"github.com/lockerd/lockerd/cmd/internal/config"
 )
 
 // The shipped 16-door Pi config, opened on periph's fake pins and a fake

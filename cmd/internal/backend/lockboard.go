@@ -3,8 +3,8 @@ package backend
 import (
 	"log/slog"
 
-	"github.com/lockerd/lockerd/drivers/lockboard"
 	"github.com/lockerd/lockerd/cmd/internal/config"
+	"github.com/lockerd/lockerd/drivers/lockboard"
 )
 
 func openLockBoard(cfg *config.Config, log *slog.Logger) (*Cabinet, error) {
