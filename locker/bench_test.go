@@ -66,14 +66,13 @@ func BenchmarkSnapshotApply(b *testing.B) {
 				b.StopTimer()
 				c := lockertest.NewCabinet(b, lockertest.Settings())
 				b.StartTimer()
+				var set [][]locker.Order
 				for p := 1; p <= parts; p++ {
-					res, err := c.L.StageSnapshot("bench", p, parts, uint64(i+1), orders[(p-1)*part:min(p*part, n)])
-					if err != nil {
-						b.Fatal(err)
-					}
-					if p == parts && (res.Pending || res.AppliedCount != n) {
-						b.Fatalf("snapshot not applied: %d of %d", res.AppliedCount, n)
-					}
+					set = append(set, orders[(p-1)*part:min(p*part, n)])
+				}
+				res := replace(b, c, uint64(i+1), set...)
+				if res.AppliedCount != n {
+					b.Fatalf("snapshot not applied: %d of %d", res.AppliedCount, n)
 				}
 				b.StopTimer()
 				info, err := os.Stat(c.Store.Path())
@@ -154,13 +153,15 @@ func BenchmarkPickupDuringSnapshot(b *testing.B) {
 		done := make(chan error, 1)
 		go func() {
 			parts := n / part
-			for p := 1; p <= parts; p++ {
-				if _, err := c.L.StageSnapshot(fmt.Sprintf("big-%d", i), p, parts, uint64(1000+i), partOrders(p)); err != nil {
-					done <- err
-					return
+			set := func(yield func([]locker.Order, error) bool) {
+				for p := 1; p <= parts; p++ {
+					if !yield(partOrders(p), nil) {
+						return
+					}
 				}
 			}
-			done <- nil
+			_, err := c.L.ReplaceOrders(uint64(1000+i), set)
+			done <- err
 		}()
 		var during []time.Duration
 		var ms runtime.MemStats

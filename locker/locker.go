@@ -519,7 +519,6 @@ func (l *Locker) Tick() {
 	l.checkSpace(true)
 	now := l.clock.Now()
 	l.flushRefusals(now)
-	l.expireStaged(now)
 	if last := l.lastPurge.Load(); last == 0 || now.Sub(time.Unix(0, last)) >= PurgeEvery || now.UnixNano() < last {
 		if l.lastPurge.CompareAndSwap(last, now.UnixNano()) {
 			l.purge()

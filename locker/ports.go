@@ -69,32 +69,15 @@ type Tx interface {
 	Counter(name string) (uint64, error)
 	SetCounter(name string, v uint64) error
 
-	// CommandSeen reports whether a remote command id was seen before;
-	// MarkCommand remembers it (the store keeps a bounded number).
-	CommandSeen(id string) (bool, error)
-	MarkCommand(id string, at time.Time) error
-
-	// StagePart keeps one part of snapshot snapID taken at order rev rev.
-	// Snapshots are ordered by (rev, snapID): a part of a newer snapshot
-	// than the one staged drops the staged parts and starts anew; a part
-	// of an older one is not kept, and StagePart returns the staged
-	// snapshot's id and rev instead (a delayed part never destroys a
-	// newer snapshot in progress). StagedCount says how many parts are
-	// kept; ClearStaged drops them.
-	StagePart(snapID string, rev uint64, part int, payload []byte, now time.Time) (newer Staged, kept bool, err error)
-	StagedCount(snapID string) (int, error)
-	// StagedPart returns one staged part (nil if it is not staged).
-	StagedPart(snapID string, part int) ([]byte, error)
-	// StagedStarted is when the staged snapshot's first part was staged
-	// (zero if none is).
-	StagedStarted() (time.Time, error)
-	// MarkSnapSeen and SnapSeen keep the ids of the orders in the
-	// snapshot being applied; ClearStaged forgets them too.
+	// MarkSnapSeen and SnapSeen keep the ids of the orders of the
+	// complete order set being applied (ReplaceOrders); ClearSnapSeen
+	// forgets them. (How a snapshot arrives — in parts, staged — is the
+	// sync link's business, kept in its own state.)
 	MarkSnapSeen(ids []string) error
 	SnapSeen(id string) (bool, error)
+	ClearSnapSeen() error
 	// OrderIDsAfter returns up to limit order ids after after, in order.
 	OrderIDsAfter(after string, limit int) ([]string, error)
-	ClearStaged() error
 
 	// LockoutStates and PutLockoutState keep the failed-code lockout of
 	// each input device, so that a power cycle does not reset it.
@@ -104,17 +87,6 @@ type Tx interface {
 	// AfterCommit runs f once the transaction has committed (never if it
 	// rolls back).
 	AfterCommit(f func())
-}
-
-// Staged names the snapshot whose parts are being staged.
-type Staged struct {
-	SnapID string
-	Rev    uint64
-}
-
-// Newer reports whether s comes after o in snapshot order (rev, then id).
-func (s Staged) Newer(o Staged) bool {
-	return s.Rev > o.Rev || s.Rev == o.Rev && s.SnapID > o.SnapID
 }
 
 // InputChange is a sensor input that changed level.

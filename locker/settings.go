@@ -98,9 +98,6 @@ type Settings struct {
 	StatusLED           string      // signal output pin; "" = none
 	// Retention is how long an ended order is kept (0: for ever).
 	Retention time.Duration
-	// SnapshotTimeout drops the staged parts of a snapshot not completed
-	// within it (0: never).
-	SnapshotTimeout time.Duration
 	// Standalone: no central library acknowledges events, so an ended
 	// order is purged without waiting for its fact to be acknowledged.
 	Standalone bool

@@ -1,7 +1,9 @@
 package locker_test
 
 import (
+	"errors"
 	"fmt"
+	"iter"
 	"strings"
 	"testing"
 	"time"
@@ -32,49 +34,23 @@ func orderIDs(t *testing.T, c *lockertest.Cabinet) map[string]bool {
 	return ids
 }
 
-// Parts of two snapshots interleaved, the older one's delayed: the newer
-// snapshot is staged whole and applied, the older one's parts change
-// nothing, before or after.
-func TestSnapshotsInterleaved(t *testing.T) {
-	type part struct {
-		snap string
-		rev  uint64
-		n    int // part number (of 2)
+// replace swaps in the complete order set parts (a snapshot at rev).
+func replace(t testing.TB, c *lockertest.Cabinet, rev uint64, parts ...[]locker.Order) locker.OrdersResult {
+	t.Helper()
+	res, err := c.L.ReplaceOrders(rev, partsOf(parts...))
+	if err != nil {
+		t.Fatal(err)
 	}
-	tests := []struct {
-		name  string
-		parts []part
-		want  string // the snapshot whose orders are there at the end
-	}{
-		{"old part inside new", []part{{"B", 7, 1}, {"A", 5, 2}, {"B", 7, 2}}, "B"},
-		{"old snapshot started first", []part{{"A", 5, 1}, {"B", 7, 1}, {"A", 5, 2}, {"B", 7, 2}}, "B"},
-		{"old snapshot completes after new", []part{{"B", 7, 1}, {"B", 7, 2}, {"A", 5, 1}, {"A", 5, 2}}, "B"},
-		{"newer replaces older in progress", []part{{"A", 5, 1}, {"B", 7, 2}, {"B", 7, 1}}, "B"},
-		{"in order", []part{{"A", 5, 1}, {"A", 5, 2}, {"B", 7, 1}, {"B", 7, 2}}, "B"},
-		{"only the old one", []part{{"A", 5, 2}, {"A", 5, 1}}, "A"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := lockertest.NewCabinet(t, lockertest.Settings())
-			orders := map[string][]locker.Order{"A": snapOrders(c, "A", 4, 5), "B": snapOrders(c, "B", 4, 7)}
-			for _, p := range tt.parts {
-				half := orders[p.snap][(p.n-1)*2 : p.n*2]
-				res, err := c.L.StageSnapshot("snap-"+p.snap, p.n, 2, p.rev, half)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Logf("%s part %d: pending %v applied %d rejected %v", p.snap, p.n, res.Pending, len(res.Applied), res.Rejected)
+	return res
+}
+
+func partsOf(parts ...[]locker.Order) iter.Seq2[[]locker.Order, error] {
+	return func(yield func([]locker.Order, error) bool) {
+		for _, p := range parts {
+			if !yield(p, nil) {
+				return
 			}
-			ids := orderIDs(t, c)
-			if len(ids) != 4 {
-				t.Fatalf("orders %v, want the 4 of snapshot %s", ids, tt.want)
-			}
-			for id := range ids {
-				if !strings.HasPrefix(id, tt.want+"-") {
-					t.Fatalf("orders %v, want those of snapshot %s", ids, tt.want)
-				}
-			}
-		})
+		}
 	}
 }
 
@@ -86,38 +62,9 @@ func TestSnapshotKeepsNewerOrders(t *testing.T) {
 	if err := c.L.ApplyOrder(newer[0]); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.L.StageSnapshot("snap-old", 1, 1, 8, snapOrders(c, "S", 2, 8)); err != nil {
-		t.Fatal(err)
-	}
+	replace(t, c, 8, snapOrders(c, "S", 2, 8))
 	if ids := orderIDs(t, c); !ids["N-0"] || !ids["S-0"] || !ids["S-1"] {
 		t.Fatalf("orders %v: the rev-9 order must survive the rev-8 snapshot", ids)
-	}
-}
-
-// The last part of a 100-part snapshot arrives after an upsert of a newer
-// rev: the newer order stays, as it is.
-func TestLateLastPartKeepsNewerOrder(t *testing.T) {
-	c := lockertest.NewCabinet(t, lockertest.Settings())
-	snap := snapOrders(c, "P", 100, 100)
-	for p := 1; p <= 99; p++ {
-		if _, err := c.L.StageSnapshot("snap-100", p, 100, 100, snap[p-1:p]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	newer := snapOrders(c, "NEW", 1, 101)[0]
-	if err := c.L.ApplyOrder(newer); err != nil {
-		t.Fatal(err)
-	}
-	res, err := c.L.StageSnapshot("snap-100", 100, 100, 100, snap[99:])
-	if err != nil || res.Pending {
-		t.Fatalf("last part: %+v %v", res, err)
-	}
-	ids := orderIDs(t, c)
-	if !ids["NEW-0"] || len(ids) != 101 {
-		t.Fatalf("after the late last part: %d orders, NEW-0 kept %v", len(ids), ids["NEW-0"])
-	}
-	if res.Rev != 101 {
-		t.Fatalf("orders_rev %d, want 101", res.Rev)
 	}
 }
 
@@ -129,10 +76,7 @@ func TestSnapshotDuplicatesAndUnknownCompartments(t *testing.T) {
 	a := snapOrders(c, "D", 1, 5)[0]
 	b := a
 	b.Rev = 6
-	res, err := c.L.StageSnapshot("snap-dup", 1, 1, 6, []locker.Order{a, b})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := replace(t, c, 6, []locker.Order{a, b})
 	if len(res.Applied) != 1 || len(res.Stale) != 0 || len(res.Rejected) != 1 {
 		t.Fatalf("duplicate listing: %+v", res)
 	}
@@ -147,33 +91,51 @@ func TestSnapshotDuplicatesAndUnknownCompartments(t *testing.T) {
 	}
 }
 
-// The staged parts of a snapshot that is never completed are dropped
-// after Settings.SnapshotTimeout; a snapshot's ack lists at most
-// MaxListedIDs ids, with exact counts.
-func TestStagedPartsExpireAndAcksAreSummarised(t *testing.T) {
-	set := lockertest.Settings()
-	set.SnapshotTimeout = time.Hour
-	c := lockertest.NewCabinet(t, set)
+// A snapshot's ack lists at most MaxListedIDs ids, with exact counts.
+func TestSnapshotAcksAreSummarised(t *testing.T) {
+	c := lockertest.NewCabinet(t, lockertest.Settings())
 	big := snapOrders(c, "BIG", 1000, 3)
-	if _, err := c.L.StageSnapshot("snap-lost", 1, 2, 3, big[:500]); err != nil {
-		t.Fatal(err)
-	}
-	c.Clock.Advance(2 * time.Hour)
-	c.L.Tick()
-	// The other half arrives after the expiry: the snapshot is incomplete.
-	res, err := c.L.StageSnapshot("snap-lost", 2, 2, 3, big[500:])
-	if err != nil || !res.Pending {
-		t.Fatalf("after the expiry the first part should be gone: %+v %v", res, err)
-	}
-	res, err = c.L.StageSnapshot("snap-lost", 1, 2, 3, big[:500])
-	if err != nil || res.Pending {
-		t.Fatalf("the snapshot sent again: %+v %v", res, err)
-	}
+	res := replace(t, c, 3, big[:500], big[500:])
 	if res.AppliedCount != 1000 || len(res.Applied) != locker.MaxListedIDs {
 		t.Fatalf("ack: %d applied, %d listed; want 1000 and %d", res.AppliedCount, len(res.Applied), locker.MaxListedIDs)
 	}
 	if n := len(orderIDs(t, c)); n != 1000 {
 		t.Fatalf("%d orders after the snapshot", n)
+	}
+}
+
+// A set older than the last one applied changes nothing; an apply that
+// stopped half-way (its parts could not be read: a crash, a staged part
+// gone) leaves what it applied, and the same set applied again gives
+// exactly the set — idempotent, with no order reported twice.
+func TestReplaceOrdersOlderAndInterrupted(t *testing.T) {
+	c := lockertest.NewCabinet(t, lockertest.Settings())
+	replace(t, c, 5, snapOrders(c, "A", 4, 5))
+	res := replace(t, c, 4, snapOrders(c, "OLD", 4, 4))
+	if len(res.Rejected) != 1 || !strings.Contains(res.Rejected[0].Reason, "older") {
+		t.Fatalf("older set: %+v", res)
+	}
+	if ids := orderIDs(t, c); len(ids) != 4 || !ids["A-0"] {
+		t.Fatalf("after an older set: %v", ids)
+	}
+	b := snapOrders(c, "B", 6, 7)
+	broken := func(yield func([]locker.Order, error) bool) {
+		if yield(b[:3], nil) {
+			yield(nil, errors.New("part 2 gone"))
+		}
+	}
+	if _, err := c.L.ReplaceOrders(7, broken); err == nil {
+		t.Fatal("an interrupted set reported no error")
+	}
+	if ids := orderIDs(t, c); !ids["A-0"] || !ids["B-0"] || ids["B-5"] {
+		t.Fatalf("interrupted: nothing may be dropped before the set is whole: %v", ids)
+	}
+	res = replace(t, c, 7, b[:3], b[3:])
+	if ids := orderIDs(t, c); len(ids) != 6 || ids["A-0"] || !ids["B-5"] {
+		t.Fatalf("after the set again: %v", ids)
+	}
+	if len(res.Rejected) != 0 || res.AppliedCount != 3 || res.StaleCount != 3 {
+		t.Fatalf("the set again: %d applied, %d stale, rejected %v", res.AppliedCount, res.StaleCount, res.Rejected)
 	}
 }
 
@@ -186,14 +148,13 @@ func TestPickupDuringABigSnapshot(t *testing.T) {
 	_, code := newOrder(t, c, "S1")
 	const n, part = 20_000, 500
 	orders := snapOrders(c, "BIG", n, 10)
-	for p := 1; p < n/part; p++ {
-		if _, err := c.L.StageSnapshot("snap-big", p, n/part, 10, orders[(p-1)*part:p*part]); err != nil {
-			t.Fatal(err)
-		}
+	var parts [][]locker.Order
+	for p := 1; p <= n/part; p++ {
+		parts = append(parts, orders[(p-1)*part:p*part])
 	}
 	applied := make(chan error, 1)
 	go func() {
-		_, err := c.L.StageSnapshot("snap-big", n/part, n/part, 10, orders[n-part:])
+		_, err := c.L.ReplaceOrders(10, partsOf(parts...))
 		applied <- err
 	}()
 	// Wait until the apply has written its first orders.

@@ -2,9 +2,9 @@ package locker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"sort"
 	"time"
@@ -12,7 +12,7 @@ import (
 
 // The core's side of synchronisation with the central library: applying
 // order changes (upsert, cancel, snapshot) idempotently by rev, acking
-// events, remembering remote command ids, and opening doors remotely.
+// events, and opening doors remotely.
 // Physical facts recorded at this locker always win over the central
 // library's view; every disagreement is reported as a Conflict.
 
@@ -20,8 +20,8 @@ import (
 const (
 	CounterOrdersRev = "orders_rev" // highest order rev applied
 	CounterAckedSeq  = "acked_seq"  // central stored every event up to this
-	// CounterSnapshotRev is the rev of the last snapshot swapped in: the
-	// parts of an older one, however late, are ignored.
+	// CounterSnapshotRev is the rev of the last complete order set
+	// swapped in (ReplaceOrders): an older one, however late, is ignored.
 	CounterSnapshotRev = "snapshot_rev"
 )
 
@@ -346,168 +346,53 @@ func (l *Locker) CancelOrder(id string, rev uint64) error {
 	return nil
 }
 
-type stagedPart struct {
-	Parts  int     `json:"parts"`
-	Rev    uint64  `json:"rev"`
-	Orders []Order `json:"orders"`
-}
-
-// StageSnapshot keeps one part of an orders.snapshot. When every part of
-// snapID is there, the snapshot is swapped in, in the same transaction:
-// its orders applied, and orders absent from it dropped — except those
-// whose physical facts here the central library has not acknowledged
-// (loaded and not yet retrieved, or picked up or retrieved with an unacked
-// event), which are kept and reported as conflicts. Parts may arrive in
-// any order; nothing changes until the last one. A part of an older
-// snapshot (by rev, then snap_id) than the one being staged is ignored,
-// and an order changed after the snapshot was taken (rev above the
-// snapshot's) is never dropped by it.
-func (l *Locker) StageSnapshot(snapID string, part, parts int, rev uint64, orders []Order) (OrdersResult, error) {
-	if snapID == "" || parts < 1 || part < 1 || part > parts || parts > 10000 {
-		return OrdersResult{}, fmt.Errorf("snapshot %q: bad part %d of %d", snapID, part, parts)
-	}
-	payload, err := json.Marshal(stagedPart{Parts: parts, Rev: rev, Orders: orders})
-	if err != nil {
-		return OrdersResult{}, err
-	}
-	var res OrdersResult
-	err = l.update(func(tx Tx) error {
-		res = OrdersResult{}
-		applied, err := tx.Counter(CounterSnapshotRev)
-		if err != nil {
-			return err
-		}
-		if rev < applied {
-			res.Rejected = append(res.Rejected, Conflict{Reason: fmt.Sprintf(
-				"snapshot %s (rev %d) is older than the snapshot applied (rev %d): part %d ignored", snapID, rev, applied, part)})
-			res.Rev, err = tx.Counter(CounterOrdersRev)
-			return err
-		}
-		staged, kept, err := tx.StagePart(snapID, rev, part, payload, l.clock.Now())
-		if err != nil {
-			return err
-		}
-		if !kept {
-			// A delayed part of an older snapshot: the newer one being
-			// staged stays whole.
-			res.Rejected = append(res.Rejected, Conflict{Reason: fmt.Sprintf(
-				"snapshot %s (rev %d) is older than snapshot %s (rev %d) being staged: part %d ignored",
-				snapID, rev, staged.SnapID, staged.Rev, part)})
-			res.Rev, err = tx.Counter(CounterOrdersRev)
-			return err
-		}
-		// Count first: reading every staged part on each arrival would
-		// make a snapshot of n parts cost n² reads.
-		n, err := tx.StagedCount(snapID)
-		if err == nil {
-			res.Pending = n < parts
-			res.Rev, err = tx.Counter(CounterOrdersRev)
-		}
-		return err
-	})
-	if err != nil || res.Pending || len(res.Rejected) > 0 { // a refused part left the staged snapshot alone
-		return res, err
-	}
-	if err := l.applySnapshot(snapID, parts, rev, &res); err != nil {
-		return res, err
-	}
-	l.log.Info("snapshot applied", "snap_id", snapID, "parts", parts, "applied", res.AppliedCount, "stale", res.StaleCount,
-		"conflicts", len(res.Conflicts), "rejected", len(res.Rejected))
-	return res, nil
-}
-
-// Bounds of a snapshot's apply: every transaction is small, so that the
-// store's writer is never held long (a pickup waits behind it, and so do
-// the run loop's door events and /healthz), and memory stays bounded by a
-// part, not the snapshot.
+// ReplaceOrders swaps in a complete set of the central library's orders,
+// taken at order rev rev (a snapshot). orders yields the set a batch at a
+// time (a snapshot's parts, read from wherever they were kept), so memory
+// stays bounded by a batch, not the set.
 //
-// How many orders a transaction applies follows how long the last one
-// held the writer: doubled while under half the target, halved when over
-// it. So it suits the card's speed — a transaction's cost is mostly its
-// commit, which writes every index page the orders touched and syncs.
-const (
-	snapshotTxTarget  = 25 * time.Millisecond
-	snapshotTxMin     = 50
-	snapshotTxMax     = 5000
-	snapshotDropBatch = 2000 // ids looked at a transaction
-)
-
-// nextBatch sizes the next transaction of a snapshot's apply from how long
-// the last one took.
-func nextBatch(batch int, took time.Duration) int {
-	switch {
-	case took > snapshotTxTarget:
-		return max(batch/2, snapshotTxMin)
-	case took < snapshotTxTarget/2:
-		return min(batch*2, snapshotTxMax)
-	}
-	return batch
-}
-
-// errSnapshotGone: the staged parts changed under the apply (cleared by
-// the expiry, or replaced by a newer snapshot): the apply stops; the
-// central library sends the snapshot again if it is still wanted.
-var errSnapshotGone = errors.New("staged snapshot gone during its apply")
-
-// expireStaged drops the staged parts of a snapshot that has not been
-// completed within Settings.SnapshotTimeout (a central library that
-// stopped sending it): they would hold room, and the next snapshot
-// starts afresh.
-func (l *Locker) expireStaged(now time.Time) {
-	if l.set.SnapshotTimeout <= 0 {
-		return
-	}
-	var started time.Time
-	if err := l.store.View(func(tx Tx) error {
+// The orders are applied by rev, as upserts, and each id is marked as
+// seen; then the orders not seen are dropped — except an order whose books
+// are in a compartment here, whose physical fact the central library has
+// not acknowledged (both kept, as conflicts), or changed after the set was
+// taken (a rev above rev). A set older than the last one applied (rev
+// below it) changes nothing and is reported rejected.
+//
+// Every transaction is small, so that the store's writer is never held
+// long: a pickup waits behind it, and so do the run loop's door events and
+// /healthz. Stopped half-way (an error, a crash), ReplaceOrders may simply
+// be called again with the same set: applying it is idempotent.
+func (l *Locker) ReplaceOrders(rev uint64, orders iter.Seq2[[]Order, error]) (OrdersResult, error) {
+	var res OrdersResult
+	var applied uint64
+	err := l.update(func(tx Tx) error {
 		var err error
-		started, err = tx.StagedStarted()
-		return err
-	}); err != nil || started.IsZero() || now.Sub(started) < l.set.SnapshotTimeout {
-		return
-	}
-	if err := l.update(func(tx Tx) error { return tx.ClearStaged() }); err != nil {
-		l.log.Error("staged snapshot not dropped", "err", err)
-		return
-	}
-	l.log.Warn("incomplete snapshot dropped: not completed in time", "staged_at", started, "timeout", l.set.SnapshotTimeout)
-}
-
-// applySnapshot swaps in a complete staged snapshot in bounded
-// transactions: each part's orders (applied by rev, as upsert; each id
-// marked as seen), then the orders not seen dropped a batch at a time —
-// except an order whose books are in a compartment here, whose physical
-// fact the central library has not acknowledged, or changed after the
-// snapshot was taken (a rev above the snapshot's) — and last a small
-// switch: the revs, and the staged parts cleared. Killed half-way, the
-// parts stay staged and the central library sends the snapshot again
-// (not acknowledged): applying it again is idempotent.
-func (l *Locker) applySnapshot(snapID string, parts int, rev uint64, res *OrdersResult) error {
-	batch := snapshotTxMin
-	for p := 1; p <= parts; p++ {
-		var sp stagedPart
-		if err := l.store.View(func(tx Tx) error {
-			raw, err := tx.StagedPart(snapID, p)
-			if err != nil {
-				return err
+		if applied, err = tx.Counter(CounterSnapshotRev); err != nil || rev < applied {
+			if err == nil {
+				res.Rev, err = tx.Counter(CounterOrdersRev)
 			}
-			if raw == nil {
-				return fmt.Errorf("snapshot %s part %d: %w", snapID, p, errSnapshotGone)
-			}
-			if err := json.Unmarshal(raw, &sp); err != nil {
-				return fmt.Errorf("staged part %d: %w", p, err)
-			}
-			if sp.Parts != parts || sp.Rev != rev {
-				return fmt.Errorf("snapshot %s: parts disagree on parts/rev", snapID)
-			}
-			return nil
-		}); err != nil {
 			return err
 		}
-		for lo := 0; lo < len(sp.Orders); {
-			chunk := sp.Orders[lo:min(lo+batch, len(sp.Orders))]
+		return tx.ClearSnapSeen()
+	})
+	if err != nil {
+		return res, err
+	}
+	if rev < applied {
+		res.Rejected = append(res.Rejected, Conflict{Reason: fmt.Sprintf(
+			"snapshot (rev %d) is older than the snapshot applied (rev %d): ignored", rev, applied)})
+		return res, nil
+	}
+	batch := snapshotTxMin
+	for part, err := range orders {
+		if err != nil {
+			return res, err
+		}
+		for lo := 0; lo < len(part); {
+			chunk := part[lo:min(lo+batch, len(part))]
 			t0 := time.Now()
-			if err := l.update(func(tx Tx) error { return l.applySnapshotOrders(tx, chunk, res) }); err != nil {
-				return err
+			if err := l.update(func(tx Tx) error { return l.applySnapshotOrders(tx, chunk, &res) }); err != nil {
+				return res, err
 			}
 			lo += len(chunk)
 			batch = nextBatch(batch, time.Since(t0))
@@ -536,34 +421,63 @@ func (l *Locker) applySnapshot(snapID string, parts int, rev uint64, res *Orders
 				if err != nil {
 					return err
 				}
-				if err := l.dropAbsent(tx, o, rev, acked, res); err != nil {
+				if err := l.dropAbsent(tx, o, rev, acked, &res); err != nil {
 					return err
 				}
 			}
 			return nil
 		})
 		if err != nil {
-			return err
+			return res, err
 		}
 		if len(ids) < snapshotDropBatch {
 			break
 		}
 		after = ids[len(ids)-1]
 	}
-	return l.update(func(tx Tx) error {
+	err = l.update(func(tx Tx) error {
 		if err := bumpRev(tx, rev); err != nil {
 			return err
 		}
 		if err := tx.SetCounter(CounterSnapshotRev, rev); err != nil {
 			return err
 		}
-		if err := tx.ClearStaged(); err != nil {
+		if err := tx.ClearSnapSeen(); err != nil {
 			return err
 		}
 		var err error
 		res.Rev, err = tx.Counter(CounterOrdersRev)
 		return err
 	})
+	if err == nil {
+		l.log.Info("snapshot applied", "rev", rev, "applied", res.AppliedCount, "stale", res.StaleCount,
+			"conflicts", len(res.Conflicts), "rejected", len(res.Rejected))
+	}
+	return res, err
+}
+
+// Bounds of ReplaceOrders: how many orders a transaction applies follows
+// how long the last one held the writer: doubled while under half the
+// target, halved when over it. So it suits the card's speed — a
+// transaction's cost is mostly its commit, which writes every index page
+// the orders touched and syncs.
+const (
+	snapshotTxTarget  = 25 * time.Millisecond
+	snapshotTxMin     = 50
+	snapshotTxMax     = 5000
+	snapshotDropBatch = 2000 // ids looked at a transaction
+)
+
+// nextBatch sizes the next transaction of a snapshot's apply from how long
+// the last one took.
+func nextBatch(batch int, took time.Duration) int {
+	switch {
+	case took > snapshotTxTarget:
+		return max(batch/2, snapshotTxMin)
+	case took < snapshotTxTarget/2:
+		return min(batch*2, snapshotTxMax)
+	}
+	return batch
 }
 
 // applySnapshotOrders applies some of a snapshot's orders in tx and marks
@@ -640,13 +554,16 @@ func (l *Locker) AckEvents(upto uint64) (int, error) {
 
 // SyncState is what the link announces in its birth message.
 type SyncState struct {
-	Boot       uint64
-	StoreID    string // the store's identity (Store.ID)
-	OrdersRev  uint64
-	OutboxHead uint64 // last seq recorded
-	OutboxTail uint64 // first seq not acked (head+1 when the outbox is empty)
-	AckedSeq   uint64
-	Depth      int
+	Boot      uint64
+	StoreID   string // the store's identity (Store.ID)
+	OrdersRev uint64
+	// SnapshotRev is the rev of the last complete order set applied: a
+	// snapshot older than it is ignored.
+	SnapshotRev uint64
+	OutboxHead  uint64 // last seq recorded
+	OutboxTail  uint64 // first seq not acked (head+1 when the outbox is empty)
+	AckedSeq    uint64
+	Depth       int
 }
 
 // SyncState reads the synchronisation counters.
@@ -655,6 +572,9 @@ func (l *Locker) SyncState() (SyncState, error) {
 	err := l.store.View(func(tx Tx) error {
 		var err error
 		if st.OrdersRev, err = tx.Counter(CounterOrdersRev); err != nil {
+			return err
+		}
+		if st.SnapshotRev, err = tx.Counter(CounterSnapshotRev); err != nil {
 			return err
 		}
 		if st.AckedSeq, err = tx.Counter(CounterAckedSeq); err != nil {
@@ -684,20 +604,6 @@ func (l *Locker) StoreID() string { return l.store.ID() }
 func (l *Locker) RecordIdentityConflict(data map[string]any) {
 	l.log.Error("another cabinet is using this locker id (a cloned SD card?): both take each other's MQTT session, and order changes reach whichever is connected", "data", data)
 	l.recordOne(EvIdentityConflict, data)
-}
-
-// ClaimCommand remembers a remote command id; dup is true if it was seen
-// before (the command must then not act again).
-func (l *Locker) ClaimCommand(id string) (dup bool, err error) {
-	err = l.update(func(tx Tx) error {
-		seen, err := tx.CommandSeen(id)
-		if err != nil || seen {
-			dup = seen
-			return err
-		}
-		return tx.MarkCommand(id, l.clock.Now())
-	})
-	return dup, err
 }
 
 // RemoteOpen opens a compartment on the central library's authenticated

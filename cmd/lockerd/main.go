@@ -32,7 +32,15 @@ import (
 	"github.com/lockerd/lockerd/locker/httpapi"
 	"github.com/lockerd/lockerd/locker/kiosk"
 	"github.com/lockerd/lockerd/locker/metrics"
+	"github.com/lockerd/lockerd/sync/linkstore"
 	"github.com/lockerd/lockerd/sync/mqttlink"
+)
+
+// The core satisfies what each adapter asks of it (each adapter declares
+// its own small interface).
+var (
+	_ mqttlink.Core  = (*locker.Locker)(nil)
+	_ httpapi.Locker = (*locker.Locker)(nil)
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…".
@@ -193,11 +201,16 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
+		state, err := linkstore.New(store.DB()) // the link's own buckets, in the store's file
+		if err != nil {
+			return err
+		}
 		link, err = mqttlink.New(mqttlink.Config{Brokers: m.Brokers, Prefix: m.TopicPrefix, LockerID: cfg.Locker.ID,
 			Keepalive: m.Keepalive.D(), TelemetryPeriod: m.TelemetryPeriod.D(), Username: m.Username,
 			Password: cfg.MQTTPassword, TLS: tlsCfg, CentralKey: cfg.CentralKey,
 			InsecureUnsigned: cfg.Security.InsecureUnsignedDownlink, Version: version,
-			MaxMessage: int(m.MaxMessage), PublishTimeout: m.PublishTimeout.D(), StoreSize: store.Size, Log: log}, l)
+			MaxMessage: int(m.MaxMessage), PublishTimeout: m.PublishTimeout.D(), StoreSize: store.Size,
+			State: state, SnapshotTimeout: m.SnapshotTimeout.D(), Log: log}, l)
 		if err != nil {
 			return err
 		}

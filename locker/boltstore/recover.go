@@ -234,7 +234,11 @@ func (c *collected) write(dst *Store, rep *Recovered) error {
 		rows := sorted(name)
 		if err := inBatches(len(rows), func(t *txn, i int) error {
 			rep.Other++
-			return t.tx.Bucket(name).Put(rows[i].k, rows[i].v)
+			b, err := t.tx.CreateBucketIfNotExists(name) // the link's are not the store's own
+			if err != nil {
+				return err
+			}
+			return b.Put(rows[i].k, rows[i].v)
 		}); err != nil {
 			return err
 		}

@@ -42,7 +42,7 @@ var (
 	kEndedIndex  = []byte("ended_index") // set once idx_ended covers every order
 
 	allBuckets = [][]byte{bMeta, bOrders, bCodes, bBarcodes, bExpiry, bEnded, bComps, bStaff, bOutbox,
-		bCounters, bCmdIDs, bCmdOrder, bStaged, bLockouts, bSnapSeen}
+		bCounters, bLockouts, bSnapSeen}
 )
 
 // Options tune Open.
@@ -184,6 +184,12 @@ func newStoreID() (string, error) {
 
 // ID implements locker.Store.
 func (s *Store) ID() string { return s.id }
+
+// DB is the bbolt database under the store, for the owners of other
+// buckets kept in the same file (the sync link's state, sync/linkstore):
+// one file, one fsync'd history, one backup. They must leave the store's
+// own buckets alone.
+func (s *Store) DB() *bolt.DB { return s.db }
 
 // Path is the store's file.
 func (s *Store) Path() string { return s.path }
@@ -605,19 +611,16 @@ func (t *txn) AckEvents(upto uint64) (int, error) {
 func (t *txn) AfterCommit(f func()) { t.tx.OnCommit(f) }
 
 var (
-	bCounters  = []byte("counters")
-	bCmdIDs    = []byte("cmd_ids")   // id → seen-at
-	bCmdOrder  = []byte("cmd_order") // insertion seq → id, for pruning
-	bStaged    = []byte("snapshot_staged")
-	bLockouts  = []byte("lockouts")      // input device → locker.LockoutState
-	bSnapSeen  = []byte("snapshot_seen") // order id → nil: in the snapshot being applied
-	kStagedAt  = []byte("started")
-	kStagedID  = []byte("snap_id")
-	kStagedRev = []byte("rev")
-)
+	bCounters = []byte("counters")
+	bLockouts = []byte("lockouts")      // input device → locker.LockoutState
+	bSnapSeen = []byte("snapshot_seen") // order id → nil: in the order set being applied
 
-// MaxSeenCommands bounds the remembered remote command ids.
-const MaxSeenCommands = 4096
+	// The sync link's command memory (sync/linkstore), kept in this file
+	// and copied by Recover: a command redelivered after a recovery must
+	// not act twice.
+	bCmdIDs   = []byte("cmd_ids")
+	bCmdOrder = []byte("cmd_order")
+)
 
 func (t *txn) DeleteOrder(id string) error {
 	old, err := t.Order(id)
@@ -633,35 +636,6 @@ func (t *txn) Counter(name string) (uint64, error) { return u64(t.b(bCounters).G
 
 func (t *txn) SetCounter(name string, v uint64) error {
 	return t.b(bCounters).Put([]byte(name), be64(v))
-}
-
-func (t *txn) CommandSeen(id string) (bool, error) { return t.b(bCmdIDs).Get([]byte(id)) != nil, nil }
-
-func (t *txn) MarkCommand(id string, at time.Time) error {
-	ids, order := t.b(bCmdIDs), t.b(bCmdOrder)
-	if ids.Get([]byte(id)) != nil {
-		return nil
-	}
-	n, err := order.NextSequence()
-	if err != nil {
-		return err
-	}
-	if err := order.Put(be64(n), []byte(id)); err != nil {
-		return err
-	}
-	if err := ids.Put([]byte(id), be64(uint64(at.UnixNano()))); err != nil {
-		return err
-	}
-	if n > MaxSeenCommands {
-		old := be64(n - MaxSeenCommands)
-		if oldID := order.Get(old); oldID != nil {
-			if err := ids.Delete(oldID); err != nil {
-				return err
-			}
-			return order.Delete(old)
-		}
-	}
-	return nil
 }
 
 func (t *txn) LockoutStates() (map[string]locker.LockoutState, error) {
@@ -681,77 +655,12 @@ func (t *txn) PutLockoutState(device string, st locker.LockoutState) error {
 	return putJSON(t.b(bLockouts), []byte(device), st)
 }
 
-func partKey(part int) []byte { return append([]byte("part/"), be64(uint64(part))...) }
-
-func (t *txn) StagePart(snapID string, rev uint64, part int, payload []byte, now time.Time) (locker.Staged, bool, error) {
-	b := t.b(bStaged)
-	in := locker.Staged{SnapID: snapID, Rev: rev}
-	if cur := b.Get(kStagedID); cur == nil || string(cur) != snapID {
-		staged := locker.Staged{SnapID: string(cur), Rev: u64(b.Get(kStagedRev))}
-		if cur != nil && !in.Newer(staged) {
-			return staged, false, nil
-		}
-		if err := t.ClearStaged(); err != nil {
-			return in, false, err
-		}
-		b = t.b(bStaged)
-		if err := b.Put(kStagedID, []byte(snapID)); err != nil {
-			return in, false, err
-		}
-		if err := b.Put(kStagedRev, be64(rev)); err != nil {
-			return in, false, err
-		}
-		if err := b.Put(kStagedAt, be64(uint64(now.UnixNano()))); err != nil {
-			return in, false, err
-		}
+func (t *txn) ClearSnapSeen() error {
+	if err := t.tx.DeleteBucket(bSnapSeen); err != nil {
+		return err
 	}
-	return in, true, b.Put(partKey(part), payload)
-}
-
-func (t *txn) StagedCount(snapID string) (int, error) {
-	b := t.b(bStaged)
-	if string(b.Get(kStagedID)) != snapID {
-		return 0, nil
-	}
-	n := 0
-	c := b.Cursor()
-	prefix := []byte("part/")
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		n++
-	}
-	return n, nil
-}
-
-func (t *txn) ClearStaged() error {
-	for _, name := range [][]byte{bStaged, bSnapSeen} {
-		if err := t.tx.DeleteBucket(name); err != nil {
-			return err
-		}
-		if _, err := t.tx.CreateBucket(name); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (t *txn) StagedPart(snapID string, part int) ([]byte, error) {
-	b := t.b(bStaged)
-	if string(b.Get(kStagedID)) != snapID {
-		return nil, nil
-	}
-	v := b.Get(partKey(part))
-	if v == nil {
-		return nil, nil
-	}
-	return append([]byte(nil), v...), nil
-}
-
-func (t *txn) StagedStarted() (time.Time, error) {
-	v := t.b(bStaged).Get(kStagedAt)
-	if v == nil {
-		return time.Time{}, nil
-	}
-	return time.Unix(0, int64(u64(v))), nil
+	_, err := t.tx.CreateBucket(bSnapSeen)
+	return err
 }
 
 func (t *txn) MarkSnapSeen(ids []string) error {

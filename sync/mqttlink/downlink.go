@@ -87,7 +87,7 @@ func (k *Link) handleOrders(m protocol.Message) {
 		}
 		var orders []locker.Order
 		orders, bad = k.toCoreAll(d.Orders)
-		res, err = k.l.StageSnapshot(d.SnapID, d.Part, d.Parts, d.Rev, orders)
+		res, err = k.stageSnapshot(d, orders)
 	}
 	if err != nil {
 		// A store failure: no ack, so the central library sends again.
@@ -110,7 +110,7 @@ func (k *Link) handleCmd(ctx context.Context, m protocol.Message) {
 		ack(protocol.CmdRejected, "exp is required on commands")
 		return
 	}
-	dup, err := k.l.ClaimCommand(m.ID)
+	dup, err := k.cfg.State.ClaimCommand(m.ID, k.now())
 	if err != nil {
 		k.log.Error("command id not recorded", "id", m.ID, "err", err)
 		ack(protocol.CmdRejected, "store error")

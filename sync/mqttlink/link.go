@@ -51,13 +51,21 @@ type Config struct {
 	MaxMessage int
 	// StoreSize reports the store file's size for telemetry.
 	StoreSize func() int64
-	Log       *slog.Logger
+	// State keeps the link's own durable state (staged snapshot parts,
+	// command ids handled); required.
+	State State
+	// SnapshotTimeout drops the staged parts of a snapshot not completed
+	// within it (0: never).
+	SnapshotTimeout time.Duration
+	// Now is the clock of staging and command claims (nil: time.Now).
+	Now func() time.Time
+	Log *slog.Logger
 }
 
 // Link is one locker's connection to the central library.
 type Link struct {
 	cfg    Config
-	l      *locker.Locker
+	l      Core
 	topics protocol.Topics
 	client mqtt.Client
 	log    *slog.Logger
@@ -92,9 +100,15 @@ const (
 )
 
 // New builds a link for l; nothing connects until Run.
-func New(cfg Config, l *locker.Locker) (*Link, error) {
+func New(cfg Config, l Core) (*Link, error) {
 	if len(cfg.Brokers) == 0 {
 		return nil, errors.New("mqtt: no broker")
+	}
+	if cfg.State == nil {
+		return nil, errors.New("mqtt: no link state")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.CentralKey == nil && !cfg.InsecureUnsigned {
 		return nil, errors.New("mqtt: central public key required (or insecure_unsigned_downlink)")
@@ -241,7 +255,7 @@ func (k *Link) onConnect(c mqtt.Client) {
 	k.connGen++
 	k.histUpTo = st.OutboxHead
 	k.cursor = st.AckedSeq
-	k.lastAckChange = time.Now()
+	k.lastAckChange = k.now()
 	k.mu.Unlock()
 	k.log.Info("mqtt connected", "boot", st.Boot, "outbox_depth", st.Depth, "replay_from", st.AckedSeq+1)
 	k.wake()
@@ -261,10 +275,11 @@ func (k *Link) Run(ctx context.Context) error {
 	defer unsubscribe()
 
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); k.worker(ctx) }()
 	go func() { defer wg.Done(); k.publisher(ctx, events) }()
 	go func() { defer wg.Done(); k.telemetry(ctx) }()
+	go func() { defer wg.Done(); k.housekeeping(ctx) }()
 	<-ctx.Done()
 	k.queue.close()
 	wg.Wait()
@@ -276,6 +291,23 @@ func (k *Link) Run(ctx context.Context) error {
 	k.client.Disconnect(500)
 	return nil
 }
+
+// housekeeping drops a staged snapshot left incomplete too long, even
+// when no part arrives any more.
+func (k *Link) housekeeping(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			k.expireStaged(k.now())
+		}
+	}
+}
+
+func (k *Link) now() time.Time { return k.cfg.Now() }
 
 // Connected reports whether the link is up.
 func (k *Link) Connected() bool { up, _ := k.isConnected(); return up }
@@ -339,10 +371,10 @@ func (k *Link) maybeRetransmit() {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.connected && k.cursor > st.AckedSeq && time.Since(k.lastAckChange) > k.cfg.RetransmitAfter {
+	if k.connected && k.cursor > st.AckedSeq && k.now().Sub(k.lastAckChange) > k.cfg.RetransmitAfter {
 		k.log.Info("no ack.evt for a while: sending un-acked events again", "from_seq", st.AckedSeq+1)
 		k.cursor = st.AckedSeq
-		k.lastAckChange = time.Now()
+		k.lastAckChange = k.now()
 		k.wake()
 	}
 }
@@ -542,7 +574,7 @@ func (k *Link) handle(ctx context.Context, topic string, payload []byte) {
 				// away is sent again from the last ack, so nothing waits for
 				// the retransmit timer.
 				k.cursor = st.AckedSeq
-				k.lastAckChange = time.Now()
+				k.lastAckChange = k.now()
 			}
 			k.mu.Unlock()
 			k.log.Info("central status", "online", cs.Online, "came_back", cameBack)
@@ -670,7 +702,7 @@ func (k *Link) handleAckEvt(m protocol.Message) {
 	}
 	k.mu.Lock()
 	if n > 0 {
-		k.lastAckChange = time.Now()
+		k.lastAckChange = k.now()
 	}
 	k.cursor = max(k.cursor, a.Upto)
 	k.mu.Unlock()

@@ -633,10 +633,6 @@ func (c *Config) Settings() locker.Settings {
 		StatusLED:           c.Hardware.StatusLED,
 		Retention:           c.Store.Retention.D(),
 		Standalone:          c.MQTT == nil,
-		SnapshotTimeout:     time.Hour,
-	}
-	if c.MQTT != nil {
-		s.SnapshotTimeout = c.MQTT.SnapshotTimeout.D()
 	}
 	for _, cp := range c.Compartments {
 		s.Compartments = append(s.Compartments, locker.Compartment{ID: cp.ID, Size: locker.Size(cp.Size), Lock: cp.Lock, Sensor: cp.Sensor})

@@ -1,0 +1,41 @@
+package mqttlink
+
+import (
+	"context"
+	"iter"
+	"time"
+
+	"github.com/lockerd/lockerd/locker"
+)
+
+// Core is what the link asks of the locker core; *locker.Locker is one
+// (lockerd asserts it where it wires the link).
+type Core interface {
+	// Uplink: the outbox, read in seq order, followed live, and emptied
+	// up to what the central library acknowledged.
+	SyncState() (locker.SyncState, error)
+	StoreID() string
+	Boot() uint64
+	Events(after uint64, limit int) ([]locker.Event, error)
+	Subscribe() (<-chan locker.Event, func())
+	AckEvents(upto uint64) (int, error)
+	Telemetry() (locker.Telemetry, error)
+
+	// Downlink: order changes by rev, and a complete set (a snapshot,
+	// read from the link's staged parts a part at a time).
+	HashCode(raw string) (string, error)
+	ApplyOrders(orders []locker.Order) (locker.OrdersResult, error)
+	CancelOrders(ids []string, rev uint64) (locker.OrdersResult, error)
+	ReplaceOrders(rev uint64, orders iter.Seq2[[]locker.Order, error]) (locker.OrdersResult, error)
+
+	// Commands, judged by the core's trusted time.
+	CheckCommandTime(exp time.Time) error
+	ObserveCentralTime(central time.Time)
+	RemoteOpen(ctx context.Context, compartment, reason string) (locker.ScanResult, error)
+	SetService(compartment string, inService bool, reason string) error
+
+	// What the link notices about the locker's health and identity.
+	RecordIdentityConflict(data map[string]any)
+	Fault(reason string)
+	Recover(where string)
+}

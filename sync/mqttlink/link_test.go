@@ -1,0 +1,275 @@
+package mqttlink
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/sync/protocol"
+)
+
+// Events go out in seq order, each with its id of (locker, store, seq),
+// and the cursor follows the PUBACKs; nothing leaves the outbox.
+func TestPublishInSeqOrder(t *testing.T) {
+	tl := newTestLink(t, newFakeCore(250))
+	total := 0
+	for {
+		n, err := tl.publishBatch(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		total += n
+	}
+	sent := tl.client.on(tl.topics.UpEvt())
+	if total != 250 || len(sent) != 250 {
+		t.Fatalf("published %d (%d counted), want 250", len(sent), total)
+	}
+	for i, raw := range sent {
+		var e protocol.Event
+		if err := json.Unmarshal(raw, &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Seq != uint64(i+1) || e.ID != protocol.EventID("L1", "store1", e.Seq) || e.Store != "store1" {
+			t.Fatalf("event %d: seq %d id %s", i, e.Seq, e.ID)
+		}
+	}
+	if tl.cursor != 250 || len(tl.core.outbox) != 250 {
+		t.Fatalf("cursor %d, outbox %d: events leave only on ack.evt", tl.cursor, len(tl.core.outbox))
+	}
+	// Not connected: nothing is published.
+	tl.client.open = false
+	tl.cursor = 0
+	if n, _ := tl.publishBatch(context.Background()); n != 0 {
+		t.Fatalf("published %d while disconnected", n)
+	}
+}
+
+// ack.evt removes events up to its seq and no further; one for another
+// store of this locker id removes nothing.
+func TestAckEvt(t *testing.T) {
+	tests := []struct {
+		name     string
+		ack      protocol.AckEvt
+		wantLeft int
+	}{
+		{"up to 4", protocol.AckEvt{Upto: 4, Store: "store1"}, 6},
+		{"no store (old hub)", protocol.AckEvt{Upto: 7}, 3},
+		{"another store", protocol.AckEvt{Upto: 10, Store: "other"}, 10},
+		{"all", protocol.AckEvt{Upto: 10, Store: "store1"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tl := newTestLink(t, newFakeCore(10))
+			tl.handleAckEvt(message(t, protocol.TypeAckEvt, "a1", nil, tt.ack))
+			if got := len(tl.core.outbox); got != tt.wantLeft {
+				t.Fatalf("%d events left, want %d", got, tt.wantLeft)
+			}
+			for _, e := range tl.core.outbox {
+				if tt.ack.Store != "other" && e.Seq <= tt.ack.Upto {
+					t.Fatalf("event %d left after an ack up to %d", e.Seq, tt.ack.Upto)
+				}
+			}
+		})
+	}
+}
+
+// A command acts at most once, never without exp, never once expired by
+// the core's trusted time, and not when its id cannot be recorded.
+func TestCommands(t *testing.T) {
+	exp := time.Now().Add(time.Minute)
+	open := protocol.CmdOpen{Compartment: "A01", Reason: "support"}
+	tests := []struct {
+		name       string
+		exp        *time.Time
+		cmdErr     error
+		stateErr   error
+		repeat     bool
+		wantStatus []string
+		wantOpens  int
+	}{
+		{"done", &exp, nil, nil, false, []string{protocol.CmdDone}, 1},
+		{"redelivered", &exp, nil, nil, true, []string{protocol.CmdDone, protocol.CmdDuplicate}, 1},
+		{"no exp", nil, nil, nil, false, []string{protocol.CmdRejected}, 0},
+		{"expired", &exp, fmt.Errorf("%w: by 5m", locker.ErrCommandExpired), nil, false, []string{protocol.CmdExpired}, 0},
+		{"no trusted time", &exp, fmt.Errorf("no trusted time"), nil, false, []string{protocol.CmdRejected}, 0},
+		{"id not recorded", &exp, nil, errStore, false, []string{protocol.CmdRejected}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tl := newTestLink(t, newFakeCore(0))
+			tl.core.cmdErr, tl.state.fail = tt.cmdErr, tt.stateErr
+			m := message(t, protocol.TypeCmdOpen, "cmd-1", tt.exp, open)
+			tl.handleCmd(context.Background(), m)
+			if tt.repeat {
+				tl.handleCmd(context.Background(), m)
+			}
+			var got []string
+			for _, r := range tl.replies(t) {
+				var a protocol.AckCmd
+				if err := protocol.DecodeData(r, &a); err != nil || r.Type != protocol.TypeAckCmd || r.Ref != "cmd-1" {
+					t.Fatalf("reply %+v: %v", r, err)
+				}
+				got = append(got, a.Status)
+			}
+			if !slices.Equal(got, tt.wantStatus) || len(tl.core.opened) != tt.wantOpens {
+				t.Fatalf("acks %v, %d opens; want %v, %d", got, len(tl.core.opened), tt.wantStatus, tt.wantOpens)
+			}
+		})
+	}
+}
+
+// snapPart is part n of parts of snapshot id at rev, holding orders
+// <id>-<n>-0 and <id>-<n>-1.
+func snapPart(id string, rev uint64, n, parts int) protocol.OrdersSnapshot {
+	d := protocol.OrdersSnapshot{SnapID: id, Rev: rev, Part: n, Parts: parts}
+	for i := range 2 {
+		d.Orders = append(d.Orders, protocol.Order{ID: fmt.Sprintf("%s-%d-%d", id, n, i), Rev: rev, State: "assigned", Size: "S",
+			CodeHash: "h", ExpiresAt: time.Now().Add(time.Hour)})
+	}
+	return d
+}
+
+func (tl *testLink) stage(t *testing.T, d protocol.OrdersSnapshot) locker.OrdersResult {
+	t.Helper()
+	orders, bad := tl.toCoreAll(d.Orders)
+	if len(bad) > 0 {
+		t.Fatal(bad)
+	}
+	res, err := tl.stageSnapshot(d, orders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// Parts of two snapshots interleaved, the older one's delayed: the newer
+// snapshot is staged whole and replaces the orders; the older one's parts
+// change nothing, before or after. Nothing reaches the core before a
+// snapshot's last part.
+func TestSnapshotStaging(t *testing.T) {
+	type part struct {
+		snap string
+		rev  uint64
+		n    int // of 2
+	}
+	tests := []struct {
+		name  string
+		parts []part
+		want  string // the snapshot whose orders are there at the end
+	}{
+		{"old part inside new", []part{{"B", 7, 1}, {"A", 5, 2}, {"B", 7, 2}}, "B"},
+		{"old snapshot started first", []part{{"A", 5, 1}, {"B", 7, 1}, {"A", 5, 2}, {"B", 7, 2}}, "B"},
+		{"old snapshot completes after new", []part{{"B", 7, 1}, {"B", 7, 2}, {"A", 5, 1}, {"A", 5, 2}}, "B"},
+		{"newer replaces older in progress", []part{{"A", 5, 1}, {"B", 7, 2}, {"B", 7, 1}}, "B"},
+		{"in order", []part{{"A", 5, 1}, {"A", 5, 2}, {"B", 7, 1}, {"B", 7, 2}}, "B"},
+		{"only the old one, last part first", []part{{"A", 5, 2}, {"A", 5, 1}}, "A"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tl := newTestLink(t, newFakeCore(0))
+			for i, p := range tt.parts {
+				before := tl.core.replaced
+				res := tl.stage(t, snapPart(p.snap, p.rev, p.n, 2))
+				if res.Pending && tl.core.replaced != before {
+					t.Fatalf("part %d: the core changed before the snapshot was whole", i)
+				}
+			}
+			ids := tl.core.ids()
+			if len(ids) != 4 {
+				t.Fatalf("orders %v, want the 4 of snapshot %s", ids, tt.want)
+			}
+			for _, id := range ids {
+				if !strings.HasPrefix(id, tt.want+"-") {
+					t.Fatalf("orders %v, want those of snapshot %s", ids, tt.want)
+				}
+			}
+			if tl.state.staged.SnapID != "" {
+				t.Fatalf("parts of %s still staged after the apply", tl.state.staged.SnapID)
+			}
+		})
+	}
+}
+
+// A snapshot left incomplete is dropped after SnapshotTimeout: its parts
+// sent again after that start afresh. A snapshot older than the one
+// applied is refused. A part the core's state cannot be read for is not
+// acknowledged (an error: the central library sends it again).
+func TestSnapshotExpiryAndRefusals(t *testing.T) {
+	tl := newTestLink(t, newFakeCore(0))
+	tl.stage(t, snapPart("S", 3, 1, 2))
+	tl.now = tl.now.Add(2 * time.Hour)
+	tl.expireStaged(tl.now)
+	if res := tl.stage(t, snapPart("S", 3, 2, 2)); !res.Pending {
+		t.Fatalf("after the expiry the first part should be gone: %+v", res)
+	}
+	if res := tl.stage(t, snapPart("S", 3, 1, 2)); res.Pending || res.AppliedCount != 4 {
+		t.Fatalf("the snapshot sent again: %+v", res)
+	}
+	if res := tl.stage(t, snapPart("OLD", 2, 1, 1)); len(res.Rejected) != 1 || tl.core.replaced != 1 {
+		t.Fatalf("a snapshot older than the applied one: %+v", res)
+	}
+	for _, bad := range []protocol.OrdersSnapshot{{SnapID: "", Part: 1, Parts: 1}, {SnapID: "x", Part: 2, Parts: 1}, {SnapID: "x", Part: 1, Parts: maxParts + 1}} {
+		if _, err := tl.stageSnapshot(bad, nil); err == nil {
+			t.Fatalf("bad part %+v accepted", bad)
+		}
+	}
+	tl.core.syncErr = errStore
+	if _, err := tl.stageSnapshot(snapPart("T", 9, 1, 1), nil); err == nil {
+		t.Fatal("a part staged while the core's state could not be read")
+	}
+}
+
+// Silence from the central library while events are out: after
+// RetransmitAfter they are sent again from the last ack, not before; a
+// failing store read changes nothing.
+func TestResendAfterSilence(t *testing.T) {
+	tl := newTestLink(t, newFakeCore(10))
+	tl.cfg.RetransmitAfter = 30 * time.Second
+	tl.cursor, tl.lastAckChange = 10, tl.now
+	tl.core.acked = 3
+	tl.now = tl.now.Add(10 * time.Second)
+	tl.maybeRetransmit()
+	if tl.cursor != 10 {
+		t.Fatalf("resent after 10 s of silence (cursor %d)", tl.cursor)
+	}
+	tl.now = tl.now.Add(30 * time.Second)
+	tl.core.syncErr = errStore
+	tl.maybeRetransmit()
+	if tl.cursor != 10 {
+		t.Fatalf("cursor moved on a failing store read: %d", tl.cursor)
+	}
+	tl.core.syncErr = nil
+	tl.maybeRetransmit()
+	if tl.cursor != 3 {
+		t.Fatalf("after the silence the cursor is %d, want the last ack 3", tl.cursor)
+	}
+}
+
+// Garbage on the downlink is refused with a nack and touches nothing; the
+// link goes on serving.
+func TestDownlinkGarbage(t *testing.T) {
+	tl := newTestLink(t, newFakeCore(3))
+	for _, payload := range []string{"", "{", "null", `{"v":1,"type":"cmd.open","locker":"L2","id":"x"}`, `{"v":1,"type":"no.such","locker":"L1","id":"y"}`} {
+		tl.handle(context.Background(), tl.topics.DownCmd(), []byte(payload))
+	}
+	if n := len(tl.replies(t)); n != 5 {
+		t.Fatalf("%d nacks for 5 bad messages", n)
+	}
+	if len(tl.core.opened) != 0 || len(tl.core.outbox) != 3 {
+		t.Fatal("a bad message acted")
+	}
+	// An orders message on the command topic is refused too.
+	raw, _ := protocol.Encode(protocol.TypeOrdersUpsert, "u1", "L1", "", time.Now(), protocol.OrdersUpsert{})
+	tl.handle(context.Background(), tl.topics.DownCmd(), raw)
+	if r := tl.replies(t); len(r) != 1 || r[0].Type != protocol.TypeNack {
+		t.Fatalf("orders on the command topic: %+v", r)
+	}
+}
