@@ -48,19 +48,6 @@ const (
 	ViaRemote = "remote"
 )
 
-type door struct {
-	id          string
-	lock        string
-	sensor      string
-	open        bool
-	since       time.Time
-	commanded   bool      // the current open episode was commanded
-	expectUntil time.Time // an opening before this is commanded
-	late        *lateOp   // a pulse that did not open the door, watched for LateWindow
-	lastAlarm   time.Time
-	waiters     []chan struct{}
-}
-
 type staffSession struct {
 	device  string
 	until   time.Time
@@ -104,8 +91,12 @@ type Locker struct {
 	spaceChecked atomic.Int64 // unix nanos of the last headroom check
 	spaceLow     atomic.Bool  // store.low_space raised and not yet cleared
 	fault        atomic.Pointer[string]
-	lastPurge    atomic.Int64 // unix nanos of the last purge run
-	wg           sync.WaitGroup
+	lastPurge    atomic.Int64   // unix nanos of the last purge run
+	wg           sync.WaitGroup // goroutines started by Run and spawn
+	// pulsing counts lock pulses in flight; once stopped (Run ended, under
+	// mu) no pulse starts, and Run returns only after the last one ends.
+	pulsing sync.WaitGroup
+	stopped bool
 }
 
 // New checks settings and builds a Locker; nothing is touched until Start.
@@ -313,7 +304,23 @@ func (l *Locker) Run(ctx context.Context) error {
 	l.mu.Unlock()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	defer l.wg.Wait()
+	defer func() {
+		// Shutdown: no new pulse, the ones in flight (each at most
+		// MaxLockPulse) end, then the goroutines Run and spawn started.
+		l.mu.Lock()
+		l.stopped = true
+		l.mu.Unlock()
+		pulsed := make(chan struct{})
+		go func() { l.pulsing.Wait(); close(pulsed) }()
+		select {
+		case <-pulsed:
+		case <-time.After(2*MaxLockPulse + 5*time.Second):
+			// A lock driver that never returns must not hold the
+			// shutdown (and the locks' drive to locked) for ever.
+			l.log.Error("a lock pulse did not end: shutting down without it")
+		}
+		l.wg.Wait()
+	}()
 	l.lastTick.Store(time.Now().UnixNano())
 	l.wg.Add(1)
 	go func() {
@@ -723,369 +730,31 @@ func (l *Locker) failCode(dev Device, now time.Time) ScanResult {
 	return ScanResult{Outcome: OutcomeDenied, Reason: DenyUnknown}
 }
 
-func (l *Locker) claim(orderID string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.busy[orderID] {
-		return false
-	}
-	l.busy[orderID] = true
-	return true
-}
-
-func (l *Locker) release(orderID string) {
-	l.mu.Lock()
-	delete(l.busy, orderID)
-	l.mu.Unlock()
-}
-
-// beginOpen marks compartments open for op before any lock is pulsed, so
-// that a door is never opened for something the store could not record.
-// Compartments out of service are left out and returned separately.
-func (l *Locker) beginOpen(ids []string, op Op, orderID string) (ok, unusable []string, prev map[string]Compartment, err error) {
-	prev = map[string]Compartment{}
-	if err := l.roomToRecord(); err != nil {
-		l.log.Error("door stays shut: no room to record", "err", err)
-		return nil, nil, prev, err
-	}
-	err = l.update(func(tx Tx) error {
-		ok, unusable = nil, nil
-		for _, id := range ids {
-			c, err := tx.Compartment(id)
-			if err != nil {
-				return fmt.Errorf("compartment %s: %w", id, err)
-			}
-			if c.OutOfService {
-				unusable = append(unusable, id)
-				continue
-			}
-			prev[id] = c
-			c.State, c.Op, c.OrderID = CompOpen, op, orderID
-			if err := tx.PutCompartment(c); err != nil {
-				return err
-			}
-			ok = append(ok, id)
-		}
-		return nil
-	})
-	return ok, unusable, prev, err
-}
-
-// openDoors pulses each door's lock and waits for its sensor to report
-// open within DoorOpenConfirm. It returns the doors that opened and the
-// ones that did not, in the order given; lockErrs holds, for doors that
-// did not open, the error of a lock driver that could not pulse at all
-// (a lock board that does not answer) — a fault of the hardware, not a
-// jam of the door.
-func (l *Locker) openDoors(ctx context.Context, ids []string) (opened, jammed []string, lockErrs map[string]string) {
-	res := make([]bool, len(ids))
-	errs := make([]error, len(ids))
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res[i], errs[i] = l.openDoor(ctx, id)
-		}()
-	}
-	wg.Wait()
-	for i, id := range ids {
-		if res[i] {
-			opened = append(opened, id)
-			continue
-		}
-		jammed = append(jammed, id)
-		if errs[i] != nil {
-			if lockErrs == nil {
-				lockErrs = map[string]string{}
-			}
-			lockErrs[id] = errs[i].Error()
-		}
-	}
-	return opened, jammed, lockErrs
-}
-
-// openDoor pulses one lock (waiting for a free pulse slot: power-supply
-// inrush limits how many locks may be energised at once) and reports
-// whether the door opened, and, if it did not, the lock driver's error
-// if the pulse itself failed. The lock is never pulsed a second time.
-//
-// What the door did decides, not what the driver said:
-//   - The sensor is read directly once the confirm window has passed: the
-//     run loop that reports door changes may be behind a long write.
-//   - A pulse whose result is an error (a lock board whose reply was lost
-//     or came late) is "unknown", not "jammed": the sensor gets another
-//     confirm window to say the door opened after all.
-//   - A door that reads open before its pulse (forced, or its sensor
-//     stuck) cannot confirm anything: the pulse's own result decides, and
-//     a failed pulse never counts as an opening.
-//
-// A door that did not open is watched for LateWindow: if it opens then,
-// the opening completes the operation it was for (see completeLate).
-func (l *Locker) openDoor(ctx context.Context, id string) (bool, error) {
-	d := l.doors[id]
-	select {
-	case l.pulses <- struct{}{}:
-	case <-ctx.Done():
-		return false, nil
-	}
-	now := l.clock.Now()
-	l.mu.Lock()
-	d.expectUntil = now.Add(l.set.LockPulse + l.set.Policy.DoorOpenConfirm)
-	d.late = nil
-	alreadyOpen := d.open
-	l.mu.Unlock()
-	l.pulseCount.Add(1)
-	pulsed := make(chan error, 1)
-	go func() {
-		defer func() { <-l.pulses }()
-		err := l.hw.Pulse(d.lock, ClampPulse(l.set.LockPulse))
-		if err != nil {
-			l.log.Error("lock pulse failed", "compartment", id, "lock", d.lock, "err", err)
-		}
-		pulsed <- err
-	}()
-	pulseResult := func() (error, bool) {
-		select {
-		case err := <-pulsed:
-			return err, true
-		case <-l.clock.After(MaxLockPulse + l.set.Policy.DoorOpenConfirm):
-			return errors.New("the lock driver did not answer"), true
-		case <-ctx.Done():
-			return nil, false
-		}
-	}
-	if alreadyOpen || d.sensor == "" {
-		err, ok := pulseResult()
-		if !ok {
-			return false, nil
-		}
-		if alreadyOpen {
-			l.log.Warn("door read open before its pulse (forced, or its sensor stuck): the pulse's result decides", "compartment", id, "pulse_err", err)
-			if err != nil {
-				err = fmt.Errorf("door read open before its pulse, and the pulse failed: %w", err)
-			}
-		}
-		if err != nil {
-			l.watchLate(d)
-		}
-		return err == nil, err
-	}
-	if l.waitOpen(ctx, d, l.set.Policy.DoorOpenConfirm) {
-		return true, nil
-	}
-	err, ok := pulseResult()
-	if !ok {
-		return false, nil
-	}
-	if err != nil && l.waitOpen(ctx, d, l.set.Policy.DoorOpenConfirm) {
-		l.log.Warn("door opened although its lock driver reported a failure", "compartment", id, "pulse_err", err)
-		return true, nil
-	}
-	l.watchLate(d)
-	return false, err
-}
-
-// waitOpen waits up to timeout for door d to open, as reported by the run
-// loop or read from the driver directly (the run loop may be behind).
-func (l *Locker) waitOpen(ctx context.Context, d *door, timeout time.Duration) bool {
-	opened := make(chan struct{})
-	l.mu.Lock()
-	if d.open {
-		l.mu.Unlock()
-		return true
-	}
-	d.waiters = append(d.waiters, opened)
-	l.mu.Unlock()
-	select {
-	case <-opened:
-		return true
-	case <-l.clock.After(timeout):
-	case <-ctx.Done():
-	}
-	l.mu.Lock()
-	d.waiters = slices.DeleteFunc(d.waiters, func(c chan struct{}) bool { return c == opened })
-	open := d.open
-	l.mu.Unlock()
-	if open {
-		return true
-	}
-	active, err := l.hw.Read(d.sensor)
-	return err == nil && active
-}
-
-// LateWindow is how long after a door failed to open its opening still
-// belongs to the operation that pulsed it (a slow latch, a lock board
-// that acted late): it is commanded, not forced, and completes that
-// operation.
-const LateWindow = 30 * time.Second
-
-// lateOp is an operation whose door did not open in time.
-type lateOp struct {
-	until   time.Time
-	op      Op     // OpNone: a maintenance open, nothing to complete
-	orderID string // the order the door was opened for
-	via     string // a pickup's via
-	scanner string
-	barcode string // the return slot: the item being returned
-}
-
-// watchLate starts watching door d for a late opening.
-func (l *Locker) watchLate(d *door) {
-	l.mu.Lock()
-	d.late = &lateOp{until: l.clock.Now().Add(LateWindow)}
-	l.mu.Unlock()
-}
-
-// noteLate tells the late watch of door id what its operation was.
-func (l *Locker) noteLate(id string, f func(*lateOp)) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if d := l.doors[id]; d != nil && d.late != nil {
-		f(d.late)
-	}
-}
-
-// completeLate finishes, in tx, the operation a door that opened late was
-// pulsed for: the pickup is completed (the reader holds the books), a
-// load or retrieval goes on as if the door had opened at once (its close
-// finishes it), a return is recorded; the jam counted is taken back.
-func (l *Locker) completeLate(tx Tx, id string, late *lateOp) error {
-	if id == ReturnSlotID {
-		if late.barcode == "" {
-			return nil
-		}
-		return l.record(tx, EvItemReturned, map[string]any{"barcode": late.barcode, "scanner": late.scanner, "late": true})
-	}
-	if late.op == OpNone || late.orderID == "" {
-		return nil
-	}
-	c, err := tx.Compartment(id)
-	if err != nil {
-		return err
-	}
-	o, err := tx.Order(late.orderID)
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	c.Jams = 0
-	switch late.op {
-	case OpPickup:
-		if o.State != OrderReady || !slices.Contains(o.Compartments, id) {
-			return tx.PutCompartment(c)
-		}
-		c.State, c.Op, c.OrderID = CompOpen, OpPickup, o.ID
-		if err := tx.PutCompartment(c); err != nil {
-			return err
-		}
-		l.log.Warn("door opened late: pickup completed", "order", o.ID, "compartment", id)
-		return l.completePickup(tx, o, o.Compartments, late.via, late.scanner, true)
-	case OpLoad:
-		if o.State == OrderAssigned && (c.State == CompFree || c.State == CompReserved && c.OrderID == o.ID) {
-			c.State, c.Op, c.OrderID = CompOpen, OpLoad, o.ID
-		}
-	case OpRetrieve:
-		if o.NeedsRetrieval() && c.OrderID == o.ID {
-			c.State, c.Op = CompOpen, OpRetrieve
-		}
-	}
-	return tx.PutCompartment(c)
-}
-
-// endOpen records, after a pulse, which doors jammed: each goes back to
-// what it was, counts a jam, and leaves service after two jams in a row.
-// A door whose lock driver could not pulse (lockErrs) goes back too, and
-// its door.jammed says why, but it counts no jam: the door is not at
-// fault, and it must not leave service for a lock board's outage.
-func (l *Locker) endOpen(tx Tx, opened, jammed []string, lockErrs map[string]string, prev map[string]Compartment) error {
-	for _, id := range opened {
-		c, err := tx.Compartment(id)
-		if err != nil {
-			return err
-		}
-		if c.Jams != 0 {
-			c.Jams = 0
-			if err := tx.PutCompartment(c); err != nil {
-				return err
-			}
-		}
-	}
-	for _, id := range jammed {
-		c, err := tx.Compartment(id)
-		if err != nil {
-			return err
-		}
-		l.noteLate(id, func(lo *lateOp) { lo.op, lo.orderID = c.Op, c.OrderID })
-		p := prev[id]
-		c.State, c.Op, c.OrderID = p.State, p.Op, p.OrderID
-		if lockErr, fault := lockErrs[id]; fault {
-			if err := l.record(tx, EvDoorJammed, map[string]any{"compartment": id, "commanded": true, "jams": c.Jams, "lock_error": lockErr}); err != nil {
-				return err
-			}
-			l.log.Warn("door not opened: lock driver failed", "compartment", id, "err", lockErr)
-			if err := tx.PutCompartment(c); err != nil {
-				return err
-			}
-			continue
-		}
-		c.Jams++
-		if err := l.record(tx, EvDoorJammed, map[string]any{"compartment": id, "commanded": true, "jams": c.Jams}); err != nil {
-			return err
-		}
-		if c.Jams >= 2 && !c.OutOfService {
-			c.OutOfService = true
-			if err := l.record(tx, EvCompartmentService, map[string]any{"compartment": id, "in_service": false, "reason": "jammed"}); err != nil {
-				return err
-			}
-		}
-		l.log.Warn("door jammed", "compartment", id, "jams", c.Jams, "out_of_service", c.OutOfService)
-		if err := tx.PutCompartment(c); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func (l *Locker) pickup(ctx context.Context, dev Device, o Order, via string) ScanResult {
 	if !l.claim(o.ID) {
 		return ScanResult{Outcome: OutcomeDenied, Reason: "busy", OrderID: o.ID}
 	}
 	defer l.release(o.ID)
-	ids, unusable, prev, err := l.beginOpen(o.Compartments, OpPickup, o.ID)
-	if err != nil {
-		l.log.Error("pickup not started: store", "order", o.ID, "err", err)
-		return ScanResult{Outcome: OutcomeError, Reason: "store"}
-	}
-	if len(unusable) > 0 || len(ids) == 0 {
-		// Put back what beginOpen marked; the order waits for a technician.
-		l.revert(prev)
-		return l.deny(dev, o.ID, DenyNotReady)
-	}
-	opened, jammed, lockErrs := l.openDoors(ctx, ids)
-	for _, id := range jammed {
-		l.noteLate(id, func(lo *lateOp) { lo.via, lo.scanner = via, dev.Name })
-	}
 	var res ScanResult
-	err = l.update(func(tx Tx) error {
-		if err := l.endOpen(tx, opened, jammed, lockErrs, prev); err != nil {
-			return err
-		}
-		if len(jammed) > 0 {
-			res = ScanResult{Outcome: OutcomeJammed, OrderID: o.ID, Compartments: jammed}
-			return nil
-		}
-		cur, err := tx.Order(o.ID)
-		if err != nil {
-			return err
-		}
-		res = ScanResult{Outcome: OutcomeOpened, OrderID: o.ID, Compartments: opened}
-		return l.completePickup(tx, cur, opened, via, dev.Name, false)
-	})
-	if err != nil {
-		l.log.Error("pickup outcome not recorded", "order", o.ID, "err", err)
+	_, _, err := l.openFor(ctx, doorJob{ids: o.Compartments, op: OpPickup, orderID: o.ID, whole: true,
+		late: func(lo *lateOp) { lo.via, lo.scanner = via, dev.Name },
+		finish: func(tx Tx, opened, jammed []string) error {
+			if len(jammed) > 0 {
+				res = ScanResult{Outcome: OutcomeJammed, OrderID: o.ID, Compartments: jammed}
+				return nil
+			}
+			cur, err := tx.Order(o.ID)
+			if err != nil {
+				return err
+			}
+			res = ScanResult{Outcome: OutcomeOpened, OrderID: o.ID, Compartments: opened}
+			return l.completePickup(tx, cur, opened, via, dev.Name, false)
+		}})
+	switch {
+	case errors.Is(err, errUnusable):
+		return l.deny(dev, o.ID, DenyNotReady)
+	case err != nil:
+		l.log.Error("pickup not recorded", "order", o.ID, "err", err)
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}
 	}
 	l.log.Info("pickup", "order", o.ID, "outcome", res.Outcome, "compartments", res.Compartments)
@@ -1123,28 +792,6 @@ func (l *Locker) completePickup(tx Tx, o Order, opened []string, via, scanner st
 	return l.recordFact(tx, &o, EvPickupCompleted, data)
 }
 
-// revert restores compartments marked by beginOpen that were never pulsed.
-func (l *Locker) revert(prev map[string]Compartment) {
-	if len(prev) == 0 {
-		return
-	}
-	if err := l.update(func(tx Tx) error {
-		for _, p := range prev {
-			c, err := tx.Compartment(p.ID)
-			if err != nil {
-				return err
-			}
-			c.State, c.Op, c.OrderID = p.State, p.Op, p.OrderID
-			if err := tx.PutCompartment(c); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		l.log.Error("revert compartments", "err", err)
-	}
-}
-
 // reopen opens again, within the grace period, the doors of an order just
 // picked up (the reader forgot a book) — only doors nobody reused since.
 func (l *Locker) reopen(ctx context.Context, o Order) ScanResult {
@@ -1168,12 +815,11 @@ func (l *Locker) reopen(ctx context.Context, o Order) ScanResult {
 	if err != nil || len(ids) == 0 {
 		return ScanResult{Outcome: OutcomeDenied, Reason: DenyNotReady, OrderID: o.ID}
 	}
-	ids, _, prev, err := l.beginOpen(ids, OpPickup, o.ID)
+	opened, jammed, err := l.openFor(ctx, doorJob{ids: ids, op: OpPickup, orderID: o.ID})
 	if err != nil {
-		return ScanResult{Outcome: OutcomeError, Reason: "store"}
-	}
-	opened, jammed, lockErrs := l.openDoors(ctx, ids)
-	if err := l.update(func(tx Tx) error { return l.endOpen(tx, opened, jammed, lockErrs, prev) }); err != nil {
+		if len(opened)+len(jammed) == 0 {
+			return ScanResult{Outcome: OutcomeError, Reason: "store"}
+		}
 		l.log.Error("reopen outcome", "err", err)
 	}
 	l.log.Info("reopened within grace", "order", o.ID, "compartments", opened)

@@ -149,12 +149,8 @@ func (l *Locker) load(ctx context.Context, o Order) ScanResult {
 	if !ok {
 		return ScanResult{Outcome: OutcomeNothing, Reason: "no free compartment fits size " + string(o.Size), OrderID: o.ID}
 	}
-	ids, _, prev, err := l.beginOpen([]string{id}, OpLoad, o.ID)
-	if err != nil || len(ids) == 0 {
-		return ScanResult{Outcome: OutcomeError, Reason: "store"}
-	}
-	opened, jammed, lockErrs := l.openDoors(ctx, ids)
-	if err := l.update(func(tx Tx) error { return l.endOpen(tx, opened, jammed, lockErrs, prev) }); err != nil {
+	opened, jammed, err := l.openFor(ctx, doorJob{ids: []string{id}, op: OpLoad, orderID: o.ID})
+	if err != nil || len(opened)+len(jammed) == 0 {
 		l.log.Error("load outcome", "err", err)
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}
 	}
@@ -220,15 +216,8 @@ func (l *Locker) retrieveNext(ctx context.Context, s *staffSession) ScanResult {
 		}); err != nil {
 			return ScanResult{Outcome: OutcomeError, Reason: "store"}
 		}
-		ids, _, prev, err := l.beginOpen([]string{id}, OpRetrieve, orderID)
+		opened, _, err := l.openFor(ctx, doorJob{ids: []string{id}, op: OpRetrieve, orderID: orderID})
 		if err != nil {
-			return ScanResult{Outcome: OutcomeError, Reason: "store"}
-		}
-		if len(ids) == 0 {
-			continue
-		}
-		opened, jammed, lockErrs := l.openDoors(ctx, ids)
-		if err := l.update(func(tx Tx) error { return l.endOpen(tx, opened, jammed, lockErrs, prev) }); err != nil {
 			return ScanResult{Outcome: OutcomeError, Reason: "store"}
 		}
 		if len(opened) > 0 {

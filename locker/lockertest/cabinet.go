@@ -28,6 +28,9 @@ type Cabinet struct {
 	HW    *sim.Hardware
 	Clock *Clock
 	Set   locker.Settings
+	// Stop ends the core's Run and returns once Run has returned (the
+	// test's cleanup calls it too).
+	Stop func()
 }
 
 // Settings is a small cabinet: compartments S1, S2 (S), M1 (M), L1 (L), a
@@ -56,6 +59,13 @@ func Settings() locker.Settings {
 // before, if given, runs on the hardware before the core starts (to open a
 // door, fill the bin...).
 func NewCabinet(t testing.TB, set locker.Settings, before ...func(*sim.Hardware)) *Cabinet {
+	t.Helper()
+	return NewCabinetWrapped(t, set, nil, before...)
+}
+
+// NewCabinetWrapped is NewCabinet with the core driving wrap(simulator)
+// (a driver that misbehaves in a way the simulator does not).
+func NewCabinetWrapped(t testing.TB, set locker.Settings, wrap func(*sim.Hardware) locker.Hardware, before ...func(*sim.Hardware)) *Cabinet {
 	t.Helper()
 	var doors []sim.Door
 	for _, c := range set.Compartments {
@@ -91,7 +101,11 @@ func NewCabinet(t testing.TB, set locker.Settings, before ...func(*sim.Hardware)
 	}
 	clk := NewClock(time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	l, err := locker.New(set, st, hw, Key, clk, log)
+	var drive locker.Hardware = hw
+	if wrap != nil {
+		drive = wrap(hw)
+	}
+	l, err := locker.New(set, st, drive, Key, clk, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,13 +115,13 @@ func NewCabinet(t testing.TB, set locker.Settings, before ...func(*sim.Hardware)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { l.Run(ctx); close(done) }()
+	stop := func() { cancel(); <-done }
 	t.Cleanup(func() {
-		cancel()
-		<-done
+		stop()
 		hw.Close()
 		st.Close()
 	})
-	return &Cabinet{L: l, Store: st, HW: hw, Clock: clk, Set: set}
+	return &Cabinet{L: l, Store: st, HW: hw, Clock: clk, Set: set, Stop: stop}
 }
 
 // Events returns every outbox event.
