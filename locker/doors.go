@@ -6,12 +6,211 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Doors: the one way a door is opened. Every operation goes through
 // openFor (marks, pulses, confirms, records) or, with nothing to mark,
 // openDoors; a lock is pulsed once per operation and never held.
+
+// doors owns the cabinet's doors: the map by compartment and by sensor
+// pin, each door's live state (open, since, commanded, the late watch),
+// the waiters for a door to open, and the pulse limit. Its own lock
+// guards them, and is never held across I/O, a store transaction or a
+// call out.
+type doors struct {
+	mu      sync.Mutex
+	byID    map[string]*door // compartment id (and ReturnSlotID) → door
+	byPin   map[string]*door // sensor pin → door
+	pulses  chan struct{}    // semaphore: at most MaxConcurrentPulses energised
+	pulsing sync.WaitGroup   // pulses in flight
+	stopped bool             // no pulse starts any more (the locker is stopping)
+	count   atomic.Uint64    // pulses ever started
+}
+
+func newDoors(maxPulses int) *doors {
+	return &doors{byID: map[string]*door{}, byPin: map[string]*door{}, pulses: make(chan struct{}, maxPulses)}
+}
+
+func (ds *doors) add(id, lock, sensor string) {
+	d := &door{id: id, lock: lock, sensor: sensor}
+	ds.byID[id] = d
+	if sensor != "" {
+		ds.byPin[sensor] = d
+	}
+}
+
+// get returns door id, or nil. Its id, lock and sensor never change and
+// may be read without the lock.
+func (ds *doors) get(id string) *door { return ds.byID[id] }
+
+// all returns every door (fixed at New).
+func (ds *doors) all() []*door {
+	out := make([]*door, 0, len(ds.byID))
+	for _, d := range ds.byID {
+		out = append(out, d)
+	}
+	return out
+}
+
+// atStart sets d's state as read at start-up.
+func (ds *doors) atStart(d *door, open bool, now time.Time) {
+	ds.mu.Lock()
+	d.open, d.since, d.lastAlarm = open, now, now
+	ds.mu.Unlock()
+}
+
+// isOpen reports whether door id reads open (false for no such door).
+func (ds *doors) isOpen(id string) bool {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	d := ds.byID[id]
+	return d != nil && d.open
+}
+
+// openIDs are the doors that read open now.
+func (ds *doors) openIDs() map[string]bool {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	open := map[string]bool{}
+	for id, d := range ds.byID {
+		if d.open {
+			open[id] = true
+		}
+	}
+	return open
+}
+
+// sensed applies a sensor reading of d at now. changed is false when the
+// door already read so. An opening is commanded if a pulse expected it,
+// or if it is the late opening of a pulse (late, then, is what that pulse
+// was for); waiters for the door to open are woken.
+func (ds *doors) sensed(d *door, open bool, now time.Time) (changed, commanded bool, late *lateOp) {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	if d.open == open {
+		return false, false, nil
+	}
+	d.open = open
+	if open {
+		d.since, d.lastAlarm = now, now
+		if d.late != nil && now.Before(d.late.until) {
+			late = d.late
+		}
+		d.late = nil
+		d.commanded = now.Before(d.expectUntil) || late != nil
+		d.expectUntil = time.Time{}
+		for _, w := range d.waiters {
+			close(w)
+		}
+		d.waiters = nil
+	}
+	return true, d.commanded, late
+}
+
+// leftOpenAlarm is a door open longer than the alarm period.
+type leftOpenAlarm struct {
+	id        string
+	openFor   time.Duration
+	commanded bool
+}
+
+// leftOpen returns the doors open for period or more whose last alarm is
+// at least period ago, and marks them alarmed now.
+func (ds *doors) leftOpen(now time.Time, period time.Duration) []leftOpenAlarm {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	var out []leftOpenAlarm
+	for _, d := range ds.byID {
+		if d.open && now.Sub(d.since) >= period && now.Sub(d.lastAlarm) >= period {
+			d.lastAlarm = now
+			out = append(out, leftOpenAlarm{d.id, now.Sub(d.since), d.commanded})
+		}
+	}
+	return out
+}
+
+// startPulse takes a pulse slot (waiting for one: power-supply inrush
+// limits how many locks may be energised at once) and marks that an
+// opening of d before expect is commanded. alreadyOpen: d read open
+// before its pulse. The caller must call endPulse when the pulse ends.
+func (ds *doors) startPulse(ctx context.Context, d *door, expect time.Time) (alreadyOpen bool, err error) {
+	select {
+	case ds.pulses <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	if ds.stopped {
+		// The locker is stopping: the hardware is about to be closed
+		// (every lock to its locked level); no pulse starts after that.
+		<-ds.pulses
+		return false, errStopped
+	}
+	ds.pulsing.Add(1) // under mu: stop's Wait never races an Add
+	ds.count.Add(1)
+	d.expectUntil = expect
+	d.late = nil
+	return d.open, nil
+}
+
+// endPulse gives the slot of a pulse back.
+func (ds *doors) endPulse() {
+	<-ds.pulses
+	ds.pulsing.Done()
+}
+
+// stop lets no pulse start any more and waits up to timeout for the ones
+// in flight to end; false if they did not.
+func (ds *doors) stop(timeout time.Duration) bool {
+	ds.mu.Lock()
+	ds.stopped = true
+	ds.mu.Unlock()
+	done := make(chan struct{})
+	go func() { ds.pulsing.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(timeout):
+		return false
+	}
+}
+
+// waiter returns a channel closed when d opens (nil if it reads open),
+// and a func that stops the wait and says whether d reads open then.
+func (ds *doors) waiter(d *door) (<-chan struct{}, func() bool) {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	if d.open {
+		return nil, func() bool { return true }
+	}
+	opened := make(chan struct{})
+	d.waiters = append(d.waiters, opened)
+	return opened, func() bool {
+		ds.mu.Lock()
+		defer ds.mu.Unlock()
+		d.waiters = slices.DeleteFunc(d.waiters, func(c chan struct{}) bool { return c == opened })
+		return d.open
+	}
+}
+
+// watchLate starts watching door d for a late opening until until.
+func (ds *doors) watchLate(d *door, until time.Time) {
+	ds.mu.Lock()
+	d.late = &lateOp{until: until}
+	ds.mu.Unlock()
+}
+
+// noteLate tells the late watch of door id what its operation was.
+func (ds *doors) noteLate(id string, f func(*lateOp)) {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	if d := ds.byID[id]; d != nil && d.late != nil {
+		f(d.late)
+	}
+}
 
 type door struct {
 	id          string
@@ -126,31 +325,17 @@ func (l *Locker) openDoors(ctx context.Context, ids []string) (opened, jammed []
 // A door that did not open is watched for LateWindow: if it opens then,
 // the opening completes the operation it was for (see completeLate).
 func (l *Locker) openDoor(ctx context.Context, id string) (bool, error) {
-	d := l.doors[id]
-	select {
-	case l.pulses <- struct{}{}:
-	case <-ctx.Done():
+	d := l.doors.get(id)
+	alreadyOpen, err := l.doors.startPulse(ctx, d, l.clock.Now().Add(l.set.LockPulse+l.set.Policy.DoorOpenConfirm))
+	if errors.Is(err, errStopped) {
+		return false, err
+	}
+	if err != nil {
 		return false, nil
 	}
-	now := l.clock.Now()
-	l.mu.Lock()
-	if l.stopped {
-		// Run has ended: the hardware is about to be closed (every lock
-		// to its locked level); no pulse starts after that.
-		l.mu.Unlock()
-		<-l.pulses
-		return false, errStopped
-	}
-	l.pulsing.Add(1) // under mu: Run's Wait never races an Add
-	d.expectUntil = now.Add(l.set.LockPulse + l.set.Policy.DoorOpenConfirm)
-	d.late = nil
-	alreadyOpen := d.open
-	l.mu.Unlock()
-	l.pulseCount.Add(1)
 	pulsed := make(chan error, 1)
 	go func() {
-		defer l.pulsing.Done()
-		defer func() { <-l.pulses }()
+		defer l.doors.endPulse()
 		err := l.hw.Pulse(d.lock, ClampPulse(l.set.LockPulse))
 		if err != nil {
 			l.log.Error("lock pulse failed", "compartment", id, "lock", d.lock, "err", err)
@@ -201,25 +386,17 @@ func (l *Locker) openDoor(ctx context.Context, id string) (bool, error) {
 // waitOpen waits up to timeout for door d to open, as reported by the run
 // loop or read from the driver directly (the run loop may be behind).
 func (l *Locker) waitOpen(ctx context.Context, d *door, timeout time.Duration) bool {
-	opened := make(chan struct{})
-	l.mu.Lock()
-	if d.open {
-		l.mu.Unlock()
+	opened, stop := l.doors.waiter(d)
+	if opened == nil {
 		return true
 	}
-	d.waiters = append(d.waiters, opened)
-	l.mu.Unlock()
 	select {
 	case <-opened:
 		return true
 	case <-l.clock.After(timeout):
 	case <-ctx.Done():
 	}
-	l.mu.Lock()
-	d.waiters = slices.DeleteFunc(d.waiters, func(c chan struct{}) bool { return c == opened })
-	open := d.open
-	l.mu.Unlock()
-	if open {
+	if stop() {
 		return true
 	}
 	active, err := l.hw.Read(d.sensor)
@@ -243,20 +420,10 @@ type lateOp struct {
 }
 
 // watchLate starts watching door d for a late opening.
-func (l *Locker) watchLate(d *door) {
-	l.mu.Lock()
-	d.late = &lateOp{until: l.clock.Now().Add(LateWindow)}
-	l.mu.Unlock()
-}
+func (l *Locker) watchLate(d *door) { l.doors.watchLate(d, l.clock.Now().Add(LateWindow)) }
 
 // noteLate tells the late watch of door id what its operation was.
-func (l *Locker) noteLate(id string, f func(*lateOp)) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if d := l.doors[id]; d != nil && d.late != nil {
-		f(d.late)
-	}
-}
+func (l *Locker) noteLate(id string, f func(*lateOp)) { l.doors.noteLate(id, f) }
 
 // completeLate finishes, in tx, the operation a door that opened late was
 // pulsed for: the pickup is completed (the reader holds the books), a

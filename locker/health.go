@@ -152,4 +152,43 @@ func (l *Locker) Healthy(maxStall time.Duration) error {
 }
 
 // Pulses counts lock pulses since start.
-func (l *Locker) Pulses() uint64 { return l.pulseCount.Load() }
+func (l *Locker) Pulses() uint64 { return l.doors.count.Load() }
+
+// RecordScannerState records scanner.connected / scanner.disconnected.
+func (l *Locker) RecordScannerState(name string, connected bool, detail string) {
+	l.mu.Lock()
+	if l.scanners == nil {
+		l.scanners = map[string]bool{}
+	}
+	l.scanners[name] = connected
+	l.mu.Unlock()
+	typ := EvScannerDisconnected
+	if connected {
+		typ = EvScannerConnected
+	}
+	data := map[string]any{"scanner": name}
+	if detail != "" {
+		data["detail"] = detail
+	}
+	l.recordOne(typ, data)
+}
+
+// RecordHardwareFault records hardware.fault / hardware.recovered.
+func (l *Locker) RecordHardwareFault(f HardwareFault) {
+	l.mu.Lock()
+	if l.hardware == nil {
+		l.hardware = map[string]bool{}
+	}
+	l.hardware[f.Device] = f.OK
+	l.mu.Unlock()
+	l.log.Info("hardware", "device", f.Device, "ok", f.OK, "detail", f.Detail)
+	typ := EvHardwareFault
+	if f.OK {
+		typ = EvHardwareRecovered
+	}
+	data := map[string]any{"device": f.Device}
+	if f.Detail != "" {
+		data["detail"] = f.Detail
+	}
+	l.recordOne(typ, data)
+}

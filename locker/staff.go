@@ -25,17 +25,7 @@ func (l *Locker) isStaff(hash string) bool {
 }
 
 // openDoorIDs are the doors that read open now.
-func (l *Locker) openDoorIDs() map[string]bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	open := map[string]bool{}
-	for id, d := range l.doors {
-		if d.open {
-			open[id] = true
-		}
-	}
-	return open
-}
+func (l *Locker) openDoorIDs() map[string]bool { return l.doors.openIDs() }
 
 func (l *Locker) staffSessionActive(device string, now time.Time) bool {
 	l.mu.Lock()
@@ -225,4 +215,83 @@ func (l *Locker) retrieveNext(ctx context.Context, s *staffSession) ScanResult {
 			return ScanResult{Outcome: OutcomeRetrieving, OrderID: orderID, Compartments: opened}
 		}
 	}
+}
+
+// Staff command codes scanned during a staff session.
+const StaffCmdRetrieve = "RETRIEVE"
+
+type staffSession struct {
+	device  string
+	until   time.Time
+	pending []string // compartments still to retrieve
+}
+
+// finishOnClose completes what a compartment's door was opened for. It
+// returns the staff session whose retrieval round should go on, if any.
+func (l *Locker) finishOnClose(tx Tx, id string) (*staffSession, error) {
+	if id == ReturnSlotID {
+		return nil, nil
+	}
+	c, err := tx.Compartment(id)
+	if err != nil {
+		return nil, err
+	}
+	if c.State != CompOpen {
+		return nil, nil
+	}
+	now := l.clock.Now().UTC()
+	var next *staffSession
+	o, err := tx.Order(c.OrderID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	found := err == nil
+	switch {
+	case c.Op == OpLoad && found && o.State == OrderAssigned:
+		if err := o.Move(OrderReady); err != nil {
+			return nil, err
+		}
+		o.Loaded, o.LoadedAt = true, now
+		if !slices.Contains(o.Compartments, id) {
+			o.Compartments = append(o.Compartments, id)
+		}
+		c.State = CompLoaded
+		if err := l.recordFact(tx, &o, EvOrderLoaded, map[string]any{"order_id": o.ID, "compartment": id}); err != nil {
+			return nil, err
+		}
+	case c.Op == OpRetrieve && found && o.NeedsRetrieval():
+		if err := o.Move(OrderRetrieved); err != nil {
+			return nil, err
+		}
+		c.State, c.OrderID = CompFree, ""
+		if err := l.recordFact(tx, &o, EvOrderRetrieved, map[string]any{"order_id": o.ID, "compartment": id}); err != nil {
+			return nil, err
+		}
+		next = l.sessionRetrieving()
+	default:
+		// A pickup's door closing, or an operation whose order changed
+		// meanwhile: the compartment holds what the order says.
+		op := c.Op
+		if err := l.settleInterrupted(tx, &c); err != nil {
+			return nil, err
+		}
+		if op == OpRetrieve {
+			next = l.sessionRetrieving()
+		}
+	}
+	c.Op = OpNone
+	return next, tx.PutCompartment(c)
+}
+
+// sessionRetrieving returns the live staff session with more to retrieve.
+func (l *Locker) sessionRetrieving() *staffSession {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.clock.Now()
+	for _, s := range l.sessions {
+		if now.Before(s.until) && len(s.pending) > 0 {
+			return s
+		}
+	}
+	return nil
 }

@@ -611,7 +611,7 @@ func (l *Locker) RecordIdentityConflict(data map[string]any) {
 // order, that is its pickup (via remote); otherwise it is a maintenance
 // open. Either way the event is written before the lock is pulsed.
 func (l *Locker) RemoteOpen(ctx context.Context, id, reason string) (ScanResult, error) {
-	if _, ok := l.doors[id]; !ok {
+	if l.doors.get(id) == nil {
 		return ScanResult{}, fmt.Errorf("unknown compartment %q", id)
 	}
 	var o Order

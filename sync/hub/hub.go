@@ -22,6 +22,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/fanout"
 	"github.com/lockerd/lockerd/sync/pahostore"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -58,8 +59,8 @@ type Hub struct {
 	mu      sync.Mutex
 	inbox   []inMsg
 	wakeC   chan struct{}
-	subs    map[chan protocol.Event]struct{}
-	ackWait map[ackKey]bool // lockers' stores whose ack.evt is due
+	local   *fanout.Fanout[protocol.Event] // events as they are stored (events tail)
+	ackWait map[ackKey]bool                // lockers' stores whose ack.evt is due
 	lastAck map[ackKey]time.Time
 }
 
@@ -90,7 +91,7 @@ func New(cfg Config) (*Hub, error) {
 		return nil, err
 	}
 	h := &Hub{cfg: cfg, db: db, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1),
-		subs: map[chan protocol.Event]struct{}{}, ackWait: map[ackKey]bool{}, lastAck: map[ackKey]time.Time{}}
+		local: fanout.New[protocol.Event](256), ackWait: map[ackKey]bool{}, lastAck: map[ackKey]time.Time{}}
 	for _, id := range cfg.Lockers {
 		if err := h.AddLocker(id, "config"); err != nil {
 			db.Close()
@@ -795,28 +796,9 @@ func (h *Hub) send(lockerID, topic, typ string, exp *time.Time, data any) {
 }
 
 // Subscribe delivers events as they are stored (for events tail).
-func (h *Hub) Subscribe() (<-chan protocol.Event, func()) {
-	c := make(chan protocol.Event, 256)
-	h.mu.Lock()
-	h.subs[c] = struct{}{}
-	h.mu.Unlock()
-	return c, func() {
-		h.mu.Lock()
-		delete(h.subs, c)
-		h.mu.Unlock()
-	}
-}
+func (h *Hub) Subscribe() (<-chan protocol.Event, func()) { return h.local.Subscribe() }
 
-func (h *Hub) publishLocal(e protocol.Event) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for c := range h.subs {
-		select {
-		case c <- e:
-		default:
-		}
-	}
-}
+func (h *Hub) publishLocal(e protocol.Event) { h.local.Publish(e) }
 
 // Lockers lists the lockers the hub has heard from.
 func (h *Hub) Lockers() ([]LockerInfo, error) {

@@ -1,0 +1,262 @@
+package locker
+
+// The pickup flow: a scanned or typed code, checked against the lockout
+// and the store, opens every door of its order; the grace reopen.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Outcomes of a scan.
+const (
+	OutcomeOpened     = "opened"      // pickup: doors open
+	OutcomeDenied     = "denied"      // pickup refused; Reason says why
+	OutcomeStaffOn    = "staff_on"    // staff session started
+	OutcomeStaffOff   = "staff_off"   // staff session ended
+	OutcomeLoading    = "loading"     // staff: compartment open for loading
+	OutcomeRetrieving = "retrieving"  // staff: compartment open for retrieval
+	OutcomeNothing    = "nothing"     // staff: nothing to do for that scan
+	OutcomeReturned   = "returned"    // return accepted, flap open
+	OutcomeRefused    = "refused"     // return refused; Reason says why
+	OutcomeJammed     = "jammed"      // a door did not open
+	OutcomeError      = "error"       // could not be served (store or hardware)
+	OutcomeMaintOpen  = "maintenance" // technician open
+)
+
+// ScanResult says what a scan did. It never contains the scanned text.
+type ScanResult struct {
+	Outcome      string    `json:"outcome"`
+	Reason       string    `json:"reason,omitempty"`
+	OrderID      string    `json:"order_id,omitempty"`
+	Compartments []string  `json:"compartments,omitempty"`
+	Until        time.Time `json:"until,omitzero"`
+}
+
+// via values of pickup.completed.
+const (
+	ViaScan   = "scan"
+	ViaKeypad = "keypad"
+	ViaRemote = "remote"
+)
+
+// Scan handles one line from an input device.
+func (l *Locker) Scan(ctx context.Context, device, text string) (ScanResult, error) {
+	dev, ok := l.devices[device]
+	if !ok {
+		return ScanResult{}, fmt.Errorf("unknown input device %q", device)
+	}
+	if dev.Role == RoleReturn {
+		return l.returnScan(ctx, dev, text), nil
+	}
+	via := ViaScan
+	if device == KeypadDevice {
+		via = ViaKeypad
+	}
+	return l.pickupScan(ctx, dev, text, via), nil
+}
+
+func (l *Locker) pickupScan(ctx context.Context, dev Device, text, via string) ScanResult {
+	now := l.clock.Now()
+	code, codeErr := NormalizeCode(text)
+	hash := ""
+	if codeErr == nil {
+		hash = l.key.Hash(code)
+	}
+	if l.staffSessionActive(dev.Name, now) {
+		if hash != "" && l.isStaff(hash) {
+			l.endStaff(dev.Name)
+			return ScanResult{Outcome: OutcomeStaffOff}
+		}
+		return l.staffScan(ctx, dev, text)
+	}
+	if until, locked := l.lockouts.LockedUntil(dev.Name, now); locked {
+		// Aggregated: a scanner flooded with codes must not flood the
+		// outbox (or the disk) as well.
+		l.refuse(dev, EvPickupDenied, DenyLockedOut, map[string]any{"until": until.UTC()}, false)
+		return ScanResult{Outcome: OutcomeDenied, Reason: DenyLockedOut, Until: until}
+	}
+	if codeErr != nil {
+		return l.failCode(dev, now)
+	}
+	o, err := l.orderByHash(hash)
+	if errors.Is(err, ErrNotFound) {
+		if l.isStaff(hash) {
+			l.startStaff(dev.Name, now)
+			return ScanResult{Outcome: OutcomeStaffOn}
+		}
+		return l.failCode(dev, now)
+	}
+	if err != nil {
+		l.log.Error("order lookup", "err", err)
+		return ScanResult{Outcome: OutcomeError, Reason: "store"}
+	}
+	switch o.State {
+	case OrderReady:
+		if date, trusted := l.expiryNow(); trusted && !date.Before(o.ExpiresAt) {
+			if err := l.update(func(tx Tx) error {
+				cur, err := tx.Order(o.ID)
+				if err != nil || cur.State != OrderReady {
+					return err
+				}
+				return l.expire(tx, cur)
+			}); err != nil {
+				l.log.Error("expire on scan", "order", o.ID, "err", err)
+			}
+			return l.deny(dev, o.ID, DenyExpired)
+		}
+		return l.pickup(ctx, dev, o, via)
+	case OrderPickedUp:
+		// A clock that jumped backwards (negative age) grants nothing.
+		if age := now.Sub(o.PickedUpAt); age >= 0 && age <= l.set.Policy.ReopenGrace {
+			return l.reopen(ctx, o)
+		}
+		return l.deny(dev, o.ID, DenyNotReady)
+	case OrderExpired, OrderRetrieved:
+		return l.deny(dev, o.ID, DenyExpired)
+	case OrderCancelled:
+		return l.deny(dev, o.ID, DenyCancelled)
+	default:
+		return l.deny(dev, o.ID, DenyNotReady)
+	}
+}
+
+// orderByHash is the one index read a scanned code costs.
+func (l *Locker) orderByHash(hash string) (Order, error) {
+	var o Order
+	err := l.store.View(func(tx Tx) error {
+		var err error
+		o, err = tx.OrderByCodeHash(hash)
+		return err
+	})
+	return o, err
+}
+
+// FindOrderByCode is the lookup a scan does — normalise, one HMAC, one
+// index read — without acting on it (for benchmarks and tools).
+func (l *Locker) FindOrderByCode(raw string) (Order, error) {
+	code, err := NormalizeCode(raw)
+	if err != nil {
+		return Order{}, err
+	}
+	return l.orderByHash(l.key.Hash(code))
+}
+
+// deny refuses a code that matched an order that cannot be picked up
+// (expired, cancelled, not ready). It counts towards the device's
+// lockout like an unknown code: a device that keeps scanning what is
+// refused is flooding, whatever it scans.
+func (l *Locker) deny(dev Device, orderID, reason string) ScanResult {
+	_, started := l.refuse(dev, EvPickupDenied, reason, nil, true)
+	l.log.Info("pickup denied", "scanner", dev.Name, "reason", reason, "order", orderID, "lockout_started", started)
+	return ScanResult{Outcome: OutcomeDenied, Reason: reason}
+}
+
+// failCode records a code that matches nothing, and starts a lockout when
+// there were too many.
+func (l *Locker) failCode(dev Device, now time.Time) ScanResult {
+	_, started := l.refuse(dev, EvPickupDenied, DenyUnknown, nil, true)
+	l.log.Info("pickup denied", "scanner", dev.Name, "reason", DenyUnknown, "lockout_started", started)
+	return ScanResult{Outcome: OutcomeDenied, Reason: DenyUnknown}
+}
+
+func (l *Locker) pickup(ctx context.Context, dev Device, o Order, via string) ScanResult {
+	if !l.claim(o.ID) {
+		return ScanResult{Outcome: OutcomeDenied, Reason: "busy", OrderID: o.ID}
+	}
+	defer l.release(o.ID)
+	var res ScanResult
+	_, _, err := l.openFor(ctx, doorJob{ids: o.Compartments, op: OpPickup, orderID: o.ID, whole: true,
+		late: func(lo *lateOp) { lo.via, lo.scanner = via, dev.Name },
+		finish: func(tx Tx, opened, jammed []string) error {
+			if len(jammed) > 0 {
+				res = ScanResult{Outcome: OutcomeJammed, OrderID: o.ID, Compartments: jammed}
+				return nil
+			}
+			cur, err := tx.Order(o.ID)
+			if err != nil {
+				return err
+			}
+			res = ScanResult{Outcome: OutcomeOpened, OrderID: o.ID, Compartments: opened}
+			return l.completePickup(tx, cur, opened, via, dev.Name, false)
+		}})
+	switch {
+	case errors.Is(err, errUnusable):
+		return l.deny(dev, o.ID, DenyNotReady)
+	case err != nil:
+		l.log.Error("pickup not recorded", "order", o.ID, "err", err)
+		return ScanResult{Outcome: OutcomeError, Reason: "store"}
+	}
+	l.log.Info("pickup", "order", o.ID, "outcome", res.Outcome, "compartments", res.Compartments)
+	return res
+}
+
+// completePickup records, in tx, that order o was picked up through doors
+// opened: the order moves to picked up, a compartment of it that opened
+// and closed again before this commit (settled as still holding it) is
+// free, and pickup.completed is recorded.
+func (l *Locker) completePickup(tx Tx, o Order, opened []string, via, scanner string, late bool) error {
+	if err := o.Move(OrderPickedUp); err != nil {
+		return err
+	}
+	o.PickedUpAt = l.clock.Now().UTC()
+	for _, id := range o.Compartments {
+		c, err := tx.Compartment(id)
+		if err != nil {
+			return err
+		}
+		if c.State == CompLoaded && c.OrderID == o.ID {
+			c.State, c.OrderID = CompFree, ""
+			if err := tx.PutCompartment(c); err != nil {
+				return err
+			}
+		}
+	}
+	data := map[string]any{"order_id": o.ID, "compartments": opened, "via": via}
+	if scanner != "" {
+		data["scanner"] = scanner
+	}
+	if late {
+		data["late"] = true
+	}
+	return l.recordFact(tx, &o, EvPickupCompleted, data)
+}
+
+// reopen opens again, within the grace period, the doors of an order just
+// picked up (the reader forgot a book) — only doors nobody reused since.
+func (l *Locker) reopen(ctx context.Context, o Order) ScanResult {
+	if !l.claim(o.ID) {
+		return ScanResult{Outcome: OutcomeDenied, Reason: "busy", OrderID: o.ID}
+	}
+	defer l.release(o.ID)
+	var ids []string
+	err := l.store.View(func(tx Tx) error {
+		for _, id := range o.Compartments {
+			c, err := tx.Compartment(id)
+			if err != nil {
+				return err
+			}
+			if !c.OutOfService && (c.State == CompFree || c.OrderID == o.ID) {
+				ids = append(ids, id)
+			}
+		}
+		return nil
+	})
+	if err != nil || len(ids) == 0 {
+		return ScanResult{Outcome: OutcomeDenied, Reason: DenyNotReady, OrderID: o.ID}
+	}
+	opened, jammed, err := l.openFor(ctx, doorJob{ids: ids, op: OpPickup, orderID: o.ID})
+	if err != nil {
+		if len(opened)+len(jammed) == 0 {
+			return ScanResult{Outcome: OutcomeError, Reason: "store"}
+		}
+		l.log.Error("reopen outcome", "err", err)
+	}
+	l.log.Info("reopened within grace", "order", o.ID, "compartments", opened)
+	if len(jammed) > 0 {
+		return ScanResult{Outcome: OutcomeJammed, OrderID: o.ID, Compartments: jammed}
+	}
+	return ScanResult{Outcome: OutcomeOpened, OrderID: o.ID, Compartments: opened, Reason: "reopen"}
+}

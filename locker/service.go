@@ -1,0 +1,55 @@
+package locker
+
+// The technician's controls: compartments in and out of service, and the
+// maintenance open.
+
+import (
+	"context"
+	"fmt"
+)
+
+// SetService takes a compartment out of service or puts it back.
+func (l *Locker) SetService(id string, inService bool, reason string) error {
+	if l.doors.get(id) == nil || id == ReturnSlotID {
+		return fmt.Errorf("unknown compartment %q", id)
+	}
+	return l.update(func(tx Tx) error {
+		c, err := tx.Compartment(id)
+		if err != nil {
+			return err
+		}
+		c.OutOfService = !inService
+		if inService {
+			c.Jams = 0
+		}
+		if err := tx.PutCompartment(c); err != nil {
+			return err
+		}
+		return l.record(tx, EvCompartmentService, map[string]any{"compartment": id, "in_service": inService, "reason": reason})
+	})
+}
+
+// MaintenanceOpen opens a compartment (or the return slot) for a
+// technician; the event is written before the lock is pulsed.
+func (l *Locker) MaintenanceOpen(ctx context.Context, id, reason string) (ScanResult, error) {
+	if l.doors.get(id) == nil {
+		return ScanResult{}, fmt.Errorf("unknown compartment %q", id)
+	}
+	if reason == "" {
+		return ScanResult{}, fmt.Errorf("a reason is required")
+	}
+	if err := l.roomToRecord(); err != nil {
+		return ScanResult{Outcome: OutcomeError, Reason: "store"}, err
+	}
+	if err := l.update(func(tx Tx) error {
+		return l.record(tx, EvMaintenanceOpen, map[string]any{"compartment": id, "reason": reason})
+	}); err != nil {
+		return ScanResult{Outcome: OutcomeError, Reason: "store"}, err
+	}
+	l.log.Info("maintenance open", "compartment", id)
+	opened, jammed, _ := l.openDoors(ctx, []string{id})
+	if len(jammed) > 0 {
+		return ScanResult{Outcome: OutcomeJammed, Compartments: jammed}, nil
+	}
+	return ScanResult{Outcome: OutcomeMaintOpen, Compartments: opened}, nil
+}
