@@ -178,44 +178,35 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
 	live, stop := h.L.Subscribe() // before reading the outbox: nothing falls between
 	defer stop()
 	after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
-	st, err := sse.Start(w)
-	if err != nil {
-		fail(w, http.StatusInternalServerError, err)
-		return
-	}
-	send := func(e locker.Event) error {
+	// Events already sent (from the outbox, then live) are skipped: the
+	// live channel holds some of what the outbox read gave. Both callbacks
+	// run on Serve's goroutine one after the other, then on the source's.
+	message := func(e locker.Event) (sse.Message, bool) {
 		if e.Seq <= after {
-			return nil
+			return sse.Message{}, false
 		}
 		after = e.Seq
-		return st.Send("", strconv.FormatUint(e.Seq, 10), e)
+		return sse.Message{ID: strconv.FormatUint(e.Seq, 10), Data: e}, true
 	}
-	for {
-		evs, err := h.L.Events(after, 1000)
-		if err != nil {
-			return
-		}
-		for _, e := range evs {
-			if send(e) != nil {
-				return
+	outbox := func(send func(sse.Message) error) error {
+		for {
+			evs, err := h.L.Events(after, 1000)
+			if err != nil {
+				return err
+			}
+			for _, e := range evs {
+				if m, ok := message(e); ok {
+					if err := send(m); err != nil {
+						return err
+					}
+				}
+			}
+			if len(evs) < 1000 {
+				return nil
 			}
 		}
-		if len(evs) < 1000 {
-			break
-		}
 	}
-	keepalive := time.NewTicker(sse.KeepaliveEvery)
-	defer keepalive.Stop()
-	for err == nil {
-		select {
-		case <-r.Context().Done():
-			return
-		case e := <-live:
-			err = send(e)
-		case <-keepalive.C:
-			err = st.Keepalive()
-		}
-	}
+	sse.Serve(w, r, outbox, sse.From(live, message))
 }
 
 // ScanRequest injects a scan, as if read by the named scanner.

@@ -263,23 +263,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
 	defer stopE()
 	notices, stopN := h.l.SubscribeNotices()
 	defer stopN()
-	st, err := sse.Start(w)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	keepalive := time.NewTicker(sse.KeepaliveEvery)
-	defer keepalive.Stop()
-	for err == nil {
-		select {
-		case <-r.Context().Done():
-			return
-		case e := <-events:
-			err = st.Send("evt", "", e)
-		case n := <-notices:
-			err = st.Send("notice", "", n)
-		case <-keepalive.C:
-			err = st.Keepalive()
-		}
-	}
+	sse.Serve(w, r, nil,
+		sse.From(events, func(e locker.Event) (sse.Message, bool) { return sse.Message{Kind: "evt", Data: e}, true }),
+		sse.From(notices, func(n locker.Notice) (sse.Message, bool) { return sse.Message{Kind: "notice", Data: n}, true }))
 }

@@ -3,6 +3,7 @@
 package sse
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,4 +74,78 @@ func (s *Stream) comment(text string) error {
 		return err
 	}
 	return s.rc.Flush()
+}
+
+// Message is one event to send: Kind is the SSE event name ("" for the
+// default), ID the event id ("" for none), Data sent as JSON.
+type Message struct {
+	Kind string
+	ID   string
+	Data any
+}
+
+// Serve is the one loop of every live stream: it starts the stream on w,
+// sends what first yields (what the client missed, read from a record),
+// then every message from the sources, and a keepalive comment whenever
+// KeepaliveEvery passes, until r's context ends or a write fails. Each
+// source is a channel and how to turn a value of it into a message (false
+// skips the value); the subscriptions must be made before Serve is called,
+// so that nothing falls between the record and the live stream.
+func Serve(w http.ResponseWriter, r *http.Request, first func(send func(Message) error) error, sources ...Source) {
+	st, err := Start(w)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if first != nil {
+		if err := first(st.send); err != nil {
+			return
+		}
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	msgs := make(chan Message)
+	for _, s := range sources {
+		go s(ctx, msgs)
+	}
+	keepalive := time.NewTicker(KeepaliveEvery)
+	defer keepalive.Stop()
+	for err == nil {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-msgs:
+			err = st.send(m)
+		case <-keepalive.C:
+			err = st.Keepalive()
+		}
+	}
+}
+
+func (s *Stream) send(m Message) error { return s.Send(m.Kind, m.ID, m.Data) }
+
+// Source feeds a stream's messages until ctx ends; make one with From.
+type Source func(ctx context.Context, out chan<- Message)
+
+// From is the source of the values of in, each turned into a message by
+// conv (false skips it). conv runs on one goroutine, in order.
+func From[T any](in <-chan T, conv func(T) (Message, bool)) Source {
+	return func(ctx context.Context, out chan<- Message) {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case v := <-in:
+				m, ok := conv(v)
+				if !ok {
+					continue
+				}
+				select {
+				case out <- m:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}
 }
