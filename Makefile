@@ -14,7 +14,7 @@ FUZZTIME ?= 5s
 # Debian packages: arm64 (64-bit Raspberry Pi OS), armhf (32-bit), amd64.
 DEB_VERSION ?= 0.1.0+git$(shell git rev-parse --short HEAD 2>/dev/null || echo 0)
 
-.PHONY: all build cross deb demo test test-deps vet unit fuzz-short fuzz screenshots torture bench clean
+.PHONY: all build cross deb demo test test-deps vet unit contract fuzz-short fuzz screenshots torture bench clean
 
 all: build
 
@@ -96,7 +96,14 @@ fuzz-short:
 fuzz: FUZZTIME = 10m
 fuzz: fuzz-short
 
-test: test-deps vet unit fuzz-short
+# The protocol's machine-readable contract, validated by the AsyncAPI CLI
+# (installed by test-deps); sync/protocol's tests check it against the Go
+# types.
+ASYNCAPI_DIR ?= /var/cache/lockerd-tests/asyncapi
+contract:
+	ASYNCAPI_METRICS=false $(ASYNCAPI_DIR)/node_modules/.bin/asyncapi validate --fail-severity warn docs/asyncapi.yaml
+
+test: test-deps vet unit contract fuzz-short
 
 # Benchmarks (BENCHMARKS.md): Go benchmarks for code verification and
 # snapshot apply, then lockerbench for scan-to-unlock, outbox replay,

@@ -434,7 +434,7 @@ func (l *Locker) completeLate(tx Tx, id string, late *lateOp) error {
 		if late.barcode == "" {
 			return nil
 		}
-		return l.record(tx, EvItemReturned, map[string]any{"barcode": late.barcode, "scanner": late.scanner, "late": true})
+		return l.record(tx, ItemReturned{Barcode: late.barcode, Scanner: late.scanner, Late: true})
 	}
 	if late.op == OpNone || late.orderID == "" {
 		return nil
@@ -501,7 +501,7 @@ func (l *Locker) endOpen(tx Tx, opened, jammed []string, lockErrs map[string]str
 		p := prev[id]
 		c.State, c.Op, c.OrderID = p.State, p.Op, p.OrderID
 		if lockErr, fault := lockErrs[id]; fault {
-			if err := l.record(tx, EvDoorJammed, map[string]any{"compartment": id, "commanded": true, "jams": c.Jams, "lock_error": lockErr}); err != nil {
+			if err := l.record(tx, DoorJammed{Compartment: id, Commanded: true, Jams: &c.Jams, LockError: lockErr}); err != nil {
 				return err
 			}
 			l.log.Warn("door not opened: lock driver failed", "compartment", id, "err", lockErr)
@@ -511,12 +511,12 @@ func (l *Locker) endOpen(tx Tx, opened, jammed []string, lockErrs map[string]str
 			continue
 		}
 		c.Jams++
-		if err := l.record(tx, EvDoorJammed, map[string]any{"compartment": id, "commanded": true, "jams": c.Jams}); err != nil {
+		if err := l.record(tx, DoorJammed{Compartment: id, Commanded: true, Jams: &c.Jams}); err != nil {
 			return err
 		}
 		if c.Jams >= 2 && !c.OutOfService {
 			c.OutOfService = true
-			if err := l.record(tx, EvCompartmentService, map[string]any{"compartment": id, "in_service": false, "reason": "jammed"}); err != nil {
+			if err := l.record(tx, CompartmentService{Compartment: id, InService: false, Reason: "jammed"}); err != nil {
 				return err
 			}
 		}

@@ -1,33 +1,42 @@
 package locker
 
-import "time"
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
 
-// Event types the core records. They are the protocol's uplink events.
+// EventType names an event the core records. Event types are the
+// protocol's uplink events (docs/protocol.md, docs/asyncapi.yaml).
+type EventType string
+
+// Event types the core records.
 const (
-	EvPickupCompleted     = "pickup.completed"
-	EvPickupDenied        = "pickup.denied"
-	EvLockoutStarted      = "lockout.started"
-	EvOrderLoaded         = "order.loaded"
-	EvOrderExpired        = "order.expired"
-	EvOrderRetrieved      = "order.retrieved"
-	EvItemReturned        = "item.returned"
-	EvReturnRefused       = "return.refused"
-	EvReturnBinFull       = "return_bin.full"
-	EvDoorOpened          = "door.opened"
-	EvDoorClosed          = "door.closed"
-	EvDoorForced          = "door.forced"
-	EvDoorLeftOpen        = "door.left_open"
-	EvDoorJammed          = "door.jammed"
-	EvCompartmentService  = "compartment.service"
-	EvScannerConnected    = "scanner.connected"
-	EvScannerDisconnected = "scanner.disconnected"
-	EvHardwareFault       = "hardware.fault"
-	EvHardwareRecovered   = "hardware.recovered"
-	EvMaintenanceOpen     = "maintenance.open"
-	EvDaemonStarted       = "daemon.started"
+	EvDaemonStarted       EventType = "daemon.started"
+	EvPickupCompleted     EventType = "pickup.completed"
+	EvPickupDenied        EventType = "pickup.denied"
+	EvLockoutStarted      EventType = "lockout.started"
+	EvOrderLoaded         EventType = "order.loaded"
+	EvOrderExpired        EventType = "order.expired"
+	EvOrderRetrieved      EventType = "order.retrieved"
+	EvItemReturned        EventType = "item.returned"
+	EvReturnRefused       EventType = "return.refused"
+	EvReturnBinFull       EventType = "return_bin.full"
+	EvDoorOpened          EventType = "door.opened"
+	EvDoorClosed          EventType = "door.closed"
+	EvDoorForced          EventType = "door.forced"
+	EvDoorLeftOpen        EventType = "door.left_open"
+	EvDoorJammed          EventType = "door.jammed"
+	EvCompartmentService  EventType = "compartment.service"
+	EvScannerConnected    EventType = "scanner.connected"
+	EvScannerDisconnected EventType = "scanner.disconnected"
+	EvHardwareFault       EventType = "hardware.fault"
+	EvHardwareRecovered   EventType = "hardware.recovered"
+	EvMaintenanceOpen     EventType = "maintenance.open"
+	EvStoreLowSpace       EventType = "store.low_space"
 	// EvIdentityConflict: another cabinet is using this locker's id (a
 	// cloned SD card): its birth messages keep taking this one's place.
-	EvIdentityConflict = "identity.conflict"
+	EvIdentityConflict EventType = "identity.conflict"
 )
 
 // Denial reasons of pickup.denied.
@@ -39,15 +48,280 @@ const (
 	DenyLockedOut = "locked_out"
 )
 
-// Event is one outbox record. Seq is assigned by the store.
+// Event is one outbox record. Seq is assigned by the store; Data is the
+// JSON of the event's payload (one of the EventData types, by Type).
 type Event struct {
-	Seq  uint64         `json:"seq"`
-	Type string         `json:"type"`
-	TS   time.Time      `json:"ts"`
-	Boot uint64         `json:"boot"`
-	Data map[string]any `json:"data"`
+	Seq  uint64          `json:"seq"`
+	Type EventType       `json:"type"`
+	TS   time.Time       `json:"ts"`
+	Boot uint64          `json:"boot"`
+	Data json.RawMessage `json:"data"`
+}
+
+// DataOf is the JSON of payload d, as Event.Data holds it. The payload
+// types are plain structs: encoding them cannot fail.
+func DataOf(d EventData) json.RawMessage {
+	raw, err := json.Marshal(d)
+	if err != nil {
+		panic(fmt.Sprintf("event %s: %v", d.EventType(), err))
+	}
+	return raw
+}
+
+// Fields is the payload as a generic map, for tools and tests that match
+// on fields by name (nil if it is not a JSON object).
+func (e Event) Fields() map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal(e.Data, &m)
+	return m
+}
+
+// Payload decodes the event's data into a pointer to its type's payload
+// (*PickupCompleted for pickup.completed, ...).
+func (e Event) Payload() (EventData, error) {
+	mk, ok := payloads[e.Type]
+	if !ok {
+		return nil, fmt.Errorf("event %d: unknown type %q", e.Seq, e.Type)
+	}
+	p := mk()
+	if err := json.Unmarshal(e.Data, p); err != nil {
+		return nil, fmt.Errorf("event %d (%s): %w", e.Seq, e.Type, err)
+	}
+	return p, nil
 }
 
 // ReturnSlotID names the return slot where a compartment id is expected
 // (door events of the return flap).
 const ReturnSlotID = "return"
+
+// EventData is the payload of one event type. Each type's JSON fields are
+// declared in name order: the wire form of protocol v1 was written from
+// maps, whose keys encoding/json sorts, and stays byte for byte the same.
+type EventData interface {
+	EventType() EventType
+}
+
+// EventTypes lists every event type with a pointer to a zero payload.
+func EventTypes() map[EventType]EventData {
+	out := map[EventType]EventData{}
+	for t, mk := range payloads {
+		out[t] = mk()
+	}
+	return out
+}
+
+// payloads makes a pointer to a zero payload of each event type.
+var payloads = map[EventType]func() EventData{
+	EvDaemonStarted:       func() EventData { return &DaemonStarted{} },
+	EvPickupCompleted:     func() EventData { return &PickupCompleted{} },
+	EvPickupDenied:        func() EventData { return &PickupDenied{} },
+	EvLockoutStarted:      func() EventData { return &LockoutStarted{} },
+	EvOrderLoaded:         func() EventData { return &OrderLoaded{} },
+	EvOrderExpired:        func() EventData { return &ExpiredOrder{} },
+	EvOrderRetrieved:      func() EventData { return &RetrievedOrder{} },
+	EvItemReturned:        func() EventData { return &ItemReturned{} },
+	EvReturnRefused:       func() EventData { return &ReturnRefused{} },
+	EvReturnBinFull:       func() EventData { return &ReturnBinFull{} },
+	EvDoorOpened:          func() EventData { return &DoorOpened{} },
+	EvDoorClosed:          func() EventData { return &DoorClosed{} },
+	EvDoorForced:          func() EventData { return &DoorForced{} },
+	EvDoorLeftOpen:        func() EventData { return &DoorLeftOpen{} },
+	EvDoorJammed:          func() EventData { return &DoorJammed{} },
+	EvCompartmentService:  func() EventData { return &CompartmentService{} },
+	EvScannerConnected:    func() EventData { return &ScannerConnected{} },
+	EvScannerDisconnected: func() EventData { return &ScannerDisconnected{} },
+	EvHardwareFault:       func() EventData { return &HardwareFaulted{} },
+	EvHardwareRecovered:   func() EventData { return &HardwareRecovered{} },
+	EvMaintenanceOpen:     func() EventData { return &MaintenanceOpened{} },
+	EvStoreLowSpace:       func() EventData { return &StoreLowSpace{} },
+	EvIdentityConflict:    func() EventData { return &IdentityConflict{} },
+}
+
+// DaemonStarted: lockerd started.
+type DaemonStarted struct {
+	Compartments int      `json:"compartments"` // how many
+	DoorsOpen    []string `json:"doors_open"`   // ids found open
+	Version      string   `json:"version"`
+}
+
+// PickupCompleted: every door of the order opened for the reader.
+type PickupCompleted struct {
+	Compartments []string `json:"compartments"`
+	Late         bool     `json:"late,omitempty"` // the door opened after its confirm window
+	OrderID      string   `json:"order_id"`
+	Scanner      string   `json:"scanner,omitempty"` // absent for a remote open
+	Via          string   `json:"via"`               // ViaScan, ViaKeypad, ViaRemote
+}
+
+// Refusal is a refused code or return, aggregated in bursts (refusals.go):
+// Count and Since sum up the refusals of a burst after its first.
+type Refusal struct {
+	Count   int       `json:"count,omitempty"`
+	Reason  string    `json:"reason"`
+	Scanner string    `json:"scanner"`
+	Since   time.Time `json:"since,omitzero"`
+	Until   time.Time `json:"until,omitzero"` // refused for a lockout: its end
+}
+
+// PickupDenied: a code refused; the code itself is never sent.
+type PickupDenied struct{ Refusal }
+
+// ReturnRefused: a return refused; the scanned text is never sent.
+type ReturnRefused struct{ Refusal }
+
+// LockoutStarted: too many failed codes on one input device.
+type LockoutStarted struct {
+	Scanner string    `json:"scanner"`
+	Until   time.Time `json:"until"`
+}
+
+// OrderLoaded: staff closed the door on an order's books.
+type OrderLoaded struct {
+	Compartment string `json:"compartment"`
+	OrderID     string `json:"order_id"`
+	Via         string `json:"via,omitempty"` // "local": created at the locker
+}
+
+// ExpiredOrder: a ready order passed its expiry.
+type ExpiredOrder struct {
+	Compartments []string `json:"compartments"`
+	OrderID      string   `json:"order_id"`
+}
+
+// RetrievedOrder: staff took an expired or cancelled order's books out.
+type RetrievedOrder struct {
+	Compartment string `json:"compartment"`
+	OrderID     string `json:"order_id"`
+}
+
+// ItemReturned: a returned item went through the return flap.
+type ItemReturned struct {
+	Barcode string `json:"barcode"`
+	Late    bool   `json:"late,omitempty"` // the flap opened after its confirm window
+	Scanner string `json:"scanner"`
+}
+
+// ReturnBinFull: the return bin reads full.
+type ReturnBinFull struct {
+	Source string `json:"source"` // "sensor" or "return_refused"
+}
+
+// DoorOpened: a door sensor reads open.
+type DoorOpened struct {
+	AtStart     bool   `json:"at_start,omitempty"` // found open at start-up
+	Commanded   bool   `json:"commanded"`
+	Compartment string `json:"compartment"`
+	Late        bool   `json:"late,omitempty"` // a late opening of a pulse (completes its operation)
+}
+
+// DoorClosed: a door sensor reads closed.
+type DoorClosed struct {
+	Commanded   bool   `json:"commanded"` // whether its opening was commanded
+	Compartment string `json:"compartment"`
+}
+
+// DoorForced: a door opened with no command: an alarm.
+type DoorForced struct {
+	Commanded   bool   `json:"commanded"` // false
+	Compartment string `json:"compartment"`
+}
+
+// DoorLeftOpen: a door open longer than the alarm period, repeated every
+// period.
+type DoorLeftOpen struct {
+	Commanded   bool   `json:"commanded"`
+	Compartment string `json:"compartment"`
+	OpenS       int    `json:"open_s"`
+}
+
+// DoorJammed: the lock was pulsed but the door did not open in time; it
+// is not pulsed again by itself.
+type DoorJammed struct {
+	Commanded   bool   `json:"commanded"` // true
+	Compartment string `json:"compartment"`
+	Jams        *int   `json:"jams,omitempty"`       // jams in a row (absent for the return flap)
+	LockError   string `json:"lock_error,omitempty"` // the lock driver itself failed: no jam counted
+}
+
+// CompartmentService: a compartment taken out of service or put back.
+type CompartmentService struct {
+	Compartment string `json:"compartment"`
+	InService   bool   `json:"in_service"`
+	Reason      string `json:"reason"` // "jammed" after two jams in a row, "technician", "remote", ...
+}
+
+// ScannerState is a serial scanner that appeared or went away.
+type ScannerState struct {
+	Detail  string `json:"detail,omitempty"`
+	Scanner string `json:"scanner"`
+}
+
+// ScannerConnected: a scanner appeared.
+type ScannerConnected struct{ ScannerState }
+
+// ScannerDisconnected: a scanner went away.
+type ScannerDisconnected struct{ ScannerState }
+
+// HardwareState is part of the hardware that stopped answering, or
+// answers again.
+type HardwareState struct {
+	Detail string `json:"detail,omitempty"`
+	Device string `json:"device"`
+}
+
+// HardwareFaulted: part of the hardware stopped answering (its doors read
+// as unknown).
+type HardwareFaulted struct{ HardwareState }
+
+// HardwareRecovered: it answers again.
+type HardwareRecovered struct{ HardwareState }
+
+// MaintenanceOpened: a technician or the central library opened a door;
+// recorded before the lock is pulsed.
+type MaintenanceOpened struct {
+	Compartment string `json:"compartment"`
+	OrderID     string `json:"order_id,omitempty"` // a remote open of a ready order
+	Reason      string `json:"reason"`
+	Remote      bool   `json:"remote,omitempty"` // a cmd.open
+}
+
+// StoreLowSpace: the store's file system has less room than its floor
+// plus the margin; recorded once per episode.
+type StoreLowSpace struct {
+	HeadroomBytes int64 `json:"headroom_bytes"`
+	MinFreeBytes  int64 `json:"min_free_bytes"`
+}
+
+// IdentityConflict: another cabinet announces this locker's id.
+type IdentityConflict struct {
+	BirthsSeen       int    `json:"births_seen"`
+	ConnectionLosses int    `json:"connection_losses"`
+	OtherBoot        uint64 `json:"other_boot"`
+	OtherInstance    string `json:"other_instance"`
+	OtherStore       string `json:"other_store"`
+	SameStore        bool   `json:"same_store"`
+}
+
+func (DaemonStarted) EventType() EventType       { return EvDaemonStarted }
+func (PickupCompleted) EventType() EventType     { return EvPickupCompleted }
+func (PickupDenied) EventType() EventType        { return EvPickupDenied }
+func (ReturnRefused) EventType() EventType       { return EvReturnRefused }
+func (LockoutStarted) EventType() EventType      { return EvLockoutStarted }
+func (OrderLoaded) EventType() EventType         { return EvOrderLoaded }
+func (ExpiredOrder) EventType() EventType        { return EvOrderExpired }
+func (RetrievedOrder) EventType() EventType      { return EvOrderRetrieved }
+func (ItemReturned) EventType() EventType        { return EvItemReturned }
+func (ReturnBinFull) EventType() EventType       { return EvReturnBinFull }
+func (DoorOpened) EventType() EventType          { return EvDoorOpened }
+func (DoorClosed) EventType() EventType          { return EvDoorClosed }
+func (DoorForced) EventType() EventType          { return EvDoorForced }
+func (DoorLeftOpen) EventType() EventType        { return EvDoorLeftOpen }
+func (DoorJammed) EventType() EventType          { return EvDoorJammed }
+func (CompartmentService) EventType() EventType  { return EvCompartmentService }
+func (ScannerConnected) EventType() EventType    { return EvScannerConnected }
+func (ScannerDisconnected) EventType() EventType { return EvScannerDisconnected }
+func (HardwareFaulted) EventType() EventType     { return EvHardwareFault }
+func (HardwareRecovered) EventType() EventType   { return EvHardwareRecovered }
+func (MaintenanceOpened) EventType() EventType   { return EvMaintenanceOpen }
+func (StoreLowSpace) EventType() EventType       { return EvStoreLowSpace }
+func (IdentityConflict) EventType() EventType    { return EvIdentityConflict }

@@ -58,12 +58,10 @@ func TestFloodStaysBounded(t *testing.T) {
 	kinds := map[string]int{}
 	counted := 0
 	for _, e := range evs {
-		raw := fmt.Sprint(e.Data)
-		bytes += len(raw) + len(e.Type) + 40
-		kinds[e.Type+" "+fmt.Sprint(e.Data["reason"])]++
-		if n, ok := e.Data["count"].(int); ok {
-			counted += n
-		} else if n, ok := e.Data["count"].(float64); ok {
+		f := e.Fields()
+		bytes += len(e.Data) + len(e.Type) + 40
+		kinds[string(e.Type)+" "+fmt.Sprint(f["reason"])]++
+		if n, ok := f["count"].(float64); ok {
 			counted += int(n)
 		} else if e.Type == locker.EvPickupDenied || e.Type == locker.EvReturnRefused {
 			counted++

@@ -127,7 +127,7 @@ func TestWrongCodesLockOutTheScanner(t *testing.T) {
 	// Garbage counts as a failure too, and nothing echoes it.
 	c.Clock.Advance(31 * time.Second)
 	for _, e := range c.Events(t) {
-		for _, v := range e.Data {
+		for _, v := range e.Fields() {
 			if s, ok := v.(string); ok && (s == code || s == "ZZZZ00") {
 				t.Fatalf("event %s carries a scanned code", e.Type)
 			}
@@ -273,7 +273,7 @@ func TestLockDriverFaultIsNotAJam(t *testing.T) {
 		}
 	}
 	e := c.WaitEvent(t, locker.EvDoorJammed, map[string]any{"compartment": "S1", "jams": 0})
-	if msg, _ := e.Data["lock_error"].(string); msg == "" {
+	if msg, _ := e.Fields()["lock_error"].(string); msg == "" {
 		t.Fatalf("door.jammed without the lock error: %+v", e)
 	}
 	if cp := compartment(t, c, "S1"); cp.OutOfService || cp.State != locker.CompLoaded || cp.Jams != 0 {
@@ -317,7 +317,7 @@ func TestReturns(t *testing.T) {
 		t.Fatalf("pickup code at return slot: %+v", res)
 	}
 	e := c.WaitEvent(t, locker.EvReturnRefused, map[string]any{"reason": "pattern"})
-	if _, has := e.Data["barcode"]; has {
+	if _, has := e.Fields()["barcode"]; has {
 		t.Fatal("refused text recorded")
 	}
 	c.HW.SetBinFull(true)
@@ -367,8 +367,8 @@ func TestStartUpLocksEverythingAndReportsOpenDoors(t *testing.T) {
 		hw.SetBinFull(true)
 	})
 	e := c.WaitEvent(t, locker.EvDaemonStarted, nil)
-	if !lockertest.Matches(e.Data, map[string]any{"doors_open": []string{"M1"}}) {
-		t.Fatalf("daemon.started: %+v", e.Data)
+	if !lockertest.Matches(e.Fields(), map[string]any{"doors_open": []string{"M1"}}) {
+		t.Fatalf("daemon.started: %+v", string(e.Data))
 	}
 	c.WaitEvent(t, locker.EvDoorOpened, map[string]any{"compartment": "M1", "commanded": false, "at_start": true})
 	st, err := c.L.Status()

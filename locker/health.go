@@ -85,7 +85,7 @@ func (l *Locker) checkSpace(force bool) {
 	case room < l.space.MinFree && !l.spaceLow.Load():
 		l.log.Warn("store running out of space", "headroom_bytes", room, "min_free_bytes", l.space.MinFree)
 		err := l.store.Update(func(tx Tx) error {
-			return l.record(tx, EvStoreLowSpace, map[string]any{"headroom_bytes": room, "min_free_bytes": l.space.MinFree})
+			return l.record(tx, StoreLowSpace{HeadroomBytes: room, MinFreeBytes: l.space.MinFree})
 		})
 		if err != nil {
 			l.log.Error("low-space alarm not recorded", "err", err)
@@ -97,11 +97,6 @@ func (l *Locker) checkSpace(force bool) {
 		l.log.Info("store has room again", "headroom_bytes", room)
 	}
 }
-
-// Event types of the store's health.
-const (
-	EvStoreLowSpace = "store.low_space"
-)
 
 // Fault records that something went wrong that the locker cannot heal by
 // itself — a panic in a request handler, the sync path or the run loop,
@@ -162,15 +157,12 @@ func (l *Locker) RecordScannerState(name string, connected bool, detail string) 
 	}
 	l.scanners[name] = connected
 	l.mu.Unlock()
-	typ := EvScannerDisconnected
+	st := ScannerState{Scanner: name, Detail: detail}
 	if connected {
-		typ = EvScannerConnected
+		l.recordOne(ScannerConnected{st})
+	} else {
+		l.recordOne(ScannerDisconnected{st})
 	}
-	data := map[string]any{"scanner": name}
-	if detail != "" {
-		data["detail"] = detail
-	}
-	l.recordOne(typ, data)
 }
 
 // RecordHardwareFault records hardware.fault / hardware.recovered.
@@ -182,13 +174,10 @@ func (l *Locker) RecordHardwareFault(f HardwareFault) {
 	l.hardware[f.Device] = f.OK
 	l.mu.Unlock()
 	l.log.Info("hardware", "device", f.Device, "ok", f.OK, "detail", f.Detail)
-	typ := EvHardwareFault
+	st := HardwareState{Device: f.Device, Detail: f.Detail}
 	if f.OK {
-		typ = EvHardwareRecovered
+		l.recordOne(HardwareRecovered{st})
+	} else {
+		l.recordOne(HardwareFaulted{st})
 	}
-	data := map[string]any{"device": f.Device}
-	if f.Detail != "" {
-		data["detail"] = f.Detail
-	}
-	l.recordOne(typ, data)
 }

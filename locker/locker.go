@@ -101,32 +101,36 @@ func New(set Settings, store Store, hw Hardware, key CodeKey, clock Clock, log *
 }
 
 // record appends one event inside tx.
-func (l *Locker) record(tx Tx, typ string, data map[string]any) error {
-	e, err := tx.Record(Event{Type: typ, TS: l.clock.Now().UTC(), Boot: l.store.Boot(), Data: data})
+func (l *Locker) record(tx Tx, d EventData) error {
+	_, err := l.appendEvent(tx, d)
+	return err
+}
+
+func (l *Locker) appendEvent(tx Tx, d EventData) (Event, error) {
+	e, err := tx.Record(Event{Type: d.EventType(), TS: l.clock.Now().UTC(), Boot: l.store.Boot(), Data: DataOf(d)})
 	if err != nil {
-		return fmt.Errorf("record %s: %w", typ, err)
+		return Event{}, fmt.Errorf("record %s: %w", d.EventType(), err)
 	}
 	tx.AfterCommit(func() { l.events.publish(e) })
-	return nil
+	return e, nil
 }
 
 // recordFact records an event that is a physical fact about order o and
 // stores o with FactSeq pointing at it, in tx.
-func (l *Locker) recordFact(tx Tx, o *Order, typ string, data map[string]any) error {
-	e, err := tx.Record(Event{Type: typ, TS: l.clock.Now().UTC(), Boot: l.store.Boot(), Data: data})
+func (l *Locker) recordFact(tx Tx, o *Order, d EventData) error {
+	e, err := l.appendEvent(tx, d)
 	if err != nil {
-		return fmt.Errorf("record %s: %w", typ, err)
+		return err
 	}
-	tx.AfterCommit(func() { l.events.publish(e) })
 	o.FactSeq = e.Seq
 	o.markEnded(l.clock.Now())
 	return tx.PutOrder(*o)
 }
 
 // recordOne writes a single event in its own transaction.
-func (l *Locker) recordOne(typ string, data map[string]any) {
-	if err := l.update(func(tx Tx) error { return l.record(tx, typ, data) }); err != nil {
-		l.log.Error("event not recorded", "type", typ, "err", err)
+func (l *Locker) recordOne(d EventData) {
+	if err := l.update(func(tx Tx) error { return l.record(tx, d) }); err != nil {
+		l.log.Error("event not recorded", "type", d.EventType(), "err", err)
 	}
 }
 
@@ -204,13 +208,11 @@ func (l *Locker) Start(version string) error {
 				return err
 			}
 		}
-		if err := l.record(tx, EvDaemonStarted, map[string]any{
-			"version": version, "compartments": len(l.set.Compartments), "doors_open": openAtStart,
-		}); err != nil {
+		if err := l.record(tx, DaemonStarted{Version: version, Compartments: len(l.set.Compartments), DoorsOpen: openAtStart}); err != nil {
 			return err
 		}
 		for _, id := range openAtStart {
-			if err := l.record(tx, EvDoorOpened, map[string]any{"compartment": id, "commanded": false, "at_start": true}); err != nil {
+			if err := l.record(tx, DoorOpened{Compartment: id, AtStart: true}); err != nil {
 				return err
 			}
 		}
@@ -301,7 +303,7 @@ func (l *Locker) HandleInput(ch InputChange) {
 		l.binReported = ch.Active && (l.binReported || report)
 		l.mu.Unlock()
 		if report {
-			l.recordOne(EvReturnBinFull, map[string]any{"source": "sensor"})
+			l.recordOne(ReturnBinFull{Source: "sensor"})
 		}
 		l.log.Info("return bin", "full", ch.Active)
 		return
@@ -322,25 +324,21 @@ func (l *Locker) HandleInput(ch InputChange) {
 	err := l.update(func(tx Tx) error {
 		next = nil
 		if !ch.Active {
-			if err := l.record(tx, EvDoorClosed, map[string]any{"compartment": d.id, "commanded": commanded}); err != nil {
+			if err := l.record(tx, DoorClosed{Compartment: d.id, Commanded: commanded}); err != nil {
 				return err
 			}
 			var err error
 			next, err = l.finishOnClose(tx, d.id)
 			return err
 		}
-		opened := map[string]any{"compartment": d.id, "commanded": commanded}
-		if late != nil {
-			opened["late"] = true
-		}
-		if err := l.record(tx, EvDoorOpened, opened); err != nil {
+		if err := l.record(tx, DoorOpened{Compartment: d.id, Commanded: commanded, Late: late != nil}); err != nil {
 			return err
 		}
 		if late != nil {
 			return l.completeLate(tx, d.id, late)
 		}
 		if !commanded {
-			return l.record(tx, EvDoorForced, map[string]any{"compartment": d.id, "commanded": false})
+			return l.record(tx, DoorForced{Compartment: d.id})
 		}
 		return nil
 	})
@@ -406,7 +404,7 @@ func (l *Locker) Tick() {
 		l.notify(Notice{Type: NoticeStaffSession, Data: map[string]any{"scanner": dev, "on": false}})
 	}
 	for _, a := range alarms {
-		l.recordOne(EvDoorLeftOpen, map[string]any{"compartment": a.id, "commanded": a.commanded, "open_s": int(a.openFor.Seconds())})
+		l.recordOne(DoorLeftOpen{Compartment: a.id, Commanded: a.commanded, OpenS: int(a.openFor.Seconds())})
 	}
 }
 

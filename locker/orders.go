@@ -44,7 +44,7 @@ func (l *Locker) expire(tx Tx, o Order) error {
 		return err
 	}
 	l.log.Info("order expired", "order", o.ID)
-	return l.record(tx, EvOrderExpired, map[string]any{"order_id": o.ID, "compartments": o.Compartments})
+	return l.record(tx, ExpiredOrder{OrderID: o.ID, Compartments: o.Compartments})
 }
 
 // NewOrder is a request to create an order at this locker without a
@@ -132,7 +132,7 @@ func (l *Locker) CreateOrder(req NewOrder) (Order, string, error) {
 		if err := tx.PutCompartment(c); err != nil {
 			return err
 		}
-		return l.recordFact(tx, &o, EvOrderLoaded, map[string]any{"order_id": o.ID, "compartment": id, "via": "local"})
+		return l.recordFact(tx, &o, OrderLoaded{OrderID: o.ID, Compartment: id, Via: "local"})
 	})
 	if err != nil {
 		return Order{}, "", err

@@ -18,7 +18,7 @@ func TestDoorReadingOpenBeforeItsPulse(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
 		lockFail bool
-		want     string
+		want     locker.Outcome
 	}{
 		{"lock fails", true, locker.OutcomeJammed},
 		{"lock works", false, locker.OutcomeOpened},
@@ -41,12 +41,12 @@ func TestDoorReadingOpenBeforeItsPulse(t *testing.T) {
 					t.Fatalf("order %s after a failed pulse on a door reading open", got.State)
 				}
 				e := c.WaitEvent(t, locker.EvDoorJammed, map[string]any{"compartment": "S1"})
-				if le, _ := e.Data["lock_error"].(string); !strings.Contains(le, "read open before its pulse") {
-					t.Fatalf("door.jammed %v", e.Data)
+				if le, _ := e.Fields()["lock_error"].(string); !strings.Contains(le, "read open before its pulse") {
+					t.Fatalf("door.jammed %v", string(e.Data))
 				}
 				for _, e := range c.Events(t) {
 					if e.Type == locker.EvPickupCompleted {
-						t.Fatalf("pickup.completed recorded for a door that never moved: %v", e.Data)
+						t.Fatalf("pickup.completed recorded for a door that never moved: %v", string(e.Data))
 					}
 				}
 			} else if got.State != locker.OrderPickedUp {
@@ -86,7 +86,7 @@ func TestLateOpeningCompletesThePickup(t *testing.T) {
 		t.Fatalf("pickup = %+v, want jammed (the door was not open in time)", res)
 	}
 	e := c.WaitEvent(t, locker.EvPickupCompleted, map[string]any{"order_id": o.ID, "late": true, "via": "scan"})
-	t.Logf("late pickup: %v", e.Data)
+	t.Logf("late pickup: %v", string(e.Data))
 	if got := order(t, c, o.ID); got.State != locker.OrderPickedUp {
 		t.Fatalf("order %s after the door opened late", got.State)
 	}
@@ -98,7 +98,7 @@ func TestLateOpeningCompletesThePickup(t *testing.T) {
 	}
 	for _, e := range c.Events(t) {
 		if e.Type == locker.EvDoorForced {
-			t.Fatalf("a late opening raised door.forced: %v", e.Data)
+			t.Fatalf("a late opening raised door.forced: %v", string(e.Data))
 		}
 	}
 }

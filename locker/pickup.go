@@ -10,25 +10,28 @@ import (
 	"time"
 )
 
+// Outcome says what a scan (or an open) did.
+type Outcome string
+
 // Outcomes of a scan.
 const (
-	OutcomeOpened     = "opened"      // pickup: doors open
-	OutcomeDenied     = "denied"      // pickup refused; Reason says why
-	OutcomeStaffOn    = "staff_on"    // staff session started
-	OutcomeStaffOff   = "staff_off"   // staff session ended
-	OutcomeLoading    = "loading"     // staff: compartment open for loading
-	OutcomeRetrieving = "retrieving"  // staff: compartment open for retrieval
-	OutcomeNothing    = "nothing"     // staff: nothing to do for that scan
-	OutcomeReturned   = "returned"    // return accepted, flap open
-	OutcomeRefused    = "refused"     // return refused; Reason says why
-	OutcomeJammed     = "jammed"      // a door did not open
-	OutcomeError      = "error"       // could not be served (store or hardware)
-	OutcomeMaintOpen  = "maintenance" // technician open
+	OutcomeOpened     Outcome = "opened"      // pickup: doors open
+	OutcomeDenied             = "denied"      // pickup refused; Reason says why
+	OutcomeStaffOn            = "staff_on"    // staff session started
+	OutcomeStaffOff           = "staff_off"   // staff session ended
+	OutcomeLoading            = "loading"     // staff: compartment open for loading
+	OutcomeRetrieving         = "retrieving"  // staff: compartment open for retrieval
+	OutcomeNothing            = "nothing"     // staff: nothing to do for that scan
+	OutcomeReturned           = "returned"    // return accepted, flap open
+	OutcomeRefused            = "refused"     // return refused; Reason says why
+	OutcomeJammed             = "jammed"      // a door did not open
+	OutcomeError              = "error"       // could not be served (store or hardware)
+	OutcomeMaintOpen          = "maintenance" // technician open
 )
 
 // ScanResult says what a scan did. It never contains the scanned text.
 type ScanResult struct {
-	Outcome      string    `json:"outcome"`
+	Outcome      Outcome   `json:"outcome"`
 	Reason       string    `json:"reason,omitempty"`
 	OrderID      string    `json:"order_id,omitempty"`
 	Compartments []string  `json:"compartments,omitempty"`
@@ -75,7 +78,7 @@ func (l *Locker) pickupScan(ctx context.Context, dev Device, text, via string) S
 	if until, locked := l.lockouts.LockedUntil(dev.Name, now); locked {
 		// Aggregated: a scanner flooded with codes must not flood the
 		// outbox (or the disk) as well.
-		l.refuse(dev, EvPickupDenied, DenyLockedOut, map[string]any{"until": until.UTC()}, false)
+		l.refuse(dev, EvPickupDenied, DenyLockedOut, until, false)
 		return ScanResult{Outcome: OutcomeDenied, Reason: DenyLockedOut, Until: until}
 	}
 	if codeErr != nil {
@@ -149,7 +152,7 @@ func (l *Locker) FindOrderByCode(raw string) (Order, error) {
 // lockout like an unknown code: a device that keeps scanning what is
 // refused is flooding, whatever it scans.
 func (l *Locker) deny(dev Device, orderID, reason string) ScanResult {
-	_, started := l.refuse(dev, EvPickupDenied, reason, nil, true)
+	_, started := l.refuse(dev, EvPickupDenied, reason, time.Time{}, true)
 	l.log.Info("pickup denied", "scanner", dev.Name, "reason", reason, "order", orderID, "lockout_started", started)
 	return ScanResult{Outcome: OutcomeDenied, Reason: reason}
 }
@@ -157,7 +160,7 @@ func (l *Locker) deny(dev Device, orderID, reason string) ScanResult {
 // failCode records a code that matches nothing, and starts a lockout when
 // there were too many.
 func (l *Locker) failCode(dev Device, now time.Time) ScanResult {
-	_, started := l.refuse(dev, EvPickupDenied, DenyUnknown, nil, true)
+	_, started := l.refuse(dev, EvPickupDenied, DenyUnknown, time.Time{}, true)
 	l.log.Info("pickup denied", "scanner", dev.Name, "reason", DenyUnknown, "lockout_started", started)
 	return ScanResult{Outcome: OutcomeDenied, Reason: DenyUnknown}
 }
@@ -214,14 +217,7 @@ func (l *Locker) completePickup(tx Tx, o Order, opened []string, via, scanner st
 			}
 		}
 	}
-	data := map[string]any{"order_id": o.ID, "compartments": opened, "via": via}
-	if scanner != "" {
-		data["scanner"] = scanner
-	}
-	if late {
-		data["late"] = true
-	}
-	return l.recordFact(tx, &o, EvPickupCompleted, data)
+	return l.recordFact(tx, &o, PickupCompleted{OrderID: o.ID, Compartments: opened, Via: via, Scanner: scanner, Late: late})
 }
 
 // reopen opens again, within the grace period, the doors of an order just

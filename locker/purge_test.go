@@ -24,8 +24,8 @@ func yearOfOrders(t *testing.T, c *lockertest.Cabinet, days, perDay int) []int64
 		err := c.Store.Update(func(tx locker.Tx) error {
 			for i := 0; i < perDay; i++ {
 				n++
-				e, err := tx.Record(locker.Event{Type: locker.EvPickupCompleted, TS: now, Boot: 1,
-					Data: map[string]any{"order_id": fmt.Sprintf("Y%06d", n), "compartments": []string{"S1"}, "via": "scan"}})
+				d := locker.PickupCompleted{OrderID: fmt.Sprintf("Y%06d", n), Compartments: []string{"S1"}, Via: "scan"}
+				e, err := tx.Record(locker.Event{Type: d.EventType(), TS: now, Boot: 1, Data: locker.DataOf(d)})
 				if err != nil {
 					return err
 				}

@@ -21,7 +21,11 @@ const (
 	RefusalEvery = 15 * time.Minute // during a burst, at most one event this often
 )
 
-type refusalKey struct{ device, typ, reason string }
+type refusalKey struct {
+	device string
+	typ    EventType
+	reason string
+}
 
 type refusalBurst struct {
 	last, recordedAt time.Time
@@ -82,11 +86,12 @@ func (r *refusalLog) ended(now time.Time) map[refusalKey]refusalBurst {
 	return out
 }
 
-// refuse records a refusal of kind (typ, reason) by device dev, with data
+// refuse records a refusal of kind (typ, reason) by device dev (with the
+// end of the lockout it was refused for, if any),
 // (scanner and reason are added), aggregated as above; when lockout is
 // true it also counts towards dev's lockout. It returns the end of a
 // lockout this refusal started.
-func (l *Locker) refuse(dev Device, typ, reason string, data map[string]any, lockout bool) (until time.Time, started bool) {
+func (l *Locker) refuse(dev Device, typ EventType, reason string, lockedUntil time.Time, lockout bool) (until time.Time, started bool) {
 	now := l.clock.Now()
 	if lockout {
 		until, started = l.lockouts.Fail(dev.Name, now)
@@ -102,19 +107,19 @@ func (l *Locker) refuse(dev Device, typ, reason string, data map[string]any, loc
 			}
 		}
 		if n > 0 {
-			d := map[string]any{"scanner": dev.Name, "reason": reason}
-			for k, v := range data {
-				d[k] = v
+			r := Refusal{Scanner: dev.Name, Reason: reason}
+			if !lockedUntil.IsZero() {
+				r.Until = lockedUntil.UTC()
 			}
 			if !first || n > 1 {
-				d["count"], d["since"] = n, since.UTC()
+				r.Count, r.Since = n, since.UTC()
 			}
-			if err := l.record(tx, typ, d); err != nil {
+			if err := l.record(tx, refusalEvent(typ, r)); err != nil {
 				return err
 			}
 		}
 		if started {
-			return l.record(tx, EvLockoutStarted, map[string]any{"scanner": dev.Name, "until": until.UTC()})
+			return l.record(tx, LockoutStarted{Scanner: dev.Name, Until: until.UTC()})
 		}
 		return nil
 	})
@@ -127,6 +132,14 @@ func (l *Locker) refuse(dev Device, typ, reason string, data map[string]any, loc
 // flushRefusals records the refusals counted in bursts that are over.
 func (l *Locker) flushRefusals(now time.Time) {
 	for k, b := range l.refusals.ended(now) {
-		l.recordOne(k.typ, map[string]any{"scanner": k.device, "reason": k.reason, "count": b.pending, "since": b.recordedAt.UTC()})
+		l.recordOne(refusalEvent(k.typ, Refusal{Scanner: k.device, Reason: k.reason, Count: b.pending, Since: b.recordedAt.UTC()}))
 	}
+}
+
+// refusalEvent is a refusal as the event of its kind.
+func refusalEvent(typ EventType, r Refusal) EventData {
+	if typ == EvReturnRefused {
+		return ReturnRefused{r}
+	}
+	return PickupDenied{r}
 }

@@ -1,6 +1,9 @@
 package locker
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // CounterReturns counts return flap openings.
 const CounterReturns = "returns"
@@ -24,7 +27,7 @@ func (l *Locker) returnScan(ctx context.Context, dev Device, text string) ScanRe
 	}
 	barcode := CleanScan(text)
 	if until, locked := l.lockouts.LockedUntil(dev.Name, l.clock.Now()); locked {
-		l.refuse(dev, EvReturnRefused, DenyLockedOut, map[string]any{"until": until.UTC()}, false)
+		l.refuse(dev, EvReturnRefused, DenyLockedOut, until, false)
 		return ScanResult{Outcome: OutcomeRefused, Reason: DenyLockedOut, Until: until}
 	}
 	l.mu.Lock()
@@ -35,15 +38,15 @@ func (l *Locker) returnScan(ctx context.Context, dev Device, text string) ScanRe
 	if full {
 		// Refusals aggregate and count towards the lockout; the bin's
 		// alarm is recorded once per full spell, not per scan.
-		l.refuse(dev, EvReturnRefused, RefuseBinFull, nil, true)
+		l.refuse(dev, EvReturnRefused, RefuseBinFull, time.Time{}, true)
 		if report {
-			l.recordOne(EvReturnBinFull, map[string]any{"source": "return_refused"})
+			l.recordOne(ReturnBinFull{Source: "return_refused"})
 		}
 		l.log.Warn("return refused", "scanner", dev.Name, "reason", RefuseBinFull)
 		return ScanResult{Outcome: OutcomeRefused, Reason: RefuseBinFull}
 	}
 	if r.Pattern != nil && !r.Pattern.MatchString(barcode) {
-		l.refuse(dev, EvReturnRefused, RefusePattern, nil, true)
+		l.refuse(dev, EvReturnRefused, RefusePattern, time.Time{}, true)
 		l.log.Info("return refused", "scanner", dev.Name, "reason", RefusePattern)
 		return ScanResult{Outcome: OutcomeRefused, Reason: RefusePattern}
 	}
@@ -67,10 +70,10 @@ func (l *Locker) returnScan(ctx context.Context, dev Device, text string) ScanRe
 	if len(opened) == 0 {
 		// Should the flap open late after all, the return is recorded then.
 		l.noteLate(ReturnSlotID, func(lo *lateOp) { lo.barcode, lo.scanner = barcode, dev.Name })
-		l.recordOne(EvDoorJammed, map[string]any{"compartment": ReturnSlotID, "commanded": true})
+		l.recordOne(DoorJammed{Compartment: ReturnSlotID, Commanded: true})
 		return ScanResult{Outcome: OutcomeJammed, Compartments: []string{ReturnSlotID}}
 	}
-	l.recordOne(EvItemReturned, map[string]any{"barcode": barcode, "scanner": dev.Name})
+	l.recordOne(ItemReturned{Barcode: barcode, Scanner: dev.Name})
 	l.log.Info("item returned", "scanner", dev.Name, "barcode", barcode)
 	return ScanResult{Outcome: OutcomeReturned, Compartments: []string{ReturnSlotID}}
 }

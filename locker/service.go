@@ -25,7 +25,7 @@ func (l *Locker) SetService(id string, inService bool, reason string) error {
 		if err := tx.PutCompartment(c); err != nil {
 			return err
 		}
-		return l.record(tx, EvCompartmentService, map[string]any{"compartment": id, "in_service": inService, "reason": reason})
+		return l.record(tx, CompartmentService{Compartment: id, InService: inService, Reason: reason})
 	})
 }
 
@@ -42,7 +42,7 @@ func (l *Locker) MaintenanceOpen(ctx context.Context, id, reason string) (ScanRe
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}, err
 	}
 	if err := l.update(func(tx Tx) error {
-		return l.record(tx, EvMaintenanceOpen, map[string]any{"compartment": id, "reason": reason})
+		return l.record(tx, MaintenanceOpened{Compartment: id, Reason: reason})
 	}); err != nil {
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}, err
 	}

@@ -256,7 +256,7 @@ func (l *Locker) finishOnClose(tx Tx, id string) (*staffSession, error) {
 			o.Compartments = append(o.Compartments, id)
 		}
 		c.State = CompLoaded
-		if err := l.recordFact(tx, &o, EvOrderLoaded, map[string]any{"order_id": o.ID, "compartment": id}); err != nil {
+		if err := l.recordFact(tx, &o, OrderLoaded{OrderID: o.ID, Compartment: id}); err != nil {
 			return nil, err
 		}
 	case c.Op == OpRetrieve && found && o.NeedsRetrieval():
@@ -264,7 +264,7 @@ func (l *Locker) finishOnClose(tx Tx, id string) (*staffSession, error) {
 			return nil, err
 		}
 		c.State, c.OrderID = CompFree, ""
-		if err := l.recordFact(tx, &o, EvOrderRetrieved, map[string]any{"order_id": o.ID, "compartment": id}); err != nil {
+		if err := l.recordFact(tx, &o, RetrievedOrder{OrderID: o.ID, Compartment: id}); err != nil {
 			return nil, err
 		}
 		next = l.sessionRetrieving()

@@ -601,9 +601,10 @@ func (l *Locker) StoreID() string { return l.store.ID() }
 
 // RecordIdentityConflict records that another cabinet uses this locker's
 // id (the link saw its birth messages), with what is known of it.
-func (l *Locker) RecordIdentityConflict(data map[string]any) {
-	l.log.Error("another cabinet is using this locker id (a cloned SD card?): both take each other's MQTT session, and order changes reach whichever is connected", "data", data)
-	l.recordOne(EvIdentityConflict, data)
+func (l *Locker) RecordIdentityConflict(c IdentityConflict) {
+	l.log.Error("another cabinet is using this locker id (a cloned SD card?): both take each other's MQTT session, and order changes reach whichever is connected",
+		"other_instance", c.OtherInstance, "other_store", c.OtherStore, "same_store", c.SameStore, "births_seen", c.BirthsSeen)
+	l.recordOne(c)
 }
 
 // RemoteOpen opens a compartment on the central library's authenticated
@@ -633,7 +634,7 @@ func (l *Locker) RemoteOpen(ctx context.Context, id, reason string) (ScanResult,
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}, err
 	}
 	if ready {
-		l.recordOne(EvMaintenanceOpen, map[string]any{"compartment": id, "reason": reason, "remote": true, "order_id": o.ID})
+		l.recordOne(MaintenanceOpened{Compartment: id, Reason: reason, Remote: true, OrderID: o.ID})
 		return l.pickup(ctx, Device{}, o, ViaRemote), nil
 	}
 	if reason == "" {

@@ -35,8 +35,8 @@ func outboxRun(dir, url string, n *int) error {
 	for done := 0; done < *n; {
 		err := r.store.Update(func(tx locker.Tx) error {
 			for i := 0; i < 1000 && done < *n; i, done = i+1, done+1 {
-				if _, err := tx.Record(locker.Event{Type: locker.EvItemReturned, TS: time.Now().UTC(), Boot: 1,
-					Data: map[string]any{"barcode": fmt.Sprintf("978%010d", done), "scanner": "returns"}}); err != nil {
+				d := locker.ItemReturned{Barcode: fmt.Sprintf("978%010d", done), Scanner: "returns"}
+				if _, err := tx.Record(locker.Event{Type: d.EventType(), TS: time.Now().UTC(), Boot: 1, Data: locker.DataOf(d)}); err != nil {
 					return err
 				}
 			}
@@ -48,7 +48,7 @@ func outboxRun(dir, url string, n *int) error {
 	}
 	st, _ := r.l.SyncState()
 	sample, _ := r.l.Events(0, 1)
-	payload, _ := json.Marshal(protocol.Event{V: 1, ID: "bench-01-1", Type: sample[0].Type, Locker: "bench-01", Boot: 1, Seq: 1, TS: sample[0].TS, Data: sample[0].Data})
+	payload, _ := json.Marshal(protocol.Event{V: 1, ID: "bench-01-1", Type: string(sample[0].Type), Locker: "bench-01", Boot: 1, Seq: 1, TS: sample[0].TS, Data: sample[0].Data})
 
 	// Baseline: a bare paho QoS 1 publisher, one message after another.
 	base := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("bench-baseline"))
@@ -80,7 +80,7 @@ func outboxRun(dir, url string, n *int) error {
 	}
 	t2 := time.Now()
 	for i := 1; i <= *n; i++ {
-		e, _ := json.Marshal(protocol.Event{V: 1, ID: protocol.EventID("base-02", "", uint64(i)), Type: sample[0].Type,
+		e, _ := json.Marshal(protocol.Event{V: 1, ID: protocol.EventID("base-02", "", uint64(i)), Type: string(sample[0].Type),
 			Locker: "base-02", Boot: 1, Seq: uint64(i), TS: sample[0].TS, Data: sample[0].Data})
 		if tok := pub.Publish("lockers/v1/base-02/up/evt", 1, false, e); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			return fmt.Errorf("baseline publish: %v", tok.Error())

@@ -107,7 +107,7 @@ func TestCrossSiteRequestsRefused(t *testing.T) {
 	do(t, ctx, "kiosk page", chromedp.Navigate("http://"+d.api+"/"))
 	body = get(t, ctx, "kiosk code", chromedp.Evaluate[string](`fetch("/kiosk/code", {method: "POST", headers: {"Content-Type": "application/json"},
 		body: JSON.stringify({code: "`+rep.Code+`"})}).then((r) => r.json()).then((j) => j.outcome)`, chromedp.EvalAwaitPromise))
-	if body != locker.OutcomeOpened {
+	if body != string(locker.OutcomeOpened) {
 		t.Fatalf("the kiosk page's own code: %s", body)
 	}
 	// lockerctl's client, with the token, still acts; without it, it may only read.

@@ -64,7 +64,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal("the store never filled up")
 	}
 	low := d.waitEvent(locker.EvStoreLowSpace, nil)
-	t.Logf("low-space alarm at headroom %v bytes (min %v)", low.Data["headroom_bytes"], low.Data["min_free_bytes"])
+	t.Logf("low-space alarm at headroom %v bytes (min %v)", low.Fields()["headroom_bytes"], low.Fields()["min_free_bytes"])
 
 	// Fail closed: neither a pickup nor a return opens anything.
 	before := d.pulses("A01") + d.pulses(locker.ReturnSlotID)

@@ -143,7 +143,7 @@ func TestEndToEnd(t *testing.T) {
 		// Once the lockout from the earlier step is over, a code read by
 		// the new device opens its door.
 		lock := d.waitEvent(locker.EvLockoutStarted, map[string]any{"scanner": "front"})
-		until, err := time.Parse(time.RFC3339Nano, lock.Data["until"].(string))
+		until, err := time.Parse(time.RFC3339Nano, lock.Fields()["until"].(string))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -311,12 +311,12 @@ func (d *daemon) events(after uint64) []locker.Event {
 
 // waitEvent waits (up to 10 s) until an event of type typ with data
 // matching want has been streamed, and returns it.
-func (d *daemon) waitEvent(typ string, want map[string]any) locker.Event {
+func (d *daemon) waitEvent(typ locker.EventType, want map[string]any) locker.Event {
 	d.t.Helper()
 	var found locker.Event
 	d.waitFor(fmt.Sprintf("a %s event with %v", typ, want), func(seen []locker.Event) bool {
 		for _, e := range seen {
-			if e.Type == typ && lockertest.Matches(e.Data, want) {
+			if e.Type == typ && lockertest.Matches(e.Fields(), want) {
 				found = e
 				return true
 			}
@@ -327,7 +327,7 @@ func (d *daemon) waitEvent(typ string, want map[string]any) locker.Event {
 }
 
 // waitCount waits until at least n matching events have been streamed.
-func (d *daemon) waitCount(typ string, want map[string]any, n int) {
+func (d *daemon) waitCount(typ locker.EventType, want map[string]any, n int) {
 	d.t.Helper()
 	d.waitFor(fmt.Sprintf("%d %s events with %v", n, typ, want), func(seen []locker.Event) bool {
 		return countIn(seen, typ, want) >= n
@@ -356,17 +356,17 @@ func (d *daemon) streamed() []locker.Event {
 	return append([]locker.Event(nil), d.seen...)
 }
 
-func countIn(evs []locker.Event, typ string, want map[string]any) int {
+func countIn(evs []locker.Event, typ locker.EventType, want map[string]any) int {
 	n := 0
 	for _, e := range evs {
-		if e.Type == typ && lockertest.Matches(e.Data, want) {
+		if e.Type == typ && lockertest.Matches(e.Fields(), want) {
 			n++
 		}
 	}
 	return n
 }
 
-func (d *daemon) count(typ string, want map[string]any) int {
+func (d *daemon) count(typ locker.EventType, want map[string]any) int {
 	return countIn(d.streamed(), typ, want)
 }
 

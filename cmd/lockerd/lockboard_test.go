@@ -57,7 +57,7 @@ func TestLockBoardCabinet(t *testing.T) {
 			t.Fatalf("pickup with board 1 silent: %+v", res)
 		}
 	}
-	if e := d.waitEvent(locker.EvDoorJammed, map[string]any{"compartment": "A02", "jams": 0.0}); e.Data["lock_error"] == nil {
+	if e := d.waitEvent(locker.EvDoorJammed, map[string]any{"compartment": "A02", "jams": 0.0}); e.Fields()["lock_error"] == nil {
 		t.Fatalf("door.jammed without lock_error: %+v", e)
 	}
 	if cp := d.compartment("A02"); cp.OutOfService {

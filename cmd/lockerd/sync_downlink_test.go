@@ -154,7 +154,7 @@ func TestDownlinkRobustness(t *testing.T) {
 
 	// Only the one valid cmd.open opened a door.
 	for _, e := range d.streamed() {
-		if e.Type == locker.EvDoorOpened && e.Data["compartment"] != "A02" {
+		if e.Type == locker.EvDoorOpened && e.Fields()["compartment"] != "A02" {
 			t.Errorf("a door opened that should not: %+v", e)
 		}
 	}

@@ -42,7 +42,7 @@ func TestSyncOfflineReplay(t *testing.T) {
 	if res := d.scan("keypad", codes[0]); res.Outcome != locker.OutcomeOpened {
 		t.Fatalf("offline pickup: %+v", res)
 	}
-	d.sim("close", d.waitEvent(locker.EvPickupCompleted, map[string]any{"order_id": ids[0]}).Data["compartments"].([]any)[0].(string))
+	d.sim("close", d.waitEvent(locker.EvPickupCompleted, map[string]any{"order_id": ids[0]}).Fields()["compartments"].([]any)[0].(string))
 	if res := d.scan("returns", "9787532736744"); res.Outcome != locker.OutcomeReturned {
 		t.Fatalf("offline return: %+v", res)
 	}
@@ -83,10 +83,10 @@ func TestSyncOfflineReplay(t *testing.T) {
 	if uint64(len(evs)) < offlineHead {
 		t.Fatalf("central has %d events, locker recorded %d", len(evs), offlineHead)
 	}
-	for _, typ := range []string{locker.EvPickupCompleted, locker.EvItemReturned, locker.EvDoorForced, locker.EvDaemonStarted} {
+	for _, typ := range []locker.EventType{locker.EvPickupCompleted, locker.EvItemReturned, locker.EvDoorForced, locker.EvDaemonStarted} {
 		found := false
 		for _, e := range evs {
-			found = found || e.Type == typ && e.Seq > onlineHead
+			found = found || e.Type == string(typ) && e.Seq > onlineHead
 		}
 		if !found {
 			t.Errorf("no offline %s at the central", typ)

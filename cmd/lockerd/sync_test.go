@@ -68,7 +68,7 @@ func TestSyncOnlinePickup(t *testing.T) {
 			})
 			var e protocol.Event
 			json.Unmarshal(m.Payload, &e)
-			if e.Data["order_id"] != created.Order.ID || e.ID != protocol.EventID(lockerID, e.Store, e.Seq) || e.Store == "" || e.Hist || e.Locker != lockerID {
+			if e.Fields()["order_id"] != created.Order.ID || e.ID != protocol.EventID(lockerID, e.Store, e.Seq) || e.Store == "" || e.Hist || e.Locker != lockerID {
 				t.Fatalf("event: %s", m.Payload)
 			}
 			// The central acks; the locker's outbox empties.

@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -37,7 +38,7 @@ func filled(t *testing.T, n int) (string, string) {
 			if err := tx.PutOrder(o); err != nil {
 				return err
 			}
-			if _, err := tx.Record(locker.Event{Type: "test", Boot: s.Boot(), Data: map[string]any{"i": i}}); err != nil {
+			if _, err := tx.Record(locker.Event{Type: "test", Boot: s.Boot(), Data: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))}); err != nil {
 				return err
 			}
 		}

@@ -136,12 +136,12 @@ func (c *Cabinet) Events(t testing.TB) []locker.Event {
 
 // WaitEvent waits (up to 5 s of real time) until an event of type typ
 // whose data matches every key of want is in the outbox, and returns it.
-func (c *Cabinet) WaitEvent(t testing.TB, typ string, want map[string]any) locker.Event {
+func (c *Cabinet) WaitEvent(t testing.TB, typ locker.EventType, want map[string]any) locker.Event {
 	t.Helper()
 	live, stop := c.L.Subscribe()
 	defer stop()
 	for _, e := range c.Events(t) {
-		if e.Type == typ && Matches(e.Data, want) {
+		if e.Type == typ && Matches(e.Fields(), want) {
 			return e
 		}
 	}
@@ -149,7 +149,7 @@ func (c *Cabinet) WaitEvent(t testing.TB, typ string, want map[string]any) locke
 	for {
 		select {
 		case e := <-live:
-			if e.Type == typ && Matches(e.Data, want) {
+			if e.Type == typ && Matches(e.Fields(), want) {
 				return e
 			}
 		case <-timeout:

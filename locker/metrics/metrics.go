@@ -24,9 +24,21 @@ type Metrics struct {
 	jams     prometheus.Counter
 }
 
+// Source is what the metrics read from the locker core; *locker.Locker
+// is one.
+type Source interface {
+	Subscribe() (<-chan locker.Event, func())
+	Pulses() uint64
+	SyncState() (locker.SyncState, error)
+	Events(after uint64, limit int) ([]locker.Event, error)
+	StoreHealthy() bool
+	ScannerStates() map[string]bool
+	HardwareStates() map[string]bool
+}
+
 // New registers the metrics of l; connected reports the MQTT link (nil:
 // standalone).
-func New(l *locker.Locker, connected func() bool) *Metrics {
+func New(l Source, connected func() bool) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
 	f := func(name, help string) prometheus.CounterOpts {
 		return prometheus.CounterOpts{Namespace: "lockerd", Name: name, Help: help}
@@ -94,7 +106,7 @@ func (m *Metrics) upGauge(name, help, label string, states func() map[string]boo
 }
 
 // Run counts committed events until ctx ends.
-func (m *Metrics) Run(ctx context.Context, l *locker.Locker) {
+func (m *Metrics) Run(ctx context.Context, l Source) {
 	events, stop := l.Subscribe()
 	defer stop()
 	for {
@@ -108,24 +120,29 @@ func (m *Metrics) Run(ctx context.Context, l *locker.Locker) {
 }
 
 func (m *Metrics) count(e locker.Event) {
-	m.events.WithLabelValues(e.Type).Inc()
-	str := func(k string) string { s, _ := e.Data[k].(string); return s }
-	switch e.Type {
-	case locker.EvPickupCompleted:
+	m.events.WithLabelValues(string(e.Type)).Inc()
+	p, err := e.Payload()
+	if err != nil {
+		return
+	}
+	// A refusal summing up a burst (Count) stands for Count refusals.
+	times := func(r locker.Refusal) float64 { return float64(max(r.Count, 1)) }
+	switch p := p.(type) {
+	case *locker.PickupCompleted:
 		m.pickups.Inc()
-	case locker.EvPickupDenied:
-		m.denials.WithLabelValues(str("reason")).Inc()
-	case locker.EvLockoutStarted:
+	case *locker.PickupDenied:
+		m.denials.WithLabelValues(p.Reason).Add(times(p.Refusal))
+	case *locker.LockoutStarted:
 		m.lockouts.Inc()
-	case locker.EvItemReturned:
+	case *locker.ItemReturned:
 		m.returns.WithLabelValues("accepted").Inc()
-	case locker.EvReturnRefused:
-		m.returns.WithLabelValues(str("reason")).Inc()
-	case locker.EvDoorForced:
+	case *locker.ReturnRefused:
+		m.returns.WithLabelValues(p.Reason).Add(times(p.Refusal))
+	case *locker.DoorForced:
 		m.alarms.WithLabelValues("forced").Inc()
-	case locker.EvDoorLeftOpen:
+	case *locker.DoorLeftOpen:
 		m.alarms.WithLabelValues("left_open").Inc()
-	case locker.EvDoorJammed:
+	case *locker.DoorJammed:
 		m.jams.Inc()
 	}
 }

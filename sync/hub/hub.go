@@ -684,7 +684,25 @@ func (h *Hub) checkSame(tx *bolt.Tx, li *LockerInfo, old []byte, e protocol.Even
 // applyEventToOrders keeps the hub's view of orders in step with what
 // happened at the locker.
 func (h *Hub) applyEventToOrders(tx *bolt.Tx, id string, e protocol.Event) error {
-	orderID, _ := e.Data["order_id"].(string)
+	data, err := protocol.DecodeEventData(e)
+	if err != nil {
+		return nil // stored as it came; nothing here to learn from it
+	}
+	var orderID, status string
+	var compartments []string
+	switch d := data.(type) {
+	case *protocol.OrderLoaded:
+		orderID, status = d.OrderID, "ready"
+		if d.Compartment != "" {
+			compartments = []string{d.Compartment}
+		}
+	case *protocol.PickupCompleted:
+		orderID, status = d.OrderID, "picked_up"
+	case *protocol.OrderExpired:
+		orderID, status = d.OrderID, "expired"
+	case *protocol.OrderRetrieved:
+		orderID, status = d.OrderID, "retrieved"
+	}
 	if orderID == "" {
 		return nil
 	}
@@ -694,20 +712,9 @@ func (h *Hub) applyEventToOrders(tx *bolt.Tx, id string, e protocol.Event) error
 	if err != nil || !found {
 		return err
 	}
-	switch e.Type {
-	case locker.EvOrderLoaded:
-		o.Status = "ready"
-		if c, _ := e.Data["compartment"].(string); c != "" {
-			o.Compartments = []string{c}
-		}
-	case locker.EvPickupCompleted:
-		o.Status = "picked_up"
-	case locker.EvOrderExpired:
-		o.Status = "expired"
-	case locker.EvOrderRetrieved:
-		o.Status = "retrieved"
-	default:
-		return nil
+	o.Status = status
+	if compartments != nil {
+		o.Compartments = compartments
 	}
 	return putJSON(b, lkey(id, []byte(orderID)), o)
 }

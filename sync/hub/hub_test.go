@@ -114,8 +114,9 @@ func TestHubBoundsItsInputs(t *testing.T) {
 	nb := protocol.Topics{Prefix: protocol.DefaultPrefix, Locker: "nb-1"}
 	loc := brokertest.Record(t, url, "nb-1", "", nil)
 	event := func(seq uint64, ts time.Time, data map[string]any) []byte {
+		rawData, _ := json.Marshal(data)
 		raw, _ := json.Marshal(protocol.Event{V: 1, ID: protocol.EventID("nb-1", "00aa00aa00aa00aa", seq), Type: "door.opened",
-			Locker: "nb-1", Store: "00aa00aa00aa00aa", Boot: 1, Seq: seq, TS: ts, Data: data})
+			Locker: "nb-1", Store: "00aa00aa00aa00aa", Boot: 1, Seq: seq, TS: ts, Data: rawData})
 		return raw
 	}
 	now := time.Now().UTC()

@@ -35,7 +35,7 @@ type Core interface {
 	SetService(compartment string, inService bool, reason string) error
 
 	// What the link notices about the locker's health and identity.
-	RecordIdentityConflict(data map[string]any)
+	RecordIdentityConflict(c locker.IdentityConflict)
 	Fault(reason string)
 	Recover(where string)
 }

@@ -140,9 +140,9 @@ func (k *Link) handleCmd(ctx context.Context, m protocol.Message) {
 		case err != nil:
 			ack(protocol.CmdRejected, err.Error())
 		case res.Outcome == locker.OutcomeOpened || res.Outcome == locker.OutcomeMaintOpen:
-			ack(protocol.CmdDone, res.Outcome)
+			ack(protocol.CmdDone, string(res.Outcome))
 		default:
-			ack(protocol.CmdRejected, res.Outcome+" "+res.Reason)
+			ack(protocol.CmdRejected, string(res.Outcome)+" "+res.Reason)
 		}
 	case protocol.TypeCmdService:
 		var d protocol.CmdService

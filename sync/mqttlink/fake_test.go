@@ -129,8 +129,8 @@ func (c *fakeCore) RemoteOpen(ctx context.Context, id, reason string) (locker.Sc
 	c.opened = append(c.opened, id)
 	return locker.ScanResult{Outcome: locker.OutcomeMaintOpen, Compartments: []string{id}}, nil
 }
-func (c *fakeCore) SetService(string, bool, string) error { return nil }
-func (c *fakeCore) RecordIdentityConflict(map[string]any) {}
+func (c *fakeCore) SetService(string, bool, string) error          { return nil }
+func (c *fakeCore) RecordIdentityConflict(locker.IdentityConflict) {}
 func (c *fakeCore) Fault(reason string) {
 	c.mu.Lock()
 	c.faults = append(c.faults, reason)

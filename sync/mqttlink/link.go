@@ -426,7 +426,7 @@ func (k *Link) publishBatch(ctx context.Context) (int, error) {
 	}
 	for _, e := range evs {
 		payload, err := json.Marshal(protocol.Event{V: protocol.Version, ID: protocol.EventID(k.cfg.LockerID, store, e.Seq),
-			Type: e.Type, Locker: k.cfg.LockerID, Store: store, Boot: e.Boot, Seq: e.Seq, TS: e.TS, Hist: e.Seq <= hist, Data: e.Data})
+			Type: string(e.Type), Locker: k.cfg.LockerID, Store: store, Boot: e.Boot, Seq: e.Seq, TS: e.TS, Hist: e.Seq <= hist, Data: e.Data})
 		if err != nil {
 			return sent, err
 		}
@@ -508,14 +508,28 @@ func (k *Link) telemetry(ctx context.Context) {
 			k.log.Error("telemetry", "err", err)
 			continue
 		}
-		body := map[string]any{"v": protocol.Version, "type": "telemetry", "locker": k.cfg.LockerID,
-			"ts": time.Now().UTC(), "uptime_s": int(time.Since(k.start).Seconds()), "data": tel}
+		body := protocol.Telemetry{V: protocol.Version, Type: protocol.TypeTelemetry, Locker: k.cfg.LockerID,
+			TS: time.Now().UTC(), UptimeS: int(time.Since(k.start).Seconds()), Data: telemetryData(tel)}
 		if k.cfg.StoreSize != nil {
-			body["store_bytes"] = k.cfg.StoreSize()
+			n := k.cfg.StoreSize()
+			body.StoreBytes = &n
 		}
 		raw, _ := json.Marshal(body)
 		k.client.Publish(k.topics.UpTele(), 0, false, raw) // QoS 0, never in the outbox
 	}
+}
+
+// telemetryData is the core's summary in its wire form.
+func telemetryData(t locker.Telemetry) protocol.TelemetryData {
+	bySize := func(m map[locker.Size]int) map[string]int {
+		out := make(map[string]int, len(m))
+		for k, v := range m {
+			out[string(k)] = v
+		}
+		return out
+	}
+	return protocol.TelemetryData{Free: bySize(t.Free), Used: bySize(t.Used), OutOfServ: t.OutOfServ, DoorsOpen: t.DoorsOpen,
+		OutboxDepth: t.OutboxDepth, BinFull: t.BinFull, Scanners: t.Scanners}
 }
 
 // reply publishes an ack.* or nack on up/ack.
@@ -592,8 +606,8 @@ func (k *Link) handle(ctx context.Context, topic string, payload []byte) {
 			// this cabinet's previous run (its last birth, retained); again
 			// and again, it is another cabinet with this locker's id.
 			if conflict, n, losses := k.clones.foreign(st.Instance, time.Now()); conflict {
-				k.l.RecordIdentityConflict(map[string]any{"other_instance": st.Instance, "other_store": st.Store,
-					"other_boot": st.Boot, "same_store": st.Store == k.l.StoreID(), "births_seen": n, "connection_losses": losses})
+				k.l.RecordIdentityConflict(locker.IdentityConflict{OtherInstance: st.Instance, OtherStore: st.Store,
+					OtherBoot: st.Boot, SameStore: st.Store == k.l.StoreID(), BirthsSeen: n, ConnectionLosses: losses})
 			}
 		}
 		if !st.Online && st.Boot == k.l.Boot() && (st.Instance == "" || st.Instance == k.instance) {

@@ -46,12 +46,12 @@ type Event struct {
 	// Store is the identity of the locker's store that recorded the event
 	// (a random id made with the store): seq counts within it, and starts
 	// at 1 again in a replaced store. "" from lockers before it was sent.
-	Store string         `json:"store,omitempty"`
-	Boot  uint64         `json:"boot"`
-	Seq   uint64         `json:"seq"`
-	TS    time.Time      `json:"ts"`
-	Hist  bool           `json:"hist"`
-	Data  map[string]any `json:"data"`
+	Store string          `json:"store,omitempty"`
+	Boot  uint64          `json:"boot"`
+	Seq   uint64          `json:"seq"`
+	TS    time.Time       `json:"ts"`
+	Hist  bool            `json:"hist"`
+	Data  json.RawMessage `json:"data"` // the type's data (events.go)
 }
 
 // EventID is the id of event seq of a locker's store: <locker>-<store>-<seq>,
@@ -270,4 +270,30 @@ func Encode(typ, id, locker, ref string, ts time.Time, data any) ([]byte, error)
 		m.Data = raw
 	}
 	return json.Marshal(m)
+}
+
+// TypeTelemetry is the type of a telemetry message (up/tele, QoS 0, never
+// in the outbox).
+const TypeTelemetry = "telemetry"
+
+// Telemetry is a locker's periodic summary on up/tele.
+type Telemetry struct {
+	V          int           `json:"v"`
+	Type       string        `json:"type"` // TypeTelemetry
+	Locker     string        `json:"locker"`
+	TS         time.Time     `json:"ts"`
+	UptimeS    int           `json:"uptime_s"`
+	StoreBytes *int64        `json:"store_bytes,omitempty"`
+	Data       TelemetryData `json:"data"`
+}
+
+// TelemetryData is what a locker reports of itself.
+type TelemetryData struct {
+	Free        map[string]int  `json:"free"` // free compartments by size
+	Used        map[string]int  `json:"used"`
+	OutOfServ   []string        `json:"out_of_service,omitempty"`
+	DoorsOpen   []string        `json:"doors_open,omitempty"`
+	OutboxDepth int             `json:"outbox_depth"`
+	BinFull     bool            `json:"bin_full"`
+	Scanners    map[string]bool `json:"scanners"` // connected, by name
 }
