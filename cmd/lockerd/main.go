@@ -41,6 +41,8 @@ import (
 var (
 	_ mqttlink.Core  = (*locker.Locker)(nil)
 	_ httpapi.Locker = (*locker.Locker)(nil)
+	_ kiosk.Locker   = (*locker.Locker)(nil)
+	_ metrics.Source = (*locker.Locker)(nil)
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…".

@@ -1,9 +1,9 @@
 package kiosk
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -34,16 +34,26 @@ type Config struct {
 }
 
 // Handler serves the kiosk page and its API under / and /kiosk/.
+// Locker is what the kiosk asks of the locker core; *locker.Locker is one.
+type Locker interface {
+	LiveStatus() (locker.Status, error)
+	StoreHealthy() bool
+	Orders() ([]locker.Order, error)
+	Scan(ctx context.Context, device, text string) (locker.ScanResult, error)
+	Subscribe() (<-chan locker.Event, func())
+	SubscribeNotices() (<-chan locker.Notice, func())
+}
+
 type Handler struct {
 	cfg Config
-	l   *locker.Locker
+	l   Locker
 	log *slog.Logger
 	qr  []byte
 	mux *http.ServeMux
 }
 
 // New builds the kiosk handler; the order-page QR code is rendered once.
-func New(cfg Config, l *locker.Locker, log *slog.Logger) (*Handler, error) {
+func New(cfg Config, l Locker, log *slog.Logger) (*Handler, error) {
 	h := &Handler{cfg: cfg, l: l, log: log, mux: http.NewServeMux()}
 	if cfg.OrderURL != "" {
 		png, err := qrcode.Encode(cfg.OrderURL, qrcode.Medium, 320)
@@ -250,7 +260,10 @@ func (h *Handler) code(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := h.l.Scan(r.Context(), locker.KeypadDevice, req.Code)
 	if err != nil {
-		reply(w, http.StatusInternalServerError, map[string]string{"error": errors.Unwrap(err).Error()})
+		// The screen says the locker could not serve; the cause (a path,
+		// a store error) is for the log only.
+		h.log.Error("keypad code not handled", "err", err)
+		reply(w, http.StatusInternalServerError, map[string]string{"error": "could not be served"})
 		return
 	}
 	reply(w, http.StatusOK, res)

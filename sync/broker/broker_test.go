@@ -145,3 +145,35 @@ func TestReadUsers(t *testing.T) {
 		t.Fatalf("bad line: %v", err)
 	}
 }
+
+// The ACL as a table: a locker writes only its own uplink and status,
+// reads only its own downlink, its status and the central's status; the
+// central does everything; a wildcard filter over other lockers is no
+// topic of one's own.
+func TestAllowed(t *testing.T) {
+	tests := []struct {
+		id, topic string
+		write, ok bool
+	}{
+		{"l1", "lk/l1/up/evt", true, true},
+		{"l1", "lk/l1/status", true, true},
+		{"l1", "lk/l2/up/evt", true, false},
+		{"l1", "lk/l1/down/cmd", true, false},
+		{"l1", "lk/central/status", true, false},
+		{"l1", "lk/l1/down/#", false, true},
+		{"l1", "lk/l1/down/cmd", false, true},
+		{"l1", "lk/central/status", false, true},
+		{"l1", "lk/l2/down/cmd", false, false},
+		{"l1", "lk/+/down/#", false, false},
+		{"l1", "lk/#", false, false},
+		{"l1", "lk/l1/up/evt", false, false},
+		{"l1", "other/l1/up/evt", true, false},
+		{"hub", "lk/l2/down/cmd", true, true},
+		{"hub", "lk/+/up/#", false, true},
+	}
+	for _, tt := range tests {
+		if got := Allowed("lk", "hub", tt.id, tt.topic, tt.write); got != tt.ok {
+			t.Errorf("%s %s write=%v: %v, want %v", tt.id, tt.topic, tt.write, got, tt.ok)
+		}
+	}
+}
