@@ -63,7 +63,9 @@ func (f *fakeLocker) Events(after uint64, limit int) ([]locker.Event, error) {
 	}
 	return out, nil
 }
-func (f *fakeLocker) Subscribe() (<-chan locker.Event, func()) { return make(chan locker.Event), func() {} }
+func (f *fakeLocker) Subscribe() (<-chan locker.Event, func()) {
+	return make(chan locker.Event), func() {}
+}
 func (f *fakeLocker) Scan(ctx context.Context, device, text string) (locker.ScanResult, error) {
 	if device != "front" {
 		return locker.ScanResult{}, fmt.Errorf("unknown scanner %q", device)

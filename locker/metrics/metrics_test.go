@@ -30,8 +30,10 @@ func (f *fakeSource) SyncState() (locker.SyncState, error) {
 func (f *fakeSource) Events(after uint64, limit int) ([]locker.Event, error) {
 	return []locker.Event{{Seq: after + 1, TS: f.oldest}}, nil
 }
-func (f *fakeSource) StoreHealthy() bool              { return f.healthy }
-func (f *fakeSource) ScannerStates() map[string]bool  { return map[string]bool{"front": true, "returns": false} }
+func (f *fakeSource) StoreHealthy() bool { return f.healthy }
+func (f *fakeSource) ScannerStates() map[string]bool {
+	return map[string]bool{"front": true, "returns": false}
+}
 func (f *fakeSource) HardwareStates() map[string]bool { return map[string]bool{"lock board 1": false} }
 
 func scrape(t *testing.T, m *Metrics) string {
