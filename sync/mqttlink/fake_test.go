@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"iter"
 	"slices"
 	"sync"
@@ -19,16 +20,20 @@ import (
 // fakeCore is a Core in memory: an outbox, orders by id, a set of
 // replaced orders; syncErr makes SyncState fail.
 type fakeCore struct {
-	mu       sync.Mutex
-	outbox   []locker.Event
-	acked    uint64
-	orders   map[string]locker.Order
-	snapRev  uint64
-	replaced int // ReplaceOrders calls that completed
-	cmdErr   error
-	opened   []string
-	syncErr  error
-	faults   []string
+	mu        sync.Mutex
+	outbox    []locker.Event
+	acked     uint64
+	orders    map[string]locker.Order
+	snapRev   uint64
+	replaced  int // ReplaceOrders calls that completed
+	cmdErr    error
+	opened    []string
+	syncErr   error
+	faults    []string
+	conflicts []locker.IdentityConflict
+	applied   [][]locker.Order
+	cancelled []string
+	service   []string
 }
 
 var _ Core = (*fakeCore)(nil)
@@ -95,10 +100,14 @@ func (c *fakeCore) ApplyOrders(orders []locker.Order) (locker.OrdersResult, erro
 		c.orders[o.ID] = o
 		res.AppliedCount++
 	}
+	c.applied = append(c.applied, orders)
 	return res, nil
 }
 func (c *fakeCore) CancelOrders(ids []string, rev uint64) (locker.OrdersResult, error) {
-	return locker.OrdersResult{}, nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cancelled = append(c.cancelled, ids...)
+	return locker.OrdersResult{Rev: rev}, nil
 }
 
 // ReplaceOrders keeps exactly the set, as the core does (without its
@@ -129,8 +138,20 @@ func (c *fakeCore) RemoteOpen(ctx context.Context, id, reason string) (locker.Sc
 	c.opened = append(c.opened, id)
 	return locker.ScanResult{Outcome: locker.OutcomeMaintOpen, Compartments: []string{id}}, nil
 }
-func (c *fakeCore) SetService(string, bool, string) error          { return nil }
-func (c *fakeCore) RecordIdentityConflict(locker.IdentityConflict) {}
+func (c *fakeCore) SetService(id string, in bool, reason string) error {
+	if id == "Z9" {
+		return fmt.Errorf("unknown compartment %q", id)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.service = append(c.service, fmt.Sprintf("%s %v %s", id, in, reason))
+	return nil
+}
+func (c *fakeCore) RecordIdentityConflict(ic locker.IdentityConflict) {
+	c.mu.Lock()
+	c.conflicts = append(c.conflicts, ic)
+	c.mu.Unlock()
+}
 func (c *fakeCore) Fault(reason string) {
 	c.mu.Lock()
 	c.faults = append(c.faults, reason)

@@ -208,7 +208,7 @@ func (k *Link) options() (*mqtt.ClientOptions, error) {
 			k.mu.Lock()
 			k.connected = false
 			k.mu.Unlock()
-			k.clones.lost(time.Now())
+			k.clones.lost(k.now())
 			k.log.Warn("mqtt connection lost", "err", err)
 			k.rotate("connection lost")
 		})
@@ -605,7 +605,7 @@ func (k *Link) handle(ctx context.Context, topic string, payload []byte) {
 			// Another process announced itself as this locker. Once, it is
 			// this cabinet's previous run (its last birth, retained); again
 			// and again, it is another cabinet with this locker's id.
-			if conflict, n, losses := k.clones.foreign(st.Instance, time.Now()); conflict {
+			if conflict, n, losses := k.clones.foreign(st.Instance, k.now()); conflict {
 				k.l.RecordIdentityConflict(locker.IdentityConflict{OtherInstance: st.Instance, OtherStore: st.Store,
 					OtherBoot: st.Boot, SameStore: st.Store == k.l.StoreID(), BirthsSeen: n, ConnectionLosses: losses})
 			}

@@ -273,3 +273,118 @@ func TestDownlinkGarbage(t *testing.T) {
 		t.Fatalf("orders on the command topic: %+v", r)
 	}
 }
+
+// Order messages: an upsert's codes are hashed on receipt (a plaintext
+// code never reaches the core), an order with both a code and a hash is
+// rejected in the ack, a cancel reaches the core; a failing store is a
+// nack, so that the central library sends again.
+func TestOrderMessages(t *testing.T) {
+	tl := newTestLink(t, newFakeCore(0))
+	exp := time.Now().Add(time.Hour)
+	up := protocol.OrdersUpsert{Orders: []protocol.Order{
+		{ID: "O1", Rev: 1, State: "assigned", Size: "S", Code: "K7Q2M9", ExpiresAt: exp, Items: []protocol.Item{{Barcode: "978"}}},
+		{ID: "O2", Rev: 1, State: "assigned", Size: "S", Code: "AB12", CodeHash: "h", ExpiresAt: exp},
+	}}
+	tl.handleOrders(message(t, protocol.TypeOrdersUpsert, "u1", nil, up))
+	r := tl.replies(t)
+	var ack protocol.AckOrders
+	if len(r) != 1 || r[0].Type != protocol.TypeAckOrders || protocol.DecodeData(r[0], &ack) != nil {
+		t.Fatalf("replies %+v", r)
+	}
+	if len(ack.Rejected) != 1 || ack.Rejected[0].OrderID != "O2" || ack.AppliedCount != 1 {
+		t.Fatalf("ack %+v", ack)
+	}
+	if o := tl.core.orders["O1"]; o.CodeHash != "hash-K7Q2M9" || len(o.Items) != 1 {
+		t.Fatalf("order reached the core as %+v", o)
+	}
+	tl.handleOrders(message(t, protocol.TypeOrdersCancel, "c1", nil, protocol.OrdersCancel{OrderIDs: []string{"O1"}, Rev: 2}))
+	if r := tl.replies(t); len(r) != 1 || len(tl.core.cancelled) != 1 {
+		t.Fatalf("cancel: %+v, cancelled %v", r, tl.core.cancelled)
+	}
+	tl.handleOrders(message(t, protocol.TypeOrdersSnapshot, "s1", nil, snapPart("S", 3, 1, 1)))
+	if r := tl.replies(t); len(r) != 1 || tl.core.replaced != 1 {
+		t.Fatalf("snapshot: %+v", r)
+	}
+	tl.handleOrders(protocol.Message{Type: protocol.TypeOrdersUpsert, ID: "u2", Data: []byte(`{"orders":"many"}`)})
+	tl.core.syncErr = errStore
+	tl.handleOrders(message(t, protocol.TypeOrdersSnapshot, "s2", nil, snapPart("T", 4, 1, 1)))
+	for _, r := range tl.replies(t) {
+		if r.Type != protocol.TypeNack {
+			t.Fatalf("a malformed message or a store failure acked: %+v", r)
+		}
+	}
+}
+
+// The other commands: service, resync (from the last ack at least),
+// ping, and an open the core refuses.
+func TestOtherCommands(t *testing.T) {
+	tl := newTestLink(t, newFakeCore(10))
+	tl.core.acked = 4
+	exp := time.Now().Add(time.Minute)
+	status := func() string {
+		r := tl.replies(t)
+		if len(r) != 1 {
+			t.Fatalf("%d replies", len(r))
+		}
+		var a protocol.AckCmd
+		protocol.DecodeData(r[0], &a)
+		return a.Status + " " + a.Detail
+	}
+	tl.handleCmd(context.Background(), message(t, protocol.TypeCmdService, "s1", &exp, protocol.CmdService{Compartment: "A01"}))
+	if got := status(); got != "done " || tl.core.service[0] != "A01 false remote" {
+		t.Fatalf("service: %s %v", got, tl.core.service)
+	}
+	tl.handleCmd(context.Background(), message(t, protocol.TypeCmdService, "s2", &exp, protocol.CmdService{Compartment: "Z9"}))
+	if got := status(); !strings.HasPrefix(got, "rejected") {
+		t.Fatalf("service of an unknown compartment: %s", got)
+	}
+	tl.cursor = 10
+	tl.handleCmd(context.Background(), message(t, protocol.TypeCmdResync, "r1", &exp, protocol.CmdResync{FromSeq: 1}))
+	if got := status(); !strings.HasPrefix(got, "done resending from seq 5") || tl.cursor != 4 {
+		t.Fatalf("resync: %s, cursor %d", got, tl.cursor)
+	}
+	tl.handleCmd(context.Background(), message(t, protocol.TypeCmdPing, "p1", &exp, struct{}{}))
+	if got := status(); got != "done pong" {
+		t.Fatalf("ping: %s", got)
+	}
+	tl.handleCmd(context.Background(), message(t, protocol.TypeCmdOpen, "o1", &exp, "not an object"))
+	if got := status(); !strings.HasPrefix(got, "rejected") {
+		t.Fatalf("open with bad data: %s", got)
+	}
+}
+
+// Statuses on the locker's own topic: another cabinet's births again and
+// again are an identity conflict (once an hour); this cabinet's earlier
+// run is not; a stale will of this run while connected is answered by a
+// birth.
+func TestStatusTopic(t *testing.T) {
+	tl := newTestLink(t, newFakeCore(0))
+	birth := func(st protocol.Status) {
+		raw, _ := json.Marshal(st)
+		tl.handle(context.Background(), tl.topics.Status(), raw)
+	}
+	birth(protocol.Status{Online: true, Instance: "earlier", Store: "store1", Boot: 0})
+	birth(protocol.Status{Online: true, Instance: "earlier", Store: "store1", Boot: 0})
+	birth(protocol.Status{Online: true, Instance: tl.instance, Store: "store1", Boot: 1})
+	if len(tl.core.conflicts) != 0 {
+		t.Fatalf("own births taken for a clone: %+v", tl.core.conflicts)
+	}
+	for range 3 {
+		tl.now = tl.now.Add(time.Minute)
+		birth(protocol.Status{Online: true, Instance: "clone", Store: "store9", Boot: 7})
+	}
+	if len(tl.core.conflicts) != 1 || tl.core.conflicts[0].OtherStore != "store9" || tl.core.conflicts[0].SameStore {
+		t.Fatalf("conflicts %+v", tl.core.conflicts)
+	}
+	birth(protocol.Status{Online: false, Instance: tl.instance, Boot: 1})
+	if sent := tl.client.on(tl.topics.Status()); len(sent) != 1 || !strings.Contains(string(sent[0]), `"online":true`) {
+		t.Fatalf("no birth over a stale will: %q", sent)
+	}
+	// The central library coming back: its missed events are sent again.
+	tl.cursor, tl.core.acked = 9, 2
+	raw, _ := json.Marshal(protocol.CentralStatus{Online: true})
+	tl.handle(context.Background(), tl.topics.CentralStatus(), raw)
+	if tl.cursor != 2 || !tl.centralOnline {
+		t.Fatalf("cursor %d after the central came back", tl.cursor)
+	}
+}
