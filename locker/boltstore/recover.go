@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/boltkv"
 )
 
 // Recovered says what Recover copied out of a damaged store.
@@ -141,17 +142,17 @@ func (c *collected) scan(from string, rep *Recovered) {
 		switch {
 		case len(r.k) == 8 && !c.walked[string(bOutbox)]:
 			var e locker.Event
-			if json.Unmarshal(r.v, &e) == nil && e.Seq == u64(r.k) && e.Type != "" {
+			if json.Unmarshal(r.v, &e) == nil && e.Seq == boltkv.U64(r.k) && e.Type != "" {
 				if _, ok := outbox[k]; !ok {
 					outbox[k], rep.Raw = r.v, true
 				}
 			}
 		case len(r.v) == 8 && slices.Contains([]string{locker.CounterOrdersRev, locker.CounterAckedSeq, locker.CounterSnapshotRev, locker.CounterReturns}, k):
-			if !c.walked[string(bCounters)] && u64(r.v) > u64(counters[k]) {
+			if !c.walked[string(bCounters)] && boltkv.U64(r.v) > boltkv.U64(counters[k]) {
 				counters[k], rep.Raw = r.v, true
 			}
 		case k == string(kBoot) && len(r.v) == 8:
-			if u64(r.v) > u64(meta[k]) {
+			if boltkv.U64(r.v) > boltkv.U64(meta[k]) {
 				meta[k] = r.v
 			}
 		case !c.walked[string(bOrders)] && len(r.v) > 0 && r.v[0] == '{':
@@ -178,7 +179,7 @@ func (c *collected) scan(from string, rep *Recovered) {
 // write puts what was collected into the new store, in small
 // transactions.
 func (c *collected) write(dst *Store, rep *Recovered) error {
-	acked := u64(c.bucket(bCounters)[locker.CounterAckedSeq])
+	acked := boltkv.U64(c.bucket(bCounters)[locker.CounterAckedSeq])
 	var orders []locker.Order
 	for k, v := range c.bucket(bOrders) {
 		var o locker.Order
@@ -268,7 +269,7 @@ func (c *collected) write(dst *Store, rep *Recovered) error {
 	err = inBatches(len(events), func(t *txn, i int) error {
 		r := events[i]
 		var e locker.Event
-		if json.Unmarshal(r.v, &e) != nil || e.Seq != u64(r.k) {
+		if json.Unmarshal(r.v, &e) != nil || e.Seq != boltkv.U64(r.k) {
 			rep.Lost = append(rep.Lost, fmt.Sprintf("outbox %x: unreadable event", r.k))
 			return nil
 		}
@@ -290,10 +291,10 @@ func (c *collected) write(dst *Store, rep *Recovered) error {
 			return err
 		}
 		m := tx.Bucket(bMeta)
-		if err := m.Put(kOutboxCount, be64(uint64(rep.Events))); err != nil {
+		if err := m.Put(kOutboxCount, boltkv.U64Key(uint64(rep.Events))); err != nil {
 			return err
 		}
-		return m.Put(kBoot, be64(max(u64(c.bucket(bMeta)[string(kBoot)]), u64(m.Get(kBoot)))))
+		return m.Put(kBoot, boltkv.U64Key(max(boltkv.U64(c.bucket(bMeta)[string(kBoot)]), boltkv.U64(m.Get(kBoot)))))
 	})
 }
 

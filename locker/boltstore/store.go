@@ -3,7 +3,6 @@ package boltstore
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/boltkv"
 )
 
 // SchemaVersion is the layout this package reads and writes.
@@ -114,7 +114,7 @@ func Open(path string, opt Options) (*Store, error) {
 			if err := checkSchema(m.Get(kSchema)); err != nil {
 				return err
 			}
-			s.boot, s.id = u64(m.Get(kBoot)), string(m.Get(kStoreID))
+			s.boot, s.id = boltkv.U64(m.Get(kBoot)), string(m.Get(kStoreID))
 			return nil
 		})
 	} else {
@@ -138,7 +138,7 @@ func Open(path string, opt Options) (*Store, error) {
 					return err
 				}
 			}
-			s.boot = u64(m.Get(kBoot)) + 1
+			s.boot = boltkv.U64(m.Get(kBoot)) + 1
 			if s.id = string(m.Get(kStoreID)); s.id == "" {
 				// Made once, with the store (or the first time a store
 				// from before store identities is opened).
@@ -149,7 +149,7 @@ func Open(path string, opt Options) (*Store, error) {
 					return err
 				}
 			}
-			return m.Put(kBoot, be64(s.boot))
+			return m.Put(kBoot, boltkv.U64Key(s.boot))
 		})
 	}
 	if err != nil {
@@ -302,35 +302,20 @@ func (t *txn) flush() error {
 	return nil
 }
 
-func be64(n uint64) []byte { b := make([]byte, 8); binary.BigEndian.PutUint64(b, n); return b }
-
-func u64(b []byte) uint64 {
-	if len(b) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(b)
-}
-
 func (t *txn) b(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }
 
+// getJSON reads a record that must be there: a missing one is
+// locker.ErrNotFound.
 func getJSON[T any](b *bolt.Bucket, key []byte, what string) (T, error) {
 	var v T
-	raw := b.Get(key)
-	if raw == nil {
+	found, err := boltkv.GetJSON(b, key, &v)
+	switch {
+	case err != nil:
+		return v, fmt.Errorf("%s: %w", what, err)
+	case !found:
 		return v, fmt.Errorf("%s %q: %w", what, key, locker.ErrNotFound)
 	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return v, fmt.Errorf("%s %q: corrupt record: %w", what, key, err)
-	}
 	return v, nil
-}
-
-func putJSON(b *bolt.Bucket, key []byte, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put(key, raw)
 }
 
 func (t *txn) Order(id string) (locker.Order, error) {
@@ -360,11 +345,11 @@ func (t *txn) OrderByBarcode(barcode string) (locker.Order, error) {
 }
 
 func expiryKey(o locker.Order) []byte {
-	return append(be64(uint64(o.ExpiresAt.UnixNano())), o.ID...)
+	return append(boltkv.U64Key(uint64(o.ExpiresAt.UnixNano())), o.ID...)
 }
 
 func endedKey(o locker.Order) []byte {
-	return append(be64(uint64(o.EndedAt.UnixNano())), o.ID...)
+	return append(boltkv.U64Key(uint64(o.EndedAt.UnixNano())), o.ID...)
 }
 
 // indexEnded builds idx_ended for a store from before it: an ended order
@@ -493,7 +478,7 @@ func (t *txn) ReadyExpiring(at time.Time) ([]locker.Order, error) {
 	if err := t.flush(); err != nil {
 		return nil, err
 	}
-	limit := be64(uint64(at.UnixNano()))
+	limit := boltkv.U64Key(uint64(at.UnixNano()))
 	c := t.b(bExpiry).Cursor()
 	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], limit) <= 0; k, _ = c.Next() {
 		o, err := t.Order(string(k[8:]))
@@ -512,7 +497,7 @@ func (t *txn) EndedBefore(at time.Time, limit int) ([]locker.Order, error) {
 	if err := t.flush(); err != nil {
 		return nil, err
 	}
-	bound := be64(uint64(at.UnixNano()))
+	bound := boltkv.U64Key(uint64(at.UnixNano()))
 	c := t.b(bEnded).Cursor()
 	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], bound) < 0 && (limit <= 0 || len(out) < limit); k, _ = c.Next() {
 		o, err := t.Order(string(k[8:]))
@@ -535,7 +520,7 @@ func (t *txn) Compartment(id string) (locker.Compartment, error) {
 }
 
 func (t *txn) PutCompartment(c locker.Compartment) error {
-	return putJSON(t.b(bComps), []byte(c.ID), c)
+	return boltkv.PutJSON(t.b(bComps), []byte(c.ID), c)
 }
 
 func (t *txn) Compartments() ([]locker.Compartment, error) {
@@ -564,27 +549,27 @@ func (t *txn) Record(e locker.Event) (locker.Event, error) {
 		return e, err
 	}
 	e.Seq = seq
-	if err := putJSON(ob, be64(seq), e); err != nil {
+	if err := boltkv.PutJSON(ob, boltkv.U64Key(seq), e); err != nil {
 		return e, err
 	}
 	m := t.b(bMeta)
-	return e, m.Put(kOutboxCount, be64(u64(m.Get(kOutboxCount))+1))
+	return e, m.Put(kOutboxCount, boltkv.U64Key(boltkv.U64(m.Get(kOutboxCount))+1))
 }
 
 func (t *txn) Events(after uint64, limit int) ([]locker.Event, error) {
 	var out []locker.Event
 	c := t.b(bOutbox).Cursor()
-	for k, v := c.Seek(be64(after + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
+	for k, v := c.Seek(boltkv.U64Key(after + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
 		var e locker.Event
 		if err := json.Unmarshal(v, &e); err != nil {
-			return nil, fmt.Errorf("outbox %d: corrupt record: %w", u64(k), err)
+			return nil, fmt.Errorf("outbox %d: corrupt record: %w", boltkv.U64(k), err)
 		}
 		out = append(out, e)
 	}
 	return out, nil
 }
 
-func (t *txn) OutboxDepth() (int, error) { return int(u64(t.b(bMeta).Get(kOutboxCount))), nil }
+func (t *txn) OutboxDepth() (int, error) { return int(boltkv.U64(t.b(bMeta).Get(kOutboxCount))), nil }
 
 func (t *txn) LastSeq() (uint64, error) { return t.b(bOutbox).Sequence(), nil }
 
@@ -593,7 +578,7 @@ func (t *txn) AckEvents(upto uint64) (int, error) {
 	// Collect first: deleting under a moving cursor skips keys in bbolt.
 	var keys [][]byte
 	c := ob.Cursor()
-	for k, _ := c.First(); k != nil && u64(k) <= upto; k, _ = c.Next() {
+	for k, _ := c.First(); k != nil && boltkv.U64(k) <= upto; k, _ = c.Next() {
 		keys = append(keys, k)
 	}
 	n := 0
@@ -604,8 +589,8 @@ func (t *txn) AckEvents(upto uint64) (int, error) {
 		n++
 	}
 	m := t.b(bMeta)
-	left := int64(u64(m.Get(kOutboxCount))) - int64(n)
-	return n, m.Put(kOutboxCount, be64(uint64(max(left, 0))))
+	left := int64(boltkv.U64(m.Get(kOutboxCount))) - int64(n)
+	return n, m.Put(kOutboxCount, boltkv.U64Key(uint64(max(left, 0))))
 }
 
 func (t *txn) AfterCommit(f func()) { t.tx.OnCommit(f) }
@@ -632,10 +617,12 @@ func (t *txn) DeleteOrder(id string) error {
 	return nil
 }
 
-func (t *txn) Counter(name string) (uint64, error) { return u64(t.b(bCounters).Get([]byte(name))), nil }
+func (t *txn) Counter(name string) (uint64, error) {
+	return boltkv.U64(t.b(bCounters).Get([]byte(name))), nil
+}
 
 func (t *txn) SetCounter(name string, v uint64) error {
-	return t.b(bCounters).Put([]byte(name), be64(v))
+	return t.b(bCounters).Put([]byte(name), boltkv.U64Key(v))
 }
 
 func (t *txn) LockoutStates() (map[string]locker.LockoutState, error) {
@@ -652,7 +639,7 @@ func (t *txn) LockoutStates() (map[string]locker.LockoutState, error) {
 }
 
 func (t *txn) PutLockoutState(device string, st locker.LockoutState) error {
-	return putJSON(t.b(bLockouts), []byte(device), st)
+	return boltkv.PutJSON(t.b(bLockouts), []byte(device), st)
 }
 
 func (t *txn) ClearSnapSeen() error {

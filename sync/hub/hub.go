@@ -22,6 +22,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/boltkv"
 	"github.com/lockerd/lockerd/locker/fanout"
 	"github.com/lockerd/lockerd/sync/pahostore"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -347,7 +348,7 @@ func (h *Hub) onStatus(id string, payload []byte) error {
 					return err
 				}
 			}
-			if err := putJSON(tx.Bucket(bStores), lkey(id, []byte(st.Store)), rec); err != nil {
+			if err := boltkv.PutJSON(tx.Bucket(bStores), lkey(id, []byte(st.Store)), rec); err != nil {
 				return err
 			}
 			li.Acked = rec.Acked
@@ -426,7 +427,7 @@ func checkStoreID(s string) error {
 // storeRec returns the record of a locker's store, made (with the next
 // epoch) if the hub meets it for the first time (fresh).
 func (h *Hub) storeRec(tx *bolt.Tx, li *LockerInfo, store string, now time.Time) (rec StoreRec, fresh bool, err error) {
-	found, err := getJSON(tx.Bucket(bStores), lkey(li.ID, []byte(store)), &rec)
+	found, err := boltkv.GetJSON(tx.Bucket(bStores), lkey(li.ID, []byte(store)), &rec)
 	if err != nil {
 		return rec, false, err
 	}
@@ -483,7 +484,7 @@ func (h *Hub) alarm(tx *bolt.Tx, lockerID, typ, detail string) error {
 	}
 	a := Alarm{Seq: n, At: time.Now().UTC(), Locker: lockerID, Type: typ, Detail: detail}
 	h.log.Error("alarm", "locker", lockerID, "type", typ, "detail", detail)
-	return putJSON(b, be64(n), a)
+	return boltkv.PutJSON(b, boltkv.U64Key(n), a)
 }
 
 // Alarms lists the alarms after seq after.
@@ -491,7 +492,7 @@ func (h *Hub) Alarms(after uint64) ([]Alarm, error) {
 	var out []Alarm
 	err := h.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bAlarms).Cursor()
-		for k, v := c.Seek(be64(after + 1)); k != nil; k, v = c.Next() {
+		for k, v := c.Seek(boltkv.U64Key(after + 1)); k != nil; k, v = c.Next() {
 			var a Alarm
 			if err := json.Unmarshal(v, &a); err != nil {
 				return err
@@ -512,7 +513,7 @@ func (h *Hub) prunePending(tx *bolt.Tx, id string, rev uint64) ([]pendingMsg, er
 	var rest []pendingMsg
 	c := b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if u64(k[len(prefix):len(prefix)+8]) <= rev {
+		if boltkv.U64(k[len(prefix):len(prefix)+8]) <= rev {
 			drop = append(drop, append([]byte(nil), k...))
 			continue
 		}
@@ -628,7 +629,7 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 			stored = append(stored, p.e)
 		}
 		for k, rec := range recs {
-			if err := putJSON(tx.Bucket(bStores), lkey(k.locker, []byte(k.store)), rec); err != nil {
+			if err := boltkv.PutJSON(tx.Bucket(bStores), lkey(k.locker, []byte(k.store)), rec); err != nil {
 				return err
 			}
 			if li := infos[k.locker]; li.Store == k.store {
@@ -708,7 +709,7 @@ func (h *Hub) applyEventToOrders(tx *bolt.Tx, id string, e protocol.Event) error
 	}
 	b := tx.Bucket(bOrders)
 	var o OrderRec
-	found, err := getJSON(b, lkey(id, []byte(orderID)), &o)
+	found, err := boltkv.GetJSON(b, lkey(id, []byte(orderID)), &o)
 	if err != nil || !found {
 		return err
 	}
@@ -716,14 +717,14 @@ func (h *Hub) applyEventToOrders(tx *bolt.Tx, id string, e protocol.Event) error
 	if compartments != nil {
 		o.Compartments = compartments
 	}
-	return putJSON(b, lkey(id, []byte(orderID)), o)
+	return boltkv.PutJSON(b, lkey(id, []byte(orderID)), o)
 }
 
 // sendAckEvt acks a locker's store's events up to its mark.
 func (h *Hub) sendAckEvt(id, store string) {
 	var rec StoreRec
 	if err := h.db.View(func(tx *bolt.Tx) error {
-		_, err := getJSON(tx.Bucket(bStores), lkey(id, []byte(store)), &rec)
+		_, err := boltkv.GetJSON(tx.Bucket(bStores), lkey(id, []byte(store)), &rec)
 		return err
 	}); err != nil || rec.Acked == 0 {
 		return
@@ -756,9 +757,9 @@ func (h *Hub) onAck(id string, payload []byte) error {
 			var a protocol.AckCmd
 			var rec CmdRec
 			if json.Unmarshal(m.Data, &a) == nil {
-				if found, _ := getJSON(tx.Bucket(bCmds), []byte(m.Ref), &rec); found {
+				if found, _ := boltkv.GetJSON(tx.Bucket(bCmds), []byte(m.Ref), &rec); found {
 					rec.Status, rec.Detail = a.Status, a.Detail
-					if err := putJSON(tx.Bucket(bCmds), []byte(m.Ref), rec); err != nil {
+					if err := boltkv.PutJSON(tx.Bucket(bCmds), []byte(m.Ref), rec); err != nil {
 						return err
 					}
 				}
@@ -894,7 +895,7 @@ func ordersIn(tx *bolt.Tx, lockerID string) ([]OrderRec, error) {
 func (h *Hub) Command(id string) (CmdRec, error) {
 	var rec CmdRec
 	err := h.db.View(func(tx *bolt.Tx) error {
-		found, err := getJSON(tx.Bucket(bCmds), []byte(id), &rec)
+		found, err := boltkv.GetJSON(tx.Bucket(bCmds), []byte(id), &rec)
 		if err == nil && !found {
 			err = fmt.Errorf("no command %q", id)
 		}

@@ -10,6 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/boltkv"
 )
 
 // The hub serves the lockers it was told of (Config.Lockers, or added
@@ -31,7 +32,7 @@ func (h *Hub) AddLocker(id, source string) error {
 		if b.Get([]byte(id)) != nil {
 			return nil
 		}
-		return putJSON(b, []byte(id), KnownLocker{ID: id, Added: time.Now().UTC(), Source: source})
+		return boltkv.PutJSON(b, []byte(id), KnownLocker{ID: id, Added: time.Now().UTC(), Source: source})
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/boltkv"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -83,8 +84,8 @@ type Created struct {
 
 func nextRev(tx *bolt.Tx, lockerID string) (uint64, error) {
 	b := tx.Bucket(bRevs)
-	rev := u64(b.Get([]byte(lockerID))) + 1
-	return rev, b.Put([]byte(lockerID), be64(rev))
+	rev := boltkv.U64(b.Get([]byte(lockerID))) + 1
+	return rev, b.Put([]byte(lockerID), boltkv.U64Key(rev))
 }
 
 // pendOrders signs an order change and keeps it as pending, until the
@@ -97,7 +98,7 @@ func (h *Hub) pendOrders(tx *bolt.Tx, out *[]pendingMsg, lockerID string, rev ui
 	}
 	p := pendingMsg{Topic: h.topics(lockerID).DownOrders(), Payload: env}
 	*out = append(*out, p)
-	return putJSON(tx.Bucket(bPending), lkey(lockerID, be64(rev), be64(uint64(part))), p)
+	return boltkv.PutJSON(tx.Bucket(bPending), lkey(lockerID, boltkv.U64Key(rev), boltkv.U64Key(uint64(part))), p)
 }
 
 // update runs fn in a transaction and publishes the order changes it
@@ -174,7 +175,7 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 		rec = OrderRec{Order: protocol.Order{ID: req.ID, Rev: rev, State: "assigned", Size: req.Size,
 			Compartment: req.Compartment, Items: req.Items, CodeHash: h.cfg.PickupKey.Hash(code),
 			ExpiresAt: time.Now().Add(ttl).UTC().Truncate(time.Second)}, Locker: req.Locker, Status: "assigned"}
-		if err := putJSON(tx.Bucket(bOrders), lkey(req.Locker, []byte(req.ID)), rec); err != nil {
+		if err := boltkv.PutJSON(tx.Bucket(bOrders), lkey(req.Locker, []byte(req.ID)), rec); err != nil {
 			return err
 		}
 		return h.pendOrders(tx, out, req.Locker, rev, 0, protocol.TypeOrdersUpsert, protocol.OrdersUpsert{Orders: []protocol.Order{rec.Order}})
@@ -191,7 +192,7 @@ func (h *Hub) CancelOrder(lockerID, orderID string) (uint64, error) {
 	var rev uint64
 	err := h.update(func(tx *bolt.Tx, out *[]pendingMsg) error {
 		var o OrderRec
-		found, err := getJSON(tx.Bucket(bOrders), lkey(lockerID, []byte(orderID)), &o)
+		found, err := boltkv.GetJSON(tx.Bucket(bOrders), lkey(lockerID, []byte(orderID)), &o)
 		if err != nil {
 			return err
 		}
@@ -205,7 +206,7 @@ func (h *Hub) CancelOrder(lockerID, orderID string) (uint64, error) {
 		if o.Status == "assigned" || o.Status == "ready" {
 			o.Status = "cancelled"
 		}
-		if err := putJSON(tx.Bucket(bOrders), lkey(lockerID, []byte(orderID)), o); err != nil {
+		if err := boltkv.PutJSON(tx.Bucket(bOrders), lkey(lockerID, []byte(orderID)), o); err != nil {
 			return err
 		}
 		return h.pendOrders(tx, out, lockerID, rev, 0, protocol.TypeOrdersCancel, protocol.OrdersCancel{OrderIDs: []string{orderID}, Rev: rev})
@@ -279,7 +280,7 @@ func (h *Hub) command(lockerID, typ string, data any) (string, error) {
 		return "", err
 	}
 	if err := h.db.Update(func(tx *bolt.Tx) error {
-		return putJSON(tx.Bucket(bCmds), []byte(id), CmdRec{ID: id, Locker: lockerID, Type: typ, Sent: time.Now().UTC()})
+		return boltkv.PutJSON(tx.Bucket(bCmds), []byte(id), CmdRec{ID: id, Locker: lockerID, Type: typ, Sent: time.Now().UTC()})
 	}); err != nil {
 		return "", err
 	}

@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/lockerd/lockerd/locker/boltkv"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -194,7 +195,7 @@ func migrate(tx *bolt.Tx) error {
 		if err := eb.Delete(e.k); err != nil {
 			return err
 		}
-		if err := eb.Put(evKey(string(e.k[:i]), 1, u64(e.k[i+1:])), e.v); err != nil {
+		if err := eb.Put(evKey(string(e.k[:i]), 1, boltkv.U64(e.k[i+1:])), e.v); err != nil {
 			return err
 		}
 	}
@@ -211,7 +212,7 @@ func migrate(tx *bolt.Tx) error {
 		return err
 	}
 	for _, li := range lockers {
-		if err := putJSON(tx.Bucket(bStores), lkey(li.ID, nil), StoreRec{Epoch: 1, Acked: li.Acked, Events: li.Events, LastSeen: li.LastSeen}); err != nil {
+		if err := boltkv.PutJSON(tx.Bucket(bStores), lkey(li.ID, nil), StoreRec{Epoch: 1, Acked: li.Acked, Events: li.Events, LastSeen: li.LastSeen}); err != nil {
 			return err
 		}
 		li.Epochs = 1
@@ -238,7 +239,7 @@ func adoptLockers(tx *bolt.Tx) error {
 		return err
 	}
 	for _, id := range ids {
-		if err := putJSON(known, []byte(id), KnownLocker{ID: id, Added: time.Now().UTC(), Source: "store"}); err != nil {
+		if err := boltkv.PutJSON(known, []byte(id), KnownLocker{ID: id, Added: time.Now().UTC(), Source: "store"}); err != nil {
 			return err
 		}
 	}
@@ -251,15 +252,6 @@ func evKey(locker string, epoch uint32, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 
-func be64(n uint64) []byte { b := make([]byte, 8); binary.BigEndian.PutUint64(b, n); return b }
-
-func u64(b []byte) uint64 {
-	if len(b) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(b)
-}
-
 func lkey(locker string, rest ...[]byte) []byte {
 	k := append([]byte(locker), 0)
 	for _, r := range rest {
@@ -268,28 +260,12 @@ func lkey(locker string, rest ...[]byte) []byte {
 	return k
 }
 
-func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
-	raw := b.Get(key)
-	if raw == nil {
-		return false, nil
-	}
-	return true, json.Unmarshal(raw, v)
-}
-
-func putJSON(b *bolt.Bucket, key []byte, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put(key, raw)
-}
-
 func getLocker(tx *bolt.Tx, id string) (LockerInfo, error) {
 	li := LockerInfo{ID: id}
-	_, err := getJSON(tx.Bucket(bLockers), []byte(id), &li)
+	_, err := boltkv.GetJSON(tx.Bucket(bLockers), []byte(id), &li)
 	return li, err
 }
 
 func putLocker(tx *bolt.Tx, li LockerInfo) error {
-	return putJSON(tx.Bucket(bLockers), []byte(li.ID), li)
+	return boltkv.PutJSON(tx.Bucket(bLockers), []byte(li.ID), li)
 }

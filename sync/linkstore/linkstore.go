@@ -2,12 +2,12 @@ package linkstore
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/lockerd/lockerd/locker/boltkv"
 	"github.com/lockerd/lockerd/sync/mqttlink"
 )
 
@@ -50,16 +50,7 @@ func New(db *bolt.DB) (*Store, error) {
 	return &Store{db: db}, nil
 }
 
-func be64(n uint64) []byte { b := make([]byte, 8); binary.BigEndian.PutUint64(b, n); return b }
-
-func u64(b []byte) uint64 {
-	if len(b) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(b)
-}
-
-func partKey(part int) []byte { return append(bytes.Clone(partPrefix), be64(uint64(part))...) }
+func partKey(part int) []byte { return append(bytes.Clone(partPrefix), boltkv.U64Key(uint64(part))...) }
 
 // StagePart implements mqttlink.State.
 func (s *Store) StagePart(at mqttlink.Staged, part int, payload []byte, now time.Time) (staged mqttlink.Staged, kept bool, n int, err error) {
@@ -67,7 +58,7 @@ func (s *Store) StagePart(at mqttlink.Staged, part int, payload []byte, now time
 		b := tx.Bucket(bStaged)
 		cur := b.Get(kStagedID)
 		if cur == nil || string(cur) != at.SnapID {
-			in := mqttlink.Staged{SnapID: string(cur), Rev: u64(b.Get(kStagedRev))}
+			in := mqttlink.Staged{SnapID: string(cur), Rev: boltkv.U64(b.Get(kStagedRev))}
 			if cur != nil && !at.Newer(in) {
 				staged = in
 				return nil
@@ -76,8 +67,8 @@ func (s *Store) StagePart(at mqttlink.Staged, part int, payload []byte, now time
 			if b, err = clear(tx); err != nil {
 				return err
 			}
-			for k, v := range map[string][]byte{string(kStagedID): []byte(at.SnapID), string(kStagedRev): be64(at.Rev),
-				string(kStagedAt): be64(uint64(now.UnixNano()))} {
+			for k, v := range map[string][]byte{string(kStagedID): []byte(at.SnapID), string(kStagedRev): boltkv.U64Key(at.Rev),
+				string(kStagedAt): boltkv.U64Key(uint64(now.UnixNano()))} {
 				if err := b.Put([]byte(k), v); err != nil {
 					return err
 				}
@@ -124,7 +115,7 @@ func (s *Store) StagedPart(snapID string, part int) (out []byte, err error) {
 func (s *Store) StagedStarted() (at time.Time, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bStaged).Get(kStagedAt); v != nil {
-			at = time.Unix(0, int64(u64(v)))
+			at = time.Unix(0, int64(boltkv.U64(v)))
 		}
 		return nil
 	})
@@ -148,14 +139,14 @@ func (s *Store) ClaimCommand(id string, at time.Time) (dup bool, err error) {
 		if err != nil {
 			return err
 		}
-		if err := order.Put(be64(n), []byte(id)); err != nil {
+		if err := order.Put(boltkv.U64Key(n), []byte(id)); err != nil {
 			return err
 		}
-		if err := ids.Put([]byte(id), be64(uint64(at.UnixNano()))); err != nil {
+		if err := ids.Put([]byte(id), boltkv.U64Key(uint64(at.UnixNano()))); err != nil {
 			return err
 		}
 		if n > MaxCommands {
-			old := be64(n - MaxCommands)
+			old := boltkv.U64Key(n - MaxCommands)
 			if oldID := order.Get(old); oldID != nil {
 				if err := ids.Delete(oldID); err != nil {
 					return err
