@@ -254,7 +254,7 @@ func client(hubAddr string, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c := httpapi.NewClient(hubAddr)
+	c := hub.NewClient(hubAddr)
 	needLocker := func() error {
 		if *lockerID == "" {
 			return errors.New("--locker is required")
@@ -266,8 +266,8 @@ func client(hubAddr string, args []string, out io.Writer) error {
 		if err := needLocker(); err != nil {
 			return err
 		}
-		var created hub.Created
-		if err := c.Do("POST", "/v1/orders", hub.NewOrder{Locker: *lockerID, Size: *size, Compartment: *comp, Items: wireItems(its), TTL: *ttl}, &created); err != nil {
+		created, err := c.CreateOrder(hub.NewOrder{Locker: *lockerID, Size: *size, Compartment: *comp, Items: wireItems(its), TTL: *ttl})
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "order %s for %s (rev %d), expires %s\npickup code: %s\n", created.Order.ID, *lockerID,
@@ -287,7 +287,7 @@ func client(hubAddr string, args []string, out io.Writer) error {
 		if len(pos) != 1 {
 			return errors.New("want: locker add ID")
 		}
-		if err := c.Do("POST", "/v1/lockers", map[string]string{"ID": pos[0]}, nil); err != nil {
+		if err := c.AddLocker(pos[0]); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "locker %s added: the hub serves it\n", pos[0])
@@ -299,21 +299,21 @@ func client(hubAddr string, args []string, out io.Writer) error {
 		if len(pos) != 1 {
 			return errors.New("want: order cancel --locker ID ORDER")
 		}
-		var r map[string]any
-		if err := c.Do("POST", "/v1/cancel", map[string]string{"Locker": *lockerID, "OrderID": pos[0]}, &r); err != nil {
+		rev, err := c.CancelOrder(*lockerID, pos[0])
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "cancel of %s sent (rev %v)\n", pos[0], r["rev"])
+		fmt.Fprintf(out, "cancel of %s sent (rev %v)\n", pos[0], rev)
 		return nil
 	case "snapshot":
 		if err := needLocker(); err != nil {
 			return err
 		}
-		var r map[string]any
-		if err := c.Do("POST", "/v1/snapshot", map[string]any{"Locker": *lockerID, "PartSize": *partSize}, &r); err != nil {
+		snapID, parts, err := c.Snapshot(*lockerID, *partSize)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "snapshot %v sent in %v parts\n", r["snap_id"], r["parts"])
+		fmt.Fprintf(out, "snapshot %v sent in %v parts\n", snapID, parts)
 		return nil
 	case "open":
 		if err := needLocker(); err != nil {
@@ -322,23 +322,22 @@ func client(hubAddr string, args []string, out io.Writer) error {
 		if len(pos) != 1 || *reason == "" {
 			return errors.New("want: open --locker ID COMPARTMENT --reason TEXT")
 		}
-		var r map[string]string
-		if err := c.Do("POST", "/v1/open", map[string]string{"Locker": *lockerID, "Compartment": pos[0], "Reason": *reason}, &r); err != nil {
+		cmdID, err := c.Open(*lockerID, pos[0], *reason)
+		if err != nil {
 			return err
 		}
 		// Wait briefly for the locker's answer.
 		for i := 0; i < 50; i++ {
-			var rec hub.CmdRec
-			if err := c.Do("GET", "/v1/commands/"+r["cmd_id"], nil, &rec); err == nil && rec.Status != "" {
+			if rec, err := c.Command(cmdID); err == nil && rec.Status != "" {
 				fmt.Fprintf(out, "cmd.open %s: %s %s\n", rec.ID, rec.Status, rec.Detail)
 				return nil
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		fmt.Fprintf(out, "cmd.open %s sent; no answer yet (the locker may be offline; the command expires)\n", r["cmd_id"])
+		fmt.Fprintf(out, "cmd.open %s sent; no answer yet (the locker may be offline; the command expires)\n", cmdID)
 		return nil
 	case "lockers":
-		ls, err := pages(c, "/v1/lockers?", func(l hub.LockerInfo) string { return l.ID })
+		ls, err := c.Lockers()
 		if err != nil {
 			return err
 		}
@@ -352,7 +351,7 @@ func client(hubAddr string, args []string, out io.Writer) error {
 		if err := needLocker(); err != nil {
 			return err
 		}
-		os, err := pages(c, "/v1/orders?locker="+url.QueryEscape(*lockerID)+"&", func(o hub.OrderRec) string { return fmt.Sprint(o.Rev) })
+		os, err := c.Orders(*lockerID)
 		if err != nil {
 			return err
 		}
@@ -372,8 +371,8 @@ func client(hubAddr string, args []string, out io.Writer) error {
 		}
 		enc := json.NewEncoder(out)
 		for {
-			var evs []hub.StoredEvent
-			if err := c.Do("GET", fmt.Sprintf("/v1/events?locker=%s&after=%s", url.QueryEscape(*lockerID), cur), nil, &evs); err != nil {
+			evs, err := c.Events(*lockerID, cur)
+			if err != nil {
 				return err
 			}
 			for _, e := range evs {
@@ -388,7 +387,7 @@ func client(hubAddr string, args []string, out io.Writer) error {
 			}
 		}
 	case "alarms":
-		as, err := pages(c, "/v1/alarms?", func(a hub.Alarm) string { return fmt.Sprint(a.Seq) })
+		as, err := c.Alarms()
 		if err != nil {
 			return err
 		}
@@ -400,24 +399,6 @@ func client(hubAddr string, args []string, out io.Writer) error {
 		return tw.Flush()
 	}
 	return fmt.Errorf("unknown command %q", cmd)
-}
-
-// pages reads a paged list: path (ending in ? or &) with after= the key
-// of the last entry, until a page comes back empty.
-func pages[T any](c *httpapi.Client, path string, key func(T) string) ([]T, error) {
-	var all []T
-	after := ""
-	for {
-		var page []T
-		if err := c.Do("GET", path+"after="+url.QueryEscape(after), nil, &page); err != nil {
-			return nil, err
-		}
-		if len(page) == 0 {
-			return all, nil
-		}
-		all = append(all, page...)
-		after = key(page[len(page)-1])
-	}
 }
 
 func wireItems(its []locker.Item) []protocol.Item {

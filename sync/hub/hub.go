@@ -1,28 +1,22 @@
 package hub
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/lockerd/lockerd/locker"
-	"github.com/lockerd/lockerd/locker/boltkv"
 	"github.com/lockerd/lockerd/locker/fanout"
 	"github.com/lockerd/lockerd/sync/pahostore"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -49,7 +43,7 @@ type Config struct {
 // Hub is the central library's side of the protocol.
 type Hub struct {
 	cfg       Config
-	db        *bolt.DB
+	store     Store
 	cl        mqtt.Client
 	log       *slog.Logger
 	msgs      atomic.Uint64
@@ -87,15 +81,15 @@ func New(cfg Config) (*Hub, error) {
 	if len(cfg.SigningKey) != ed25519.PrivateKeySize {
 		return nil, errors.New("hub: signing key required")
 	}
-	db, err := openDB(cfg.StorePath)
+	store, err := openBolt(cfg.StorePath)
 	if err != nil {
 		return nil, err
 	}
-	h := &Hub{cfg: cfg, db: db, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1),
+	h := &Hub{cfg: cfg, store: store, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1),
 		local: fanout.New[protocol.Event](256), ackWait: map[ackKey]bool{}, lastAck: map[ackKey]time.Time{}}
 	for _, id := range cfg.Lockers {
 		if err := h.AddLocker(id, "config"); err != nil {
-			db.Close()
+			store.Close()
 			return nil, fmt.Errorf("hub: configured locker: %w", err)
 		}
 	}
@@ -104,7 +98,7 @@ func New(cfg Config) (*Hub, error) {
 }
 
 // Close closes the store (after Run has returned).
-func (h *Hub) Close() error { return h.db.Close() }
+func (h *Hub) Close() error { return h.store.Close() }
 
 func (h *Hub) topics(lockerID string) protocol.Topics {
 	return protocol.Topics{Prefix: h.cfg.Prefix, Locker: lockerID}
@@ -282,13 +276,13 @@ func (h *Hub) handle(topic string, payload []byte) {
 	case "up/ack":
 		err = h.onAck(id, payload)
 	case "up/tele":
-		err = h.db.Update(func(tx *bolt.Tx) error {
-			li, err := getLocker(tx, id)
+		err = h.store.Update(func(tx Tx) error {
+			li, err := tx.Locker(id)
 			if err != nil {
 				return err
 			}
 			li.Telemetry = append(json.RawMessage(nil), payload...)
-			return putLocker(tx, li)
+			return tx.PutLocker(li)
 		})
 	}
 	if err != nil {
@@ -307,11 +301,11 @@ func (h *Hub) onStatus(id string, payload []byte) error {
 	if err := checkStoreID(st.Store); err != nil {
 		return err
 	}
-	var resend []pendingMsg
+	var resend []PendingMsg
 	var acks []string
-	err := h.db.Update(func(tx *bolt.Tx) error {
+	err := h.store.Update(func(tx Tx) error {
 		acks = nil
-		li, err := getLocker(tx, id)
+		li, err := tx.Locker(id)
 		if err != nil {
 			return err
 		}
@@ -348,18 +342,18 @@ func (h *Hub) onStatus(id string, payload []byte) error {
 					return err
 				}
 			}
-			if err := boltkv.PutJSON(tx.Bucket(bStores), lkey(id, []byte(st.Store)), rec); err != nil {
+			if err := tx.PutStoreRec(id, rec); err != nil {
 				return err
 			}
 			li.Acked = rec.Acked
 			li.OrdersRev, li.OutboxHead = st.OrdersRev, st.OutboxHead
-			resend, err = h.prunePending(tx, id, st.OrdersRev)
+			resend, err = tx.PrunePending(id, st.OrdersRev)
 			if err != nil {
 				return err
 			}
 			acks = append(acks, st.Store)
 		}
-		return putLocker(tx, li)
+		return tx.PutLocker(li)
 	})
 	if err != nil {
 		return err
@@ -377,7 +371,11 @@ func (h *Hub) onStatus(id string, payload []byte) error {
 // isKnown reports whether the hub serves locker id.
 func (h *Hub) isKnown(id string) bool {
 	ok := false
-	_ = h.db.View(func(tx *bolt.Tx) error { ok = known(tx, id); return nil })
+	_ = h.store.View(func(tx Tx) error {
+		var err error
+		ok, err = tx.Known(id)
+		return err
+	})
 	return ok
 }
 
@@ -426,8 +424,8 @@ func checkStoreID(s string) error {
 
 // storeRec returns the record of a locker's store, made (with the next
 // epoch) if the hub meets it for the first time (fresh).
-func (h *Hub) storeRec(tx *bolt.Tx, li *LockerInfo, store string, now time.Time) (rec StoreRec, fresh bool, err error) {
-	found, err := boltkv.GetJSON(tx.Bucket(bStores), lkey(li.ID, []byte(store)), &rec)
+func (h *Hub) storeRec(tx Tx, li *LockerInfo, store string, now time.Time) (rec StoreRec, fresh bool, err error) {
+	rec, found, err := tx.StoreRec(li.ID, store)
 	if err != nil {
 		return rec, false, err
 	}
@@ -447,7 +445,7 @@ const cloneWindow = 10 * time.Minute
 // noteInstance follows which process announces the locker. A new instance
 // replacing the last is a restart; an instance that was replaced coming
 // back is a second cabinet with the same locker id.
-func (h *Hub) noteInstance(tx *bolt.Tx, li *LockerInfo, inst string, now time.Time) error {
+func (h *Hub) noteInstance(tx Tx, li *LockerInfo, inst string, now time.Time) error {
 	if inst == "" || inst == li.Instance {
 		return nil
 	}
@@ -476,59 +474,21 @@ func (h *Hub) noteInstance(tx *bolt.Tx, li *LockerInfo, inst string, now time.Ti
 }
 
 // alarm records an alarm in tx and logs it.
-func (h *Hub) alarm(tx *bolt.Tx, lockerID, typ, detail string) error {
-	b := tx.Bucket(bAlarms)
-	n, err := b.NextSequence()
-	if err != nil {
-		return err
-	}
-	a := Alarm{Seq: n, At: time.Now().UTC(), Locker: lockerID, Type: typ, Detail: detail}
+func (h *Hub) alarm(tx Tx, lockerID, typ, detail string) error {
 	h.log.Error("alarm", "locker", lockerID, "type", typ, "detail", detail)
-	return boltkv.PutJSON(b, boltkv.U64Key(n), a)
+	_, err := tx.AddAlarm(Alarm{At: time.Now().UTC(), Locker: lockerID, Type: typ, Detail: detail})
+	return err
 }
 
 // Alarms lists the alarms after seq after.
 func (h *Hub) Alarms(after uint64) ([]Alarm, error) {
 	var out []Alarm
-	err := h.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bAlarms).Cursor()
-		for k, v := c.Seek(boltkv.U64Key(after + 1)); k != nil; k, v = c.Next() {
-			var a Alarm
-			if err := json.Unmarshal(v, &a); err != nil {
-				return err
-			}
-			out = append(out, a)
-		}
-		return nil
+	err := h.store.View(func(tx Tx) error {
+		var err error
+		out, err = tx.Alarms(after)
+		return err
 	})
 	return out, err
-}
-
-// prunePending drops order changes the locker has (rev ≤ rev) and returns
-// the rest, in rev order, to send again.
-func (h *Hub) prunePending(tx *bolt.Tx, id string, rev uint64) ([]pendingMsg, error) {
-	b := tx.Bucket(bPending)
-	prefix := lkey(id)
-	var drop [][]byte
-	var rest []pendingMsg
-	c := b.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if boltkv.U64(k[len(prefix):len(prefix)+8]) <= rev {
-			drop = append(drop, append([]byte(nil), k...))
-			continue
-		}
-		var p pendingMsg
-		if err := json.Unmarshal(v, &p); err != nil {
-			return nil, err
-		}
-		rest = append(rest, p)
-	}
-	for _, k := range drop {
-		if err := b.Delete(k); err != nil {
-			return nil, err
-		}
-	}
-	return rest, nil
 }
 
 // markAck schedules an ack.evt for a locker's store.
@@ -568,20 +528,21 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 	}
 	var stored []protocol.Event
 	var strangers, farAhead []parsed
-	err := h.db.Update(func(tx *bolt.Tx) error {
+	err := h.store.Update(func(tx Tx) error {
 		stored, strangers, farAhead = stored[:0], nil, nil
-		eb := tx.Bucket(bEvents)
 		now := time.Now().UTC()
 		infos := map[string]*LockerInfo{}
 		recs := map[ackKey]*StoreRec{}
 		for _, p := range evs {
-			if !known(tx, p.locker) {
+			if ok, err := tx.Known(p.locker); err != nil {
+				return err
+			} else if !ok {
 				strangers = append(strangers, p)
 				continue
 			}
 			li := infos[p.locker]
 			if li == nil {
-				l, err := getLocker(tx, p.locker)
+				l, err := tx.Locker(p.locker)
 				if err != nil {
 					return err
 				}
@@ -604,23 +565,29 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 				farAhead = append(farAhead, p)
 				continue
 			}
-			key := evKey(p.locker, rec.Epoch, p.e.Seq)
-			if old := eb.Get(key); old != nil {
+			old, found, err := tx.Event(p.locker, rec.Epoch, p.e.Seq)
+			if err != nil {
+				return err
+			}
+			if found {
 				if err := h.checkSame(tx, li, old, p.e); err != nil {
 					return err
 				}
 				continue // a redelivery, by id
 			}
-			raw, err := json.Marshal(p.e)
-			if err != nil {
-				return err
-			}
-			if err := eb.Put(key, raw); err != nil {
+			if err := tx.PutEvent(p.locker, rec.Epoch, p.e); err != nil {
 				return err
 			}
 			li.Events++
 			rec.Events++
-			for eb.Get(evKey(p.locker, rec.Epoch, rec.Acked+1)) != nil {
+			for {
+				next, err := tx.HasEvent(p.locker, rec.Epoch, rec.Acked+1)
+				if err != nil {
+					return err
+				}
+				if !next {
+					break
+				}
 				rec.Acked++
 			}
 			if err := h.applyEventToOrders(tx, p.locker, p.e); err != nil {
@@ -629,7 +596,7 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 			stored = append(stored, p.e)
 		}
 		for k, rec := range recs {
-			if err := boltkv.PutJSON(tx.Bucket(bStores), lkey(k.locker, []byte(k.store)), rec); err != nil {
+			if err := tx.PutStoreRec(k.locker, *rec); err != nil {
 				return err
 			}
 			if li := infos[k.locker]; li.Store == k.store {
@@ -637,7 +604,7 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 			}
 		}
 		for _, li := range infos {
-			if err := putLocker(tx, *li); err != nil {
+			if err := tx.PutLocker(*li); err != nil {
 				return err
 			}
 		}
@@ -664,11 +631,7 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 // checkSame compares a redelivered event with the one stored under its
 // id: the same event again is normal; another one means two cabinets
 // record under the same locker and store identity (a cloned SD card).
-func (h *Hub) checkSame(tx *bolt.Tx, li *LockerInfo, old []byte, e protocol.Event) error {
-	var was protocol.Event
-	if json.Unmarshal(old, &was) != nil {
-		return nil
-	}
+func (h *Hub) checkSame(tx Tx, li *LockerInfo, was, e protocol.Event) error {
 	if was.Type == e.Type && was.Boot == e.Boot && was.TS.Equal(e.TS) {
 		return nil
 	}
@@ -684,7 +647,7 @@ func (h *Hub) checkSame(tx *bolt.Tx, li *LockerInfo, old []byte, e protocol.Even
 
 // applyEventToOrders keeps the hub's view of orders in step with what
 // happened at the locker.
-func (h *Hub) applyEventToOrders(tx *bolt.Tx, id string, e protocol.Event) error {
+func (h *Hub) applyEventToOrders(tx Tx, id string, e protocol.Event) error {
 	data, err := protocol.DecodeEventData(e)
 	if err != nil {
 		return nil // stored as it came; nothing here to learn from it
@@ -707,9 +670,7 @@ func (h *Hub) applyEventToOrders(tx *bolt.Tx, id string, e protocol.Event) error
 	if orderID == "" {
 		return nil
 	}
-	b := tx.Bucket(bOrders)
-	var o OrderRec
-	found, err := boltkv.GetJSON(b, lkey(id, []byte(orderID)), &o)
+	o, found, err := tx.Order(id, orderID)
 	if err != nil || !found {
 		return err
 	}
@@ -717,14 +678,15 @@ func (h *Hub) applyEventToOrders(tx *bolt.Tx, id string, e protocol.Event) error
 	if compartments != nil {
 		o.Compartments = compartments
 	}
-	return boltkv.PutJSON(b, lkey(id, []byte(orderID)), o)
+	return tx.PutOrder(o)
 }
 
 // sendAckEvt acks a locker's store's events up to its mark.
 func (h *Hub) sendAckEvt(id, store string) {
 	var rec StoreRec
-	if err := h.db.View(func(tx *bolt.Tx) error {
-		_, err := boltkv.GetJSON(tx.Bucket(bStores), lkey(id, []byte(store)), &rec)
+	if err := h.store.View(func(tx Tx) error {
+		var err error
+		rec, _, err = tx.StoreRec(id, store)
 		return err
 	}); err != nil || rec.Acked == 0 {
 		return
@@ -738,8 +700,8 @@ func (h *Hub) onAck(id string, payload []byte) error {
 		return err
 	}
 	h.log.Info("reply from locker", "locker", id, "type", m.Type, "ref", m.Ref, "data", string(m.Data))
-	return h.db.Update(func(tx *bolt.Tx) error {
-		li, err := getLocker(tx, id)
+	return h.store.Update(func(tx Tx) error {
+		li, err := tx.Locker(id)
 		if err != nil {
 			return err
 		}
@@ -749,23 +711,22 @@ func (h *Hub) onAck(id string, payload []byte) error {
 			var a protocol.AckOrders
 			if json.Unmarshal(m.Data, &a) == nil {
 				li.OrdersRev = max(li.OrdersRev, a.Rev)
-				if _, err := h.prunePending(tx, id, a.Rev); err != nil {
+				if _, err := tx.PrunePending(id, a.Rev); err != nil {
 					return err
 				}
 			}
 		case protocol.TypeAckCmd:
 			var a protocol.AckCmd
-			var rec CmdRec
 			if json.Unmarshal(m.Data, &a) == nil {
-				if found, _ := boltkv.GetJSON(tx.Bucket(bCmds), []byte(m.Ref), &rec); found {
+				if rec, found, _ := tx.Command(m.Ref); found {
 					rec.Status, rec.Detail = a.Status, a.Detail
-					if err := boltkv.PutJSON(tx.Bucket(bCmds), []byte(m.Ref), rec); err != nil {
+					if err := tx.PutCommand(rec); err != nil {
 						return err
 					}
 				}
 			}
 		}
-		return putLocker(tx, li)
+		return tx.PutLocker(li)
 	})
 }
 
@@ -811,26 +772,23 @@ func (h *Hub) publishLocal(e protocol.Event) { h.local.Publish(e) }
 // Lockers lists the lockers the hub has heard from.
 func (h *Hub) Lockers() ([]LockerInfo, error) {
 	var out []LockerInfo
-	err := h.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bLockers).ForEach(func(_, v []byte) error {
-			var li LockerInfo
-			if err := json.Unmarshal(v, &li); err != nil {
-				return err
-			}
-			li.Telemetry = nil
-			out = append(out, li)
-			return nil
-		})
+	err := h.store.View(func(tx Tx) error {
+		var err error
+		out, err = tx.Lockers()
+		return err
 	})
+	for i := range out {
+		out[i].Telemetry = nil
+	}
 	return out, err
 }
 
 // Locker returns one locker's record.
 func (h *Hub) Locker(id string) (LockerInfo, error) {
 	var li LockerInfo
-	err := h.db.View(func(tx *bolt.Tx) error {
+	err := h.store.View(func(tx Tx) error {
 		var err error
-		li, err = getLocker(tx, id)
+		li, err = tx.Locker(id)
 		return err
 	})
 	return li, err
@@ -841,25 +799,10 @@ func (h *Hub) Locker(id string) (LockerInfo, error) {
 // most limit (0: all).
 func (h *Hub) Events(lockerID string, after Cursor, limit int) ([]StoredEvent, error) {
 	var out []StoredEvent
-	err := h.db.View(func(tx *bolt.Tx) error {
-		prefix := lkey(lockerID)
-		c := tx.Bucket(bEvents).Cursor()
-		from := evKey(lockerID, after.Epoch, after.Seq+1)
-		if after.Seq == math.MaxUint64 {
-			from = evKey(lockerID, after.Epoch+1, 0)
-		}
-		for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var e StoredEvent
-			if err := json.Unmarshal(v, &e.Event); err != nil {
-				return err
-			}
-			e.Epoch = binary.BigEndian.Uint32(k[len(prefix):])
-			out = append(out, e)
-			if limit > 0 && len(out) >= limit {
-				break
-			}
-		}
-		return nil
+	err := h.store.View(func(tx Tx) error {
+		var err error
+		out, err = tx.Events(lockerID, after, limit)
+		return err
 	})
 	return out, err
 }
@@ -867,35 +810,21 @@ func (h *Hub) Events(lockerID string, after Cursor, limit int) ([]StoredEvent, e
 // Orders returns a locker's orders, by rev.
 func (h *Hub) Orders(lockerID string) ([]OrderRec, error) {
 	var out []OrderRec
-	err := h.db.View(func(tx *bolt.Tx) error {
+	err := h.store.View(func(tx Tx) error {
 		var err error
-		out, err = ordersIn(tx, lockerID)
+		out, err = tx.Orders(lockerID)
 		return err
 	})
 	return out, err
 }
 
-// ordersIn reads a locker's orders in tx, by rev.
-func ordersIn(tx *bolt.Tx, lockerID string) ([]OrderRec, error) {
-	var out []OrderRec
-	prefix := lkey(lockerID)
-	c := tx.Bucket(bOrders).Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var o OrderRec
-		if err := json.Unmarshal(v, &o); err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Rev < out[j].Rev })
-	return out, nil
-}
-
 // Command returns a sent command's record.
 func (h *Hub) Command(id string) (CmdRec, error) {
 	var rec CmdRec
-	err := h.db.View(func(tx *bolt.Tx) error {
-		found, err := boltkv.GetJSON(tx.Bucket(bCmds), []byte(id), &rec)
+	err := h.store.View(func(tx Tx) error {
+		var found bool
+		var err error
+		rec, found, err = tx.Command(id)
 		if err == nil && !found {
 			err = fmt.Errorf("no command %q", id)
 		}

@@ -1,16 +1,12 @@
 package hub
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/lockerd/lockerd/locker"
-	"github.com/lockerd/lockerd/locker/boltkv"
 )
 
 // The hub serves the lockers it was told of (Config.Lockers, or added
@@ -27,32 +23,24 @@ func (h *Hub) AddLocker(id, source string) error {
 	if err := locker.CheckLockerID(id); err != nil {
 		return err
 	}
-	return h.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bKnown)
-		if b.Get([]byte(id)) != nil {
-			return nil
+	return h.store.Update(func(tx Tx) error {
+		if ok, err := tx.Known(id); err != nil || ok {
+			return err
 		}
-		return boltkv.PutJSON(b, []byte(id), KnownLocker{ID: id, Added: time.Now().UTC(), Source: source})
+		return tx.PutKnown(KnownLocker{ID: id, Added: time.Now().UTC(), Source: source})
 	})
 }
 
 // KnownLockers lists the lockers the hub serves.
 func (h *Hub) KnownLockers() ([]KnownLocker, error) {
 	var out []KnownLocker
-	err := h.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bKnown).ForEach(func(_, v []byte) error {
-			var k KnownLocker
-			if err := json.Unmarshal(v, &k); err != nil {
-				return err
-			}
-			out = append(out, k)
-			return nil
-		})
+	err := h.store.View(func(tx Tx) error {
+		var err error
+		out, err = tx.KnownLockers()
+		return err
 	})
 	return out, err
 }
-
-func known(tx *bolt.Tx, id string) bool { return tx.Bucket(bKnown).Get([]byte(id)) != nil }
 
 // requireKnown refuses operations on a locker the hub does not serve.
 func (h *Hub) requireKnown(id string) error {
@@ -60,7 +48,11 @@ func (h *Hub) requireKnown(id string) error {
 		return err
 	}
 	ok := false
-	if err := h.db.View(func(tx *bolt.Tx) error { ok = known(tx, id); return nil }); err != nil {
+	if err := h.store.View(func(tx Tx) error {
+		var err error
+		ok, err = tx.Known(id)
+		return err
+	}); err != nil {
 		return err
 	}
 	if !ok {
@@ -111,7 +103,7 @@ func (h *Hub) stranger(id, kind string) {
 	if !h.strangers.note(id, time.Now()) {
 		return
 	}
-	if err := h.db.Update(func(tx *bolt.Tx) error {
+	if err := h.store.Update(func(tx Tx) error {
 		return h.alarm(tx, id, AlarmUnknownLocker, fmt.Sprintf("%s from locker %q, which this hub does not serve (not configured or added): dropped", kind, id))
 	}); err != nil {
 		h.log.Error("alarm not recorded", "err", err)

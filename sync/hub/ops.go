@@ -9,10 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/lockerd/lockerd/locker"
-	"github.com/lockerd/lockerd/locker/boltkv"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -82,34 +79,28 @@ type Created struct {
 	Code  string   `json:"code"`
 }
 
-func nextRev(tx *bolt.Tx, lockerID string) (uint64, error) {
-	b := tx.Bucket(bRevs)
-	rev := boltkv.U64(b.Get([]byte(lockerID))) + 1
-	return rev, b.Put([]byte(lockerID), boltkv.U64Key(rev))
-}
-
 // pendOrders signs an order change and keeps it as pending, until the
 // locker acknowledges its rev, in tx; the caller publishes it once tx has
 // committed.
-func (h *Hub) pendOrders(tx *bolt.Tx, out *[]pendingMsg, lockerID string, rev uint64, part int, typ string, data any) error {
+func (h *Hub) pendOrders(tx Tx, out *[]PendingMsg, lockerID string, rev uint64, part int, typ string, data any) error {
 	_, env, err := h.seal(lockerID, typ, nil, data)
 	if err != nil {
 		return err
 	}
-	p := pendingMsg{Topic: h.topics(lockerID).DownOrders(), Payload: env}
+	p := PendingMsg{Topic: h.topics(lockerID).DownOrders(), Payload: env}
 	*out = append(*out, p)
-	return boltkv.PutJSON(tx.Bucket(bPending), lkey(lockerID, boltkv.U64Key(rev), boltkv.U64Key(uint64(part))), p)
+	return tx.PutPending(lockerID, rev, part, p)
 }
 
 // update runs fn in a transaction and publishes the order changes it
 // pended once it has committed. Transactions and their publishes are
 // serialised together, so that order changes go out in rev order even
 // when several are made at once.
-func (h *Hub) update(fn func(tx *bolt.Tx, out *[]pendingMsg) error) error {
+func (h *Hub) update(fn func(tx Tx, out *[]PendingMsg) error) error {
 	h.pubMu.Lock()
 	defer h.pubMu.Unlock()
-	var out []pendingMsg
-	err := h.db.Update(func(tx *bolt.Tx) error {
+	var out []PendingMsg
+	err := h.store.Update(func(tx Tx) error {
 		out = nil
 		return fn(tx, &out)
 	})
@@ -164,18 +155,21 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 		req.Items = []protocol.Item{}
 	}
 	var rec OrderRec
-	err = h.update(func(tx *bolt.Tx, out *[]pendingMsg) error {
-		if tx.Bucket(bOrders).Get(lkey(req.Locker, []byte(req.ID))) != nil {
-			return fmt.Errorf("order %s exists", req.ID)
+	err = h.update(func(tx Tx, out *[]PendingMsg) error {
+		if _, exists, err := tx.Order(req.Locker, req.ID); err != nil || exists {
+			if err == nil {
+				err = fmt.Errorf("order %s exists", req.ID)
+			}
+			return err
 		}
-		rev, err := nextRev(tx, req.Locker)
+		rev, err := tx.NextRev(req.Locker)
 		if err != nil {
 			return err
 		}
 		rec = OrderRec{Order: protocol.Order{ID: req.ID, Rev: rev, State: "assigned", Size: req.Size,
 			Compartment: req.Compartment, Items: req.Items, CodeHash: h.cfg.PickupKey.Hash(code),
 			ExpiresAt: time.Now().Add(ttl).UTC().Truncate(time.Second)}, Locker: req.Locker, Status: "assigned"}
-		if err := boltkv.PutJSON(tx.Bucket(bOrders), lkey(req.Locker, []byte(req.ID)), rec); err != nil {
+		if err := tx.PutOrder(rec); err != nil {
 			return err
 		}
 		return h.pendOrders(tx, out, req.Locker, rev, 0, protocol.TypeOrdersUpsert, protocol.OrdersUpsert{Orders: []protocol.Order{rec.Order}})
@@ -190,23 +184,22 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 // CancelOrder cancels an order at its locker.
 func (h *Hub) CancelOrder(lockerID, orderID string) (uint64, error) {
 	var rev uint64
-	err := h.update(func(tx *bolt.Tx, out *[]pendingMsg) error {
-		var o OrderRec
-		found, err := boltkv.GetJSON(tx.Bucket(bOrders), lkey(lockerID, []byte(orderID)), &o)
+	err := h.update(func(tx Tx, out *[]PendingMsg) error {
+		o, found, err := tx.Order(lockerID, orderID)
 		if err != nil {
 			return err
 		}
 		if !found {
 			return fmt.Errorf("no order %s at %s", orderID, lockerID)
 		}
-		if rev, err = nextRev(tx, lockerID); err != nil {
+		if rev, err = tx.NextRev(lockerID); err != nil {
 			return err
 		}
 		o.Rev = rev
 		if o.Status == "assigned" || o.Status == "ready" {
 			o.Status = "cancelled"
 		}
-		if err := boltkv.PutJSON(tx.Bucket(bOrders), lkey(lockerID, []byte(orderID)), o); err != nil {
+		if err := tx.PutOrder(o); err != nil {
 			return err
 		}
 		return h.pendOrders(tx, out, lockerID, rev, 0, protocol.TypeOrdersCancel, protocol.OrdersCancel{OrderIDs: []string{orderID}, Rev: rev})
@@ -227,8 +220,8 @@ func (h *Hub) Snapshot(lockerID string, partSize int) (string, int, error) {
 	var parts int
 	// The orders are read in the transaction that takes the snapshot's
 	// rev: an order added meanwhile is either in it or has a later rev.
-	err := h.update(func(tx *bolt.Tx, out *[]pendingMsg) error {
-		orders, err := ordersIn(tx, lockerID)
+	err := h.update(func(tx Tx, out *[]PendingMsg) error {
+		orders, err := tx.Orders(lockerID)
 		if err != nil {
 			return err
 		}
@@ -241,7 +234,7 @@ func (h *Hub) Snapshot(lockerID string, partSize int) (string, int, error) {
 			}
 		}
 		parts = max(1, (len(live)+partSize-1)/partSize)
-		rev, err := nextRev(tx, lockerID)
+		rev, err := tx.NextRev(lockerID)
 		if err != nil {
 			return err
 		}
@@ -279,8 +272,8 @@ func (h *Hub) command(lockerID, typ string, data any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := h.db.Update(func(tx *bolt.Tx) error {
-		return boltkv.PutJSON(tx.Bucket(bCmds), []byte(id), CmdRec{ID: id, Locker: lockerID, Type: typ, Sent: time.Now().UTC()})
+	if err := h.store.Update(func(tx Tx) error {
+		return tx.PutCommand(CmdRec{ID: id, Locker: lockerID, Type: typ, Sent: time.Now().UTC()})
 	}); err != nil {
 		return "", err
 	}

@@ -1,0 +1,352 @@
+package hub
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/lockerd/lockerd/locker/boltkv"
+	"github.com/lockerd/lockerd/sync/protocol"
+)
+
+// boltStore is the hub's Store in one bbolt file.
+type boltStore struct{ db *bolt.DB }
+
+var _ Store = (*boltStore)(nil)
+
+var (
+	bLockers = []byte("lockers")
+	bOrders  = []byte("orders") // locker \x00 order id → OrderRec
+	bEvents  = []byte("events") // locker \x00 epoch(4) seq(8) → protocol.Event
+	bStores  = []byte("stores") // locker \x00 store id → StoreRec
+	bAlarms  = []byte("alarms") // seq → Alarm
+	bKnown   = []byte("known")  // locker id → KnownLocker: the lockers this hub serves
+	bMeta    = []byte("meta")
+	kSchema  = []byte("schema")
+	bPending = []byte("pending") // locker \x00 rev \x00 part → PendingMsg (order changes not yet acked)
+	bRevs    = []byte("revs")    // locker → last order rev issued
+	bCmds    = []byte("cmds")    // command id → CmdRec
+)
+
+// schemaVersion 2 keys events by store (epoch): version 1 keyed them by
+// locker and seq alone, and is migrated at open.
+const schemaVersion = "2"
+
+// openBolt opens (or creates) the hub's bbolt store at path, migrating an
+// older schema.
+func openBolt(path string) (*boltStore, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("hub store %s is locked by another process: %w", path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("hub store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bLockers, bOrders, bEvents, bPending, bRevs, bCmds, bStores, bAlarms, bMeta, bKnown} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		if err := migrate(tx); err != nil {
+			return err
+		}
+		return adoptLockers(tx)
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &boltStore{db: db}, nil
+}
+
+func (s *boltStore) View(fn func(Tx) error) error {
+	return s.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+}
+
+func (s *boltStore) Update(fn func(Tx) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+}
+
+func (s *boltStore) Close() error { return s.db.Close() }
+
+// boltTx is a Tx on one bbolt transaction.
+type boltTx struct{ tx *bolt.Tx }
+
+func (t boltTx) b(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }
+
+// lkey is a key under a locker: its id, a zero byte, the rest.
+func lkey(locker string, rest ...[]byte) []byte {
+	k := append([]byte(locker), 0)
+	for _, r := range rest {
+		k = append(k, r...)
+	}
+	return k
+}
+
+// evKey is the key of event seq of the store of epoch epoch.
+func evKey(locker string, epoch uint32, seq uint64) []byte {
+	k := lkey(locker, binary.BigEndian.AppendUint32(nil, epoch))
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+func (t boltTx) Locker(id string) (LockerInfo, error) {
+	li := LockerInfo{ID: id}
+	_, err := boltkv.GetJSON(t.b(bLockers), []byte(id), &li)
+	return li, err
+}
+
+func (t boltTx) PutLocker(li LockerInfo) error {
+	return boltkv.PutJSON(t.b(bLockers), []byte(li.ID), li)
+}
+
+func (t boltTx) Lockers() ([]LockerInfo, error) {
+	var out []LockerInfo
+	err := t.b(bLockers).ForEach(func(_, v []byte) error {
+		var li LockerInfo
+		if err := json.Unmarshal(v, &li); err != nil {
+			return err
+		}
+		out = append(out, li)
+		return nil
+	})
+	return out, err
+}
+
+func (t boltTx) Known(id string) (bool, error) { return t.b(bKnown).Get([]byte(id)) != nil, nil }
+
+func (t boltTx) PutKnown(k KnownLocker) error { return boltkv.PutJSON(t.b(bKnown), []byte(k.ID), k) }
+
+func (t boltTx) KnownLockers() ([]KnownLocker, error) {
+	var out []KnownLocker
+	err := t.b(bKnown).ForEach(func(_, v []byte) error {
+		var k KnownLocker
+		if err := json.Unmarshal(v, &k); err != nil {
+			return err
+		}
+		out = append(out, k)
+		return nil
+	})
+	return out, err
+}
+
+func (t boltTx) StoreRec(lockerID, store string) (rec StoreRec, found bool, err error) {
+	found, err = boltkv.GetJSON(t.b(bStores), lkey(lockerID, []byte(store)), &rec)
+	return rec, found, err
+}
+
+func (t boltTx) PutStoreRec(lockerID string, rec StoreRec) error {
+	return boltkv.PutJSON(t.b(bStores), lkey(lockerID, []byte(rec.Store)), rec)
+}
+
+func (t boltTx) HasEvent(lockerID string, epoch uint32, seq uint64) (bool, error) {
+	return t.b(bEvents).Get(evKey(lockerID, epoch, seq)) != nil, nil
+}
+
+func (t boltTx) Event(lockerID string, epoch uint32, seq uint64) (e protocol.Event, found bool, err error) {
+	found, err = boltkv.GetJSON(t.b(bEvents), evKey(lockerID, epoch, seq), &e)
+	return e, found, err
+}
+
+func (t boltTx) PutEvent(lockerID string, epoch uint32, e protocol.Event) error {
+	return boltkv.PutJSON(t.b(bEvents), evKey(lockerID, epoch, e.Seq), e)
+}
+
+func (t boltTx) Events(lockerID string, after Cursor, limit int) ([]StoredEvent, error) {
+	var out []StoredEvent
+	prefix := lkey(lockerID)
+	c := t.b(bEvents).Cursor()
+	from := evKey(lockerID, after.Epoch, after.Seq+1)
+	if after.Seq == math.MaxUint64 {
+		from = evKey(lockerID, after.Epoch+1, 0)
+	}
+	for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var e StoredEvent
+		if err := json.Unmarshal(v, &e.Event); err != nil {
+			return nil, err
+		}
+		e.Epoch = binary.BigEndian.Uint32(k[len(prefix):])
+		out = append(out, e)
+		if limit > 0 && len(out) >= limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+func (t boltTx) Order(lockerID, orderID string) (o OrderRec, found bool, err error) {
+	found, err = boltkv.GetJSON(t.b(bOrders), lkey(lockerID, []byte(orderID)), &o)
+	return o, found, err
+}
+
+func (t boltTx) PutOrder(o OrderRec) error {
+	return boltkv.PutJSON(t.b(bOrders), lkey(o.Locker, []byte(o.ID)), o)
+}
+
+func (t boltTx) Orders(lockerID string) ([]OrderRec, error) {
+	var out []OrderRec
+	prefix := lkey(lockerID)
+	c := t.b(bOrders).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var o OrderRec
+		if err := json.Unmarshal(v, &o); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Rev < out[j].Rev })
+	return out, nil
+}
+
+func (t boltTx) NextRev(lockerID string) (uint64, error) {
+	b := t.b(bRevs)
+	rev := boltkv.U64(b.Get([]byte(lockerID))) + 1
+	return rev, b.Put([]byte(lockerID), boltkv.U64Key(rev))
+}
+
+func (t boltTx) PutPending(lockerID string, rev uint64, part int, p PendingMsg) error {
+	return boltkv.PutJSON(t.b(bPending), lkey(lockerID, boltkv.U64Key(rev), boltkv.U64Key(uint64(part))), p)
+}
+
+func (t boltTx) PrunePending(lockerID string, rev uint64) ([]PendingMsg, error) {
+	b := t.b(bPending)
+	prefix := lkey(lockerID)
+	var drop [][]byte
+	var rest []PendingMsg
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if boltkv.U64(k[len(prefix):len(prefix)+8]) <= rev {
+			drop = append(drop, bytes.Clone(k))
+			continue
+		}
+		var p PendingMsg
+		if err := json.Unmarshal(v, &p); err != nil {
+			return nil, err
+		}
+		rest = append(rest, p)
+	}
+	for _, k := range drop {
+		if err := b.Delete(k); err != nil {
+			return nil, err
+		}
+	}
+	return rest, nil
+}
+
+func (t boltTx) Command(id string) (rec CmdRec, found bool, err error) {
+	found, err = boltkv.GetJSON(t.b(bCmds), []byte(id), &rec)
+	return rec, found, err
+}
+
+func (t boltTx) PutCommand(rec CmdRec) error { return boltkv.PutJSON(t.b(bCmds), []byte(rec.ID), rec) }
+
+func (t boltTx) AddAlarm(a Alarm) (Alarm, error) {
+	b := t.b(bAlarms)
+	n, err := b.NextSequence()
+	if err != nil {
+		return a, err
+	}
+	a.Seq = n
+	return a, boltkv.PutJSON(b, boltkv.U64Key(n), a)
+}
+
+func (t boltTx) Alarms(after uint64) ([]Alarm, error) {
+	var out []Alarm
+	c := t.b(bAlarms).Cursor()
+	for k, v := c.Seek(boltkv.U64Key(after + 1)); k != nil; k, v = c.Next() {
+		var a Alarm
+		if err := json.Unmarshal(v, &a); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// migrate brings a version 1 store to version 2: its events (keyed by
+// locker and seq) become epoch 1 of the locker's store "" (lockers before
+// store identities), with the locker's mark as that store's.
+func migrate(tx *bolt.Tx) error {
+	m := tx.Bucket(bMeta)
+	switch v := string(m.Get(kSchema)); v {
+	case schemaVersion:
+		return nil
+	case "":
+	default:
+		return fmt.Errorf("hub store schema %q; this lockerhub reads %s", v, schemaVersion)
+	}
+	eb := tx.Bucket(bEvents)
+	type kv struct{ k, v []byte }
+	var old []kv
+	err := eb.ForEach(func(k, v []byte) error {
+		if i := bytes.IndexByte(k, 0); i >= 0 && len(k)-i-1 == 8 {
+			old = append(old, kv{append([]byte(nil), k...), append([]byte(nil), v...)})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range old {
+		i := bytes.IndexByte(e.k, 0)
+		if err := eb.Delete(e.k); err != nil {
+			return err
+		}
+		if err := eb.Put(evKey(string(e.k[:i]), 1, boltkv.U64(e.k[i+1:])), e.v); err != nil {
+			return err
+		}
+	}
+	var lockers []LockerInfo
+	err = tx.Bucket(bLockers).ForEach(func(k, v []byte) error {
+		var li LockerInfo
+		if err := json.Unmarshal(v, &li); err != nil || li.Events == 0 {
+			return err
+		}
+		lockers = append(lockers, li)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, li := range lockers {
+		if err := boltkv.PutJSON(tx.Bucket(bStores), lkey(li.ID, nil), StoreRec{Epoch: 1, Acked: li.Acked, Events: li.Events, LastSeen: li.LastSeen}); err != nil {
+			return err
+		}
+		li.Epochs = 1
+		if err := (boltTx{tx}).PutLocker(li); err != nil {
+			return err
+		}
+	}
+	return m.Put(kSchema, []byte(schemaVersion))
+}
+
+// adoptLockers makes a store from before served lockers existed serve the
+// lockers it already holds (once: only while none is known), so that an
+// upgrade does not drop their messages.
+func adoptLockers(tx *bolt.Tx) error {
+	known := tx.Bucket(bKnown)
+	if k, _ := known.Cursor().First(); k != nil {
+		return nil
+	}
+	var ids []string
+	if err := tx.Bucket(bLockers).ForEach(func(k, _ []byte) error {
+		ids = append(ids, string(k))
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := boltkv.PutJSON(known, []byte(id), KnownLocker{ID: id, Added: time.Now().UTC(), Source: "store"}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,147 @@
+package hub
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Client talks to a running hub's HTTP API (Handler): lockerhub's commands
+// and tests use it.
+type Client struct {
+	Addr string // host:port
+	HTTP *http.Client
+}
+
+// NewClient returns a client for the hub at addr.
+func NewClient(addr string) *Client {
+	return &Client{Addr: addr, HTTP: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// maxReply bounds a reply read: the largest is a page of events.
+const maxReply = 64 << 20
+
+// Do sends body (if any) as JSON and decodes the reply into into (if any).
+// A non-2xx reply is an error carrying the hub's message.
+func (c *Client) Do(method, path string, body, into any) error {
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, "http://"+c.Addr+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("hub not reachable at %s: %w", c.Addr, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	if into != nil {
+		return json.Unmarshal(raw, into)
+	}
+	return nil
+}
+
+// CreateOrder creates an order; the reply holds its pickup code.
+func (c *Client) CreateOrder(req NewOrder) (Created, error) {
+	var cr Created
+	return cr, c.Do("POST", "/v1/orders", req, &cr)
+}
+
+// AddLocker makes the hub serve locker id.
+func (c *Client) AddLocker(id string) error {
+	return c.Do("POST", "/v1/lockers", map[string]string{"ID": id}, nil)
+}
+
+// CancelOrder cancels an order; it returns the cancel's rev.
+func (c *Client) CancelOrder(lockerID, orderID string) (uint64, error) {
+	var r struct{ Rev uint64 }
+	return r.Rev, c.Do("POST", "/v1/cancel", map[string]string{"Locker": lockerID, "OrderID": orderID}, &r)
+}
+
+// Snapshot sends a locker its complete order set.
+func (c *Client) Snapshot(lockerID string, partSize int) (snapID string, parts int, err error) {
+	var r struct {
+		SnapID string `json:"snap_id"`
+		Parts  int    `json:"parts"`
+	}
+	err = c.Do("POST", "/v1/snapshot", map[string]any{"Locker": lockerID, "PartSize": partSize}, &r)
+	return r.SnapID, r.Parts, err
+}
+
+// Open sends a signed cmd.open; it returns the command's id.
+func (c *Client) Open(lockerID, compartment, reason string) (string, error) {
+	var r struct {
+		CmdID string `json:"cmd_id"`
+	}
+	return r.CmdID, c.Do("POST", "/v1/open", map[string]string{"Locker": lockerID, "Compartment": compartment, "Reason": reason}, &r)
+}
+
+// Command reads a command's record (its answer, once the locker sent it).
+func (c *Client) Command(id string) (CmdRec, error) {
+	var rec CmdRec
+	return rec, c.Do("GET", "/v1/commands/"+url.PathEscape(id), nil, &rec)
+}
+
+// Events reads a locker's events after the cursor (one page).
+func (c *Client) Events(lockerID string, after Cursor) ([]StoredEvent, error) {
+	var evs []StoredEvent
+	return evs, c.Do("GET", fmt.Sprintf("/v1/events?locker=%s&after=%s", url.QueryEscape(lockerID), after), nil, &evs)
+}
+
+// Lockers reads every locker, page by page.
+func (c *Client) Lockers() ([]LockerInfo, error) {
+	return pages(c, "/v1/lockers?", func(l LockerInfo) string { return l.ID })
+}
+
+// Orders reads a locker's orders, page by page.
+func (c *Client) Orders(lockerID string) ([]OrderRec, error) {
+	return pages(c, "/v1/orders?locker="+url.QueryEscape(lockerID)+"&", func(o OrderRec) string { return fmt.Sprint(o.Rev) })
+}
+
+// Alarms reads every alarm, page by page.
+func (c *Client) Alarms() ([]Alarm, error) {
+	return pages(c, "/v1/alarms?", func(a Alarm) string { return fmt.Sprint(a.Seq) })
+}
+
+// pages reads a paged list: path (ending in ? or &) with after= the key
+// of the last entry, until a page comes back empty.
+func pages[T any](c *Client, path string, key func(T) string) ([]T, error) {
+	var all []T
+	after := ""
+	for {
+		var page []T
+		if err := c.Do("GET", path+"after="+url.QueryEscape(after), nil, &page); err != nil {
+			return nil, err
+		}
+		if len(page) == 0 {
+			return all, nil
+		}
+		all = append(all, page...)
+		after = key(page[len(page)-1])
+	}
+}

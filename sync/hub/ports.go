@@ -1,0 +1,65 @@
+package hub
+
+import "github.com/lockerd/lockerd/sync/protocol"
+
+// Store is the central's storage: the records below, read and written in
+// transactions. boltStore keeps them in one bbolt file (the default, for a
+// pilot and the demo); another engine implements the same two interfaces.
+type Store interface {
+	// View runs fn in a read-only transaction; Update in a read-write one,
+	// committed when fn returns nil and rolled back otherwise.
+	View(fn func(Tx) error) error
+	Update(fn func(Tx) error) error
+	Close() error
+}
+
+// Tx is one transaction of a Store. A record that is not there is no
+// error: found is false (or a zero record comes back, where it says so).
+type Tx interface {
+	// Lockers the hub has heard from. Locker returns LockerInfo{ID: id}
+	// for one it has not.
+	Locker(id string) (LockerInfo, error)
+	PutLocker(li LockerInfo) error
+	Lockers() ([]LockerInfo, error)
+
+	// The lockers the hub serves.
+	Known(id string) (bool, error)
+	PutKnown(k KnownLocker) error
+	KnownLockers() ([]KnownLocker, error)
+
+	// The stores of a locker, by the store's identity.
+	StoreRec(lockerID, store string) (rec StoreRec, found bool, err error)
+	PutStoreRec(lockerID string, rec StoreRec) error
+
+	// Events, kept per locker under the epoch of their store and their
+	// seq: one key per event id.
+	HasEvent(lockerID string, epoch uint32, seq uint64) (bool, error)
+	Event(lockerID string, epoch uint32, seq uint64) (e protocol.Event, found bool, err error)
+	PutEvent(lockerID string, epoch uint32, e protocol.Event) error
+	// Events returns a locker's events after the cursor: store by store
+	// (epoch order), each in seq order; at most limit (0: all).
+	Events(lockerID string, after Cursor, limit int) ([]StoredEvent, error)
+
+	// Orders, per locker, and the last order rev issued to each locker.
+	Order(lockerID, orderID string) (o OrderRec, found bool, err error)
+	PutOrder(o OrderRec) error
+	// Orders returns a locker's orders by rev.
+	Orders(lockerID string) ([]OrderRec, error)
+	NextRev(lockerID string) (uint64, error)
+
+	// Order changes sent and not yet acknowledged: kept until the locker
+	// reports a rev at least theirs.
+	PutPending(lockerID string, rev uint64, part int, p PendingMsg) error
+	// PrunePending drops a locker's pending changes up to rev and returns
+	// the rest, in rev order.
+	PrunePending(lockerID string, rev uint64) ([]PendingMsg, error)
+
+	// Commands sent.
+	Command(id string) (rec CmdRec, found bool, err error)
+	PutCommand(rec CmdRec) error
+
+	// AddAlarm stores a, numbered (its Seq set); Alarms lists those after
+	// seq after.
+	AddAlarm(a Alarm) (Alarm, error)
+	Alarms(after uint64) ([]Alarm, error)
+}
