@@ -244,7 +244,7 @@ func (l *Locker) release(orderID string) {
 // beginOpen marks compartments open for op before any lock is pulsed, so
 // that a door is never opened for something the store could not record.
 // Compartments out of service are left out and returned separately.
-func (l *Locker) beginOpen(ids []string, op Op, orderID string) (ok, unusable []string, prev map[string]Compartment, err error) {
+func (l *Locker) beginOpen(ids []string, op Op, orderID string, prepare func(Tx) error) (ok, unusable []string, prev map[string]Compartment, err error) {
 	prev = map[string]Compartment{}
 	if err := l.roomToRecord(); err != nil {
 		l.log.Error("door stays shut: no room to record", "err", err)
@@ -252,6 +252,16 @@ func (l *Locker) beginOpen(ids []string, op Op, orderID string) (ok, unusable []
 	}
 	err = l.update(func(tx Tx) error {
 		ok, unusable = nil, nil
+		if prepare != nil {
+			if err := prepare(tx); err != nil {
+				return err
+			}
+		}
+		if op == OpNone {
+			// Nothing to mark: a technician's open, or the return flap.
+			ok = ids
+			return nil
+		}
 		for _, id := range ids {
 			c, err := tx.Compartment(id)
 			if err != nil {
@@ -550,11 +560,19 @@ func (l *Locker) revert(prev map[string]Compartment) {
 	}
 }
 
-// doorJob is one opening of compartments for an operation on an order.
+// doorJob is one opening of doors for an operation.
 type doorJob struct {
-	ids     []string
+	ids []string
+	// op marks the compartments open for an operation on order orderID
+	// until their doors close; OpNone marks nothing (a technician's open,
+	// the return flap): the doors are pulsed as they are, and a door that
+	// does not open counts no jam.
 	op      Op
 	orderID string
+	// prepare runs in the transaction that marks the compartments, before
+	// any lock is pulsed (a maintenance.open recorded first, a counter):
+	// if it fails, nothing opens.
+	prepare func(Tx) error
 	// whole: the job needs every compartment (a pickup's books are in all
 	// of them); one out of service and nothing is pulsed.
 	whole bool
@@ -579,7 +597,7 @@ var errUnusable = errors.New("a compartment is out of service")
 // transaction which doors jammed and the caller's outcome. The caller has
 // claimed the order (claim) when two flows could race for it.
 func (l *Locker) openFor(ctx context.Context, job doorJob) (opened, jammed []string, err error) {
-	ids, unusable, prev, err := l.beginOpen(job.ids, job.op, job.orderID)
+	ids, unusable, prev, err := l.beginOpen(job.ids, job.op, job.orderID, job.prepare)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -597,9 +615,14 @@ func (l *Locker) openFor(ctx context.Context, job doorJob) (opened, jammed []str
 			l.noteLate(id, job.late)
 		}
 	}
+	if job.op == OpNone && job.finish == nil {
+		return opened, jammed, nil
+	}
 	err = l.update(func(tx Tx) error {
-		if err := l.endOpen(tx, opened, jammed, lockErrs, prev); err != nil {
-			return err
+		if job.op != OpNone {
+			if err := l.endOpen(tx, opened, jammed, lockErrs, prev); err != nil {
+				return err
+			}
 		}
 		if job.finish == nil {
 			return nil

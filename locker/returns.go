@@ -51,29 +51,33 @@ func (l *Locker) returnScan(ctx context.Context, dev Device, text string) ScanRe
 		return ScanResult{Outcome: OutcomeRefused, Reason: RefusePattern}
 	}
 	// Fail closed: the flap opens only if there is room to record the
-	// return and the store takes a write now.
-	if err := l.roomToRecord(); err != nil {
-		l.log.Error("return not started: no room to record", "err", err)
-		return ScanResult{Outcome: OutcomeError, Reason: "store"}
-	}
-	if err := l.update(func(tx Tx) error {
-		n, err := tx.Counter(CounterReturns)
-		if err != nil {
-			return err
-		}
-		return tx.SetCounter(CounterReturns, n+1)
-	}); err != nil {
+	// return and the store takes a write now (the count of returns).
+	opened, jammed, err := l.openFor(ctx, doorJob{ids: []string{ReturnSlotID}, op: OpNone,
+		prepare: func(tx Tx) error {
+			n, err := tx.Counter(CounterReturns)
+			if err != nil {
+				return err
+			}
+			return tx.SetCounter(CounterReturns, n+1)
+		},
+		// Should the flap open late after all, the return is recorded then.
+		late: func(lo *lateOp) { lo.barcode, lo.scanner = barcode, dev.Name },
+		finish: func(tx Tx, opened, jammed []string) error {
+			if len(opened) == 0 {
+				return l.record(tx, DoorJammed{Compartment: ReturnSlotID, Commanded: true})
+			}
+			return l.record(tx, ItemReturned{Barcode: barcode, Scanner: dev.Name})
+		}})
+	switch {
+	case len(opened)+len(jammed) == 0:
 		l.log.Error("return not started: store", "err", err)
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}
+	case err != nil:
+		l.log.Error("return outcome not recorded", "err", err)
 	}
-	opened, _, _ := l.openDoors(ctx, []string{ReturnSlotID})
 	if len(opened) == 0 {
-		// Should the flap open late after all, the return is recorded then.
-		l.noteLate(ReturnSlotID, func(lo *lateOp) { lo.barcode, lo.scanner = barcode, dev.Name })
-		l.recordOne(DoorJammed{Compartment: ReturnSlotID, Commanded: true})
 		return ScanResult{Outcome: OutcomeJammed, Compartments: []string{ReturnSlotID}}
 	}
-	l.recordOne(ItemReturned{Barcode: barcode, Scanner: dev.Name})
 	l.log.Info("item returned", "scanner", dev.Name, "barcode", barcode)
 	return ScanResult{Outcome: OutcomeReturned, Compartments: []string{ReturnSlotID}}
 }

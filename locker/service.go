@@ -32,22 +32,23 @@ func (l *Locker) SetService(id string, inService bool, reason string) error {
 // MaintenanceOpen opens a compartment (or the return slot) for a
 // technician; the event is written before the lock is pulsed.
 func (l *Locker) MaintenanceOpen(ctx context.Context, id, reason string) (ScanResult, error) {
-	if l.doors.get(id) == nil {
-		return ScanResult{}, fmt.Errorf("unknown compartment %q", id)
-	}
 	if reason == "" {
 		return ScanResult{}, fmt.Errorf("a reason is required")
 	}
-	if err := l.roomToRecord(); err != nil {
+	return l.maintenanceOpen(ctx, MaintenanceOpened{Compartment: id, Reason: reason})
+}
+
+// maintenanceOpen opens one door as it is, with ev recorded first.
+func (l *Locker) maintenanceOpen(ctx context.Context, ev MaintenanceOpened) (ScanResult, error) {
+	if l.doors.get(ev.Compartment) == nil {
+		return ScanResult{}, fmt.Errorf("unknown compartment %q", ev.Compartment)
+	}
+	opened, jammed, err := l.openFor(ctx, doorJob{ids: []string{ev.Compartment}, op: OpNone,
+		prepare: func(tx Tx) error { return l.record(tx, ev) }})
+	if err != nil {
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}, err
 	}
-	if err := l.update(func(tx Tx) error {
-		return l.record(tx, MaintenanceOpened{Compartment: id, Reason: reason})
-	}); err != nil {
-		return ScanResult{Outcome: OutcomeError, Reason: "store"}, err
-	}
-	l.log.Info("maintenance open", "compartment", id)
-	opened, jammed, _ := l.openDoors(ctx, []string{id})
+	l.log.Info("maintenance open", "compartment", ev.Compartment, "remote", ev.Remote, "opened", len(opened) > 0)
 	if len(jammed) > 0 {
 		return ScanResult{Outcome: OutcomeJammed, Compartments: jammed}, nil
 	}

@@ -640,7 +640,7 @@ func (l *Locker) RemoteOpen(ctx context.Context, id, reason string) (ScanResult,
 	if reason == "" {
 		reason = "remote"
 	}
-	return l.MaintenanceOpen(ctx, id, reason)
+	return l.maintenanceOpen(ctx, MaintenanceOpened{Compartment: id, Reason: reason, Remote: true})
 }
 
 // Telemetry is the periodic health summary (never in the outbox).

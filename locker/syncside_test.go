@@ -63,7 +63,7 @@ func TestRemoteOpen(t *testing.T) {
 	if err != nil || res.Outcome != locker.OutcomeMaintOpen {
 		t.Fatalf("remote open of an empty compartment: %+v %v", res, err)
 	}
-	c.WaitEvent(t, locker.EvMaintenanceOpen, map[string]any{"compartment": "M1", "reason": "remote"})
+	c.WaitEvent(t, locker.EvMaintenanceOpen, map[string]any{"compartment": "M1", "reason": "remote", "remote": true})
 	if _, err := c.L.RemoteOpen(context.Background(), "Z9", "x"); err == nil {
 		t.Fatal("remote open of an unknown compartment")
 	}

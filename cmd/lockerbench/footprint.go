@@ -50,8 +50,8 @@ func benchFootprint(args []string) error {
 		return err
 	}
 	fmt.Printf("binary: %s, %.1f MiB\n\n", *bin, float64(info.Size())/(1<<20))
-	fmt.Println("| orders | start-up to ready | RSS idle | RSS peak under load | idle CPU (10 s) |")
-	fmt.Println("|---|---|---|---|---|")
+	fmt.Println("| orders | start-up to ready | RSS idle | RSS peak under load | of it after load: anonymous / file-backed (the store's map, the binary) | idle CPU (10 s) |")
+	fmt.Println("|---|---|---|---|---|---|")
 	for _, n := range ns {
 		if err := footprintOnce(*bin, n); err != nil {
 			return err
@@ -133,8 +133,9 @@ func footprintOnce(bin string, n int) error {
 	}
 	wg.Wait()
 	peak := procKB(cmd.Process.Pid, "VmHWM:")
-	fmt.Printf("| %d | %.0f ms | %.1f MiB | %.1f MiB | %.2f %% |\n", n, float64(ready)/float64(time.Millisecond),
-		float64(idleRSS)/1024, float64(peak)/1024, idleCPU)
+	anon, file := procKB(cmd.Process.Pid, "RssAnon:"), procKB(cmd.Process.Pid, "RssFile:")
+	fmt.Printf("| %d | %.0f ms | %.1f MiB | %.1f MiB | %.1f / %.1f MiB | %.2f %% |\n", n, float64(ready)/float64(time.Millisecond),
+		float64(idleRSS)/1024, float64(peak)/1024, float64(anon)/1024, float64(file)/1024, idleCPU)
 	return nil
 }
 
