@@ -79,7 +79,11 @@ func fleetRun(dir, url string, n int, duration, period time.Duration) error {
 			return err
 		}
 		defer r.close()
-		link, err := mqttlink.New(mqttlink.Config{Brokers: []string{url}, LockerID: id, CentralKey: key.Public().(ed25519.PublicKey), Log: quiet}, r.l)
+		state, err := r.linkState()
+		if err != nil {
+			return err
+		}
+		link, err := mqttlink.New(mqttlink.Config{Brokers: []string{url}, LockerID: id, CentralKey: key.Public().(ed25519.PublicKey), State: state, Log: quiet}, r.l)
 		if err != nil {
 			return err
 		}

@@ -95,7 +95,11 @@ func outboxRun(dir, url string, n *int) error {
 	consumed := time.Since(t2)
 	pub.Disconnect(100)
 
-	link, err := mqttlink.New(mqttlink.Config{Brokers: []string{url}, LockerID: "bench-01", CentralKey: key.Public().(ed25519.PublicKey), Log: quiet}, r.l)
+	state, err := r.linkState()
+	if err != nil {
+		return err
+	}
+	link, err := mqttlink.New(mqttlink.Config{Brokers: []string{url}, LockerID: "bench-01", CentralKey: key.Public().(ed25519.PublicKey), State: state, Log: quiet}, r.l)
 	if err != nil {
 		return err
 	}

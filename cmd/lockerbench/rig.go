@@ -18,11 +18,17 @@ import (
 	"github.com/lockerd/lockerd/locker/boltstore"
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/linkstore"
+	"github.com/lockerd/lockerd/sync/mqttlink"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // rig is one in-process locker: a bbolt store in dir, the sim, the core.
+// linkState is the MQTT link's state in the rig's store file, as lockerd
+// keeps it.
+func (r *rig) linkState() (mqttlink.State, error) { return linkstore.New(r.store.DB()) }
+
 type rig struct {
 	dir   string
 	store *boltstore.Store
