@@ -313,8 +313,15 @@ func (d *daemon) events(after uint64) []locker.Event {
 // matching want has been streamed, and returns it.
 func (d *daemon) waitEvent(typ locker.EventType, want map[string]any) locker.Event {
 	d.t.Helper()
+	return d.waitEventWithin(typ, want, 10*time.Second)
+}
+
+// waitEventWithin is waitEvent with its own bound, for what takes several
+// MQTT reconnects (paho backs off up to mqtt's max reconnect interval).
+func (d *daemon) waitEventWithin(typ locker.EventType, want map[string]any, timeout time.Duration) locker.Event {
+	d.t.Helper()
 	var found locker.Event
-	d.waitFor(fmt.Sprintf("a %s event with %v", typ, want), func(seen []locker.Event) bool {
+	d.waitForWithin(fmt.Sprintf("a %s event with %v", typ, want), timeout, func(seen []locker.Event) bool {
 		for _, e := range seen {
 			if e.Type == typ && lockertest.Matches(e.Fields(), want) {
 				found = e
@@ -336,9 +343,14 @@ func (d *daemon) waitCount(typ locker.EventType, want map[string]any, n int) {
 
 func (d *daemon) waitFor(what string, ok func([]locker.Event) bool) {
 	d.t.Helper()
-	timeout := time.AfterFunc(10*time.Second, d.seenC.Broadcast)
+	d.waitForWithin(what, 10*time.Second, ok)
+}
+
+func (d *daemon) waitForWithin(what string, within time.Duration, ok func([]locker.Event) bool) {
+	d.t.Helper()
+	timeout := time.AfterFunc(within, d.seenC.Broadcast)
 	defer timeout.Stop()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(within)
 	d.seenMu.Lock()
 	defer d.seenMu.Unlock()
 	for !ok(d.seen) {
