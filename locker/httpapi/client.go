@@ -1,16 +1,13 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/jsonhttp"
 )
 
 // Client talks to a running lockerd's API: lockerctl and the end-to-end
@@ -31,42 +28,11 @@ func NewClient(addr string) *Client {
 // Do sends body (if any) as JSON and decodes the reply into into (if any).
 // A non-2xx reply is an error carrying the API's message.
 func (c *Client) Do(method, path string, body, into any) error {
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, "http://"+c.Addr+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
+	var h http.Header
 	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
+		h = http.Header{"Authorization": {"Bearer " + c.Token}}
 	}
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return fmt.Errorf("API not reachable at %s: %w", c.Addr, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		var e Error
-		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
-			return errors.New(e.Error)
-		}
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
-	}
-	if into != nil {
-		return json.Unmarshal(raw, into)
-	}
-	return nil
+	return jsonhttp.Do(c.HTTP, "API at "+c.Addr, method, "http://"+c.Addr+path, h, body, into)
 }
 
 // Status reads GET /v1/status.

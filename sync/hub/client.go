@@ -1,14 +1,12 @@
 package hub
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/lockerd/lockerd/locker/jsonhttp"
 )
 
 // Client talks to a running hub's HTTP API (Handler): lockerhub's commands
@@ -23,47 +21,10 @@ func NewClient(addr string) *Client {
 	return &Client{Addr: addr, HTTP: &http.Client{Timeout: 30 * time.Second}}
 }
 
-// maxReply bounds a reply read: the largest is a page of events.
-const maxReply = 64 << 20
-
 // Do sends body (if any) as JSON and decodes the reply into into (if any).
 // A non-2xx reply is an error carrying the hub's message.
 func (c *Client) Do(method, path string, body, into any) error {
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, "http://"+c.Addr+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.HTTP.Do(req)
-	if err != nil {
-		return fmt.Errorf("hub not reachable at %s: %w", c.Addr, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
-			return errors.New(e.Error)
-		}
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
-	}
-	if into != nil {
-		return json.Unmarshal(raw, into)
-	}
-	return nil
+	return jsonhttp.Do(c.HTTP, "hub at "+c.Addr, method, "http://"+c.Addr+path, nil, body, into)
 }
 
 // CreateOrder creates an order; the reply holds its pickup code.
