@@ -36,9 +36,9 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/lockerd/lockerd/cmd/internal/cliflag"
+	"github.com/lockerd/lockerd/cmd/internal/hubconfig"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/httpapi"
-	"github.com/lockerd/lockerd/locker/loopback"
 	"github.com/lockerd/lockerd/sync/broker"
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -47,7 +47,9 @@ import (
 const usage = `lockerhub — reference central library for lockerd (protocol v1)
 
   lockerhub keygen -out DIR
+  lockerhub serve -config FILE              (docs/config.md, "lockerhub"; or, for a quick start, the flags:)
   lockerhub serve -store FILE -key FILE -pickup-key-file FILE [-lockers ID,...] [-mqtt-listen ADDR [-broker-users FILE] | -broker URL] [-http ADDR]
+  lockerhub validate FILE                   check a config file (and the files it names) before a hub goes live
   lockerhub order add --locker ID [--size S] [--compartment ID] [--item BARCODE[:TITLE]]... [--ttl 72h] [--qr FILE] [--pickup-url URL]
   lockerhub order cancel --locker ID ORDER
   lockerhub snapshot --locker ID [--part-size N]
@@ -83,6 +85,17 @@ func run(args []string, out, errw io.Writer) int {
 		err = keygen(args[1:], out)
 	case "serve":
 		err = serve(args[1:])
+	case "validate":
+		if len(args) != 2 {
+			fmt.Fprint(errw, usage)
+			return 2
+		}
+		if _, err := hubconfig.Load(args[1]); err != nil {
+			fmt.Fprintf(errw, "%v\n", err)
+			return 1
+		}
+		fmt.Fprintf(out, "%s: ok\n", args[1])
+		return 0
 	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms":
 		err = client(*hubAddr, args, out)
 	case "help", "-h", "--help":
@@ -127,21 +140,9 @@ func keygen(args []string, out io.Writer) error {
 	return nil
 }
 
-// ReadSigningKey reads a central.key file (hex Ed25519 seed).
-func readSigningKey(path string) (ed25519.PrivateKey, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	seed, err := hex.DecodeString(strings.TrimSpace(string(raw)))
-	if err != nil || len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("%s: want a hex Ed25519 seed of 32 bytes (lockerhub keygen)", path)
-	}
-	return ed25519.NewKeyFromSeed(seed), nil
-}
-
 func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfgFile := fs.String("config", "", "lockerhub's config file (docs/config.md); the other flags are for a quick start without one")
 	store := fs.String("store", "lockerhub.db", "hub store (bbolt file)")
 	keyFile := fs.String("key", "central.key", "signing key from lockerhub keygen")
 	pickupKeyFile := fs.String("pickup-key-file", "", "the lockers' pickup key (hex), to hash the codes the hub creates")
@@ -156,76 +157,77 @@ func serve(args []string) error {
 	if _, err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
-	// The API creates orders and opens doors and has no authentication
-	// yet: it stays on the machine (put an authenticating proxy on it).
-	if err := loopback.Check(*httpAddr); err != nil {
-		return fmt.Errorf("-http %s: %v: the HTTP API has no authentication and must listen on loopback only", *httpAddr, err)
+	var c *hubconfig.Config
+	if *cfgFile != "" {
+		var others []string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name != "config" {
+				others = append(others, "-"+f.Name)
+			}
+		})
+		if len(others) > 0 {
+			return fmt.Errorf("%s with -config: set these in the config file instead", strings.Join(others, " "))
+		}
+		var err error
+		if c, err = hubconfig.Load(*cfgFile); err != nil {
+			return err
+		}
+	} else {
+		// The flags as a config file would say them, checked the same way.
+		var b strings.Builder
+		fmt.Fprintf(&b, "store: {path: %q}\nhttp: {listen: %q}\n", *store, *httpAddr)
+		fmt.Fprintf(&b, "mqtt: {broker: %q, listen: %q, users_file: %q, topic_prefix: %q, client_id: %q, password_file: %q}\n",
+			*brokerURL, *mqttListen, *users, *prefix, *clientID, *password)
+		fmt.Fprintf(&b, "keys: {signing_key_file: %q, pickup_key_file: %q}\nlockers: [", *keyFile, *pickupKeyFile)
+		for _, id := range strings.Split(*lockers, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				fmt.Fprintf(&b, "%q, ", id)
+			}
+		}
+		b.WriteString("]\n")
+		wd, _ := os.Getwd()
+		var err error
+		if c, err = hubconfig.Parse(filepath.Join(wd, "(flags)"), []byte(b.String()), true); err != nil {
+			return fmt.Errorf("flags: %w", err)
+		}
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	signing, err := readSigningKey(*keyFile)
-	if err != nil {
-		return err
-	}
-	var pickupKey locker.CodeKey
-	if *pickupKeyFile != "" {
-		raw, err := os.ReadFile(*pickupKeyFile)
-		if err != nil {
-			return err
-		}
-		if pickupKey, err = locker.ParseCodeKey(string(raw)); err != nil {
-			return err
-		}
-	}
-	cfg := hub.Config{Prefix: *prefix, ClientID: *clientID, SigningKey: signing, PickupKey: pickupKey, StorePath: *store, Log: log}
-	for _, id := range strings.Split(*lockers, ",") {
-		if id = strings.TrimSpace(id); id != "" {
-			cfg.Lockers = append(cfg.Lockers, id)
-		}
-	}
-	if *password != "" {
-		raw, err := os.ReadFile(*password)
-		if err != nil {
-			return err
-		}
-		cfg.Username, cfg.Password = *clientID, strings.TrimSpace(string(raw))
+	cfg := hub.Config{Prefix: c.MQTT.Prefix, ClientID: c.MQTT.ClientID, SigningKey: c.SigningKey, PickupKey: c.PickupKey,
+		StorePath: c.Store.Path, Lockers: c.Lockers, CmdTTL: c.CommandTTL.D(), Log: log}
+	if c.Password != "" {
+		cfg.Username, cfg.Password = c.MQTT.ClientID, c.Password
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if *brokerURL == "" {
-		var us map[string]string
-		if *users != "" {
-			if us, err = broker.ReadUsers(*users); err != nil {
-				return err
-			}
-			for id := range us {
-				if id != *clientID {
-					cfg.Lockers = append(cfg.Lockers, id) // an identity with a password is a locker served
-				}
+	if c.MQTT.Broker == "" {
+		for id := range c.Users {
+			if id != c.MQTT.ClientID {
+				cfg.Lockers = append(cfg.Lockers, id) // an identity with a password is a locker served
 			}
 		}
-		b, err := broker.Start(broker.Config{Addr: *mqttListen, Prefix: *prefix, Central: *clientID, Users: us, Log: log})
+		b, err := broker.Start(broker.Config{Addr: c.MQTT.Listen, Prefix: c.MQTT.Prefix, Central: c.MQTT.ClientID, Users: c.Users, Log: log})
 		if err != nil {
 			return err
 		}
 		defer b.Close()
 		cfg.Brokers = []string{"tcp://" + b.Addr()}
-		log.Info("embedded broker listening", "addr", b.Addr(), "passwords", us != nil)
+		log.Info("embedded broker listening", "addr", b.Addr(), "passwords", c.Users != nil)
 	} else {
-		cfg.Brokers = []string{*brokerURL}
+		cfg.Brokers = []string{c.MQTT.Broker}
 	}
 	h, err := hub.New(cfg)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	ln, err := net.Listen("tcp", *httpAddr)
+	ln, err := net.Listen("tcp", c.HTTP.Listen)
 	if err != nil {
 		return err
 	}
 	srv := httpapi.NewServer(h.Handler(), nil)
 	go srv.Serve(httpapi.LimitListener(ln, httpapi.MaxConns))
 	defer srv.Close()
-	log.Info("lockerhub ready", "http", ln.Addr().String(), "brokers", cfg.Brokers, "prefix", *prefix)
+	log.Info("lockerhub ready", "http", ln.Addr().String(), "brokers", cfg.Brokers, "prefix", c.MQTT.Prefix, "config", *cfgFile)
 	return h.Run(ctx)
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lockerd/lockerd/cmd/internal/hubconfig"
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
@@ -29,7 +30,7 @@ func TestKeygen(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("keygen: %s", errw)
 	}
-	priv, err := readSigningKey(filepath.Join(dir, "central.key"))
+	priv, err := hubconfig.ReadSigningKey(filepath.Join(dir, "central.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func runHub(t *testing.T) (*hub.Hub, string, string) {
 	url := brokertest.StartEmbedded(t, protocol.DefaultPrefix, "lockerhub")
 	dir := t.TempDir()
 	cli(t, "keygen", "-out", dir)
-	priv, _ := readSigningKey(filepath.Join(dir, "central.key"))
+	priv, _ := hubconfig.ReadSigningKey(filepath.Join(dir, "central.key"))
 	h := hubtest.Start(t, hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key, Lockers: []string{"nb-1"}})
 	srv := httptest.NewServer(h.Handler())
 	t.Cleanup(srv.Close)
@@ -166,5 +167,29 @@ func TestLockerAdd(t *testing.T) {
 		if _, _, code := cli(t, "locker", "add", bad, "-hub", api); code == 0 {
 			t.Errorf("locker add %q accepted", bad)
 		}
+	}
+}
+
+// lockerhub validate checks a config file and the files it names; serve
+// -config takes everything from the file and refuses flags beside it.
+func TestConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	cli(t, "keygen", "-out", dir)
+	good := filepath.Join(dir, "lockerhub.yaml")
+	os.WriteFile(good, []byte("store: {path: hub.db}\nkeys: {signing_key_file: central.key}\nlockers: [nb-1]\n"), 0o600)
+	if out, errw, code := cli(t, "validate", good); code != 0 || !strings.Contains(out, "ok") {
+		t.Fatalf("validate a good file: %d %s %s", code, out, errw)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("store: {path: hub.db}\nkeys: {signing_key_file: none.key}\nhttp: {listen: \"0.0.0.0:1\"}\n"), 0o600)
+	_, errw, code := cli(t, "validate", bad)
+	if code != 1 || !strings.Contains(errw, "bad.yaml:2: keys.signing_key_file:") || !strings.Contains(errw, "bad.yaml:3: http.listen:") {
+		t.Fatalf("validate a bad file: %d %s", code, errw)
+	}
+	if _, errw, code := cli(t, "serve", "-config", good, "-http", "127.0.0.1:0"); code != 1 || !strings.Contains(errw, "-http with -config") {
+		t.Fatalf("serve -config with a flag beside it: %d %s", code, errw)
+	}
+	if _, errw, code := cli(t, "serve", "-config", bad); code != 1 || !strings.Contains(errw, "bad.yaml:3: http.listen:") {
+		t.Fatalf("serve -config with a bad file: %d %s", code, errw)
 	}
 }

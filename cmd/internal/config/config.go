@@ -1,20 +1,14 @@
 package config
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/lockerd/lockerd/drivers/pinname"
 	"github.com/lockerd/lockerd/locker"
@@ -278,25 +272,11 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 func Parse(name string, raw []byte, checkFiles bool) (*Config, error) {
 	cfg := defaults()
 	cfg.File = name
-	d := &decoder{file: name, lines: map[string]int{}}
-	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&root); err != nil {
-		msg := err.Error()
-		line := 1
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			line, _ = strconv.Atoi(m[1])
-			msg = m[2]
-		}
-		if errors.Is(err, io.EOF) {
-			msg = "file is empty"
-		}
-		return nil, Problems{{File: name, Line: line, Msg: "not valid YAML: " + strings.TrimPrefix(msg, "yaml: ")}}
+	lines, problems := DecodeStrict(name, raw, &cfg)
+	if lines == nil {
+		return nil, problems
 	}
-	if len(root.Content) == 0 {
-		return nil, Problems{{File: name, Line: 1, Msg: "file is empty"}}
-	}
-	d.decode(root.Content[0], reflect.ValueOf(&cfg).Elem(), "")
+	d := &decoder{file: name, lines: lines, problems: problems}
 	cfg.lines = d.lines
 	cfg.check(d, checkFiles)
 	if len(d.problems) > 0 {

@@ -1,7 +1,10 @@
 package config
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strconv"
 	"strings"
@@ -187,4 +190,31 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		d.lines[p] = k.Line
 		d.decode(val, v.Field(fi), p)
 	}
+}
+
+// DecodeStrict decodes YAML text into the struct into points to, with the
+// same strictness and messages as lockerd's config: unknown keys, wrong
+// types and duplicate keys are problems naming name, the line and the key.
+// It returns the line of each key path (for the caller's own checks) and
+// what it found wrong. Empty values leave into's defaults.
+func DecodeStrict(name string, raw []byte, into any) (map[string]int, Problems) {
+	d := &decoder{file: name, lines: map[string]int{}}
+	var root yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(raw)).Decode(&root); err != nil {
+		msg := err.Error()
+		line := 1
+		if m := yamlLine.FindStringSubmatch(msg); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = m[2]
+		}
+		if errors.Is(err, io.EOF) {
+			msg = "file is empty"
+		}
+		return nil, Problems{{File: name, Line: line, Msg: "not valid YAML: " + strings.TrimPrefix(msg, "yaml: ")}}
+	}
+	if len(root.Content) == 0 {
+		return nil, Problems{{File: name, Line: 1, Msg: "file is empty"}}
+	}
+	d.decode(root.Content[0], reflect.ValueOf(into).Elem(), "")
+	return d.lines, d.problems
 }

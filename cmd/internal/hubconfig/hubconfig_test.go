@@ -1,0 +1,84 @@
+package hubconfig
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Every problem is reported as FILE:LINE: key: what, all at once.
+func TestProblems(t *testing.T) {
+	tests := []struct {
+		name, text string
+		want       []string
+	}{
+		{"unknown key", "store: {path: x.db}\nstor: 1\n", []string{"hub.yaml:2: stor: unknown key"}},
+		{"wrong type", "lockers: e2e-01\n", []string{"hub.yaml:1: lockers: want a list"}},
+		{"duplicate", "http: {listen: 127.0.0.1:1}\nhttp: {listen: 127.0.0.1:2}\n", []string{"hub.yaml:2: http: given twice (first on line 1)"}},
+		{"driver", "store:\n  driver: mysql\n", []string{"hub.yaml:2: store.driver: \"mysql\": known drivers: bolt"}},
+		{"open API", "http:\n  listen: 0.0.0.0:8490\n", []string{"hub.yaml:2: http.listen:", "must listen on loopback only"}},
+		{"open broker", "mqtt:\n  listen: 0.0.0.0:1883\n", []string{"hub.yaml:2: mqtt.listen:", "users_file"}},
+		{"broker URL", "mqtt: {broker: \"mqtt.example:1883\"}\n", []string{"hub.yaml:1: mqtt.broker:"}},
+		{"locker id", "lockers:\n  - ok-1\n  - \"bad/id\"\n", []string{"hub.yaml:3: lockers[1]:"}},
+		{"ttl", "command_ttl: 2h\n", []string{"hub.yaml:1: command_ttl: 2h0m0s: want 5s to 1h"}},
+		{"not YAML", "store: [\n", []string{"hub.yaml:", "not valid YAML"}},
+		{"empty", "", []string{"hub.yaml:1:", "file is empty"}},
+		{"two at once", "stor: 1\nlockers: x\n", []string{"hub.yaml:1: stor:", "hub.yaml:2: lockers:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("hub.yaml", []byte(tt.text), false)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Fatalf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// A whole config: defaults filled in, paths taken from the file's folder,
+// the files it names read (and a missing one reported at its key).
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "central.key"), []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "pickup.key"), []byte(strings.Repeat("cd", 32)+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "users"), []byte("lockerhub:pw0\nnb-1:pw1\n"), 0o600)
+	path := filepath.Join(dir, "lockerhub.yaml")
+	os.WriteFile(path, []byte(`store: {path: hub.db}
+mqtt:
+  listen: 0.0.0.0:1883
+  users_file: users
+keys:
+  signing_key_file: central.key
+  pickup_key_file: pickup.key
+lockers: [nb-2]
+`), 0o600)
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Driver != "bolt" || c.Store.Path != filepath.Join(dir, "hub.db") || c.HTTP.Listen != "127.0.0.1:8490" ||
+		len(c.SigningKey) == 0 || len(c.PickupKey) == 0 || c.Users["nb-1"] != "pw1" || c.CommandTTL.D().Seconds() != 60 {
+		t.Fatalf("config %+v", c)
+	}
+	os.Remove(filepath.Join(dir, "pickup.key"))
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "lockerhub.yaml:7: keys.pickup_key_file:") {
+		t.Fatalf("a missing key file: %v", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("store: {path: x.db}\nlockers: [a]\n"))
+	f.Add([]byte("mqtt:\n  listen: 0.0.0.0:1\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		c, err := Parse("fuzz.yaml", raw, false)
+		if (c == nil) == (err == nil) {
+			t.Fatalf("config %v and error %v", c, err)
+		}
+	})
+}
