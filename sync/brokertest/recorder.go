@@ -50,10 +50,16 @@ func Record(t testing.TB, url, id, username string, tlsCfg *tls.Config, topics .
 	for _, tp := range topics {
 		subs[tp] = 1
 	}
+	// paho runs the connect handler after Connect's token completes:
+	// Record returns only once the first subscription is acknowledged, so
+	// that a message published right after it is not missed.
+	subscribed := make(chan struct{})
+	var once sync.Once
 	o.SetOnConnectHandler(func(c mqtt.Client) {
 		if len(subs) > 0 {
 			c.SubscribeMultiple(subs, nil).WaitTimeout(5 * time.Second)
 		}
+		once.Do(func() { close(subscribed) })
 	})
 	handler := func(_ mqtt.Client, m mqtt.Message) {
 		r.mu.Lock()
@@ -67,6 +73,11 @@ func Record(t testing.TB, url, id, username string, tlsCfg *tls.Config, topics .
 	}
 	if tok := r.Client.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("recorder %s: connect %s: %v", id, url, tok.Error())
+	}
+	select {
+	case <-subscribed:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("recorder %s: not subscribed to %v at %s", id, topics, url)
 	}
 	t.Cleanup(func() { r.Client.Disconnect(100) })
 	return r
