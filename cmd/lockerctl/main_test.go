@@ -32,8 +32,7 @@ func apiRoutes(c *lockertest.Cabinet) http.Handler {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", httpapi.New(c.L, log))
-	mux.Handle("/v1/sim", sim.Routes(c.HW, log))
-	mux.Handle("/v1/sim/", sim.Routes(c.HW, log))
+	sim.Mount(mux, c.HW, log)
 	return mux
 }
 

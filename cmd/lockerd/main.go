@@ -232,8 +232,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	g.Go(func() error { stats.Run(gctx, l); return nil })
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", httpapi.New(l, log))
-	mux.Handle("/v1/sim", sim.Routes(simHW, log))
-	mux.Handle("/v1/sim/", sim.Routes(simHW, log))
+	sim.Mount(mux, simHW, log)
 	mux.Handle("GET /metrics", stats.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := l.Healthy(5 * time.Second); err != nil {

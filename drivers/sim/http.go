@@ -18,13 +18,12 @@ type Request struct {
 	Door   string `json:"door,omitempty"`
 }
 
-// Routes serves the simulator's routes of lockerd's API: GET /v1/sim (the
-// doors), POST /v1/sim (a fault, Request), GET /v1/sim/outputs (every
+// Mount adds the simulator's routes of lockerd's API to mux: GET /v1/sim
+// (the doors), POST /v1/sim (a fault, Request), GET /v1/sim/outputs (every
 // output change). With hw nil (hardware that is not simulated) each
 // answers 404. lockerd mounts them beside the API, behind the same guard:
 // a fault opens doors, so it needs the admin token like an open.
-func Routes(hw *Hardware, log *slog.Logger) http.Handler {
-	mux := http.NewServeMux()
+func Mount(mux *http.ServeMux, hw *Hardware, log *slog.Logger) {
 	notSim := func(w http.ResponseWriter) bool {
 		if hw == nil {
 			reply(w, http.StatusNotFound, errorBody{"hardware is not simulated"})
@@ -61,7 +60,6 @@ func Routes(hw *Hardware, log *slog.Logger) http.Handler {
 		}
 		reply(w, http.StatusOK, hw.State())
 	})
-	return mux
 }
 
 // errorBody is the API's error reply ({"error": "…"}).
