@@ -34,14 +34,17 @@ var (
 	bPending = []byte("pending") // locker \x00 rev \x00 part → PendingMsg (order changes not yet acked)
 	bRevs    = []byte("revs")    // locker → last order rev issued
 	bCmds    = []byte("cmds")    // command id → CmdRec
+	bLeases  = []byte("leases")  // name → lease
 )
 
 // schemaVersion 2 keys events by store (epoch): version 1 keyed them by
 // locker and seq alone, and is migrated at open.
 const schemaVersion = "2"
 
-// openBolt opens (or creates) the hub's bbolt store at path, migrating an
+// OpenBolt opens (or creates) the hub's bbolt store at path, migrating an
 // older schema.
+func OpenBolt(path string) (Store, error) { return openBolt(path) }
+
 func openBolt(path string) (*boltStore, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if errors.Is(err, berrors.ErrTimeout) {
@@ -51,7 +54,7 @@ func openBolt(path string) (*boltStore, error) {
 		return nil, fmt.Errorf("hub store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bLockers, bOrders, bEvents, bPending, bRevs, bCmds, bStores, bAlarms, bMeta, bKnown} {
+		for _, b := range [][]byte{bLockers, bOrders, bEvents, bPending, bRevs, bCmds, bStores, bAlarms, bMeta, bKnown, bLeases} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -269,6 +272,34 @@ func (t boltTx) Alarms(after uint64) ([]Alarm, error) {
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// lease is a Claim's record.
+type lease struct {
+	Holder  string    `json:"holder"`
+	Expires time.Time `json:"expires"`
+}
+
+func (t boltTx) Claim(name, holder string, ttl time.Duration) (bool, error) {
+	b := t.b(bLeases)
+	var l lease
+	if _, err := boltkv.GetJSON(b, []byte(name), &l); err != nil {
+		return false, err
+	}
+	now := time.Now()
+	if l.Holder != "" && l.Holder != holder && !now.After(l.Expires) {
+		return false, nil
+	}
+	return true, boltkv.PutJSON(b, []byte(name), lease{Holder: holder, Expires: now.Add(ttl)})
+}
+
+func (t boltTx) Release(name, holder string) error {
+	b := t.b(bLeases)
+	var l lease
+	if found, err := boltkv.GetJSON(b, []byte(name), &l); err != nil || !found || l.Holder != holder {
+		return err
+	}
+	return b.Delete([]byte(name))
 }
 
 // migrate brings a version 1 store to version 2: its events (keyed by

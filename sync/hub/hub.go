@@ -32,8 +32,14 @@ type Config struct {
 	TLS        *tls.Config
 	SigningKey ed25519.PrivateKey
 	PickupKey  locker.CodeKey // to hash the pickup codes it creates
-	StorePath  string
-	CmdTTL     time.Duration // exp of remote commands
+	// Store is the hub's store (it closes it); nil opens the bbolt one
+	// at StorePath.
+	Store     Store
+	StorePath string
+	// Replica names this process among the hub replicas sharing a store
+	// (leases are held in its name); default ClientID.
+	Replica string
+	CmdTTL  time.Duration // exp of remote commands
 	// Lockers are the lockers this hub serves (more can be added, see
 	// AddLocker); messages from any other id are dropped.
 	Lockers []string
@@ -81,9 +87,15 @@ func New(cfg Config) (*Hub, error) {
 	if len(cfg.SigningKey) != ed25519.PrivateKeySize {
 		return nil, errors.New("hub: signing key required")
 	}
-	store, err := openBolt(cfg.StorePath)
-	if err != nil {
-		return nil, err
+	if cfg.Replica == "" {
+		cfg.Replica = cfg.ClientID
+	}
+	store := cfg.Store
+	if store == nil {
+		var err error
+		if store, err = OpenBolt(cfg.StorePath); err != nil {
+			return nil, err
+		}
 	}
 	h := &Hub{cfg: cfg, store: store, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1),
 		local: fanout.New[protocol.Event](256), ackWait: map[ackKey]bool{}, lastAck: map[ackKey]time.Time{}}
@@ -253,6 +265,11 @@ func (h *Hub) wake() {
 	default:
 	}
 }
+
+// HandleUplink handles one message from a locker as if it came from the
+// broker, at once (the conformance suite drives a hub on each store this
+// way, and a replica with it, without a broker's timing).
+func (h *Hub) HandleUplink(topic string, payload []byte) { h.handle(topic, payload) }
 
 func (h *Hub) handle(topic string, payload []byte) {
 	rest, ok := strings.CutPrefix(topic, h.cfg.Prefix+"/")

@@ -1,10 +1,16 @@
 package hub
 
-import "github.com/lockerd/lockerd/sync/protocol"
+import (
+	"time"
+
+	"github.com/lockerd/lockerd/sync/protocol"
+)
 
 // Store is the central's storage: the records below, read and written in
 // transactions. boltStore keeps them in one bbolt file (the default, for a
-// pilot and the demo); another engine implements the same two interfaces.
+// pilot and the demo); sync/hub/pgstore implements the same two
+// interfaces on PostgreSQL, for several replicas on one database. Both
+// pass one conformance suite (hubtest.TestStore).
 type Store interface {
 	// View runs fn in a read-only transaction; Update in a read-write one,
 	// committed when fn returns nil and rolled back otherwise.
@@ -62,4 +68,11 @@ type Tx interface {
 	// seq after.
 	AddAlarm(a Alarm) (Alarm, error)
 	Alarms(after uint64) ([]Alarm, error)
+
+	// Claim takes or renews the lease name for holder, for ttl from now
+	// (the store's clock): it is held when free, expired, or already
+	// holder's. Work that must run once among replicas runs under one.
+	Claim(name, holder string, ttl time.Duration) (held bool, err error)
+	// Release gives up holder's lease name (nothing if another holds it).
+	Release(name, holder string) error
 }

@@ -1,0 +1,520 @@
+package hubtest
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/locker/lockertest"
+	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/protocol"
+)
+
+// Opener makes a fresh, empty store for one case and returns how to open
+// it: each call is one more handle on the same data, as another replica
+// of the hub would have (an engine that allows one handle returns the
+// same one, not closed by the hubs that use it).
+type Opener func(t *testing.T) (open func() hub.Store)
+
+// TestStore is the conformance suite of the hub's stores: every Store
+// passes the same cases with the same expectations, first at the level of
+// its records, then with hubs on it — two at once, as two replicas.
+func TestStore(t *testing.T, fresh Opener) {
+	cases := []struct {
+		name string
+		run  func(t *testing.T, open func() hub.Store)
+	}{
+		{"records", func(t *testing.T, open func() hub.Store) { records(t, open()) }},
+		{"events are kept once by key and by id", eventsOnce},
+		{"leases", leases},
+		{"lockers' status", lockerStatus},
+		{"contiguous ack", contiguousAck},
+		{"replicas ingest the same events", replicasIngest},
+		{"order revs from two replicas", replicaRevs},
+		{"commands", commands},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.run(t, fresh(t)) })
+	}
+}
+
+// newHub is a hub on the store with no broker (it is driven through
+// HandleUplink), serving locker L1.
+func newHub(t *testing.T, st hub.Store, name string) *hub.Hub {
+	t.Helper()
+	h, err := hub.New(hub.Config{Store: st, SigningKey: signer, PickupKey: lockertest.Key, Lockers: []string{"L1"},
+		ClientID: name, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// signer signs the suite's hubs' messages.
+var signer = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+
+var l1 = protocol.Topics{Prefix: protocol.DefaultPrefix, Locker: "L1"}
+
+func status(online bool, boot uint64, store, inst string, rev, head, tail uint64) []byte {
+	raw, _ := json.Marshal(protocol.Status{V: 1, Type: protocol.TypeStatus, Online: online, Boot: boot, Store: store,
+		Instance: inst, OrdersRev: rev, OutboxHead: head, OutboxTail: tail, TS: time.Now().UTC()})
+	return raw
+}
+
+var t0 = time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+
+func event(store string, seq uint64, typ string) []byte {
+	raw, _ := json.Marshal(protocol.Event{V: 1, ID: protocol.EventID("L1", store, seq), Type: typ, Locker: "L1",
+		Store: store, Boot: 1, Seq: seq, TS: t0.Add(time.Duration(seq) * time.Second), Data: json.RawMessage(`{}`)})
+	return raw
+}
+
+func locker(t *testing.T, h *hub.Hub) hub.LockerInfo {
+	t.Helper()
+	li, err := h.Locker("L1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return li
+}
+
+func eventIDs(t *testing.T, h *hub.Hub) []string {
+	t.Helper()
+	evs, err := h.Events("L1", hub.Cursor{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, e := range evs {
+		ids = append(ids, e.ID)
+	}
+	return ids
+}
+
+func eventsOnce(t *testing.T, open func() hub.Store) {
+	s := open()
+	for range 2 {
+		if err := s.Update(func(tx hub.Tx) error {
+			return tx.PutEvent("L1", 1, protocol.Event{ID: "L1-s-1", Seq: 1, Locker: "L1", Type: "door.closed"})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.View(func(tx hub.Tx) error {
+		evs, err := tx.Events("L1", hub.Cursor{}, 0)
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("one event written twice under one key: %d rows (%v)", len(evs), err)
+		}
+		return nil
+	})
+}
+
+func leases(t *testing.T, open func() hub.Store) {
+	s := open()
+	claim := func(name, holder string, ttl time.Duration) bool {
+		t.Helper()
+		var held bool
+		if err := s.Update(func(tx hub.Tx) error {
+			var err error
+			held, err = tx.Claim(name, holder, ttl)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return held
+	}
+	for _, step := range []struct {
+		name, holder string
+		ttl          time.Duration
+		want         bool
+	}{
+		{"leader", "a", time.Minute, true},
+		{"leader", "b", time.Minute, false}, // held by a
+		{"leader", "a", time.Minute, true},  // renewed
+		{"other", "b", time.Minute, true},   // leases are by name
+	} {
+		if got := claim(step.name, step.holder, step.ttl); got != step.want {
+			t.Fatalf("claim %s by %s: %v, want %v", step.name, step.holder, got, step.want)
+		}
+	}
+	if err := s.Update(func(tx hub.Tx) error { return tx.Release("leader", "b") }); err != nil {
+		t.Fatal(err)
+	}
+	if claim("leader", "b", time.Minute) {
+		t.Fatal("b released a lease a holds, and took it")
+	}
+	if err := s.Update(func(tx hub.Tx) error { return tx.Release("leader", "a") }); err != nil {
+		t.Fatal(err)
+	}
+	if !claim("leader", "b", time.Millisecond) {
+		t.Fatal("a released the lease and b could not take it")
+	}
+	// b's lease runs out on the store's clock: a replica that died leaves
+	// its work to another within the lease's time.
+	deadline := time.Now().Add(10 * time.Second)
+	for !claim("leader", "a", time.Minute) {
+		if time.Now().After(deadline) {
+			t.Fatal("an expired lease was never taken over")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func lockerStatus(t *testing.T, open func() hub.Store) {
+	h := newHub(t, open(), "a")
+	for _, step := range []struct {
+		name    string
+		payload []byte
+		online  bool
+		boot    uint64
+	}{
+		{"birth", status(true, 2, "s1", "i1", 0, 0, 1), true, 2},
+		{"an old will (an earlier boot) changes nothing", status(false, 1, "s1", "i0", 0, 0, 1), true, 2},
+		{"its own will", status(false, 2, "s1", "i1", 0, 0, 1), false, 2},
+		{"back", status(true, 3, "s1", "i2", 0, 0, 1), true, 3},
+	} {
+		h.HandleUplink(l1.Status(), step.payload)
+		if li := locker(t, h); li.Online != step.online || li.Boot != step.boot || li.Store != "s1" {
+			t.Fatalf("%s: online %v boot %d store %q", step.name, li.Online, li.Boot, li.Store)
+		}
+	}
+	ls, err := h.Lockers()
+	if err != nil || len(ls) != 1 || ls[0].ID != "L1" {
+		t.Fatalf("lockers: %+v %v", ls, err)
+	}
+	// A locker the hub does not serve is not recorded.
+	h.HandleUplink(protocol.Topics{Prefix: protocol.DefaultPrefix, Locker: "ZZ"}.Status(), status(true, 1, "s9", "i9", 0, 0, 1))
+	if ls, _ := h.Lockers(); len(ls) != 1 {
+		t.Fatalf("a stranger's birth recorded: %+v", ls)
+	}
+}
+
+func contiguousAck(t *testing.T, open func() hub.Store) {
+	h := newHub(t, open(), "a")
+	h.HandleUplink(l1.Status(), status(true, 1, "s1", "i1", 0, 0, 1))
+	for _, step := range []struct {
+		seq   uint64
+		acked uint64
+		n     int
+	}{
+		{1, 1, 1}, {2, 2, 2}, {4, 2, 3}, // a gap: the mark stays
+		{2, 2, 3}, // redelivered: stored once
+		{3, 4, 4}, // the gap filled: the mark moves over 3 and 4
+	} {
+		h.HandleUplink(l1.UpEvt(), event("s1", step.seq, "door.closed"))
+		li := locker(t, h)
+		if ids := eventIDs(t, h); li.Acked != step.acked || len(ids) != step.n || li.Events != uint64(step.n) {
+			t.Fatalf("after seq %d: acked %d events %v (counted %d), want acked %d and %d events", step.seq, li.Acked, ids, li.Events, step.acked, step.n)
+		}
+	}
+	// Another event under an id already stored is a second cabinet.
+	h.HandleUplink(l1.UpEvt(), event("s1", 2, "door.forced"))
+	alarms, _ := h.Alarms(0)
+	if len(alarms) != 1 || alarms[0].Type != hub.AlarmCloned {
+		t.Fatalf("alarms %+v, want one %s", alarms, hub.AlarmCloned)
+	}
+	// A new store (an SD card replaced) counts from 1 under a new epoch.
+	h.HandleUplink(l1.Status(), status(true, 2, "s2", "i2", 0, 0, 1))
+	h.HandleUplink(l1.UpEvt(), event("s2", 1, "door.closed"))
+	if li := locker(t, h); li.Store != "s2" || li.Acked != 1 || li.Epochs != 2 {
+		t.Fatalf("after a new store: %+v", li)
+	}
+	if ids := eventIDs(t, h); len(ids) != 5 || ids[4] != protocol.EventID("L1", "s2", 1) {
+		t.Fatalf("events %v", ids)
+	}
+}
+
+// Two replicas receive every event (each is subscribed to all), in their
+// own order and at once: each event is stored once, the counts agree, and
+// the mark is contiguous.
+func replicasIngest(t *testing.T, open func() hub.Store) {
+	a, b := newHub(t, open(), "a"), newHub(t, open(), "b")
+	a.HandleUplink(l1.Status(), status(true, 1, "s1", "i1", 0, 0, 1))
+	const n = 120
+	var wg sync.WaitGroup
+	for _, h := range []*hub.Hub{a, b} {
+		seqs := mrand.Perm(n)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, s := range seqs {
+				h.HandleUplink(l1.UpEvt(), event("s1", uint64(s+1), "door.closed"))
+			}
+		}()
+	}
+	wg.Wait()
+	li := locker(t, a)
+	ids := eventIDs(t, b)
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			t.Fatalf("event %s stored twice", id)
+		}
+		seen[id] = true
+	}
+	if len(ids) != n || li.Acked != n || li.Events != n {
+		t.Fatalf("%d events stored (counted %d), acked %d; want %d of each", len(ids), li.Events, li.Acked, n)
+	}
+}
+
+// Two replicas creating orders for one locker at once never issue one rev
+// twice: revs are strictly increasing, with a pending change each, until
+// the locker acknowledges them.
+func replicaRevs(t *testing.T, open func() hub.Store) {
+	a, b := newHub(t, open(), "a"), newHub(t, open(), "b")
+	const each = 15
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*each)
+	for _, h := range []*hub.Hub{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if _, err := h.CreateOrder(hub.NewOrder{Locker: "L1"}); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	orders, err := a.Orders("L1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var revs []uint64
+	for _, o := range orders {
+		revs = append(revs, o.Rev)
+	}
+	sort.Slice(revs, func(i, j int) bool { return revs[i] < revs[j] })
+	for i, r := range revs {
+		if r != uint64(i+1) {
+			t.Fatalf("revs %v: want 1..%d, each once", revs, 2*each)
+		}
+	}
+	if len(revs) != 2*each {
+		t.Fatalf("%d orders, want %d", len(revs), 2*each)
+	}
+	// The locker reports rev 10: the changes up to it are dropped, those
+	// after it are kept (to send again), in rev order.
+	var rest []hub.PendingMsg
+	if err := open().Update(func(tx hub.Tx) error {
+		var err error
+		rest, err = tx.PrunePending("L1", 10)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(rest) != 2*each-10 {
+		t.Fatalf("%d changes pending after rev 10, want %d", len(rest), 2*each-10)
+	}
+	var m protocol.Message
+	body, err := protocol.Open(rest[0].Payload, signer.Public().(ed25519.PublicKey))
+	if err != nil || json.Unmarshal(body, &m) != nil || m.Type != protocol.TypeOrdersUpsert {
+		t.Fatalf("first pending change after rev 10: %s (%v)", rest[0].Payload, err)
+	}
+	var up protocol.OrdersUpsert
+	if json.Unmarshal(m.Data, &up) != nil || len(up.Orders) != 1 || up.Orders[0].Rev != 11 {
+		t.Fatalf("first pending change after rev 10: %+v", up)
+	}
+}
+
+func commands(t *testing.T, open func() hub.Store) {
+	h := newHub(t, open(), "a")
+	id, err := h.Open("L1", "A01", "conformance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := h.Command(id); err != nil || rec.Type != protocol.TypeCmdOpen || rec.Locker != "L1" {
+		t.Fatalf("command %+v %v", rec, err)
+	}
+	raw, _ := protocol.Encode(protocol.TypeAckCmd, "r-1", "L1", id, time.Now(), protocol.AckCmd{Status: "done"})
+	h.HandleUplink(l1.UpAck(), raw)
+	if rec, _ := h.Command(id); rec.Status != "done" {
+		t.Fatalf("command after its ack: %+v", rec)
+	}
+	if _, err := h.Command("nope"); err == nil || !strings.Contains(err.Error(), "no command") {
+		t.Fatalf("an unknown command: %v", err)
+	}
+}
+
+// records: each record type written, read back and listed.
+func records(t *testing.T, s hub.Store) {
+	t.Helper()
+	update := func(what string, fn func(hub.Tx) error) {
+		t.Helper()
+		if err := s.Update(fn); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	now := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	update("lockers", func(tx hub.Tx) error {
+		li, err := tx.Locker("L1")
+		if err != nil || li.ID != "L1" || li.Online {
+			return fmt.Errorf("a locker not heard from: %+v %v", li, err)
+		}
+		li.Online, li.Boot = true, 3
+		if err := tx.PutLocker(li); err != nil {
+			return err
+		}
+		all, err := tx.Lockers()
+		if err != nil || len(all) != 1 || all[0].Boot != 3 {
+			return fmt.Errorf("lockers %+v %v", all, err)
+		}
+		if ok, _ := tx.Known("L1"); ok {
+			return fmt.Errorf("L1 known before it was added")
+		}
+		if err := tx.PutKnown(hub.KnownLocker{ID: "L1", Added: now, Source: "test"}); err != nil {
+			return err
+		}
+		known, err := tx.KnownLockers()
+		if ok, _ := tx.Known("L1"); !ok || err != nil || len(known) != 1 || known[0].Source != "test" {
+			return fmt.Errorf("known %+v %v", known, err)
+		}
+		return nil
+	})
+	update("stores and events", func(tx hub.Tx) error {
+		if _, found, err := tx.StoreRec("L1", "s1"); found || err != nil {
+			return fmt.Errorf("a store not met: %v %v", found, err)
+		}
+		for _, rec := range []hub.StoreRec{{Store: "s1", Epoch: 1, Acked: 2}, {Store: "s2", Epoch: 2}} {
+			if err := tx.PutStoreRec("L1", rec); err != nil {
+				return err
+			}
+		}
+		if rec, found, err := tx.StoreRec("L1", "s1"); !found || err != nil || rec.Acked != 2 {
+			return fmt.Errorf("store s1: %+v %v %v", rec, found, err)
+		}
+		// Epoch 2 written first: events come back by epoch, then seq.
+		for _, ev := range []struct {
+			epoch uint32
+			seq   uint64
+		}{{2, 1}, {1, 2}, {1, 1}, {2, 2}, {1, 10}} {
+			e := protocol.Event{ID: fmt.Sprintf("L1-%d-%d", ev.epoch, ev.seq), Seq: ev.seq, Type: "door.closed", Locker: "L1"}
+			if err := tx.PutEvent("L1", ev.epoch, e); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutEvent("L2", 1, protocol.Event{Seq: 1, Locker: "L2"}); err != nil {
+			return err
+		}
+		if ok, _ := tx.HasEvent("L1", 1, 2); !ok {
+			return fmt.Errorf("event 1/2 not there")
+		}
+		if ok, _ := tx.HasEvent("L1", 1, 3); ok {
+			return fmt.Errorf("event 1/3 there")
+		}
+		if e, found, _ := tx.Event("L1", 2, 2); !found || e.ID != "L1-2-2" {
+			return fmt.Errorf("event 2/2: %+v", e)
+		}
+		for _, tc := range []struct {
+			after hub.Cursor
+			limit int
+			want  []string
+		}{
+			{hub.Cursor{}, 0, []string{"L1-1-1", "L1-1-2", "L1-1-10", "L1-2-1", "L1-2-2"}},
+			{hub.Cursor{Epoch: 1, Seq: 2}, 2, []string{"L1-1-10", "L1-2-1"}},
+			{hub.Cursor{Epoch: 1, Seq: math.MaxUint64}, 0, []string{"L1-2-1", "L1-2-2"}},
+		} {
+			evs, err := tx.Events("L1", tc.after, tc.limit)
+			var got []string
+			for _, e := range evs {
+				got = append(got, e.ID)
+			}
+			if err != nil || fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				return fmt.Errorf("events after %+v: %v, want %v (%v)", tc.after, got, tc.want, err)
+			}
+		}
+		return nil
+	})
+	update("orders, revs, pending", func(tx hub.Tx) error {
+		for i, want := range []uint64{1, 2, 3} {
+			if rev, err := tx.NextRev("L1"); err != nil || rev != want {
+				return fmt.Errorf("rev %d: %d %v", i, rev, err)
+			}
+		}
+		if rev, _ := tx.NextRev("L2"); rev != 1 {
+			return fmt.Errorf("L2's first rev %d: revs are per locker", rev)
+		}
+		for _, o := range []hub.OrderRec{{Order: protocol.Order{ID: "B", Rev: 3}, Locker: "L1"}, {Order: protocol.Order{ID: "A", Rev: 2}, Locker: "L1"}, {Order: protocol.Order{ID: "C", Rev: 1}, Locker: "L2"}} {
+			if err := tx.PutOrder(o); err != nil {
+				return err
+			}
+		}
+		orders, err := tx.Orders("L1")
+		if err != nil || len(orders) != 2 || orders[0].ID != "A" || orders[1].ID != "B" {
+			return fmt.Errorf("orders by rev: %+v %v", orders, err)
+		}
+		if o, found, _ := tx.Order("L1", "B"); !found || o.Rev != 3 {
+			return fmt.Errorf("order B: %+v", o)
+		}
+		if _, found, _ := tx.Order("L1", "C"); found {
+			return fmt.Errorf("L2's order found under L1")
+		}
+		for rev := uint64(1); rev <= 3; rev++ {
+			for part := 1; part <= 2; part++ {
+				if err := tx.PutPending("L1", rev, part, hub.PendingMsg{Topic: fmt.Sprintf("r%d-p%d", rev, part)}); err != nil {
+					return err
+				}
+			}
+		}
+		rest, err := tx.PrunePending("L1", 2)
+		if err != nil || len(rest) != 2 || rest[0].Topic != "r3-p1" || rest[1].Topic != "r3-p2" {
+			return fmt.Errorf("pending after rev 2: %+v %v", rest, err)
+		}
+		if rest, _ := tx.PrunePending("L1", 0); len(rest) != 2 {
+			return fmt.Errorf("pruned twice: %+v", rest)
+		}
+		return nil
+	})
+	update("commands and alarms", func(tx hub.Tx) error {
+		if _, found, _ := tx.Command("c1"); found {
+			return fmt.Errorf("a command never sent found")
+		}
+		if err := tx.PutCommand(hub.CmdRec{ID: "c1", Locker: "L1", Type: "cmd.ping", Sent: now}); err != nil {
+			return err
+		}
+		if rec, found, _ := tx.Command("c1"); !found || rec.Type != "cmd.ping" {
+			return fmt.Errorf("command %+v", rec)
+		}
+		for i := range 3 {
+			a, err := tx.AddAlarm(hub.Alarm{Locker: "L1", Type: "test", Detail: fmt.Sprint(i)})
+			if err != nil || a.Seq != uint64(i+1) {
+				return fmt.Errorf("alarm %d numbered %d (%v)", i, a.Seq, err)
+			}
+		}
+		alarms, err := tx.Alarms(1)
+		if err != nil || len(alarms) != 2 || alarms[0].Detail != "1" {
+			return fmt.Errorf("alarms after 1: %+v %v", alarms, err)
+		}
+		return nil
+	})
+	// A failed transaction leaves nothing behind.
+	if err := s.Update(func(tx hub.Tx) error {
+		if err := tx.PutOrder(hub.OrderRec{Order: protocol.Order{ID: "ROLLED", Rev: 9}, Locker: "L1"}); err != nil {
+			return err
+		}
+		return fmt.Errorf("abort")
+	}); err == nil {
+		t.Fatal("an aborted transaction reported no error")
+	}
+	s.View(func(tx hub.Tx) error {
+		if _, found, _ := tx.Order("L1", "ROLLED"); found {
+			t.Fatal("an aborted transaction's order is there")
+		}
+		return nil
+	})
+}

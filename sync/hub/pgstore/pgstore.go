@@ -1,0 +1,549 @@
+package pgstore
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/protocol"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is the hub's Store on a PostgreSQL database.
+type Store struct {
+	pool      *pgxpool.Pool
+	log       *slog.Logger
+	closeOnce sync.Once
+	// opTimeout bounds one transaction (all its attempts).
+	opTimeout time.Duration
+}
+
+var _ hub.Store = (*Store)(nil)
+
+// Options of Open.
+type Options struct {
+	Log *slog.Logger
+	// MaxConns bounds the pool (default 16).
+	MaxConns int32
+}
+
+// ReadDSN reads a DSN from a file (its first non-empty line): the DSN may
+// hold a password, so it is never given on a command line.
+func ReadDSN(file string) (string, error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("dsn file: %w", err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			return line, nil
+		}
+	}
+	return "", fmt.Errorf("dsn file %s: no DSN in it", file)
+}
+
+// Open connects to the database at dsn and brings its schema up to date.
+// Every failure is one line that says what to do; nothing is left half
+// done (the migrations run in one transaction).
+func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx's message may quote the DSN, password and all: not repeated.
+		return nil, errors.New("postgres: the DSN does not parse (want postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=... or key=value pairs)")
+	}
+	cfg.MaxConns = 16
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+	}
+	where := fmt.Sprintf("%s@%s:%d/%s", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres %s: %w", where, err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres %s: cannot connect: %s", where, oneLine(err))
+	}
+	s := &Store{pool: pool, log: opts.Log, opTimeout: time.Minute}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres %s: %w", where, err)
+	}
+	return s, nil
+}
+
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", " ") }
+
+// Close closes the pool (once; again is nothing).
+func (s *Store) Close() error {
+	s.closeOnce.Do(s.pool.Close)
+	return nil
+}
+
+// migration is one embedded SQL file: NNNN_name.sql.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func loadMigrations() ([]migration, error) {
+	files, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, f := range files {
+		base := path.Base(f)
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration file %s: want NNNN_name.sql", base)
+		}
+		raw, err := migrations.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{v, base, string(raw)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
+	for i, m := range out {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migrations: %s out of sequence (want version %d)", m.name, i+1)
+		}
+	}
+	return out, nil
+}
+
+// SchemaVersion is the newest schema this binary knows.
+func SchemaVersion() int {
+	ms, _ := loadMigrations()
+	return len(ms)
+}
+
+// migrationLock serialises replicas starting at once on one database.
+const migrationLock = 0x6c6f636b65726875 // "lockerhu"
+
+// migrate applies the migrations the database has not had, in order, in
+// one transaction; a database at a newer version than this binary knows
+// is refused before anything is changed.
+func (s *Store) migrate(ctx context.Context) error {
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("schema: %s", oneLine(err))
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrationLock)); err != nil {
+		return fmt.Errorf("schema lock: %s", oneLine(err))
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS lockerhub_schema (
+		version    integer PRIMARY KEY,
+		name       text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return fmt.Errorf("schema table: %s", oneLine(err))
+	}
+	var have int
+	if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM lockerhub_schema").Scan(&have); err != nil {
+		return fmt.Errorf("schema version: %s", oneLine(err))
+	}
+	if have > len(ms) {
+		return fmt.Errorf("the database is at schema version %d, newer than this lockerhub knows (%d): run the lockerhub release that upgraded it, or a newer one", have, len(ms))
+	}
+	for _, m := range ms[have:] {
+		if _, err := tx.Exec(ctx, m.sql); err != nil {
+			return fmt.Errorf("schema migration %s: %s", m.name, oneLine(err))
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO lockerhub_schema (version, name) VALUES ($1, $2)", m.version, m.name); err != nil {
+			return fmt.Errorf("schema migration %s: %s", m.name, oneLine(err))
+		}
+		s.log.Info("hub store schema migrated", "version", m.version, "migration", m.name)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("schema: %s", oneLine(err))
+	}
+	return nil
+}
+
+// View runs fn in a read-only snapshot.
+func (s *Store) View(fn func(hub.Tx) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opTimeout)
+	defer cancel()
+	return s.run(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+}
+
+// Update runs fn in a serializable transaction. When PostgreSQL reports
+// that it conflicted with a concurrent one (another replica storing the
+// same events, say), fn runs again on fresh data, after a short random
+// pause: fn must not keep state from an earlier attempt (the hub's
+// functions reset theirs at the start).
+func (s *Store) Update(fn func(hub.Tx) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opTimeout)
+	defer cancel()
+	var err error
+	for attempt := 0; ; attempt++ {
+		err = s.run(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable}, fn)
+		if !retryable(err) || attempt >= maxAttempts || ctx.Err() != nil {
+			return err
+		}
+		pause := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
+		time.Sleep(pause)
+	}
+}
+
+// maxAttempts bounds the retries of one conflicting transaction.
+const maxAttempts = 30
+
+// retryable: a serialization failure or a deadlock, which PostgreSQL asks
+// the client to retry.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+func (s *Store) run(ctx context.Context, opts pgx.TxOptions, fn func(hub.Tx) error) error {
+	ptx, err := s.pool.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	t := &tx{ctx: ctx, tx: ptx}
+	if err := fn(t); err != nil {
+		ptx.Rollback(ctx)
+		if t.failed != nil {
+			// fn may have wrapped or replaced the database's error; the
+			// database's decides whether to retry.
+			return errors.Join(err, t.failed)
+		}
+		return err
+	}
+	if t.failed != nil {
+		// A statement failed and fn went on (a lookup whose error it
+		// ignored): the transaction is aborted, and is not committed.
+		ptx.Rollback(ctx)
+		return t.failed
+	}
+	if err := ptx.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres commit: %w", err)
+	}
+	return nil
+}
+
+// tx is one hub.Tx on a pgx transaction.
+type tx struct {
+	ctx    context.Context
+	tx     pgx.Tx
+	failed error // the first statement that failed
+}
+
+func (t *tx) note(err error) error {
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) && t.failed == nil {
+		t.failed = err
+	}
+	return err
+}
+
+func (t *tx) exec(sql string, args ...any) error {
+	_, err := t.tx.Exec(t.ctx, sql, args...)
+	return t.note(err)
+}
+
+// getJSON reads one doc into v; found is false when there is no row.
+func (t *tx) getJSON(v any, sql string, args ...any) (bool, error) {
+	var raw []byte
+	err := t.note(t.tx.QueryRow(t.ctx, sql, args...).Scan(&raw))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, json.Unmarshal(raw, v)
+}
+
+// listJSON reads every row's doc (the first column) through add.
+func listJSON[T any](t *tx, sql string, args ...any) ([]T, error) {
+	rows, err := t.tx.Query(t.ctx, sql, args...)
+	if err != nil {
+		return nil, t.note(err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var raw []byte
+		if err := rows.Scan(&raw); err != nil {
+			return nil, t.note(err)
+		}
+		var v T
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, t.note(rows.Err())
+}
+
+func marshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// i64 converts a seq or rev for a bigint column.
+func i64(v uint64) (int64, error) {
+	if v > math.MaxInt64 {
+		return 0, fmt.Errorf("%d is beyond the store's range", v)
+	}
+	return int64(v), nil
+}
+
+func (t *tx) Locker(id string) (hub.LockerInfo, error) {
+	li := hub.LockerInfo{ID: id}
+	_, err := t.getJSON(&li, "SELECT doc FROM lockers WHERE id = $1", id)
+	return li, err
+}
+
+func (t *tx) PutLocker(li hub.LockerInfo) error {
+	raw, err := marshal(li)
+	if err != nil {
+		return err
+	}
+	return t.exec("INSERT INTO lockers (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc", li.ID, raw)
+}
+
+func (t *tx) Lockers() ([]hub.LockerInfo, error) {
+	return listJSON[hub.LockerInfo](t, "SELECT doc FROM lockers ORDER BY id")
+}
+
+func (t *tx) Known(id string) (bool, error) {
+	var one int
+	err := t.note(t.tx.QueryRow(t.ctx, "SELECT 1 FROM known_lockers WHERE id = $1", id).Scan(&one))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (t *tx) PutKnown(k hub.KnownLocker) error {
+	raw, err := marshal(k)
+	if err != nil {
+		return err
+	}
+	return t.exec("INSERT INTO known_lockers (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc", k.ID, raw)
+}
+
+func (t *tx) KnownLockers() ([]hub.KnownLocker, error) {
+	return listJSON[hub.KnownLocker](t, "SELECT doc FROM known_lockers ORDER BY id")
+}
+
+func (t *tx) StoreRec(lockerID, store string) (rec hub.StoreRec, found bool, err error) {
+	found, err = t.getJSON(&rec, "SELECT doc FROM stores WHERE locker = $1 AND store = $2", lockerID, store)
+	return rec, found, err
+}
+
+func (t *tx) PutStoreRec(lockerID string, rec hub.StoreRec) error {
+	raw, err := marshal(rec)
+	if err != nil {
+		return err
+	}
+	return t.exec("INSERT INTO stores (locker, store, doc) VALUES ($1, $2, $3) ON CONFLICT (locker, store) DO UPDATE SET doc = EXCLUDED.doc", lockerID, rec.Store, raw)
+}
+
+func (t *tx) HasEvent(lockerID string, epoch uint32, seq uint64) (bool, error) {
+	s, err := i64(seq)
+	if err != nil {
+		return false, nil // no event is stored there
+	}
+	var one int
+	err = t.note(t.tx.QueryRow(t.ctx, "SELECT 1 FROM events WHERE locker = $1 AND epoch = $2 AND seq = $3", lockerID, int64(epoch), s).Scan(&one))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (t *tx) Event(lockerID string, epoch uint32, seq uint64) (e protocol.Event, found bool, err error) {
+	s, err := i64(seq)
+	if err != nil {
+		return e, false, nil
+	}
+	found, err = t.getJSON(&e, "SELECT doc FROM events WHERE locker = $1 AND epoch = $2 AND seq = $3", lockerID, int64(epoch), s)
+	return e, found, err
+}
+
+func (t *tx) PutEvent(lockerID string, epoch uint32, e protocol.Event) error {
+	s, err := i64(e.Seq)
+	if err != nil {
+		return fmt.Errorf("event %s: seq %w", e.ID, err)
+	}
+	raw, err := marshal(e)
+	if err != nil {
+		return err
+	}
+	return t.exec(`INSERT INTO events (locker, epoch, seq, id, doc) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (locker, epoch, seq) DO UPDATE SET id = EXCLUDED.id, doc = EXCLUDED.doc`, lockerID, int64(epoch), s, e.ID, raw)
+}
+
+func (t *tx) Events(lockerID string, after hub.Cursor, limit int) ([]hub.StoredEvent, error) {
+	epoch, seq := int64(after.Epoch), int64(0)
+	if after.Seq >= math.MaxInt64 {
+		epoch++ // after every seq of that store
+	} else {
+		seq = int64(after.Seq)
+	}
+	sql := "SELECT epoch, doc FROM events WHERE locker = $1 AND (epoch, seq) > ($2, $3) ORDER BY epoch, seq"
+	args := []any{lockerID, epoch, seq}
+	if after.Seq >= math.MaxInt64 {
+		sql = "SELECT epoch, doc FROM events WHERE locker = $1 AND epoch >= $2 ORDER BY epoch, seq"
+		args = args[:2]
+	}
+	if limit > 0 {
+		sql += " LIMIT " + strconv.Itoa(limit)
+	}
+	rows, err := t.tx.Query(t.ctx, sql, args...)
+	if err != nil {
+		return nil, t.note(err)
+	}
+	defer rows.Close()
+	var out []hub.StoredEvent
+	for rows.Next() {
+		var ep int64
+		var raw []byte
+		if err := rows.Scan(&ep, &raw); err != nil {
+			return nil, t.note(err)
+		}
+		e := hub.StoredEvent{Epoch: uint32(ep)}
+		if err := json.Unmarshal(raw, &e.Event); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, t.note(rows.Err())
+}
+
+func (t *tx) Order(lockerID, orderID string) (o hub.OrderRec, found bool, err error) {
+	found, err = t.getJSON(&o, "SELECT doc FROM orders WHERE locker = $1 AND id = $2", lockerID, orderID)
+	return o, found, err
+}
+
+func (t *tx) PutOrder(o hub.OrderRec) error {
+	rev, err := i64(o.Rev)
+	if err != nil {
+		return fmt.Errorf("order %s: rev %w", o.ID, err)
+	}
+	raw, err := marshal(o)
+	if err != nil {
+		return err
+	}
+	return t.exec(`INSERT INTO orders (locker, id, rev, doc) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (locker, id) DO UPDATE SET rev = EXCLUDED.rev, doc = EXCLUDED.doc`, o.Locker, o.ID, rev, raw)
+}
+
+func (t *tx) Orders(lockerID string) ([]hub.OrderRec, error) {
+	return listJSON[hub.OrderRec](t, "SELECT doc FROM orders WHERE locker = $1 ORDER BY rev, id", lockerID)
+}
+
+func (t *tx) NextRev(lockerID string) (uint64, error) {
+	var rev int64
+	err := t.note(t.tx.QueryRow(t.ctx, `INSERT INTO order_revs (locker, rev) VALUES ($1, 1)
+		ON CONFLICT (locker) DO UPDATE SET rev = order_revs.rev + 1 RETURNING rev`, lockerID).Scan(&rev))
+	return uint64(rev), err
+}
+
+func (t *tx) PutPending(lockerID string, rev uint64, part int, p hub.PendingMsg) error {
+	r, err := i64(rev)
+	if err != nil {
+		return err
+	}
+	raw, err := marshal(p)
+	if err != nil {
+		return err
+	}
+	return t.exec(`INSERT INTO pending (locker, rev, part, doc) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (locker, rev, part) DO UPDATE SET doc = EXCLUDED.doc`, lockerID, r, part, raw)
+}
+
+func (t *tx) PrunePending(lockerID string, rev uint64) ([]hub.PendingMsg, error) {
+	r := int64(math.MaxInt64)
+	if rev < math.MaxInt64 {
+		r = int64(rev)
+	}
+	if err := t.exec("DELETE FROM pending WHERE locker = $1 AND rev <= $2", lockerID, r); err != nil {
+		return nil, err
+	}
+	return listJSON[hub.PendingMsg](t, "SELECT doc FROM pending WHERE locker = $1 ORDER BY rev, part", lockerID)
+}
+
+func (t *tx) Command(id string) (rec hub.CmdRec, found bool, err error) {
+	found, err = t.getJSON(&rec, "SELECT doc FROM commands WHERE id = $1", id)
+	return rec, found, err
+}
+
+func (t *tx) PutCommand(rec hub.CmdRec) error {
+	raw, err := marshal(rec)
+	if err != nil {
+		return err
+	}
+	return t.exec("INSERT INTO commands (id, locker, doc) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc", rec.ID, rec.Locker, raw)
+}
+
+func (t *tx) AddAlarm(a hub.Alarm) (hub.Alarm, error) {
+	var n int64
+	if err := t.note(t.tx.QueryRow(t.ctx, `INSERT INTO counters (name, value) VALUES ('alarms', 1)
+		ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value`).Scan(&n)); err != nil {
+		return a, err
+	}
+	a.Seq = uint64(n)
+	raw, err := marshal(a)
+	if err != nil {
+		return a, err
+	}
+	return a, t.exec("INSERT INTO alarms (seq, doc) VALUES ($1, $2)", n, raw)
+}
+
+func (t *tx) Alarms(after uint64) ([]hub.Alarm, error) {
+	if after >= math.MaxInt64 {
+		return nil, nil
+	}
+	return listJSON[hub.Alarm](t, "SELECT doc FROM alarms WHERE seq > $1 ORDER BY seq", int64(after))
+}
+
+func (t *tx) Claim(name, holder string, ttl time.Duration) (bool, error) {
+	var got string
+	err := t.note(t.tx.QueryRow(t.ctx, `INSERT INTO leases (name, holder, expires) VALUES ($1, $2, now() + $3 * interval '1 microsecond')
+		ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires = EXCLUDED.expires
+		WHERE leases.holder = EXCLUDED.holder OR leases.expires < now()
+		RETURNING holder`, name, holder, ttl.Microseconds()).Scan(&got))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil // held by another, not expired
+	}
+	return err == nil && got == holder, err
+}
+
+func (t *tx) Release(name, holder string) error {
+	return t.exec("DELETE FROM leases WHERE name = $1 AND holder = $2", name, holder)
+}

@@ -1,0 +1,97 @@
+package pgstore_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/hubtest"
+	"github.com/lockerd/lockerd/sync/hub/pgstore"
+	"github.com/lockerd/lockerd/sync/hub/pgstore/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+// open opens a handle on the database at dsn, closed when the test ends.
+func open(t *testing.T, dsn string) *pgstore.Store {
+	t.Helper()
+	s, err := pgstore.Open(context.Background(), dsn, pgstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// The conformance suite on PostgreSQL: a database per case, and a pool
+// per hub, as replicas in separate processes would have.
+func TestStore(t *testing.T) {
+	hubtest.TestStore(t, func(t *testing.T) func() hub.Store {
+		dsn := pgtest.DB(t)
+		return func() hub.Store { return open(t, dsn) }
+	})
+}
+
+// The schema is brought up to date once; opening again (another replica,
+// a restart) changes nothing; a database at a newer schema is refused
+// before anything is touched.
+func TestSchema(t *testing.T) {
+	dsn := pgtest.DB(t)
+	open(t, dsn)
+	open(t, dsn)
+	var versions []int
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	rows, _ := conn.Query(context.Background(), "SELECT version FROM lockerhub_schema ORDER BY version")
+	versions, err = pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil || len(versions) != pgstore.SchemaVersion() || versions[len(versions)-1] != pgstore.SchemaVersion() {
+		t.Fatalf("schema versions %v (%v), want 1..%d once each", versions, err, pgstore.SchemaVersion())
+	}
+	if _, err := conn.Exec(context.Background(), "INSERT INTO lockerhub_schema (version, name) VALUES ($1, 'from the future')", pgstore.SchemaVersion()+1); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pgstore.Open(context.Background(), dsn, pgstore.Options{})
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema version %d, newer than this lockerhub knows (%d)", pgstore.SchemaVersion()+1, pgstore.SchemaVersion())) {
+		t.Fatalf("a newer schema: %v", err)
+	}
+}
+
+// A DSN that does not parse or does not connect is one line saying so,
+// without the password.
+func TestBadDSN(t *testing.T) {
+	for _, tc := range []struct{ dsn, want string }{
+		{"postgres://lockerd:s3cret@127.0.0.1:1/hub?sslmode=disable&connect_timeout=2", "postgres lockerd@127.0.0.1:1/hub: cannot connect"},
+		{"postgres://lockerd:s3cret@127.0.0.1:99999999/hub", "the DSN does not parse"},
+	} {
+		_, err := pgstore.Open(context.Background(), tc.dsn, pgstore.Options{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v, want one line with %q and no password", tc.dsn, err, tc.want)
+		}
+	}
+}
+
+func TestReadDSN(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ content, want, err string }{
+		{"# the hub's database\n\npostgres://h/db\n", "postgres://h/db", ""},
+		{"\n# nothing\n", "", "no DSN in it"},
+	} {
+		f := filepath.Join(dir, "dsn")
+		os.WriteFile(f, []byte(tc.content), 0o600)
+		got, err := pgstore.ReadDSN(f)
+		if got != tc.want || (tc.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%q: %q %v", tc.content, got, err)
+		}
+	}
+	if _, err := pgstore.ReadDSN(filepath.Join(dir, "missing")); err == nil {
+		t.Error("a missing file read")
+	}
+}
