@@ -33,6 +33,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/lockerd/lockerd/cmd/internal/cliflag"
@@ -41,6 +42,7 @@ import (
 	"github.com/lockerd/lockerd/locker/httpapi"
 	"github.com/lockerd/lockerd/sync/broker"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/pgstore"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -50,6 +52,7 @@ const usage = `lockerhub — reference central library for lockerd (protocol v1)
   lockerhub serve -config FILE              (docs/config.md, "lockerhub"; or, for a quick start, the flags:)
   lockerhub serve -store FILE -key FILE -pickup-key-file FILE [-lockers ID,...] [-mqtt-listen ADDR [-broker-users FILE] | -broker URL] [-http ADDR]
   lockerhub validate FILE                   check a config file (and the files it names) before a hub goes live
+  lockerhub migrate --from bolt:FILE --to postgres:DSN_FILE   move a stopped hub's data into PostgreSQL (or back)
   lockerhub order add --locker ID [--size S] [--compartment ID] [--item BARCODE[:TITLE]]... [--ttl 72h] [--qr FILE] [--pickup-url URL]
   lockerhub order cancel --locker ID ORDER
   lockerhub snapshot --locker ID [--part-size N]
@@ -85,6 +88,8 @@ func run(args []string, out, errw io.Writer) int {
 		err = keygen(args[1:], out)
 	case "serve":
 		err = serve(args[1:])
+	case "migrate":
+		err = migrate(args[1:], out)
 	case "validate":
 		if len(args) != 2 {
 			fmt.Fprint(errw, usage)
@@ -215,6 +220,25 @@ func serve(args []string) error {
 	} else {
 		cfg.Brokers = []string{c.MQTT.Broker}
 	}
+	// Every part is reached before anything serves: a database, broker
+	// or address that fails stops the start with one line saying which.
+	if c.Store.Driver == "postgres" {
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		st, err := pgstore.Open(octx, c.DSN, pgstore.Options{Log: log})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("store (%s): %w", c.Store.DSNFile, err)
+		}
+		cfg.Store = st
+	}
+	if c.MQTT.Broker != "" {
+		if err := checkBroker(cfg, 10*time.Second); err != nil {
+			if cfg.Store != nil {
+				cfg.Store.Close()
+			}
+			return err
+		}
+	}
 	h, err := hub.New(cfg)
 	if err != nil {
 		return err
@@ -222,13 +246,96 @@ func serve(args []string) error {
 	defer h.Close()
 	ln, err := net.Listen("tcp", c.HTTP.Listen)
 	if err != nil {
-		return err
+		return fmt.Errorf("http.listen: %w", err)
 	}
 	srv := httpapi.NewServer(h.Handler(), nil)
 	go srv.Serve(httpapi.LimitListener(ln, httpapi.MaxConns))
 	defer srv.Close()
 	log.Info("lockerhub ready", "http", ln.Addr().String(), "brokers", cfg.Brokers, "prefix", c.MQTT.Prefix, "config", *cfgFile)
 	return h.Run(ctx)
+}
+
+// migrate copies a stopped hub's store into an empty one of another
+// engine: bolt:FILE or postgres:DSN_FILE on either side.
+func migrate(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	from := fs.String("from", "", "the store to read: bolt:FILE or postgres:DSN_FILE (the hub using it stopped)")
+	to := fs.String("to", "", "the store to fill, empty: postgres:DSN_FILE or bolt:FILE")
+	if pos, err := cliflag.Parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 || *from == "" || *to == "" {
+		return errors.New("want: migrate --from bolt:FILE --to postgres:DSN_FILE")
+	}
+	src, err := openStore(*from, false)
+	if err != nil {
+		return fmt.Errorf("--from: %w", err)
+	}
+	defer src.Close()
+	dst, err := openStore(*to, true)
+	if err != nil {
+		return fmt.Errorf("--to: %w", err)
+	}
+	defer dst.Close()
+	start := time.Now()
+	n, err := hub.Copy(dst, src)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "copied %d lockers served (%d heard from), %d stores, %d events, %d orders, %d pending order changes, %d commands, %d alarms in %v\n",
+		n.Known, n.Lockers, n.Stores, n.Events, n.Orders, n.Pending, n.Commands, n.Alarms, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// openStore opens bolt:FILE or postgres:DSN_FILE. A bolt file to read
+// must exist (opening would make an empty one).
+func openStore(spec string, create bool) (hub.Store, error) {
+	driver, arg, ok := strings.Cut(spec, ":")
+	switch {
+	case !ok || arg == "":
+		return nil, fmt.Errorf("%q: want bolt:FILE or postgres:DSN_FILE", spec)
+	case driver == "bolt":
+		if _, err := os.Stat(arg); err != nil && !create {
+			return nil, err
+		}
+		return hub.OpenBolt(arg)
+	case driver == "postgres":
+		dsn, err := pgstore.ReadDSN(arg)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return pgstore.Open(ctx, dsn, pgstore.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	default:
+		return nil, fmt.Errorf("%q: driver %q: want bolt or postgres", spec, driver)
+	}
+}
+
+// checkBroker connects to the external broker once, with the hub's
+// identity, within timeout: a broker that refuses, is not there, or does
+// not take the hub's credentials stops the start.
+func checkBroker(cfg hub.Config, timeout time.Duration) error {
+	o := mqtt.NewClientOptions().SetClientID(cfg.ClientID).SetCleanSession(false).SetAutoReconnect(false).
+		SetConnectRetry(false).SetConnectTimeout(timeout)
+	for _, b := range cfg.Brokers {
+		o.AddBroker(b)
+	}
+	if cfg.Username != "" {
+		o.SetUsername(cfg.Username).SetPassword(cfg.Password)
+	}
+	if cfg.TLS != nil {
+		o.SetTLSConfig(cfg.TLS)
+	}
+	cl := mqtt.NewClient(o)
+	tok := cl.Connect()
+	if !tok.WaitTimeout(timeout + time.Second) {
+		return fmt.Errorf("mqtt.broker %s: no answer within %v", strings.Join(cfg.Brokers, ", "), timeout)
+	}
+	if err := tok.Error(); err != nil {
+		return fmt.Errorf("mqtt.broker %s: %v", strings.Join(cfg.Brokers, ", "), err)
+	}
+	cl.Disconnect(100)
+	return nil
 }
 
 func client(hubAddr string, args []string, out io.Writer) error {

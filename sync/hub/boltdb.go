@@ -150,6 +150,21 @@ func (t boltTx) PutStoreRec(lockerID string, rec StoreRec) error {
 	return boltkv.PutJSON(t.b(bStores), lkey(lockerID, []byte(rec.Store)), rec)
 }
 
+func (t boltTx) StoreRecs(lockerID string) ([]StoreRec, error) {
+	var out []StoreRec
+	prefix := lkey(lockerID)
+	c := t.b(bStores).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var rec StoreRec
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Epoch < out[j].Epoch })
+	return out, nil
+}
+
 func (t boltTx) HasEvent(lockerID string, epoch uint32, seq uint64) (bool, error) {
 	return t.b(bEvents).Get(evKey(lockerID, epoch, seq)) != nil, nil
 }
@@ -215,7 +230,16 @@ func (t boltTx) NextRev(lockerID string) (uint64, error) {
 	return rev, b.Put([]byte(lockerID), boltkv.U64Key(rev))
 }
 
+func (t boltTx) LastRev(lockerID string) (uint64, error) {
+	return boltkv.U64(t.b(bRevs).Get([]byte(lockerID))), nil
+}
+
+func (t boltTx) SetLastRev(lockerID string, rev uint64) error {
+	return t.b(bRevs).Put([]byte(lockerID), boltkv.U64Key(rev))
+}
+
 func (t boltTx) PutPending(lockerID string, rev uint64, part int, p PendingMsg) error {
+	p.Rev, p.Part = rev, part
 	return boltkv.PutJSON(t.b(bPending), lkey(lockerID, boltkv.U64Key(rev), boltkv.U64Key(uint64(part))), p)
 }
 
@@ -234,6 +258,8 @@ func (t boltTx) PrunePending(lockerID string, rev uint64) ([]PendingMsg, error) 
 		if err := json.Unmarshal(v, &p); err != nil {
 			return nil, err
 		}
+		// Records from before Rev and Part were kept: the key tells.
+		p.Rev, p.Part = boltkv.U64(k[len(prefix):len(prefix)+8]), int(boltkv.U64(k[len(prefix)+8:]))
 		rest = append(rest, p)
 	}
 	for _, k := range drop {
@@ -250,6 +276,19 @@ func (t boltTx) Command(id string) (rec CmdRec, found bool, err error) {
 }
 
 func (t boltTx) PutCommand(rec CmdRec) error { return boltkv.PutJSON(t.b(bCmds), []byte(rec.ID), rec) }
+
+func (t boltTx) Commands() ([]CmdRec, error) {
+	var out []CmdRec
+	err := t.b(bCmds).ForEach(func(_, v []byte) error {
+		var rec CmdRec
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return err
+		}
+		out = append(out, rec)
+		return nil
+	})
+	return out, err
+}
 
 func (t boltTx) AddAlarm(a Alarm) (Alarm, error) {
 	b := t.b(bAlarms)

@@ -36,6 +36,8 @@ type Tx interface {
 	// The stores of a locker, by the store's identity.
 	StoreRec(lockerID, store string) (rec StoreRec, found bool, err error)
 	PutStoreRec(lockerID string, rec StoreRec) error
+	// StoreRecs lists a locker's stores, by epoch.
+	StoreRecs(lockerID string) ([]StoreRec, error)
 
 	// Events, kept per locker under the epoch of their store and their
 	// seq: one key per event id.
@@ -52,6 +54,10 @@ type Tx interface {
 	// Orders returns a locker's orders by rev.
 	Orders(lockerID string) ([]OrderRec, error)
 	NextRev(lockerID string) (uint64, error)
+	// LastRev is the last rev issued to a locker (0: none); SetLastRev
+	// sets it (moving a store's data into another).
+	LastRev(lockerID string) (uint64, error)
+	SetLastRev(lockerID string, rev uint64) error
 
 	// Order changes sent and not yet acknowledged: kept until the locker
 	// reports a rev at least theirs.
@@ -63,6 +69,8 @@ type Tx interface {
 	// Commands sent.
 	Command(id string) (rec CmdRec, found bool, err error)
 	PutCommand(rec CmdRec) error
+	// Commands lists the commands sent, by id.
+	Commands() ([]CmdRec, error)
 
 	// AddAlarm stores a, numbered (its Seq set); Alarms lists those after
 	// seq after.

@@ -113,4 +113,7 @@ type CmdRec struct {
 type PendingMsg struct {
 	Topic   string `json:"topic"`
 	Payload []byte `json:"payload"`
+	// Rev and Part are where it is kept (set by PutPending).
+	Rev  uint64 `json:"rev,omitempty"`
+	Part int    `json:"part,omitempty"`
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/loopback"
 	"github.com/lockerd/lockerd/sync/broker"
+	"github.com/lockerd/lockerd/sync/hub/pgstore"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -23,10 +24,12 @@ import (
 // config file's folder.
 type Config struct {
 	Store struct {
-		// Driver: bolt (one file; the default). Another engine is a
-		// later value of this key.
-		Driver string `yaml:"driver"`
-		Path   string `yaml:"path"`
+		// Driver: bolt (one file, Path; the default) or postgres (the
+		// database whose DSN DSNFile holds: never the DSN itself here or
+		// on a command line, since it may carry a password).
+		Driver  string `yaml:"driver"`
+		Path    string `yaml:"path"`
+		DSNFile string `yaml:"dsn_file"`
 	} `yaml:"store"`
 	HTTP struct {
 		Listen string `yaml:"listen"`
@@ -55,6 +58,7 @@ type Config struct {
 	SigningKey ed25519.PrivateKey `yaml:"-"`
 	PickupKey  locker.CodeKey     `yaml:"-"`
 	Password   string             `yaml:"-"`
+	DSN        string             `yaml:"-"`
 	Users      map[string]string  `yaml:"-"`
 }
 
@@ -106,13 +110,26 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 		}
 		return filepath.Join(filepath.Dir(name), p)
 	}
-	if c.Store.Driver != "bolt" {
-		bad("store.driver", "%q: known drivers: bolt", c.Store.Driver)
+	switch c.Store.Driver {
+	case "bolt":
+		if c.Store.Path == "" {
+			bad("store.path", "required")
+		}
+		if c.Store.DSNFile != "" {
+			bad("store.dsn_file", "for driver postgres; driver bolt keeps its data in store.path")
+		}
+	case "postgres":
+		if c.Store.DSNFile == "" {
+			bad("store.dsn_file", "required with driver postgres: a file holding the database's DSN (postgres://USER:PASSWORD@HOST:PORT/DB)")
+		}
+		if _, set := lines["store.path"]; set {
+			bad("store.path", "for driver bolt; driver postgres reaches its database through store.dsn_file")
+		}
+		c.Store.Path = ""
+	default:
+		bad("store.driver", "%q: known drivers: bolt, postgres", c.Store.Driver)
 	}
-	if c.Store.Path == "" {
-		bad("store.path", "required")
-	}
-	c.Store.Path = rel(c.Store.Path)
+	c.Store.Path, c.Store.DSNFile = rel(c.Store.Path), rel(c.Store.DSNFile)
 	// The API creates orders and opens doors and has no authentication
 	// yet: it stays on the machine (put an authenticating proxy on it).
 	if err := loopback.Check(c.HTTP.Listen); err != nil {
@@ -155,6 +172,13 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 			}
 			if err != nil {
 				bad("keys.pickup_key_file", "%v", err)
+			}
+		}
+		if f := c.Store.DSNFile; f != "" {
+			if dsn, err := pgstore.ReadDSN(f); err != nil {
+				bad("store.dsn_file", "%v", err)
+			} else {
+				c.DSN = dsn
 			}
 		}
 		if f := c.MQTT.PasswordFile; f != "" {

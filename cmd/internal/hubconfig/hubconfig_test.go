@@ -16,7 +16,10 @@ func TestProblems(t *testing.T) {
 		{"unknown key", "store: {path: x.db}\nstor: 1\n", []string{"hub.yaml:2: stor: unknown key"}},
 		{"wrong type", "lockers: e2e-01\n", []string{"hub.yaml:1: lockers: want a list"}},
 		{"duplicate", "http: {listen: 127.0.0.1:1}\nhttp: {listen: 127.0.0.1:2}\n", []string{"hub.yaml:2: http: given twice (first on line 1)"}},
-		{"driver", "store:\n  driver: mysql\n", []string{"hub.yaml:2: store.driver: \"mysql\": known drivers: bolt"}},
+		{"driver", "store:\n  driver: mysql\n", []string{"hub.yaml:2: store.driver: \"mysql\": known drivers: bolt, postgres"}},
+		{"postgres without a DSN file", "store:\n  driver: postgres\n", []string{"hub.yaml:1: store.dsn_file: required with driver postgres"}},
+		{"postgres with a path", "store:\n  driver: postgres\n  dsn_file: dsn\n  path: x.db\n", []string{"hub.yaml:4: store.path: for driver bolt"}},
+		{"bolt with a DSN file", "store:\n  dsn_file: dsn\n", []string{"hub.yaml:2: store.dsn_file: for driver postgres"}},
 		{"open API", "http:\n  listen: 0.0.0.0:8490\n", []string{"hub.yaml:2: http.listen:", "must listen on loopback only"}},
 		{"open broker", "mqtt:\n  listen: 0.0.0.0:1883\n", []string{"hub.yaml:2: mqtt.listen:", "users_file"}},
 		{"broker URL", "mqtt: {broker: \"mqtt.example:1883\"}\n", []string{"hub.yaml:1: mqtt.broker:"}},
@@ -69,6 +72,24 @@ lockers: [nb-2]
 	os.Remove(filepath.Join(dir, "pickup.key"))
 	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "lockerhub.yaml:7: keys.pickup_key_file:") {
 		t.Fatalf("a missing key file: %v", err)
+	}
+}
+
+// driver postgres reads its DSN from the file dsn_file names; a file
+// without one is reported at the key.
+func TestPostgresDSNFile(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "central.key"), []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "hub.dsn"), []byte("postgres://hub:pw@db.example:5432/lockerhub\n"), 0o600)
+	path := filepath.Join(dir, "lockerhub.yaml")
+	os.WriteFile(path, []byte("store:\n  driver: postgres\n  dsn_file: hub.dsn\n"), 0o600)
+	c, err := Load(path)
+	if err != nil || c.DSN != "postgres://hub:pw@db.example:5432/lockerhub" || c.Store.Path != "" {
+		t.Fatalf("config %+v %v", c, err)
+	}
+	os.WriteFile(filepath.Join(dir, "hub.dsn"), []byte("\n"), 0o600)
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "lockerhub.yaml:3: store.dsn_file:") || !strings.Contains(err.Error(), "no DSN") {
+		t.Fatalf("an empty DSN file: %v", err)
 	}
 }
 

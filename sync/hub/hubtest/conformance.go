@@ -398,6 +398,9 @@ func records(t *testing.T, s hub.Store) {
 		if rec, found, err := tx.StoreRec("L1", "s1"); !found || err != nil || rec.Acked != 2 {
 			return fmt.Errorf("store s1: %+v %v %v", rec, found, err)
 		}
+		if recs, err := tx.StoreRecs("L1"); err != nil || len(recs) != 2 || recs[0].Store != "s1" || recs[1].Epoch != 2 {
+			return fmt.Errorf("stores of L1 by epoch: %+v %v", recs, err)
+		}
 		// Epoch 2 written first: events come back by epoch, then seq.
 		for _, ev := range []struct {
 			epoch uint32
@@ -449,6 +452,18 @@ func records(t *testing.T, s hub.Store) {
 		if rev, _ := tx.NextRev("L2"); rev != 1 {
 			return fmt.Errorf("L2's first rev %d: revs are per locker", rev)
 		}
+		if rev, err := tx.LastRev("L1"); rev != 3 || err != nil {
+			return fmt.Errorf("L1's last rev %d %v", rev, err)
+		}
+		if rev, _ := tx.LastRev("L9"); rev != 0 {
+			return fmt.Errorf("a locker never given a rev has %d", rev)
+		}
+		if err := tx.SetLastRev("L9", 41); err != nil {
+			return err
+		}
+		if rev, _ := tx.NextRev("L9"); rev != 42 {
+			return fmt.Errorf("after SetLastRev 41, NextRev %d", rev)
+		}
 		for _, o := range []hub.OrderRec{{Order: protocol.Order{ID: "B", Rev: 3}, Locker: "L1"}, {Order: protocol.Order{ID: "A", Rev: 2}, Locker: "L1"}, {Order: protocol.Order{ID: "C", Rev: 1}, Locker: "L2"}} {
 			if err := tx.PutOrder(o); err != nil {
 				return err
@@ -472,7 +487,7 @@ func records(t *testing.T, s hub.Store) {
 			}
 		}
 		rest, err := tx.PrunePending("L1", 2)
-		if err != nil || len(rest) != 2 || rest[0].Topic != "r3-p1" || rest[1].Topic != "r3-p2" {
+		if err != nil || len(rest) != 2 || rest[0].Topic != "r3-p1" || rest[1].Topic != "r3-p2" || rest[1].Rev != 3 || rest[1].Part != 2 {
 			return fmt.Errorf("pending after rev 2: %+v %v", rest, err)
 		}
 		if rest, _ := tx.PrunePending("L1", 0); len(rest) != 2 {
@@ -489,6 +504,12 @@ func records(t *testing.T, s hub.Store) {
 		}
 		if rec, found, _ := tx.Command("c1"); !found || rec.Type != "cmd.ping" {
 			return fmt.Errorf("command %+v", rec)
+		}
+		if err := tx.PutCommand(hub.CmdRec{ID: "c0", Locker: "L1", Type: "cmd.open", Sent: now}); err != nil {
+			return err
+		}
+		if cmds, err := tx.Commands(); err != nil || len(cmds) != 2 || cmds[0].ID != "c0" || cmds[1].ID != "c1" {
+			return fmt.Errorf("commands by id: %+v %v", cmds, err)
 		}
 		for i := range 3 {
 			a, err := tx.AddAlarm(hub.Alarm{Locker: "L1", Type: "test", Detail: fmt.Sprint(i)})
@@ -512,6 +533,11 @@ func records(t *testing.T, s hub.Store) {
 		t.Fatal("an aborted transaction reported no error")
 	}
 	s.View(func(tx hub.Tx) error {
+		// Reading every pending change (up to rev 0, nothing to drop) is
+		// allowed in a read-only transaction.
+		if rest, err := tx.PrunePending("L1", 0); err != nil || len(rest) != 2 {
+			t.Fatalf("pending, read only: %d %v", len(rest), err)
+		}
 		if _, found, _ := tx.Order("L1", "ROLLED"); found {
 			t.Fatal("an aborted transaction's order is there")
 		}

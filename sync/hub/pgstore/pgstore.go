@@ -336,7 +336,7 @@ func (t *tx) PutLocker(li hub.LockerInfo) error {
 }
 
 func (t *tx) Lockers() ([]hub.LockerInfo, error) {
-	return listJSON[hub.LockerInfo](t, "SELECT doc FROM lockers ORDER BY id")
+	return listJSON[hub.LockerInfo](t, `SELECT doc FROM lockers ORDER BY id COLLATE "C"`)
 }
 
 func (t *tx) Known(id string) (bool, error) {
@@ -357,7 +357,7 @@ func (t *tx) PutKnown(k hub.KnownLocker) error {
 }
 
 func (t *tx) KnownLockers() ([]hub.KnownLocker, error) {
-	return listJSON[hub.KnownLocker](t, "SELECT doc FROM known_lockers ORDER BY id")
+	return listJSON[hub.KnownLocker](t, `SELECT doc FROM known_lockers ORDER BY id COLLATE "C"`)
 }
 
 func (t *tx) StoreRec(lockerID, store string) (rec hub.StoreRec, found bool, err error) {
@@ -371,6 +371,10 @@ func (t *tx) PutStoreRec(lockerID string, rec hub.StoreRec) error {
 		return err
 	}
 	return t.exec("INSERT INTO stores (locker, store, doc) VALUES ($1, $2, $3) ON CONFLICT (locker, store) DO UPDATE SET doc = EXCLUDED.doc", lockerID, rec.Store, raw)
+}
+
+func (t *tx) StoreRecs(lockerID string) ([]hub.StoreRec, error) {
+	return listJSON[hub.StoreRec](t, `SELECT doc FROM stores WHERE locker = $1 ORDER BY (doc->>'epoch')::bigint, store COLLATE "C"`, lockerID)
 }
 
 func (t *tx) HasEvent(lockerID string, epoch uint32, seq uint64) (bool, error) {
@@ -464,7 +468,7 @@ func (t *tx) PutOrder(o hub.OrderRec) error {
 }
 
 func (t *tx) Orders(lockerID string) ([]hub.OrderRec, error) {
-	return listJSON[hub.OrderRec](t, "SELECT doc FROM orders WHERE locker = $1 ORDER BY rev, id", lockerID)
+	return listJSON[hub.OrderRec](t, `SELECT doc FROM orders WHERE locker = $1 ORDER BY rev, id COLLATE "C"`, lockerID)
 }
 
 func (t *tx) NextRev(lockerID string) (uint64, error) {
@@ -474,11 +478,29 @@ func (t *tx) NextRev(lockerID string) (uint64, error) {
 	return uint64(rev), err
 }
 
+func (t *tx) LastRev(lockerID string) (uint64, error) {
+	var rev int64
+	err := t.note(t.tx.QueryRow(t.ctx, "SELECT rev FROM order_revs WHERE locker = $1", lockerID).Scan(&rev))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return uint64(rev), err
+}
+
+func (t *tx) SetLastRev(lockerID string, rev uint64) error {
+	r, err := i64(rev)
+	if err != nil {
+		return err
+	}
+	return t.exec("INSERT INTO order_revs (locker, rev) VALUES ($1, $2) ON CONFLICT (locker) DO UPDATE SET rev = EXCLUDED.rev", lockerID, r)
+}
+
 func (t *tx) PutPending(lockerID string, rev uint64, part int, p hub.PendingMsg) error {
 	r, err := i64(rev)
 	if err != nil {
 		return err
 	}
+	p.Rev, p.Part = rev, part
 	raw, err := marshal(p)
 	if err != nil {
 		return err
@@ -492,8 +514,12 @@ func (t *tx) PrunePending(lockerID string, rev uint64) ([]hub.PendingMsg, error)
 	if rev < math.MaxInt64 {
 		r = int64(rev)
 	}
-	if err := t.exec("DELETE FROM pending WHERE locker = $1 AND rev <= $2", lockerID, r); err != nil {
-		return nil, err
+	// Revs start at 1: up to 0 is nothing to drop (and allowed in a
+	// read-only transaction, as on bbolt).
+	if rev > 0 {
+		if err := t.exec("DELETE FROM pending WHERE locker = $1 AND rev <= $2", lockerID, r); err != nil {
+			return nil, err
+		}
 	}
 	return listJSON[hub.PendingMsg](t, "SELECT doc FROM pending WHERE locker = $1 ORDER BY rev, part", lockerID)
 }
@@ -509,6 +535,10 @@ func (t *tx) PutCommand(rec hub.CmdRec) error {
 		return err
 	}
 	return t.exec("INSERT INTO commands (id, locker, doc) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc", rec.ID, rec.Locker, raw)
+}
+
+func (t *tx) Commands() ([]hub.CmdRec, error) {
+	return listJSON[hub.CmdRec](t, `SELECT doc FROM commands ORDER BY id COLLATE "C"`)
 }
 
 func (t *tx) AddAlarm(a hub.Alarm) (hub.Alarm, error) {

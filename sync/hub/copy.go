@@ -1,0 +1,147 @@
+package hub
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Copied counts what Copy moved.
+type Copied struct {
+	Lockers, Known, Stores, Events, Orders, Pending, Commands, Alarms int
+}
+
+// Copy moves everything src holds into dst (a pilot's bbolt file into
+// PostgreSQL, say): lockers served and heard from, their stores and
+// events under the same epochs, orders, the last rev of each locker (so
+// revs go on from there), pending order changes, commands and alarms.
+// src is read in one transaction and dst written in one: a failure leaves
+// dst as it was. dst must hold no locker: data is never merged.
+func Copy(dst, src Store) (Copied, error) {
+	var n Copied
+	return n, src.View(func(from Tx) error {
+		return dst.Update(func(to Tx) error {
+			n = Copied{}
+			if ks, err := to.KnownLockers(); err != nil || len(ks) > 0 {
+				return errors.Join(err, errors.New("the target store already serves lockers: copy only into an empty one"))
+			}
+			if ls, err := to.Lockers(); err != nil || len(ls) > 0 {
+				return errors.Join(err, errors.New("the target store already holds lockers: copy only into an empty one"))
+			}
+			known, err := from.KnownLockers()
+			if err != nil {
+				return err
+			}
+			for _, k := range known {
+				if err := to.PutKnown(k); err != nil {
+					return err
+				}
+			}
+			n.Known = len(known)
+			lockers, err := from.Lockers()
+			if err != nil {
+				return err
+			}
+			ids := map[string]bool{}
+			for _, k := range known {
+				ids[k.ID] = true
+			}
+			for _, li := range lockers {
+				ids[li.ID] = true
+				if err := to.PutLocker(li); err != nil {
+					return err
+				}
+			}
+			n.Lockers = len(lockers)
+			for id := range ids {
+				if err := copyLocker(to, from, id, &n); err != nil {
+					return fmt.Errorf("locker %s: %w", id, err)
+				}
+			}
+			cmds, err := from.Commands()
+			if err != nil {
+				return err
+			}
+			for _, c := range cmds {
+				if err := to.PutCommand(c); err != nil {
+					return err
+				}
+			}
+			n.Commands = len(cmds)
+			alarms, err := from.Alarms(0)
+			if err != nil {
+				return err
+			}
+			for _, a := range alarms {
+				// Numbered again in order: an empty store numbers from 1.
+				if _, err := to.AddAlarm(a); err != nil {
+					return err
+				}
+			}
+			n.Alarms = len(alarms)
+			return nil
+		})
+	})
+}
+
+func copyLocker(to, from Tx, id string, n *Copied) error {
+	recs, err := from.StoreRecs(id)
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		if err := to.PutStoreRec(id, rec); err != nil {
+			return err
+		}
+	}
+	n.Stores += len(recs)
+	// Events in pages, each under its epoch.
+	var after Cursor
+	for {
+		evs, err := from.Events(id, after, 1000)
+		if err != nil {
+			return err
+		}
+		for _, e := range evs {
+			if err := to.PutEvent(id, e.Epoch, e.Event); err != nil {
+				return err
+			}
+			after = Cursor{Epoch: e.Epoch, Seq: e.Seq}
+		}
+		n.Events += len(evs)
+		if len(evs) < 1000 {
+			break
+		}
+	}
+	orders, err := from.Orders(id)
+	if err != nil {
+		return err
+	}
+	for _, o := range orders {
+		if err := to.PutOrder(o); err != nil {
+			return err
+		}
+	}
+	n.Orders += len(orders)
+	rev, err := from.LastRev(id)
+	if err != nil {
+		return err
+	}
+	if rev > 0 {
+		if err := to.SetLastRev(id, rev); err != nil {
+			return err
+		}
+	}
+	// Pruning up to rev 0 drops nothing (revs start at 1): all of them,
+	// by rev and part.
+	pending, err := from.PrunePending(id, 0)
+	if err != nil {
+		return err
+	}
+	for _, p := range pending {
+		if err := to.PutPending(id, p.Rev, p.Part, p); err != nil {
+			return err
+		}
+	}
+	n.Pending += len(pending)
+	return nil
+}
