@@ -39,7 +39,14 @@ type Config struct {
 	// Replica names this process among the hub replicas sharing a store
 	// (leases are held in its name); default ClientID.
 	Replica string
-	CmdTTL  time.Duration // exp of remote commands
+	// LeaseTTL is how long the lease of work done once among replicas
+	// lasts unrenewed (default 15s): a replica that dies leaves that work
+	// to another within it. ResendAfter is how long an order change goes
+	// unacknowledged by an online locker before it is sent again
+	// (default 30s).
+	LeaseTTL    time.Duration
+	ResendAfter time.Duration
+	CmdTTL      time.Duration // exp of remote commands
 	// Lockers are the lockers this hub serves (more can be added, see
 	// AddLocker); messages from any other id are dropped.
 	Lockers []string
@@ -56,6 +63,8 @@ type Hub struct {
 	dropped   atomic.Uint64 // uplink messages dropped: oversized, or the inbox full
 	pubMu     sync.Mutex    // order changes: commit and publish in rev order (see update)
 	strangers strangers
+	stopping  atomic.Bool // its own offline status is on its way: not answered
+	leader    atomic.Bool // holds the leader lease (replicas.go)
 
 	mu      sync.Mutex
 	inbox   []inMsg
@@ -89,6 +98,12 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.Replica == "" {
 		cfg.Replica = cfg.ClientID
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 15 * time.Second
+	}
+	if cfg.ResendAfter <= 0 {
+		cfg.ResendAfter = 30 * time.Second
 	}
 	store := cfg.Store
 	if store == nil {
@@ -136,7 +151,7 @@ func (h *Hub) newClient() mqtt.Client {
 		SetBinaryWill(statusTopic, h.centralStatus(false), 1, true).
 		SetOnConnectHandler(func(c mqtt.Client) {
 			p := h.cfg.Prefix + "/+/"
-			c.SubscribeMultiple(map[string]byte{p + "status": 1, p + "up/evt": 1, p + "up/ack": 1, p + "up/tele": 0}, nil).WaitTimeout(10 * time.Second)
+			c.SubscribeMultiple(map[string]byte{p + "status": 1, p + "up/evt": 1, p + "up/ack": 1, p + "up/tele": 0, statusTopic: 1}, nil).WaitTimeout(10 * time.Second)
 			c.Publish(statusTopic, 1, true, h.centralStatus(true))
 			h.log.Info("hub connected to broker")
 		}).
@@ -172,6 +187,16 @@ func (h *Hub) newClient() mqtt.Client {
 	for _, t := range []string{"status", "up/evt", "up/ack", "up/tele"} {
 		h.cl.AddRoute(h.cfg.Prefix+"/+/"+t, handler)
 	}
+	h.cl.AddRoute(statusTopic, func(c mqtt.Client, m mqtt.Message) {
+		// Another replica's will (it died) says the central is offline
+		// while this one serves: say it is online again, or lockers would
+		// believe no central hears them.
+		var cs protocol.CentralStatus
+		if json.Unmarshal(m.Payload(), &cs) == nil && !cs.Online && !h.stopping.Load() && c.IsConnectionOpen() {
+			c.Publish(statusTopic, 1, true, h.centralStatus(true))
+			h.log.Info("central status said offline (another replica's will): online again")
+		}
+	})
 	return h.cl
 }
 
@@ -179,6 +204,8 @@ func (h *Hub) newClient() mqtt.Client {
 func (h *Hub) Run(ctx context.Context) error {
 	statusTopic := h.cfg.Prefix + "/central/status"
 	h.cl.Connect()
+	tick := time.NewTicker(h.cfg.LeaseTTL / 3)
+	defer tick.Stop()
 	for {
 		// A short gathering window: events that arrive together are
 		// stored in one transaction (one sync to disk) instead of many.
@@ -186,9 +213,15 @@ func (h *Hub) Run(ctx context.Context) error {
 		h.drain()
 		select {
 		case <-ctx.Done():
+			h.stopping.Store(true)
+			h.release()
 			h.cl.Publish(statusTopic, 1, true, h.centralStatus(false)).WaitTimeout(2 * time.Second)
 			h.cl.Disconnect(300)
 			return nil
+		case <-tick.C:
+			if h.lead() {
+				h.resendStale()
+			}
 		case <-h.wakeC:
 		}
 	}
@@ -321,7 +354,7 @@ func (h *Hub) onStatus(id string, payload []byte) error {
 	var resend []PendingMsg
 	var acks []string
 	err := h.store.Update(func(tx Tx) error {
-		acks = nil
+		acks, resend = nil, nil
 		li, err := tx.Locker(id)
 		if err != nil {
 			return err
@@ -367,6 +400,15 @@ func (h *Hub) onStatus(id string, payload []byte) error {
 			resend, err = tx.PrunePending(id, st.OrdersRev)
 			if err != nil {
 				return err
+			}
+			// Every replica hears the birth; one sends the changes again.
+			// Should it die first, the leader's sweep sends them later.
+			if len(resend) > 0 {
+				if mine, err := tx.Claim("resend/"+id, h.cfg.Replica, resendClaim); err != nil {
+					return err
+				} else if !mine {
+					resend = nil
+				}
 			}
 			acks = append(acks, st.Store)
 		}

@@ -211,3 +211,71 @@ func TestListsArePaged(t *testing.T) {
 		t.Fatalf("past the end: %#v", none)
 	}
 }
+
+// The leader's timers: an order change an online locker has not
+// acknowledged is sent again after ResendAfter, and no longer once it is;
+// a will of another replica saying the central is offline is answered
+// with online.
+func TestReplicaDuties(t *testing.T) {
+	url := brokertest.StartEmbedded(t, protocol.DefaultPrefix, "lockerhub")
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	h := hubtest.Start(t, hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key, Lockers: []string{"nb-1"},
+		LeaseTTL: 300 * time.Millisecond, ResendAfter: 200 * time.Millisecond})
+	tp := protocol.Topics{Prefix: protocol.DefaultPrefix, Locker: "nb-1"}
+	loc := brokertest.Record(t, url, "nb-1", "", nil, tp.DownOrders(), tp.CentralStatus())
+	birth, _ := json.Marshal(protocol.Status{V: 1, Type: protocol.TypeStatus, Online: true, Boot: 1, Store: "s1", Instance: "i1", OutboxTail: 1, TS: time.Now().UTC()})
+	loc.Publish(tp.Status(), birth)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if li, _ := h.Locker("nb-1"); li.Online {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the locker never came online at the hub")
+		}
+	}
+	cr, err := h.CreateOrder(hub.NewOrder{Locker: "nb-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upserts := func() int {
+		n := 0
+		for _, m := range loc.All() {
+			if m.Topic == tp.DownOrders() {
+				n++
+			}
+		}
+		return n
+	}
+	for deadline := time.Now().Add(10 * time.Second); upserts() < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the unacknowledged change was not sent again: %d upserts", upserts())
+		}
+	}
+	if !h.Leader() {
+		t.Fatal("the only replica does not lead")
+	}
+	ack, _ := protocol.Encode(protocol.TypeAckOrders, "r-1", "nb-1", "x", time.Now(), protocol.AckOrders{Rev: cr.Order.Rev})
+	loc.Publish(tp.UpAck(), ack)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if li, _ := h.Locker("nb-1"); li.OrdersRev == cr.Order.Rev {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the ack never reached the hub")
+		}
+	}
+	n := upserts()
+	// An absence can only be waited out: ten sweeps, five ResendAfters.
+	time.Sleep(time.Second)
+	if upserts() != n {
+		t.Fatalf("an acknowledged change was sent again: %d then %d", n, upserts())
+	}
+
+	will, _ := json.Marshal(protocol.CentralStatus{Online: false, TS: time.Now().UTC()})
+	from := loc.Len()
+	loc.Publish(tp.CentralStatus(), will)
+	loc.WaitFrom(from, 10*time.Second, "the central online again", func(m brokertest.Msg) bool {
+		var cs protocol.CentralStatus
+		return m.Topic == tp.CentralStatus() && json.Unmarshal(m.Payload, &cs) == nil && cs.Online
+	})
+}

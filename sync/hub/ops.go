@@ -87,7 +87,7 @@ func (h *Hub) pendOrders(tx Tx, out *[]PendingMsg, lockerID string, rev uint64, 
 	if err != nil {
 		return err
 	}
-	p := PendingMsg{Topic: h.topics(lockerID).DownOrders(), Payload: env}
+	p := PendingMsg{Topic: h.topics(lockerID).DownOrders(), Payload: env, At: time.Now().UTC()}
 	*out = append(*out, p)
 	return tx.PutPending(lockerID, rev, part, p)
 }

@@ -116,4 +116,6 @@ type PendingMsg struct {
 	// Rev and Part are where it is kept (set by PutPending).
 	Rev  uint64 `json:"rev,omitempty"`
 	Part int    `json:"part,omitempty"`
+	// At is when it was made or last sent again.
+	At time.Time `json:"at,omitzero"`
 }
