@@ -204,7 +204,7 @@ func serve(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if c.MQTT.Broker == "" {
+	if len(c.MQTT.Brokers) == 0 {
 		for id := range c.Users {
 			if id != c.MQTT.ClientID {
 				cfg.Lockers = append(cfg.Lockers, id) // an identity with a password is a locker served
@@ -218,7 +218,7 @@ func serve(args []string) error {
 		cfg.Brokers = []string{"tcp://" + b.Addr()}
 		log.Info("embedded broker listening", "addr", b.Addr(), "passwords", c.Users != nil)
 	} else {
-		cfg.Brokers = []string{c.MQTT.Broker}
+		cfg.Brokers = c.MQTT.Brokers
 	}
 	// Every part is reached before anything serves: a database, broker
 	// or address that fails stops the start with one line saying which.
@@ -231,7 +231,7 @@ func serve(args []string) error {
 		}
 		cfg.Store = st
 	}
-	if c.MQTT.Broker != "" {
+	if len(c.MQTT.Brokers) > 0 {
 		if err := checkBroker(cfg, 10*time.Second); err != nil {
 			if cfg.Store != nil {
 				cfg.Store.Close()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -212,6 +213,30 @@ func (t Topics) CentralStatus() string { return t.Prefix + "/central/status" }
 
 // DefaultPrefix is mqtt.topic_prefix's default.
 const DefaultPrefix = "lockers/v1"
+
+// CheckPrefix bounds a topic prefix: levels of 1 to 64 ASCII letters,
+// digits, '-' and '_', separated by single '/'. Besides MQTT's wildcards
+// this keeps out what a NATS cluster's MQTT listener cannot carry: it
+// maps '/' to '.' and drops the connection of a client that publishes to
+// a topic with '.' or a space (a QoS 1 message then comes back at every
+// reconnect), and '*' and '>' are its wildcards. Locker ids are bounded
+// the same way (locker.CheckLockerID).
+func CheckPrefix(p string) error {
+	if p == "" || len(p) > 128 {
+		return fmt.Errorf("topic prefix %q: want 1 to 128 characters", p)
+	}
+	for _, level := range strings.Split(p, "/") {
+		if level == "" || len(level) > 64 {
+			return fmt.Errorf("topic prefix %q: levels of 1 to 64 characters, no leading, trailing or double '/'", p)
+		}
+		for _, c := range level {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return fmt.Errorf("topic prefix %q: %q: use ASCII letters, digits, '-' and '_' between '/' (no wildcards, and no '.', space, '*' or '>', which a NATS cluster's MQTT listener cannot carry)", p, c)
+			}
+		}
+	}
+	return nil
+}
 
 // Errors of Decode, for nack reasons.
 var (

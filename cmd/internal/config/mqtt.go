@@ -72,8 +72,8 @@ func (c *Config) checkMQTT(bad func(key, format string, args ...any), checkFiles
 			bad(fmt.Sprintf("mqtt.brokers[%d]", i), "%q: want scheme://host:port with scheme tcp, tls, ssl, mqtt, mqtts, ws or wss", b)
 		}
 	}
-	if strings.ContainsAny(m.TopicPrefix, "+#") || strings.HasPrefix(m.TopicPrefix, "/") || strings.HasSuffix(m.TopicPrefix, "/") {
-		bad("mqtt.topic_prefix", "%q: no wildcards and no leading or trailing '/'", m.TopicPrefix)
+	if err := protocol.CheckPrefix(m.TopicPrefix); err != nil {
+		bad("mqtt.topic_prefix", "%v", err)
 	}
 	if m.Keepalive.D() < 5*time.Second || m.Keepalive.D() > 10*time.Minute {
 		bad("mqtt.keepalive", "%v is out of bounds 5s..10m", m.Keepalive.D())

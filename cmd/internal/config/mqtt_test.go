@@ -22,6 +22,9 @@ func TestMQTTSection(t *testing.T) {
 		{"bad key", strings.Replace(withMQTT, "  pickup_key_file: pickup.key", "  pickup_key_file: pickup.key\n  central_public_key: \"AAAA\"", 1), "security.central_public_key: central public key has 3 bytes"},
 		{"bad broker", strings.Replace(withMQTT, "tcp://10.0.0.2:1883", "10.0.0.2:1883", 1) + "", "mqtt.brokers[1]:"},
 		{"wildcard prefix", withMQTT + "  topic_prefix: lockers/#\n", "mqtt.topic_prefix:"},
+		{"prefix with a dot (NATS)", withMQTT + "  topic_prefix: lockers/v1.1\n", "mqtt.topic_prefix: topic prefix \"lockers/v1.1\": '.': use ASCII letters"},
+		{"prefix with a space", withMQTT + "  topic_prefix: \"lockers/city one\"\n", "a NATS cluster's MQTT listener cannot carry"},
+		{"prefix with a double slash", withMQTT + "  topic_prefix: lockers//v1\n", "no leading, trailing or double '/'"},
 		{"missing tls file", withMQTT + "  tls: {ca_file: nope.crt}\n", "mqtt.tls: ca_file:"},
 		{"password file unreadable", withMQTT + "  username: a\n  password_file: nope\n", "mqtt.password_file: cannot read"},
 	}

@@ -37,12 +37,15 @@ type Config struct {
 	MQTT struct {
 		// Broker: an external broker's URL; unset, lockerhub runs its
 		// embedded broker on Listen.
-		Broker       string `yaml:"broker"`
-		Listen       string `yaml:"listen"`
-		UsersFile    string `yaml:"users_file"`
-		Prefix       string `yaml:"topic_prefix"`
-		ClientID     string `yaml:"client_id"`
-		PasswordFile string `yaml:"password_file"`
+		Broker string `yaml:"broker"`
+		// Brokers: the nodes of a clustered broker, tried in order (a
+		// replica lists its nearest node first); instead of Broker.
+		Brokers      []string `yaml:"brokers"`
+		Listen       string   `yaml:"listen"`
+		UsersFile    string   `yaml:"users_file"`
+		Prefix       string   `yaml:"topic_prefix"`
+		ClientID     string   `yaml:"client_id"`
+		PasswordFile string   `yaml:"password_file"`
 	} `yaml:"mqtt"`
 	Keys struct {
 		SigningKeyFile string `yaml:"signing_key_file"`
@@ -138,7 +141,18 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 	if c.MQTT.Broker != "" && !strings.HasPrefix(c.MQTT.Broker, "tcp://") && !strings.HasPrefix(c.MQTT.Broker, "ssl://") {
 		bad("mqtt.broker", "%q: want tcp://host:port or ssl://host:port", c.MQTT.Broker)
 	}
-	if c.MQTT.Broker == "" && c.MQTT.UsersFile == "" {
+	if c.MQTT.Broker != "" && len(c.MQTT.Brokers) > 0 {
+		bad("mqtt.brokers", "give mqtt.broker (one) or mqtt.brokers (a cluster's nodes), not both")
+	}
+	for i, b := range c.MQTT.Brokers {
+		if !strings.HasPrefix(b, "tcp://") && !strings.HasPrefix(b, "ssl://") {
+			bad(fmt.Sprintf("mqtt.brokers[%d]", i), "%q: want tcp://host:port or ssl://host:port", b)
+		}
+	}
+	if c.MQTT.Broker != "" {
+		c.MQTT.Brokers = []string{c.MQTT.Broker}
+	}
+	if len(c.MQTT.Brokers) == 0 && c.MQTT.UsersFile == "" {
 		if err := loopback.Check(c.MQTT.Listen); err != nil {
 			bad("mqtt.listen", "%v: the embedded broker takes connections from other machines only with mqtt.users_file (-broker-users): a password for every locker", err)
 		}
@@ -146,8 +160,8 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 	if c.MQTT.ClientID == "" || strings.ContainsAny(c.MQTT.ClientID, "/+# ") {
 		bad("mqtt.client_id", "%q: want a name without / + # or spaces", c.MQTT.ClientID)
 	}
-	if c.MQTT.Prefix == "" || strings.ContainsAny(c.MQTT.Prefix, "+# ") {
-		bad("mqtt.topic_prefix", "%q: want a topic prefix without + # or spaces", c.MQTT.Prefix)
+	if err := protocol.CheckPrefix(c.MQTT.Prefix); err != nil {
+		bad("mqtt.topic_prefix", "%v", err)
 	}
 	for i, id := range c.Lockers {
 		if err := locker.CheckLockerID(id); err != nil {

@@ -1,0 +1,215 @@
+package brokertest
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// NATSCluster is a cluster of nats-server processes owned by a test, each
+// with JetStream (its own store directory) and an MQTT listener: the
+// clustered broker of docs/deploy-central.md. MQTT sessions and retained
+// messages live in streams replicated on every node.
+type NATSCluster struct {
+	Nodes []*NATSNode
+}
+
+// NATSNode is one server of a NATSCluster.
+type NATSNode struct {
+	t    testing.TB
+	Name string
+	URL  string // the MQTT listener: tcp://127.0.0.1:PORT
+	port int
+	conf string
+	dir  string
+	bin  string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// NATSBin finds nats-server (Debian installs it in /usr/sbin) or fails
+// the test saying how to get it.
+func NATSBin(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("nats-server"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/sbin/nats-server"); err == nil {
+		return "/usr/sbin/nats-server"
+	}
+	t.Fatal("nats-server is not installed: the clustered-broker tests need it. Install it (Debian: apt-get install -y nats-server) or run `make test`, which installs it as root.")
+	return ""
+}
+
+// StartNATSCluster starts n nodes on free loopback ports, waits until the
+// cluster carries an MQTT round trip at QoS 1, and kills them when the
+// test ends.
+func StartNATSCluster(t testing.TB, n int) *NATSCluster {
+	t.Helper()
+	bin := NATSBin(t)
+	dir := t.TempDir()
+	c := &NATSCluster{}
+	routes := make([]string, n)
+	cports := make([]int, n)
+	for i := range n {
+		cports[i] = FreePort(t)
+		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", cports[i])
+	}
+	replicas := min(n, 3)
+	for i := range n {
+		nd := &NATSNode{t: t, Name: fmt.Sprintf("n%d", i+1), bin: bin, port: FreePort(t), dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1))}
+		nd.URL = fmt.Sprintf("tcp://127.0.0.1:%d", nd.port)
+		nd.conf = filepath.Join(nd.dir, "nats.conf")
+		if err := os.MkdirAll(nd.dir, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		conf := fmt.Sprintf(`server_name: %s
+listen: 127.0.0.1:%d
+jetstream { store_dir: %q }
+cluster {
+  name: lockers
+  listen: 127.0.0.1:%d
+  routes: [%s]
+}
+mqtt {
+  listen: 127.0.0.1:%d
+  stream_replicas: %d
+}
+`, nd.Name, FreePort(t), filepath.Join(nd.dir, "js"), cports[i], strings.Join(routes, ", "), nd.port, replicas)
+		if err := os.WriteFile(nd.conf, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c.Nodes = append(c.Nodes, nd)
+	}
+	for _, nd := range c.Nodes {
+		nd.Start()
+		t.Cleanup(nd.Kill)
+	}
+	for _, nd := range c.Nodes {
+		nd.WaitReady(60 * time.Second)
+	}
+	return c
+}
+
+// URLs lists the nodes' MQTT URLs, starting from node first (a client's
+// failover order).
+func (c *NATSCluster) URLs(first int) []string {
+	var out []string
+	for i := range c.Nodes {
+		out = append(out, c.Nodes[(first+i)%len(c.Nodes)].URL)
+	}
+	return out
+}
+
+// Start starts the node (again) and waits until its MQTT port listens.
+func (nd *NATSNode) Start() {
+	nd.t.Helper()
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.cmd != nil {
+		return
+	}
+	cmd := exec.Command(nd.bin, "-c", nd.conf)
+	out, err := os.OpenFile(filepath.Join(nd.dir, "nats.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		nd.t.Fatal(err)
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		nd.t.Fatalf("start nats-server: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", nd.port), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case <-done:
+			nd.t.Fatalf("nats-server %s exited at start:\n%s", nd.Name, nd.Log())
+		default:
+		}
+		if time.Now().After(deadline) {
+			nd.t.Fatalf("nats-server %s did not start listening for MQTT:\n%s", nd.Name, nd.Log())
+		}
+	}
+	nd.cmd, nd.done = cmd, done
+}
+
+// WaitReady waits until a QoS 1 message published to this node comes back
+// to a subscriber on it: its MQTT streams are up (a node that has just
+// joined has to find the cluster's JetStream leader first).
+func (nd *NATSNode) WaitReady(timeout time.Duration) {
+	nd.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		if last = roundTrip(nd.URL); last == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	nd.t.Fatalf("nats-server %s never carried an MQTT round trip: %v\n%s", nd.Name, last, nd.Log())
+}
+
+func roundTrip(url string) error {
+	got := make(chan struct{}, 1)
+	id := fmt.Sprintf("ready-%d", time.Now().UnixNano())
+	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(true).SetConnectTimeout(3 * time.Second).SetAutoReconnect(false)
+	cl := mqtt.NewClient(o)
+	if tok := cl.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		return fmt.Errorf("connect: %v", tok.Error())
+	}
+	defer cl.Disconnect(50)
+	topic := "ready/" + id
+	if tok := cl.Subscribe(topic, 1, func(mqtt.Client, mqtt.Message) {
+		select {
+		case got <- struct{}{}:
+		default:
+		}
+	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		return fmt.Errorf("subscribe: %v", tok.Error())
+	}
+	if tok := cl.Publish(topic, 1, false, "x"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		return fmt.Errorf("publish: %v", tok.Error())
+	}
+	select {
+	case <-got:
+		return nil
+	case <-time.After(5 * time.Second):
+		return fmt.Errorf("no message back")
+	}
+}
+
+// Kill kills the node (SIGKILL): its clients lose their connections; the
+// streams it held replicas of go on on the others.
+func (nd *NATSNode) Kill() {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.cmd == nil {
+		return
+	}
+	nd.cmd.Process.Signal(syscall.SIGKILL)
+	<-nd.done
+	nd.cmd = nil
+}
+
+// Log returns the node's log.
+func (nd *NATSNode) Log() string {
+	raw, _ := os.ReadFile(filepath.Join(nd.dir, "nats.log"))
+	return string(raw)
+}
