@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lockerd/lockerd/cmd/internal/fleetsim"
 	"github.com/lockerd/lockerd/sync/mqttlink"
 )
 
@@ -69,21 +70,21 @@ func fleetRun(dir, url string, n int, duration, period time.Duration) error {
 		}
 	}()
 
-	rigs := make([]*rig, n)
+	rigs := make([]*fleetsim.Locker, n)
 	for i := range rigs {
 		id := ids[i]
 		d := filepath.Join(dir, id)
 		os.MkdirAll(d, 0o750)
-		r, err := newRig(d, id)
+		r, err := fleetsim.New(d, id)
 		if err != nil {
 			return err
 		}
-		defer r.close()
-		state, err := r.linkState()
+		defer r.Close()
+		state, err := r.LinkState()
 		if err != nil {
 			return err
 		}
-		link, err := mqttlink.New(mqttlink.Config{Brokers: []string{url}, LockerID: id, CentralKey: key.Public().(ed25519.PublicKey), State: state, Log: quiet}, r.l)
+		link, err := mqttlink.New(mqttlink.Config{Brokers: []string{url}, LockerID: id, CentralKey: key.Public().(ed25519.PublicKey), State: state, Log: quiet}, r.L)
 		if err != nil {
 			return err
 		}
@@ -102,7 +103,7 @@ func fleetRun(dir, url string, n int, duration, period time.Duration) error {
 			defer wg.Done()
 			time.Sleep(time.Duration(i) * period / time.Duration(n)) // spread the fleet over the period
 			for k := 0; time.Now().Before(end); k++ {
-				r.l.Scan(ctx, "returns", fmt.Sprintf("978%03d%07d", i, k))
+				r.L.Scan(ctx, "returns", fmt.Sprintf("978%03d%07d", i, k))
 				time.Sleep(period)
 			}
 		}()

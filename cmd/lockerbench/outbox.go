@@ -9,6 +9,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/lockerd/lockerd/cmd/internal/fleetsim"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/sync/mqttlink"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -27,13 +28,13 @@ func benchOutbox(args []string) error {
 
 func outboxRun(dir, url string, n *int) error {
 	// The locker, with n events recorded while offline.
-	r, err := newRig(dir, "bench-01")
+	r, err := fleetsim.New(dir, "bench-01")
 	if err != nil {
 		return err
 	}
-	defer r.close()
+	defer r.Close()
 	for done := 0; done < *n; {
-		err := r.store.Update(func(tx locker.Tx) error {
+		err := r.Store.Update(func(tx locker.Tx) error {
 			for i := 0; i < 1000 && done < *n; i, done = i+1, done+1 {
 				d := locker.ItemReturned{Barcode: fmt.Sprintf("978%010d", done), Scanner: "returns"}
 				if _, err := tx.Record(locker.Event{Type: d.EventType(), TS: time.Now().UTC(), Boot: 1, Data: locker.DataOf(d)}); err != nil {
@@ -46,8 +47,8 @@ func outboxRun(dir, url string, n *int) error {
 			return err
 		}
 	}
-	st, _ := r.l.SyncState()
-	sample, _ := r.l.Events(0, 1)
+	st, _ := r.L.SyncState()
+	sample, _ := r.L.Events(0, 1)
 	payload, _ := json.Marshal(protocol.Event{V: 1, ID: "bench-01-1", Type: string(sample[0].Type), Locker: "bench-01", Boot: 1, Seq: 1, TS: sample[0].TS, Data: sample[0].Data})
 
 	// Baseline: a bare paho QoS 1 publisher, one message after another.
@@ -95,11 +96,11 @@ func outboxRun(dir, url string, n *int) error {
 	consumed := time.Since(t2)
 	pub.Disconnect(100)
 
-	state, err := r.linkState()
+	state, err := r.LinkState()
 	if err != nil {
 		return err
 	}
-	link, err := mqttlink.New(mqttlink.Config{Brokers: []string{url}, LockerID: "bench-01", CentralKey: key.Public().(ed25519.PublicKey), State: state, Log: quiet}, r.l)
+	link, err := mqttlink.New(mqttlink.Config{Brokers: []string{url}, LockerID: "bench-01", CentralKey: key.Public().(ed25519.PublicKey), State: state, Log: quiet}, r.L)
 	if err != nil {
 		return err
 	}
@@ -118,7 +119,7 @@ func outboxRun(dir, url string, n *int) error {
 	}
 	replay := time.Since(t1)
 	for { // and the outbox empties
-		if s, _ := r.l.SyncState(); s.Depth == 0 {
+		if s, _ := r.L.SyncState(); s.Depth == 0 {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)

@@ -5,78 +5,16 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"time"
 
-	"github.com/lockerd/lockerd/drivers/sim"
-	"github.com/lockerd/lockerd/locker"
-	"github.com/lockerd/lockerd/locker/boltstore"
-	"github.com/lockerd/lockerd/locker/lockertest"
+	"github.com/lockerd/lockerd/cmd/internal/fleetsim"
 	"github.com/lockerd/lockerd/sync/hub"
-	"github.com/lockerd/lockerd/sync/linkstore"
-	"github.com/lockerd/lockerd/sync/mqttlink"
 )
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// rig is one in-process locker: a bbolt store in dir, the sim, the core.
-// linkState is the MQTT link's state in the rig's store file, as lockerd
-// keeps it.
-func (r *rig) linkState() (mqttlink.State, error) { return linkstore.New(r.store.DB()) }
-
-type rig struct {
-	dir   string
-	store *boltstore.Store
-	hw    *sim.Hardware
-	l     *locker.Locker
-	stop  context.CancelFunc
-	done  chan struct{}
-}
-
-func rigSettings(id string) locker.Settings {
-	p := locker.DefaultPolicy()
-	p.MaxFailedCodes = 100
-	return locker.Settings{LockerID: id, Policy: p, LockPulse: locker.MinLockPulse, MaxConcurrentPulses: 2,
-		Compartments: []locker.Compartment{{ID: "S1", Size: locker.SizeS, Lock: "L1", Sensor: "D1"}},
-		Devices:      []locker.Device{{Name: "front", Role: locker.RolePickup}, {Name: "returns", Role: locker.RoleReturn}},
-		Return:       &locker.ReturnSlot{Lock: "LR", Sensor: "DR", Pattern: regexp.MustCompile(`^[0-9]{8,14}$`)}}
-}
-
-func newRig(dir, id string) (*rig, error) {
-	set := rigSettings(id)
-	hw, err := sim.New(sim.Config{Doors: []sim.Door{{ID: "S1", Lock: "L1", Sensor: "D1"}, {ID: locker.ReturnSlotID, Lock: "LR", Sensor: "DR"}},
-		OpenDelay: time.Millisecond, AutoClose: 5 * time.Millisecond, RelayActiveLow: true})
-	if err != nil {
-		return nil, err
-	}
-	st, err := boltstore.Open(filepath.Join(dir, "lockerd.db"), boltstore.Options{})
-	if err != nil {
-		return nil, err
-	}
-	l, err := locker.New(set, st, hw, lockertest.Key, locker.SystemClock{}, quiet)
-	if err != nil {
-		return nil, err
-	}
-	if err := l.Start("bench"); err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &rig{dir: dir, store: st, hw: hw, l: l, stop: cancel, done: make(chan struct{})}
-	go func() { l.Run(ctx); close(r.done) }()
-	return r, nil
-}
-
-func (r *rig) close() {
-	r.stop()
-	<-r.done
-	r.hw.Close()
-	r.store.Close()
-}
+var quiet = fleetsim.Quiet
 
 // startMosquitto runs a broker on a free loopback port for the bench.
 func startMosquitto(dir string) (string, func(), error) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/lockerd/lockerd/cmd/internal/fleetsim"
 	"github.com/lockerd/lockerd/drivers/serialscan"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/lockertest"
@@ -42,12 +43,12 @@ func scanOnce(size, n int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	r, err := newRig(dir, "bench-01")
+	r, err := fleetsim.New(dir, "bench-01")
 	if err != nil {
 		return err
 	}
-	defer r.close()
-	if _, err := lockertest.FillOrders(r.store, lockertest.Key, size, 0, time.Now().Add(72*time.Hour)); err != nil {
+	defer r.Close()
+	if _, err := lockertest.FillOrders(r.Store, lockertest.Key, size, 0, time.Now().Add(72*time.Hour)); err != nil {
 		return err
 	}
 	master, tty, err := pty.Open()
@@ -60,7 +61,7 @@ func scanOnce(size, n int) error {
 
 	lines := make(chan time.Time, 1)
 	pulses := make(chan time.Time, 4)
-	r.hw.OnPulse(func(lock string, at time.Time) {
+	r.HW.OnPulse(func(lock string, at time.Time) {
 		if lock == "L1" {
 			pulses <- at
 		}
@@ -71,7 +72,7 @@ func scanOnce(size, n int) error {
 	sc := &serialscan.Scanner{Name: "front", Port: port, Baud: 9600, Log: quiet,
 		OnLine: func(line string) {
 			lines <- time.Now()
-			r.l.Scan(ctx, "front", line)
+			r.L.Scan(ctx, "front", line)
 		},
 		OnState: func(ok bool, _ error) {
 			if ok {
@@ -80,7 +81,7 @@ func scanOnce(size, n int) error {
 		}}
 	go sc.Run(ctx)
 	<-up
-	events, unsub := r.l.Subscribe()
+	events, unsub := r.L.Subscribe()
 	defer unsub()
 
 	var wire, added, total []time.Duration
@@ -88,7 +89,7 @@ func scanOnce(size, n int) error {
 	for i := 0; i < n; i++ {
 		var code string
 		for try := 0; ; try++ { // S1 frees when its door has closed
-			_, code, err = r.l.CreateOrder(locker.NewOrder{Compartment: "S1", TTL: time.Hour})
+			_, code, err = r.L.CreateOrder(locker.NewOrder{Compartment: "S1", TTL: time.Hour})
 			if err == nil {
 				break
 			}
@@ -129,7 +130,7 @@ func scanOnce(size, n int) error {
 	var commit []time.Duration
 	for i := 0; i < n; i++ {
 		t := time.Now()
-		if err := r.store.Update(func(tx locker.Tx) error { return tx.SetCounter("bench", uint64(i)) }); err != nil {
+		if err := r.Store.Update(func(tx locker.Tx) error { return tx.SetCounter("bench", uint64(i)) }); err != nil {
 			return err
 		}
 		commit = append(commit, time.Since(t))

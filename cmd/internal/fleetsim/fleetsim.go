@@ -1,0 +1,115 @@
+// Package fleetsim runs simulated lockers in one process: each a locker
+// core on sim hardware (one compartment and a return slot, fast doors)
+// with its own bbolt store and, once connected, its own MQTT link as
+// lockerd runs it. It is the fleet that lockerbench measures and that the
+// central's chaos test drives.
+package fleetsim
+
+import (
+	"context"
+	"crypto/ed25519"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/lockerd/lockerd/drivers/sim"
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/boltstore"
+	"github.com/lockerd/lockerd/locker/lockertest"
+	"github.com/lockerd/lockerd/sync/linkstore"
+	"github.com/lockerd/lockerd/sync/mqttlink"
+)
+
+// Quiet is a logger that drops everything.
+var Quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// Locker is one simulated locker.
+type Locker struct {
+	ID    string
+	Dir   string
+	Store *boltstore.Store
+	HW    *sim.Hardware
+	L     *locker.Locker
+
+	stop     context.CancelFunc
+	done     chan struct{}
+	linkStop context.CancelFunc
+	linkDone chan struct{}
+}
+
+// Settings are a simulated locker's: compartment S1 (size S), a return
+// slot taking 8 to 14 digit barcodes, the fastest pulses allowed, and
+// failed-code limits loose enough for a benchmark.
+func Settings(id string) locker.Settings {
+	p := locker.DefaultPolicy()
+	p.MaxFailedCodes = 100
+	return locker.Settings{LockerID: id, Policy: p, LockPulse: locker.MinLockPulse, MaxConcurrentPulses: 2,
+		Compartments: []locker.Compartment{{ID: "S1", Size: locker.SizeS, Lock: "L1", Sensor: "D1"}},
+		Devices:      []locker.Device{{Name: "front", Role: locker.RolePickup}, {Name: "returns", Role: locker.RoleReturn}},
+		Return:       &locker.ReturnSlot{Lock: "LR", Sensor: "DR", Pattern: regexp.MustCompile(`^[0-9]{8,14}$`)}}
+}
+
+// New starts a locker with its store in dir.
+func New(dir, id string) (*Locker, error) {
+	hw, err := sim.New(sim.Config{Doors: []sim.Door{{ID: "S1", Lock: "L1", Sensor: "D1"}, {ID: locker.ReturnSlotID, Lock: "LR", Sensor: "DR"}},
+		OpenDelay: time.Millisecond, AutoClose: 5 * time.Millisecond, RelayActiveLow: true})
+	if err != nil {
+		return nil, err
+	}
+	st, err := boltstore.Open(filepath.Join(dir, "lockerd.db"), boltstore.Options{})
+	if err != nil {
+		hw.Close()
+		return nil, err
+	}
+	l, err := locker.New(Settings(id), st, hw, lockertest.Key, locker.SystemClock{}, Quiet)
+	if err == nil {
+		err = l.Start("fleetsim")
+	}
+	if err != nil {
+		hw.Close()
+		st.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Locker{ID: id, Dir: dir, Store: st, HW: hw, L: l, stop: cancel, done: make(chan struct{})}
+	go func() { l.Run(ctx); close(r.done) }()
+	return r, nil
+}
+
+// LinkState is the MQTT link's state in the locker's store file, as
+// lockerd keeps it.
+func (r *Locker) LinkState() (mqttlink.State, error) { return linkstore.New(r.Store.DB()) }
+
+// Connect runs the locker's MQTT link to brokers (tried in order) until
+// Close, verifying downlink with central.
+func (r *Locker) Connect(brokers []string, central ed25519.PublicKey, log *slog.Logger) error {
+	state, err := r.LinkState()
+	if err != nil {
+		return err
+	}
+	if log == nil {
+		log = Quiet
+	}
+	link, err := mqttlink.New(mqttlink.Config{Brokers: brokers, LockerID: r.ID, CentralKey: central, State: state, Log: log}, r.L)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.linkStop, r.linkDone = cancel, make(chan struct{})
+	go func() { link.Run(ctx); close(r.linkDone) }()
+	return nil
+}
+
+// Close stops the link and the locker and closes its store.
+func (r *Locker) Close() {
+	if r.linkStop != nil {
+		r.linkStop()
+		<-r.linkDone
+	}
+	r.stop()
+	<-r.done
+	r.HW.Close()
+	r.Store.Close()
+}
