@@ -456,6 +456,43 @@ func TestCancel(t *testing.T) {
 	}
 }
 
+// A cancel that overtakes its order (two central replicas publishing, a
+// broker failing over) is kept: the order arriving later with a lower rev
+// is stale and its code opens nothing; a newer rev revives it, as the
+// central library's own change.
+func TestCancelBeforeTheOrder(t *testing.T) {
+	set, _ := staffSettings()
+	c := lockertest.NewCabinet(t, set)
+	exp := c.Clock.Now().Add(time.Hour)
+	order := func(rev uint64) locker.Order {
+		return locker.Order{ID: "EARLY", Rev: rev, State: locker.OrderAssigned, Size: locker.SizeS, Assigned: "S1",
+			CodeHash: lockertest.Key.Hash("EARLY123"), ExpiresAt: exp}
+	}
+	res, err := c.L.CancelOrders([]string{"EARLY"}, 2)
+	if err != nil || res.AppliedCount != 1 || len(res.Rejected) != 0 || res.Rev != 2 {
+		t.Fatalf("cancel of an order not yet here: %+v %v", res, err)
+	}
+	if res, err := c.L.CancelOrders([]string{"NEVER"}, 0); err != nil || len(res.Rejected) != 1 {
+		t.Fatalf("a cancel without a rev of an unknown order: %+v %v", res, err)
+	}
+	if err := c.L.ApplyOrder(order(1)); !errors.Is(err, locker.ErrStaleRev) {
+		t.Fatalf("the order after its cancel: %v, want stale", err)
+	}
+	if cp := compartment(t, c, "S1"); cp.State != locker.CompFree {
+		t.Fatalf("a cancelled order reserved its compartment: %+v", cp)
+	}
+	if res := scan(t, c, "front", "EARLY123"); res.Outcome != locker.OutcomeDenied {
+		t.Fatalf("the code of a cancelled order: %+v", res)
+	}
+	if err := c.L.ApplyOrder(order(3)); err != nil {
+		t.Fatal(err)
+	}
+	os, _ := c.L.Orders()
+	if len(os) != 1 || os[0].State != locker.OrderAssigned || os[0].Rev != 3 {
+		t.Fatalf("revived at rev 3: %+v", os)
+	}
+}
+
 func TestFeedbackPatterns(t *testing.T) {
 	set := lockertest.Settings()
 	set.Buzzer, set.StatusLED = "BUZ", "LED"

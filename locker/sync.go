@@ -277,8 +277,22 @@ func (l *Locker) ApplyOrder(o Order) error {
 func (l *Locker) cancelOrder(tx Tx, id string, rev uint64, res *OrdersResult) error {
 	o, err := tx.Order(id)
 	if errors.Is(err, ErrNotFound) {
-		res.Rejected = append(res.Rejected, Conflict{OrderID: id, Reason: "unknown order"})
-		return nil
+		if rev == 0 {
+			res.Rejected = append(res.Rejected, Conflict{OrderID: id, Reason: "unknown order"})
+			return nil
+		}
+		// The cancel overtook the order itself (two central replicas
+		// publishing, a broker failing over): kept as a cancelled order
+		// without a code (a tombstone), so that the order arriving later
+		// with a lower rev is stale and never becomes collectable.
+		o = Order{ID: id, Rev: rev, State: OrderCancelled}
+		o.markEnded(l.clock.Now())
+		if err := tx.PutOrder(o); err != nil {
+			return err
+		}
+		l.log.Info("cancel of an order not yet here kept", "order", id, "rev", rev)
+		res.applied(id)
+		return bumpRev(tx, rev)
 	}
 	if err != nil {
 		return err

@@ -198,7 +198,8 @@ func serve(args []string) error {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	cfg := hub.Config{Prefix: c.MQTT.Prefix, ClientID: c.MQTT.ClientID, SigningKey: c.SigningKey, PickupKey: c.PickupKey,
-		StorePath: c.Store.Path, Lockers: c.Lockers, CmdTTL: c.CommandTTL.D(), Log: log}
+		StorePath: c.Store.Path, Lockers: c.Lockers, CmdTTL: c.CommandTTL.D(), Log: log,
+		LeaseTTL: c.LeaseTTL.D(), ResendAfter: c.ResendAfter.D()}
 	if c.Password != "" {
 		cfg.Username, cfg.Password = c.MQTT.ClientID, c.Password
 	}

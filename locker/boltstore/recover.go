@@ -157,7 +157,7 @@ func (c *collected) scan(from string, rep *Recovered) {
 			}
 		case !c.walked[string(bOrders)] && len(r.v) > 0 && r.v[0] == '{':
 			var o locker.Order
-			if json.Unmarshal(r.v, &o) != nil || o.ID != k || !o.State.Valid() || o.CodeHash == "" {
+			if json.Unmarshal(r.v, &o) != nil || o.ID != k || !o.State.Valid() || o.CodeHash == "" && o.State != locker.OrderCancelled {
 				continue
 			}
 			if _, walked := orders[k]; walked {

@@ -270,6 +270,22 @@ func (t boltTx) PrunePending(lockerID string, rev uint64) ([]PendingMsg, error) 
 	return rest, nil
 }
 
+func (t boltTx) DropPending(lockerID, msgID string) (bool, error) {
+	b := t.b(bPending)
+	prefix := lkey(lockerID)
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var p PendingMsg
+		if err := json.Unmarshal(v, &p); err != nil {
+			return false, err
+		}
+		if p.ID != "" && p.ID == msgID {
+			return true, b.Delete(bytes.Clone(k))
+		}
+	}
+	return false, nil
+}
+
 func (t boltTx) Command(id string) (rec CmdRec, found bool, err error) {
 	found, err = boltkv.GetJSON(t.b(bCmds), []byte(id), &rec)
 	return rec, found, err

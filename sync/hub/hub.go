@@ -397,7 +397,12 @@ func (h *Hub) onStatus(id string, payload []byte) error {
 			}
 			li.Acked = rec.Acked
 			li.OrdersRev, li.OutboxHead = st.OrdersRev, st.OutboxHead
-			resend, err = tx.PrunePending(id, st.OrdersRev)
+			// Every change not acknowledged goes again, those with a rev
+			// below the locker's too: orders_rev is the highest rev
+			// applied, and with several replicas publishing, a lower one
+			// may be the one lost. The locker skips what it has (stale)
+			// and acknowledges each by its id.
+			resend, err = tx.PrunePending(id, 0)
 			if err != nil {
 				return err
 			}
@@ -770,7 +775,9 @@ func (h *Hub) onAck(id string, payload []byte) error {
 			var a protocol.AckOrders
 			if json.Unmarshal(m.Data, &a) == nil {
 				li.OrdersRev = max(li.OrdersRev, a.Rev)
-				if _, err := tx.PrunePending(id, a.Rev); err != nil {
+				// The change acknowledged, by its message's id (not all up
+				// to a.Rev: one below it may still be on its way, or lost).
+				if _, err := tx.DropPending(id, m.Ref); err != nil {
 					return err
 				}
 			}

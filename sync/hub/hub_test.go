@@ -254,7 +254,14 @@ func TestReplicaDuties(t *testing.T) {
 	if !h.Leader() {
 		t.Fatal("the only replica does not lead")
 	}
-	ack, _ := protocol.Encode(protocol.TypeAckOrders, "r-1", "nb-1", "x", time.Now(), protocol.AckOrders{Rev: cr.Order.Rev})
+	// Acknowledged by the message's id, as a locker does.
+	var sent protocol.Message
+	for _, m := range loc.All() {
+		if body, err := protocol.Open(m.Payload, priv.Public().(ed25519.PublicKey)); m.Topic == tp.DownOrders() && err == nil {
+			json.Unmarshal(body, &sent)
+		}
+	}
+	ack, _ := protocol.Encode(protocol.TypeAckOrders, "r-1", "nb-1", sent.ID, time.Now(), protocol.AckOrders{Rev: cr.Order.Rev})
 	loc.Publish(tp.UpAck(), ack)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if li, _ := h.Locker("nb-1"); li.OrdersRev == cr.Order.Rev {

@@ -83,11 +83,11 @@ type Created struct {
 // locker acknowledges its rev, in tx; the caller publishes it once tx has
 // committed.
 func (h *Hub) pendOrders(tx Tx, out *[]PendingMsg, lockerID string, rev uint64, part int, typ string, data any) error {
-	_, env, err := h.seal(lockerID, typ, nil, data)
+	id, env, err := h.seal(lockerID, typ, nil, data)
 	if err != nil {
 		return err
 	}
-	p := PendingMsg{Topic: h.topics(lockerID).DownOrders(), Payload: env, At: time.Now().UTC()}
+	p := PendingMsg{ID: id, Topic: h.topics(lockerID).DownOrders(), Payload: env, At: time.Now().UTC()}
 	*out = append(*out, p)
 	return tx.PutPending(lockerID, rev, part, p)
 }

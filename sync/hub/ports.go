@@ -63,8 +63,11 @@ type Tx interface {
 	// reports a rev at least theirs.
 	PutPending(lockerID string, rev uint64, part int, p PendingMsg) error
 	// PrunePending drops a locker's pending changes up to rev and returns
-	// the rest, in rev order.
+	// the rest, in rev order (up to 0: all of them, dropping none).
 	PrunePending(lockerID string, rev uint64) ([]PendingMsg, error)
+	// DropPending drops the pending change whose message id is msgID (the
+	// locker acknowledged it); found is false when there is none.
+	DropPending(lockerID, msgID string) (found bool, err error)
 
 	// Commands sent.
 	Command(id string) (rec CmdRec, found bool, err error)

@@ -9,7 +9,9 @@ import (
 // work that must be done once is claimed in the store:
 //   - the leader lease (leaderLease), renewed every LeaseTTL/3 by the
 //     replica holding it, runs the timers: order changes an online locker
-//     has not acknowledged within ResendAfter are sent again;
+//     has not acknowledged (by their message id) within ResendAfter are
+//     sent again — a change below the locker's orders_rev included, since
+//     with several replicas publishing a lower rev may be the one lost;
 //   - a locker's birth is answered with its pending changes by the one
 //     replica that claims "resend/<locker>".
 // On bbolt there is one replica, which always holds both.
@@ -73,11 +75,7 @@ func (h *Hub) resendStale() {
 		var due []PendingMsg
 		err := h.store.Update(func(tx Tx) error {
 			due = nil
-			last, err := tx.LastRev(li.ID)
-			if err != nil || last <= li.OrdersRev {
-				return err
-			}
-			rest, err := tx.PrunePending(li.ID, li.OrdersRev)
+			rest, err := tx.PrunePending(li.ID, 0) // all, none dropped
 			if err != nil {
 				return err
 			}

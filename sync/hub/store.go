@@ -111,6 +111,7 @@ type CmdRec struct {
 
 // PendingMsg is an order change sent and not yet acknowledged.
 type PendingMsg struct {
+	ID      string `json:"id,omitempty"` // the message's id: its ack.orders refers to it
 	Topic   string `json:"topic"`
 	Payload []byte `json:"payload"`
 	// Rev and Part are where it is kept (set by PutPending).

@@ -56,6 +56,12 @@ type Config struct {
 	Lockers []string `yaml:"lockers"`
 	// CommandTTL is how long a remote command may act after it is sent.
 	CommandTTL config.Duration `yaml:"command_ttl"`
+	// LeaseTTL: how long work done once among replicas stays with a
+	// replica that stopped renewing it (died). ResendAfter: how long an
+	// online locker may leave an order change unacknowledged before it is
+	// sent again.
+	LeaseTTL    config.Duration `yaml:"lease_ttl"`
+	ResendAfter config.Duration `yaml:"resend_after"`
 
 	// Read from the files named above by Load.
 	SigningKey ed25519.PrivateKey `yaml:"-"`
@@ -72,6 +78,7 @@ func defaults() Config {
 	c.MQTT.Listen, c.MQTT.Prefix, c.MQTT.ClientID = "127.0.0.1:1883", protocol.DefaultPrefix, "lockerhub"
 	c.Keys.SigningKeyFile = "central.key"
 	c.CommandTTL = config.Duration(time.Minute)
+	c.LeaseTTL, c.ResendAfter = config.Duration(15*time.Second), config.Duration(30*time.Second)
 	return c
 }
 
@@ -170,6 +177,12 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 	}
 	if d := c.CommandTTL.D(); d < 5*time.Second || d > time.Hour {
 		bad("command_ttl", "%v: want 5s to 1h", d)
+	}
+	if d := c.LeaseTTL.D(); d < 3*time.Second || d > 5*time.Minute {
+		bad("lease_ttl", "%v: want 3s to 5m", d)
+	}
+	if d := c.ResendAfter.D(); d < time.Second || d > time.Hour {
+		bad("resend_after", "%v: want 1s to 1h", d)
 	}
 	c.Keys.SigningKeyFile, c.Keys.PickupKeyFile = rel(c.Keys.SigningKeyFile), rel(c.Keys.PickupKeyFile)
 	c.MQTT.UsersFile, c.MQTT.PasswordFile = rel(c.MQTT.UsersFile), rel(c.MQTT.PasswordFile)

@@ -27,6 +27,8 @@ func TestProblems(t *testing.T) {
 		{"a cluster node's URL", "mqtt:\n  brokers: [tcp://b:1883, \"b:1884\"]\n", []string{"hub.yaml:2: mqtt.brokers[1]:"}},
 		{"prefix NATS cannot carry", "mqtt: {topic_prefix: lockers/v1.1}\n", []string{"hub.yaml:1: mqtt.topic_prefix:", "NATS"}},
 		{"locker id", "lockers:\n  - ok-1\n  - \"bad/id\"\n", []string{"hub.yaml:3: lockers[1]:"}},
+		{"lease", "lease_ttl: 1s\n", []string{"hub.yaml:1: lease_ttl: 1s: want 3s to 5m"}},
+		{"resend", "resend_after: 0s\n", []string{"hub.yaml:1: resend_after: 0s: want 1s to 1h"}},
 		{"ttl", "command_ttl: 2h\n", []string{"hub.yaml:1: command_ttl: 2h0m0s: want 5s to 1h"}},
 		{"not YAML", "store: [\n", []string{"hub.yaml:", "not valid YAML"}},
 		{"empty", "", []string{"hub.yaml:1:", "file is empty"}},

@@ -493,6 +493,21 @@ func records(t *testing.T, s hub.Store) {
 		if rest, _ := tx.PrunePending("L1", 0); len(rest) != 2 {
 			return fmt.Errorf("pruned twice: %+v", rest)
 		}
+		if err := tx.PutPending("L1", 4, 0, hub.PendingMsg{ID: "m4", Topic: "r4"}); err != nil {
+			return err
+		}
+		if found, err := tx.DropPending("L1", "m4"); !found || err != nil {
+			return fmt.Errorf("drop m4: %v %v", found, err)
+		}
+		if found, _ := tx.DropPending("L1", "m4"); found {
+			return fmt.Errorf("m4 dropped twice")
+		}
+		if found, _ := tx.DropPending("L1", ""); found {
+			return fmt.Errorf("a change without an id dropped")
+		}
+		if rest, _ := tx.PrunePending("L1", 0); len(rest) != 2 {
+			return fmt.Errorf("after dropping m4: %+v", rest)
+		}
 		return nil
 	})
 	update("commands and alarms", func(tx hub.Tx) error {

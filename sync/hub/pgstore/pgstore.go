@@ -524,6 +524,17 @@ func (t *tx) PrunePending(lockerID string, rev uint64) ([]hub.PendingMsg, error)
 	return listJSON[hub.PendingMsg](t, "SELECT doc FROM pending WHERE locker = $1 ORDER BY rev, part", lockerID)
 }
 
+func (t *tx) DropPending(lockerID, msgID string) (bool, error) {
+	if msgID == "" {
+		return false, nil
+	}
+	tag, err := t.tx.Exec(t.ctx, "DELETE FROM pending WHERE locker = $1 AND doc->>'id' = $2", lockerID, msgID)
+	if t.note(err) != nil {
+		return false, err
+	}
+	return tag.RowsAffected() > 0, nil
+}
+
 func (t *tx) Command(id string) (rec hub.CmdRec, found bool, err error) {
 	found, err = t.getJSON(&rec, "SELECT doc FROM commands WHERE id = $1", id)
 	return rec, found, err
