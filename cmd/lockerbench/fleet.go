@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/cmd/internal/fleetsim"
-	"github.com/lockerd/lockerd/sync/mqttlink"
+	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/protocol"
 )
 
 // benchFleet: N simulated lockers in one process, each with its own store
@@ -39,61 +40,84 @@ func benchFleet(args []string) error {
 }
 
 func fleetOnce(n int, duration, period time.Duration) error {
-	return withBroker("fleet", func(dir, url string) error { return fleetRun(dir, url, n, duration, period) })
+	return withBroker("fleet", func(dir, url string) error {
+		ids := fleetIDs(n)
+		h, key, stopHub, err := startHub(dir, url, ids...)
+		if err != nil {
+			return err
+		}
+		defer stopHub()
+		r, err := fleetMeasure(dir, central{hubs: []*hub.Hub{h}, key: key, brokers: func(int) []string { return []string{url} }}, ids, duration, period)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("| %d | %d | %.0f | %s | %s | %v |\n", n, r.events, float64(r.events)/duration.Seconds(), ms(r.p50), ms(r.p99), r.p99 < time.Second)
+		return nil
+	})
 }
 
-func fleetRun(dir, url string, n int, duration, period time.Duration) error {
+func fleetIDs(n int) []string {
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("fleet-%03d", i)
 	}
-	h, key, stopHub, err := startHub(dir, url, ids...)
-	if err != nil {
-		return err
-	}
-	defer stopHub()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	return ids
+}
 
-	stored, unsub := h.Subscribe()
-	defer unsub()
+// central is what a fleet talks to: the hubs (replicas) storing its
+// events, their signing key, and the brokers each locker uses.
+type central struct {
+	hubs    []*hub.Hub
+	key     ed25519.PrivateKey
+	brokers func(i int) []string
+}
+
+type fleetResult struct {
+	events   int
+	p50, p99 time.Duration
+}
+
+// fleetMeasure runs lockers ids against c: each takes a return every
+// period for duration; an event's latency runs from its time at the
+// locker to the first replica storing it.
+func fleetMeasure(dir string, c central, ids []string, duration, period time.Duration) (fleetResult, error) {
 	var mu sync.Mutex
 	var lat []time.Duration
-	measuring := false
-	go func() {
-		for e := range stored {
-			mu.Lock()
-			if measuring {
-				lat = append(lat, time.Since(e.TS))
+	seen := map[string]bool{}
+	var since time.Time // events recorded from then on are measured
+	for _, h := range c.hubs {
+		stored, unsub := h.Subscribe()
+		defer unsub()
+		go func(stored <-chan protocol.Event) {
+			for e := range stored {
+				mu.Lock()
+				if !since.IsZero() && !e.TS.Before(since) && !seen[e.ID] {
+					seen[e.ID] = true
+					lat = append(lat, time.Since(e.TS))
+				}
+				mu.Unlock()
 			}
-			mu.Unlock()
-		}
-	}()
-
-	rigs := make([]*fleetsim.Locker, n)
-	for i := range rigs {
-		id := ids[i]
+		}(stored)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rigs := make([]*fleetsim.Locker, len(ids))
+	for i, id := range ids {
 		d := filepath.Join(dir, id)
 		os.MkdirAll(d, 0o750)
 		r, err := fleetsim.New(d, id)
 		if err != nil {
-			return err
+			return fleetResult{}, err
 		}
 		defer r.Close()
-		state, err := r.LinkState()
-		if err != nil {
-			return err
+		if err := r.Connect(c.brokers(i), c.key.Public().(ed25519.PublicKey), nil); err != nil {
+			return fleetResult{}, err
 		}
-		link, err := mqttlink.New(mqttlink.Config{Brokers: []string{url}, LockerID: id, CentralKey: key.Public().(ed25519.PublicKey), State: state, Log: quiet}, r.L)
-		if err != nil {
-			return err
-		}
-		go link.Run(ctx)
 		rigs[i] = r
 	}
-	time.Sleep(2 * time.Second) // connect and replay start-up events
+	time.Sleep(2 * time.Second) // connect and replay start-up events (not measured)
 	mu.Lock()
-	measuring = true
+	since = time.Now()
 	mu.Unlock()
 	end := time.Now().Add(duration)
 	var wg sync.WaitGroup
@@ -101,7 +125,7 @@ func fleetRun(dir, url string, n int, duration, period time.Duration) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			time.Sleep(time.Duration(i) * period / time.Duration(n)) // spread the fleet over the period
+			time.Sleep(time.Duration(i) * period / time.Duration(len(rigs))) // spread the fleet over the period
 			for k := 0; time.Now().Before(end); k++ {
 				r.L.Scan(ctx, "returns", fmt.Sprintf("978%03d%07d", i, k))
 				time.Sleep(period)
@@ -113,8 +137,5 @@ func fleetRun(dir, url string, n int, duration, period time.Duration) error {
 	mu.Lock()
 	got := append([]time.Duration(nil), lat...)
 	mu.Unlock()
-	p99 := pct(got, 99)
-	fmt.Printf("| %d | %d | %.0f | %s | %s | %v |\n", n, len(got), float64(len(got))/duration.Seconds(),
-		ms(pct(got, 50)), ms(p99), p99 < time.Second)
-	return nil
+	return fleetResult{events: len(got), p50: pct(got, 50), p99: pct(got, 99)}, nil
 }

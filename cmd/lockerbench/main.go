@@ -22,7 +22,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: lockerbench scan|outbox|footprint|fleet [flags]")
+		fmt.Fprintln(os.Stderr, "usage: lockerbench scan|outbox|footprint|fleet|central [flags]")
 		os.Exit(2)
 	}
 	if prof := os.Getenv("LOCKERBENCH_CPUPROFILE"); prof != "" {
@@ -42,6 +42,8 @@ func main() {
 		err = benchFootprint(os.Args[2:])
 	case "fleet":
 		err = benchFleet(os.Args[2:])
+	case "central":
+		err = benchCentral(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown bench %q", os.Args[1])
 	}

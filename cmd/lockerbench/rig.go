@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"time"
 
 	"github.com/lockerd/lockerd/cmd/internal/fleetsim"
 	"github.com/lockerd/lockerd/sync/hub"
@@ -17,17 +15,17 @@ import (
 var quiet = fleetsim.Quiet
 
 // startMosquitto runs a broker on a free loopback port for the bench.
-func startMosquitto(dir string) (string, func(), error) {
+func startMosquitto(dir string) (string, int, func(), error) {
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
 		if _, e := os.Stat("/usr/sbin/mosquitto"); e != nil {
-			return "", nil, fmt.Errorf("mosquitto not installed (apt-get install -y mosquitto)")
+			return "", 0, nil, fmt.Errorf("mosquitto not installed (apt-get install -y mosquitto)")
 		}
 		bin = "/usr/sbin/mosquitto"
 	}
 	port, err := freePort()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	conf := filepath.Join(dir, "mosquitto.conf")
 	user := ""
@@ -37,14 +35,14 @@ func startMosquitto(dir string) (string, func(), error) {
 	os.WriteFile(conf, []byte(fmt.Sprintf("%slistener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 0\nset_tcp_nodelay true\n", user, port)), 0o644)
 	cmd := exec.Command(bin, "-c", conf)
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	url := fmt.Sprintf("tcp://127.0.0.1:%d", port)
 	if err := waitPort(port); err != nil {
 		cmd.Process.Kill()
-		return "", nil, err
+		return "", 0, nil, err
 	}
-	return url, func() { cmd.Process.Kill(); cmd.Wait() }, nil
+	return url, cmd.Process.Pid, func() { cmd.Process.Kill(); cmd.Wait() }, nil
 }
 
 // withBroker makes a temporary directory with a Mosquitto running in it
@@ -55,7 +53,7 @@ func withBroker(name string, f func(dir, url string) error) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	url, stop, err := startMosquitto(dir)
+	url, _, stop, err := startMosquitto(dir)
 	if err != nil {
 		return err
 	}
@@ -71,11 +69,5 @@ func startHub(dir, url string, lockers ...string) (h *hub.Hub, key ed25519.Priva
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { h.Run(ctx); close(done) }()
-	for !h.Connected() {
-		time.Sleep(5 * time.Millisecond)
-	}
-	return h, key, func() { cancel(); <-done; h.Close() }, nil
+	return h, key, runHub(h), nil
 }

@@ -225,8 +225,7 @@ resend_after: 3s
 		t.Logf("kill %d: NATS node %s", k+1, nd.Name)
 		nd.Kill()
 		sleep(context.Background(), 3*time.Second)
-		nd.Start()
-		nd.WaitReady(60 * time.Second)
+		nd.Start(t)
 		r := replicas[k%2]
 		t.Logf("kill %d: %s", k+1, r.name)
 		r.kill()

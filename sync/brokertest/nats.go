@@ -1,6 +1,7 @@
 package brokertest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -25,7 +26,6 @@ type NATSCluster struct {
 
 // NATSNode is one server of a NATSCluster.
 type NATSNode struct {
-	t    testing.TB
 	Name string
 	URL  string // the MQTT listener: tcp://127.0.0.1:PORT
 	port int
@@ -38,18 +38,15 @@ type NATSNode struct {
 	done chan struct{}
 }
 
-// NATSBin finds nats-server (Debian installs it in /usr/sbin) or fails
-// the test saying how to get it.
-func NATSBin(t testing.TB) string {
-	t.Helper()
+// NATSBin finds nats-server (Debian installs it in /usr/sbin).
+func NATSBin() (string, error) {
 	if p, err := exec.LookPath("nats-server"); err == nil {
-		return p
+		return p, nil
 	}
 	if _, err := os.Stat("/usr/sbin/nats-server"); err == nil {
-		return "/usr/sbin/nats-server"
+		return "/usr/sbin/nats-server", nil
 	}
-	t.Fatal("nats-server is not installed: the clustered-broker tests need it. Install it (Debian: apt-get install -y nats-server) or run `make test`, which installs it as root.")
-	return ""
+	return "", errors.New("nats-server is not installed: the clustered-broker tests and benches need it. Install it (Debian: apt-get install -y nats-server) or run `make test`, which installs it as root")
 }
 
 // StartNATSCluster starts n nodes on free loopback ports, waits until the
@@ -57,22 +54,54 @@ func NATSBin(t testing.TB) string {
 // test ends.
 func StartNATSCluster(t testing.TB, n int) *NATSCluster {
 	t.Helper()
-	bin := NATSBin(t)
-	dir := t.TempDir()
+	c, err := NewNATSCluster(t.TempDir(), n)
+	if c != nil {
+		t.Cleanup(c.Kill)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Kill kills every node.
+func (c *NATSCluster) Kill() {
+	for _, nd := range c.Nodes {
+		nd.Kill()
+	}
+}
+
+// NewNATSCluster starts n nodes with their files in dir (for benches; the
+// caller kills them).
+func NewNATSCluster(dir string, n int) (*NATSCluster, error) {
+	bin, err := NATSBin()
+	if err != nil {
+		return nil, err
+	}
 	c := &NATSCluster{}
 	routes := make([]string, n)
 	cports := make([]int, n)
 	for i := range n {
-		cports[i] = FreePort(t)
+		if cports[i], err = freePort(); err != nil {
+			return nil, err
+		}
 		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", cports[i])
 	}
 	replicas := min(n, 3)
 	for i := range n {
-		nd := &NATSNode{t: t, Name: fmt.Sprintf("n%d", i+1), bin: bin, port: FreePort(t), dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1))}
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		client, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		nd := &NATSNode{Name: fmt.Sprintf("n%d", i+1), bin: bin, port: port, dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1))}
 		nd.URL = fmt.Sprintf("tcp://127.0.0.1:%d", nd.port)
 		nd.conf = filepath.Join(nd.dir, "nats.conf")
 		if err := os.MkdirAll(nd.dir, 0o750); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		conf := fmt.Sprintf(`server_name: %s
 listen: 127.0.0.1:%d
@@ -86,20 +115,32 @@ mqtt {
   listen: 127.0.0.1:%d
   stream_replicas: %d
 }
-`, nd.Name, FreePort(t), filepath.Join(nd.dir, "js"), cports[i], strings.Join(routes, ", "), nd.port, replicas)
+`, nd.Name, client, filepath.Join(nd.dir, "js"), cports[i], strings.Join(routes, ", "), nd.port, replicas)
 		if err := os.WriteFile(nd.conf, []byte(conf), 0o644); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		c.Nodes = append(c.Nodes, nd)
 	}
 	for _, nd := range c.Nodes {
-		nd.Start()
-		t.Cleanup(nd.Kill)
+		if err := nd.start(); err != nil {
+			return c, err
+		}
 	}
 	for _, nd := range c.Nodes {
-		nd.WaitReady(60 * time.Second)
+		if err := nd.waitReady(60 * time.Second); err != nil {
+			return c, err
+		}
 	}
-	return c
+	return c, nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // URLs lists the nodes' MQTT URLs, starting from node first (a client's
@@ -112,23 +153,34 @@ func (c *NATSCluster) URLs(first int) []string {
 	return out
 }
 
-// Start starts the node (again) and waits until its MQTT port listens.
-func (nd *NATSNode) Start() {
-	nd.t.Helper()
+// Start starts the node again after Kill and waits until it carries an
+// MQTT round trip; it fails the test otherwise.
+func (nd *NATSNode) Start(t testing.TB) {
+	t.Helper()
+	if err := nd.start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := nd.waitReady(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// start starts the node and waits until its MQTT port listens.
+func (nd *NATSNode) start() error {
 	nd.mu.Lock()
 	defer nd.mu.Unlock()
 	if nd.cmd != nil {
-		return
+		return nil
 	}
 	cmd := exec.Command(nd.bin, "-c", nd.conf)
 	out, err := os.OpenFile(filepath.Join(nd.dir, "nats.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		nd.t.Fatal(err)
+		return err
 	}
 	defer out.Close()
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		nd.t.Fatalf("start nats-server: %v", err)
+		return fmt.Errorf("start nats-server: %w", err)
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
@@ -140,30 +192,32 @@ func (nd *NATSNode) Start() {
 		}
 		select {
 		case <-done:
-			nd.t.Fatalf("nats-server %s exited at start:\n%s", nd.Name, nd.Log())
+			return fmt.Errorf("nats-server %s exited at start:\n%s", nd.Name, nd.Log())
 		default:
 		}
 		if time.Now().After(deadline) {
-			nd.t.Fatalf("nats-server %s did not start listening for MQTT:\n%s", nd.Name, nd.Log())
+			cmd.Process.Kill()
+			<-done
+			return fmt.Errorf("nats-server %s did not start listening for MQTT:\n%s", nd.Name, nd.Log())
 		}
 	}
 	nd.cmd, nd.done = cmd, done
+	return nil
 }
 
-// WaitReady waits until a QoS 1 message published to this node comes back
+// waitReady waits until a QoS 1 message published to this node comes back
 // to a subscriber on it: its MQTT streams are up (a node that has just
 // joined has to find the cluster's JetStream leader first).
-func (nd *NATSNode) WaitReady(timeout time.Duration) {
-	nd.t.Helper()
+func (nd *NATSNode) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
 		if last = roundTrip(nd.URL); last == nil {
-			return
+			return nil
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	nd.t.Fatalf("nats-server %s never carried an MQTT round trip: %v\n%s", nd.Name, last, nd.Log())
+	return fmt.Errorf("nats-server %s never carried an MQTT round trip: %v\n%s", nd.Name, last, nd.Log())
 }
 
 func roundTrip(url string) error {
@@ -206,6 +260,16 @@ func (nd *NATSNode) Kill() {
 	nd.cmd.Process.Signal(syscall.SIGKILL)
 	<-nd.done
 	nd.cmd = nil
+}
+
+// PID is the node's process id (0 when it is not running).
+func (nd *NATSNode) PID() int {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.cmd == nil {
+		return 0
+	}
+	return nd.cmd.Process.Pid
 }
 
 // Log returns the node's log.

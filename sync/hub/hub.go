@@ -240,19 +240,7 @@ func (h *Hub) drain() {
 		if len(batch) == 0 {
 			break
 		}
-		// Events are stored in one transaction per batch: one sync to disk
-		// for many events, not one each.
-		var events []inMsg
-		for _, m := range batch {
-			if strings.HasSuffix(m.topic, "/up/evt") {
-				events = append(events, m)
-				continue
-			}
-			h.storeEvents(events)
-			events = nil
-			h.handle(m.topic, m.payload)
-		}
-		h.storeEvents(events)
+		h.handleBatch(batch)
 	}
 	// ack.evt at most every ackEvery per locker: during a replay of
 	// thousands of events one ack per batch would keep the locker busy
@@ -279,6 +267,23 @@ func (h *Hub) drain() {
 	}
 }
 
+// handleBatch handles messages in arrival order. Events are stored in one
+// transaction per run of them: one sync to disk for many events, not one
+// each.
+func (h *Hub) handleBatch(batch []inMsg) {
+	var events []inMsg
+	for _, m := range batch {
+		if strings.HasSuffix(m.topic, "/up/evt") {
+			events = append(events, m)
+			continue
+		}
+		h.storeEvents(events)
+		events = nil
+		h.handle(m.topic, m.payload)
+	}
+	h.storeEvents(events)
+}
+
 // Bounds of the uplink: an event, a status or telemetry is a few hundred
 // bytes; the inbox holds what arrives between two drains.
 const (
@@ -303,6 +308,23 @@ func (h *Hub) wake() {
 // broker, at once (the conformance suite drives a hub on each store this
 // way, and a replica with it, without a broker's timing).
 func (h *Hub) HandleUplink(topic string, payload []byte) { h.handle(topic, payload) }
+
+// Uplink is one message from a locker.
+type Uplink struct {
+	Topic   string
+	Payload []byte
+}
+
+// HandleUplinks handles messages as if they arrived in one gathering
+// window: events in one transaction, as the broker's batches are (the
+// ingest benchmark measures a store this way).
+func (h *Hub) HandleUplinks(msgs []Uplink) {
+	batch := make([]inMsg, len(msgs))
+	for i, m := range msgs {
+		batch[i] = inMsg{m.Topic, m.Payload}
+	}
+	h.handleBatch(batch)
+}
 
 func (h *Hub) handle(topic string, payload []byte) {
 	rest, ok := strings.CutPrefix(topic, h.cfg.Prefix+"/")
@@ -597,10 +619,17 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 		now := time.Now().UTC()
 		infos := map[string]*LockerInfo{}
 		recs := map[ackKey]*StoreRec{}
+		known := map[string]bool{}
 		for _, p := range evs {
-			if ok, err := tx.Known(p.locker); err != nil {
-				return err
-			} else if !ok {
+			ok, asked := known[p.locker]
+			if !asked {
+				var err error
+				if ok, err = tx.Known(p.locker); err != nil {
+					return err
+				}
+				known[p.locker] = ok
+			}
+			if !ok {
 				strangers = append(strangers, p)
 				continue
 			}
@@ -644,6 +673,9 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 			}
 			li.Events++
 			rec.Events++
+			if p.e.Seq == rec.Acked+1 {
+				rec.Acked++ // just stored: no need to ask
+			}
 			for {
 				next, err := tx.HasEvent(p.locker, rec.Epoch, rec.Acked+1)
 				if err != nil {

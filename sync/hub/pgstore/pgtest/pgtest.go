@@ -151,6 +151,40 @@ func (s *Server) Stop() {
 	os.RemoveAll(s.dir)
 }
 
+// PIDs are the server's processes (the postmaster and its children), for
+// a benchmark's CPU accounting; none for a server not started here.
+func (s *Server) PIDs() []int {
+	if s.dir == "" {
+		return nil
+	}
+	raw, err := os.ReadFile(filepath.Join(s.data, "postmaster.pid"))
+	if err != nil {
+		return nil
+	}
+	master, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(raw), "\n", 2)[0]))
+	if err != nil {
+		return nil
+	}
+	pids := []int{master}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		st := string(stat)
+		f := strings.Fields(st[strings.LastIndex(st, ")")+2:])
+		if len(f) > 1 && f[1] == strconv.Itoa(master) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
 // NewDB creates a fresh database and returns its DSN.
 func (s *Server) NewDB(ctx context.Context) (string, error) {
 	var b [6]byte
