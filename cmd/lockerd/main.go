@@ -209,7 +209,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}
 		link, err = mqttlink.New(mqttlink.Config{Brokers: m.Brokers, Prefix: m.TopicPrefix, LockerID: cfg.Locker.ID,
 			Keepalive: m.Keepalive.D(), TelemetryPeriod: m.TelemetryPeriod.D(), Username: m.Username,
-			Password: cfg.MQTTPassword, TLS: tlsCfg, CentralKey: cfg.CentralKey,
+			Password: cfg.MQTTPassword, TLS: tlsCfg, CentralKey: cfg.CentralKey, CentralNextKey: cfg.CentralNextKey,
 			InsecureUnsigned: cfg.Security.InsecureUnsignedDownlink, Version: version,
 			MaxMessage: int(m.MaxMessage), PublishTimeout: m.PublishTimeout.D(), StoreSize: store.Size,
 			State: state, SnapshotTimeout: m.SnapshotTimeout.D(), Log: log}, l)

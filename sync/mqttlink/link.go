@@ -25,16 +25,19 @@ import (
 
 // Config is the link's configuration.
 type Config struct {
-	Brokers          []string // tried in order
-	Prefix           string
-	LockerID         string
-	Keepalive        time.Duration
-	TelemetryPeriod  time.Duration
-	Username         string
-	Password         string
-	TLS              *tls.Config
-	CentralKey       ed25519.PublicKey // nil only with InsecureUnsigned
-	InsecureUnsigned bool              // accept unsigned downlink (testing only)
+	Brokers         []string // tried in order
+	Prefix          string
+	LockerID        string
+	Keepalive       time.Duration
+	TelemetryPeriod time.Duration
+	Username        string
+	Password        string
+	TLS             *tls.Config
+	CentralKey      ed25519.PublicKey // nil only with InsecureUnsigned
+	// CentralNextKey is accepted beside CentralKey while the central
+	// rotates its signing key (nil otherwise).
+	CentralNextKey   ed25519.PublicKey
+	InsecureUnsigned bool // accept unsigned downlink (testing only)
 	Version          string
 	// RetransmitAfter resends un-acked events when the central library has
 	// acked nothing for this long while connected.
@@ -668,7 +671,14 @@ func (k *Link) open(payload []byte) ([]byte, error) {
 	if k.cfg.InsecureUnsigned && !isEnvelope(payload) {
 		return payload, nil
 	}
-	return protocol.Open(payload, k.cfg.CentralKey)
+	body, err := protocol.Open(payload, k.cfg.CentralKey)
+	if err != nil && k.cfg.CentralNextKey != nil {
+		// During a rotation of the central's signing key, its next key.
+		if next, nerr := protocol.Open(payload, k.cfg.CentralNextKey); nerr == nil {
+			return next, nil
+		}
+	}
+	return body, err
 }
 
 func isEnvelope(payload []byte) bool {

@@ -2,6 +2,8 @@ package mqttlink
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -386,5 +388,38 @@ func TestStatusTopic(t *testing.T) {
 	tl.handle(context.Background(), tl.topics.CentralStatus(), raw)
 	if tl.cursor != 2 || !tl.centralOnline {
 		t.Fatalf("cursor %d after the central came back", tl.cursor)
+	}
+}
+
+// While the central rotates its signing key, a locker accepts its current
+// key and the next one, and no other.
+func TestCentralKeyRotation(t *testing.T) {
+	cur, curPriv, _ := ed25519.GenerateKey(rand.Reader)
+	next, nextPriv, _ := ed25519.GenerateKey(rand.Reader)
+	_, otherPriv, _ := ed25519.GenerateKey(rand.Reader)
+	seal := func(key ed25519.PrivateKey) []byte {
+		env, err := protocol.Seal([]byte(`{"v":1}`), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return env
+	}
+	for _, tc := range []struct {
+		name   string
+		next   ed25519.PublicKey
+		signer ed25519.PrivateKey
+		opened bool
+	}{
+		{"current key", nil, curPriv, true},
+		{"next key, not configured", nil, nextPriv, false},
+		{"current key during the rotation", next, curPriv, true},
+		{"next key during the rotation", next, nextPriv, true},
+		{"another key during the rotation", next, otherPriv, false},
+	} {
+		k := &Link{cfg: Config{CentralKey: cur, CentralNextKey: tc.next}}
+		body, err := k.open(seal(tc.signer))
+		if (err == nil) != tc.opened || tc.opened && string(body) != `{"v":1}` {
+			t.Errorf("%s: %q %v, want opened %v", tc.name, body, err, tc.opened)
+		}
 	}
 }

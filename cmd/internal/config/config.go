@@ -34,8 +34,10 @@ type Config struct {
 	// Filled by Load.
 	File      string         `yaml:"-"`
 	PickupKey locker.CodeKey `yaml:"-"`
-	// CentralKey is security.central_public_key decoded (nil if unset).
-	CentralKey ed25519.PublicKey `yaml:"-"`
+	// CentralKey is security.central_public_key decoded (nil if unset);
+	// CentralNextKey security.central_public_key_next.
+	CentralKey     ed25519.PublicKey `yaml:"-"`
+	CentralNextKey ed25519.PublicKey `yaml:"-"`
 	// MQTTPassword is the content of mqtt.password_file.
 	MQTTPassword string `yaml:"-"`
 	// Warnings are things to fix that do not stop the config being used
@@ -60,10 +62,13 @@ type StoreSection struct {
 }
 
 type Security struct {
-	PickupKeyFile            string   `yaml:"pickup_key_file"`
-	StaffBadges              []string `yaml:"staff_badges"`
-	CentralPublicKey         string   `yaml:"central_public_key"`
-	InsecureUnsignedDownlink bool     `yaml:"insecure_unsigned_downlink"`
+	PickupKeyFile    string   `yaml:"pickup_key_file"`
+	StaffBadges      []string `yaml:"staff_badges"`
+	CentralPublicKey string   `yaml:"central_public_key"`
+	// CentralPublicKeyNext is accepted beside it while the central's
+	// signing key is rotated (docs/deploy-central.md).
+	CentralPublicKeyNext     string `yaml:"central_public_key_next"`
+	InsecureUnsignedDownlink bool   `yaml:"insecure_unsigned_downlink"`
 }
 
 // MQTT is the link to the central library; without it the locker runs

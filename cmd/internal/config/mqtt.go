@@ -32,6 +32,18 @@ func (c *Config) checkMQTT(bad func(key, format string, args ...any), checkFiles
 		}
 		c.CentralKey = pub
 	}
+	if k := c.Security.CentralPublicKeyNext; k != "" {
+		pub, err := protocol.ParsePublicKey(k)
+		switch {
+		case err != nil:
+			bad("security.central_public_key_next", "%v", err)
+		case c.Security.CentralPublicKey == "":
+			bad("security.central_public_key_next", "only beside security.central_public_key (the key being replaced)")
+		case k == c.Security.CentralPublicKey:
+			bad("security.central_public_key_next", "the same key as security.central_public_key")
+		}
+		c.CentralNextKey = pub
+	}
 	m := c.MQTT
 	if m == nil {
 		return

@@ -18,6 +18,8 @@ func TestMQTTSection(t *testing.T) {
 	}{
 		{"valid", strings.Replace(withMQTT, "  pickup_key_file: pickup.key", "  pickup_key_file: pickup.key\n  central_public_key: \""+pubKey+"\"", 1), ""},
 		{"central key required", withMQTT, "security.central_public_key: required with mqtt"},
+		{"next key alone", strings.Replace(withMQTT, "  pickup_key_file: pickup.key", "  pickup_key_file: pickup.key\n  central_public_key_next: \""+pubKey+"\"", 1), "security.central_public_key_next: only beside security.central_public_key"},
+		{"next key the same", strings.Replace(withMQTT, "  pickup_key_file: pickup.key", "  pickup_key_file: pickup.key\n  central_public_key: \""+pubKey+"\"\n  central_public_key_next: \""+pubKey+"\"", 1), "security.central_public_key_next: the same key"},
 		{"insecure allows no key", strings.Replace(withMQTT, "  pickup_key_file: pickup.key", "  pickup_key_file: pickup.key\n  insecure_unsigned_downlink: true", 1), ""},
 		{"bad key", strings.Replace(withMQTT, "  pickup_key_file: pickup.key", "  pickup_key_file: pickup.key\n  central_public_key: \"AAAA\"", 1), "security.central_public_key: central public key has 3 bytes"},
 		{"bad broker", strings.Replace(withMQTT, "tcp://10.0.0.2:1883", "10.0.0.2:1883", 1) + "", "mqtt.brokers[1]:"},
