@@ -446,7 +446,7 @@ func (h *Hub) onStatus(id string, payload []byte) error {
 	}
 	h.log.Info("locker status", "locker", id, "online", st.Online, "boot", st.Boot, "store", st.Store, "orders_rev", st.OrdersRev, "resend", len(resend))
 	for _, p := range resend {
-		h.cl.Publish(p.Topic, 1, false, p.Payload)
+		h.cl.Publish(p.Topic, 1, false, h.signedNow(p))
 	}
 	for _, store := range acks {
 		h.markAck(id, store)

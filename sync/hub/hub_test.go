@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -285,4 +288,39 @@ func TestReplicaDuties(t *testing.T) {
 		var cs protocol.CentralStatus
 		return m.Topic == tp.CentralStatus() && json.Unmarshal(m.Payload, &cs) == nil && cs.Online
 	})
+}
+
+// Order changes still unacknowledged when the signing key is rotated go
+// out again signed with the new key: the same message, by its id.
+func TestPendingResignedAfterKeyRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hub.db")
+	_, oldKey, _ := ed25519.GenerateKey(rand.Reader)
+	old, err := hub.New(hub.Config{StorePath: path, SigningKey: oldKey, PickupKey: lockertest.Key, Lockers: []string{"nb-1"},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr, err := old.CreateOrder(hub.NewOrder{Locker: "nb-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	url := brokertest.StartEmbedded(t, protocol.DefaultPrefix, "lockerhub")
+	newPub, newKey, _ := ed25519.GenerateKey(rand.Reader)
+	hubtest.Start(t, hub.Config{Brokers: []string{url}, StorePath: path, SigningKey: newKey, PickupKey: lockertest.Key, Lockers: []string{"nb-1"}})
+	tp := protocol.Topics{Prefix: protocol.DefaultPrefix, Locker: "nb-1"}
+	loc := brokertest.Record(t, url, "nb-1", "", nil, tp.DownOrders())
+	birth, _ := json.Marshal(protocol.Status{V: 1, Type: protocol.TypeStatus, Online: true, Boot: 1, Store: "s1", Instance: "i1", OutboxTail: 1, TS: time.Now().UTC()})
+	loc.Publish(tp.Status(), birth)
+	m := loc.Wait(10*time.Second, "the pending change sent again", func(m brokertest.Msg) bool { return m.Topic == tp.DownOrders() })
+	body, err := protocol.Open(m.Payload, newPub)
+	if err != nil {
+		t.Fatalf("the change sent again does not verify with the new key: %v", err)
+	}
+	var msg protocol.Message
+	var up protocol.OrdersUpsert
+	if json.Unmarshal(body, &msg) != nil || json.Unmarshal(msg.Data, &up) != nil || len(up.Orders) != 1 || up.Orders[0].ID != cr.Order.ID {
+		t.Fatalf("the change sent again: %s", body)
+	}
 }

@@ -1,7 +1,12 @@
 package hub
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
 	"time"
+
+	"github.com/lockerd/lockerd/sync/protocol"
 )
 
 // Several hub replicas may share one store (PostgreSQL): each hears every
@@ -99,7 +104,31 @@ func (h *Hub) resendStale() {
 			h.log.Info("order changes sent again (not acknowledged)", "locker", li.ID, "changes", len(due), "orders_rev", li.OrdersRev)
 		}
 		for _, p := range due {
-			h.publish(p.Topic, p.Payload)
+			h.publish(p.Topic, h.signedNow(p))
 		}
 	}
+}
+
+// signedNow returns a pending change's envelope signed with the hub's
+// current key. One signed before the signing key was rotated is signed
+// again — the same message, id and all — so that a locker that has
+// dropped the old key still takes it (docs/deploy-central.md).
+func (h *Hub) signedNow(p PendingMsg) []byte {
+	pub := h.cfg.SigningKey.Public().(ed25519.PublicKey)
+	if _, err := protocol.Open(p.Payload, pub); err == nil {
+		return p.Payload
+	}
+	var env protocol.Envelope
+	if json.Unmarshal(p.Payload, &env) != nil {
+		return p.Payload
+	}
+	body, err := base64.StdEncoding.DecodeString(env.Body)
+	if err != nil {
+		return p.Payload
+	}
+	resealed, err := protocol.Seal(body, h.cfg.SigningKey)
+	if err != nil {
+		return p.Payload
+	}
+	return resealed
 }
