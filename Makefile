@@ -116,7 +116,7 @@ bench: build test-deps
 	$(BIN)/lockerbench outbox -events 30000
 	$(BIN)/lockerbench footprint -lockerd $(BIN)/lockerd -orders 0,100000
 	$(BIN)/lockerbench fleet -n 10,50,100,200,400,800,1600 -duration 10s
-	$(BIN)/lockerbench central -n 50,100,200,400,800 -duration 10s -events 20000
+	$(BIN)/lockerbench central -n 50,100,200,400 -network-n 25,50,75,100 -duration 10s -events 20000
 
 # Full-size torture: 200 SIGKILLs of lockerd under load and order sync, 20
 # broker kills during load, the store filling up, ten NATS node and ten

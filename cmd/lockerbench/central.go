@@ -26,12 +26,17 @@ import (
 //     replica and with two, and the CPU each part used.
 func benchCentral(args []string) error {
 	fs := newFlags("central")
-	sizes := fs.String("n", "50,100,200,400", "fleet sizes")
+	sizes := fs.String("n", "50,100,200,400", "fleet sizes on the single-process topology")
+	netSizes := fs.String("network-n", "25,50,75,100", "fleet sizes on the network topology (its three broker nodes share this machine's cores)")
 	duration := fs.Duration("duration", 10*time.Second, "load per fleet size")
 	period := fs.Duration("period", 2*time.Second, "one return per locker per period")
 	events := fs.Int("events", 20000, "events for the ingest comparison")
 	fs.Parse(args)
 	ns, err := ints(*sizes)
+	if err != nil {
+		return err
+	}
+	netNs, err := ints(*netSizes)
 	if err != nil {
 		return err
 	}
@@ -68,7 +73,11 @@ func benchCentral(args []string) error {
 	fmt.Printf("\n| topology | lockers | events stored | p50 | p99 | p99 < 1 s | CPU s: brokers | CPU s: PostgreSQL | CPU s: hubs + lockers |\n|---|---|---|---|---|---|---|---|---|\n")
 	sustained := map[string]int{}
 	for _, topo := range []string{"single", "network, 1 replica", "network, 2 replicas"} {
-		for _, n := range ns {
+		sizes := netNs
+		if topo == "single" {
+			sizes = ns
+		}
+		for _, n := range sizes {
 			r, cpu, err := fleetOn(dir, pg, topo, n, *duration, *period)
 			if err != nil {
 				return fmt.Errorf("%s, %d lockers: %w", topo, n, err)

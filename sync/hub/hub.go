@@ -65,6 +65,8 @@ type Hub struct {
 	strangers strangers
 	stopping  atomic.Bool // its own offline status is on its way: not answered
 	leader    atomic.Bool // holds the leader lease (replicas.go)
+	connGen   atomic.Uint64
+	heard     atomic.Bool // something came on the central status topic since the last connect
 
 	mu      sync.Mutex
 	inbox   []inMsg
@@ -154,6 +156,19 @@ func (h *Hub) newClient() mqtt.Client {
 			c.SubscribeMultiple(map[string]byte{p + "status": 1, p + "up/evt": 1, p + "up/ack": 1, p + "up/tele": 0, statusTopic: 1}, nil).WaitTimeout(10 * time.Second)
 			c.Publish(statusTopic, 1, true, h.centralStatus(true))
 			h.log.Info("hub connected to broker")
+			// Its own status comes back on the topic it subscribed to. If
+			// nothing does, the subscriptions give nothing (seen on a NATS
+			// cluster after a node's death) and only a new connection
+			// mends them.
+			gen := h.connGen.Add(1)
+			h.heard.Store(false)
+			time.AfterFunc(subscriptionCheck, func() {
+				if h.connGen.Load() == gen && !h.heard.Load() && !h.stopping.Load() && c.IsConnectionOpen() {
+					h.log.Warn("hub's subscriptions give nothing (its own status never came back): reconnecting", "after", subscriptionCheck)
+					c.Disconnect(100)
+					c.Connect()
+				}
+			})
 		}).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { h.log.Warn("hub lost broker", "err", err) })
 	if h.cfg.Username != "" {
@@ -191,6 +206,7 @@ func (h *Hub) newClient() mqtt.Client {
 		// Another replica's will (it died) says the central is offline
 		// while this one serves: say it is online again, or lockers would
 		// believe no central hears them.
+		h.heard.Store(true)
 		var cs protocol.CentralStatus
 		if json.Unmarshal(m.Payload(), &cs) == nil && !cs.Online && !h.stopping.Load() && c.IsConnectionOpen() {
 			c.Publish(statusTopic, 1, true, h.centralStatus(true))
@@ -293,6 +309,10 @@ const (
 
 // batchWindow is how long the hub gathers messages before storing them.
 const batchWindow = 2 * time.Millisecond
+
+// subscriptionCheck is how long the hub waits after connecting for its
+// own status to come back.
+const subscriptionCheck = 20 * time.Second
 
 // ackEvery spaces a locker's ack.evt messages.
 const ackEvery = 100 * time.Millisecond

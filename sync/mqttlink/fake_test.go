@@ -226,6 +226,8 @@ type fakeClient struct {
 	mu          sync.Mutex
 	open        bool
 	sent        []published
+	connects    int
+	disconnects int
 }
 
 type published struct {
@@ -240,8 +242,16 @@ func (f *fakeClient) Publish(topic string, qos byte, retained bool, payload any)
 	return &mqtt.DummyToken{}
 }
 func (f *fakeClient) IsConnectionOpen() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.open }
-func (f *fakeClient) Connect() mqtt.Token    { return &mqtt.DummyToken{} }
-func (f *fakeClient) Disconnect(uint)        {}
+func (f *fakeClient) Connect() mqtt.Token {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.connects++
+	return &mqtt.DummyToken{}
+}
+func (f *fakeClient) Disconnect(uint) { f.mu.Lock(); defer f.mu.Unlock(); f.disconnects++ }
+func (f *fakeClient) SubscribeMultiple(map[string]byte, mqtt.MessageHandler) mqtt.Token {
+	return &mqtt.DummyToken{}
+}
 
 // on returns what was published on topic, and forgets it.
 func (f *fakeClient) on(topic string) [][]byte {

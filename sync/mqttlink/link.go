@@ -78,10 +78,13 @@ type Link struct {
 	kick     chan struct{} // wakes the publisher
 	replies  atomic.Uint64
 	instance string // random per process: tells this run's births from any other's
-	clones   cloneWatch
-	brokers  []*url.URL   // mqtt.brokers, parsed
-	rotation atomic.Int64 // how far the broker list is turned (see dial)
-	stalls   int          // publisher only: publish timeouts in a row
+	// ownBirthSeen: this connection's birth came back on the status
+	// topic (under mu).
+	ownBirthSeen bool
+	clones       cloneWatch
+	brokers      []*url.URL   // mqtt.brokers, parsed
+	rotation     atomic.Int64 // how far the broker list is turned (see dial)
+	stalls       int          // publisher only: publish timeouts in a row
 
 	mu            sync.Mutex
 	connected     bool
@@ -256,12 +259,26 @@ func (k *Link) onConnect(c mqtt.Client) {
 	k.mu.Lock()
 	k.connected = true
 	k.connGen++
+	gen := k.connGen
+	k.ownBirthSeen = false
 	k.histUpTo = st.OutboxHead
 	k.cursor = st.AckedSeq
 	k.lastAckChange = k.now()
 	k.mu.Unlock()
 	k.log.Info("mqtt connected", "boot", st.Boot, "outbox_depth", st.Depth, "replay_from", st.AckedSeq+1)
 	k.wake()
+	// The birth comes back on the status topic this link subscribed to.
+	// If it does not, the subscription gives nothing — seen on a NATS
+	// cluster with a client that subscribed while the streams elected new
+	// leaders after a node's death — and only a new connection mends it.
+	time.AfterFunc(2*k.cfg.PublishTimeout, func() {
+		k.mu.Lock()
+		broken := k.connGen == gen && k.connected && !k.ownBirthSeen
+		k.mu.Unlock()
+		if broken {
+			k.reconnect(k.runContext(), fmt.Sprintf("own birth not received back within %v: the subscription gives nothing", 2*k.cfg.PublishTimeout))
+		}
+	})
 }
 
 // Run connects and serves until ctx ends; then it publishes an offline
@@ -602,6 +619,11 @@ func (k *Link) handle(ctx context.Context, topic string, payload []byte) {
 		var st protocol.Status
 		if json.Unmarshal(payload, &st) != nil {
 			return
+		}
+		if st.Online && st.Instance == k.instance && st.Boot == k.l.Boot() {
+			k.mu.Lock()
+			k.ownBirthSeen = true // the subscription works (see onConnect)
+			k.mu.Unlock()
 		}
 		ownEarlierRun := st.Store == k.l.StoreID() && st.Boot < k.l.Boot()
 		if st.Online && st.Instance != "" && st.Instance != k.instance && !ownEarlierRun {

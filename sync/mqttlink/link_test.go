@@ -423,3 +423,37 @@ func TestCentralKeyRotation(t *testing.T) {
 		}
 	}
 }
+
+// A connection whose subscription gives nothing — its own birth never
+// comes back on the status topic — is taken for broken and made again; a
+// connection whose birth comes back is kept.
+func TestSubscriptionThatGivesNothingReconnects(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		birthBack  bool
+		reconnects int
+	}{
+		{"birth comes back", true, 0},
+		{"nothing comes back", false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tl := newTestLink(t, newFakeCore(0))
+			tl.cfg.PublishTimeout = 20 * time.Millisecond
+			tl.onConnect(tl.client)
+			births := tl.client.on(tl.topics.Status())
+			if len(births) != 1 {
+				t.Fatalf("%d births published", len(births))
+			}
+			if tc.birthBack {
+				tl.handle(context.Background(), tl.topics.Status(), births[0])
+			}
+			time.Sleep(100 * time.Millisecond) // five times the check's delay
+			tl.client.mu.Lock()
+			got := tl.client.disconnects
+			tl.client.mu.Unlock()
+			if got != tc.reconnects {
+				t.Fatalf("%d reconnects, want %d", got, tc.reconnects)
+			}
+		})
+	}
+}
