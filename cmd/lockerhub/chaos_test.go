@@ -27,6 +27,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
 	"github.com/lockerd/lockerd/sync/hub/pgstore/pgtest"
+	"github.com/lockerd/lockerd/sync/mqttlink"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -166,7 +167,10 @@ resend_after: 3s
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { lf.Close() })
-		if err := l.Connect(cluster.URLs(i%3), pub, slog.New(slog.NewTextHandler(lf, nil))); err != nil {
+		// Timers as a test can wait for: un-acked events sent again after
+		// 3 s of silence (a silent downlink is taken for broken after two).
+		fast := func(c *mqttlink.Config) { c.RetransmitAfter = 3 * time.Second }
+		if err := l.Connect(cluster.URLs(i%3), pub, slog.New(slog.NewTextHandler(lf, nil)), fast); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(l.Close)

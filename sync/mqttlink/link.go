@@ -92,6 +92,7 @@ type Link struct {
 	histUpTo      uint64    // events up to this seq were recorded before the current connection
 	cursor        uint64    // last seq published on this connection
 	lastAckChange time.Time // when acked_seq last moved (or the link connected)
+	silentResends int       // un-acked events sent again since the last ack.evt
 	centralOnline bool
 	runCtx        context.Context // Run's, once it runs
 }
@@ -392,12 +393,28 @@ func (k *Link) maybeRetransmit() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.connected && k.cursor > st.AckedSeq && k.now().Sub(k.lastAckChange) > k.cfg.RetransmitAfter {
+		k.silentResends++
+		if k.silentResends > maxSilentResends && k.centralOnline {
+			// The central says it is online and the broker takes every
+			// publish, yet no ack comes: a subscription that gives nothing
+			// (a clustered broker after a node's death). A new connection
+			// mends it; with the central offline, silence is expected.
+			k.silentResends = 0
+			k.lastAckChange = k.now()
+			why := fmt.Sprintf("no ack.evt after sending events again %d times while the central is online", maxSilentResends)
+			go func() { k.reconnect(k.runContext(), why) }() // runContext takes mu, held here
+			return
+		}
 		k.log.Info("no ack.evt for a while: sending un-acked events again", "from_seq", st.AckedSeq+1)
 		k.cursor = st.AckedSeq
 		k.lastAckChange = k.now()
 		k.wake()
 	}
 }
+
+// maxSilentResends is how many times un-acked events are sent again to an
+// online central before the connection is taken for broken.
+const maxSilentResends = 2
 
 // publishBatch publishes the next events after the cursor; it returns how
 // many went out.
@@ -750,6 +767,7 @@ func (k *Link) handleAckEvt(m protocol.Message) {
 	if n > 0 {
 		k.lastAckChange = k.now()
 	}
+	k.silentResends = 0 // acks arrive: the downlink works
 	k.cursor = max(k.cursor, a.Upto)
 	k.mu.Unlock()
 	k.log.Debug("events acked", "upto", a.Upto, "removed", n)

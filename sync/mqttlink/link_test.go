@@ -457,3 +457,47 @@ func TestSubscriptionThatGivesNothingReconnects(t *testing.T) {
 		})
 	}
 }
+
+// Events sent again and again to a central that says it is online, and
+// no ack: the downlink gives nothing, and the connection is made again.
+// With the central offline, silence is expected: no reconnect.
+func TestSilentDownlinkReconnects(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		centralOnline bool
+		reconnects    int
+	}{
+		{"central online", true, 1},
+		{"central offline", false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tl := newTestLink(t, newFakeCore(10))
+			tl.cfg.RetransmitAfter = 30 * time.Second
+			tl.cursor, tl.lastAckChange = 10, tl.now
+			tl.centralOnline = tc.centralOnline
+			tl.core.acked = 3
+			for range maxSilentResends + 1 {
+				tl.now = tl.now.Add(31 * time.Second)
+				tl.maybeRetransmit()
+				tl.cursor = 10 // sent again, still no ack
+			}
+			disconnects := func() int {
+				tl.client.mu.Lock()
+				defer tl.client.mu.Unlock()
+				return tl.client.disconnects
+			}
+			if tc.reconnects > 0 {
+				for deadline := time.Now().Add(5 * time.Second); disconnects() == 0; time.Sleep(5 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatal("no reconnect")
+					}
+				}
+			} else {
+				time.Sleep(50 * time.Millisecond) // an absence: the reconnect would be a goroutine
+			}
+			if got := disconnects(); got != tc.reconnects {
+				t.Fatalf("%d reconnects, want %d", got, tc.reconnects)
+			}
+		})
+	}
+}

@@ -83,8 +83,9 @@ func New(dir, id string) (*Locker, error) {
 func (r *Locker) LinkState() (mqttlink.State, error) { return linkstore.New(r.Store.DB()) }
 
 // Connect runs the locker's MQTT link to brokers (tried in order) until
-// Close, verifying downlink with central.
-func (r *Locker) Connect(brokers []string, central ed25519.PublicKey, log *slog.Logger) error {
+// Close, verifying downlink with central; tune changes the link's config
+// before it starts (shorter timers for a test).
+func (r *Locker) Connect(brokers []string, central ed25519.PublicKey, log *slog.Logger, tune ...func(*mqttlink.Config)) error {
 	state, err := r.LinkState()
 	if err != nil {
 		return err
@@ -92,7 +93,11 @@ func (r *Locker) Connect(brokers []string, central ed25519.PublicKey, log *slog.
 	if log == nil {
 		log = Quiet
 	}
-	link, err := mqttlink.New(mqttlink.Config{Brokers: brokers, LockerID: r.ID, CentralKey: central, State: state, Log: log}, r.L)
+	cfg := mqttlink.Config{Brokers: brokers, LockerID: r.ID, CentralKey: central, State: state, Log: log}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	link, err := mqttlink.New(cfg, r.L)
 	if err != nil {
 		return err
 	}
