@@ -3,7 +3,6 @@ package locker_test
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -33,10 +32,7 @@ func TestFloodStaysBounded(t *testing.T) {
 	sizeBefore := info.Size()
 
 	const rate = 10
-	hours := 1 // make torture: LOCKERD_FLOOD_HOURS=24
-	if h, err := strconv.Atoi(os.Getenv("LOCKERD_FLOOD_HOURS")); err == nil && h > 0 {
-		hours = h
-	}
+	hours := lockertest.EnvInt("LOCKERD_FLOOD_HOURS", 1) // make torture: 24
 	refused := map[string]int{}
 	for elapsed := time.Duration(0); elapsed < time.Duration(hours)*time.Hour; elapsed += time.Second / rate {
 		for _, s := range []struct{ dev, text string }{{"returns", "9787020002207"}, {"front", code}, {"keypad", fmt.Sprintf("G%07d", int(elapsed/time.Millisecond))}} {

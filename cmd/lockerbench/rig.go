@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/lockerd/lockerd/cmd/internal/fleetsim"
+	"github.com/lockerd/lockerd/locker/loopback"
 	"github.com/lockerd/lockerd/sync/hub"
 )
 
@@ -23,7 +24,7 @@ func startMosquitto(dir string) (string, int, func(), error) {
 		}
 		bin = "/usr/sbin/mosquitto"
 	}
-	port, err := freePort()
+	port, err := loopback.FreePort()
 	if err != nil {
 		return "", 0, nil, err
 	}

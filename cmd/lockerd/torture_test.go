@@ -2,7 +2,6 @@ package main
 
 import (
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/lockerd/lockerd/drivers/sim"
 	"github.com/lockerd/lockerd/locker/httpapi"
+	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -18,13 +18,6 @@ import (
 
 // envInt reads a torture size: `make torture` runs the full sizes, the
 // normal test run shortened ones.
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
-
 // workload runs a mixed load on d until stop closes: pickups and returns
 // through the API, doors opened by hand, orders from the central library.
 // Errors are expected (the daemon is killed under it) and ignored.
@@ -102,7 +95,7 @@ const reconnectBound = 75 * time.Second
 // end the central library has every event exactly once, in seq order, with
 // no gap. LOCKERD_TORTURE_KILLS sets the number of kills (make torture: 200).
 func TestPowerCutTorture(t *testing.T) {
-	kills := envInt("LOCKERD_TORTURE_KILLS", 12)
+	kills := lockertest.EnvInt("LOCKERD_TORTURE_KILLS", 12)
 	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
 	key, _ := newKey(t)
 	c := startCentral(t, mq.URL, key, nil, "lockerhub")
@@ -130,7 +123,7 @@ func TestPowerCutTorture(t *testing.T) {
 // dedupe by id, outbox empty at the end. LOCKERD_CHAOS_RESTARTS sets the
 // number of broker restarts (make torture: 20).
 func TestBrokerChaos(t *testing.T) {
-	restarts := envInt("LOCKERD_CHAOS_RESTARTS", 5)
+	restarts := lockertest.EnvInt("LOCKERD_CHAOS_RESTARTS", 5)
 	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
 	key, _ := newKey(t)
 	c := startCentral(t, mq.URL, key, nil, "lockerhub")

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,13 +29,6 @@ import (
 	"github.com/lockerd/lockerd/sync/mqttlink"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
-
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
-}
 
 // replica is one lockerhub serve process of the chaos test.
 type replica struct {
@@ -102,8 +94,8 @@ func (r *replica) kill() {
 // once at its locker, no rev was issued twice, and no command acted twice.
 // make torture runs it long (LOCKERHUB_CHAOS_KILLS, LOCKERHUB_CHAOS_LOCKERS).
 func TestCentralChaos(t *testing.T) {
-	kills := envInt("LOCKERHUB_CHAOS_KILLS", 2)
-	nLockers := envInt("LOCKERHUB_CHAOS_LOCKERS", 20)
+	kills := lockertest.EnvInt("LOCKERHUB_CHAOS_KILLS", 2)
+	nLockers := lockertest.EnvInt("LOCKERHUB_CHAOS_LOCKERS", 20)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "lockerhub")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {

@@ -60,3 +60,14 @@ func Check(hostport string) error {
 	}
 	return nil
 }
+
+// FreePort returns a TCP port free on 127.0.0.1 at the time of asking
+// (for test servers and benches started on loopback).
+func FreePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}

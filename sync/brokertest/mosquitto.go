@@ -11,17 +11,18 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lockerd/lockerd/locker/loopback"
 )
 
 // FreePort returns a free loopback TCP port.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := loopback.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // Mosquitto is a Mosquitto process owned by a test.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/lockerd/lockerd/locker/loopback"
 )
 
 // NATSCluster is a cluster of nats-server processes owned by a test, each
@@ -82,18 +83,18 @@ func NewNATSCluster(dir string, n int) (*NATSCluster, error) {
 	routes := make([]string, n)
 	cports := make([]int, n)
 	for i := range n {
-		if cports[i], err = freePort(); err != nil {
+		if cports[i], err = loopback.FreePort(); err != nil {
 			return nil, err
 		}
 		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", cports[i])
 	}
 	replicas := min(n, 3)
 	for i := range n {
-		port, err := freePort()
+		port, err := loopback.FreePort()
 		if err != nil {
 			return nil, err
 		}
-		client, err := freePort()
+		client, err := loopback.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -132,15 +133,6 @@ mqtt {
 		}
 	}
 	return c, nil
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // URLs lists the nodes' MQTT URLs, starting from node first (a client's
