@@ -16,17 +16,17 @@ type Outcome string
 // Outcomes of a scan.
 const (
 	OutcomeOpened     Outcome = "opened"      // pickup: doors open
-	OutcomeDenied             = "denied"      // pickup refused; Reason says why
-	OutcomeStaffOn            = "staff_on"    // staff session started
-	OutcomeStaffOff           = "staff_off"   // staff session ended
-	OutcomeLoading            = "loading"     // staff: compartment open for loading
-	OutcomeRetrieving         = "retrieving"  // staff: compartment open for retrieval
-	OutcomeNothing            = "nothing"     // staff: nothing to do for that scan
-	OutcomeReturned           = "returned"    // return accepted, flap open
-	OutcomeRefused            = "refused"     // return refused; Reason says why
-	OutcomeJammed             = "jammed"      // a door did not open
-	OutcomeError              = "error"       // could not be served (store or hardware)
-	OutcomeMaintOpen          = "maintenance" // technician open
+	OutcomeDenied     Outcome = "denied"      // pickup refused; Reason says why
+	OutcomeStaffOn    Outcome = "staff_on"    // staff session started
+	OutcomeStaffOff   Outcome = "staff_off"   // staff session ended
+	OutcomeLoading    Outcome = "loading"     // staff: compartment open for loading
+	OutcomeRetrieving Outcome = "retrieving"  // staff: compartment open for retrieval
+	OutcomeNothing    Outcome = "nothing"     // staff: nothing to do for that scan
+	OutcomeReturned   Outcome = "returned"    // return accepted, flap open
+	OutcomeRefused    Outcome = "refused"     // return refused; Reason says why
+	OutcomeJammed     Outcome = "jammed"      // a door did not open
+	OutcomeError      Outcome = "error"       // could not be served (store or hardware)
+	OutcomeMaintOpen  Outcome = "maintenance" // technician open
 )
 
 // ScanResult says what a scan did. It never contains the scanned text.
