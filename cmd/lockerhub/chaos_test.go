@@ -243,7 +243,7 @@ resend_after: 3s
 		return rev
 	}
 	var lagging []string
-	for deadline := time.Now().Add(120 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+	for deadline := time.Now().Add(180 * time.Second); ; time.Sleep(200 * time.Millisecond) {
 		lagging = nil
 		for _, l := range fleet {
 			ss, err := l.L.SyncState()
@@ -266,9 +266,11 @@ resend_after: 3s
 			break
 		}
 		if time.Now().After(deadline) {
-			for _, l := range fleet[:1] {
-				raw, _ := os.ReadFile(filepath.Join(l.Dir, "link.log"))
-				t.Logf("%s's link log (tail):\n%s", l.ID, tail(string(raw), 6000))
+			for _, l := range fleet {
+				if ss, _ := l.L.SyncState(); ss.Depth > 0 || ss.OrdersRev != lastRev(l.ID) {
+					raw, _ := os.ReadFile(filepath.Join(l.Dir, "link.log"))
+					t.Logf("%s's link log (tail):\n%s", l.ID, tail(string(raw), 8000))
+				}
 			}
 			t.Fatalf("not settled after the chaos: %v", lagging)
 		}

@@ -394,14 +394,20 @@ func (k *Link) maybeRetransmit() {
 	defer k.mu.Unlock()
 	if k.connected && k.cursor > st.AckedSeq && k.now().Sub(k.lastAckChange) > k.cfg.RetransmitAfter {
 		k.silentResends++
-		if k.silentResends > maxSilentResends && k.centralOnline {
-			// The central says it is online and the broker takes every
-			// publish, yet no ack comes: a subscription that gives nothing
-			// (a clustered broker after a node's death). A new connection
-			// mends it; with the central offline, silence is expected.
+		limit := maxSilentResends
+		if !k.centralOnline {
+			// Silence is expected while the central is offline — unless
+			// the news that it is back never reached this subscription
+			// either: then later.
+			limit = maxSilentResendsOffline
+		}
+		if k.silentResends > limit {
+			// The broker takes every publish, yet no ack comes: a
+			// subscription that gives nothing (a clustered broker after a
+			// node's death). A new connection mends it.
 			k.silentResends = 0
 			k.lastAckChange = k.now()
-			why := fmt.Sprintf("no ack.evt after sending events again %d times while the central is online", maxSilentResends)
+			why := fmt.Sprintf("no ack.evt after sending events again %d times (central online: %v)", limit, k.centralOnline)
 			go func() { k.reconnect(k.runContext(), why) }() // runContext takes mu, held here
 			return
 		}
@@ -413,8 +419,12 @@ func (k *Link) maybeRetransmit() {
 }
 
 // maxSilentResends is how many times un-acked events are sent again to an
-// online central before the connection is taken for broken.
-const maxSilentResends = 2
+// online central before the connection is taken for broken; to one last
+// said to be offline, maxSilentResendsOffline.
+const (
+	maxSilentResends        = 2
+	maxSilentResendsOffline = 10
+)
 
 // publishBatch publishes the next events after the cursor; it returns how
 // many went out.

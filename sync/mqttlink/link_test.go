@@ -460,7 +460,8 @@ func TestSubscriptionThatGivesNothingReconnects(t *testing.T) {
 
 // Events sent again and again to a central that says it is online, and
 // no ack: the downlink gives nothing, and the connection is made again.
-// With the central offline, silence is expected: no reconnect.
+// With the central offline, silence is expected: no reconnect as soon
+// (but one after maxSilentResendsOffline, in case that news was stale).
 func TestSilentDownlinkReconnects(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
@@ -470,13 +471,14 @@ func TestSilentDownlinkReconnects(t *testing.T) {
 		{"central online", true, 1},
 		{"central offline", false, 0},
 	} {
+		resends := maxSilentResends + 1
 		t.Run(tc.name, func(t *testing.T) {
 			tl := newTestLink(t, newFakeCore(10))
 			tl.cfg.RetransmitAfter = 30 * time.Second
 			tl.cursor, tl.lastAckChange = 10, tl.now
 			tl.centralOnline = tc.centralOnline
 			tl.core.acked = 3
-			for range maxSilentResends + 1 {
+			for range resends {
 				tl.now = tl.now.Add(31 * time.Second)
 				tl.maybeRetransmit()
 				tl.cursor = 10 // sent again, still no ack
@@ -499,5 +501,32 @@ func TestSilentDownlinkReconnects(t *testing.T) {
 				t.Fatalf("%d reconnects, want %d", got, tc.reconnects)
 			}
 		})
+	}
+}
+
+// A central last said to be offline, and silence long after: the news of
+// its return may have been lost with a dead subscription, so the
+// connection is made again, later than for an online one.
+func TestSilentDownlinkReconnectsLaterWhenCentralOffline(t *testing.T) {
+	tl := newTestLink(t, newFakeCore(10))
+	tl.cfg.RetransmitAfter = 30 * time.Second
+	tl.cursor, tl.lastAckChange = 10, tl.now
+	tl.core.acked = 3
+	tl.centralOnline = false
+	for range maxSilentResendsOffline + 1 {
+		tl.now = tl.now.Add(31 * time.Second)
+		tl.maybeRetransmit()
+		tl.cursor = 10
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		tl.client.mu.Lock()
+		n := tl.client.disconnects
+		tl.client.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d reconnects after %d silent resends to an offline central, want 1", n, maxSilentResendsOffline+1)
+		}
 	}
 }
