@@ -222,6 +222,7 @@ resend_after: 3s
 		nd.Kill()
 		sleep(context.Background(), 3*time.Second)
 		nd.Start(t)
+		cluster.WaitHealthy(t, 120*time.Second) // a Raft group must be current before the next kill
 		r := replicas[k%2]
 		t.Logf("kill %d: %s", k+1, r.name)
 		r.kill()

@@ -3,7 +3,9 @@ package brokertest
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,9 +32,12 @@ type NATSNode struct {
 	Name string
 	URL  string // the MQTT listener: tcp://127.0.0.1:PORT
 	port int
-	conf string
-	dir  string
-	bin  string
+	// monitor is the node's HTTP monitoring address; its /healthz says
+	// whether the node's JetStream streams and consumers are current.
+	monitor string
+	conf    string
+	dir     string
+	bin     string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -98,14 +103,20 @@ func NewNATSCluster(dir string, n int) (*NATSCluster, error) {
 		if err != nil {
 			return nil, err
 		}
+		mon, err := loopback.FreePort()
+		if err != nil {
+			return nil, err
+		}
 		nd := &NATSNode{Name: fmt.Sprintf("n%d", i+1), bin: bin, port: port, dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1))}
 		nd.URL = fmt.Sprintf("tcp://127.0.0.1:%d", nd.port)
+		nd.monitor = fmt.Sprintf("127.0.0.1:%d", mon)
 		nd.conf = filepath.Join(nd.dir, "nats.conf")
 		if err := os.MkdirAll(nd.dir, 0o750); err != nil {
 			return nil, err
 		}
 		conf := fmt.Sprintf(`server_name: %s
 listen: 127.0.0.1:%d
+http: %s
 jetstream { store_dir: %q }
 cluster {
   name: lockers
@@ -116,7 +127,7 @@ mqtt {
   listen: 127.0.0.1:%d
   stream_replicas: %d
 }
-`, nd.Name, client, filepath.Join(nd.dir, "js"), cports[i], strings.Join(routes, ", "), nd.port, replicas)
+`, nd.Name, client, nd.monitor, filepath.Join(nd.dir, "js"), cports[i], strings.Join(routes, ", "), nd.port, replicas)
 		if err := os.WriteFile(nd.conf, []byte(conf), 0o644); err != nil {
 			return nil, err
 		}
@@ -200,16 +211,58 @@ func (nd *NATSNode) start() error {
 // waitReady waits until a QoS 1 message published to this node comes back
 // to a subscriber on it: its MQTT streams are up (a node that has just
 // joined has to find the cluster's JetStream leader first).
+//
+// It first waits for the node's /healthz to say its JetStream assets are
+// current: like any Raft group, a cluster whose restarted node has not
+// caught up loses its quorum if another node goes down meanwhile (seen
+// with ten kills in a row under load).
 func (nd *NATSNode) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
-		if last = roundTrip(nd.URL); last == nil {
-			return nil
+		if last = nd.healthy(); last == nil {
+			if last = roundTrip(nd.URL); last == nil {
+				return nil
+			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	return fmt.Errorf("nats-server %s never carried an MQTT round trip: %v\n%s", nd.Name, last, nd.Log())
+}
+
+// healthy asks the node's monitoring endpoint whether it and its
+// JetStream streams and consumers are current.
+func (nd *NATSNode) healthy() error {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + nd.monitor + "/healthz")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthz: %s %s", resp.Status, body)
+	}
+	return nil
+}
+
+// WaitHealthy waits until every node's JetStream is current (before the
+// next node may be taken down); it fails the test otherwise.
+func (c *NATSCluster) WaitHealthy(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for _, nd := range c.Nodes {
+		for {
+			err := nd.healthy()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("nats-server %s not healthy: %v", nd.Name, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 }
 
 func roundTrip(url string) error {
