@@ -120,13 +120,13 @@ bench: build test-deps
 
 # Full-size torture: 200 SIGKILLs of lockerd under load and order sync, 20
 # broker kills during load, the store filling up, ten NATS node and ten
-# lockerhub replica kills under a 40-locker fleet, a day of brute force, a
+# lockerhub replica kills under a 24-locker fleet, a day of brute force, a
 # day of flooding three input devices, a year of orders under retention.
 # (make test runs the same tests shortened.)
 torture: test-deps
 	LOCKERD_TORTURE_KILLS=200 LOCKERD_CHAOS_RESTARTS=20 $(GO) test -count=1 -timeout 30m -v \
 		-run '^(TestPowerCutTorture|TestBrokerChaos|TestDiskFull|TestCrashKeepsEveryEventAndSeq)$$' ./cmd/lockerd
-	LOCKERHUB_CHAOS_KILLS=10 LOCKERHUB_CHAOS_LOCKERS=40 $(GO) test -count=1 -timeout 30m -v -run '^TestCentralChaos$$' ./cmd/lockerhub
+	LOCKERHUB_CHAOS_KILLS=10 LOCKERHUB_CHAOS_LOCKERS=24 $(GO) test -count=1 -timeout 30m -v -run '^TestCentralChaos$$' ./cmd/lockerhub
 	LOCKERD_FLOOD_HOURS=24 $(GO) test -count=1 -timeout 30m -v -run '^(TestBruteForceAgainstLockout|TestExpiryWaitsForATrustworthyClock|TestBackwardsJumpGrantsNoReopen|TestFloodStaysBounded|TestStoreStopsGrowing)$$' ./locker
 
 # The kiosk screenshots in docs/img (800x480), taken by the browser test

@@ -63,10 +63,9 @@ type Hub struct {
 	dropped   atomic.Uint64 // uplink messages dropped: oversized, or the inbox full
 	pubMu     sync.Mutex    // order changes: commit and publish in rev order (see update)
 	strangers strangers
-	stopping  atomic.Bool // its own offline status is on its way: not answered
-	leader    atomic.Bool // holds the leader lease (replicas.go)
-	connGen   atomic.Uint64
-	heard     atomic.Bool // something came on the central status topic since the last connect
+	stopping  atomic.Bool  // its own offline status is on its way: not answered
+	leader    atomic.Bool  // holds the leader lease (replicas.go)
+	heardAt   atomic.Int64 // when its own heartbeat last came back (or it connected), unix ns
 
 	mu      sync.Mutex
 	inbox   []inMsg
@@ -153,22 +152,11 @@ func (h *Hub) newClient() mqtt.Client {
 		SetBinaryWill(statusTopic, h.centralStatus(false), 1, true).
 		SetOnConnectHandler(func(c mqtt.Client) {
 			p := h.cfg.Prefix + "/+/"
-			c.SubscribeMultiple(map[string]byte{p + "status": 1, p + "up/evt": 1, p + "up/ack": 1, p + "up/tele": 0, statusTopic: 1}, nil).WaitTimeout(10 * time.Second)
+			c.SubscribeMultiple(map[string]byte{p + "status": 1, p + "up/evt": 1, p + "up/ack": 1, p + "up/tele": 0, statusTopic: 1,
+				h.heartbeatTopic(): 1}, nil).WaitTimeout(10 * time.Second)
 			c.Publish(statusTopic, 1, true, h.centralStatus(true))
 			h.log.Info("hub connected to broker")
-			// Its own status comes back on the topic it subscribed to. If
-			// nothing does, the subscriptions give nothing (seen on a NATS
-			// cluster after a node's death) and only a new connection
-			// mends them.
-			gen := h.connGen.Add(1)
-			h.heard.Store(false)
-			time.AfterFunc(subscriptionCheck, func() {
-				if h.connGen.Load() == gen && !h.heard.Load() && !h.stopping.Load() && c.IsConnectionOpen() {
-					h.log.Warn("hub's subscriptions give nothing (its own status never came back): reconnecting", "after", subscriptionCheck)
-					c.Disconnect(100)
-					c.Connect()
-				}
-			})
+			h.heardAt.Store(time.Now().UnixNano()) // the heartbeat check starts now (see heartbeat)
 		}).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { h.log.Warn("hub lost broker", "err", err) })
 	if h.cfg.Username != "" {
@@ -202,11 +190,11 @@ func (h *Hub) newClient() mqtt.Client {
 	for _, t := range []string{"status", "up/evt", "up/ack", "up/tele"} {
 		h.cl.AddRoute(h.cfg.Prefix+"/+/"+t, handler)
 	}
+	h.cl.AddRoute(h.heartbeatTopic(), func(mqtt.Client, mqtt.Message) { h.heardAt.Store(time.Now().UnixNano()) })
 	h.cl.AddRoute(statusTopic, func(c mqtt.Client, m mqtt.Message) {
 		// Another replica's will (it died) says the central is offline
 		// while this one serves: say it is online again, or lockers would
 		// believe no central hears them.
-		h.heard.Store(true)
 		var cs protocol.CentralStatus
 		if json.Unmarshal(m.Payload(), &cs) == nil && !cs.Online && !h.stopping.Load() && c.IsConnectionOpen() {
 			c.Publish(statusTopic, 1, true, h.centralStatus(true))
@@ -235,6 +223,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			h.cl.Disconnect(300)
 			return nil
 		case <-tick.C:
+			h.heartbeat()
 			if h.lead() {
 				h.resendStale()
 			}
@@ -310,9 +299,31 @@ const (
 // batchWindow is how long the hub gathers messages before storing them.
 const batchWindow = 2 * time.Millisecond
 
-// subscriptionCheck is how long the hub waits after connecting for its
-// own status to come back.
+// subscriptionCheck is how long the hub goes without its own heartbeat
+// coming back before it takes its subscriptions for dead.
 const subscriptionCheck = 20 * time.Second
+
+func (h *Hub) heartbeatTopic() string { return h.cfg.Prefix + "/central/heartbeat/" + h.cfg.Replica }
+
+// heartbeat publishes to the hub's own heartbeat topic, which it
+// subscribes to; when nothing has come back for subscriptionCheck, its
+// subscriptions give nothing — seen on a NATS cluster after a node's
+// death, for a subscription made while its streams elected new leaders,
+// and for sessions the broker lost under load — and only a new connection
+// mends them. Lockers never see this topic.
+func (h *Hub) heartbeat() {
+	if h.cl == nil || !h.cl.IsConnectionOpen() || h.stopping.Load() {
+		return
+	}
+	if since := time.Since(time.Unix(0, h.heardAt.Load())); since > subscriptionCheck {
+		h.log.Warn("hub's subscriptions give nothing (its own heartbeat never came back): reconnecting", "silent_for", since.Round(time.Second))
+		h.heardAt.Store(time.Now().UnixNano())
+		h.cl.Disconnect(100)
+		h.cl.Connect()
+		return
+	}
+	h.cl.Publish(h.heartbeatTopic(), 1, false, []byte(`{}`))
+}
 
 // ackEvery spaces a locker's ack.evt messages.
 const ackEvery = 100 * time.Millisecond
