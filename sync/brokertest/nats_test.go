@@ -92,7 +92,7 @@ func publish(t *testing.T, c mqtt.Client, topic, payload string, retained bool) 
 //     the streams elect new leaders, may be given nothing on that
 //     subscription — not the retained messages, and not what is published
 //     later either — until it connects again. lockerd's link and
-//     lockerhub check for it (each expects its own birth back on the
+//     lockerhub check for it (each expects its own birth, or heartbeat, back on the
 //     topic it subscribed) and reconnect;
 //   - a QoS 1 message queued for an offline persistent session survives
 //     the node it was queued on;
