@@ -1,0 +1,236 @@
+// Package sip2test is a fake ILS speaking SIP2 over TCP for tests: scripted
+// patrons and items, a count of every checkout and checkin it was asked
+// for, and faults a test switches on (offline in 98, login refused, wrong
+// checksums, replies held back, connections dropped).
+package sip2test
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/sync/sip2"
+)
+
+// Patron is a scripted patron.
+type Patron struct {
+	ID, PIN, Name string
+	Blocked       bool
+}
+
+// Item is a scripted item; Alert (a CV value, "02" on hold here, say)
+// comes back on its checkin.
+type Item struct {
+	Barcode, Title, Alert, Screen string
+}
+
+// Faults a test may switch on.
+type Faults struct {
+	Offline         bool          // 98 says the ILS is offline
+	RefuseLogin     bool          // 94 with ok 0
+	BadChecksum     bool          // replies carry a wrong AZ
+	Delay           time.Duration // before each reply
+	DropBeforeReply bool          // close the connection instead of answering
+}
+
+// Server is the fake ILS.
+type Server struct {
+	Addr string
+
+	mu        sync.Mutex
+	ln        net.Listener
+	patrons   map[string]Patron
+	items     map[string]Item
+	faults    Faults
+	checkouts map[string]int // patron/item -> times
+	checkins  map[string]int // item -> times
+	conns     map[net.Conn]bool
+	date      func() time.Time
+}
+
+// Start runs a fake ILS on a loopback port until the test ends.
+func Start(t testing.TB, patrons []Patron, items []Item) *Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Addr: ln.Addr().String(), ln: ln, patrons: map[string]Patron{}, items: map[string]Item{},
+		checkouts: map[string]int{}, checkins: map[string]int{}, conns: map[net.Conn]bool{}, date: time.Now}
+	for _, p := range patrons {
+		s.patrons[p.ID] = p
+	}
+	for _, it := range items {
+		s.items[it.Barcode] = it
+	}
+	go s.serve()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// SetFaults replaces the faults in force.
+func (s *Server) SetFaults(f Faults) { s.mu.Lock(); s.faults = f; s.mu.Unlock() }
+
+// Checkouts is how many times patron checked item out; Checkins how many
+// times item was checked in.
+func (s *Server) Checkouts(patron, item string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.checkouts[patron+"/"+item]
+}
+
+func (s *Server) Checkins(item string) int { s.mu.Lock(); defer s.mu.Unlock(); return s.checkins[item] }
+
+// Close stops the server and drops its connections.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ln.Close()
+	for c := range s.conns {
+		c.Close()
+	}
+}
+
+func (s *Server) serve() {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conns[c] = true
+		s.mu.Unlock()
+		go s.session(c)
+	}
+}
+
+func (s *Server) session(c net.Conn) {
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+	}()
+	r := bufio.NewReaderSize(c, sip2.MaxMessage+2)
+	for {
+		line, err := r.ReadString('\r')
+		if err != nil {
+			return
+		}
+		m, err := sip2.Decode(line, true)
+		s.mu.Lock()
+		f := s.faults
+		s.mu.Unlock()
+		if f.Delay > 0 {
+			time.Sleep(f.Delay)
+		}
+		if f.DropBeforeReply {
+			return
+		}
+		var reply sip2.Message
+		if err != nil {
+			reply = sip2.Message{Code: "96"} // ask for it again
+		} else {
+			reply = s.answer(m, f)
+		}
+		out, err := sip2.Encode(reply, m.Seq, m.HasSeq)
+		if err != nil {
+			return
+		}
+		if f.BadChecksum && m.HasSeq {
+			// The same reply with its checksum off by one.
+			upToAZ := strings.TrimSuffix(out, "\r")
+			upToAZ = upToAZ[:len(upToAZ)-4]
+			var sum uint16
+			fmt.Sscanf(sip2.Checksum(upToAZ), "%X", &sum)
+			out = upToAZ + fmt.Sprintf("%04X", sum+1) + "\r"
+		}
+		if _, err := c.Write([]byte(out)); err != nil {
+			return
+		}
+	}
+}
+
+func yn(b bool) string {
+	if b {
+		return "Y"
+	}
+	return "N"
+}
+
+// answer is the ILS's reply to m.
+func (s *Server) answer(m sip2.Message, f Faults) sip2.Message {
+	date := s.date().Format("20060102    150405")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch m.Code {
+	case "93":
+		return sip2.Message{Code: "94", Fixed: map[bool]string{true: "0", false: "1"}[f.RefuseLogin]}
+	case "99":
+		on := !f.Offline
+		return sip2.Message{Code: "98", Fixed: yn(on) + yn(on) + yn(on) + "NNN" + "030" + "003" + date + "2.00",
+			Fields: []sip2.Field{{Tag: "AO", Value: "FAKE"}, {Tag: "AM", Value: "Fake ILS"}, {Tag: "BX", Value: "YYYYYYYYYYYYYYYY"}}}
+	case "11":
+		patron, _ := m.Get("AA")
+		item, _ := m.Get("AB")
+		p, pok := s.patrons[patron]
+		it, iok := s.items[item]
+		ok := pok && iok && !p.Blocked
+		fields := []sip2.Field{{Tag: "AO", Value: "FAKE"}, {Tag: "AA", Value: patron}, {Tag: "AB", Value: item}, {Tag: "AJ", Value: it.Title}}
+		if ok {
+			s.checkouts[patron+"/"+item]++
+			fields = append(fields, sip2.Field{Tag: "AH", Value: s.date().Add(21 * 24 * time.Hour).Format("20060102    150405")})
+		} else {
+			fields = append(fields, sip2.Field{Tag: "AF", Value: refusal(pok, iok, p.Blocked)})
+		}
+		return sip2.Message{Code: "12", Fixed: map[bool]string{true: "1", false: "0"}[ok] + "NNN" + date, Fields: fields}
+	case "09":
+		item, _ := m.Get("AB")
+		it, iok := s.items[item]
+		if iok {
+			s.checkins[item]++
+		}
+		fields := []sip2.Field{{Tag: "AO", Value: "FAKE"}, {Tag: "AB", Value: item}, {Tag: "AQ", Value: "MAIN"}}
+		if it.Alert != "" {
+			fields = append(fields, sip2.Field{Tag: "CV", Value: it.Alert})
+		}
+		if it.Screen != "" {
+			fields = append(fields, sip2.Field{Tag: "AF", Value: it.Screen})
+		}
+		return sip2.Message{Code: "10", Fixed: map[bool]string{true: "1", false: "0"}[iok] + "NN" + yn(it.Alert != "") + date, Fields: fields}
+	case "23", "63":
+		patron, _ := m.Get("AA")
+		pin, _ := m.Get("AD")
+		p, ok := s.patrons[patron]
+		status := strings.Repeat(" ", 14)
+		if p.Blocked {
+			status = "Y" + strings.Repeat(" ", 13)
+		}
+		fields := []sip2.Field{{Tag: "AO", Value: "FAKE"}, {Tag: "AA", Value: patron}, {Tag: "AE", Value: p.Name},
+			{Tag: "BL", Value: yn(ok)}, {Tag: "CQ", Value: yn(ok && pin != "" && pin == p.PIN)}}
+		if !ok {
+			fields = append(fields, sip2.Field{Tag: "AF", Value: "Unknown patron"})
+		}
+		if m.Code == "23" {
+			return sip2.Message{Code: "24", Fixed: status + "001" + date, Fields: fields}
+		}
+		return sip2.Message{Code: "64", Fixed: status + "001" + date + strings.Repeat("0000", 6), Fields: fields}
+	}
+	return sip2.Message{Code: "96"}
+}
+
+func refusal(patron, item, blocked bool) string {
+	switch {
+	case !patron:
+		return "Unknown patron"
+	case blocked:
+		return "Patron blocked"
+	case !item:
+		return "Item not found"
+	}
+	return "refused"
+}
