@@ -38,6 +38,7 @@ func runToExit(t *testing.T, cfg string) (int, string) {
 		return cmd.ProcessState.ExitCode(), stderr.String()
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
+		<-done // its output copied to the end before it is read
 		t.Fatalf("lockerd did not exit:\n%s", stderr.String())
 		return 0, ""
 	}
