@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/lockerd/lockerd/cmd/internal/fleetsim"
 	"github.com/lockerd/lockerd/locker"
-	"github.com/lockerd/lockerd/sync/mqttlink"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -71,8 +69,6 @@ func outboxRun(dir, url string, n *int) error {
 		return err
 	}
 	defer stopHub()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	// Baseline 2: the same bare publisher, with lockerhub consuming and
 	// acking (the same end condition as the replay: all stored centrally).
 	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("bench-baseline-2"))
@@ -96,16 +92,10 @@ func outboxRun(dir, url string, n *int) error {
 	consumed := time.Since(t2)
 	pub.Disconnect(100)
 
-	state, err := r.LinkState()
-	if err != nil {
-		return err
-	}
-	link, err := mqttlink.New(mqttlink.Config{Brokers: []string{url}, LockerID: "bench-01", CentralKey: key.Public().(ed25519.PublicKey), State: state, Log: quiet}, r.L)
-	if err != nil {
-		return err
-	}
 	t1 := time.Now()
-	go link.Run(ctx)
+	if err := r.Connect([]string{url}, key.Public().(ed25519.PublicKey), quiet); err != nil {
+		return err
+	}
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
 		li, _ := h.Locker("bench-01")

@@ -1,9 +1,6 @@
 package hub
 
 import (
-	"crypto/ed25519"
-	"encoding/base64"
-	"encoding/json"
 	"time"
 
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -110,25 +107,13 @@ func (h *Hub) resendStale() {
 }
 
 // signedNow returns a pending change's envelope signed with the hub's
-// current key. One signed before the signing key was rotated is signed
-// again — the same message, id and all — so that a locker that has
-// dropped the old key still takes it (docs/deploy-central.md).
+// current key (see protocol.Reseal), so that a locker that has dropped a
+// rotated-out key still takes it (docs/deploy-central.md).
 func (h *Hub) signedNow(p PendingMsg) []byte {
-	pub := h.cfg.SigningKey.Public().(ed25519.PublicKey)
-	if _, err := protocol.Open(p.Payload, pub); err == nil {
-		return p.Payload
-	}
-	var env protocol.Envelope
-	if json.Unmarshal(p.Payload, &env) != nil {
-		return p.Payload
-	}
-	body, err := base64.StdEncoding.DecodeString(env.Body)
+	env, err := protocol.Reseal(p.Payload, h.cfg.SigningKey)
 	if err != nil {
+		h.log.Error("pending order change not signed again", "topic", p.Topic, "err", err)
 		return p.Payload
 	}
-	resealed, err := protocol.Seal(body, h.cfg.SigningKey)
-	if err != nil {
-		return p.Payload
-	}
-	return resealed
+	return env
 }

@@ -73,3 +73,25 @@ func ParsePublicKey(b64 string) (ed25519.PublicKey, error) {
 	}
 	return ed25519.PublicKey(raw), nil
 }
+
+// Reseal returns raw — an envelope this side made — signed with priv: as
+// it is when it already verifies with priv's public key, else its body
+// signed again (the same message, id and all). The central uses it for
+// messages kept across a rotation of its signing key.
+func Reseal(raw []byte, priv ed25519.PrivateKey) ([]byte, error) {
+	if len(priv) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("signing key has %d bytes, want %d", len(priv), ed25519.PrivateKeySize)
+	}
+	if _, err := Open(raw, priv.Public().(ed25519.PublicKey)); err == nil {
+		return raw, nil
+	}
+	var env Envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	body, err := base64.StdEncoding.DecodeString(env.Body)
+	if err != nil || len(body) == 0 {
+		return nil, fmt.Errorf("%w: body is not base64", ErrMalformed)
+	}
+	return Seal(body, priv)
+}

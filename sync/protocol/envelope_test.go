@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -132,4 +133,27 @@ func FuzzDecode(f *testing.F) {
 			_ = DecodeData(m, v)
 		}
 	})
+}
+
+// Reseal keeps an envelope signed with the current key as it is, and signs
+// the same body again when it was signed with another.
+func TestReseal(t *testing.T) {
+	_, oldKey, _ := ed25519.GenerateKey(rand.Reader)
+	newPub, newKey, _ := ed25519.GenerateKey(rand.Reader)
+	body := []byte(`{"v":1,"id":"m1"}`)
+	cur, _ := Seal(body, newKey)
+	if got, err := Reseal(cur, newKey); err != nil || string(got) != string(cur) {
+		t.Fatalf("an envelope of the current key changed: %s %v", got, err)
+	}
+	old, _ := Seal(body, oldKey)
+	got, err := Reseal(old, newKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := Open(got, newPub); err != nil || string(b) != string(body) {
+		t.Fatalf("resealed: %q %v", b, err)
+	}
+	if _, err := Reseal([]byte("{"), newKey); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("garbage: %v", err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"math"
@@ -47,12 +48,23 @@ type Options struct {
 	MaxConns int32
 }
 
+// maxDSNFile bounds the DSN file (a DSN is a line).
+const maxDSNFile = 64 << 10
+
 // ReadDSN reads a DSN from a file (its first non-empty line): the DSN may
 // hold a password, so it is never given on a command line.
 func ReadDSN(file string) (string, error) {
-	raw, err := os.ReadFile(file)
+	f, err := os.Open(file)
 	if err != nil {
 		return "", fmt.Errorf("dsn file: %w", err)
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, maxDSNFile+1))
+	if err != nil {
+		return "", fmt.Errorf("dsn file: %w", err)
+	}
+	if len(raw) > maxDSNFile {
+		return "", fmt.Errorf("dsn file %s: over %d bytes: not a DSN file", file, maxDSNFile)
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
 		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {

@@ -94,4 +94,9 @@ func TestReadDSN(t *testing.T) {
 	if _, err := pgstore.ReadDSN(filepath.Join(dir, "missing")); err == nil {
 		t.Error("a missing file read")
 	}
+	big := filepath.Join(dir, "big")
+	os.WriteFile(big, make([]byte, 1<<20), 0o600)
+	if _, err := pgstore.ReadDSN(big); err == nil || !strings.Contains(err.Error(), "not a DSN file") {
+		t.Errorf("a 1 MB file: %v", err)
+	}
 }

@@ -117,11 +117,13 @@ func (s *Server) session(c net.Conn) {
 	}()
 	r := bufio.NewReaderSize(c, sip2.MaxMessage+2)
 	for {
-		line, err := r.ReadString('\r')
+		// Bounded: a line longer than the reader's buffer (a message over
+		// sip2.MaxMessage) ends the connection.
+		raw, err := r.ReadSlice('\r')
 		if err != nil {
 			return
 		}
-		m, err := sip2.Decode(line, true)
+		m, err := sip2.Decode(string(raw), true)
 		s.mu.Lock()
 		f := s.faults
 		s.mu.Unlock()

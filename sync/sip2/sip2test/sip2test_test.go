@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,5 +80,26 @@ func TestFakeILS(t *testing.T) {
 	s.SetFaults(Faults{DropBeforeReply: true})
 	if _, err := exchange(t, c, r, sip2.Message{Code: "99", Fixed: "0" + "080" + "2.00"}, 3); err == nil {
 		t.Fatal("a dropped connection answered")
+	}
+
+	// A line over the bound ends the connection, and the server goes on.
+	s.SetFaults(Faults{})
+	c2, err := net.Dial("tcp", s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.SetDeadline(time.Now().Add(5 * time.Second))
+	c2.Write([]byte("99" + strings.Repeat("x", sip2.MaxMessage+10) + "\r"))
+	if _, err := bufio.NewReader(c2).ReadString('\r'); err == nil {
+		t.Fatal("a line over the bound answered")
+	}
+	c3, err := net.Dial("tcp", s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	if got, err := exchange(t, c3, bufio.NewReader(c3), sip2.Message{Code: "99", Fixed: "0" + "080" + "2.00"}, 4); err != nil || got.Code != "98" {
+		t.Fatalf("after an oversized line: %+v %v", got, err)
 	}
 }
