@@ -7,8 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -63,11 +65,49 @@ func Check(hostport string) error {
 
 // FreePort returns a TCP port free on 127.0.0.1 at the time of asking
 // (for test servers and benches started on loopback).
+//
+// It picks at random below the kernel's ephemeral range
+// (/proc/sys/net/ipv4/ip_local_port_range, 32768 up by default) and checks
+// it with a bind: a port the kernel handed out from that range is free
+// only until some outgoing connection takes it, which is how a test
+// server once failed to bind a port between asking and listening.
 func FreePort() (int, error) {
+	low := ephemeralLow()
+	for range 200 {
+		port := freeRangeStart + rand.IntN(low-freeRangeStart)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return port, nil
+	}
+	// Below the range is crowded: fall back on the kernel's choice.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// freeRangeStart is where FreePort starts looking: above the ports of
+// well-known and commonly installed services.
+const freeRangeStart = 20000
+
+// ephemeralLow is the first port of the kernel's ephemeral range.
+func ephemeralLow() int {
+	low := 32768
+	if raw, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(raw)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	if low < freeRangeStart+1000 {
+		// A range that starts low leaves nothing to choose from below it.
+		low = 32768
+	}
+	return low
 }

@@ -1,6 +1,10 @@
 package loopback
 
-import "testing"
+import (
+	"net"
+	"strconv"
+	"testing"
+)
 
 func TestCheck(t *testing.T) {
 	tests := []struct {
@@ -24,5 +28,25 @@ func TestCheck(t *testing.T) {
 		if err := Check(tt.addr); (err == nil) != tt.ok {
 			t.Errorf("Check(%q) = %v, want ok %v", tt.addr, err, tt.ok)
 		}
+	}
+}
+
+// FreePort chooses below the ephemeral range, where no outgoing
+// connection can take the port before the test server binds it.
+func TestFreePortIsBelowTheEphemeralRange(t *testing.T) {
+	low := ephemeralLow()
+	for range 20 {
+		port, err := FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if port < freeRangeStart || port >= low {
+			t.Fatalf("port %d outside [%d, %d)", port, freeRangeStart, low)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			t.Fatalf("port %d not free: %v", port, err)
+		}
+		ln.Close()
 	}
 }

@@ -79,11 +79,28 @@ func (c *NATSCluster) Kill() {
 
 // NewNATSCluster starts n nodes with their files in dir (for benches; the
 // caller kills them).
+//
+// A node that cannot bind a port chosen a moment before (something else
+// took it) fails the attempt; the cluster is then started again on other
+// ports, up to three times.
 func NewNATSCluster(dir string, n int) (*NATSCluster, error) {
 	bin, err := NATSBin()
 	if err != nil {
 		return nil, err
 	}
+	for attempt := 1; ; attempt++ {
+		c, err := newNATSCluster(bin, filepath.Join(dir, fmt.Sprintf("try%d", attempt)), n)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return c, err
+		}
+		if c != nil {
+			c.Kill()
+		}
+	}
+}
+
+func newNATSCluster(bin, dir string, n int) (*NATSCluster, error) {
+	var err error
 	c := &NATSCluster{}
 	routes := make([]string, n)
 	cports := make([]int, n)

@@ -63,9 +63,13 @@ type Hub struct {
 	dropped   atomic.Uint64 // uplink messages dropped: oversized, or the inbox full
 	pubMu     sync.Mutex    // order changes: commit and publish in rev order (see update)
 	strangers strangers
-	stopping  atomic.Bool  // its own offline status is on its way: not answered
-	leader    atomic.Bool  // holds the leader lease (replicas.go)
-	heardAt   atomic.Int64 // when its own heartbeat last came back (or it connected), unix ns
+	stopping  atomic.Bool // its own offline status is on its way: not answered
+	// subscribed is set once the connection's subscriptions are granted
+	// (a connection that is open may not receive anything yet) and
+	// cleared when the connection is lost.
+	subscribed atomic.Bool
+	leader     atomic.Bool  // holds the leader lease (replicas.go)
+	heardAt    atomic.Int64 // when its own heartbeat last came back (or it connected), unix ns
 
 	mu      sync.Mutex
 	inbox   []inMsg
@@ -152,13 +156,23 @@ func (h *Hub) newClient() mqtt.Client {
 		SetBinaryWill(statusTopic, h.centralStatus(false), 1, true).
 		SetOnConnectHandler(func(c mqtt.Client) {
 			p := h.cfg.Prefix + "/+/"
-			c.SubscribeMultiple(map[string]byte{p + "status": 1, p + "up/evt": 1, p + "up/ack": 1, p + "up/tele": 0, statusTopic: 1,
-				h.heartbeatTopic(): 1}, nil).WaitTimeout(10 * time.Second)
+			tok := c.SubscribeMultiple(map[string]byte{p + "status": 1, p + "up/evt": 1, p + "up/ack": 1, p + "up/tele": 0, statusTopic: 1,
+				h.heartbeatTopic(): 1}, nil)
+			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				// Not subscribed: its own heartbeat will not come back
+				// either, and the heartbeat check reconnects.
+				h.log.Error("hub could not subscribe", "err", tok.Error())
+			} else {
+				h.subscribed.Store(true)
+			}
 			c.Publish(statusTopic, 1, true, h.centralStatus(true))
 			h.log.Info("hub connected to broker")
 			h.heardAt.Store(time.Now().UnixNano()) // the heartbeat check starts now (see heartbeat)
 		}).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) { h.log.Warn("hub lost broker", "err", err) })
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			h.subscribed.Store(false)
+			h.log.Warn("hub lost broker", "err", err)
+		})
 	if h.cfg.Username != "" {
 		o.SetUsername(h.cfg.Username).SetPassword(h.cfg.Password)
 	}
@@ -232,8 +246,11 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 }
 
-// Connected reports whether the hub's MQTT client is connected.
-func (h *Hub) Connected() bool { return h.cl != nil && h.cl.IsConnectionOpen() }
+// Connected reports whether the hub's MQTT client is connected and its
+// subscriptions are in place (what it is sent from now on reaches it).
+func (h *Hub) Connected() bool {
+	return h.cl != nil && h.subscribed.Load() && h.cl.IsConnectionOpen()
+}
 
 // drain handles every queued message, then sends the ack.evt that are due.
 func (h *Hub) drain() {
