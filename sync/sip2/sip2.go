@@ -54,6 +54,8 @@ var fixedLen = map[string]int{
 	"24": 14 + 3 + 18,        // patron status response: patron status, language, date
 	"63": 3 + 18 + 10,        // patron information: language, transaction date, summary
 	"64": 14 + 3 + 18 + 6*4,  // patron information response: status, language, date, six counts
+	"17": 18,                 // item information: transaction date
+	"18": 2 + 2 + 2 + 18,     // item information response: circulation status, security marker, fee type, date
 	"97": 0,                  // request ACS resend
 	"96": 0,                  // request SC resend
 }

@@ -146,3 +146,35 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// Bytes from an ILS in any of its encodings: a message or an error, never
+// a panic, and what decodes goes back out in the same encoding.
+func FuzzUnmarshal(f *testing.F) {
+	f.Add([]byte("1804000120261120   Z093000ABB1|AJ\xba\xec\xc2\xa5\xc3\xce|AY3AZ0000\r"), uint8(1))
+	f.Add([]byte("941AY0AZFDFC\r"), uint8(0))
+	f.Add([]byte("10YNNY20261128    093000AB\x82|CV02|"), uint8(2))
+	names := []string{"utf-8", "gb18030", "cp850", "latin1"}
+	f.Fuzz(func(t *testing.T, raw []byte, which uint8) {
+		enc, err := ParseEncoding(names[int(which)%len(names)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Unmarshal(raw, true, enc)
+		if err != nil {
+			return
+		}
+		for _, fl := range m.Fields {
+			if len(fl.Tag) != 2 || fl.Tag == "AY" || fl.Tag == "AZ" || strings.ContainsAny(fl.Value, "|\r\n\uFFFD") {
+				return // as received; not something this side would send
+			}
+		}
+		out, err := Marshal(m, m.Seq, m.HasSeq, enc)
+		if err != nil {
+			return // a character the encoding cannot carry back (a replacement)
+		}
+		back, err := Unmarshal(out, true, enc)
+		if err != nil || back.Code != m.Code || back.Fixed != m.Fixed || len(back.Fields) != len(m.Fields) {
+			t.Fatalf("%q -> %+v -> %q -> %+v %v", raw, m, out, back, err)
+		}
+	})
+}

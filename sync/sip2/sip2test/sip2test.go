@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/sync/sip2"
+	"golang.org/x/text/encoding"
 )
 
 // Patron is a scripted patron.
@@ -34,7 +35,11 @@ type Faults struct {
 	RefuseLogin     bool          // 94 with ok 0
 	BadChecksum     bool          // replies carry a wrong AZ
 	Delay           time.Duration // before each reply
-	DropBeforeReply bool          // close the connection instead of answering
+	DropBeforeReply bool          // close the connection instead of answering (the request not acted on)
+	// DropAfterAct: act on a checkout or checkin, then close the
+	// connection without answering (the reply lost on the way).
+	DropAfterAct   bool
+	DropAfterReply bool // answer, then close the connection
 }
 
 // Server is the fake ILS.
@@ -46,20 +51,32 @@ type Server struct {
 	patrons   map[string]Patron
 	items     map[string]Item
 	faults    Faults
-	checkouts map[string]int // patron/item -> times
-	checkins  map[string]int // item -> times
+	checkouts map[string]int    // patron/item -> times
+	checkins  map[string]int    // item -> times
+	charged   map[string]string // item -> the patron who has it
+	due       map[string]string // item -> due date
 	conns     map[net.Conn]bool
 	date      func() time.Time
+	enc       encoding.Encoding
+	badNext   int // replies still to send with a wrong checksum
+	resends   int // 97s received
 }
 
 // Start runs a fake ILS on a loopback port until the test ends.
 func Start(t testing.TB, patrons []Patron, items []Item) *Server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := Listen("127.0.0.1:0", patrons, items)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Addr: ln.Addr().String(), ln: ln, patrons: map[string]Patron{}, items: map[string]Item{},
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Listen runs a fake ILS on addr until Close (lockerhub sip2-fake, for
+// the demo).
+func Listen(addr string, patrons []Patron, items []Item) (*Server, error) {
+	s := &Server{patrons: map[string]Patron{}, items: map[string]Item{}, charged: map[string]string{}, due: map[string]string{},
 		checkouts: map[string]int{}, checkins: map[string]int{}, conns: map[net.Conn]bool{}, date: time.Now}
 	for _, p := range patrons {
 		s.patrons[p.ID] = p
@@ -67,9 +84,47 @@ func Start(t testing.TB, patrons []Patron, items []Item) *Server {
 	for _, it := range items {
 		s.items[it.Barcode] = it
 	}
-	go s.serve()
-	t.Cleanup(s.Close)
-	return s
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s.Addr, s.ln = ln.Addr().String(), ln
+	go s.serve(ln)
+	return s, nil
+}
+
+// Down stops answering, as an ILS that went down: the port is closed and
+// every connection dropped. Its records stay.
+func (s *Server) Down() { s.Close() }
+
+// Up listens again on the same address after Down (the server process
+// restarted).
+func (s *Server) Up() error {
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.ln = ln
+	s.mu.Unlock()
+	go s.serve(ln)
+	return nil
+}
+
+// SetEncoding makes the server speak enc (nil: UTF-8).
+func (s *Server) SetEncoding(enc encoding.Encoding) { s.mu.Lock(); s.enc = enc; s.mu.Unlock() }
+
+// BadChecksums makes the next n replies carry a wrong checksum.
+func (s *Server) BadChecksums(n int) { s.mu.Lock(); s.badNext = n; s.mu.Unlock() }
+
+// Resends is how many 97 Request ACS Resend came.
+func (s *Server) Resends() int { s.mu.Lock(); defer s.mu.Unlock(); return s.resends }
+
+// Charged is the patron who has item ("" when nobody does).
+func (s *Server) Charged(item string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.charged[item]
 }
 
 // SetFaults replaces the faults in force.
@@ -95,9 +150,9 @@ func (s *Server) Close() {
 	}
 }
 
-func (s *Server) serve() {
+func (s *Server) serve(ln net.Listener) {
 	for {
-		c, err := s.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
@@ -116,6 +171,7 @@ func (s *Server) session(c net.Conn) {
 		c.Close()
 	}()
 	r := bufio.NewReaderSize(c, sip2.MaxMessage+2)
+	var last []byte // the last reply, sent again on 97
 	for {
 		// Bounded: a line longer than the reader's buffer (a message over
 		// sip2.MaxMessage) ends the connection.
@@ -123,9 +179,16 @@ func (s *Server) session(c net.Conn) {
 		if err != nil {
 			return
 		}
-		m, err := sip2.Decode(string(raw), true)
+		s.mu.Lock()
+		enc := s.enc
+		s.mu.Unlock()
+		m, err := sip2.Unmarshal(raw, true, enc)
 		s.mu.Lock()
 		f := s.faults
+		bad := f.BadChecksum || s.badNext > 0
+		if s.badNext > 0 {
+			s.badNext--
+		}
 		s.mu.Unlock()
 		if f.Delay > 0 {
 			time.Sleep(f.Delay)
@@ -133,25 +196,36 @@ func (s *Server) session(c net.Conn) {
 		if f.DropBeforeReply {
 			return
 		}
-		var reply sip2.Message
-		if err != nil {
-			reply = sip2.Message{Code: "96"} // ask for it again
-		} else {
-			reply = s.answer(m, f)
+		var out []byte
+		switch {
+		case err != nil:
+			out, _ = sip2.Marshal(sip2.Message{Code: "96"}, 0, false, nil) // ask for it again
+		case m.Code == "97":
+			s.mu.Lock()
+			s.resends++
+			s.mu.Unlock()
+			out = last
+		default:
+			reply := s.answer(m, f)
+			if f.DropAfterAct && (m.Code == "11" || m.Code == "09") {
+				return
+			}
+			if out, err = sip2.Marshal(reply, m.Seq, m.HasSeq, enc); err != nil {
+				return
+			}
+			last = out
 		}
-		out, err := sip2.Encode(reply, m.Seq, m.HasSeq)
-		if err != nil {
-			return
-		}
-		if f.BadChecksum && m.HasSeq {
+		if bad && len(out) > 6 {
 			// The same reply with its checksum off by one.
-			upToAZ := strings.TrimSuffix(out, "\r")
-			upToAZ = upToAZ[:len(upToAZ)-4]
+			upToAZ := string(out[:len(out)-5])
 			var sum uint16
 			fmt.Sscanf(sip2.Checksum(upToAZ), "%X", &sum)
-			out = upToAZ + fmt.Sprintf("%04X", sum+1) + "\r"
+			out = []byte(upToAZ + fmt.Sprintf("%04X", sum+1) + "\r")
 		}
-		if _, err := c.Write([]byte(out)); err != nil {
+		if _, err := c.Write(out); err != nil {
+			return
+		}
+		if f.DropAfterReply {
 			return
 		}
 	}
@@ -185,7 +259,9 @@ func (s *Server) answer(m sip2.Message, f Faults) sip2.Message {
 		fields := []sip2.Field{{Tag: "AO", Value: "FAKE"}, {Tag: "AA", Value: patron}, {Tag: "AB", Value: item}, {Tag: "AJ", Value: it.Title}}
 		if ok {
 			s.checkouts[patron+"/"+item]++
-			fields = append(fields, sip2.Field{Tag: "AH", Value: s.date().Add(21 * 24 * time.Hour).Format("20060102    150405")})
+			s.charged[item] = patron
+			s.due[item] = s.date().Add(21 * 24 * time.Hour).Format("20060102    150405")
+			fields = append(fields, sip2.Field{Tag: "AH", Value: s.due[item]})
 		} else {
 			fields = append(fields, sip2.Field{Tag: "AF", Value: refusal(pok, iok, p.Blocked)})
 		}
@@ -195,6 +271,8 @@ func (s *Server) answer(m sip2.Message, f Faults) sip2.Message {
 		it, iok := s.items[item]
 		if iok {
 			s.checkins[item]++
+			delete(s.charged, item)
+			delete(s.due, item)
 		}
 		fields := []sip2.Field{{Tag: "AO", Value: "FAKE"}, {Tag: "AB", Value: item}, {Tag: "AQ", Value: "MAIN"}}
 		if it.Alert != "" {
@@ -216,11 +294,33 @@ func (s *Server) answer(m sip2.Message, f Faults) sip2.Message {
 			{Tag: "BL", Value: yn(ok)}, {Tag: "CQ", Value: yn(ok && pin != "" && pin == p.PIN)}}
 		if !ok {
 			fields = append(fields, sip2.Field{Tag: "AF", Value: "Unknown patron"})
+		} else if p.Blocked {
+			fields = append(fields, sip2.Field{Tag: "AF", Value: "Patron blocked: fines owing"})
+		}
+		if m.Code == "63" && len(m.Fixed) == 31 && m.Fixed[21+2] == 'Y' {
+			for item, who := range s.charged {
+				if who == patron {
+					fields = append(fields, sip2.Field{Tag: "AU", Value: item})
+				}
+			}
 		}
 		if m.Code == "23" {
 			return sip2.Message{Code: "24", Fixed: status + "001" + date, Fields: fields}
 		}
 		return sip2.Message{Code: "64", Fixed: status + "001" + date + strings.Repeat("0000", 6), Fields: fields}
+	case "17":
+		item, _ := m.Get("AB")
+		it, iok := s.items[item]
+		status := "03"
+		if !iok {
+			status = "01"
+		}
+		fields := []sip2.Field{{Tag: "AB", Value: item}, {Tag: "AJ", Value: it.Title}}
+		if s.charged[item] != "" {
+			status = "04"
+			fields = append(fields, sip2.Field{Tag: "AH", Value: s.due[item]})
+		}
+		return sip2.Message{Code: "18", Fixed: status + "00" + "01" + date, Fields: fields}
 	}
 	return sip2.Message{Code: "96"}
 }

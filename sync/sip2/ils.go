@@ -1,0 +1,158 @@
+package sip2
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Checkout is an 11 Checkout request.
+type Checkout struct {
+	Patron, Item string
+	At           time.Time // transaction date: when the reader took the item
+	// NoBlock: the loan already happened (recorded while the ILS could
+	// not be told in time); the ILS should record it whatever its rules.
+	NoBlock bool
+}
+
+// CheckoutResult is the 12 reply.
+type CheckoutResult struct {
+	OK     bool
+	Due    string // AH, as the ILS wrote it
+	Title  string // AJ
+	Screen string // AF
+}
+
+// Checkin is a 09 Checkin request.
+type Checkin struct {
+	Item     string
+	At       time.Time // return date
+	Location string    // AP: where the item is now
+	NoBlock  bool
+}
+
+// CheckinResult is the 10 reply.
+type CheckinResult struct {
+	OK        bool
+	Alert     bool   // the item needs a person: hold, transit, ...
+	AlertType string // CV: 01 hold here, 02 hold elsewhere, 04 transit, ...
+	Screen    string // AF
+	Location  string // AQ: permanent location
+	Patron    string // CY: the patron the hold is for, when sent
+}
+
+// ItemInfo is the 18 reply to 17 Item Information.
+type ItemInfo struct {
+	Status string // circulation status: 04 charged, 03 available, ...
+	Due    string // AH
+	Title  string // AJ
+	Screen string // AF
+}
+
+// Circulation statuses of an 18 reply.
+const (
+	StatusAvailable = "03"
+	StatusCharged   = "04"
+)
+
+// PatronInfo is the 64 reply to 63 Patron Information.
+type PatronInfo struct {
+	Valid   bool // BL
+	PINOK   bool // CQ
+	Blocked bool // charge privileges denied, or card reported lost
+	Name    string
+	Screen  string   // AF
+	Charged []string // AU: items charged to the patron (when asked)
+}
+
+// Checkout records a loan.
+func (s *Session) Checkout(ctx context.Context, c Checkout) (CheckoutResult, error) {
+	if st := s.State(); st.Up && (!st.Online || !st.CheckoutOK) {
+		return CheckoutResult{}, ErrNotAllowed
+	}
+	m := Message{Code: "11", Fixed: "N" + yn(c.NoBlock) + FormatDate(c.At) + strings.Repeat(" ", 18),
+		Fields: []Field{{"AO", s.cfg.Institution}, {"AA", c.Patron}, {"AB", c.Item}, {"AC", s.cfg.TerminalPassword}}}
+	r, err := s.Do(ctx, m)
+	if err != nil {
+		return CheckoutResult{}, err
+	}
+	out := CheckoutResult{OK: r.Fixed[0] == '1'}
+	out.Due, _ = r.Get("AH")
+	out.Title, _ = r.Get("AJ")
+	out.Screen, _ = r.Get("AF")
+	return out, nil
+}
+
+// Checkin records a return.
+func (s *Session) Checkin(ctx context.Context, c Checkin) (CheckinResult, error) {
+	if st := s.State(); st.Up && (!st.Online || !st.CheckinOK) {
+		return CheckinResult{}, ErrNotAllowed
+	}
+	m := Message{Code: "09", Fixed: yn(c.NoBlock) + FormatDate(time.Now()) + FormatDate(c.At),
+		Fields: []Field{{"AP", c.Location}, {"AO", s.cfg.Institution}, {"AB", c.Item}, {"AC", s.cfg.TerminalPassword}}}
+	r, err := s.Do(ctx, m)
+	if err != nil {
+		return CheckinResult{}, err
+	}
+	out := CheckinResult{OK: r.Fixed[0] == '1', Alert: r.Fixed[3] == 'Y'}
+	out.AlertType, _ = r.Get("CV")
+	out.Screen, _ = r.Get("AF")
+	out.Location, _ = r.Get("AQ")
+	out.Patron, _ = r.Get("CY")
+	return out, nil
+}
+
+// ItemInformation asks for an item's circulation status.
+func (s *Session) ItemInformation(ctx context.Context, item string) (ItemInfo, error) {
+	r, err := s.Do(ctx, Message{Code: "17", Fixed: FormatDate(time.Now()),
+		Fields: []Field{{"AO", s.cfg.Institution}, {"AB", item}, {"AC", s.cfg.TerminalPassword}}})
+	if err != nil {
+		return ItemInfo{}, err
+	}
+	out := ItemInfo{Status: r.Fixed[:2]}
+	out.Due, _ = r.Get("AH")
+	out.Title, _ = r.Get("AJ")
+	out.Screen, _ = r.Get("AF")
+	return out, nil
+}
+
+// maxCharged bounds the charged items asked for in one 63.
+const maxCharged = 500
+
+// PatronInformation asks about a patron (with pin when not empty); with
+// charged, the items charged to them are listed (up to 500).
+func (s *Session) PatronInformation(ctx context.Context, patron, pin string, charged bool) (PatronInfo, error) {
+	summary := []byte(strings.Repeat(" ", 10))
+	fields := []Field{{"AO", s.cfg.Institution}, {"AA", patron}, {"AC", s.cfg.TerminalPassword}}
+	if charged {
+		summary[2] = 'Y'
+		fields = append(fields, Field{"BP", "1"}, Field{"BQ", fmt.Sprint(maxCharged)})
+	}
+	if pin != "" {
+		fields = append(fields, Field{"AD", pin})
+	}
+	r, err := s.Do(ctx, Message{Code: "63", Fixed: "001" + FormatDate(time.Now()) + string(summary), Fields: fields})
+	if err != nil {
+		return PatronInfo{}, err
+	}
+	out := PatronInfo{Blocked: r.Fixed[0] == 'Y' || r.Fixed[4] == 'Y'}
+	bl, _ := r.Get("BL")
+	cq, _ := r.Get("CQ")
+	out.Valid, out.PINOK = bl == "Y", cq == "Y"
+	out.Name, _ = r.Get("AE")
+	out.Screen, _ = r.Get("AF")
+	for _, f := range r.Fields {
+		if f.Tag == "AU" {
+			out.Charged = append(out.Charged, f.Value)
+		}
+	}
+	return out, nil
+}
+
+func yn(b bool) string {
+	if b {
+		return "Y"
+	}
+	return "N"
+}
