@@ -282,8 +282,8 @@ func migrate(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "copied %d lockers served (%d heard from), %d stores, %d events, %d orders, %d pending order changes, %d commands, %d alarms in %v\n",
-		n.Known, n.Lockers, n.Stores, n.Events, n.Orders, n.Pending, n.Commands, n.Alarms, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(out, "copied %d lockers served (%d heard from), %d stores, %d events, %d orders, %d pending order changes, %d commands, %d alarms, %d circulation transactions in %v\n",
+		n.Known, n.Lockers, n.Stores, n.Events, n.Orders, n.Pending, n.Commands, n.Alarms, n.Circulation, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

@@ -93,7 +93,7 @@ func New(l Source, connected func() bool) *Metrics {
 // upGauge registers a gauge with one series per name in states(): 1 up, 0 down.
 func (m *Metrics) upGauge(name, help, label string, states func() map[string]bool) {
 	vec := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "lockerd", Name: name, Help: help}, []string{label})
-	m.reg.MustRegister(collectorFunc(func(ch chan<- prometheus.Metric) {
+	m.reg.MustRegister(CollectorFunc(func(ch chan<- prometheus.Metric) {
 		for k, up := range states() {
 			v := 0.0
 			if up {
@@ -152,15 +152,16 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// collectorFunc adapts a collect function (and the descriptions of what it
-// collects) to prometheus.Collector.
+// CollectorFunc adapts a collect function (and the descriptions of what
+// it collects) to prometheus.Collector: gauges read at scrape time (also
+// lockerhub's).
+func CollectorFunc(f func(chan<- prometheus.Metric), desc prometheus.Collector) prometheus.Collector {
+	return collectorFuncT{f, desc}
+}
+
 type collectorFuncT struct {
 	collect func(chan<- prometheus.Metric)
 	desc    prometheus.Collector
-}
-
-func collectorFunc(f func(chan<- prometheus.Metric), desc prometheus.Collector) prometheus.Collector {
-	return collectorFuncT{f, desc}
 }
 
 func (c collectorFuncT) Describe(ch chan<- *prometheus.Desc) { c.desc.Describe(ch) }

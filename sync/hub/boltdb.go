@@ -23,18 +23,20 @@ type boltStore struct{ db *bolt.DB }
 var _ Store = (*boltStore)(nil)
 
 var (
-	bLockers = []byte("lockers")
-	bOrders  = []byte("orders") // locker \x00 order id → OrderRec
-	bEvents  = []byte("events") // locker \x00 epoch(4) seq(8) → protocol.Event
-	bStores  = []byte("stores") // locker \x00 store id → StoreRec
-	bAlarms  = []byte("alarms") // seq → Alarm
-	bKnown   = []byte("known")  // locker id → KnownLocker: the lockers this hub serves
-	bMeta    = []byte("meta")
-	kSchema  = []byte("schema")
-	bPending = []byte("pending") // locker \x00 rev \x00 part → PendingMsg (order changes not yet acked)
-	bRevs    = []byte("revs")    // locker → last order rev issued
-	bCmds    = []byte("cmds")    // command id → CmdRec
-	bLeases  = []byte("leases")  // name → lease
+	bLockers  = []byte("lockers")
+	bOrders   = []byte("orders") // locker \x00 order id → OrderRec
+	bEvents   = []byte("events") // locker \x00 epoch(4) seq(8) → protocol.Event
+	bStores   = []byte("stores") // locker \x00 store id → StoreRec
+	bAlarms   = []byte("alarms") // seq → Alarm
+	bKnown    = []byte("known")  // locker id → KnownLocker: the lockers this hub serves
+	bMeta     = []byte("meta")
+	kSchema   = []byte("schema")
+	bPending  = []byte("pending")   // locker \x00 rev \x00 part → PendingMsg (order changes not yet acked)
+	bRevs     = []byte("revs")      // locker → last order rev issued
+	bCmds     = []byte("cmds")      // command id → CmdRec
+	bLeases   = []byte("leases")    // name → lease
+	bCirc     = []byte("circ")      // id → CircRec (the ILS transactions)
+	bCircOpen = []byte("circ_open") // id → nothing: the open ones (CircRec.Open)
 )
 
 // schemaVersion 2 keys events by store (epoch): version 1 keyed them by
@@ -54,7 +56,7 @@ func openBolt(path string) (*boltStore, error) {
 		return nil, fmt.Errorf("hub store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bLockers, bOrders, bEvents, bPending, bRevs, bCmds, bStores, bAlarms, bMeta, bKnown, bLeases} {
+		for _, b := range [][]byte{bLockers, bOrders, bEvents, bPending, bRevs, bCmds, bStores, bAlarms, bMeta, bKnown, bLeases, bCirc, bCircOpen} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -325,6 +327,63 @@ func (t boltTx) Alarms(after uint64) ([]Alarm, error) {
 			return nil, err
 		}
 		out = append(out, a)
+	}
+	return out, nil
+}
+
+func (t boltTx) AddCirc(c CircRec) (CircRec, error) {
+	n, err := t.b(bCirc).NextSequence()
+	if err != nil {
+		return c, err
+	}
+	c.ID = n
+	return c, t.PutCirc(c)
+}
+
+func (t boltTx) PutCirc(c CircRec) error {
+	if c.ID == 0 {
+		return errors.New("circulation transaction without its id")
+	}
+	k := boltkv.U64Key(c.ID)
+	if err := boltkv.PutJSON(t.b(bCirc), k, c); err != nil {
+		return err
+	}
+	if c.Open() {
+		return t.b(bCircOpen).Put(k, nil)
+	}
+	return t.b(bCircOpen).Delete(k)
+}
+
+func (t boltTx) Circ(id uint64) (c CircRec, found bool, err error) {
+	found, err = boltkv.GetJSON(t.b(bCirc), boltkv.U64Key(id), &c)
+	return c, found, err
+}
+
+func (t boltTx) Circs(after uint64, limit int) ([]CircRec, error) {
+	var out []CircRec
+	c := t.b(bCirc).Cursor()
+	for k, v := c.Seek(boltkv.U64Key(after + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
+		var rec CircRec
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+func (t boltTx) OpenCircs(limit int) ([]CircRec, error) {
+	var out []CircRec
+	c := t.b(bCircOpen).Cursor()
+	for k, _ := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, _ = c.Next() {
+		var rec CircRec
+		found, err := boltkv.GetJSON(t.b(bCirc), k, &rec)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			out = append(out, rec)
+		}
 	}
 	return out, nil
 }

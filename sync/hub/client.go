@@ -89,6 +89,30 @@ func (c *Client) Alarms() ([]Alarm, error) {
 	return pages(c, "/v1/alarms?", func(a Alarm) string { return fmt.Sprint(a.Seq) })
 }
 
+// Circulation reads the ILS transactions that f selects, page by page.
+func (c *Client) Circulation(f CircFilter) ([]CircRec, error) {
+	q := url.Values{}
+	if f.Locker != "" {
+		q.Set("locker", f.Locker)
+	}
+	if f.State != "" {
+		q.Set("state", f.State)
+	}
+	return pages(c, "/v1/circulation?"+q.Encode()+"&", func(r CircRec) string { return fmt.Sprint(r.ID) })
+}
+
+// RetryCirc queues a refused transaction or an exception again.
+func (c *Client) RetryCirc(id uint64) (CircRec, error) {
+	var r CircRec
+	return r, c.Do("POST", fmt.Sprintf("/v1/circulation/%d/retry", id), nil, &r)
+}
+
+// ResolveCirc closes a refused transaction or an exception with a note.
+func (c *Client) ResolveCirc(id uint64, note string) (CircRec, error) {
+	var r CircRec
+	return r, c.Do("POST", fmt.Sprintf("/v1/circulation/%d/resolve", id), map[string]string{"Note": note}, &r)
+}
+
 // pages reads a paged list: path (ending in ? or &) with after= the key
 // of the last entry, until a page comes back empty.
 func pages[T any](c *Client, path string, key func(T) string) ([]T, error) {

@@ -7,7 +7,7 @@ import (
 
 // Copied counts what Copy moved.
 type Copied struct {
-	Lockers, Known, Stores, Events, Orders, Pending, Commands, Alarms int
+	Lockers, Known, Stores, Events, Orders, Pending, Commands, Alarms, Circulation int
 }
 
 // Copy moves everything src holds into dst (a pilot's bbolt file into
@@ -78,6 +78,17 @@ func Copy(dst, src Store) (Copied, error) {
 				}
 			}
 			n.Alarms = len(alarms)
+			circs, err := from.Circs(0, 0)
+			if err != nil {
+				return err
+			}
+			for _, c := range circs {
+				// Numbered again in order, as alarms: the same ids.
+				if _, err := to.AddCirc(c); err != nil {
+					return err
+				}
+			}
+			n.Circulation = len(circs)
 			return nil
 		})
 	})

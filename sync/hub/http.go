@@ -82,6 +82,35 @@ func (h *Hub) Handler() http.Handler {
 		as, err := h.Alarms(after)
 		reply(w, page(as, limitOf(r), func(Alarm) bool { return true }), err)
 	})
+	mux.HandleFunc("GET /v1/circulation", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		after, _ := strconv.ParseUint(q.Get("after"), 10, 64)
+		cs, err := h.Circulation(CircFilter{Locker: q.Get("locker"), State: q.Get("state"), After: after, Limit: limitOf(r)})
+		reply(w, cs, err)
+	})
+	mux.HandleFunc("POST /v1/circulation/{id}/retry", func(w http.ResponseWriter, r *http.Request) {
+		id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+		if err != nil {
+			reply(w, nil, fmt.Errorf("transaction id %q: want a number", r.PathValue("id")))
+			return
+		}
+		c, err := h.RetryCirc(id)
+		reply(w, c, err)
+	})
+	mux.HandleFunc("POST /v1/circulation/{id}/resolve", func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Note string }
+		if !read(w, r, &req) {
+			return
+		}
+		id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+		if err != nil {
+			reply(w, nil, fmt.Errorf("transaction id %q: want a number", r.PathValue("id")))
+			return
+		}
+		c, err := h.ResolveCirc(id, req.Note)
+		reply(w, c, err)
+	})
+	mux.Handle("GET /metrics", h.metrics.handler())
 	return mux
 }
 

@@ -47,6 +47,8 @@ type Config struct {
 	LeaseTTL    time.Duration
 	ResendAfter time.Duration
 	CmdTTL      time.Duration // exp of remote commands
+	// Circulation is the bridge to the library's system (SIP2).
+	Circulation Circulation
 	// Lockers are the lockers this hub serves (more can be added, see
 	// AddLocker); messages from any other id are dropped.
 	Lockers []string
@@ -70,6 +72,7 @@ type Hub struct {
 	subscribed atomic.Bool
 	leader     atomic.Bool  // holds the leader lease (replicas.go)
 	heardAt    atomic.Int64 // when its own heartbeat last came back (or it connected), unix ns
+	metrics    *hubMetrics
 
 	mu      sync.Mutex
 	inbox   []inMsg
@@ -110,6 +113,9 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.ResendAfter <= 0 {
 		cfg.ResendAfter = 30 * time.Second
 	}
+	if cfg.Circulation.MaxAttempts <= 0 {
+		cfg.Circulation.MaxAttempts = 5
+	}
 	store := cfg.Store
 	if store == nil {
 		var err error
@@ -119,6 +125,7 @@ func New(cfg Config) (*Hub, error) {
 	}
 	h := &Hub{cfg: cfg, store: store, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1),
 		local: fanout.New[protocol.Event](256), ackWait: map[ackKey]bool{}, lastAck: map[ackKey]time.Time{}}
+	h.metrics = newHubMetrics(h)
 	for _, id := range cfg.Lockers {
 		if err := h.AddLocker(id, "config"); err != nil {
 			store.Close()
@@ -222,6 +229,12 @@ func (h *Hub) newClient() mqtt.Client {
 func (h *Hub) Run(ctx context.Context) error {
 	statusTopic := h.cfg.Prefix + "/central/status"
 	h.cl.Connect()
+	if h.cfg.Circulation.ILS != nil {
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { h.circulate(cctx); close(done) }()
+		defer func() { cancel(); <-done }()
+	}
 	tick := time.NewTicker(h.cfg.LeaseTTL / 3)
 	defer tick.Stop()
 	for {
@@ -810,6 +823,9 @@ func (h *Hub) applyEventToOrders(tx Tx, id string, e protocol.Event) error {
 		orderID, status = d.OrderID, "expired"
 	case *protocol.OrderRetrieved:
 		orderID, status = d.OrderID, "retrieved"
+	}
+	if err := h.queueCirc(tx, id, e, data); err != nil {
+		return err
 	}
 	if orderID == "" {
 		return nil

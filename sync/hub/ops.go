@@ -15,8 +15,11 @@ import (
 
 // NewOrder asks the hub to create an order for a locker.
 type NewOrder struct {
-	Locker      string          `json:"locker"`
-	ID          string          `json:"id,omitempty"`
+	Locker string `json:"locker"`
+	ID     string `json:"id,omitempty"`
+	// Patron is the reader's library card number, for the ILS: it stays
+	// at the hub.
+	Patron      string          `json:"patron,omitempty"`
 	Size        string          `json:"size,omitempty"`
 	Compartment string          `json:"compartment,omitempty"`
 	Items       []protocol.Item `json:"items,omitempty"`
@@ -47,12 +50,15 @@ func (req NewOrder) check() error {
 	if req.Compartment != "" && !compIDRe.MatchString(req.Compartment) {
 		return fmt.Errorf("compartment %q: letters, digits, '-' and '_', up to 16", req.Compartment)
 	}
+	if len(req.Patron) > maxBarcodeLen || !printable(req.Patron) || strings.ContainsAny(req.Patron, "|") {
+		return fmt.Errorf("patron %q: up to %d printable characters, no '|'", req.Patron, maxBarcodeLen)
+	}
 	if len(req.Items) > MaxItems {
 		return fmt.Errorf("%d items: at most %d an order", len(req.Items), MaxItems)
 	}
 	for i, it := range req.Items {
-		if it.Barcode == "" || len(it.Barcode) > maxBarcodeLen || !printable(it.Barcode) {
-			return fmt.Errorf("item %d: barcode %q: 1 to %d printable characters", i+1, it.Barcode, maxBarcodeLen)
+		if it.Barcode == "" || len(it.Barcode) > maxBarcodeLen || !printable(it.Barcode) || strings.Contains(it.Barcode, "|") {
+			return fmt.Errorf("item %d: barcode %q: 1 to %d printable characters, no '|'", i+1, it.Barcode, maxBarcodeLen)
 		}
 		if utf8.RuneCountInString(it.Title) > maxTitleLen || !utf8.ValidString(it.Title) || !printable(it.Title) {
 			return fmt.Errorf("item %d: title: at most %d printable characters", i+1, maxTitleLen)
@@ -154,6 +160,10 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 	if req.Items == nil {
 		req.Items = []protocol.Item{}
 	}
+	checkQueued, err := h.checkPatron(req.Patron)
+	if err != nil {
+		return Created{}, err
+	}
 	var rec OrderRec
 	err = h.update(func(tx Tx, out *[]PendingMsg) error {
 		if _, exists, err := tx.Order(req.Locker, req.ID); err != nil || exists {
@@ -168,9 +178,18 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 		}
 		rec = OrderRec{Order: protocol.Order{ID: req.ID, Rev: rev, State: "assigned", Size: req.Size,
 			Compartment: req.Compartment, Items: req.Items, CodeHash: h.cfg.PickupKey.Hash(code),
-			ExpiresAt: time.Now().Add(ttl).UTC().Truncate(time.Second)}, Locker: req.Locker, Status: "assigned"}
+			ExpiresAt: time.Now().Add(ttl).UTC().Truncate(time.Second)}, Locker: req.Locker, Status: "assigned", Patron: req.Patron}
 		if err := tx.PutOrder(rec); err != nil {
 			return err
+		}
+		if checkQueued {
+			// The ILS could not be asked: it is asked later, and a refusal
+			// is a staff exception.
+			now := time.Now().UTC()
+			if _, err := tx.AddCirc(CircRec{Locker: req.Locker, Order: req.ID, Kind: CircPatron, Patron: req.Patron,
+				EventAt: now, Queued: now, State: CircQueued}); err != nil {
+				return err
+			}
 		}
 		return h.pendOrders(tx, out, req.Locker, rev, 0, protocol.TypeOrdersUpsert, protocol.OrdersUpsert{Orders: []protocol.Order{rec.Order}})
 	})

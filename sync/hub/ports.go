@@ -80,6 +80,16 @@ type Tx interface {
 	AddAlarm(a Alarm) (Alarm, error)
 	Alarms(after uint64) ([]Alarm, error)
 
+	// Circulation transactions (the SIP2 bridge's queue). AddCirc numbers
+	// c (its ID, from 1, in the order added); PutCirc writes a numbered
+	// one's new state. Circs lists them after id after, by id (at most
+	// limit; 0: all); OpenCircs those still open (CircRec.Open), by id.
+	AddCirc(c CircRec) (CircRec, error)
+	PutCirc(c CircRec) error
+	Circ(id uint64) (c CircRec, found bool, err error)
+	Circs(after uint64, limit int) ([]CircRec, error)
+	OpenCircs(limit int) ([]CircRec, error)
+
 	// Claim takes or renews the lease name for holder, for ttl from now
 	// (the store's clock): it is held when free, expired, or already
 	// holder's. Work that must run once among replicas runs under one.

@@ -17,6 +17,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/protocol"
+	"github.com/lockerd/lockerd/sync/sip2"
 )
 
 // Opener makes a fresh, empty store for one case and returns how to open
@@ -41,6 +42,7 @@ func TestStore(t *testing.T, fresh Opener) {
 		{"replicas ingest the same events", replicasIngest},
 		{"order revs from two replicas", replicaRevs},
 		{"commands", commands},
+		{"circulation queue", circulationQueue},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, fresh(t)) })
@@ -53,6 +55,20 @@ func newHub(t *testing.T, st hub.Store, name string) *hub.Hub {
 	t.Helper()
 	h, err := hub.New(hub.Config{Store: st, SigningKey: signer, PickupKey: lockertest.Key, Lockers: []string{"L1"},
 		ClientID: name, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// newCircHub is newHub with a circulation bridge whose ILS is never
+// reached (its session is not run): transactions are queued, not sent.
+func newCircHub(t *testing.T, st hub.Store, name string) *hub.Hub {
+	t.Helper()
+	h, err := hub.New(hub.Config{Store: st, SigningKey: signer, PickupKey: lockertest.Key, Lockers: []string{"L1"},
+		ClientID: name, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Circulation: hub.Circulation{ILS: sip2.NewSession(sip2.Config{Address: "127.0.0.1:1"})}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -558,4 +574,126 @@ func records(t *testing.T, s hub.Store) {
 		}
 		return nil
 	})
+}
+
+func eventWith(store string, seq uint64, typ string, data any) []byte {
+	raw, _ := json.Marshal(data)
+	e, _ := json.Marshal(protocol.Event{V: 1, ID: protocol.EventID("L1", store, seq), Type: typ, Locker: "L1",
+		Store: store, Boot: 1, Seq: seq, TS: t0.Add(time.Duration(seq) * time.Second), Data: raw})
+	return e
+}
+
+// The circulation queue: a pickup and a return heard by two replicas at
+// once are queued once each (one checkout per item of the order, one
+// checkin), numbered from 1 in order, with the event's time; a finished
+// transaction leaves the open list; the list pages by id.
+func circulationQueue(t *testing.T, open func() hub.Store) {
+	a, b := newCircHub(t, open(), "a"), newCircHub(t, open(), "b")
+	a.HandleUplink(l1.Status(), status(true, 1, "s1", "i1", 0, 0, 1))
+	cr, err := a.CreateOrder(hub.NewOrder{Locker: "L1", ID: "O1", Patron: "P1",
+		Items: []protocol.Item{{Barcode: "B1", Title: "西游记"}, {Barcode: "B2"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cr.Order.Patron != "P1" {
+		t.Fatalf("order's patron: %q", cr.Order.Patron)
+	}
+	evs := [][]byte{
+		eventWith("s1", 1, "pickup.completed", protocol.PickupCompleted{OrderID: "O1", Compartments: []string{"A1"}, Via: "code"}),
+		eventWith("s1", 2, "item.returned", protocol.ItemReturned{Barcode: "B9", Scanner: "return"}),
+	}
+	var wg sync.WaitGroup
+	for _, h := range []*hub.Hub{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 3 {
+				for _, e := range evs {
+					h.HandleUplink(l1.UpEvt(), e)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	cs, err := b.Circulation(hub.CircFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ kind, patron, item string }{{"checkout", "P1", "B1"}, {"checkout", "P1", "B2"}, {"checkin", "", "B9"}}
+	if len(cs) != len(want) {
+		t.Fatalf("%d transactions queued, want %d: %+v", len(cs), len(want), cs)
+	}
+	for i, w := range want {
+		c := cs[i]
+		if c.ID != uint64(i+1) || c.Kind != w.kind || c.Patron != w.patron || c.Item != w.item || c.State != hub.CircQueued || c.Locker != "L1" {
+			t.Fatalf("transaction %d: %+v, want %+v", i+1, c, w)
+		}
+	}
+	if !cs[0].EventAt.Equal(t0.Add(time.Second)) || cs[0].Order != "O1" || cs[0].Title != "西游记" || cs[0].Event != protocol.EventID("L1", "s1", 1) {
+		t.Fatalf("checkout's event, order, title: %+v", cs[0])
+	}
+	s := open()
+	if err := s.Update(func(tx hub.Tx) error {
+		c, found, err := tx.Circ(2)
+		if err != nil || !found {
+			return fmt.Errorf("circ 2: %v %v", found, err)
+		}
+		c.State, c.OK, c.Due = hub.CircDone, true, "20261219    235900"
+		if err := tx.PutCirc(c); err != nil {
+			return err
+		}
+		c3, _, _ := tx.Circ(3)
+		c3.State, c3.Alert, c3.AlertType = hub.CircException, true, "02"
+		return tx.PutCirc(c3)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.View(func(tx hub.Tx) error {
+		openCs, err := tx.OpenCircs(0)
+		if err != nil || len(openCs) != 2 || openCs[0].ID != 1 || openCs[1].ID != 3 {
+			return fmt.Errorf("open: %+v %v", openCs, err)
+		}
+		if one, err := tx.OpenCircs(1); err != nil || len(one) != 1 {
+			return fmt.Errorf("open, limit 1: %+v %v", one, err)
+		}
+		page, err := tx.Circs(1, 1)
+		if err != nil || len(page) != 1 || page[0].ID != 2 || page[0].Due != "20261219    235900" {
+			return fmt.Errorf("after 1, one: %+v %v", page, err)
+		}
+		if _, found, _ := tx.Circ(99); found {
+			return fmt.Errorf("transaction 99 found")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if ex, err := a.Circulation(hub.CircFilter{State: hub.CircException}); err != nil || len(ex) != 1 || ex[0].AlertType != "02" {
+		t.Fatalf("exceptions: %+v %v", ex, err)
+	}
+	if _, err := a.RetryCirc(3); err == nil {
+		t.Fatal("a checkin with an alert retried: it went through")
+	}
+	if r, err := a.ResolveCirc(3, "put on the hold shelf"); err != nil || r.State != hub.CircResolved {
+		t.Fatalf("resolve: %+v %v", r, err)
+	}
+	if ex, _ := a.Circulation(hub.CircFilter{State: hub.CircException}); len(ex) != 0 {
+		t.Fatalf("resolved, still an exception: %+v", ex)
+	}
+	// The patron stays at the hub: the locker's order change does not
+	// carry it.
+	if err := s.View(func(tx hub.Tx) error {
+		pend, err := tx.PrunePending("L1", 0)
+		for _, p := range pend {
+			var env struct{ Body []byte }
+			if err := json.Unmarshal(p.Payload, &env); err != nil || !strings.Contains(string(env.Body), `"O1"`) {
+				return fmt.Errorf("pending change not read: %s %v", env.Body, err)
+			}
+			if strings.Contains(string(env.Body), "P1") {
+				return fmt.Errorf("the patron went into the downlink: %s", env.Body)
+			}
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -585,6 +585,57 @@ func (t *tx) Alarms(after uint64) ([]hub.Alarm, error) {
 	return listJSON[hub.Alarm](t, "SELECT doc FROM alarms WHERE seq > $1 ORDER BY seq", int64(after))
 }
 
+func (t *tx) AddCirc(c hub.CircRec) (hub.CircRec, error) {
+	var n int64
+	if err := t.note(t.tx.QueryRow(t.ctx, `INSERT INTO counters (name, value) VALUES ('circulation', 1)
+		ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value`).Scan(&n)); err != nil {
+		return c, err
+	}
+	c.ID = uint64(n)
+	return c, t.PutCirc(c)
+}
+
+func (t *tx) PutCirc(c hub.CircRec) error {
+	id, err := i64(c.ID)
+	if err != nil || id == 0 {
+		return fmt.Errorf("circulation transaction id %d: out of range", c.ID)
+	}
+	raw, err := marshal(c)
+	if err != nil {
+		return err
+	}
+	return t.exec("INSERT INTO circulation (id, open, doc) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET open = EXCLUDED.open, doc = EXCLUDED.doc",
+		id, c.Open(), raw)
+}
+
+func (t *tx) Circ(id uint64) (c hub.CircRec, found bool, err error) {
+	n, err := i64(id)
+	if err != nil {
+		return c, false, nil
+	}
+	found, err = t.getJSON(&c, "SELECT doc FROM circulation WHERE id = $1", n)
+	return c, found, err
+}
+
+func (t *tx) Circs(after uint64, limit int) ([]hub.CircRec, error) {
+	if after >= math.MaxInt64 {
+		return nil, nil
+	}
+	sql := "SELECT doc FROM circulation WHERE id > $1 ORDER BY id"
+	if limit > 0 {
+		sql += " LIMIT " + strconv.Itoa(limit)
+	}
+	return listJSON[hub.CircRec](t, sql, int64(after))
+}
+
+func (t *tx) OpenCircs(limit int) ([]hub.CircRec, error) {
+	sql := "SELECT doc FROM circulation WHERE open ORDER BY id"
+	if limit > 0 {
+		sql += " LIMIT " + strconv.Itoa(limit)
+	}
+	return listJSON[hub.CircRec](t, sql)
+}
+
 func (t *tx) Claim(name, holder string, ttl time.Duration) (bool, error) {
 	var got string
 	err := t.note(t.tx.QueryRow(t.ctx, `INSERT INTO leases (name, holder, expires) VALUES ($1, $2, now() + $3 * interval '1 microsecond')

@@ -35,7 +35,7 @@ type Faults struct {
 	RefuseLogin     bool          // 94 with ok 0
 	BadChecksum     bool          // replies carry a wrong AZ
 	Delay           time.Duration // before each reply
-	DropBeforeReply bool          // close the connection instead of answering (the request not acted on)
+	DropBeforeReply bool          // close the connection instead of answering a checkout or checkin (not acted on)
 	// DropAfterAct: act on a checkout or checkin, then close the
 	// connection without answering (the reply lost on the way).
 	DropAfterAct   bool
@@ -51,8 +51,9 @@ type Server struct {
 	patrons   map[string]Patron
 	items     map[string]Item
 	faults    Faults
-	checkouts map[string]int    // patron/item -> times
-	checkins  map[string]int    // item -> times
+	checkouts map[string]int // patron/item -> times
+	checkins  map[string]int // item -> times
+	log       []Transaction
 	charged   map[string]string // item -> the patron who has it
 	due       map[string]string // item -> due date
 	conns     map[net.Conn]bool
@@ -119,6 +120,23 @@ func (s *Server) BadChecksums(n int) { s.mu.Lock(); s.badNext = n; s.mu.Unlock()
 
 // Resends is how many 97 Request ACS Resend came.
 func (s *Server) Resends() int { s.mu.Lock(); defer s.mu.Unlock(); return s.resends }
+
+// Transaction is a checkout or checkin the server acted on, as asked.
+type Transaction struct {
+	Code, Patron, Item string
+	NoBlock            bool
+	Date               string // the transaction date (11) or return date (09)
+	Location           string // 09's AP
+	OK                 bool   // what the server answered
+}
+
+// Transactions lists the checkouts and checkins asked for (and answered),
+// in order.
+func (s *Server) Transactions() []Transaction {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Transaction(nil), s.log...)
+}
 
 // Charged is the patron who has item ("" when nobody does).
 func (s *Server) Charged(item string) string {
@@ -193,7 +211,7 @@ func (s *Server) session(c net.Conn) {
 		if f.Delay > 0 {
 			time.Sleep(f.Delay)
 		}
-		if f.DropBeforeReply {
+		if f.DropBeforeReply && err == nil && (m.Code == "11" || m.Code == "09") {
 			return
 		}
 		var out []byte
@@ -257,6 +275,7 @@ func (s *Server) answer(m sip2.Message, f Faults) sip2.Message {
 		it, iok := s.items[item]
 		ok := pok && iok && !p.Blocked
 		fields := []sip2.Field{{Tag: "AO", Value: "FAKE"}, {Tag: "AA", Value: patron}, {Tag: "AB", Value: item}, {Tag: "AJ", Value: it.Title}}
+		s.log = append(s.log, Transaction{Code: "11", Patron: patron, Item: item, NoBlock: m.Fixed[1] == 'Y', Date: m.Fixed[2:20], OK: ok})
 		if ok {
 			s.checkouts[patron+"/"+item]++
 			s.charged[item] = patron
@@ -269,6 +288,8 @@ func (s *Server) answer(m sip2.Message, f Faults) sip2.Message {
 	case "09":
 		item, _ := m.Get("AB")
 		it, iok := s.items[item]
+		ap, _ := m.Get("AP")
+		s.log = append(s.log, Transaction{Code: "09", Item: item, NoBlock: m.Fixed[0] == 'Y', Date: m.Fixed[19:37], Location: ap, OK: iok})
 		if iok {
 			s.checkins[item]++
 			delete(s.charged, item)

@@ -78,8 +78,11 @@ func TestFakeILS(t *testing.T) {
 		t.Fatalf("a reply with a wrong checksum: %v", err)
 	}
 	s.SetFaults(Faults{DropBeforeReply: true})
-	if _, err := exchange(t, c, r, sip2.Message{Code: "99", Fixed: "0" + "080" + "2.00"}, 3); err == nil {
+	if _, err := exchange(t, c, r, checkout("P1", "B2"), 3); err == nil {
 		t.Fatal("a dropped connection answered")
+	}
+	if s.Checkouts("P1", "B2") != 0 {
+		t.Fatal("dropped before the reply, and acted on")
 	}
 
 	// A line over the bound ends the connection, and the server goes on.
