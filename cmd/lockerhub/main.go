@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -28,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -44,6 +46,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
 	"github.com/lockerd/lockerd/sync/protocol"
+	"github.com/lockerd/lockerd/sync/sip2"
 )
 
 const usage = `lockerhub — reference central library for lockerd (protocol v1)
@@ -53,7 +56,7 @@ const usage = `lockerhub — reference central library for lockerd (protocol v1)
   lockerhub serve -store FILE -key FILE -pickup-key-file FILE [-lockers ID,...] [-mqtt-listen ADDR [-broker-users FILE] | -broker URL] [-http ADDR]
   lockerhub validate FILE                   check a config file (and the files it names) before a hub goes live
   lockerhub migrate --from bolt:FILE --to postgres:DSN_FILE   move a stopped hub's data into PostgreSQL (or back)
-  lockerhub order add --locker ID [--size S] [--compartment ID] [--item BARCODE[:TITLE]]... [--ttl 72h] [--qr FILE] [--pickup-url URL]
+  lockerhub order add --locker ID [--patron CARD] [--size S] [--compartment ID] [--item BARCODE[:TITLE]]... [--ttl 72h] [--qr FILE] [--pickup-url URL]
   lockerhub order cancel --locker ID ORDER
   lockerhub snapshot --locker ID [--part-size N]
   lockerhub open --locker ID COMPARTMENT --reason TEXT
@@ -61,7 +64,12 @@ const usage = `lockerhub — reference central library for lockerd (protocol v1)
   lockerhub lockers
   lockerhub orders --locker ID
   lockerhub events --locker ID [--after SEQ|EPOCH.SEQ] [-f]
-  lockerhub alarms                          stores replaced, cloned lockers, outbox tails not believed
+  lockerhub alarms                          stores replaced, cloned lockers, outbox tails not believed, ILS logins refused
+  lockerhub circ list [--locker ID] [--state queued|sending|done|refused|exception|resolved] [--json]
+                                            loans and returns for the library's system (SIP2, docs/sip2.md)
+  lockerhub circ retry ID                   send a refused transaction (or an exception) again
+  lockerhub circ resolve ID --note TEXT     close a refusal or an exception (an item sorted, a loan keyed in)
+  lockerhub sip2-fake [-listen ADDR]        a fake ILS speaking SIP2, with demo patrons and items (for make demo)
 
 Client commands reach a running hub at -hub ADDR, given before or after the
 command (default $LOCKERHUB_API or 127.0.0.1:8490).
@@ -101,7 +109,9 @@ func run(args []string, out, errw io.Writer) int {
 		}
 		fmt.Fprintf(out, "%s: ok\n", args[1])
 		return 0
-	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms":
+	case "sip2-fake":
+		err = sip2Fake(args[1:], out)
+	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "circ":
 		err = client(*hubAddr, args, out)
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
@@ -240,11 +250,39 @@ func serve(args []string) error {
 			return err
 		}
 	}
-	h, err := hub.New(cfg)
+	var h *hub.Hub
+	var session *sip2.Session
+	if c.SIP2.Address != "" {
+		enc, _ := sip2.ParseEncoding(c.SIP2.Encoding) // checked by the config
+		sc := sip2.Config{Address: c.SIP2.Address, User: c.SIP2.User, Password: c.SIP2.Password, Location: c.SIP2.Location,
+			Institution: c.SIP2.Institution, TerminalPassword: c.SIP2.TerminalPassword, ErrorDetection: c.SIP2.ErrorDetection,
+			VerifyChecksums: c.SIP2.VerifyChecksums, Encoding: enc, Timeout: c.SIP2.Timeout.D(), Heartbeat: c.SIP2.Heartbeat.D(), Log: log,
+			OnLoginRefused: func() {
+				if h != nil {
+					h.ILSLoginRefused(c.SIP2.User, c.SIP2.Address)
+				}
+			}}
+		if c.SIP2.TLS {
+			host, _, _ := net.SplitHostPort(c.SIP2.Address)
+			sc.TLS = &tls.Config{ServerName: host, RootCAs: c.SIP2.CAPool, MinVersion: tls.VersionTLS12}
+		}
+		session = sip2.NewSession(sc)
+		cfg.Circulation = hub.Circulation{ILS: session, CheckPatron: c.SIP2.CheckPatron, CheckinOnLoad: c.SIP2.CheckinOnLoad,
+			MaxAttempts: c.SIP2.MaxAttempts, Locations: c.SIP2.Locations}
+	}
+	var err error
+	h, err = hub.New(cfg)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
+	if session != nil {
+		sctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { session.Run(sctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		log.Info("SIP2 bridge", "ils", c.SIP2.Address, "tls", c.SIP2.TLS, "encoding", c.SIP2.Encoding)
+	}
 	ln, err := net.Listen("tcp", c.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("http.listen: %w", err)
@@ -341,7 +379,7 @@ func checkBroker(cfg hub.Config, timeout time.Duration) error {
 
 func client(hubAddr string, args []string, out io.Writer) error {
 	cmd, sub := args[0], args[1:]
-	if cmd == "order" || cmd == "locker" {
+	if cmd == "order" || cmd == "locker" || cmd == "circ" {
 		if len(sub) == 0 {
 			return fmt.Errorf("want: %s add ...", cmd)
 		}
@@ -358,6 +396,10 @@ func client(hubAddr string, args []string, out io.Writer) error {
 	partSize := fs.Int("part-size", 500, "orders per snapshot part")
 	after := fs.String("after", "", "events after this position: SEQ (of the locker's first store) or EPOCH.SEQ")
 	follow := fs.Bool("f", false, "keep following")
+	patron := fs.String("patron", "", "the reader's library card number (order add; kept at the hub, for the ILS)")
+	state := fs.String("state", "", "circ list: queued, sending, done, refused, exception or resolved")
+	asJSON := fs.Bool("json", false, "circ list: one JSON record a line")
+	note := fs.String("note", "", "circ resolve: what was done")
 	var its cliflag.Items
 	fs.Var(&its, "item", "BARCODE[:TITLE], repeatable")
 	pos, err := cliflag.Parse(fs, sub)
@@ -376,7 +418,7 @@ func client(hubAddr string, args []string, out io.Writer) error {
 		if err := needLocker(); err != nil {
 			return err
 		}
-		created, err := c.CreateOrder(hub.NewOrder{Locker: *lockerID, Size: *size, Compartment: *comp, Items: wireItems(its), TTL: *ttl})
+		created, err := c.CreateOrder(hub.NewOrder{Locker: *lockerID, Patron: *patron, Size: *size, Compartment: *comp, Items: wireItems(its), TTL: *ttl})
 		if err != nil {
 			return err
 		}
@@ -496,6 +538,51 @@ func client(hubAddr string, args []string, out io.Writer) error {
 				time.Sleep(300 * time.Millisecond)
 			}
 		}
+	case "circ list":
+		cs, err := c.Circulation(hub.CircFilter{Locker: *lockerID, State: *state})
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			enc := json.NewEncoder(out)
+			for _, r := range cs {
+				enc.Encode(r)
+			}
+			return nil
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tLOCKER\tKIND\tPATRON\tITEM\tEVENT TIME\tSTATE\tDUE\tALERT\tTRIES\tMESSAGE")
+		for _, r := range cs {
+			msg := r.Screen
+			if r.LastError != "" && r.State != hub.CircDone {
+				msg = strings.TrimSpace(msg + " " + r.LastError)
+			}
+			if r.Note != "" {
+				msg = strings.TrimSpace(msg + " [" + r.Note + "]")
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Locker, r.Kind, r.Patron, r.Item,
+				r.EventAt.Local().Format(time.DateTime), r.State, r.Due, r.AlertType, r.Attempts, msg)
+		}
+		return tw.Flush()
+	case "circ retry", "circ resolve":
+		if len(pos) != 1 {
+			return fmt.Errorf("want: %s ID", cmd)
+		}
+		id, err := strconv.ParseUint(pos[0], 10, 64)
+		if err != nil {
+			return fmt.Errorf("transaction id %q: want a number", pos[0])
+		}
+		var r hub.CircRec
+		if cmd == "circ retry" {
+			r, err = c.RetryCirc(id)
+		} else {
+			r, err = c.ResolveCirc(id, *note)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "transaction %d (%s of %s): %s\n", r.ID, r.Kind, r.Item, r.State)
+		return nil
 	case "alarms":
 		as, err := c.Alarms()
 		if err != nil {

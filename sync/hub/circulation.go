@@ -54,9 +54,8 @@ type Circulation struct {
 	// MaxAttempts: a transaction that got no reply this many times
 	// becomes an exception (default 5).
 	MaxAttempts int
-	// Location is a checkin's current location (AP): Locations[locker],
-	// else Location, else the locker's id.
-	Location  string
+	// Locations are a checkin's current location (AP) by locker; a
+	// locker not there gives its id.
 	Locations map[string]string
 }
 
@@ -77,9 +76,6 @@ const (
 func (h *Hub) circLocation(lockerID string) string {
 	if l := h.cfg.Circulation.Locations[lockerID]; l != "" {
 		return l
-	}
-	if h.cfg.Circulation.Location != "" {
-		return h.cfg.Circulation.Location
 	}
 	return lockerID
 }
@@ -405,6 +401,22 @@ func (h *Hub) circFinish(c CircRec, f func(*CircRec)) {
 		h.metrics.outcome(rec)
 		h.log.Info("ILS transaction", "id", rec.ID, "kind", rec.Kind, "item", rec.Item, "state", rec.State,
 			"due", rec.Due, "alert_type", rec.AlertType, "screen", rec.Screen)
+	}
+}
+
+// ILSLoginRefused raises an alarm that the ILS refused the bridge's
+// login (at most one every ten minutes while it goes on).
+func (h *Hub) ILSLoginRefused(user, addr string) {
+	now := time.Now()
+	if last := h.ilsAlarmAt.Load(); last != 0 && now.Sub(time.Unix(0, last)) < cloneWindow {
+		return
+	}
+	h.ilsAlarmAt.Store(now.UnixNano())
+	if err := h.store.Update(func(tx Tx) error {
+		return h.alarm(tx, "", AlarmILSLogin, fmt.Sprintf(
+			"the library system at %s refused the SIP2 login of %q: check sip2.user, sip2.password_file and the ILS's SIP2 account; loans and returns wait in the queue", addr, user))
+	}); err != nil {
+		h.log.Warn("alarm not stored", "err", err)
 	}
 }
 

@@ -73,6 +73,7 @@ type Hub struct {
 	leader     atomic.Bool  // holds the leader lease (replicas.go)
 	heardAt    atomic.Int64 // when its own heartbeat last came back (or it connected), unix ns
 	metrics    *hubMetrics
+	ilsAlarmAt atomic.Int64 // when the last ILS login alarm was raised, unix ns
 
 	mu      sync.Mutex
 	inbox   []inMsg

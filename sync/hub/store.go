@@ -69,6 +69,9 @@ const (
 	// stored for that store (a forged status, or a hub store restored
 	// from an old backup); the mark is not raised.
 	AlarmTailAhead = "outbox.tail_ahead"
+	// AlarmILSLogin: the library's system refused the SIP2 login; loans
+	// and returns wait in the queue until it is fixed.
+	AlarmILSLogin = "ils.login_refused"
 )
 
 // KnownLocker is a locker the hub serves.

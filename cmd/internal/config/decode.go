@@ -133,6 +133,31 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			d.decode(item, s.Index(i), p)
 		}
 		v.Set(s)
+	case v.Kind() == reflect.Map && v.Type().Key().Kind() == reflect.String:
+		if n.Kind != yaml.MappingNode {
+			d.addf(n.Line, path, "want a mapping of keys, got %s", kindName(n))
+			return
+		}
+		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		seen := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			if k.Kind != yaml.ScalarNode {
+				d.addf(k.Line, path, "want a key, got %s", kindName(k))
+				continue
+			}
+			if first, dup := seen[k.Value]; dup {
+				d.addf(k.Line, p, "given twice (first on line %d)", first)
+				continue
+			}
+			seen[k.Value] = k.Line
+			d.lines[p] = k.Line
+			e := reflect.New(v.Type().Elem()).Elem()
+			d.decode(val, e, p)
+			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), e)
+		}
+		v.Set(m)
 	case v.Kind() == reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			d.addf(n.Line, path, "want text, got %s", kindName(n))

@@ -5,8 +5,10 @@ package hubconfig
 
 import (
 	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"github.com/lockerd/lockerd/sync/broker"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
 	"github.com/lockerd/lockerd/sync/protocol"
+	"github.com/lockerd/lockerd/sync/sip2"
 )
 
 // Config is lockerhub's configuration. Relative paths are taken from the
@@ -62,6 +65,9 @@ type Config struct {
 	// sent again.
 	LeaseTTL    config.Duration `yaml:"lease_ttl"`
 	ResendAfter config.Duration `yaml:"resend_after"`
+	// SIP2 is the bridge to the library's system (docs/sip2.md); without
+	// an address there is none.
+	SIP2 SIP2 `yaml:"sip2"`
 
 	// Read from the files named above by Load.
 	SigningKey ed25519.PrivateKey `yaml:"-"`
@@ -69,6 +75,32 @@ type Config struct {
 	Password   string             `yaml:"-"`
 	DSN        string             `yaml:"-"`
 	Users      map[string]string  `yaml:"-"`
+}
+
+// SIP2 is the sip2 section.
+type SIP2 struct {
+	Address              string            `yaml:"address"` // host:port
+	TLS                  bool              `yaml:"tls"`
+	CAFile               string            `yaml:"ca_file"`
+	User                 string            `yaml:"user"`
+	PasswordFile         string            `yaml:"password_file"`
+	Location             string            `yaml:"location"`    // CP
+	Institution          string            `yaml:"institution"` // AO
+	TerminalPasswordFile string            `yaml:"terminal_password_file"`
+	ErrorDetection       bool              `yaml:"error_detection"`
+	VerifyChecksums      bool              `yaml:"verify_checksums"`
+	Encoding             string            `yaml:"encoding"`
+	Timeout              config.Duration   `yaml:"timeout"`
+	Heartbeat            config.Duration   `yaml:"heartbeat"`
+	CheckinOnLoad        bool              `yaml:"checkin_on_load"`
+	CheckPatron          bool              `yaml:"check_patron"`
+	MaxAttempts          int               `yaml:"max_attempts"`
+	Locations            map[string]string `yaml:"locations"` // a checkin's AP, by locker (default: the locker's id)
+
+	// Read from the files named above by Load.
+	Password         string         `yaml:"-"`
+	TerminalPassword string         `yaml:"-"`
+	CAPool           *x509.CertPool `yaml:"-"`
 }
 
 func defaults() Config {
@@ -79,6 +111,8 @@ func defaults() Config {
 	c.Keys.SigningKeyFile = "central.key"
 	c.CommandTTL = config.Duration(time.Minute)
 	c.LeaseTTL, c.ResendAfter = config.Duration(15*time.Second), config.Duration(30*time.Second)
+	c.SIP2.ErrorDetection, c.SIP2.VerifyChecksums, c.SIP2.Encoding = true, true, "utf-8"
+	c.SIP2.Timeout, c.SIP2.Heartbeat, c.SIP2.MaxAttempts = config.Duration(10*time.Second), config.Duration(60*time.Second), 5
 	return c
 }
 
@@ -184,6 +218,8 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 	if d := c.ResendAfter.D(); d < time.Second || d > time.Hour {
 		bad("resend_after", "%v: want 1s to 1h", d)
 	}
+	checkSIP2(&c.SIP2, lines, bad)
+	c.SIP2.PasswordFile, c.SIP2.TerminalPasswordFile, c.SIP2.CAFile = rel(c.SIP2.PasswordFile), rel(c.SIP2.TerminalPasswordFile), rel(c.SIP2.CAFile)
 	c.Keys.SigningKeyFile, c.Keys.PickupKeyFile = rel(c.Keys.SigningKeyFile), rel(c.Keys.PickupKeyFile)
 	c.MQTT.UsersFile, c.MQTT.PasswordFile = rel(c.MQTT.UsersFile), rel(c.MQTT.PasswordFile)
 	if readFiles {
@@ -215,6 +251,9 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 			}
 			c.Password = strings.TrimSpace(string(raw))
 		}
+		if c.SIP2.Address != "" {
+			readSIP2Files(&c.SIP2, bad)
+		}
 		if f := c.MQTT.UsersFile; f != "" {
 			us, err := broker.ReadUsers(f)
 			if err != nil {
@@ -241,4 +280,88 @@ func ReadSigningKey(path string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("%s: want a hex Ed25519 seed of 32 bytes (lockerhub keygen)", path)
 	}
 	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// checkSIP2 checks the sip2 section; set only with an address.
+func checkSIP2(s *SIP2, lines map[string]int, bad func(key, format string, args ...any)) {
+	if s.Address == "" {
+		for k := range lines {
+			if strings.HasPrefix(k, "sip2.") {
+				bad("sip2.address", "required with the sip2 section: the ILS's SIP2 server, host:port")
+				return
+			}
+		}
+		return
+	}
+	if host, port, err := net.SplitHostPort(s.Address); err != nil || host == "" || port == "" {
+		bad("sip2.address", "%q: want host:port", s.Address)
+	}
+	if s.CAFile != "" && !s.TLS {
+		bad("sip2.ca_file", "only with tls: true")
+	}
+	if s.User == "" {
+		bad("sip2.user", "required: the ILS's SIP2 login (93 CN)")
+	}
+	if s.PasswordFile == "" {
+		bad("sip2.password_file", "required: a file holding the SIP2 login's password (93 CO)")
+	}
+	if s.Institution == "" {
+		bad("sip2.institution", "required: the institution id (AO) the ILS expects")
+	}
+	for key, v := range map[string]string{"sip2.user": s.User, "sip2.location": s.Location, "sip2.institution": s.Institution} {
+		if len(v) > 64 || strings.ContainsAny(v, "|\r\n") {
+			bad(key, "%q: up to 64 characters, no '|' or line break", v)
+		}
+	}
+	if _, err := sip2.ParseEncoding(s.Encoding); err != nil {
+		bad("sip2.encoding", "%v", err)
+	}
+	if d := s.Timeout.D(); d < time.Second || d > 2*time.Minute {
+		bad("sip2.timeout", "%v: want 1s to 2m", d)
+	}
+	if d := s.Heartbeat.D(); d < 5*time.Second || d > time.Hour {
+		bad("sip2.heartbeat", "%v: want 5s to 1h", d)
+	}
+	if s.MaxAttempts < 1 || s.MaxAttempts > 100 {
+		bad("sip2.max_attempts", "%d: want 1 to 100", s.MaxAttempts)
+	}
+	for id, loc := range s.Locations {
+		if err := locker.CheckLockerID(id); err != nil {
+			bad("sip2.locations."+id, "%v", err)
+		}
+		if loc == "" || len(loc) > 64 || strings.ContainsAny(loc, "|\r\n") {
+			bad("sip2.locations."+id, "%q: 1 to 64 characters, no '|' or line break", loc)
+		}
+	}
+}
+
+// readSIP2Files reads the passwords and the CA the sip2 section names.
+func readSIP2Files(s *SIP2, bad func(key, format string, args ...any)) {
+	read := func(key, file string) string {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			bad(key, "%v", err)
+			return ""
+		}
+		v := strings.TrimSpace(string(raw))
+		if v == "" || len(v) > 256 || strings.ContainsAny(v, "|\r\n") {
+			bad(key, "%s: want one line of 1 to 256 characters without '|'", file)
+		}
+		return v
+	}
+	s.Password = read("sip2.password_file", s.PasswordFile)
+	if s.TerminalPasswordFile != "" {
+		s.TerminalPassword = read("sip2.terminal_password_file", s.TerminalPasswordFile)
+	}
+	if s.CAFile != "" {
+		raw, err := os.ReadFile(s.CAFile)
+		pool := x509.NewCertPool()
+		if err == nil && !pool.AppendCertsFromPEM(raw) {
+			err = fmt.Errorf("%s: no PEM certificate in it", s.CAFile)
+		}
+		if err != nil {
+			bad("sip2.ca_file", "%v", err)
+		}
+		s.CAPool = pool
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Every problem is reported as FILE:LINE: key: what, all at once.
@@ -30,6 +31,15 @@ func TestProblems(t *testing.T) {
 		{"lease", "lease_ttl: 1s\n", []string{"hub.yaml:1: lease_ttl: 1s: want 3s to 5m"}},
 		{"resend", "resend_after: 0s\n", []string{"hub.yaml:1: resend_after: 0s: want 1s to 1h"}},
 		{"ttl", "command_ttl: 2h\n", []string{"hub.yaml:1: command_ttl: 2h0m0s: want 5s to 1h"}},
+		{"sip2 without an address", "sip2:\n  user: locker\n", []string{"hub.yaml:1: sip2.address: required with the sip2 section"}},
+		{"sip2 address", "sip2:\n  address: ils.example\n  user: u\n  password_file: pw\n  institution: LIB\n", []string{"hub.yaml:2: sip2.address: \"ils.example\": want host:port"}},
+		{"sip2 what it needs", "sip2:\n  address: ils:6001\n", []string{"sip2.user: required", "sip2.password_file: required", "sip2.institution: required"}},
+		{"sip2 encoding", "sip2:\n  address: ils:6001\n  user: u\n  password_file: pw\n  institution: LIB\n  encoding: big5\n", []string{"hub.yaml:6: sip2.encoding: encoding \"big5\": known: utf-8, gb18030, cp850, latin1"}},
+		{"sip2 ca without tls", "sip2:\n  address: ils:6001\n  user: u\n  password_file: pw\n  institution: LIB\n  ca_file: ca.pem\n", []string{"hub.yaml:6: sip2.ca_file: only with tls: true"}},
+		{"sip2 timeout", "sip2:\n  address: ils:6001\n  user: u\n  password_file: pw\n  institution: LIB\n  timeout: 10m\n", []string{"hub.yaml:6: sip2.timeout: 10m0s: want 1s to 2m"}},
+		{"sip2 field separator", "sip2:\n  address: ils:6001\n  user: \"a|b\"\n  password_file: pw\n  institution: LIB\n", []string{"hub.yaml:3: sip2.user:", "no '|'"}},
+		{"sip2 unknown key", "sip2:\n  address: ils:6001\n  pasword_file: pw\n", []string{"hub.yaml:3: sip2.pasword_file: unknown key"}},
+		{"sip2 location of a locker", "sip2:\n  address: ils:6001\n  user: u\n  password_file: pw\n  institution: LIB\n  locations:\n    \"bad/id\": X\n", []string{"sip2.locations.bad/id:"}},
 		{"not YAML", "store: [\n", []string{"hub.yaml:", "not valid YAML"}},
 		{"empty", "", []string{"hub.yaml:1:", "file is empty"}},
 		{"two at once", "stor: 1\nlockers: x\n", []string{"hub.yaml:1: stor:", "hub.yaml:2: lockers:"}},
@@ -107,4 +117,27 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("config %v and error %v", c, err)
 		}
 	})
+}
+
+// The sip2 section: defaults, files read from the config's folder, a
+// missing password file reported at its key.
+func TestLoadSIP2(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "central.key"), []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "sip2.pw"), []byte("s3cret\n"), 0o600)
+	path := filepath.Join(dir, "lockerhub.yaml")
+	os.WriteFile(path, []byte("sip2:\n  address: ils.example:6001\n  user: locker\n  password_file: sip2.pw\n  institution: NBLIB\n  encoding: gb18030\n  locations: {nb-1: NB-COMMUNITY-3}\n"), 0o600)
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.SIP2
+	if s.Password != "s3cret" || !s.ErrorDetection || !s.VerifyChecksums || s.Timeout.D() != 10*time.Second || s.Heartbeat.D() != time.Minute ||
+		s.MaxAttempts != 5 || s.Encoding != "gb18030" || s.Locations["nb-1"] != "NB-COMMUNITY-3" || s.CheckinOnLoad {
+		t.Fatalf("sip2: %+v", s)
+	}
+	os.Remove(filepath.Join(dir, "sip2.pw"))
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "lockerhub.yaml:4: sip2.password_file:") {
+		t.Fatalf("missing password file: %v", err)
+	}
 }
