@@ -8,18 +8,16 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/lockerd/lockerd/cmd/internal/fleetsim"
+	"github.com/lockerd/lockerd/cmd/internal/hubproc"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
@@ -29,60 +27,6 @@ import (
 	"github.com/lockerd/lockerd/sync/mqttlink"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
-
-// replica is one lockerhub serve process of the chaos test.
-type replica struct {
-	t    *testing.T
-	name string
-	bin  string
-	conf string
-	addr string
-	log  string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func (r *replica) start() {
-	r.t.Helper()
-	out, err := os.OpenFile(r.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer out.Close()
-	r.cmd = exec.Command(r.bin, "serve", "-config", r.conf)
-	r.cmd.Stdout, r.cmd.Stderr = out, out
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	r.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(r.cmd, r.done)
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get("http://" + r.addr + "/v1/lockers"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		select {
-		case <-r.done:
-			raw, _ := os.ReadFile(r.log)
-			r.t.Fatalf("%s exited at start:\n%s", r.name, raw)
-		default:
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("%s did not serve", r.name)
-		}
-	}
-}
-
-func (r *replica) kill() {
-	if r.cmd == nil {
-		return
-	}
-	r.cmd.Process.Signal(syscall.SIGKILL)
-	<-r.done
-	r.cmd = nil
-}
 
 // The central on its real infrastructure, under failure: PostgreSQL, a
 // three-node NATS cluster (JetStream, MQTT), two lockerhub replicas on
@@ -97,10 +41,7 @@ func TestCentralChaos(t *testing.T) {
 	kills := lockertest.EnvInt("LOCKERHUB_CHAOS_KILLS", 2)
 	nLockers := lockertest.EnvInt("LOCKERHUB_CHAOS_LOCKERS", 20)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "lockerhub")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build lockerhub: %v\n%s", err, out)
-	}
+	bin := hubproc.Build(t)
 	cluster := brokertest.StartNATSCluster(t, 3)
 	dsn := pgtest.DB(t)
 	os.WriteFile(filepath.Join(dir, "hub.dsn"), []byte(dsn+"\n"), 0o600)
@@ -120,31 +61,22 @@ func TestCentralChaos(t *testing.T) {
 	}
 	idList, _ := json.Marshal(ids)
 
-	replicas := make([]*replica, 2)
+	replicas := make([]*hubproc.Hub, 2)
 	for i := range replicas {
-		r := &replica{t: t, name: fmt.Sprintf("lockerhub-%d", i+1), bin: bin, addr: fmt.Sprintf("127.0.0.1:%d", brokertest.FreePort(t)),
-			conf: filepath.Join(dir, fmt.Sprintf("hub-%d.yaml", i+1)), log: filepath.Join(dir, fmt.Sprintf("hub-%d.log", i+1))}
+		r := hubproc.New(t, fmt.Sprintf("lockerhub-%d", i+1), bin, filepath.Join(dir, fmt.Sprintf("hub-%d.yaml", i+1)),
+			fmt.Sprintf("127.0.0.1:%d", brokertest.FreePort(t)), filepath.Join(dir, fmt.Sprintf("hub-%d.log", i+1)))
 		brokers, _ := json.Marshal(cluster.URLs(i))
-		os.WriteFile(r.conf, []byte(fmt.Sprintf(`store: {driver: postgres, dsn_file: hub.dsn}
+		os.WriteFile(r.Conf, []byte(fmt.Sprintf(`store: {driver: postgres, dsn_file: hub.dsn}
 http: {listen: %q}
 mqtt: {brokers: %s, client_id: %s}
 keys: {signing_key_file: central.key, pickup_key_file: pickup.key}
 lockers: %s
 lease_ttl: 3s
 resend_after: 3s
-`, r.addr, brokers, r.name, idList)), 0o600)
-		r.start()
-		t.Cleanup(r.kill)
+`, r.Addr, brokers, r.Name, idList)), 0o600)
+		r.Start()
 		replicas[i] = r
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, r := range replicas {
-				raw, _ := os.ReadFile(r.log)
-				t.Logf("%s's log (tail):\n%s", r.name, tail(string(raw), 4000))
-			}
-		}
-	})
 
 	fleet := make([]*fleetsim.Locker, nLockers)
 	for i, id := range ids {
@@ -192,7 +124,7 @@ resend_after: 3s
 	}
 	call := func(k int, f func(c *hub.Client) error) bool {
 		for try := range 2 {
-			if f(hub.NewClient(replicas[(k+try)%2].addr)) == nil {
+			if f(hub.NewClient(replicas[(k+try)%2].Addr)) == nil {
 				return true
 			}
 		}
@@ -227,10 +159,10 @@ resend_after: 3s
 		nd.Start(t)
 		cluster.WaitHealthy(t, 120*time.Second) // a Raft group must be current before the next kill
 		r := replicas[k%2]
-		t.Logf("kill %d: %s", k+1, r.name)
-		r.kill()
+		t.Logf("kill %d: %s", k+1, r.Name)
+		r.Kill()
 		sleep(context.Background(), 2*time.Second)
-		r.start()
+		r.Start()
 		sleep(context.Background(), 2*time.Second)
 	}
 	stop()

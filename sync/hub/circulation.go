@@ -86,7 +86,10 @@ func (h *Hub) queueCirc(tx Tx, lockerID string, e protocol.Event, data any) erro
 	if h.cfg.Circulation.ILS == nil {
 		return nil
 	}
-	base := CircRec{Event: e.ID, Locker: lockerID, EventAt: e.TS, Hist: e.Hist, Queued: time.Now().UTC(), State: CircQueued}
+	// No-block from the start when the loan happened while the ILS could
+	// not be told: the locker was offline (hist), or the ILS is down.
+	base := CircRec{Event: e.ID, Locker: lockerID, EventAt: e.TS, Hist: e.Hist, Queued: time.Now().UTC(), State: CircQueued,
+		NoBlock: e.Hist || !h.cfg.Circulation.ILS.State().Up}
 	perItem := func(orderID, kind string) error {
 		o, found, err := tx.Order(lockerID, orderID)
 		if err != nil || !found {
@@ -233,7 +236,6 @@ func (h *Hub) circOne(ctx context.Context, c CircRec) (finished, stop bool) {
 	// Sending, in the store before it is written: a crash from here on
 	// finds it sending and looks it up before sending it again.
 	now := time.Now().UTC()
-	noBlock := c.Hist || c.Queued.Sub(c.EventAt) > noBlockAfter || now.Sub(c.Queued) > noBlockAfter
 	var cur CircRec
 	err := h.store.Update(func(tx Tx) error {
 		var found bool
@@ -245,7 +247,10 @@ func (h *Hub) circOne(ctx context.Context, c CircRec) (finished, stop bool) {
 		if !found || (cur.State != CircQueued && cur.State != CircSending) {
 			return errGone
 		}
-		cur.State, cur.Attempts, cur.LastTry, cur.NoBlock = CircSending, cur.Attempts+1, now, noBlock
+		cur.State, cur.Attempts, cur.LastTry = CircSending, cur.Attempts+1, now
+		// No-block once the ILS could not be told in time: queued so,
+		// an attempt that got no answer, or told late.
+		cur.NoBlock = cur.NoBlock || cur.Attempts > 1 || cur.Queued.Sub(cur.EventAt) > noBlockAfter || now.Sub(cur.Queued) > noBlockAfter
 		return tx.PutCirc(cur)
 	})
 	if errors.Is(err, errGone) {
@@ -258,7 +263,7 @@ func (h *Hub) circOne(ctx context.Context, c CircRec) (finished, stop bool) {
 	start := time.Now()
 	switch cur.Kind {
 	case CircCheckout:
-		r, err := ils.Checkout(tctx, sip2.Checkout{Patron: cur.Patron, Item: cur.Item, At: cur.EventAt, NoBlock: noBlock})
+		r, err := ils.Checkout(tctx, sip2.Checkout{Patron: cur.Patron, Item: cur.Item, At: cur.EventAt, NoBlock: cur.NoBlock})
 		h.metrics.rtt(cur.Kind, time.Since(start), err)
 		if err != nil {
 			h.circFailed(cur, err, true)
@@ -272,7 +277,7 @@ func (h *Hub) circOne(ctx context.Context, c CircRec) (finished, stop bool) {
 			}
 		})
 	case CircCheckin:
-		r, err := ils.Checkin(tctx, sip2.Checkin{Item: cur.Item, At: cur.EventAt, Location: h.circLocation(cur.Locker), NoBlock: noBlock})
+		r, err := ils.Checkin(tctx, sip2.Checkin{Item: cur.Item, At: cur.EventAt, Location: h.circLocation(cur.Locker), NoBlock: cur.NoBlock})
 		h.metrics.rtt(cur.Kind, time.Since(start), err)
 		if err != nil {
 			h.circFailed(cur, err, true)
