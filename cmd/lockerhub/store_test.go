@@ -61,7 +61,9 @@ func dump(t *testing.T, s hub.Store) string {
 		cmds, err := tx.Commands()
 		add("commands", cmds, err)
 		alarms, err := tx.Alarms(0)
-		return add("alarms", alarms, err)
+		add("alarms", alarms, err)
+		circs, err := tx.Circs(0, 0)
+		return add("circulation", circs, err)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -102,12 +104,28 @@ func TestMigrateBoltToPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.Close()
+	// The circulation queue, as a bridge left it: one done, one queued.
+	if st, err := hub.OpenBolt(boltFile); err != nil {
+		t.Fatal(err)
+	} else {
+		err := st.Update(func(tx hub.Tx) error {
+			if _, err := tx.AddCirc(hub.CircRec{Locker: "nb-1", Kind: hub.CircCheckout, Patron: "P1", Item: "B1", State: hub.CircDone, OK: true, Due: "20261219    235900"}); err != nil {
+				return err
+			}
+			_, err := tx.AddCirc(hub.CircRec{Locker: "nb-1", Kind: hub.CircCheckin, Item: "B2", State: hub.CircQueued})
+			return err
+		})
+		st.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	dsnFile := filepath.Join(dir, "hub.dsn")
 	dsn := pgtest.DB(t)
 	os.WriteFile(dsnFile, []byte(dsn+"\n"), 0o600)
 	out, errw, code := cli(t, "migrate", "--from", "bolt:"+boltFile, "--to", "postgres:"+dsnFile)
-	if code != 0 || !strings.Contains(out, "copied 2 lockers served (1 heard from), 2 stores, 30 events, 3 orders, 3 pending order changes, 1 commands, 1 alarms") {
+	if code != 0 || !strings.Contains(out, "copied 2 lockers served (1 heard from), 2 stores, 30 events, 3 orders, 3 pending order changes, 1 commands, 1 alarms, 2 circulation transactions") {
 		t.Fatalf("migrate: %d %s %s", code, out, errw)
 	}
 	src, err := hub.OpenBolt(boltFile)

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,7 +30,7 @@ type bridge struct {
 	seq uint64
 }
 
-func newBridge(t *testing.T, tune func(*hub.Circulation)) *bridge {
+func newBridge(t *testing.T, tune func(*hub.Config)) *bridge {
 	t.Helper()
 	ils := sip2test.Start(t, []sip2test.Patron{{ID: "P1", Name: "Li Wei"}, {ID: "P2", Name: "Zhang Min"}, {ID: "PX", Blocked: true}},
 		[]sip2test.Item{{Barcode: "B1", Title: "西游记"}, {Barcode: "B2"}, {Barcode: "B3"}, {Barcode: "HOLD", Alert: "02", Screen: "Hold for North branch"}})
@@ -39,12 +41,12 @@ func newBridge(t *testing.T, tune func(*hub.Circulation)) *bridge {
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	circ := hub.Circulation{ILS: s, MaxAttempts: 3}
+	cfg := hub.Config{StorePath: filepath.Join(t.TempDir(), "hub.db"), SigningKey: signerKey, PickupKey: lockertest.Key,
+		Lockers: []string{"nb-1"}, Log: log, Circulation: hub.Circulation{ILS: s, MaxAttempts: 3}}
 	if tune != nil {
-		tune(&circ)
+		tune(&cfg)
 	}
-	h, err := hub.New(hub.Config{StorePath: filepath.Join(t.TempDir(), "hub.db"), SigningKey: signerKey, PickupKey: lockertest.Key,
-		Lockers: []string{"nb-1"}, Log: log, Circulation: circ})
+	h, err := hub.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +246,7 @@ func TestBridgeGivesUpToAPerson(t *testing.T) {
 // attempt; check_patron refuses a blocked patron's order with the ILS's
 // words, and queues the check when the ILS cannot be asked.
 func TestBridgeWhileTheILSIsDown(t *testing.T) {
-	b := newBridge(t, func(c *hub.Circulation) { c.CheckPatron = true })
+	b := newBridge(t, func(c *hub.Config) { c.Circulation.CheckPatron = true })
 	if _, err := b.h.CreateOrder(hub.NewOrder{Locker: "nb-1", Patron: "PX", Items: []protocol.Item{{Barcode: "B1"}}}); err == nil || !strings.Contains(err.Error(), "Patron blocked") {
 		t.Fatalf("blocked patron's order: %v", err)
 	}
@@ -277,5 +279,63 @@ func TestBridgeWhileTheILSIsDown(t *testing.T) {
 	tr := b.ils.Transactions()
 	if len(tr) != 1 || !tr[0].OK || !tr[0].NoBlock || tr[0].Date != "20261120   Z093000" {
 		t.Fatalf("the late checkout: %+v", tr)
+	}
+}
+
+// Two replicas on one store work the queue at once: the lease gives it
+// to one, and each loan reaches the ILS once.
+func TestBridgeReplicasShareTheQueue(t *testing.T) {
+	st, err := hub.OpenBolt(filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	a := newBridge(t, func(c *hub.Config) { c.Store = sharedStore{st} })
+	s2 := sip2.NewSession(sip2.Config{Address: a.ils.Addr, User: "u", Password: "p", Institution: "FAKE", ErrorDetection: true,
+		VerifyChecksums: true, Timeout: time.Second, Heartbeat: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s2.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	b, err := hub.New(hub.Config{Store: sharedStore{st}, SigningKey: signerKey, PickupKey: lockertest.Key, Lockers: []string{"nb-1"},
+		ClientID: "replica-b", Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Circulation: hub.Circulation{ILS: s2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	for !s2.State().Up {
+		time.Sleep(10 * time.Millisecond)
+	}
+	items := []string{"B1", "B2", "B3"}
+	a.order("O1", "P1", items...)
+	a.event("pickup.completed", false, time.Now().UTC(), protocol.PickupCompleted{OrderID: "O1", Via: "code"})
+	var wg sync.WaitGroup
+	for _, h := range []*hub.Hub{a.h, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				h.WorkCirculation(context.Background())
+			}
+		}()
+	}
+	wg.Wait()
+	for _, it := range items {
+		if n := a.ils.Checkouts("P1", it); n != 1 {
+			t.Fatalf("%s checked out %d times", it, n)
+		}
+	}
+	// The metrics say so (the counters are each replica's own).
+	var body strings.Builder
+	for _, h := range []*hub.Hub{a.h, b} {
+		rec := httptest.NewRecorder()
+		h.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		body.WriteString(rec.Body.String())
+	}
+	for _, want := range []string{"lockerhub_ils_session_up 1", `lockerhub_circulation_queue_depth{state="queued"} 0`,
+		"lockerhub_ils_round_trip_seconds_bucket", `lockerhub_circulation_transactions_total{kind="checkout",outcome="done"}`} {
+		if !strings.Contains(body.String(), want) {
+			t.Fatalf("/metrics lacks %q:\n%s", want, body.String())
+		}
 	}
 }
