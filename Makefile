@@ -1,5 +1,5 @@
 # lockerd — build, demo, tests.
-#   make demo   run a simulated locker and a central library, three orders ready (no Pi needed)
+#   make demo   run a simulated locker, a central library and a fake library system (SIP2), three orders ready (no Pi needed)
 #   make test   install what the tests need, then vet, race-test and fuzz briefly
 
 GO      ?= go
@@ -47,15 +47,20 @@ CTL := $(BIN)/lockerctl -config configs/demo.yaml
 HUB := $(BIN)/lockerhub
 demo: build
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
-	@$(HUB) serve -store $(DEMO_DIR)/hub.db -key configs/demo-central.key -pickup-key-file configs/demo-pickup.key -lockers demo-01 \
-		-mqtt-listen 127.0.0.1:11883 -http $(DEMO_HUB) 2>$(DEMO_DIR)/lockerhub.log & hub=$$!; \
+	@printf '%s\n' "store: {path: hub.db}" "http: {listen: $(DEMO_HUB)}" "mqtt: {listen: 127.0.0.1:11883}" \
+		"keys: {signing_key_file: $(CURDIR)/configs/demo-central.key, pickup_key_file: $(CURDIR)/configs/demo-pickup.key}" \
+		"lockers: [demo-01]" "sip2: {address: 127.0.0.1:16001, user: demo-locker, password_file: sip2.pw, institution: DEMO, location: DEMO-LOCKERS, heartbeat: 10s}" \
+		> $(DEMO_DIR)/lockerhub.yaml; echo demo > $(DEMO_DIR)/sip2.pw
+	@$(HUB) sip2-fake -listen 127.0.0.1:16001 >$(DEMO_DIR)/ils.log 2>&1 & ils=$$!; \
+	$(HUB) serve -config $(DEMO_DIR)/lockerhub.yaml 2>$(DEMO_DIR)/lockerhub.log & hub=$$!; \
 	$(BIN)/lockerd -config configs/demo.yaml 2>$(DEMO_DIR)/lockerd.log & pid=$$!; \
-	trap 'kill $$pid $$hub 2>/dev/null; wait $$pid $$hub 2>/dev/null; echo; echo "demo stopped (logs in $(DEMO_DIR))"' INT TERM EXIT; \
+	trap 'kill $$pid $$hub $$ils 2>/dev/null; wait $$pid $$hub $$ils 2>/dev/null; echo; echo "demo stopped (logs in $(DEMO_DIR))"' INT TERM EXIT; \
 	if ! $(CTL) status --wait 10s >/dev/null; then echo "lockerd did not start:"; cat $(DEMO_DIR)/lockerd.log; exit 1; fi; \
 	for i in 1 2 3 4 5 6 7 8 9 10; do $(HUB) -hub $(DEMO_HUB) lockers 2>/dev/null | grep -q "demo-01  *true" && break; sleep 0.5; done; \
-	echo "lockerhub (central, embedded MQTT broker) and lockerd (simulated locker demo-01) are running."; echo; \
-	for spec in "S 9787020002207:Dream_of_the_Red_Chamber" "M 9787532736744:Fortress_Besieged" "L 9787544253994:One_Hundred_Years"; do \
-		set -- $$spec; out=$$($(HUB) order add -hub $(DEMO_HUB) --locker demo-01 --size $$1 --item $$2 --qr $(DEMO_DIR)/qr-$$1.png) || exit 1; \
+	echo "lockerhub (central, embedded MQTT broker, SIP2 bridge), a fake library system (SIP2 on 127.0.0.1:16001)"; \
+	echo "and lockerd (simulated locker demo-01) are running."; echo; \
+	for spec in "S 9787020002207:Dream_of_the_Red_Chamber 21000001" "M 9787532736744:Fortress_Besieged 21000002" "L 9787544253994:One_Hundred_Years 21000001"; do \
+		set -- $$spec; out=$$($(HUB) order add -hub $(DEMO_HUB) --locker demo-01 --size $$1 --item $$2 --patron $$3 --qr $(DEMO_DIR)/qr-$$1.png) || exit 1; \
 		order=$$(echo "$$out" | awk '/^order/{print $$2}'); \
 		for i in 1 2 3 4 5 6 7 8 9 10; do $(CTL) orders list | grep -q "$$order" && break; sleep 0.3; done; \
 		$(CTL) scan --scanner front DEMOSTAFF1 >/dev/null; \
@@ -65,7 +70,10 @@ demo: build
 	echo "Try it in another terminal:"; \
 	echo "  $(CTL) scan --scanner front CODE        # pick up: the door opens, closes by itself after 4 s"; \
 	echo "  $(CTL) scan --scanner front WRONG1      # refused; five of these lock the scanner out"; \
-	echo "  $(CTL) scan --scanner returns 9787020002207   # return a book"; \
+	echo "  $(HUB) circ list                    # after a pickup: each book a loan in the library system, with its due date"; \
+	echo "  $(CTL) scan --scanner returns 9787020002207   # return a book: checked in at the library system"; \
+	echo "  $(CTL) scan --scanner returns 9787020008735   # a book on hold elsewhere: an exception for the staff"; \
+	echo "  $(HUB) circ list --state exception ; $(HUB) circ resolve ID --note 'sent to North branch'"; \
 	echo "  $(CTL) sim jam A02 ; $(CTL) sim open B03 ; $(CTL) sim bin-full   # faults"; \
 	echo "  $(CTL) sim offline ; $(CTL) sim online   # the lock controller stops answering, and is back"; \
 	echo "  $(CTL) status ; $(CTL) events tail -f"; \

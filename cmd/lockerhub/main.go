@@ -560,8 +560,12 @@ func client(hubAddr string, args []string, out io.Writer) error {
 			if r.Note != "" {
 				msg = strings.TrimSpace(msg + " [" + r.Note + "]")
 			}
+			due := r.Due
+			if d, ok := sip2.ParseDate(r.Due, time.Local); ok {
+				due = d.Local().Format(time.DateOnly)
+			}
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Locker, r.Kind, r.Patron, r.Item,
-				r.EventAt.Local().Format(time.DateTime), r.State, r.Due, r.AlertType, r.Attempts, msg)
+				r.EventAt.Local().Format(time.DateTime), r.State, due, r.AlertType, r.Attempts, msg)
 		}
 		return tw.Flush()
 	case "circ retry", "circ resolve":

@@ -20,10 +20,10 @@ var (
 		{ID: "21000099", Name: "Blocked Reader", Blocked: true},
 	}
 	demoItems = []sip2test.Item{
-		{Barcode: "39001001", Title: "西游记"},
-		{Barcode: "39001002", Title: "红楼梦"},
-		{Barcode: "39001003", Title: "The Little Prince"},
-		{Barcode: "39001004", Title: "Moby Dick", Alert: "02", Screen: "Hold for Zhang Min at North branch: send in transit"},
+		{Barcode: "9787020002207", Title: "红楼梦"},
+		{Barcode: "9787532736744", Title: "围城"},
+		{Barcode: "9787544253994", Title: "百年孤独"},
+		{Barcode: "9787020008735", Title: "西游记", Alert: "02", Screen: "Hold for Zhang Min at North branch: send in transit"},
 	}
 )
 
