@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -23,14 +24,14 @@ import (
 // bridge is a hub (no broker: driven through HandleUplink) with a SIP2
 // session to a fake ILS, its queue worked step by step.
 type bridge struct {
-	t   *testing.T
+	t   testing.TB
 	h   *hub.Hub
 	ils *sip2test.Server
 	s   *sip2.Session
 	seq uint64
 }
 
-func newBridge(t *testing.T, tune func(*hub.Config)) *bridge {
+func newBridge(t testing.TB, tune func(*hub.Config)) *bridge {
 	t.Helper()
 	ils := sip2test.Start(t, []sip2test.Patron{{ID: "P1", Name: "Li Wei"}, {ID: "P2", Name: "Zhang Min"}, {ID: "PX", Blocked: true}},
 		[]sip2test.Item{{Barcode: "B1", Title: "西游记"}, {Barcode: "B2"}, {Barcode: "B3"}, {Barcode: "HOLD", Alert: "02", Screen: "Hold for North branch"}})
@@ -337,5 +338,25 @@ func TestBridgeReplicasShareTheQueue(t *testing.T) {
 		if !strings.Contains(body.String(), want) {
 			t.Fatalf("/metrics lacks %q:\n%s", want, body.String())
 		}
+	}
+}
+
+// With checkin_on_load, a loaded order's items are checked in (some ILSs
+// mark the hold as at the locker that way); without it, nothing is sent.
+func TestBridgeCheckinOnLoad(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprint(on), func(t *testing.T) {
+			b := newBridge(t, func(c *hub.Config) { c.Circulation.CheckinOnLoad = on })
+			b.order("O1", "P1", "B1", "B2")
+			b.event("order.loaded", false, tEvent, protocol.OrderLoaded{OrderID: "O1", Compartment: "A1"})
+			b.work()
+			want := 0
+			if on {
+				want = 1
+			}
+			if b.ils.Checkins("B1") != want || b.ils.Checkins("B2") != want {
+				t.Fatalf("checkins %d %d, want %d each", b.ils.Checkins("B1"), b.ils.Checkins("B2"), want)
+			}
+		})
 	}
 }

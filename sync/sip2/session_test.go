@@ -183,6 +183,27 @@ func TestSessionFaults(t *testing.T) {
 			}
 		})
 	}
+	t.Run("dropped after the reply: the answer counts, the session comes back", func(t *testing.T) {
+		ils := sip2test.Start(t, patrons, items)
+		s := session(t, ils, nil)
+		ils.SetFaults(sip2test.Faults{DropAfterReply: true})
+		r, err := s.Checkout(ctx, sip2.Checkout{Patron: "P1", Item: "B1"})
+		if err != nil || !r.OK {
+			t.Fatalf("checkout answered before the drop: %+v %v", r, err)
+		}
+		ils.SetFaults(sip2test.Faults{})
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if _, err := s.ItemInformation(ctx, "B1"); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no session after the drop")
+			}
+		}
+		if ils.Checkouts("P1", "B1") != 1 {
+			t.Fatal("acted on more than once")
+		}
+	})
 	t.Run("the ILS restarts", func(t *testing.T) {
 		ils := sip2test.Start(t, patrons, items)
 		s := session(t, ils, nil)

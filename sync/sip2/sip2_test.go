@@ -35,6 +35,10 @@ func TestDecode(t *testing.T) {
 			[]Field{{"CN", "LoginUserID"}, {"CO", "LoginPassword"}, {"CP", "LocationCode"}}, 5, nil},
 		{"patron status, empty fields kept", withChecksum("23001" + "19960212    100239" + "AOid_21|104000000105|AC|AD|AY2AZ"), true, "23", "00119960212    100239",
 			[]Field{{"AO", "id_21"}, {"10", "4000000105"}, {"AC", ""}, {"AD", ""}}, 2, nil},
+		{"item information", withChecksum("17" + "20261120   Z093000" + "AONBLIB|AB39000001|AC|AY4AZ"), true, "17", "20261120   Z093000",
+			[]Field{{"AO", "NBLIB"}, {"AB", "39000001"}, {"AC", ""}}, 4, nil},
+		{"item information response, charged", withChecksum("18" + "040001" + "20261120   Z093000" + "AB39000001|AJ西游记|AH20261211    235900|AY4AZ"), true, "18", "04000120261120   Z093000",
+			[]Field{{"AB", "39000001"}, {"AJ", "西游记"}, {"AH", "20261211    235900"}}, 4, nil},
 		{"a wrong checksum", "990 402.00AY1AZFCB5\r", true, "99", "", nil, 0, ErrChecksum},
 		{"a wrong checksum, not verified", "990 402.00AY1AZFCB5\r", false, "99", "0 402.00", nil, 1, nil},
 		{"no error detection, last pipe missing", "941\r\n", true, "94", "1", nil, 0, nil},
@@ -75,6 +79,7 @@ func TestEncode(t *testing.T) {
 		{Code: "09", Fixed: "N" + date + date, Fields: []Field{{"AP", "nb-cmty-02"}, {"AO", "NB"}, {"AB", "978702000"}, {"AC", ""}}},
 		{Code: "63", Fixed: "001" + date + strings.Repeat(" ", 10), Fields: []Field{{"AO", "NB"}, {"AA", "21000123"}, {"AD", "1234"}}},
 		{Code: "23", Fixed: "001" + date, Fields: []Field{{"AO", "NB"}, {"AA", "21000123"}, {"AC", ""}, {"AD", ""}}},
+		{Code: "17", Fixed: date, Fields: []Field{{"AO", "NB"}, {"AB", "978702000"}, {"AC", ""}}},
 		{Code: "97"},
 	}
 	for _, m := range msgs {
