@@ -130,6 +130,7 @@ bench: build test-deps
 	$(GO) test -run '^$$' -bench 'CodeVerify' -benchtime 20000x -count 1 ./locker | grep -E '^(Benchmark|ok)'
 	$(GO) test -run '^$$' -bench 'SnapshotApply|PickupDuringSnapshot' -benchtime 1x -count 1 -timeout 20m ./locker | grep -E '^(Benchmark|ok)'
 	$(GO) test -run '^$$' -bench 'RoundTrip' -benchtime 2000x -count 3 ./drivers/lockboard | grep -E '^(Benchmark|ok)'
+	$(GO) test -run '^$$' -bench 'Circulation' -count 3 ./sync/hub | grep -E '^(Benchmark|ok)'
 	$(BIN)/lockerbench scan -orders 10000,100000,1000000 -n 1000
 	$(BIN)/lockerbench outbox -events 30000
 	$(BIN)/lockerbench footprint -lockerd $(BIN)/lockerd -orders 0,100000
