@@ -564,10 +564,17 @@ func (t *tx) Commands() ([]hub.CmdRec, error) {
 	return listJSON[hub.CmdRec](t, `SELECT doc FROM commands ORDER BY id COLLATE "C"`)
 }
 
-func (t *tx) AddAlarm(a hub.Alarm) (hub.Alarm, error) {
+// next takes the next number of the gapless counter name (from 1).
+func (t *tx) next(name string) (int64, error) {
 	var n int64
-	if err := t.note(t.tx.QueryRow(t.ctx, `INSERT INTO counters (name, value) VALUES ('alarms', 1)
-		ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value`).Scan(&n)); err != nil {
+	err := t.note(t.tx.QueryRow(t.ctx, `INSERT INTO counters (name, value) VALUES ($1, 1)
+		ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value`, name).Scan(&n))
+	return n, err
+}
+
+func (t *tx) AddAlarm(a hub.Alarm) (hub.Alarm, error) {
+	n, err := t.next("alarms")
+	if err != nil {
 		return a, err
 	}
 	a.Seq = uint64(n)
@@ -586,9 +593,8 @@ func (t *tx) Alarms(after uint64) ([]hub.Alarm, error) {
 }
 
 func (t *tx) AddCirc(c hub.CircRec) (hub.CircRec, error) {
-	var n int64
-	if err := t.note(t.tx.QueryRow(t.ctx, `INSERT INTO counters (name, value) VALUES ('circulation', 1)
-		ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value`).Scan(&n)); err != nil {
+	n, err := t.next("circulation")
+	if err != nil {
 		return c, err
 	}
 	c.ID = uint64(n)
