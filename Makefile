@@ -51,7 +51,8 @@ demo: build
 		"keys: {signing_key_file: $(CURDIR)/configs/demo-central.key, pickup_key_file: $(CURDIR)/configs/demo-pickup.key}" \
 		"lockers: [demo-01]" "sip2: {address: 127.0.0.1:16001, user: demo-locker, password_file: sip2.pw, institution: DEMO, location: DEMO-LOCKERS, heartbeat: 10s}" \
 		> $(DEMO_DIR)/lockerhub.yaml; echo demo > $(DEMO_DIR)/sip2.pw
-	@$(HUB) sip2-fake -listen 127.0.0.1:16001 >$(DEMO_DIR)/ils.log 2>&1 & ils=$$!; \
+	@export LOCKERHUB_TOKEN_FILE=$(DEMO_DIR)/admin.token; \
+	$(HUB) sip2-fake -listen 127.0.0.1:16001 >$(DEMO_DIR)/ils.log 2>&1 & ils=$$!; \
 	$(HUB) serve -config $(DEMO_DIR)/lockerhub.yaml 2>$(DEMO_DIR)/lockerhub.log & hub=$$!; \
 	$(BIN)/lockerd -config configs/demo.yaml 2>$(DEMO_DIR)/lockerd.log & pid=$$!; \
 	trap 'kill $$pid $$hub $$ils 2>/dev/null; wait $$pid $$hub $$ils 2>/dev/null; echo; echo "demo stopped (logs in $(DEMO_DIR))"' INT TERM EXIT; \
@@ -67,7 +68,8 @@ demo: build
 		comp=$$($(CTL) scan --scanner front $$order | awk -F'"' '/"compartments"/{getline; print $$2}'); \
 		$(CTL) sim close $$comp >/dev/null; $(CTL) scan --scanner front DEMOSTAFF1 >/dev/null; \
 		echo "$$out" | sed 's/^/  /'; echo "  loaded by staff into $$comp"; echo; done; \
-	echo "Try it in another terminal:"; \
+	echo "Try it in another terminal (lockerhub's API needs a token: the demo's admin token is in $(DEMO_DIR)/admin.token):"; \
+	echo "  export LOCKERHUB_TOKEN_FILE=$(DEMO_DIR)/admin.token"; \
 	echo "  $(CTL) scan --scanner front CODE        # pick up: the door opens, closes by itself after 4 s"; \
 	echo "  $(CTL) scan --scanner front WRONG1      # refused; five of these lock the scanner out"; \
 	echo "  $(HUB) circ list                    # after a pickup: each book a loan in the library system, with its due date"; \

@@ -60,6 +60,7 @@ sip2:
 	hp := hubproc.New(t, "lockerhub", bin, conf, addr, filepath.Join(dir, "lockerhub.log"))
 	hp.Start()
 	api := hub.NewClient(addr)
+	api.Token = hp.Token()
 
 	c := newCabinet(t, "0s", withMQTT(mq.URL, pub, ""))
 	d := start(t, c.Config)
@@ -213,11 +214,12 @@ sip2:
 		t.Fatalf("O1's loans: %+v", o.Loans)
 	}
 	// What the staff see.
-	out, err := exec.Command(bin, "-hub", addr, "circ", "list", "--state", "exception").CombinedOutput()
+	tokenFile := filepath.Join(dir, "admin.token")
+	out, err := exec.Command(bin, "-hub", addr, "-token-file", tokenFile, "circ", "list", "--state", "exception").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "39000099") || !strings.Contains(string(out), "Hold for North branch") {
 		t.Fatalf("circ list: %v\n%s", err, out)
 	}
-	out, err = exec.Command(bin, "-hub", addr, "circ", "resolve", fmt.Sprint(ex[0].ID), "--note", "sent to North").CombinedOutput()
+	out, err = exec.Command(bin, "-hub", addr, "-token-file", tokenFile, "circ", "resolve", fmt.Sprint(ex[0].ID), "--note", "sent to North").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "resolved") {
 		t.Fatalf("circ resolve: %v\n%s", err, out)
 	}

@@ -77,6 +77,7 @@ resend_after: 3s
 		r.Start()
 		replicas[i] = r
 	}
+	token := replicas[0].Token()
 
 	fleet := make([]*fleetsim.Locker, nLockers)
 	for i, id := range ids {
@@ -124,7 +125,9 @@ resend_after: 3s
 	}
 	call := func(k int, f func(c *hub.Client) error) bool {
 		for try := range 2 {
-			if f(hub.NewClient(replicas[(k+try)%2].Addr)) == nil {
+			c := hub.NewClient(replicas[(k+try)%2].Addr)
+			c.Token = token
+			if f(c) == nil {
 				return true
 			}
 		}

@@ -69,10 +69,15 @@ const usage = `lockerhub — reference central library for lockerd (protocol v1)
                                             loans and returns for the library's system (SIP2, docs/sip2.md)
   lockerhub circ retry ID                   send a refused transaction (or an exception) again
   lockerhub circ resolve ID --note TEXT     close a refusal or an exception (an item sorted, a loan keyed in)
+  lockerhub token create --name NAME --scope read|orders|open|admin[,...]   an API token, printed once
+  lockerhub token list ; lockerhub token revoke ID|NAME
+  lockerhub audit                           every state-changing request: who, when, what, from where
   lockerhub sip2-fake [-listen ADDR]        a fake ILS speaking SIP2, with demo patrons and items (for make demo)
 
-Client commands reach a running hub at -hub ADDR, given before or after the
-command (default $LOCKERHUB_API or 127.0.0.1:8490).
+Client commands reach a running hub at -hub ADDR (https://ADDR for TLS),
+given before or after the command (default $LOCKERHUB_API or
+127.0.0.1:8490), with the API token in $LOCKERHUB_TOKEN or the file
+-token-file FILE (default $LOCKERHUB_TOKEN_FILE).
 `
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -82,6 +87,7 @@ func run(args []string, out, errw io.Writer) int {
 	// lockerctl's -api.
 	global := flag.NewFlagSet("lockerhub", flag.ContinueOnError)
 	hubAddr := global.String("hub", envOr("LOCKERHUB_API", "127.0.0.1:8490"), "lockerhub HTTP API")
+	tokenFile := global.String("token-file", os.Getenv("LOCKERHUB_TOKEN_FILE"), "a file holding the API token (else $LOCKERHUB_TOKEN)")
 	args, err := cliflag.Globals(global, args)
 	if err != nil {
 		fmt.Fprintf(errw, "lockerhub: %v\n", err)
@@ -111,8 +117,11 @@ func run(args []string, out, errw io.Writer) int {
 		return 0
 	case "sip2-fake":
 		err = sip2Fake(args[1:], out)
-	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "circ":
-		err = client(*hubAddr, args, out)
+	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "circ", "token", "audit":
+		var tok string
+		if tok, err = apiToken(*tokenFile); err == nil {
+			err = client(*hubAddr, tok, args, out)
+		}
 	case "help", "-h", "--help":
 		fmt.Fprint(out, usage)
 		return 0
@@ -190,7 +199,7 @@ func serve(args []string) error {
 	} else {
 		// The flags as a config file would say them, checked the same way.
 		var b strings.Builder
-		fmt.Fprintf(&b, "store: {path: %q}\nhttp: {listen: %q}\n", *store, *httpAddr)
+		fmt.Fprintf(&b, "store: {path: %q}\nhttp: {listen: %q, admin_token_file: %q}\n", *store, *httpAddr, filepath.Join(filepath.Dir(*store), "admin.token"))
 		fmt.Fprintf(&b, "mqtt: {broker: %q, listen: %q, users_file: %q, topic_prefix: %q, client_id: %q, password_file: %q}\n",
 			*brokerURL, *mqttListen, *users, *prefix, *clientID, *password)
 		fmt.Fprintf(&b, "keys: {signing_key_file: %q, pickup_key_file: %q}\nlockers: [", *keyFile, *pickupKeyFile)
@@ -209,7 +218,7 @@ func serve(args []string) error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	cfg := hub.Config{Prefix: c.MQTT.Prefix, ClientID: c.MQTT.ClientID, SigningKey: c.SigningKey, PickupKey: c.PickupKey,
 		StorePath: c.Store.Path, Lockers: c.Lockers, CmdTTL: c.CommandTTL.D(), Log: log,
-		LeaseTTL: c.LeaseTTL.D(), ResendAfter: c.ResendAfter.D()}
+		LeaseTTL: c.LeaseTTL.D(), ResendAfter: c.ResendAfter.D(), BehindProxy: c.HTTP.BehindProxy}
 	if c.Password != "" {
 		cfg.Username, cfg.Password = c.MQTT.ClientID, c.Password
 	}
@@ -287,8 +296,18 @@ func serve(args []string) error {
 	if err != nil {
 		return fmt.Errorf("http.listen: %w", err)
 	}
+	if created, err := h.BootstrapToken(c.HTTP.AdminTokenFile); err != nil {
+		ln.Close()
+		return fmt.Errorf("http.admin_token_file: %w", err)
+	} else if created {
+		log.Info("no API token yet: the first admin token is written to its file (create others with 'lockerhub token create')", "file", c.HTTP.AdminTokenFile)
+	}
 	srv := httpapi.NewServer(h.Handler(), nil)
-	go srv.Serve(httpapi.LimitListener(ln, httpapi.MaxConns))
+	if c.HTTP.TLS.CertFile != "" {
+		go srv.ServeTLS(httpapi.LimitListener(ln, httpapi.MaxConns), c.HTTP.TLS.CertFile, c.HTTP.TLS.KeyFile)
+	} else {
+		go srv.Serve(httpapi.LimitListener(ln, httpapi.MaxConns))
+	}
 	defer srv.Close()
 	log.Info("lockerhub ready", "http", ln.Addr().String(), "brokers", cfg.Brokers, "prefix", c.MQTT.Prefix, "config", *cfgFile)
 	return h.Run(ctx)
@@ -320,8 +339,8 @@ func migrate(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "copied %d lockers served (%d heard from), %d stores, %d events, %d orders, %d pending order changes, %d commands, %d alarms, %d circulation transactions in %v\n",
-		n.Known, n.Lockers, n.Stores, n.Events, n.Orders, n.Pending, n.Commands, n.Alarms, n.Circulation, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(out, "copied %d lockers served (%d heard from), %d stores, %d events, %d orders, %d pending order changes, %d commands, %d alarms, %d circulation transactions, %d API tokens, %d audit records in %v\n",
+		n.Known, n.Lockers, n.Stores, n.Events, n.Orders, n.Pending, n.Commands, n.Alarms, n.Circulation, n.Tokens, n.Audit, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -377,9 +396,30 @@ func checkBroker(cfg hub.Config, timeout time.Duration) error {
 	return nil
 }
 
-func client(hubAddr string, args []string, out io.Writer) error {
+// apiToken is the CLI's API token: $LOCKERHUB_TOKEN, else the file
+// given (-token-file, $LOCKERHUB_TOKEN_FILE).
+func apiToken(file string) (string, error) {
+	if t := strings.TrimSpace(os.Getenv("LOCKERHUB_TOKEN")); t != "" {
+		return t, nil
+	}
+	if file == "" {
+		return "", errors.New("no API token: set LOCKERHUB_TOKEN, or give -token-file FILE (or LOCKERHUB_TOKEN_FILE); a new hub writes its first admin token to http.admin_token_file")
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return "", fmt.Errorf("token file: %w", err)
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, 1024))
+	if err != nil {
+		return "", fmt.Errorf("token file: %w", err)
+	}
+	return strings.TrimSpace(string(raw)), nil
+}
+
+func client(hubAddr, token string, args []string, out io.Writer) error {
 	cmd, sub := args[0], args[1:]
-	if cmd == "order" || cmd == "locker" || cmd == "circ" {
+	if cmd == "order" || cmd == "locker" || cmd == "circ" || cmd == "token" {
 		if len(sub) == 0 {
 			return fmt.Errorf("want: %s add ...", cmd)
 		}
@@ -400,6 +440,8 @@ func client(hubAddr string, args []string, out io.Writer) error {
 	state := fs.String("state", "", "circ list: queued, sending, done, refused, exception or resolved")
 	asJSON := fs.Bool("json", false, "circ list: one JSON record a line")
 	note := fs.String("note", "", "circ resolve: what was done")
+	name := fs.String("name", "", "token create: the token's name (who uses it)")
+	scope := fs.String("scope", "", "token create: scopes, comma-separated: read, orders, open, admin")
 	var its cliflag.Items
 	fs.Var(&its, "item", "BARCODE[:TITLE], repeatable")
 	pos, err := cliflag.Parse(fs, sub)
@@ -407,6 +449,10 @@ func client(hubAddr string, args []string, out io.Writer) error {
 		return err
 	}
 	c := hub.NewClient(hubAddr)
+	c.Token = token
+	if strings.HasPrefix(hubAddr, "https://") {
+		c.Addr, c.Scheme = strings.TrimPrefix(hubAddr, "https://"), "https"
+	}
 	needLocker := func() error {
 		if *lockerID == "" {
 			return errors.New("--locker is required")
@@ -587,6 +633,49 @@ func client(hubAddr string, args []string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "transaction %d (%s of %s): %s\n", r.ID, r.Kind, r.Item, r.State)
 		return nil
+	case "token create":
+		secret, rec, err := c.CreateToken(*name, strings.Split(*scope, ","))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "token %s (%s, scopes %s) — shown this once, the hub keeps only its hash:\n%s\n", rec.ID, rec.Name, strings.Join(rec.Scopes, ","), secret)
+		return nil
+	case "token list":
+		ts, err := c.Tokens()
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tCREATED\tBY\tREVOKED")
+		for _, t := range ts {
+			revoked := ""
+			if !t.Revoked.IsZero() {
+				revoked = t.Revoked.Local().Format(time.DateTime)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, strings.Join(t.Scopes, ","), t.Created.Local().Format(time.DateTime), t.CreatedBy, revoked)
+		}
+		return tw.Flush()
+	case "token revoke":
+		if len(pos) != 1 {
+			return errors.New("want: token revoke ID|NAME")
+		}
+		t, err := c.RevokeToken(pos[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "token %s (%s) revoked\n", t.ID, t.Name)
+		return nil
+	case "audit":
+		as, err := c.AuditLog()
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SEQ\tAT\tWHO\tFROM\tACTION\tSTATUS\tDETAIL")
+		for _, a := range as {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\n", a.Seq, a.At.Local().Format(time.DateTime), a.Who, a.From, a.Action, a.Status, a.Detail)
+		}
+		return tw.Flush()
 	case "alarms":
 		as, err := c.Alarms()
 		if err != nil {

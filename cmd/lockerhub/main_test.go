@@ -63,6 +63,7 @@ func runHub(t *testing.T) (*hub.Hub, string, string) {
 	h := hubtest.Start(t, hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key, Lockers: []string{"nb-1"}})
 	srv := httptest.NewServer(h.Handler())
 	t.Cleanup(srv.Close)
+	t.Setenv("LOCKERHUB_TOKEN", hubtest.Token(t, h))
 	return h, strings.TrimPrefix(srv.URL, "http://"), dir
 }
 
@@ -114,8 +115,9 @@ func TestClientCommands(t *testing.T) {
 	}
 }
 
-// lockerhub refuses to open its unauthenticated HTTP API, or an embedded
-// broker without passwords, to the network, and says why.
+// lockerhub refuses to open its HTTP API to the network without TLS (its
+// tokens would travel in clear), or an embedded broker without
+// passwords, and says why.
 func TestServeRefusesOpenListeners(t *testing.T) {
 	dir := t.TempDir()
 	cli(t, "keygen", "-out", dir)
@@ -124,8 +126,8 @@ func TestServeRefusesOpenListeners(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-http", "0.0.0.0:0"}, "must listen on loopback only"},
-		{[]string{"-http", ":0"}, "must listen on loopback only"},
+		{[]string{"-http", "0.0.0.0:0"}, "beyond loopback the API needs TLS"},
+		{[]string{"-http", ":0"}, "beyond loopback the API needs TLS"},
 		{[]string{"-http", "127.0.0.1:0", "-mqtt-listen", "0.0.0.0:0"}, "-broker-users"},
 	}
 	for _, tt := range tests {
@@ -191,5 +193,48 @@ func TestConfigFile(t *testing.T) {
 	}
 	if _, errw, code := cli(t, "serve", "-config", bad); code != 1 || !strings.Contains(errw, "bad.yaml:3: http.listen:") {
 		t.Fatalf("serve -config with a bad file: %d %s", code, errw)
+	}
+}
+
+// Tokens from the command line: created with a scope and shown once, used
+// within their scope only, revoked; without one the CLI says how to get
+// one; state-changing calls land in the audit log.
+func TestTokensFromTheCLI(t *testing.T) {
+	_, api, _ := runHub(t)
+	out, errw, code := cli(t, "token", "create", "-hub", api, "--name", "ordering-platform", "--scope", "orders")
+	if code != 0 {
+		t.Fatalf("token create: %s", errw)
+	}
+	secret := regexp.MustCompile(`lht_\S+`).FindString(out)
+	if secret == "" || !strings.Contains(out, "shown this once") {
+		t.Fatalf("token create printed:\n%s", out)
+	}
+	admin := os.Getenv("LOCKERHUB_TOKEN")
+	t.Setenv("LOCKERHUB_TOKEN", secret)
+	if _, errw, code := cli(t, "order", "add", "-hub", api, "--locker", "nb-1", "--patron", "21000001"); code != 0 {
+		t.Fatalf("order add with an orders token: %s", errw)
+	}
+	if _, errw, code := cli(t, "open", "-hub", api, "--locker", "nb-1", "A01", "--reason", "x"); code == 0 || !strings.Contains(errw, `lacks the scope "open"`) {
+		t.Fatalf("open with an orders token: %d %s", code, errw)
+	}
+	t.Setenv("LOCKERHUB_TOKEN", admin)
+	if out, errw, code := cli(t, "token", "list", "-hub", api); code != 0 || !strings.Contains(out, "ordering-platform") || strings.Contains(out, secret) {
+		t.Fatalf("token list: %s %s", out, errw)
+	}
+	if _, errw, code := cli(t, "token", "revoke", "-hub", api, "ordering-platform"); code != 0 {
+		t.Fatalf("revoke: %s", errw)
+	}
+	t.Setenv("LOCKERHUB_TOKEN", secret)
+	if _, errw, code := cli(t, "lockers", "-hub", api); code == 0 || !strings.Contains(errw, "unknown or revoked token") {
+		t.Fatalf("a revoked token: %d %s", code, errw)
+	}
+	t.Setenv("LOCKERHUB_TOKEN", "")
+	if _, errw, code := cli(t, "lockers", "-hub", api); code == 0 || !strings.Contains(errw, "no API token: set LOCKERHUB_TOKEN") {
+		t.Fatalf("no token: %d %s", code, errw)
+	}
+	t.Setenv("LOCKERHUB_TOKEN", admin)
+	out, errw, code = cli(t, "audit", "-hub", api)
+	if code != 0 || !strings.Contains(out, "POST /v1/orders") || !strings.Contains(out, "ordering-platform") || !strings.Contains(out, "POST /v1/tokens/ordering-platform/revoke") {
+		t.Fatalf("audit: %s %s", out, errw)
 	}
 }

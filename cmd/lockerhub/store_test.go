@@ -63,7 +63,11 @@ func dump(t *testing.T, s hub.Store) string {
 		alarms, err := tx.Alarms(0)
 		add("alarms", alarms, err)
 		circs, err := tx.Circs(0, 0)
-		return add("circulation", circs, err)
+		add("circulation", circs, err)
+		tokens, err := tx.Tokens()
+		add("tokens", tokens, err)
+		audit, err := tx.Audit(0, 0)
+		return add("audit", audit, err)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +129,7 @@ func TestMigrateBoltToPostgres(t *testing.T) {
 	dsn := pgtest.DB(t)
 	os.WriteFile(dsnFile, []byte(dsn+"\n"), 0o600)
 	out, errw, code := cli(t, "migrate", "--from", "bolt:"+boltFile, "--to", "postgres:"+dsnFile)
-	if code != 0 || !strings.Contains(out, "copied 2 lockers served (1 heard from), 2 stores, 30 events, 3 orders, 3 pending order changes, 1 commands, 1 alarms, 2 circulation transactions") {
+	if code != 0 || !strings.Contains(out, "copied 2 lockers served (1 heard from), 2 stores, 30 events, 3 orders, 3 pending order changes, 1 commands, 1 alarms, 2 circulation transactions, 0 API tokens, 0 audit records") {
 		t.Fatalf("migrate: %d %s %s", code, out, errw)
 	}
 	src, err := hub.OpenBolt(boltFile)

@@ -37,6 +37,8 @@ var (
 	bLeases   = []byte("leases")    // name → lease
 	bCirc     = []byte("circ")      // id → CircRec (the ILS transactions)
 	bCircOpen = []byte("circ_open") // id → nothing: the open ones (CircRec.Open)
+	bTokens   = []byte("tokens")    // id → Token
+	bAudit    = []byte("audit")     // seq → AuditRec
 )
 
 // schemaVersion 2 keys events by store (epoch): version 1 keyed them by
@@ -56,7 +58,7 @@ func openBolt(path string) (*boltStore, error) {
 		return nil, fmt.Errorf("hub store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bLockers, bOrders, bEvents, bPending, bRevs, bCmds, bStores, bAlarms, bMeta, bKnown, bLeases, bCirc, bCircOpen} {
+		for _, b := range [][]byte{bLockers, bOrders, bEvents, bPending, bRevs, bCmds, bStores, bAlarms, bMeta, bKnown, bLeases, bCirc, bCircOpen, bTokens, bAudit} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -384,6 +386,51 @@ func (t boltTx) OpenCircs(limit int) ([]CircRec, error) {
 		if found {
 			out = append(out, rec)
 		}
+	}
+	return out, nil
+}
+
+func (t boltTx) PutToken(tok Token) error {
+	return boltkv.PutJSON(t.b(bTokens), []byte(tok.ID), tok)
+}
+
+func (t boltTx) Token(id string) (tok Token, found bool, err error) {
+	found, err = boltkv.GetJSON(t.b(bTokens), []byte(id), &tok)
+	return tok, found, err
+}
+
+func (t boltTx) Tokens() ([]Token, error) {
+	var out []Token
+	err := t.b(bTokens).ForEach(func(_, v []byte) error {
+		var tok Token
+		if err := json.Unmarshal(v, &tok); err != nil {
+			return err
+		}
+		out = append(out, tok)
+		return nil
+	})
+	return out, err
+}
+
+func (t boltTx) AddAudit(a AuditRec) (AuditRec, error) {
+	b := t.b(bAudit)
+	n, err := b.NextSequence()
+	if err != nil {
+		return a, err
+	}
+	a.Seq = n
+	return a, boltkv.PutJSON(b, boltkv.U64Key(n), a)
+}
+
+func (t boltTx) Audit(after uint64, limit int) ([]AuditRec, error) {
+	var out []AuditRec
+	c := t.b(bAudit).Cursor()
+	for k, v := c.Seek(boltkv.U64Key(after + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
+		var a AuditRec
+		if err := json.Unmarshal(v, &a); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
 	}
 	return out, nil
 }

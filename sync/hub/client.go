@@ -12,8 +12,11 @@ import (
 // Client talks to a running hub's HTTP API (Handler): lockerhub's commands
 // and tests use it.
 type Client struct {
-	Addr string // host:port
-	HTTP *http.Client
+	Addr  string // host:port
+	Token string // the bearer token every /v1/ call needs
+	HTTP  *http.Client
+	// Scheme is "http" (default) or "https".
+	Scheme string
 }
 
 // NewClient returns a client for the hub at addr.
@@ -24,7 +27,42 @@ func NewClient(addr string) *Client {
 // Do sends body (if any) as JSON and decodes the reply into into (if any).
 // A non-2xx reply is an error carrying the hub's message.
 func (c *Client) Do(method, path string, body, into any) error {
-	return jsonhttp.Do(c.HTTP, "hub at "+c.Addr, method, "http://"+c.Addr+path, nil, body, into)
+	var hdr http.Header
+	if c.Token != "" {
+		hdr = http.Header{"Authorization": {"Bearer " + c.Token}}
+	}
+	scheme := c.Scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	return jsonhttp.Do(c.HTTP, "hub at "+c.Addr, method, scheme+"://"+c.Addr+path, hdr, body, into)
+}
+
+// CreateToken makes an API token; its secret comes back once.
+func (c *Client) CreateToken(name string, scopes []string) (string, Token, error) {
+	var r struct {
+		Token  string `json:"token"`
+		Record Token  `json:"record"`
+	}
+	err := c.Do("POST", "/v1/tokens", map[string]any{"name": name, "scopes": scopes}, &r)
+	return r.Token, r.Record, err
+}
+
+// Tokens lists the API tokens.
+func (c *Client) Tokens() ([]Token, error) {
+	var ts []Token
+	return ts, c.Do("GET", "/v1/tokens", nil, &ts)
+}
+
+// RevokeToken revokes a token by id or name.
+func (c *Client) RevokeToken(idOrName string) (Token, error) {
+	var t Token
+	return t, c.Do("POST", "/v1/tokens/"+url.PathEscape(idOrName)+"/revoke", nil, &t)
+}
+
+// AuditLog reads the audit log, page by page.
+func (c *Client) AuditLog() ([]AuditRec, error) {
+	return pages(c, "/v1/audit?", func(a AuditRec) string { return fmt.Sprint(a.Seq) })
 }
 
 // CreateOrder creates an order; the reply holds its pickup code.

@@ -7,7 +7,7 @@ import (
 
 // Copied counts what Copy moved.
 type Copied struct {
-	Lockers, Known, Stores, Events, Orders, Pending, Commands, Alarms, Circulation int
+	Lockers, Known, Stores, Events, Orders, Pending, Commands, Alarms, Circulation, Tokens, Audit int
 }
 
 // Copy moves everything src holds into dst (a pilot's bbolt file into
@@ -89,6 +89,26 @@ func Copy(dst, src Store) (Copied, error) {
 				}
 			}
 			n.Circulation = len(circs)
+			tokens, err := from.Tokens()
+			if err != nil {
+				return err
+			}
+			for _, tok := range tokens {
+				if err := to.PutToken(tok); err != nil {
+					return err
+				}
+			}
+			n.Tokens = len(tokens)
+			audit, err := from.Audit(0, 0)
+			if err != nil {
+				return err
+			}
+			for _, a := range audit {
+				if _, err := to.AddAudit(a); err != nil {
+					return err
+				}
+			}
+			n.Audit = len(audit)
 			return nil
 		})
 	})

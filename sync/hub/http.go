@@ -1,34 +1,147 @@
 package hub
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
-// Handler is the hub's local HTTP API (loopback), used by the lockerhub
-// command line.
+// maxBody bounds a request's body: an order with 50 items is a few KB.
+const maxBody = 1 << 20
+
+// Handler is the hub's HTTP API. Every /v1/ route needs a bearer token
+// with its scope (401 without one or with a revoked one, 403 with the
+// wrong scope, as JSON errors that never repeat the token); every
+// state-changing request is written to the audit log, with who, what
+// and from where. /healthz and /metrics need no token.
 func (h *Hub) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/lockers", func(w http.ResponseWriter, r *http.Request) {
+	handle := func(pattern, scope string, fn http.HandlerFunc) {
+		mux.Handle(pattern, h.authorize(scope, fn))
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, map[string]bool{"ok": true, "broker": h.Connected()}, nil)
+	})
+	mux.Handle("GET /metrics", h.metrics.handler())
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		// Before the token: a route that does not exist says so only to
+		// a caller with a token.
+		if _, err := h.Authenticate(bearer(r)); err != nil {
+			deny(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+		deny(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path)
+	})
+	h.routes(handle)
+	return mux
+}
+
+// bearer is the request's bearer token ("" when none).
+func bearer(r *http.Request) string {
+	v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return ""
+	}
+	return strings.TrimSpace(v)
+}
+
+func deny(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="lockerhub"`)
+	}
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// authorize checks the request's token for scope and, for a request that
+// changes state, writes it to the audit log once answered.
+func (h *Hub) authorize(scope string, next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, err := h.Authenticate(bearer(r))
+		if errors.Is(err, ErrNoToken) || errors.Is(err, ErrBadToken) {
+			deny(w, http.StatusUnauthorized, err.Error())
+			return
+		}
+		if err != nil {
+			deny(w, http.StatusServiceUnavailable, "the hub's store cannot be read")
+			return
+		}
+		if !tok.Allows(scope) {
+			deny(w, http.StatusForbidden, fmt.Sprintf("token %q lacks the scope %q", tok.Name, scope))
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				// A refused attempt to change something is audited too.
+				h.Audit(AuditRec{Who: tok.Name, Action: r.Method + " " + r.URL.Path, From: h.clientAddr(r), Status: http.StatusForbidden})
+			}
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, tok))
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			next(w, r)
+			return
+		}
+		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			deny(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", maxBody))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(raw))
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next(rec, r)
+		h.Audit(AuditRec{Who: tok.Name, Action: r.Method + " " + r.URL.Path, Detail: string(raw), From: h.clientAddr(r), Status: rec.status})
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
+
+// clientAddr is where a request came from: behind a proxy, the address
+// the proxy appended last to X-Forwarded-For (the one it saw).
+func (h *Hub) clientAddr(r *http.Request) string {
+	if h.cfg.BehindProxy {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			parts := strings.Split(xff, ",")
+			return strings.TrimSpace(parts[len(parts)-1])
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// routes registers the API's routes with the scope each needs.
+func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
+	handle("GET /v1/lockers", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		ls, err := h.Lockers()
 		reply(w, page(ls, limitOf(r), func(l LockerInfo) bool { return l.ID > r.URL.Query().Get("after") }), err)
 	})
-	mux.HandleFunc("POST /v1/lockers", func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/lockers", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ ID string }
 		if !read(w, r, &req) {
 			return
 		}
 		reply(w, map[string]string{"id": req.ID}, h.AddLocker(req.ID, "api"))
 	})
-	mux.HandleFunc("GET /v1/orders", func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/orders", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		os, err := h.Orders(r.URL.Query().Get("locker"))
 		after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
 		reply(w, page(os, limitOf(r), func(o OrderRec) bool { return o.Rev > after }), err)
 	})
-	mux.HandleFunc("POST /v1/orders", func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/orders", ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
 		var req NewOrder
 		if !read(w, r, &req) {
 			return
@@ -37,7 +150,7 @@ func (h *Hub) Handler() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		reply(w, c, err)
 	})
-	mux.HandleFunc("POST /v1/cancel", func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/cancel", ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Locker, OrderID string }
 		if !read(w, r, &req) {
 			return
@@ -45,7 +158,7 @@ func (h *Hub) Handler() http.Handler {
 		rev, err := h.CancelOrder(req.Locker, req.OrderID)
 		reply(w, map[string]any{"rev": rev}, err)
 	})
-	mux.HandleFunc("POST /v1/snapshot", func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/snapshot", ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Locker   string
 			PartSize int
@@ -56,19 +169,23 @@ func (h *Hub) Handler() http.Handler {
 		id, parts, err := h.Snapshot(req.Locker, req.PartSize)
 		reply(w, map[string]any{"snap_id": id, "parts": parts}, err)
 	})
-	mux.HandleFunc("POST /v1/open", func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/open", ScopeOpen, func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Locker, Compartment, Reason string }
 		if !read(w, r, &req) {
+			return
+		}
+		if !h.opens.allow(Caller(r.Context()).ID, time.Now()) {
+			deny(w, http.StatusTooManyRequests, fmt.Sprintf("too many remote opens for this token: at most %d at once, then one every %v", openBurst, openEvery))
 			return
 		}
 		id, err := h.Open(req.Locker, req.Compartment, req.Reason)
 		reply(w, map[string]any{"cmd_id": id}, err)
 	})
-	mux.HandleFunc("GET /v1/commands/{id}", func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/commands/{id}", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		rec, err := h.Command(r.PathValue("id"))
 		reply(w, rec, err)
 	})
-	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/events", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		after, err := ParseCursor(r.URL.Query().Get("after"))
 		if err != nil {
 			reply(w, nil, err)
@@ -77,18 +194,18 @@ func (h *Hub) Handler() http.Handler {
 		evs, err := h.Events(r.URL.Query().Get("locker"), after, limitOf(r))
 		reply(w, evs, err)
 	})
-	mux.HandleFunc("GET /v1/alarms", func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/alarms", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
 		as, err := h.Alarms(after)
 		reply(w, page(as, limitOf(r), func(Alarm) bool { return true }), err)
 	})
-	mux.HandleFunc("GET /v1/circulation", func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/circulation", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		after, _ := strconv.ParseUint(q.Get("after"), 10, 64)
 		cs, err := h.Circulation(CircFilter{Locker: q.Get("locker"), State: q.Get("state"), After: after, Limit: limitOf(r)})
 		reply(w, cs, err)
 	})
-	mux.HandleFunc("POST /v1/circulation/{id}/retry", func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/circulation/{id}/retry", ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
 		id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 		if err != nil {
 			reply(w, nil, fmt.Errorf("transaction id %q: want a number", r.PathValue("id")))
@@ -97,7 +214,7 @@ func (h *Hub) Handler() http.Handler {
 		c, err := h.RetryCirc(id)
 		reply(w, c, err)
 	})
-	mux.HandleFunc("POST /v1/circulation/{id}/resolve", func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/circulation/{id}/resolve", ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Note string }
 		if !read(w, r, &req) {
 			return
@@ -110,8 +227,36 @@ func (h *Hub) Handler() http.Handler {
 		c, err := h.ResolveCirc(id, req.Note)
 		reply(w, c, err)
 	})
-	mux.Handle("GET /metrics", h.metrics.handler())
-	return mux
+	handle("GET /v1/tokens", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+		ts, err := h.Tokens()
+		reply(w, ts, err)
+	})
+	handle("POST /v1/tokens", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Name   string   `json:"name"`
+			Scopes []string `json:"scopes"`
+		}
+		if !read(w, r, &req) {
+			return
+		}
+		secret, tok, err := h.CreateToken(req.Name, req.Scopes, Caller(r.Context()).Name)
+		tok.Hash = ""
+		w.Header().Set("Cache-Control", "no-store")
+		reply(w, map[string]any{"token": secret, "record": tok}, err)
+	})
+	handle("POST /v1/tokens/{id}/revoke", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+		tok, err := h.RevokeToken(r.PathValue("id"))
+		tok.Hash = ""
+		reply(w, tok, err)
+	})
+	handle("GET /v1/audit", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+		after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
+		as, err := h.AuditLog(after, limitOf(r))
+		if as == nil {
+			as = []AuditRec{}
+		}
+		reply(w, as, err)
+	})
 }
 
 // Pages: every list is served at most maxPage entries at a time (?limit=
@@ -166,7 +311,7 @@ func ParseCursor(s string) (Cursor, error) {
 func (c Cursor) String() string { return fmt.Sprintf("%d.%d", c.Epoch, c.Seq) }
 
 func read(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(v); err != nil {
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody)).Decode(v); err != nil {
 		reply(w, nil, fmt.Errorf("bad request: %w", err))
 		return false
 	}

@@ -47,6 +47,9 @@ type Config struct {
 	LeaseTTL    time.Duration
 	ResendAfter time.Duration
 	CmdTTL      time.Duration // exp of remote commands
+	// BehindProxy: the API is reached through a reverse proxy, whose
+	// X-Forwarded-For names the client in the audit log.
+	BehindProxy bool
 	// Circulation is the bridge to the library's system (SIP2).
 	Circulation Circulation
 	// Lockers are the lockers this hub serves (more can be added, see
@@ -74,6 +77,7 @@ type Hub struct {
 	heardAt    atomic.Int64 // when its own heartbeat last came back (or it connected), unix ns
 	metrics    *hubMetrics
 	ilsAlarmAt atomic.Int64 // when the last ILS login alarm was raised, unix ns
+	opens      openLimiter  // remote opens per token
 
 	mu      sync.Mutex
 	inbox   []inMsg

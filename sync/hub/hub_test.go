@@ -190,8 +190,11 @@ func TestListsArePaged(t *testing.T) {
 	}
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
+	token := hubtest.Token(t, h, hub.ScopeRead)
 	get := func(path string) []hub.OrderRec {
-		resp, err := http.Get(srv.URL + path)
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,13 +3,12 @@ package hub_test
 import (
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -20,9 +19,7 @@ import (
 // and a cloned card raised as alarms.
 func TestLockerLifecycle(t *testing.T) {
 	h, url, pub := newHub(t)
-	srv := httptest.NewServer(h.Handler())
-	defer srv.Close()
-	c := hub.NewClient(strings.TrimPrefix(srv.URL, "http://"))
+	c := hubtest.Serve(t, h)
 	tp := protocol.Topics{Prefix: protocol.DefaultPrefix, Locker: "nb-1"}
 	loc := brokertest.Record(t, url, "nb-1", "", nil, tp.DownOrders(), tp.DownCmd(), tp.DownAck())
 

@@ -274,6 +274,13 @@ func (h *Hub) Snapshot(lockerID string, partSize int) (string, int, error) {
 
 // Open sends cmd.open; the command expires after the hub's CmdTTL.
 func (h *Hub) Open(lockerID, compartment, reason string) (string, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" || utf8.RuneCountInString(reason) > 500 || !printable(reason) {
+		return "", errors.New("a remote open needs a reason (1 to 500 printable characters): it is audited")
+	}
+	if !compIDRe.MatchString(compartment) {
+		return "", fmt.Errorf("compartment %q: letters, digits, '-' and '_', up to 16", compartment)
+	}
 	return h.command(lockerID, protocol.TypeCmdOpen, protocol.CmdOpen{Compartment: compartment, Reason: reason})
 }
 

@@ -90,6 +90,16 @@ type Tx interface {
 	Circs(after uint64, limit int) ([]CircRec, error)
 	OpenCircs(limit int) ([]CircRec, error)
 
+	// API tokens, by id.
+	PutToken(t Token) error
+	Token(id string) (t Token, found bool, err error)
+	Tokens() ([]Token, error)
+
+	// The audit log: AddAudit numbers a (from 1); Audit lists those after
+	// seq after (at most limit; 0: all).
+	AddAudit(a AuditRec) (AuditRec, error)
+	Audit(after uint64, limit int) ([]AuditRec, error)
+
 	// Claim takes or renews the lease name for holder, for ttl from now
 	// (the store's clock): it is held when free, expired, or already
 	// holder's. Work that must run once among replicas runs under one.

@@ -5,6 +5,7 @@ package hubconfig
 
 import (
 	"crypto/ed25519"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
@@ -36,6 +37,18 @@ type Config struct {
 	} `yaml:"store"`
 	HTTP struct {
 		Listen string `yaml:"listen"`
+		// TLS: the API over HTTPS; required (or BehindProxy) beyond
+		// loopback, since tokens travel in every request.
+		TLS struct {
+			CertFile string `yaml:"cert_file"`
+			KeyFile  string `yaml:"key_file"`
+		} `yaml:"tls"`
+		// BehindProxy: a reverse proxy terminates TLS in front of the
+		// API (its X-Forwarded-For names clients in the audit log).
+		BehindProxy bool `yaml:"behind_proxy"`
+		// AdminTokenFile receives the first admin token when the hub has
+		// none (mode 0600, never overwritten).
+		AdminTokenFile string `yaml:"admin_token_file"`
 	} `yaml:"http"`
 	MQTT struct {
 		// Broker: an external broker's URL; unset, lockerhub runs its
@@ -106,7 +119,7 @@ type SIP2 struct {
 func defaults() Config {
 	var c Config
 	c.Store.Driver, c.Store.Path = "bolt", "lockerhub.db"
-	c.HTTP.Listen = "127.0.0.1:8490"
+	c.HTTP.Listen, c.HTTP.AdminTokenFile = "127.0.0.1:8490", "admin.token"
 	c.MQTT.Listen, c.MQTT.Prefix, c.MQTT.ClientID = "127.0.0.1:1883", protocol.DefaultPrefix, "lockerhub"
 	c.Keys.SigningKeyFile = "central.key"
 	c.CommandTTL = config.Duration(time.Minute)
@@ -174,11 +187,20 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 		bad("store.driver", "%q: known drivers: bolt, postgres", c.Store.Driver)
 	}
 	c.Store.Path, c.Store.DSNFile = rel(c.Store.Path), rel(c.Store.DSNFile)
-	// The API creates orders and opens doors and has no authentication
-	// yet: it stays on the machine (put an authenticating proxy on it).
-	if err := loopback.Check(c.HTTP.Listen); err != nil {
-		bad("http.listen", "%v: the HTTP API has no authentication yet and must listen on loopback only", err)
+	// Tokens travel in every request: beyond the machine, only over TLS
+	// (here, or at a proxy in front).
+	if (c.HTTP.TLS.CertFile == "") != (c.HTTP.TLS.KeyFile == "") {
+		bad("http.tls", "give both cert_file and key_file")
 	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		bad("http.listen", "%q: want host:port", c.HTTP.Listen)
+	} else if err := loopback.Check(c.HTTP.Listen); err != nil && c.HTTP.TLS.CertFile == "" && !c.HTTP.BehindProxy {
+		bad("http.listen", "%v: beyond loopback the API needs TLS (http.tls.cert_file and key_file) or http.behind_proxy: true (a proxy terminating TLS in front of it): its tokens would travel in clear", err)
+	}
+	if c.HTTP.AdminTokenFile == "" {
+		bad("http.admin_token_file", "required: where the first admin token is written")
+	}
+	c.HTTP.TLS.CertFile, c.HTTP.TLS.KeyFile, c.HTTP.AdminTokenFile = rel(c.HTTP.TLS.CertFile), rel(c.HTTP.TLS.KeyFile), rel(c.HTTP.AdminTokenFile)
 	if c.MQTT.Broker != "" && !strings.HasPrefix(c.MQTT.Broker, "tcp://") && !strings.HasPrefix(c.MQTT.Broker, "ssl://") {
 		bad("mqtt.broker", "%q: want tcp://host:port or ssl://host:port", c.MQTT.Broker)
 	}
@@ -253,6 +275,11 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 		}
 		if c.SIP2.Address != "" {
 			readSIP2Files(&c.SIP2, bad)
+		}
+		if c.HTTP.TLS.CertFile != "" {
+			if _, err := tls.LoadX509KeyPair(c.HTTP.TLS.CertFile, c.HTTP.TLS.KeyFile); err != nil {
+				bad("http.tls", "%v", err)
+			}
 		}
 		if f := c.MQTT.UsersFile; f != "" {
 			us, err := broker.ReadUsers(f)

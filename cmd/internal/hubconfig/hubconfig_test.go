@@ -21,7 +21,8 @@ func TestProblems(t *testing.T) {
 		{"postgres without a DSN file", "store:\n  driver: postgres\n", []string{"hub.yaml:1: store.dsn_file: required with driver postgres"}},
 		{"postgres with a path", "store:\n  driver: postgres\n  dsn_file: dsn\n  path: x.db\n", []string{"hub.yaml:4: store.path: for driver bolt"}},
 		{"bolt with a DSN file", "store:\n  dsn_file: dsn\n", []string{"hub.yaml:2: store.dsn_file: for driver postgres"}},
-		{"open API", "http:\n  listen: 0.0.0.0:8490\n", []string{"hub.yaml:2: http.listen:", "must listen on loopback only"}},
+		{"open API without TLS", "http:\n  listen: 0.0.0.0:8490\n", []string{"hub.yaml:2: http.listen:", "needs TLS (http.tls.cert_file and key_file) or http.behind_proxy: true"}},
+		{"half a TLS pair", "http:\n  listen: 0.0.0.0:8490\n  tls: {cert_file: c.pem}\n", []string{"hub.yaml:3: http.tls: give both cert_file and key_file"}},
 		{"open broker", "mqtt:\n  listen: 0.0.0.0:1883\n", []string{"hub.yaml:2: mqtt.listen:", "users_file"}},
 		{"broker URL", "mqtt: {broker: \"mqtt.example:1883\"}\n", []string{"hub.yaml:1: mqtt.broker:"}},
 		{"broker and brokers", "mqtt:\n  broker: tcp://a:1883\n  brokers: [tcp://b:1883]\n", []string{"hub.yaml:3: mqtt.brokers: give mqtt.broker (one) or mqtt.brokers"}},
@@ -139,5 +140,16 @@ func TestLoadSIP2(t *testing.T) {
 	os.Remove(filepath.Join(dir, "sip2.pw"))
 	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "lockerhub.yaml:4: sip2.password_file:") {
 		t.Fatalf("missing password file: %v", err)
+	}
+}
+
+// Beyond loopback the API is accepted behind a TLS-terminating proxy.
+func TestAPIBehindProxy(t *testing.T) {
+	c, err := Parse("hub.yaml", []byte("http: {listen: \"0.0.0.0:8490\", behind_proxy: true}\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.HTTP.BehindProxy || c.HTTP.AdminTokenFile != "admin.token" {
+		t.Fatalf("http: %+v", c.HTTP)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -75,7 +76,7 @@ func (h *Hub) Start() {
 	h.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(h.cmd, h.done)
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get("http://" + h.Addr + "/v1/lockers"); err == nil {
+		if resp, err := http.Get("http://" + h.Addr + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return
@@ -91,6 +92,17 @@ func (h *Hub) Start() {
 			h.t.Fatalf("%s did not serve", h.Name)
 		}
 	}
+}
+
+// Token is the admin token the hub wrote at its first start (its
+// config's http.admin_token_file, default admin.token beside it).
+func (h *Hub) Token() string {
+	h.t.Helper()
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(h.Conf), "admin.token"))
+	if err != nil {
+		h.t.Fatalf("%s's admin token: %v", h.Name, err)
+	}
+	return strings.TrimSpace(string(raw))
 }
 
 // Kill kills the process (SIGKILL) and reaps it.

@@ -4,9 +4,13 @@ package hubtest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,3 +42,30 @@ func Start(t testing.TB, cfg hub.Config) *hub.Hub {
 	}
 	return h
 }
+
+// Serve serves h's API on a test server until the test ends and returns
+// a client with a token of scopes (admin when none are given).
+func Serve(t testing.TB, h *hub.Hub, scopes ...string) *hub.Client {
+	t.Helper()
+	srv := httptest.NewServer(h.Handler())
+	t.Cleanup(srv.Close)
+	c := hub.NewClient(strings.TrimPrefix(srv.URL, "http://"))
+	c.Token = Token(t, h, scopes...)
+	return c
+}
+
+// Token makes a token of scopes (admin when none are given) and returns
+// its secret.
+func Token(t testing.TB, h *hub.Hub, scopes ...string) string {
+	t.Helper()
+	if len(scopes) == 0 {
+		scopes = []string{hub.ScopeAdmin}
+	}
+	secret, _, err := h.CreateToken(fmt.Sprintf("test-%d", tokenSeq.Add(1)), scopes, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}
+
+var tokenSeq atomic.Int64

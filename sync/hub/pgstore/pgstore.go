@@ -642,6 +642,47 @@ func (t *tx) OpenCircs(limit int) ([]hub.CircRec, error) {
 	return listJSON[hub.CircRec](t, sql)
 }
 
+func (t *tx) PutToken(tok hub.Token) error {
+	raw, err := marshal(tok)
+	if err != nil {
+		return err
+	}
+	return t.exec("INSERT INTO tokens (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc", tok.ID, raw)
+}
+
+func (t *tx) Token(id string) (tok hub.Token, found bool, err error) {
+	found, err = t.getJSON(&tok, "SELECT doc FROM tokens WHERE id = $1", id)
+	return tok, found, err
+}
+
+func (t *tx) Tokens() ([]hub.Token, error) {
+	return listJSON[hub.Token](t, `SELECT doc FROM tokens ORDER BY id COLLATE "C"`)
+}
+
+func (t *tx) AddAudit(a hub.AuditRec) (hub.AuditRec, error) {
+	n, err := t.next("audit")
+	if err != nil {
+		return a, err
+	}
+	a.Seq = uint64(n)
+	raw, err := marshal(a)
+	if err != nil {
+		return a, err
+	}
+	return a, t.exec("INSERT INTO audit (seq, doc) VALUES ($1, $2)", n, raw)
+}
+
+func (t *tx) Audit(after uint64, limit int) ([]hub.AuditRec, error) {
+	if after >= math.MaxInt64 {
+		return nil, nil
+	}
+	sql := "SELECT doc FROM audit WHERE seq > $1 ORDER BY seq"
+	if limit > 0 {
+		sql += " LIMIT " + strconv.Itoa(limit)
+	}
+	return listJSON[hub.AuditRec](t, sql, int64(after))
+}
+
 func (t *tx) Claim(name, holder string, ttl time.Duration) (bool, error) {
 	var got string
 	err := t.note(t.tx.QueryRow(t.ctx, `INSERT INTO leases (name, holder, expires) VALUES ($1, $2, now() + $3 * interval '1 microsecond')
