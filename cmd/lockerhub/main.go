@@ -64,7 +64,8 @@ const usage = `lockerhub — reference central library for lockerd (protocol v1)
   lockerhub lockers
   lockerhub orders --locker ID
   lockerhub events --locker ID [--after SEQ|EPOCH.SEQ] [-f]
-  lockerhub alarms                          stores replaced, cloned lockers, outbox tails not believed, ILS logins refused
+  lockerhub alarms [--state open]           what needs a person: forced doors, jams, full bins, faults, lockers offline, circulation exceptions, ...
+  lockerhub alarm ack SEQ ; lockerhub alarm resolve SEQ [--note TEXT]
   lockerhub circ list [--locker ID] [--state queued|sending|done|refused|exception|resolved] [--json]
                                             loans and returns for the library's system (SIP2, docs/sip2.md)
   lockerhub circ retry ID                   send a refused transaction (or an exception) again
@@ -117,7 +118,7 @@ func run(args []string, out, errw io.Writer) int {
 		return 0
 	case "sip2-fake":
 		err = sip2Fake(args[1:], out)
-	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "circ", "token", "audit":
+	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "alarm", "circ", "token", "audit":
 		var tok string
 		if tok, err = apiToken(*tokenFile); err == nil {
 			err = client(*hubAddr, tok, args, out)
@@ -218,7 +219,7 @@ func serve(args []string) error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	cfg := hub.Config{Prefix: c.MQTT.Prefix, ClientID: c.MQTT.ClientID, SigningKey: c.SigningKey, PickupKey: c.PickupKey,
 		StorePath: c.Store.Path, Lockers: c.Lockers, CmdTTL: c.CommandTTL.D(), Log: log,
-		LeaseTTL: c.LeaseTTL.D(), ResendAfter: c.ResendAfter.D(), BehindProxy: c.HTTP.BehindProxy}
+		LeaseTTL: c.LeaseTTL.D(), ResendAfter: c.ResendAfter.D(), BehindProxy: c.HTTP.BehindProxy, OfflineAfter: c.Alarms.OfflineAfter.D()}
 	if c.Password != "" {
 		cfg.Username, cfg.Password = c.MQTT.ClientID, c.Password
 	}
@@ -419,7 +420,7 @@ func apiToken(file string) (string, error) {
 
 func client(hubAddr, token string, args []string, out io.Writer) error {
 	cmd, sub := args[0], args[1:]
-	if cmd == "order" || cmd == "locker" || cmd == "circ" || cmd == "token" {
+	if cmd == "order" || cmd == "locker" || cmd == "circ" || cmd == "token" || cmd == "alarm" {
 		if len(sub) == 0 {
 			return fmt.Errorf("want: %s add ...", cmd)
 		}
@@ -437,7 +438,7 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 	after := fs.String("after", "", "events after this position: SEQ (of the locker's first store) or EPOCH.SEQ")
 	follow := fs.Bool("f", false, "keep following")
 	patron := fs.String("patron", "", "the reader's library card number (order add; kept at the hub, for the ILS)")
-	state := fs.String("state", "", "circ list: queued, sending, done, refused, exception or resolved")
+	state := fs.String("state", "", "circ list: queued, sending, done, refused, exception or resolved; alarms: open")
 	asJSON := fs.Bool("json", false, "circ list: one JSON record a line")
 	note := fs.String("note", "", "circ resolve: what was done")
 	name := fs.String("name", "", "token create: the token's name (who uses it)")
@@ -677,16 +678,40 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 		}
 		return tw.Flush()
 	case "alarms":
-		as, err := c.Alarms()
+		as, err := c.Alarms(*state == "open")
 		if err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SEQ\tAT\tLOCKER\tTYPE\tDETAIL")
+		fmt.Fprintln(tw, "SEQ\tFIRST SEEN\tLAST SEEN\tCOUNT\tLOCKER\tTYPE\tCOMPARTMENT\tSEVERITY\tSTATE\tDETAIL")
 		for _, a := range as {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", a.Seq, a.At.Local().Format(time.DateTime), a.Locker, a.Type, a.Detail)
+			st := a.State
+			if st == "" {
+				st = "open"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Seq, a.At.Local().Format(time.DateTime), a.LastSeen.Local().Format(time.DateTime),
+				max(a.Count, 1), a.Locker, a.Type, a.Compartment, a.Severity, st, a.Detail)
 		}
 		return tw.Flush()
+	case "alarm ack", "alarm resolve":
+		if len(pos) != 1 {
+			return fmt.Errorf("want: %s SEQ", cmd)
+		}
+		seq, err := strconv.ParseUint(pos[0], 10, 64)
+		if err != nil {
+			return fmt.Errorf("alarm %q: want its number", pos[0])
+		}
+		var a hub.Alarm
+		if cmd == "alarm ack" {
+			a, err = c.AckAlarm(seq)
+		} else {
+			a, err = c.ResolveAlarm(seq, *note)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "alarm %d (%s at %s): %s\n", a.Seq, a.Type, a.Locker, a.State)
+		return nil
 	}
 	return fmt.Errorf("unknown command %q", cmd)
 }

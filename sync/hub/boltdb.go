@@ -2,11 +2,13 @@ package hub
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -23,22 +25,23 @@ type boltStore struct{ db *bolt.DB }
 var _ Store = (*boltStore)(nil)
 
 var (
-	bLockers  = []byte("lockers")
-	bOrders   = []byte("orders") // locker \x00 order id → OrderRec
-	bEvents   = []byte("events") // locker \x00 epoch(4) seq(8) → protocol.Event
-	bStores   = []byte("stores") // locker \x00 store id → StoreRec
-	bAlarms   = []byte("alarms") // seq → Alarm
-	bKnown    = []byte("known")  // locker id → KnownLocker: the lockers this hub serves
-	bMeta     = []byte("meta")
-	kSchema   = []byte("schema")
-	bPending  = []byte("pending")   // locker \x00 rev \x00 part → PendingMsg (order changes not yet acked)
-	bRevs     = []byte("revs")      // locker → last order rev issued
-	bCmds     = []byte("cmds")      // command id → CmdRec
-	bLeases   = []byte("leases")    // name → lease
-	bCirc     = []byte("circ")      // id → CircRec (the ILS transactions)
-	bCircOpen = []byte("circ_open") // id → nothing: the open ones (CircRec.Open)
-	bTokens   = []byte("tokens")    // id → Token
-	bAudit    = []byte("audit")     // seq → AuditRec
+	bLockers    = []byte("lockers")
+	bOrders     = []byte("orders") // locker \x00 order id → OrderRec
+	bEvents     = []byte("events") // locker \x00 epoch(4) seq(8) → protocol.Event
+	bStores     = []byte("stores") // locker \x00 store id → StoreRec
+	bAlarms     = []byte("alarms") // seq → Alarm
+	bKnown      = []byte("known")  // locker id → KnownLocker: the lockers this hub serves
+	bMeta       = []byte("meta")
+	kSchema     = []byte("schema")
+	bPending    = []byte("pending")     // locker \x00 rev \x00 part → PendingMsg (order changes not yet acked)
+	bRevs       = []byte("revs")        // locker → last order rev issued
+	bCmds       = []byte("cmds")        // command id → CmdRec
+	bLeases     = []byte("leases")      // name → lease
+	bCirc       = []byte("circ")        // id → CircRec (the ILS transactions)
+	bCircOpen   = []byte("circ_open")   // id → nothing: the open ones (CircRec.Open)
+	bTokens     = []byte("tokens")      // id → Token
+	bAlarmsOpen = []byte("alarms_open") // Alarm.Key → seq of the latest unresolved one
+	bAudit      = []byte("audit")       // seq → AuditRec
 )
 
 // schemaVersion 2 keys events by store (epoch): version 1 keyed them by
@@ -58,7 +61,7 @@ func openBolt(path string) (*boltStore, error) {
 		return nil, fmt.Errorf("hub store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bLockers, bOrders, bEvents, bPending, bRevs, bCmds, bStores, bAlarms, bMeta, bKnown, bLeases, bCirc, bCircOpen, bTokens, bAudit} {
+		for _, b := range [][]byte{bLockers, bOrders, bEvents, bPending, bRevs, bCmds, bStores, bAlarms, bMeta, bKnown, bLeases, bCirc, bCircOpen, bTokens, bAudit, bAlarmsOpen} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -311,13 +314,53 @@ func (t boltTx) Commands() ([]CmdRec, error) {
 }
 
 func (t boltTx) AddAlarm(a Alarm) (Alarm, error) {
-	b := t.b(bAlarms)
-	n, err := b.NextSequence()
+	n, err := t.b(bAlarms).NextSequence()
 	if err != nil {
 		return a, err
 	}
 	a.Seq = n
-	return a, boltkv.PutJSON(b, boltkv.U64Key(n), a)
+	return a, t.PutAlarm(a)
+}
+
+func (t boltTx) PutAlarm(a Alarm) error {
+	if a.Seq == 0 {
+		return errors.New("alarm without its seq")
+	}
+	if err := boltkv.PutJSON(t.b(bAlarms), boltkv.U64Key(a.Seq), a); err != nil {
+		return err
+	}
+	idx := t.b(bAlarmsOpen)
+	key := []byte(a.Key())
+	if a.Unresolved() {
+		return idx.Put(key, boltkv.U64Key(a.Seq))
+	}
+	if cur := idx.Get(key); cur != nil && string(cur) == string(boltkv.U64Key(a.Seq)) {
+		return idx.Delete(key)
+	}
+	return nil
+}
+
+func (t boltTx) OpenAlarm(key string) (a Alarm, found bool, err error) {
+	seq := t.b(bAlarmsOpen).Get([]byte(key))
+	if seq == nil {
+		return a, false, nil
+	}
+	found, err = boltkv.GetJSON(t.b(bAlarms), seq, &a)
+	return a, found && a.Unresolved(), err
+}
+
+func (t boltTx) OpenAlarms() ([]Alarm, error) {
+	var out []Alarm
+	err := t.b(bAlarmsOpen).ForEach(func(_, seq []byte) error {
+		var a Alarm
+		found, err := boltkv.GetJSON(t.b(bAlarms), seq, &a)
+		if err == nil && found && a.Unresolved() {
+			out = append(out, a)
+		}
+		return err
+	})
+	slices.SortFunc(out, func(x, y Alarm) int { return cmp.Compare(x.Seq, y.Seq) })
+	return out, err
 }
 
 func (t boltTx) Alarms(after uint64) ([]Alarm, error) {

@@ -383,6 +383,18 @@ func (h *Hub) circFinish(c CircRec, f func(*CircRec)) {
 		if err := tx.PutCirc(rec); err != nil {
 			return err
 		}
+		if rec.State == CircException || rec.State == CircRefused {
+			what := fmt.Sprintf("%s of %s %s", rec.Kind, rec.Item, rec.State)
+			if rec.Screen != "" {
+				what += ": " + rec.Screen
+			} else if rec.LastError != "" {
+				what += ": " + rec.LastError
+			}
+			if err := h.raise(tx, Alarm{Locker: rec.Locker, Type: AlarmCirculation,
+				Detail: fmt.Sprintf("transaction %d, %s (lockerhub circ list --state %s)", rec.ID, what, rec.State)}); err != nil {
+				return err
+			}
+		}
 		if rec.Kind != CircCheckout || rec.Order == "" || (rec.State != CircDone && rec.State != CircRefused) {
 			return nil
 		}

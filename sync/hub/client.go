@@ -122,9 +122,25 @@ func (c *Client) Orders(lockerID string) ([]OrderRec, error) {
 	return pages(c, "/v1/orders?locker="+url.QueryEscape(lockerID)+"&", func(o OrderRec) string { return fmt.Sprint(o.Rev) })
 }
 
-// Alarms reads every alarm, page by page.
-func (c *Client) Alarms() ([]Alarm, error) {
-	return pages(c, "/v1/alarms?", func(a Alarm) string { return fmt.Sprint(a.Seq) })
+// Alarms reads every alarm (open: the unresolved ones), page by page.
+func (c *Client) Alarms(open bool) ([]Alarm, error) {
+	path := "/v1/alarms?"
+	if open {
+		path += "state=open&"
+	}
+	return pages(c, path, func(a Alarm) string { return fmt.Sprint(a.Seq) })
+}
+
+// AckAlarm acknowledges an alarm.
+func (c *Client) AckAlarm(seq uint64) (Alarm, error) {
+	var a Alarm
+	return a, c.Do("POST", fmt.Sprintf("/v1/alarms/%d/ack", seq), nil, &a)
+}
+
+// ResolveAlarm resolves an alarm with a note.
+func (c *Client) ResolveAlarm(seq uint64, note string) (Alarm, error) {
+	var a Alarm
+	return a, c.Do("POST", fmt.Sprintf("/v1/alarms/%d/resolve", seq), map[string]string{"Note": note}, &a)
 }
 
 // Circulation reads the ILS transactions that f selects, page by page.

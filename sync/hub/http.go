@@ -196,8 +196,31 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 	})
 	handle("GET /v1/alarms", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
-		as, err := h.Alarms(after)
-		reply(w, page(as, limitOf(r), func(Alarm) bool { return true }), err)
+		var as []Alarm
+		var err error
+		switch r.URL.Query().Get("state") {
+		case "":
+			as, err = h.Alarms(after)
+		case "open":
+			as, err = h.OpenAlarms()
+		default:
+			err = errors.New("state: open, or none for every alarm")
+		}
+		reply(w, page(as, limitOf(r), func(a Alarm) bool { return a.Seq > after }), err)
+	})
+	handle("POST /v1/alarms/{seq}/ack", ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
+		seq, _ := strconv.ParseUint(r.PathValue("seq"), 10, 64)
+		a, err := h.AckAlarm(seq, Caller(r.Context()).Name)
+		reply(w, a, err)
+	})
+	handle("POST /v1/alarms/{seq}/resolve", ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Note string }
+		if !read(w, r, &req) {
+			return
+		}
+		seq, _ := strconv.ParseUint(r.PathValue("seq"), 10, 64)
+		a, err := h.ResolveAlarm(seq, Caller(r.Context()).Name, req.Note)
+		reply(w, a, err)
 	})
 	handle("GET /v1/circulation", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()

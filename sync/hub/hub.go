@@ -47,6 +47,9 @@ type Config struct {
 	LeaseTTL    time.Duration
 	ResendAfter time.Duration
 	CmdTTL      time.Duration // exp of remote commands
+	// OfflineAfter: a locker not seen for this long raises locker.offline
+	// (default 10 min).
+	OfflineAfter time.Duration
 	// BehindProxy: the API is reached through a reverse proxy, whose
 	// X-Forwarded-For names the client in the audit log.
 	BehindProxy bool
@@ -117,6 +120,9 @@ func New(cfg Config) (*Hub, error) {
 	}
 	if cfg.ResendAfter <= 0 {
 		cfg.ResendAfter = 30 * time.Second
+	}
+	if cfg.OfflineAfter <= 0 {
+		cfg.OfflineAfter = 10 * time.Minute
 	}
 	if cfg.Circulation.MaxAttempts <= 0 {
 		cfg.Circulation.MaxAttempts = 5
@@ -258,6 +264,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			h.heartbeat()
 			if h.lead() {
 				h.resendStale()
+				h.sweepOffline(time.Now())
 			}
 		case <-h.wakeC:
 		}
@@ -453,6 +460,9 @@ func (h *Hub) onStatus(id string, payload []byte) error {
 		now := time.Now().UTC()
 		li.Online, li.Boot, li.Version, li.LastSeen = st.Online, st.Boot, st.Version, now
 		if st.Online {
+			if err := h.clear(tx, id, AlarmOffline, "", "back online"); err != nil {
+				return err
+			}
 			if err := h.noteInstance(tx, &li, st.Instance, now); err != nil {
 				return err
 			}
@@ -625,11 +635,9 @@ func (h *Hub) noteInstance(tx Tx, li *LockerInfo, inst string, now time.Time) er
 		"two cabinets announce locker id %q and take turns (processes %s and %s, store %q): a cloned SD card? Order changes reach whichever is connected", li.ID, prev, inst, li.Store))
 }
 
-// alarm records an alarm in tx and logs it.
+// alarm raises (or updates) an alarm of a locker in tx.
 func (h *Hub) alarm(tx Tx, lockerID, typ, detail string) error {
-	h.log.Error("alarm", "locker", lockerID, "type", typ, "detail", detail)
-	_, err := tx.AddAlarm(Alarm{At: time.Now().UTC(), Locker: lockerID, Type: typ, Detail: detail})
-	return err
+	return h.raise(tx, Alarm{Locker: lockerID, Type: typ, Detail: detail})
 }
 
 // Alarms lists the alarms after seq after.
@@ -830,6 +838,9 @@ func (h *Hub) applyEventToOrders(tx Tx, id string, e protocol.Event) error {
 		orderID, status = d.OrderID, "retrieved"
 	}
 	if err := h.queueCirc(tx, id, e, data); err != nil {
+		return err
+	}
+	if err := h.alarmsFromEvent(tx, id, e, data); err != nil {
 		return err
 	}
 	if orderID == "" {

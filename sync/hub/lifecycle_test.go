@@ -99,9 +99,9 @@ func TestLockerLifecycle(t *testing.T) {
 
 	// The card swapped: a new store; then two processes taking turns.
 	status("s2", "i2", 3, 0)
-	until("store replaced", func() bool { as, _ := c.Alarms(); return hasAlarm(as, hub.AlarmStoreReplaced) })
+	until("store replaced", func() bool { as, _ := c.Alarms(false); return hasAlarm(as, hub.AlarmStoreReplaced) })
 	status("s2", "i1", 3, 0)
-	until("cloned", func() bool { as, _ := c.Alarms(); return hasAlarm(as, hub.AlarmCloned) })
+	until("cloned", func() bool { as, _ := c.Alarms(false); return hasAlarm(as, hub.AlarmCloned) })
 	// An event under a known id with other content: a cloned card too.
 	event("s1", 2, protocol.DoorChange{Compartment: "A09"}, protocol.EvDoorForced)
 	if err := c.AddLocker("bad id/with slash"); err == nil {

@@ -66,7 +66,21 @@ func newHubMetrics(h *Hub) *hubMetrics {
 		depth.Collect(ch)
 		oldest.Collect(ch)
 	}, multiCollector{depth, oldest})
-	m.reg.MustRegister(m.outcomes, m.rtts, up, refusals, queue)
+	openAlarms := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "lockerhub", Name: "alarms_open",
+		Help: "Alarms not resolved, by kind and severity."}, []string{"kind", "severity"})
+	alarms := metrics.CollectorFunc(func(ch chan<- prometheus.Metric) {
+		openAlarms.Reset()
+		for _, k := range []string{AlarmDoorForced, AlarmDoorLeftOpen, AlarmDoorJammed, AlarmOutOfService, AlarmReturnBinFull,
+			AlarmHardwareFault, AlarmStoreLowSpace, AlarmOffline, AlarmCirculation} {
+			openAlarms.WithLabelValues(k, severityOf(k)).Set(0)
+		}
+		as, _ := h.OpenAlarms()
+		for _, a := range as {
+			openAlarms.WithLabelValues(a.Type, severityOf(a.Type)).Inc()
+		}
+		openAlarms.Collect(ch)
+	}, openAlarms)
+	m.reg.MustRegister(m.outcomes, m.rtts, up, refusals, queue, alarms)
 	return m
 }
 

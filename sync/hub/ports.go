@@ -76,9 +76,14 @@ type Tx interface {
 	Commands() ([]CmdRec, error)
 
 	// AddAlarm stores a, numbered (its Seq set); Alarms lists those after
-	// seq after.
+	// seq after. PutAlarm writes a numbered one's new state. OpenAlarm
+	// finds the latest unresolved alarm with key (Alarm.Key);
+	// OpenAlarms lists the unresolved ones, by seq.
 	AddAlarm(a Alarm) (Alarm, error)
 	Alarms(after uint64) ([]Alarm, error)
+	PutAlarm(a Alarm) error
+	OpenAlarm(key string) (a Alarm, found bool, err error)
+	OpenAlarms() ([]Alarm, error)
 
 	// Circulation transactions (the SIP2 bridge's queue). AddCirc numbers
 	// c (its ID, from 1, in the order added); PutCirc writes a numbered

@@ -47,13 +47,41 @@ type StoreRec struct {
 }
 
 // Alarm is something at a locker that needs a person.
+//
+// One alarm stands for a condition at a locker (or a compartment of it):
+// while it is not resolved, the same condition again updates it (LastSeen,
+// Count, Detail) instead of raising another.
 type Alarm struct {
-	Seq    uint64    `json:"seq"`
-	At     time.Time `json:"at"`
-	Locker string    `json:"locker"`
-	Type   string    `json:"type"`
-	Detail string    `json:"detail"`
+	Seq         uint64    `json:"seq"`
+	At          time.Time `json:"at"` // first seen
+	Locker      string    `json:"locker"`
+	Type        string    `json:"type"`
+	Detail      string    `json:"detail"`
+	Severity    string    `json:"severity,omitempty"` // critical, warning
+	Compartment string    `json:"compartment,omitempty"`
+	LastSeen    time.Time `json:"last_seen,omitzero"`
+	Count       int       `json:"count,omitempty"`
+	State       string    `json:"state,omitempty"` // open ("" in older records), acknowledged, resolved
+	AckBy       string    `json:"ack_by,omitempty"`
+	AckAt       time.Time `json:"ack_at,omitzero"`
+	ResolvedBy  string    `json:"resolved_by,omitempty"`
+	ResolvedAt  time.Time `json:"resolved_at,omitzero"`
+	Note        string    `json:"note,omitempty"`
 }
+
+// Alarm states.
+const (
+	AlarmOpen         = "open"
+	AlarmAcknowledged = "acknowledged"
+	AlarmResolved     = "resolved"
+)
+
+// Unresolved reports whether a still needs a person (open or
+// acknowledged).
+func (a Alarm) Unresolved() bool { return a.State != AlarmResolved }
+
+// Key is what makes two alarms the same condition.
+func (a Alarm) Key() string { return a.Locker + "\x1f" + a.Type + "\x1f" + a.Compartment }
 
 // Alarm types.
 const (

@@ -78,6 +78,10 @@ type Config struct {
 	// sent again.
 	LeaseTTL    config.Duration `yaml:"lease_ttl"`
 	ResendAfter config.Duration `yaml:"resend_after"`
+	Alarms struct {
+		// OfflineAfter: a locker not seen this long raises locker.offline.
+		OfflineAfter config.Duration `yaml:"offline_after"`
+	} `yaml:"alarms"`
 	// SIP2 is the bridge to the library's system (docs/sip2.md); without
 	// an address there is none.
 	SIP2 SIP2 `yaml:"sip2"`
@@ -123,6 +127,7 @@ func defaults() Config {
 	c.MQTT.Listen, c.MQTT.Prefix, c.MQTT.ClientID = "127.0.0.1:1883", protocol.DefaultPrefix, "lockerhub"
 	c.Keys.SigningKeyFile = "central.key"
 	c.CommandTTL = config.Duration(time.Minute)
+	c.Alarms.OfflineAfter = config.Duration(10 * time.Minute)
 	c.LeaseTTL, c.ResendAfter = config.Duration(15*time.Second), config.Duration(30*time.Second)
 	c.SIP2.ErrorDetection, c.SIP2.VerifyChecksums, c.SIP2.Encoding = true, true, "utf-8"
 	c.SIP2.Timeout, c.SIP2.Heartbeat, c.SIP2.MaxAttempts = config.Duration(10*time.Second), config.Duration(60*time.Second), 5
@@ -233,6 +238,9 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 	}
 	if d := c.CommandTTL.D(); d < 5*time.Second || d > time.Hour {
 		bad("command_ttl", "%v: want 5s to 1h", d)
+	}
+	if d := c.Alarms.OfflineAfter.D(); d < 30*time.Second || d > 7*24*time.Hour {
+		bad("alarms.offline_after", "%v: want 30s to 168h", d)
 	}
 	if d := c.LeaseTTL.D(); d < 3*time.Second || d > 5*time.Minute {
 		bad("lease_ttl", "%v: want 3s to 5m", d)

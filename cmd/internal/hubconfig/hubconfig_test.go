@@ -30,6 +30,7 @@ func TestProblems(t *testing.T) {
 		{"prefix NATS cannot carry", "mqtt: {topic_prefix: lockers/v1.1}\n", []string{"hub.yaml:1: mqtt.topic_prefix:", "NATS"}},
 		{"locker id", "lockers:\n  - ok-1\n  - \"bad/id\"\n", []string{"hub.yaml:3: lockers[1]:"}},
 		{"lease", "lease_ttl: 1s\n", []string{"hub.yaml:1: lease_ttl: 1s: want 3s to 5m"}},
+		{"offline after", "alarms:\n  offline_after: 1s\n", []string{"hub.yaml:2: alarms.offline_after: 1s: want 30s to 168h"}},
 		{"resend", "resend_after: 0s\n", []string{"hub.yaml:1: resend_after: 0s: want 1s to 1h"}},
 		{"ttl", "command_ttl: 2h\n", []string{"hub.yaml:1: command_ttl: 2h0m0s: want 5s to 1h"}},
 		{"sip2 without an address", "sip2:\n  user: locker\n", []string{"hub.yaml:1: sip2.address: required with the sip2 section"}},

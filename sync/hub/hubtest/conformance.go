@@ -43,6 +43,7 @@ func TestStore(t *testing.T, fresh Opener) {
 		{"order revs from two replicas", replicaRevs},
 		{"commands", commands},
 		{"circulation queue", circulationQueue},
+		{"alarms: one per condition", alarmsOnce},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, fresh(t)) })
@@ -695,5 +696,94 @@ func circulationQueue(t *testing.T, open func() hub.Store) {
 		return err
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Alarms: the same condition again updates its unresolved alarm (two
+// replicas hearing the same events included); another compartment is
+// another alarm; acknowledged it is still the one updated, resolved a new
+// one is raised; a recovered fault and a locker back online resolve
+// their alarms themselves; a locker silent for OfflineAfter raises one.
+func alarmsOnce(t *testing.T, open func() hub.Store) {
+	mk := func(name string) *hub.Hub {
+		h, err := hub.New(hub.Config{Store: open(), SigningKey: signer, PickupKey: lockertest.Key, Lockers: []string{"L1"},
+			ClientID: name, OfflineAfter: time.Minute, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
+	a, b := mk("a"), mk("b")
+	a.HandleUplink(l1.Status(), status(true, 1, "s1", "i1", 0, 0, 1))
+	seq := uint64(0)
+	ev := func(typ string, data any) []byte { seq++; return eventWith("s1", seq, typ, data) }
+	forced := func(c string) []byte { return ev("door.forced", protocol.DoorChange{Compartment: c}) }
+	evs := [][]byte{forced("A1"), forced("A1"), forced("B2"), forced("A1"),
+		ev("hardware.fault", protocol.HardwareState{Device: "lock board 1", Detail: "no answer"})}
+	var wg sync.WaitGroup
+	for _, h := range []*hub.Hub{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, e := range evs {
+				h.HandleUplink(l1.UpEvt(), e)
+			}
+		}()
+	}
+	wg.Wait()
+	openAlarms := func() []hub.Alarm {
+		as, err := a.OpenAlarms()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return as
+	}
+	as := openAlarms()
+	if len(as) != 3 || as[0].Type != hub.AlarmDoorForced || as[0].Compartment != "A1" || as[0].Count != 3 || as[0].Severity != hub.SeverityCritical ||
+		as[1].Compartment != "B2" || as[1].Count != 1 || as[2].Type != hub.AlarmHardwareFault || as[2].State != hub.AlarmOpen {
+		t.Fatalf("open alarms: %+v", as)
+	}
+	if _, err := b.AckAlarm(as[0].Seq, "staff-1"); err != nil {
+		t.Fatal(err)
+	}
+	a.HandleUplink(l1.UpEvt(), forced("A1"))
+	if as := openAlarms(); as[0].State != hub.AlarmAcknowledged || as[0].Count != 4 || as[0].AckBy != "staff-1" {
+		t.Fatalf("acknowledged, then the same again: %+v", as[0])
+	}
+	if _, err := a.ResolveAlarm(as[0].Seq, "staff-1", "door repaired"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ResolveAlarm(as[0].Seq, "staff-1", "again"); err == nil {
+		t.Fatal("resolved twice")
+	}
+	a.HandleUplink(l1.UpEvt(), forced("A1"))
+	a.HandleUplink(l1.UpEvt(), ev("hardware.recovered", protocol.HardwareState{Device: "lock board 1"}))
+	as = openAlarms()
+	if len(as) != 2 || as[0].Compartment != "B2" || as[1].Compartment != "A1" || as[1].Count != 1 || as[1].Seq <= as[0].Seq {
+		t.Fatalf("after resolve and recovery: %+v", as)
+	}
+	all, _ := a.Alarms(0)
+	if len(all) != 4 {
+		t.Fatalf("%d alarms in all, want 4", len(all))
+	}
+	// Offline: silent for OfflineAfter, then back.
+	a.HandleUplink(l1.Status(), status(false, 1, "s1", "i1", 0, 0, 1))
+	a.SweepOffline(time.Now().Add(2 * time.Minute))
+	a.SweepOffline(time.Now().Add(3 * time.Minute))
+	n := 0
+	for _, al := range openAlarms() {
+		if al.Type == hub.AlarmOffline {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d offline alarms, want 1", n)
+	}
+	a.HandleUplink(l1.Status(), status(true, 2, "s1", "i2", 0, 0, 1))
+	for _, al := range openAlarms() {
+		if al.Type == hub.AlarmOffline {
+			t.Fatalf("back online, still an offline alarm: %+v", al)
+		}
 	}
 }

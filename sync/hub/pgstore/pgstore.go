@@ -578,11 +578,34 @@ func (t *tx) AddAlarm(a hub.Alarm) (hub.Alarm, error) {
 		return a, err
 	}
 	a.Seq = uint64(n)
+	return a, t.PutAlarm(a)
+}
+
+func (t *tx) PutAlarm(a hub.Alarm) error {
+	seq, err := i64(a.Seq)
+	if err != nil || seq == 0 {
+		return fmt.Errorf("alarm seq %d: out of range", a.Seq)
+	}
 	raw, err := marshal(a)
 	if err != nil {
-		return a, err
+		return err
 	}
-	return a, t.exec("INSERT INTO alarms (seq, doc) VALUES ($1, $2)", n, raw)
+	var key *string
+	if a.Unresolved() {
+		k := a.Key()
+		key = &k
+	}
+	return t.exec("INSERT INTO alarms (seq, doc, open_key) VALUES ($1, $2, $3) ON CONFLICT (seq) DO UPDATE SET doc = EXCLUDED.doc, open_key = EXCLUDED.open_key",
+		seq, raw, key)
+}
+
+func (t *tx) OpenAlarm(key string) (a hub.Alarm, found bool, err error) {
+	found, err = t.getJSON(&a, "SELECT doc FROM alarms WHERE open_key = $1 ORDER BY seq DESC LIMIT 1", key)
+	return a, found, err
+}
+
+func (t *tx) OpenAlarms() ([]hub.Alarm, error) {
+	return listJSON[hub.Alarm](t, "SELECT doc FROM alarms WHERE open_key IS NOT NULL ORDER BY seq")
 }
 
 func (t *tx) Alarms(after uint64) ([]hub.Alarm, error) {
