@@ -78,7 +78,7 @@ type Config struct {
 	// sent again.
 	LeaseTTL    config.Duration `yaml:"lease_ttl"`
 	ResendAfter config.Duration `yaml:"resend_after"`
-	Alarms struct {
+	Alarms      struct {
 		// OfflineAfter: a locker not seen this long raises locker.offline.
 		OfflineAfter config.Duration `yaml:"offline_after"`
 	} `yaml:"alarms"`
