@@ -73,6 +73,8 @@ const usage = `lockerhub — reference central library for lockerd (protocol v1)
   lockerhub token create --name NAME --scope read|orders|open|admin[,...]   an API token, printed once
   lockerhub token list ; lockerhub token revoke ID|NAME
   lockerhub audit                           every state-changing request: who, when, what, from where
+  lockerhub webhooks list ; lockerhub webhooks add --url URL --events TYPE[,...] --secret-file FILE ; lockerhub webhooks remove ID
+  lockerhub webhooks failed ; lockerhub webhooks redeliver ID     deliveries that gave up, and sending one again
   lockerhub sip2-fake [-listen ADDR]        a fake ILS speaking SIP2, with demo patrons and items (for make demo)
 
 Client commands reach a running hub at -hub ADDR (https://ADDR for TLS),
@@ -118,7 +120,7 @@ func run(args []string, out, errw io.Writer) int {
 		return 0
 	case "sip2-fake":
 		err = sip2Fake(args[1:], out)
-	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "alarm", "circ", "token", "audit":
+	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "alarm", "circ", "token", "audit", "webhooks":
 		var tok string
 		if tok, err = apiToken(*tokenFile); err == nil {
 			err = client(*hubAddr, tok, args, out)
@@ -219,7 +221,10 @@ func serve(args []string) error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	cfg := hub.Config{Prefix: c.MQTT.Prefix, ClientID: c.MQTT.ClientID, SigningKey: c.SigningKey, PickupKey: c.PickupKey,
 		StorePath: c.Store.Path, Lockers: c.Lockers, CmdTTL: c.CommandTTL.D(), Log: log,
-		LeaseTTL: c.LeaseTTL.D(), ResendAfter: c.ResendAfter.D(), BehindProxy: c.HTTP.BehindProxy, OfflineAfter: c.Alarms.OfflineAfter.D()}
+		LeaseTTL: c.LeaseTTL.D(), ResendAfter: c.ResendAfter.D(), BehindProxy: c.HTTP.BehindProxy, OfflineAfter: c.Alarms.OfflineAfter.D(), WebhookDeadline: c.WebhookDeadline.D()}
+	for _, w := range c.Webhooks {
+		cfg.Webhooks = append(cfg.Webhooks, hub.NewWebhook{Name: w.Name, URL: w.URL, Events: w.Events, Secret: w.Secret})
+	}
 	if c.Password != "" {
 		cfg.Username, cfg.Password = c.MQTT.ClientID, c.Password
 	}
@@ -420,7 +425,7 @@ func apiToken(file string) (string, error) {
 
 func client(hubAddr, token string, args []string, out io.Writer) error {
 	cmd, sub := args[0], args[1:]
-	if cmd == "order" || cmd == "locker" || cmd == "circ" || cmd == "token" || cmd == "alarm" {
+	if cmd == "order" || cmd == "locker" || cmd == "circ" || cmd == "token" || cmd == "alarm" || cmd == "webhooks" {
 		if len(sub) == 0 {
 			return fmt.Errorf("want: %s add ...", cmd)
 		}
@@ -443,6 +448,9 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 	note := fs.String("note", "", "circ resolve: what was done")
 	name := fs.String("name", "", "token create: the token's name (who uses it)")
 	scope := fs.String("scope", "", "token create: scopes, comma-separated: read, orders, open, admin")
+	hookURL := fs.String("url", "", "webhooks add: the receiver's URL")
+	hookEvents := fs.String("events", "", "webhooks add: event types, comma-separated")
+	hookSecret := fs.String("secret-file", "", "webhooks add: a file holding the shared secret")
 	var its cliflag.Items
 	fs.Var(&its, "item", "BARCODE[:TITLE], repeatable")
 	pos, err := cliflag.Parse(fs, sub)
@@ -665,6 +673,66 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(out, "token %s (%s) revoked\n", t.ID, t.Name)
+		return nil
+	case "webhooks list":
+		ws, err := c.Webhooks()
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tURL\tEVENTS\tSOURCE\tREMOVED")
+		for _, w := range ws {
+			removed := ""
+			if !w.Removed.IsZero() {
+				removed = w.Removed.Local().Format(time.DateTime)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", w.ID, w.URL, strings.Join(w.Events, ","), w.Source, removed)
+		}
+		return tw.Flush()
+	case "webhooks add":
+		raw, err := os.ReadFile(*hookSecret)
+		if err != nil {
+			return fmt.Errorf("--secret-file: %w", err)
+		}
+		w, err := c.AddWebhook(hub.NewWebhook{URL: *hookURL, Events: strings.Split(*hookEvents, ","), Secret: strings.TrimSpace(string(raw))})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "webhook %s: %s gets %s\n", w.ID, w.URL, strings.Join(w.Events, ","))
+		return nil
+	case "webhooks remove":
+		if len(pos) != 1 {
+			return errors.New("want: webhooks remove ID")
+		}
+		if err := c.RemoveWebhook(pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "webhook %s removed: nothing more is sent to it\n", pos[0])
+		return nil
+	case "webhooks failed":
+		ds, err := c.FailedDeliveries()
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tWEBHOOK\tEVENT\tTYPE\tCREATED\tATTEMPTS\tERROR")
+		for _, d := range ds {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\n", d.ID, d.Webhook, d.EventID, d.Type, d.Created.Local().Format(time.DateTime), d.Attempts, d.Error)
+		}
+		return tw.Flush()
+	case "webhooks redeliver":
+		if len(pos) != 1 {
+			return errors.New("want: webhooks redeliver ID")
+		}
+		id, err := strconv.ParseUint(pos[0], 10, 64)
+		if err != nil {
+			return fmt.Errorf("delivery %q: want its number", pos[0])
+		}
+		d, err := c.Redeliver(id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "delivery %d (%s) queued again\n", d.ID, d.EventID)
 		return nil
 	case "audit":
 		as, err := c.AuditLog()

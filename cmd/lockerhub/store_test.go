@@ -67,7 +67,11 @@ func dump(t *testing.T, s hub.Store) string {
 		tokens, err := tx.Tokens()
 		add("tokens", tokens, err)
 		audit, err := tx.Audit(0, 0)
-		return add("audit", audit, err)
+		add("audit", audit, err)
+		hooks, err := tx.Webhooks()
+		add("webhooks", hooks, err)
+		dels, err := tx.Deliveries(0, 0)
+		return add("deliveries", dels, err)
 	})
 	if err != nil {
 		t.Fatal(err)

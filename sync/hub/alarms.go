@@ -65,8 +65,10 @@ func (h *Hub) raise(tx Tx, a Alarm) error {
 	}
 	a.At, a.LastSeen, a.Count, a.State, a.Severity = now, now, 1, AlarmOpen, severityOf(a.Type)
 	h.log.Error("alarm", "locker", a.Locker, "type", a.Type, "compartment", a.Compartment, "severity", a.Severity, "detail", a.Detail)
-	_, err = tx.AddAlarm(a)
-	return err
+	if a, err = tx.AddAlarm(a); err != nil {
+		return err
+	}
+	return h.queueHook(tx, HookAlarm, fmt.Sprintf("alarm-%d", a.Seq), "", a)
 }
 
 // clear resolves the unresolved alarm of a condition that ended by

@@ -37,6 +37,13 @@ func TestEveryRouteNeedsItsScope(t *testing.T) {
 		{"POST", "/v1/tokens", hub.ScopeAdmin, `{"name":"x","scopes":["read"]}`},
 		{"POST", "/v1/tokens/nobody/revoke", hub.ScopeAdmin, ""},
 		{"GET", "/v1/audit", hub.ScopeAdmin, ""},
+		{"POST", "/v1/alarms/1/ack", hub.ScopeOrders, ""},
+		{"POST", "/v1/alarms/1/resolve", hub.ScopeOrders, `{"Note":"x"}`},
+		{"GET", "/v1/webhooks", hub.ScopeAdmin, ""},
+		{"POST", "/v1/webhooks", hub.ScopeAdmin, `{"url":"http://127.0.0.1:1/","events":["order.loaded"],"secret":"0123456789abcdef"}`},
+		{"POST", "/v1/webhooks/x/remove", hub.ScopeAdmin, ""},
+		{"GET", "/v1/webhooks/failed", hub.ScopeAdmin, ""},
+		{"POST", "/v1/webhooks/deliveries/1/redeliver", hub.ScopeAdmin, ""},
 		{"GET", "/v1/nothing-here", hub.ScopeRead, ""},
 	}
 	// A token for each scope but the route's (read only when the route

@@ -33,15 +33,18 @@ var (
 	bKnown      = []byte("known")  // locker id → KnownLocker: the lockers this hub serves
 	bMeta       = []byte("meta")
 	kSchema     = []byte("schema")
-	bPending    = []byte("pending")     // locker \x00 rev \x00 part → PendingMsg (order changes not yet acked)
-	bRevs       = []byte("revs")        // locker → last order rev issued
-	bCmds       = []byte("cmds")        // command id → CmdRec
-	bLeases     = []byte("leases")      // name → lease
-	bCirc       = []byte("circ")        // id → CircRec (the ILS transactions)
-	bCircOpen   = []byte("circ_open")   // id → nothing: the open ones (CircRec.Open)
-	bTokens     = []byte("tokens")      // id → Token
-	bAlarmsOpen = []byte("alarms_open") // Alarm.Key → seq of the latest unresolved one
-	bAudit      = []byte("audit")       // seq → AuditRec
+	bPending    = []byte("pending")            // locker \x00 rev \x00 part → PendingMsg (order changes not yet acked)
+	bRevs       = []byte("revs")               // locker → last order rev issued
+	bCmds       = []byte("cmds")               // command id → CmdRec
+	bLeases     = []byte("leases")             // name → lease
+	bCirc       = []byte("circ")               // id → CircRec (the ILS transactions)
+	bCircOpen   = []byte("circ_open")          // id → nothing: the open ones (CircRec.Open)
+	bTokens     = []byte("tokens")             // id → Token
+	bAlarmsOpen = []byte("alarms_open")        // Alarm.Key → seq of the latest unresolved one
+	bWebhooks   = []byte("webhooks")           // id → Webhook
+	bDeliveries = []byte("deliveries")         // id → Delivery
+	bDelivPend  = []byte("deliveries_pending") // id → nothing: the pending ones
+	bAudit      = []byte("audit")              // seq → AuditRec
 )
 
 // schemaVersion 2 keys events by store (epoch): version 1 keyed them by
@@ -61,7 +64,7 @@ func openBolt(path string) (*boltStore, error) {
 		return nil, fmt.Errorf("hub store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bLockers, bOrders, bEvents, bPending, bRevs, bCmds, bStores, bAlarms, bMeta, bKnown, bLeases, bCirc, bCircOpen, bTokens, bAudit, bAlarmsOpen} {
+		for _, b := range [][]byte{bLockers, bOrders, bEvents, bPending, bRevs, bCmds, bStores, bAlarms, bMeta, bKnown, bLeases, bCirc, bCircOpen, bTokens, bAudit, bAlarmsOpen, bWebhooks, bDeliveries, bDelivPend} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -474,6 +477,78 @@ func (t boltTx) Audit(after uint64, limit int) ([]AuditRec, error) {
 			return nil, err
 		}
 		out = append(out, a)
+	}
+	return out, nil
+}
+
+func (t boltTx) PutWebhook(w Webhook) error { return boltkv.PutJSON(t.b(bWebhooks), []byte(w.ID), w) }
+
+func (t boltTx) Webhooks() ([]Webhook, error) {
+	var out []Webhook
+	err := t.b(bWebhooks).ForEach(func(_, v []byte) error {
+		var w Webhook
+		if err := json.Unmarshal(v, &w); err != nil {
+			return err
+		}
+		out = append(out, w)
+		return nil
+	})
+	return out, err
+}
+
+func (t boltTx) AddDelivery(d Delivery) (Delivery, error) {
+	n, err := t.b(bDeliveries).NextSequence()
+	if err != nil {
+		return d, err
+	}
+	d.ID = n
+	return d, t.PutDelivery(d)
+}
+
+func (t boltTx) PutDelivery(d Delivery) error {
+	if d.ID == 0 {
+		return errors.New("delivery without its id")
+	}
+	k := boltkv.U64Key(d.ID)
+	if err := boltkv.PutJSON(t.b(bDeliveries), k, d); err != nil {
+		return err
+	}
+	if d.State == DeliveryPending {
+		return t.b(bDelivPend).Put(k, nil)
+	}
+	return t.b(bDelivPend).Delete(k)
+}
+
+func (t boltTx) Delivery(id uint64) (d Delivery, found bool, err error) {
+	found, err = boltkv.GetJSON(t.b(bDeliveries), boltkv.U64Key(id), &d)
+	return d, found, err
+}
+
+func (t boltTx) PendingDeliveries(limit int) ([]Delivery, error) {
+	var out []Delivery
+	c := t.b(bDelivPend).Cursor()
+	for k, _ := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, _ = c.Next() {
+		var d Delivery
+		found, err := boltkv.GetJSON(t.b(bDeliveries), k, &d)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+func (t boltTx) Deliveries(after uint64, limit int) ([]Delivery, error) {
+	var out []Delivery
+	c := t.b(bDeliveries).Cursor()
+	for k, v := c.Seek(boltkv.U64Key(after + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
+		var d Delivery
+		if err := json.Unmarshal(v, &d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
 	}
 	return out, nil
 }

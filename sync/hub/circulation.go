@@ -390,6 +390,9 @@ func (h *Hub) circFinish(c CircRec, f func(*CircRec)) {
 			} else if rec.LastError != "" {
 				what += ": " + rec.LastError
 			}
+			if err := h.queueHook(tx, HookCirculation, fmt.Sprintf("circ-%d-%d", rec.ID, rec.Attempts), rec.Order, rec); err != nil {
+				return err
+			}
 			if err := h.raise(tx, Alarm{Locker: rec.Locker, Type: AlarmCirculation,
 				Detail: fmt.Sprintf("transaction %d, %s (lockerhub circ list --state %s)", rec.ID, what, rec.State)}); err != nil {
 				return err

@@ -167,6 +167,35 @@ func (c *Client) ResolveCirc(id uint64, note string) (CircRec, error) {
 	return r, c.Do("POST", fmt.Sprintf("/v1/circulation/%d/resolve", id), map[string]string{"Note": note}, &r)
 }
 
+// AddWebhook subscribes a URL to event types.
+func (c *Client) AddWebhook(n NewWebhook) (Webhook, error) {
+	var w Webhook
+	return w, c.Do("POST", "/v1/webhooks", n, &w)
+}
+
+// Webhooks lists the subscriptions.
+func (c *Client) Webhooks() ([]Webhook, error) {
+	var ws []Webhook
+	return ws, c.Do("GET", "/v1/webhooks", nil, &ws)
+}
+
+// RemoveWebhook ends a subscription.
+func (c *Client) RemoveWebhook(id string) error {
+	return c.Do("POST", "/v1/webhooks/"+url.PathEscape(id)+"/remove", nil, nil)
+}
+
+// FailedDeliveries lists the dead deliveries.
+func (c *Client) FailedDeliveries() ([]Delivery, error) {
+	var ds []Delivery
+	return ds, c.Do("GET", "/v1/webhooks/failed", nil, &ds)
+}
+
+// Redeliver queues a dead delivery again.
+func (c *Client) Redeliver(id uint64) (Delivery, error) {
+	var d Delivery
+	return d, c.Do("POST", fmt.Sprintf("/v1/webhooks/deliveries/%d/redeliver", id), nil, &d)
+}
+
 // pages reads a paged list: path (ending in ? or &) with after= the key
 // of the last entry, until a page comes back empty.
 func pages[T any](c *Client, path string, key func(T) string) ([]T, error) {

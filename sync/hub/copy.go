@@ -7,7 +7,7 @@ import (
 
 // Copied counts what Copy moved.
 type Copied struct {
-	Lockers, Known, Stores, Events, Orders, Pending, Commands, Alarms, Circulation, Tokens, Audit int
+	Lockers, Known, Stores, Events, Orders, Pending, Commands, Alarms, Circulation, Tokens, Audit, Webhooks, Deliveries int
 }
 
 // Copy moves everything src holds into dst (a pilot's bbolt file into
@@ -109,6 +109,25 @@ func Copy(dst, src Store) (Copied, error) {
 				}
 			}
 			n.Audit = len(audit)
+			hooks, err := from.Webhooks()
+			if err != nil {
+				return err
+			}
+			for _, w := range hooks {
+				if err := to.PutWebhook(w); err != nil {
+					return err
+				}
+			}
+			dels, err := from.Deliveries(0, 0)
+			if err != nil {
+				return err
+			}
+			for _, d := range dels {
+				if _, err := to.AddDelivery(d); err != nil {
+					return err
+				}
+			}
+			n.Webhooks, n.Deliveries = len(hooks), len(dels)
 			return nil
 		})
 	})

@@ -272,6 +272,30 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		tok.Hash = ""
 		reply(w, tok, err)
 	})
+	handle("GET /v1/webhooks", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+		ws, err := h.Webhooks()
+		reply(w, ws, err)
+	})
+	handle("POST /v1/webhooks", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+		var req NewWebhook
+		if !read(w, r, &req) {
+			return
+		}
+		wh, err := h.AddWebhook(req)
+		reply(w, wh, err)
+	})
+	handle("POST /v1/webhooks/{id}/remove", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+		reply(w, map[string]string{"removed": r.PathValue("id")}, h.RemoveWebhook(r.PathValue("id")))
+	})
+	handle("GET /v1/webhooks/failed", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+		ds, err := h.FailedDeliveries()
+		reply(w, ds, err)
+	})
+	handle("POST /v1/webhooks/deliveries/{id}/redeliver", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+		id, _ := strconv.ParseUint(r.PathValue("id"), 10, 64)
+		d, err := h.Redeliver(id)
+		reply(w, d, err)
+	})
 	handle("GET /v1/audit", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
 		as, err := h.AuditLog(after, limitOf(r))

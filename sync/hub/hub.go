@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -50,6 +51,12 @@ type Config struct {
 	// OfflineAfter: a locker not seen for this long raises locker.offline
 	// (default 10 min).
 	OfflineAfter time.Duration
+	// Webhooks are the config's subscriptions (those made through the API
+	// are kept in the store); WebhookDeadline is how long a delivery is
+	// retried (default 24h).
+	Webhooks        []NewWebhook
+	WebhookDeadline time.Duration
+	WebhookTimeout  time.Duration // one request (default 10s)
 	// BehindProxy: the API is reached through a reverse proxy, whose
 	// X-Forwarded-For names the client in the audit log.
 	BehindProxy bool
@@ -81,6 +88,7 @@ type Hub struct {
 	metrics    *hubMetrics
 	ilsAlarmAt atomic.Int64 // when the last ILS login alarm was raised, unix ns
 	opens      openLimiter  // remote opens per token
+	hookClient *http.Client
 
 	mu      sync.Mutex
 	inbox   []inMsg
@@ -121,6 +129,12 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.ResendAfter <= 0 {
 		cfg.ResendAfter = 30 * time.Second
 	}
+	if cfg.WebhookTimeout <= 0 {
+		cfg.WebhookTimeout = webhookTimeout
+	}
+	if cfg.WebhookDeadline <= 0 {
+		cfg.WebhookDeadline = 24 * time.Hour
+	}
 	if cfg.OfflineAfter <= 0 {
 		cfg.OfflineAfter = 10 * time.Minute
 	}
@@ -137,6 +151,11 @@ func New(cfg Config) (*Hub, error) {
 	h := &Hub{cfg: cfg, store: store, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1),
 		local: fanout.New[protocol.Event](256), ackWait: map[ackKey]bool{}, lastAck: map[ackKey]time.Time{}}
 	h.metrics = newHubMetrics(h)
+	h.hookClient = &http.Client{Timeout: cfg.WebhookTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if err := h.syncConfigWebhooks(cfg.Webhooks); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("hub: %w", err)
+	}
 	for _, id := range cfg.Lockers {
 		if err := h.AddLocker(id, "config"); err != nil {
 			store.Close()
@@ -240,6 +259,12 @@ func (h *Hub) newClient() mqtt.Client {
 func (h *Hub) Run(ctx context.Context) error {
 	statusTopic := h.cfg.Prefix + "/central/status"
 	h.cl.Connect()
+	{
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { h.webhookLoop(wctx); close(done) }()
+		defer func() { cancel(); <-done }()
+	}
 	if h.cfg.Circulation.ILS != nil {
 		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -841,6 +866,9 @@ func (h *Hub) applyEventToOrders(tx Tx, id string, e protocol.Event) error {
 		return err
 	}
 	if err := h.alarmsFromEvent(tx, id, e, data); err != nil {
+		return err
+	}
+	if err := h.hookFromEvent(tx, id, e, data); err != nil {
 		return err
 	}
 	if orderID == "" {

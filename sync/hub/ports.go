@@ -105,6 +105,18 @@ type Tx interface {
 	AddAudit(a AuditRec) (AuditRec, error)
 	Audit(after uint64, limit int) ([]AuditRec, error)
 
+	// Webhook subscriptions, by id (removed ones kept, marked).
+	PutWebhook(w Webhook) error
+	Webhooks() ([]Webhook, error)
+	// The webhook queue. AddDelivery numbers d; PutDelivery writes a
+	// numbered one's new state; PendingDeliveries lists the pending ones
+	// by id (at most limit; 0: all); Deliveries lists all after id after.
+	AddDelivery(d Delivery) (Delivery, error)
+	PutDelivery(d Delivery) error
+	Delivery(id uint64) (d Delivery, found bool, err error)
+	PendingDeliveries(limit int) ([]Delivery, error)
+	Deliveries(after uint64, limit int) ([]Delivery, error)
+
 	// Claim takes or renews the lease name for holder, for ttl from now
 	// (the store's clock): it is held when free, expired, or already
 	// holder's. Work that must run once among replicas runs under one.

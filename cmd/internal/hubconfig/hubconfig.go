@@ -10,8 +10,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/loopback"
 	"github.com/lockerd/lockerd/sync/broker"
+	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
 	"github.com/lockerd/lockerd/sync/protocol"
 	"github.com/lockerd/lockerd/sync/sip2"
@@ -78,7 +82,11 @@ type Config struct {
 	// sent again.
 	LeaseTTL    config.Duration `yaml:"lease_ttl"`
 	ResendAfter config.Duration `yaml:"resend_after"`
-	Alarms      struct {
+	// Webhooks: subscriptions of the library's systems (more can be made
+	// through the API); WebhookDeadline: how long a delivery is retried.
+	Webhooks        []WebhookConf   `yaml:"webhooks"`
+	WebhookDeadline config.Duration `yaml:"webhook_deadline"`
+	Alarms          struct {
 		// OfflineAfter: a locker not seen this long raises locker.offline.
 		OfflineAfter config.Duration `yaml:"offline_after"`
 	} `yaml:"alarms"`
@@ -92,6 +100,15 @@ type Config struct {
 	Password   string             `yaml:"-"`
 	DSN        string             `yaml:"-"`
 	Users      map[string]string  `yaml:"-"`
+}
+
+// WebhookConf is one subscription of the config.
+type WebhookConf struct {
+	Name       string   `yaml:"name"`
+	URL        string   `yaml:"url"`
+	Events     []string `yaml:"events"`
+	SecretFile string   `yaml:"secret_file"`
+	Secret     string   `yaml:"-"`
 }
 
 // SIP2 is the sip2 section.
@@ -128,6 +145,7 @@ func defaults() Config {
 	c.Keys.SigningKeyFile = "central.key"
 	c.CommandTTL = config.Duration(time.Minute)
 	c.Alarms.OfflineAfter = config.Duration(10 * time.Minute)
+	c.WebhookDeadline = config.Duration(24 * time.Hour)
 	c.LeaseTTL, c.ResendAfter = config.Duration(15*time.Second), config.Duration(30*time.Second)
 	c.SIP2.ErrorDetection, c.SIP2.VerifyChecksums, c.SIP2.Encoding = true, true, "utf-8"
 	c.SIP2.Timeout, c.SIP2.Heartbeat, c.SIP2.MaxAttempts = config.Duration(10*time.Second), config.Duration(60*time.Second), 5
@@ -239,6 +257,32 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 	if d := c.CommandTTL.D(); d < 5*time.Second || d > time.Hour {
 		bad("command_ttl", "%v: want 5s to 1h", d)
 	}
+	if d := c.WebhookDeadline.D(); d < time.Minute || d > 30*24*time.Hour {
+		bad("webhook_deadline", "%v: want 1m to 720h", d)
+	}
+	names := map[string]bool{}
+	for i, w := range c.Webhooks {
+		key := fmt.Sprintf("webhooks[%d]", i)
+		if !webhookNameRe.MatchString(w.Name) || names[w.Name] {
+			bad(key+".name", "%q: a unique name of letters, digits, '-' and '_'", w.Name)
+		}
+		names[w.Name] = true
+		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad(key+".url", "%q: want https://host/path", w.URL)
+		}
+		if len(w.Events) == 0 {
+			bad(key+".events", "which events? %s", strings.Join(hub.HookTypes, ", "))
+		}
+		for j, e := range w.Events {
+			if !slices.Contains(hub.HookTypes, e) {
+				bad(fmt.Sprintf("%s.events[%d]", key, j), "%q: known: %s", e, strings.Join(hub.HookTypes, ", "))
+			}
+		}
+		if w.SecretFile == "" {
+			bad(key+".secret_file", "required: a file holding the shared secret (16 to 256 characters) the receiver verifies signatures with")
+		}
+		c.Webhooks[i].SecretFile = rel(w.SecretFile)
+	}
 	if d := c.Alarms.OfflineAfter.D(); d < 30*time.Second || d > 7*24*time.Hour {
 		bad("alarms.offline_after", "%v: want 30s to 168h", d)
 	}
@@ -284,6 +328,19 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 		if c.SIP2.Address != "" {
 			readSIP2Files(&c.SIP2, bad)
 		}
+		for i, w := range c.Webhooks {
+			if w.SecretFile == "" {
+				continue
+			}
+			raw, err := os.ReadFile(w.SecretFile)
+			secret := strings.TrimSpace(string(raw))
+			if err != nil {
+				bad(fmt.Sprintf("webhooks[%d].secret_file", i), "%v", err)
+			} else if len(secret) < 16 || len(secret) > 256 {
+				bad(fmt.Sprintf("webhooks[%d].secret_file", i), "%s: want a secret of 16 to 256 characters", w.SecretFile)
+			}
+			c.Webhooks[i].Secret = secret
+		}
 		if c.HTTP.TLS.CertFile != "" {
 			if _, err := tls.LoadX509KeyPair(c.HTTP.TLS.CertFile, c.HTTP.TLS.KeyFile); err != nil {
 				bad("http.tls", "%v", err)
@@ -316,6 +373,8 @@ func ReadSigningKey(path string) (ed25519.PrivateKey, error) {
 	}
 	return ed25519.NewKeyFromSeed(seed), nil
 }
+
+var webhookNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,47}$`)
 
 // checkSIP2 checks the sip2 section; set only with an address.
 func checkSIP2(s *SIP2, lines map[string]int, bad func(key, format string, args ...any)) {

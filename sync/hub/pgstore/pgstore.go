@@ -706,6 +706,68 @@ func (t *tx) Audit(after uint64, limit int) ([]hub.AuditRec, error) {
 	return listJSON[hub.AuditRec](t, sql, int64(after))
 }
 
+func (t *tx) PutWebhook(w hub.Webhook) error {
+	raw, err := marshal(w)
+	if err != nil {
+		return err
+	}
+	return t.exec("INSERT INTO webhooks (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc", w.ID, raw)
+}
+
+func (t *tx) Webhooks() ([]hub.Webhook, error) {
+	return listJSON[hub.Webhook](t, `SELECT doc FROM webhooks ORDER BY id COLLATE "C"`)
+}
+
+func (t *tx) AddDelivery(d hub.Delivery) (hub.Delivery, error) {
+	n, err := t.next("deliveries")
+	if err != nil {
+		return d, err
+	}
+	d.ID = uint64(n)
+	return d, t.PutDelivery(d)
+}
+
+func (t *tx) PutDelivery(d hub.Delivery) error {
+	id, err := i64(d.ID)
+	if err != nil || id == 0 {
+		return fmt.Errorf("delivery id %d: out of range", d.ID)
+	}
+	raw, err := marshal(d)
+	if err != nil {
+		return err
+	}
+	return t.exec("INSERT INTO deliveries (id, pending, doc) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET pending = EXCLUDED.pending, doc = EXCLUDED.doc",
+		id, d.State == hub.DeliveryPending, raw)
+}
+
+func (t *tx) Delivery(id uint64) (d hub.Delivery, found bool, err error) {
+	n, err := i64(id)
+	if err != nil {
+		return d, false, nil
+	}
+	found, err = t.getJSON(&d, "SELECT doc FROM deliveries WHERE id = $1", n)
+	return d, found, err
+}
+
+func (t *tx) PendingDeliveries(limit int) ([]hub.Delivery, error) {
+	sql := "SELECT doc FROM deliveries WHERE pending ORDER BY id"
+	if limit > 0 {
+		sql += " LIMIT " + strconv.Itoa(limit)
+	}
+	return listJSON[hub.Delivery](t, sql)
+}
+
+func (t *tx) Deliveries(after uint64, limit int) ([]hub.Delivery, error) {
+	if after >= math.MaxInt64 {
+		return nil, nil
+	}
+	sql := "SELECT doc FROM deliveries WHERE id > $1 ORDER BY id"
+	if limit > 0 {
+		sql += " LIMIT " + strconv.Itoa(limit)
+	}
+	return listJSON[hub.Delivery](t, sql, int64(after))
+}
+
 func (t *tx) Claim(name, holder string, ttl time.Duration) (bool, error) {
 	var got string
 	err := t.note(t.tx.QueryRow(t.ctx, `INSERT INTO leases (name, holder, expires) VALUES ($1, $2, now() + $3 * interval '1 microsecond')
