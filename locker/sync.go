@@ -666,6 +666,18 @@ type Telemetry struct {
 	OutboxDepth int             `json:"outbox_depth"`
 	BinFull     bool            `json:"bin_full"`
 	Scanners    map[string]bool `json:"scanners"` // connected, by name
+	// Compartments, each with its state, for the central's console to
+	// draw the cabinet.
+	Compartments []TeleCompartment `json:"compartments,omitempty"`
+}
+
+// TeleCompartment is one compartment in the telemetry.
+type TeleCompartment struct {
+	ID           string `json:"id"`
+	Size         Size   `json:"size"`
+	State        string `json:"state"` // free, assigned, ready, ...
+	DoorOpen     bool   `json:"door_open,omitempty"`
+	OutOfService bool   `json:"out_of_service,omitempty"`
 }
 
 // Telemetry reads the current summary.
@@ -688,6 +700,8 @@ func (l *Locker) Telemetry() (Telemetry, error) {
 		if c.DoorOpen {
 			t.DoorsOpen = append(t.DoorsOpen, c.ID)
 		}
+		t.Compartments = append(t.Compartments, TeleCompartment{ID: c.ID, Size: c.Size, State: string(c.Effective),
+			DoorOpen: c.DoorOpen, OutOfService: c.OutOfService})
 	}
 	sort.Strings(t.DoorsOpen)
 	return t, nil

@@ -25,6 +25,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -44,6 +45,7 @@ import (
 	"github.com/lockerd/lockerd/locker/httpapi"
 	"github.com/lockerd/lockerd/sync/broker"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/console"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
 	"github.com/lockerd/lockerd/sync/protocol"
 	"github.com/lockerd/lockerd/sync/sip2"
@@ -73,6 +75,8 @@ const usage = `lockerhub — reference central library for lockerd (protocol v1)
   lockerhub token create --name NAME --scope read|orders|open|admin[,...]   an API token, printed once
   lockerhub token list ; lockerhub token revoke ID|NAME
   lockerhub audit                           every state-changing request: who, when, what, from where
+  lockerhub user add --name NAME --role viewer|staff|admin [--password-file F]   a console user (password from F or standard input)
+  lockerhub users ; lockerhub user disable NAME
   lockerhub webhooks list ; lockerhub webhooks add --url URL --events TYPE[,...] --secret-file FILE ; lockerhub webhooks remove ID
   lockerhub webhooks failed ; lockerhub webhooks redeliver ID     deliveries that gave up, and sending one again
   lockerhub sip2-fake [-listen ADDR]        a fake ILS speaking SIP2, with demo patrons and items (for make demo)
@@ -120,7 +124,7 @@ func run(args []string, out, errw io.Writer) int {
 		return 0
 	case "sip2-fake":
 		err = sip2Fake(args[1:], out)
-	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "alarm", "circ", "token", "audit", "webhooks":
+	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "alarm", "circ", "token", "audit", "webhooks", "user", "users":
 		var tok string
 		if tok, err = apiToken(*tokenFile); err == nil {
 			err = client(*hubAddr, tok, args, out)
@@ -308,14 +312,17 @@ func serve(args []string) error {
 	} else if created {
 		log.Info("no API token yet: the first admin token is written to its file (create others with 'lockerhub token create')", "file", c.HTTP.AdminTokenFile)
 	}
-	srv := httpapi.NewServer(h.Handler(), nil)
+	top := http.NewServeMux()
+	top.Handle("/console/", console.New(h, c.SigningKey.Seed(), c.HTTP.BehindProxy, log).Handler())
+	top.Handle("/", h.Handler())
+	srv := httpapi.NewServer(top, nil)
 	if c.HTTP.TLS.CertFile != "" {
 		go srv.ServeTLS(httpapi.LimitListener(ln, httpapi.MaxConns), c.HTTP.TLS.CertFile, c.HTTP.TLS.KeyFile)
 	} else {
 		go srv.Serve(httpapi.LimitListener(ln, httpapi.MaxConns))
 	}
 	defer srv.Close()
-	log.Info("lockerhub ready", "http", ln.Addr().String(), "brokers", cfg.Brokers, "prefix", c.MQTT.Prefix, "config", *cfgFile)
+	log.Info("lockerhub ready", "http", ln.Addr().String(), "console", "/console/", "brokers", cfg.Brokers, "prefix", c.MQTT.Prefix, "config", *cfgFile)
 	return h.Run(ctx)
 }
 
@@ -425,7 +432,7 @@ func apiToken(file string) (string, error) {
 
 func client(hubAddr, token string, args []string, out io.Writer) error {
 	cmd, sub := args[0], args[1:]
-	if cmd == "order" || cmd == "locker" || cmd == "circ" || cmd == "token" || cmd == "alarm" || cmd == "webhooks" {
+	if cmd == "order" || cmd == "locker" || cmd == "circ" || cmd == "token" || cmd == "alarm" || cmd == "webhooks" || cmd == "user" {
 		if len(sub) == 0 {
 			return fmt.Errorf("want: %s add ...", cmd)
 		}
@@ -449,6 +456,8 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 	name := fs.String("name", "", "token create: the token's name (who uses it)")
 	scope := fs.String("scope", "", "token create: scopes, comma-separated: read, orders, open, admin")
 	hookURL := fs.String("url", "", "webhooks add: the receiver's URL")
+	role := fs.String("role", "viewer", "user add: viewer, staff or admin")
+	passwordFile := fs.String("password-file", "", "user add: a file holding the password (else it is read from standard input)")
 	hookEvents := fs.String("events", "", "webhooks add: event types, comma-separated")
 	hookSecret := fs.String("secret-file", "", "webhooks add: a file holding the shared secret")
 	var its cliflag.Items
@@ -674,6 +683,47 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "token %s (%s) revoked\n", t.ID, t.Name)
 		return nil
+	case "user add":
+		var raw []byte
+		var err error
+		if *passwordFile != "" {
+			raw, err = os.ReadFile(*passwordFile)
+		} else {
+			raw, err = io.ReadAll(io.LimitReader(os.Stdin, 1024))
+		}
+		if err != nil {
+			return fmt.Errorf("password: %w", err)
+		}
+		u, err := c.AddUser(*name, *role, strings.TrimRight(string(raw), "\r\n"))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "user %s (%s) can sign in to the console\n", u.Name, u.Role)
+		return nil
+	case "user disable":
+		if len(pos) != 1 {
+			return errors.New("want: user disable NAME")
+		}
+		if err := c.DisableUser(pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "user %s disabled\n", pos[0])
+		return nil
+	case "users":
+		us, err := c.Users()
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tROLE\tCREATED\tDISABLED")
+		for _, u := range us {
+			dis := ""
+			if !u.Disabled.IsZero() {
+				dis = u.Disabled.Local().Format(time.DateTime)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Name, u.Role, u.Created.Local().Format(time.DateTime), dis)
+		}
+		return tw.Flush()
 	case "webhooks list":
 		ws, err := c.Webhooks()
 		if err != nil {

@@ -42,6 +42,7 @@ var (
 	bTokens     = []byte("tokens")             // id → Token
 	bAlarmsOpen = []byte("alarms_open")        // Alarm.Key → seq of the latest unresolved one
 	bWebhooks   = []byte("webhooks")           // id → Webhook
+	bUsers      = []byte("users")              // name → User
 	bDeliveries = []byte("deliveries")         // id → Delivery
 	bDelivPend  = []byte("deliveries_pending") // id → nothing: the pending ones
 	bAudit      = []byte("audit")              // seq → AuditRec
@@ -64,7 +65,7 @@ func openBolt(path string) (*boltStore, error) {
 		return nil, fmt.Errorf("hub store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bLockers, bOrders, bEvents, bPending, bRevs, bCmds, bStores, bAlarms, bMeta, bKnown, bLeases, bCirc, bCircOpen, bTokens, bAudit, bAlarmsOpen, bWebhooks, bDeliveries, bDelivPend} {
+		for _, b := range [][]byte{bLockers, bOrders, bEvents, bPending, bRevs, bCmds, bStores, bAlarms, bMeta, bKnown, bLeases, bCirc, bCircOpen, bTokens, bAudit, bAlarmsOpen, bWebhooks, bDeliveries, bDelivPend, bUsers} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -551,6 +552,26 @@ func (t boltTx) Deliveries(after uint64, limit int) ([]Delivery, error) {
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+func (t boltTx) PutUser(u User) error { return boltkv.PutJSON(t.b(bUsers), []byte(u.Name), u) }
+
+func (t boltTx) User(name string) (u User, found bool, err error) {
+	found, err = boltkv.GetJSON(t.b(bUsers), []byte(name), &u)
+	return u, found, err
+}
+
+func (t boltTx) Users() ([]User, error) {
+	var out []User
+	err := t.b(bUsers).ForEach(func(_, v []byte) error {
+		var u User
+		if err := json.Unmarshal(v, &u); err != nil {
+			return err
+		}
+		out = append(out, u)
+		return nil
+	})
+	return out, err
 }
 
 // lease is a Claim's record.

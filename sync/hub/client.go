@@ -196,6 +196,23 @@ func (c *Client) Redeliver(id uint64) (Delivery, error) {
 	return d, c.Do("POST", fmt.Sprintf("/v1/webhooks/deliveries/%d/redeliver", id), nil, &d)
 }
 
+// AddUser makes a console user.
+func (c *Client) AddUser(name, role, password string) (User, error) {
+	var u User
+	return u, c.Do("POST", "/v1/users", map[string]string{"Name": name, "Role": role, "Password": password}, &u)
+}
+
+// Users lists the console users.
+func (c *Client) Users() ([]User, error) {
+	var us []User
+	return us, c.Do("GET", "/v1/users", nil, &us)
+}
+
+// DisableUser keeps a user from signing in.
+func (c *Client) DisableUser(name string) error {
+	return c.Do("POST", "/v1/users/"+url.PathEscape(name)+"/disable", nil, nil)
+}
+
 // pages reads a paged list: path (ending in ? or &) with after= the key
 // of the last entry, until a page comes back empty.
 func pages[T any](c *Client, path string, key func(T) string) ([]T, error) {

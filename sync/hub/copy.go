@@ -7,7 +7,7 @@ import (
 
 // Copied counts what Copy moved.
 type Copied struct {
-	Lockers, Known, Stores, Events, Orders, Pending, Commands, Alarms, Circulation, Tokens, Audit, Webhooks, Deliveries int
+	Lockers, Known, Stores, Events, Orders, Pending, Commands, Alarms, Circulation, Tokens, Audit, Webhooks, Deliveries, Users int
 }
 
 // Copy moves everything src holds into dst (a pilot's bbolt file into
@@ -128,6 +128,16 @@ func Copy(dst, src Store) (Copied, error) {
 				}
 			}
 			n.Webhooks, n.Deliveries = len(hooks), len(dels)
+			users, err := from.Users()
+			if err != nil {
+				return err
+			}
+			for _, u := range users {
+				if err := to.PutUser(u); err != nil {
+					return err
+				}
+			}
+			n.Users = len(users)
 			return nil
 		})
 	})

@@ -96,8 +96,25 @@ func (h *Hub) authorize(scope string, next http.HandlerFunc) http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(raw))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next(rec, r)
-		h.Audit(AuditRec{Who: tok.Name, Action: r.Method + " " + r.URL.Path, Detail: string(raw), From: h.clientAddr(r), Status: rec.status})
+		h.Audit(AuditRec{Who: tok.Name, Action: r.Method + " " + r.URL.Path, Detail: redact(raw), From: h.clientAddr(r), Status: rec.status})
 	})
+}
+
+// redact is a request body for the audit log: a password or secret in it
+// is replaced.
+func redact(raw []byte) string {
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil {
+		return string(raw)
+	}
+	for k := range m {
+		switch strings.ToLower(k) {
+		case "password", "secret", "token":
+			m[k] = "(redacted)"
+		}
+	}
+	out, _ := json.Marshal(m)
+	return string(out)
 }
 
 type statusRecorder struct {
@@ -295,6 +312,22 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		id, _ := strconv.ParseUint(r.PathValue("id"), 10, 64)
 		d, err := h.Redeliver(id)
 		reply(w, d, err)
+	})
+	handle("GET /v1/users", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+		us, err := h.Users()
+		reply(w, us, err)
+	})
+	handle("POST /v1/users", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Name, Role, Password string }
+		if !read(w, r, &req) {
+			return
+		}
+		r.Body = http.NoBody
+		u, err := h.AddUser(req.Name, req.Role, req.Password)
+		reply(w, u, err)
+	})
+	handle("POST /v1/users/{name}/disable", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+		reply(w, map[string]string{"disabled": r.PathValue("name")}, h.DisableUser(r.PathValue("name")))
 	})
 	handle("GET /v1/audit", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)

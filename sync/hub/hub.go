@@ -1038,3 +1038,26 @@ func (h *Hub) Command(id string) (CmdRec, error) {
 	})
 	return rec, err
 }
+
+// RecentEvents returns up to n of a locker's latest events from its
+// current store.
+func (h *Hub) RecentEvents(lockerID string, n int) ([]StoredEvent, error) {
+	var out []StoredEvent
+	err := h.store.View(func(tx Tx) error {
+		li, err := tx.Locker(lockerID)
+		if err != nil {
+			return err
+		}
+		rec, found, err := tx.StoreRec(lockerID, li.Store)
+		if err != nil || !found {
+			return err
+		}
+		from := uint64(0)
+		if rec.Acked > uint64(n) {
+			from = rec.Acked - uint64(n)
+		}
+		out, err = tx.Events(lockerID, Cursor{Epoch: rec.Epoch, Seq: from}, n)
+		return err
+	})
+	return out, err
+}

@@ -117,6 +117,11 @@ type Tx interface {
 	PendingDeliveries(limit int) ([]Delivery, error)
 	Deliveries(after uint64, limit int) ([]Delivery, error)
 
+	// Console users, by name.
+	PutUser(u User) error
+	User(name string) (u User, found bool, err error)
+	Users() ([]User, error)
+
 	// Claim takes or renews the lease name for holder, for ttl from now
 	// (the store's clock): it is held when free, expired, or already
 	// holder's. Work that must run once among replicas runs under one.

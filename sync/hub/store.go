@@ -283,3 +283,12 @@ const (
 	DeliveryDead      = "dead"      // gave up: listed for redelivery by hand
 	DeliveryCancelled = "cancelled" // its subscription was removed
 )
+
+// User is a person who signs in to the console.
+type User struct {
+	Name     string    `json:"name"`
+	Role     string    `json:"role"` // viewer, staff, admin
+	Hash     string    `json:"hash"` // argon2id, encoded with its parameters and salt
+	Created  time.Time `json:"created"`
+	Disabled time.Time `json:"disabled,omitzero"`
+}

@@ -575,8 +575,12 @@ func telemetryData(t locker.Telemetry) protocol.TelemetryData {
 		}
 		return out
 	}
+	comps := make([]protocol.TeleCompartment, len(t.Compartments))
+	for i, c := range t.Compartments {
+		comps[i] = protocol.TeleCompartment{ID: c.ID, Size: string(c.Size), State: c.State, DoorOpen: c.DoorOpen, OutOfService: c.OutOfService}
+	}
 	return protocol.TelemetryData{Free: bySize(t.Free), Used: bySize(t.Used), OutOfServ: t.OutOfServ, DoorsOpen: t.DoorsOpen,
-		OutboxDepth: t.OutboxDepth, BinFull: t.BinFull, Scanners: t.Scanners}
+		OutboxDepth: t.OutboxDepth, BinFull: t.BinFull, Scanners: t.Scanners, Compartments: comps}
 }
 
 // reply publishes an ack.* or nack on up/ack.

@@ -321,4 +321,16 @@ type TelemetryData struct {
 	OutboxDepth int             `json:"outbox_depth"`
 	BinFull     bool            `json:"bin_full"`
 	Scanners    map[string]bool `json:"scanners"` // connected, by name
+	// Compartments and their states (since lockerd 0.15; absent before):
+	// the central's console draws the cabinet from them.
+	Compartments []TeleCompartment `json:"compartments,omitempty"`
+}
+
+// TeleCompartment is one compartment in the telemetry.
+type TeleCompartment struct {
+	ID           string `json:"id"`
+	Size         string `json:"size"`
+	State        string `json:"state"`
+	DoorOpen     bool   `json:"door_open,omitempty"`
+	OutOfService bool   `json:"out_of_service,omitempty"`
 }

@@ -768,6 +768,23 @@ func (t *tx) Deliveries(after uint64, limit int) ([]hub.Delivery, error) {
 	return listJSON[hub.Delivery](t, sql, int64(after))
 }
 
+func (t *tx) PutUser(u hub.User) error {
+	raw, err := marshal(u)
+	if err != nil {
+		return err
+	}
+	return t.exec("INSERT INTO users (name, doc) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET doc = EXCLUDED.doc", u.Name, raw)
+}
+
+func (t *tx) User(name string) (u hub.User, found bool, err error) {
+	found, err = t.getJSON(&u, "SELECT doc FROM users WHERE name = $1", name)
+	return u, found, err
+}
+
+func (t *tx) Users() ([]hub.User, error) {
+	return listJSON[hub.User](t, `SELECT doc FROM users ORDER BY name COLLATE "C"`)
+}
+
 func (t *tx) Claim(name, holder string, ttl time.Duration) (bool, error) {
 	var got string
 	err := t.note(t.tx.QueryRow(t.ctx, `INSERT INTO leases (name, holder, expires) VALUES ($1, $2, now() + $3 * interval '1 microsecond')
