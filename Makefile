@@ -150,13 +150,13 @@ torture: test-deps
 	LOCKERHUB_CHAOS_KILLS=10 LOCKERHUB_CHAOS_LOCKERS=24 $(GO) test -count=1 -timeout 30m -v -run '^TestCentralChaos$$' ./cmd/lockerhub
 	LOCKERD_FLOOD_HOURS=24 $(GO) test -count=1 -timeout 30m -v -run '^(TestBruteForceAgainstLockout|TestExpiryWaitsForATrustworthyClock|TestBackwardsJumpGrantsNoReopen|TestFloodStaysBounded|TestStoreStopsGrowing)$$' ./locker
 
-# The kiosk screenshots in docs/img (800x480), taken by the browser test
-# itself. Chinese text needs a CJK font (Debian: fonts-wqy-microhei).
+# The kiosk screenshots in docs/img (800x480) and lockerhub's console
+# (1280x800, and a phone), taken by the browser tests themselves. Chinese text needs a CJK font (Debian: fonts-wqy-microhei).
 screenshots: test-deps
 	@fc-list 2>/dev/null | grep -qi "wqy\|noto sans cjk" || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq fonts-wqy-microhei >/dev/null; } || \
 		echo "warning: no CJK font; install fonts-wqy-microhei for the Chinese screenshots"
 	mkdir -p docs/img
-	LOCKERD_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -count=1 -run '^TestKioskInABrowser$$' ./cmd/lockerd
+	LOCKERD_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -count=1 -run '^(TestKioskInABrowser|TestConsoleInABrowser)$$' ./cmd/lockerd
 
 clean:
 	rm -rf $(BIN) dist

@@ -112,7 +112,11 @@ async function route() {
   if (!me) {
     try { me = await api("GET", "session"); } catch { me = null; }
   }
-  if (!me) { show("signin"); $("#signin-user").focus(); return; }
+  if (!me) {
+    show("signin");
+    if (document.activeElement === document.body || !document.activeElement) $("#signin-user").focus();
+    return;
+  }
   const h = location.hash || "#/fleet";
   const [, view, arg] = h.split("/");
   if (view === "locker" && arg) { show("locker"); await lockerView(decodeURIComponent(arg)); timer = setInterval(() => lockerView(decodeURIComponent(arg)), 2000); return; }
@@ -261,7 +265,10 @@ document.addEventListener("DOMContentLoaded", () => {
       if (!location.hash || location.hash === "#/signin") location.hash = "#/fleet"; else route();
     } catch (e) { $("#signin-error").textContent = e.message; }
   });
-  $("#signout").addEventListener("click", async () => { try { await api("POST", "signout"); } catch {} me = null; location.hash = "#/signin"; route(); });
+  $("#signout").addEventListener("click", async () => {
+    try { await api("POST", "signout"); } catch {}
+    me = null; $("#signin-form").reset(); location.hash = "#/signin"; route();
+  });
   $("#fleet-filter").addEventListener("input", fleetView);
   document.querySelectorAll("#fleet-table th button").forEach((b) => b.addEventListener("click", () => {
     const k = b.dataset.sort; fleetSort = { key: k, dir: fleetSort.key === k ? -fleetSort.dir : 1 }; fleetView();
