@@ -58,6 +58,8 @@ demo: build
 	trap 'kill $$pid $$hub $$ils 2>/dev/null; wait $$pid $$hub $$ils 2>/dev/null; echo; echo "demo stopped (logs in $(DEMO_DIR))"' INT TERM EXIT; \
 	if ! $(CTL) status --wait 10s >/dev/null; then echo "lockerd did not start:"; cat $(DEMO_DIR)/lockerd.log; exit 1; fi; \
 	for i in 1 2 3 4 5 6 7 8 9 10; do $(HUB) -hub $(DEMO_HUB) lockers 2>/dev/null | grep -q "demo-01  *true" && break; sleep 0.5; done; \
+	printf 'demo-password\n' > $(DEMO_DIR)/staff.pw; \
+	$(HUB) -hub $(DEMO_HUB) user add --name demo --role admin --password-file $(DEMO_DIR)/staff.pw >/dev/null || exit 1; \
 	echo "lockerhub (central, embedded MQTT broker, SIP2 bridge), a fake library system (SIP2 on 127.0.0.1:16001)"; \
 	echo "and lockerd (simulated locker demo-01) are running."; echo; \
 	for spec in "S 9787020002207:Dream_of_the_Red_Chamber 21000001" "M 9787532736744:Fortress_Besieged 21000002" "L 9787544253994:One_Hundred_Years 21000001"; do \
@@ -68,6 +70,7 @@ demo: build
 		comp=$$($(CTL) scan --scanner front $$order | awk -F'"' '/"compartments"/{getline; print $$2}'); \
 		$(CTL) sim close $$comp >/dev/null; $(CTL) scan --scanner front DEMOSTAFF1 >/dev/null; \
 		echo "$$out" | sed 's/^/  /'; echo "  loaded by staff into $$comp"; echo; done; \
+	echo "The staff console: http://$(DEMO_HUB)/console/  (sign in: demo / demo-password)"; echo; \
 	echo "Try it in another terminal (lockerhub's API needs a token: the demo's admin token is in $(DEMO_DIR)/admin.token):"; \
 	echo "  export LOCKERHUB_TOKEN_FILE=$(DEMO_DIR)/admin.token"; \
 	echo "  $(CTL) scan --scanner front CODE        # pick up: the door opens, closes by itself after 4 s"; \
