@@ -53,6 +53,13 @@ func TestConsoleInABrowser(t *testing.T) {
 	shot(t, ctx, "console-signin")
 	signIn("staff-1", "password-staff")
 	do(t, ctx, "fleet: online", chromedp.WaitVisible(chromedp.CSS(`tr[data-locker="e2e-01"][data-online="true"]`)))
+	// Every control has a name a screen reader can say.
+	unnamed := get(t, ctx, "controls without a label", chromedp.Evaluate[[]string](`[...document.querySelectorAll('input, select, button')]
+		.filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+		.map(e => e.id || e.outerHTML.slice(0, 60))`))
+	if len(unnamed) > 0 {
+		t.Fatalf("controls without a label: %v", unnamed)
+	}
 	shot(t, ctx, "console-fleet")
 
 	// The locker goes away and comes back.

@@ -2,14 +2,18 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/lockerd/lockerd/cmd/internal/hubconfig"
+	"github.com/lockerd/lockerd/cmd/internal/hubproc"
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
@@ -236,5 +240,33 @@ func TestTokensFromTheCLI(t *testing.T) {
 	out, errw, code = cli(t, "audit", "-hub", api)
 	if code != 0 || !strings.Contains(out, "POST /v1/orders") || !strings.Contains(out, "ordering-platform") || !strings.Contains(out, "POST /v1/tokens/ordering-platform/revoke") {
 		t.Fatalf("audit: %s %s", out, errw)
+	}
+}
+
+// Beyond loopback with TLS: lockerhub serves its API over HTTPS, the CLI
+// reaches it at https://ADDR with its token, and plain HTTP gets nowhere.
+func TestServeOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	cli(t, "keygen", "-out", dir)
+	pki := brokertest.NewPKI(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", brokertest.FreePort(t))
+	conf := filepath.Join(dir, "lockerhub.yaml")
+	os.WriteFile(conf, []byte(fmt.Sprintf("store: {path: hub.db}\nhttp: {listen: %q, tls: {cert_file: %q, key_file: %q}}\nmqtt: {listen: \"127.0.0.1:%d\"}\nlockers: [nb-1]\n",
+		addr, pki.ServerCert, pki.ServerKey, brokertest.FreePort(t))), 0o600)
+	bin := hubproc.Build(t)
+	h := hubproc.New(t, "lockerhub", bin, conf, addr, filepath.Join(dir, "lockerhub.log"))
+	h.CAFile = pki.CAFile
+	h.Start()
+	cmd := exec.Command(bin, "-hub", "https://"+addr, "-token-file", filepath.Join(dir, "admin.token"), "lockers")
+	cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+pki.CAFile)
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "LOCKER") {
+		t.Fatalf("lockers over TLS: %v\n%s", err, out)
+	}
+	resp, err := http.Get("http://" + addr + "/v1/lockers")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("plain HTTP to the TLS port: %d", resp.StatusCode)
+		}
 	}
 }

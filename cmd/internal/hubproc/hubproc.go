@@ -5,6 +5,8 @@
 package hubproc
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"os"
@@ -54,6 +56,9 @@ type Hub struct {
 	Conf string // its config file
 	Addr string // its HTTP API, host:port (as in the config)
 	Log  string // its output, appended over restarts
+	// CAFile: the API is served over TLS with a certificate this CA
+	// signed (http.tls).
+	CAFile string
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -75,8 +80,18 @@ func (h *Hub) Start() {
 	}
 	h.done = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(h.cmd, h.done)
+	client, scheme := http.DefaultClient, "http://"
+	if h.CAFile != "" {
+		pem, err := os.ReadFile(h.CAFile)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		client, scheme = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}, "https://"
+	}
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get("http://" + h.Addr + "/healthz"); err == nil {
+		if resp, err := client.Get(scheme + h.Addr + "/healthz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return
