@@ -200,9 +200,14 @@ func (h *Hub) AuditLog(after uint64, limit int) ([]AuditRec, error) {
 	return out, err
 }
 
-// openLimiter bounds remote opens per token: a token bucket of openBurst,
-// refilled at one every openEvery.
-type openLimiter struct {
+// RateLimiter is a token bucket per key: Burst at once, then one every
+// Every. It bounds remote opens per API token and the console's sign-ins
+// per address and per name. Its table is bounded: a flood of keys resets
+// it rather than growing it.
+type RateLimiter struct {
+	Burst float64
+	Every time.Duration
+
 	mu      sync.Mutex
 	buckets map[string]*bucket
 }
@@ -212,26 +217,25 @@ type bucket struct {
 	at     time.Time
 }
 
+// Remote opens per token: 5 at once, then one every 6 s (10 a minute).
 const (
 	openBurst = 5
-	openEvery = 6 * time.Second // 10 a minute
+	openEvery = 6 * time.Second
 )
 
-func (l *openLimiter) allow(key string, now time.Time) bool {
+// Allow takes one from key's bucket at now; false when it is empty.
+func (l *RateLimiter) Allow(key string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.buckets == nil {
+	if l.buckets == nil || len(l.buckets) > 10_000 {
 		l.buckets = map[string]*bucket{}
 	}
 	b := l.buckets[key]
 	if b == nil {
-		if len(l.buckets) > 10_000 {
-			clear(l.buckets) // bounded: a flood of names resets, it does not grow
-		}
-		b = &bucket{tokens: openBurst, at: now}
+		b = &bucket{tokens: l.Burst, at: now}
 		l.buckets[key] = b
 	}
-	b.tokens = min(openBurst, b.tokens+now.Sub(b.at).Seconds()/openEvery.Seconds())
+	b.tokens = min(l.Burst, b.tokens+now.Sub(b.at).Seconds()/l.Every.Seconds())
 	b.at = now
 	if b.tokens < 1 {
 		return false

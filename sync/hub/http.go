@@ -191,7 +191,7 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		if !read(w, r, &req) {
 			return
 		}
-		if !h.opens.allow(Caller(r.Context()).ID, time.Now()) {
+		if !h.opens.Allow(Caller(r.Context()).ID, time.Now()) {
 			deny(w, http.StatusTooManyRequests, fmt.Sprintf("too many remote opens for this token: at most %d at once, then one every %v", openBurst, openEvery))
 			return
 		}

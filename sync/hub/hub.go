@@ -87,7 +87,7 @@ type Hub struct {
 	heardAt    atomic.Int64 // when its own heartbeat last came back (or it connected), unix ns
 	metrics    *hubMetrics
 	ilsAlarmAt atomic.Int64 // when the last ILS login alarm was raised, unix ns
-	opens      openLimiter  // remote opens per token
+	opens      RateLimiter  // remote opens per token
 	hookClient *http.Client
 
 	mu      sync.Mutex
@@ -151,6 +151,7 @@ func New(cfg Config) (*Hub, error) {
 	h := &Hub{cfg: cfg, store: store, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1),
 		local: fanout.New[protocol.Event](256), ackWait: map[ackKey]bool{}, lastAck: map[ackKey]time.Time{}}
 	h.metrics = newHubMetrics(h)
+	h.opens = RateLimiter{Burst: openBurst, Every: openEvery}
 	h.hookClient = &http.Client{Timeout: cfg.WebhookTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	if err := h.syncConfigWebhooks(cfg.Webhooks); err != nil {
 		store.Close()

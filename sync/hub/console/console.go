@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/lockerd/lockerd/sync/hub"
@@ -56,7 +55,7 @@ type Console struct {
 	key         []byte // signs session cookies
 	behindProxy bool
 	log         *slog.Logger
-	signins     limiter
+	signins     *hub.RateLimiter // per address and per user name
 	now         func() time.Time
 }
 
@@ -68,7 +67,8 @@ func New(h Hub, key []byte, behindProxy bool, log *slog.Logger) *Console {
 	}
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte("lockerhub console sessions v1"))
-	return &Console{h: h, key: mac.Sum(nil), behindProxy: behindProxy, log: log.With("component", "console"), now: time.Now}
+	return &Console{h: h, key: mac.Sum(nil), behindProxy: behindProxy, log: log.With("component", "console"), now: time.Now,
+		signins: &hub.RateLimiter{Burst: 5, Every: 12 * time.Second}}
 }
 
 const (
@@ -316,7 +316,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	from := clientIP(r, c.behindProxy)
-	if !c.signins.allow("ip:"+from, c.now()) || !c.signins.allow("user:"+req.User, c.now()) {
+	if !c.signins.Allow("ip:"+from, c.now()) || !c.signins.Allow("user:"+req.User, c.now()) {
 		fail(w, http.StatusTooManyRequests, "too many sign-in attempts: wait a minute")
 		return
 	}
@@ -514,36 +514,4 @@ func clientIP(r *http.Request, behindProxy bool) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// limiter bounds sign-in attempts per address and per user name: 5 at
-// once, then one every 12 s.
-type limiter struct {
-	mu sync.Mutex
-	b  map[string]*bucket
-}
-
-type bucket struct {
-	n  float64
-	at time.Time
-}
-
-func (l *limiter) allow(key string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b == nil || len(l.b) > 10_000 {
-		l.b = map[string]*bucket{}
-	}
-	b := l.b[key]
-	if b == nil {
-		b = &bucket{n: 5, at: now}
-		l.b[key] = b
-	}
-	b.n = min(5, b.n+now.Sub(b.at).Seconds()/12)
-	b.at = now
-	if b.n < 1 {
-		return false
-	}
-	b.n--
-	return true
 }
