@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -211,6 +212,17 @@ resend_after: 3s
 					t.Logf("%s's link log (tail):\n%s", l.ID, tail(string(raw), 8000))
 				}
 			}
+			// Where every goroutine of this process (the simulated
+			// lockers' links among them) stands, for the next reader.
+			var stacks strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&stacks, 2)
+			var links []string
+			for _, g := range strings.Split(stacks.String(), "\n\n") {
+				if strings.Contains(g, "mqttlink") || strings.Contains(g, "paho") {
+					links = append(links, g)
+				}
+			}
+			t.Logf("goroutines in the MQTT links and paho (%d):\n%s", len(links), tail(strings.Join(links, "\n\n"), 30000))
 			t.Fatalf("not settled after the chaos: %v", lagging)
 		}
 	}
