@@ -124,10 +124,15 @@ type statusRecorder struct {
 
 func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
 
-// clientAddr is where a request came from: behind a proxy, the address
-// the proxy appended last to X-Forwarded-For (the one it saw).
-func (h *Hub) clientAddr(r *http.Request) string {
-	if h.cfg.BehindProxy {
+// clientAddr is where a request came from (ClientAddr with the hub's
+// BehindProxy).
+func (h *Hub) clientAddr(r *http.Request) string { return ClientAddr(r, h.cfg.BehindProxy) }
+
+// ClientAddr is where a request came from: behind a proxy, the address
+// the proxy appended last to X-Forwarded-For (the one it saw); else the
+// connection's.
+func ClientAddr(r *http.Request, behindProxy bool) string {
+	if behindProxy {
 		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
 			parts := strings.Split(xff, ",")
 			return strings.TrimSpace(parts[len(parts)-1])

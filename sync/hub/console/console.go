@@ -11,7 +11,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -315,7 +314,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	if !read(w, r, &req) {
 		return
 	}
-	from := clientIP(r, c.behindProxy)
+	from := hub.ClientAddr(r, c.behindProxy)
 	if !c.signins.Allow("ip:"+from, c.now()) || !c.signins.Allow("user:"+req.User, c.now()) {
 		fail(w, http.StatusTooManyRequests, "too many sign-in attempts: wait a minute")
 		return
@@ -342,7 +341,7 @@ func (c *Console) audit(r *http.Request, u hub.User, action, target, detail stri
 		status = http.StatusBadRequest
 		detail = strings.TrimSpace(detail + " (" + err.Error() + ")")
 	}
-	c.h.Audit(hub.AuditRec{Who: "user:" + u.Name, Action: action, Target: target, Detail: detail, From: clientIP(r, c.behindProxy), Status: status})
+	c.h.Audit(hub.AuditRec{Who: "user:" + u.Name, Action: action, Target: target, Detail: detail, From: hub.ClientAddr(r, c.behindProxy), Status: status})
 }
 
 // FleetRow is one locker in the fleet view.
@@ -500,18 +499,4 @@ func fail(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]string{"error": msg})
-}
-
-func clientIP(r *http.Request, behindProxy bool) string {
-	if behindProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			parts := strings.Split(xff, ",")
-			return strings.TrimSpace(parts[len(parts)-1])
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
