@@ -123,7 +123,8 @@ func TestConsoleInABrowser(t *testing.T) {
 	// A viewer: no open button, and the API says no.
 	do(t, ctx, "sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#signin-user")))
 	signIn("viewer-1", "password-viewer")
-	do(t, ctx, "viewer's locker page", chromedp.Navigate(srv.URL+"/console/#/locker/e2e-01"), chromedp.WaitVisible(chromedp.CSS(`#cabinet [data-comp="A01"]`)))
+	do(t, ctx, "viewer's locker page", chromedp.Navigate(srv.URL+"/console/#/locker/e2e-01"),
+		chromedp.WaitVisible(chromedp.CSS(`#view-locker[data-rendered-for="viewer-1"] #cabinet [data-comp="A01"]`)))
 	hidden := get(t, ctx, "open form hidden", chromedp.Evaluate[bool](`document.querySelector('#open-form').hidden && !document.querySelector('li[data-alarm] button')`))
 	if !hidden {
 		t.Fatal("a viewer sees the open button")

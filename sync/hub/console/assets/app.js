@@ -186,6 +186,7 @@ async function lockerView(id) {
   }
   const ev = $("#locker-events"); ev.replaceChildren();
   for (const e of d.events) ev.append(el("li", { text: `${when(e.ts)} ${e.type} ${JSON.stringify(e.data)}` }));
+  $("#view-locker").dataset.renderedFor = me ? me.user : "";
 }
 
 async function alarmAct(seq, action, lockerID) {
@@ -267,7 +268,9 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("#signout").addEventListener("click", async () => {
     try { await api("POST", "signout"); } catch {}
-    me = null; $("#signin-form").reset(); location.hash = "#/signin"; route();
+    // A fresh page: nothing of the last user's stays in it.
+    location.replace("/console/#/signin");
+    location.reload();
   });
   $("#fleet-filter").addEventListener("input", fleetView);
   document.querySelectorAll("#fleet-table th button").forEach((b) => b.addEventListener("click", () => {
