@@ -34,6 +34,7 @@ const (
 	EvHardwareRecovered   EventType = "hardware.recovered"
 	EvMaintenanceOpen     EventType = "maintenance.open"
 	EvStoreLowSpace       EventType = "store.low_space"
+	EvLoadNoSpace         EventType = "load.no_space"
 	// EvIdentityConflict: another cabinet is using this locker's id (a
 	// cloned SD card): its birth messages keep taking this one's place.
 	EvIdentityConflict EventType = "identity.conflict"
@@ -134,6 +135,7 @@ var payloads = map[EventType]func() EventData{
 	EvHardwareRecovered:   func() EventData { return &HardwareRecovered{} },
 	EvMaintenanceOpen:     func() EventData { return &MaintenanceOpened{} },
 	EvStoreLowSpace:       func() EventData { return &StoreLowSpace{} },
+	EvLoadNoSpace:         func() EventData { return &LoadNoSpace{} },
 	EvIdentityConflict:    func() EventData { return &IdentityConflict{} },
 }
 
@@ -292,6 +294,13 @@ type StoreLowSpace struct {
 	MinFreeBytes  int64 `json:"min_free_bytes"`
 }
 
+// LoadNoSpace: staff scanned an order to load and no free compartment
+// fits it (nor any larger one): the central redirects it.
+type LoadNoSpace struct {
+	OrderID string `json:"order_id"`
+	Size    Size   `json:"size"`
+}
+
 // IdentityConflict: another cabinet announces this locker's id.
 type IdentityConflict struct {
 	BirthsSeen       int    `json:"births_seen"`
@@ -325,3 +334,4 @@ func (HardwareRecovered) EventType() EventType   { return EvHardwareRecovered }
 func (MaintenanceOpened) EventType() EventType   { return EvMaintenanceOpen }
 func (StoreLowSpace) EventType() EventType       { return EvStoreLowSpace }
 func (IdentityConflict) EventType() EventType    { return EvIdentityConflict }
+func (LoadNoSpace) EventType() EventType         { return EvLoadNoSpace }

@@ -137,6 +137,9 @@ func (l *Locker) load(ctx context.Context, o Order) ScanResult {
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}
 	}
 	if !ok {
+		// Recorded for the central, which redirects the order (each scan
+		// that finds no space again is another).
+		l.recordOne(LoadNoSpace{OrderID: o.ID, Size: o.Size})
 		return ScanResult{Outcome: OutcomeNothing, Reason: "no free compartment fits size " + string(o.Size), OrderID: o.ID}
 	}
 	opened, jammed, err := l.openFor(ctx, doorJob{ids: []string{id}, op: OpLoad, orderID: o.ID})

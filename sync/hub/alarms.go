@@ -27,6 +27,7 @@ const (
 	AlarmStoreLowSpace = "store.low_space"
 	AlarmOffline       = "locker.offline"
 	AlarmCirculation   = "circulation.exception"
+	AlarmNoSpace       = "load.no_space"
 )
 
 // Severities.
@@ -116,6 +117,9 @@ func (h *Hub) alarmsFromEvent(tx Tx, lockerID string, e protocol.Event, data any
 			return h.clear(tx, lockerID, AlarmHardwareFault, d.Device, "recovered")
 		}
 		return h.raise(tx, Alarm{Locker: lockerID, Type: AlarmHardwareFault, Compartment: d.Device, Detail: d.Device + ": " + d.Detail})
+	case *protocol.LoadNoSpace:
+		return h.raise(tx, Alarm{Locker: lockerID, Type: AlarmNoSpace,
+			Detail: fmt.Sprintf("order %s (size %s) found no free compartment when staff loaded it: redirect it to another locker or the desk", d.OrderID, d.Size)})
 	case *protocol.StoreLowSpace:
 		return h.raise(tx, Alarm{Locker: lockerID, Type: AlarmStoreLowSpace,
 			Detail: fmt.Sprintf("the locker's store has %d bytes of headroom (minimum %d): free space on its SD card", d.HeadroomBytes, d.MinFreeBytes)})

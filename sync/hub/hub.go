@@ -862,6 +862,15 @@ func (h *Hub) applyEventToOrders(tx Tx, id string, e protocol.Event) error {
 		orderID, status = d.OrderID, "expired"
 	case *protocol.OrderRetrieved:
 		orderID, status = d.OrderID, "retrieved"
+	case *protocol.LoadNoSpace:
+		if o, found, err := tx.Order(id, d.OrderID); err != nil {
+			return err
+		} else if found {
+			o.NoSpace = e.TS.UTC()
+			if err := tx.PutOrder(o); err != nil {
+				return err
+			}
+		}
 	}
 	if err := h.queueCirc(tx, id, e, data); err != nil {
 		return err

@@ -133,6 +133,9 @@ type OrderRec struct {
 	Patron string `json:"patron,omitempty"`
 	// Loans are the ILS's answers to the checkouts of its items.
 	Loans []Loan `json:"loans,omitempty"`
+	// NoSpace is when staff last found no compartment for it at the
+	// locker: it is to be redirected (another locker, or the desk).
+	NoSpace time.Time `json:"no_space,omitzero"`
 }
 
 // CmdRec is a remote command and its answer.

@@ -42,10 +42,11 @@ const (
 	HookItemReturned    = "item.returned"
 	HookAlarm           = "alarm.raised"
 	HookCirculation     = "circulation.exception"
+	HookNoSpace         = "load.no_space"
 )
 
 // HookTypes lists the event types a subscription may take.
-var HookTypes = []string{HookOrderLoaded, HookPickupCompleted, HookOrderExpired, HookItemReturned, HookAlarm, HookCirculation}
+var HookTypes = []string{HookOrderLoaded, HookPickupCompleted, HookOrderExpired, HookItemReturned, HookAlarm, HookCirculation, HookNoSpace}
 
 // Signature headers of a delivery.
 const (
@@ -272,6 +273,8 @@ func (h *Hub) hookFromEvent(tx Tx, lockerID string, e protocol.Event, data any) 
 	case *protocol.PickupCompleted:
 		order = d.OrderID
 	case *protocol.OrderExpired:
+		order = d.OrderID
+	case *protocol.LoadNoSpace:
 		order = d.OrderID
 	case *protocol.ItemReturned:
 	default:

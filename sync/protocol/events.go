@@ -36,6 +36,7 @@ const (
 	EvHardwareRecovered   = "hardware.recovered"
 	EvMaintenanceOpen     = "maintenance.open"
 	EvStoreLowSpace       = "store.low_space"
+	EvLoadNoSpace         = "load.no_space"
 	EvIdentityConflict    = "identity.conflict"
 )
 
@@ -163,6 +164,12 @@ type StoreLowSpace struct {
 	MinFreeBytes  int64 `json:"min_free_bytes"`
 }
 
+// LoadNoSpace is load.no_space.
+type LoadNoSpace struct {
+	OrderID string `json:"order_id"`
+	Size    string `json:"size"`
+}
+
 // IdentityConflict is identity.conflict.
 type IdentityConflict struct {
 	BirthsSeen       int    `json:"births_seen"`
@@ -197,6 +204,7 @@ var EventPayloads = map[string]func() any{
 	EvHardwareRecovered:   func() any { return &HardwareState{} },
 	EvMaintenanceOpen:     func() any { return &MaintenanceOpen{} },
 	EvStoreLowSpace:       func() any { return &StoreLowSpace{} },
+	EvLoadNoSpace:         func() any { return &LoadNoSpace{} },
 	EvIdentityConflict:    func() any { return &IdentityConflict{} },
 }
 

@@ -114,7 +114,12 @@ function handleResult(res) {
     case "opened": return showDoor(res.compartments || []);
     case "denied": return showRefusal(res.reason, res.until);
     case "jammed": return showRefusal("jammed");
-    case "staff_on": case "loading": case "retrieving": case "nothing": return refreshState();
+    case "nothing":
+      // Told to the staff: an order that fits no free compartment is
+      // redirected by the central (load.no_space).
+      $("staff-notice").textContent = (res.reason || "").startsWith("no free compartment") ? t("staff.no_space", { order: res.order_id || "" }) : "";
+      return refreshState();
+    case "staff_on": case "loading": case "retrieving": $("staff-notice").textContent = ""; return refreshState();
     case "staff_off": return welcome();
     case "error": return refreshState(); // out of service if the store cannot be written
     default: return showRefusal("error");
