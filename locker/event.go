@@ -297,8 +297,9 @@ type StoreLowSpace struct {
 // LoadNoSpace: staff scanned an order to load and no free compartment
 // fits it (nor any larger one): the central redirects it.
 type LoadNoSpace struct {
-	OrderID string `json:"order_id"`
-	Size    Size   `json:"size"`
+	Accessible bool   `json:"accessible,omitempty"` // it needs an accessible compartment
+	OrderID    string `json:"order_id"`
+	Size       Size   `json:"size"`
 }
 
 // IdentityConflict: another cabinet announces this locker's id.

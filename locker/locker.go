@@ -192,7 +192,7 @@ func (l *Locker) Start(version string) error {
 			} else if err != nil {
 				return err
 			}
-			c.Size, c.Lock, c.Sensor = cfg.Size, cfg.Lock, cfg.Sensor
+			c.Size, c.Lock, c.Sensor, c.Accessible = cfg.Size, cfg.Lock, cfg.Sensor, cfg.Accessible
 			if c.State == CompOpen && !l.doors.isOpen(c.ID) {
 				if err := l.settleInterrupted(tx, &c); err != nil {
 					return err

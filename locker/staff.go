@@ -106,16 +106,22 @@ func chooseCompartment(comps []Compartment, o Order, doorOpen map[string]bool) (
 	}
 	var fits []Compartment
 	for _, c := range comps {
-		if c.State == CompFree && !c.OutOfService && o.Size.Fits(c.Size) {
+		if c.State == CompFree && !c.OutOfService && o.Size.Fits(c.Size) && (c.Accessible || !o.Accessible) {
 			fits = append(fits, c)
 		}
 	}
 	if len(fits) == 0 {
 		return "", false
 	}
+	// The smallest that fits; among equals, an ordinary order takes an
+	// ordinary compartment first, keeping accessible ones for those who
+	// need them.
 	sort.SliceStable(fits, func(i, j int) bool {
 		if fits[i].Size.Rank() != fits[j].Size.Rank() {
 			return fits[i].Size.Rank() < fits[j].Size.Rank()
+		}
+		if fits[i].Accessible != fits[j].Accessible {
+			return !fits[i].Accessible
 		}
 		return fits[i].ID < fits[j].ID
 	})
@@ -139,8 +145,12 @@ func (l *Locker) load(ctx context.Context, o Order) ScanResult {
 	if !ok {
 		// Recorded for the central, which redirects the order (each scan
 		// that finds no space again is another).
-		l.recordOne(LoadNoSpace{OrderID: o.ID, Size: o.Size})
-		return ScanResult{Outcome: OutcomeNothing, Reason: "no free compartment fits size " + string(o.Size), OrderID: o.ID}
+		l.recordOne(LoadNoSpace{OrderID: o.ID, Size: o.Size, Accessible: o.Accessible})
+		what := "no free compartment fits size "
+		if o.Accessible {
+			what = "no free accessible compartment fits size "
+		}
+		return ScanResult{Outcome: OutcomeNothing, Reason: what + string(o.Size), OrderID: o.ID}
 	}
 	opened, jammed, err := l.openFor(ctx, doorJob{ids: []string{id}, op: OpLoad, orderID: o.ID})
 	if err != nil || len(opened)+len(jammed) == 0 {

@@ -65,6 +65,9 @@ type Compartment struct {
 	Size   Size   `json:"size"`
 	Lock   string `json:"lock"`   // lock output pin name
 	Sensor string `json:"sensor"` // door sensor input pin name
+	// Accessible: reachable from a wheelchair (low enough, room in
+	// front); orders marked accessible go only here.
+	Accessible bool `json:"accessible,omitempty"`
 
 	State   CompartmentState `json:"state"`
 	OrderID string           `json:"order_id,omitempty"` // order reserved, loaded or being handled
@@ -144,6 +147,9 @@ type Order struct {
 	State OrderState `json:"state"`
 	Size  Size       `json:"size"`
 	Items []Item     `json:"items,omitempty"`
+	// Accessible: the reader needs a compartment reachable from a
+	// wheelchair; it is loaded only into an accessible one.
+	Accessible bool `json:"accessible,omitempty"`
 	// Assigned is the compartment the central library pre-assigned, if any.
 	Assigned string `json:"compartment,omitempty"`
 	// Compartments are the compartments the order's items are in once loaded.

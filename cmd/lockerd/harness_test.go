@@ -71,7 +71,7 @@ scanners:
 compartments:
   - {id: A01, size: S, lock: L1, sensor: D1}
   - {id: A02, size: S, lock: L2, sensor: D2}
-  - {id: A03, size: S, lock: L3, sensor: D3}
+  - {id: A03, size: S, lock: L3, sensor: D3{{if .AccessibleA03}}, accessible: true{{end}}}
   - {id: B01, size: M, lock: L4, sensor: D4}
   - {id: B02, size: M, lock: L5, sensor: D5}
   - {id: C01, size: L, lock: L6, sensor: D6}
@@ -89,6 +89,7 @@ type cabinet struct {
 	Extra                                              string // more YAML (the mqtt section)
 	MinFree                                            string // store.min_free
 	Lockout                                            string // policy.lockout (default 30s)
+	AccessibleA03                                      bool   // compartment A03 reachable from a wheelchair
 }
 
 func newCabinet(t *testing.T, autoClose string, opts ...func(*cabinet)) *cabinet {

@@ -58,7 +58,7 @@ const usage = `lockerhub — reference central library for lockerd (protocol v1)
   lockerhub serve -store FILE -key FILE -pickup-key-file FILE [-lockers ID,...] [-mqtt-listen ADDR [-broker-users FILE] | -broker URL] [-http ADDR]
   lockerhub validate FILE                   check a config file (and the files it names) before a hub goes live
   lockerhub migrate --from bolt:FILE --to postgres:DSN_FILE   move a stopped hub's data into PostgreSQL (or back)
-  lockerhub order add --locker ID [--patron CARD] [--size S] [--compartment ID] [--item BARCODE[:TITLE]]... [--ttl 72h] [--qr FILE] [--pickup-url URL]
+  lockerhub order add --locker ID [--patron CARD] [--accessible] [--size S] [--compartment ID] [--item BARCODE[:TITLE]]... [--ttl 72h] [--qr FILE] [--pickup-url URL]
   lockerhub order cancel --locker ID ORDER
   lockerhub snapshot --locker ID [--part-size N]
   lockerhub open --locker ID COMPARTMENT --reason TEXT
@@ -450,6 +450,7 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 	after := fs.String("after", "", "events after this position: SEQ (of the locker's first store) or EPOCH.SEQ")
 	follow := fs.Bool("f", false, "keep following")
 	patron := fs.String("patron", "", "the reader's library card number (order add; kept at the hub, for the ILS)")
+	accessible := fs.Bool("accessible", false, "order add: the reader needs a compartment reachable from a wheelchair")
 	state := fs.String("state", "", "circ list: queued, sending, done, refused, exception or resolved; alarms: open")
 	asJSON := fs.Bool("json", false, "circ list: one JSON record a line")
 	note := fs.String("note", "", "circ resolve: what was done")
@@ -482,7 +483,7 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 		if err := needLocker(); err != nil {
 			return err
 		}
-		created, err := c.CreateOrder(hub.NewOrder{Locker: *lockerID, Patron: *patron, Size: *size, Compartment: *comp, Items: wireItems(its), TTL: *ttl})
+		created, err := c.CreateOrder(hub.NewOrder{Locker: *lockerID, Patron: *patron, Accessible: *accessible, Size: *size, Compartment: *comp, Items: wireItems(its), TTL: *ttl})
 		if err != nil {
 			return err
 		}

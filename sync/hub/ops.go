@@ -23,8 +23,11 @@ type NewOrder struct {
 	Size        string          `json:"size,omitempty"`
 	Compartment string          `json:"compartment,omitempty"`
 	Items       []protocol.Item `json:"items,omitempty"`
-	TTL         string          `json:"ttl,omitempty"` // default 72h
-	CodeLen     int             `json:"code_len,omitempty"`
+	// Accessible: the reader needs a compartment reachable from a
+	// wheelchair.
+	Accessible bool   `json:"accessible,omitempty"`
+	TTL        string `json:"ttl,omitempty"` // default 72h
+	CodeLen    int    `json:"code_len,omitempty"`
 }
 
 // Bounds of a new order.
@@ -177,7 +180,7 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 			return err
 		}
 		rec = OrderRec{Order: protocol.Order{ID: req.ID, Rev: rev, State: "assigned", Size: req.Size,
-			Compartment: req.Compartment, Items: req.Items, CodeHash: h.cfg.PickupKey.Hash(code),
+			Compartment: req.Compartment, Items: req.Items, Accessible: req.Accessible, CodeHash: h.cfg.PickupKey.Hash(code),
 			ExpiresAt: time.Now().Add(ttl).UTC().Truncate(time.Second)}, Locker: req.Locker, Status: "assigned", Patron: req.Patron}
 		if err := tx.PutOrder(rec); err != nil {
 			return err

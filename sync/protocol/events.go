@@ -166,8 +166,9 @@ type StoreLowSpace struct {
 
 // LoadNoSpace is load.no_space.
 type LoadNoSpace struct {
-	OrderID string `json:"order_id"`
-	Size    string `json:"size"`
+	Accessible bool   `json:"accessible,omitempty"`
+	OrderID    string `json:"order_id"`
+	Size       string `json:"size"`
 }
 
 // IdentityConflict is identity.conflict.

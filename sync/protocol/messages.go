@@ -98,15 +98,17 @@ type Item struct {
 // Order is an order as the central library sends it. Exactly one of
 // CodeHash and Code is set; Code is hashed on receipt and never stored.
 type Order struct {
-	ID          string    `json:"id"`
-	Rev         uint64    `json:"rev"`
-	State       string    `json:"state"` // assigned | ready
-	Size        string    `json:"size"`
-	Compartment string    `json:"compartment,omitempty"`
-	Items       []Item    `json:"items"`
-	CodeHash    string    `json:"code_hash,omitempty"`
-	Code        string    `json:"code,omitempty"`
-	ExpiresAt   time.Time `json:"expires_at"`
+	ID          string `json:"id"`
+	Rev         uint64 `json:"rev"`
+	State       string `json:"state"` // assigned | ready
+	Size        string `json:"size"`
+	Compartment string `json:"compartment,omitempty"`
+	Items       []Item `json:"items"`
+	// Accessible: load only into an accessible compartment (absent: any).
+	Accessible bool      `json:"accessible,omitempty"`
+	CodeHash   string    `json:"code_hash,omitempty"`
+	Code       string    `json:"code,omitempty"`
+	ExpiresAt  time.Time `json:"expires_at"`
 }
 
 // OrdersUpsert is the data of orders.upsert.

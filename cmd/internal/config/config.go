@@ -196,6 +196,9 @@ type Comp struct {
 	Size   string `yaml:"size"`
 	Lock   string `yaml:"lock"`
 	Sensor string `yaml:"sensor"`
+	// Accessible: reachable from a wheelchair; accessible orders are
+	// loaded only here.
+	Accessible bool `yaml:"accessible"`
 	// Row and Col place the door in the cabinet drawing on the kiosk
 	// (1-based); 0 places it automatically.
 	Row int `yaml:"row"`
@@ -620,7 +623,7 @@ func (c *Config) Settings() locker.Settings {
 		Standalone:          c.MQTT == nil,
 	}
 	for _, cp := range c.Compartments {
-		s.Compartments = append(s.Compartments, locker.Compartment{ID: cp.ID, Size: locker.Size(cp.Size), Lock: cp.Lock, Sensor: cp.Sensor})
+		s.Compartments = append(s.Compartments, locker.Compartment{ID: cp.ID, Size: locker.Size(cp.Size), Lock: cp.Lock, Sensor: cp.Sensor, Accessible: cp.Accessible})
 	}
 	s.Devices = append(s.Devices, locker.Device{Name: locker.KeypadDevice, Role: locker.RolePickup})
 	for _, sc := range c.Scanners {
