@@ -124,6 +124,11 @@ func (h *Hub) Users() ([]User, error) {
 	return out, err
 }
 
+// hashing bounds the password checks running at once: each takes 64 MiB,
+// and a flood of sign-ins from many addresses (each within its rate
+// limit) must not take the machine's memory.
+var hashing = make(chan struct{}, 2)
+
 // ErrSignIn is a sign-in refused (the same words whatever was wrong).
 var ErrSignIn = errors.New("wrong user name or password")
 
@@ -143,7 +148,9 @@ func (h *Hub) SignIn(name, password string) (User, error) {
 	if found {
 		hash = u.Hash
 	}
+	hashing <- struct{}{}
 	ok := checkPassword(hash, password)
+	<-hashing
 	if !found || !ok || !u.Disabled.IsZero() {
 		return User{}, ErrSignIn
 	}
