@@ -3,6 +3,7 @@ package hub
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -199,14 +200,17 @@ func (h *Hub) ResolveAlarm(seq uint64, by, note string) (Alarm, error) {
 func (h *Hub) changeAlarm(seq uint64, f func(*Alarm) error) (Alarm, error) {
 	var a Alarm
 	err := h.store.Update(func(tx Tx) error {
-		all, err := tx.Alarms(seq - 1)
+		// Only an unresolved alarm changes: it is found among those (a
+		// few), not by reading the whole history.
+		open, err := tx.OpenAlarms()
 		if err != nil {
 			return err
 		}
-		if seq == 0 || len(all) == 0 || all[0].Seq != seq {
-			return fmt.Errorf("no alarm %d", seq)
+		i := slices.IndexFunc(open, func(x Alarm) bool { return x.Seq == seq })
+		if i < 0 {
+			return fmt.Errorf("no unresolved alarm %d", seq)
 		}
-		a = all[0]
+		a = open[i]
 		if err := f(&a); err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -332,7 +333,7 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 			if w.SecretFile == "" {
 				continue
 			}
-			raw, err := os.ReadFile(w.SecretFile)
+			raw, err := readSmall(w.SecretFile)
 			secret := strings.TrimSpace(string(raw))
 			if err != nil {
 				bad(fmt.Sprintf("webhooks[%d].secret_file", i), "%v", err)
@@ -432,7 +433,7 @@ func checkSIP2(s *SIP2, lines map[string]int, bad func(key, format string, args 
 // readSIP2Files reads the passwords and the CA the sip2 section names.
 func readSIP2Files(s *SIP2, bad func(key, format string, args ...any)) {
 	read := func(key, file string) string {
-		raw, err := os.ReadFile(file)
+		raw, err := readSmall(file)
 		if err != nil {
 			bad(key, "%v", err)
 			return ""
@@ -448,7 +449,7 @@ func readSIP2Files(s *SIP2, bad func(key, format string, args ...any)) {
 		s.TerminalPassword = read("sip2.terminal_password_file", s.TerminalPasswordFile)
 	}
 	if s.CAFile != "" {
-		raw, err := os.ReadFile(s.CAFile)
+		raw, err := readSmall(s.CAFile)
 		pool := x509.NewCertPool()
 		if err == nil && !pool.AppendCertsFromPEM(raw) {
 			err = fmt.Errorf("%s: no PEM certificate in it", s.CAFile)
@@ -458,4 +459,27 @@ func readSIP2Files(s *SIP2, bad func(key, format string, args ...any)) {
 		}
 		s.CAPool = pool
 	}
+}
+
+// maxSmallFile bounds the secret, password and CA files the config names:
+// a line, or a few certificates.
+const maxSmallFile = 64 << 10
+
+// readSmall reads a file the config names, refusing one over
+// maxSmallFile (a wrong path to a large file is a mistake to report, not
+// to load).
+func readSmall(file string) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, maxSmallFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > maxSmallFile {
+		return nil, fmt.Errorf("%s: over %d bytes: not a secret, password or CA file", file, maxSmallFile)
+	}
+	return raw, nil
 }

@@ -157,3 +157,16 @@ func TestAPIBehindProxy(t *testing.T) {
 		t.Fatalf("http: %+v", c.HTTP)
 	}
 }
+
+// A secret file that is not one (a wrong path to something large) is
+// refused at its key, not read whole.
+func TestSecretFilesBounded(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "central.key"), []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "big"), make([]byte, maxSmallFile+1), 0o600)
+	path := filepath.Join(dir, "lockerhub.yaml")
+	os.WriteFile(path, []byte("sip2:\n  address: ils:6001\n  user: u\n  password_file: big\n  institution: LIB\n"), 0o600)
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "lockerhub.yaml:4: sip2.password_file:") || !strings.Contains(err.Error(), "over 65536 bytes") {
+		t.Fatalf("an oversized password file: %v", err)
+	}
+}
