@@ -226,6 +226,11 @@ func (s *Session) serve(ctx context.Context) error {
 				continue
 			}
 			m, err := s.exchange(cn, req.m, replyCode[req.m.Code])
+			if err != nil {
+				// Down before the caller hears of it: whoever acts on the
+				// error sees a session that is not up.
+				s.setState(func(st *State) { st.Up, st.LastError = false, err.Error() })
+			}
 			req.reply <- result{m, err}
 			if err != nil {
 				return fmt.Errorf("%w: %w", errServed, err)

@@ -166,6 +166,7 @@ func TestSessionFaults(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ils := sip2test.Start(t, patrons, items)
 			s := session(t, ils, func(c *sip2.Config) { c.Timeout = time.Second })
+			connects := s.State().Connects
 			ils.SetFaults(tc.fault)
 			_, err := s.Checkout(ctx, sip2.Checkout{Patron: "P1", Item: "B1"})
 			if !errors.Is(err, sip2.ErrNoReply) {
@@ -177,7 +178,13 @@ func TestSessionFaults(t *testing.T) {
 					t.Fatalf("the ILS acted %d times, want %d", ils.Checkouts("P1", "B1"), tc.acted)
 				}
 			}
-			waitUp(t, s) // reconnected
+			// Reconnected: a new connection, logged in (the failed call
+			// may return before the session has marked itself down).
+			for deadline := time.Now().Add(10 * time.Second); s.State().Connects <= connects || !s.State().Up; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("no new session: %+v", s.State())
+				}
+			}
 			if _, err := s.ItemInformation(ctx, "B1"); err != nil {
 				t.Fatal(err)
 			}
