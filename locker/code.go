@@ -96,6 +96,34 @@ func (k CodeKey) Hash(normalized string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
+// MaxPatronLen bounds a library card number.
+const MaxPatronLen = 64
+
+// NormalizePatron turns a scanned library card into the identifier the
+// library system knows: CleanScan, upper case, 1 to MaxPatronLen
+// printable ASCII characters without '|' (SIP2's field separator). Its
+// error never contains the scanned text.
+func NormalizePatron(raw string) (string, error) {
+	s := strings.ToUpper(CleanScan(raw))
+	if s == "" || len(s) > MaxPatronLen {
+		return "", fmt.Errorf("%w: a library card has 1 to %d characters", ErrBadCode, MaxPatronLen)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e || s[i] == '|' {
+			return "", fmt.Errorf("%w: a library card is printable ASCII without '|'", ErrBadCode)
+		}
+	}
+	return s, nil
+}
+
+// PatronHash returns the keyed hash orders carry of their reader's
+// library card (normalised by NormalizePatron): lowercase hex
+// HMAC-SHA256(key, "patron" 0x00 card). The prefix keeps it apart from
+// code hashes (a code is only letters and digits).
+func (k CodeKey) PatronHash(normalized string) string {
+	return k.Hash("patron\x00" + normalized)
+}
+
 // codeAlphabet leaves out 0/O and 1/I, which readers confuse when typing.
 const codeAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 

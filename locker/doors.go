@@ -244,7 +244,7 @@ func (l *Locker) release(orderID string) {
 // beginOpen marks compartments open for op before any lock is pulsed, so
 // that a door is never opened for something the store could not record.
 // Compartments out of service are left out and returned separately.
-func (l *Locker) beginOpen(ids []string, op Op, orderID string, prepare func(Tx) error) (ok, unusable []string, prev map[string]Compartment, err error) {
+func (l *Locker) beginOpen(ids []string, op Op, orderID, by string, prepare func(Tx) error) (ok, unusable []string, prev map[string]Compartment, err error) {
 	prev = map[string]Compartment{}
 	if err := l.roomToRecord(); err != nil {
 		l.log.Error("door stays shut: no room to record", "err", err)
@@ -272,7 +272,7 @@ func (l *Locker) beginOpen(ids []string, op Op, orderID string, prepare func(Tx)
 				continue
 			}
 			prev[id] = c
-			c.State, c.Op, c.OrderID = CompOpen, op, orderID
+			c.State, c.Op, c.OrderID, c.By = CompOpen, op, orderID, by
 			if err := tx.PutCompartment(c); err != nil {
 				return err
 			}
@@ -427,6 +427,7 @@ type lateOp struct {
 	via     string // a pickup's via
 	scanner string
 	barcode string // the return slot: the item being returned
+	by      string // the badge the operation was for
 }
 
 // watchLate starts watching door d for a late opening.
@@ -443,6 +444,9 @@ func (l *Locker) completeLate(tx Tx, id string, late *lateOp) error {
 	if id == ReturnSlotID {
 		if late.barcode == "" {
 			return nil
+		}
+		if err := tx.AddBinItem(late.barcode); err != nil {
+			return err
 		}
 		return l.record(tx, ItemReturned{Barcode: late.barcode, Scanner: late.scanner, Late: true})
 	}
@@ -471,14 +475,14 @@ func (l *Locker) completeLate(tx Tx, id string, late *lateOp) error {
 			return err
 		}
 		l.log.Warn("door opened late: pickup completed", "order", o.ID, "compartment", id)
-		return l.completePickup(tx, o, o.Compartments, late.via, late.scanner, true)
+		return l.completePickup(tx, o, o.Compartments, late.via, late.scanner, late.by, true)
 	case OpLoad:
 		if o.State == OrderAssigned && (c.State == CompFree || c.State == CompReserved && c.OrderID == o.ID) {
-			c.State, c.Op, c.OrderID = CompOpen, OpLoad, o.ID
+			c.State, c.Op, c.OrderID, c.By = CompOpen, OpLoad, o.ID, late.by
 		}
 	case OpRetrieve:
 		if o.NeedsRetrieval() && c.OrderID == o.ID {
-			c.State, c.Op = CompOpen, OpRetrieve
+			c.State, c.Op, c.By = CompOpen, OpRetrieve, late.by
 		}
 	}
 	return tx.PutCompartment(c)
@@ -507,9 +511,9 @@ func (l *Locker) endOpen(tx Tx, opened, jammed []string, lockErrs map[string]str
 		if err != nil {
 			return err
 		}
-		l.noteLate(id, func(lo *lateOp) { lo.op, lo.orderID = c.Op, c.OrderID })
+		l.noteLate(id, func(lo *lateOp) { lo.op, lo.orderID, lo.by = c.Op, c.OrderID, c.By })
 		p := prev[id]
-		c.State, c.Op, c.OrderID = p.State, p.Op, p.OrderID
+		c.State, c.Op, c.OrderID, c.By = p.State, p.Op, p.OrderID, p.By
 		if lockErr, fault := lockErrs[id]; fault {
 			if err := l.record(tx, DoorJammed{Compartment: id, Commanded: true, Jams: &c.Jams, LockError: lockErr}); err != nil {
 				return err
@@ -569,6 +573,9 @@ type doorJob struct {
 	// does not open counts no jam.
 	op      Op
 	orderID string
+	// by is the name of the badge the job is for, recorded by the event
+	// its door closing completes.
+	by string
 	// prepare runs in the transaction that marks the compartments, before
 	// any lock is pulsed (a maintenance.open recorded first, a counter):
 	// if it fails, nothing opens.
@@ -597,7 +604,7 @@ var errUnusable = errors.New("a compartment is out of service")
 // transaction which doors jammed and the caller's outcome. The caller has
 // claimed the order (claim) when two flows could race for it.
 func (l *Locker) openFor(ctx context.Context, job doorJob) (opened, jammed []string, err error) {
-	ids, unusable, prev, err := l.beginOpen(job.ids, job.op, job.orderID, job.prepare)
+	ids, unusable, prev, err := l.beginOpen(job.ids, job.op, job.orderID, job.by, job.prepare)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -35,6 +35,10 @@ const (
 	EvMaintenanceOpen     EventType = "maintenance.open"
 	EvStoreLowSpace       EventType = "store.low_space"
 	EvLoadNoSpace         EventType = "load.no_space"
+	EvReturnBinEmptied    EventType = "return_bin.emptied"
+	EvLoadEmpty           EventType = "load.empty"
+	EvPickupItemsLeft     EventType = "pickup.items_left"
+	EvRetrieveItemsLeft   EventType = "retrieve.items_left"
 	// EvIdentityConflict: another cabinet is using this locker's id (a
 	// cloned SD card): its birth messages keep taking this one's place.
 	EvIdentityConflict EventType = "identity.conflict"
@@ -136,6 +140,10 @@ var payloads = map[EventType]func() EventData{
 	EvMaintenanceOpen:     func() EventData { return &MaintenanceOpened{} },
 	EvStoreLowSpace:       func() EventData { return &StoreLowSpace{} },
 	EvLoadNoSpace:         func() EventData { return &LoadNoSpace{} },
+	EvReturnBinEmptied:    func() EventData { return &ReturnBinEmptied{} },
+	EvLoadEmpty:           func() EventData { return &LoadEmpty{} },
+	EvPickupItemsLeft:     func() EventData { return &PickupItemsLeft{} },
+	EvRetrieveItemsLeft:   func() EventData { return &RetrieveItemsLeft{} },
 	EvIdentityConflict:    func() EventData { return &IdentityConflict{} },
 }
 
@@ -148,6 +156,8 @@ type DaemonStarted struct {
 
 // PickupCompleted: every door of the order opened for the reader.
 type PickupCompleted struct {
+	// By is the name of the badge that collected it (a volunteer's).
+	By           string   `json:"by,omitempty"`
 	Compartments []string `json:"compartments"`
 	Late         bool     `json:"late,omitempty"` // the door opened after its confirm window
 	OrderID      string   `json:"order_id"`
@@ -179,6 +189,7 @@ type LockoutStarted struct {
 
 // OrderLoaded: staff closed the door on an order's books.
 type OrderLoaded struct {
+	By          string `json:"by,omitempty"` // the badge that loaded it
 	Compartment string `json:"compartment"`
 	OrderID     string `json:"order_id"`
 	Via         string `json:"via,omitempty"` // "local": created at the locker
@@ -192,6 +203,7 @@ type ExpiredOrder struct {
 
 // RetrievedOrder: staff took an expired or cancelled order's books out.
 type RetrievedOrder struct {
+	By          string `json:"by,omitempty"` // the badge that took it out
 	Compartment string `json:"compartment"`
 	OrderID     string `json:"order_id"`
 }
@@ -201,6 +213,37 @@ type ItemReturned struct {
 	Barcode string `json:"barcode"`
 	Late    bool   `json:"late,omitempty"` // the flap opened after its confirm window
 	Scanner string `json:"scanner"`
+}
+
+// ReturnBinEmptied: staff emptied the return bin; Items are the
+// barcodes returned since the last emptying (the newest MaxBinItems),
+// Count all of them. StillFull: the bin-full sensor still reads full.
+type ReturnBinEmptied struct {
+	By        string   `json:"by,omitempty"`
+	Count     int      `json:"count"`
+	Items     []string `json:"items"`
+	StillFull bool     `json:"still_full,omitempty"`
+}
+
+// LoadEmpty: a load's door closed and the compartment's item sensor
+// reads nothing inside.
+type LoadEmpty struct {
+	Compartment string `json:"compartment"`
+	OrderID     string `json:"order_id"`
+}
+
+// PickupItemsLeft: a pickup's door closed with the item sensor still
+// reading something inside (the reopen grace lets the reader scan again).
+type PickupItemsLeft struct {
+	Compartment string `json:"compartment"`
+	OrderID     string `json:"order_id"`
+}
+
+// RetrieveItemsLeft: a retrieval's door closed with something still
+// inside.
+type RetrieveItemsLeft struct {
+	Compartment string `json:"compartment"`
+	OrderID     string `json:"order_id"`
 }
 
 // ReturnBinFull: the return bin reads full.
@@ -247,6 +290,7 @@ type DoorJammed struct {
 
 // CompartmentService: a compartment taken out of service or put back.
 type CompartmentService struct {
+	By          string `json:"by,omitempty"` // the badge that did it
 	Compartment string `json:"compartment"`
 	InService   bool   `json:"in_service"`
 	Reason      string `json:"reason"` // "jammed" after two jams in a row, "technician", "remote", ...
@@ -281,6 +325,7 @@ type HardwareRecovered struct{ HardwareState }
 // MaintenanceOpened: a technician or the central library opened a door;
 // recorded before the lock is pulsed.
 type MaintenanceOpened struct {
+	By          string `json:"by,omitempty"` // the badge that opened it
 	Compartment string `json:"compartment"`
 	OrderID     string `json:"order_id,omitempty"` // a remote open of a ready order
 	Reason      string `json:"reason"`
@@ -322,6 +367,10 @@ func (ExpiredOrder) EventType() EventType        { return EvOrderExpired }
 func (RetrievedOrder) EventType() EventType      { return EvOrderRetrieved }
 func (ItemReturned) EventType() EventType        { return EvItemReturned }
 func (ReturnBinFull) EventType() EventType       { return EvReturnBinFull }
+func (ReturnBinEmptied) EventType() EventType    { return EvReturnBinEmptied }
+func (LoadEmpty) EventType() EventType           { return EvLoadEmpty }
+func (PickupItemsLeft) EventType() EventType     { return EvPickupItemsLeft }
+func (RetrieveItemsLeft) EventType() EventType   { return EvRetrieveItemsLeft }
 func (DoorOpened) EventType() EventType          { return EvDoorOpened }
 func (DoorClosed) EventType() EventType          { return EvDoorClosed }
 func (DoorForced) EventType() EventType          { return EvDoorForced }

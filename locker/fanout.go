@@ -66,7 +66,9 @@ type Notice struct {
 
 // Notice types.
 const (
-	NoticeStaffSession = "staff.session" // data: scanner, on
+	NoticeStaffSession = "staff.session" // data: scanner, on, by, role
+	NoticeBinEmptied   = "bin.emptied"   // data: count, still_full
+	NoticeItems        = "items"         // data: what (load_empty, pickup_items_left, retrieve_items_left), compartment, order_id
 	NoticeStoreHealth  = "store.health"  // data: ok
 )
 

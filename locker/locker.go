@@ -32,11 +32,14 @@ type Locker struct {
 	doors    *doors
 
 	devices   map[string]Device
-	staffHash map[string]bool // staff badge hashes from settings
+	itemPins  map[string]bool // item sensor inputs: read when a door closes, their changes not events
+	cfgBadges map[string]Badge // the config's badges, by hash
 
 	mu           sync.Mutex
 	binFull      bool
 	binReported  bool                     // return_bin.full recorded for the current full spell
+	emptyingBy   string                   // the badge emptying the return bin ("" = no emptying)
+	lastEmptied  *ReturnBinEmptied        // what the last emptying collected (this run)
 	sessions     map[string]*staffSession // by device name
 	busy         map[string]bool          // order ids being handled
 	bg           context.Context          // for work started by door events
@@ -80,7 +83,8 @@ func New(set Settings, store Store, hw Hardware, key CodeKey, clock Clock, log *
 		events:    newEventOrder(),
 		notices:   fanout.New[Notice](64),
 		devices:   map[string]Device{},
-		staffHash: map[string]bool{},
+		cfgBadges: map[string]Badge{},
+		itemPins:  map[string]bool{},
 		sessions:  map[string]*staffSession{},
 		busy:      map[string]bool{},
 		bg:        context.Background(),
@@ -90,12 +94,27 @@ func New(set Settings, store Store, hw Hardware, key CodeKey, clock Clock, log *
 	}
 	for _, c := range set.Compartments {
 		l.doors.add(c.ID, c.Lock, c.Sensor)
+		if c.ItemSensor != "" {
+			l.itemPins[c.ItemSensor] = true
+		}
 	}
 	if r := set.Return; r != nil {
 		l.doors.add(ReturnSlotID, r.Lock, r.Sensor)
+		if r.ServiceLock != "" {
+			l.doors.add(ReturnBinID, r.ServiceLock, r.ServiceSensor)
+		}
 	}
-	for _, h := range set.StaffBadges {
-		l.staffHash[strings.ToLower(h)] = true
+	for i, h := range set.StaffBadges {
+		// The anonymous list of before named badges: each is staff.
+		h = strings.ToLower(h)
+		l.cfgBadges[h] = Badge{Hash: h, Name: fmt.Sprintf("staff #%d", i+1), Role: RoleStaff, Source: BadgeFromConfig}
+	}
+	for _, b := range set.Badges {
+		b.Hash, b.Source = strings.ToLower(b.Hash), BadgeFromConfig
+		if err := b.Check(); err != nil {
+			return nil, fmt.Errorf("settings: %w", err)
+		}
+		l.cfgBadges[b.Hash] = b
 	}
 	return l, nil
 }
@@ -192,7 +211,7 @@ func (l *Locker) Start(version string) error {
 			} else if err != nil {
 				return err
 			}
-			c.Size, c.Lock, c.Sensor, c.Accessible = cfg.Size, cfg.Lock, cfg.Sensor, cfg.Accessible
+			c.Size, c.Lock, c.Sensor, c.Accessible, c.ItemSensor = cfg.Size, cfg.Lock, cfg.Sensor, cfg.Accessible, cfg.ItemSensor
 			if c.State == CompOpen && !l.doors.isOpen(c.ID) {
 				if err := l.settleInterrupted(tx, &c); err != nil {
 					return err
@@ -203,10 +222,8 @@ func (l *Locker) Start(version string) error {
 				return err
 			}
 		}
-		for h := range l.staffHash {
-			if err := tx.PutStaffBadge(h); err != nil {
-				return err
-			}
+		if err := l.syncConfigBadges(tx); err != nil {
+			return err
 		}
 		if err := l.record(tx, DaemonStarted{Version: version, Compartments: len(l.set.Compartments), DoorsOpen: openAtStart}); err != nil {
 			return err
@@ -309,6 +326,9 @@ func (l *Locker) HandleInput(ch InputChange) {
 		return
 	}
 	d := l.doors.byPin[ch.Pin] // fixed at New
+	if d == nil && l.itemPins[ch.Pin] {
+		return // read when its door closes
+	}
 	if d == nil {
 		l.log.Warn("input change on unknown pin", "pin", ch.Pin)
 		return

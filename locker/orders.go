@@ -6,6 +6,7 @@ package locker
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -107,17 +108,26 @@ func (l *Locker) CreateOrder(req NewOrder) (Order, string, error) {
 			o = Order{ID: req.ID, State: OrderAssigned, Size: req.Size, Items: req.Items,
 				Assigned: id, ExpiresAt: now.Add(req.TTL)}
 		}
-		// A fresh random code colliding with a live order is rare; draw again.
+		// A fresh random code colliding with a live order is rare; draw
+		// again (a shared code opens every order it matches, so another
+		// reader's must never share it by chance).
 		for tries := 0; ; tries++ {
 			if code, err = NewCode(req.CodeLen); err != nil {
 				return err
 			}
 			o.CodeHash = l.key.Hash(code)
-			if err = tx.PutOrder(o); !errors.Is(err, ErrCodeTaken) || tries > 8 {
+			same, err := tx.OrdersByCodeHash(o.CodeHash)
+			if err != nil {
+				return err
+			}
+			if !slices.ContainsFunc(same, func(p Order) bool { return p.Live() }) {
 				break
 			}
+			if tries > 8 {
+				return errors.New("no unused pickup code after 10 draws")
+			}
 		}
-		if err != nil || id == "" {
+		if err := tx.PutOrder(o); err != nil || id == "" {
 			return err
 		}
 		c, err := tx.Compartment(id)

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -27,14 +29,20 @@ const (
 	OutcomeJammed     Outcome = "jammed"      // a door did not open
 	OutcomeError      Outcome = "error"       // could not be served (store or hardware)
 	OutcomeMaintOpen  Outcome = "maintenance" // technician open
+	OutcomeBinOpen    Outcome = "bin_open"    // staff: the return bin's door open for emptying
+	OutcomeBinEmptied Outcome = "bin_emptied" // staff: the return bin recorded as emptied
 )
 
 // ScanResult says what a scan did. It never contains the scanned text.
 type ScanResult struct {
-	Outcome      Outcome   `json:"outcome"`
-	Reason       string    `json:"reason,omitempty"`
-	OrderID      string    `json:"order_id,omitempty"`
+	Outcome Outcome `json:"outcome"`
+	Reason  string  `json:"reason,omitempty"`
+	OrderID string  `json:"order_id,omitempty"`
+	// Orders are every order a scan opened, when it opened several (one
+	// code shared by a reader's orders, a card, a volunteer's badge).
+	Orders       []string  `json:"orders,omitempty"`
 	Compartments []string  `json:"compartments,omitempty"`
+	Jammed       []string  `json:"jammed,omitempty"` // doors that did not open beside those that did
 	Until        time.Time `json:"until,omitzero"`
 }
 
@@ -43,6 +51,8 @@ const (
 	ViaScan   = "scan"
 	ViaKeypad = "keypad"
 	ViaRemote = "remote"
+	ViaBadge  = "badge" // a volunteer's badge collected it
+	ViaCard   = "card"  // a library card and PIN the central checked
 )
 
 // Scan handles one line from an input device.
@@ -69,7 +79,7 @@ func (l *Locker) pickupScan(ctx context.Context, dev Device, text, via string) S
 		hash = l.key.Hash(code)
 	}
 	if l.staffSessionActive(dev.Name, now) {
-		if hash != "" && l.isStaff(hash) {
+		if b, ok := l.badge(hash); ok && hash != "" && b.Role != RoleVolunteer {
 			l.endStaff(dev.Name)
 			return ScanResult{Outcome: OutcomeStaffOff}
 		}
@@ -84,67 +94,168 @@ func (l *Locker) pickupScan(ctx context.Context, dev Device, text, via string) S
 	if codeErr != nil {
 		return l.failCode(dev, now)
 	}
-	o, err := l.orderByHash(hash)
-	if errors.Is(err, ErrNotFound) {
-		if l.isStaff(hash) {
-			l.startStaff(dev.Name, now)
-			return ScanResult{Outcome: OutcomeStaffOn}
-		}
-		return l.failCode(dev, now)
-	}
+	orders, err := l.ordersByHash(hash)
 	if err != nil {
 		l.log.Error("order lookup", "err", err)
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}
 	}
-	switch o.State {
-	case OrderReady:
-		if date, trusted := l.expiryNow(); trusted && !date.Before(o.ExpiresAt) {
-			if err := l.update(func(tx Tx) error {
-				cur, err := tx.Order(o.ID)
-				if err != nil || cur.State != OrderReady {
-					return err
-				}
-				return l.expire(tx, cur)
-			}); err != nil {
-				l.log.Error("expire on scan", "order", o.ID, "err", err)
-			}
-			return l.deny(dev, o.ID, DenyExpired)
+	if len(orders) == 0 {
+		if b, ok := l.badge(hash); ok {
+			return l.badgeScan(ctx, dev, b, now)
 		}
-		return l.pickup(ctx, dev, o, via)
-	case OrderPickedUp:
-		// A clock that jumped backwards (negative age) grants nothing.
-		if age := now.Sub(o.PickedUpAt); age >= 0 && age <= l.set.Policy.ReopenGrace {
-			return l.reopen(ctx, o)
-		}
-		return l.deny(dev, o.ID, DenyNotReady)
-	case OrderExpired, OrderRetrieved:
-		return l.deny(dev, o.ID, DenyExpired)
-	case OrderCancelled:
-		return l.deny(dev, o.ID, DenyCancelled)
-	default:
-		return l.deny(dev, o.ID, DenyNotReady)
+		return l.failCode(dev, now)
 	}
+	return l.openOrders(ctx, dev, orders, via, "")
 }
 
-// orderByHash is the one index read a scanned code costs.
-func (l *Locker) orderByHash(hash string) (Order, error) {
-	var o Order
+// openOrders opens every ready order of orders (the orders one code, one
+// card or one volunteer badge matched): all at once, one
+// pickup.completed each. With none ready, an order picked up within the
+// reopen grace opens again; otherwise the scan is refused with the
+// reason of the order nearest to being picked up.
+func (l *Locker) openOrders(ctx context.Context, dev Device, orders []Order, via, by string) ScanResult {
+	now := l.clock.Now()
+	var ready, recent []Order
+	reason, orderID := "", ""
+	for _, o := range orders {
+		r := ""
+		switch o.State {
+		case OrderReady:
+			if date, trusted := l.expiryNow(); trusted && !date.Before(o.ExpiresAt) {
+				if err := l.update(func(tx Tx) error {
+					cur, err := tx.Order(o.ID)
+					if err != nil || cur.State != OrderReady {
+						return err
+					}
+					return l.expire(tx, cur)
+				}); err != nil {
+					l.log.Error("expire on scan", "order", o.ID, "err", err)
+				}
+				r = DenyExpired
+				break
+			}
+			ready = append(ready, o)
+			continue
+		case OrderPickedUp:
+			// A clock that jumped backwards (negative age) grants nothing.
+			if age := now.Sub(o.PickedUpAt); age >= 0 && age <= l.set.Policy.ReopenGrace {
+				recent = append(recent, o)
+				continue
+			}
+			r = DenyNotReady
+		case OrderExpired, OrderRetrieved:
+			r = DenyExpired
+		case OrderCancelled:
+			r = DenyCancelled
+		default:
+			r = DenyNotReady
+		}
+		if reason == "" || denyRank(r) < denyRank(reason) {
+			reason, orderID = r, o.ID
+		}
+	}
+	switch {
+	case len(ready) > 0:
+		return l.pickupAll(ctx, dev, ready, via, by)
+	case len(recent) > 0:
+		return l.reopenAll(ctx, recent)
+	}
+	return l.deny(dev, orderID, reason)
+}
+
+// denyRank orders refusal reasons: the one nearest to a pickup says most.
+func denyRank(r string) int {
+	switch r {
+	case DenyNotReady:
+		return 0
+	case DenyExpired:
+		return 1
+	}
+	return 2
+}
+
+// pickupAll picks up orders at once, each in its own door job, and sums
+// up what happened: opened if any order's doors opened.
+func (l *Locker) pickupAll(ctx context.Context, dev Device, orders []Order, via, by string) ScanResult {
+	if len(orders) == 1 {
+		return l.pickup(ctx, dev, orders[0], via, by)
+	}
+	results := make([]ScanResult, len(orders))
+	var wg sync.WaitGroup
+	for i, o := range orders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = l.pickup(ctx, dev, o, via, by)
+		}()
+	}
+	wg.Wait()
+	return mergeResults(results)
+}
+
+// reopenAll opens again the doors of orders picked up within the grace.
+func (l *Locker) reopenAll(ctx context.Context, orders []Order) ScanResult {
+	results := make([]ScanResult, len(orders))
+	for i, o := range orders {
+		results[i] = l.reopen(ctx, o)
+	}
+	return mergeResults(results)
+}
+
+// mergeResults sums up the results of several orders' door jobs: opened
+// when any order opened (the jammed doors listed beside), else the first
+// result.
+func mergeResults(results []ScanResult) ScanResult {
+	var out ScanResult
+	for _, r := range results {
+		switch r.Outcome {
+		case OutcomeOpened:
+			out.Outcome = OutcomeOpened
+			out.Reason = r.Reason
+			out.Orders = append(out.Orders, r.OrderID)
+			out.Compartments = append(out.Compartments, r.Compartments...)
+		case OutcomeJammed:
+			out.Jammed = append(out.Jammed, r.Compartments...)
+		}
+	}
+	if out.Outcome != OutcomeOpened {
+		if len(out.Jammed) > 0 {
+			return ScanResult{Outcome: OutcomeJammed, Compartments: out.Jammed, OrderID: results[0].OrderID}
+		}
+		return results[0]
+	}
+	out.OrderID = out.Orders[0]
+	slices.Sort(out.Compartments)
+	return out
+}
+
+// ordersByHash is the one index read a scanned code costs.
+func (l *Locker) ordersByHash(hash string) ([]Order, error) {
+	var out []Order
 	err := l.store.View(func(tx Tx) error {
 		var err error
-		o, err = tx.OrderByCodeHash(hash)
+		out, err = tx.OrdersByCodeHash(hash)
 		return err
 	})
-	return o, err
+	return out, err
 }
 
 // FindOrderByCode is the lookup a scan does — normalise, one HMAC, one
-// index read — without acting on it (for benchmarks and tools).
+// index read — without acting on it (for benchmarks and tools): the
+// first order the code matches.
 func (l *Locker) FindOrderByCode(raw string) (Order, error) {
 	code, err := NormalizeCode(raw)
 	if err != nil {
 		return Order{}, err
 	}
-	return l.orderByHash(l.key.Hash(code))
+	orders, err := l.ordersByHash(l.key.Hash(code))
+	if err == nil && len(orders) == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Order{}, err
+	}
+	return orders[0], nil
 }
 
 // deny refuses a code that matched an order that cannot be picked up
@@ -165,14 +276,14 @@ func (l *Locker) failCode(dev Device, now time.Time) ScanResult {
 	return ScanResult{Outcome: OutcomeDenied, Reason: DenyUnknown}
 }
 
-func (l *Locker) pickup(ctx context.Context, dev Device, o Order, via string) ScanResult {
+func (l *Locker) pickup(ctx context.Context, dev Device, o Order, via, by string) ScanResult {
 	if !l.claim(o.ID) {
 		return ScanResult{Outcome: OutcomeDenied, Reason: "busy", OrderID: o.ID}
 	}
 	defer l.release(o.ID)
 	var res ScanResult
 	_, _, err := l.openFor(ctx, doorJob{ids: o.Compartments, op: OpPickup, orderID: o.ID, whole: true,
-		late: func(lo *lateOp) { lo.via, lo.scanner = via, dev.Name },
+		late: func(lo *lateOp) { lo.via, lo.scanner, lo.by = via, dev.Name, by },
 		finish: func(tx Tx, opened, jammed []string) error {
 			if len(jammed) > 0 {
 				res = ScanResult{Outcome: OutcomeJammed, OrderID: o.ID, Compartments: jammed}
@@ -183,7 +294,7 @@ func (l *Locker) pickup(ctx context.Context, dev Device, o Order, via string) Sc
 				return err
 			}
 			res = ScanResult{Outcome: OutcomeOpened, OrderID: o.ID, Compartments: opened}
-			return l.completePickup(tx, cur, opened, via, dev.Name, false)
+			return l.completePickup(tx, cur, opened, via, dev.Name, by, false)
 		}})
 	switch {
 	case errors.Is(err, errUnusable):
@@ -200,7 +311,7 @@ func (l *Locker) pickup(ctx context.Context, dev Device, o Order, via string) Sc
 // opened: the order moves to picked up, a compartment of it that opened
 // and closed again before this commit (settled as still holding it) is
 // free, and pickup.completed is recorded.
-func (l *Locker) completePickup(tx Tx, o Order, opened []string, via, scanner string, late bool) error {
+func (l *Locker) completePickup(tx Tx, o Order, opened []string, via, scanner, by string, late bool) error {
 	if err := o.Move(OrderPickedUp); err != nil {
 		return err
 	}
@@ -217,7 +328,7 @@ func (l *Locker) completePickup(tx Tx, o Order, opened []string, via, scanner st
 			}
 		}
 	}
-	return l.recordFact(tx, &o, PickupCompleted{OrderID: o.ID, Compartments: opened, Via: via, Scanner: scanner, Late: late})
+	return l.recordFact(tx, &o, PickupCompleted{OrderID: o.ID, Compartments: opened, Via: via, Scanner: scanner, By: by, Late: late})
 }
 
 // reopen opens again, within the grace period, the doors of an order just

@@ -8,9 +8,14 @@ import (
 // ErrNotFound is returned by Tx lookups that find nothing.
 var ErrNotFound = errors.New("not found")
 
-// ErrCodeTaken is returned by Tx.PutOrder when a live order already uses
-// the same code hash.
-var ErrCodeTaken = errors.New("pickup code already used by another live order")
+// MaxOrdersPerCode bounds the orders one code (or one library card)
+// opens at once: the central may give a reader's orders at one locker
+// the same code, and a scan then opens them all.
+const MaxOrdersPerCode = 32
+
+// MaxBinItems bounds the barcodes kept of the items in the return bin (a
+// bin that is never emptied, a flood of returns): the count goes on.
+const MaxBinItems = 2000
 
 // Store is the locker's durable state: orders with their code, barcode and
 // expiry indexes, compartments, staff badges and the event outbox. Every
@@ -31,7 +36,13 @@ type Store interface {
 // was passed to.
 type Tx interface {
 	Order(id string) (Order, error)
-	OrderByCodeHash(hash string) (Order, error)
+	// OrdersByCodeHash returns the orders (at most MaxOrdersPerCode, in
+	// id order) whose code hash is hash: several orders may share a code,
+	// and one scan then opens all that are ready.
+	OrdersByCodeHash(hash string) ([]Order, error)
+	// OrdersByPatronHash returns the orders (at most MaxOrdersPerCode)
+	// of the reader whose keyed patron hash is hash.
+	OrdersByPatronHash(hash string) ([]Order, error)
 	OrderByBarcode(barcode string) (Order, error)
 	// PutOrder writes o and keeps the indexes in step.
 	PutOrder(o Order) error
@@ -50,8 +61,12 @@ type Tx interface {
 	PutCompartment(c Compartment) error
 	Compartments() ([]Compartment, error)
 
-	IsStaffBadge(hash string) (bool, error)
-	PutStaffBadge(hash string) error
+	// Badge returns the badge whose code hashes to hash (revoked ones
+	// too), or ErrNotFound.
+	Badge(hash string) (Badge, error)
+	PutBadge(b Badge) error
+	DeleteBadge(hash string) error
+	Badges() ([]Badge, error)
 
 	// Record appends e to the outbox with the next sequence number, which
 	// strictly increases and is never reused, and returns it with Seq set.
@@ -83,6 +98,14 @@ type Tx interface {
 	// each input device, so that a power cycle does not reset it.
 	LockoutStates() (map[string]LockoutState, error)
 	PutLockoutState(device string, st LockoutState) error
+
+	// AddBinItem notes an item returned into the bin since it was last
+	// emptied; BinItems returns them (the newest MaxBinItems, oldest
+	// first) and how many there were in all; ClearBinItems starts again
+	// (the bin was emptied).
+	AddBinItem(barcode string) error
+	BinItems() (items []string, total int, err error)
+	ClearBinItems() error
 
 	// AfterCommit runs f once the transaction has committed (never if it
 	// rolls back).

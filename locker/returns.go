@@ -66,6 +66,9 @@ func (l *Locker) returnScan(ctx context.Context, dev Device, text string) ScanRe
 			if len(opened) == 0 {
 				return l.record(tx, DoorJammed{Compartment: ReturnSlotID, Commanded: true})
 			}
+			if err := tx.AddBinItem(barcode); err != nil {
+				return err
+			}
 			return l.record(tx, ItemReturned{Barcode: barcode, Scanner: dev.Name})
 		}})
 	switch {

@@ -10,7 +10,12 @@ import (
 
 // SetService takes a compartment out of service or puts it back.
 func (l *Locker) SetService(id string, inService bool, reason string) error {
-	if l.doors.get(id) == nil || id == ReturnSlotID {
+	return l.setService(id, inService, reason, "")
+}
+
+// setService is SetService for the badge named by ("" for none).
+func (l *Locker) setService(id string, inService bool, reason, by string) error {
+	if l.doors.get(id) == nil || id == ReturnSlotID || id == ReturnBinID {
 		return fmt.Errorf("unknown compartment %q", id)
 	}
 	return l.update(func(tx Tx) error {
@@ -25,7 +30,7 @@ func (l *Locker) SetService(id string, inService bool, reason string) error {
 		if err := tx.PutCompartment(c); err != nil {
 			return err
 		}
-		return l.record(tx, CompartmentService{Compartment: id, InService: inService, Reason: reason})
+		return l.record(tx, CompartmentService{Compartment: id, InService: inService, Reason: reason, By: by})
 	})
 }
 

@@ -81,6 +81,11 @@ type ReturnSlot struct {
 	Lock          string
 	Sensor        string // flap sensor; empty if the flap has none
 	BinFullSensor string // empty if the bin has none
+	// ServiceLock is the lock of the bin's staff door ("" = a keyed door:
+	// EMPTYBIN records the emptying at once); ServiceSensor its door
+	// sensor ("" = the emptying is recorded when the lock is pulsed).
+	ServiceLock   string
+	ServiceSensor string
 	Pattern       *regexp.Regexp
 }
 
@@ -93,7 +98,8 @@ type Settings struct {
 	Compartments        []Compartment // id, size, lock, sensor
 	Devices             []Device
 	Return              *ReturnSlot // nil: no return slot
-	StaffBadges         []string    // badge code hashes
+	StaffBadges         []string    // anonymous staff badges: code hashes (security.staff_badges)
+	Badges              []Badge     // named badges with roles (security.badges)
 	Buzzer              string      // signal output pin; "" = none
 	StatusLED           string      // signal output pin; "" = none
 	// Retention is how long an ended order is kept (0: for ever).
@@ -115,7 +121,7 @@ func (s Settings) validate() error {
 	}
 	seen := map[string]bool{}
 	for _, c := range s.Compartments {
-		if seen[c.ID] || c.ID == ReturnSlotID {
+		if seen[c.ID] || c.ID == ReturnSlotID || c.ID == ReturnBinID {
 			return fmt.Errorf("settings: compartment id %q used twice or reserved", c.ID)
 		}
 		seen[c.ID] = true

@@ -9,21 +9,6 @@ import (
 	"time"
 )
 
-func (l *Locker) isStaff(hash string) bool {
-	if l.staffHash[hash] {
-		return true
-	}
-	var ok bool
-	if err := l.store.View(func(tx Tx) error {
-		var err error
-		ok, err = tx.IsStaffBadge(hash)
-		return err
-	}); err != nil {
-		l.log.Error("staff badge lookup", "err", err)
-	}
-	return ok
-}
-
 // openDoorIDs are the doors that read open now.
 func (l *Locker) openDoorIDs() map[string]bool { return l.doors.openIDs() }
 
@@ -34,12 +19,61 @@ func (l *Locker) staffSessionActive(device string, now time.Time) bool {
 	return s != nil && now.Before(s.until)
 }
 
-func (l *Locker) startStaff(device string, now time.Time) {
+func (l *Locker) startStaff(device string, b Badge, now time.Time) {
 	l.mu.Lock()
-	l.sessions[device] = &staffSession{device: device, until: now.Add(l.set.Policy.StaffIdle)}
+	l.sessions[device] = &staffSession{device: device, badge: b, until: now.Add(l.set.Policy.StaffIdle)}
 	l.mu.Unlock()
-	l.log.Info("staff session started", "scanner", device)
-	l.notify(Notice{Type: NoticeStaffSession, Data: map[string]any{"scanner": device, "on": true}})
+	l.log.Info("staff session started", "scanner", device, "by", b.Name, "role", b.Role)
+	l.notify(Notice{Type: NoticeStaffSession, Data: map[string]any{"scanner": device, "on": true, "by": b.Name, "role": string(b.Role)}})
+}
+
+// badgeScan handles a badge scanned outside a session: staff and
+// technicians start one; a volunteer's badge opens every ready order
+// here marked for delivery.
+func (l *Locker) badgeScan(ctx context.Context, dev Device, b Badge, now time.Time) ScanResult {
+	if b.Role == RoleVolunteer {
+		return l.volunteerScan(ctx, dev, b)
+	}
+	l.startStaff(dev.Name, b, now)
+	return ScanResult{Outcome: OutcomeStaffOn, Reason: string(b.Role)}
+}
+
+// volunteerScan opens every ready delivery order in the cabinet for a
+// volunteer's badge, each recorded as picked up by the badge's name.
+func (l *Locker) volunteerScan(ctx context.Context, dev Device, b Badge) ScanResult {
+	var orders []Order
+	if err := l.store.View(func(tx Tx) error {
+		comps, err := tx.Compartments()
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, c := range comps {
+			if c.State != CompLoaded || seen[c.OrderID] || len(orders) >= MaxOrdersPerCode {
+				continue
+			}
+			seen[c.OrderID] = true
+			o, err := tx.Order(c.OrderID)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if o.Delivery && o.State == OrderReady {
+				orders = append(orders, o)
+			}
+		}
+		return nil
+	}); err != nil {
+		return ScanResult{Outcome: OutcomeError, Reason: "store"}
+	}
+	if len(orders) == 0 {
+		l.log.Info("volunteer badge: nothing to collect", "by", b.Name)
+		return ScanResult{Outcome: OutcomeNothing, Reason: "no delivery orders here"}
+	}
+	l.log.Info("volunteer collects", "by", b.Name, "orders", len(orders))
+	return l.openOrders(ctx, dev, orders, ViaBadge, b.Name)
 }
 
 func (l *Locker) endStaff(device string) {
@@ -69,8 +103,11 @@ func (l *Locker) staffScan(ctx context.Context, dev Device, text string) ScanRes
 		return ScanResult{Outcome: OutcomeNothing}
 	}
 	key := CleanScan(text)
-	if strings.EqualFold(key, StaffCmdRetrieve) {
-		return l.startRetrieve(ctx, s)
+	if res, ok := l.staffCommand(ctx, s, key); ok {
+		return res
+	}
+	if s.badge.Role != RoleStaff {
+		return ScanResult{Outcome: OutcomeNothing, Reason: "a " + string(s.badge.Role) + " badge handles no orders"}
 	}
 	var o Order
 	err := l.store.View(func(tx Tx) error {
@@ -89,7 +126,70 @@ func (l *Locker) staffScan(ctx context.Context, dev Device, text string) ScanRes
 	if o.State != OrderAssigned {
 		return ScanResult{Outcome: OutcomeNothing, Reason: "order is " + string(o.State), OrderID: o.ID}
 	}
-	return l.load(ctx, o)
+	return l.load(ctx, o, s.badge.Name)
+}
+
+// Staff command codes scanned (or typed) during a staff session: printed
+// on the staff's command sheet (lockerctl labels --commands).
+const (
+	StaffCmdRetrieve = "RETRIEVE"
+	StaffCmdEmptyBin = "EMPTYBIN"
+	// StaffCmdOpen, StaffCmdOutOfService and StaffCmdInService take a
+	// compartment id after the dash: MAINT-A03.
+	StaffCmdOpen         = "MAINT-"
+	StaffCmdOutOfService = "OOS-"
+	StaffCmdInService    = "INS-"
+)
+
+// staffCommand runs a command scanned in session s, if key is one: what
+// each role may do is decided here.
+func (l *Locker) staffCommand(ctx context.Context, s *staffSession, key string) (ScanResult, bool) {
+	up := strings.ToUpper(key)
+	role := s.badge.Role
+	refused := ScanResult{Outcome: OutcomeNothing, Reason: "not allowed for a " + string(role) + " badge"}
+	switch {
+	case up == StaffCmdRetrieve:
+		if role != RoleStaff {
+			return refused, true
+		}
+		return l.startRetrieve(ctx, s), true
+	case up == StaffCmdEmptyBin:
+		if role != RoleStaff {
+			return refused, true
+		}
+		return l.emptyBin(ctx, s.badge.Name), true
+	case strings.HasPrefix(up, StaffCmdOpen), strings.HasPrefix(up, StaffCmdOutOfService), strings.HasPrefix(up, StaffCmdInService):
+		cmd, id, _ := strings.Cut(up, "-")
+		id = l.compartmentID(id)
+		if id == "" {
+			return ScanResult{Outcome: OutcomeNothing, Reason: "unknown compartment"}, true
+		}
+		if cmd+"-" == StaffCmdOpen {
+			res, err := l.maintenanceOpen(ctx, MaintenanceOpened{Compartment: id, Reason: "badge", By: s.badge.Name})
+			if err != nil {
+				l.log.Error("maintenance open", "compartment", id, "err", err)
+			}
+			return res, true
+		}
+		in := cmd+"-" == StaffCmdInService
+		if err := l.setService(id, in, "badge", s.badge.Name); err != nil {
+			l.log.Error("service change", "compartment", id, "err", err)
+			return ScanResult{Outcome: OutcomeError, Reason: "store"}, true
+		}
+		return ScanResult{Outcome: OutcomeNothing, Reason: map[bool]string{true: "in service", false: "out of service"}[in], Compartments: []string{id}}, true
+	}
+	return ScanResult{}, false
+}
+
+// compartmentID returns the configured compartment whose id matches id
+// without regard to case ("" if none).
+func (l *Locker) compartmentID(id string) string {
+	for _, c := range l.set.Compartments {
+		if strings.EqualFold(c.ID, id) {
+			return c.ID
+		}
+	}
+	return ""
 }
 
 // chooseCompartment picks where to load o: its pre-assigned compartment if
@@ -128,7 +228,7 @@ func chooseCompartment(comps []Compartment, o Order, doorOpen map[string]bool) (
 	return fits[0].ID, true
 }
 
-func (l *Locker) load(ctx context.Context, o Order) ScanResult {
+func (l *Locker) load(ctx context.Context, o Order, by string) ScanResult {
 	if !l.claim(o.ID) {
 		return ScanResult{Outcome: OutcomeNothing, Reason: "busy", OrderID: o.ID}
 	}
@@ -137,7 +237,15 @@ func (l *Locker) load(ctx context.Context, o Order) ScanResult {
 	var ok bool
 	if err := l.store.View(func(tx Tx) error {
 		comps, err := tx.Compartments()
-		id, ok = chooseCompartment(comps, o, l.openDoorIDs())
+		// Not usable either: a free compartment whose item sensor says
+		// something is still inside (books left behind).
+		blocked := l.openDoorIDs()
+		for _, c := range comps {
+			if holds, known := l.holdsItems(c); c.State == CompFree && known && holds {
+				blocked[c.ID] = true
+			}
+		}
+		id, ok = chooseCompartment(comps, o, blocked)
 		return err
 	}); err != nil {
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}
@@ -152,7 +260,7 @@ func (l *Locker) load(ctx context.Context, o Order) ScanResult {
 		}
 		return ScanResult{Outcome: OutcomeNothing, Reason: what + string(o.Size), OrderID: o.ID}
 	}
-	opened, jammed, err := l.openFor(ctx, doorJob{ids: []string{id}, op: OpLoad, orderID: o.ID})
+	opened, jammed, err := l.openFor(ctx, doorJob{ids: []string{id}, op: OpLoad, orderID: o.ID, by: by})
 	if err != nil || len(opened)+len(jammed) == 0 {
 		l.log.Error("load outcome", "err", err)
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}
@@ -219,7 +327,7 @@ func (l *Locker) retrieveNext(ctx context.Context, s *staffSession) ScanResult {
 		}); err != nil {
 			return ScanResult{Outcome: OutcomeError, Reason: "store"}
 		}
-		opened, _, err := l.openFor(ctx, doorJob{ids: []string{id}, op: OpRetrieve, orderID: orderID})
+		opened, _, err := l.openFor(ctx, doorJob{ids: []string{id}, op: OpRetrieve, orderID: orderID, by: s.badge.Name})
 		if err != nil {
 			return ScanResult{Outcome: OutcomeError, Reason: "store"}
 		}
@@ -230,11 +338,9 @@ func (l *Locker) retrieveNext(ctx context.Context, s *staffSession) ScanResult {
 	}
 }
 
-// Staff command codes scanned during a staff session.
-const StaffCmdRetrieve = "RETRIEVE"
-
 type staffSession struct {
 	device  string
+	badge   Badge
 	until   time.Time
 	pending []string // compartments still to retrieve
 }
@@ -242,8 +348,11 @@ type staffSession struct {
 // finishOnClose completes what a compartment's door was opened for. It
 // returns the staff session whose retrieval round should go on, if any.
 func (l *Locker) finishOnClose(tx Tx, id string) (*staffSession, error) {
-	if id == ReturnSlotID {
+	switch id {
+	case ReturnSlotID:
 		return nil, nil
+	case ReturnBinID:
+		return nil, l.binDoorClosed(tx)
 	}
 	c, err := tx.Compartment(id)
 	if err != nil {
@@ -269,22 +378,52 @@ func (l *Locker) finishOnClose(tx Tx, id string) (*staffSession, error) {
 			o.Compartments = append(o.Compartments, id)
 		}
 		c.State = CompLoaded
-		if err := l.recordFact(tx, &o, OrderLoaded{OrderID: o.ID, Compartment: id}); err != nil {
+		if err := l.recordFact(tx, &o, OrderLoaded{OrderID: o.ID, Compartment: id, By: c.By}); err != nil {
 			return nil, err
+		}
+		if holds, known := l.holdsItems(c); known && !holds {
+			// The order stays ready (the sensor may be wrong, a thin book
+			// may not reach it); the staff and the central are told.
+			if err := l.record(tx, LoadEmpty{OrderID: o.ID, Compartment: id}); err != nil {
+				return nil, err
+			}
+			tx.AfterCommit(func() {
+				l.notify(Notice{Type: NoticeItems, Data: map[string]any{"what": "load_empty", "compartment": id, "order_id": o.ID}})
+			})
 		}
 	case c.Op == OpRetrieve && found && o.NeedsRetrieval():
 		if err := o.Move(OrderRetrieved); err != nil {
 			return nil, err
 		}
 		c.State, c.OrderID = CompFree, ""
-		if err := l.recordFact(tx, &o, RetrievedOrder{OrderID: o.ID, Compartment: id}); err != nil {
+		if err := l.recordFact(tx, &o, RetrievedOrder{OrderID: o.ID, Compartment: id, By: c.By}); err != nil {
 			return nil, err
+		}
+		if holds, known := l.holdsItems(c); known && holds {
+			if err := l.record(tx, RetrieveItemsLeft{OrderID: o.ID, Compartment: id}); err != nil {
+				return nil, err
+			}
+			tx.AfterCommit(func() {
+				l.notify(Notice{Type: NoticeItems, Data: map[string]any{"what": "retrieve_items_left", "compartment": id, "order_id": o.ID}})
+			})
 		}
 		next = l.sessionRetrieving()
 	default:
 		// A pickup's door closing, or an operation whose order changed
 		// meanwhile: the compartment holds what the order says.
 		op := c.Op
+		if op == OpPickup && found && o.State == OrderPickedUp {
+			if holds, known := l.holdsItems(c); known && holds {
+				// The reader left books inside: the kiosk says so, and
+				// the reopen grace lets them scan again.
+				if err := l.record(tx, PickupItemsLeft{OrderID: o.ID, Compartment: id}); err != nil {
+					return nil, err
+				}
+				tx.AfterCommit(func() {
+					l.notify(Notice{Type: NoticeItems, Data: map[string]any{"what": "pickup_items_left", "compartment": id, "order_id": o.ID}})
+				})
+			}
+		}
 		if err := l.settleInterrupted(tx, &c); err != nil {
 			return nil, err
 		}
@@ -292,8 +431,23 @@ func (l *Locker) finishOnClose(tx Tx, id string) (*staffSession, error) {
 			next = l.sessionRetrieving()
 		}
 	}
-	c.Op = OpNone
+	c.Op, c.By = OpNone, ""
 	return next, tx.PutCompartment(c)
+}
+
+// holdsItems reads compartment c's item sensor: whether something lies
+// inside, and whether that is known (no sensor, or one that cannot be
+// read now, knows nothing: then nothing is checked, as without one).
+func (l *Locker) holdsItems(c Compartment) (holds, known bool) {
+	if c.ItemSensor == "" {
+		return false, false
+	}
+	active, err := l.hw.Read(c.ItemSensor)
+	if err != nil {
+		l.log.Warn("item sensor unreadable", "compartment", c.ID, "sensor", c.ItemSensor, "err", err)
+		return false, false
+	}
+	return active, true
 }
 
 // sessionRetrieving returns the live staff session with more to retrieve.

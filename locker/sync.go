@@ -77,14 +77,29 @@ func checkIncoming(o Order) error {
 		return errors.New("rev must be positive")
 	case !o.Size.Valid():
 		return fmt.Errorf("bad size %q", o.Size)
-	case len(o.CodeHash) != 64:
+	case !isHexHash(o.CodeHash):
 		return errors.New("code_hash must be 64 hex digits (or send code)")
+	case o.PatronHash != "" && !isHexHash(o.PatronHash):
+		return errors.New("patron_hash must be 64 hex digits")
 	case o.State != OrderAssigned && o.State != OrderReady:
 		return fmt.Errorf("central may send assigned or ready, not %q", o.State)
 	case o.ExpiresAt.IsZero():
 		return errors.New("expires_at required")
 	}
 	return nil
+}
+
+// isHexHash reports whether h is 64 lowercase hex digits (a keyed hash).
+func isHexHash(h string) bool {
+	if len(h) != 64 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if !(h[i] >= '0' && h[i] <= '9' || h[i] >= 'a' && h[i] <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // applyOrder stores one order from the central library in tx. A new order
@@ -118,10 +133,6 @@ func (l *Locker) applyOrder(tx Tx, o Order, res *OrdersResult) error {
 			return err
 		}
 		if err := tx.PutOrder(o); err != nil {
-			if errors.Is(err, ErrCodeTaken) {
-				res.Rejected = append(res.Rejected, Conflict{OrderID: o.ID, Reason: err.Error()})
-				return l.freeRefused(tx, o)
-			}
 			return err
 		}
 	case err != nil:
@@ -155,14 +166,11 @@ func (l *Locker) applyOrder(tx Tx, o Order, res *OrdersResult) error {
 			cur.Assigned = o.Assigned
 		}
 		cur.Rev, cur.Items, cur.ExpiresAt, cur.Size = o.Rev, o.Items, o.ExpiresAt, o.Size
+		cur.Delivery = o.Delivery
 		if !cur.State.Terminal() {
-			cur.CodeHash = o.CodeHash
+			cur.CodeHash, cur.PatronHash = o.CodeHash, o.PatronHash
 		}
 		if err := tx.PutOrder(cur); err != nil {
-			if errors.Is(err, ErrCodeTaken) {
-				res.Rejected = append(res.Rejected, Conflict{OrderID: o.ID, Reason: err.Error()})
-				return nil
-			}
 			return err
 		}
 	}
@@ -196,19 +204,6 @@ func (l *Locker) restoreLoaded(tx Tx, o *Order) (bool, error) {
 	o.LoadedAt = l.clock.Now().UTC()
 	l.log.Warn("order restored as loaded from the central library's record", "order", o.ID, "compartment", c.ID)
 	return true, tx.PutCompartment(c)
-}
-
-// freeRefused frees the compartment a refused new order was given.
-func (l *Locker) freeRefused(tx Tx, o Order) error {
-	if !o.Loaded {
-		return l.unreserve(tx, o.Assigned, o.ID)
-	}
-	c, err := tx.Compartment(o.Assigned)
-	if err != nil || c.OrderID != o.ID {
-		return err
-	}
-	c.State, c.OrderID = CompFree, ""
-	return tx.PutCompartment(c)
 }
 
 // reserve marks compartment id reserved for orderID if it is free.
@@ -649,7 +644,7 @@ func (l *Locker) RemoteOpen(ctx context.Context, id, reason string) (ScanResult,
 	}
 	if ready {
 		l.recordOne(MaintenanceOpened{Compartment: id, Reason: reason, Remote: true, OrderID: o.ID})
-		return l.pickup(ctx, Device{}, o, ViaRemote), nil
+		return l.pickup(ctx, Device{}, o, ViaRemote, ""), nil
 	}
 	if reason == "" {
 		reason = "remote"

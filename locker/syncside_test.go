@@ -251,12 +251,18 @@ func TestApplyOrdersFromCentral(t *testing.T) {
 	if o := order(t, c, "READY2"); o.State != locker.OrderAssigned {
 		t.Fatalf("READY2 %+v", o)
 	}
+	// The central may give a reader's orders one code: taken as sent.
 	dup := good("DUP1", 5)
 	dup.CodeHash, dup.Assigned = ready.CodeHash, "M1"
-	if res, err := c.L.ApplyOrders([]locker.Order{dup}); err != nil || len(res.Rejected) != 1 {
+	if res, err := c.L.ApplyOrders([]locker.Order{dup}); err != nil || len(res.Applied) != 1 {
 		t.Fatalf("a code another order holds: %+v %v", res, err)
 	}
-	if comp := compartment(t, c, "M1"); comp.State != locker.CompFree {
-		t.Fatalf("M1 after the refused order: %+v", comp)
+	if comp := compartment(t, c, "M1"); comp.State != locker.CompReserved {
+		t.Fatalf("M1 after the order sharing a code: %+v", comp)
+	}
+	badPatron := good("BADPATRON", 6)
+	badPatron.PatronHash = "card-1234"
+	if res, err := c.L.ApplyOrders([]locker.Order{badPatron}); err != nil || len(res.Rejected) != 1 || !strings.Contains(res.Rejected[0].Reason, "patron_hash") {
+		t.Fatalf("a patron hash that is not one: %+v %v", res, err)
 	}
 }

@@ -65,6 +65,9 @@ type Compartment struct {
 	Size   Size   `json:"size"`
 	Lock   string `json:"lock"`   // lock output pin name
 	Sensor string `json:"sensor"` // door sensor input pin name
+	// ItemSensor is the input that reads active while something lies in
+	// the compartment ("" = none: nothing is checked).
+	ItemSensor string `json:"item_sensor,omitempty"`
 	// Accessible: reachable from a wheelchair (low enough, room in
 	// front); orders marked accessible go only here.
 	Accessible bool `json:"accessible,omitempty"`
@@ -72,6 +75,7 @@ type Compartment struct {
 	State   CompartmentState `json:"state"`
 	OrderID string           `json:"order_id,omitempty"` // order reserved, loaded or being handled
 	Op      Op               `json:"op,omitempty"`       // set while State is open
+	By      string           `json:"by,omitempty"`       // the badge it is open for, while State is open
 	// InService is false when the compartment was taken out of service (by
 	// a technician, a remote command, or after repeated jams). The
 	// occupancy state is kept so that nothing is forgotten meanwhile.
@@ -153,9 +157,16 @@ type Order struct {
 	// Assigned is the compartment the central library pre-assigned, if any.
 	Assigned string `json:"compartment,omitempty"`
 	// Compartments are the compartments the order's items are in once loaded.
-	Compartments []string  `json:"compartments,omitempty"`
-	CodeHash     string    `json:"code_hash"`
-	ExpiresAt    time.Time `json:"expires_at"`
+	Compartments []string `json:"compartments,omitempty"`
+	CodeHash     string   `json:"code_hash"`
+	// PatronHash is the keyed hash of the reader's library card
+	// (PatronHash), never the card number: a card and PIN checked by the
+	// central open the reader's orders here.
+	PatronHash string `json:"patron_hash,omitempty"`
+	// Delivery: a community volunteer or courier collects it for the
+	// reader (a volunteer badge opens every such ready order here).
+	Delivery  bool      `json:"delivery,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
 	// LoadedAt, PickedUpAt record the physical facts at this locker.
 	LoadedAt   time.Time `json:"loaded_at,omitzero"`
 	PickedUpAt time.Time `json:"picked_up_at,omitzero"`
@@ -175,6 +186,12 @@ type Order struct {
 // retrieved, or cancelled before its books were loaded.
 func (o Order) Ended() bool {
 	return o.State == OrderPickedUp || o.State == OrderRetrieved || o.State == OrderCancelled && !o.Loaded
+}
+
+// Live reports whether the order still holds its code here: not yet
+// loaded, waiting, or expired and not yet taken back out.
+func (o Order) Live() bool {
+	return o.State == OrderAssigned || o.State == OrderReady || o.State == OrderExpired
 }
 
 // markEnded stamps EndedAt once the order has ended.

@@ -12,7 +12,8 @@ import (
 // Actions: jam, unjam, open, close, stick-open, stick-closed, unstick,
 // lock-fail, lock-ok, slow (the door opens 5 s after a pulse), fast,
 // lose-reply (the lock acts but reports a failure), keep-reply (with
-// Door), and bin-full, bin-empty, offline, online.
+// Door), put and take (a book into or out of an open door with an item
+// sensor), and bin-full, bin-empty, offline, online.
 type Request struct {
 	Action string `json:"action"`
 	Door   string `json:"door,omitempty"`
@@ -103,6 +104,10 @@ func (h *Hardware) Inject(action, door string) error {
 		return h.StickSensor(door, &f)
 	case "unstick":
 		return h.StickSensor(door, nil)
+	case "put":
+		return h.Put(door, 1)
+	case "take":
+		return h.Put(door, -1<<20)
 	case "bin-full":
 		return h.SetBinFull(true)
 	case "bin-empty":

@@ -14,6 +14,8 @@ type Door struct {
 	ID     string
 	Lock   string
 	Sensor string // may be empty (a flap without a sensor)
+	// ItemSensor reads active while something lies inside ("" = none).
+	ItemSensor string
 }
 
 // Config describes the simulated cabinet.
@@ -34,6 +36,7 @@ type door struct {
 	lostReply bool          // the lock acts, but its driver reports a failure (a board whose reply is lost)
 	slow      time.Duration // the door opens this long after a pulse (0: Config.OpenDelay)
 	stuck     *bool         // sensor stuck at this reading
+	items     int           // things lying inside (put and taken through the open door)
 	timer     *time.Timer
 }
 
@@ -59,6 +62,7 @@ type Hardware struct {
 	doors     map[string]*door // by id
 	byLock    map[string]*door
 	bySensor  map[string]*door
+	byItem    map[string]*door // by item sensor
 	high      map[string]bool // electrical level of each lock output
 	energised int
 	maxEnerg  int
@@ -87,7 +91,7 @@ const ControllerDevice = "sim controller"
 // before returning.
 func New(cfg Config) (*Hardware, error) {
 	h := &Hardware{
-		cfg: cfg, doors: map[string]*door{}, byLock: map[string]*door{}, bySensor: map[string]*door{},
+		cfg: cfg, doors: map[string]*door{}, byLock: map[string]*door{}, bySensor: map[string]*door{}, byItem: map[string]*door{},
 		high: map[string]bool{}, inputs: make(chan locker.InputChange, 1024), outputs: map[string][]OutputChange{},
 		faults: make(chan locker.HardwareFault, 64),
 	}
@@ -105,6 +109,9 @@ func New(cfg Config) (*Hardware, error) {
 		h.doors[d.ID], h.byLock[d.Lock] = dd, dd
 		if d.Sensor != "" {
 			h.bySensor[d.Sensor] = dd
+		}
+		if d.ItemSensor != "" {
+			h.byItem[d.ItemSensor] = dd
 		}
 	}
 	if err := h.LockAll(); err != nil {
@@ -308,11 +315,15 @@ func (h *Hardware) Read(pin string) (bool, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	d := h.bySensor[pin]
-	if d == nil && (pin == "" || pin != h.cfg.BinFullSensor) {
+	item := h.byItem[pin]
+	if d == nil && item == nil && (pin == "" || pin != h.cfg.BinFullSensor) {
 		return false, fmt.Errorf("sim: no input %q", pin)
 	}
 	if h.offline {
 		return false, fmt.Errorf("sim: %s unknown: %s not answering", pin, ControllerDevice)
+	}
+	if item != nil {
+		return item.items > 0, nil
 	}
 	if d == nil {
 		return h.binFull, nil
@@ -437,6 +448,32 @@ func (h *Hardware) StickSensor(id string, reading *bool) error {
 	return nil
 }
 
+// Put puts n things into compartment id (n < 0 takes them out): only
+// through an open door, as a hand would. Its item sensor reports the
+// change.
+func (h *Hardware) Put(id string, n int) error {
+	h.mu.Lock()
+	d, err := h.door(id)
+	if err == nil && !d.open {
+		err = fmt.Errorf("sim: door %s is closed: nothing goes in or out", id)
+	}
+	if err == nil && d.ItemSensor == "" {
+		err = fmt.Errorf("sim: door %s has no item sensor", id)
+	}
+	if err != nil {
+		h.mu.Unlock()
+		return err
+	}
+	before := d.items > 0
+	d.items = max(d.items+n, 0)
+	after := d.items > 0
+	h.mu.Unlock()
+	if before != after {
+		h.send(locker.InputChange{Pin: d.ItemSensor, Active: after, At: time.Now()})
+	}
+	return nil
+}
+
 // SetBinFull sets the return bin's fill sensor.
 func (h *Hardware) SetBinFull(full bool) error {
 	h.mu.Lock()
@@ -462,6 +499,7 @@ type DoorState struct {
 	Stuck   bool   `json:"stuck"`
 	LockHi  bool   `json:"lock_level_high"`
 	Pulses  int    `json:"pulses"` // recent pulses of its lock
+	Items   int    `json:"items,omitempty"`
 }
 
 // State lists every door.
@@ -475,7 +513,7 @@ func (h *Hardware) State() []DoorState {
 	var out []DoorState
 	for _, d := range h.doors {
 		out = append(out, DoorState{ID: d.ID, Open: d.open, Reading: d.reading(), Jammed: d.jammed, Stuck: d.stuck != nil,
-			LockHi: h.high[d.Lock], Pulses: pulses[d.Lock]})
+			LockHi: h.high[d.Lock], Pulses: pulses[d.Lock], Items: d.items})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out

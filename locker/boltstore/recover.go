@@ -87,7 +87,7 @@ func (c *collected) bucket(name []byte) map[string][]byte {
 	return m
 }
 
-var recoverBuckets = [][]byte{bMeta, bOrders, bOutbox, bComps, bStaff, bCounters, bCmdIDs, bCmdOrder, bLockouts}
+var recoverBuckets = [][]byte{bMeta, bOrders, bOutbox, bComps, bStaff, bBin, bCounters, bCmdIDs, bCmdOrder, bLockouts}
 
 // walk reads each bucket through bbolt.
 func (c *collected) walk(from string, rep *Recovered) {
@@ -219,10 +219,6 @@ func (c *collected) write(dst *Store, rep *Recovered) error {
 	}
 	err := inBatches(len(orders), func(t *txn, i int) error {
 		err := t.PutOrder(orders[i])
-		if errors.Is(err, locker.ErrCodeTaken) {
-			rep.Lost = append(rep.Lost, fmt.Sprintf("order %s: %v", orders[i].ID, err))
-			return nil
-		}
 		if err == nil {
 			rep.Orders++
 		}
@@ -231,7 +227,7 @@ func (c *collected) write(dst *Store, rep *Recovered) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range [][]byte{bComps, bStaff, bCounters, bCmdIDs, bCmdOrder, bLockouts} {
+	for _, name := range [][]byte{bComps, bStaff, bBin, bCounters, bCmdIDs, bCmdOrder, bLockouts} {
 		rows := sorted(name)
 		if err := inBatches(len(rows), func(t *txn, i int) error {
 			rep.Other++

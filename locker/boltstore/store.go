@@ -21,19 +21,26 @@ import (
 	"github.com/lockerd/lockerd/locker/boltkv"
 )
 
-// SchemaVersion is the layout this package reads and writes.
-const SchemaVersion = 1
+// SchemaVersion is the layout this package reads and writes. Version 2
+// (lockerd 0.16): the code index maps one hash to several orders
+// (idx_codes), and orders are indexed by patron hash (idx_patron).
+// Version 1 stores are upgraded when opened for writing; an older lockerd
+// refuses a version 2 store rather than misread its code index.
+const SchemaVersion = 2
 
 var (
 	bMeta     = []byte("meta")
 	bOrders   = []byte("orders")
-	bCodes    = []byte("idx_code")
+	bCodes    = []byte("idx_codes")  // code hash + 0 + order id → nil
+	bPatrons  = []byte("idx_patron") // patron hash + 0 + order id → nil
+	bCodesV1  = []byte("idx_code")   // schema 1: code hash → order id
 	bBarcodes = []byte("idx_barcode")
 	bExpiry   = []byte("idx_expiry")
 	bEnded    = []byte("idx_ended") // ended-at (8) + order id → nil: what retention purges
 	bComps    = []byte("compartments")
 	bStaff    = []byte("staff")
 	bOutbox   = []byte("outbox")
+	bBin      = []byte("return_bin") // seq → barcode: returned since the bin was last emptied
 
 	kSchema      = []byte("schema_version")
 	kBoot        = []byte("boot")
@@ -41,7 +48,7 @@ var (
 	kOutboxCount = []byte("outbox_count")
 	kEndedIndex  = []byte("ended_index") // set once idx_ended covers every order
 
-	allBuckets = [][]byte{bMeta, bOrders, bCodes, bBarcodes, bExpiry, bEnded, bComps, bStaff, bOutbox,
+	allBuckets = [][]byte{bMeta, bOrders, bCodes, bPatrons, bBarcodes, bExpiry, bEnded, bComps, bStaff, bOutbox, bBin,
 		bCounters, bLockouts, bSnapSeen}
 )
 
@@ -130,7 +137,11 @@ func Open(path string, opt Options) (*Store, error) {
 				if err := m.Put(kSchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
 					return err
 				}
-			} else if err := checkSchema(m.Get(kSchema)); err != nil {
+			} else if v := m.Get(kSchema); string(v) == "1" {
+				if err := upgradeV1(tx); err != nil {
+					return fmt.Errorf("upgrading schema 1 to %d: %w", SchemaVersion, err)
+				}
+			} else if err := checkSchema(v); err != nil {
 				return err
 			}
 			if m.Get(kEndedIndex) == nil {
@@ -166,6 +177,9 @@ func checkSchema(v []byte) error {
 	n, err := strconv.Atoi(string(v))
 	if err != nil {
 		return fmt.Errorf("unreadable schema version %q", v)
+	}
+	if n == 1 && SchemaVersion == 2 {
+		return fmt.Errorf("schema version 1: start this lockerd on it once (it upgrades the store to version %d)", SchemaVersion)
 	}
 	if n != SchemaVersion {
 		return fmt.Errorf("schema version %d, this lockerd reads version %d", n, SchemaVersion)
@@ -243,7 +257,7 @@ type pendingPut struct {
 func newTxn(tx *bolt.Tx) *txn { return &txn{tx: tx} }
 
 // bufferedBuckets are written through the buffer.
-var bufferedBuckets = map[string]bool{string(bOrders): true, string(bCodes): true, string(bBarcodes): true,
+var bufferedBuckets = map[string]bool{string(bOrders): true, string(bCodes): true, string(bPatrons): true, string(bBarcodes): true,
 	string(bExpiry): true, string(bEnded): true}
 
 func (t *txn) get(name, key []byte) []byte {
@@ -338,7 +352,36 @@ func (t *txn) orderVia(idx []byte, key string) (locker.Order, error) {
 	return t.Order(string(id))
 }
 
-func (t *txn) OrderByCodeHash(hash string) (locker.Order, error) { return t.orderVia(bCodes, hash) }
+// pairKey is an index key of a hash shared by several orders.
+func pairKey(hash, id string) []byte { return append(append([]byte(hash), 0), id...) }
+
+// ordersVia reads the orders a hash index lists for hash, at most
+// locker.MaxOrdersPerCode of them, in id order.
+func (t *txn) ordersVia(idx []byte, hash string) ([]locker.Order, error) {
+	if hash == "" {
+		return nil, nil
+	}
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
+	prefix := append([]byte(hash), 0)
+	var out []locker.Order
+	c := t.b(idx).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(out) < locker.MaxOrdersPerCode; k, _ = c.Next() {
+		o, err := t.Order(string(k[len(prefix):]))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+func (t *txn) OrdersByCodeHash(hash string) ([]locker.Order, error) { return t.ordersVia(bCodes, hash) }
+
+func (t *txn) OrdersByPatronHash(hash string) ([]locker.Order, error) {
+	return t.ordersVia(bPatrons, hash)
+}
 
 func (t *txn) OrderByBarcode(barcode string) (locker.Order, error) {
 	return t.orderVia(bBarcodes, barcode)
@@ -384,20 +427,34 @@ func indexEnded(tx *bolt.Tx) error {
 	return tx.Bucket(bMeta).Put(kEndedIndex, []byte{1})
 }
 
-// live orders hold their code against other orders.
-func live(s locker.OrderState) bool {
-	return s == locker.OrderAssigned || s == locker.OrderReady || s == locker.OrderExpired
+// upgradeV1 turns a schema 1 store into this schema: the one-order code
+// index becomes idx_codes (idx_patron starts empty: no order from before
+// carries a patron hash).
+func upgradeV1(tx *bolt.Tx) error {
+	t := newTxn(tx)
+	old := tx.Bucket(bCodesV1)
+	if old != nil {
+		if err := old.ForEach(func(k, v []byte) error {
+			t.set(bCodes, pairKey(string(k), string(v)), nil, false)
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if old != nil {
+		if err := tx.DeleteBucket(bCodesV1); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bMeta).Put(kSchema, []byte(strconv.Itoa(SchemaVersion)))
 }
 
 func (t *txn) PutOrder(o locker.Order) error {
 	if o.ID == "" {
 		return fmt.Errorf("order without id")
-	}
-	if other := t.get(bCodes, []byte(o.CodeHash)); other != nil && string(other) != o.ID {
-		prev, err := t.Order(string(other))
-		if err == nil && live(prev.State) {
-			return fmt.Errorf("order %s: %w (order %s)", o.ID, locker.ErrCodeTaken, prev.ID)
-		}
 	}
 	if old, err := t.Order(o.ID); err == nil {
 		t.unindex(old)
@@ -405,7 +462,10 @@ func (t *txn) PutOrder(o locker.Order) error {
 		return err
 	}
 	if o.CodeHash != "" {
-		t.set(bCodes, []byte(o.CodeHash), []byte(o.ID), false)
+		t.set(bCodes, pairKey(o.CodeHash, o.ID), nil, false)
+	}
+	if o.PatronHash != "" {
+		t.set(bPatrons, pairKey(o.PatronHash, o.ID), nil, false)
 	}
 	for _, it := range o.Items {
 		if it.Barcode != "" {
@@ -428,8 +488,11 @@ func (t *txn) PutOrder(o locker.Order) error {
 
 // unindex removes old's index entries (those still pointing at it).
 func (t *txn) unindex(old locker.Order) {
-	if string(t.get(bCodes, []byte(old.CodeHash))) == old.ID {
-		t.set(bCodes, []byte(old.CodeHash), nil, true)
+	if old.CodeHash != "" {
+		t.set(bCodes, pairKey(old.CodeHash, old.ID), nil, true)
+	}
+	if old.PatronHash != "" {
+		t.set(bPatrons, pairKey(old.PatronHash, old.ID), nil, true)
 	}
 	for _, it := range old.Items {
 		if string(t.get(bBarcodes, []byte(it.Barcode))) == old.ID {
@@ -536,11 +599,90 @@ func (t *txn) Compartments() ([]locker.Compartment, error) {
 	return out, err
 }
 
-func (t *txn) IsStaffBadge(hash string) (bool, error) {
-	return t.b(bStaff).Get([]byte(hash)) != nil, nil
+// badgeOf reads a badge record: a JSON Badge, or the single byte 1 that
+// stores from before named badges kept for an anonymous staff badge.
+func badgeOf(hash string, v []byte) (locker.Badge, error) {
+	if len(v) == 1 && v[0] == 1 {
+		return locker.Badge{Hash: hash, Name: "staff", Role: locker.RoleStaff, Source: locker.BadgeFromConfig}, nil
+	}
+	var b locker.Badge
+	if err := json.Unmarshal(v, &b); err != nil {
+		return b, fmt.Errorf("badge: corrupt record: %w", err)
+	}
+	return b, nil
 }
 
-func (t *txn) PutStaffBadge(hash string) error { return t.b(bStaff).Put([]byte(hash), []byte{1}) }
+func (t *txn) Badge(hash string) (locker.Badge, error) {
+	v := t.b(bStaff).Get([]byte(hash))
+	if v == nil {
+		return locker.Badge{}, locker.ErrNotFound
+	}
+	return badgeOf(hash, v)
+}
+
+func (t *txn) PutBadge(b locker.Badge) error {
+	raw, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	return t.b(bStaff).Put([]byte(b.Hash), raw)
+}
+
+// cBinTotal counts the items returned since the bin was last emptied.
+const cBinTotal = "bin_total"
+
+func (t *txn) AddBinItem(barcode string) error {
+	b := t.b(bBin)
+	// After the last key, not the bucket's sequence: a recovered store
+	// copies the keys but not the sequence.
+	last, _ := b.Cursor().Last()
+	seq := boltkv.U64(last) + 1
+	if err := b.Put(boltkv.U64Key(seq), []byte(barcode)); err != nil {
+		return err
+	}
+	if seq > locker.MaxBinItems {
+		if err := b.Delete(boltkv.U64Key(seq - locker.MaxBinItems)); err != nil {
+			return err
+		}
+	}
+	n, err := t.Counter(cBinTotal)
+	if err != nil {
+		return err
+	}
+	return t.SetCounter(cBinTotal, n+1)
+}
+
+func (t *txn) BinItems() ([]string, int, error) {
+	var out []string
+	err := t.b(bBin).ForEach(func(_, v []byte) error {
+		out = append(out, string(v))
+		return nil
+	})
+	n, cerr := t.Counter(cBinTotal)
+	return out, int(n), errors.Join(err, cerr)
+}
+
+func (t *txn) ClearBinItems() error {
+	if err := t.tx.DeleteBucket(bBin); err != nil {
+		return err
+	}
+	if _, err := t.tx.CreateBucket(bBin); err != nil {
+		return err
+	}
+	return t.SetCounter(cBinTotal, 0)
+}
+
+func (t *txn) DeleteBadge(hash string) error { return t.b(bStaff).Delete([]byte(hash)) }
+
+func (t *txn) Badges() ([]locker.Badge, error) {
+	var out []locker.Badge
+	err := t.b(bStaff).ForEach(func(k, v []byte) error {
+		b, err := badgeOf(string(k), v)
+		out = append(out, b)
+		return err
+	})
+	return out, err
+}
 
 func (t *txn) Record(e locker.Event) (locker.Event, error) {
 	ob := t.b(bOutbox)

@@ -69,10 +69,13 @@ func NewCabinetWrapped(t testing.TB, set locker.Settings, wrap func(*sim.Hardwar
 	t.Helper()
 	var doors []sim.Door
 	for _, c := range set.Compartments {
-		doors = append(doors, sim.Door{ID: c.ID, Lock: c.Lock, Sensor: c.Sensor})
+		doors = append(doors, sim.Door{ID: c.ID, Lock: c.Lock, Sensor: c.Sensor, ItemSensor: c.ItemSensor})
 	}
 	if r := set.Return; r != nil {
 		doors = append(doors, sim.Door{ID: locker.ReturnSlotID, Lock: r.Lock, Sensor: r.Sensor})
+		if r.ServiceLock != "" {
+			doors = append(doors, sim.Door{ID: locker.ReturnBinID, Lock: r.ServiceLock, Sensor: r.ServiceSensor})
+		}
 	}
 	bin := ""
 	if set.Return != nil {

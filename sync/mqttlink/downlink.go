@@ -28,7 +28,8 @@ func (k *Link) toCore(o protocol.Order) (locker.Order, error) {
 		items[i] = locker.Item{Barcode: it.Barcode, Title: it.Title}
 	}
 	return locker.Order{ID: o.ID, Rev: o.Rev, State: locker.OrderState(o.State), Size: locker.Size(o.Size),
-		Assigned: o.Compartment, Items: items, Accessible: o.Accessible, CodeHash: hash, ExpiresAt: o.ExpiresAt}, nil
+		Assigned: o.Compartment, Items: items, Accessible: o.Accessible, CodeHash: hash, ExpiresAt: o.ExpiresAt,
+		PatronHash: o.PatronHash, Delivery: o.Delivery}, nil
 }
 
 func (k *Link) toCoreAll(in []protocol.Order) ([]locker.Order, []locker.Conflict) {

@@ -109,6 +109,14 @@ type Order struct {
 	CodeHash   string    `json:"code_hash,omitempty"`
 	Code       string    `json:"code,omitempty"`
 	ExpiresAt  time.Time `json:"expires_at"`
+	// PatronHash is the keyed hash of the reader's library card
+	// (HMAC-SHA256 with the pickup key over "patron" 0x00 card): a card
+	// and PIN the central checked open the reader's orders (absent: no
+	// card pickup for it). Since lockerd 0.16.
+	PatronHash string `json:"patron_hash,omitempty"`
+	// Delivery: a community volunteer or courier collects it for the
+	// reader; a volunteer badge opens it. Since lockerd 0.16.
+	Delivery bool `json:"delivery,omitempty"`
 }
 
 // OrdersUpsert is the data of orders.upsert.

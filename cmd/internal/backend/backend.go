@@ -51,10 +51,16 @@ func WiringOf(cfg *config.Config) Wiring {
 	for _, c := range cfg.Compartments {
 		w.Locks = append(w.Locks, c.Lock)
 		w.Sensors = append(w.Sensors, c.Sensor)
+		if c.ItemSensor != "" {
+			w.Sensors = append(w.Sensors, c.ItemSensor)
+		}
 	}
 	if r := cfg.Returns; r != nil {
 		w.Locks = append(w.Locks, r.Lock)
-		for _, s := range []string{r.Sensor, r.BinFullSensor} {
+		if r.ServiceLock != "" {
+			w.Locks = append(w.Locks, r.ServiceLock)
+		}
+		for _, s := range []string{r.Sensor, r.BinFullSensor, r.ServiceSensor} {
 			if s != "" {
 				w.Sensors = append(w.Sensors, s)
 			}
@@ -87,11 +93,14 @@ func Open(cfg *config.Config, log *slog.Logger) (*Cabinet, error) {
 	case config.BackendSim:
 		var doors []sim.Door
 		for _, c := range cfg.Compartments {
-			doors = append(doors, sim.Door{ID: c.ID, Lock: c.Lock, Sensor: c.Sensor})
+			doors = append(doors, sim.Door{ID: c.ID, Lock: c.Lock, Sensor: c.Sensor, ItemSensor: c.ItemSensor})
 		}
 		bin := ""
 		if r := cfg.Returns; r != nil {
 			doors = append(doors, sim.Door{ID: locker.ReturnSlotID, Lock: r.Lock, Sensor: r.Sensor})
+			if r.ServiceLock != "" {
+				doors = append(doors, sim.Door{ID: locker.ReturnBinID, Lock: r.ServiceLock, Sensor: r.ServiceSensor})
+			}
 			bin = r.BinFullSensor
 		}
 		s, err := sim.New(sim.Config{Doors: doors, BinFullSensor: bin, Outputs: WiringOf(cfg).Signals, OpenDelay: h.Sim.OpenDelay.D(),

@@ -63,7 +63,10 @@ type StoreSection struct {
 
 type Security struct {
 	PickupKeyFile    string   `yaml:"pickup_key_file"`
+	// StaffBadges is the anonymous list of before named badges: each is
+	// a staff badge. Badges names each badge and gives it a role.
 	StaffBadges      []string `yaml:"staff_badges"`
+	Badges           []Badge  `yaml:"badges"`
 	CentralPublicKey string   `yaml:"central_public_key"`
 	// CentralPublicKeyNext is accepted beside it while the central's
 	// signing key is rotated (docs/deploy-central.md).
@@ -191,6 +194,14 @@ type GM65 struct {
 	AIMID bool   `yaml:"aim_id"`
 }
 
+// Badge is one named badge: the keyed hash of its code (lockerctl
+// hash-code prints it; the code itself is never in the file) and its role.
+type Badge struct {
+	Name string `yaml:"name"`
+	Hash string `yaml:"hash"`
+	Role string `yaml:"role"` // staff, volunteer or technician
+}
+
 type Comp struct {
 	ID     string `yaml:"id"`
 	Size   string `yaml:"size"`
@@ -199,6 +210,9 @@ type Comp struct {
 	// Accessible: reachable from a wheelchair; accessible orders are
 	// loaded only here.
 	Accessible bool `yaml:"accessible"`
+	// ItemSensor reads active while something lies inside: checked after
+	// a load, a pickup and a retrieval ("" = none).
+	ItemSensor string `yaml:"item_sensor"`
 	// Row and Col place the door in the cabinet drawing on the kiosk
 	// (1-based); 0 places it automatically.
 	Row int `yaml:"row"`
@@ -210,6 +224,10 @@ type Returns struct {
 	Sensor         string `yaml:"sensor"`
 	BinFullSensor  string `yaml:"bin_full_sensor"`
 	BarcodePattern string `yaml:"barcode_pattern"`
+	// ServiceLock opens the bin's staff door for emptying (EMPTYBIN in a
+	// staff session); ServiceSensor is that door's sensor. Both optional.
+	ServiceLock   string `yaml:"service_lock"`
+	ServiceSensor string `yaml:"service_sensor"`
 
 	pattern *regexp.Regexp
 }
@@ -364,6 +382,32 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 	for i, h := range c.Security.StaffBadges {
 		if !hashRe.MatchString(h) {
 			bad(fmt.Sprintf("security.staff_badges[%d]", i), "want 64 lowercase hex digits (lockerctl hash-code prints them), got %q", h)
+		}
+	}
+	badgeNames, badgeHashes := map[string]string{}, map[string]string{}
+	for i, h := range c.Security.StaffBadges {
+		badgeHashes[h] = fmt.Sprintf("security.staff_badges[%d]", i)
+	}
+	for i, b := range c.Security.Badges {
+		k := fmt.Sprintf("security.badges[%d]", i)
+		switch {
+		case b.Name == "" || len(b.Name) > locker.MaxBadgeName:
+			bad(k+".name", "want 1 to %d characters", locker.MaxBadgeName)
+		case badgeNames[b.Name] != "":
+			bad(k+".name", "%q already used by %s", b.Name, badgeNames[b.Name])
+		default:
+			badgeNames[b.Name] = k
+		}
+		switch {
+		case !hashRe.MatchString(b.Hash):
+			bad(k+".hash", "want 64 lowercase hex digits (lockerctl hash-code prints them)")
+		case badgeHashes[b.Hash] != "":
+			bad(k+".hash", "the same badge as %s", badgeHashes[b.Hash])
+		default:
+			badgeHashes[b.Hash] = k
+		}
+		if !locker.BadgeRole(b.Role).Valid() {
+			bad(k+".role", "%q: want staff, volunteer or technician", b.Role)
 		}
 	}
 
@@ -522,6 +566,7 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 		}
 		usePin(k+".lock", cp.Lock, true, roleLock)
 		usePin(k+".sensor", cp.Sensor, true, roleSensor)
+		usePin(k+".item_sensor", cp.ItemSensor, false, roleSensor)
 		if cp.Row < 0 || cp.Row > 50 {
 			bad(k+".row", "%d is out of bounds 0..50", cp.Row)
 		}
@@ -535,6 +580,11 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 		usePin("returns.lock", r.Lock, true, roleLock)
 		usePin("returns.sensor", r.Sensor, false, roleSensor)
 		usePin("returns.bin_full_sensor", r.BinFullSensor, false, roleSensor)
+		usePin("returns.service_lock", r.ServiceLock, false, roleLock)
+		usePin("returns.service_sensor", r.ServiceSensor, false, roleSensor)
+		if r.ServiceSensor != "" && r.ServiceLock == "" {
+			bad("returns.service_sensor", "needs returns.service_lock (the door it watches)")
+		}
 		if r.BarcodePattern == "" {
 			r.BarcodePattern = DefaultBarcodePattern
 		}
@@ -617,22 +667,32 @@ func (c *Config) Settings() locker.Settings {
 		LockPulse:           c.Hardware.LockPulse.D(),
 		MaxConcurrentPulses: c.Hardware.MaxConcurrentPulses,
 		StaffBadges:         c.Security.StaffBadges,
+		Badges:              badges(c.Security.Badges),
 		Buzzer:              c.Hardware.Buzzer,
 		StatusLED:           c.Hardware.StatusLED,
 		Retention:           c.Store.Retention.D(),
 		Standalone:          c.MQTT == nil,
 	}
 	for _, cp := range c.Compartments {
-		s.Compartments = append(s.Compartments, locker.Compartment{ID: cp.ID, Size: locker.Size(cp.Size), Lock: cp.Lock, Sensor: cp.Sensor, Accessible: cp.Accessible})
+		s.Compartments = append(s.Compartments, locker.Compartment{ID: cp.ID, Size: locker.Size(cp.Size), Lock: cp.Lock, Sensor: cp.Sensor, Accessible: cp.Accessible, ItemSensor: cp.ItemSensor})
 	}
 	s.Devices = append(s.Devices, locker.Device{Name: locker.KeypadDevice, Role: locker.RolePickup})
 	for _, sc := range c.Scanners {
 		s.Devices = append(s.Devices, locker.Device{Name: sc.Name, Role: locker.Role(sc.Role)})
 	}
 	if r := c.Returns; r != nil {
-		s.Return = &locker.ReturnSlot{Lock: r.Lock, Sensor: r.Sensor, BinFullSensor: r.BinFullSensor, Pattern: r.pattern}
+		s.Return = &locker.ReturnSlot{Lock: r.Lock, Sensor: r.Sensor, BinFullSensor: r.BinFullSensor, Pattern: r.pattern,
+			ServiceLock: r.ServiceLock, ServiceSensor: r.ServiceSensor}
 	}
 	return s
+}
+
+func badges(in []Badge) []locker.Badge {
+	var out []locker.Badge
+	for _, b := range in {
+		out = append(out, locker.Badge{Name: b.Name, Hash: b.Hash, Role: locker.BadgeRole(b.Role)})
+	}
+	return out
 }
 
 // APITokenFile is api.token_file resolved, or api.token in the store's

@@ -62,6 +62,9 @@ func TestGoodConfigAndDefaults(t *testing.T) {
 		t.Errorf("pickup key not loaded")
 	}
 	set := cfg.Settings()
+	if len(set.Badges) != 0 {
+		t.Errorf("badges from nowhere: %+v", set.Badges)
+	}
 	if len(set.Compartments) != 2 || set.Return == nil || !set.Return.Pattern.MatchString("12345678") {
 		t.Errorf("settings: %+v", set)
 	}
@@ -94,6 +97,11 @@ func TestConfigProblems(t *testing.T) {
 		{"same pin two names", "lock: GPIO7", "lock: 5", "13: compartments[1].lock: pin 5 already used by compartments[0].lock"},
 		{"bad locker id", "id: nb-main-01", "id: nb/main", "1: locker.id: locker id \"nb/main\": use ASCII letters"},
 		{"locker id with a wildcard", "id: nb-main-01", "id: \"nb+1\"", "1: locker.id: locker id \"nb+1\""},
+		{"badge with a bad role", "  pickup_key_file: pickup.key", "  pickup_key_file: pickup.key\n  badges: [{name: Wang, hash: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, role: janitor}]", "5: security.badges[0].role: \"janitor\": want staff, volunteer or technician"},
+		{"badge name used twice", "  pickup_key_file: pickup.key", "  pickup_key_file: pickup.key\n  badges:\n  - {name: Wang, hash: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa, role: staff}\n  - {name: Wang, hash: bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb, role: volunteer}", "7: security.badges[1].name: \"Wang\" already used by security.badges[0]"},
+		{"badge that is not a hash", "  pickup_key_file: pickup.key", "  pickup_key_file: pickup.key\n  badges: [{name: Li, hash: BADGE1234, role: technician}]", "5: security.badges[0].hash: want 64 lowercase hex digits"},
+		{"item sensor on a used pin", "sensor: GPIO8}", "sensor: GPIO8, item_sensor: GPIO6}", "13: compartments[1].item_sensor: pin GPIO6 already used by compartments[0].sensor"},
+		{"bin service sensor without its lock", "bin_full_sensor: GPIO26}", "bin_full_sensor: GPIO26, service_sensor: GPIO19}", "14: returns.service_sensor: needs returns.service_lock"},
 		{"locker id with a dot", "id: nb-main-01", "id: nb.main", "1: locker.id: locker id \"nb.main\""},
 		{"locker id not ASCII", "id: nb-main-01", "id: 宁波-01", "1: locker.id: locker id"},
 		{"two scanners on one port", "{name: returns, role: return}", "{name: returns, port: /dev/ttyACM0, role: return}", "10: scanners[1].port: \"/dev/ttyACM0\" is already read by scanners[0]"},
