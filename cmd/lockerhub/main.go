@@ -58,10 +58,12 @@ const usage = `lockerhub — reference central library for lockerd (protocol v1)
   lockerhub serve -store FILE -key FILE -pickup-key-file FILE [-lockers ID,...] [-mqtt-listen ADDR [-broker-users FILE] | -broker URL] [-http ADDR]
   lockerhub validate FILE                   check a config file (and the files it names) before a hub goes live
   lockerhub migrate --from bolt:FILE --to postgres:DSN_FILE   move a stopped hub's data into PostgreSQL (or back)
-  lockerhub order add --locker ID [--patron CARD] [--accessible] [--size S] [--compartment ID] [--item BARCODE[:TITLE]]... [--ttl 72h] [--qr FILE] [--pickup-url URL]
+  lockerhub order add --locker ID [--patron CARD] [--accessible] [--delivery] [--same-code-as ORDER] [--size S] [--compartment ID] [--item BARCODE[:TITLE]]... [--ttl 72h] [--qr FILE] [--pickup-url URL]
   lockerhub order cancel --locker ID ORDER
   lockerhub snapshot --locker ID [--part-size N]
   lockerhub open --locker ID COMPARTMENT --reason TEXT
+  lockerhub badge add --locker ID --name NAME --role staff|volunteer|technician [CODE|-]   a named badge (its code hashed by the hub; - reads it from standard input)
+  lockerhub badge revoke --locker ID --name NAME    revoked on receipt at the locker
   lockerhub locker add ID                   serve this locker (messages from unknown ids are dropped)
   lockerhub lockers
   lockerhub orders --locker ID
@@ -124,7 +126,7 @@ func run(args []string, out, errw io.Writer) int {
 		return 0
 	case "sip2-fake":
 		err = sip2Fake(args[1:], out)
-	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "alarm", "circ", "token", "audit", "webhooks", "user", "users":
+	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "alarm", "circ", "token", "audit", "webhooks", "user", "users", "badge":
 		var tok string
 		if tok, err = apiToken(*tokenFile); err == nil {
 			err = client(*hubAddr, tok, args, out)
@@ -430,9 +432,22 @@ func apiToken(file string) (string, error) {
 	return strings.TrimSpace(string(raw)), nil
 }
 
+// waitCommand waits briefly for the locker's answer to a command.
+func waitCommand(c *hub.Client, cmdID, what string, out io.Writer) error {
+	for i := 0; i < 50; i++ {
+		if rec, err := c.Command(cmdID); err == nil && rec.Status != "" {
+			fmt.Fprintf(out, "%s %s: %s %s\n", what, rec.ID, rec.Status, rec.Detail)
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fmt.Fprintf(out, "%s %s sent; no answer yet (the locker may be offline; the command expires)\n", what, cmdID)
+	return nil
+}
+
 func client(hubAddr, token string, args []string, out io.Writer) error {
 	cmd, sub := args[0], args[1:]
-	if cmd == "order" || cmd == "locker" || cmd == "circ" || cmd == "token" || cmd == "alarm" || cmd == "webhooks" || cmd == "user" {
+	if cmd == "order" || cmd == "locker" || cmd == "circ" || cmd == "token" || cmd == "alarm" || cmd == "webhooks" || cmd == "user" || cmd == "badge" {
 		if len(sub) == 0 {
 			return fmt.Errorf("want: %s add ...", cmd)
 		}
@@ -451,13 +466,15 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 	follow := fs.Bool("f", false, "keep following")
 	patron := fs.String("patron", "", "the reader's library card number (order add; kept at the hub, for the ILS)")
 	accessible := fs.Bool("accessible", false, "order add: the reader needs a compartment reachable from a wheelchair")
+	delivery := fs.Bool("delivery", false, "order add: a community volunteer or courier collects it (a volunteer badge opens it)")
+	sameCode := fs.String("same-code-as", "", "order add: give it the pickup code of this order of the same reader (one scan opens both)")
 	state := fs.String("state", "", "circ list: queued, sending, done, refused, exception or resolved; alarms: open")
 	asJSON := fs.Bool("json", false, "circ list: one JSON record a line")
 	note := fs.String("note", "", "circ resolve: what was done")
 	name := fs.String("name", "", "token create: the token's name (who uses it)")
 	scope := fs.String("scope", "", "token create: scopes, comma-separated: read, orders, open, admin")
 	hookURL := fs.String("url", "", "webhooks add: the receiver's URL")
-	role := fs.String("role", "viewer", "user add: viewer, staff or admin")
+	role := fs.String("role", "viewer", "user add: viewer, staff or admin; badge add: staff, volunteer or technician")
 	passwordFile := fs.String("password-file", "", "user add: a file holding the password (else it is read from standard input)")
 	hookEvents := fs.String("events", "", "webhooks add: event types, comma-separated")
 	hookSecret := fs.String("secret-file", "", "webhooks add: a file holding the shared secret")
@@ -483,9 +500,15 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 		if err := needLocker(); err != nil {
 			return err
 		}
-		created, err := c.CreateOrder(hub.NewOrder{Locker: *lockerID, Patron: *patron, Accessible: *accessible, Size: *size, Compartment: *comp, Items: wireItems(its), TTL: *ttl})
+		created, err := c.CreateOrder(hub.NewOrder{Locker: *lockerID, Patron: *patron, Accessible: *accessible, Delivery: *delivery,
+			SameCodeAs: *sameCode, Size: *size, Compartment: *comp, Items: wireItems(its), TTL: *ttl})
 		if err != nil {
 			return err
+		}
+		if created.Code == "" {
+			fmt.Fprintf(out, "order %s for %s (rev %d), expires %s\npickup code: the same as order %s\n", created.Order.ID, *lockerID,
+				created.Order.Rev, created.Order.ExpiresAt.Local().Format(time.DateTime), *sameCode)
+			return nil
 		}
 		fmt.Fprintf(out, "order %s for %s (rev %d), expires %s\npickup code: %s\n", created.Order.ID, *lockerID,
 			created.Order.Rev, created.Order.ExpiresAt.Local().Format(time.DateTime), created.Code)
@@ -500,6 +523,39 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 			fmt.Fprintf(out, "QR code written to %s\n", *qr)
 		}
 		return nil
+	case "badge add", "badge revoke":
+		if err := needLocker(); err != nil {
+			return err
+		}
+		if *name == "" {
+			return fmt.Errorf("want: %s --locker ID --name NAME ...", cmd)
+		}
+		ch := hub.BadgeChange{Locker: *lockerID}
+		if cmd == "badge revoke" {
+			ch.Revoke = []protocol.BadgeRef{{Name: *name}}
+		} else {
+			if len(pos) != 1 {
+				return errors.New("want: badge add --locker ID --name NAME --role ROLE CODE (or - to read the code from standard input)")
+			}
+			code := pos[0]
+			if code == "-" {
+				raw, err := io.ReadAll(io.LimitReader(os.Stdin, 256))
+				if err != nil {
+					return err
+				}
+				code = strings.TrimSpace(string(raw))
+			}
+			badgeRole := *role
+			if badgeRole == "viewer" { // the flag's default is for user add
+				badgeRole = ""
+			}
+			ch.Add = []hub.BadgeAdd{{Name: *name, Role: badgeRole, Code: code}}
+		}
+		cmdID, err := c.Badges(ch)
+		if err != nil {
+			return err
+		}
+		return waitCommand(c, cmdID, "cmd.badges", out)
 	case "locker add":
 		if len(pos) != 1 {
 			return errors.New("want: locker add ID")
@@ -543,16 +599,7 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		// Wait briefly for the locker's answer.
-		for i := 0; i < 50; i++ {
-			if rec, err := c.Command(cmdID); err == nil && rec.Status != "" {
-				fmt.Fprintf(out, "cmd.open %s: %s %s\n", rec.ID, rec.Status, rec.Detail)
-				return nil
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		fmt.Fprintf(out, "cmd.open %s sent; no answer yet (the locker may be offline; the command expires)\n", cmdID)
-		return nil
+		return waitCommand(c, cmdID, "cmd.open", out)
 	case "lockers":
 		ls, err := c.Lockers()
 		if err != nil {

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -29,6 +30,10 @@ const (
 	AlarmOffline       = "locker.offline"
 	AlarmCirculation   = "circulation.exception"
 	AlarmNoSpace       = "load.no_space"
+	// AlarmItems: a compartment's item sensor contradicts what happened
+	// (a load that left it empty, books left after a pickup or a
+	// retrieval): someone looks.
+	AlarmItems = "compartment.items"
 )
 
 // Severities.
@@ -111,6 +116,18 @@ func (h *Hub) alarmsFromEvent(tx Tx, lockerID string, e protocol.Event, data any
 		}
 		return h.raise(tx, Alarm{Locker: lockerID, Type: AlarmOutOfService, Compartment: d.Compartment,
 			Detail: fmt.Sprintf("compartment %s out of service: %s", d.Compartment, d.Reason)})
+	case *protocol.ReturnBinEmptied:
+		if d.StillFull {
+			return nil // return_bin.full follows and keeps the alarm
+		}
+		return h.clear(tx, lockerID, AlarmReturnBinFull, "", fmt.Sprintf("emptied by %s (%d items)", cmp.Or(d.By, "staff"), d.Count))
+	case *protocol.ItemsCheck:
+		what := map[string]string{
+			protocol.EvLoadEmpty:         "order %s was loaded into %s, but its item sensor reads it empty: check the compartment",
+			protocol.EvPickupItemsLeft:   "order %s was picked up from %s, but its item sensor reads something still inside",
+			protocol.EvRetrieveItemsLeft: "order %s was retrieved from %s, but its item sensor reads something still inside",
+		}[e.Type]
+		return h.raise(tx, Alarm{Locker: lockerID, Type: AlarmItems, Compartment: d.Compartment, Detail: fmt.Sprintf(what, d.OrderID, d.Compartment)})
 	case *protocol.ReturnBinFull:
 		return h.raise(tx, Alarm{Locker: lockerID, Type: AlarmReturnBinFull, Detail: "the return bin is full (" + d.Source + "): empty it; returns are refused meanwhile"})
 	case *protocol.HardwareState:

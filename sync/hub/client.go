@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker/jsonhttp"
+	"github.com/lockerd/lockerd/sync/protocol"
 )
 
 // Client talks to a running hub's HTTP API (Handler): lockerhub's commands
@@ -98,6 +99,25 @@ func (c *Client) Open(lockerID, compartment, reason string) (string, error) {
 		CmdID string `json:"cmd_id"`
 	}
 	return r.CmdID, c.Do("POST", "/v1/open", map[string]string{"Locker": lockerID, "Compartment": compartment, "Reason": reason}, &r)
+}
+
+// BadgeChange is a change of a locker's badges for Client.Badges: Add
+// gives each badge's code (hashed by the hub, never stored) or hash.
+type BadgeChange struct {
+	Locker string
+	Add    []BadgeAdd
+	Revoke []protocol.BadgeRef
+}
+
+// BadgeAdd is one badge to add.
+type BadgeAdd struct{ Name, Role, Hash, Code string }
+
+// Badges sends cmd.badges and returns the command's id.
+func (c *Client) Badges(ch BadgeChange) (string, error) {
+	var r struct {
+		CmdID string `json:"cmd_id"`
+	}
+	return r.CmdID, c.Do("POST", "/v1/badges", ch, &r)
 }
 
 // Command reads a command's record (its answer, once the locker sent it).

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lockerd/lockerd/sync/protocol"
 )
 
 // maxBody bounds a request's body: an order with 50 items is a few KB.
@@ -201,6 +203,32 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 			return
 		}
 		id, err := h.Open(req.Locker, req.Compartment, req.Reason)
+		reply(w, map[string]any{"cmd_id": id}, err)
+	})
+	handle("POST /v1/badges", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Locker string
+			// Add may give a badge's Code instead of its Hash: it is
+			// hashed here and never stored.
+			Add    []struct{ Name, Role, Hash, Code string }
+			Revoke []protocol.BadgeRef
+		}
+		if !read(w, r, &req) {
+			return
+		}
+		ch := protocol.CmdBadges{Revoke: req.Revoke}
+		for _, b := range req.Add {
+			if b.Code != "" {
+				hash, err := h.BadgeHash(b.Code)
+				if err != nil {
+					reply(w, nil, err)
+					return
+				}
+				b.Hash = hash
+			}
+			ch.Add = append(ch.Add, protocol.BadgeSpec{Name: b.Name, Hash: b.Hash, Role: b.Role})
+		}
+		id, err := h.Badges(req.Locker, ch)
 		reply(w, map[string]any{"cmd_id": id}, err)
 	})
 	handle("GET /v1/commands/{id}", ScopeRead, func(w http.ResponseWriter, r *http.Request) {

@@ -71,7 +71,7 @@ func newHubMetrics(h *Hub) *hubMetrics {
 	alarms := metrics.CollectorFunc(func(ch chan<- prometheus.Metric) {
 		openAlarms.Reset()
 		for _, k := range []string{AlarmDoorForced, AlarmDoorLeftOpen, AlarmDoorJammed, AlarmOutOfService, AlarmReturnBinFull,
-			AlarmHardwareFault, AlarmStoreLowSpace, AlarmOffline, AlarmCirculation, AlarmNoSpace} {
+			AlarmHardwareFault, AlarmStoreLowSpace, AlarmOffline, AlarmCirculation, AlarmNoSpace, AlarmItems} {
 			openAlarms.WithLabelValues(k, severityOf(k)).Set(0)
 		}
 		as, _ := h.OpenAlarms()

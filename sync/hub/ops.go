@@ -28,6 +28,13 @@ type NewOrder struct {
 	Accessible bool   `json:"accessible,omitempty"`
 	TTL        string `json:"ttl,omitempty"` // default 72h
 	CodeLen    int    `json:"code_len,omitempty"`
+	// Delivery: a community volunteer or courier collects it (a
+	// volunteer's badge opens it at the locker).
+	Delivery bool `json:"delivery,omitempty"`
+	// SameCodeAs gives the order the pickup code of another live order of
+	// the same reader at the same locker: one scan opens both. No new
+	// code is made (Created.Code is empty: the reader has it already).
+	SameCodeAs string `json:"same_code_as,omitempty"`
 }
 
 // Bounds of a new order.
@@ -156,6 +163,15 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 	if err != nil {
 		return Created{}, err
 	}
+	codeHash := h.cfg.PickupKey.Hash(code)
+	patronHash := ""
+	if req.Patron != "" {
+		p, err := locker.NormalizePatron(req.Patron)
+		if err != nil {
+			return Created{}, fmt.Errorf("patron: %w", err)
+		}
+		patronHash = h.cfg.PickupKey.PatronHash(p)
+	}
 	if req.ID == "" {
 		suffix, _ := locker.NewCode(8)
 		req.ID = "ORD-" + suffix
@@ -175,12 +191,29 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 			}
 			return err
 		}
+		if req.SameCodeAs != "" {
+			// Only the same reader's live order here: a code shared by
+			// two readers would open one's books for the other.
+			other, found, err := tx.Order(req.Locker, req.SameCodeAs)
+			switch {
+			case err != nil:
+				return err
+			case !found:
+				return fmt.Errorf("same code as %s: no such order at %s", req.SameCodeAs, req.Locker)
+			case other.Patron == "" || other.Patron != req.Patron:
+				return fmt.Errorf("same code as %s: only an order of the same reader (--patron) shares a code", req.SameCodeAs)
+			case other.Status != "assigned" && other.Status != "ready":
+				return fmt.Errorf("same code as %s: that order is %s", req.SameCodeAs, other.Status)
+			}
+			codeHash, code = other.CodeHash, ""
+		}
 		rev, err := tx.NextRev(req.Locker)
 		if err != nil {
 			return err
 		}
 		rec = OrderRec{Order: protocol.Order{ID: req.ID, Rev: rev, State: "assigned", Size: req.Size,
-			Compartment: req.Compartment, Items: req.Items, Accessible: req.Accessible, CodeHash: h.cfg.PickupKey.Hash(code),
+			Compartment: req.Compartment, Items: req.Items, Accessible: req.Accessible, CodeHash: codeHash,
+			PatronHash: patronHash, Delivery: req.Delivery,
 			ExpiresAt: time.Now().Add(ttl).UTC().Truncate(time.Second)}, Locker: req.Locker, Status: "assigned", Patron: req.Patron}
 		if err := tx.PutOrder(rec); err != nil {
 			return err
@@ -290,6 +323,41 @@ func (h *Hub) Open(lockerID, compartment, reason string) (string, error) {
 // Service sends cmd.service.
 func (h *Hub) Service(lockerID, compartment string, inService bool) (string, error) {
 	return h.command(lockerID, protocol.TypeCmdService, protocol.CmdService{Compartment: compartment, InService: inService})
+}
+
+// Badges sends cmd.badges: badges to add (each code's keyed hash, never
+// the code) and to revoke by name or hash.
+func (h *Hub) Badges(lockerID string, ch protocol.CmdBadges) (string, error) {
+	if len(ch.Add)+len(ch.Revoke) == 0 {
+		return "", errors.New("no badge to add or revoke")
+	}
+	if len(ch.Add)+len(ch.Revoke) > protocol.MaxBadgesPerCmd {
+		return "", fmt.Errorf("at most %d badges a command", protocol.MaxBadgesPerCmd)
+	}
+	for _, b := range ch.Add {
+		if err := (locker.Badge{Name: b.Name, Hash: b.Hash, Role: locker.BadgeRole(b.Role)}).Check(); err != nil {
+			return "", err
+		}
+	}
+	for _, r := range ch.Revoke {
+		if r.Hash == "" && r.Name == "" {
+			return "", errors.New("revoke: a badge's name or hash")
+		}
+	}
+	return h.command(lockerID, protocol.TypeCmdBadges, ch)
+}
+
+// BadgeHash is the keyed hash of a badge's code, as the locker hashes a
+// scan of it.
+func (h *Hub) BadgeHash(code string) (string, error) {
+	n, err := locker.NormalizeCode(code)
+	if err != nil {
+		return "", fmt.Errorf("badge code: %w", err)
+	}
+	if len(h.cfg.PickupKey) == 0 {
+		return "", errors.New("hub has no pickup key")
+	}
+	return h.cfg.PickupKey.Hash(n), nil
 }
 
 func (h *Hub) command(lockerID, typ string, data any) (string, error) {

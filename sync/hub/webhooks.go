@@ -43,10 +43,11 @@ const (
 	HookAlarm           = "alarm.raised"
 	HookCirculation     = "circulation.exception"
 	HookNoSpace         = "load.no_space"
+	HookBinEmptied      = "return_bin.emptied" // the list of what was collected, for sorting
 )
 
 // HookTypes lists the event types a subscription may take.
-var HookTypes = []string{HookOrderLoaded, HookPickupCompleted, HookOrderExpired, HookItemReturned, HookAlarm, HookCirculation, HookNoSpace}
+var HookTypes = []string{HookOrderLoaded, HookPickupCompleted, HookOrderExpired, HookItemReturned, HookAlarm, HookCirculation, HookNoSpace, HookBinEmptied}
 
 // Signature headers of a delivery.
 const (
@@ -276,7 +277,7 @@ func (h *Hub) hookFromEvent(tx Tx, lockerID string, e protocol.Event, data any) 
 		order = d.OrderID
 	case *protocol.LoadNoSpace:
 		order = d.OrderID
-	case *protocol.ItemReturned:
+	case *protocol.ItemReturned, *protocol.ReturnBinEmptied:
 	default:
 		return nil
 	}
@@ -285,7 +286,7 @@ func (h *Hub) hookFromEvent(tx Tx, lockerID string, e protocol.Event, data any) 
 		if o, found, err := tx.Order(lockerID, order); err != nil {
 			return err
 		} else if found {
-			o.CodeHash = ""
+			o.CodeHash, o.PatronHash = "", ""
 			payload["order"] = o
 		}
 	}

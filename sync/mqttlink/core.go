@@ -33,6 +33,7 @@ type Core interface {
 	ObserveCentralTime(central time.Time)
 	RemoteOpen(ctx context.Context, compartment, reason string) (locker.ScanResult, error)
 	SetService(compartment string, inService bool, reason string) error
+	ChangeBadges(ch locker.BadgeChange) (int, error)
 
 	// What the link notices about the locker's health and identity.
 	RecordIdentityConflict(c locker.IdentityConflict)

@@ -175,5 +175,33 @@ func (k *Link) handleCmd(ctx context.Context, m protocol.Message) {
 		ack(protocol.CmdDone, fmt.Sprintf("resending from seq %d (events up to %d were acked and removed)", from, st.AckedSeq))
 	case protocol.TypeCmdPing:
 		ack(protocol.CmdDone, "pong")
+	case protocol.TypeCmdBadges:
+		var d protocol.CmdBadges
+		if err := protocol.DecodeData(m, &d); err != nil {
+			ack(protocol.CmdRejected, err.Error())
+			return
+		}
+		if len(d.Add)+len(d.Revoke) > protocol.MaxBadgesPerCmd {
+			ack(protocol.CmdRejected, fmt.Sprintf("at most %d badges a command", protocol.MaxBadgesPerCmd))
+			return
+		}
+		ch := locker.BadgeChange{}
+		for _, b := range d.Add {
+			ch.Add = append(ch.Add, locker.Badge{Name: b.Name, Hash: b.Hash, Role: locker.BadgeRole(b.Role)})
+		}
+		for _, r := range d.Revoke {
+			if r.Hash != "" {
+				ch.RevokeHashes = append(ch.RevokeHashes, r.Hash)
+			}
+			if r.Name != "" {
+				ch.RevokeNames = append(ch.RevokeNames, r.Name)
+			}
+		}
+		n, err := k.l.ChangeBadges(ch)
+		if err != nil {
+			ack(protocol.CmdRejected, err.Error())
+			return
+		}
+		ack(protocol.CmdDone, fmt.Sprintf("%d badges changed", n))
 	}
 }

@@ -138,6 +138,10 @@ func (c *fakeCore) RemoteOpen(ctx context.Context, id, reason string) (locker.Sc
 	c.opened = append(c.opened, id)
 	return locker.ScanResult{Outcome: locker.OutcomeMaintOpen, Compartments: []string{id}}, nil
 }
+func (c *fakeCore) ChangeBadges(ch locker.BadgeChange) (int, error) {
+	return len(ch.Add) + len(ch.RevokeHashes) + len(ch.RevokeNames), nil
+}
+
 func (c *fakeCore) SetService(id string, in bool, reason string) error {
 	if id == "Z9" {
 		return fmt.Errorf("unknown compartment %q", id)

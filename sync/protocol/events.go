@@ -37,6 +37,10 @@ const (
 	EvMaintenanceOpen     = "maintenance.open"
 	EvStoreLowSpace       = "store.low_space"
 	EvLoadNoSpace         = "load.no_space"
+	EvReturnBinEmptied    = "return_bin.emptied"
+	EvLoadEmpty           = "load.empty"
+	EvPickupItemsLeft     = "pickup.items_left"
+	EvRetrieveItemsLeft   = "retrieve.items_left"
 	EvIdentityConflict    = "identity.conflict"
 )
 
@@ -49,6 +53,7 @@ type DaemonStarted struct {
 
 // PickupCompleted is pickup.completed.
 type PickupCompleted struct {
+	By           string   `json:"by,omitempty"` // the volunteer badge that collected it (since 0.16)
 	Compartments []string `json:"compartments"`
 	Late         bool     `json:"late,omitempty"`
 	OrderID      string   `json:"order_id"`
@@ -73,6 +78,7 @@ type LockoutStarted struct {
 
 // OrderLoaded is order.loaded.
 type OrderLoaded struct {
+	By          string `json:"by,omitempty"` // since 0.16
 	Compartment string `json:"compartment"`
 	OrderID     string `json:"order_id"`
 	Via         string `json:"via,omitempty"`
@@ -86,6 +92,7 @@ type OrderExpired struct {
 
 // OrderRetrieved is order.retrieved.
 type OrderRetrieved struct {
+	By          string `json:"by,omitempty"` // since 0.16
 	Compartment string `json:"compartment"`
 	OrderID     string `json:"order_id"`
 }
@@ -133,6 +140,7 @@ type DoorJammed struct {
 
 // CompartmentService is compartment.service.
 type CompartmentService struct {
+	By          string `json:"by,omitempty"` // since 0.16
 	Compartment string `json:"compartment"`
 	InService   bool   `json:"in_service"`
 	Reason      string `json:"reason"`
@@ -152,6 +160,7 @@ type HardwareState struct {
 
 // MaintenanceOpen is maintenance.open.
 type MaintenanceOpen struct {
+	By          string `json:"by,omitempty"` // since 0.16
 	Compartment string `json:"compartment"`
 	OrderID     string `json:"order_id,omitempty"`
 	Reason      string `json:"reason"`
@@ -169,6 +178,22 @@ type LoadNoSpace struct {
 	Accessible bool   `json:"accessible,omitempty"`
 	OrderID    string `json:"order_id"`
 	Size       string `json:"size"`
+}
+
+// ReturnBinEmptied is return_bin.emptied: the barcodes returned since the
+// last emptying (the newest 2000) and how many there were.
+type ReturnBinEmptied struct {
+	By        string   `json:"by,omitempty"`
+	Count     int      `json:"count"`
+	Items     []string `json:"items"`
+	StillFull bool     `json:"still_full,omitempty"`
+}
+
+// ItemsCheck is load.empty, pickup.items_left and retrieve.items_left:
+// what a compartment's item sensor read when its door closed.
+type ItemsCheck struct {
+	Compartment string `json:"compartment"`
+	OrderID     string `json:"order_id"`
 }
 
 // IdentityConflict is identity.conflict.
@@ -206,6 +231,10 @@ var EventPayloads = map[string]func() any{
 	EvMaintenanceOpen:     func() any { return &MaintenanceOpen{} },
 	EvStoreLowSpace:       func() any { return &StoreLowSpace{} },
 	EvLoadNoSpace:         func() any { return &LoadNoSpace{} },
+	EvReturnBinEmptied:    func() any { return &ReturnBinEmptied{} },
+	EvLoadEmpty:           func() any { return &ItemsCheck{} },
+	EvPickupItemsLeft:     func() any { return &ItemsCheck{} },
+	EvRetrieveItemsLeft:   func() any { return &ItemsCheck{} },
 	EvIdentityConflict:    func() any { return &IdentityConflict{} },
 }
 

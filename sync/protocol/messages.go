@@ -19,6 +19,7 @@ const (
 	TypeCmdService     = "cmd.service"
 	TypeCmdResync      = "cmd.resync"
 	TypeCmdPing        = "cmd.ping"
+	TypeCmdBadges      = "cmd.badges"
 	TypeAckEvt         = "ack.evt"
 	TypeAckOrders      = "ack.orders"
 	TypeAckCmd         = "ack.cmd"
@@ -152,6 +153,31 @@ type CmdService struct {
 	InService   bool   `json:"in_service"`
 }
 
+// CmdBadges is the data of cmd.badges: badges to add (or change) and to
+// revoke, by hash or by name. A revocation takes effect on receipt, and
+// ends a staff session the badge holds. Since lockerd 0.16.
+type CmdBadges struct {
+	Add    []BadgeSpec `json:"add,omitempty"`
+	Revoke []BadgeRef  `json:"revoke,omitempty"`
+}
+
+// BadgeSpec is a badge the central adds: its name, the keyed hash of its
+// code (as code_hash), and its role (staff, volunteer, technician).
+type BadgeSpec struct {
+	Name string `json:"name"`
+	Hash string `json:"hash"`
+	Role string `json:"role"`
+}
+
+// BadgeRef names a badge to revoke by its hash or its name.
+type BadgeRef struct {
+	Hash string `json:"hash,omitempty"`
+	Name string `json:"name,omitempty"`
+}
+
+// MaxBadgesPerCmd bounds one cmd.badges.
+const MaxBadgesPerCmd = 500
+
 // CmdResync is the data of cmd.resync.
 type CmdResync struct {
 	FromSeq uint64 `json:"from_seq"`
@@ -258,7 +284,7 @@ var (
 // downTypes are the types each down topic accepts.
 var downTypes = map[string]bool{
 	TypeOrdersUpsert: true, TypeOrdersCancel: true, TypeOrdersSnapshot: true,
-	TypeCmdOpen: true, TypeCmdService: true, TypeCmdResync: true, TypeCmdPing: true, TypeAckEvt: true,
+	TypeCmdOpen: true, TypeCmdService: true, TypeCmdResync: true, TypeCmdPing: true, TypeCmdBadges: true, TypeAckEvt: true,
 }
 
 // Decode reads a downlink message body for locker and checks its
