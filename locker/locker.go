@@ -32,7 +32,7 @@ type Locker struct {
 	doors    *doors
 
 	devices   map[string]Device
-	itemPins  map[string]bool // item sensor inputs: read when a door closes, their changes not events
+	itemPins  map[string]bool  // item sensor inputs: read when a door closes, their changes not events
 	cfgBadges map[string]Badge // the config's badges, by hash
 
 	mu           sync.Mutex

@@ -63,7 +63,7 @@ type Hardware struct {
 	byLock    map[string]*door
 	bySensor  map[string]*door
 	byItem    map[string]*door // by item sensor
-	high      map[string]bool // electrical level of each lock output
+	high      map[string]bool  // electrical level of each lock output
 	energised int
 	maxEnerg  int
 	pulses    []PulseRecord

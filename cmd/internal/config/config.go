@@ -62,7 +62,7 @@ type StoreSection struct {
 }
 
 type Security struct {
-	PickupKeyFile    string   `yaml:"pickup_key_file"`
+	PickupKeyFile string `yaml:"pickup_key_file"`
 	// StaffBadges is the anonymous list of before named badges: each is
 	// a staff badge. Badges names each badge and gives it a role.
 	StaffBadges      []string `yaml:"staff_badges"`
