@@ -54,6 +54,12 @@ store: {path: {{.Store}}{{if .MinFree}}, min_free: {{.MinFree}}{{end}}}
 security:
   pickup_key_file: {{.KeyFile}}
   staff_badges: ["{{.Badge}}"]
+{{- if .Badges}}
+  badges:
+{{- range .Badges}}
+    - {name: "{{.Name}}", hash: {{.Hash}}, role: {{.Role}}}
+{{- end}}
+{{- end}}
 {{- if .CentralPub}}
   central_public_key: "{{.CentralPub}}"
 {{- end}}
@@ -69,13 +75,13 @@ scanners:
   - {name: front, port: {{.Front}}, baud: 9600, role: pickup}
   - {name: returns, port: {{.Returns}}, baud: 9600, role: return}
 compartments:
-  - {id: A01, size: S, lock: L1, sensor: D1}
-  - {id: A02, size: S, lock: L2, sensor: D2}
-  - {id: A03, size: S, lock: L3, sensor: D3{{if .AccessibleA03}}, accessible: true{{end}}}
-  - {id: B01, size: M, lock: L4, sensor: D4}
-  - {id: B02, size: M, lock: L5, sensor: D5}
-  - {id: C01, size: L, lock: L6, sensor: D6}
-returns: {lock: LR, sensor: DR, bin_full_sensor: BIN, barcode_pattern: '^[0-9]{8,14}$'}
+  - {id: A01, size: S, lock: L1, sensor: D1{{if .ItemSensors}}, item_sensor: I1{{end}}}
+  - {id: A02, size: S, lock: L2, sensor: D2{{if .ItemSensors}}, item_sensor: I2{{end}}}
+  - {id: A03, size: S, lock: L3, sensor: D3{{if .AccessibleA03}}, accessible: true{{end}}{{if .ItemSensors}}, item_sensor: I3{{end}}}
+  - {id: B01, size: M, lock: L4, sensor: D4{{if .ItemSensors}}, item_sensor: I4{{end}}}
+  - {id: B02, size: M, lock: L5, sensor: D5{{if .ItemSensors}}, item_sensor: I5{{end}}}
+  - {id: C01, size: L, lock: L6, sensor: D6{{if .ItemSensors}}, item_sensor: I6{{end}}}
+returns: {lock: LR, sensor: DR, bin_full_sensor: BIN, barcode_pattern: '^[0-9]{8,14}$'{{if .BinService}}, service_lock: LS, service_sensor: DS{{end}}}
 api: {listen: "127.0.0.1:0"}
 {{.Extra}}
 `))
@@ -90,6 +96,9 @@ type cabinet struct {
 	MinFree                                            string // store.min_free
 	Lockout                                            string // policy.lockout (default 30s)
 	AccessibleA03                                      bool   // compartment A03 reachable from a wheelchair
+	ItemSensors                                        bool   // every compartment has an item sensor (I1..I6)
+	BinService                                         bool   // the return bin has a service door (lock LS, sensor DS)
+	Badges                                             []locker.Badge
 }
 
 func newCabinet(t *testing.T, autoClose string, opts ...func(*cabinet)) *cabinet {

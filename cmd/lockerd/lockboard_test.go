@@ -102,7 +102,7 @@ func onLockBoards(t *testing.T, c *cabinet) *lockboardtest.Bus {
 	text := strings.NewReplacer(
 		"backend: sim", "backend: lockboard\n  lockboard: {port: "+adapter+", protocol: cu, reply_timeout: 300ms, poll: 100ms}",
 		"lock: LR, sensor: DR, bin_full_sensor: BIN", "lock: B2/L1, sensor: B2/S1, bin_full_sensor: B2/I1",
-		"lock: L", "lock: B1/L", "sensor: D", "sensor: B1/S",
+		"lock: L", "lock: B1/L", "sensor: D", "sensor: B1/S", "item_sensor: I", "item_sensor: B1/I",
 	).Replace(string(raw))
 	if err := os.WriteFile(c.Config, []byte(text), 0o600); err != nil {
 		t.Fatal(err)

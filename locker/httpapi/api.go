@@ -24,6 +24,7 @@ type Locker interface {
 	Scan(ctx context.Context, device, text string) (locker.ScanResult, error)
 	MaintenanceOpen(ctx context.Context, compartment, reason string) (locker.ScanResult, error)
 	SetService(compartment string, inService bool, reason string) error
+	Badges() ([]locker.Badge, error)
 }
 
 // Handler serves the API for one Locker.
@@ -39,6 +40,7 @@ func New(l Locker, log *slog.Logger) *Handler {
 	h := &Handler{L: l, Log: log, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /v1/status", h.status)
 	h.mux.HandleFunc("GET /v1/orders", h.orders)
+	h.mux.HandleFunc("GET /v1/badges", h.badges)
 	h.mux.HandleFunc("POST /v1/orders", h.addOrder)
 	h.mux.HandleFunc("GET /v1/events", h.events)
 	h.mux.HandleFunc("GET /v1/events/stream", h.stream)
@@ -79,6 +81,20 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply(w, http.StatusOK, st)
+}
+
+// badges lists the badges known here (names, roles, revoked or not;
+// hashes of badge codes, never the codes).
+func (h *Handler) badges(w http.ResponseWriter, r *http.Request) {
+	bs, err := h.L.Badges()
+	if err != nil {
+		fail(w, http.StatusInternalServerError, err)
+		return
+	}
+	if bs == nil {
+		bs = []locker.Badge{}
+	}
+	reply(w, http.StatusOK, bs)
 }
 
 // OrderView is an order as listed: the code hash is left out.

@@ -191,3 +191,5 @@ func TestRoutesBehindTheGuard(t *testing.T) {
 		t.Fatalf("another Host: %d, %d scans", resp.StatusCode, len(f.scans))
 	}
 }
+
+func (f *fakeLocker) Badges() ([]locker.Badge, error) { return nil, nil }

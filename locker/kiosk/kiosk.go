@@ -39,6 +39,7 @@ type Locker interface {
 	LiveStatus() (locker.Status, error)
 	StoreHealthy() bool
 	Orders() ([]locker.Order, error)
+	Bin() (locker.BinState, error)
 	Scan(ctx context.Context, device, text string) (locker.ScanResult, error)
 	Subscribe() (<-chan locker.Event, func())
 	SubscribeNotices() (<-chan locker.Notice, func())
@@ -189,6 +190,9 @@ type State struct {
 	Doors      map[string]bool                    `json:"doors"`             // open doors
 	Unknown    []string                           `json:"unknown,omitempty"` // doors that cannot be read now
 	States     map[string]locker.CompartmentState `json:"states"`
+	// Bin is the return bin for the staff: items in it, and what the last
+	// emptying collected.
+	Bin *locker.BinState `json:"bin,omitempty"`
 }
 
 func (h *Handler) readState() State {
@@ -229,6 +233,13 @@ func (h *Handler) readState() State {
 		orders, err := h.l.Orders()
 		if err != nil {
 			return State{Reason: "store"}
+		}
+		if h.cfg.HasReturn {
+			bin, err := h.l.Bin()
+			if err != nil {
+				return State{Reason: "store"}
+			}
+			s.Bin = &bin
 		}
 		for _, o := range orders {
 			switch {
