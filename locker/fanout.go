@@ -68,6 +68,7 @@ type Notice struct {
 const (
 	NoticeStaffSession = "staff.session" // data: scanner, on, by, role
 	NoticeBinEmptied   = "bin.emptied"   // data: count, still_full
+	NoticeCard         = "card"          // data: scanner, until: a library card scanned, its PIN asked
 	NoticeItems        = "items"         // data: what (load_empty, pickup_items_left, retrieve_items_left), compartment, order_id
 	NoticeStoreHealth  = "store.health"  // data: ok
 )

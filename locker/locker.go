@@ -40,6 +40,8 @@ type Locker struct {
 	binReported  bool                     // return_bin.full recorded for the current full spell
 	emptyingBy   string                   // the badge emptying the return bin ("" = no emptying)
 	lastEmptied  *ReturnBinEmptied        // what the last emptying collected (this run)
+	card         *pendingCard             // a library card waiting for its PIN
+	patrons      PatronChecker            // the central's card check (nil: none)
 	sessions     map[string]*staffSession // by device name
 	busy         map[string]bool          // order ids being handled
 	bg           context.Context          // for work started by door events

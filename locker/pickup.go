@@ -92,6 +92,10 @@ func (l *Locker) pickupScan(ctx context.Context, dev Device, text, via string) S
 		return ScanResult{Outcome: OutcomeDenied, Reason: DenyLockedOut, Until: until}
 	}
 	if codeErr != nil {
+		// Not a code; perhaps a library card (longer, or with dashes).
+		if res, ok := l.cardScan(dev, text, now); ok {
+			return res
+		}
 		return l.failCode(dev, now)
 	}
 	orders, err := l.ordersByHash(hash)
@@ -102,6 +106,9 @@ func (l *Locker) pickupScan(ctx context.Context, dev Device, text, via string) S
 	if len(orders) == 0 {
 		if b, ok := l.badge(hash); ok {
 			return l.badgeScan(ctx, dev, b, now)
+		}
+		if res, ok := l.cardScan(dev, text, now); ok {
+			return res
 		}
 		return l.failCode(dev, now)
 	}

@@ -216,6 +216,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
+		l.SetPatronChecker(link) // library card + PIN, checked by the central
 		g.Go(func() error { return link.Run(gctx) })
 	} else {
 		log.Info("no mqtt section: running standalone")

@@ -30,7 +30,7 @@ import (
 //   - the admin routes (state-changing /v1/: open, scan, orders, service,
 //     sim) need the per-boot token, which lockerctl reads from a file only
 //     lockerd's user and root can read; the kiosk's own route
-//     (/kiosk/code) does not.
+//     (/kiosk/code, /kiosk/pin) does not.
 type Guard struct {
 	next  http.Handler
 	hosts map[string]bool

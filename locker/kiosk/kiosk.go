@@ -41,6 +41,7 @@ type Locker interface {
 	Orders() ([]locker.Order, error)
 	Bin() (locker.BinState, error)
 	Scan(ctx context.Context, device, text string) (locker.ScanResult, error)
+	EnterPIN(ctx context.Context, pin string) locker.ScanResult
 	Subscribe() (<-chan locker.Event, func())
 	SubscribeNotices() (<-chan locker.Notice, func())
 }
@@ -77,6 +78,7 @@ func New(cfg Config, l Locker, log *slog.Logger) (*Handler, error) {
 	h.mux.HandleFunc("GET /kiosk/qr.png", h.qrPNG)
 	h.mux.HandleFunc("GET /kiosk/state", h.state)
 	h.mux.HandleFunc("POST /kiosk/code", h.code)
+	h.mux.HandleFunc("POST /kiosk/pin", h.pin)
 	h.mux.HandleFunc("GET /kiosk/stream", h.stream)
 	return h, nil
 }
@@ -278,6 +280,19 @@ func (h *Handler) code(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply(w, http.StatusOK, res)
+}
+
+// pin takes the PIN typed for the library card scanned last. The reply
+// says what happened, never the PIN.
+func (h *Handler) pin(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		PIN string `json:"pin"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1024)).Decode(&req); err != nil {
+		reply(w, http.StatusBadRequest, map[string]string{"error": "bad request"})
+		return
+	}
+	reply(w, http.StatusOK, h.l.EnterPIN(r.Context(), req.PIN))
 }
 
 // stream sends Server-Sent Events: "evt" for each event committed from now

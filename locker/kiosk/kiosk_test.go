@@ -27,6 +27,9 @@ var _ Locker = (*fakeLocker)(nil)
 func (f *fakeLocker) LiveStatus() (locker.Status, error) { return f.status, f.statusErr }
 func (f *fakeLocker) StoreHealthy() bool                 { return !f.storeBad }
 func (f *fakeLocker) Orders() ([]locker.Order, error)    { return f.orders, nil }
+func (f *fakeLocker) EnterPIN(ctx context.Context, pin string) locker.ScanResult {
+	return locker.ScanResult{Outcome: locker.OutcomeDenied, Reason: locker.DenyUseCode}
+}
 func (f *fakeLocker) Bin() (locker.BinState, error)      { return locker.BinState{Count: 2}, nil }
 func (f *fakeLocker) Scan(ctx context.Context, device, text string) (locker.ScanResult, error) {
 	if text == "BOOM" {

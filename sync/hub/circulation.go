@@ -38,6 +38,7 @@ type ILS interface {
 	Checkin(ctx context.Context, c sip2.Checkin) (sip2.CheckinResult, error)
 	ItemInformation(ctx context.Context, item string) (sip2.ItemInfo, error)
 	PatronInformation(ctx context.Context, patron, pin string, charged bool) (sip2.PatronInfo, error)
+	PatronStatus(ctx context.Context, patron, pin string) (sip2.PatronInfo, error)
 }
 
 var _ ILS = (*sip2.Session)(nil)

@@ -88,6 +88,8 @@ type Hub struct {
 	metrics    *hubMetrics
 	ilsAlarmAt atomic.Int64 // when the last ILS login alarm was raised, unix ns
 	opens      RateLimiter  // remote opens per token
+	cards      RateLimiter  // card checks per locker
+	cardSlots  chan struct{}
 	hookClient *http.Client
 
 	mu      sync.Mutex
@@ -152,6 +154,8 @@ func New(cfg Config) (*Hub, error) {
 		local: fanout.New[protocol.Event](256), ackWait: map[ackKey]bool{}, lastAck: map[ackKey]time.Time{}}
 	h.metrics = newHubMetrics(h)
 	h.opens = RateLimiter{Burst: openBurst, Every: openEvery}
+	h.cards = RateLimiter{Burst: cardBurst, Every: cardEvery}
+	h.cardSlots = make(chan struct{}, maxCardChecks)
 	h.hookClient = &http.Client{Timeout: cfg.WebhookTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	if err := h.syncConfigWebhooks(cfg.Webhooks); err != nil {
 		store.Close()
@@ -194,7 +198,7 @@ func (h *Hub) newClient() mqtt.Client {
 		SetBinaryWill(statusTopic, h.centralStatus(false), 1, true).
 		SetOnConnectHandler(func(c mqtt.Client) {
 			p := h.cfg.Prefix + "/+/"
-			tok := c.SubscribeMultiple(map[string]byte{p + "status": 1, p + "up/evt": 1, p + "up/ack": 1, p + "up/tele": 0, statusTopic: 1,
+			tok := c.SubscribeMultiple(map[string]byte{p + "status": 1, p + "up/evt": 1, p + "up/ack": 1, p + "up/tele": 0, p + "up/req": 1, statusTopic: 1,
 				h.heartbeatTopic(): 1}, nil)
 			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 				// Not subscribed: its own heartbeat will not come back
@@ -239,7 +243,7 @@ func (h *Hub) newClient() mqtt.Client {
 		h.mu.Unlock()
 		h.wake()
 	}
-	for _, t := range []string{"status", "up/evt", "up/ack", "up/tele"} {
+	for _, t := range []string{"status", "up/evt", "up/ack", "up/tele", "up/req"} {
 		h.cl.AddRoute(h.cfg.Prefix+"/+/"+t, handler)
 	}
 	h.cl.AddRoute(h.heartbeatTopic(), func(mqtt.Client, mqtt.Message) { h.heardAt.Store(time.Now().UnixNano()) })
@@ -274,6 +278,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(h.cfg.LeaseTTL / 3)
 	defer tick.Stop()
+	h.lead() // at once: the leader answers card checks (cards.go)
 	for {
 		// A short gathering window: events that arrive together are
 		// stored in one transaction (one sync to disk) instead of many.
@@ -446,6 +451,8 @@ func (h *Hub) handle(topic string, payload []byte) {
 		h.storeEvents([]inMsg{{topic, payload}})
 	case "up/ack":
 		err = h.onAck(id, payload)
+	case "up/req":
+		h.onCardRequest(id, payload)
 	case "up/tele":
 		err = h.store.Update(func(tx Tx) error {
 			li, err := tx.Locker(id)
@@ -949,8 +956,20 @@ func (h *Hub) onAck(id string, payload []byte) error {
 // seal builds and signs one downlink message; it returns its id and the
 // envelope to publish.
 func (h *Hub) seal(lockerID, typ string, exp *time.Time, data any) (string, []byte, error) {
+	return h.sealMsg(protocol.Message{Type: typ, Locker: lockerID, Exp: exp}, data)
+}
+
+// sealReply signs a reply to message ref of lockerID.
+func (h *Hub) sealReply(lockerID, typ, ref string, data any) ([]byte, error) {
+	_, env, err := h.sealMsg(protocol.Message{Type: typ, Locker: lockerID, Ref: ref}, data)
+	return env, err
+}
+
+// sealMsg fills in m's version, id and time, marshals data into it and
+// signs it.
+func (h *Hub) sealMsg(m protocol.Message, data any) (string, []byte, error) {
 	id := fmt.Sprintf("hub-%d-%d", time.Now().UnixNano(), h.msgs.Add(1))
-	m := protocol.Message{V: protocol.Version, Type: typ, ID: id, Locker: lockerID, TS: time.Now().UTC(), Exp: exp}
+	m.V, m.ID, m.TS = protocol.Version, id, time.Now().UTC()
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return "", nil, err

@@ -17,6 +17,7 @@ type hubMetrics struct {
 	reg      *prometheus.Registry
 	outcomes *prometheus.CounterVec
 	rtts     *prometheus.HistogramVec
+	cards    *prometheus.CounterVec
 }
 
 func newHubMetrics(h *Hub) *hubMetrics {
@@ -80,7 +81,9 @@ func newHubMetrics(h *Hub) *hubMetrics {
 		}
 		openAlarms.Collect(ch)
 	}, openAlarms)
-	m.reg.MustRegister(m.outcomes, m.rtts, up, refusals, queue, alarms)
+	m.cards = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lockerhub", Name: "card_checks_total",
+		Help: "Library card + PIN checks answered for lockers, by outcome (ok, wrong_pin, refused, ils_unreachable, no_ils, rate_limited, busy, malformed)."}, []string{"outcome"})
+	m.reg.MustRegister(m.outcomes, m.rtts, m.cards, up, refusals, queue, alarms)
 	return m
 }
 

@@ -95,6 +95,9 @@ type Link struct {
 	silentResends int       // un-acked events sent again since the last ack.evt
 	centralOnline bool
 	runCtx        context.Context // Run's, once it runs
+
+	cardMu    sync.Mutex
+	cardWaits map[string]chan protocol.RespPatron // card checks waiting for the central, by request id
 }
 
 // Bounds of the downlink.
@@ -701,6 +704,8 @@ func (k *Link) handle(ctx context.Context, topic string, payload []byte) {
 	switch m.Type {
 	case protocol.TypeAckEvt:
 		k.handleAckEvt(m)
+	case protocol.TypeRespPatron:
+		k.handleRespPatron(m)
 	case protocol.TypeOrdersUpsert, protocol.TypeOrdersCancel, protocol.TypeOrdersSnapshot:
 		k.handleOrders(m)
 	default:

@@ -20,6 +20,8 @@ const (
 	TypeCmdResync      = "cmd.resync"
 	TypeCmdPing        = "cmd.ping"
 	TypeCmdBadges      = "cmd.badges"
+	TypeReqPatron      = "req.patron"  // up/req: a library card and PIN to check
+	TypeRespPatron     = "resp.patron" // down/ack: the central's signed answer
 	TypeAckEvt         = "ack.evt"
 	TypeAckOrders      = "ack.orders"
 	TypeAckCmd         = "ack.cmd"
@@ -175,6 +177,35 @@ type BadgeRef struct {
 	Name string `json:"name,omitempty"`
 }
 
+// ReqPatron is the data of req.patron (up/req, QoS 1, never retained,
+// never in the outbox): a library card and the PIN typed for it, for the
+// central to check with the library system. Neither is stored or logged
+// on either side. Since lockerd 0.16.
+type ReqPatron struct {
+	Card string `json:"card"`
+	PIN  string `json:"pin"`
+}
+
+// Reasons of a refused resp.patron.
+const (
+	PatronWrongPIN    = "pin"         // the PIN is wrong
+	PatronRefused     = "refused"     // the library system refuses the card
+	PatronUnavailable = "unavailable" // no library system to ask, or it cannot be asked now
+)
+
+// RespPatron is the data of resp.patron (down/ack, signed, ref = the
+// request's id): OK with the card's patron hash (as orders carry it), or
+// a reason.
+type RespPatron struct {
+	OK         bool   `json:"ok"`
+	PatronHash string `json:"patron_hash,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	Message    string `json:"message,omitempty"` // the library system's screen message
+}
+
+// MaxReqPatron bounds a req.patron message.
+const MaxReqPatron = 1024
+
 // MaxBadgesPerCmd bounds one cmd.badges.
 const MaxBadgesPerCmd = 500
 
@@ -242,6 +273,7 @@ func (t Topics) Status() string        { return t.root() + "/status" }
 func (t Topics) UpEvt() string         { return t.root() + "/up/evt" }
 func (t Topics) UpAck() string         { return t.root() + "/up/ack" }
 func (t Topics) UpTele() string        { return t.root() + "/up/tele" }
+func (t Topics) UpReq() string         { return t.root() + "/up/req" }
 func (t Topics) DownOrders() string    { return t.root() + "/down/orders" }
 func (t Topics) DownCmd() string       { return t.root() + "/down/cmd" }
 func (t Topics) DownAck() string       { return t.root() + "/down/ack" }
@@ -284,7 +316,7 @@ var (
 // downTypes are the types each down topic accepts.
 var downTypes = map[string]bool{
 	TypeOrdersUpsert: true, TypeOrdersCancel: true, TypeOrdersSnapshot: true,
-	TypeCmdOpen: true, TypeCmdService: true, TypeCmdResync: true, TypeCmdPing: true, TypeCmdBadges: true, TypeAckEvt: true,
+	TypeCmdOpen: true, TypeCmdService: true, TypeCmdResync: true, TypeCmdPing: true, TypeCmdBadges: true, TypeAckEvt: true, TypeRespPatron: true,
 }
 
 // Decode reads a downlink message body for locker and checks its

@@ -150,6 +150,24 @@ func (s *Session) PatronInformation(ctx context.Context, patron, pin string, cha
 	return out, nil
 }
 
+// PatronStatus asks 23 Patron Status with the patron's PIN: whether the
+// patron is valid (BL), the PIN right (CQ), and blocked. A card and PIN
+// typed at a locker are checked with it; neither is logged.
+func (s *Session) PatronStatus(ctx context.Context, patron, pin string) (PatronInfo, error) {
+	r, err := s.Do(ctx, Message{Code: "23", Fixed: "001" + FormatDate(time.Now()),
+		Fields: []Field{{"AO", s.cfg.Institution}, {"AA", patron}, {"AC", s.cfg.TerminalPassword}, {"AD", pin}}})
+	if err != nil {
+		return PatronInfo{}, err
+	}
+	out := PatronInfo{Blocked: r.Fixed[0] == 'Y' || r.Fixed[4] == 'Y'}
+	bl, _ := r.Get("BL")
+	cq, _ := r.Get("CQ")
+	out.Valid, out.PINOK = bl == "Y", cq == "Y"
+	out.Name, _ = r.Get("AE")
+	out.Screen, _ = r.Get("AF")
+	return out, nil
+}
+
 func yn(b bool) string {
 	if b {
 		return "Y"
