@@ -105,7 +105,9 @@ const MaxPatronLen = 64
 // error never contains the scanned text.
 func NormalizePatron(raw string) (string, error) {
 	s := strings.ToUpper(CleanScan(raw))
-	if s == "" || len(s) > MaxPatronLen {
+	if s == "" || len(s) > MaxPatronLen || s[0] == ']' {
+		// (A card may not start with ']': read again, it would lose what
+		// looks like a symbology identifier.)
 		return "", fmt.Errorf("%w: a library card has 1 to %d characters", ErrBadCode, MaxPatronLen)
 	}
 	for i := 0; i < len(s); i++ {

@@ -156,3 +156,75 @@ func FuzzNormalizeCode(f *testing.F) {
 		}
 	})
 }
+
+// TestPatronVectors: the library card's keyed hash orders carry, as the
+// central computes it (testdata/protocol-v1-0.16.json).
+func TestPatronVectors(t *testing.T) {
+	base := loadVectors(t)
+	key, err := ParseCodeKey(base.PickupKeyHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile("../testdata/protocol-v1-0.16.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		BadgeCode string `json:"badge_code"`
+		BadgeHash string `json:"badge_hash"`
+		Patron    []struct {
+			Scan       string `json:"scan"`
+			Normalized string `json:"normalized"`
+			PatronHash string `json:"patron_hash"`
+			Valid      bool   `json:"valid"`
+		} `json:"patron"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil || len(v.Patron) == 0 {
+		t.Fatalf("vectors: %v", err)
+	}
+	for _, vec := range v.Patron {
+		got, err := NormalizePatron(vec.Scan)
+		if !vec.Valid {
+			if err == nil || !errors.Is(err, ErrBadCode) || strings.Contains(err.Error(), vec.Scan) && vec.Scan != "" {
+				t.Errorf("NormalizePatron(%q) = %q, %v; want a refusal that does not repeat it", vec.Scan, got, err)
+			}
+			continue
+		}
+		if err != nil || got != vec.Normalized || key.PatronHash(got) != vec.PatronHash {
+			t.Errorf("NormalizePatron(%q) = %q, %v (hash %s); want %q %s", vec.Scan, got, err, key.PatronHash(got), vec.Normalized, vec.PatronHash)
+		}
+		if code, err := NormalizeCode(vec.Scan); err == nil && key.Hash(code) == vec.PatronHash {
+			t.Errorf("%q: a card's hash equals a code's", vec.Scan)
+		}
+	}
+	n, _ := NormalizeCode(v.BadgeCode)
+	if key.Hash(n) != v.BadgeHash {
+		t.Errorf("badge hash %s, want %s", key.Hash(n), v.BadgeHash)
+	}
+}
+
+func FuzzNormalizePatron(f *testing.F) {
+	for _, s := range []string{"21000123", "]C021000123", " nb-2100\r\n", "21|00", "\u200b", "图书馆", "\x00\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, scan string) {
+		card, err := NormalizePatron(scan)
+		if err != nil {
+			if card != "" || scan != "" && len(scan) > 3 && strings.Contains(err.Error(), scan) {
+				t.Fatalf("refusal returned %q or repeats the scan: %v", card, err)
+			}
+			return
+		}
+		if card == "" || len(card) > MaxPatronLen || strings.ContainsAny(card, "| ") {
+			t.Fatalf("card %q out of bounds", card)
+		}
+		for i := 0; i < len(card); i++ {
+			if card[i] < 0x21 || card[i] > 0x7e {
+				t.Fatalf("card %q has byte %x", card, card[i])
+			}
+		}
+		if again, err := NormalizePatron(card); err != nil || again != card {
+			t.Fatalf("not idempotent: %q → %q, %v", card, again, err)
+		}
+	})
+}

@@ -89,6 +89,16 @@ func TestSessionTransactions(t *testing.T) {
 			if err != nil || bad.Valid || bad.Screen != "Unknown patron" {
 				t.Fatalf("unknown patron: %+v %v", bad, err)
 			}
+			// 23 Patron Status with the PIN a reader typed at a locker.
+			for _, tt := range []struct {
+				patron, pin         string
+				valid, pinOK, block bool
+			}{{"P1", "1234", true, true, false}, {"P1", "0000", true, false, false}, {"P2", "", true, false, true}, {"nobody", "1234", false, false, false}} {
+				ps, err := s.PatronStatus(ctx, tt.patron, tt.pin)
+				if err != nil || ps.Valid != tt.valid || ps.PINOK != tt.pinOK || ps.Blocked != tt.block {
+					t.Fatalf("patron status %s: %+v %v", tt.patron, ps, err)
+				}
+			}
 		})
 	}
 }
