@@ -8,13 +8,13 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin
 
 # Fuzz targets: package and function. Each runs FUZZTIME in `make fuzz-short`.
-FUZZ_TARGETS := ./locker:FuzzNormalizeCode ./cmd/internal/config:FuzzParse ./drivers/serialscan:FuzzSplitter ./drivers/serialscan:FuzzGM65SetUp ./drivers/pinname:FuzzParse ./drivers/lockboard:FuzzReplies ./drivers/hidscan:FuzzDecode ./sync/protocol:FuzzOpen ./sync/protocol:FuzzDecode ./locker/boltstore:FuzzStoreFile ./sync/hub:FuzzParseCursor ./sync/hub:FuzzVerify ./cmd/internal/cliflag:FuzzGlobals ./cmd/internal/hubconfig:FuzzParse ./sync/sip2:FuzzDecode ./sync/sip2:FuzzUnmarshal
+FUZZ_TARGETS := ./locker:FuzzNormalizeCode ./locker:FuzzNormalizePatron ./cmd/internal/config:FuzzParse ./drivers/serialscan:FuzzSplitter ./drivers/serialscan:FuzzGM65SetUp ./drivers/pinname:FuzzParse ./drivers/lockboard:FuzzReplies ./drivers/hidscan:FuzzDecode ./sync/protocol:FuzzOpen ./sync/protocol:FuzzDecode ./locker/boltstore:FuzzStoreFile ./sync/hub:FuzzParseCursor ./sync/hub:FuzzVerify ./cmd/internal/cliflag:FuzzGlobals ./cmd/internal/hubconfig:FuzzParse ./sync/sip2:FuzzDecode ./sync/sip2:FuzzUnmarshal
 FUZZTIME ?= 5s
 
 # Debian packages: arm64 (64-bit Raspberry Pi OS), armhf (32-bit), amd64.
 DEB_VERSION ?= 0.1.0+git$(shell git rev-parse --short HEAD 2>/dev/null || echo 0)
 
-.PHONY: all build cross deb demo test test-deps vet unit contract fuzz-short fuzz screenshots torture bench clean
+.PHONY: all build cross deb demo test test-deps vet unit contract fuzz-short fuzz screenshots voice torture bench clean
 
 all: build
 
@@ -165,6 +165,14 @@ screenshots: test-deps
 		echo "warning: no CJK font; install fonts-wqy-microhei for the Chinese screenshots"
 	mkdir -p docs/img
 	LOCKERD_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -count=1 -run '^(TestKioskInABrowser|TestConsoleInABrowser)$$' ./cmd/lockerd
+
+# The kiosk's spoken prompts (locker/kiosk/assets/voice, embedded in
+# lockerd) made again from its catalogues by espeak-ng: run after changing
+# a spoken text (the kiosk's tests say when one is stale).
+voice:
+	@command -v espeak-ng >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq espeak-ng >/dev/null; } || \
+		{ echo "make voice needs espeak-ng (Debian: apt-get install espeak-ng)"; exit 1; }
+	$(GO) run ./cmd/internal/voicegen -assets locker/kiosk/assets
 
 clean:
 	rm -rf $(BIN) dist

@@ -2,6 +2,8 @@ package kiosk
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -30,7 +32,7 @@ func (f *fakeLocker) Orders() ([]locker.Order, error)    { return f.orders, nil 
 func (f *fakeLocker) EnterPIN(ctx context.Context, pin string) locker.ScanResult {
 	return locker.ScanResult{Outcome: locker.OutcomeDenied, Reason: locker.DenyUseCode}
 }
-func (f *fakeLocker) Bin() (locker.BinState, error)      { return locker.BinState{Count: 2}, nil }
+func (f *fakeLocker) Bin() (locker.BinState, error) { return locker.BinState{Count: 2}, nil }
 func (f *fakeLocker) Scan(ctx context.Context, device, text string) (locker.ScanResult, error) {
 	if text == "BOOM" {
 		return locker.ScanResult{}, errors.New("store: disk I/O error at /var/lib/lockerd/lockerd.db")
@@ -165,5 +167,53 @@ func TestConfigAndQR(t *testing.T) {
 	}
 	if code, body, _ := get(t, h, "GET", "/", ""); code != 200 || !strings.Contains(body, "<html") {
 		t.Fatalf("page: %d", code)
+	}
+}
+
+// TestVoiceMatchesCatalogue: every spoken prompt was made from the text
+// the catalogue has now (else: make voice), in both languages, and is a
+// small WAV file the page can play; the letters and digits of door names
+// are there too.
+func TestVoiceMatchesCatalogue(t *testing.T) {
+	raw, err := assets.ReadFile("assets/voice/manifest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var man VoiceManifest
+	if err := json.Unmarshal(raw, &man); err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range []string{"en", "zh-CN"} {
+		cat := map[string]string{}
+		raw, err := assets.ReadFile("assets/i18n/" + lang + ".json")
+		if err != nil || json.Unmarshal(raw, &cat) != nil {
+			t.Fatalf("%s catalogue: %v", lang, err)
+		}
+		clips := man.Langs[lang]
+		check := func(key, text string) {
+			c, ok := clips[key]
+			sum := sha256.Sum256([]byte(text))
+			switch {
+			case !ok:
+				t.Errorf("%s %s: no prompt (run make voice)", lang, key)
+			case c.TextSHA256 != hex.EncodeToString(sum[:]):
+				t.Errorf("%s %s: the prompt was made from another text (run make voice)", lang, key)
+			default:
+				wav, err := assets.ReadFile("assets/voice/" + c.File)
+				if err != nil || len(wav) < 44 || string(wav[:4]) != "RIFF" || string(wav[8:12]) != "WAVE" || len(wav) > 200<<10 {
+					t.Errorf("%s %s: %s is not a small WAV file (%d bytes, %v)", lang, key, c.File, len(wav), err)
+				}
+			}
+		}
+		for _, k := range VoiceKeys {
+			text, ok := cat[k]
+			if !ok {
+				t.Errorf("%s catalogue has no %s", lang, k)
+			}
+			check(k, text)
+		}
+		for _, c := range VoiceChars {
+			check("char."+string(c), string(c))
+		}
 	}
 }
