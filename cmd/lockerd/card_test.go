@@ -21,6 +21,24 @@ import (
 	"github.com/lockerd/lockerd/sync/sip2/sip2test"
 )
 
+// startCentralWithILS runs a fake library system with patrons, a SIP2
+// session to it, and a hub on the broker at url with that session as its
+// bridge, until the test ends.
+func startCentralWithILS(t *testing.T, url string, patrons []sip2test.Patron) (*central, *sip2.Session, *sip2test.Server) {
+	t.Helper()
+	ils := sip2test.Start(t, patrons, nil)
+	session := sip2.NewSession(sip2.Config{Address: ils.Addr, User: "u", Password: "p", Institution: "FAKE", ErrorDetection: true,
+		VerifyChecksums: true, Timeout: time.Second, Heartbeat: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { session.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	key, _ := newKey(t)
+	h := hubtest.Start(t, hub.Config{Brokers: []string{url}, SigningKey: key, PickupKey: lockertest.Key,
+		Lockers: []string{lockerID}, ClientID: "lockerhub", Circulation: hub.Circulation{ILS: session}})
+	return &central{Hub: h, Key: key, Pub: base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey))}, session, ils
+}
+
 // TestCardAndPIN: a reader scans their library card and types their PIN;
 // the central asks the library system (SIP2 Patron Status with the PIN,
 // a fake ILS) and answers signed; both of the reader's ready orders open,
@@ -30,17 +48,7 @@ import (
 // pickup code — which still works.
 func TestCardAndPIN(t *testing.T) {
 	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
-	ils := sip2test.Start(t, []sip2test.Patron{{ID: "21000123", PIN: "4321", Name: "Li Wei"}, {ID: "21000999", PIN: "1111", Blocked: true}}, nil)
-	session := sip2.NewSession(sip2.Config{Address: ils.Addr, User: "u", Password: "p", Institution: "FAKE", ErrorDetection: true,
-		VerifyChecksums: true, Timeout: time.Second, Heartbeat: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { session.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	key, _ := newKey(t)
-	h := hubtest.Start(t, hub.Config{Brokers: []string{mq.URL}, SigningKey: key, PickupKey: lockertest.Key,
-		Lockers: []string{lockerID}, ClientID: "lockerhub", Circulation: hub.Circulation{ILS: session}})
-	hubC := &central{Hub: h, Key: key, Pub: base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey))}
+	hubC, session, ils := startCentralWithILS(t, mq.URL, []sip2test.Patron{{ID: "21000123", PIN: "4321", Name: "Li Wei"}, {ID: "21000999", PIN: "1111", Blocked: true}})
 	c := newCabinet(t, "0s", withMQTT(mq.URL, hubC.Pub, ""))
 	d := start(t, c.Config)
 	until(t, "the ILS session up", func() bool { return session.State().Up })

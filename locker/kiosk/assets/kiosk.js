@@ -5,10 +5,15 @@
 
 const KEYS = "1234567890ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const MAX_CODE = 16;
+const MAX_PIN = 16;
+const VOICE_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 const S = {
-  cfg: null, lang: "zh-CN", strings: {}, code: "",
+  cfg: null, lang: "zh-CN", strings: {}, code: "", pin: "",
   open: new Set(),       // doors this reader was sent to
   idle: null, countdown: null, thanks: null, oosRetry: null,
+  a11y: false,           // accessibility mode: large keys, spoken prompts
+  voice: null,           // voice/manifest.json: the embedded prompts
+  audio: null, queue: [],
 };
 
 const $ = (id) => document.getElementById(id);
@@ -29,15 +34,59 @@ function applyLang() {
   if (document.body.dataset.screen === "return" && S.returnResult) $("return-result").textContent = t(S.returnResult);
 }
 
-function show(screen) {
+// show switches to screen; in accessibility mode a screen newly shown
+// speaks its prompt (keys: catalogue keys, played one after the other).
+function show(screen, keys) {
+  const changed = document.body.dataset.screen !== screen;
+  enter(screen);
+  if (keys && changed) speak(keys);
+}
+
+// enter switches to screen: a pending "back to welcome" after the thank
+// you is dropped (the reader went on), and the idle timer starts again.
+function enter(screen) {
+  if (screen !== "thanks") clearTimeout(S.thanks);
   document.body.dataset.screen = screen;
   armIdle();
+}
+
+// speak plays the prompts of keys in the current language, replacing
+// whatever was being said. Only in accessibility mode.
+function speak(keys) {
+  if (!S.a11y || !S.voice) return;
+  const clips = S.voice.langs[S.lang] || {};
+  S.queue = keys.map((k) => clips[k]).filter(Boolean).map((c) => "/kiosk/assets/voice/" + c.file);
+  S.audio.pause();
+  playNext();
+}
+
+function playNext() {
+  const src = S.queue.shift();
+  if (!src) return;
+  S.audio.src = src;
+  S.audio.play().catch(() => { /* no audio device: the screen says it all */ });
+}
+
+// doorKeys names doors: "Door" A 0 3 "is open…".
+function doorKeys(ids) {
+  const keys = ["voice.door_prefix"];
+  for (const id of ids) for (const ch of id.toUpperCase()) if (VOICE_CHARS.includes(ch)) keys.push("char." + ch);
+  keys.push("voice.door_suffix");
+  return keys;
+}
+
+function setA11y(on) {
+  S.a11y = on;
+  document.body.classList.toggle("a11y", on);
+  $("a11y-toggle").setAttribute("aria-pressed", String(on));
+  if (on) speak(["a11y.on"]); else { S.queue = []; S.audio.pause(); }
 }
 
 function armIdle() {
   clearTimeout(S.idle);
   const ms = (S.cfg && S.cfg.idle_timeout_ms) || 30000;
-  S.idle = setTimeout(welcome, ms);
+  // The next reader starts with the default screen.
+  S.idle = setTimeout(() => { setA11y(false); welcome(); }, ms);
 }
 
 function setCode(c) {
@@ -52,8 +101,11 @@ function welcome() {
   S.open.clear();
   S.refusal = null;
   S.returnResult = null;
+  S.leftIn = null;
   setCode("");
+  setPIN("");
   $("door-reminder").hidden = true;
+  $("items-left").hidden = true;
   refreshState();
 }
 
@@ -64,6 +116,8 @@ const OOS_RETRY = 5000;
 
 async function refreshState() {
   clearTimeout(S.oosRetry);
+  const before = document.body.dataset.screen;
+  const asked = S.stateAsked = (S.stateAsked || 0) + 1;
   let st;
   try {
     const r = await fetch("/kiosk/state", { cache: "no-store" });
@@ -71,12 +125,56 @@ async function refreshState() {
   } catch (e) {
     st = { serving: false };
   }
+  // A later question's answer, or something that moved the screen while
+  // this one was asked (a card's PIN asked, a door opened), is newer than
+  // this answer.
+  if (asked !== S.stateAsked || document.body.dataset.screen !== before) return;
   if (!st.serving) {
     S.oosRetry = setTimeout(() => { if (document.body.dataset.screen === "oos") refreshState(); }, OOS_RETRY);
-    return show("oos");
+    return show("oos", ["oos.title"]);
   }
   if (st.staff) return showStaff(st);
-  show("welcome");
+  show("welcome", ["welcome.title"]);
+}
+
+function setPIN(p) {
+  S.pin = p;
+  $("pin-display").textContent = "•".repeat(p.length);
+}
+
+// The PIN pad: digits only; what is typed is shown as dots and kept only
+// until it is sent (cleared on submit and on idle).
+function buildPinKeypad() {
+  const pad = $("pin-keypad");
+  const key = (label, id, fn) => {
+    const b = document.createElement("button");
+    b.textContent = label;
+    if (id) { b.id = id; b.className = "wide-key"; }
+    b.addEventListener("click", fn);
+    pad.appendChild(b);
+    return b;
+  };
+  for (const k of "123456789") key(k, null, () => { if (S.pin.length < MAX_PIN) setPIN(S.pin + k); });
+  key("", "pin-del", () => setPIN(S.pin.slice(0, -1))).dataset.i18n = "keypad.del";
+  key("0", null, () => { if (S.pin.length < MAX_PIN) setPIN(S.pin + "0"); });
+  key("", "pin-ok", submitPIN).dataset.i18n = "keypad.ok";
+}
+
+function showPIN() {
+  setPIN("");
+  show("pin", ["pin.title"]);
+}
+
+async function submitPIN() {
+  const pin = S.pin;
+  setPIN("");
+  if (pin.length === 0) return;
+  let res;
+  try {
+    const r = await fetch("/kiosk/pin", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ pin }) });
+    res = await r.json();
+  } catch (e) { return show("oos", ["oos.title"]); }
+  handleResult(res);
 }
 
 function buildKeypad() {
@@ -112,6 +210,8 @@ async function submit() {
 function handleResult(res) {
   switch (res.outcome) {
     case "opened": return showDoor(res.compartments || []);
+    case "pin_needed": return showPIN();
+    case "bin_open": case "bin_emptied": case "maintenance": return refreshState();
     case "denied": return showRefusal(res.reason, res.until);
     case "jammed": return showRefusal("jammed");
     case "nothing":
@@ -132,18 +232,34 @@ function setDoorTitle() {
 
 function showDoor(ids) {
   clearTimeout(S.thanks);
+  const fresh = ids.filter((id) => !S.open.has(id));
   for (const id of ids) S.open.add(id);
   setDoorTitle();
   for (const cell of $("cabinet").children) cell.classList.toggle("open", S.open.has(cell.dataset.id));
   $("door-reminder").hidden = true;
+  if (fresh.length > 0) $("items-left").hidden = true;
   show("door");
+  if (fresh.length > 0) speak(doorKeys([...S.open]));
+}
+
+// itemsLeft: the reader closed a door with books still inside.
+function itemsLeft(door) {
+  clearTimeout(S.thanks);
+  const p = $("items-left");
+  S.leftIn = door;
+  p.textContent = t("items.left", { door });
+  p.hidden = false;
+  $("door-title").textContent = "";
+  for (const cell of $("cabinet").children) cell.classList.toggle("open", cell.dataset.id === door);
+  enter("door");
+  speak(["items.left_voice"]);
 }
 
 function doorClosed(id) {
   if (!S.open.delete(id)) return;
   for (const cell of $("cabinet").children) cell.classList.toggle("open", S.open.has(cell.dataset.id));
-  if (S.open.size === 0 && document.body.dataset.screen === "door") {
-    show("thanks");
+  if (S.open.size === 0 && document.body.dataset.screen === "door" && $("items-left").hidden) {
+    show("thanks", ["thanks"]);
     S.thanks = setTimeout(welcome, 4000);
   }
 }
@@ -167,13 +283,15 @@ function showRefusal(reason, until) {
   } else {
     $("refusal-text").textContent = t("refused." + reason);
   }
-  show("refused");
+  enter("refused");
+  speak(["refused." + reason]);
 }
 
 function showReturn(resultKey) {
   S.returnResult = resultKey;
   $("return-result").textContent = resultKey ? t(resultKey) : "";
-  show("return");
+  enter("return");
+  speak([resultKey || "return.title"]);
 }
 
 function showStaff(st) {
@@ -186,6 +304,16 @@ function showStaff(st) {
   };
   fill($("staff-load"), st.to_load, (it) => it.order_id + " · " + it.size + (it.compartment ? " → " + it.compartment : ""));
   fill($("staff-retrieve"), st.to_retrieve, (it) => it.compartment + " · " + it.order_id);
+  const bin = st.bin;
+  $("staff-bin-box").hidden = !bin;
+  if (bin) {
+    $("staff-bin").textContent = t("staff.bin", { n: bin.count });
+    const last = bin.last_emptied;
+    $("staff-collected").textContent = last ? t("staff.collected", { n: last.count }) : "";
+    const ul = $("staff-collected-list");
+    ul.replaceChildren();
+    for (const bc of (last && last.items) || []) { const li = document.createElement("li"); li.textContent = bc; ul.appendChild(li); }
+  }
   show("staff");
 }
 
@@ -199,6 +327,11 @@ function onEvent(e) {
       if (document.body.dataset.screen === "refused") showRefusal("locked_out", d.until);
       break;
     case "door.closed": doorClosed(d.compartment); break;
+    case "door.opened":
+      // The reader scanned again for the books left inside (a reopen
+      // records no new pickup).
+      if (d.commanded && d.compartment === S.leftIn) { S.leftIn = null; showDoor([d.compartment]); }
+      break;
     case "door.left_open":
       if (S.open.has(d.compartment)) { showDoor([]); $("door-reminder").hidden = false; }
       break;
@@ -211,6 +344,15 @@ function onEvent(e) {
   }
 }
 
+// onItems: what an item sensor read when a door closed.
+function onItems(d) {
+  switch (d.what) {
+    case "pickup_items_left": return itemsLeft(d.compartment);
+    case "load_empty": $("staff-notice").textContent = t("staff.load_empty", { door: d.compartment, order: d.order_id }); return;
+    case "retrieve_items_left": $("staff-notice").textContent = t("staff.retrieve_items_left", { door: d.compartment }); return;
+  }
+}
+
 function connect() {
   const es = new EventSource("/kiosk/stream");
   es.addEventListener("evt", (m) => onEvent(JSON.parse(m.data)));
@@ -218,6 +360,12 @@ function connect() {
     const n = JSON.parse(m.data);
     if (n.type === "staff.session") n.data.on ? refreshState() : welcome();
     if (n.type === "store.health") refreshState();
+    if (n.type === "card") showPIN();
+    if (n.type === "items") onItems(n.data);
+    if (n.type === "bin.emptied") {
+      $("staff-notice").textContent = n.data.still_full ? t("staff.bin_still_full") : "";
+      refreshState();
+    }
   });
   es.onerror = () => { /* EventSource reconnects by itself */ };
 }
@@ -238,6 +386,11 @@ async function init() {
     cab.appendChild(cell);
   }
   buildKeypad();
+  buildPinKeypad();
+  S.audio = new Audio();
+  S.audio.addEventListener("ended", playNext);
+  try { S.voice = await fetch("/kiosk/assets/voice/manifest.json", { cache: "no-store" }).then((r) => r.json()); } catch (e) { S.voice = null; }
+  $("a11y-toggle").addEventListener("click", () => setA11y(!S.a11y));
   $("lang-toggle").addEventListener("click", () => { S.lang = S.lang === "en" ? "zh-CN" : "en"; applyLang(); });
   $("return-btn").addEventListener("click", () => showReturn(null));
   $("return-back").addEventListener("click", welcome);
