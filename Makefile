@@ -39,8 +39,9 @@ deb:
 
 # The demo: lockerhub (reference central with its embedded MQTT broker)
 # and lockerd on configs/demo.yaml (sim hardware) connected to it; three
-# orders created through lockerhub and loaded by "staff"; then both run in
-# the foreground until Ctrl-C.
+# orders created through lockerhub and loaded by "staff" (reader 21000001's
+# two share one code: one scan opens both); then both run in the
+# foreground until Ctrl-C.
 DEMO_DIR := /tmp/lockerd-demo
 DEMO_HUB := 127.0.0.1:8490
 CTL := $(BIN)/lockerctl -config configs/demo.yaml
@@ -62,9 +63,10 @@ demo: build
 	$(HUB) -hub $(DEMO_HUB) user add --name demo --role admin --password-file $(DEMO_DIR)/staff.pw >/dev/null || exit 1; \
 	echo "lockerhub (central, embedded MQTT broker, SIP2 bridge), a fake library system (SIP2 on 127.0.0.1:16001)"; \
 	echo "and lockerd (simulated locker demo-01) are running."; echo; \
-	for spec in "S 9787020002207:Dream_of_the_Red_Chamber 21000001" "M 9787532736744:Fortress_Besieged 21000002" "L 9787544253994:One_Hundred_Years 21000001"; do \
-		set -- $$spec; out=$$($(HUB) order add -hub $(DEMO_HUB) --locker demo-01 --size $$1 --item $$2 --patron $$3 --qr $(DEMO_DIR)/qr-$$1.png) || exit 1; \
-		order=$$(echo "$$out" | awk '/^order/{print $$2}'); \
+	first=""; for spec in "S 9787020002207:Dream_of_the_Red_Chamber 21000001" "M 9787532736744:Fortress_Besieged 21000002" "L 9787544253994:One_Hundred_Years 21000001 same"; do \
+		set -- $$spec; same=""; [ "$$4" = same ] && same="--same-code-as $$first"; \
+		out=$$($(HUB) order add -hub $(DEMO_HUB) --locker demo-01 --size $$1 --item $$2 --patron $$3 $$same --qr $(DEMO_DIR)/qr-$$1.png) || exit 1; \
+		order=$$(echo "$$out" | awk '/^order/{print $$2}'); [ -n "$$first" ] || first=$$order; \
 		for i in 1 2 3 4 5 6 7 8 9 10; do $(CTL) orders list | grep -q "$$order" && break; sleep 0.3; done; \
 		$(CTL) scan --scanner front DEMOSTAFF1 >/dev/null; \
 		comp=$$($(CTL) scan --scanner front $$order | awk -F'"' '/"compartments"/{getline; print $$2}'); \
@@ -74,6 +76,9 @@ demo: build
 	echo "Try it in another terminal (lockerhub's API needs a token: the demo's admin token is in $(DEMO_DIR)/admin.token):"; \
 	echo "  export LOCKERHUB_TOKEN_FILE=$(DEMO_DIR)/admin.token"; \
 	echo "  $(CTL) scan --scanner front CODE        # pick up: the door opens, closes by itself after 4 s"; \
+	echo "                                      # reader 21000001's code (the first order's) opens both of their doors at once"; \
+	echo "  http://127.0.0.1:8480/ in a browser: the kiosk; Accessibility speaks each screen; scan a library card"; \
+	echo "  $(CTL) scan --scanner front 21000002    # ... and type PIN 4321 on the kiosk: that reader's order opens"; \
 	echo "  $(CTL) scan --scanner front WRONG1      # refused; five of these lock the scanner out"; \
 	echo "  $(HUB) circ list                    # after a pickup: each book a loan in the library system, with its due date"; \
 	echo "  $(CTL) scan --scanner returns 9787020002207   # return a book: checked in at the library system"; \
@@ -84,6 +89,8 @@ demo: build
 	echo "  $(CTL) status ; $(CTL) events tail -f"; \
 	echo "  $(HUB) events --locker demo-01 -f      # what the central library receives"; \
 	echo "  $(HUB) order add --locker demo-01 --size S    # a new order (staff badge: DEMOSTAFF1)"; \
+	echo "  $(HUB) order add --locker demo-01 --delivery ; ... ; $(CTL) scan --scanner front DEMOVOL1   # a volunteer collects delivery orders"; \
+	echo "  $(CTL) scan --scanner front DEMOTECH1 ; $(CTL) scan --scanner front MAINT-A01   # a technician: maintenance only"; \
 	echo "  $(HUB) open --locker demo-01 C02 --reason 'reader called support'   # signed remote open"; \
 	echo; echo "Ctrl-C stops the demo."; \
 	wait $$pid
@@ -164,7 +171,7 @@ screenshots: test-deps
 	@fc-list 2>/dev/null | grep -qi "wqy\|noto sans cjk" || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq fonts-wqy-microhei >/dev/null; } || \
 		echo "warning: no CJK font; install fonts-wqy-microhei for the Chinese screenshots"
 	mkdir -p docs/img
-	LOCKERD_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -count=1 -run '^(TestKioskInABrowser|TestConsoleInABrowser)$$' ./cmd/lockerd
+	LOCKERD_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -count=1 -run '^(TestKioskInABrowser|TestKioskAccessibility|TestConsoleInABrowser)$$' ./cmd/lockerd
 
 # The kiosk's spoken prompts (locker/kiosk/assets/voice, embedded in
 # lockerd) made again from its catalogues by espeak-ng: run after changing

@@ -130,7 +130,7 @@ func (l *Locker) staffScan(ctx context.Context, dev Device, text string) ScanRes
 }
 
 // Staff command codes scanned (or typed) during a staff session: printed
-// on the staff's command sheet (lockerctl labels --commands).
+// on the staff's command sheet as barcodes, or typed on the keypad.
 const (
 	StaffCmdRetrieve = "RETRIEVE"
 	StaffCmdEmptyBin = "EMPTYBIN"
