@@ -14,15 +14,22 @@ import (
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
+// centralAndCabinet runs Mosquitto, a hub and a cabinet config (opts
+// applied) synced through it.
+func centralAndCabinet(t *testing.T, opts ...func(*cabinet)) (*central, *cabinet) {
+	t.Helper()
+	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
+	key, _ := newKey(t)
+	hubC := startCentral(t, mq.URL, key, nil, "lockerhub")
+	return hubC, newCabinet(t, "0s", append([]func(*cabinet){withMQTT(mq.URL, hubC.Pub, "")}, opts...)...)
+}
+
 // TestOneCodeOpensEveryOrder: the central gives a reader's second order
 // the code of the first; one scan opens both compartments at once, one
 // pickup.completed each, and the kiosk shows both doors open. Another
 // reader's order never shares a code.
 func TestOneCodeOpensEveryOrder(t *testing.T) {
-	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
-	key, _ := newKey(t)
-	hubC := startCentral(t, mq.URL, key, nil, "lockerhub")
-	c := newCabinet(t, "0s", withMQTT(mq.URL, hubC.Pub, ""))
+	hubC, c := centralAndCabinet(t)
 	d := start(t, c.Config)
 	first, err := hubC.CreateOrder(hub.NewOrder{Locker: lockerID, Patron: "P1001", Size: "S"})
 	if err != nil {
@@ -84,11 +91,8 @@ func TestOneCodeOpensEveryOrder(t *testing.T) {
 // adds a badge, and revokes one: it opens nothing from then on, and the
 // session it held ends.
 func TestBadgesAndRoles(t *testing.T) {
-	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
-	key, _ := newKey(t)
-	hubC := startCentral(t, mq.URL, key, nil, "lockerhub")
 	const volunteer, technician = "VOLUNTEER42", "TECHNIC77"
-	c := newCabinet(t, "0s", withMQTT(mq.URL, hubC.Pub, ""), func(c *cabinet) {
+	hubC, c := centralAndCabinet(t, func(c *cabinet) {
 		c.Badges = []locker.Badge{
 			{Name: "Li (community volunteer)", Hash: lockertest.Key.Hash(volunteer), Role: locker.RoleVolunteer},
 			{Name: "Wang (technician)", Hash: lockertest.Key.Hash(technician), Role: locker.RoleTechnician},
@@ -191,10 +195,7 @@ func TestBadgesAndRoles(t *testing.T) {
 // compartment is not given to another order while the book lies there;
 // a retrieval that leaves something behind is reported.
 func TestItemSensors(t *testing.T) {
-	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
-	key, _ := newKey(t)
-	hubC := startCentral(t, mq.URL, key, nil, "lockerhub")
-	c := newCabinet(t, "0s", withMQTT(mq.URL, hubC.Pub, ""), func(c *cabinet) { c.ItemSensors = true })
+	hubC, c := centralAndCabinet(t, func(c *cabinet) { c.ItemSensors = true })
 	boards := onLockBoards(t, c)
 	serialtest.Plug(t, c.Front)
 	serialtest.Plug(t, c.Returns)
@@ -258,6 +259,33 @@ func TestItemSensors(t *testing.T) {
 	if n := d.count(locker.EvPickupItemsLeft, map[string]any{"order_id": rep2.Order.ID}); n != 1 {
 		t.Fatalf("%d pickup.items_left, want the one", n)
 	}
+
+	// The central cancels a loaded order; staff retrieve it but leave a
+	// book behind.
+	cr, err := hubC.CreateOrder(hub.NewOrder{Locker: lockerID, Size: "L"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	until(t, "the order at the locker", func() bool { li, _ := hubC.Locker(lockerID); return li.OrdersRev >= 1 })
+	d.scan("keypad", staffBadge)
+	res = d.scan("keypad", cr.Order.ID)
+	if res.Outcome != locker.OutcomeLoading {
+		t.Fatalf("load: %+v", res)
+	}
+	big := res.Compartments[0]
+	boards.SetItem(1, channel[big], true)
+	boards.SetDoor(1, channel[big], false)
+	d.waitEvent(locker.EvOrderLoaded, map[string]any{"order_id": cr.Order.ID})
+	if _, err := hubC.CancelOrder(lockerID, cr.Order.ID); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "the cancel at the locker", func() bool { li, _ := hubC.Locker(lockerID); return li.OrdersRev >= 2 })
+	if res := d.scan("keypad", locker.StaffCmdRetrieve); res.Outcome != locker.OutcomeRetrieving || res.Compartments[0] != big {
+		t.Fatalf("retrieve: %+v", res)
+	}
+	boards.SetDoor(1, channel[big], false)
+	d.waitEvent(locker.EvOrderRetrieved, map[string]any{"order_id": cr.Order.ID})
+	d.waitEvent(locker.EvRetrieveItemsLeft, map[string]any{"order_id": cr.Order.ID, "compartment": big})
 }
 
 // TestReturnBinEmptied: staff empty the return bin through its service
@@ -266,10 +294,7 @@ func TestItemSensors(t *testing.T) {
 // lists what was collected. A bin still full after the emptying keeps
 // its alarm.
 func TestReturnBinEmptied(t *testing.T) {
-	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
-	key, _ := newKey(t)
-	hubC := startCentral(t, mq.URL, key, nil, "lockerhub")
-	c := newCabinet(t, "0s", withMQTT(mq.URL, hubC.Pub, ""), func(c *cabinet) { c.BinService = true })
+	hubC, c := centralAndCabinet(t, func(c *cabinet) { c.BinService = true })
 	d := start(t, c.Config)
 	for _, bc := range []string{"30012345678", "30012345679"} {
 		if res := d.scan("returns", bc); res.Outcome != locker.OutcomeReturned {

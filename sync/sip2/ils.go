@@ -136,12 +136,7 @@ func (s *Session) PatronInformation(ctx context.Context, patron, pin string, cha
 	if err != nil {
 		return PatronInfo{}, err
 	}
-	out := PatronInfo{Blocked: r.Fixed[0] == 'Y' || r.Fixed[4] == 'Y'}
-	bl, _ := r.Get("BL")
-	cq, _ := r.Get("CQ")
-	out.Valid, out.PINOK = bl == "Y", cq == "Y"
-	out.Name, _ = r.Get("AE")
-	out.Screen, _ = r.Get("AF")
+	out := patronOf(r)
 	for _, f := range r.Fields {
 		if f.Tag == "AU" {
 			out.Charged = append(out.Charged, f.Value)
@@ -159,13 +154,20 @@ func (s *Session) PatronStatus(ctx context.Context, patron, pin string) (PatronI
 	if err != nil {
 		return PatronInfo{}, err
 	}
+	return patronOf(r), nil
+}
+
+// patronOf reads what 24 and 64 share: the patron status's "charge
+// privileges denied" and "card reported lost" (positions 1 and 5), BL,
+// CQ, AE and AF.
+func patronOf(r Message) PatronInfo {
 	out := PatronInfo{Blocked: r.Fixed[0] == 'Y' || r.Fixed[4] == 'Y'}
 	bl, _ := r.Get("BL")
 	cq, _ := r.Get("CQ")
 	out.Valid, out.PINOK = bl == "Y", cq == "Y"
 	out.Name, _ = r.Get("AE")
 	out.Screen, _ = r.Get("AF")
-	return out, nil
+	return out
 }
 
 func yn(b bool) string {
