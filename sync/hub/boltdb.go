@@ -574,6 +574,37 @@ func (t boltTx) Users() ([]User, error) {
 	return out, err
 }
 
+func docBucket(kind string) []byte { return []byte("doc:" + kind) }
+
+func (t boltTx) PutDoc(kind, id string, doc any) error {
+	b, err := t.tx.CreateBucketIfNotExists(docBucket(kind))
+	if err != nil {
+		return err
+	}
+	return boltkv.PutJSON(b, []byte(id), doc)
+}
+
+func (t boltTx) Doc(kind, id string, into any) (bool, error) {
+	b := t.b(docBucket(kind))
+	if b == nil {
+		return false, nil
+	}
+	return boltkv.GetJSON(b, []byte(id), into)
+}
+
+func (t boltTx) Docs(kind string) ([]json.RawMessage, error) {
+	b := t.b(docBucket(kind))
+	if b == nil {
+		return nil, nil
+	}
+	var out []json.RawMessage
+	err := b.ForEach(func(_, v []byte) error {
+		out = append(out, append(json.RawMessage(nil), v...))
+		return nil
+	})
+	return out, err
+}
+
 // lease is a Claim's record.
 type lease struct {
 	Holder  string    `json:"holder"`

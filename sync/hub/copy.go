@@ -1,13 +1,14 @@
 package hub
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 )
 
 // Copied counts what Copy moved.
 type Copied struct {
-	Lockers, Known, Stores, Events, Orders, Pending, Commands, Alarms, Circulation, Tokens, Audit, Webhooks, Deliveries, Users int
+	Lockers, Known, Stores, Events, Orders, Pending, Commands, Alarms, Circulation, Tokens, Audit, Webhooks, Deliveries, Users, Docs int
 }
 
 // Copy moves everything src holds into dst (a pilot's bbolt file into
@@ -138,6 +139,24 @@ func Copy(dst, src Store) (Copied, error) {
 				}
 			}
 			n.Users = len(users)
+			for _, kind := range DocKinds {
+				docs, err := from.Docs(kind)
+				if err != nil {
+					return err
+				}
+				for _, raw := range docs {
+					var id struct {
+						ID string `json:"id"`
+					}
+					if err := json.Unmarshal(raw, &id); err != nil || id.ID == "" {
+						return fmt.Errorf("%s document without an id", kind)
+					}
+					if err := to.PutDoc(kind, id.ID, raw); err != nil {
+						return err
+					}
+				}
+				n.Docs += len(docs)
+			}
 			return nil
 		})
 	})

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -121,6 +122,13 @@ type Tx interface {
 	PutUser(u User) error
 	User(name string) (u User, found bool, err error)
 	Users() ([]User, error)
+
+	// The fleet's records (provisioning tokens, lockers' broker
+	// credentials, configurations, releases, rollouts): JSON documents
+	// by kind (DocKinds) and id. Docs lists a kind's, by id.
+	PutDoc(kind, id string, doc any) error
+	Doc(kind, id string, into any) (found bool, err error)
+	Docs(kind string) ([]json.RawMessage, error)
 
 	// Claim takes or renews the lease name for holder, for ttl from now
 	// (the store's clock): it is held when free, expired, or already

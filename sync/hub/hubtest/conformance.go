@@ -44,6 +44,7 @@ func TestStore(t *testing.T, fresh Opener) {
 		{"commands", commands},
 		{"circulation queue", circulationQueue},
 		{"alarms: one per condition", alarmsOnce},
+		{"documents", documents},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, fresh(t)) })
@@ -785,5 +786,49 @@ func alarmsOnce(t *testing.T, open func() hub.Store) {
 		if al.Type == hub.AlarmOffline {
 			t.Fatalf("back online, still an offline alarm: %+v", al)
 		}
+	}
+}
+
+// documents: the fleet's records, by kind and id; a kind not written yet
+// has none, another kind's are apart, and a document is replaced whole.
+func documents(t *testing.T, open func() hub.Store) {
+	s := open()
+	type doc struct {
+		ID   string `json:"id"`
+		Note string `json:"note"`
+	}
+	if err := s.View(func(tx hub.Tx) error {
+		var d doc
+		found, err := tx.Doc(hub.DocProvision, "p1", &d)
+		all, err2 := tx.Docs(hub.DocProvision)
+		if found || err != nil || len(all) != 0 || err2 != nil {
+			return fmt.Errorf("an empty kind: %v %v %v %v", found, err, all, err2)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(func(tx hub.Tx) error {
+		for _, d := range []doc{{"p2", "b"}, {"p1", "a"}, {"p1", "a2"}} {
+			if err := tx.PutDoc(hub.DocProvision, d.ID, d); err != nil {
+				return err
+			}
+		}
+		return tx.PutDoc(hub.DocCredential, "p1", doc{"p1", "other kind"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.View(func(tx hub.Tx) error {
+		var d doc
+		if found, err := tx.Doc(hub.DocProvision, "p1", &d); !found || err != nil || d.Note != "a2" {
+			return fmt.Errorf("p1: %+v %v %v", d, found, err)
+		}
+		all, err := tx.Docs(hub.DocProvision)
+		if err != nil || len(all) != 2 || !strings.Contains(string(all[0]), `"p1"`) || !strings.Contains(string(all[1]), `"p2"`) {
+			return fmt.Errorf("docs by id: %s %v", all, err)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -785,6 +785,22 @@ func (t *tx) Users() ([]hub.User, error) {
 	return listJSON[hub.User](t, `SELECT doc FROM users ORDER BY name COLLATE "C"`)
 }
 
+func (t *tx) PutDoc(kind, id string, doc any) error {
+	raw, err := marshal(doc)
+	if err != nil {
+		return err
+	}
+	return t.exec("INSERT INTO docs (kind, id, doc) VALUES ($1, $2, $3) ON CONFLICT (kind, id) DO UPDATE SET doc = EXCLUDED.doc", kind, id, raw)
+}
+
+func (t *tx) Doc(kind, id string, into any) (bool, error) {
+	return t.getJSON(into, "SELECT doc FROM docs WHERE kind = $1 AND id = $2", kind, id)
+}
+
+func (t *tx) Docs(kind string) ([]json.RawMessage, error) {
+	return listJSON[json.RawMessage](t, `SELECT doc FROM docs WHERE kind = $1 ORDER BY id COLLATE "C"`, kind)
+}
+
 func (t *tx) Claim(name, holder string, ttl time.Duration) (bool, error) {
 	var got string
 	err := t.note(t.tx.QueryRow(t.ctx, `INSERT INTO leases (name, holder, expires) VALUES ($1, $2, now() + $3 * interval '1 microsecond')
