@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -220,6 +222,19 @@ func (d *daemon) follow() {
 	if err != nil {
 		d.t.Fatalf("event stream: %v", err)
 	}
+	// The stream holds what is committed from now on; what was recorded
+	// before it (between lockerd's start and "ready": its link connects
+	// meanwhile) and is still in the outbox is added too, once by seq.
+	seqs := map[uint64]bool{}
+	add := func(e locker.Event) {
+		d.seenMu.Lock()
+		if !seqs[e.Seq] {
+			seqs[e.Seq] = true
+			d.seen = append(d.seen, e)
+		}
+		d.seenMu.Unlock()
+		d.seenC.Broadcast()
+	}
 	go func() {
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
@@ -233,12 +248,18 @@ func (d *daemon) follow() {
 			if json.Unmarshal([]byte(data), &e) != nil {
 				continue
 			}
-			d.seenMu.Lock()
-			d.seen = append(d.seen, e)
-			d.seenMu.Unlock()
-			d.seenC.Broadcast()
+			add(e)
 		}
 	}()
+	var before []locker.Event
+	if d.call("GET", "/v1/events?after=0&limit=10000", nil, &before) == nil {
+		for _, e := range before {
+			add(e)
+		}
+		d.seenMu.Lock()
+		slices.SortStableFunc(d.seen, func(a, b locker.Event) int { return cmp.Compare(a.Seq, b.Seq) })
+		d.seenMu.Unlock()
+	}
 }
 
 func (d *daemon) logs() string {
