@@ -62,6 +62,8 @@ type Config struct {
 	BehindProxy bool
 	// Circulation is the bridge to the library's system (SIP2).
 	Circulation Circulation
+	// Provisioning of new cabinets (provision.go).
+	Provisioning Provisioning
 	// Lockers are the lockers this hub serves (more can be added, see
 	// AddLocker); messages from any other id are dropped.
 	Lockers []string
@@ -89,6 +91,7 @@ type Hub struct {
 	ilsAlarmAt atomic.Int64 // when the last ILS login alarm was raised, unix ns
 	opens      RateLimiter  // remote opens per token
 	cards      RateLimiter  // card checks per locker
+	provisions RateLimiter  // provisioning attempts per address
 	cardSlots  chan struct{}
 	hookClient *http.Client
 
@@ -155,6 +158,7 @@ func New(cfg Config) (*Hub, error) {
 	h.metrics = newHubMetrics(h)
 	h.opens = RateLimiter{Burst: openBurst, Every: openEvery}
 	h.cards = RateLimiter{Burst: cardBurst, Every: cardEvery}
+	h.provisions = RateLimiter{Burst: 5, Every: 12 * time.Second}
 	h.cardSlots = make(chan struct{}, maxCardChecks)
 	h.hookClient = &http.Client{Timeout: cfg.WebhookTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	if err := h.syncConfigWebhooks(cfg.Webhooks); err != nil {
@@ -186,6 +190,7 @@ func (h *Hub) centralStatus(online bool) []byte {
 // newClient builds the hub's MQTT client; routes are added before it
 // connects, so that messages queued for its session are not missed.
 func (h *Hub) newClient() mqtt.Client {
+	store := pahostore.New()
 	statusTopic := h.cfg.Prefix + "/central/status"
 	o := mqtt.NewClientOptions()
 	for _, b := range h.cfg.Brokers {
@@ -194,7 +199,8 @@ func (h *Hub) newClient() mqtt.Client {
 	o.SetClientID(h.cfg.ClientID).SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(10*time.Second).
 		SetKeepAlive(30*time.Second).SetOrderMatters(true).
-		SetStore(pahostore.New()). // paho's MemoryStore, minus its resume race (see pahostore)
+		SetStore(store). // paho's MemoryStore, minus its resume races (see pahostore)
+		SetConnectionAttemptHandler(store.AttemptHandler).
 		SetBinaryWill(statusTopic, h.centralStatus(false), 1, true).
 		SetOnConnectHandler(func(c mqtt.Client) {
 			p := h.cfg.Prefix + "/+/"

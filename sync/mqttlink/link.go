@@ -192,6 +192,7 @@ func (k *Link) status(online bool) ([]byte, error) {
 }
 
 func (k *Link) options() (*mqtt.ClientOptions, error) {
+	store := pahostore.New()
 	o := mqtt.NewClientOptions()
 	for _, b := range k.cfg.Brokers {
 		o.AddBroker(b)
@@ -211,7 +212,8 @@ func (k *Link) options() (*mqtt.ClientOptions, error) {
 		SetWriteTimeout(10*time.Second).
 		SetOrderMatters(true).             // in arrival order; the handlers only queue, never block
 		SetCustomOpenConnectionFn(k.dial). // the broker list turns at every failure (brokers.go)
-		SetStore(pahostore.New()).         // paho's MemoryStore, minus its resume race (see pahostore)
+		SetStore(store).                   // paho's MemoryStore, minus its resume races (see pahostore)
+		SetConnectionAttemptHandler(store.AttemptHandler).
 		SetBinaryWill(k.topics.Status(), will, 1, true).
 		SetOnConnectHandler(k.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {

@@ -1,6 +1,8 @@
 package pahostore
 
 import (
+	"crypto/tls"
+	"net/url"
 	"reflect"
 	"sync"
 
@@ -13,12 +15,38 @@ type Store struct {
 	mu      sync.Mutex
 	open    bool
 	packets map[string]packets.ControlPacket
+	gens    map[string]uint64 // the connection attempt each packet was put during
+	gen     uint64            // counts connection attempts (MarkConnect)
 }
 
 var _ mqtt.Store = (*Store)(nil)
 
 // New returns an empty store; paho opens it when the client connects.
-func New() *Store { return &Store{packets: map[string]packets.ControlPacket{}} }
+func New() *Store {
+	return &Store{packets: map[string]packets.ControlPacket{}, gens: map[string]uint64{}}
+}
+
+// MarkConnect starts a connection attempt: All (what paho resumes on the
+// connection) lists only what was put before it. A publish made once the
+// connection is being made — from the connect handler, which paho starts
+// beside its resume, or by any other goroutine — goes out on its own; if
+// resume took it as well, its PUBACK could complete its token while
+// resume's claim of the same message id completes it too, and paho's
+// token closes its channel twice: a panic (seen in CI,
+// TestPublishFromConnectHandler). Call it from the client's
+// connection-attempt handler (SetConnectionAttemptHandler), which paho
+// runs before it dials, on every connect and reconnect.
+func (s *Store) MarkConnect() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gen++
+}
+
+// AttemptHandler is MarkConnect as paho's connection-attempt handler.
+func (s *Store) AttemptHandler(_ *url.URL, cfg *tls.Config) *tls.Config {
+	s.MarkConnect()
+	return cfg
+}
 
 // Open implements mqtt.Store.
 func (s *Store) Open() {
@@ -36,6 +64,7 @@ func (s *Store) Put(key string, m packets.ControlPacket) {
 		return
 	}
 	s.packets[key] = clone(m)
+	s.gens[key] = s.gen
 }
 
 // Get returns a copy of the packet kept under key, or nil.
@@ -58,7 +87,9 @@ func (s *Store) All() []string {
 	}
 	keys := make([]string, 0, len(s.packets))
 	for k := range s.packets {
-		keys = append(keys, k)
+		if s.gens[k] < s.gen || s.gen == 0 {
+			keys = append(keys, k)
+		}
 	}
 	return keys
 }
@@ -69,6 +100,7 @@ func (s *Store) Del(key string) {
 	defer s.mu.Unlock()
 	if s.open {
 		delete(s.packets, key)
+		delete(s.gens, key)
 	}
 }
 
@@ -85,6 +117,7 @@ func (s *Store) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.packets = map[string]packets.ControlPacket{}
+	s.gens = map[string]uint64{}
 }
 
 // clone copies the packet struct: its fixed header (where DUP lives) and

@@ -109,7 +109,7 @@ func TestPublishFromConnectHandler(t *testing.T) {
 		store := pahostore.New()
 		done := make(chan struct{})
 		o := mqtt.NewClientOptions().AddBroker(mq.URL).SetClientID(fmt.Sprintf("handler-%d", i)).
-			SetCleanSession(false).SetConnectRetry(true).SetStore(store)
+			SetCleanSession(false).SetConnectRetry(true).SetStore(store).SetConnectionAttemptHandler(store.AttemptHandler)
 		o.SetOnConnectHandler(func(c mqtt.Client) {
 			for j := range each {
 				c.Publish(fmt.Sprintf("handler/%d/%d", i, j), 1, false, []byte("x"))
@@ -142,8 +142,9 @@ func TestPublishFromConnectHandler(t *testing.T) {
 // copies, until the broker has acknowledged every publish.
 func TestResumeWhilePublishing(t *testing.T) {
 	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
-	var store mqtt.Store = pahostore.New()
-	o := mqtt.NewClientOptions().AddBroker(mq.URL).SetClientID("resume-publisher").
+	ps := pahostore.New()
+	var store mqtt.Store = ps
+	o := mqtt.NewClientOptions().AddBroker(mq.URL).SetClientID("resume-publisher").SetConnectionAttemptHandler(ps.AttemptHandler).
 		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(50 * time.Millisecond).SetMaxReconnectInterval(200 * time.Millisecond).
 		SetOrderMatters(true).SetStore(store)
@@ -186,4 +187,31 @@ func TestResumeWhilePublishing(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("%d publishes acknowledged across %d broker kills, %d connects", publishers*each, kills, connects.Load())
+}
+
+// TestResumeTakesOnlyEarlierConnections: what was put during a connection
+// attempt is not resumed on it (it goes out on its own: resuming it too
+// lets its PUBACK and resume's claim complete one token twice), only on
+// the next.
+func TestResumeTakesOnlyEarlierConnections(t *testing.T) {
+	s := pahostore.New()
+	s.Open()
+	s.Put("o.1", publish(1))
+	if got := s.All(); len(got) != 1 {
+		t.Fatalf("before any attempt: %v", got)
+	}
+	s.MarkConnect()
+	s.Put("o.2", publish(2)) // from the connect handler, say
+	if got := s.All(); len(got) != 1 || got[0] != "o.1" {
+		t.Fatalf("resume of the first connection would take %v, want [o.1]", got)
+	}
+	s.MarkConnect() // the connection was lost before o.2's PUBACK
+	if got := s.All(); len(got) != 2 {
+		t.Fatalf("the next connection resumes %v, want both", got)
+	}
+	s.Del("o.1")
+	s.Put("o.2", publish(2)) // sent again on this connection
+	if got := s.All(); len(got) != 0 {
+		t.Fatalf("after resending on this connection: %v", got)
+	}
 }
