@@ -56,6 +56,9 @@ Commands:
                                             copy what a damaged store holds (orders, unsent events,
                                             compartments, lockouts...) into a new store; DAMAGED defaults to
                                             the one lockerd moved aside
+  provision --central URL --locker ID --token TOKEN [--dir /etc/lockerd] [--ca FILE]
+  provision --uri 'lockerd-provision:?…'    a blank cabinet gets its identity, keys, broker and configuration
+                                            from the hub with a one-time token (lockerhub provision create)
   labels -o FILE.png|FILE.pdf               with -config: one label per compartment, its id and a
                                             QR code of LOCKER/COMPARTMENT
 
@@ -101,6 +104,8 @@ func run(args []string, out, errw io.Writer) int {
 		return labels(*cfgFile, rest[1:], out, errw)
 	case "ports":
 		return ports(out, errw)
+	case "provision":
+		return provision(rest[1:], out, errw)
 	case "store":
 		return storeCmd(*cfgFile, rest[1:], out, errw)
 	}

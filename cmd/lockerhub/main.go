@@ -32,6 +32,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -40,6 +41,7 @@ import (
 	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/lockerd/lockerd/cmd/internal/cliflag"
+	"github.com/lockerd/lockerd/cmd/internal/config"
 	"github.com/lockerd/lockerd/cmd/internal/hubconfig"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/httpapi"
@@ -62,6 +64,9 @@ const usage = `lockerhub — reference central library for lockerd (protocol v1)
   lockerhub order cancel --locker ID ORDER
   lockerhub snapshot --locker ID [--part-size N]
   lockerhub open --locker ID COMPARTMENT --reason TEXT
+  lockerhub provision create --locker ID --config FILE [--ttl 24h] [--central URL] [--qr FILE]
+                                            a one-time token for a new cabinet (printed once, with its QR code)
+  lockerhub provision list                  the tokens made: for which locker, until when, used when and from where
   lockerhub badge add --locker ID --name NAME --role staff|volunteer|technician [CODE|-]   a named badge (its code hashed by the hub; - reads it from standard input)
   lockerhub badge revoke --locker ID --name NAME    revoked on receipt at the locker
   lockerhub locker add ID                   serve this locker (messages from unknown ids are dropped)
@@ -126,7 +131,7 @@ func run(args []string, out, errw io.Writer) int {
 		return 0
 	case "sip2-fake":
 		err = sip2Fake(args[1:], out)
-	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "alarm", "circ", "token", "audit", "webhooks", "user", "users", "badge":
+	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "alarm", "circ", "token", "audit", "webhooks", "user", "users", "badge", "provision":
 		var tok string
 		if tok, err = apiToken(*tokenFile); err == nil {
 			err = client(*hubAddr, tok, args, out)
@@ -234,15 +239,20 @@ func serve(args []string) error {
 	if c.Password != "" {
 		cfg.Username, cfg.Password = c.MQTT.ClientID, c.Password
 	}
+	cfg.Provisioning = provisioning(c)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	var h *hub.Hub
+	var ready atomic.Pointer[hub.Hub] // h, once made (the broker asks it from its own goroutines)
 	if len(c.MQTT.Brokers) == 0 {
 		for id := range c.Users {
 			if id != c.MQTT.ClientID {
 				cfg.Lockers = append(cfg.Lockers, id) // an identity with a password is a locker served
 			}
 		}
-		b, err := broker.Start(broker.Config{Addr: c.MQTT.Listen, Prefix: c.MQTT.Prefix, Central: c.MQTT.ClientID, Users: c.Users, Log: log})
+		b, err := broker.Start(broker.Config{Addr: c.MQTT.Listen, Prefix: c.MQTT.Prefix, Central: c.MQTT.ClientID, Users: c.Users, Log: log,
+			// Lockers provisioned by this hub: their passwords are in its store.
+			Check: func(id string, pw []byte) bool { hp := ready.Load(); return hp != nil && hp.BrokerPasswordOK(id, pw) }})
 		if err != nil {
 			return err
 		}
@@ -271,7 +281,6 @@ func serve(args []string) error {
 			return err
 		}
 	}
-	var h *hub.Hub
 	var session *sip2.Session
 	if c.SIP2.Address != "" {
 		enc, _ := sip2.ParseEncoding(c.SIP2.Encoding) // checked by the config
@@ -296,6 +305,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	ready.Store(h)
 	defer h.Close()
 	if session != nil {
 		sctx, cancel := context.WithCancel(ctx)
@@ -432,6 +442,27 @@ func apiToken(file string) (string, error) {
 	return strings.TrimSpace(string(raw)), nil
 }
 
+// provisioning is what this hub gives new cabinets: lockerd's own
+// validator and the provisioned fields filled into their configuration.
+func provisioning(c *hubconfig.Config) hub.Provisioning {
+	return hub.Provisioning{BrokerURLs: c.Provision.BrokerURLs, BrokerCA: c.ProvisionCA,
+		Validate: func(name string, raw []byte) error {
+			_, err := config.Parse(name, raw, false)
+			return err
+		},
+		Render: func(raw []byte, p hub.ProvisionedLocker) ([]byte, error) {
+			return config.Provision(raw, config.Provisioned{Locker: p.Locker, Prefix: p.Prefix, BrokerURLs: p.BrokerURLs,
+				Username: p.Username, CentralPublicKey: p.CentralPublicKey, PickupKeyFile: p.PickupKeyFile,
+				PasswordFile: p.PasswordFile, BrokerCAFile: p.BrokerCAFile})
+		}}
+}
+
+// provisionURI is what a provisioning QR code says: where the hub is,
+// which locker, the token (lockerctl provision --uri reads it).
+func provisionURI(central, lockerID, token string) string {
+	return "lockerd-provision:?" + url.Values{"central": {central}, "locker": {lockerID}, "token": {token}}.Encode()
+}
+
 // waitCommand waits briefly for the locker's answer to a command.
 func waitCommand(c *hub.Client, cmdID, what string, out io.Writer) error {
 	for i := 0; i < 50; i++ {
@@ -447,7 +478,7 @@ func waitCommand(c *hub.Client, cmdID, what string, out io.Writer) error {
 
 func client(hubAddr, token string, args []string, out io.Writer) error {
 	cmd, sub := args[0], args[1:]
-	if cmd == "order" || cmd == "locker" || cmd == "circ" || cmd == "token" || cmd == "alarm" || cmd == "webhooks" || cmd == "user" || cmd == "badge" {
+	if cmd == "order" || cmd == "locker" || cmd == "circ" || cmd == "token" || cmd == "alarm" || cmd == "webhooks" || cmd == "user" || cmd == "badge" || cmd == "provision" {
 		if len(sub) == 0 {
 			return fmt.Errorf("want: %s add ...", cmd)
 		}
@@ -467,6 +498,9 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 	patron := fs.String("patron", "", "the reader's library card number (order add; kept at the hub, for the ILS)")
 	accessible := fs.Bool("accessible", false, "order add: the reader needs a compartment reachable from a wheelchair")
 	delivery := fs.Bool("delivery", false, "order add: a community volunteer or courier collects it (a volunteer badge opens it)")
+	cfgPath := fs.String("config", "", "provision create: the cabinet's lockerd configuration (its wiring; provisioning fills in its id, keys and broker)")
+	provTTL := fs.String("ttl", "", "provision create: how long the token may be used (default 24h)")
+	centralURL := fs.String("central", "", "provision create: the hub's address as the cabinet reaches it (https://HOST:PORT), for the QR code")
 	sameCode := fs.String("same-code-as", "", "order add: give it the pickup code of this order of the same reader (one scan opens both)")
 	state := fs.String("state", "", "circ list: queued, sending, done, refused, exception or resolved; alarms: open")
 	asJSON := fs.Bool("json", false, "circ list: one JSON record a line")
@@ -523,6 +557,56 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 			fmt.Fprintf(out, "QR code written to %s\n", *qr)
 		}
 		return nil
+	case "provision create":
+		if err := needLocker(); err != nil {
+			return err
+		}
+		if *cfgPath == "" {
+			return errors.New("want: provision create --locker ID --config FILE (the cabinet's wiring)")
+		}
+		raw, err := os.ReadFile(*cfgPath)
+		if err != nil {
+			return err
+		}
+		created, err := c.CreateProvisionToken(hub.NewProvisionToken{Locker: *lockerID, Config: string(raw), TTL: *provTTL})
+		if err != nil {
+			return err
+		}
+		central := *centralURL
+		if central == "" {
+			central = c.Scheme + "://" + c.Addr
+		}
+		payload := provisionURI(central, *lockerID, created.Token)
+		fmt.Fprintf(out, "provisioning token for %s (single use, expires %s):\n  %s\n\non the cabinet:\n  lockerctl provision --central %s --locker %s --token %s\n",
+			*lockerID, created.Record.Expires.Local().Format(time.DateTime), created.Token, central, *lockerID, created.Token)
+		code, err := qrcode.New(payload, qrcode.Medium)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\nor scan this on the cabinet (lockerctl provision --uri):\n%s", code.ToSmallString(false))
+		if *qr != "" {
+			if err := qrcode.WriteFile(payload, qrcode.Medium, 384, *qr); err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "QR code written to %s\n", *qr)
+		}
+		return nil
+	case "provision list":
+		toks, err := c.ProvisionTokens()
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TOKEN\tLOCKER\tCREATED\tEXPIRES\tUSED\tFROM\tBY")
+		for _, t := range toks {
+			used := "-"
+			if !t.UsedAt.IsZero() {
+				used = t.UsedAt.Local().Format(time.DateTime)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Locker, t.Created.Local().Format(time.DateTime),
+				t.Expires.Local().Format(time.DateTime), used, t.UsedFrom, t.By)
+		}
+		return tw.Flush()
 	case "badge add", "badge revoke":
 		if err := needLocker(); err != nil {
 			return err

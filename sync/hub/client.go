@@ -120,6 +120,18 @@ func (c *Client) Badges(ch BadgeChange) (string, error) {
 	return r.CmdID, c.Do("POST", "/v1/badges", ch, &r)
 }
 
+// CreateProvisionToken makes a one-time provisioning token.
+func (c *Client) CreateProvisionToken(req NewProvisionToken) (ProvisionTokenCreated, error) {
+	var out ProvisionTokenCreated
+	return out, c.Do("POST", "/v1/provision/tokens", req, &out)
+}
+
+// ProvisionTokens lists the provisioning tokens.
+func (c *Client) ProvisionTokens() ([]ProvisionToken, error) {
+	var out []ProvisionToken
+	return out, c.Do("GET", "/v1/provision/tokens", nil, &out)
+}
+
 // Command reads a command's record (its answer, once the locker sent it).
 func (c *Client) Command(id string) (CmdRec, error) {
 	var rec CmdRec

@@ -33,6 +33,27 @@ func (h *Hub) Handler() http.Handler {
 		reply(w, map[string]bool{"ok": true, "broker": h.Connected()}, nil)
 	})
 	mux.Handle("GET /metrics", h.metrics.handler())
+	// A blank cabinet has no API token: its provisioning token, in the
+	// body, is its credential (checked, used up and audited by Provision).
+	mux.HandleFunc("POST /v1/provision", func(w http.ResponseWriter, r *http.Request) {
+		from := h.clientAddr(r)
+		if !h.provisions.Allow(from, time.Now()) {
+			deny(w, http.StatusTooManyRequests, "too many provisioning attempts from this address: wait a minute")
+			return
+		}
+		var req ProvisionRequest
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
+			deny(w, http.StatusBadRequest, "want {locker, token, public_key}")
+			return
+		}
+		rep, err := h.Provision(req, from, time.Now())
+		var pe *ProvisionError
+		if errors.As(err, &pe) {
+			deny(w, pe.Status, pe.Msg)
+			return
+		}
+		reply(w, rep, err)
+	})
 	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		// Before the token: a route that does not exist says so only to
 		// a caller with a token.
@@ -230,6 +251,18 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		}
 		id, err := h.Badges(req.Locker, ch)
 		reply(w, map[string]any{"cmd_id": id}, err)
+	})
+	handle("POST /v1/provision/tokens", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+		var req NewProvisionToken
+		if !read(w, r, &req) {
+			return
+		}
+		created, err := h.CreateProvisionToken(req, Caller(r.Context()).Name)
+		reply(w, created, err)
+	})
+	handle("GET /v1/provision/tokens", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+		toks, err := h.ProvisionTokens()
+		reply(w, toks, err)
 	})
 	handle("GET /v1/commands/{id}", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		rec, err := h.Command(r.PathValue("id"))

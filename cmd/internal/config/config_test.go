@@ -294,3 +294,33 @@ func TestSecretFileModesAndDeviceLinks(t *testing.T) {
 		t.Fatalf("one HID device through a link and its path: %v", err)
 	}
 }
+
+// TestProvision: provisioning fills in the cabinet's id, keys and broker
+// over what the template says, keeps the rest, and the result is a valid
+// configuration.
+func TestProvision(t *testing.T) {
+	tmpl := strings.Replace(good, "locker: {id: nb-main-01, site: \"Main library\"}", "locker: {id: placeholder, site: \"Main library\"}", 1)
+	tmpl += "mqtt: {brokers: [tcp://old:1883], keepalive: 5s}\n"
+	out, err := Provision([]byte(tmpl), Provisioned{Locker: "nb-east-07", Prefix: "lockers/v1", BrokerURLs: []string{"tls://hub.example:8883"},
+		Username: "nb-east-07", CentralPublicKey: "YcREdGGnW8YmfCuxPVNLljMxcdz4FaPOFtDYIZ+fbcA=", PickupKeyFile: "pickup.key",
+		PasswordFile: "mqtt.password"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(write(t, string(out)))
+	if err := os.WriteFile(filepath.Join(dir, "mqtt.password"), []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(filepath.Join(dir, "lockerd.yaml"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if cfg.Locker.ID != "nb-east-07" || cfg.Locker.Site != "Main library" || cfg.MQTT == nil || len(cfg.MQTT.Brokers) != 1 ||
+		cfg.MQTT.Brokers[0] != "tls://hub.example:8883" || cfg.MQTT.Keepalive.D() != 5*time.Second || cfg.MQTT.Username != "nb-east-07" ||
+		len(cfg.Compartments) != 2 {
+		t.Fatalf("provisioned config: %+v %+v\n%s", cfg.Locker, cfg.MQTT, out)
+	}
+	if _, err := Provision([]byte("- a list"), Provisioned{}); err == nil {
+		t.Fatal("a list at the top provisioned")
+	}
+}

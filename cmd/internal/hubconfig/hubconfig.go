@@ -4,6 +4,7 @@
 package hubconfig
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
@@ -72,6 +73,13 @@ type Config struct {
 		SigningKeyFile string `yaml:"signing_key_file"`
 		PickupKeyFile  string `yaml:"pickup_key_file"`
 	} `yaml:"keys"`
+	// Provision: what new cabinets are given (lockerhub provision create,
+	// docs/fleet.md): the broker addresses they connect to (default: the
+	// hub's own broker) and the CA they verify it with.
+	Provision struct {
+		BrokerURLs   []string `yaml:"broker_urls"`
+		BrokerCAFile string   `yaml:"broker_ca_file"`
+	} `yaml:"provision"`
 	// Lockers the hub serves (besides every identity of mqtt.users_file
 	// and those added with 'lockerhub locker add').
 	Lockers []string `yaml:"lockers"`
@@ -96,11 +104,12 @@ type Config struct {
 	SIP2 SIP2 `yaml:"sip2"`
 
 	// Read from the files named above by Load.
-	SigningKey ed25519.PrivateKey `yaml:"-"`
-	PickupKey  locker.CodeKey     `yaml:"-"`
-	Password   string             `yaml:"-"`
-	DSN        string             `yaml:"-"`
-	Users      map[string]string  `yaml:"-"`
+	SigningKey  ed25519.PrivateKey `yaml:"-"`
+	PickupKey   locker.CodeKey     `yaml:"-"`
+	Password    string             `yaml:"-"`
+	DSN         string             `yaml:"-"`
+	Users       map[string]string  `yaml:"-"`
+	ProvisionCA string             `yaml:"-"` // provision.broker_ca_file's PEM
 }
 
 // WebhookConf is one subscription of the config.
@@ -295,6 +304,12 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 	}
 	checkSIP2(&c.SIP2, lines, bad)
 	c.SIP2.PasswordFile, c.SIP2.TerminalPasswordFile, c.SIP2.CAFile = rel(c.SIP2.PasswordFile), rel(c.SIP2.TerminalPasswordFile), rel(c.SIP2.CAFile)
+	c.Provision.BrokerCAFile = rel(c.Provision.BrokerCAFile)
+	for i, u := range c.Provision.BrokerURLs {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "tcp" && p.Scheme != "tls" && p.Scheme != "ssl" && p.Scheme != "mqtts") || p.Host == "" {
+			bad(fmt.Sprintf("provision.broker_urls[%d]", i), "%q: want tcp://HOST:PORT or tls://HOST:PORT", u)
+		}
+	}
 	c.Keys.SigningKeyFile, c.Keys.PickupKeyFile = rel(c.Keys.SigningKeyFile), rel(c.Keys.PickupKeyFile)
 	c.MQTT.UsersFile, c.MQTT.PasswordFile = rel(c.MQTT.UsersFile), rel(c.MQTT.PasswordFile)
 	if readFiles {
@@ -346,6 +361,16 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 			if _, err := tls.LoadX509KeyPair(c.HTTP.TLS.CertFile, c.HTTP.TLS.KeyFile); err != nil {
 				bad("http.tls", "%v", err)
 			}
+		}
+		if f := c.Provision.BrokerCAFile; f != "" {
+			raw, err := readSmall(f)
+			if err == nil && !bytes.Contains(raw, []byte("-----BEGIN CERTIFICATE-----")) {
+				err = fmt.Errorf("%s: no PEM certificate in it", f)
+			}
+			if err != nil {
+				bad("provision.broker_ca_file", "%v", err)
+			}
+			c.ProvisionCA = string(raw)
 		}
 		if f := c.MQTT.UsersFile; f != "" {
 			us, err := broker.ReadUsers(f)

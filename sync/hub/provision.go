@@ -1,0 +1,339 @@
+package hub
+
+// Provisioning a new cabinet: an admin makes a one-time token bound to a
+// locker id (stored hashed, expiring); the technician gives it to the
+// blank cabinet (lockerctl provision), which sends it to the hub's
+// public endpoint and receives its identity, broker credentials, the
+// central's key, the pickup key and its configuration. The reply is
+// authenticated with the token's secret (an HMAC the cabinet checks
+// before it writes anything), so a reply altered on the way is refused
+// even before the cabinet knows the central's key. A token is used once.
+
+import (
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/lockerd/lockerd/locker"
+)
+
+// ProvisionToken is a one-time provisioning token as the hub keeps it:
+// its secret only as a SHA-256.
+type ProvisionToken struct {
+	ID      string    `json:"id"`
+	Locker  string    `json:"locker"`
+	Hash    string    `json:"hash"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+	By      string    `json:"by,omitempty"`
+	// Config is the lockerd configuration to install (YAML), validated
+	// when the token was made.
+	Config   string    `json:"config,omitempty"`
+	UsedAt   time.Time `json:"used_at,omitzero"`
+	UsedFrom string    `json:"used_from,omitempty"`
+}
+
+// Credential is a locker's broker password (as a SHA-256: it is a random
+// 32-byte secret), issued by provisioning, and the public key the cabinet
+// made for itself.
+type Credential struct {
+	ID        string    `json:"id"` // the locker id, which is the broker identity
+	Hash      string    `json:"hash"`
+	PublicKey string    `json:"public_key,omitempty"`
+	Issued    time.Time `json:"issued"`
+}
+
+// Provisioning bounds.
+const (
+	DefaultProvisionTTL = 24 * time.Hour
+	MaxProvisionTTL     = 30 * 24 * time.Hour
+	MaxLockerConfig     = 256 << 10
+	provisionPrefix     = "lhp_"
+)
+
+// Provisioning is what the hub gives a cabinet besides its keys.
+type Provisioning struct {
+	// BrokerURLs are the broker addresses a provisioned locker connects
+	// to (in order); BrokerCA is the CA (PEM) it verifies them with.
+	BrokerURLs []string
+	BrokerCA   string
+	// Validate checks a lockerd configuration with lockerd's own
+	// validator (FILE:LINE errors); Render fills in what provisioning
+	// gives the cabinet (its id, keys, broker). lockerhub sets both.
+	Validate func(name string, raw []byte) error
+	Render   func(raw []byte, p ProvisionedLocker) ([]byte, error)
+}
+
+// ProvisionedLocker is what Provisioning.Render fills into a locker's
+// configuration: the files lockerctl provision writes beside it.
+type ProvisionedLocker struct {
+	Locker           string
+	Prefix           string
+	BrokerURLs       []string
+	Username         string
+	CentralPublicKey string // base64
+	// File names, relative to the config's directory.
+	PickupKeyFile, PasswordFile, BrokerCAFile string
+}
+
+// Files lockerctl provision writes beside the configuration.
+const (
+	ProvPickupKeyFile = "pickup.key"
+	ProvPasswordFile  = "mqtt.password"
+	ProvBrokerCAFile  = "broker-ca.pem"
+	ProvIdentityFile  = "locker.key"
+)
+
+// NewProvisionToken is a request for a token.
+type NewProvisionToken struct {
+	Locker string `json:"locker"`
+	Config string `json:"config,omitempty"` // YAML
+	TTL    string `json:"ttl,omitempty"`    // default 24h
+}
+
+// ProvisionTokenCreated is a new token, shown once.
+type ProvisionTokenCreated struct {
+	Token   string         `json:"token"`
+	Record  ProvisionToken `json:"record"`
+	Warning string         `json:"warning,omitempty"`
+}
+
+// CreateProvisionToken makes a one-time token for locker req.Locker; the
+// hub serves that locker from now on.
+func (h *Hub) CreateProvisionToken(req NewProvisionToken, by string) (ProvisionTokenCreated, error) {
+	if err := locker.CheckLockerID(req.Locker); err != nil {
+		return ProvisionTokenCreated{}, err
+	}
+	ttl := DefaultProvisionTTL
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil || d < time.Minute || d > MaxProvisionTTL {
+			return ProvisionTokenCreated{}, fmt.Errorf("ttl %q: want a duration from 1m to %v", req.TTL, MaxProvisionTTL)
+		}
+		ttl = d
+	}
+	p := h.cfg.Provisioning
+	if req.Config == "" {
+		return ProvisionTokenCreated{}, errors.New("a lockerd configuration for the cabinet is required (its hardware wiring): give --config FILE")
+	}
+	if len(req.Config) > MaxLockerConfig {
+		return ProvisionTokenCreated{}, fmt.Errorf("configuration over %d bytes", MaxLockerConfig)
+	}
+	if p.Validate == nil || p.Render == nil {
+		return ProvisionTokenCreated{}, errors.New("this hub cannot provision lockers (no configuration validator)")
+	}
+	// Validated as the cabinet will run it: with what provisioning fills in.
+	rendered, err := p.Render([]byte(req.Config), h.provisioned(req.Locker))
+	if err != nil {
+		return ProvisionTokenCreated{}, err
+	}
+	if err := p.Validate(req.Locker+".yaml", rendered); err != nil {
+		return ProvisionTokenCreated{}, err
+	}
+	id, secret := randomHex(8), randomHex(32)
+	now := time.Now().UTC()
+	rec := ProvisionToken{ID: id, Locker: req.Locker, Hash: hashSecret(secret), Created: now, Expires: now.Add(ttl),
+		By: by, Config: req.Config}
+	err = h.store.Update(func(tx Tx) error {
+		if err := tx.PutDoc(DocProvision, id, rec); err != nil {
+			return err
+		}
+		if ok, err := tx.Known(req.Locker); err != nil || ok {
+			return err
+		}
+		return tx.PutKnown(KnownLocker{ID: req.Locker, Added: now, Source: "provision"})
+	})
+	if err != nil {
+		return ProvisionTokenCreated{}, err
+	}
+	h.log.Info("provisioning token made", "locker", req.Locker, "token", id, "expires", rec.Expires)
+	out := ProvisionTokenCreated{Token: provisionPrefix + id + "_" + secret, Record: rec}
+	out.Record.Hash = ""
+	return out, nil
+}
+
+// ProvisionTokens lists the tokens (hashes left out).
+func (h *Hub) ProvisionTokens() ([]ProvisionToken, error) {
+	var out []ProvisionToken
+	err := h.store.View(func(tx Tx) error {
+		var err error
+		out, err = docsOf[ProvisionToken](tx, DocProvision)
+		return err
+	})
+	for i := range out {
+		out[i].Hash = ""
+	}
+	return out, err
+}
+
+// ProvisionRequest is what a blank cabinet sends.
+type ProvisionRequest struct {
+	Locker    string `json:"locker"`
+	Token     string `json:"token"`
+	PublicKey string `json:"public_key"` // base64 Ed25519: the cabinet's own key pair
+}
+
+// ProvisionReply is the hub's answer: Body (base64 JSON ProvisionBody)
+// and MAC = hex HMAC-SHA256(the token's secret, the body's bytes).
+type ProvisionReply struct {
+	Body string `json:"body"`
+	MAC  string `json:"mac"`
+}
+
+// ProvisionBody is everything the cabinet installs.
+type ProvisionBody struct {
+	Locker           string    `json:"locker"`
+	Prefix           string    `json:"topic_prefix"`
+	BrokerURLs       []string  `json:"broker_urls"`
+	Username         string    `json:"username"`
+	Password         string    `json:"password"`
+	BrokerCA         string    `json:"broker_ca,omitempty"`
+	CentralPublicKey string    `json:"central_public_key"`
+	PickupKeyHex     string    `json:"pickup_key_hex"`
+	Config           string    `json:"config"` // the rendered lockerd.yaml
+	Issued           time.Time `json:"issued"`
+}
+
+// ProvisionError is a refused provisioning: Status is the HTTP status.
+type ProvisionError struct {
+	Status int
+	Msg    string
+}
+
+func (e *ProvisionError) Error() string { return e.Msg }
+
+// Provision answers a blank cabinet: the token is checked (known, its
+// secret, not used, not expired, for this locker), used up, and the
+// cabinet's credentials made, in one transaction.
+func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (ProvisionReply, error) {
+	refuse := func(status int, format string, args ...any) (ProvisionReply, error) {
+		err := &ProvisionError{Status: status, Msg: fmt.Sprintf(format, args...)}
+		h.Audit(AuditRec{At: now, Who: "provisioning", Action: "POST /v1/provision", Target: req.Locker, Detail: err.Msg, From: from, Status: status})
+		h.log.Warn("provisioning refused", "locker", req.Locker, "from", from, "why", err.Msg)
+		return ProvisionReply{}, err
+	}
+	rest, ok := strings.CutPrefix(req.Token, provisionPrefix)
+	id, secret, ok2 := strings.Cut(rest, "_")
+	if !ok || !ok2 || len(id) != 16 || len(secret) != 64 {
+		return refuse(403, "not a provisioning token (lhp_…): check what was typed or scanned")
+	}
+	if pk, err := base64.StdEncoding.DecodeString(req.PublicKey); err != nil || len(pk) != 32 {
+		return refuse(400, "public_key: want the cabinet's Ed25519 public key, base64")
+	}
+	if len(h.cfg.PickupKey) == 0 || h.cfg.Provisioning.Render == nil {
+		return refuse(503, "this hub cannot provision lockers (no pickup key or configuration validator)")
+	}
+	password := randomHex(32)
+	var rec ProvisionToken
+	var refusal *ProvisionError
+	err := h.store.Update(func(tx Tx) error {
+		refusal = nil
+		found, err := tx.Doc(DocProvision, id, &rec)
+		switch {
+		case err != nil:
+			return err
+		case !found || subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(rec.Hash)) != 1:
+			refusal = &ProvisionError{403, "unknown provisioning token: make one with lockerhub provision create"}
+		case !rec.UsedAt.IsZero():
+			refusal = &ProvisionError{409, fmt.Sprintf("this provisioning token was used at %s (from %s): make a new one", rec.UsedAt.Format(time.RFC3339), rec.UsedFrom)}
+		case now.After(rec.Expires):
+			refusal = &ProvisionError{410, fmt.Sprintf("this provisioning token expired at %s: make a new one", rec.Expires.Format(time.RFC3339))}
+		case rec.Locker != req.Locker:
+			refusal = &ProvisionError{403, fmt.Sprintf("this provisioning token is for locker %s, not %s", rec.Locker, req.Locker)}
+		}
+		if refusal != nil {
+			return nil
+		}
+		rec.UsedAt, rec.UsedFrom = now.UTC(), from
+		if err := tx.PutDoc(DocProvision, id, rec); err != nil {
+			return err
+		}
+		return tx.PutDoc(DocCredential, rec.Locker, Credential{ID: rec.Locker, Hash: hashSecret(password), PublicKey: req.PublicKey, Issued: now.UTC()})
+	})
+	if err != nil {
+		return ProvisionReply{}, err
+	}
+	if refusal != nil {
+		return refuse(refusal.Status, "%s", refusal.Msg)
+	}
+	p := h.provisioned(rec.Locker)
+	cfg, err := h.cfg.Provisioning.Render([]byte(rec.Config), p)
+	if err != nil {
+		return ProvisionReply{}, err
+	}
+	body, err := json.Marshal(ProvisionBody{Locker: rec.Locker, Prefix: h.cfg.Prefix, BrokerURLs: p.BrokerURLs, Username: rec.Locker,
+		Password: password, BrokerCA: h.cfg.Provisioning.BrokerCA, CentralPublicKey: p.CentralPublicKey,
+		PickupKeyHex: hex.EncodeToString(h.cfg.PickupKey), Config: string(cfg), Issued: now.UTC()})
+	if err != nil {
+		return ProvisionReply{}, err
+	}
+	h.Audit(AuditRec{At: now, Who: "provisioning", Action: "POST /v1/provision", Target: rec.Locker,
+		Detail: "token " + rec.ID + " used", From: from, Status: 200})
+	h.log.Info("locker provisioned", "locker", rec.Locker, "token", rec.ID, "from", from)
+	return ProvisionReply{Body: base64.StdEncoding.EncodeToString(body), MAC: ProvisionMAC(secret, body)}, nil
+}
+
+// ProvisionMAC is the MAC of a provisioning reply's body under the
+// token's secret (the part after lhp_ID_).
+func ProvisionMAC(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// SplitProvisionToken returns a token's id and secret.
+func SplitProvisionToken(token string) (id, secret string, err error) {
+	rest, ok := strings.CutPrefix(strings.TrimSpace(token), provisionPrefix)
+	id, secret, ok2 := strings.Cut(rest, "_")
+	if !ok || !ok2 || len(id) != 16 || len(secret) != 64 {
+		return "", "", errors.New("not a provisioning token (lhp_…)")
+	}
+	return id, secret, nil
+}
+
+func (h *Hub) provisioned(lockerID string) ProvisionedLocker {
+	p := ProvisionedLocker{Locker: lockerID, Prefix: h.cfg.Prefix, BrokerURLs: h.cfg.Provisioning.BrokerURLs, Username: lockerID,
+		PickupKeyFile: ProvPickupKeyFile, PasswordFile: ProvPasswordFile}
+	if len(p.BrokerURLs) == 0 {
+		p.BrokerURLs = h.cfg.Brokers
+	}
+	if h.cfg.Provisioning.BrokerCA != "" {
+		p.BrokerCAFile = ProvBrokerCAFile
+	}
+	if h.cfg.SigningKey != nil {
+		p.CentralPublicKey = base64.StdEncoding.EncodeToString(h.cfg.SigningKey.Public().(ed25519.PublicKey))
+	}
+	return p
+}
+
+// BrokerPasswordOK reports whether password is the broker password
+// provisioning issued to identity (the embedded broker asks).
+func (h *Hub) BrokerPasswordOK(identity string, password []byte) bool {
+	var c Credential
+	found := false
+	if err := h.store.View(func(tx Tx) error {
+		var err error
+		found, err = tx.Doc(DocCredential, identity, &c)
+		return err
+	}); err != nil || !found {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(hashSecret(string(password))), []byte(c.Hash)) == 1
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return hex.EncodeToString(b)
+}
