@@ -488,7 +488,7 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 	lockerID := fs.String("locker", "", "locker id")
 	size := fs.String("size", "S", "order size")
 	comp := fs.String("compartment", "", "pre-assigned compartment")
-	ttl := fs.String("ttl", "72h", "order lifetime")
+	ttl := fs.String("ttl", "72h", "order add: the order's lifetime; provision create: how long the token may be used (default 24h)")
 	qr := fs.String("qr", "", "write the pickup QR code as PNG to this file")
 	pickupURL := fs.String("pickup-url", "", "QR payload base: URL?locker=ID&code=CODE (default: the bare code)")
 	reason := fs.String("reason", "", "why (cmd.open)")
@@ -499,7 +499,6 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 	accessible := fs.Bool("accessible", false, "order add: the reader needs a compartment reachable from a wheelchair")
 	delivery := fs.Bool("delivery", false, "order add: a community volunteer or courier collects it (a volunteer badge opens it)")
 	cfgPath := fs.String("config", "", "provision create: the cabinet's lockerd configuration (its wiring; provisioning fills in its id, keys and broker)")
-	provTTL := fs.String("ttl", "", "provision create: how long the token may be used (default 24h)")
 	centralURL := fs.String("central", "", "provision create: the hub's address as the cabinet reaches it (https://HOST:PORT), for the QR code")
 	sameCode := fs.String("same-code-as", "", "order add: give it the pickup code of this order of the same reader (one scan opens both)")
 	state := fs.String("state", "", "circ list: queued, sending, done, refused, exception or resolved; alarms: open")
@@ -568,7 +567,13 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		created, err := c.CreateProvisionToken(hub.NewProvisionToken{Locker: *lockerID, Config: string(raw), TTL: *provTTL})
+		provTTL := "" // the token's default (24h), unless --ttl was given
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "ttl" {
+				provTTL = *ttl
+			}
+		})
+		created, err := c.CreateProvisionToken(hub.NewProvisionToken{Locker: *lockerID, Config: string(raw), TTL: provTTL})
 		if err != nil {
 			return err
 		}

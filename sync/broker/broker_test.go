@@ -49,7 +49,9 @@ func connect(t *testing.T, url, clientID, user, pass string) (mqtt.Client, error
 
 func TestUsersAndACL(t *testing.T) {
 	users := map[string]string{"hub": "hubpw", "l1": "pw1", "l2": "pw2"}
-	b, err := Start(Config{Addr: "127.0.0.1:0", Prefix: "lk", Central: "hub", Users: users, Log: quiet})
+	// l7 was provisioned by the hub: its password is the hub's to check.
+	provisioned := func(id string, pw []byte) bool { return id == "l7" && string(pw) == "pw7" }
+	b, err := Start(Config{Addr: "127.0.0.1:0", Prefix: "lk", Central: "hub", Users: users, Check: provisioned, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +68,10 @@ func TestUsersAndACL(t *testing.T) {
 		{"no password", "l1", "l1", "", false},
 		{"another locker's session", "l2", "l1", "pw1", false},
 		{"central with its own client id", "hub-console", "hub", "hubpw", true},
+		{"a provisioned locker", "l7", "l7", "pw7", true},
+		{"a provisioned locker, wrong password", "l7", "l7", "pw1", false},
+		{"a provisioned locker in another's session", "l1", "l7", "pw7", false},
+		{"a users-file locker is not asked of the hub", "l1", "l1", "pw7", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/lockerd/lockerd/cmd/internal/hubproc"
+	"github.com/lockerd/lockerd/locker/lockertest"
+	"github.com/lockerd/lockerd/sync/brokertest"
+	"github.com/lockerd/lockerd/sync/hub"
+)
+
+var (
+	lockerctlOnce sync.Once
+	lockerctlBin  string
+	lockerctlErr  error
+)
+
+// lockerctl builds cmd/lockerctl once per test process.
+func lockerctl(t *testing.T) string {
+	t.Helper()
+	lockerctlOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "lockerctl-bin")
+		if err != nil {
+			lockerctlErr = err
+			return
+		}
+		lockerctlBin = filepath.Join(dir, "lockerctl")
+		out, err := exec.Command("go", "build", "-o", lockerctlBin, "../lockerctl").CombinedOutput()
+		if err != nil {
+			lockerctlErr = fmt.Errorf("build lockerctl: %v\n%s", err, out)
+		}
+	})
+	if lockerctlErr != nil {
+		t.Fatal(lockerctlErr)
+	}
+	return lockerctlBin
+}
+
+// TestProvisionBlankCabinet: a cabinet with lockerd installed and no
+// configuration is provisioned from a one-time token: lockerhub makes it
+// (and its QR code), lockerctl provision fetches the cabinet's identity,
+// keys, broker password and configuration, writes them (secrets 0600),
+// and lockerd on them connects to the hub's embedded broker, whose
+// password check the users file alone would fail. The same token again,
+// a token for another locker, and a reply altered on the way are each
+// refused, with nothing written; every attempt is in the audit log.
+func TestProvisionBlankCabinet(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := newKey(t)
+	os.WriteFile(filepath.Join(dir, "central.key"), []byte(hex.EncodeToString(key.Seed())+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "pickup.key"), []byte(hex.EncodeToString(lockertest.Key)+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "users"), []byte("lockerhub:central-secret\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "central.pw"), []byte("central-secret\n"), 0o600)
+	addr := fmt.Sprintf("127.0.0.1:%d", brokertest.FreePort(t))
+	mqttAddr := fmt.Sprintf("127.0.0.1:%d", brokertest.FreePort(t))
+	conf := filepath.Join(dir, "lockerhub.yaml")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`store: {path: hub.db}
+http: {listen: %q}
+mqtt: {listen: %q, users_file: users, password_file: central.pw}
+keys: {signing_key_file: central.key, pickup_key_file: pickup.key}
+`, addr, mqttAddr)), 0o600)
+	bin := hubproc.Build(t)
+	hp := hubproc.New(t, "lockerhub", bin, conf, addr, filepath.Join(dir, "lockerhub.log"))
+	hp.Start()
+	api := hub.NewClient(addr)
+	api.Token = hp.Token()
+
+	// The cabinet's wiring, as the technician writes it (no keys, no
+	// broker: provisioning fills those in).
+	c := newCabinet(t, "0s")
+	template := filepath.Join(dir, "cabinet.yaml")
+	raw, _ := os.ReadFile(c.Config)
+	os.WriteFile(template, raw, 0o600)
+
+	hubCLI := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, append([]string{"-hub", addr}, args...)...)
+		cmd.Env = append(os.Environ(), "LOCKERHUB_TOKEN="+hp.Token())
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := hubCLI("provision", "create", "--locker", lockerID, "--config", template, "--central", "http://"+addr)
+	if err != nil {
+		t.Fatalf("provision create: %v\n%s", err, out)
+	}
+	token := regexp.MustCompile(`lhp_[0-9a-f]{16}_[0-9a-f]{64}`).FindString(out)
+	if token == "" || !strings.Contains(out, "█") {
+		t.Fatalf("no token, or no QR code, in:\n%s", out)
+	}
+	// A configuration that does not validate is refused at the hub, with
+	// lockerd's own FILE:LINE message.
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, bytes.Replace(raw, []byte("size: S"), []byte("size: XXL"), 1), 0o600)
+	if out, err := hubCLI("provision", "create", "--locker", "e2e-02", "--config", bad); err == nil || !strings.Contains(out, `"XXL": want S, M, L or XL`) {
+		t.Fatalf("a bad configuration: %v\n%s", err, out)
+	}
+
+	ctl := lockerctl(t)
+	provisionWith := func(central, lockerArg, tok, into string) (string, error) {
+		out, err := exec.Command(ctl, "provision", "--central", central, "--locker", lockerArg, "--token", tok, "--dir", into).CombinedOutput()
+		return string(out), err
+	}
+	// A reply altered on the way (a proxy that rewrites the broker) is
+	// refused before anything is written.
+	target, _ := url.Parse("http://" + addr)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ModifyResponse = func(r *http.Response) error {
+		body, _ := io.ReadAll(r.Body)
+		var rep hub.ProvisionReply
+		if json.Unmarshal(body, &rep) == nil && rep.Body != "" {
+			inner, _ := base64.StdEncoding.DecodeString(rep.Body)
+			inner = bytes.ReplaceAll(inner, []byte(mqttAddr), []byte("203.0.113.9:1883"))
+			rep.Body = base64.StdEncoding.EncodeToString(inner)
+			body, _ = json.Marshal(rep)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.Header.Del("Content-Length")
+		return nil
+	}
+	mitm := httptest.NewServer(proxy)
+	defer mitm.Close()
+	tampered := filepath.Join(dir, "tampered")
+	if out, err := provisionWith(mitm.URL, lockerID, token, tampered); err == nil || !strings.Contains(out, "does not match the token") {
+		t.Fatalf("a tampered reply: %v\n%s", err, out)
+	}
+	if entries, _ := os.ReadDir(tampered); len(entries) != 0 {
+		t.Fatalf("files written from a tampered reply: %v", entries)
+	}
+	// (That used the token: the hub answered. A new one for the cabinet.)
+	out, err = hubCLI("provision", "create", "--locker", lockerID, "--config", template)
+	if err != nil {
+		t.Fatal(out)
+	}
+	token = regexp.MustCompile(`lhp_[0-9a-f]{16}_[0-9a-f]{64}`).FindString(out)
+
+	// A token for this locker, presented as another: refused.
+	if out, err := provisionWith("http://"+addr, "e2e-99", token, filepath.Join(dir, "other")); err == nil || !strings.Contains(out, "is for locker "+lockerID+", not e2e-99") {
+		t.Fatalf("a token for another locker: %v\n%s", err, out)
+	}
+
+	// The blank cabinet, provisioned.
+	etc := filepath.Join(dir, "etc-lockerd")
+	if out, err := provisionWith("http://"+addr, lockerID, token, etc); err != nil || !strings.Contains(out, "provisioned: locker "+lockerID) {
+		t.Fatalf("provision: %v\n%s", err, out)
+	}
+	for name, mode := range map[string]os.FileMode{"pickup.key": 0o600, "mqtt.password": 0o600, "locker.key": 0o600, "lockerd.yaml": 0o640} {
+		st, err := os.Stat(filepath.Join(etc, name))
+		if err != nil || st.Mode().Perm() != mode {
+			t.Fatalf("%s: %v, mode %v (want %v)", name, err, st.Mode().Perm(), mode)
+		}
+	}
+	// Used once: again is refused, saying when.
+	if out, err := provisionWith("http://"+addr, lockerID, token, filepath.Join(dir, "again")); err == nil || !strings.Contains(out, "was used at") {
+		t.Fatalf("a token used twice: %v\n%s", err, out)
+	}
+
+	// lockerd starts on what was written and reaches the hub with its
+	// provisioned password.
+	d := start(t, filepath.Join(etc, "lockerd.yaml"))
+	until(t, "the provisioned locker online at the hub", func() bool {
+		ls, _ := api.Lockers()
+		for _, l := range ls {
+			if l.ID == lockerID && l.Online {
+				return true
+			}
+		}
+		return false
+	})
+	cr, err := api.CreateOrder(hub.NewOrder{Locker: lockerID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	until(t, "the order at the provisioned locker", func() bool {
+		var orders []map[string]any
+		d.call("GET", "/v1/orders", nil, &orders)
+		return len(orders) == 1 && orders[0]["id"] == cr.Order.ID
+	})
+	// The audit log has every attempt; the provisioning list says which
+	// token was used, when and from where.
+	audit, err := api.AuditLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused, used int
+	for _, a := range audit {
+		if a.Action == "POST /v1/provision" {
+			if a.Status == 200 {
+				used++
+			} else {
+				refused++
+			}
+		}
+	}
+	if used != 2 || refused < 2 {
+		t.Fatalf("audit: %d provisionings, %d refusals", used, refused)
+	}
+	toks, err := api.ProvisionTokens()
+	if err != nil || len(toks) != 2 || toks[0].UsedAt.IsZero() || toks[1].UsedAt.IsZero() {
+		t.Fatalf("tokens: %+v %v", toks, err)
+	}
+}

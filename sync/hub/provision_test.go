@@ -1,0 +1,106 @@
+package hub_test
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/locker/lockertest"
+	"github.com/lockerd/lockerd/sync/brokertest"
+	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/hubtest"
+	"github.com/lockerd/lockerd/sync/protocol"
+)
+
+// TestProvisionTokens: a token is checked for its form, its secret, its
+// use, its expiry and its locker, in that order of what is told; the
+// reply's MAC is the token secret's; the credentials it issues are what
+// the broker accepts, and nothing else.
+func TestProvisionTokens(t *testing.T) {
+	url := brokertest.StartEmbedded(t, protocol.DefaultPrefix, "lockerhub")
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	var validated []string
+	h := hubtest.Start(t, hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key,
+		Provisioning: hub.Provisioning{
+			Validate: func(name string, raw []byte) error {
+				validated = append(validated, name)
+				if strings.Contains(string(raw), "bad") {
+					return errors.New(name + ":3: compartments[0].size: bad")
+				}
+				return nil
+			},
+			Render: func(raw []byte, p hub.ProvisionedLocker) ([]byte, error) {
+				return []byte(string(raw) + "\nid: " + p.Locker + "\nkey: " + p.CentralPublicKey), nil
+			}}})
+	if _, err := h.CreateProvisionToken(hub.NewProvisionToken{Locker: "nb-7", Config: "bad"}, "admin"); err == nil || !strings.Contains(err.Error(), "nb-7.yaml:3") {
+		t.Fatalf("a bad configuration: %v", err)
+	}
+	if _, err := h.CreateProvisionToken(hub.NewProvisionToken{Locker: "nb-7"}, "admin"); err == nil {
+		t.Fatal("a token without a configuration")
+	}
+	if _, err := h.CreateProvisionToken(hub.NewProvisionToken{Locker: "nb/7", Config: "x"}, "admin"); err == nil {
+		t.Fatal("a token for a locker id with a slash")
+	}
+	created, err := h.CreateProvisionToken(hub.NewProvisionToken{Locker: "nb-7", Config: "wiring", TTL: "2h"}, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created.Record.Hash != "" {
+		t.Fatal("the hash left the hub")
+	}
+	id, secret, err := hub.SplitProvisionToken(created.Token)
+	if err != nil || id != created.Record.ID {
+		t.Fatalf("split: %v", err)
+	}
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	pk := base64.StdEncoding.EncodeToString(pub)
+	now := time.Now()
+	other := "lhp_" + id + "_" + strings.Repeat("0", 64)
+	tests := []struct {
+		name   string
+		req    hub.ProvisionRequest
+		at     time.Time
+		status int
+		says   string
+	}{
+		{"not a token", hub.ProvisionRequest{Locker: "nb-7", Token: "hello", PublicKey: pk}, now, 403, "not a provisioning token"},
+		{"wrong secret", hub.ProvisionRequest{Locker: "nb-7", Token: other, PublicKey: pk}, now, 403, "unknown provisioning token"},
+		{"no public key", hub.ProvisionRequest{Locker: "nb-7", Token: created.Token}, now, 400, "public_key"},
+		{"expired", hub.ProvisionRequest{Locker: "nb-7", Token: created.Token, PublicKey: pk}, now.Add(3 * time.Hour), 410, "expired at"},
+		{"another locker", hub.ProvisionRequest{Locker: "nb-8", Token: created.Token, PublicKey: pk}, now, 403, "is for locker nb-7, not nb-8"},
+	}
+	for _, tt := range tests {
+		_, err := h.Provision(tt.req, "192.0.2.1", tt.at)
+		var pe *hub.ProvisionError
+		if !errors.As(err, &pe) || pe.Status != tt.status || !strings.Contains(pe.Msg, tt.says) {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+	rep, err := h.Provision(hub.ProvisionRequest{Locker: "nb-7", Token: created.Token, PublicKey: pk}, "192.0.2.1", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := base64.StdEncoding.DecodeString(rep.Body)
+	if rep.MAC != hub.ProvisionMAC(secret, body) {
+		t.Fatal("the reply's MAC is not the token's")
+	}
+	var b hub.ProvisionBody
+	if err := json.Unmarshal(body, &b); err != nil || b.Locker != "nb-7" || b.Username != "nb-7" || len(b.Password) != 64 ||
+		!strings.Contains(b.Config, "id: nb-7") || len(b.PickupKeyHex) != 64 || b.CentralPublicKey == "" {
+		t.Fatalf("body: %+v %v", b, err)
+	}
+	if _, err := h.Provision(hub.ProvisionRequest{Locker: "nb-7", Token: created.Token, PublicKey: pk}, "192.0.2.1", now); err == nil || !strings.Contains(err.Error(), "was used at") {
+		t.Fatalf("used twice: %v", err)
+	}
+	if !h.BrokerPasswordOK("nb-7", []byte(b.Password)) || h.BrokerPasswordOK("nb-7", []byte(b.Password+"x")) || h.BrokerPasswordOK("nb-8", []byte(b.Password)) {
+		t.Fatal("the broker password check")
+	}
+	if known, _ := h.KnownLockers(); len(known) == 0 {
+		t.Fatal("the provisioned locker is not served")
+	}
+}
