@@ -39,6 +39,8 @@ const (
 	EvLoadEmpty           EventType = "load.empty"
 	EvPickupItemsLeft     EventType = "pickup.items_left"
 	EvRetrieveItemsLeft   EventType = "retrieve.items_left"
+	EvConfigApplied       EventType = "config.applied"
+	EvConfigRejected      EventType = "config.rejected"
 	// EvIdentityConflict: another cabinet is using this locker's id (a
 	// cloned SD card): its birth messages keep taking this one's place.
 	EvIdentityConflict EventType = "identity.conflict"
@@ -144,6 +146,8 @@ var payloads = map[EventType]func() EventData{
 	EvLoadEmpty:           func() EventData { return &LoadEmpty{} },
 	EvPickupItemsLeft:     func() EventData { return &PickupItemsLeft{} },
 	EvRetrieveItemsLeft:   func() EventData { return &RetrieveItemsLeft{} },
+	EvConfigApplied:       func() EventData { return &ConfigApplied{} },
+	EvConfigRejected:      func() EventData { return &ConfigRejected{} },
 	EvIdentityConflict:    func() EventData { return &IdentityConflict{} },
 }
 
@@ -244,6 +248,21 @@ type PickupItemsLeft struct {
 type RetrieveItemsLeft struct {
 	Compartment string `json:"compartment"`
 	OrderID     string `json:"order_id"`
+}
+
+// ConfigApplied: a configuration the central pushed (cmd.config) runs,
+// healthy.
+type ConfigApplied struct {
+	Version uint64 `json:"version"`
+}
+
+// ConfigRejected: a pushed configuration was refused (it does not
+// validate here, it drops a compartment that holds an order) or did not
+// become healthy in time and the previous one runs again.
+type ConfigRejected struct {
+	Reasons    []string `json:"reasons"`
+	RolledBack bool     `json:"rolled_back,omitempty"` // it ran, and the previous one was restored
+	Version    uint64   `json:"version"`
 }
 
 // ReturnBinFull: the return bin reads full.
@@ -371,6 +390,8 @@ func (ReturnBinEmptied) EventType() EventType    { return EvReturnBinEmptied }
 func (LoadEmpty) EventType() EventType           { return EvLoadEmpty }
 func (PickupItemsLeft) EventType() EventType     { return EvPickupItemsLeft }
 func (RetrieveItemsLeft) EventType() EventType   { return EvRetrieveItemsLeft }
+func (ConfigApplied) EventType() EventType       { return EvConfigApplied }
+func (ConfigRejected) EventType() EventType      { return EvConfigRejected }
 func (DoorOpened) EventType() EventType          { return EvDoorOpened }
 func (DoorClosed) EventType() EventType          { return EvDoorClosed }
 func (DoorForced) EventType() EventType          { return EvDoorForced }

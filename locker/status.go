@@ -136,3 +136,11 @@ func (l *Locker) HardwareStates() map[string]bool {
 	defer l.mu.Unlock()
 	return maps.Clone(l.hardware)
 }
+
+// RecordConfigApplied records that a configuration the central pushed
+// runs, healthy.
+func (l *Locker) RecordConfigApplied(e ConfigApplied) { l.recordOne(e) }
+
+// RecordConfigRejected records a pushed configuration refused or rolled
+// back.
+func (l *Locker) RecordConfigRejected(e ConfigRejected) { l.recordOne(e) }

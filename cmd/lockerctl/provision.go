@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lockerd/lockerd/cmd/internal/atomicfile"
 	"github.com/lockerd/lockerd/cmd/internal/cliflag"
 	"github.com/lockerd/lockerd/cmd/internal/config"
 	"github.com/lockerd/lockerd/sync/hub"
@@ -157,12 +158,12 @@ func runProvision(a provisionArgs, out io.Writer) error {
 		}{hub.ProvBrokerCAFile, []byte(body.BrokerCA), 0o644})
 	}
 	for _, f := range files {
-		if err := writeFileAtomic(filepath.Join(a.dir, f.name), f.data, f.mode); err != nil {
+		if err := atomicfile.Write(filepath.Join(a.dir, f.name), f.data, f.mode); err != nil {
 			return err
 		}
 	}
 	tmpCfg := cfgPath + ".new"
-	if err := writeFileAtomic(tmpCfg, []byte(body.Config), 0o640); err != nil {
+	if err := atomicfile.Write(tmpCfg, []byte(body.Config), 0o640); err != nil {
 		return err
 	}
 	cfg, err := config.Load(tmpCfg)
@@ -176,30 +177,4 @@ func runProvision(a provisionArgs, out io.Writer) error {
 	fmt.Fprintf(out, "provisioned: locker %s, %d compartments, broker %s\nwritten: %s and its keys in %s\nstart lockerd: systemctl restart lockerd (or lockerd -config %s)\n",
 		cfg.Locker.ID, len(cfg.Compartments), strings.Join(body.BrokerURLs, ", "), cfgPath, a.dir, cfgPath)
 	return nil
-}
-
-// writeFileAtomic writes data to path with mode through a temporary file
-// in the same directory, synced, then renamed over path.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

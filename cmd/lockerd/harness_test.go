@@ -133,6 +133,10 @@ type daemon struct {
 	token string // the per-boot API token lockerd wrote for lockerctl
 	mu    sync.Mutex
 	log   bytes.Buffer
+	// readies counts "ready" lines (lockerd runs itself again on a
+	// pushed configuration); lastReady is the last one's API and token file.
+	readies   int
+	lastReady [2]string
 	done  chan struct{}
 	err   error
 
@@ -189,7 +193,14 @@ func launchBin(t *testing.T, bin, cfg string, env []string, wrapper ...string) *
 				TokenFile string `json:"api_token_file"`
 			}
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "ready" {
-				ready <- readyLine{rec.Msg, rec.API, rec.TokenFile}
+				d.mu.Lock()
+				d.readies++
+				d.lastReady = [2]string{rec.API, rec.TokenFile}
+				d.mu.Unlock()
+				select { // only the first is waited for here; see reattach
+				case ready <- readyLine{rec.Msg, rec.API, rec.TokenFile}:
+				default:
+				}
 			}
 		}
 		d.err = d.cmd.Wait()
@@ -273,6 +284,47 @@ func (d *daemon) kill() {
 		d.cmd.Process.Signal(syscall.SIGKILL)
 		<-d.done
 	}
+}
+
+// reattach waits (up to within) until lockerd has said "ready" n times in
+// all (it ran itself again), then talks to the new run: its API address,
+// token and event stream.
+func (d *daemon) reattach(n int, within time.Duration) {
+	d.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		d.mu.Lock()
+		got, last := d.readies, d.lastReady
+		d.mu.Unlock()
+		if got >= n {
+			tok, err := httpapi.ReadToken(last[1])
+			if err != nil {
+				d.t.Fatalf("lockerd's API token after its restart: %v", err)
+			}
+			d.api, d.token = last[0], tok
+			d.seenMu.Lock()
+			d.seen = nil
+			d.seenMu.Unlock()
+			d.follow()
+			return
+		}
+		select {
+		case <-d.done:
+			d.t.Fatalf("lockerd exited instead of running again: %v\n%s", d.err, d.logs())
+		default:
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("lockerd did not say ready %d times within %v\n%s", n, within, d.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// readyCount is how many times lockerd has said "ready".
+func (d *daemon) readyCount() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.readies
 }
 
 // stop sends SIGTERM and waits for a clean exit.

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -59,7 +60,22 @@ func main() {
 		fmt.Println(version)
 		return
 	}
+	// A configuration the central pushed is on probation, or is rolled
+	// back here when it had its chance (remoteconfig.go).
+	pending, err := settleConfig(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "lockerd: %v\n", err)
+		os.Exit(2)
+	}
 	cfg, err := config.Load(*cfgPath)
+	if err != nil && pending != nil {
+		fmt.Fprintf(os.Stderr, "lockerd: pushed configuration %d not usable, the previous one is restored:\n%v\n", pending.Version, err)
+		if rerr := rollbackConfig(*cfgPath, pending.Version, "it does not load: "+err.Error()); rerr != nil {
+			fmt.Fprintf(os.Stderr, "lockerd: %v\n", rerr)
+			os.Exit(2)
+		}
+		reexec()
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "lockerd: config not usable:\n%v\n", err)
 		os.Exit(2)
@@ -77,7 +93,17 @@ func main() {
 	// a closed terminal sends; SIGQUIT what Ctrl-\ does.
 	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
+	runCtx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	var restarting atomic.Bool
+	restart := func() { restarting.Store(true); cancelRun() }
+	err = run(runCtx, cfg, log, &remoteConfig{path: *cfgPath, cur: cfg, log: log, restart: restart}, pending)
+	if restarting.Load() && ctx.Err() == nil {
+		log.Info("lockerd restarts on its configuration", "err", err)
+		stop()
+		reexec()
+	}
+	if err != nil {
 		log.Error("lockerd stopped with an error", "err", err)
 		fmt.Fprintf(os.Stderr, "lockerd: %v\n", err)
 		var damaged *storeDamagedError
@@ -89,6 +115,17 @@ func main() {
 		os.Exit(1)
 	}
 	log.Info("lockerd stopped")
+}
+
+// reexec runs lockerd again in this process (its pid, its stdout and
+// stderr, its place under systemd), on the configuration now on disk.
+func reexec() {
+	exe, err := os.Executable()
+	if err == nil {
+		err = syscall.Exec(exe, os.Args, os.Environ())
+	}
+	fmt.Fprintf(os.Stderr, "lockerd: cannot run again (%v): exiting for the service manager to start it\n", err)
+	os.Exit(75) // EX_TEMPFAIL: systemd's Restart=on-failure starts it again
 }
 
 // exitStoreDamaged is lockerd's exit status when its store is damaged:
@@ -157,7 +194,7 @@ func kioskConfig(cfg *config.Config) kiosk.Config {
 		IdleTimeout: cfg.Kiosk.IdleTimeout.D(), Positions: pos, HasReturn: cfg.Returns != nil}
 }
 
-func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+func run(ctx context.Context, cfg *config.Config, log *slog.Logger, rc *remoteConfig, pending *pendingConfig) error {
 	cab, err := backend.Open(cfg, log)
 	if err != nil {
 		return fmt.Errorf("hardware: %w", err)
@@ -191,6 +228,10 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := l.Start(version); err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
+	rc.l, rc.probation = l, time.Minute
+	if cfg.MQTT != nil {
+		rc.probation = cfg.MQTT.ConfigProbation.D()
+	}
 
 	ln, err := net.Listen("tcp", cfg.API.Listen)
 	if err != nil {
@@ -207,7 +248,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		link, err = mqttlink.New(mqttlink.Config{Brokers: m.Brokers, Prefix: m.TopicPrefix, LockerID: cfg.Locker.ID,
+		link, err = mqttlink.New(mqttlink.Config{Configurer: rc, Brokers: m.Brokers, Prefix: m.TopicPrefix, LockerID: cfg.Locker.ID,
 			Keepalive: m.Keepalive.D(), TelemetryPeriod: m.TelemetryPeriod.D(), Username: m.Username,
 			Password: cfg.MQTTPassword, TLS: tlsCfg, CentralKey: cfg.CentralKey, CentralNextKey: cfg.CentralNextKey,
 			InsecureUnsigned: cfg.Security.InsecureUnsignedDownlink, Version: version,
@@ -298,6 +339,10 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		g.Go(func() error { return s.Run(gctx) })
 	}
 	g.Go(func() error { watchdog(gctx, l, log); return nil })
+	g.Go(func() error {
+		rc.settleAtStart(pending, func() error { return healthyOn(l, link) }, gctx.Done())
+		return nil
+	})
 	notifyReady(log)
 	log.Info("ready", "locker", cfg.Locker.ID, "api", ln.Addr().String(), "api_token_file", tokenFile, "store", store.Path(), "boot", store.Boot(),
 		"backend", cfg.Hardware.Backend, "version", version)

@@ -66,6 +66,9 @@ const usage = `lockerhub — reference central library for lockerd (protocol v1)
   lockerhub open --locker ID COMPARTMENT --reason TEXT
   lockerhub provision create --locker ID --config FILE [--ttl 24h] [--central URL] [--qr FILE]
                                             a one-time token for a new cabinet (printed once, with its QR code)
+  lockerhub config push --locker ID FILE    validate (lockerd's own checks) and send a configuration; the locker
+                                            runs it on probation and rolls back by itself if it is not healthy
+  lockerhub config history --locker ID ; lockerhub config rollback --locker ID [--to VERSION]
   lockerhub provision list                  the tokens made: for which locker, until when, used when and from where
   lockerhub badge add --locker ID --name NAME --role staff|volunteer|technician [CODE|-]   a named badge (its code hashed by the hub; - reads it from standard input)
   lockerhub badge revoke --locker ID --name NAME    revoked on receipt at the locker
@@ -131,7 +134,7 @@ func run(args []string, out, errw io.Writer) int {
 		return 0
 	case "sip2-fake":
 		err = sip2Fake(args[1:], out)
-	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "alarm", "circ", "token", "audit", "webhooks", "user", "users", "badge", "provision":
+	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "alarm", "circ", "token", "audit", "webhooks", "user", "users", "badge", "provision", "config":
 		var tok string
 		if tok, err = apiToken(*tokenFile); err == nil {
 			err = client(*hubAddr, tok, args, out)
@@ -478,7 +481,7 @@ func waitCommand(c *hub.Client, cmdID, what string, out io.Writer) error {
 
 func client(hubAddr, token string, args []string, out io.Writer) error {
 	cmd, sub := args[0], args[1:]
-	if cmd == "order" || cmd == "locker" || cmd == "circ" || cmd == "token" || cmd == "alarm" || cmd == "webhooks" || cmd == "user" || cmd == "badge" || cmd == "provision" {
+	if cmd == "order" || cmd == "locker" || cmd == "circ" || cmd == "token" || cmd == "alarm" || cmd == "webhooks" || cmd == "user" || cmd == "badge" || cmd == "provision" || cmd == "config" {
 		if len(sub) == 0 {
 			return fmt.Errorf("want: %s add ...", cmd)
 		}
@@ -500,6 +503,7 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 	delivery := fs.Bool("delivery", false, "order add: a community volunteer or courier collects it (a volunteer badge opens it)")
 	cfgPath := fs.String("config", "", "provision create: the cabinet's lockerd configuration (its wiring; provisioning fills in its id, keys and broker)")
 	centralURL := fs.String("central", "", "provision create: the hub's address as the cabinet reaches it (https://HOST:PORT), for the QR code")
+	toVersion := fs.Int("to", 0, "config rollback: the version to send again (default: the one applied before the last)")
 	sameCode := fs.String("same-code-as", "", "order add: give it the pickup code of this order of the same reader (one scan opens both)")
 	state := fs.String("state", "", "circ list: queued, sending, done, refused, exception or resolved; alarms: open")
 	asJSON := fs.Bool("json", false, "circ list: one JSON record a line")
@@ -596,6 +600,47 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 			fmt.Fprintf(out, "QR code written to %s\n", *qr)
 		}
 		return nil
+	case "config push":
+		if err := needLocker(); err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			return errors.New("want: config push --locker ID FILE")
+		}
+		raw, err := os.ReadFile(pos[0])
+		if err != nil {
+			return err
+		}
+		v, err := c.PushConfig(*lockerID, raw)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "configuration %d sent to %s (sha256 %s…)\n", v.Version, *lockerID, v.SHA256[:12])
+		return waitCommand(c, v.CmdID, "cmd.config", out)
+	case "config rollback":
+		if err := needLocker(); err != nil {
+			return err
+		}
+		v, err := c.RollbackConfig(*lockerID, uint64(*toVersion))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "configuration %d (%s) sent to %s\n", v.Version, v.Note, *lockerID)
+		return waitCommand(c, v.CmdID, "cmd.config", out)
+	case "config history":
+		if err := needLocker(); err != nil {
+			return err
+		}
+		hist, err := c.ConfigHistory(*lockerID)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "VERSION\tPUSHED\tBY\tSTATE\tSHA256\tNOTE\tREASONS")
+		for _, v := range hist {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Version, v.Pushed.Local().Format(time.DateTime), v.By, v.State, v.SHA256[:12], v.Note, strings.Join(v.Reasons, "; "))
+		}
+		return tw.Flush()
 	case "provision list":
 		toks, err := c.ProvisionTokens()
 		if err != nil {

@@ -120,6 +120,25 @@ func (c *Client) Badges(ch BadgeChange) (string, error) {
 	return r.CmdID, c.Do("POST", "/v1/badges", ch, &r)
 }
 
+// PushConfig sends a configuration to a locker (validated at the hub).
+func (c *Client) PushConfig(lockerID string, raw []byte) (ConfigVersion, error) {
+	var v ConfigVersion
+	return v, c.Do("POST", "/v1/config", map[string]any{"Locker": lockerID, "Config": string(raw)}, &v)
+}
+
+// RollbackConfig pushes an earlier configuration again (to 0: the one
+// applied before the last).
+func (c *Client) RollbackConfig(lockerID string, to uint64) (ConfigVersion, error) {
+	var v ConfigVersion
+	return v, c.Do("POST", "/v1/config", map[string]any{"Locker": lockerID, "Rollback": true, "To": to}, &v)
+}
+
+// ConfigHistory lists a locker's configuration versions.
+func (c *Client) ConfigHistory(lockerID string) ([]ConfigVersion, error) {
+	var out []ConfigVersion
+	return out, c.Do("GET", "/v1/config?locker="+url.QueryEscape(lockerID), nil, &out)
+}
+
 // CreateProvisionToken makes a one-time provisioning token.
 func (c *Client) CreateProvisionToken(req NewProvisionToken) (ProvisionTokenCreated, error) {
 	var out ProvisionTokenCreated

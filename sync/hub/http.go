@@ -252,6 +252,28 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		id, err := h.Badges(req.Locker, ch)
 		reply(w, map[string]any{"cmd_id": id}, err)
 	})
+	handle("POST /v1/config", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Locker, Config string
+			Rollback       bool   // push an earlier version again
+			To             uint64 // with Rollback: that version (0: the one applied before the last)
+		}
+		if !read(w, r, &req) {
+			return
+		}
+		var v ConfigVersion
+		var err error
+		if req.Rollback {
+			v, err = h.RollbackConfig(req.Locker, req.To, Caller(r.Context()).Name)
+		} else {
+			v, err = h.PushConfig(req.Locker, []byte(req.Config), Caller(r.Context()).Name, "")
+		}
+		reply(w, v, err)
+	})
+	handle("GET /v1/config", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
+		hist, err := h.ConfigHistory(r.URL.Query().Get("locker"))
+		reply(w, hist, err)
+	})
 	handle("POST /v1/provision/tokens", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		var req NewProvisionToken
 		if !read(w, r, &req) {

@@ -894,6 +894,9 @@ func (h *Hub) applyEventToOrders(tx Tx, id string, e protocol.Event) error {
 	if err := h.hookFromEvent(tx, id, e, data); err != nil {
 		return err
 	}
+	if err := h.configFromEvent(tx, id, e, data); err != nil {
+		return err
+	}
 	if orderID == "" {
 		return nil
 	}

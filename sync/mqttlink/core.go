@@ -8,6 +8,14 @@ import (
 	"github.com/lockerd/lockerd/locker"
 )
 
+// Configurer takes a configuration the central pushed (cmd.config):
+// ApplyConfig checks it and, if it takes it, arranges to run on it (the
+// outcome, config.applied or config.rejected, is an event); its error
+// says why it was refused at once.
+type Configurer interface {
+	ApplyConfig(version uint64, raw []byte) (detail string, err error)
+}
+
 // Core is what the link asks of the locker core; *locker.Locker is one
 // (lockerd asserts it where it wires the link).
 type Core interface {

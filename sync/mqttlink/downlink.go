@@ -2,6 +2,8 @@ package mqttlink
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -175,6 +177,30 @@ func (k *Link) handleCmd(ctx context.Context, m protocol.Message) {
 		ack(protocol.CmdDone, fmt.Sprintf("resending from seq %d (events up to %d were acked and removed)", from, st.AckedSeq))
 	case protocol.TypeCmdPing:
 		ack(protocol.CmdDone, "pong")
+	case protocol.TypeCmdConfig:
+		var d protocol.CmdConfig
+		if err := protocol.DecodeData(m, &d); err != nil {
+			ack(protocol.CmdRejected, err.Error())
+			return
+		}
+		sum := sha256.Sum256([]byte(d.Config))
+		switch {
+		case k.cfg.Configurer == nil:
+			ack(protocol.CmdRejected, "this locker takes no configuration from the central")
+			return
+		case d.Version == 0 || len(d.Config) == 0 || len(d.Config) > protocol.MaxConfig:
+			ack(protocol.CmdRejected, fmt.Sprintf("want a version and a configuration of 1 to %d bytes", protocol.MaxConfig))
+			return
+		case hex.EncodeToString(sum[:]) != d.SHA256:
+			ack(protocol.CmdRejected, "the configuration does not match its sha256")
+			return
+		}
+		detail, err := k.cfg.Configurer.ApplyConfig(d.Version, []byte(d.Config))
+		if err != nil {
+			ack(protocol.CmdRejected, err.Error())
+			return
+		}
+		ack(protocol.CmdDone, detail)
 	case protocol.TypeCmdBadges:
 		var d protocol.CmdBadges
 		if err := protocol.DecodeData(m, &d); err != nil {

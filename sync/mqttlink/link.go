@@ -25,7 +25,10 @@ import (
 
 // Config is the link's configuration.
 type Config struct {
-	Brokers         []string // tried in order
+	// Configurer applies a configuration the central pushes (cmd.config);
+	// nil: such commands are rejected.
+	Configurer Configurer
+	Brokers    []string // tried in order
 	Prefix          string
 	LockerID        string
 	Keepalive       time.Duration

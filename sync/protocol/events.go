@@ -41,6 +41,8 @@ const (
 	EvLoadEmpty           = "load.empty"
 	EvPickupItemsLeft     = "pickup.items_left"
 	EvRetrieveItemsLeft   = "retrieve.items_left"
+	EvConfigApplied       = "config.applied"
+	EvConfigRejected      = "config.rejected"
 	EvIdentityConflict    = "identity.conflict"
 )
 
@@ -196,6 +198,18 @@ type ItemsCheck struct {
 	OrderID     string `json:"order_id"`
 }
 
+// ConfigApplied is config.applied.
+type ConfigApplied struct {
+	Version uint64 `json:"version"`
+}
+
+// ConfigRejected is config.rejected.
+type ConfigRejected struct {
+	Reasons    []string `json:"reasons"`
+	RolledBack bool     `json:"rolled_back,omitempty"`
+	Version    uint64   `json:"version"`
+}
+
 // IdentityConflict is identity.conflict.
 type IdentityConflict struct {
 	BirthsSeen       int    `json:"births_seen"`
@@ -235,6 +249,8 @@ var EventPayloads = map[string]func() any{
 	EvLoadEmpty:           func() any { return &ItemsCheck{} },
 	EvPickupItemsLeft:     func() any { return &ItemsCheck{} },
 	EvRetrieveItemsLeft:   func() any { return &ItemsCheck{} },
+	EvConfigApplied:       func() any { return &ConfigApplied{} },
+	EvConfigRejected:      func() any { return &ConfigRejected{} },
 	EvIdentityConflict:    func() any { return &IdentityConflict{} },
 }
 

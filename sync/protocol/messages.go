@@ -20,6 +20,7 @@ const (
 	TypeCmdResync      = "cmd.resync"
 	TypeCmdPing        = "cmd.ping"
 	TypeCmdBadges      = "cmd.badges"
+	TypeCmdConfig      = "cmd.config"
 	TypeReqPatron      = "req.patron"  // up/req: a library card and PIN to check
 	TypeRespPatron     = "resp.patron" // down/ack: the central's signed answer
 	TypeAckEvt         = "ack.evt"
@@ -206,6 +207,18 @@ type RespPatron struct {
 // MaxReqPatron bounds a req.patron message.
 const MaxReqPatron = 1024
 
+// CmdConfig is the data of cmd.config: a configuration for the locker
+// (lockerd.yaml), version numbered by the central, with its SHA-256.
+// Since lockerd 0.16.
+type CmdConfig struct {
+	Version uint64 `json:"version"`
+	Config  string `json:"config"`
+	SHA256  string `json:"sha256"`
+}
+
+// MaxConfig bounds a pushed configuration.
+const MaxConfig = 256 << 10
+
 // MaxBadgesPerCmd bounds one cmd.badges.
 const MaxBadgesPerCmd = 500
 
@@ -316,7 +329,7 @@ var (
 // downTypes are the types each down topic accepts.
 var downTypes = map[string]bool{
 	TypeOrdersUpsert: true, TypeOrdersCancel: true, TypeOrdersSnapshot: true,
-	TypeCmdOpen: true, TypeCmdService: true, TypeCmdResync: true, TypeCmdPing: true, TypeCmdBadges: true, TypeAckEvt: true, TypeRespPatron: true,
+	TypeCmdOpen: true, TypeCmdService: true, TypeCmdResync: true, TypeCmdPing: true, TypeCmdBadges: true, TypeCmdConfig: true, TypeAckEvt: true, TypeRespPatron: true,
 }
 
 // Decode reads a downlink message body for locker and checks its

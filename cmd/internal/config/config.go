@@ -93,6 +93,10 @@ type MQTT struct {
 	// SnapshotTimeout drops the staged parts of a snapshot that is not
 	// complete within it.
 	SnapshotTimeout Duration `yaml:"snapshot_timeout"`
+	// ConfigProbation bounds how long a configuration the central pushed
+	// has to come up healthy (store, hardware, broker) before the
+	// previous one is restored.
+	ConfigProbation Duration `yaml:"config_probation"`
 }
 
 // TLS names the files of a TLS client: the CA that signed the broker's

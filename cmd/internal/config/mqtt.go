@@ -60,6 +60,12 @@ func (c *Config) checkMQTT(bad func(key, format string, args ...any), checkFiles
 	if m.MaxMessage == 0 {
 		m.MaxMessage = DefaultMaxMessage
 	}
+	if m.ConfigProbation == 0 {
+		m.ConfigProbation = Duration(time.Minute)
+	}
+	if d := m.ConfigProbation.D(); d < 2*time.Second || d > 10*time.Minute {
+		bad("mqtt.config_probation", "%v is out of bounds 2s..10m", d)
+	}
 	if m.SnapshotTimeout == 0 {
 		m.SnapshotTimeout = Duration(time.Hour)
 	}
