@@ -137,8 +137,8 @@ type daemon struct {
 	// pushed configuration); lastReady is the last one's API and token file.
 	readies   int
 	lastReady [2]string
-	done  chan struct{}
-	err   error
+	done      chan struct{}
+	err       error
 
 	seenMu sync.Mutex
 	seenC  *sync.Cond

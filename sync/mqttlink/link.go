@@ -27,8 +27,8 @@ import (
 type Config struct {
 	// Configurer applies a configuration the central pushes (cmd.config);
 	// nil: such commands are rejected.
-	Configurer Configurer
-	Brokers    []string // tried in order
+	Configurer      Configurer
+	Brokers         []string // tried in order
 	Prefix          string
 	LockerID        string
 	Keepalive       time.Duration
