@@ -41,6 +41,8 @@ const (
 	EvRetrieveItemsLeft   EventType = "retrieve.items_left"
 	EvConfigApplied       EventType = "config.applied"
 	EvConfigRejected      EventType = "config.rejected"
+	EvUpdateApplied       EventType = "update.applied"
+	EvUpdateFailed        EventType = "update.failed"
 	// EvIdentityConflict: another cabinet is using this locker's id (a
 	// cloned SD card): its birth messages keep taking this one's place.
 	EvIdentityConflict EventType = "identity.conflict"
@@ -148,6 +150,8 @@ var payloads = map[EventType]func() EventData{
 	EvRetrieveItemsLeft:   func() EventData { return &RetrieveItemsLeft{} },
 	EvConfigApplied:       func() EventData { return &ConfigApplied{} },
 	EvConfigRejected:      func() EventData { return &ConfigRejected{} },
+	EvUpdateApplied:       func() EventData { return &UpdateApplied{} },
+	EvUpdateFailed:        func() EventData { return &UpdateFailed{} },
 	EvIdentityConflict:    func() EventData { return &IdentityConflict{} },
 }
 
@@ -263,6 +267,21 @@ type ConfigRejected struct {
 	Reasons    []string `json:"reasons"`
 	RolledBack bool     `json:"rolled_back,omitempty"` // it ran, and the previous one was restored
 	Version    uint64   `json:"version"`
+}
+
+// UpdateApplied: lockerd runs a new version, healthy.
+type UpdateApplied struct {
+	From    string `json:"from"`
+	Version string `json:"version"`
+}
+
+// UpdateFailed: a software update was refused (signature, hash,
+// downgrade, it does not start) or ran and was not healthy in time and
+// the previous version runs again.
+type UpdateFailed struct {
+	Reasons    []string `json:"reasons"`
+	RolledBack bool     `json:"rolled_back,omitempty"`
+	Version    string   `json:"version"`
 }
 
 // ReturnBinFull: the return bin reads full.
@@ -392,6 +411,8 @@ func (PickupItemsLeft) EventType() EventType     { return EvPickupItemsLeft }
 func (RetrieveItemsLeft) EventType() EventType   { return EvRetrieveItemsLeft }
 func (ConfigApplied) EventType() EventType       { return EvConfigApplied }
 func (ConfigRejected) EventType() EventType      { return EvConfigRejected }
+func (UpdateApplied) EventType() EventType       { return EvUpdateApplied }
+func (UpdateFailed) EventType() EventType        { return EvUpdateFailed }
 func (DoorOpened) EventType() EventType          { return EvDoorOpened }
 func (DoorClosed) EventType() EventType          { return EvDoorClosed }
 func (DoorForced) EventType() EventType          { return EvDoorForced }

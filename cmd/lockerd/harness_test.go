@@ -228,7 +228,9 @@ func launchBin(t *testing.T, bin, cfg string, env []string, wrapper ...string) *
 // events stay visible to the test after the central library acked them
 // out of the outbox.
 func (d *daemon) follow() {
-	d.seenC = sync.NewCond(&d.seenMu)
+	if d.seenC == nil { // once: a stream of an earlier run may still signal it
+		d.seenC = sync.NewCond(&d.seenMu)
+	}
 	resp, err := http.Get("http://" + d.api + "/v1/events/stream")
 	if err != nil {
 		d.t.Fatalf("event stream: %v", err)

@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -69,6 +70,11 @@ const usage = `lockerhub — reference central library for lockerd (protocol v1)
   lockerhub config push --locker ID FILE    validate (lockerd's own checks) and send a configuration; the locker
                                             runs it on probation and rolls back by itself if it is not healthy
   lockerhub config history --locker ID ; lockerhub config rollback --locker ID [--to VERSION]
+  lockerhub release add --version V [--rollback] FILE...   binaries named …-arm64, -armv7, -armv6, -amd64 (make cross);
+                                            each stored with a manifest signed by the central's key
+  lockerhub release list
+  lockerhub rollout start V [--lockers ID,...|--percent N] [--stages 10,50,100] [--max-failed 0.2]
+  lockerhub rollout list                    stages, each locker's result, halted or done
   lockerhub provision list                  the tokens made: for which locker, until when, used when and from where
   lockerhub badge add --locker ID --name NAME --role staff|volunteer|technician [CODE|-]   a named badge (its code hashed by the hub; - reads it from standard input)
   lockerhub badge revoke --locker ID --name NAME    revoked on receipt at the locker
@@ -134,7 +140,7 @@ func run(args []string, out, errw io.Writer) int {
 		return 0
 	case "sip2-fake":
 		err = sip2Fake(args[1:], out)
-	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "alarm", "circ", "token", "audit", "webhooks", "user", "users", "badge", "provision", "config":
+	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "alarm", "circ", "token", "audit", "webhooks", "user", "users", "badge", "provision", "config", "release", "rollout":
 		var tok string
 		if tok, err = apiToken(*tokenFile); err == nil {
 			err = client(*hubAddr, tok, args, out)
@@ -243,6 +249,7 @@ func serve(args []string) error {
 		cfg.Username, cfg.Password = c.MQTT.ClientID, c.Password
 	}
 	cfg.Provisioning = provisioning(c)
+	cfg.ReleasesDir = c.Releases.Dir
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	var h *hub.Hub
@@ -481,7 +488,7 @@ func waitCommand(c *hub.Client, cmdID, what string, out io.Writer) error {
 
 func client(hubAddr, token string, args []string, out io.Writer) error {
 	cmd, sub := args[0], args[1:]
-	if cmd == "order" || cmd == "locker" || cmd == "circ" || cmd == "token" || cmd == "alarm" || cmd == "webhooks" || cmd == "user" || cmd == "badge" || cmd == "provision" || cmd == "config" {
+	if cmd == "order" || cmd == "locker" || cmd == "circ" || cmd == "token" || cmd == "alarm" || cmd == "webhooks" || cmd == "user" || cmd == "badge" || cmd == "provision" || cmd == "config" || cmd == "release" || cmd == "rollout" {
 		if len(sub) == 0 {
 			return fmt.Errorf("want: %s add ...", cmd)
 		}
@@ -503,6 +510,12 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 	delivery := fs.Bool("delivery", false, "order add: a community volunteer or courier collects it (a volunteer badge opens it)")
 	cfgPath := fs.String("config", "", "provision create: the cabinet's lockerd configuration (its wiring; provisioning fills in its id, keys and broker)")
 	centralURL := fs.String("central", "", "provision create: the hub's address as the cabinet reaches it (https://HOST:PORT), for the QR code")
+	relVersion := fs.String("version", "", "release add: the release's version (MAJOR.MINOR.PATCH)")
+	relRollback := fs.Bool("rollback", false, "release add: the release may replace a newer version (a rollback)")
+	roLockers := fs.String("lockers", "", "rollout start: the lockers, comma-separated (else --percent of those served)")
+	roPercent := fs.Int("percent", 0, "rollout start: this share of the lockers served")
+	roStages := fs.String("stages", "", "rollout start: cumulative percentages of the stages (default 10,50,100)")
+	roMaxFailed := fs.Float64("max-failed", 0, "rollout start: the share of a stage that may fail before the rollout halts (default 0.2)")
 	toVersion := fs.Int("to", 0, "config rollback: the version to send again (default: the one applied before the last)")
 	sameCode := fs.String("same-code-as", "", "order add: give it the pickup code of this order of the same reader (one scan opens both)")
 	state := fs.String("state", "", "circ list: queued, sending, done, refused, exception or resolved; alarms: open")
@@ -641,6 +654,78 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Version, v.Pushed.Local().Format(time.DateTime), v.By, v.State, v.SHA256[:12], v.Note, strings.Join(v.Reasons, "; "))
 		}
 		return tw.Flush()
+	case "release add":
+		if *relVersion == "" || len(pos) == 0 {
+			return errors.New("want: release add --version V FILE... (lockerd-linux-arm64, -armv7, -armv6, -amd64)")
+		}
+		for _, file := range pos {
+			arch := ""
+			for _, a := range hub.Arches {
+				if strings.HasSuffix(file, "-"+a) || strings.HasSuffix(file, "_"+a) {
+					arch = a
+				}
+			}
+			if arch == "" {
+				return fmt.Errorf("%s: its name must end in -arm64, -armv7, -armv6 or -amd64 (as make cross names them)", file)
+			}
+			f, err := os.Open(file)
+			if err != nil {
+				return err
+			}
+			m, err := c.AddArtifact(*relVersion, arch, f, *relRollback)
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("%s: %w", file, err)
+			}
+			fmt.Fprintf(out, "%s %s: %d bytes, sha256 %s, signed\n", m.Version, m.Arch, m.Size, m.SHA256)
+		}
+		return nil
+	case "release list":
+		rels, err := c.Releases()
+		if err != nil {
+			return err
+		}
+		for _, r := range rels {
+			var arches []string
+			for a := range r.Artifacts {
+				arches = append(arches, a)
+			}
+			slices.Sort(arches)
+			fmt.Fprintf(out, "%s\t%s\t%s\trollback=%v\n", r.ID, r.Created.Local().Format(time.DateTime), strings.Join(arches, ","), r.Rollback)
+		}
+		return nil
+	case "rollout start":
+		if len(pos) != 1 {
+			return errors.New("want: rollout start VERSION [--lockers ID,...|--percent N]")
+		}
+		req := hub.NewRollout{Version: pos[0], Percent: *roPercent, MaxFailed: *roMaxFailed}
+		if *roLockers != "" {
+			req.Lockers = strings.Split(*roLockers, ",")
+		}
+		if *roStages != "" {
+			for _, p := range strings.Split(*roStages, ",") {
+				n, err := strconv.Atoi(strings.TrimSpace(p))
+				if err != nil {
+					return fmt.Errorf("--stages: %q is not a percentage", p)
+				}
+				req.Stages = append(req.Stages, n)
+			}
+		}
+		ro, err := c.StartRollout(req)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "rollout of %s: %d stages %v; stage 1 sent\n", ro.Version, len(ro.Stages), ro.Stages)
+		return nil
+	case "rollout list":
+		ros, err := c.Rollouts()
+		if err != nil {
+			return err
+		}
+		for _, ro := range ros {
+			fmt.Fprintf(out, "%s\t%s\tstage %d of %d\t%v\t%s\n", ro.Version, ro.State, ro.Stage+1, len(ro.Stages), ro.Results, ro.Note)
+		}
+		return nil
 	case "provision list":
 		toks, err := c.ProvisionTokens()
 		if err != nil {

@@ -21,7 +21,11 @@ const MaxReply = 64 << 20
 // server in a connection error.
 func Do(c *http.Client, what, method, url string, header http.Header, body, into any) error {
 	var rd io.Reader
-	if body != nil {
+	ctype := "application/json"
+	if r, ok := body.(io.Reader); ok {
+		// An upload: sent as it is.
+		rd, ctype = r, "application/octet-stream"
+	} else if body != nil {
 		raw, err := json.Marshal(body)
 		if err != nil {
 			return err
@@ -32,7 +36,7 @@ func Do(c *http.Client, what, method, url string, header http.Header, body, into
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", ctype)
 	for k, v := range header {
 		req.Header[k] = v
 	}

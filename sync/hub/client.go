@@ -2,6 +2,7 @@ package hub
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"time"
@@ -118,6 +119,34 @@ func (c *Client) Badges(ch BadgeChange) (string, error) {
 		CmdID string `json:"cmd_id"`
 	}
 	return r.CmdID, c.Do("POST", "/v1/badges", ch, &r)
+}
+
+// AddArtifact uploads one architecture's binary of a release.
+func (c *Client) AddArtifact(version, arch string, binary io.Reader, rollback bool) (protocol.Manifest, error) {
+	var m protocol.Manifest
+	q := ""
+	if rollback {
+		q = "?rollback=1"
+	}
+	return m, c.Do("PUT", "/v1/releases/"+url.PathEscape(version)+"/"+url.PathEscape(arch)+q, binary, &m)
+}
+
+// Releases lists the releases.
+func (c *Client) Releases() ([]Release, error) {
+	var out []Release
+	return out, c.Do("GET", "/v1/releases", nil, &out)
+}
+
+// StartRollout starts rolling a release out.
+func (c *Client) StartRollout(req NewRollout) (Rollout, error) {
+	var ro Rollout
+	return ro, c.Do("POST", "/v1/rollouts", req, &ro)
+}
+
+// Rollouts lists the rollouts.
+func (c *Client) Rollouts() ([]Rollout, error) {
+	var out []Rollout
+	return out, c.Do("GET", "/v1/rollouts", nil, &out)
 }
 
 // PushConfig sends a configuration to a locker (validated at the hub).

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,28 @@ func (h *Hub) Handler() http.Handler {
 		reply(w, map[string]bool{"ok": true, "broker": h.Connected()}, nil)
 	})
 	mux.Handle("GET /metrics", h.metrics.handler())
+	// Lockers fetch a release's binary without a token: its manifest,
+	// signed, says what it must be; ranges let a download resume.
+	mux.HandleFunc("GET /v1/releases/{version}/{arch}/binary", func(w http.ResponseWriter, r *http.Request) {
+		p, err := h.ArtifactPath(r.PathValue("version"), r.PathValue("arch"))
+		if err != nil {
+			deny(w, http.StatusNotFound, err.Error())
+			return
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			deny(w, http.StatusNotFound, "no such release")
+			return
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			deny(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		http.ServeContent(w, r, "lockerd", st.ModTime(), f)
+	})
 	// A blank cabinet has no API token: its provisioning token, in the
 	// body, is its credential (checked, used up and audited by Provision).
 	mux.HandleFunc("POST /v1/provision", func(w http.ResponseWriter, r *http.Request) {
@@ -109,6 +132,14 @@ func (h *Hub) authorize(scope string, next http.HandlerFunc) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, tok))
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			next(w, r)
+			return
+		}
+		if r.Method == http.MethodPut {
+			// An upload (a release's binary): streamed to its handler,
+			// which bounds it; audited without its body.
+			rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+			next(rec, r)
+			h.Audit(AuditRec{Who: tok.Name, Action: r.Method + " " + r.URL.Path, Detail: fmt.Sprintf("%d bytes", r.ContentLength), From: h.clientAddr(r), Status: rec.status})
 			return
 		}
 		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
@@ -273,6 +304,27 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 	handle("GET /v1/config", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		hist, err := h.ConfigHistory(r.URL.Query().Get("locker"))
 		reply(w, hist, err)
+	})
+	handle("PUT /v1/releases/{version}/{arch}", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+		m, err := h.AddArtifact(r.PathValue("version"), r.PathValue("arch"), http.MaxBytesReader(w, r.Body, MaxBinary+1),
+			r.URL.Query().Get("rollback") == "1", Caller(r.Context()).Name)
+		reply(w, m, err)
+	})
+	handle("GET /v1/releases", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
+		rels, err := h.Releases()
+		reply(w, rels, err)
+	})
+	handle("POST /v1/rollouts", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+		var req NewRollout
+		if !read(w, r, &req) {
+			return
+		}
+		ro, err := h.StartRollout(req, Caller(r.Context()).Name)
+		reply(w, ro, err)
+	})
+	handle("GET /v1/rollouts", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
+		ros, err := h.Rollouts()
+		reply(w, ros, err)
 	})
 	handle("POST /v1/provision/tokens", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		var req NewProvisionToken

@@ -64,6 +64,8 @@ type Config struct {
 	Circulation Circulation
 	// Provisioning of new cabinets (provision.go).
 	Provisioning Provisioning
+	// ReleasesDir keeps the releases' binaries ("" : no releases).
+	ReleasesDir string
 	// Lockers are the lockers this hub serves (more can be added, see
 	// AddLocker); messages from any other id are dropped.
 	Lockers []string
@@ -302,6 +304,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			if h.lead() {
 				h.resendStale()
 				h.sweepOffline(time.Now())
+				h.WorkRollouts()
 			}
 		case <-h.wakeC:
 		}
@@ -895,6 +898,9 @@ func (h *Hub) applyEventToOrders(tx Tx, id string, e protocol.Event) error {
 		return err
 	}
 	if err := h.configFromEvent(tx, id, e, data); err != nil {
+		return err
+	}
+	if err := h.updateFromEvent(tx, id, e, data); err != nil {
 		return err
 	}
 	if orderID == "" {

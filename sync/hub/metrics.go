@@ -72,7 +72,7 @@ func newHubMetrics(h *Hub) *hubMetrics {
 	alarms := metrics.CollectorFunc(func(ch chan<- prometheus.Metric) {
 		openAlarms.Reset()
 		for _, k := range []string{AlarmDoorForced, AlarmDoorLeftOpen, AlarmDoorJammed, AlarmOutOfService, AlarmReturnBinFull,
-			AlarmHardwareFault, AlarmStoreLowSpace, AlarmOffline, AlarmCirculation, AlarmNoSpace, AlarmItems, AlarmConfigRejected} {
+			AlarmHardwareFault, AlarmStoreLowSpace, AlarmOffline, AlarmCirculation, AlarmNoSpace, AlarmItems, AlarmConfigRejected, AlarmUpdateFailed} {
 			openAlarms.WithLabelValues(k, severityOf(k)).Set(0)
 		}
 		as, _ := h.OpenAlarms()

@@ -43,6 +43,8 @@ const (
 	EvRetrieveItemsLeft   = "retrieve.items_left"
 	EvConfigApplied       = "config.applied"
 	EvConfigRejected      = "config.rejected"
+	EvUpdateApplied       = "update.applied"
+	EvUpdateFailed        = "update.failed"
 	EvIdentityConflict    = "identity.conflict"
 )
 
@@ -210,6 +212,19 @@ type ConfigRejected struct {
 	Version    uint64   `json:"version"`
 }
 
+// UpdateApplied is update.applied.
+type UpdateApplied struct {
+	From    string `json:"from"`
+	Version string `json:"version"`
+}
+
+// UpdateFailed is update.failed.
+type UpdateFailed struct {
+	Reasons    []string `json:"reasons"`
+	RolledBack bool     `json:"rolled_back,omitempty"`
+	Version    string   `json:"version"`
+}
+
 // IdentityConflict is identity.conflict.
 type IdentityConflict struct {
 	BirthsSeen       int    `json:"births_seen"`
@@ -251,6 +266,8 @@ var EventPayloads = map[string]func() any{
 	EvRetrieveItemsLeft:   func() any { return &ItemsCheck{} },
 	EvConfigApplied:       func() any { return &ConfigApplied{} },
 	EvConfigRejected:      func() any { return &ConfigRejected{} },
+	EvUpdateApplied:       func() any { return &UpdateApplied{} },
+	EvUpdateFailed:        func() any { return &UpdateFailed{} },
 	EvIdentityConflict:    func() any { return &IdentityConflict{} },
 }
 

@@ -21,6 +21,7 @@ const (
 	TypeCmdPing        = "cmd.ping"
 	TypeCmdBadges      = "cmd.badges"
 	TypeCmdConfig      = "cmd.config"
+	TypeCmdUpdate      = "cmd.update"
 	TypeReqPatron      = "req.patron"  // up/req: a library card and PIN to check
 	TypeRespPatron     = "resp.patron" // down/ack: the central's signed answer
 	TypeAckEvt         = "ack.evt"
@@ -216,6 +217,27 @@ type CmdConfig struct {
 	SHA256  string `json:"sha256"`
 }
 
+// CmdUpdate is the data of cmd.update: a software release, with the
+// signed manifest (an Envelope, as the downlink's, whose body is a
+// Manifest) of each architecture's binary. The locker takes its own
+// architecture's, checks its signature, and downloads the binary from
+// the hub it is configured with (update.hub_url): never from anywhere a
+// message names. Since lockerd 0.16.
+type CmdUpdate struct {
+	Version   string                     `json:"version"`
+	Artifacts map[string]json.RawMessage `json:"artifacts"`
+}
+
+// Manifest describes one binary of a release.
+type Manifest struct {
+	Version  string    `json:"version"`
+	Arch     string    `json:"arch"` // arm64, armv7, armv6, amd64
+	Size     int64     `json:"size"`
+	SHA256   string    `json:"sha256"`
+	Rollback bool      `json:"rollback,omitempty"` // may replace a newer version
+	Created  time.Time `json:"created"`
+}
+
 // MaxConfig bounds a pushed configuration.
 const MaxConfig = 256 << 10
 
@@ -329,7 +351,7 @@ var (
 // downTypes are the types each down topic accepts.
 var downTypes = map[string]bool{
 	TypeOrdersUpsert: true, TypeOrdersCancel: true, TypeOrdersSnapshot: true,
-	TypeCmdOpen: true, TypeCmdService: true, TypeCmdResync: true, TypeCmdPing: true, TypeCmdBadges: true, TypeCmdConfig: true, TypeAckEvt: true, TypeRespPatron: true,
+	TypeCmdOpen: true, TypeCmdService: true, TypeCmdResync: true, TypeCmdPing: true, TypeCmdBadges: true, TypeCmdConfig: true, TypeCmdUpdate: true, TypeAckEvt: true, TypeRespPatron: true,
 }
 
 // Decode reads a downlink message body for locker and checks its

@@ -76,6 +76,11 @@ type Config struct {
 	// Provision: what new cabinets are given (lockerhub provision create,
 	// docs/fleet.md): the broker addresses they connect to (default: the
 	// hub's own broker) and the CA they verify it with.
+	// Releases: where the software releases' binaries are kept
+	// (lockerhub release add; default: releases beside the config).
+	Releases struct {
+		Dir string `yaml:"dir"`
+	} `yaml:"releases"`
 	Provision struct {
 		BrokerURLs   []string `yaml:"broker_urls"`
 		BrokerCAFile string   `yaml:"broker_ca_file"`
@@ -305,6 +310,10 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 	checkSIP2(&c.SIP2, lines, bad)
 	c.SIP2.PasswordFile, c.SIP2.TerminalPasswordFile, c.SIP2.CAFile = rel(c.SIP2.PasswordFile), rel(c.SIP2.TerminalPasswordFile), rel(c.SIP2.CAFile)
 	c.Provision.BrokerCAFile = rel(c.Provision.BrokerCAFile)
+	if c.Releases.Dir == "" {
+		c.Releases.Dir = "releases"
+	}
+	c.Releases.Dir = rel(c.Releases.Dir)
 	for i, u := range c.Provision.BrokerURLs {
 		if p, err := url.Parse(u); err != nil || (p.Scheme != "tcp" && p.Scheme != "tls" && p.Scheme != "ssl" && p.Scheme != "mqtts") || p.Host == "" {
 			bad(fmt.Sprintf("provision.broker_urls[%d]", i), "%q: want tcp://HOST:PORT or tls://HOST:PORT", u)
