@@ -144,3 +144,26 @@ func (l *Locker) RecordConfigApplied(e ConfigApplied) { l.recordOne(e) }
 // RecordConfigRejected records a pushed configuration refused or rolled
 // back.
 func (l *Locker) RecordConfigRejected(e ConfigRejected) { l.recordOne(e) }
+
+// RecordUpdateApplied records that lockerd runs a new version, healthy.
+func (l *Locker) RecordUpdateApplied(e UpdateApplied) { l.recordOne(e) }
+
+// RecordUpdateFailed records a software update refused or rolled back.
+func (l *Locker) RecordUpdateFailed(e UpdateFailed) { l.recordOne(e) }
+
+// Idle reports whether nothing is going on that a restart would cut
+// short: no door open, no staff session, no order being handled.
+func (l *Locker) Idle() bool {
+	if len(l.doors.openIDs()) > 0 {
+		return false
+	}
+	now := l.clock.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.sessions {
+		if now.Before(s.until) {
+			return false
+		}
+	}
+	return len(l.busy) == 0
+}

@@ -80,6 +80,8 @@ func main() {
 		fmt.Fprintf(os.Stderr, "lockerd: config not usable:\n%v\n", err)
 		os.Exit(2)
 	}
+	// The active version (a software update) runs instead of this one.
+	followCurrent(cfg.Update)
 	log := newLogger(cfg.Log.Level)
 	for _, w := range cfg.Warnings {
 		log.Warn("config", "problem", w.String())
@@ -248,7 +250,15 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, rc *remoteCo
 		if err != nil {
 			return err
 		}
-		link, err = mqttlink.New(mqttlink.Config{Configurer: rc, Brokers: m.Brokers, Prefix: m.TopicPrefix, LockerID: cfg.Locker.ID,
+		var upd mqttlink.Updater
+		if cfg.Update != nil {
+			u, err := newUpdater(cfg, l, log, rc.restart, gctx)
+			if err != nil {
+				return err
+			}
+			upd = u
+		}
+		link, err = mqttlink.New(mqttlink.Config{Configurer: rc, Updater: upd, Brokers: m.Brokers, Prefix: m.TopicPrefix, LockerID: cfg.Locker.ID,
 			Keepalive: m.Keepalive.D(), TelemetryPeriod: m.TelemetryPeriod.D(), Username: m.Username,
 			Password: cfg.MQTTPassword, TLS: tlsCfg, CentralKey: cfg.CentralKey, CentralNextKey: cfg.CentralNextKey,
 			InsecureUnsigned: cfg.Security.InsecureUnsignedDownlink, Version: version,
@@ -258,6 +268,12 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, rc *remoteCo
 			return err
 		}
 		l.SetPatronChecker(link) // library card + PIN, checked by the central
+		if u, ok := upd.(*updater); ok {
+			g.Go(func() error {
+				u.settleUpdate(func() error { return healthyOn(l, link) }, gctx.Done())
+				return nil
+			})
+		}
 		g.Go(func() error { return link.Run(gctx) })
 	} else {
 		log.Info("no mqtt section: running standalone")

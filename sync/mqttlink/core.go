@@ -2,6 +2,7 @@ package mqttlink
 
 import (
 	"context"
+	"encoding/json"
 	"iter"
 	"time"
 
@@ -14,6 +15,13 @@ import (
 // says why it was refused at once.
 type Configurer interface {
 	ApplyConfig(version uint64, raw []byte) (detail string, err error)
+}
+
+// Updater takes a software release the central sent (cmd.update): it
+// checks the manifest of this locker's architecture and, if it takes it,
+// installs and runs it when the locker is idle (the outcome is an event).
+type Updater interface {
+	Update(version string, artifacts map[string]json.RawMessage) (detail string, err error)
 }
 
 // Core is what the link asks of the locker core; *locker.Locker is one

@@ -201,6 +201,22 @@ func (k *Link) handleCmd(ctx context.Context, m protocol.Message) {
 			return
 		}
 		ack(protocol.CmdDone, detail)
+	case protocol.TypeCmdUpdate:
+		var d protocol.CmdUpdate
+		if err := protocol.DecodeData(m, &d); err != nil {
+			ack(protocol.CmdRejected, err.Error())
+			return
+		}
+		if k.cfg.Updater == nil {
+			ack(protocol.CmdRejected, "this locker takes no software update from the central (no update section)")
+			return
+		}
+		detail, err := k.cfg.Updater.Update(d.Version, d.Artifacts)
+		if err != nil {
+			ack(protocol.CmdRejected, err.Error())
+			return
+		}
+		ack(protocol.CmdDone, detail)
 	case protocol.TypeCmdBadges:
 		var d protocol.CmdBadges
 		if err := protocol.DecodeData(m, &d); err != nil {

@@ -28,6 +28,7 @@ type Config struct {
 	// Configurer applies a configuration the central pushes (cmd.config);
 	// nil: such commands are rejected.
 	Configurer      Configurer
+	Updater         Updater  // takes software releases (cmd.update); nil: refused
 	Brokers         []string // tried in order
 	Prefix          string
 	LockerID        string

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -29,6 +30,7 @@ type Config struct {
 	API          API           `yaml:"api"`
 	Log          Log           `yaml:"log"`
 	MQTT         *MQTT         `yaml:"mqtt"`
+	Update       *Update       `yaml:"update"`
 	Kiosk        Kiosk         `yaml:"kiosk"`
 
 	// Filled by Load.
@@ -196,6 +198,18 @@ type Scanner struct {
 type GM65 struct {
 	Mode  string `yaml:"mode"` // trigger, continuous or sensor; empty leaves it
 	AIMID bool   `yaml:"aim_id"`
+}
+
+// Update is where software updates come from (cmd.update): only this
+// hub, and where versions are kept on the cabinet.
+type Update struct {
+	HubURL string `yaml:"hub_url"`
+	CAFile string `yaml:"ca_file"`
+	// Probation: a new version must be healthy within it, or the previous
+	// one runs again.
+	Probation Duration `yaml:"probation"`
+	// Dir keeps the versions (beside the store by default: "versions").
+	Dir string `yaml:"dir"`
 }
 
 // Badge is one named badge: the keyed hash of its code (lockerctl
@@ -602,6 +616,26 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 		bad("api.listen", "%v: the local API opens doors and must listen on loopback only (127.0.0.1:PORT)", err)
 	}
 	c.checkMQTT(bad, checkFiles)
+	if u := c.Update; u != nil {
+		p, err := url.Parse(u.HubURL)
+		switch {
+		case u.HubURL == "" || err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "":
+			bad("update.hub_url", "want https://HOST:PORT, the hub releases are downloaded from")
+		case p.Scheme == "http" && loopback.Check(p.Host) != nil:
+			bad("update.hub_url", "%s: beyond loopback only https (the binary is verified, but its download should not be seen)", u.HubURL)
+		}
+		if u.Probation == 0 {
+			u.Probation = Duration(time.Minute)
+		}
+		if d := u.Probation.D(); d < 2*time.Second || d > 10*time.Minute {
+			bad("update.probation", "%v is out of bounds 2s..10m", d)
+		}
+		if u.Dir == "" {
+			u.Dir = "versions"
+		}
+		u.Dir = c.Resolve(u.Dir)
+		u.CAFile = c.Resolve(u.CAFile)
+	}
 	switch c.Kiosk.DefaultLang {
 	case "zh-CN", "en":
 	default:
