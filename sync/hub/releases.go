@@ -243,6 +243,9 @@ func (h *Hub) StartRollout(req NewRollout, by string) (Rollout, error) {
 
 // sendStage sends cmd.update to every locker of the rollout's stage.
 func (h *Hub) sendStage(ro Rollout, rel Release) (Rollout, error) {
+	if ro.Reasons == nil {
+		ro.Reasons = map[string]string{}
+	}
 	for _, id := range ro.Stages[ro.Stage] {
 		if _, err := h.command(id, protocol.TypeCmdUpdate, protocol.CmdUpdate{Version: rel.ID, Artifacts: rel.Artifacts}); err != nil {
 			ro.Results[id], ro.Reasons[id] = "failed", err.Error()
@@ -341,6 +344,9 @@ func (h *Hub) updateFromEvent(tx Tx, lockerID string, e protocol.Event, data any
 	}
 	ro.Results[lockerID] = result
 	if reason != "" {
+		if ro.Reasons == nil { // (left out of the document while empty)
+			ro.Reasons = map[string]string{}
+		}
 		ro.Reasons[lockerID] = reason
 	}
 	return tx.PutDoc(DocRollout, ro.ID, ro)
@@ -358,3 +364,6 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// ReleasesDir is where this hub keeps the releases' binaries.
+func (h *Hub) ReleasesDir() string { return h.cfg.ReleasesDir }

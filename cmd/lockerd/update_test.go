@@ -1,0 +1,168 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/locker/lockertest"
+	"github.com/lockerd/lockerd/sync/brokertest"
+	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/hubtest"
+)
+
+// buildVersion builds lockerd stamped with version v into dir.
+func buildVersion(t *testing.T, dir, v string) string {
+	t.Helper()
+	out := filepath.Join(dir, "lockerd-"+v)
+	if msg, err := exec.Command("go", "build", "-ldflags", "-X main.version="+v, "-o", out, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", v, err, msg)
+	}
+	return out
+}
+
+// TestSoftwareUpdate: releases added at the hub (each binary with a
+// signed manifest) rolled out to a running locker. A binary altered at
+// the hub after it was signed is refused (and its one-stage rollout
+// halts); the real one is installed when the locker is idle and runs,
+// healthy: update.applied, lockerd says ready as 0.16.1. A lower version
+// is refused as a downgrade; a build that does not start is refused
+// before anything switches; and a rollout whose first stage fails stops
+// by itself, never sending the second.
+func TestSoftwareUpdate(t *testing.T) {
+	bins := t.TempDir()
+	v160, v161 := buildVersion(t, bins, "0.16.0"), buildVersion(t, bins, "0.16.1")
+	broken, err := exec.LookPath("false") // exits at once, whatever it is asked
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
+	key, _ := newKey(t)
+	h := hubtest.Start(t, hub.Config{Brokers: []string{mq.URL}, SigningKey: key, PickupKey: lockertest.Key,
+		Lockers: []string{lockerID, "e2e-02"}, ClientID: "lockerhub", ReleasesDir: filepath.Join(t.TempDir(), "releases")})
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	pub := base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey))
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", brokertest.FreePort(t))
+	c := newCabinet(t, "0s", withMQTT(mq.URL, pub, ""), func(c *cabinet) {
+		c.Extra += fmt.Sprintf("update: {hub_url: %q, dir: versions, probation: 10s}\n", srv.URL)
+	})
+	raw, _ := os.ReadFile(c.Config)
+	os.WriteFile(c.Config, []byte(strings.Replace(string(raw), `api: {listen: "127.0.0.1:0"}`, `api: {listen: "`+apiAddr+`"}`, 1)), 0o600)
+	// The packaged binary, as /usr/bin/lockerd.
+	installed := filepath.Join(t.TempDir(), "lockerd")
+	if b, err := os.ReadFile(v160); err != nil || os.WriteFile(installed, b, 0o755) != nil {
+		t.Fatalf("install 0.16.0: %v", err)
+	}
+	d := launchBin(t, installed, c.Config, nil)
+	until(t, "online", func() bool { li, _ := h.Locker(lockerID); return li.Online })
+
+	add := func(v, file string) {
+		t.Helper()
+		f, err := os.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := h.AddArtifact(v, "amd64", f, false, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rollout := func(v string, lockers []string, stages []int) {
+		t.Helper()
+		if _, err := h.StartRollout(hub.NewRollout{Version: v, Lockers: lockers, Stages: stages}, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	result := func(v, want string) hub.Rollout {
+		t.Helper()
+		var ro hub.Rollout
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			h.WorkRollouts()
+			ros, _ := h.Rollouts()
+			for _, r := range ros {
+				if r.Version == v {
+					ro = r
+				}
+			}
+			if ro.Results[lockerID] == want {
+				return ro
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("rollout %s: %+v, want %s for %s\n%s", v, ro, want, lockerID, d.logs())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	// A binary altered at the hub after it was signed.
+	add("0.16.1", v161)
+	stored := filepath.Join(h.ReleasesDir(), "0.16.1", "amd64")
+	f, _ := os.OpenFile(stored, os.O_APPEND|os.O_WRONLY, 0)
+	f.Write([]byte("tampered"))
+	f.Close()
+	rollout("0.16.1", []string{lockerID}, []int{100})
+	ro := result("0.16.1", "failed")
+	if !strings.Contains(ro.Reasons[lockerID], "does not match its signed manifest") {
+		t.Fatalf("tampered: %v", ro.Reasons)
+	}
+	h.WorkRollouts()
+	if ros, _ := h.Rollouts(); ros[0].State != hub.RolloutHalted {
+		t.Fatalf("a rollout whose only stage failed: %+v", ros[0])
+	}
+
+	// The real one: installed, run, healthy.
+	add("0.16.1", v161)
+	rollout("0.16.1", []string{lockerID}, []int{100})
+	d.reattach(2, 60*time.Second)
+	result("0.16.1", "applied")
+	if !strings.Contains(d.logs(), `"msg":"ready"`) || !strings.Contains(d.logs(), `"version":"0.16.1"`) {
+		t.Fatalf("lockerd does not run 0.16.1:\n%s", d.logs())
+	}
+	if target, err := os.Readlink(filepath.Join(filepath.Dir(c.Config), "versions", "current")); err != nil || !strings.HasSuffix(target, "0.16.1/lockerd") {
+		t.Fatalf("current → %q (%v)", target, err)
+	}
+
+	// A lower version, not marked as a rollback.
+	add("0.16.0", v160)
+	rollout("0.16.0", []string{lockerID}, []int{100})
+	if ro := result("0.16.0", "failed"); !strings.Contains(ro.Reasons[lockerID], "downgrade from 0.16.1 to 0.16.0") {
+		t.Fatalf("downgrade: %v", ro.Reasons)
+	}
+
+	// A build that does not start; two stages, the second never sent.
+	add("0.16.2", broken)
+	rollout("0.16.2", []string{lockerID, "e2e-02"}, []int{50, 100})
+	ro = result("0.16.2", "failed")
+	if !strings.Contains(ro.Reasons[lockerID], "does not start") {
+		t.Fatalf("a build that does not start: %v", ro.Reasons)
+	}
+	h.WorkRollouts()
+	for _, r := range mustRollouts(t, h) {
+		if r.Version == "0.16.2" && (r.State != hub.RolloutHalted || r.Results["e2e-02"] != "") {
+			t.Fatalf("the rollout went on after its first stage failed: %+v", r)
+		}
+	}
+	// Still 0.16.1, serving.
+	if res := d.scan("front", "NOSUCHCODE1"); res.Outcome == "" {
+		t.Fatal("lockerd does not answer after the refused updates")
+	}
+}
+
+func mustRollouts(t *testing.T, h *hub.Hub) []hub.Rollout {
+	t.Helper()
+	ros, err := h.Rollouts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ros
+}
