@@ -133,21 +133,26 @@ func followCurrent(u *config.Update) {
 		return
 	}
 	self, _ = filepath.EvalSymlinks(self)
-	if raw, err := os.ReadFile(filepath.Join(u.Dir, "update.pending")); err == nil {
-		var p pendingUpdate
-		switch {
-		case json.Unmarshal(raw, &p) != nil || p.Tries >= 1:
-			// The new version had its start (the packaged binary, started
-			// again by systemd, or the new one itself, finds it so).
-			rollbackUpdate(u.Dir, p, "lockerd did not come up healthy on it (it stopped or crashed during its probation)")
-		case p.ToPath == self:
-			p.Tries++ // this start is its one chance
-			writeJSONFile(filepath.Join(u.Dir, "update.pending"), p)
-		}
-	}
 	target, err := filepath.EvalSymlinks(filepath.Join(u.Dir, "current"))
 	if err != nil || target == self {
 		return
+	}
+	if raw, err := os.ReadFile(filepath.Join(u.Dir, "update.pending")); err == nil {
+		// Tries counts the launches of the new version: it has one.
+		var p pendingUpdate
+		if json.Unmarshal(raw, &p) != nil || p.Tries >= 1 {
+			// It was launched and did not end its probation (it stopped,
+			// or crashed, and systemd started the packaged binary).
+			rollbackUpdate(u.Dir, p, "lockerd did not come up healthy on it (it stopped or crashed during its probation)")
+			if target, err = filepath.EvalSymlinks(filepath.Join(u.Dir, "current")); err != nil || target == self {
+				return
+			}
+		} else if target == p.ToPath {
+			p.Tries++
+			if err := writeJSONFile(filepath.Join(u.Dir, "update.pending"), p); err != nil {
+				return // not launched without the record that lets it be rolled back
+			}
+		}
 	}
 	if err := execBinary(target); err != nil {
 		fmt.Fprintf(os.Stderr, "lockerd: the active version %s does not run (%v): running this one\n", target, err)

@@ -34,8 +34,9 @@ func buildVersion(t *testing.T, dir, v string) string {
 // halts); the real one is installed when the locker is idle and runs,
 // healthy: update.applied, lockerd says ready as 0.16.1. A lower version
 // is refused as a downgrade; a build that does not start is refused
-// before anything switches; and a rollout whose first stage fails stops
-// by itself, never sending the second.
+// before anything switches; a rollout whose first stage fails stops by
+// itself, never sending the second; and a build that starts and dies is
+// rolled back when lockerd is started again (as systemd does).
 func TestSoftwareUpdate(t *testing.T) {
 	bins := t.TempDir()
 	v160, v161 := buildVersion(t, bins, "0.16.0"), buildVersion(t, bins, "0.16.1")
@@ -155,6 +156,30 @@ func TestSoftwareUpdate(t *testing.T) {
 	// Still 0.16.1, serving.
 	if res := d.scan("front", "NOSUCHCODE1"); res.Outcome == "" {
 		t.Fatal("lockerd does not answer after the refused updates")
+	}
+
+	// A build that answers its version but dies when it runs: lockerd is
+	// gone; systemd starts the packaged binary again, which finds the
+	// probation unfinished, puts 0.16.1 back and runs it; the central
+	// hears update.failed (rolled back).
+	script := filepath.Join(bins, "lockerd-0.16.3")
+	os.WriteFile(script, []byte("#!/bin/sh\nif [ \"$1\" = -version ]; then echo 0.16.3; exit 0; fi\necho 'panic: not today' >&2\nexit 2\n"), 0o755)
+	add("0.16.3", script)
+	rollout("0.16.3", []string{lockerID}, []int{100})
+	select {
+	case <-d.done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("lockerd did not run the new build\n%s", d.logs())
+	}
+	d = launchBin(t, installed, c.Config, nil) // systemd's Restart=
+	if ro := result("0.16.3", "failed"); !strings.Contains(ro.Reasons[lockerID], "did not come up healthy") {
+		t.Fatalf("a build that dies at start: %v", ro.Reasons)
+	}
+	if target, _ := os.Readlink(filepath.Join(filepath.Dir(c.Config), "versions", "current")); !strings.HasSuffix(target, "0.16.1/lockerd") {
+		t.Fatalf("after the rollback current → %q", target)
+	}
+	if !strings.Contains(d.logs(), `"version":"0.16.1"`) {
+		t.Fatalf("not running 0.16.1 after the rollback:\n%s", d.logs())
 	}
 }
 
