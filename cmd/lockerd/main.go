@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -55,9 +56,28 @@ func main() {
 	boltstore.RunChildCheck(os.Args)
 	cfgPath := flag.String("config", config.DefaultPath, "config file")
 	showVersion := flag.Bool("version", false, "print the version and exit")
+	provScanners := flag.String("provision-scanners", "", "with no config yet: the serial scanners to read a provisioning QR code from, comma-separated (default: every /dev/serial/by-id device)")
 	flag.Parse()
 	if *showVersion {
 		fmt.Println(version)
+		return
+	}
+	if _, err := os.Stat(*cfgPath); errors.Is(err, os.ErrNotExist) {
+		log := newLogger("info")
+		ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
+		var ports []string
+		if *provScanners != "" {
+			ports = strings.Split(*provScanners, ",")
+		}
+		err := unprovisioned(ctx, *cfgPath, ports, log)
+		stop()
+		if errors.Is(err, errProvisioned) {
+			reexec()
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "lockerd: %v\n", err)
+			os.Exit(2)
+		}
 		return
 	}
 	// A configuration the central pushed is on probation, or is rolled

@@ -18,8 +18,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lockerd/lockerd/cmd/internal/hubproc"
+	"github.com/lockerd/lockerd/drivers/serialscan/serialtest"
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
@@ -214,4 +216,48 @@ keys: {signing_key_file: central.key, pickup_key_file: pickup.key}
 	if err != nil || len(toks) != 2 || toks[0].UsedAt.IsZero() || toks[1].UsedAt.IsZero() {
 		t.Fatalf("tokens: %+v %v", toks, err)
 	}
+
+	// A second blank cabinet, provisioned by scanning the token's QR code
+	// on its scanner while lockerd runs unprovisioned.
+	c2 := newCabinet(t, "0s")
+	raw2, _ := os.ReadFile(c2.Config)
+	template2 := filepath.Join(dir, "cabinet2.yaml")
+	os.WriteFile(template2, raw2, 0o600)
+	out, err = hubCLI("provision", "create", "--locker", "e2e-02", "--config", template2, "--central", "http://"+addr)
+	if err != nil {
+		t.Fatal(out)
+	}
+	// The QR code's text, as lockerhub provision create encodes it.
+	token2 := regexp.MustCompile(`lhp_[0-9a-f]{16}_[0-9a-f]{64}`).FindString(out)
+	uri := "lockerd-provision:?" + url.Values{"central": {"http://" + addr}, "locker": {"e2e-02"}, "token": {token2}}.Encode()
+	etc2 := filepath.Join(dir, "etc2")
+	os.MkdirAll(etc2, 0o755)
+	qrScanner := filepath.Join(dir, "usb-QR-scanner")
+	pty := serialtest.Plug(t, qrScanner)
+	stopScanning := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stopScanning:
+				return
+			case <-time.After(300 * time.Millisecond):
+				pty.Write([]byte("]Q1" + uri + "\r\n"))
+			}
+		}
+	}()
+	d2 := launchBin(t, lockerdBin, filepath.Join(etc2, "lockerd.yaml"), nil,
+		"/bin/sh", "-c", `exec "$0" "$@" -provision-scanners `+qrScanner)
+	close(stopScanning)
+	if !strings.Contains(d2.logs(), "not provisioned: scan the provisioning QR code") || !strings.Contains(d2.logs(), "provisioned: lockerd starts") {
+		t.Fatalf("unprovisioned mode:\n%s", d2.logs())
+	}
+	until(t, "the second cabinet online at the hub", func() bool {
+		ls, _ := api.Lockers()
+		for _, l := range ls {
+			if l.ID == "e2e-02" && l.Online {
+				return true
+			}
+		}
+		return false
+	})
 }

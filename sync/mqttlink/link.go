@@ -327,12 +327,33 @@ func (k *Link) Run(ctx context.Context) error {
 func (k *Link) housekeeping(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
+	idle := time.NewTicker(5 * time.Second)
+	defer idle.Stop()
+	var downSince time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			k.expireStaged(k.now())
+		case <-idle.C:
+			// Down, and paho is not trying either (neither connecting nor
+			// reconnecting): its state machine lost a race between its own
+			// reconnect and ours (the central's chaos test caught a locker
+			// that never came back). Connect again.
+			if up, _ := k.isConnected(); up || k.client.IsConnected() {
+				downSince = time.Time{}
+				continue
+			}
+			if downSince.IsZero() {
+				downSince = time.Now()
+				continue
+			}
+			if time.Since(downSince) >= 10*time.Second {
+				k.log.Warn("mqtt down and no connection being tried: connecting again", "down_for", time.Since(downSince).Round(time.Second))
+				downSince = time.Time{}
+				k.client.Connect()
+			}
 		}
 	}
 }

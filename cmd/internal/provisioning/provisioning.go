@@ -1,0 +1,169 @@
+// Package provisioning is a blank cabinet's side of provisioning: with a
+// one-time token (or the text of its QR code) it fetches its identity,
+// keys, broker credentials and configuration from the hub and writes
+// them. lockerctl provision and lockerd's unprovisioned mode use it.
+package provisioning
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/lockerd/lockerd/cmd/internal/atomicfile"
+	"github.com/lockerd/lockerd/cmd/internal/config"
+	"github.com/lockerd/lockerd/sync/hub"
+)
+
+// Args is what provisioning needs: the hub, the locker id and the token
+// (or the text of the token's QR code), where to write, and a CA for the
+// hub's HTTPS certificate.
+type Args struct {
+	Central, Locker, Token, URI, Dir, CA string
+	Force                                bool
+}
+
+// maxProvisionReply bounds the hub's answer (a configuration, keys).
+const maxProvisionReply = 1 << 20
+
+// Run provisions this cabinet: it fetches its identity from the hub with
+// the one-time token and writes it to a.Dir (the configuration last). It
+// returns the configuration's path.
+func Run(a Args, out io.Writer) (string, error) {
+	return filepath.Join(a.Dir, filepath.Base(config.DefaultPath)), run(a, out)
+}
+
+func run(a Args, out io.Writer) error {
+	if a.URI != "" {
+		u, err := url.Parse(strings.TrimSpace(a.URI))
+		if err != nil || u.Scheme != "lockerd-provision" {
+			return errors.New("--uri: not a provisioning QR code (lockerd-provision:?…)")
+		}
+		q := u.Query()
+		a.Central, a.Locker, a.Token = q.Get("central"), q.Get("locker"), q.Get("token")
+	}
+	if a.Central == "" || a.Locker == "" || a.Token == "" {
+		return errors.New("want --central URL --locker ID --token TOKEN (or --uri QR-TEXT)")
+	}
+	_, secret, err := hub.SplitProvisionToken(a.Token)
+	if err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(a.Dir, filepath.Base(config.DefaultPath))
+	if _, err := os.Stat(cfgPath); err == nil && !a.Force {
+		return fmt.Errorf("%s exists: this cabinet is provisioned already (--force to replace it)", cfgPath)
+	}
+	// The cabinet's own key pair: its identity from now on (the hub keeps
+	// the public key with its credentials).
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	if a.CA != "" {
+		pem, err := os.ReadFile(a.CA)
+		if err != nil {
+			return err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("--ca %s: no PEM certificate in it", a.CA)
+		}
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	}
+	reqBody, _ := json.Marshal(hub.ProvisionRequest{Locker: a.Locker, Token: a.Token, PublicKey: base64.StdEncoding.EncodeToString(pub)})
+	resp, err := client.Post(strings.TrimSuffix(a.Central, "/")+"/v1/provision", "application/json", bytes.NewReader(reqBody))
+	if err != nil {
+		return fmt.Errorf("the hub cannot be reached: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxProvisionReply+1))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(raw, &e) == nil && e.Error != "" {
+			return fmt.Errorf("refused by the hub (%d): %s", resp.StatusCode, e.Error)
+		}
+		return fmt.Errorf("refused by the hub: %s", resp.Status)
+	}
+	if len(raw) > maxProvisionReply {
+		return errors.New("the hub's answer is over 1 MB: not installed")
+	}
+	var rep hub.ProvisionReply
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return fmt.Errorf("the hub's answer is not readable: %w", err)
+	}
+	bodyRaw, err := base64.StdEncoding.DecodeString(rep.Body)
+	mac, merr := hex.DecodeString(rep.MAC)
+	want, _ := hex.DecodeString(hub.ProvisionMAC(secret, bodyRaw))
+	if err != nil || merr != nil || !hmac.Equal(mac, want) {
+		return errors.New("the hub's answer does not match the token (altered on the way, or not from the hub that made the token): nothing installed")
+	}
+	var body hub.ProvisionBody
+	if err := json.Unmarshal(bodyRaw, &body); err != nil {
+		return fmt.Errorf("the hub's answer: %w", err)
+	}
+	if body.Locker != a.Locker {
+		return fmt.Errorf("the hub's answer is for locker %q, not %q: nothing installed", body.Locker, a.Locker)
+	}
+	if err := os.MkdirAll(a.Dir, 0o755); err != nil {
+		return err
+	}
+	// Secrets 0600, the rest 0644; each written whole (a temporary file
+	// renamed), the configuration last: a cabinet with a configuration
+	// has everything it names.
+	files := []struct {
+		name string
+		data []byte
+		mode os.FileMode
+	}{
+		{hub.ProvIdentityFile, []byte(hex.EncodeToString(priv.Seed()) + "\n"), 0o600},
+		{hub.ProvPickupKeyFile, []byte(body.PickupKeyHex + "\n"), 0o600},
+		{hub.ProvPasswordFile, []byte(body.Password + "\n"), 0o600},
+	}
+	if body.BrokerCA != "" {
+		files = append(files, struct {
+			name string
+			data []byte
+			mode os.FileMode
+		}{hub.ProvBrokerCAFile, []byte(body.BrokerCA), 0o644})
+	}
+	for _, f := range files {
+		if err := atomicfile.Write(filepath.Join(a.Dir, f.name), f.data, f.mode); err != nil {
+			return err
+		}
+	}
+	tmpCfg := cfgPath + ".new"
+	if err := atomicfile.Write(tmpCfg, []byte(body.Config), 0o640); err != nil {
+		return err
+	}
+	cfg, err := config.Load(tmpCfg)
+	if err != nil {
+		os.Remove(tmpCfg)
+		return fmt.Errorf("the configuration from the hub does not validate here: %w", err)
+	}
+	if err := os.Rename(tmpCfg, cfgPath); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "provisioned: locker %s, %d compartments, broker %s\nwritten: %s and its keys in %s\nstart lockerd: systemctl restart lockerd (or lockerd -config %s)\n",
+		cfg.Locker.ID, len(cfg.Compartments), strings.Join(body.BrokerURLs, ", "), cfgPath, a.Dir, cfgPath)
+	return nil
+}
