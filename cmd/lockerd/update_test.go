@@ -158,6 +158,28 @@ func TestSoftwareUpdate(t *testing.T) {
 		t.Fatal("lockerd does not answer after the refused updates")
 	}
 
+	// A build that starts but cannot be healthy on its probation (the
+	// broker is down while it comes up): the previous version runs again
+	// by itself, and says so once the broker is back. The locker is kept
+	// busy (a door open) until the broker is down, so that the new version
+	// starts then.
+	v164 := buildVersion(t, bins, "0.16.4")
+	add("0.16.4", v164)
+	d.sim("open", "C01") // a door open: not idle
+	rollout("0.16.4", []string{lockerID}, []int{100})
+	until(t, "the update accepted", func() bool { return strings.Contains(d.logs(), "update to 0.16.4 accepted") })
+	mq.Stop()
+	readies := d.readyCount()
+	d.sim("close", "C01")
+	d.reattach(readies+2, 90*time.Second) // 0.16.4, then 0.16.1 again
+	mq.Start()
+	if ro := result("0.16.4", "failed"); !strings.Contains(ro.Reasons[lockerID], "not healthy within 10s") {
+		t.Fatalf("an unhealthy version: %v", ro.Reasons)
+	}
+	if target, _ := os.Readlink(filepath.Join(filepath.Dir(c.Config), "versions", "current")); !strings.HasSuffix(target, "0.16.1/lockerd") {
+		t.Fatalf("after the rollback current → %q", target)
+	}
+
 	// A build that answers its version but dies when it runs: lockerd is
 	// gone; systemd starts the packaged binary again, which finds the
 	// probation unfinished, puts 0.16.1 back and runs it; the central
