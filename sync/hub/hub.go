@@ -90,10 +90,10 @@ type Hub struct {
 	leader     atomic.Bool  // holds the leader lease (replicas.go)
 	heardAt    atomic.Int64 // when its own heartbeat last came back (or it connected), unix ns
 	metrics    *hubMetrics
-	ilsAlarmAt atomic.Int64 // when the last ILS login alarm was raised, unix ns
-	opens      RateLimiter  // remote opens per token
-	cards      RateLimiter  // card checks per locker
-	provisions RateLimiter  // provisioning attempts per address
+	ilsAlarmAt atomic.Int64     // when the last ILS login alarm was raised, unix ns
+	opens      RateLimiter      // remote opens per token
+	cards      RateLimiter      // card checks per locker
+	provisions RateLimiter      // provisioning attempts per address
 	cardSlots  chan struct{}
 	hookClient *http.Client
 
@@ -215,6 +215,7 @@ func (h *Hub) newClient() mqtt.Client {
 			} else {
 				h.subscribed.Store(true)
 			}
+			store.WaitResumed(2 * time.Second) // (see pahostore.MarkConnect)
 			c.Publish(statusTopic, 1, true, h.centralStatus(true))
 			h.log.Info("hub connected to broker")
 			h.heardAt.Store(time.Now().UnixNano()) // the heartbeat check starts now (see heartbeat)

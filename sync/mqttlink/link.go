@@ -100,6 +100,8 @@ type Link struct {
 	centralOnline bool
 	runCtx        context.Context // Run's, once it runs
 
+	pstore *pahostore.Store // paho's store of the client
+
 	cardMu    sync.Mutex
 	cardWaits map[string]chan protocol.RespPatron // card checks waiting for the central, by request id
 }
@@ -197,6 +199,7 @@ func (k *Link) status(online bool) ([]byte, error) {
 
 func (k *Link) options() (*mqtt.ClientOptions, error) {
 	store := pahostore.New()
+	k.pstore = store
 	o := mqtt.NewClientOptions()
 	for _, b := range k.cfg.Brokers {
 		o.AddBroker(b)
@@ -265,6 +268,7 @@ func (k *Link) onConnect(c mqtt.Client) {
 		return
 	}
 	st, _ := k.l.SyncState()
+	k.pstore.WaitResumed(2 * time.Second) // (see pahostore.MarkConnect)
 	c.Publish(k.topics.Status(), 1, true, birth)
 	k.mu.Lock()
 	k.connected = true

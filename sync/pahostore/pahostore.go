@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"reflect"
 	"sync"
+	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
@@ -15,31 +16,43 @@ type Store struct {
 	mu      sync.Mutex
 	open    bool
 	packets map[string]packets.ControlPacket
-	gens    map[string]uint64 // the connection attempt each packet was put during
-	gen     uint64            // counts connection attempts (MarkConnect)
+	gen     uint64 // counts connection attempts (MarkConnect)
+	resumed uint64 // the attempt whose connection's resume took its snapshot (All)
 }
 
 var _ mqtt.Store = (*Store)(nil)
 
 // New returns an empty store; paho opens it when the client connects.
-func New() *Store {
-	return &Store{packets: map[string]packets.ControlPacket{}, gens: map[string]uint64{}}
-}
+func New() *Store { return &Store{packets: map[string]packets.ControlPacket{}} }
 
-// MarkConnect starts a connection attempt: All (what paho resumes on the
-// connection) lists only what was put before it. A publish made once the
-// connection is being made — from the connect handler, which paho starts
-// beside its resume, or by any other goroutine — goes out on its own; if
-// resume took it as well, its PUBACK could complete its token while
-// resume's claim of the same message id completes it too, and paho's
-// token closes its channel twice: a panic (seen in CI,
-// TestPublishFromConnectHandler). Call it from the client's
-// connection-attempt handler (SetConnectionAttemptHandler), which paho
-// runs before it dials, on every connect and reconnect.
+// MarkConnect starts a connection attempt (paho's connection-attempt
+// handler calls it, before it dials, on every connect and reconnect).
+// On a connection, paho starts the connect handler and then resumes the
+// store (All): a publish the handler makes before resume takes its
+// snapshot is sent on the connection AND claimed by resume, and its
+// PUBACK and the claim complete one token twice — paho closes a channel
+// twice and the process panics (seen in CI, TestPublishFromConnectHandler).
+// A connect handler waits for WaitResumed before it publishes.
 func (s *Store) MarkConnect() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.gen++
+}
+
+// WaitResumed waits (at most timeout: a clean session is never resumed)
+// until paho has taken the snapshot of what to resume on the connection
+// of the latest attempt; a publish made after it is sent once.
+func (s *Store) WaitResumed(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		done := s.resumed >= s.gen
+		s.mu.Unlock()
+		if done {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // AttemptHandler is MarkConnect as paho's connection-attempt handler.
@@ -64,7 +77,6 @@ func (s *Store) Put(key string, m packets.ControlPacket) {
 		return
 	}
 	s.packets[key] = clone(m)
-	s.gens[key] = s.gen
 }
 
 // Get returns a copy of the packet kept under key, or nil.
@@ -87,10 +99,9 @@ func (s *Store) All() []string {
 	}
 	keys := make([]string, 0, len(s.packets))
 	for k := range s.packets {
-		if s.gens[k] < s.gen || s.gen == 0 {
-			keys = append(keys, k)
-		}
+		keys = append(keys, k)
 	}
+	s.resumed = s.gen // paho resumes what All lists (only resume calls it)
 	return keys
 }
 
@@ -100,7 +111,6 @@ func (s *Store) Del(key string) {
 	defer s.mu.Unlock()
 	if s.open {
 		delete(s.packets, key)
-		delete(s.gens, key)
 	}
 }
 
@@ -117,7 +127,7 @@ func (s *Store) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.packets = map[string]packets.ControlPacket{}
-	s.gens = map[string]uint64{}
+	s.resumed = s.gen // a clean session: nothing to resume
 }
 
 // clone copies the packet struct: its fixed header (where DUP lives) and

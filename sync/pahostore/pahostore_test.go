@@ -111,6 +111,7 @@ func TestPublishFromConnectHandler(t *testing.T) {
 		o := mqtt.NewClientOptions().AddBroker(mq.URL).SetClientID(fmt.Sprintf("handler-%d", i)).
 			SetCleanSession(false).SetConnectRetry(true).SetStore(store).SetConnectionAttemptHandler(store.AttemptHandler)
 		o.SetOnConnectHandler(func(c mqtt.Client) {
+			store.WaitResumed(2 * time.Second) // as the link and the hub do
 			for j := range each {
 				c.Publish(fmt.Sprintf("handler/%d/%d", i, j), 1, false, []byte("x"))
 			}
@@ -189,29 +190,36 @@ func TestResumeWhilePublishing(t *testing.T) {
 	t.Logf("%d publishes acknowledged across %d broker kills, %d connects", publishers*each, kills, connects.Load())
 }
 
-// TestResumeTakesOnlyEarlierConnections: what was put during a connection
-// attempt is not resumed on it (it goes out on its own: resuming it too
-// lets its PUBACK and resume's claim complete one token twice), only on
-// the next.
-func TestResumeTakesOnlyEarlierConnections(t *testing.T) {
+// TestWaitResumed: a connect handler waits until the store was resumed
+// on the latest attempt's connection (or cleared, for a clean session),
+// and not longer than it is told.
+func TestWaitResumed(t *testing.T) {
 	s := pahostore.New()
 	s.Open()
-	s.Put("o.1", publish(1))
-	if got := s.All(); len(got) != 1 {
-		t.Fatalf("before any attempt: %v", got)
+	s.MarkConnect()
+	resumed := make(chan struct{})
+	go func() {
+		s.WaitResumed(time.Minute)
+		close(resumed)
+	}()
+	select {
+	case <-resumed:
+		t.Fatal("done waiting before the resume")
+	case <-time.After(50 * time.Millisecond):
+	}
+	s.All() // paho's resume takes its snapshot
+	select {
+	case <-resumed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("still waiting after the resume")
 	}
 	s.MarkConnect()
-	s.Put("o.2", publish(2)) // from the connect handler, say
-	if got := s.All(); len(got) != 1 || got[0] != "o.1" {
-		t.Fatalf("resume of the first connection would take %v, want [o.1]", got)
-	}
-	s.MarkConnect() // the connection was lost before o.2's PUBACK
-	if got := s.All(); len(got) != 2 {
-		t.Fatalf("the next connection resumes %v, want both", got)
-	}
-	s.Del("o.1")
-	s.Put("o.2", publish(2)) // sent again on this connection
-	if got := s.All(); len(got) != 0 {
-		t.Fatalf("after resending on this connection: %v", got)
+	s.Reset() // a clean session: nothing is resumed
+	s.WaitResumed(time.Minute)
+	s.MarkConnect()
+	start := time.Now()
+	s.WaitResumed(100 * time.Millisecond)
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("waited past its bound")
 	}
 }
