@@ -90,10 +90,10 @@ type Hub struct {
 	leader     atomic.Bool  // holds the leader lease (replicas.go)
 	heardAt    atomic.Int64 // when its own heartbeat last came back (or it connected), unix ns
 	metrics    *hubMetrics
-	ilsAlarmAt atomic.Int64     // when the last ILS login alarm was raised, unix ns
-	opens      RateLimiter      // remote opens per token
-	cards      RateLimiter      // card checks per locker
-	provisions RateLimiter      // provisioning attempts per address
+	ilsAlarmAt atomic.Int64 // when the last ILS login alarm was raised, unix ns
+	opens      RateLimiter  // remote opens per token
+	cards      RateLimiter  // card checks per locker
+	provisions RateLimiter  // provisioning attempts per address
 	cardSlots  chan struct{}
 	hookClient *http.Client
 
