@@ -221,9 +221,8 @@ func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (Provi
 		h.log.Warn("provisioning refused", "locker", req.Locker, "from", from, "why", err.Msg)
 		return ProvisionReply{}, err
 	}
-	rest, ok := strings.CutPrefix(req.Token, provisionPrefix)
-	id, secret, ok2 := strings.Cut(rest, "_")
-	if !ok || !ok2 || len(id) != 16 || len(secret) != 64 {
+	id, secret, err := SplitProvisionToken(req.Token)
+	if err != nil {
 		return refuse(403, "not a provisioning token (lhp_…): check what was typed or scanned")
 	}
 	if pk, err := base64.StdEncoding.DecodeString(req.PublicKey); err != nil || len(pk) != 32 {
@@ -235,7 +234,7 @@ func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (Provi
 	password := randomHex(32)
 	var rec ProvisionToken
 	var refusal *ProvisionError
-	err := h.store.Update(func(tx Tx) error {
+	err = h.store.Update(func(tx Tx) error {
 		refusal = nil
 		found, err := tx.Doc(DocProvision, id, &rec)
 		switch {

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -82,7 +83,7 @@ func (h *Hub) AddArtifact(version, arch string, r io.Reader, rollback bool, by s
 	if !versionRe.MatchString(version) {
 		return protocol.Manifest{}, fmt.Errorf("version %q: want MAJOR.MINOR.PATCH (with an optional -suffix)", version)
 	}
-	if !contains(Arches, arch) {
+	if !slices.Contains(Arches, arch) {
 		return protocol.Manifest{}, fmt.Errorf("architecture %q: want one of %s", arch, strings.Join(Arches, ", "))
 	}
 	if h.cfg.ReleasesDir == "" {
@@ -154,7 +155,7 @@ func (h *Hub) Releases() ([]Release, error) {
 
 // ArtifactPath is the file of a release's binary (for serving it).
 func (h *Hub) ArtifactPath(version, arch string) (string, error) {
-	if !versionRe.MatchString(version) || !contains(Arches, arch) || h.cfg.ReleasesDir == "" {
+	if !versionRe.MatchString(version) || !slices.Contains(Arches, arch) || h.cfg.ReleasesDir == "" {
 		return "", errors.New("no such release")
 	}
 	p := filepath.Join(h.releaseDir(version), arch)
@@ -355,15 +356,6 @@ func (h *Hub) updateFromEvent(tx Tx, lockerID string, e protocol.Event, data any
 // AlarmUpdateFailed: a locker's software update failed (it runs its
 // previous version).
 const AlarmUpdateFailed = "update.failed"
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
 
 // ReleasesDir is where this hub keeps the releases' binaries.
 func (h *Hub) ReleasesDir() string { return h.cfg.ReleasesDir }
