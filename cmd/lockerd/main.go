@@ -59,7 +59,10 @@ func main() {
 	provScanners := flag.String("provision-scanners", "", "with no config yet: the serial scanners to read a provisioning QR code from, comma-separated (default: every /dev/serial/by-id device)")
 	flag.Parse()
 	if *showVersion {
+		// The second line is what an update checks before it hands the
+		// store over to this build (update.go, storeSchemas).
 		fmt.Println(version)
+		fmt.Printf("store schema %d (runs on %d to %d)\n", boltstore.NewestSchema(), boltstore.OldestSchema(), boltstore.NewestSchema())
 		return
 	}
 	if _, err := os.Stat(*cfgPath); errors.Is(err, os.ErrNotExist) {
@@ -234,11 +237,18 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, rc *remoteCo
 	if err := checkStore(ctx, cfg.StorePath(), log); err != nil {
 		return err
 	}
-	store, err := boltstore.Open(cfg.StorePath(), boltstore.Options{LockTimeout: time.Second})
+	// A software update on probation runs on the store as the version
+	// before left it: the upgrade waits until it is healthy (update.go).
+	onProbation := updateOnProbation(cfg.Update)
+	store, err := boltstore.Open(cfg.StorePath(), boltstore.Options{LockTimeout: time.Second, KeepSchema: onProbation})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	if store.Schema() < boltstore.NewestSchema() {
+		log.Info("store schema kept during the update's probation: upgraded once this version is healthy",
+			"schema", store.Schema(), "this_version_writes", boltstore.NewestSchema())
+	}
 
 	l, err := locker.New(cfg.Settings(), store, hw, cfg.PickupKey, locker.SystemClock{}, log)
 	if err != nil {
@@ -272,7 +282,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, rc *remoteCo
 		}
 		var upd mqttlink.Updater
 		if cfg.Update != nil {
-			u, err := newUpdater(cfg, l, log, rc.restart, gctx)
+			u, err := newUpdater(cfg, l, store, log, rc.restart, gctx)
 			if err != nil {
 				return err
 			}
@@ -381,6 +391,6 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, rc *remoteCo
 	})
 	notifyReady(log)
 	log.Info("ready", "locker", cfg.Locker.ID, "api", ln.Addr().String(), "api_token_file", tokenFile, "store", store.Path(), "boot", store.Boot(),
-		"backend", cfg.Hardware.Backend, "version", version)
+		"backend", cfg.Hardware.Backend, "version", version, "store_schema", store.Schema())
 	return g.Wait()
 }

@@ -13,7 +13,11 @@ package main
 // otherwise current points back at the previous binary, which runs again
 // and records update.failed. A start during the probation (lockerd
 // stopped or crashed, and systemd started the packaged binary) rolls
-// back as well. Files in update.dir:
+// back as well. The store's schema moves forward only once the new
+// version is healthy (until then it runs on the schema the version before
+// left, boltstore.Options.KeepSchema), and a rollback release to a build
+// of an older schema gets the store brought back to it before it runs
+// (storeSchemas, from the new binary's -version). Files in update.dir:
 //
 //	VERSION/lockerd   each version's binary
 //	current           → the binary to run
@@ -47,6 +51,7 @@ import (
 
 	"github.com/lockerd/lockerd/cmd/internal/config"
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/boltstore"
 	"github.com/lockerd/lockerd/sync/mqttlink"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -58,6 +63,44 @@ type pendingUpdate struct {
 	To       string `json:"to"`
 	ToPath   string `json:"to_path"`
 	Tries    int    `json:"tries"`
+}
+
+// updateOnProbation reports whether this version is a software update on
+// its probation: it then runs on the store without upgrading its schema
+// (boltstore.Options.KeepSchema), so that a rollback finds it as it was.
+func updateOnProbation(u *config.Update) bool {
+	if u == nil {
+		return false
+	}
+	raw, err := os.ReadFile(filepath.Join(u.Dir, "update.pending"))
+	if err != nil {
+		return false
+	}
+	var p pendingUpdate
+	return json.Unmarshal(raw, &p) == nil && p.To == version
+}
+
+// schemaStore is what an update asks of the store: the schema it is in,
+// the upgrade once healthy, and the way back for an older release.
+type schemaStore interface {
+	Schema() int
+	Upgrade() error
+	Downgrade(to int) error
+}
+
+// storeSchemas reads the store schemas a build says it runs on, from the
+// second line of its -version (main.go): the schema it writes, and the
+// oldest it runs on without upgrading. A build from before that line
+// (lockerd 0.16) writes and reads schema 2 only.
+func storeSchemas(out string) (newest, oldest int) {
+	lines := strings.SplitN(out, "\n", 3)
+	if len(lines) >= 2 {
+		var n, o, n2 int
+		if k, _ := fmt.Sscanf(strings.TrimSpace(lines[1]), "store schema %d (runs on %d to %d)", &n, &o, &n2); k == 3 && o <= n && n == n2 && o >= 1 {
+			return n, o
+		}
+	}
+	return 2, 2
 }
 
 // rejectedUpdate is update.rejected.
@@ -188,6 +231,7 @@ type updater struct {
 	u        *config.Update
 	keys     []ed25519.PublicKey
 	l        *locker.Locker
+	store    schemaStore
 	log      *slog.Logger
 	client   *http.Client
 	restart  func()
@@ -200,9 +244,9 @@ type updater struct {
 
 var _ mqttlink.Updater = (*updater)(nil)
 
-func newUpdater(cfg *config.Config, l *locker.Locker, log *slog.Logger, restart func(), ctx context.Context) (*updater, error) {
+func newUpdater(cfg *config.Config, l *locker.Locker, store schemaStore, log *slog.Logger, restart func(), ctx context.Context) (*updater, error) {
 	u := cfg.Update
-	up := &updater{u: u, l: l, log: log, restart: restart, ctx: ctx, idleWait: time.Hour,
+	up := &updater{u: u, l: l, store: store, log: log, restart: restart, ctx: ctx, idleWait: time.Hour,
 		client: &http.Client{Timeout: 10 * time.Minute}}
 	for _, k := range []ed25519.PublicKey{cfg.CentralKey, cfg.CentralNextKey} {
 		if k != nil {
@@ -303,9 +347,23 @@ func (up *updater) install(m protocol.Manifest) {
 	ctx, cancel := context.WithTimeout(up.ctx, 20*time.Second)
 	out, err := exec.CommandContext(ctx, bin, "-version").Output()
 	cancel()
-	if got := strings.TrimSpace(string(out)); err != nil || strings.TrimPrefix(got, "v") != strings.TrimPrefix(m.Version, "v") {
+	if got, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n"); err != nil || strings.TrimPrefix(got, "v") != strings.TrimPrefix(m.Version, "v") {
 		os.Remove(bin)
 		fail(fmt.Sprintf("the new binary does not start (asked for its version: %q, %v)", got, err))
+		return
+	}
+	// The store must be in a schema the new version runs on: one it
+	// writes or keeps (it upgrades only once healthy), or, for an older
+	// release, one this build brings the store back to before it hands
+	// over.
+	newest, oldest := storeSchemas(string(out))
+	cur := up.store.Schema()
+	switch {
+	case cur < oldest:
+		fail(fmt.Sprintf("version %s runs on store schema %d or newer and this store is in schema %d: update through a version between (one that runs on schema %d)", m.Version, oldest, cur, cur))
+		return
+	case cur > newest && newest < boltstore.OldestSchema():
+		fail(fmt.Sprintf("version %s reads store schema %d at most and this store is in schema %d; this lockerd can bring it back only to schema %d: refused", m.Version, newest, cur, boltstore.OldestSchema()))
 		return
 	}
 	self, err := os.Executable()
@@ -319,6 +377,16 @@ func (up *updater) install(m protocol.Manifest) {
 	if err := writeJSONFile(filepath.Join(up.u.Dir, "update.pending"), pendingUpdate{From: version, FromPath: self, To: m.Version, ToPath: bin}); err != nil {
 		fail(err.Error())
 		return
+	}
+	if cur > newest {
+		// Brought back now; this build runs on it until it hands over
+		// (and upgrades it again at its next start, should it run again).
+		if err := up.store.Downgrade(newest); err != nil {
+			os.Remove(filepath.Join(up.u.Dir, "update.pending"))
+			fail(err.Error())
+			return
+		}
+		up.log.Info("store brought back to the schema of the older release", "schema", newest, "from", cur, "version", m.Version)
 	}
 	if err := setCurrent(up.u.Dir, bin); err != nil {
 		os.Remove(filepath.Join(up.u.Dir, "update.pending"))
@@ -430,6 +498,17 @@ func (up *updater) settleUpdate(healthy func() error, done <-chan struct{}) {
 			os.Remove(filepath.Join(dir, "update.pending"))
 			up.l.RecordUpdateApplied(locker.UpdateApplied{Version: p.To, From: p.From})
 			up.log.Info("software update applied", "version", p.To, "from", p.From)
+			// Only now forward: the version before can no longer be
+			// rolled back to (a rollback release brings it back down).
+			if from := up.store.Schema(); from < boltstore.NewestSchema() {
+				if err := up.store.Upgrade(); err != nil {
+					// Still running on the kept schema; the next start
+					// upgrades it or says why it cannot.
+					up.log.Error("store not upgraded after the update", "err", err)
+				} else {
+					up.log.Info("store upgraded", "schema", boltstore.NewestSchema(), "from", from)
+				}
+			}
 			return
 		}
 		select {

@@ -18,14 +18,34 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 )
 
-// buildVersion builds lockerd stamped with version v into dir.
-func buildVersion(t *testing.T, dir, v string) string {
+// buildVersion builds lockerd stamped with version v into dir, with the
+// build tags given (lockerd_schema3: a build of the next store schema).
+func buildVersion(t *testing.T, dir, v string, tags ...string) string {
 	t.Helper()
 	out := filepath.Join(dir, "lockerd-"+v)
-	if msg, err := exec.Command("go", "build", "-ldflags", "-X main.version="+v, "-o", out, ".").CombinedOutput(); err != nil {
+	if msg, err := exec.Command("go", "build", "-tags", strings.Join(tags, ","), "-ldflags", "-X main.version="+v, "-o", out, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build %s: %v\n%s", v, err, msg)
 	}
 	return out
+}
+
+func TestStoreSchemas(t *testing.T) {
+	for _, tc := range []struct {
+		out            string
+		newest, oldest int
+	}{
+		{"0.17.0\nstore schema 3 (runs on 2 to 3)\n", 3, 2},
+		{"0.17.0\nstore schema 2 (runs on 2 to 2)", 2, 2},
+		{"0.16.3\n", 2, 2}, // before the line: 0.16
+		{"0.16.3", 2, 2},   // no new line at all
+		{"0.17.0\nstore schema 3 (runs on 4 to 3)\n", 2, 2}, // nonsense: as before the line
+		{"0.17.0\nstore schema 3 (runs on 0 to 3)\n", 2, 2},
+		{"0.17.0\nstore schema x\n", 2, 2},
+	} {
+		if n, o := storeSchemas(tc.out); n != tc.newest || o != tc.oldest {
+			t.Errorf("storeSchemas(%q) = %d, %d; want %d, %d", tc.out, n, o, tc.newest, tc.oldest)
+		}
+	}
 }
 
 // TestSoftwareUpdate: releases added at the hub (each binary with a
@@ -66,17 +86,18 @@ func TestSoftwareUpdate(t *testing.T) {
 	d := launchBin(t, installed, c.Config, nil)
 	until(t, "online", func() bool { li, _ := h.Locker(lockerID); return li.Online })
 
-	add := func(v, file string) {
+	addAs := func(v, file string, rollback bool) {
 		t.Helper()
 		f, err := os.Open(file)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer f.Close()
-		if _, err := h.AddArtifact(v, "amd64", f, false, "test"); err != nil {
+		if _, err := h.AddArtifact(v, "amd64", f, rollback, "test"); err != nil {
 			t.Fatal(err)
 		}
 	}
+	add := func(v, file string) { t.Helper(); addAs(v, file, false) }
 	rollout := func(v string, lockers []string, stages []int) {
 		t.Helper()
 		if _, err := h.StartRollout(hub.NewRollout{Version: v, Lockers: lockers, Stages: stages}, "test"); err != nil {
@@ -162,8 +183,10 @@ func TestSoftwareUpdate(t *testing.T) {
 	// broker is down while it comes up): the previous version runs again
 	// by itself, and says so once the broker is back. The locker is kept
 	// busy (a door open) until the broker is down, so that the new version
-	// starts then.
-	v164 := buildVersion(t, bins, "0.16.4")
+	// starts then. It is a build of the next store schema (3): on
+	// probation it leaves the store in schema 2, which 0.16.1 reads again
+	// (it would refuse schema 3).
+	v164 := buildVersion(t, bins, "0.16.4", "lockerd_schema3")
 	add("0.16.4", v164)
 	d.sim("open", "C01") // a door open: not idle
 	rollout("0.16.4", []string{lockerID}, []int{100})
@@ -178,6 +201,10 @@ func TestSoftwareUpdate(t *testing.T) {
 	}
 	if target, _ := os.Readlink(filepath.Join(filepath.Dir(c.Config), "versions", "current")); !strings.HasSuffix(target, "0.16.1/lockerd") {
 		t.Fatalf("after the rollback current → %q", target)
+	}
+	if logs := d.logs(); !strings.Contains(logs, `"msg":"store schema kept during the update's probation: upgraded once this version is healthy","schema":2,"this_version_writes":3`) ||
+		strings.Contains(logs, `"msg":"store upgraded"`) || !strings.HasSuffix(lastReady(logs), `"version":"0.16.1","store_schema":2}`) {
+		t.Fatalf("the store's schema across an unhealthy update (want kept at 2, 0.16.1 ready on it):\n%s", logs)
 	}
 
 	// A build that answers its version but dies when it runs: lockerd is
@@ -203,6 +230,45 @@ func TestSoftwareUpdate(t *testing.T) {
 	if !strings.Contains(d.logs(), `"version":"0.16.1"`) {
 		t.Fatalf("not running 0.16.1 after the rollback:\n%s", d.logs())
 	}
+
+	// A build of the next store schema, healthy: the store moves to
+	// schema 3 only once its probation has ended. Then 0.16.1 again, as a
+	// rollback release: 0.17.0 brings the store back to schema 2 before
+	// 0.16.1 runs on it.
+	v170 := buildVersion(t, bins, "0.17.0", "lockerd_schema3")
+	add("0.17.0", v170)
+	rollout("0.17.0", []string{lockerID}, []int{100})
+	d.reattach(d.readyCount()+1, 60*time.Second)
+	result("0.17.0", "applied")
+	until(t, "the store upgraded after the probation", func() bool {
+		return strings.Contains(d.logs(), `"msg":"store upgraded","schema":3,"from":2`)
+	})
+	if !strings.HasSuffix(lastReady(d.logs()), `"version":"0.17.0","store_schema":2}`) {
+		t.Fatalf("0.17.0 upgraded the store before its probation ended:\n%s", d.logs())
+	}
+	add("0.16.1", v161) // not a rollback: refused as a downgrade
+	rollout("0.16.1", []string{lockerID}, []int{100})
+	result("0.16.1", "failed")
+	addAs("0.16.1", v161, true)
+	readies = d.readyCount()
+	rollout("0.16.1", []string{lockerID}, []int{100})
+	d.reattach(readies+1, 60*time.Second)
+	result("0.16.1", "applied")
+	logs := d.logs()
+	if !strings.Contains(logs, `"msg":"store brought back to the schema of the older release","schema":2,"from":3,"version":"0.16.1"`) ||
+		!strings.HasSuffix(lastReady(logs), `"version":"0.16.1","store_schema":2}`) {
+		t.Fatalf("the rollback release to a build of schema 2:\n%s", logs)
+	}
+}
+
+// lastReady is lockerd's last "ready" log line.
+func lastReady(logs string) string {
+	i := strings.LastIndex(logs, `"msg":"ready"`)
+	if i < 0 {
+		return ""
+	}
+	line, _, _ := strings.Cut(logs[i:], "\n")
+	return line
 }
 
 func mustRollouts(t *testing.T, h *hub.Hub) []hub.Rollout {

@@ -10,7 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -20,13 +20,6 @@ import (
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/boltkv"
 )
-
-// SchemaVersion is the layout this package reads and writes. Version 2
-// (lockerd 0.16): the code index maps one hash to several orders
-// (idx_codes), and orders are indexed by patron hash (idx_patron).
-// Version 1 stores are upgraded when opened for writing; an older lockerd
-// refuses a version 2 store rather than misread its code index.
-const SchemaVersion = 2
 
 var (
 	bMeta     = []byte("meta")
@@ -57,14 +50,20 @@ type Options struct {
 	// LockTimeout is how long to wait for another process's file lock.
 	LockTimeout time.Duration
 	ReadOnly    bool
+	// KeepSchema: a store of an older schema this build runs on
+	// (OldestSchema and newer) is not upgraded now but by Upgrade, once
+	// this build, a software update on probation, is healthy; until then
+	// the version before can take the store back as it left it.
+	KeepSchema bool
 }
 
 // Store is a locker.Store on a bbolt file.
 type Store struct {
-	db   *bolt.DB
-	path string
-	boot uint64
-	id   string
+	db     *bolt.DB
+	path   string
+	boot   uint64
+	id     string
+	schema atomic.Int32 // what the file is in (Schema)
 }
 
 var _ locker.Store = (*Store)(nil)
@@ -118,9 +117,17 @@ func Open(path string, opt Options) (*Store, error) {
 			if m == nil {
 				return fmt.Errorf("not a lockerd store (no meta bucket)")
 			}
-			if err := checkSchema(m.Get(kSchema)); err != nil {
+			n, err := readSchema(m)
+			if err != nil {
 				return err
 			}
+			switch {
+			case n > NewestSchema():
+				return errNewerSchema(n)
+			case n < OldestSchema():
+				return fmt.Errorf("schema version %d: start this lockerd on it once (it upgrades the store to version %d)", n, NewestSchema())
+			}
+			s.schema.Store(int32(n))
 			s.boot, s.id = boltkv.U64(m.Get(kBoot)), string(m.Get(kStoreID))
 			return nil
 		})
@@ -134,16 +141,24 @@ func Open(path string, opt Options) (*Store, error) {
 			}
 			m := tx.Bucket(bMeta)
 			if fresh {
-				if err := m.Put(kSchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
+				if err := putSchema(tx, NewestSchema()); err != nil {
 					return err
 				}
-			} else if v := m.Get(kSchema); string(v) == "1" {
-				if err := upgradeV1(tx); err != nil {
-					return fmt.Errorf("upgrading schema 1 to %d: %w", SchemaVersion, err)
-				}
-			} else if err := checkSchema(v); err != nil {
+			}
+			n, err := readSchema(m)
+			if err != nil {
 				return err
 			}
+			switch {
+			case n > NewestSchema():
+				return errNewerSchema(n)
+			case n < NewestSchema() && !(opt.KeepSchema && n >= OldestSchema()):
+				if err := migrateUp(tx, n); err != nil {
+					return err
+				}
+				n = NewestSchema()
+			}
+			s.schema.Store(int32(n))
 			if m.Get(kEndedIndex) == nil {
 				if err := indexEnded(tx); err != nil {
 					return err
@@ -168,23 +183,6 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("store %s: %w", path, err)
 	}
 	return s, nil
-}
-
-func checkSchema(v []byte) error {
-	if v == nil {
-		return fmt.Errorf("no schema version key")
-	}
-	n, err := strconv.Atoi(string(v))
-	if err != nil {
-		return fmt.Errorf("unreadable schema version %q", v)
-	}
-	if n == 1 && SchemaVersion == 2 {
-		return fmt.Errorf("schema version 1: start this lockerd on it once (it upgrades the store to version %d)", SchemaVersion)
-	}
-	if n != SchemaVersion {
-		return fmt.Errorf("schema version %d, this lockerd reads version %d", n, SchemaVersion)
-	}
-	return nil
 }
 
 // newStoreID is a random store identity: 16 hex digits.
@@ -425,31 +423,6 @@ func indexEnded(tx *bolt.Tx) error {
 		return err
 	}
 	return tx.Bucket(bMeta).Put(kEndedIndex, []byte{1})
-}
-
-// upgradeV1 turns a schema 1 store into this schema: the one-order code
-// index becomes idx_codes (idx_patron starts empty: no order from before
-// carries a patron hash).
-func upgradeV1(tx *bolt.Tx) error {
-	t := newTxn(tx)
-	old := tx.Bucket(bCodesV1)
-	if old != nil {
-		if err := old.ForEach(func(k, v []byte) error {
-			t.set(bCodes, pairKey(string(k), string(v)), nil, false)
-			return nil
-		}); err != nil {
-			return err
-		}
-	}
-	if err := t.flush(); err != nil {
-		return err
-	}
-	if old != nil {
-		if err := tx.DeleteBucket(bCodesV1); err != nil {
-			return err
-		}
-	}
-	return tx.Bucket(bMeta).Put(kSchema, []byte(strconv.Itoa(SchemaVersion)))
 }
 
 func (t *txn) PutOrder(o locker.Order) error {
