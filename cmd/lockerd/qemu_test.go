@@ -1,16 +1,24 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/lockerd/lockerd/drivers/hidscan"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/httpapi"
+	"github.com/lockerd/lockerd/locker/lockertest"
+	"github.com/lockerd/lockerd/sync/brokertest"
+	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/hubtest"
 )
 
 // TestPiBuildsUnderQemu cross-builds lockerd for the Raspberry Pi (arm64,
@@ -107,4 +115,108 @@ func hidFront(t *testing.T, c *cabinet) *os.File {
 		t.Fatal(err)
 	}
 	return w
+}
+
+// TestPiUpdateUnderQemu: the Pi builds (arm64, armv7) take a software
+// update under qemu-user. From a release carrying both Pi binaries, each
+// takes its own architecture's, refuses it while it has been altered at
+// the hub after signing, and installs, runs and confirms it once it is
+// the signed one. The new binary asked for its version, and lockerd
+// running itself again, are ARM binaries started by an ARM binary:
+// binfmt_misc hands them to qemu, as it would on the Pi to the CPU.
+func TestPiUpdateUnderQemu(t *testing.T) {
+	for _, name := range []string{"qemu-arm", "qemu-aarch64"} {
+		if b, err := os.ReadFile("/proc/sys/fs/binfmt_misc/" + name); err != nil || !strings.HasPrefix(string(b), "enabled") {
+			t.Fatalf("%s is not registered with binfmt_misc (%v): an updating Pi build starts ARM binaries itself. `make test` registers it as root (.ci/test-deps); by hand: mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc && cat /usr/lib/binfmt.d/%s.conf > /proc/sys/fs/binfmt_misc/register", name, err, name)
+		}
+	}
+	targets := []struct{ name, goarch, goarm, qemu string }{
+		{"arm64", "arm64", "", "qemu-aarch64-static"},
+		{"armv7", "arm", "7", "qemu-arm-static"},
+	}
+	bins := t.TempDir()
+	cross := func(goarch, goarm, v string) string {
+		out := filepath.Join(bins, "lockerd-"+goarch+goarm+"-"+v)
+		build := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version="+v, "-o", out, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch, "GOARM="+goarm)
+		if msg, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("cross build %s%s %s: %v\n%s", goarch, goarm, v, err, msg)
+		}
+		return out
+	}
+	older, newer := map[string]string{}, map[string]string{}
+	for _, tg := range targets {
+		older[tg.name], newer[tg.name] = cross(tg.goarch, tg.goarm, "0.16.0"), cross(tg.goarch, tg.goarm, "0.16.1")
+	}
+
+	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
+	key, pub := newKey(t)
+	h := hubtest.Start(t, hub.Config{Brokers: []string{mq.URL}, SigningKey: key, PickupKey: lockertest.Key,
+		Lockers: []string{lockerID}, ClientID: "lockerhub", ReleasesDir: filepath.Join(t.TempDir(), "releases")})
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	for _, tg := range targets {
+		addRelease(t, h, "0.16.1", tg.name, newer[tg.name], false)
+	}
+
+	for _, tg := range targets {
+		t.Run(tg.name, func(t *testing.T) {
+			qemu, err := exec.LookPath(tg.qemu)
+			if err != nil {
+				t.Fatalf("%s is not installed (Debian: apt-get install -y qemu-user-static; `make test` installs it as root)", tg.qemu)
+			}
+			c := newCabinet(t, "0s", withMQTT(mq.URL, pub, ""), func(c *cabinet) {
+				c.Extra += fmt.Sprintf("update: {hub_url: %q, dir: versions, probation: 30s}\n", srv.URL)
+			})
+			installed := filepath.Join(t.TempDir(), "lockerd") // the packaged binary
+			if b, err := os.ReadFile(older[tg.name]); err != nil || os.WriteFile(installed, b, 0o755) != nil {
+				t.Fatalf("install 0.16.0: %v", err)
+			}
+			d := launchBin(t, installed, c.Config, nil, qemu)
+			until(t, "online", func() bool { li, _ := h.Locker(lockerID); return li.Online && li.Version == "0.16.0" })
+			start := func() {
+				t.Helper()
+				if _, err := h.StartRollout(hub.NewRollout{Version: "0.16.1", Lockers: []string{lockerID}, Stages: []int{100}}, "test"); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			// Altered after it was signed: refused after the download.
+			stored := filepath.Join(h.ReleasesDir(), "0.16.1", tg.name)
+			f, err := os.OpenFile(stored, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Write([]byte("tampered"))
+			f.Close()
+			start()
+			if ro := rolloutResult(t, h, d, "0.16.1", "failed"); !strings.Contains(ro.Reasons[lockerID], "does not match its signed manifest") {
+				t.Fatalf("tampered %s binary: %v", tg.name, ro.Reasons)
+			}
+
+			// Signed again as it was built: installed and run.
+			addRelease(t, h, "0.16.1", tg.name, newer[tg.name], false)
+			start()
+			d.reattach(2, 3*time.Minute)
+			rolloutResult(t, h, d, "0.16.1", "applied")
+			if !strings.Contains(lastReady(d.logs()), `"version":"0.16.1"`) {
+				t.Fatalf("not running 0.16.1:\n%s", d.logs())
+			}
+			current := filepath.Join(filepath.Dir(c.Config), "versions", "current")
+			got, err := os.ReadFile(current)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := os.ReadFile(newer[tg.name])
+			if !bytes.Equal(got, want) {
+				t.Fatalf("versions/current is not the %s build of 0.16.1", tg.name)
+			}
+			// Still a working locker.
+			rep := d.addOrder(httpapi.AddOrderRequest{Compartment: "A01"})
+			if res := d.scan("keypad", rep.Code); res.Outcome != locker.OutcomeOpened {
+				t.Fatalf("pickup after the update: %+v", res)
+			}
+			d.stop()
+		})
+	}
 }

@@ -86,17 +86,7 @@ func TestSoftwareUpdate(t *testing.T) {
 	d := launchBin(t, installed, c.Config, nil)
 	until(t, "online", func() bool { li, _ := h.Locker(lockerID); return li.Online })
 
-	addAs := func(v, file string, rollback bool) {
-		t.Helper()
-		f, err := os.Open(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		if _, err := h.AddArtifact(v, "amd64", f, rollback, "test"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addAs := func(v, file string, rollback bool) { t.Helper(); addRelease(t, h, v, "amd64", file, rollback) }
 	add := func(v, file string) { t.Helper(); addAs(v, file, false) }
 	rollout := func(v string, lockers []string, stages []int) {
 		t.Helper()
@@ -104,27 +94,7 @@ func TestSoftwareUpdate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	result := func(v, want string) hub.Rollout {
-		t.Helper()
-		var ro hub.Rollout
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			h.WorkRollouts()
-			ros, _ := h.Rollouts()
-			for _, r := range ros {
-				if r.Version == v {
-					ro = r
-				}
-			}
-			if ro.Results[lockerID] == want {
-				return ro
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("rollout %s: %+v, want %s for %s\n%s", v, ro, want, lockerID, d.logs())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	result := func(v, want string) hub.Rollout { t.Helper(); return rolloutResult(t, h, d, v, want) }
 
 	// A binary altered at the hub after it was signed.
 	add("0.16.1", v161)
@@ -269,6 +239,42 @@ func lastReady(logs string) string {
 	}
 	line, _, _ := strings.Cut(logs[i:], "\n")
 	return line
+}
+
+// addRelease adds file as version v's binary for arch at the hub.
+func addRelease(t *testing.T, h *hub.Hub, v, arch, file string, rollback bool) {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := h.AddArtifact(v, arch, f, rollback, "test"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rolloutResult works the hub's rollouts until version v's has the
+// result want for the locker (within a minute).
+func rolloutResult(t *testing.T, h *hub.Hub, d *daemon, v, want string) hub.Rollout {
+	t.Helper()
+	var ro hub.Rollout
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		h.WorkRollouts()
+		for _, r := range mustRollouts(t, h) {
+			if r.Version == v {
+				ro = r
+			}
+		}
+		if ro.Results[lockerID] == want {
+			return ro
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rollout %s: %+v, want %s for %s\n%s", v, ro, want, lockerID, d.logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func mustRollouts(t *testing.T, h *hub.Hub) []hub.Rollout {
