@@ -6,10 +6,12 @@
 package configs_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -36,10 +38,14 @@ func TestDebianPackage(t *testing.T) {
 
 	listing := run(t, "dpkg-deb", "--contents", deb)
 	for _, f := range []string{"./usr/bin/lockerd", "./usr/bin/lockerctl", "./lib/systemd/system/lockerd.service",
-		"./etc/lockerd/lockerd.yaml", "./usr/share/doc/lockerd/examples/pi-48door-lockboard.yaml", "./usr/share/doc/lockerd/install.md"} {
+		"./usr/share/doc/lockerd/examples/pi-16door.yaml", "./usr/share/doc/lockerd/examples/pi-48door-lockboard.yaml", "./usr/share/doc/lockerd/install.md"} {
 		if !strings.Contains(listing, f) {
 			t.Errorf("package lacks %s:\n%s", f, listing)
 		}
+	}
+	// A new cabinet is blank until it is provisioned: no live config.
+	if strings.Contains(listing, "./etc/lockerd/lockerd.yaml") {
+		t.Errorf("the package installs a configuration: a new cabinet would not be blank (unprovisioned)")
 	}
 	if cf := run(t, "dpkg-deb", "--field", deb, "Package", "Architecture"); !strings.Contains(cf, "lockerd") || !strings.Contains(cf, "amd64") {
 		t.Errorf("control: %s", cf)
@@ -76,15 +82,28 @@ func TestDebianPackage(t *testing.T) {
 	if st, err := os.Stat(filepath.Join(root, "var/lib/lockerd")); err != nil || st.Mode().Perm() != 0o750 {
 		t.Errorf("state directory: %v %v", st, err)
 	}
+	// lockerd writes its configuration (provisioned, or pushed): the
+	// directory is its group's.
+	gidOf := func(name string) string {
+		for _, line := range strings.Split(string(group), "\n") {
+			if f := strings.Split(line, ":"); len(f) > 2 && f[0] == name {
+				return f[2]
+			}
+		}
+		return ""
+	}
+	if st, err := os.Stat(filepath.Join(root, "etc/lockerd")); err != nil || st.Mode().Perm() != 0o770 || fmt.Sprint(st.Sys().(*syscall.Stat_t).Gid) != gidOf("lockerd") {
+		t.Errorf("configuration directory: %v %v (want 0770, group lockerd)", st, err)
+	}
 	unit, _ := os.ReadFile(filepath.Join(root, "lib/systemd/system/lockerd.service"))
-	for _, want := range []string{"ExecStart=/usr/bin/lockerd -config /etc/lockerd/lockerd.yaml", "Type=notify", "User=lockerd", "StateDirectory=lockerd"} {
+	for _, want := range []string{"ExecStart=/usr/bin/lockerd -config /etc/lockerd/lockerd.yaml", "Type=notify", "User=lockerd", "StateDirectory=lockerd", "ReadWritePaths=/etc/lockerd"} {
 		if !strings.Contains(string(unit), want) {
 			t.Errorf("unit lacks %q", want)
 		}
 	}
 
 	// The packaged lockerctl accepts the packaged configs, inside the root.
-	for _, cfg := range []string{"/etc/lockerd/lockerd.yaml", "/usr/share/doc/lockerd/examples/pi-48door-lockboard.yaml"} {
+	for _, cfg := range []string{"/usr/share/doc/lockerd/examples/pi-16door.yaml", "/usr/share/doc/lockerd/examples/pi-48door-lockboard.yaml"} {
 		if out := run(t, "chroot", root, "/usr/bin/lockerctl", "validate", cfg); !strings.Contains(out, ": ok (") {
 			t.Errorf("validate %s: %s", cfg, out)
 		}

@@ -24,10 +24,11 @@ func provision(args []string, out, errw io.Writer) int {
 	dir := fs.String("dir", filepath.Dir(config.DefaultPath), "where to write the configuration and its keys")
 	caFile := fs.String("ca", "", "a CA (PEM) to verify the hub's HTTPS certificate with (default: the system's)")
 	force := fs.Bool("force", false, "replace an existing configuration (a cabinet provisioned again)")
+	owner := fs.String("owner", "lockerd", "run as root: the service user the secrets are given to (0600) and whose group reads the configuration (0640)")
 	if _, err := cliflag.Parse(fs, args); err != nil {
 		return 2
 	}
-	if _, err := provisioning.Run(provisioning.Args{Central: *central, Locker: *lockerID, Token: *token, URI: *uri, Dir: *dir, CA: *caFile, Force: *force}, out); err != nil {
+	if _, err := provisioning.Run(provisioning.Args{Central: *central, Locker: *lockerID, Token: *token, URI: *uri, Dir: *dir, CA: *caFile, Force: *force, Owner: *owner}, out); err != nil {
 		fmt.Fprintf(errw, "lockerctl provision: %v\n", err)
 		return 1
 	}

@@ -139,11 +139,14 @@ type daemon struct {
 	lastReady [2]string
 	done      chan struct{}
 	err       error
+	ready     chan readyLine // the first "ready"
 
 	seenMu sync.Mutex
 	seenC  *sync.Cond
 	seen   []locker.Event // every event, from the API's event stream
 }
+
+type readyLine struct{ Msg, API, TokenFile string }
 
 // start runs lockerd on cfg and waits for its "ready" log line.
 func start(t *testing.T, cfg string) *daemon {
@@ -164,8 +167,18 @@ func launch(t *testing.T, cfg string, env []string, wrapper ...string) *daemon {
 	return launchBin(t, lockerdBin, cfg, env, wrapper...)
 }
 
-// launchBin starts the lockerd binary bin (a cross build, say).
+// launchBin starts the lockerd binary bin (a cross build, say) and waits
+// until it is ready.
 func launchBin(t *testing.T, bin, cfg string, env []string, wrapper ...string) *daemon {
+	t.Helper()
+	d := startBin(t, bin, cfg, env, wrapper...)
+	d.waitReady(60 * time.Second) // a cross build under qemu-user starts slowly
+	return d
+}
+
+// startBin starts the lockerd binary bin; waitReady waits for its first
+// "ready".
+func startBin(t *testing.T, bin, cfg string, env []string, wrapper ...string) *daemon {
 	t.Helper()
 	argv := append(append(wrapper, bin), "-config", cfg)
 	d := &daemon{t: t, cmd: exec.Command(argv[0], argv[1:]...), done: make(chan struct{})}
@@ -179,7 +192,6 @@ func launchBin(t *testing.T, bin, cfg string, env []string, wrapper ...string) *
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	type readyLine struct{ Msg, API, TokenFile string }
 	ready := make(chan readyLine, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -207,8 +219,15 @@ func launchBin(t *testing.T, bin, cfg string, env []string, wrapper ...string) *
 		close(d.done)
 	}()
 	t.Cleanup(func() { d.kill() })
+	d.ready = ready
+	return d
+}
+
+func (d *daemon) waitReady(within time.Duration) {
+	t := d.t
+	t.Helper()
 	select {
-	case r := <-ready:
+	case r := <-d.ready:
 		d.api = r.API
 		tok, err := httpapi.ReadToken(r.TokenFile)
 		if err != nil {
@@ -217,11 +236,10 @@ func launchBin(t *testing.T, bin, cfg string, env []string, wrapper ...string) *
 		d.token = tok
 	case <-d.done:
 		t.Fatalf("lockerd exited before ready: %v\n%s", d.err, d.logs())
-	case <-time.After(60 * time.Second): // a cross build under qemu-user starts slowly
+	case <-time.After(within):
 		t.Fatalf("lockerd not ready\n%s", d.logs())
 	}
 	d.follow()
-	return d
 }
 
 // follow reads the daemon's event stream (Server-Sent Events) into d.seen:

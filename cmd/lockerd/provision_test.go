@@ -13,10 +13,13 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -113,9 +116,18 @@ keys: {signing_key_file: central.key, pickup_key_file: pickup.key}
 	}
 
 	ctl := lockerctl(t)
+	// The service user the secrets are given to: the package's is
+	// "lockerd"; here one every Debian system has.
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
 	provisionWith := func(central, lockerArg, tok, into string) (string, error) {
-		out, err := exec.Command(ctl, "provision", "--central", central, "--locker", lockerArg, "--token", tok, "--dir", into).CombinedOutput()
+		out, err := exec.Command(ctl, "provision", "--central", central, "--locker", lockerArg, "--token", tok, "--dir", into, "--owner", "nobody").CombinedOutput()
 		return string(out), err
+	}
+	if out, err := exec.Command(ctl, "provision", "--central", "http://"+addr, "--locker", lockerID, "--token", token, "--dir", filepath.Join(dir, "nouser"), "--owner", "no-such-user").CombinedOutput(); err == nil || !strings.Contains(string(out), `the service user "no-such-user" does not exist`) {
+		t.Fatalf("an owner that does not exist: %v\n%s", err, out)
 	}
 	// A reply altered on the way (a proxy that rewrites the broker) is
 	// refused before anything is written.
@@ -156,25 +168,44 @@ keys: {signing_key_file: central.key, pickup_key_file: pickup.key}
 		t.Fatalf("a token for another locker: %v\n%s", err, out)
 	}
 
-	// The blank cabinet, provisioned.
+	// The blank cabinet: lockerd runs unprovisioned (no scanner given:
+	// none under /dev/serial/by-id either), and starts serving by itself
+	// once lockerctl provision has written its configuration.
 	etc := filepath.Join(dir, "etc-lockerd")
+	d := startBin(t, lockerdBin, filepath.Join(etc, "lockerd.yaml"), nil)
+	until(t, "lockerd unprovisioned", func() bool { return strings.Contains(d.logs(), "not provisioned: scan the provisioning QR code") })
 	if out, err := provisionWith("http://"+addr, lockerID, token, etc); err != nil || !strings.Contains(out, "provisioned: locker "+lockerID) {
 		t.Fatalf("provision: %v\n%s", err, out)
 	}
-	for name, mode := range map[string]os.FileMode{"pickup.key": 0o600, "mqtt.password": 0o600, "locker.key": 0o600, "lockerd.yaml": 0o640} {
+	// Secrets 0600 and the service user's; the configuration 0640 and
+	// its group's; the directory, made here, its group may write in (a
+	// pushed configuration is written there).
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+	for name, want := range map[string]struct {
+		mode     os.FileMode
+		uid, gid int
+	}{"pickup.key": {0o600, uid, gid}, "mqtt.password": {0o600, uid, gid}, "locker.key": {0o600, uid, gid}, "lockerd.yaml": {0o640, 0, gid}, ".": {0o770 | os.ModeDir, 0, gid}} {
 		st, err := os.Stat(filepath.Join(etc, name))
-		if err != nil || st.Mode().Perm() != mode {
-			t.Fatalf("%s: %v, mode %v (want %v)", name, err, st.Mode().Perm(), mode)
+		if err != nil {
+			t.Fatal(err)
 		}
+		sys := st.Sys().(*syscall.Stat_t)
+		if st.Mode()&(os.ModePerm|os.ModeDir) != want.mode || int(sys.Uid) != want.uid || int(sys.Gid) != want.gid {
+			t.Fatalf("%s: mode %v owner %d:%d, want %v %d:%d", name, st.Mode(), sys.Uid, sys.Gid, want.mode, want.uid, want.gid)
+		}
+	}
+	d.waitReady(30 * time.Second)
+	if !strings.Contains(d.logs(), "provisioned (by lockerctl provision): lockerd starts on its configuration") {
+		t.Fatalf("lockerd did not take the configuration lockerctl wrote:\n%s", d.logs())
 	}
 	// Used once: again is refused, saying when.
 	if out, err := provisionWith("http://"+addr, lockerID, token, filepath.Join(dir, "again")); err == nil || !strings.Contains(out, "was used at") {
 		t.Fatalf("a token used twice: %v\n%s", err, out)
 	}
 
-	// lockerd starts on what was written and reaches the hub with its
+	// lockerd runs on what was written and reaches the hub with its
 	// provisioned password.
-	d := start(t, filepath.Join(etc, "lockerd.yaml"))
 	until(t, "the provisioned locker online at the hub", func() bool {
 		ls, _ := api.Lockers()
 		for _, l := range ls {

@@ -1,10 +1,13 @@
 #!/bin/sh
 # Builds the lockerd Debian package for one architecture:
 #   configs/deb/mkdeb.sh ARCH VERSION OUTDIR      (ARCH: arm64, armhf, amd64)
-# with dpkg-deb: static lockerd and lockerctl, the systemd unit, the
-# example config as /etc/lockerd/lockerd.yaml (a conffile), more examples
-# under /usr/share/doc/lockerd/examples, and maintainer scripts that
-# create the lockerd user and a pickup-key placeholder.
+# with dpkg-deb: static lockerd and lockerctl, the systemd unit, example
+# configs under /usr/share/doc/lockerd/examples, and maintainer scripts
+# that create the lockerd user and a pickup-key placeholder. No
+# /etc/lockerd/lockerd.yaml: a new cabinet is blank until it is
+# provisioned (lockerctl provision, or its QR code scanned: docs/fleet.md)
+# or a technician writes one from an example (docs/install.md). Packages
+# before 0.17 had it as a conffile; dpkg keeps an installed one.
 set -eu
 arch=$1 version=$2 out=$3
 case $arch in
@@ -23,11 +26,9 @@ mkdir -p "$stage/DEBIAN" "$stage/usr/bin" "$stage/lib/systemd/system" "$stage/et
 (cd "$top" && CGO_ENABLED=0 GOOS=linux GOARCH=$goarch GOARM=$goarm go build -trimpath \
   -ldflags "-s -w -X main.version=$version" -o "$stage/usr/bin/" ./cmd/lockerd ./cmd/lockerctl)
 install -m 0644 "$top/configs/lockerd.service" "$stage/lib/systemd/system/lockerd.service"
-install -m 0640 "$top/configs/pi-16door.yaml" "$stage/etc/lockerd/lockerd.yaml"
 install -m 0644 "$top/configs/pi-16door.yaml" "$top/configs/pi-48door-lockboard.yaml" "$stage/usr/share/doc/lockerd/examples/"
 install -m 0644 "$top/docs/install.md" "$stage/usr/share/doc/lockerd/install.md"
 for s in postinst prerm postrm; do install -m 0755 "$here/$s" "$stage/DEBIAN/$s"; done
-echo /etc/lockerd/lockerd.yaml > "$stage/DEBIAN/conffiles"
 size=$(du -sk "$stage" | cut -f1)
 cat > "$stage/DEBIAN/control" <<CONTROL
 Package: lockerd

@@ -208,7 +208,7 @@ type Update struct {
 	// Probation: a new version must be healthy within it, or the previous
 	// one runs again.
 	Probation Duration `yaml:"probation"`
-	// Dir keeps the versions (beside the store by default: "versions").
+	// Dir keeps the versions (default: "versions" beside the store).
 	Dir string `yaml:"dir"`
 }
 
@@ -631,7 +631,9 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 			bad("update.probation", "%v is out of bounds 2s..10m", d)
 		}
 		if u.Dir == "" {
-			u.Dir = "versions"
+			// Beside the store, in the state directory: the one place
+			// the service may write executables (/etc is configuration).
+			u.Dir = filepath.Join(filepath.Dir(c.StorePath()), "versions")
 		}
 		u.Dir = c.Resolve(u.Dir)
 		u.CAFile = c.Resolve(u.CAFile)

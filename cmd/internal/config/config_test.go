@@ -324,3 +324,21 @@ func TestProvision(t *testing.T) {
 		t.Fatal("a list at the top provisioned")
 	}
 }
+
+// TestUpdateDirDefault: versions are kept beside the store (the state
+// directory, where the service may write), unless update.dir says.
+func TestUpdateDirDefault(t *testing.T) {
+	for _, tc := range []struct{ section, store, want string }{
+		{`update: {hub_url: "https://hub.example:8490"}`, "/var/lib/lockerd/lockerd.db", "/var/lib/lockerd/versions"},
+		{`update: {hub_url: "https://hub.example:8490", dir: /srv/lockerd/versions}`, "/var/lib/lockerd/lockerd.db", "/srv/lockerd/versions"},
+	} {
+		text := strings.Replace(good, "store: {path: lockerd.db}", "store: {path: "+tc.store+"}", 1) + tc.section + "\n"
+		c, err := Load(write(t, text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Update.Dir != tc.want {
+			t.Errorf("%s: update.dir %q, want %q", tc.section, c.Update.Dir, tc.want)
+		}
+	}
+}

@@ -20,7 +20,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +37,32 @@ import (
 type Args struct {
 	Central, Locker, Token, URI, Dir, CA string
 	Force                                bool
+	// Owner is the service user lockerd runs as (the .deb's "lockerd"):
+	// written as root, the secrets are made its own (0600) and the
+	// configuration its group's (0640). Empty: the files stay the
+	// writer's (lockerd provisioning itself, as that user).
+	Owner string
+}
+
+// owner is who the written files belong to: -1 for as written.
+type owner struct{ uid, gid int }
+
+// lookupOwner resolves a.Owner, before anything is asked of the hub (a
+// token is used up by its first answer).
+func lookupOwner(name string) (owner, error) {
+	if name == "" || os.Geteuid() != 0 {
+		return owner{-1, -1}, nil
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return owner{}, fmt.Errorf("the service user %q does not exist (the lockerd package makes it: install it first, or give --owner root when lockerd runs as root): %w", name, err)
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err1 != nil || err2 != nil {
+		return owner{}, fmt.Errorf("the service user %q has no numeric ids (%s:%s)", name, u.Uid, u.Gid)
+	}
+	return owner{uid, gid}, nil
 }
 
 // maxProvisionReply bounds the hub's answer (a configuration, keys).
@@ -58,6 +86,10 @@ func run(a Args, out io.Writer) error {
 	}
 	if a.Central == "" || a.Locker == "" || a.Token == "" {
 		return errors.New("want --central URL --locker ID --token TOKEN (or --uri QR-TEXT)")
+	}
+	own, err := lookupOwner(a.Owner)
+	if err != nil {
+		return err
 	}
 	_, secret, err := hub.SplitProvisionToken(a.Token)
 	if err != nil {
@@ -124,35 +156,44 @@ func run(a Args, out io.Writer) error {
 	if body.Locker != a.Locker {
 		return fmt.Errorf("the hub's answer is for locker %q, not %q: nothing installed", body.Locker, a.Locker)
 	}
-	if err := os.MkdirAll(a.Dir, 0o755); err != nil {
-		return err
+	if _, err := os.Stat(a.Dir); errors.Is(err, os.ErrNotExist) {
+		// Made here: the service user's group may write in it (a
+		// configuration the central pushes is written beside this one).
+		if err := os.MkdirAll(a.Dir, 0o770); err != nil {
+			return err
+		}
+		if err := os.Chmod(a.Dir, 0o770); err != nil { // whatever the umask
+			return err
+		}
+		if err := os.Chown(a.Dir, -1, own.gid); err != nil {
+			return err
+		}
 	}
-	// Secrets 0600, the rest 0644; each written whole (a temporary file
-	// renamed), the configuration last: a cabinet with a configuration
-	// has everything it names.
-	files := []struct {
-		name string
-		data []byte
-		mode os.FileMode
-	}{
-		{hub.ProvIdentityFile, []byte(hex.EncodeToString(priv.Seed()) + "\n"), 0o600},
-		{hub.ProvPickupKeyFile, []byte(body.PickupKeyHex + "\n"), 0o600},
-		{hub.ProvPasswordFile, []byte(body.Password + "\n"), 0o600},
+	// Secrets 0600 and the service user's, the configuration 0640 and its
+	// group's, the CA 0644; each written whole (a temporary file renamed),
+	// the configuration last: a cabinet with a configuration has
+	// everything it names.
+	type file struct {
+		name     string
+		data     []byte
+		mode     os.FileMode
+		uid, gid int
+	}
+	files := []file{
+		{hub.ProvIdentityFile, []byte(hex.EncodeToString(priv.Seed()) + "\n"), 0o600, own.uid, own.gid},
+		{hub.ProvPickupKeyFile, []byte(body.PickupKeyHex + "\n"), 0o600, own.uid, own.gid},
+		{hub.ProvPasswordFile, []byte(body.Password + "\n"), 0o600, own.uid, own.gid},
 	}
 	if body.BrokerCA != "" {
-		files = append(files, struct {
-			name string
-			data []byte
-			mode os.FileMode
-		}{hub.ProvBrokerCAFile, []byte(body.BrokerCA), 0o644})
+		files = append(files, file{hub.ProvBrokerCAFile, []byte(body.BrokerCA), 0o644, -1, -1})
 	}
 	for _, f := range files {
-		if err := atomicfile.Write(filepath.Join(a.Dir, f.name), f.data, f.mode); err != nil {
+		if err := atomicfile.WriteOwned(filepath.Join(a.Dir, f.name), f.data, f.mode, f.uid, f.gid); err != nil {
 			return err
 		}
 	}
 	tmpCfg := cfgPath + ".new"
-	if err := atomicfile.Write(tmpCfg, []byte(body.Config), 0o640); err != nil {
+	if err := atomicfile.WriteOwned(tmpCfg, []byte(body.Config), 0o640, -1, own.gid); err != nil {
 		return err
 	}
 	cfg, err := config.Load(tmpCfg)
