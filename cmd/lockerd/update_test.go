@@ -285,3 +285,17 @@ func mustRollouts(t *testing.T, h *hub.Hub) []hub.Rollout {
 	}
 	return ros
 }
+
+// FuzzStoreSchemas: whatever a binary answers to -version, the schemas
+// read from it are a valid range.
+func FuzzStoreSchemas(f *testing.F) {
+	f.Add("0.17.0\nstore schema 3 (runs on 2 to 3)\n")
+	f.Add("0.16.3")
+	f.Add("x\nstore schema 99999999999999999999 (runs on 1 to 99999999999999999999)")
+	f.Fuzz(func(t *testing.T, out string) {
+		n, o := storeSchemas(out)
+		if o < 1 || o > n {
+			t.Fatalf("storeSchemas(%q) = %d, %d", out, n, o)
+		}
+	})
+}

@@ -43,14 +43,7 @@ func onDisk(t *testing.T, s *Store) int {
 // brought back (for a rollback release) is what the older build reads,
 // and an older build refuses a newer schema it does not know.
 func TestSchemaKeptUntilUpgrade(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s.db")
-	s := open(t, path)
-	if err := s.Update(func(tx locker.Tx) error {
-		return tx.PutOrder(locker.Order{ID: "o1", State: locker.OrderReady, CodeHash: "h1"})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	path := storeWithOrder(t)
 
 	withSchema3(t)
 	if NewestSchema() != 3 || OldestSchema() != 2 {

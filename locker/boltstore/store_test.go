@@ -161,14 +161,7 @@ func TestOrderIndexes(t *testing.T) {
 // reads as a staff badge, and a read-only open of a schema 1 store says
 // how to upgrade it.
 func TestSchema1Upgraded(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s.db")
-	s := open(t, path)
-	if err := s.Update(func(tx locker.Tx) error {
-		return tx.PutOrder(locker.Order{ID: "o1", State: locker.OrderReady, CodeHash: "h1"})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	path := storeWithOrder(t)
 	// Rewrite it as schema 1 wrote it.
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
@@ -198,7 +191,7 @@ func TestSchema1Upgraded(t *testing.T) {
 	if _, err := Open(path, Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "start this lockerd on it once") {
 		t.Fatalf("read-only open of schema 1: %v", err)
 	}
-	s = open(t, path)
+	s := open(t, path)
 	defer s.Close()
 	s.View(func(tx locker.Tx) error {
 		got, err := tx.OrdersByCodeHash("h1")
@@ -246,4 +239,19 @@ func TestBinItemsBounded(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// storeWithOrder is a closed store holding one ready order, o1, of code
+// hash h1.
+func storeWithOrder(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "s.db")
+	s := open(t, path)
+	if err := s.Update(func(tx locker.Tx) error {
+		return tx.PutOrder(locker.Order{ID: "o1", State: locker.OrderReady, CodeHash: "h1"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	return path
 }
