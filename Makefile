@@ -109,7 +109,7 @@ vet:
 # after the rest: beside the browser and end-to-end tests of cmd/lockerd
 # on CI's two cores it measured the machine's load, not the product.
 unit:
-	$(GO) test -race -count=1 -timeout 10m -skip '^TestCentralChaos$$' ./...
+	$(GO) test -race -count=1 -timeout 15m -skip '^TestCentralChaos$$' ./...
 	$(GO) test -race -count=1 -timeout 10m -run '^TestCentralChaos$$' ./cmd/lockerhub
 
 # A run that fails with only "context deadline exceeded" at the end of

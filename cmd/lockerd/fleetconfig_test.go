@@ -30,6 +30,7 @@ import (
 // runs again and the central records config.rejected (rolled back). A
 // rollback command sends an earlier version again.
 func TestConfigPush(t *testing.T) {
+	t.Parallel() // self-contained (its own broker, hub and directories), and mostly waiting
 	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
 	key, _ := newKey(t)
 	h := hubtest.Start(t, hub.Config{Brokers: []string{mq.URL}, SigningKey: key, PickupKey: lockertest.Key,

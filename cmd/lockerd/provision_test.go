@@ -66,6 +66,7 @@ func lockerctl(t *testing.T) string {
 // a token for another locker, and a reply altered on the way are each
 // refused, with nothing written; every attempt is in the audit log.
 func TestProvisionBlankCabinet(t *testing.T) {
+	t.Parallel() // self-contained (its own broker, hub and directories), and mostly waiting
 	dir := t.TempDir()
 	key, _ := newKey(t)
 	os.WriteFile(filepath.Join(dir, "central.key"), []byte(hex.EncodeToString(key.Seed())+"\n"), 0o600)

@@ -125,6 +125,7 @@ func hidFront(t *testing.T, c *cabinet) *os.File {
 // running itself again, are ARM binaries started by an ARM binary:
 // binfmt_misc hands them to qemu, as it would on the Pi to the CPU.
 func TestPiUpdateUnderQemu(t *testing.T) {
+	t.Parallel() // self-contained (its own broker, hub and directories), and mostly waiting
 	for _, name := range []string{"qemu-arm", "qemu-aarch64"} {
 		if b, err := os.ReadFile("/proc/sys/fs/binfmt_misc/" + name); err != nil || !strings.HasPrefix(string(b), "enabled") {
 			t.Fatalf("%s is not registered with binfmt_misc (%v): an updating Pi build starts ARM binaries itself. `make test` registers it as root (.ci/test-deps); by hand: mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc && cat /usr/lib/binfmt.d/%s.conf > /proc/sys/fs/binfmt_misc/register", name, err, name)

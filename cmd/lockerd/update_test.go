@@ -58,6 +58,7 @@ func TestStoreSchemas(t *testing.T) {
 // itself, never sending the second; and a build that starts and dies is
 // rolled back when lockerd is started again (as systemd does).
 func TestSoftwareUpdate(t *testing.T) {
+	t.Parallel() // self-contained (its own broker, hub and directories), and mostly waiting
 	bins := t.TempDir()
 	v160, v161 := buildVersion(t, bins, "0.16.0"), buildVersion(t, bins, "0.16.1")
 	broken, err := exec.LookPath("false") // exits at once, whatever it is asked
