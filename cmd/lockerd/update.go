@@ -248,9 +248,15 @@ func newUpdater(cfg *config.Config, l *locker.Locker, store schemaStore, log *sl
 	u := cfg.Update
 	up := &updater{u: u, l: l, store: store, log: log, restart: restart, ctx: ctx, idleWait: time.Hour,
 		client: &http.Client{Timeout: 10 * time.Minute}}
-	for _, k := range []ed25519.PublicKey{cfg.CentralKey, cfg.CentralNextKey} {
-		if k != nil {
-			up.keys = append(up.keys, k)
+	if u.ReleasePub != nil {
+		// Releases are signed where the release key is kept, never by
+		// the hub: a hub's key (stolen with the hub) does not do.
+		up.keys = []ed25519.PublicKey{u.ReleasePub}
+	} else {
+		for _, k := range []ed25519.PublicKey{cfg.CentralKey, cfg.CentralNextKey} {
+			if k != nil {
+				up.keys = append(up.keys, k)
+			}
 		}
 	}
 	if u.CAFile != "" {
@@ -280,21 +286,11 @@ func (up *updater) Update(v string, artifacts map[string]json.RawMessage) (strin
 	if !ok {
 		return fail("the release has no binary for " + arch)
 	}
-	var body []byte
-	var err error
-	for _, k := range up.keys {
-		if body, err = protocol.Open(raw, k); err == nil {
-			break
-		}
-	}
-	if len(up.keys) == 0 {
-		err = errors.New("no central key to check it with")
-	}
+	m, err := protocol.OpenManifest(raw, up.keys)
 	if err != nil {
 		return fail("the manifest's signature does not check: " + err.Error())
 	}
-	var m protocol.Manifest
-	if err := json.Unmarshal(body, &m); err != nil || m.Version != v || m.Arch != arch || m.Size <= 0 || len(m.SHA256) != 64 {
+	if m.Version != v || m.Arch != arch {
 		return fail("the manifest is not this release's " + arch + " binary")
 	}
 	switch c, ok := compareVersions(m.Version, version); {

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -12,10 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lockerd/lockerd/cmd/internal/config"
+	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
+	"github.com/lockerd/lockerd/sync/protocol"
 )
 
 // buildVersion builds lockerd stamped with version v into dir, with the
@@ -298,5 +305,53 @@ func FuzzStoreSchemas(f *testing.F) {
 		if o < 1 || o > n {
 			t.Fatalf("storeSchemas(%q) = %d, %d", out, n, o)
 		}
+	})
+}
+
+// TestReleaseKeyPinned: a locker with update.release_key takes a release
+// only when its manifest is signed with that key: one signed with the
+// central's key (a hub's key, stolen with the hub) is refused at once.
+func TestReleaseKeyPinned(t *testing.T) {
+	c := lockertest.NewCabinet(t, lockertest.Settings())
+	centralPub, centralPriv, _ := ed25519.GenerateKey(rand.Reader)
+	releasePub, releasePriv, _ := ed25519.GenerateKey(rand.Reader)
+	cfg := &config.Config{CentralKey: centralPub, Update: &config.Update{Dir: t.TempDir(), ReleasePub: releasePub,
+		HubURL: "http://127.0.0.1:1"}} // nothing listens: the download fails
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	up, err := newUpdater(cfg, c.L, c.Store, slog.New(slog.DiscardHandler), func() { t.Error("restarted") }, ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := protocol.Manifest{Version: "9.9.9", Arch: myArch(), Size: 10, SHA256: strings.Repeat("ab", 32), Created: time.Now()}
+	for _, tc := range []struct {
+		name string
+		key  ed25519.PrivateKey
+		want string
+	}{
+		{"the central's key", centralPriv, "the manifest's signature does not check"},
+		{"the release key", releasePriv, ""},
+	} {
+		signed, err := protocol.SealManifest(m, tc.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := up.Update("9.9.9", map[string]json.RawMessage{myArch(): signed})
+		switch {
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Fatalf("%s: %q %v, want %q", tc.name, msg, err, tc.want)
+		case tc.want == "" && err != nil:
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+	}
+	// Taken: it went on to the download (which fails here).
+	c.WaitEvent(t, locker.EvUpdateFailed, map[string]any{"version": "9.9.9"})
+	until(t, "the download tried", func() bool {
+		for _, e := range c.Events(t) {
+			if e.Type == locker.EvUpdateFailed && strings.Contains(string(e.Data), "download from the hub") {
+				return true
+			}
+		}
+		return false
 	})
 }

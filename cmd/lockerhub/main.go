@@ -15,6 +15,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
@@ -71,7 +72,12 @@ const usage = `lockerhub — reference central library for lockerd (protocol v1)
                                             runs it on probation and rolls back by itself if it is not healthy
   lockerhub config history --locker ID ; lockerhub config rollback --locker ID [--to VERSION]
   lockerhub release add --version V [--rollback] FILE...   binaries named …-arm64, -armv7, -armv6, -amd64 (make cross);
-                                            each stored with a manifest signed by the central's key
+                                            each stored with a manifest signed by the central's key, or with
+                                            FILE.manifest when there is one (release sign; a hub with releases.public_key
+                                            takes no other)
+  lockerhub release sign --key release.key --version V [--rollback] FILE...   where the release key is kept (no hub):
+                                            writes FILE.manifest, signed
+  lockerhub keygen -name release -out DIR   a release key: its .pub goes in releases.public_key and update.release_key
   lockerhub release list
   lockerhub rollout start V [--lockers ID,...|--percent N] [--stages 10,50,100] [--max-failed 0.2]
   lockerhub rollout list                    stages, each locker's result, halted or done
@@ -141,6 +147,10 @@ func run(args []string, out, errw io.Writer) int {
 	case "sip2-fake":
 		err = sip2Fake(args[1:], out)
 	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "alarm", "circ", "token", "audit", "webhooks", "user", "users", "badge", "provision", "config", "release", "rollout":
+		if len(args) > 1 && args[0] == "release" && args[1] == "sign" {
+			err = releaseSign(args[2:], out) // where the release key is: no hub
+			break
+		}
 		var tok string
 		if tok, err = apiToken(*tokenFile); err == nil {
 			err = client(*hubAddr, tok, args, out)
@@ -161,9 +171,13 @@ func run(args []string, out, errw io.Writer) int {
 
 func keygen(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
-	dir := fs.String("out", ".", "directory for central.key (private, hex seed) and central.pub (base64 public key)")
+	dir := fs.String("out", ".", "directory for NAME.key (private, hex seed) and NAME.pub (base64 public key)")
+	name := fs.String("name", "central", "central (the hub's signing key) or release (a release key, kept off the hub)")
 	if _, err := cliflag.Parse(fs, args); err != nil {
 		return err
+	}
+	if *name != "central" && *name != "release" {
+		return fmt.Errorf("-name %q: want central or release", *name)
 	}
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -172,7 +186,7 @@ func keygen(args []string, out io.Writer) error {
 	if err := os.MkdirAll(*dir, 0o750); err != nil {
 		return err
 	}
-	keyPath, pubPath := filepath.Join(*dir, "central.key"), filepath.Join(*dir, "central.pub")
+	keyPath, pubPath := filepath.Join(*dir, *name+".key"), filepath.Join(*dir, *name+".pub")
 	if _, err := os.Stat(keyPath); err == nil {
 		return fmt.Errorf("%s exists: not overwriting a signing key", keyPath)
 	}
@@ -183,7 +197,70 @@ func keygen(args []string, out io.Writer) error {
 	if err := os.WriteFile(pubPath, []byte(b64+"\n"), 0o644); err != nil {
 		return err
 	}
+	if *name == "release" {
+		fmt.Fprintf(out, "wrote %s and %s\nkeep %s off the hub (sign releases with lockerhub release sign --key %s)\nput this in the hub's config:\n  releases:\n    public_key: %q\nand in each locker's:\n  update:\n    release_key: %q\n",
+			keyPath, pubPath, keyPath, keyPath, b64, b64)
+		return nil
+	}
 	fmt.Fprintf(out, "wrote %s and %s\nput this in each locker's config:\n  security:\n    central_public_key: %q\n", keyPath, pubPath, b64)
+	return nil
+}
+
+// archOf is the architecture a release binary's name ends in (make cross
+// names them lockerd-linux-ARCH).
+func archOf(file string) (string, error) {
+	for _, a := range hub.Arches {
+		if strings.HasSuffix(file, "-"+a) || strings.HasSuffix(file, "_"+a) {
+			return a, nil
+		}
+	}
+	return "", fmt.Errorf("%s: its name must end in -arm64, -armv7, -armv6 or -amd64 (as make cross names them)", file)
+}
+
+// releaseSign signs each binary's manifest with the release key, where
+// that key is kept (not on the hub): FILE.manifest, which release add
+// sends with FILE.
+func releaseSign(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("release sign", flag.ContinueOnError)
+	keyFile := fs.String("key", "release.key", "the release key (lockerhub keygen -name release)")
+	version := fs.String("version", "", "the release's version (MAJOR.MINOR.PATCH)")
+	rollback := fs.Bool("rollback", false, "the release may replace a newer version (a rollback)")
+	files, err := cliflag.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if *version == "" || len(files) == 0 {
+		return errors.New("want: release sign --key release.key --version V FILE...")
+	}
+	key, err := hubconfig.ReadSigningKey(*keyFile)
+	if err != nil {
+		return err
+	}
+	for _, file := range files {
+		arch, err := archOf(file)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(file)
+		if err != nil {
+			return err
+		}
+		sum := sha256.New()
+		n, err := io.Copy(sum, f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		m := protocol.Manifest{Version: *version, Arch: arch, Size: n, SHA256: hex.EncodeToString(sum.Sum(nil)), Rollback: *rollback, Created: time.Now().UTC()}
+		signed, err := protocol.SealManifest(m, key)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(file+".manifest", signed, 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%s.manifest: %s %s, %d bytes, sha256 %s\n", file, m.Version, m.Arch, m.Size, m.SHA256)
+	}
 	return nil
 }
 
@@ -249,7 +326,7 @@ func serve(args []string) error {
 		cfg.Username, cfg.Password = c.MQTT.ClientID, c.Password
 	}
 	cfg.Provisioning = provisioning(c)
-	cfg.ReleasesDir = c.Releases.Dir
+	cfg.ReleasesDir, cfg.ReleaseKey = c.Releases.Dir, c.ReleaseKey
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	var h *hub.Hub
@@ -463,7 +540,7 @@ func provisioning(c *hubconfig.Config) hub.Provisioning {
 		Render: func(raw []byte, p hub.ProvisionedLocker) ([]byte, error) {
 			return config.Provision(raw, config.Provisioned{Locker: p.Locker, Prefix: p.Prefix, BrokerURLs: p.BrokerURLs,
 				Username: p.Username, CentralPublicKey: p.CentralPublicKey, PickupKeyFile: p.PickupKeyFile,
-				PasswordFile: p.PasswordFile, BrokerCAFile: p.BrokerCAFile})
+				PasswordFile: p.PasswordFile, BrokerCAFile: p.BrokerCAFile, ReleaseKey: p.ReleaseKey})
 		}}
 }
 
@@ -659,25 +736,42 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 			return errors.New("want: release add --version V FILE... (lockerd-linux-arm64, -armv7, -armv6, -amd64)")
 		}
 		for _, file := range pos {
-			arch := ""
-			for _, a := range hub.Arches {
-				if strings.HasSuffix(file, "-"+a) || strings.HasSuffix(file, "_"+a) {
-					arch = a
-				}
+			arch, err := archOf(file)
+			if err != nil {
+				return err
 			}
-			if arch == "" {
-				return fmt.Errorf("%s: its name must end in -arm64, -armv7, -armv6 or -amd64 (as make cross names them)", file)
+			// Signed with the release key where it is kept (release
+			// sign wrote FILE.manifest), or by the hub.
+			manifest, err := os.ReadFile(file + ".manifest")
+			switch {
+			case errors.Is(err, os.ErrNotExist):
+				manifest = nil
+			case err != nil:
+				return err
+			case len(manifest) > hub.MaxManifest:
+				return fmt.Errorf("%s.manifest: over %d bytes: not a manifest", file, hub.MaxManifest)
+			case *relRollback:
+				return fmt.Errorf("%s.manifest: the rollback mark is in the signed manifest (release sign --rollback), not given here", file)
 			}
 			f, err := os.Open(file)
 			if err != nil {
 				return err
 			}
-			m, err := c.AddArtifact(*relVersion, arch, f, *relRollback)
+			var m protocol.Manifest
+			if manifest != nil {
+				m, err = c.AddSignedArtifact(*relVersion, arch, f, manifest)
+			} else {
+				m, err = c.AddArtifact(*relVersion, arch, f, *relRollback)
+			}
 			f.Close()
 			if err != nil {
 				return fmt.Errorf("%s: %w", file, err)
 			}
-			fmt.Fprintf(out, "%s %s: %d bytes, sha256 %s, signed\n", m.Version, m.Arch, m.Size, m.SHA256)
+			by := "signed by the hub"
+			if manifest != nil {
+				by = "its manifest signed with the release key"
+			}
+			fmt.Fprintf(out, "%s %s: %d bytes, sha256 %s, %s\n", m.Version, m.Arch, m.Size, m.SHA256, by)
 		}
 		return nil
 	case "release list":

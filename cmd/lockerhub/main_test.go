@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -268,5 +269,57 @@ func TestServeOverTLS(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Fatalf("plain HTTP to the TLS port: %d", resp.StatusCode)
 		}
+	}
+}
+
+// TestReleaseSignAndAdd: a release key made with keygen -name release
+// signs binaries where it is kept (release sign, no hub); release add
+// sends each FILE.manifest with its binary, and a hub with that key takes
+// them and no binary without, nor one altered after signing.
+func TestReleaseSignAndAdd(t *testing.T) {
+	keys := t.TempDir()
+	out, errw, code := cli(t, "keygen", "-name", "release", "-out", keys)
+	if code != 0 || !strings.Contains(out, "release_key:") || !strings.Contains(out, "public_key:") {
+		t.Fatalf("keygen -name release: %d %s %s", code, out, errw)
+	}
+	raw, _ := os.ReadFile(filepath.Join(keys, "release.pub"))
+	pub, err := protocol.ParsePublicKey(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	url := brokertest.StartEmbedded(t, protocol.DefaultPrefix, "lockerhub")
+	dir := t.TempDir()
+	cli(t, "keygen", "-out", dir)
+	priv, _ := hubconfig.ReadSigningKey(filepath.Join(dir, "central.key"))
+	h := hubtest.Start(t, hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key,
+		ReleaseKey: pub, ReleasesDir: filepath.Join(dir, "releases")})
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	t.Setenv("LOCKERHUB_TOKEN", hubtest.Token(t, h))
+	api := strings.TrimPrefix(srv.URL, "http://")
+
+	arm64, armv7 := filepath.Join(dir, "lockerd-linux-arm64"), filepath.Join(dir, "lockerd-linux-armv7")
+	os.WriteFile(arm64, []byte("an arm64 build"), 0o755)
+	os.WriteFile(armv7, []byte("an armv7 build"), 0o755)
+	if _, errw, code := cli(t, "release", "add", "-hub", api, "--version", "0.17.0", arm64); code == 0 || !strings.Contains(errw, "only releases signed with the release key") {
+		t.Fatalf("unsigned, to a hub with a release key: %d %s", code, errw)
+	}
+	if out, errw, code := cli(t, "release", "sign", "--key", filepath.Join(keys, "release.key"), "--version", "0.17.0", arm64, armv7); code != 0 || !strings.Contains(out, "lockerd-linux-armv7.manifest: 0.17.0 armv7") {
+		t.Fatalf("release sign: %d %s %s", code, out, errw)
+	}
+	os.WriteFile(armv7, []byte("an armv7 build, altered"), 0o755)
+	if _, errw, code := cli(t, "release", "add", "-hub", api, "--version", "0.17.0", armv7); code == 0 || !strings.Contains(errw, "is not the one the manifest was signed for") {
+		t.Fatalf("altered after signing: %d %s", code, errw)
+	}
+	if out, errw, code := cli(t, "release", "add", "-hub", api, "--version", "0.17.0", arm64); code != 0 || !strings.Contains(out, "its manifest signed with the release key") {
+		t.Fatalf("release add: %d %s %s", code, out, errw)
+	}
+	rels, err := h.Releases()
+	if err != nil || len(rels) != 1 || len(rels[0].Artifacts) != 1 {
+		t.Fatalf("releases: %+v %v", rels, err)
+	}
+	if m, err := protocol.OpenManifest(rels[0].Artifacts["arm64"], []ed25519.PublicKey{pub}); err != nil || m.Size != int64(len("an arm64 build")) {
+		t.Fatalf("the stored manifest: %+v %v", m, err)
 	}
 }

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,9 +30,17 @@ func NewClient(addr string) *Client {
 // Do sends body (if any) as JSON and decodes the reply into into (if any).
 // A non-2xx reply is an error carrying the hub's message.
 func (c *Client) Do(method, path string, body, into any) error {
-	var hdr http.Header
+	return c.DoWith(method, path, nil, body, into)
+}
+
+// DoWith is Do with headers of the request's own.
+func (c *Client) DoWith(method, path string, hdr http.Header, body, into any) error {
+	hdr = hdr.Clone()
 	if c.Token != "" {
-		hdr = http.Header{"Authorization": {"Bearer " + c.Token}}
+		if hdr == nil {
+			hdr = http.Header{}
+		}
+		hdr.Set("Authorization", "Bearer "+c.Token)
 	}
 	scheme := c.Scheme
 	if scheme == "" {
@@ -129,6 +138,14 @@ func (c *Client) AddArtifact(version, arch string, binary io.Reader, rollback bo
 		q = "?rollback=1"
 	}
 	return m, c.Do("PUT", "/v1/releases/"+url.PathEscape(version)+"/"+url.PathEscape(arch)+q, binary, &m)
+}
+
+// AddSignedArtifact uploads one architecture's binary of a release with
+// the manifest signed for it with the release key.
+func (c *Client) AddSignedArtifact(version, arch string, binary io.Reader, manifest []byte) (protocol.Manifest, error) {
+	var m protocol.Manifest
+	hdr := http.Header{ManifestHeader: {base64.StdEncoding.EncodeToString(manifest)}}
+	return m, c.DoWith("PUT", "/v1/releases/"+url.PathEscape(version)+"/"+url.PathEscape(arch), hdr, binary, &m)
 }
 
 // Releases lists the releases.

@@ -3,6 +3,7 @@ package hub
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -306,8 +307,20 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		reply(w, hist, err)
 	})
 	handle("PUT /v1/releases/{version}/{arch}", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
-		m, err := h.AddArtifact(r.PathValue("version"), r.PathValue("arch"), http.MaxBytesReader(w, r.Body, MaxBinary+1),
-			r.URL.Query().Get("rollback") == "1", Caller(r.Context()).Name)
+		body := http.MaxBytesReader(w, r.Body, MaxBinary+1)
+		var m protocol.Manifest
+		var err error
+		if signed := r.Header.Get(ManifestHeader); signed != "" {
+			// Signed with the release key, where it is kept.
+			raw, derr := base64.StdEncoding.DecodeString(signed)
+			if derr != nil || len(raw) > MaxManifest {
+				reply(w, nil, fmt.Errorf("%s: want a base64 signed manifest of at most %d bytes", ManifestHeader, MaxManifest))
+				return
+			}
+			m, err = h.AddSignedArtifact(r.PathValue("version"), r.PathValue("arch"), body, raw, Caller(r.Context()).Name)
+		} else {
+			m, err = h.AddArtifact(r.PathValue("version"), r.PathValue("arch"), body, r.URL.Query().Get("rollback") == "1", Caller(r.Context()).Name)
+		}
 		reply(w, m, err)
 	})
 	handle("GET /v1/releases", ScopeRead, func(w http.ResponseWriter, r *http.Request) {

@@ -32,6 +32,10 @@ type Config struct {
 	Password   string
 	TLS        *tls.Config
 	SigningKey ed25519.PrivateKey
+	// ReleaseKey, when set, is the public key software releases are
+	// signed with where it is kept (lockerhub release sign): the hub
+	// then signs no manifest itself, and takes only binaries with theirs.
+	ReleaseKey ed25519.PublicKey
 	PickupKey  locker.CodeKey // to hash the pickup codes it creates
 	// Store is the hub's store (it closes it); nil opens the bbolt one
 	// at StorePath.

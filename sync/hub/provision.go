@@ -81,6 +81,9 @@ type ProvisionedLocker struct {
 	BrokerURLs       []string
 	Username         string
 	CentralPublicKey string // base64
+	// ReleaseKey (base64), when the hub has one: a configuration with an
+	// update section gets it as update.release_key.
+	ReleaseKey string
 	// File names, relative to the config's directory.
 	PickupKeyFile, PasswordFile, BrokerCAFile string
 }
@@ -310,6 +313,9 @@ func (h *Hub) provisioned(lockerID string) ProvisionedLocker {
 	}
 	if h.cfg.SigningKey != nil {
 		p.CentralPublicKey = base64.StdEncoding.EncodeToString(h.cfg.SigningKey.Public().(ed25519.PublicKey))
+	}
+	if h.cfg.ReleaseKey != nil {
+		p.ReleaseKey = base64.StdEncoding.EncodeToString(h.cfg.ReleaseKey)
 	}
 	return p
 }

@@ -2,11 +2,13 @@ package hub
 
 // Software releases and their rollout: the hub keeps each release's
 // binaries (one per architecture) with a manifest signed by the central's
-// key, serves them to lockers (resumable, nothing else), and rolls a
+// key (or, with a release key, signed where that key is kept and only
+// checked here), serves them to lockers (resumable, nothing else), and rolls a
 // release out in stages, sending cmd.update to each stage's lockers and
 // stopping by itself when too many of a stage fail.
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -38,6 +40,13 @@ var Arches = []string{"arm64", "armv7", "armv6", "amd64"}
 
 // MaxBinary bounds an uploaded binary.
 const MaxBinary = 128 << 20
+
+// ManifestHeader carries a release-key-signed manifest (base64) with its
+// binary's upload; MaxManifest bounds it.
+const (
+	ManifestHeader = "X-Lockerd-Manifest"
+	MaxManifest    = 4 << 10
+)
 
 var versionRe = regexp.MustCompile(`^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]{1,40})?$`)
 
@@ -78,8 +87,44 @@ func (h *Hub) releaseDir(version string) string {
 }
 
 // AddArtifact stores one architecture's binary of version (read from r,
-// at most MaxBinary) and signs its manifest.
+// at most MaxBinary) and signs its manifest with the central's key. A hub
+// with a release key (Config.ReleaseKey) signs none: AddSignedArtifact.
 func (h *Hub) AddArtifact(version, arch string, r io.Reader, rollback bool, by string) (protocol.Manifest, error) {
+	if h.cfg.ReleaseKey != nil {
+		return protocol.Manifest{}, errors.New("this hub takes only releases signed with the release key: sign them where that key is kept (lockerhub release sign) and add them with their manifests")
+	}
+	return h.addArtifact(version, arch, r, by, func(n int64, sum string) (protocol.Manifest, []byte, error) {
+		m := protocol.Manifest{Version: version, Arch: arch, Size: n, SHA256: sum, Rollback: rollback, Created: time.Now().UTC()}
+		signed, err := protocol.SealManifest(m, h.cfg.SigningKey)
+		return m, signed, err
+	})
+}
+
+// AddSignedArtifact stores one architecture's binary of version with the
+// manifest signed for it with the release key, which it must match: the
+// lockers check that signature, not the hub's.
+func (h *Hub) AddSignedArtifact(version, arch string, r io.Reader, manifest []byte, by string) (protocol.Manifest, error) {
+	if h.cfg.ReleaseKey == nil {
+		return protocol.Manifest{}, errors.New("this hub has no release key (releases.public_key): it signs the manifests itself (release add without manifests)")
+	}
+	return h.addArtifact(version, arch, r, by, func(n int64, sum string) (protocol.Manifest, []byte, error) {
+		m, err := protocol.OpenManifest(manifest, []ed25519.PublicKey{h.cfg.ReleaseKey})
+		switch {
+		case err != nil:
+			return m, nil, fmt.Errorf("the manifest of %s/%s does not check with the release key: %w", version, arch, err)
+		case m.Version != version || m.Arch != arch:
+			return m, nil, fmt.Errorf("the manifest is for %s/%s, not %s/%s", m.Version, m.Arch, version, arch)
+		case m.Size != n || m.SHA256 != sum:
+			return m, nil, fmt.Errorf("the binary (%d bytes, sha256 %.12s…) is not the one the manifest was signed for (%d bytes, %.12s…)", n, sum, m.Size, m.SHA256)
+		}
+		return m, manifest, nil
+	})
+}
+
+// addArtifact stores the binary read from r under a temporary name and
+// asks sign for its manifest (from its size and SHA-256); only a binary
+// with a manifest is kept, and its release records the manifest.
+func (h *Hub) addArtifact(version, arch string, r io.Reader, by string, sign func(n int64, sum string) (protocol.Manifest, []byte, error)) (protocol.Manifest, error) {
 	if !versionRe.MatchString(version) {
 		return protocol.Manifest{}, fmt.Errorf("version %q: want MAJOR.MINOR.PATCH (with an optional -suffix)", version)
 	}
@@ -112,18 +157,12 @@ func (h *Hub) AddArtifact(version, arch string, r io.Reader, rollback bool, by s
 	if n > MaxBinary || n == 0 {
 		return protocol.Manifest{}, fmt.Errorf("a binary of 1 byte to %d MB", MaxBinary>>20)
 	}
+	m, signed, err := sign(n, hex.EncodeToString(sum.Sum(nil)))
+	if err != nil {
+		return m, err
+	}
 	if err := os.Rename(tmp.Name(), filepath.Join(dir, arch)); err != nil {
 		return protocol.Manifest{}, err
-	}
-	m := protocol.Manifest{Version: version, Arch: arch, Size: n, SHA256: hex.EncodeToString(sum.Sum(nil)), Rollback: rollback,
-		Created: time.Now().UTC()}
-	body, err := json.Marshal(m)
-	if err != nil {
-		return m, err
-	}
-	signed, err := protocol.Seal(body, h.cfg.SigningKey)
-	if err != nil {
-		return m, err
 	}
 	err = h.store.Update(func(tx Tx) error {
 		var rel Release
@@ -134,11 +173,11 @@ func (h *Hub) AddArtifact(version, arch string, r io.Reader, rollback bool, by s
 		if !found {
 			rel = Release{ID: version, Created: time.Now().UTC(), By: by, Artifacts: map[string]json.RawMessage{}}
 		}
-		rel.Rollback = rollback
+		rel.Rollback = m.Rollback
 		rel.Artifacts[arch] = json.RawMessage(signed)
 		return tx.PutDoc(DocRelease, version, rel)
 	})
-	h.log.Info("release artifact added", "version", version, "arch", arch, "bytes", n, "sha256", m.SHA256)
+	h.log.Info("release artifact added", "version", version, "arch", arch, "bytes", n, "sha256", m.SHA256, "release_key", h.cfg.ReleaseKey != nil)
 	return m, err
 }
 

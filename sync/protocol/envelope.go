@@ -61,15 +61,16 @@ func Seal(body []byte, priv ed25519.PrivateKey) ([]byte, error) {
 		Sig: base64.StdEncoding.EncodeToString(ed25519.Sign(priv, body))})
 }
 
-// ParsePublicKey reads security.central_public_key: the raw 32-byte
+// ParsePublicKey reads a public key as the configs hold it
+// (security.central_public_key, update.release_key): the raw 32-byte
 // Ed25519 public key in standard base64.
 func ParsePublicKey(b64 string) (ed25519.PublicKey, error) {
 	raw, err := base64.StdEncoding.DecodeString(b64)
 	if err != nil {
-		return nil, fmt.Errorf("central public key is not base64: %w", err)
+		return nil, fmt.Errorf("not a base64 Ed25519 public key: %w", err)
 	}
 	if len(raw) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("central public key has %d bytes, want %d", len(raw), ed25519.PublicKeySize)
+		return nil, fmt.Errorf("an Ed25519 public key has %d bytes, this one %d", ed25519.PublicKeySize, len(raw))
 	}
 	return ed25519.PublicKey(raw), nil
 }

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -436,4 +437,41 @@ type TeleCompartment struct {
 	State        string `json:"state"`
 	DoorOpen     bool   `json:"door_open,omitempty"`
 	OutOfService bool   `json:"out_of_service,omitempty"`
+}
+
+// SealManifest signs m (with the central's key, or a release key kept
+// off the hub: lockerhub release sign).
+func SealManifest(m Manifest, priv ed25519.PrivateKey) ([]byte, error) {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return Seal(body, priv)
+}
+
+// OpenManifest verifies a signed manifest with the first of keys that
+// checks it and reads it; a manifest of no binary (no size, no SHA-256)
+// is refused as well.
+func OpenManifest(raw []byte, keys []ed25519.PublicKey) (Manifest, error) {
+	var m Manifest
+	if len(keys) == 0 {
+		return m, errors.New("no key to check it with")
+	}
+	var body []byte
+	var err error
+	for _, k := range keys {
+		if body, err = Open(raw, k); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return m, err
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		return m, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if m.Size <= 0 || len(m.SHA256) != 64 || m.Version == "" || m.Arch == "" {
+		return m, fmt.Errorf("%w: a manifest of no binary", ErrMalformed)
+	}
+	return m, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/lockerd/lockerd/drivers/pinname"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/loopback"
+	"github.com/lockerd/lockerd/sync/protocol"
 )
 
 // Config is lockerd's configuration file. Key names are binding: they are
@@ -210,6 +211,11 @@ type Update struct {
 	Probation Duration `yaml:"probation"`
 	// Dir keeps the versions (default: "versions" beside the store).
 	Dir string `yaml:"dir"`
+	// ReleaseKey (base64 Ed25519): a release's manifest must be signed
+	// with this key, kept off the hub, and with no other (not the
+	// central's). Unset: the central's key signs releases.
+	ReleaseKey string            `yaml:"release_key"`
+	ReleasePub ed25519.PublicKey `yaml:"-"`
 }
 
 // Badge is one named badge: the keyed hash of its code (lockerctl
@@ -637,6 +643,13 @@ func (c *Config) check(d *decoder, checkFiles bool) {
 		}
 		u.Dir = c.Resolve(u.Dir)
 		u.CAFile = c.Resolve(u.CAFile)
+		if u.ReleaseKey != "" {
+			if pub, err := protocol.ParsePublicKey(u.ReleaseKey); err != nil {
+				bad("update.release_key", "%v (the .pub lockerhub keygen -name release wrote)", err)
+			} else {
+				u.ReleasePub = pub
+			}
+		}
 	}
 	switch c.Kiosk.DefaultLang {
 	case "zh-CN", "en":

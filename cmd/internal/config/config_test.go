@@ -342,3 +342,33 @@ func TestUpdateDirDefault(t *testing.T) {
 		}
 	}
 }
+
+// TestReleaseKey: update.release_key is checked (FILE:LINE) and read;
+// provisioning pins it where the template takes updates, and adds no
+// update section where there is none.
+func TestReleaseKey(t *testing.T) {
+	const pub = "YcREdGGnW8YmfCuxPVNLljMxcdz4FaPOFtDYIZ+fbcA="
+	c, err := Load(write(t, good+`update: {hub_url: "https://hub.example:8490", release_key: "`+pub+`"}`+"\n"))
+	if err != nil || len(c.Update.ReleasePub) != 32 {
+		t.Fatalf("a release key: %v", err)
+	}
+	_, err = Load(write(t, good+`update: {hub_url: "https://hub.example:8490", release_key: "AAAA"}`+"\n"))
+	if err == nil || !strings.Contains(err.Error(), "lockerd.yaml:15: update.release_key: an Ed25519 public key has 32 bytes, this one 3") {
+		t.Fatalf("a short release key: %v", err)
+	}
+	for _, tc := range []struct {
+		tmpl   string
+		pinned bool
+	}{
+		{good + `update: {hub_url: "https://hub.example:8490"}` + "\n", true},
+		{good, false},
+	} {
+		out, err := Provision([]byte(tc.tmpl), Provisioned{Locker: "nb-east-07", ReleaseKey: pub, PickupKeyFile: "pickup.key"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(out), "release_key: "+pub); got != tc.pinned || (!tc.pinned && strings.Contains(string(out), "update:")) {
+			t.Errorf("provisioned (update section %v):\n%s", tc.pinned, out)
+		}
+	}
+}

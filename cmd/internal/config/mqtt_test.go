@@ -21,7 +21,7 @@ func TestMQTTSection(t *testing.T) {
 		{"next key alone", strings.Replace(withMQTT, "  pickup_key_file: pickup.key", "  pickup_key_file: pickup.key\n  central_public_key_next: \""+pubKey+"\"", 1), "security.central_public_key_next: only beside security.central_public_key"},
 		{"next key the same", strings.Replace(withMQTT, "  pickup_key_file: pickup.key", "  pickup_key_file: pickup.key\n  central_public_key: \""+pubKey+"\"\n  central_public_key_next: \""+pubKey+"\"", 1), "security.central_public_key_next: the same key"},
 		{"insecure allows no key", strings.Replace(withMQTT, "  pickup_key_file: pickup.key", "  pickup_key_file: pickup.key\n  insecure_unsigned_downlink: true", 1), ""},
-		{"bad key", strings.Replace(withMQTT, "  pickup_key_file: pickup.key", "  pickup_key_file: pickup.key\n  central_public_key: \"AAAA\"", 1), "security.central_public_key: central public key has 3 bytes"},
+		{"bad key", strings.Replace(withMQTT, "  pickup_key_file: pickup.key", "  pickup_key_file: pickup.key\n  central_public_key: \"AAAA\"", 1), "security.central_public_key: an Ed25519 public key has 32 bytes, this one 3"},
 		{"bad broker", strings.Replace(withMQTT, "tcp://10.0.0.2:1883", "10.0.0.2:1883", 1) + "", "mqtt.brokers[1]:"},
 		{"wildcard prefix", withMQTT + "  topic_prefix: lockers/#\n", "mqtt.topic_prefix:"},
 		{"prefix with a dot (NATS)", withMQTT + "  topic_prefix: lockers/v1.1\n", "mqtt.topic_prefix: topic prefix \"lockers/v1.1\": '.': use ASCII letters"},

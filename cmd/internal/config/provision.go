@@ -19,6 +19,7 @@ type Provisioned struct {
 	PickupKeyFile    string
 	PasswordFile     string
 	BrokerCAFile     string // "" when the broker needs no CA of its own
+	ReleaseKey       string // base64; set as update.release_key where there is an update section
 }
 
 // Provision returns the configuration raw with p filled in: locker.id,
@@ -54,6 +55,10 @@ func Provision(raw []byte, p Provisioned) ([]byte, error) {
 	if p.BrokerCAFile != "" {
 		set(section(m, "tls"), "ca_file", scalar(p.BrokerCAFile))
 	}
+	if p.ReleaseKey != "" && has(root, "update") {
+		// Updates pinned to the release key: a hub's own key does not do.
+		set(section(root, "update"), "release_key", scalar(p.ReleaseKey))
+	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
@@ -80,6 +85,16 @@ func section(m *yaml.Node, key string) *yaml.Node {
 	v := &yaml.Node{Kind: yaml.MappingNode}
 	m.Content = append(m.Content, scalar(key), v)
 	return v
+}
+
+// has reports whether mapping m has key.
+func has(m *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
 }
 
 // set puts key: v into mapping m (the part of key after its last dot).

@@ -80,6 +80,10 @@ type Config struct {
 	// (lockerhub release add; default: releases beside the config).
 	Releases struct {
 		Dir string `yaml:"dir"`
+		// PublicKey (base64 Ed25519): releases are signed with the
+		// private key where it is kept (lockerhub release sign), not
+		// by the hub; lockers pin it (update.release_key).
+		PublicKey string `yaml:"public_key"`
 	} `yaml:"releases"`
 	Provision struct {
 		BrokerURLs   []string `yaml:"broker_urls"`
@@ -110,6 +114,7 @@ type Config struct {
 
 	// Read from the files named above by Load.
 	SigningKey  ed25519.PrivateKey `yaml:"-"`
+	ReleaseKey  ed25519.PublicKey  `yaml:"-"` // releases.public_key
 	PickupKey   locker.CodeKey     `yaml:"-"`
 	Password    string             `yaml:"-"`
 	DSN         string             `yaml:"-"`
@@ -314,6 +319,13 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 		c.Releases.Dir = "releases"
 	}
 	c.Releases.Dir = rel(c.Releases.Dir)
+	if k := c.Releases.PublicKey; k != "" {
+		if pub, err := protocol.ParsePublicKey(k); err != nil {
+			bad("releases.public_key", "%v (want the base64 public key lockerhub keygen -name release wrote)", err)
+		} else {
+			c.ReleaseKey = pub
+		}
+	}
 	for i, u := range c.Provision.BrokerURLs {
 		if p, err := url.Parse(u); err != nil || (p.Scheme != "tcp" && p.Scheme != "tls" && p.Scheme != "ssl" && p.Scheme != "mqtts") || p.Host == "" {
 			bad(fmt.Sprintf("provision.broker_urls[%d]", i), "%q: want tcp://HOST:PORT or tls://HOST:PORT", u)

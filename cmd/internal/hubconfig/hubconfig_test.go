@@ -18,6 +18,7 @@ func TestProblems(t *testing.T) {
 		{"wrong type", "lockers: e2e-01\n", []string{"hub.yaml:1: lockers: want a list"}},
 		{"duplicate", "http: {listen: 127.0.0.1:1}\nhttp: {listen: 127.0.0.1:2}\n", []string{"hub.yaml:2: http: given twice (first on line 1)"}},
 		{"driver", "store:\n  driver: mysql\n", []string{"hub.yaml:2: store.driver: \"mysql\": known drivers: bolt, postgres"}},
+		{"release key", "releases:\n  public_key: AAAA\n", []string{"hub.yaml:2: releases.public_key: an Ed25519 public key has 32 bytes, this one 3"}},
 		{"postgres without a DSN file", "store:\n  driver: postgres\n", []string{"hub.yaml:1: store.dsn_file: required with driver postgres"}},
 		{"postgres with a path", "store:\n  driver: postgres\n  dsn_file: dsn\n  path: x.db\n", []string{"hub.yaml:4: store.path: for driver bolt"}},
 		{"bolt with a DSN file", "store:\n  dsn_file: dsn\n", []string{"hub.yaml:2: store.dsn_file: for driver postgres"}},
