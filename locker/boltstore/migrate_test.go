@@ -1,7 +1,6 @@
 package boltstore
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -106,16 +105,7 @@ func TestSchemaKeptUntilUpgrade(t *testing.T) {
 // TestSchema1UpgradedOnProbation: a schema 1 store is older than any
 // build runs on without upgrading: it is upgraded even on probation.
 func TestSchema1UpgradedOnProbation(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s.db")
-	s := open(t, path)
-	s.Close()
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.Update(func(tx *bolt.Tx) error { return putSchema(tx, 1) })
-	db.Close()
-	s, err = Open(path, Options{KeepSchema: true})
+	s, err := Open(storeAtSchema(t, 1), Options{KeepSchema: true})
 	if err != nil {
 		t.Fatal(err)
 	}

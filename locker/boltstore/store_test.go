@@ -87,16 +87,24 @@ func TestSecondOpenFailsFastNamingTheFile(t *testing.T) {
 	}
 }
 
-func TestSchemaVersionChecked(t *testing.T) {
+// storeAtSchema is a closed, empty store stamped with schema n.
+func storeAtSchema(t *testing.T, n int) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "s.db")
-	s := open(t, path)
-	s.Close()
+	open(t, path).Close()
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(kSchema, []byte("99")) })
-	db.Close()
+	defer db.Close()
+	if err := db.Update(func(tx *bolt.Tx) error { return putSchema(tx, n) }); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestSchemaVersionChecked(t *testing.T) {
+	path := storeAtSchema(t, 99)
 	if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), "schema version 99") {
 		t.Fatalf("open of future schema: %v", err)
 	}
