@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,21 +25,48 @@ func TestSystemdNotifyAndWatchdog(t *testing.T) {
 	defer conn.Close()
 	c := newCabinet(t, "1s")
 	d := launch(t, c.Config, []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=2000000"})
-	want := map[string]bool{"READY=1": false, "WATCHDOG=1": false}
+	awaitNotifications(t, conn, "READY=1", "WATCHDOG=1")
+	d.stop()
+}
+
+// TestSystemdUnprovisioned: a blank cabinet's lockerd under systemd
+// (the package starts it with no configuration) says it is up, what it
+// waits for, and feeds the watchdog while it waits, so that systemd
+// neither times its start out nor kills it as hung.
+func TestSystemdUnprovisioned(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	d := startBin(t, lockerdBin, filepath.Join(t.TempDir(), "lockerd.yaml"), []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=2000000"})
+	awaitNotifications(t, conn, "READY=1", "STATUS=not provisioned: scan the provisioning QR code, or run lockerctl provision", "WATCHDOG=1")
+	select {
+	case <-d.done:
+		t.Fatalf("unprovisioned lockerd exited: %v\n%s", d.err, d.logs())
+	default:
+	}
+}
+
+// awaitNotifications reads systemd notifications from conn until each
+// of want has come (within 10 s).
+func awaitNotifications(t *testing.T, conn *net.UnixConn, want ...string) {
+	t.Helper()
+	seen := map[string]bool{}
 	buf := make([]byte, 4096)
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for !want["READY=1"] || !want["WATCHDOG=1"] {
+	for len(seen) < len(want) {
 		n, err := conn.Read(buf)
 		if err != nil {
-			t.Fatalf("systemd notifications %v: %v", want, err)
+			t.Fatalf("systemd notifications: want %q, have %v: %v", want, seen, err)
 		}
 		for _, line := range strings.Split(string(buf[:n]), "\n") {
-			if _, ok := want[line]; ok {
-				want[line] = true
+			if slices.Contains(want, line) {
+				seen[line] = true
 			}
 		}
 	}
-	d.stop()
 }
 
 // TestMetricsAndHealth: /metrics counts what happened, /healthz answers.
