@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -75,6 +77,22 @@ func TestReleaseKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	api.Token = tok
+	// A header that is no manifest, or too long to be one: refused, read
+	// no further.
+	for _, hdr := range []string{"not base64!", strings.Repeat("QUFB", hub.MaxManifest)} {
+		req, _ := http.NewRequest("PUT", srv.URL+"/v1/releases/0.17.0/arm64", bytes.NewReader(bin))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set(hub.ManifestHeader, hdr)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "want a base64 signed manifest of at most") {
+			t.Fatalf("manifest header %.20q: %d %s", hdr, resp.StatusCode, body)
+		}
+	}
 	good := manifest(releasePriv, "0.17.0", "arm64", int64(len(bin)))
 	if _, err := api.AddArtifact("0.17.0", "arm64", bytes.NewReader(bin), false); err == nil {
 		t.Fatal("an upload without a manifest was taken")
