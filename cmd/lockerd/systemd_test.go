@@ -17,12 +17,7 @@ import (
 // TestSystemdNotifyAndWatchdog runs lockerd as systemd would (Type=notify,
 // WatchdogSec=2): it says READY=1 once serving and feeds the watchdog.
 func TestSystemdNotifyAndWatchdog(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	sock, conn := notifySocket(t)
 	c := newCabinet(t, "1s")
 	d := launch(t, c.Config, []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=2000000"})
 	awaitNotifications(t, conn, "READY=1", "WATCHDOG=1")
@@ -34,12 +29,7 @@ func TestSystemdNotifyAndWatchdog(t *testing.T) {
 // waits for, and feeds the watchdog while it waits, so that systemd
 // neither times its start out nor kills it as hung.
 func TestSystemdUnprovisioned(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	sock, conn := notifySocket(t)
 	d := startBin(t, lockerdBin, filepath.Join(t.TempDir(), "lockerd.yaml"), []string{"NOTIFY_SOCKET=" + sock, "WATCHDOG_USEC=2000000"})
 	awaitNotifications(t, conn, "READY=1", "STATUS=not provisioned: scan the provisioning QR code, or run lockerctl provision", "WATCHDOG=1")
 	select {
@@ -47,6 +37,19 @@ func TestSystemdUnprovisioned(t *testing.T) {
 		t.Fatalf("unprovisioned lockerd exited: %v\n%s", d.err, d.logs())
 	default:
 	}
+}
+
+// notifySocket is a systemd notification socket (NOTIFY_SOCKET) for the
+// test, closed at its end.
+func notifySocket(t *testing.T) (string, *net.UnixConn) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return sock, conn
 }
 
 // awaitNotifications reads systemd notifications from conn until each

@@ -26,10 +26,8 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -450,15 +448,14 @@ func (up *updater) download(m protocol.Manifest, path string) error {
 	if err != nil {
 		return err
 	}
-	sum := sha256.New()
-	n, err := io.Copy(sum, rf)
+	n, sum, err := protocol.Digest(rf)
 	rf.Close()
 	if err != nil {
 		return err
 	}
-	if n != m.Size || hex.EncodeToString(sum.Sum(nil)) != m.SHA256 {
+	if n != m.Size || sum != m.SHA256 {
 		os.Remove(part)
-		return fmt.Errorf("the downloaded binary does not match its signed manifest (%d bytes, sha256 %x…): refused", n, sum.Sum(nil)[:6])
+		return fmt.Errorf("the downloaded binary does not match its signed manifest (%d bytes, sha256 %.12s…): refused", n, sum)
 	}
 	if err := os.Chmod(part, 0o755); err != nil {
 		return err

@@ -15,7 +15,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
@@ -245,13 +244,12 @@ func releaseSign(args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		sum := sha256.New()
-		n, err := io.Copy(sum, f)
+		n, sum, err := protocol.Digest(f)
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}
-		m := protocol.Manifest{Version: *version, Arch: arch, Size: n, SHA256: hex.EncodeToString(sum.Sum(nil)), Rollback: *rollback, Created: time.Now().UTC()}
+		m := protocol.Manifest{Version: *version, Arch: arch, Size: n, SHA256: sum, Rollback: *rollback, Created: time.Now().UTC()}
 		signed, err := protocol.SealManifest(m, key)
 		if err != nil {
 			return err

@@ -9,8 +9,6 @@ package hub
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -143,8 +141,7 @@ func (h *Hub) addArtifact(version, arch string, r io.Reader, by string, sign fun
 		return protocol.Manifest{}, err
 	}
 	defer os.Remove(tmp.Name())
-	sum := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, sum), io.LimitReader(r, MaxBinary+1))
+	n, sum, err := protocol.Digest(io.TeeReader(io.LimitReader(r, MaxBinary+1), tmp))
 	if err == nil {
 		err = tmp.Sync()
 	}
@@ -157,7 +154,7 @@ func (h *Hub) addArtifact(version, arch string, r io.Reader, by string, sign fun
 	if n > MaxBinary || n == 0 {
 		return protocol.Manifest{}, fmt.Errorf("a binary of 1 byte to %d MB", MaxBinary>>20)
 	}
-	m, signed, err := sign(n, hex.EncodeToString(sum.Sum(nil)))
+	m, signed, err := sign(n, sum)
 	if err != nil {
 		return m, err
 	}

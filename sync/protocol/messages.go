@@ -2,9 +2,12 @@ package protocol
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -474,4 +477,13 @@ func OpenManifest(raw []byte, keys []ed25519.PublicKey) (Manifest, error) {
 		return m, fmt.Errorf("%w: a manifest of no binary", ErrMalformed)
 	}
 	return m, nil
+}
+
+// Digest is what a manifest says of a binary read from r: its size and
+// its SHA-256 (hex). The hub, lockerhub release sign and the locker all
+// measure a binary with it.
+func Digest(r io.Reader) (size int64, sha256Hex string, err error) {
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	return n, hex.EncodeToString(h.Sum(nil)), err
 }
