@@ -38,6 +38,8 @@ type NATSNode struct {
 	conf    string
 	dir     string
 	bin     string
+	// listens are the addresses the node binds, the MQTT listener first.
+	listens []string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -102,29 +104,49 @@ func NewNATSCluster(dir string, n int) (*NATSCluster, error) {
 func newNATSCluster(bin, dir string, n int) (*NATSCluster, error) {
 	var err error
 	c := &NATSCluster{}
+	// Every port of the cluster differs: FreePort checks a port is free
+	// now, not that it was not handed out a moment ago for another node.
+	taken := map[int]bool{}
+	freePort := func() (int, error) {
+		for {
+			p, err := loopback.FreePort()
+			if err != nil || !taken[p] {
+				taken[p] = true
+				return p, err
+			}
+		}
+	}
 	routes := make([]string, n)
 	cports := make([]int, n)
 	for i := range n {
-		if cports[i], err = loopback.FreePort(); err != nil {
+		if cports[i], err = freePort(); err != nil {
 			return nil, err
 		}
 		routes[i] = fmt.Sprintf("nats-route://127.0.0.1:%d", cports[i])
 	}
 	replicas := min(n, 3)
 	for i := range n {
-		port, err := loopback.FreePort()
+		port, err := freePort()
 		if err != nil {
 			return nil, err
 		}
-		client, err := loopback.FreePort()
+		client, err := freePort()
 		if err != nil {
 			return nil, err
 		}
-		mon, err := loopback.FreePort()
+		mon, err := freePort()
 		if err != nil {
 			return nil, err
 		}
 		nd := &NATSNode{Name: fmt.Sprintf("n%d", i+1), bin: bin, port: port, dir: filepath.Join(dir, fmt.Sprintf("n%d", i+1))}
+		// The route listener is the last a node opens (after MQTT and the
+		// client port): start waits for every one, so that a port taken
+		// meanwhile fails the start with the node's "address already in
+		// use" rather than as a cluster short of a peer.
+		nd.listens = []string{
+			fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", client),
+			fmt.Sprintf("127.0.0.1:%d", mon), fmt.Sprintf("127.0.0.1:%d", cports[i]),
+		}
 		nd.URL = fmt.Sprintf("tcp://127.0.0.1:%d", nd.port)
 		nd.monitor = fmt.Sprintf("127.0.0.1:%d", mon)
 		nd.conf = filepath.Join(nd.dir, "nats.conf")
@@ -157,6 +179,13 @@ mqtt {
 	}
 	for _, nd := range c.Nodes {
 		if err := nd.waitReady(60 * time.Second); err != nil {
+			// A peer that died (a port taken after its start) is the
+			// cause to report: it is the one the retry looks for.
+			for _, other := range c.Nodes {
+				if other.exited() {
+					return c, fmt.Errorf("nats-server %s exited:\n%s", other.Name, other.Log())
+				}
+			}
 			return c, err
 		}
 	}
@@ -185,7 +214,7 @@ func (nd *NATSNode) Start(t testing.TB) {
 	}
 }
 
-// start starts the node and waits until its MQTT port listens.
+// start starts the node and waits until each of its ports listens.
 func (nd *NATSNode) start() error {
 	nd.mu.Lock()
 	defer nd.mu.Unlock()
@@ -204,10 +233,17 @@ func (nd *NATSNode) start() error {
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
+	listens := nd.listens
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", nd.port), 200*time.Millisecond)
-		if err == nil {
+		for len(listens) > 0 {
+			c, err := net.DialTimeout("tcp", listens[0], 200*time.Millisecond)
+			if err != nil {
+				break
+			}
 			c.Close()
+			listens = listens[1:]
+		}
+		if len(listens) == 0 {
 			break
 		}
 		select {
@@ -218,7 +254,7 @@ func (nd *NATSNode) start() error {
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
 			<-done
-			return fmt.Errorf("nats-server %s did not start listening for MQTT:\n%s", nd.Name, nd.Log())
+			return fmt.Errorf("nats-server %s did not start listening on %s:\n%s", nd.Name, listens[0], nd.Log())
 		}
 	}
 	nd.cmd, nd.done = cmd, done
@@ -237,6 +273,9 @@ func (nd *NATSNode) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
+		if nd.exited() {
+			return fmt.Errorf("nats-server %s exited:\n%s", nd.Name, nd.Log())
+		}
 		if last = nd.healthy(); last == nil {
 			if last = roundTrip(nd.URL); last == nil {
 				return nil
@@ -308,6 +347,22 @@ func roundTrip(url string) error {
 		return nil
 	case <-time.After(5 * time.Second):
 		return fmt.Errorf("no message back")
+	}
+}
+
+// exited reports whether the node's process, once started, has ended
+// without Kill.
+func (nd *NATSNode) exited() bool {
+	nd.mu.Lock()
+	defer nd.mu.Unlock()
+	if nd.cmd == nil {
+		return false
+	}
+	select {
+	case <-nd.done:
+		return true
+	default:
+		return false
 	}
 }
 
