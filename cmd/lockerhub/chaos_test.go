@@ -160,8 +160,10 @@ resend_after: 3s
 		t.Logf("kill %d: NATS node %s", k+1, nd.Name)
 		nd.Kill()
 		sleep(context.Background(), 3*time.Second)
+		restarted := time.Now()
 		nd.Start(t)
 		cluster.WaitHealthy(t, 120*time.Second) // a Raft group must be current before the next kill
+		t.Logf("kill %d: %s current again %v after its start", k+1, nd.Name, time.Since(restarted).Round(100*time.Millisecond))
 		r := replicas[k%2]
 		t.Logf("kill %d: %s", k+1, r.Name)
 		r.Kill()

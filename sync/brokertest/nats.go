@@ -209,7 +209,9 @@ func (nd *NATSNode) Start(t testing.TB) {
 	if err := nd.start(); err != nil {
 		t.Fatal(err)
 	}
-	if err := nd.waitReady(60 * time.Second); err != nil {
+	// A restarted node catches up on every stream and consumer before it
+	// is current; under a load on two cores that took over 60 s once.
+	if err := nd.waitReady(120 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 }
