@@ -293,3 +293,98 @@ keys: {signing_key_file: central.key, pickup_key_file: pickup.key}
 		return false
 	})
 }
+
+// TestProvisionBrokerCertificate: against Mosquitto as docs/mosquitto
+// sets it up (client certificates, the locker id as username, the ACL),
+// a blank cabinet provisioned by a hub with a client CA is issued a
+// certificate for a key it made itself, and serves: online at the hub
+// (which connects with its own certificate) and taking an order. The key
+// is the service user's, 0600.
+func TestProvisionBrokerCertificate(t *testing.T) {
+	t.Parallel() // self-contained, and mostly waiting
+	acl, err := os.ReadFile("../../docs/mosquitto/acl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pki := brokertest.NewPKI(t)
+	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{TLS: pki, ACL: string(acl)})
+	dir := t.TempDir()
+	key, _ := newKey(t)
+	os.WriteFile(filepath.Join(dir, "central.key"), []byte(hex.EncodeToString(key.Seed())+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "pickup.key"), []byte(hex.EncodeToString(lockertest.Key)+"\n"), 0o600)
+	hubCert, hubKey := pki.Client(t, "lockerhub")
+	addr := fmt.Sprintf("127.0.0.1:%d", brokertest.FreePort(t))
+	conf := filepath.Join(dir, "lockerhub.yaml")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`store: {path: hub.db}
+http: {listen: %q}
+mqtt:
+  broker: %s
+  tls: {ca_file: %s, cert_file: %s, key_file: %s}
+keys: {signing_key_file: central.key, pickup_key_file: pickup.key}
+provision:
+  broker_urls: [%s]
+  broker_ca_file: %s
+  client_ca: {cert_file: %s, key_file: %s}
+`, addr, mq.URL, pki.CAFile, hubCert, hubKey, mq.URL, pki.CAFile, pki.CAFile, pki.CAKeyFile)), 0o600)
+	bin := hubproc.Build(t)
+	hp := hubproc.New(t, "lockerhub", bin, conf, addr, filepath.Join(dir, "lockerhub.log"))
+	hp.Start()
+	api := hub.NewClient(addr)
+	api.Token = hp.Token()
+
+	c := newCabinet(t, "0s")
+	template := filepath.Join(dir, "cabinet.yaml")
+	raw, _ := os.ReadFile(c.Config)
+	os.WriteFile(template, raw, 0o600)
+	cmd := exec.Command(bin, "-hub", addr, "provision", "create", "--locker", lockerID, "--config", template)
+	cmd.Env = append(os.Environ(), "LOCKERHUB_TOKEN="+hp.Token())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("provision create: %v\n%s", err, out)
+	}
+	token := regexp.MustCompile(`lhp_[0-9a-f]{16}_[0-9a-f]{64}`).FindString(string(out))
+	etc := filepath.Join(dir, "etc-lockerd")
+	out, err = exec.Command(lockerctl(t), "provision", "--central", "http://"+addr, "--locker", lockerID, "--token", token, "--dir", etc, "--owner", "nobody").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "broker certificate: ") {
+		t.Fatalf("provision: %v\n%s", err, out)
+	}
+	nobody, _ := user.Lookup("nobody")
+	uid, _ := strconv.Atoi(nobody.Uid)
+	if os.Geteuid() != 0 {
+		uid = os.Geteuid() // not root: the files stay the writer's
+	}
+	for name, want := range map[string]os.FileMode{"mqtt.key": 0o600, "mqtt.crt": 0o644} {
+		st, err := os.Stat(filepath.Join(etc, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != want || (name == "mqtt.key" && int(st.Sys().(*syscall.Stat_t).Uid) != uid) {
+			t.Fatalf("%s: mode %v owner %d", name, st.Mode(), st.Sys().(*syscall.Stat_t).Uid)
+		}
+	}
+	cfg, _ := os.ReadFile(filepath.Join(etc, "lockerd.yaml"))
+	if !strings.Contains(string(cfg), "cert_file: mqtt.crt") || !strings.Contains(string(cfg), "key_file: mqtt.key") {
+		t.Fatalf("the configuration does not name the certificate:\n%s", cfg)
+	}
+
+	d := startBin(t, lockerdBin, filepath.Join(etc, "lockerd.yaml"), nil)
+	d.waitReady(30 * time.Second)
+	until(t, "the locker online at the hub, through Mosquitto with its certificate", func() bool {
+		ls, _ := api.Lockers()
+		for _, l := range ls {
+			if l.ID == lockerID && l.Online {
+				return true
+			}
+		}
+		return false
+	})
+	cr, err := api.CreateOrder(hub.NewOrder{Locker: lockerID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	until(t, "the order at the locker", func() bool {
+		var orders []map[string]any
+		d.call("GET", "/v1/orders", nil, &orders)
+		return len(orders) == 1 && orders[0]["id"] == cr.Order.ID
+	})
+}

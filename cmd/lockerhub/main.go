@@ -323,6 +323,7 @@ func serve(args []string) error {
 	if c.Password != "" {
 		cfg.Username, cfg.Password = c.MQTT.ClientID, c.Password
 	}
+	cfg.TLS = c.MQTTTLS
 	cfg.Provisioning = provisioning(c)
 	cfg.ReleasesDir, cfg.ReleaseKey = c.Releases.Dir, c.ReleaseKey
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -530,7 +531,7 @@ func apiToken(file string) (string, error) {
 // provisioning is what this hub gives new cabinets: lockerd's own
 // validator and the provisioned fields filled into their configuration.
 func provisioning(c *hubconfig.Config) hub.Provisioning {
-	return hub.Provisioning{BrokerURLs: c.Provision.BrokerURLs, BrokerCA: c.ProvisionCA,
+	return hub.Provisioning{BrokerURLs: c.Provision.BrokerURLs, BrokerCA: c.ProvisionCA, ClientCA: c.ClientCA,
 		Validate: func(name string, raw []byte) error {
 			_, err := config.Parse(name, raw, false)
 			return err
@@ -538,7 +539,8 @@ func provisioning(c *hubconfig.Config) hub.Provisioning {
 		Render: func(raw []byte, p hub.ProvisionedLocker) ([]byte, error) {
 			return config.Provision(raw, config.Provisioned{Locker: p.Locker, Prefix: p.Prefix, BrokerURLs: p.BrokerURLs,
 				Username: p.Username, CentralPublicKey: p.CentralPublicKey, PickupKeyFile: p.PickupKeyFile,
-				PasswordFile: p.PasswordFile, BrokerCAFile: p.BrokerCAFile, ReleaseKey: p.ReleaseKey})
+				PasswordFile: p.PasswordFile, BrokerCAFile: p.BrokerCAFile, ClientCertFile: p.ClientCertFile, ClientKeyFile: p.ClientKeyFile,
+				ReleaseKey: p.ReleaseKey})
 		}}
 }
 

@@ -24,6 +24,7 @@ type PKI struct {
 	caKey      *ecdsa.PrivateKey
 	serial     int64
 	CAFile     string
+	CAKeyFile  string // the CA's key (a hub that issues client certificates)
 	ServerCert string
 	ServerKey  string
 }
@@ -46,6 +47,11 @@ func NewPKI(t testing.TB) *PKI {
 	p.ca, _ = x509.ParseCertificate(der)
 	p.caKey = key
 	p.CAFile = p.write(t, "ca.crt", "CERTIFICATE", der)
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.CAKeyFile = p.write(t, "ca.key", "EC PRIVATE KEY", kder)
 	p.ServerCert, p.ServerKey = p.issue(t, "server", true)
 	return p
 }

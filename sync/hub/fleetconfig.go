@@ -80,17 +80,17 @@ func (h *Hub) PushConfig(lockerID string, raw []byte, by, note string) (ConfigVe
 		return ConfigVersion{}, errors.New("this hub has no configuration validator")
 	}
 	provisioned := false
+	var cred Credential
 	if err := h.store.View(func(tx Tx) error {
-		var c Credential
 		var err error
-		provisioned, err = tx.Doc(DocCredential, lockerID, &c)
+		provisioned, err = tx.Doc(DocCredential, lockerID, &cred)
 		return err
 	}); err != nil {
 		return ConfigVersion{}, err
 	}
 	if provisioned && p.Render != nil {
 		var err error
-		if raw, err = p.Render(raw, h.provisioned(lockerID)); err != nil {
+		if raw, err = p.Render(raw, h.provisioned(lockerID, cred.CertSerial != "")); err != nil {
 			return ConfigVersion{}, err
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -50,6 +51,10 @@ type Credential struct {
 	Hash      string    `json:"hash"`
 	PublicKey string    `json:"public_key,omitempty"`
 	Issued    time.Time `json:"issued"`
+	// The broker client certificate issued with it (a hub with a client
+	// CA): its serial (hex) and end.
+	CertSerial  string    `json:"cert_serial,omitempty"`
+	CertExpires time.Time `json:"cert_expires,omitzero"`
 }
 
 // Provisioning bounds.
@@ -66,6 +71,9 @@ type Provisioning struct {
 	// to (in order); BrokerCA is the CA (PEM) it verifies them with.
 	BrokerURLs []string
 	BrokerCA   string
+	// ClientCA, when set, issues each provisioned cabinet a broker client
+	// certificate (CN the locker id) besides its password.
+	ClientCA *ClientCA
 	// Validate checks a lockerd configuration with lockerd's own
 	// validator (FILE:LINE errors); Render fills in what provisioning
 	// gives the cabinet (its id, keys, broker). lockerhub sets both.
@@ -86,6 +94,9 @@ type ProvisionedLocker struct {
 	ReleaseKey string
 	// File names, relative to the config's directory.
 	PickupKeyFile, PasswordFile, BrokerCAFile string
+	// ClientCertFile and ClientKeyFile: the broker client certificate
+	// and its key, for a cabinet that was issued one.
+	ClientCertFile, ClientKeyFile string
 }
 
 // Files lockerctl provision writes beside the configuration.
@@ -94,6 +105,8 @@ const (
 	ProvPasswordFile  = "mqtt.password"
 	ProvBrokerCAFile  = "broker-ca.pem"
 	ProvIdentityFile  = "locker.key"
+	ProvClientCert    = "mqtt.crt"
+	ProvClientKey     = "mqtt.key"
 )
 
 // NewProvisionToken is a request for a token.
@@ -135,7 +148,7 @@ func (h *Hub) CreateProvisionToken(req NewProvisionToken, by string) (ProvisionT
 		return ProvisionTokenCreated{}, errors.New("this hub cannot provision lockers (no configuration validator)")
 	}
 	// Validated as the cabinet will run it: with what provisioning fills in.
-	rendered, err := p.Render([]byte(req.Config), h.provisioned(req.Locker))
+	rendered, err := p.Render([]byte(req.Config), h.provisioned(req.Locker, p.ClientCA != nil))
 	if err != nil {
 		return ProvisionTokenCreated{}, err
 	}
@@ -183,6 +196,10 @@ type ProvisionRequest struct {
 	Locker    string `json:"locker"`
 	Token     string `json:"token"`
 	PublicKey string `json:"public_key"` // base64 Ed25519: the cabinet's own key pair
+	// CSR (base64 DER) is a certificate request signed with the key
+	// the cabinet made for its broker connection; a hub with a client
+	// CA issues a certificate for it.
+	CSR string `json:"csr,omitempty"`
 }
 
 // ProvisionReply is the hub's answer: Body (base64 JSON ProvisionBody)
@@ -200,6 +217,7 @@ type ProvisionBody struct {
 	Username         string    `json:"username"`
 	Password         string    `json:"password"`
 	BrokerCA         string    `json:"broker_ca,omitempty"`
+	ClientCert       string    `json:"client_cert,omitempty"` // PEM, for the request's key
 	CentralPublicKey string    `json:"central_public_key"`
 	PickupKeyHex     string    `json:"pickup_key_hex"`
 	Config           string    `json:"config"` // the rendered lockerd.yaml
@@ -234,7 +252,20 @@ func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (Provi
 	if len(h.cfg.PickupKey) == 0 || h.cfg.Provisioning.Render == nil {
 		return refuse(503, "this hub cannot provision lockers (no pickup key or configuration validator)")
 	}
+	// Checked before the token is used: a bad request leaves it usable.
+	ca := h.cfg.Provisioning.ClientCA
+	var csr *x509.CertificateRequest
+	if ca != nil {
+		der, err := base64.StdEncoding.DecodeString(req.CSR)
+		if err == nil {
+			csr, err = ParseCSR(der)
+		}
+		if err != nil {
+			return refuse(400, "this hub issues broker certificates: want a certificate request (csr, base64 DER; lockerctl provision sends one): %v", err)
+		}
+	}
 	password := randomHex(32)
+	var certPEM string
 	var rec ProvisionToken
 	var refusal *ProvisionError
 	err = h.store.Update(func(tx Tx) error {
@@ -259,7 +290,13 @@ func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (Provi
 		if err := tx.PutDoc(DocProvision, id, rec); err != nil {
 			return err
 		}
-		return tx.PutDoc(DocCredential, rec.Locker, Credential{ID: rec.Locker, Hash: hashSecret(password), PublicKey: req.PublicKey, Issued: now.UTC()})
+		cred := Credential{ID: rec.Locker, Hash: hashSecret(password), PublicKey: req.PublicKey, Issued: now.UTC()}
+		if ca != nil {
+			if certPEM, cred.CertSerial, cred.CertExpires, err = ca.Issue(rec.Locker, csr, now); err != nil {
+				return err
+			}
+		}
+		return tx.PutDoc(DocCredential, rec.Locker, cred)
 	})
 	if err != nil {
 		return ProvisionReply{}, err
@@ -267,20 +304,20 @@ func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (Provi
 	if refusal != nil {
 		return refuse(refusal.Status, "%s", refusal.Msg)
 	}
-	p := h.provisioned(rec.Locker)
+	p := h.provisioned(rec.Locker, certPEM != "")
 	cfg, err := h.cfg.Provisioning.Render([]byte(rec.Config), p)
 	if err != nil {
 		return ProvisionReply{}, err
 	}
 	body, err := json.Marshal(ProvisionBody{Locker: rec.Locker, Prefix: h.cfg.Prefix, BrokerURLs: p.BrokerURLs, Username: rec.Locker,
-		Password: password, BrokerCA: h.cfg.Provisioning.BrokerCA, CentralPublicKey: p.CentralPublicKey,
+		Password: password, BrokerCA: h.cfg.Provisioning.BrokerCA, ClientCert: certPEM, CentralPublicKey: p.CentralPublicKey,
 		PickupKeyHex: hex.EncodeToString(h.cfg.PickupKey), Config: string(cfg), Issued: now.UTC()})
 	if err != nil {
 		return ProvisionReply{}, err
 	}
 	h.Audit(AuditRec{At: now, Who: "provisioning", Action: "POST /v1/provision", Target: rec.Locker,
 		Detail: "token " + rec.ID + " used", From: from, Status: 200})
-	h.log.Info("locker provisioned", "locker", rec.Locker, "token", rec.ID, "from", from)
+	h.log.Info("locker provisioned", "locker", rec.Locker, "token", rec.ID, "from", from, "broker_certificate", certPEM != "")
 	return ProvisionReply{Body: base64.StdEncoding.EncodeToString(body), MAC: ProvisionMAC(secret, body)}, nil
 }
 
@@ -302,9 +339,14 @@ func SplitProvisionToken(token string) (id, secret string, err error) {
 	return id, secret, nil
 }
 
-func (h *Hub) provisioned(lockerID string) ProvisionedLocker {
+// provisioned is what provisioning fills into lockerID's configuration;
+// withCert: the cabinet was issued a broker client certificate.
+func (h *Hub) provisioned(lockerID string, withCert bool) ProvisionedLocker {
 	p := ProvisionedLocker{Locker: lockerID, Prefix: h.cfg.Prefix, BrokerURLs: h.cfg.Provisioning.BrokerURLs, Username: lockerID,
 		PickupKeyFile: ProvPickupKeyFile, PasswordFile: ProvPasswordFile}
+	if withCert {
+		p.ClientCertFile, p.ClientKeyFile = ProvClientCert, ProvClientKey
+	}
 	if len(p.BrokerURLs) == 0 {
 		p.BrokerURLs = h.cfg.Brokers
 	}

@@ -1,11 +1,18 @@
 package hub_test
 
 import (
+	"bytes"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -102,5 +109,95 @@ func TestProvisionTokens(t *testing.T) {
 	}
 	if known, _ := h.KnownLockers(); len(known) == 0 {
 		t.Fatal("the provisioned locker is not served")
+	}
+}
+
+// TestProvisionClientCertificate: a hub with a client CA issues the
+// cabinet a broker certificate for the key of its request, named after
+// the locker (whatever the request says), for client authentication,
+// that the CA verifies; a request without a certificate request, or with
+// one whose signature fails, is refused and leaves the token usable; a
+// pushed configuration names the certificate's files again.
+func TestProvisionClientCertificate(t *testing.T) {
+	url := brokertest.StartEmbedded(t, protocol.DefaultPrefix, "lockerhub")
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "library broker CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(3 * 365 * 24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	caCert, _ := x509.ParseCertificate(caDER)
+	if err := hub.CheckClientCA(caCert, caKey); err != nil {
+		t.Fatal(err)
+	}
+	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err := hub.CheckClientCA(caCert, otherKey); err == nil {
+		t.Fatal("a CA with another key than its certificate's")
+	}
+	var rendered []hub.ProvisionedLocker
+	h := hubtest.Start(t, hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key,
+		Provisioning: hub.Provisioning{
+			ClientCA: &hub.ClientCA{Cert: caCert, Key: caKey}, // default TTL: 5 years, cut at the CA's end
+			Validate: func(string, []byte) error { return nil },
+			Render: func(raw []byte, p hub.ProvisionedLocker) ([]byte, error) {
+				rendered = append(rendered, p)
+				return raw, nil
+			}}})
+	created, err := h.CreateProvisionToken(hub.NewProvisionToken{Locker: "nb-7", Config: "wiring"}, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	pk := base64.StdEncoding.EncodeToString(pub)
+	tlsKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	// The request asks for another name: the certificate is the hub's.
+	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "lockerhub"}}, tlsKey)
+	forged := bytes.Clone(csr)
+	forged[len(forged)-3] ^= 1 // in the signature
+	for _, tt := range []struct{ name, csr, says string }{
+		{"no request", "", "want a certificate request"},
+		{"not base64", "!!", "want a certificate request"},
+		{"a broken signature", base64.StdEncoding.EncodeToString(forged), "csr:"},
+		{"too long", base64.StdEncoding.EncodeToString(make([]byte, 5000)), "1 to 4096 bytes"},
+	} {
+		_, err := h.Provision(hub.ProvisionRequest{Locker: "nb-7", Token: created.Token, PublicKey: pk, CSR: tt.csr}, "192.0.2.1", now)
+		var pe *hub.ProvisionError
+		if !errors.As(err, &pe) || pe.Status != 400 || !strings.Contains(pe.Msg, tt.says) {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+	rep, err := h.Provision(hub.ProvisionRequest{Locker: "nb-7", Token: created.Token, PublicKey: pk, CSR: base64.StdEncoding.EncodeToString(csr)}, "192.0.2.1", now)
+	if err != nil {
+		t.Fatalf("the token after refused requests: %v", err)
+	}
+	body, _ := base64.StdEncoding.DecodeString(rep.Body)
+	var b hub.ProvisionBody
+	json.Unmarshal(body, &b)
+	block, _ := pem.Decode([]byte(b.ClientCert))
+	if block == nil {
+		t.Fatalf("no certificate: %+v", b)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(caCert)
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatalf("the CA does not verify it for client authentication: %v", err)
+	}
+	if cert.Subject.CommonName != "nb-7" || !tlsKey.PublicKey.Equal(cert.PublicKey) || cert.IsCA || !cert.NotAfter.Equal(caCert.NotAfter) {
+		t.Fatalf("certificate: CN %q, its key ours %v, CA %v, until %v (the CA's end %v)",
+			cert.Subject.CommonName, tlsKey.PublicKey.Equal(cert.PublicKey), cert.IsCA, cert.NotAfter, caCert.NotAfter)
+	}
+	if p := rendered[len(rendered)-1]; p.ClientCertFile != hub.ProvClientCert || p.ClientKeyFile != hub.ProvClientKey {
+		t.Fatalf("the provisioned configuration does not name the certificate: %+v", p)
+	}
+	if _, err := h.PushConfig("nb-7", []byte("wiring v2"), "admin", ""); err != nil {
+		t.Fatal(err)
+	}
+	if p := rendered[len(rendered)-1]; p.ClientCertFile != hub.ProvClientCert || p.ClientKeyFile != hub.ProvClientKey {
+		t.Fatalf("a pushed configuration drops the certificate: %+v", p)
 	}
 }

@@ -323,6 +323,16 @@ func TestProvision(t *testing.T) {
 	if _, err := Provision([]byte("- a list"), Provisioned{}); err == nil {
 		t.Fatal("a list at the top provisioned")
 	}
+	// A cabinet issued a broker certificate: mqtt.tls names it beside
+	// the CA, over what the template had.
+	out, err = Provision([]byte(tmpl), Provisioned{Locker: "nb-east-07", BrokerURLs: []string{"tls://hub.example:8883"},
+		BrokerCAFile: "broker-ca.pem", ClientCertFile: "mqtt.crt", ClientKeyFile: "mqtt.key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "tls: {ca_file: broker-ca.pem, cert_file: mqtt.crt, key_file: mqtt.key}") {
+		t.Fatalf("mqtt.tls:\n%s", out)
+	}
 }
 
 // TestUpdateDirDefault: versions are kept beside the store (the state

@@ -128,16 +128,21 @@ func (c *Config) TLSConfig() (*tls.Config, error) {
 	if c.MQTT == nil || c.MQTT.TLS == nil {
 		return nil, nil
 	}
-	t := c.MQTT.TLS
+	return c.MQTT.TLS.ClientConfig(c.Resolve)
+}
+
+// ClientConfig builds a TLS client configuration from the files, their
+// names resolved by resolve (lockerd's and lockerhub's mqtt.tls).
+func (t *TLS) ClientConfig(resolve func(string) string) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(c.Resolve(t.CAFile))
+		pem, err := os.ReadFile(resolve(t.CAFile))
 		if err != nil {
 			return nil, fmt.Errorf("ca_file: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", c.Resolve(t.CAFile))
+			return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", resolve(t.CAFile))
 		}
 		cfg.RootCAs = pool
 	}
@@ -145,7 +150,7 @@ func (c *Config) TLSConfig() (*tls.Config, error) {
 		return nil, errors.New("cert_file and key_file go together")
 	}
 	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.Resolve(t.CertFile), c.Resolve(t.KeyFile))
+		cert, err := tls.LoadX509KeyPair(resolve(t.CertFile), resolve(t.KeyFile))
 		if err != nil {
 			return nil, fmt.Errorf("client certificate: %w", err)
 		}

@@ -19,12 +19,16 @@ type Provisioned struct {
 	PickupKeyFile    string
 	PasswordFile     string
 	BrokerCAFile     string // "" when the broker needs no CA of its own
-	ReleaseKey       string // base64; set as update.release_key where there is an update section
+	// ClientCertFile and ClientKeyFile: the broker client certificate
+	// the hub issued, and its key ("" when none was).
+	ClientCertFile, ClientKeyFile string
+	ReleaseKey                    string // base64; set as update.release_key where there is an update section
 }
 
 // Provision returns the configuration raw with p filled in: locker.id,
 // security.pickup_key_file and central_public_key, and the mqtt section's
-// brokers, topic prefix, username, password file and CA. Everything else
+// brokers, topic prefix, username, password file, CA and client
+// certificate. Everything else
 // (hardware, compartments, scanners, policy) stays as written; keys
 // provisioning sets are replaced, so a template may leave them out.
 func Provision(raw []byte, p Provisioned) ([]byte, error) {
@@ -54,6 +58,11 @@ func Provision(raw []byte, p Provisioned) ([]byte, error) {
 	set(m, "password_file", scalar(p.PasswordFile))
 	if p.BrokerCAFile != "" {
 		set(section(m, "tls"), "ca_file", scalar(p.BrokerCAFile))
+	}
+	if p.ClientCertFile != "" {
+		tls := section(m, "tls")
+		set(tls, "cert_file", scalar(p.ClientCertFile))
+		set(tls, "key_file", scalar(p.ClientKeyFile))
 	}
 	if p.ReleaseKey != "" && has(root, "update") {
 		// Updates pinned to the release key: a hub's own key does not do.

@@ -5,6 +5,7 @@ package hubconfig
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
@@ -68,6 +69,10 @@ type Config struct {
 		Prefix       string   `yaml:"topic_prefix"`
 		ClientID     string   `yaml:"client_id"`
 		PasswordFile string   `yaml:"password_file"`
+		// TLS: the CA of an external broker, and the hub's own client
+		// certificate when the broker authenticates by certificate
+		// (docs/mosquitto: CN lockerhub).
+		TLS *config.TLS `yaml:"tls"`
 	} `yaml:"mqtt"`
 	Keys struct {
 		SigningKeyFile string `yaml:"signing_key_file"`
@@ -88,6 +93,14 @@ type Config struct {
 	Provision struct {
 		BrokerURLs   []string `yaml:"broker_urls"`
 		BrokerCAFile string   `yaml:"broker_ca_file"`
+		// ClientCA: the CA (certificate and key, PEM) the hub issues
+		// each provisioned cabinet a broker client certificate with
+		// (CN the locker id), valid for TTL (default 5 years).
+		ClientCA struct {
+			CertFile string          `yaml:"cert_file"`
+			KeyFile  string          `yaml:"key_file"`
+			TTL      config.Duration `yaml:"ttl"`
+		} `yaml:"client_ca"`
 	} `yaml:"provision"`
 	// Lockers the hub serves (besides every identity of mqtt.users_file
 	// and those added with 'lockerhub locker add').
@@ -120,6 +133,8 @@ type Config struct {
 	DSN         string             `yaml:"-"`
 	Users       map[string]string  `yaml:"-"`
 	ProvisionCA string             `yaml:"-"` // provision.broker_ca_file's PEM
+	ClientCA    *hub.ClientCA      `yaml:"-"` // provision.client_ca
+	MQTTTLS     *tls.Config        `yaml:"-"` // mqtt.tls
 }
 
 // WebhookConf is one subscription of the config.
@@ -315,6 +330,20 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 	checkSIP2(&c.SIP2, lines, bad)
 	c.SIP2.PasswordFile, c.SIP2.TerminalPasswordFile, c.SIP2.CAFile = rel(c.SIP2.PasswordFile), rel(c.SIP2.TerminalPasswordFile), rel(c.SIP2.CAFile)
 	c.Provision.BrokerCAFile = rel(c.Provision.BrokerCAFile)
+	ca := &c.Provision.ClientCA
+	if (ca.CertFile == "") != (ca.KeyFile == "") {
+		bad("provision.client_ca", "give both cert_file and key_file")
+	}
+	if d := ca.TTL.D(); d != 0 && (d < 24*time.Hour || d > 10*365*24*time.Hour) {
+		bad("provision.client_ca.ttl", "%v: want 24h to 87600h (10 years)", d)
+	}
+	ca.CertFile, ca.KeyFile = rel(ca.CertFile), rel(ca.KeyFile)
+	if t := c.MQTT.TLS; t != nil {
+		if c.MQTT.Broker == "" && len(c.MQTT.Brokers) == 0 {
+			bad("mqtt.tls", "for an external broker (mqtt.broker or mqtt.brokers); the embedded broker listens without TLS")
+		}
+		t.CAFile, t.CertFile, t.KeyFile = rel(t.CAFile), rel(t.CertFile), rel(t.KeyFile)
+	}
 	if c.Releases.Dir == "" {
 		c.Releases.Dir = "releases"
 	}
@@ -381,6 +410,21 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 		if c.HTTP.TLS.CertFile != "" {
 			if _, err := tls.LoadX509KeyPair(c.HTTP.TLS.CertFile, c.HTTP.TLS.KeyFile); err != nil {
 				bad("http.tls", "%v", err)
+			}
+		}
+		if ca.CertFile != "" && ca.KeyFile != "" {
+			if cca, err := loadClientCA(ca.CertFile, ca.KeyFile); err != nil {
+				bad("provision.client_ca", "%v", err)
+			} else {
+				cca.TTL = ca.TTL.D()
+				c.ClientCA = cca
+			}
+		}
+		if t := c.MQTT.TLS; t != nil {
+			if tc, err := t.ClientConfig(func(f string) string { return f }); err != nil {
+				bad("mqtt.tls", "%v", err)
+			} else {
+				c.MQTTTLS = tc
 			}
 		}
 		if f := c.Provision.BrokerCAFile; f != "" {
@@ -505,6 +549,31 @@ func readSIP2Files(s *SIP2, bad func(key, format string, args ...any)) {
 		}
 		s.CAPool = pool
 	}
+}
+
+// loadClientCA reads the CA the hub issues broker client certificates
+// with: a certificate and its key (PEM; PKCS #8, EC or RSA).
+func loadClientCA(certFile, keyFile string) (*hub.ClientCA, error) {
+	certPEM, err := readSmall(certFile)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := readSmall(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("%s, %s: %w", certFile, keyFile, err)
+	}
+	signer, ok := pair.PrivateKey.(crypto.Signer)
+	if !ok || pair.Leaf == nil {
+		return nil, fmt.Errorf("%s: not a key that signs", keyFile)
+	}
+	if err := hub.CheckClientCA(pair.Leaf, signer); err != nil {
+		return nil, fmt.Errorf("%s: %w", certFile, err)
+	}
+	return &hub.ClientCA{Cert: pair.Leaf, Key: signer}, nil
 }
 
 // maxSmallFile bounds the secret, password and CA files the config names:

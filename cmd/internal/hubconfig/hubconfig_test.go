@@ -1,6 +1,14 @@
 package hubconfig
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +26,9 @@ func TestProblems(t *testing.T) {
 		{"wrong type", "lockers: e2e-01\n", []string{"hub.yaml:1: lockers: want a list"}},
 		{"duplicate", "http: {listen: 127.0.0.1:1}\nhttp: {listen: 127.0.0.1:2}\n", []string{"hub.yaml:2: http: given twice (first on line 1)"}},
 		{"driver", "store:\n  driver: mysql\n", []string{"hub.yaml:2: store.driver: \"mysql\": known drivers: bolt, postgres"}},
+		{"half a client CA", "provision:\n  client_ca: {cert_file: ca.crt}\n", []string{"hub.yaml:2: provision.client_ca: give both cert_file and key_file"}},
+		{"client certificate TTL", "provision:\n  client_ca: {cert_file: ca.crt, key_file: ca.key, ttl: 1h}\n", []string{"hub.yaml:2: provision.client_ca.ttl: 1h0m0s: want 24h to 87600h"}},
+		{"TLS to the embedded broker", "mqtt:\n  tls: {ca_file: ca.crt}\n", []string{"hub.yaml:2: mqtt.tls: for an external broker"}},
 		{"release key", "releases:\n  public_key: AAAA\n", []string{"hub.yaml:2: releases.public_key: an Ed25519 public key has 32 bytes, this one 3"}},
 		{"postgres without a DSN file", "store:\n  driver: postgres\n", []string{"hub.yaml:1: store.dsn_file: required with driver postgres"}},
 		{"postgres with a path", "store:\n  driver: postgres\n  dsn_file: dsn\n  path: x.db\n", []string{"hub.yaml:4: store.path: for driver bolt"}},
@@ -169,5 +180,52 @@ func TestSecretFilesBounded(t *testing.T) {
 	os.WriteFile(path, []byte("sip2:\n  address: ils:6001\n  user: u\n  password_file: big\n  institution: LIB\n"), 0o600)
 	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "lockerhub.yaml:4: sip2.password_file:") || !strings.Contains(err.Error(), "over 65536 bytes") {
 		t.Fatalf("an oversized password file: %v", err)
+	}
+}
+
+// provision.client_ca: a CA certificate and its key are read; a key that
+// is not the certificate's, or a certificate that is no CA, is reported
+// at the key. mqtt.tls is read for an external broker.
+func TestClientCA(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "central.key"), []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
+	writeCA := func(name string, isCA bool) *ecdsa.PrivateKey {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: isCA, BasicConstraintsValid: true}
+		der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		kder, _ := x509.MarshalPKCS8PrivateKey(key)
+		os.WriteFile(filepath.Join(dir, name+".crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+		os.WriteFile(filepath.Join(dir, name+".key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+		return key
+	}
+	caKey := writeCA("ca", true)
+	writeCA("leaf", false)
+	writeCA("other", true)
+	path := filepath.Join(dir, "lockerhub.yaml")
+	load := func(certName, keyName string) (*Config, error) {
+		os.WriteFile(path, []byte(fmt.Sprintf(`mqtt:
+  broker: ssl://broker.example:8883
+  tls: {ca_file: ca.crt, cert_file: leaf.crt, key_file: leaf.key}
+provision:
+  client_ca: {cert_file: %s.crt, key_file: %s.key, ttl: 17520h}
+`, certName, keyName)), 0o600)
+		return Load(path)
+	}
+	c, err := load("ca", "ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ClientCA == nil || !caKey.PublicKey.Equal(c.ClientCA.Key.Public()) || c.ClientCA.TTL != 2*365*24*time.Hour ||
+		c.MQTTTLS == nil || c.MQTTTLS.RootCAs == nil || len(c.MQTTTLS.Certificates) != 1 {
+		t.Fatalf("client CA %+v, mqtt TLS %+v", c.ClientCA, c.MQTTTLS)
+	}
+	for _, tt := range []struct{ cert, key, says string }{
+		{"ca", "other", "lockerhub.yaml:5: provision.client_ca:"},
+		{"leaf", "leaf", "not a CA certificate"},
+	} {
+		if _, err := load(tt.cert, tt.key); err == nil || !strings.Contains(err.Error(), tt.says) {
+			t.Errorf("%s with %s's key: %v", tt.cert, tt.key, err)
+		}
 	}
 }

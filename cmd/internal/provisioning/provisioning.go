@@ -6,14 +6,18 @@ package provisioning
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +26,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -105,6 +110,13 @@ func run(a Args, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The key of its broker connection (P-256: what every broker's TLS
+	// takes), with a certificate request a hub with a client CA issues a
+	// certificate for. The private key never leaves the cabinet.
+	tlsKey, csr, err := certificateRequest(a.Locker)
+	if err != nil {
+		return err
+	}
 	client := &http.Client{Timeout: 30 * time.Second}
 	if a.CA != "" {
 		pem, err := os.ReadFile(a.CA)
@@ -117,7 +129,8 @@ func run(a Args, out io.Writer) error {
 		}
 		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	}
-	reqBody, _ := json.Marshal(hub.ProvisionRequest{Locker: a.Locker, Token: a.Token, PublicKey: base64.StdEncoding.EncodeToString(pub)})
+	reqBody, _ := json.Marshal(hub.ProvisionRequest{Locker: a.Locker, Token: a.Token, PublicKey: base64.StdEncoding.EncodeToString(pub),
+		CSR: base64.StdEncoding.EncodeToString(csr)})
 	resp, err := client.Post(strings.TrimSuffix(a.Central, "/")+"/v1/provision", "application/json", bytes.NewReader(reqBody))
 	if err != nil {
 		return fmt.Errorf("the hub cannot be reached: %w", err)
@@ -187,6 +200,18 @@ func run(a Args, out io.Writer) error {
 	if body.BrokerCA != "" {
 		files = append(files, file{hub.ProvBrokerCAFile, []byte(body.BrokerCA), 0o644, -1, -1})
 	}
+	if body.ClientCert != "" {
+		if err := checkClientCert(body.ClientCert, a.Locker, &tlsKey.PublicKey); err != nil {
+			return fmt.Errorf("the hub's broker certificate: %w: nothing installed", err)
+		}
+		keyDER, err := x509.MarshalPKCS8PrivateKey(tlsKey)
+		if err != nil {
+			return err
+		}
+		files = append(files,
+			file{hub.ProvClientKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600, own.uid, own.gid},
+			file{hub.ProvClientCert, []byte(body.ClientCert), 0o644, -1, -1})
+	}
 	for _, f := range files {
 		if err := atomicfile.WriteOwned(filepath.Join(a.Dir, f.name), f.data, f.mode, f.uid, f.gid); err != nil {
 			return err
@@ -204,7 +229,44 @@ func run(a Args, out io.Writer) error {
 	if err := os.Rename(tmpCfg, cfgPath); err != nil {
 		return err
 	}
+	if body.ClientCert != "" {
+		fmt.Fprintf(out, "broker certificate: %s (CN %s)\n", filepath.Join(a.Dir, hub.ProvClientCert), a.Locker)
+	}
 	fmt.Fprintf(out, "provisioned: locker %s, %d compartments, broker %s\nwritten: %s and its keys in %s\nstart lockerd: systemctl restart lockerd (or lockerd -config %s)\n",
 		cfg.Locker.ID, len(cfg.Compartments), strings.Join(body.BrokerURLs, ", "), cfgPath, a.Dir, cfgPath)
+	return nil
+}
+
+// certificateRequest makes the cabinet's broker key and a certificate
+// request for it, named after the locker.
+func certificateRequest(lockerID string) (*ecdsa.PrivateKey, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: lockerID}}, key)
+	return key, csr, err
+}
+
+// checkClientCert checks that the certificate the hub issued is for this
+// cabinet's key and names this locker, for client authentication.
+func checkClientCert(certPEM, lockerID string, pub *ecdsa.PublicKey) error {
+	block, _ := pem.Decode([]byte(certPEM))
+	if block == nil || block.Type != "CERTIFICATE" {
+		return errors.New("not a PEM certificate")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return err
+	}
+	if !pub.Equal(cert.PublicKey) {
+		return errors.New("not for the key this cabinet made")
+	}
+	if cert.Subject.CommonName != lockerID {
+		return fmt.Errorf("for %q, not locker %q", cert.Subject.CommonName, lockerID)
+	}
+	if !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+		return errors.New("not for client authentication")
+	}
 	return nil
 }
