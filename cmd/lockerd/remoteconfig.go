@@ -140,6 +140,10 @@ func (rc *remoteConfig) ApplyConfig(version uint64, raw []byte) (string, error) 
 		os.Remove(tmp)
 		return reject(reasons...)
 	}
+	if reason := releaseKeyChanged(rc.cur, next); reason != "" {
+		os.Remove(tmp)
+		return reject(reason)
+	}
 	cur, err := os.ReadFile(rc.path)
 	if err != nil {
 		return "", err
@@ -158,6 +162,23 @@ func (rc *remoteConfig) ApplyConfig(version uint64, raw []byte) (string, error) 
 	// After the answer is on its way.
 	time.AfterFunc(500*time.Millisecond, rc.restart)
 	return fmt.Sprintf("configuration %d written; lockerd restarts on it (probation %v)", version, rc.probation), nil
+}
+
+// releaseKeyChanged says why next may not be taken when it changes or
+// drops the release key the running configuration pins. A pushed
+// configuration is signed with the central's key; the release key is
+// kept off the hub so that the central's key (stolen with the hub) does
+// not choose the binaries: a push must not undo that, neither at once nor
+// by dropping the pin (or the update section) now and adding another key
+// in a later push. It changes at the cabinet, or by provisioning again.
+func releaseKeyChanged(cur, next *config.Config) string {
+	if cur.Update == nil || cur.Update.ReleasePub == nil {
+		return ""
+	}
+	if next.Update != nil && next.Update.ReleasePub.Equal(cur.Update.ReleasePub) {
+		return ""
+	}
+	return "update.release_key: this cabinet is pinned to its release key, which a pushed configuration may not change or drop (the central's key would then choose the binaries): change it at the cabinet (lockerctl provision --force, or its configuration file)"
 }
 
 // droppedInUse lists the compartments next leaves out that hold an order

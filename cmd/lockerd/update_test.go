@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -354,4 +355,32 @@ func TestReleaseKeyPinned(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestReleaseKeyKeptOverPushes: a pushed configuration (signed with the
+// central's key) may not change or drop the release key a cabinet is
+// pinned to, nor drop its update section: the next push could then bring
+// the central's key back as the one binaries are taken with.
+func TestReleaseKeyKeptOverPushes(t *testing.T) {
+	pinned, _, _ := ed25519.GenerateKey(rand.Reader)
+	other, _, _ := ed25519.GenerateKey(rand.Reader)
+	withKey := func(k ed25519.PublicKey) *config.Config {
+		return &config.Config{Update: &config.Update{Dir: "versions", ReleasePub: k}}
+	}
+	for _, tc := range []struct {
+		name      string
+		cur, next *config.Config
+		refused   bool
+	}{
+		{"not pinned: a key added", withKey(nil), withKey(pinned), false},
+		{"not pinned: no update section", &config.Config{}, &config.Config{}, false},
+		{"pinned: the same key", withKey(pinned), withKey(slices.Clone(pinned)), false},
+		{"pinned: another key", withKey(pinned), withKey(other), true},
+		{"pinned: the key dropped", withKey(pinned), withKey(nil), true},
+		{"pinned: the update section dropped", withKey(pinned), &config.Config{}, true},
+	} {
+		if got := releaseKeyChanged(tc.cur, tc.next); (got != "") != tc.refused || (tc.refused && !strings.Contains(got, "update.release_key")) {
+			t.Errorf("%s: %q", tc.name, got)
+		}
+	}
 }
