@@ -56,7 +56,7 @@ Commands:
                                             copy what a damaged store holds (orders, unsent events,
                                             compartments, lockouts...) into a new store; DAMAGED defaults to
                                             the one lockerd moved aside
-  provision --central URL --locker ID --token TOKEN [--dir /etc/lockerd] [--ca FILE]
+  provision --central URL --token TOKEN [--locker ID] [--dir /etc/lockerd] [--ca FILE]
   provision --uri 'lockerd-provision:?…'    a blank cabinet gets its identity, keys, broker and configuration
                                             from the hub with a one-time token (lockerhub provision create)
   labels -o FILE.png|FILE.pdf               with -config: one label per compartment, its id and a

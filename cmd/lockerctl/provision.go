@@ -18,7 +18,7 @@ func provision(args []string, out, errw io.Writer) int {
 	fs := flag.NewFlagSet("provision", flag.ContinueOnError)
 	fs.SetOutput(errw)
 	central := fs.String("central", "", "the hub: https://HOST:PORT (as lockerhub provision create printed it)")
-	lockerID := fs.String("locker", "", "this cabinet's locker id (the token is bound to it)")
+	lockerID := fs.String("locker", "", "this cabinet's locker id, checked against the token's (optional: the token names it)")
 	token := fs.String("token", "", "the one-time provisioning token (lhp_…)")
 	uri := fs.String("uri", "", "instead of the three above: the text of the token's QR code (lockerd-provision:?…)")
 	dir := fs.String("dir", filepath.Dir(config.DefaultPath), "where to write the configuration and its keys")

@@ -344,8 +344,9 @@ provision:
 	}
 	token := regexp.MustCompile(`lhp_[0-9a-f]{16}_[0-9a-f]{64}`).FindString(string(out))
 	etc := filepath.Join(dir, "etc-lockerd")
-	out, err = exec.Command(lockerctl(t), "provision", "--central", "http://"+addr, "--locker", lockerID, "--token", token, "--dir", etc, "--owner", "nobody").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "broker certificate: ") {
+	// The issue's two arguments: the token names the locker.
+	out, err = exec.Command(lockerctl(t), "provision", "--central", "http://"+addr, "--token", token, "--dir", etc, "--owner", "nobody").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "broker certificate: ") || !strings.Contains(string(out), "provisioned: locker "+lockerID) {
 		t.Fatalf("provision: %v\n%s", err, out)
 	}
 	nobody, _ := user.Lookup("nobody")

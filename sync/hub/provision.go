@@ -191,9 +191,11 @@ func (h *Hub) ProvisionTokens() ([]ProvisionToken, error) {
 	return out, err
 }
 
-// ProvisionRequest is what a blank cabinet sends.
+// ProvisionRequest is what a blank cabinet sends. Locker, when given, is
+// checked against the token's (a technician's typo caught); empty, the
+// cabinet takes the token's.
 type ProvisionRequest struct {
-	Locker    string `json:"locker"`
+	Locker    string `json:"locker,omitempty"`
 	Token     string `json:"token"`
 	PublicKey string `json:"public_key"` // base64 Ed25519: the cabinet's own key pair
 	// CSR (base64 DER) is a certificate request signed with the key
@@ -280,7 +282,7 @@ func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (Provi
 			refusal = &ProvisionError{409, fmt.Sprintf("this provisioning token was used at %s (from %s): make a new one", rec.UsedAt.Format(time.RFC3339), rec.UsedFrom)}
 		case now.After(rec.Expires):
 			refusal = &ProvisionError{410, fmt.Sprintf("this provisioning token expired at %s: make a new one", rec.Expires.Format(time.RFC3339))}
-		case rec.Locker != req.Locker:
+		case req.Locker != "" && rec.Locker != req.Locker:
 			refusal = &ProvisionError{403, fmt.Sprintf("this provisioning token is for locker %s, not %s", rec.Locker, req.Locker)}
 		}
 		if refusal != nil {

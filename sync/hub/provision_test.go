@@ -167,13 +167,17 @@ func TestProvisionClientCertificate(t *testing.T) {
 			t.Errorf("%s: %v", tt.name, err)
 		}
 	}
-	rep, err := h.Provision(hub.ProvisionRequest{Locker: "nb-7", Token: created.Token, PublicKey: pk, CSR: base64.StdEncoding.EncodeToString(csr)}, "192.0.2.1", now)
+	// No locker id in the request (lockerctl provision without
+	// --locker): the token's.
+	rep, err := h.Provision(hub.ProvisionRequest{Token: created.Token, PublicKey: pk, CSR: base64.StdEncoding.EncodeToString(csr)}, "192.0.2.1", now)
 	if err != nil {
 		t.Fatalf("the token after refused requests: %v", err)
 	}
 	body, _ := base64.StdEncoding.DecodeString(rep.Body)
 	var b hub.ProvisionBody
-	json.Unmarshal(body, &b)
+	if json.Unmarshal(body, &b); b.Locker != "nb-7" {
+		t.Fatalf("the answer is for %q", b.Locker)
+	}
 	block, _ := pem.Decode([]byte(b.ClientCert))
 	if block == nil {
 		t.Fatalf("no certificate: %+v", b)

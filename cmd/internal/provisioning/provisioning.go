@@ -13,7 +13,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -33,6 +32,7 @@ import (
 
 	"github.com/lockerd/lockerd/cmd/internal/atomicfile"
 	"github.com/lockerd/lockerd/cmd/internal/config"
+	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/sync/hub"
 )
 
@@ -89,8 +89,8 @@ func run(a Args, out io.Writer) error {
 		q := u.Query()
 		a.Central, a.Locker, a.Token = q.Get("central"), q.Get("locker"), q.Get("token")
 	}
-	if a.Central == "" || a.Locker == "" || a.Token == "" {
-		return errors.New("want --central URL --locker ID --token TOKEN (or --uri QR-TEXT)")
+	if a.Central == "" || a.Token == "" {
+		return errors.New("want --central URL --token TOKEN [--locker ID] (or --uri QR-TEXT)")
 	}
 	own, err := lookupOwner(a.Owner)
 	if err != nil {
@@ -113,7 +113,7 @@ func run(a Args, out io.Writer) error {
 	// The key of its broker connection (P-256: what every broker's TLS
 	// takes), with a certificate request a hub with a client CA issues a
 	// certificate for. The private key never leaves the cabinet.
-	tlsKey, csr, err := certificateRequest(a.Locker)
+	tlsKey, csr, err := certificateRequest()
 	if err != nil {
 		return err
 	}
@@ -166,8 +166,14 @@ func run(a Args, out io.Writer) error {
 	if err := json.Unmarshal(bodyRaw, &body); err != nil {
 		return fmt.Errorf("the hub's answer: %w", err)
 	}
-	if body.Locker != a.Locker {
+	if a.Locker != "" && body.Locker != a.Locker {
 		return fmt.Errorf("the hub's answer is for locker %q, not %q: nothing installed", body.Locker, a.Locker)
+	}
+	// Without --locker the token's locker is this cabinet's: the answer
+	// names it, under the token's MAC.
+	a.Locker = body.Locker
+	if err := locker.CheckLockerID(a.Locker); err != nil {
+		return fmt.Errorf("the hub's answer: %w: nothing installed", err)
 	}
 	if _, err := os.Stat(a.Dir); errors.Is(err, os.ErrNotExist) {
 		// Made here: the service user's group may write in it (a
@@ -238,13 +244,14 @@ func run(a Args, out io.Writer) error {
 }
 
 // certificateRequest makes the cabinet's broker key and a certificate
-// request for it, named after the locker.
-func certificateRequest(lockerID string) (*ecdsa.PrivateKey, []byte, error) {
+// request for it. It names nobody: the hub names the certificate after
+// the token's locker.
+func certificateRequest() (*ecdsa.PrivateKey, []byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
 	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: lockerID}}, key)
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
 	return key, csr, err
 }
 
