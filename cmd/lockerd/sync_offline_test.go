@@ -35,8 +35,11 @@ func TestSyncOfflineReplay(t *testing.T) {
 	for _, id := range ids {
 		loadOrder(t, d, id)
 	}
-	until(t, "online events acked", func() bool { return d.status().OutboxDepth == 0 })
-	onlineHead := d.status().LastSeq
+	// Depth and head from one status (one store transaction): the door
+	// events of a pickup are recorded as the door moves, after the scan
+	// has answered.
+	var onlineHead uint64
+	until(t, "online events acked", func() bool { st := d.status(); onlineHead = st.LastSeq; return st.OutboxDepth == 0 })
 
 	mq.Stop()
 	if res := d.scan("keypad", codes[0]); res.Outcome != locker.OutcomeOpened {
@@ -54,9 +57,10 @@ func TestSyncOfflineReplay(t *testing.T) {
 	if res := d.scan("keypad", codes[1]); res.Outcome != locker.OutcomeOpened {
 		t.Fatalf("offline pickup after restart: %+v", res)
 	}
-	offlineHead := d.status().LastSeq
-	if d.status().OutboxDepth != int(offlineHead-onlineHead) {
-		t.Fatalf("outbox holds %d events, want %d", d.status().OutboxDepth, offlineHead-onlineHead)
+	st := d.status()
+	offlineHead := st.LastSeq
+	if st.OutboxDepth != int(offlineHead-onlineHead) {
+		t.Fatalf("outbox holds %d events, want %d", st.OutboxDepth, offlineHead-onlineHead)
 	}
 
 	mq.Start()
