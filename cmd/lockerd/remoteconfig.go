@@ -171,11 +171,15 @@ func (rc *remoteConfig) ApplyConfig(version uint64, raw []byte) (string, error) 
 // not choose the binaries: a push must not undo that, neither at once nor
 // by dropping the pin (or the update section) now and adding another key
 // in a later push. It changes at the cabinet, or by provisioning again.
+//
+// A successor the release key itself handed over (a signed manifest's
+// next_key) may be pinned instead: that is how a rotation ends.
 func releaseKeyChanged(cur, next *config.Config) string {
-	if cur.Update == nil || cur.Update.ReleasePub == nil {
+	accepted := acceptedReleaseKeys(cur.Update)
+	if accepted == nil {
 		return ""
 	}
-	if next.Update != nil && next.Update.ReleasePub.Equal(cur.Update.ReleasePub) {
+	if next.Update != nil && next.Update.ReleasePub != nil && hasKey(accepted, next.Update.ReleasePub) {
 		return ""
 	}
 	return "update.release_key: this cabinet is pinned to its release key, which a pushed configuration may not change or drop (the central's key would then choose the binaries): change it at the cabinet (lockerctl provision --force, or its configuration file)"

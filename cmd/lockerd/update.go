@@ -28,6 +28,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,6 +40,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +49,7 @@ import (
 
 	"crypto/ed25519"
 
+	"github.com/lockerd/lockerd/cmd/internal/atomicfile"
 	"github.com/lockerd/lockerd/cmd/internal/config"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/boltstore"
@@ -248,8 +251,9 @@ func newUpdater(cfg *config.Config, l *locker.Locker, store schemaStore, log *sl
 		client: &http.Client{Timeout: 10 * time.Minute}}
 	if u.ReleasePub != nil {
 		// Releases are signed where the release key is kept, never by
-		// the hub: a hub's key (stolen with the hub) does not do.
-		up.keys = []ed25519.PublicKey{u.ReleasePub}
+		// the hub: a hub's key (stolen with the hub) does not do. Its
+		// successors, which it signed, do.
+		up.keys = acceptedReleaseKeys(u)
 	} else {
 		for _, k := range []ed25519.PublicKey{cfg.CentralKey, cfg.CentralNextKey} {
 			if k != nil {
@@ -284,9 +288,19 @@ func (up *updater) Update(v string, artifacts map[string]json.RawMessage) (strin
 	if !ok {
 		return fail("the release has no binary for " + arch)
 	}
-	m, err := protocol.OpenManifest(raw, up.keys)
+	up.mu.Lock()
+	keys := slices.Clone(up.keys)
+	up.mu.Unlock()
+	m, err := protocol.OpenManifest(raw, keys)
 	if err != nil {
 		return fail("the manifest's signature does not check: " + err.Error())
+	}
+	if m.NextKey != "" && up.u.ReleasePub != nil {
+		// Signed with a release key this locker takes: its successor is
+		// authorized, whatever becomes of this release.
+		if err := up.takeNextKey(m.NextKey); err != nil {
+			return fail("the manifest's next release key cannot be kept: " + err.Error())
+		}
 	}
 	if m.Version != v || m.Arch != arch {
 		return fail("the manifest is not this release's " + arch + " binary")
@@ -305,6 +319,68 @@ func (up *updater) Update(v string, artifacts map[string]json.RawMessage) (strin
 	up.working = true
 	go up.install(m)
 	return fmt.Sprintf("update to %s accepted: installed when the locker is idle", m.Version), nil
+}
+
+// releaseKeysFile, in update.dir, keeps the successors of the pinned
+// release key that signed manifests handed over (a key rotation), a base64
+// key a line, the newest last.
+const (
+	releaseKeysFile = "release-keys"
+	maxReleaseKeys  = 8
+)
+
+// acceptedReleaseKeys is what a pinned locker takes manifests signed with:
+// its release key, and the successors kept in update.dir (nil when it is
+// not pinned). A file that does not read leaves only the pinned key.
+func acceptedReleaseKeys(u *config.Update) []ed25519.PublicKey {
+	if u == nil || u.ReleasePub == nil {
+		return nil
+	}
+	keys := []ed25519.PublicKey{u.ReleasePub}
+	f, err := os.Open(filepath.Join(u.Dir, releaseKeysFile))
+	if err != nil {
+		return keys
+	}
+	defer f.Close()
+	raw, _ := io.ReadAll(io.LimitReader(f, 4<<10)) // maxReleaseKeys lines of 45 bytes
+	for _, line := range strings.Fields(string(raw)) {
+		if k, err := protocol.ParsePublicKey(line); err == nil && !hasKey(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+func hasKey(keys []ed25519.PublicKey, k ed25519.PublicKey) bool {
+	return slices.ContainsFunc(keys, func(kk ed25519.PublicKey) bool { return kk.Equal(k) })
+}
+
+// takeNextKey keeps b64, a release key's successor a manifest signed with
+// a key this locker takes named, and takes manifests signed with it.
+func (up *updater) takeNextKey(b64 string) error {
+	k, err := protocol.ParsePublicKey(b64)
+	if err != nil {
+		return err
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if hasKey(up.keys, k) {
+		return nil
+	}
+	var lines []string
+	for _, kk := range up.keys[1:] { // the pinned key is the configuration's
+		lines = append(lines, base64.StdEncoding.EncodeToString(kk))
+	}
+	lines = append(lines, b64)
+	if len(lines) > maxReleaseKeys {
+		lines = lines[len(lines)-maxReleaseKeys:]
+	}
+	if err := atomicfile.Write(filepath.Join(up.u.Dir, releaseKeysFile), []byte(strings.Join(lines, "\n")+"\n"), 0o640); err != nil {
+		return err
+	}
+	up.keys = append(up.keys, k)
+	up.log.Info("release key rotation: manifests signed with the next release key are taken from now on", "next_key", b64)
+	return nil
 }
 
 // install waits for idle, downloads, checks, and runs the new version.

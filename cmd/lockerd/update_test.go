@@ -384,3 +384,83 @@ func TestReleaseKeyKeptOverPushes(t *testing.T) {
 		}
 	}
 }
+
+// TestReleaseKeyRotation: a pinned locker takes manifests signed with the
+// next release key only once a manifest signed with a key it takes named
+// that key (lockerhub release sign --next-key); a next key named in a
+// manifest signed with another key (the central's) is not taken; the
+// successor is kept across restarts, and a pushed configuration may then
+// pin it, and no other.
+func TestReleaseKeyRotation(t *testing.T) {
+	c := lockertest.NewCabinet(t, lockertest.Settings())
+	centralPub, centralPriv, _ := ed25519.GenerateKey(rand.Reader)
+	k1pub, k1, _ := ed25519.GenerateKey(rand.Reader)
+	k2pub, k2, _ := ed25519.GenerateKey(rand.Reader)
+	k3pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	b64 := base64.StdEncoding.EncodeToString
+	cur := &config.Config{CentralKey: centralPub, Update: &config.Update{Dir: t.TempDir(), ReleasePub: k1pub,
+		HubURL: "http://127.0.0.1:1"}} // nothing listens: a taken release fails at its download
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	newUp := func() *updater {
+		up, err := newUpdater(cur, c.L, c.Store, slog.New(slog.DiscardHandler), func() { t.Error("restarted") }, ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return up
+	}
+	up := newUp()
+	n := 0
+	// offer reports whether the manifest's signature was taken (the
+	// release then goes on, or waits behind the one under way).
+	offer := func(up *updater, key ed25519.PrivateKey, next string) (bool, error) {
+		n++
+		v := fmt.Sprintf("9.9.%d", n)
+		signed, err := protocol.SealManifest(protocol.Manifest{Version: v, Arch: myArch(), Size: 10, SHA256: strings.Repeat("ab", 32),
+			Created: time.Now(), NextKey: next}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = up.Update(v, map[string]json.RawMessage{myArch(): signed})
+		if err == nil || strings.Contains(err.Error(), "under way") {
+			return true, nil
+		}
+		return false, err
+	}
+	steps := []struct {
+		name  string
+		up    func() *updater
+		key   ed25519.PrivateKey
+		next  string
+		taken bool
+		says  string
+	}{
+		{"the next key before any rotation", func() *updater { return up }, k2, "", false, "signature does not check"},
+		{"the central's key naming a next key", func() *updater { return up }, centralPriv, b64(k2pub), false, "signature does not check"},
+		{"still not the next key", func() *updater { return up }, k2, "", false, "signature does not check"},
+		{"a malformed next key", func() *updater { return up }, k1, "AAAA", false, "next_key"},
+		{"the release key naming its successor", func() *updater { return up }, k1, b64(k2pub), true, ""},
+		{"the successor", func() *updater { return up }, k2, "", true, ""},
+		{"the successor after a restart", newUp, k2, "", true, ""},
+		{"the first key still", newUp, k1, "", true, ""},
+	}
+	for _, s := range steps {
+		taken, err := offer(s.up(), s.key, s.next)
+		if taken != s.taken || (!taken && !strings.Contains(err.Error(), s.says)) {
+			t.Fatalf("%s: taken %v (%v), want %v (%q)", s.name, taken, err, s.taken, s.says)
+		}
+	}
+	raw, _ := os.ReadFile(filepath.Join(cur.Update.Dir, releaseKeysFile))
+	if strings.TrimSpace(string(raw)) != b64(k2pub) {
+		t.Fatalf("kept keys: %q", raw)
+	}
+	pin := func(k ed25519.PublicKey) *config.Config {
+		return &config.Config{Update: &config.Update{Dir: "x", ReleasePub: k}}
+	}
+	if r := releaseKeyChanged(cur, pin(k2pub)); r != "" {
+		t.Fatalf("a push pinning the successor: %s", r)
+	}
+	if r := releaseKeyChanged(cur, pin(k3pub)); r == "" {
+		t.Fatal("a push pinning a key no release key named")
+	}
+}

@@ -224,16 +224,32 @@ func releaseSign(args []string, out io.Writer) error {
 	keyFile := fs.String("key", "release.key", "the release key (lockerhub keygen -name release)")
 	version := fs.String("version", "", "the release's version (MAJOR.MINOR.PATCH)")
 	rollback := fs.Bool("rollback", false, "the release may replace a newer version (a rollback)")
+	nextKeyFile := fs.String("next-key", "", "a rotation: the next release key's public key file (NAME.pub); lockers that take this release's manifest take manifests signed with it from then on")
 	files, err := cliflag.Parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if *version == "" || len(files) == 0 {
-		return errors.New("want: release sign --key release.key --version V FILE...")
+		return errors.New("want: release sign --key release.key --version V [--next-key next.pub] FILE...")
 	}
 	key, err := hubconfig.ReadSigningKey(*keyFile)
 	if err != nil {
 		return err
+	}
+	var nextKey string
+	if *nextKeyFile != "" {
+		raw, err := os.ReadFile(*nextKeyFile)
+		if err != nil {
+			return err
+		}
+		nextKey = strings.TrimSpace(string(raw))
+		pub, err := protocol.ParsePublicKey(nextKey)
+		if err != nil {
+			return fmt.Errorf("--next-key %s: %w (want the NAME.pub lockerhub keygen -name release wrote)", *nextKeyFile, err)
+		}
+		if pub.Equal(key.Public()) {
+			return fmt.Errorf("--next-key %s: that is the release key itself", *nextKeyFile)
+		}
 	}
 	for _, file := range files {
 		arch, err := archOf(file)
@@ -249,7 +265,7 @@ func releaseSign(args []string, out io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}
-		m := protocol.Manifest{Version: *version, Arch: arch, Size: n, SHA256: sum, Rollback: *rollback, Created: time.Now().UTC()}
+		m := protocol.Manifest{Version: *version, Arch: arch, Size: n, SHA256: sum, Rollback: *rollback, Created: time.Now().UTC(), NextKey: nextKey}
 		signed, err := protocol.SealManifest(m, key)
 		if err != nil {
 			return err
@@ -258,6 +274,9 @@ func releaseSign(args []string, out io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(out, "%s.manifest: %s %s, %d bytes, sha256 %s\n", file, m.Version, m.Arch, m.Size, m.SHA256)
+		if nextKey != "" {
+			fmt.Fprintf(out, "  with the next release key %s: lockers that take it take manifests signed with that key too\n", nextKey)
+		}
 	}
 	return nil
 }

@@ -319,7 +319,25 @@ func TestReleaseSignAndAdd(t *testing.T) {
 	if err != nil || len(rels) != 1 || len(rels[0].Artifacts) != 1 {
 		t.Fatalf("releases: %+v %v", rels, err)
 	}
-	if m, err := protocol.OpenManifest(rels[0].Artifacts["arm64"], []ed25519.PublicKey{pub}); err != nil || m.Size != int64(len("an arm64 build")) {
+	if m, err := protocol.OpenManifest(rels[0].Artifacts["arm64"], []ed25519.PublicKey{pub}); err != nil || m.Size != int64(len("an arm64 build")) || m.NextKey != "" {
 		t.Fatalf("the stored manifest: %+v %v", m, err)
+	}
+
+	// A rotation: the release key names its successor in the manifest
+	// it signs; the key itself, or no key, is refused.
+	next := t.TempDir()
+	cli(t, "keygen", "-name", "release", "-out", next)
+	nextPub, _ := os.ReadFile(filepath.Join(next, "release.pub"))
+	for _, bad := range []string{filepath.Join(keys, "release.pub"), filepath.Join(next, "release.key")} {
+		if _, errw, code := cli(t, "release", "sign", "--key", filepath.Join(keys, "release.key"), "--version", "0.17.1", "--next-key", bad, arm64); code == 0 || !strings.Contains(errw, "--next-key") {
+			t.Fatalf("--next-key %s: %d %s", bad, code, errw)
+		}
+	}
+	if out, errw, code := cli(t, "release", "sign", "--key", filepath.Join(keys, "release.key"), "--version", "0.17.1", "--next-key", filepath.Join(next, "release.pub"), arm64); code != 0 || !strings.Contains(out, "with the next release key") {
+		t.Fatalf("release sign --next-key: %d %s %s", code, out, errw)
+	}
+	signed, _ := os.ReadFile(arm64 + ".manifest")
+	if m, err := protocol.OpenManifest(signed, []ed25519.PublicKey{pub}); err != nil || m.NextKey != strings.TrimSpace(string(nextPub)) {
+		t.Fatalf("the rotation manifest: %+v %v", m, err)
 	}
 }

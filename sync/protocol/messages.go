@@ -240,6 +240,10 @@ type Manifest struct {
 	SHA256   string    `json:"sha256"`
 	Rollback bool      `json:"rollback,omitempty"` // may replace a newer version
 	Created  time.Time `json:"created"`
+	// NextKey (base64 Ed25519) is a release key's successor, authorized
+	// by this manifest's signature: a locker pinned to a release key
+	// takes manifests signed with it from then on (a key rotation).
+	NextKey string `json:"next_key,omitempty"`
 }
 
 // MaxConfig bounds a pushed configuration.
@@ -475,6 +479,11 @@ func OpenManifest(raw []byte, keys []ed25519.PublicKey) (Manifest, error) {
 	}
 	if m.Size <= 0 || len(m.SHA256) != 64 || m.Version == "" || m.Arch == "" {
 		return m, fmt.Errorf("%w: a manifest of no binary", ErrMalformed)
+	}
+	if m.NextKey != "" {
+		if _, err := ParsePublicKey(m.NextKey); err != nil {
+			return m, fmt.Errorf("%w: next_key: %v", ErrMalformed, err)
+		}
 	}
 	return m, nil
 }
