@@ -298,7 +298,10 @@ func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (Provi
 				return err
 			}
 		}
-		return tx.PutDoc(DocCredential, rec.Locker, cred)
+		if err := tx.PutDoc(DocCredential, rec.Locker, cred); err != nil {
+			return err
+		}
+		return h.clear(tx, rec.Locker, AlarmCertExpiring, "", "provisioned again")
 	})
 	if err != nil {
 		return ProvisionReply{}, err

@@ -204,4 +204,39 @@ func TestProvisionClientCertificate(t *testing.T) {
 	if p := rendered[len(rendered)-1]; p.ClientCertFile != hub.ProvClientCert || p.ClientKeyFile != hub.ProvClientKey {
 		t.Fatalf("a pushed configuration drops the certificate: %+v", p)
 	}
+
+	// Near its end an alarm says so, once; provisioning the cabinet again
+	// resolves it.
+	openCertAlarms := func() (n int, detail string) {
+		as, err := h.Alarms(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range as {
+			if a.Type == hub.AlarmCertExpiring && a.State != hub.AlarmResolved {
+				n, detail = n+1, a.Detail
+			}
+		}
+		return n, detail
+	}
+	h.SweepCertificates(now)
+	if n, _ := openCertAlarms(); n != 0 {
+		t.Fatal("an alarm for a certificate years from its end")
+	}
+	soon := cert.NotAfter.Add(-10 * 24 * time.Hour)
+	h.SweepCertificates(soon)
+	h.SweepCertificates(soon.Add(time.Hour))
+	if n, detail := openCertAlarms(); n != 1 || !strings.Contains(detail, "ends at "+cert.NotAfter.UTC().Format(time.RFC3339)) {
+		t.Fatalf("%d alarms: %s", n, detail)
+	}
+	again, err := h.CreateProvisionToken(hub.NewProvisionToken{Locker: "nb-7", Config: "wiring"}, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Provision(hub.ProvisionRequest{Token: again.Token, PublicKey: pk, CSR: base64.StdEncoding.EncodeToString(csr)}, "192.0.2.1", now); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := openCertAlarms(); n != 0 {
+		t.Fatal("the alarm outlived the new certificate")
+	}
 }
