@@ -68,38 +68,11 @@ func lockerctl(t *testing.T) string {
 func TestProvisionBlankCabinet(t *testing.T) {
 	t.Parallel() // self-contained (its own broker, hub and directories), and mostly waiting
 	dir := t.TempDir()
-	key, _ := newKey(t)
-	os.WriteFile(filepath.Join(dir, "central.key"), []byte(hex.EncodeToString(key.Seed())+"\n"), 0o600)
-	os.WriteFile(filepath.Join(dir, "pickup.key"), []byte(hex.EncodeToString(lockertest.Key)+"\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "users"), []byte("lockerhub:central-secret\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "central.pw"), []byte("central-secret\n"), 0o600)
-	addr := fmt.Sprintf("127.0.0.1:%d", brokertest.FreePort(t))
 	mqttAddr := fmt.Sprintf("127.0.0.1:%d", brokertest.FreePort(t))
-	conf := filepath.Join(dir, "lockerhub.yaml")
-	os.WriteFile(conf, []byte(fmt.Sprintf(`store: {path: hub.db}
-http: {listen: %q}
-mqtt: {listen: %q, users_file: users, password_file: central.pw}
-keys: {signing_key_file: central.key, pickup_key_file: pickup.key}
-`, addr, mqttAddr)), 0o600)
-	bin := hubproc.Build(t)
-	hp := hubproc.New(t, "lockerhub", bin, conf, addr, filepath.Join(dir, "lockerhub.log"))
-	hp.Start()
-	api := hub.NewClient(addr)
-	api.Token = hp.Token()
-
-	// The cabinet's wiring, as the technician writes it (no keys, no
-	// broker: provisioning fills those in).
-	c := newCabinet(t, "0s")
-	template := filepath.Join(dir, "cabinet.yaml")
-	raw, _ := os.ReadFile(c.Config)
-	os.WriteFile(template, raw, 0o600)
-
-	hubCLI := func(args ...string) (string, error) {
-		cmd := exec.Command(bin, append([]string{"-hub", addr}, args...)...)
-		cmd.Env = append(os.Environ(), "LOCKERHUB_TOKEN="+hp.Token())
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
+	ph := startProvisioningHub(t, dir, fmt.Sprintf("mqtt: {listen: %q, users_file: users, password_file: central.pw}\n", mqttAddr))
+	addr, api, hubCLI, template, raw := ph.addr, ph.api, ph.cli, ph.template, ph.wiring
 	out, err := hubCLI("provision", "create", "--locker", lockerID, "--config", template, "--central", "http://"+addr)
 	if err != nil {
 		t.Fatalf("provision create: %v\n%s", err, out)
@@ -207,24 +180,7 @@ keys: {signing_key_file: central.key, pickup_key_file: pickup.key}
 
 	// lockerd runs on what was written and reaches the hub with its
 	// provisioned password.
-	until(t, "the provisioned locker online at the hub", func() bool {
-		ls, _ := api.Lockers()
-		for _, l := range ls {
-			if l.ID == lockerID && l.Online {
-				return true
-			}
-		}
-		return false
-	})
-	cr, err := api.CreateOrder(hub.NewOrder{Locker: lockerID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	until(t, "the order at the provisioned locker", func() bool {
-		var orders []map[string]any
-		d.call("GET", "/v1/orders", nil, &orders)
-		return len(orders) == 1 && orders[0]["id"] == cr.Order.ID
-	})
+	servesThroughHub(t, api, d, "the provisioned locker")
 	// The audit log has every attempt; the provisioning list says which
 	// token was used, when and from where.
 	audit, err := api.AuditLog()
@@ -283,15 +239,7 @@ keys: {signing_key_file: central.key, pickup_key_file: pickup.key}
 	if !strings.Contains(d2.logs(), "not provisioned: scan the provisioning QR code") || !strings.Contains(d2.logs(), "provisioned: lockerd starts") {
 		t.Fatalf("unprovisioned mode:\n%s", d2.logs())
 	}
-	until(t, "the second cabinet online at the hub", func() bool {
-		ls, _ := api.Lockers()
-		for _, l := range ls {
-			if l.ID == "e2e-02" && l.Online {
-				return true
-			}
-		}
-		return false
-	})
+	onlineAtHub(t, api, "e2e-02", "the second cabinet")
 }
 
 // TestProvisionBrokerCertificate: against Mosquitto as docs/mosquitto
@@ -309,44 +257,26 @@ func TestProvisionBrokerCertificate(t *testing.T) {
 	pki := brokertest.NewPKI(t)
 	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{TLS: pki, ACL: string(acl)})
 	dir := t.TempDir()
-	key, _ := newKey(t)
-	os.WriteFile(filepath.Join(dir, "central.key"), []byte(hex.EncodeToString(key.Seed())+"\n"), 0o600)
-	os.WriteFile(filepath.Join(dir, "pickup.key"), []byte(hex.EncodeToString(lockertest.Key)+"\n"), 0o600)
 	hubCert, hubKey := pki.Client(t, "lockerhub")
-	addr := fmt.Sprintf("127.0.0.1:%d", brokertest.FreePort(t))
-	conf := filepath.Join(dir, "lockerhub.yaml")
-	os.WriteFile(conf, []byte(fmt.Sprintf(`store: {path: hub.db}
-http: {listen: %q}
-mqtt:
+	ph := startProvisioningHub(t, dir, fmt.Sprintf(`mqtt:
   broker: %s
   tls: {ca_file: %s, cert_file: %s, key_file: %s}
-keys: {signing_key_file: central.key, pickup_key_file: pickup.key}
 provision:
   broker_urls: [%s]
   broker_ca_file: %s
   client_ca: {cert_file: %s, key_file: %s}
-`, addr, mq.URL, pki.CAFile, hubCert, hubKey, mq.URL, pki.CAFile, pki.CAFile, pki.CAKeyFile)), 0o600)
-	bin := hubproc.Build(t)
-	hp := hubproc.New(t, "lockerhub", bin, conf, addr, filepath.Join(dir, "lockerhub.log"))
-	hp.Start()
-	api := hub.NewClient(addr)
-	api.Token = hp.Token()
-
-	c := newCabinet(t, "0s")
-	template := filepath.Join(dir, "cabinet.yaml")
-	raw, _ := os.ReadFile(c.Config)
-	os.WriteFile(template, raw, 0o600)
-	cmd := exec.Command(bin, "-hub", addr, "provision", "create", "--locker", lockerID, "--config", template)
-	cmd.Env = append(os.Environ(), "LOCKERHUB_TOKEN="+hp.Token())
-	out, err := cmd.CombinedOutput()
+`, mq.URL, pki.CAFile, hubCert, hubKey, mq.URL, pki.CAFile, pki.CAFile, pki.CAKeyFile))
+	api := ph.api
+	out, err := ph.cli("provision", "create", "--locker", lockerID, "--config", ph.template)
 	if err != nil {
 		t.Fatalf("provision create: %v\n%s", err, out)
 	}
-	token := regexp.MustCompile(`lhp_[0-9a-f]{16}_[0-9a-f]{64}`).FindString(string(out))
+	token := regexp.MustCompile(`lhp_[0-9a-f]{16}_[0-9a-f]{64}`).FindString(out)
 	etc := filepath.Join(dir, "etc-lockerd")
 	// The issue's two arguments: the token names the locker.
-	out, err = exec.Command(lockerctl(t), "provision", "--central", "http://"+addr, "--token", token, "--dir", etc, "--owner", "nobody").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "broker certificate: ") || !strings.Contains(string(out), "provisioned: locker "+lockerID) {
+	raw, err := exec.Command(lockerctl(t), "provision", "--central", "http://"+ph.addr, "--token", token, "--dir", etc, "--owner", "nobody").CombinedOutput()
+	out = string(raw)
+	if err != nil || !strings.Contains(out, "broker certificate: ") || !strings.Contains(out, "provisioned: locker "+lockerID) {
 		t.Fatalf("provision: %v\n%s", err, out)
 	}
 	nobody, _ := user.Lookup("nobody")
@@ -370,20 +300,70 @@ provision:
 
 	d := startBin(t, lockerdBin, filepath.Join(etc, "lockerd.yaml"), nil)
 	d.waitReady(30 * time.Second)
-	until(t, "the locker online at the hub, through Mosquitto with its certificate", func() bool {
+	servesThroughHub(t, api, d, "the locker, through Mosquitto with its certificate,")
+}
+
+// provisioningHub is a lockerhub process that provisions cabinets, and
+// the wiring of one (a template as the technician writes it: no keys, no
+// broker; provisioning fills those in).
+type provisioningHub struct {
+	addr     string
+	api      *hub.Client
+	cli      func(args ...string) (string, error) // lockerhub's CLI against it
+	template string                               // the wiring's file
+	wiring   []byte
+}
+
+// startProvisioningHub starts lockerhub in dir with a central key, the
+// pickup key, its store and API, and rest (its broker sections).
+func startProvisioningHub(t *testing.T, dir, rest string) *provisioningHub {
+	t.Helper()
+	key, _ := newKey(t)
+	os.WriteFile(filepath.Join(dir, "central.key"), []byte(hex.EncodeToString(key.Seed())+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "pickup.key"), []byte(hex.EncodeToString(lockertest.Key)+"\n"), 0o600)
+	ph := &provisioningHub{addr: fmt.Sprintf("127.0.0.1:%d", brokertest.FreePort(t)), template: filepath.Join(dir, "cabinet.yaml")}
+	conf := filepath.Join(dir, "lockerhub.yaml")
+	os.WriteFile(conf, []byte(fmt.Sprintf("store: {path: hub.db}\nhttp: {listen: %q}\nkeys: {signing_key_file: central.key, pickup_key_file: pickup.key}\n%s", ph.addr, rest)), 0o600)
+	bin := hubproc.Build(t)
+	hp := hubproc.New(t, "lockerhub", bin, conf, ph.addr, filepath.Join(dir, "lockerhub.log"))
+	hp.Start()
+	ph.api = hub.NewClient(ph.addr)
+	ph.api.Token = hp.Token()
+	ph.cli = func(args ...string) (string, error) {
+		cmd := exec.Command(bin, append([]string{"-hub", ph.addr}, args...)...)
+		cmd.Env = append(os.Environ(), "LOCKERHUB_TOKEN="+hp.Token())
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	ph.wiring, _ = os.ReadFile(newCabinet(t, "0s").Config)
+	os.WriteFile(ph.template, ph.wiring, 0o600)
+	return ph
+}
+
+// onlineAtHub waits until the hub says locker id is online.
+func onlineAtHub(t *testing.T, api *hub.Client, id, what string) {
+	t.Helper()
+	until(t, what+" online at the hub", func() bool {
 		ls, _ := api.Lockers()
 		for _, l := range ls {
-			if l.ID == lockerID && l.Online {
+			if l.ID == id && l.Online {
 				return true
 			}
 		}
 		return false
 	})
+}
+
+// servesThroughHub waits until the provisioned locker d is online at the
+// hub and takes an order the hub makes (its first).
+func servesThroughHub(t *testing.T, api *hub.Client, d *daemon, what string) {
+	t.Helper()
+	onlineAtHub(t, api, lockerID, what)
 	cr, err := api.CreateOrder(hub.NewOrder{Locker: lockerID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	until(t, "the order at the locker", func() bool {
+	until(t, "the order at "+what, func() bool {
 		var orders []map[string]any
 		d.call("GET", "/v1/orders", nil, &orders)
 		return len(orders) == 1 && orders[0]["id"] == cr.Order.ID

@@ -153,38 +153,58 @@ func (h *Hub) SweepOffline(now time.Time) { h.sweepOffline(now) }
 // sweepOffline raises locker.offline for the lockers not seen for
 // OfflineAfter (run by the leader).
 func (h *Hub) sweepOffline(now time.Time) {
-	var due []LockerInfo
+	var due []Alarm
 	err := h.store.View(func(tx Tx) error {
 		lockers, err := tx.Lockers()
 		if err != nil {
 			return err
 		}
 		for _, li := range lockers {
-			if li.Online || li.LastSeen.IsZero() || now.Sub(li.LastSeen) < h.cfg.OfflineAfter {
+			if li.Online || li.LastSeen.IsZero() || now.Sub(li.LastSeen) < h.cfg.OfflineAfter || alarmOpen(tx, li.ID, AlarmOffline) {
 				continue
 			}
-			if _, open, err := tx.OpenAlarm(Alarm{Locker: li.ID, Type: AlarmOffline}.Key()); err != nil || open {
-				continue // raised already: not written again every sweep
-			}
-			due = append(due, li)
+			due = append(due, Alarm{Locker: li.ID, Type: AlarmOffline,
+				Detail: fmt.Sprintf("offline since %s (more than %v)", li.LastSeen.Format(time.RFC3339), h.cfg.OfflineAfter)})
 		}
 		return nil
 	})
-	if err != nil || len(due) == 0 {
-		return
+	if err == nil {
+		err = h.raiseNew(due)
 	}
-	err = h.store.Update(func(tx Tx) error {
-		for _, li := range due {
-			if err := h.raise(tx, Alarm{Locker: li.ID, Type: AlarmOffline,
-				Detail: fmt.Sprintf("offline since %s (more than %v)", li.LastSeen.Format(time.RFC3339), h.cfg.OfflineAfter)}); err != nil {
+	if err != nil {
+		h.log.Warn("offline sweep", "err", err)
+	}
+}
+
+// alarmOpen reports whether the locker's alarm of type typ is open (or
+// cannot be read): a sweep leaves it, and writes nothing when that is all
+// it found.
+func alarmOpen(tx Tx, lockerID, typ string) bool {
+	_, open, err := tx.OpenAlarm(Alarm{Locker: lockerID, Type: typ}.Key())
+	return err != nil || open
+}
+
+// raiseNew raises those of alarms (a timer's findings) that are not open
+// already, in one transaction: an open one is not written again every
+// sweep.
+func (h *Hub) raiseNew(alarms []Alarm) error {
+	if len(alarms) == 0 {
+		return nil
+	}
+	return h.store.Update(func(tx Tx) error {
+		for _, a := range alarms {
+			if _, open, err := tx.OpenAlarm(a.Key()); err != nil || open {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			if err := h.raise(tx, a); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		h.log.Warn("offline sweep", "err", err)
-	}
 }
 
 // AckAlarm acknowledges an alarm (someone is on it); ResolveAlarm closes

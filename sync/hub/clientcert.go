@@ -110,40 +110,29 @@ const (
 // whose broker certificate ends within CertExpiryWarning of now, as the
 // leader does hourly (tests call it with a clock of their own).
 func (h *Hub) SweepCertificates(now time.Time) {
-	var due []Credential
+	var due []Alarm
 	err := h.store.View(func(tx Tx) error {
 		creds, err := docsOf[Credential](tx, DocCredential)
 		if err != nil {
 			return err
 		}
 		for _, c := range creds {
-			if c.CertSerial == "" || c.CertExpires.Sub(now) > CertExpiryWarning {
+			if c.CertSerial == "" || c.CertExpires.Sub(now) > CertExpiryWarning || alarmOpen(tx, c.ID, AlarmCertExpiring) {
 				continue
 			}
-			if _, open, err := tx.OpenAlarm(Alarm{Locker: c.ID, Type: AlarmCertExpiring}.Key()); err != nil || open {
-				continue // raised already
-			}
-			due = append(due, c)
-		}
-		return nil
-	})
-	if err != nil || len(due) == 0 {
-		return
-	}
-	err = h.store.Update(func(tx Tx) error {
-		for _, c := range due {
 			verb := "ends"
 			if !now.Before(c.CertExpires) {
 				verb = "ended"
 			}
-			if err := h.raise(tx, Alarm{Locker: c.ID, Type: AlarmCertExpiring,
+			due = append(due, Alarm{Locker: c.ID, Type: AlarmCertExpiring,
 				Detail: fmt.Sprintf("its broker certificate (serial %s) %s at %s: provision the cabinet again before then (lockerhub provision create, lockerctl provision --force), or the broker refuses it",
-					c.CertSerial, verb, c.CertExpires.Format(time.RFC3339))}); err != nil {
-				return err
-			}
+					c.CertSerial, verb, c.CertExpires.Format(time.RFC3339))})
 		}
 		return nil
 	})
+	if err == nil {
+		err = h.raiseNew(due)
+	}
 	if err != nil {
 		h.log.Warn("certificate sweep", "err", err)
 	}
