@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -23,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/lockerd/lockerd/cmd/internal/hubproc"
 	"github.com/lockerd/lockerd/drivers/serialscan/serialtest"
 	"github.com/lockerd/lockerd/locker/lockertest"
@@ -255,8 +258,13 @@ func TestProvisionBrokerCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	pki := brokertest.NewPKI(t)
-	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{TLS: pki, ACL: string(acl)})
 	dir := t.TempDir()
+	// The broker's crlfile: the hub writes it (an empty one before it
+	// has the broker, as an operator would start them).
+	crlFile := filepath.Join(dir, "lockers.crl")
+	pki.EmptyCRL(t, crlFile)
+	before, _ := os.ReadFile(crlFile)
+	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{TLS: pki, ACL: string(acl), CRLFile: crlFile})
 	hubCert, hubKey := pki.Client(t, "lockerhub")
 	ph := startProvisioningHub(t, dir, fmt.Sprintf(`mqtt:
   broker: %s
@@ -264,8 +272,11 @@ func TestProvisionBrokerCertificate(t *testing.T) {
 provision:
   broker_urls: [%s]
   broker_ca_file: %s
-  client_ca: {cert_file: %s, key_file: %s}
-`, mq.URL, pki.CAFile, hubCert, hubKey, mq.URL, pki.CAFile, pki.CAFile, pki.CAKeyFile))
+  client_ca: {cert_file: %s, key_file: %s, crl_file: %s}
+`, mq.URL, pki.CAFile, hubCert, hubKey, mq.URL, pki.CAFile, pki.CAFile, pki.CAKeyFile, crlFile))
+	if after, _ := os.ReadFile(crlFile); bytes.Equal(before, after) {
+		t.Fatal("the hub did not write its revocation list at start")
+	}
 	api := ph.api
 	out, err := ph.cli("provision", "create", "--locker", lockerID, "--config", ph.template)
 	if err != nil {
@@ -301,6 +312,36 @@ provision:
 	d := startBin(t, lockerdBin, filepath.Join(etc, "lockerd.yaml"), nil)
 	d.waitReady(30 * time.Second)
 	servesThroughHub(t, api, d, "the locker, through Mosquitto with its certificate,")
+
+	// The cabinet is stolen: revoked at the hub, its certificate on the
+	// list the broker rereads, it connects no more; the hub makes it no
+	// order.
+	if out, err := ph.cli("provision", "revoke", "--locker", lockerID, "--reason", "stolen"); err != nil || !strings.Contains(out, "on the revocation list") {
+		t.Fatalf("provision revoke: %v\n%s", err, out)
+	}
+	mq.Reload()
+	cert, err := tls.LoadX509KeyPair(filepath.Join(etc, "mqtt.crt"), filepath.Join(etc, "mqtt.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, _ := os.ReadFile(pki.CAFile)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	var last error
+	until(t, "the broker refusing the revoked certificate", func() bool {
+		o := mqtt.NewClientOptions().AddBroker(mq.URL).SetClientID(lockerID + "-probe").SetAutoReconnect(false).SetConnectTimeout(3 * time.Second).
+			SetTLSConfig(&tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		cl := mqtt.NewClient(o)
+		tok := cl.Connect()
+		tok.WaitTimeout(5 * time.Second)
+		if last = tok.Error(); last == nil {
+			cl.Disconnect(50)
+		}
+		return last != nil && strings.Contains(last.Error(), "revoked")
+	})
+	if _, err := api.CreateOrder(hub.NewOrder{Locker: lockerID}); err == nil || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("an order for the revoked cabinet: %v", err)
+	}
 }
 
 // provisioningHub is a lockerhub process that provisions cabinets, and

@@ -81,6 +81,8 @@ const usage = `lockerhub — reference central library for lockerd (protocol v1)
   lockerhub rollout start V [--lockers ID,...|--percent N] [--stages 10,50,100] [--max-failed 0.2]
   lockerhub rollout list                    stages, each locker's result, halted or done
   lockerhub provision list                  the tokens made: for which locker, until when, used when and from where
+  lockerhub provision revoke --locker ID --reason TEXT   a cabinet stolen, scrapped or replaced: its broker password
+                                            stops working, its certificate goes on the CRL, it is sent nothing more
   lockerhub badge add --locker ID --name NAME --role staff|volunteer|technician [CODE|-]   a named badge (its code hashed by the hub; - reads it from standard input)
   lockerhub badge revoke --locker ID --name NAME    revoked on receipt at the locker
   lockerhub locker add ID                   serve this locker (messages from unknown ids are dropped)
@@ -344,6 +346,9 @@ func serve(args []string) error {
 	}
 	cfg.TLS = c.MQTTTLS
 	cfg.Provisioning = provisioning(c)
+	if err := firstCRL(c); err != nil {
+		return err
+	}
 	cfg.ReleasesDir, cfg.ReleaseKey = c.Releases.Dir, c.ReleaseKey
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -412,6 +417,11 @@ func serve(args []string) error {
 	}
 	ready.Store(h)
 	defer h.Close()
+	// The broker reads the revocation list from the start (Mosquitto
+	// does not start on a crlfile that is not there).
+	if err := h.WriteCRL(time.Now()); err != nil {
+		return fmt.Errorf("provision.client_ca.crl_file: %w", err)
+	}
 	if session != nil {
 		sctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -563,6 +573,27 @@ func provisioning(c *hubconfig.Config) hub.Provisioning {
 		}}
 }
 
+// firstCRL writes an empty revocation list where there is none yet: the
+// broker does not start without its crlfile, and lockerhub does not start
+// without the broker. The hub writes the real list once its store is open.
+func firstCRL(c *hubconfig.Config) error {
+	ca, f := c.ClientCA, c.Provision.ClientCA.CRLFile
+	if ca == nil || ca.PublishCRL == nil {
+		return nil
+	}
+	if _, err := os.Stat(f); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	crl, err := ca.CRL(nil, time.Now())
+	if err == nil {
+		err = ca.PublishCRL(crl)
+	}
+	if err != nil {
+		return fmt.Errorf("provision.client_ca.crl_file: %w", err)
+	}
+	return nil
+}
+
 // provisionURI is what a provisioning QR code says: where the hub is,
 // which locker, the token (lockerctl provision --uri reads it).
 func provisionURI(central, lockerID, token string) string {
@@ -597,7 +628,7 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 	ttl := fs.String("ttl", "72h", "order add: the order's lifetime; provision create: how long the token may be used (default 24h)")
 	qr := fs.String("qr", "", "write the pickup QR code as PNG to this file")
 	pickupURL := fs.String("pickup-url", "", "QR payload base: URL?locker=ID&code=CODE (default: the bare code)")
-	reason := fs.String("reason", "", "why (cmd.open)")
+	reason := fs.String("reason", "", "why (open: cmd.open; provision revoke)")
 	partSize := fs.Int("part-size", 500, "orders per snapshot part")
 	after := fs.String("after", "", "events after this position: SEQ (of the locker's first store) or EPOCH.SEQ")
 	follow := fs.Bool("f", false, "keep following")
@@ -838,6 +869,23 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 		for _, ro := range ros {
 			fmt.Fprintf(out, "%s\t%s\tstage %d of %d\t%v\t%s\n", ro.Version, ro.State, ro.Stage+1, len(ro.Stages), ro.Results, ro.Note)
 		}
+		return nil
+	case "provision revoke":
+		if err := needLocker(); err != nil {
+			return err
+		}
+		if *reason == "" {
+			return errors.New("want: provision revoke --locker ID --reason TEXT (stolen, scrapped, replaced...)")
+		}
+		cred, err := c.RevokeLocker(*lockerID, *reason)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "locker %s: broker credentials revoked at %s", cred.ID, cred.Revoked.Local().Format(time.DateTime))
+		if cred.CertSerial != "" {
+			fmt.Fprintf(out, "; certificate %s on the revocation list (reload the broker: systemctl reload mosquitto)", cred.CertSerial)
+		}
+		fmt.Fprintln(out)
 		return nil
 	case "provision list":
 		toks, err := c.ProvisionTokens()

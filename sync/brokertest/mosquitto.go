@@ -45,6 +45,9 @@ type MosquittoOptions struct {
 	// by TLS.CA, use the certificate's CN as the username, and apply ACL.
 	TLS *PKI
 	ACL string // acl_file content (with TLS)
+	// CRLFile (with TLS) is the broker's crlfile: a revocation list of
+	// the CA's, reread on Reload. It must exist at Start.
+	CRLFile string
 }
 
 // StartMosquitto starts mosquitto on a free loopback port with
@@ -82,6 +85,9 @@ func StartMosquitto(t testing.TB, opt MosquittoOptions) *Mosquitto {
 			t.Fatal(err)
 		}
 		fmt.Fprintf(&conf, "acl_file %s\n", acl)
+		if opt.CRLFile != "" {
+			fmt.Fprintf(&conf, "crlfile %s\n", opt.CRLFile)
+		}
 		m.URL = fmt.Sprintf("ssl://127.0.0.1:%d", m.Port)
 	} else {
 		conf.WriteString("allow_anonymous true\n")
@@ -94,6 +100,20 @@ func StartMosquitto(t testing.TB, opt MosquittoOptions) *Mosquitto {
 	m.Start()
 	t.Cleanup(m.Kill)
 	return m
+}
+
+// Reload makes the broker reread its configuration files (SIGHUP), the
+// revocation list among them; it answers new connections meanwhile.
+func (m *Mosquitto) Reload() {
+	m.t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		m.t.Fatal("mosquitto is not running")
+	}
+	if err := m.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		m.t.Fatal(err)
+	}
 }
 
 // Start starts the broker (again) on its port and waits until it accepts

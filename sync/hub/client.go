@@ -191,6 +191,12 @@ func (c *Client) CreateProvisionToken(req NewProvisionToken) (ProvisionTokenCrea
 	return out, c.Do("POST", "/v1/provision/tokens", req, &out)
 }
 
+// RevokeLocker revokes a provisioned locker's broker credentials.
+func (c *Client) RevokeLocker(id, reason string) (Credential, error) {
+	var out Credential
+	return out, c.Do("POST", "/v1/provision/revoke", map[string]string{"Locker": id, "Reason": reason}, &out)
+}
+
 // ProvisionTokens lists the provisioning tokens.
 func (c *Client) ProvisionTokens() ([]ProvisionToken, error) {
 	var out []ProvisionToken

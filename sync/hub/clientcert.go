@@ -26,6 +26,10 @@ type ClientCA struct {
 	// TTL is how long an issued certificate is valid (default
 	// DefaultClientCertTTL); a cabinet is provisioned again before then.
 	TTL time.Duration
+	// PublishCRL, when set, is given the CA's revocation list (PEM)
+	// whenever it changes, at start and daily (lockerhub writes it to
+	// provision.client_ca.crl_file, for the broker).
+	PublishCRL func(pem []byte) error
 }
 
 // DefaultClientCertTTL is a cabinet's certificate lifetime: about its
@@ -84,12 +88,17 @@ func (ca *ClientCA) Issue(lockerID string, csr *x509.CertificateRequest, now tim
 }
 
 // CheckClientCA checks that cert can sign client certificates with key.
-func CheckClientCA(cert *x509.Certificate, key crypto.Signer) error {
+//
+// withCRL: it signs revocation lists too (key usage cRLSign).
+func CheckClientCA(cert *x509.Certificate, key crypto.Signer, withCRL bool) error {
 	if !cert.IsCA || !cert.BasicConstraintsValid {
 		return errors.New("not a CA certificate (basic constraints CA:TRUE)")
 	}
 	if cert.KeyUsage != 0 && cert.KeyUsage&x509.KeyUsageCertSign == 0 {
 		return errors.New("the CA certificate's key usage does not allow signing certificates")
+	}
+	if withCRL && cert.KeyUsage != 0 && cert.KeyUsage&x509.KeyUsageCRLSign == 0 {
+		return errors.New("the CA certificate's key usage does not allow signing revocation lists (cRLSign), which crl_file needs")
 	}
 	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !pub.Equal(cert.PublicKey) {

@@ -10,10 +10,11 @@ import (
 const (
 	DocProvision  = "provision"  // provisioning tokens, by token id
 	DocCredential = "credential" // lockers' broker credentials, by locker id
+	DocRevoked    = "revoked"    // revoked client certificates, by serial
 )
 
 // DocKinds lists every kind, for copying a store into another.
-var DocKinds = []string{DocProvision, DocCredential}
+var DocKinds = []string{DocProvision, DocCredential, DocRevoked}
 
 // docsOf decodes a kind's documents.
 func docsOf[T any](tx Tx, kind string) ([]T, error) {

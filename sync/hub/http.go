@@ -347,6 +347,15 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		created, err := h.CreateProvisionToken(req, Caller(r.Context()).Name)
 		reply(w, created, err)
 	})
+	handle("POST /v1/provision/revoke", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+		var req struct{ Locker, Reason string }
+		if !read(w, r, &req) {
+			return
+		}
+		c, err := h.RevokeLocker(req.Locker, Caller(r.Context()).Name, req.Reason, time.Now())
+		c.Hash = ""
+		reply(w, c, err)
+	})
 	handle("GET /v1/provision/tokens", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		toks, err := h.ProvisionTokens()
 		reply(w, toks, err)

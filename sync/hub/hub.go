@@ -81,8 +81,10 @@ type Hub struct {
 	cfg   Config
 	store Store
 	// certsSwept: when the run loop last looked for broker certificates
-	// near their end (hourly).
+	// near their end (hourly). crlWritten: when the revocation list was
+	// last written (UnixNano; rewritten daily).
 	certsSwept time.Time
+	crlWritten atomic.Int64
 	cl         mqtt.Client
 	log        *slog.Logger
 	msgs       atomic.Uint64
@@ -315,6 +317,11 @@ func (h *Hub) Run(ctx context.Context) error {
 				if now := time.Now(); now.Sub(h.certsSwept) >= time.Hour {
 					h.certsSwept = now
 					h.SweepCertificates(now)
+				}
+				if now := time.Now(); now.Sub(time.Unix(0, h.crlWritten.Load())) >= crlRefresh {
+					if err := h.WriteCRL(now); err != nil {
+						h.log.Error("the revocation list was not written", "err", err)
+					}
 				}
 				h.WorkRollouts()
 			}

@@ -50,8 +50,10 @@ func (h *Hub) requireKnown(id string) error {
 	ok := false
 	if err := h.store.View(func(tx Tx) error {
 		var err error
-		ok, err = tx.Known(id)
-		return err
+		if ok, err = tx.Known(id); err != nil || !ok {
+			return err
+		}
+		return revokedError(tx, id)
 	}); err != nil {
 		return err
 	}

@@ -55,6 +55,11 @@ type Credential struct {
 	// CA): its serial (hex) and end.
 	CertSerial  string    `json:"cert_serial,omitempty"`
 	CertExpires time.Time `json:"cert_expires,omitzero"`
+	// Revoked (lockerhub provision revoke): the broker refuses them, the
+	// hub sends the locker nothing more, until it is provisioned again.
+	Revoked      time.Time `json:"revoked,omitzero"`
+	RevokedBy    string    `json:"revoked_by,omitempty"`
+	RevokeReason string    `json:"revoke_reason,omitempty"`
 }
 
 // Provisioning bounds.
@@ -268,6 +273,7 @@ func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (Provi
 	}
 	password := randomHex(32)
 	var certPEM string
+	supersededCert := false
 	var rec ProvisionToken
 	var refusal *ProvisionError
 	err = h.store.Update(func(tx Tx) error {
@@ -292,6 +298,17 @@ func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (Provi
 		if err := tx.PutDoc(DocProvision, id, rec); err != nil {
 			return err
 		}
+		// The certificate of a cabinet provisioned before is revoked: its
+		// old card's identity goes with it.
+		var prev Credential
+		if found, err := tx.Doc(DocCredential, rec.Locker, &prev); err != nil {
+			return err
+		} else if found && prev.Revoked.IsZero() {
+			if err := revokeCert(tx, prev, "provisioning", "provisioned again", now); err != nil {
+				return err
+			}
+			supersededCert = prev.CertSerial != ""
+		}
 		cred := Credential{ID: rec.Locker, Hash: hashSecret(password), PublicKey: req.PublicKey, Issued: now.UTC()}
 		if ca != nil {
 			if certPEM, cred.CertSerial, cred.CertExpires, err = ca.Issue(rec.Locker, csr, now); err != nil {
@@ -308,6 +325,11 @@ func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (Provi
 	}
 	if refusal != nil {
 		return refuse(refusal.Status, "%s", refusal.Msg)
+	}
+	if supersededCert {
+		if err := h.WriteCRL(now); err != nil {
+			h.log.Error("the revocation list was not written", "err", err)
+		}
 	}
 	p := h.provisioned(rec.Locker, certPEM != "")
 	cfg, err := h.cfg.Provisioning.Render([]byte(rec.Config), p)
@@ -379,7 +401,7 @@ func (h *Hub) BrokerPasswordOK(identity string, password []byte) bool {
 	}); err != nil || !found {
 		return false
 	}
-	return subtle.ConstantTimeCompare([]byte(hashSecret(string(password))), []byte(c.Hash)) == 1
+	return c.Revoked.IsZero() && subtle.ConstantTimeCompare([]byte(hashSecret(string(password))), []byte(c.Hash)) == 1
 }
 
 func randomHex(n int) string {

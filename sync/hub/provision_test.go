@@ -14,6 +14,7 @@ import (
 	"errors"
 	"math/big"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -121,18 +122,16 @@ func TestProvisionTokens(t *testing.T) {
 func TestProvisionClientCertificate(t *testing.T) {
 	url := brokertest.StartEmbedded(t, protocol.DefaultPrefix, "lockerhub")
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "library broker CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(3 * 365 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	caCert, _ := x509.ParseCertificate(caDER)
-	if err := hub.CheckClientCA(caCert, caKey); err != nil {
+	caCert, caKey := newClientCA(t, x509.KeyUsageCertSign)
+	if err := hub.CheckClientCA(caCert, caKey, false); err != nil {
 		t.Fatal(err)
 	}
+	if err := hub.CheckClientCA(caCert, caKey, true); err == nil || !strings.Contains(err.Error(), "cRLSign") {
+		t.Fatalf("a CA without cRLSign for a revocation list: %v", err)
+	}
 	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err := hub.CheckClientCA(caCert, otherKey); err == nil {
+	if err := hub.CheckClientCA(caCert, otherKey, false); err == nil {
 		t.Fatal("a CA with another key than its certificate's")
 	}
 	var rendered []hub.ProvisionedLocker
@@ -238,5 +237,155 @@ func TestProvisionClientCertificate(t *testing.T) {
 	}
 	if n, _ := openCertAlarms(); n != 0 {
 		t.Fatal("the alarm outlived the new certificate")
+	}
+}
+
+// newClientCA makes a CA certificate (3 years) and its key, with usage.
+func newClientCA(t *testing.T, usage x509.KeyUsage) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "library broker CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(3 * 365 * 24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: usage}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return cert, key
+}
+
+// provisionWithCSR provisions lockerID on h with a new token and a
+// certificate request for key, and returns what the cabinet is given.
+func provisionWithCSR(t *testing.T, h *hub.Hub, lockerID string, key *ecdsa.PrivateKey, now time.Time) hub.ProvisionBody {
+	t.Helper()
+	created, err := h.CreateProvisionToken(hub.NewProvisionToken{Locker: lockerID, Config: "wiring"}, "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+	rep, err := h.Provision(hub.ProvisionRequest{Token: created.Token, PublicKey: base64.StdEncoding.EncodeToString(pub),
+		CSR: base64.StdEncoding.EncodeToString(csr)}, "192.0.2.1", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(rep.Body)
+	var b hub.ProvisionBody
+	if err := json.Unmarshal(raw, &b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestRevokeLocker: a revoked cabinet's password no longer passes the
+// embedded broker, its certificate is on the CA's revocation list, and
+// the hub makes it no order; provisioning a cabinet again puts its
+// previous certificate on the list as well, and serves it again.
+func TestRevokeLocker(t *testing.T) {
+	url := brokertest.StartEmbedded(t, protocol.DefaultPrefix, "lockerhub")
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	caCert, caKey := newClientCA(t, x509.KeyUsageCertSign|x509.KeyUsageCRLSign)
+	var mu sync.Mutex
+	var published []byte
+	h := hubtest.Start(t, hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key,
+		Provisioning: hub.Provisioning{
+			ClientCA: &hub.ClientCA{Cert: caCert, Key: caKey, PublishCRL: func(pem []byte) error {
+				mu.Lock()
+				defer mu.Unlock()
+				published = pem
+				return nil
+			}},
+			Validate: func(string, []byte) error { return nil },
+			Render:   func(raw []byte, _ hub.ProvisionedLocker) ([]byte, error) { return raw, nil }}})
+	revokedSerials := func() map[string]bool {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		block, _ := pem.Decode(published)
+		if block == nil || block.Type != "X509 CRL" {
+			t.Fatalf("no CRL published: %q", published)
+		}
+		crl, err := x509.ParseRevocationList(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := crl.CheckSignatureFrom(caCert); err != nil {
+			t.Fatalf("the CRL is not the CA's: %v", err)
+		}
+		if time.Until(crl.NextUpdate) < 300*24*time.Hour {
+			t.Fatalf("the CRL ends at %v: a broker would refuse every certificate after", crl.NextUpdate)
+		}
+		out := map[string]bool{}
+		for _, e := range crl.RevokedCertificateEntries {
+			out[e.SerialNumber.Text(16)] = true
+		}
+		return out
+	}
+	serialOf := func(b hub.ProvisionBody) string {
+		block, _ := pem.Decode([]byte(b.ClientCert))
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cert.SerialNumber.Text(16)
+	}
+	now := time.Now()
+	if err := h.WriteCRL(now); err != nil {
+		t.Fatal(err)
+	}
+	if len(revokedSerials()) != 0 {
+		t.Fatal("an empty hub revokes something")
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	first := provisionWithCSR(t, h, "nb-7", key, now)
+	if !h.BrokerPasswordOK("nb-7", []byte(first.Password)) {
+		t.Fatal("the password before the revocation")
+	}
+	if _, err := h.RevokeLocker("nb-7", "admin", "", now); err == nil {
+		t.Fatal("a revocation without a reason")
+	}
+	if _, err := h.RevokeLocker("nb-8", "admin", "stolen", now); err == nil || !strings.Contains(err.Error(), "not provisioned") {
+		t.Fatalf("a locker never provisioned: %v", err)
+	}
+	cred, err := h.RevokeLocker("nb-7", "admin", "stolen", now)
+	if err != nil || cred.Revoked.IsZero() || cred.RevokeReason != "stolen" {
+		t.Fatalf("revoke: %+v %v", cred, err)
+	}
+	if h.BrokerPasswordOK("nb-7", []byte(first.Password)) {
+		t.Fatal("a revoked password passes the broker")
+	}
+	if !revokedSerials()[serialOf(first)] {
+		t.Fatal("the revoked certificate is not on the list")
+	}
+	if _, err := h.CreateOrder(hub.NewOrder{Locker: "nb-7", Size: "S"}); err == nil || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("an order for a revoked locker: %v", err)
+	}
+	if _, err := h.RevokeLocker("nb-7", "admin", "stolen", now); err == nil || !strings.Contains(err.Error(), "were revoked at") {
+		t.Fatalf("revoked twice: %v", err)
+	}
+
+	// The cabinet replaced: provisioned again, served again; the old
+	// certificate stays on the list, the new one is not on it.
+	second := provisionWithCSR(t, h, "nb-7", key, now)
+	if !h.BrokerPasswordOK("nb-7", []byte(second.Password)) {
+		t.Fatal("the new password")
+	}
+	if _, err := h.CreateOrder(hub.NewOrder{Locker: "nb-7", Size: "S"}); err != nil {
+		t.Fatalf("an order after provisioning again: %v", err)
+	}
+	// Provisioned again without a revocation (a new SD card): the
+	// certificate before is revoked by it.
+	third := provisionWithCSR(t, h, "nb-7", key, now)
+	got := revokedSerials()
+	if !got[serialOf(first)] || !got[serialOf(second)] || got[serialOf(third)] || len(got) != 2 {
+		t.Fatalf("the list %v: want %s and %s, not %s", got, serialOf(first), serialOf(second), serialOf(third))
+	}
+	// A certificate past its end leaves the list.
+	if err := h.WriteCRL(now.Add(4 * 365 * 24 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(revokedSerials()); n != 0 {
+		t.Fatalf("%d certificates past their end still listed", n)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lockerd/lockerd/cmd/internal/atomicfile"
 	"github.com/lockerd/lockerd/cmd/internal/config"
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/loopback"
@@ -96,10 +97,13 @@ type Config struct {
 		// ClientCA: the CA (certificate and key, PEM) the hub issues
 		// each provisioned cabinet a broker client certificate with
 		// (CN the locker id), valid for TTL (default 5 years).
+		// CRLFile: where the hub writes the CA's revocation list (the
+		// broker's crlfile; lockerhub provision revoke).
 		ClientCA struct {
 			CertFile string          `yaml:"cert_file"`
 			KeyFile  string          `yaml:"key_file"`
 			TTL      config.Duration `yaml:"ttl"`
+			CRLFile  string          `yaml:"crl_file"`
 		} `yaml:"client_ca"`
 	} `yaml:"provision"`
 	// Lockers the hub serves (besides every identity of mqtt.users_file
@@ -337,7 +341,10 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 	if d := ca.TTL.D(); d != 0 && (d < 24*time.Hour || d > 10*365*24*time.Hour) {
 		bad("provision.client_ca.ttl", "%v: want 24h to 87600h (10 years)", d)
 	}
-	ca.CertFile, ca.KeyFile = rel(ca.CertFile), rel(ca.KeyFile)
+	if ca.CRLFile != "" && ca.CertFile == "" {
+		bad("provision.client_ca.crl_file", "with cert_file and key_file: the CA signs the list")
+	}
+	ca.CertFile, ca.KeyFile, ca.CRLFile = rel(ca.CertFile), rel(ca.KeyFile), rel(ca.CRLFile)
 	if t := c.MQTT.TLS; t != nil {
 		if c.MQTT.Broker == "" && len(c.MQTT.Brokers) == 0 {
 			bad("mqtt.tls", "for an external broker (mqtt.broker or mqtt.brokers); the embedded broker listens without TLS")
@@ -413,10 +420,14 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 			}
 		}
 		if ca.CertFile != "" && ca.KeyFile != "" {
-			if cca, err := loadClientCA(ca.CertFile, ca.KeyFile); err != nil {
+			if cca, err := loadClientCA(ca.CertFile, ca.KeyFile, ca.CRLFile != ""); err != nil {
 				bad("provision.client_ca", "%v", err)
 			} else {
 				cca.TTL = ca.TTL.D()
+				if f := ca.CRLFile; f != "" {
+					// World-readable: the broker (another user) reads it.
+					cca.PublishCRL = func(pem []byte) error { return atomicfile.Write(f, pem, 0o644) }
+				}
 				c.ClientCA = cca
 			}
 		}
@@ -553,7 +564,7 @@ func readSIP2Files(s *SIP2, bad func(key, format string, args ...any)) {
 
 // loadClientCA reads the CA the hub issues broker client certificates
 // with: a certificate and its key (PEM; PKCS #8, EC or RSA).
-func loadClientCA(certFile, keyFile string) (*hub.ClientCA, error) {
+func loadClientCA(certFile, keyFile string, withCRL bool) (*hub.ClientCA, error) {
 	certPEM, err := readSmall(certFile)
 	if err != nil {
 		return nil, err
@@ -570,7 +581,7 @@ func loadClientCA(certFile, keyFile string) (*hub.ClientCA, error) {
 	if !ok || pair.Leaf == nil {
 		return nil, fmt.Errorf("%s: not a key that signs", keyFile)
 	}
-	if err := hub.CheckClientCA(pair.Leaf, signer); err != nil {
+	if err := hub.CheckClientCA(pair.Leaf, signer, withCRL); err != nil {
 		return nil, fmt.Errorf("%s: %w", certFile, err)
 	}
 	return &hub.ClientCA{Cert: pair.Leaf, Key: signer}, nil

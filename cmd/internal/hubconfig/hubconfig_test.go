@@ -28,6 +28,7 @@ func TestProblems(t *testing.T) {
 		{"driver", "store:\n  driver: mysql\n", []string{"hub.yaml:2: store.driver: \"mysql\": known drivers: bolt, postgres"}},
 		{"half a client CA", "provision:\n  client_ca: {cert_file: ca.crt}\n", []string{"hub.yaml:2: provision.client_ca: give both cert_file and key_file"}},
 		{"client certificate TTL", "provision:\n  client_ca: {cert_file: ca.crt, key_file: ca.key, ttl: 1h}\n", []string{"hub.yaml:2: provision.client_ca.ttl: 1h0m0s: want 24h to 87600h"}},
+		{"a revocation list without a CA", "provision:\n  client_ca: {crl_file: lockers.crl}\n", []string{"hub.yaml:2: provision.client_ca.crl_file: with cert_file and key_file"}},
 		{"TLS to the embedded broker", "mqtt:\n  tls: {ca_file: ca.crt}\n", []string{"hub.yaml:2: mqtt.tls: for an external broker"}},
 		{"release key", "releases:\n  public_key: AAAA\n", []string{"hub.yaml:2: releases.public_key: an Ed25519 public key has 32 bytes, this one 3"}},
 		{"postgres without a DSN file", "store:\n  driver: postgres\n", []string{"hub.yaml:1: store.dsn_file: required with driver postgres"}},
