@@ -342,8 +342,10 @@ func TestRevokeLocker(t *testing.T) {
 	if !h.BrokerPasswordOK("nb-7", []byte(first.Password)) {
 		t.Fatal("the password before the revocation")
 	}
-	if _, err := h.RevokeLocker("nb-7", "admin", "", now); err == nil {
-		t.Fatal("a revocation without a reason")
+	for _, reason := range []string{"", strings.Repeat("x", 501)} {
+		if _, err := h.RevokeLocker("nb-7", "admin", reason, now); err == nil || !strings.Contains(err.Error(), "a reason of 1 to 500 bytes") {
+			t.Fatalf("a revocation with a reason of %d bytes: %v", len(reason), err)
+		}
 	}
 	if _, err := h.RevokeLocker("nb-8", "admin", "stolen", now); err == nil || !strings.Contains(err.Error(), "not provisioned") {
 		t.Fatalf("a locker never provisioned: %v", err)

@@ -12,7 +12,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"math/big"
 	"time"
@@ -38,11 +37,14 @@ const (
 	crlRefresh  = 24 * time.Hour
 )
 
+// maxRevokeReason bounds a revocation's reason (kept, logged, listed).
+const maxRevokeReason = 500
+
 // RevokeLocker revokes locker id's broker credentials (a password, and a
 // client certificate if it had one) and rewrites the CRL.
 func (h *Hub) RevokeLocker(id, by, reason string, now time.Time) (Credential, error) {
-	if reason == "" {
-		return Credential{}, errors.New("a reason is required (stolen, scrapped, replaced...)")
+	if reason == "" || len(reason) > maxRevokeReason {
+		return Credential{}, fmt.Errorf("a reason of 1 to %d bytes is required (stolen, scrapped, replaced...)", maxRevokeReason)
 	}
 	var c Credential
 	err := h.store.Update(func(tx Tx) error {
