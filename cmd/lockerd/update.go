@@ -520,12 +520,7 @@ func (up *updater) download(m protocol.Manifest, path string) error {
 			return err
 		}
 	}
-	rf, err := os.Open(part)
-	if err != nil {
-		return err
-	}
-	n, sum, err := protocol.Digest(rf)
-	rf.Close()
+	n, sum, err := protocol.DigestFile(part)
 	if err != nil {
 		return err
 	}

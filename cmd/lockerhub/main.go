@@ -258,12 +258,7 @@ func releaseSign(args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		f, err := os.Open(file)
-		if err != nil {
-			return err
-		}
-		n, sum, err := protocol.Digest(f)
-		f.Close()
+		n, sum, err := protocol.DigestFile(file)
 		if err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}

@@ -193,10 +193,11 @@ func (h *Hub) raiseNew(alarms []Alarm) error {
 	}
 	return h.store.Update(func(tx Tx) error {
 		for _, a := range alarms {
-			if _, open, err := tx.OpenAlarm(a.Key()); err != nil || open {
-				if err != nil {
-					return err
-				}
+			_, open, err := tx.OpenAlarm(a.Key())
+			if err != nil {
+				return err
+			}
+			if open {
 				continue
 			}
 			if err := h.raise(tx, a); err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -495,4 +496,14 @@ func Digest(r io.Reader) (size int64, sha256Hex string, err error) {
 	h := sha256.New()
 	n, err := io.Copy(h, r)
 	return n, hex.EncodeToString(h.Sum(nil)), err
+}
+
+// DigestFile is Digest of the file at path.
+func DigestFile(path string) (size int64, sha256Hex string, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer f.Close()
+	return Digest(f)
 }
