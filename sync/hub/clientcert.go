@@ -126,7 +126,8 @@ func (h *Hub) SweepCertificates(now time.Time) {
 			return err
 		}
 		for _, c := range creds {
-			if c.CertSerial == "" || c.CertExpires.Sub(now) > CertExpiryWarning || alarmOpen(tx, c.ID, AlarmCertExpiring) {
+			// A revoked cabinet's certificate is not to be renewed.
+			if c.CertSerial == "" || !c.Revoked.IsZero() || c.CertExpires.Sub(now) > CertExpiryWarning || alarmOpen(tx, c.ID, AlarmCertExpiring) {
 				continue
 			}
 			verb := "ends"

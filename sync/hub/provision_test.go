@@ -357,6 +357,10 @@ func TestRevokeLocker(t *testing.T) {
 	if h.BrokerPasswordOK("nb-7", []byte(first.Password)) {
 		t.Fatal("a revoked password passes the broker")
 	}
+	h.SweepCertificates(now.Add(3 * 365 * 24 * time.Hour)) // past the revoked certificate's end
+	if as, _ := h.Alarms(0); len(as) != 0 {
+		t.Fatalf("an alarm to renew a revoked certificate: %+v", as)
+	}
 	if !revokedSerials()[serialOf(first)] {
 		t.Fatal("the revoked certificate is not on the list")
 	}
