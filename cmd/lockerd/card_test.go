@@ -137,6 +137,9 @@ func TestCardAndPIN(t *testing.T) {
 	mq.Start()
 	until(t, "the ILS session up again", func() bool { return session.State().Up })
 	until(t, "the locker online", func() bool { return strings.Contains(d.metrics(), "lockerd_mqtt_connected 1") })
+	// And the central: an order made while it is still reconnecting
+	// (paho backs off) waits for the resend timer (30 s).
+	until(t, "the central connected again", hubC.Connected)
 
 	// Wrong PINs: the fifth starts a lockout of the scanner and of the
 	// card; the card typed on the keypad is still locked out.
