@@ -152,6 +152,11 @@ func run(args []string, out, errw io.Writer) int {
 			err = releaseSign(args[2:], out) // where the release key is: no hub
 			break
 		}
+		if wantsHelp(args[1:]) {
+			// Help needs neither a token nor a running hub.
+			fmt.Fprint(out, commandHelp(args[0]))
+			return 0
+		}
 		var tok string
 		if tok, err = apiToken(*tokenFile); err == nil {
 			err = client(*hubAddr, tok, args, out)
@@ -533,6 +538,51 @@ func checkBroker(cfg hub.Config, timeout time.Duration) error {
 
 // apiToken is the CLI's API token: $LOCKERHUB_TOKEN, else the file
 // given (-token-file, $LOCKERHUB_TOKEN_FILE).
+// wantsHelp reports whether a client command's arguments ask for its
+// help (-h, -help, --help, or "help" as its only word).
+func wantsHelp(args []string) bool {
+	if len(args) == 1 && args[0] == "help" {
+		return true
+	}
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// commandHelp is the part of the usage about one command: its lines
+// (with their continuation lines) and how a client reaches the hub.
+func commandHelp(cmd string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "lockerhub %s\n\n", cmd)
+	lines := strings.Split(usage, "\n")
+	in := false
+	for _, line := range lines {
+		switch {
+		case strings.HasPrefix(line, "  lockerhub "):
+			in = false
+			for _, part := range strings.Split(line, " ; ") {
+				f := strings.Fields(part)
+				if len(f) >= 2 && f[0] == "lockerhub" && (f[1] == cmd || f[1] == cmd+"s" || f[1]+"s" == cmd) {
+					in = true
+				}
+			}
+		case !strings.HasPrefix(line, "    "):
+			in = false
+		}
+		if in {
+			b.WriteString(line + "\n")
+		}
+	}
+	b.WriteString("\n" + usage[strings.Index(usage, "Client commands reach"):])
+	return b.String()
+}
+
 func apiToken(file string) (string, error) {
 	if t := strings.TrimSpace(os.Getenv("LOCKERHUB_TOKEN")); t != "" {
 		return t, nil

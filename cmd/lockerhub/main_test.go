@@ -341,3 +341,29 @@ func TestReleaseSignAndAdd(t *testing.T) {
 		t.Fatalf("the rotation manifest: %+v %v", m, err)
 	}
 }
+
+// Every client command's help is printed without a token and without a
+// hub (nothing listens at -hub 127.0.0.1:1).
+func TestClientHelpNeedsNoToken(t *testing.T) {
+	t.Setenv("LOCKERHUB_TOKEN", "")
+	t.Setenv("LOCKERHUB_TOKEN_FILE", "")
+	for _, args := range [][]string{
+		{"webhooks", "-h"}, {"order", "add", "--help"}, {"circ", "-help"}, {"token", "help"}, {"-hub", "127.0.0.1:1", "provision", "-h"},
+		{"alarms", "-h"}, {"release", "list", "-h"}, {"rollout", "-h"}, {"users", "-h"}, {"events", "--locker", "x", "-h"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			out, errw, code := cli(t, args...)
+			cmd := args[0]
+			if cmd == "-hub" {
+				cmd = args[2]
+			}
+			if code != 0 || errw != "" || !strings.Contains(out, "lockerhub "+cmd) || !strings.Contains(out, "-token-file") {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errw)
+			}
+		})
+	}
+	// Without -h, the token is still demanded.
+	if _, errw, code := cli(t, "webhooks", "list"); code == 0 || !strings.Contains(errw, "no API token") {
+		t.Fatalf("webhooks list without a token: %d %s", code, errw)
+	}
+}
