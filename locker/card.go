@@ -9,6 +9,7 @@ package locker
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -67,7 +68,7 @@ func (l *Locker) SetPatronChecker(pc PatronChecker) {
 
 // pendingCard is a card scanned and waiting for its PIN.
 type pendingCard struct {
-	card   string // normalised card number: memory only
+	card   string // the card number as read (CleanPatron): memory only
 	hash   string
 	device Device
 	until  time.Time
@@ -76,11 +77,11 @@ type pendingCard struct {
 // cardScan takes a scan that matched no code and no badge as a library
 // card: with ready orders of its reader here, the kiosk asks for the PIN.
 func (l *Locker) cardScan(dev Device, text string, now time.Time) (ScanResult, bool) {
-	card, err := NormalizePatron(text)
+	card, err := CleanPatron(text) // as read: the library system may match case
 	if err != nil {
 		return ScanResult{}, false
 	}
-	hash := l.key.PatronHash(card)
+	hash := l.key.PatronHash(strings.ToUpper(card))
 	var ready int
 	if err := l.store.View(func(tx Tx) error {
 		orders, err := tx.OrdersByPatronHash(hash)

@@ -99,12 +99,13 @@ func (k CodeKey) Hash(normalized string) string {
 // MaxPatronLen bounds a library card number.
 const MaxPatronLen = 64
 
-// NormalizePatron turns a scanned library card into the identifier the
-// library system knows: CleanScan, upper case, 1 to MaxPatronLen
-// printable ASCII characters without '|' (SIP2's field separator). Its
-// error never contains the scanned text.
-func NormalizePatron(raw string) (string, error) {
-	s := strings.ToUpper(CleanScan(raw))
+// CleanPatron turns a scanned library card into the card number as the
+// reader's card carries it, for the library system: CleanScan, 1 to
+// MaxPatronLen printable ASCII characters without '|' (SIP2's field
+// separator). Its case is kept: a library system may match card numbers
+// case-sensitively. Its error never contains the scanned text.
+func CleanPatron(raw string) (string, error) {
+	s := CleanScan(raw)
 	if s == "" || len(s) > MaxPatronLen || s[0] == ']' {
 		// (A card may not start with ']': read again, it would lose what
 		// looks like a symbology identifier.)
@@ -116,6 +117,14 @@ func NormalizePatron(raw string) (string, error) {
 		}
 	}
 	return s, nil
+}
+
+// NormalizePatron is CleanPatron in upper case: the form matched against
+// orders (PatronHash), whatever case a scanner or a form gave. Only for
+// matching: the library system is sent CleanPatron's.
+func NormalizePatron(raw string) (string, error) {
+	s, err := CleanPatron(raw)
+	return strings.ToUpper(s), err
 }
 
 // PatronHash returns the keyed hash orders carry of their reader's

@@ -48,7 +48,7 @@ func startCentralWithILS(t *testing.T, url string, patrons []sip2test.Patron) (*
 // pickup code — which still works.
 func TestCardAndPIN(t *testing.T) {
 	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
-	hubC, session, ils := startCentralWithILS(t, mq.URL, []sip2test.Patron{{ID: "21000123", PIN: "4321", Name: "Li Wei"}, {ID: "21000999", PIN: "1111", Blocked: true}})
+	hubC, session, ils := startCentralWithILS(t, mq.URL, []sip2test.Patron{{ID: "aadj21000123", PIN: "4321", Name: "Li Wei"}, {ID: "21000999", PIN: "1111", Blocked: true}})
 	c := newCabinet(t, "0s", withMQTT(mq.URL, hubC.Pub, ""))
 	d := start(t, c.Config)
 	until(t, "the ILS session up", func() bool { return session.State().Up })
@@ -60,7 +60,7 @@ func TestCardAndPIN(t *testing.T) {
 		}
 		return cr
 	}
-	mine1, mine2, theirs, blocked := order("21000123"), order("21000123"), order("21000456"), order("21000999")
+	mine1, mine2, theirs, blocked := order("aadj21000123"), order("aadj21000123"), order("21000456"), order("21000999")
 	until(t, "orders at the locker", func() bool { li, _ := hubC.Locker(lockerID); return li.OrdersRev >= 4 })
 	for _, o := range []hub.Created{mine1, mine2, theirs, blocked} {
 		if o.Order.PatronHash == "" || strings.Contains(o.Order.PatronHash, o.Order.Patron) {
@@ -79,8 +79,9 @@ func TestCardAndPIN(t *testing.T) {
 	if res := pin("4321"); res.Outcome != locker.OutcomeDenied || res.Reason != locker.DenyNoCard {
 		t.Fatalf("a PIN without a card: %+v", res)
 	}
-	// The card, then the right PIN: both of the reader's orders open.
-	if res := d.scan("front", "21000123"); res.Outcome != locker.OutcomePINNeeded {
+	// The card (lower case: the ILS matches case, and is sent the card as
+	// read), then the right PIN: both of the reader's orders open.
+	if res := d.scan("front", "aadj21000123"); res.Outcome != locker.OutcomePINNeeded {
 		t.Fatalf("card scanned: %+v", res)
 	}
 	res := pin("4321")
@@ -101,7 +102,7 @@ func TestCardAndPIN(t *testing.T) {
 	}
 	// The ILS saw the card and PIN in a Patron Status; the locker's and
 	// the hub's logs never hold them.
-	if strings.Contains(d.logs(), "4321") || strings.Contains(d.logs(), "21000123") {
+	if strings.Contains(d.logs(), "4321") || strings.Contains(d.logs(), "aadj21000123") {
 		t.Fatalf("the card or PIN in lockerd's log:\n%s", d.logs())
 	}
 
@@ -143,11 +144,11 @@ func TestCardAndPIN(t *testing.T) {
 
 	// Wrong PINs: the fifth starts a lockout of the scanner and of the
 	// card; the card typed on the keypad is still locked out.
-	mine3 := order("21000123")
+	mine3 := order("aadj21000123")
 	until(t, "the third order at the locker", func() bool { li, _ := hubC.Locker(lockerID); return li.OrdersRev >= 5 })
 	comp3 := loadOrder(t, d, mine3.Order.ID)
 	for i := 1; i <= 5; i++ {
-		if res := d.scan("front", "21000123"); res.Outcome != locker.OutcomePINNeeded {
+		if res := d.scan("front", "aadj21000123"); res.Outcome != locker.OutcomePINNeeded {
 			t.Fatalf("card scanned (try %d): %+v", i, res)
 		}
 		res := pin("9999")
@@ -168,7 +169,7 @@ func TestCardAndPIN(t *testing.T) {
 		}
 		return false
 	})
-	if res := d.scan("keypad", "21000123"); res.Outcome != locker.OutcomePINNeeded {
+	if res := d.scan("keypad", "aadj21000123"); res.Outcome != locker.OutcomePINNeeded {
 		t.Fatalf("card typed on the keypad: %+v", res)
 	}
 	if res := pin("4321"); res.Outcome != locker.OutcomeDenied || res.Reason != locker.DenyLockedOut {

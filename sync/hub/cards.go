@@ -10,6 +10,7 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/lockerd/lockerd/locker"
@@ -64,7 +65,9 @@ func (h *Hub) checkCard(req protocol.ReqPatron) (protocol.RespPatron, string) {
 	if ils == nil || len(h.cfg.PickupKey) == 0 {
 		return protocol.RespPatron{Reason: protocol.PatronUnavailable}, "no_ils"
 	}
-	card, err := locker.NormalizePatron(req.Card)
+	// The card goes to the library system as the reader's card was read;
+	// only the hash that matches orders is of its normalised form.
+	card, err := locker.CleanPatron(req.Card)
 	if err != nil || req.PIN == "" || len(req.PIN) > locker.MaxPINLen {
 		return protocol.RespPatron{Reason: protocol.PatronWrongPIN}, "malformed"
 	}
@@ -79,7 +82,7 @@ func (h *Hub) checkCard(req protocol.ReqPatron) (protocol.RespPatron, string) {
 	case !p.PINOK:
 		return protocol.RespPatron{Reason: protocol.PatronWrongPIN}, "wrong_pin"
 	}
-	return protocol.RespPatron{OK: true, PatronHash: h.cfg.PickupKey.PatronHash(card)}, "ok"
+	return protocol.RespPatron{OK: true, PatronHash: h.cfg.PickupKey.PatronHash(strings.ToUpper(card))}, "ok"
 }
 
 // answerCard signs and sends the answer to request ref of locker id.

@@ -58,7 +58,7 @@ func TestCardChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ils := &cardILS{pins: map[string]string{"2100": "1234", "2200": "0000"}, block: map[string]bool{"2200": true}, asked: make(chan string, 100)}
+	ils := &cardILS{pins: map[string]string{"2100": "1234", "2200": "0000", "aadjfiander": "4321"}, block: map[string]bool{"2200": true}, asked: make(chan string, 100)}
 	h := hubtest.Start(t, hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key, Lockers: []string{"nb-1"},
 		Circulation: hub.Circulation{ILS: ils}})
 	topics := protocol.Topics{Prefix: protocol.DefaultPrefix, Locker: "nb-1"}
@@ -103,6 +103,10 @@ func TestCardChecks(t *testing.T) {
 		{"blocked card", "2200", "0000", protocol.RespPatron{Reason: protocol.PatronRefused, Message: "fines owing"}},
 		{"unknown card", "2999", "1234", protocol.RespPatron{Reason: protocol.PatronRefused}},
 		{"card not one", "21|00", "1234", protocol.RespPatron{Reason: protocol.PatronWrongPIN}},
+		// The library system matches case (as a real one may): the card is
+		// sent as read; the hash that matches orders is of its upper case.
+		{"lower-case card", "aadjfiander", "4321", protocol.RespPatron{OK: true, PatronHash: lockertest.Key.PatronHash("AADJFIANDER")}},
+		{"lower-case card upper-cased", "AADJFIANDER", "4321", protocol.RespPatron{Reason: protocol.PatronRefused}},
 	}
 	for _, tt := range tests {
 		if got := ask(tt.card, tt.pin); got != tt.want {
