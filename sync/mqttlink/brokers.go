@@ -33,7 +33,11 @@ func (k *Link) dial(uri *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
 		target = k.brokers[(j+int(k.rotation.Load()))%n]
 	}
 	k.log.Debug("mqtt dial", "broker", target.Redacted())
-	return openConnection(target, o)
+	conn, err := openConnection(target, o)
+	if err != nil {
+		return nil, err
+	}
+	return newBoundedConn(conn, k.cfg.MaxMessage, k.queue.marker), nil // (see boundedConn)
 }
 
 // rotate makes the next connection attempt start at the next broker.

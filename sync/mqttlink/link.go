@@ -54,7 +54,8 @@ type Config struct {
 	// broker is tried).
 	PublishTimeout time.Duration
 	// MaxMessage bounds a downlink message (bytes, 0: DefaultMaxMessage):
-	// a larger one is refused before it is copied or parsed.
+	// a larger one is refused before it is copied or parsed — its payload
+	// is never read into memory (boundedConn).
 	MaxMessage int
 	// StoreSize reports the store file's size for telemetry.
 	StoreSize func() int64
@@ -155,12 +156,12 @@ func New(cfg Config, l Core) (*Link, error) {
 	}
 	k := &Link{cfg: cfg, l: l, topics: protocol.Topics{Prefix: cfg.Prefix, Locker: cfg.LockerID},
 		log: cfg.Log.With("component", "mqtt"), kick: make(chan struct{}, 1), centralOnline: true, start: time.Now()}
-	k.queue.init(cfg.MaxMessage, inboxItems, max(inboxBytes, 2*cfg.MaxMessage))
 	inst := make([]byte, 8)
 	if _, err := rand.Read(inst); err != nil {
 		return nil, err
 	}
 	k.instance = hex.EncodeToString(inst)
+	k.queue.init(cfg.MaxMessage, inboxItems, max(inboxBytes, 2*cfg.MaxMessage), oversizeMarker(k.instance))
 	for _, b := range cfg.Brokers {
 		u, err := url.Parse(b)
 		if err != nil {

@@ -24,6 +24,7 @@ type inbox struct {
 	maxMsg   int
 	maxItems int
 	maxBytes int
+	marker   []byte // a payload replaced by boundedConn starts with it
 }
 
 type inboxItem struct {
@@ -34,15 +35,18 @@ type inboxItem struct {
 	refused string
 }
 
-func (q *inbox) init(maxMsg, maxItems, maxBytes int) {
+func (q *inbox) init(maxMsg, maxItems, maxBytes int, marker []byte) {
 	q.cond = sync.NewCond(&q.mu)
-	q.maxMsg, q.maxItems, q.maxBytes = maxMsg, maxItems, maxBytes
+	q.maxMsg, q.maxItems, q.maxBytes, q.marker = maxMsg, maxItems, maxBytes, marker
 }
 
 // push queues a copy of payload, or a note that it was refused.
 func (q *inbox) push(topic string, payload []byte) {
 	it := inboxItem{topic: topic}
-	if len(payload) > q.maxMsg {
+	if n, ok := oversizeOf(payload, q.marker); ok {
+		// Its payload never reached memory (boundedConn).
+		it.refused = fmt.Sprintf("message of %d bytes is over the limit of %d (mqtt.max_message)", n, q.maxMsg)
+	} else if len(payload) > q.maxMsg {
 		it.refused = fmt.Sprintf("message of %d bytes is over the limit of %d (mqtt.max_message)", len(payload), q.maxMsg)
 	}
 	q.mu.Lock()
