@@ -337,7 +337,7 @@ func serve(args []string) error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	cfg := hub.Config{Prefix: c.MQTT.Prefix, ClientID: c.MQTT.ClientID, SigningKey: c.SigningKey, PickupKey: c.PickupKey,
 		StorePath: c.Store.Path, Lockers: c.Lockers, CmdTTL: c.CommandTTL.D(), Log: log,
-		LeaseTTL: c.LeaseTTL.D(), ResendAfter: c.ResendAfter.D(), BehindProxy: c.HTTP.BehindProxy, OfflineAfter: c.Alarms.OfflineAfter.D(), WebhookDeadline: c.WebhookDeadline.D()}
+		LeaseTTL: c.LeaseTTL.D(), ResendAfter: c.ResendAfter.D(), BehindProxy: c.HTTP.BehindProxy, OfflineAfter: c.Alarms.OfflineAfter.D(), WebhookDeadline: c.WebhookDeadline.D(), EgressAllow: c.Egress}
 	for _, w := range c.Webhooks {
 		cfg.Webhooks = append(cfg.Webhooks, hub.NewWebhook{Name: w.Name, URL: w.URL, Events: w.Events, Secret: w.Secret})
 	}
@@ -396,7 +396,7 @@ func serve(args []string) error {
 		enc, _ := sip2.ParseEncoding(c.SIP2.Encoding) // checked by the config
 		sc := sip2.Config{Address: c.SIP2.Address, User: c.SIP2.User, Password: c.SIP2.Password, Location: c.SIP2.Location,
 			Institution: c.SIP2.Institution, TerminalPassword: c.SIP2.TerminalPassword, ErrorDetection: c.SIP2.ErrorDetection,
-			VerifyChecksums: c.SIP2.VerifyChecksums, Encoding: enc, Timeout: c.SIP2.Timeout.D(), Heartbeat: c.SIP2.Heartbeat.D(), Log: log,
+			VerifyChecksums: c.SIP2.VerifyChecksums, IgnoreStatusFlags: c.SIP2.IgnoreStatusFlags, Encoding: enc, Timeout: c.SIP2.Timeout.D(), Heartbeat: c.SIP2.Heartbeat.D(), Log: log,
 			OnLoginRefused: func() {
 				if h != nil {
 					h.ILSLoginRefused(c.SIP2.User, c.SIP2.Address)
@@ -408,7 +408,7 @@ func serve(args []string) error {
 		}
 		session = sip2.NewSession(sc)
 		cfg.Circulation = hub.Circulation{ILS: session, CheckPatron: c.SIP2.CheckPatron, CheckinOnLoad: c.SIP2.CheckinOnLoad,
-			MaxAttempts: c.SIP2.MaxAttempts, Locations: c.SIP2.Locations}
+			MaxAttempts: c.SIP2.MaxAttempts, Locations: c.SIP2.Locations, AlarmAfter: c.SIP2.AlarmAfter.D()}
 	}
 	var err error
 	h, err = hub.New(cfg)
@@ -1087,10 +1087,29 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 			}
 			return nil
 		}
+		// What a queued transaction waits for, when it waits: the library
+		// system unreachable, or its 98 SC Status refusing.
+		st, err := c.ILSStatus()
+		if err != nil {
+			return err
+		}
+		switch {
+		case !st.Bridge:
+			fmt.Fprintln(out, "library system: no SIP2 bridge configured (sip2.address): nothing is sent")
+		case st.Why != "" && !st.Since.IsZero():
+			fmt.Fprintf(out, "library system: %s (since %s); %d transactions wait\n", st.Why, st.Since.Local().Format(time.DateTime), st.Waiting)
+		case st.Why != "":
+			fmt.Fprintf(out, "library system: %s; %d transactions wait\n", st.Why, st.Waiting)
+		default:
+			fmt.Fprintf(out, "library system: up, taking transactions; %d in the queue\n", st.Waiting)
+		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tLOCKER\tKIND\tPATRON\tITEM\tEVENT TIME\tSTATE\tDUE\tALERT\tTRIES\tMESSAGE")
 		for _, r := range cs {
 			msg := r.Screen
+			if (r.State == hub.CircQueued || r.State == hub.CircSending) && st.Why != "" && r.LastError == "" {
+				msg = "waiting: " + st.Why
+			}
 			if r.LastError != "" && r.State != hub.CircDone {
 				msg = strings.TrimSpace(msg + " " + r.LastError)
 			}

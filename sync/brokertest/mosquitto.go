@@ -48,10 +48,15 @@ type MosquittoOptions struct {
 	// CRLFile (with TLS) is the broker's crlfile: a revocation list of
 	// the CA's, reread on Reload. It must exist at Start.
 	CRLFile string
+	// NoPersistence runs the broker as Mosquitto's default does
+	// (persistence false): a Stop loses every session, subscription,
+	// queued message and retained message.
+	NoPersistence bool
 }
 
 // StartMosquitto starts mosquitto on a free loopback port with
-// persistence on (sessions and queued QoS 1 messages survive Stop/Start),
+// persistence on (sessions and queued QoS 1 messages survive Stop/Start)
+// unless opt.NoPersistence,
 // and stops it when the test ends.
 func StartMosquitto(t testing.TB, opt MosquittoOptions) *Mosquitto {
 	t.Helper()
@@ -74,7 +79,11 @@ func StartMosquitto(t testing.TB, opt MosquittoOptions) *Mosquitto {
 	if os.Getuid() == 0 {
 		conf.WriteString("user root\n")
 	}
-	fmt.Fprintf(&conf, "per_listener_settings false\nset_tcp_nodelay true\npersistence true\npersistence_location %s/\nautosave_interval 1\n", dir)
+	if opt.NoPersistence {
+		conf.WriteString("per_listener_settings false\nset_tcp_nodelay true\npersistence false\n")
+	} else {
+		fmt.Fprintf(&conf, "per_listener_settings false\nset_tcp_nodelay true\npersistence true\npersistence_location %s/\nautosave_interval 1\n", dir)
+	}
 	fmt.Fprintf(&conf, "log_dest file %s/mosquitto.log\nlog_type error\nlog_type warning\nlog_type notice\n", dir)
 	fmt.Fprintf(&conf, "listener %d 127.0.0.1\n", m.Port)
 	if opt.TLS != nil {

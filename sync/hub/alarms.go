@@ -45,6 +45,7 @@ const (
 var alarmSeverity = map[string]string{
 	AlarmDoorForced: SeverityCritical, AlarmHardwareFault: SeverityCritical, AlarmStoreLowSpace: SeverityCritical,
 	AlarmOffline: SeverityCritical, AlarmCloned: SeverityCritical, AlarmTailAhead: SeverityCritical, AlarmILSLogin: SeverityCritical,
+	AlarmILSUnavailable: SeverityCritical,
 }
 
 // severityOf is an alarm type's severity (warning unless critical).

@@ -58,6 +58,9 @@ type Circulation struct {
 	// Locations are a checkin's current location (AP) by locker; a
 	// locker not there gives its id.
 	Locations map[string]string
+	// AlarmAfter: the library system unreachable, or refusing a kind of
+	// transaction that waits, this long raises ils.unavailable (0: 3m).
+	AlarmAfter time.Duration
 }
 
 const (
@@ -141,18 +144,27 @@ func (h *Hub) circulate(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		h.circRound(ctx)
+		h.circRound(ctx, time.Now())
 	}
 }
 
 // WorkCirculation goes once through the circulation queue, as the bridge
 // does every half second while Run serves (tests drive it step by step).
-func (h *Hub) WorkCirculation(ctx context.Context) { h.circRound(ctx) }
+func (h *Hub) WorkCirculation(ctx context.Context) { h.circRound(ctx, time.Now()) }
+
+// WorkCirculationAt is WorkCirculation with the time the watch of the
+// library system takes for now (tests of its alarm).
+func (h *Hub) WorkCirculationAt(ctx context.Context, now time.Time) { h.circRound(ctx, now) }
 
 // circRound goes once through the open transactions, in order.
-func (h *Hub) circRound(ctx context.Context) {
-	ils := h.cfg.Circulation.ILS
-	if !ils.State().Up || !h.claimCirc() {
+func (h *Hub) circRound(ctx context.Context, now time.Time) {
+	// The replica that holds the bridge's lease works the queue, and says
+	// so when transactions cannot go.
+	if !h.claimCirc() {
+		return
+	}
+	h.watchILS(now)
+	if !h.cfg.Circulation.ILS.State().Up {
 		return
 	}
 	var open []CircRec

@@ -360,3 +360,102 @@ func TestBridgeCheckinOnLoad(t *testing.T) {
 		})
 	}
 }
+
+// bounce makes the ILS drop the session and take it again: the session
+// logs in again and reads a new 98 SC Status.
+func (b *bridge) bounce(f sip2test.Faults) {
+	b.t.Helper()
+	b.ils.SetFaults(f)
+	b.ils.Down()
+	for deadline := time.Now().Add(5 * time.Second); b.s.State().Up; time.Sleep(10 * time.Millisecond) {
+		b.s.ItemInformation(context.Background(), "B1") // finds the connection gone
+		if time.Now().After(deadline) {
+			b.t.Fatal("session still up")
+		}
+	}
+	if err := b.ils.Up(); err != nil {
+		b.t.Fatal(err)
+	}
+	b.up()
+}
+
+// openAlarm is the open alarm of a type, if any.
+func (b *bridge) openAlarm(typ string) (hub.Alarm, bool) {
+	b.t.Helper()
+	as, err := b.h.Alarms(0)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	for _, a := range as {
+		if a.Type == typ && a.State != hub.AlarmResolved {
+			return a, true
+		}
+	}
+	return hub.Alarm{}, false
+}
+
+// An ILS that says "not now" is not silent: while its 98 SC Status
+// refuses checkouts and a loan waits, the bridge says which flag (the
+// transaction's message, ILSStatus), raises ils.unavailable once that has
+// lasted AlarmAfter, and resolves it when loans go again. An ILS that
+// cannot be reached at all raises the same alarm, naming that.
+func TestBridgeSaysWhyItWaits(t *testing.T) {
+	b := newBridge(t, func(c *hub.Config) { c.Circulation.AlarmAfter = time.Minute })
+	ctx := context.Background()
+	b.bounce(sip2test.Faults{NoCheckout: true})
+	b.order("O1", "P1", "B1")
+	b.event("pickup.completed", false, tEvent, protocol.PickupCompleted{OrderID: "O1", Via: "code"})
+	t0 := time.Now()
+	b.h.WorkCirculationAt(ctx, t0)
+	q := b.circs(hub.CircQueued)
+	if len(q) != 1 || !strings.Contains(q[0].LastError, "checkout ok N") || !strings.Contains(q[0].LastError, "ignore_status_flags") {
+		t.Fatalf("the waiting loan: %+v", q)
+	}
+	st, err := b.h.ILSStatus()
+	if err != nil || !st.Up || !strings.Contains(st.Why, "checkout ok N") || st.Waiting != 1 {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+	if _, open := b.openAlarm(hub.AlarmILSUnavailable); open {
+		t.Fatal("alarm raised at once")
+	}
+	b.h.WorkCirculationAt(ctx, t0.Add(61*time.Second))
+	a, open := b.openAlarm(hub.AlarmILSUnavailable)
+	if !open || !strings.Contains(a.Detail, "checkout ok N") || a.Severity != hub.SeverityCritical {
+		t.Fatalf("after a minute: %+v (open %v)", a, open)
+	}
+	b.h.WorkCirculationAt(ctx, t0.Add(2*time.Minute))
+	if a2, _ := b.openAlarm(hub.AlarmILSUnavailable); a2.Seq != a.Seq || a2.Count != a.Count {
+		t.Fatalf("raised again: %+v, then %+v", a, a2)
+	}
+	// The ILS takes loans again: the loan goes, the alarm resolves.
+	b.bounce(sip2test.Faults{})
+	b.h.WorkCirculationAt(ctx, t0.Add(3*time.Minute))
+	if d := b.circs(hub.CircDone); len(d) != 1 {
+		t.Fatalf("the loan once the ILS takes it: %+v", b.circs(""))
+	}
+	if a, open := b.openAlarm(hub.AlarmILSUnavailable); open {
+		t.Fatalf("alarm still open: %+v", a)
+	}
+	if st, _ := b.h.ILSStatus(); st.Why != "" {
+		t.Fatalf("status after: %+v", st)
+	}
+
+	// Unreachable (as when another program holds the ILS's port): said
+	// at once, alarmed after AlarmAfter.
+	b.ils.Down()
+	for deadline := time.Now().Add(5 * time.Second); b.s.State().Up; time.Sleep(10 * time.Millisecond) {
+		b.s.ItemInformation(ctx, "B1")
+		if time.Now().After(deadline) {
+			t.Fatal("session still up")
+		}
+	}
+	t1 := time.Now()
+	b.h.WorkCirculationAt(ctx, t1)
+	if st, _ := b.h.ILSStatus(); st.Up || !strings.Contains(st.Why, "unreachable") {
+		t.Fatalf("status with the ILS down: %+v", st)
+	}
+	b.h.WorkCirculationAt(ctx, t1.Add(61*time.Second))
+	if a, open := b.openAlarm(hub.AlarmILSUnavailable); !open || !strings.Contains(a.Detail, "unreachable") {
+		t.Fatalf("ILS down a minute: %+v (open %v)", a, open)
+	}
+}

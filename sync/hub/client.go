@@ -258,6 +258,13 @@ func (c *Client) Circulation(f CircFilter) ([]CircRec, error) {
 	return pages(c, "/v1/circulation?"+q.Encode()+"&", func(r CircRec) string { return fmt.Sprint(r.ID) })
 }
 
+// ILSStatus says whether the circulation bridge can send now, and if not
+// why.
+func (c *Client) ILSStatus() (ILSStatus, error) {
+	var st ILSStatus
+	return st, c.Do("GET", "/v1/circulation/status", nil, &st)
+}
+
 // RetryCirc queues a refused transaction or an exception again.
 func (c *Client) RetryCirc(id uint64) (CircRec, error) {
 	var r CircRec

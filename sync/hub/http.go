@@ -407,6 +407,10 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		cs, err := h.Circulation(CircFilter{Locker: q.Get("locker"), State: q.Get("state"), After: after, Limit: limitOf(r)})
 		reply(w, cs, err)
 	})
+	handle("GET /v1/circulation/status", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
+		st, err := h.ILSStatus()
+		reply(w, st, err)
+	})
 	handle("POST /v1/circulation/{id}/retry", ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
 		id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/fanout"
+	"github.com/lockerd/lockerd/sync/hub/egress"
 	"github.com/lockerd/lockerd/sync/pahostore"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -61,6 +63,10 @@ type Config struct {
 	Webhooks        []NewWebhook
 	WebhookDeadline time.Duration
 	WebhookTimeout  time.Duration // one request (default 10s)
+	// EgressAllow lists the non-public addresses the hub may call (a
+	// webhook receiver on the library's network); every other loopback,
+	// private, link-local… address is refused at dial time (egress).
+	EgressAllow []netip.Prefix
 	// BehindProxy: the API is reached through a reverse proxy, whose
 	// X-Forwarded-For names the client in the audit log.
 	BehindProxy bool
@@ -100,17 +106,19 @@ type Hub struct {
 	heardAt    atomic.Int64 // when its own heartbeat last came back (or it connected), unix ns
 	metrics    *hubMetrics
 	ilsAlarmAt atomic.Int64 // when the last ILS login alarm was raised, unix ns
+	ils        ilsWatch     // why the bridge cannot send, if it cannot
 	opens      RateLimiter  // remote opens per token
 	cards      RateLimiter  // card checks per locker
 	provisions RateLimiter  // provisioning attempts per address
 	cardSlots  chan struct{}
 	hookClient *http.Client
+	egress     egress.Policy
 
 	mu      sync.Mutex
 	inbox   []inMsg
 	wakeC   chan struct{}
 	local   *fanout.Fanout[protocol.Event] // events as they are stored (events tail)
-	ackWait map[ackKey]bool                // lockers' stores whose ack.evt is due
+	ackWait map[ackKey]int                 // lockers' stores whose ack.evt is due: events stored since the last
 	lastAck map[ackKey]time.Time
 }
 
@@ -165,13 +173,14 @@ func New(cfg Config) (*Hub, error) {
 		}
 	}
 	h := &Hub{cfg: cfg, store: store, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1),
-		local: fanout.New[protocol.Event](256), ackWait: map[ackKey]bool{}, lastAck: map[ackKey]time.Time{}}
+		local: fanout.New[protocol.Event](256), ackWait: map[ackKey]int{}, lastAck: map[ackKey]time.Time{}}
 	h.metrics = newHubMetrics(h)
 	h.opens = RateLimiter{Burst: openBurst, Every: openEvery}
 	h.cards = RateLimiter{Burst: cardBurst, Every: cardEvery}
 	h.provisions = RateLimiter{Burst: 5, Every: 12 * time.Second}
 	h.cardSlots = make(chan struct{}, maxCardChecks)
-	h.hookClient = &http.Client{Timeout: cfg.WebhookTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	h.egress = egress.Policy{Allow: cfg.EgressAllow}
+	h.hookClient = h.egress.Client(cfg.WebhookTimeout) // (every URL the hub calls goes through egress)
 	if err := h.syncConfigWebhooks(cfg.Webhooks); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("hub: %w", err)
@@ -355,8 +364,8 @@ func (h *Hub) drain() {
 	h.mu.Lock()
 	var due []ackKey
 	later := false
-	for id := range h.ackWait {
-		if now.Sub(h.lastAck[id]) >= ackEvery {
+	for id, n := range h.ackWait {
+		if now.Sub(h.lastAck[id]) >= ackEvery || n >= ackEarly {
 			due = append(due, id)
 			delete(h.ackWait, id)
 			h.lastAck[id] = now
@@ -426,8 +435,14 @@ func (h *Hub) heartbeat() {
 	h.cl.Publish(h.heartbeatTopic(), 1, false, []byte(`{}`))
 }
 
-// ackEvery spaces a locker's ack.evt messages.
-const ackEvery = 100 * time.Millisecond
+// ackEvery spaces a locker's ack.evt messages; ackEarly events stored
+// since the last send one at once: a locker has at most its ack window
+// (1000 events by default) out beyond its last ack, and a replay waiting
+// for the timer would go at 1000 events per 100 ms at best.
+const (
+	ackEvery = 100 * time.Millisecond
+	ackEarly = 250
+)
 
 func (h *Hub) wake() {
 	select {
@@ -715,7 +730,7 @@ func (h *Hub) Alarms(after uint64) ([]Alarm, error) {
 // markAck schedules an ack.evt for a locker's store.
 func (h *Hub) markAck(id, store string) {
 	h.mu.Lock()
-	h.ackWait[ackKey{id, store}] = true
+	h.ackWait[ackKey{id, store}]++
 	h.mu.Unlock()
 }
 

@@ -134,6 +134,9 @@ func (h *Hub) AddWebhook(n NewWebhook) (Webhook, error) {
 	if err := n.check(); err != nil {
 		return Webhook{}, err
 	}
+	if err := h.egress.CheckURL(n.URL); err != nil {
+		return Webhook{}, fmt.Errorf("webhook url: %w", err)
+	}
 	raw := make([]byte, 5)
 	rand.Read(raw)
 	w := Webhook{ID: "wh-" + strings.ToLower(base32.StdEncoding.EncodeToString(raw)), URL: n.URL, Events: slices.Clone(n.Events),
@@ -151,6 +154,9 @@ func (h *Hub) syncConfigWebhooks(conf []NewWebhook) error {
 	for _, n := range conf {
 		if err := n.check(); err != nil {
 			return fmt.Errorf("webhook %s: %w", n.Name, err)
+		}
+		if err := h.egress.CheckURL(n.URL); err != nil {
+			return fmt.Errorf("webhook %s: url: %w", n.Name, err)
 		}
 	}
 	return h.store.Update(func(tx Tx) error {

@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -95,7 +97,7 @@ func TestWebhooksAtLeastOnceInOrder(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	open := func(conf ...hub.NewWebhook) *hub.Hub {
 		h, err := hub.New(hub.Config{StorePath: filepath.Join(dir, "hub.db"), SigningKey: signerKey, PickupKey: lockertest.Key,
-			Lockers: []string{"nb-1"}, Log: log, WebhookTimeout: 300 * time.Millisecond, WebhookDeadline: time.Hour, Webhooks: conf})
+			Lockers: []string{"nb-1"}, Log: log, WebhookTimeout: 300 * time.Millisecond, WebhookDeadline: time.Hour, Webhooks: conf, EgressAllow: loopbackReceivers})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,10 +197,14 @@ func TestWebhooksAtLeastOnceInOrder(t *testing.T) {
 	}
 }
 
+// loopbackReceivers lets the tests' receivers on 127.0.0.1 through the
+// hub's egress policy, as a library allows its own receiver.
+var loopbackReceivers = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+
 // Deliveries of one order go in order: a later event of the order waits
 // while an earlier one is retried.
 func TestWebhooksOrderedPerOrder(t *testing.T) {
-	b := newBridge(t, func(c *hub.Config) { c.WebhookTimeout = 300 * time.Millisecond })
+	b := newBridge(t, func(c *hub.Config) { c.WebhookTimeout = 300 * time.Millisecond; c.EgressAllow = loopbackReceivers })
 	const secret = "s3cret-s3cret-s3cret"
 	rcv := newReceiver(t, secret)
 	if _, err := b.h.AddWebhook(hub.NewWebhook{URL: "http://" + rcv.addr + "/", Secret: secret, Events: hub.HookTypes}); err != nil {
@@ -272,4 +278,26 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("one signature verifies two bodies: %q", header)
 		}
 	})
+}
+
+// Webhooks are no way into the hub's own network: loopback, link-local,
+// private and unspecified targets are refused when subscribed (and, by
+// the egress policy, when dialled: sync/hub/egress); a library's own
+// receiver passes when its address is allowed.
+func TestWebhookTargetsRefused(t *testing.T) {
+	b := newBridge(t, func(c *hub.Config) { c.EgressAllow = []netip.Prefix{netip.MustParsePrefix("10.20.0.0/16")} })
+	const secret = "s3cret-s3cret-s3cret"
+	for _, u := range []string{"http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:8490/v1/open", "http://[::1]:8490/v1/open",
+		"http://localhost:22/", "http://10.0.0.1/", "http://0.0.0.0:8490/", "http://[fe80::1]/", "http://100.100.100.200/latest/meta-data/"} {
+		if _, err := b.h.AddWebhook(hub.NewWebhook{URL: u, Secret: secret, Events: hub.HookTypes}); err == nil || !strings.Contains(err.Error(), "egress") {
+			t.Errorf("webhook to %s: %v, want a refusal", u, err)
+		}
+	}
+	if _, err := b.h.AddWebhook(hub.NewWebhook{URL: "http://10.20.4.5/hooks", Secret: secret, Events: hub.HookTypes}); err != nil {
+		t.Errorf("the library's allowed receiver: %v", err)
+	}
+	ws, _ := b.h.Webhooks()
+	if len(ws) != 1 {
+		t.Fatalf("%d subscriptions, want only the allowed one", len(ws))
+	}
 }

@@ -43,9 +43,24 @@ type Config struct {
 	CentralNextKey   ed25519.PublicKey
 	InsecureUnsigned bool // accept unsigned downlink (testing only)
 	Version          string
-	// RetransmitAfter resends un-acked events when the central library has
-	// acked nothing for this long while connected.
+	// FirstRetransmit is how long events out and no ack.evt wait before
+	// they are sent again (0: 2 s); each silent resend doubles it, up to
+	// RetransmitAfter. A central that (re)subscribed after they went out —
+	// on a broker that kept no session for it, and with no central/status
+	// of its own to say it is back — gets them within seconds, not after
+	// RetransmitAfter.
+	FirstRetransmit time.Duration
+	// RetransmitAfter is the longest wait before un-acked events are sent
+	// again while connected (0: 30 s); no ack.evt for (maxSilentResends+1)
+	// of them takes the connection for broken.
 	RetransmitAfter time.Duration
+	// AckWindow bounds the events sent beyond the central's last ack.evt
+	// (0: DefaultAckWindow). A broker queues a bounded number of messages
+	// for a slow subscriber (Mosquitto: max_queued_messages, 1000 by
+	// default) and drops the rest; a replay of thousands of events sent
+	// at the broker's pace overflowed an outside central's queue, and what
+	// was dropped came only with the retransmit timer.
+	AckWindow int
 	// OfflineRate bounds events per second while the central library's
 	// status says it is offline (the broker keeps them for it).
 	OfflineRate float64
@@ -96,8 +111,10 @@ type Link struct {
 	connGen       uint64    // counts connections
 	histUpTo      uint64    // events up to this seq were recorded before the current connection
 	cursor        uint64    // last seq published on this connection
-	lastAckChange time.Time // when acked_seq last moved (or the link connected)
-	silentResends int       // un-acked events sent again since the last ack.evt
+	lastAckChange time.Time // when acked_seq last moved (or the link connected, or the central came back)
+	lastSend      time.Time // when a publish of an event was last acknowledged by the broker
+	lastResend    time.Time // when un-acked events were last sent again
+	silentResends int       // un-acked events sent again since the last ack.evt (or connection)
 	centralOnline bool
 	runCtx        context.Context // Run's, once it runs
 
@@ -112,8 +129,13 @@ const (
 	// DefaultMaxMessage is well above the largest legitimate message, a
 	// snapshot part of 500 orders (about 250 KB signed).
 	DefaultMaxMessage = 1 << 20
-	inboxItems        = 256     // messages waiting for the worker
-	inboxBytes        = 8 << 20 // their bytes
+	inboxItems        = 256 // messages waiting for the worker
+	// DefaultAckWindow is Mosquitto's default queue for a subscriber
+	// (max_queued_messages 1000; 20 more in flight): one locker's replay
+	// fits in a slow central's queue. lockerhub acks every 250 events or
+	// 100 ms, so a replay to it flows on (BENCHMARKS.md, outbox replay).
+	DefaultAckWindow = 1000
+	inboxBytes       = 8 << 20 // their bytes
 )
 
 // New builds a link for l; nothing connects until Run.
@@ -141,6 +163,13 @@ func New(cfg Config, l Core) (*Link, error) {
 	}
 	if cfg.RetransmitAfter <= 0 {
 		cfg.RetransmitAfter = 30 * time.Second
+	}
+	if cfg.FirstRetransmit <= 0 {
+		cfg.FirstRetransmit = 2 * time.Second
+	}
+	cfg.FirstRetransmit = min(cfg.FirstRetransmit, cfg.RetransmitAfter)
+	if cfg.AckWindow <= 0 {
+		cfg.AckWindow = DefaultAckWindow
 	}
 	if cfg.OfflineRate <= 0 {
 		cfg.OfflineRate = 5
@@ -279,6 +308,7 @@ func (k *Link) onConnect(c mqtt.Client) {
 	k.histUpTo = st.OutboxHead
 	k.cursor = st.AckedSeq
 	k.lastAckChange = k.now()
+	k.silentResends = 0
 	k.mu.Unlock()
 	k.log.Info("mqtt connected", "boot", st.Boot, "outbox_depth", st.Depth, "replay_from", st.AckedSeq+1)
 	k.wake()
@@ -427,30 +457,52 @@ func (k *Link) maybeRetransmit() {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.connected && k.cursor > st.AckedSeq && k.now().Sub(k.lastAckChange) > k.cfg.RetransmitAfter {
-		k.silentResends++
-		limit := maxSilentResends
-		if !k.centralOnline {
-			// Silence is expected while the central is offline — unless
-			// the news that it is back never reached this subscription
-			// either: then later.
-			limit = maxSilentResendsOffline
-		}
-		if k.silentResends > limit {
-			// The broker takes every publish, yet no ack comes: a
-			// subscription that gives nothing (a clustered broker after a
-			// node's death). A new connection mends it.
-			k.silentResends = 0
-			k.lastAckChange = k.now()
-			why := fmt.Sprintf("no ack.evt after sending events again %d times (central online: %v)", limit, k.centralOnline)
-			go func() { k.reconnect(k.runContext(), why) }() // runContext takes mu, held here
-			return
-		}
-		k.log.Info("no ack.evt for a while: sending un-acked events again", "from_seq", st.AckedSeq+1)
-		k.cursor = st.AckedSeq
-		k.lastAckChange = k.now()
-		k.wake()
+	if !k.connected || k.cursor <= st.AckedSeq {
+		return
 	}
+	now := k.now()
+	limit := maxSilentResends
+	if !k.centralOnline {
+		// Silence is expected while the central is offline — unless the
+		// news that it is back never reached this subscription either:
+		// then later.
+		limit = maxSilentResendsOffline
+	}
+	if now.Sub(k.lastAckChange) > time.Duration(limit+1)*k.cfg.RetransmitAfter {
+		// The broker takes every publish, yet no ack comes: a
+		// subscription that gives nothing (a clustered broker after a
+		// node's death). A new connection mends it.
+		k.silentResends = 0
+		k.lastAckChange = now
+		why := fmt.Sprintf("no ack.evt for %v (central online: %v)", time.Duration(limit+1)*k.cfg.RetransmitAfter, k.centralOnline)
+		go func() { k.reconnect(k.runContext(), why) }() // runContext takes mu, held here
+		return
+	}
+	quiet := k.lastAckChange // the latest of: progress, a publish acknowledged, a resend
+	for _, t := range []time.Time{k.lastSend, k.lastResend} {
+		if t.After(quiet) {
+			quiet = t
+		}
+	}
+	if now.Sub(quiet) < k.resendWait() {
+		return
+	}
+	k.silentResends++
+	k.log.Info("no ack.evt for a while: sending un-acked events again", "from_seq", st.AckedSeq+1, "resend", k.silentResends)
+	k.cursor = st.AckedSeq
+	k.lastResend = now
+	k.wake()
+}
+
+// resendWait is how long events out wait for an ack.evt before they are
+// sent again: FirstRetransmit, doubled at each silent resend, up to
+// RetransmitAfter (mu held).
+func (k *Link) resendWait() time.Duration {
+	w := k.cfg.FirstRetransmit
+	for i := 0; i < k.silentResends && w < k.cfg.RetransmitAfter; i++ {
+		w *= 2
+	}
+	return min(w, k.cfg.RetransmitAfter)
 }
 
 // maxSilentResends is how many times un-acked events are sent again to an
@@ -471,9 +523,29 @@ func (k *Link) publishBatch(ctx context.Context) (int, error) {
 	k.mu.Lock()
 	cursor, hist, centralUp := k.cursor, k.histUpTo, k.centralOnline
 	k.mu.Unlock()
-	evs, err := k.l.Events(cursor, 100)
+	st, err := k.l.SyncState()
+	if err != nil {
+		return 0, err
+	}
+	// No more than AckWindow events beyond the central's last ack.evt:
+	// the broker's queue for the central is bounded (see AckWindow). An
+	// ack.evt wakes the publisher for the next ones.
+	upTo := st.AckedSeq + uint64(k.cfg.AckWindow)
+	if cursor >= upTo {
+		return 0, nil
+	}
+	evs, err := k.l.Events(cursor, int(min(100, upTo-cursor)))
 	if err != nil || len(evs) == 0 {
 		return 0, err
+	}
+	for i, e := range evs {
+		if e.Seq > upTo {
+			evs = evs[:i]
+			break
+		}
+	}
+	if len(evs) == 0 {
+		return 0, nil
 	}
 	store := k.l.StoreID()
 	// Up to publishWindow publishes are in flight at once (one connection
@@ -501,6 +573,7 @@ func (k *Link) publishBatch(ctx context.Context) (int, error) {
 				return errReconnected
 			}
 			k.cursor = max(k.cursor, f.seq)
+			k.lastSend = k.now()
 			k.mu.Unlock()
 			sent++
 		}
@@ -675,6 +748,7 @@ func (k *Link) handle(ctx context.Context, topic string, payload []byte) {
 				// the retransmit timer.
 				k.cursor = st.AckedSeq
 				k.lastAckChange = k.now()
+				k.silentResends = 0
 			}
 			k.mu.Unlock()
 			k.log.Info("central status", "online", cs.Online, "came_back", cameBack)
@@ -821,5 +895,6 @@ func (k *Link) handleAckEvt(m protocol.Message) {
 	k.silentResends = 0 // acks arrive: the downlink works
 	k.cursor = max(k.cursor, a.Upto)
 	k.mu.Unlock()
+	k.wake() // the ack window has room again
 	k.log.Debug("events acked", "upto", a.Upto, "removed", n)
 }

@@ -229,29 +229,80 @@ func TestSnapshotExpiryAndRefusals(t *testing.T) {
 	}
 }
 
-// Silence from the central library while events are out: after
-// RetransmitAfter they are sent again from the last ack, not before; a
-// failing store read changes nothing.
+// Silence from the central library while events are out: they are sent
+// again from the last ack after FirstRetransmit, then after twice as long
+// each time, never more than RetransmitAfter apart; an ack.evt starts the
+// schedule again; a failing store read changes nothing.
 func TestResendAfterSilence(t *testing.T) {
 	tl := newTestLink(t, newFakeCore(10))
-	tl.cfg.RetransmitAfter = 30 * time.Second
+	tl.cfg.FirstRetransmit, tl.cfg.RetransmitAfter = 2*time.Second, 30*time.Second
 	tl.cursor, tl.lastAckChange = 10, tl.now
 	tl.core.acked = 3
-	tl.now = tl.now.Add(10 * time.Second)
-	tl.maybeRetransmit()
-	if tl.cursor != 10 {
-		t.Fatalf("resent after 10 s of silence (cursor %d)", tl.cursor)
+	start := tl.now
+	steps := []struct {
+		at     time.Duration // since the last publish
+		resent bool
+	}{
+		{1900 * time.Millisecond, false},
+		{2 * time.Second, true}, // 1st: after 2 s
+		{5900 * time.Millisecond, false},
+		{6 * time.Second, true},  // 2nd: 4 s later
+		{14 * time.Second, true}, // 3rd: 8 s later
+		{30 * time.Second, true}, // 4th: 16 s later
+		{59 * time.Second, false},
+		{60 * time.Second, true}, // 5th: 30 s later (the cap)
 	}
-	tl.now = tl.now.Add(30 * time.Second)
+	for _, st := range steps {
+		tl.now = start.Add(st.at)
+		tl.cursor = 10 // sent (again), no ack
+		tl.maybeRetransmit()
+		if resent := tl.cursor == 3; resent != st.resent {
+			t.Fatalf("at %v: resent %v, want %v (cursor %d)", st.at, resent, st.resent, tl.cursor)
+		}
+	}
+	// A failing store read changes nothing.
+	tl.cursor = 10
+	tl.now = tl.now.Add(31 * time.Second)
 	tl.core.syncErr = errStore
 	tl.maybeRetransmit()
 	if tl.cursor != 10 {
 		t.Fatalf("cursor moved on a failing store read: %d", tl.cursor)
 	}
 	tl.core.syncErr = nil
+	// An ack.evt: the schedule starts again at FirstRetransmit.
+	tl.core.acked = 5
+	tl.handleAckEvt(message(t, protocol.TypeAckEvt, "a1", nil, protocol.AckEvt{Upto: 5}))
+	tl.cursor = 10
+	tl.now = tl.now.Add(2 * time.Second)
 	tl.maybeRetransmit()
-	if tl.cursor != 3 {
-		t.Fatalf("after the silence the cursor is %d, want the last ack 3", tl.cursor)
+	if tl.cursor != 5 {
+		t.Fatalf("2 s after an ack.evt the cursor is %d, want the last ack 5", tl.cursor)
+	}
+}
+
+// The publisher sends no more than AckWindow events beyond the central's
+// last ack.evt; an ack.evt makes room for the next ones.
+func TestAckWindow(t *testing.T) {
+	tl := newTestLink(t, newFakeCore(1000))
+	tl.cfg.AckWindow = 150
+	tl.connected = true
+	sent := 0
+	for {
+		n, err := tl.publishBatch(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		sent += n
+	}
+	if sent != 150 || tl.cursor != 150 {
+		t.Fatalf("sent %d (cursor %d) with nothing acked, want the window of 150", sent, tl.cursor)
+	}
+	tl.core.acked = 100
+	if n, _ := tl.publishBatch(context.Background()); n != 100 || tl.cursor != 250 {
+		t.Fatalf("after an ack up to 100: sent %d more (cursor %d), want 100 (cursor 250)", n, tl.cursor)
 	}
 }
 

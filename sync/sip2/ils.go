@@ -68,8 +68,8 @@ type PatronInfo struct {
 
 // Checkout records a loan.
 func (s *Session) Checkout(ctx context.Context, c Checkout) (CheckoutResult, error) {
-	if st := s.State(); st.Up && (!st.Online || !st.CheckoutOK) {
-		return CheckoutResult{}, ErrNotAllowed
+	if why := s.State().NotAccepting(true); why != "" {
+		return CheckoutResult{}, fmt.Errorf("%w: %s", ErrNotAllowed, why)
 	}
 	m := Message{Code: "11", Fixed: "N" + yn(c.NoBlock) + FormatDate(c.At) + strings.Repeat(" ", 18),
 		Fields: []Field{{"AO", s.cfg.Institution}, {"AA", c.Patron}, {"AB", c.Item}, {"AC", s.cfg.TerminalPassword}}}
@@ -86,8 +86,8 @@ func (s *Session) Checkout(ctx context.Context, c Checkout) (CheckoutResult, err
 
 // Checkin records a return.
 func (s *Session) Checkin(ctx context.Context, c Checkin) (CheckinResult, error) {
-	if st := s.State(); st.Up && (!st.Online || !st.CheckinOK) {
-		return CheckinResult{}, ErrNotAllowed
+	if why := s.State().NotAccepting(false); why != "" {
+		return CheckinResult{}, fmt.Errorf("%w: %s", ErrNotAllowed, why)
 	}
 	m := Message{Code: "09", Fixed: yn(c.NoBlock) + FormatDate(time.Now()) + FormatDate(c.At),
 		Fields: []Field{{"AP", c.Location}, {"AO", s.cfg.Institution}, {"AB", c.Item}, {"AC", s.cfg.TerminalPassword}}}

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +28,11 @@ type Config struct {
 	TerminalPassword string      // AC (optional)
 	ErrorDetection   bool        // send AY/AZ
 	VerifyChecksums  bool        // refuse replies whose AZ is wrong
-	Encoding         encoding.Encoding
+	// IgnoreStatusFlags sends checkouts and checkins whatever the ILS's
+	// 98 SC Status says of them (on-line status, checkin ok, checkout
+	// ok): for an ILS whose 98 is wrong (sip2.ignore_status_flags).
+	IgnoreStatusFlags bool
+	Encoding          encoding.Encoding
 	// Timeout bounds each reply (the ACS's own timeout period in its 98
 	// takes its place when shorter); Heartbeat spaces 99 SC Status.
 	Timeout, Heartbeat time.Duration
@@ -60,10 +65,36 @@ type State struct {
 	Retries     int           // 98: retries allowed (97 resends of a reply with a bad checksum)
 	Timeout     time.Duration // the reply timeout in force
 	Institution string        // 98 AO
-	LastError   string
-	Since       time.Time // when Up last changed
+	// FlagsIgnored: Config.IgnoreStatusFlags (NotAccepting says nothing).
+	FlagsIgnored bool
+	LastError    string
+	Since        time.Time // when Up last changed
 	// Counters, since start.
 	Connects, LoginRefusals, Resends uint64
+}
+
+// NotAccepting says why, by its last 98 SC Status, the ILS takes no
+// checkout (or checkin) now, naming the flags: "" when it does, when the
+// session is not up (ErrUnavailable says that), or when the flags are
+// ignored (Config.IgnoreStatusFlags).
+func (st State) NotAccepting(checkout bool) string {
+	if !st.Up || st.FlagsIgnored {
+		return ""
+	}
+	var off []string
+	if !st.Online {
+		off = append(off, "on-line status N")
+	}
+	if checkout && !st.CheckoutOK {
+		off = append(off, "checkout ok N")
+	}
+	if !checkout && !st.CheckinOK {
+		off = append(off, "checkin ok N")
+	}
+	if len(off) == 0 {
+		return ""
+	}
+	return "the ILS's SC Status (98) says " + strings.Join(off, ", ") + " (for an ILS whose 98 is wrong: sip2.ignore_status_flags: true)"
 }
 
 // Session is one SIP2 session with an ILS, kept up by Run: login (93),
@@ -261,6 +292,7 @@ func (s *Session) status(cn *conn) error {
 			st.Retries = n
 		}
 		st.Institution, _ = m.Get("AO")
+		st.FlagsIgnored = s.cfg.IgnoreStatusFlags
 		st.LastError = ""
 	})
 	return nil
@@ -310,7 +342,13 @@ func (s *Session) exchange(cn *conn, m Message, want string) (Message, error) {
 			return reply, nil
 		}
 		if retries >= st.Retries {
-			return Message{}, fmt.Errorf("%w: reply still unreadable after %d resends: %v", ErrNoReply, retries, err)
+			hint := ""
+			if errors.Is(err, ErrChecksum) {
+				// An ILS that computes its checksums otherwise (seen: over
+				// another character set) fails every reply this way.
+				hint = " (an ILS whose checksums are computed otherwise than the standard's: set sip2.verify_checksums: false)"
+			}
+			return Message{}, fmt.Errorf("%w: reply still unreadable after %d resends: %v%s", ErrNoReply, retries, err, hint)
 		}
 		retries++
 		s.setState(func(st *State) { st.Resends++ })

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,8 +118,8 @@ func TestSessionResendsOnBadChecksum(t *testing.T) {
 		t.Fatalf("resends: ILS got %d, session counted %d", ils.Resends(), s.State().Resends)
 	}
 	ils.SetFaults(sip2test.Faults{BadChecksum: true})
-	if _, err := s.ItemInformation(context.Background(), "B1"); !errors.Is(err, sip2.ErrNoReply) {
-		t.Fatalf("always wrong: %v", err)
+	if _, err := s.ItemInformation(context.Background(), "B1"); !errors.Is(err, sip2.ErrNoReply) || !strings.Contains(err.Error(), "sip2.verify_checksums: false") {
+		t.Fatalf("always wrong: %v (want the option named)", err)
 	}
 	ils.SetFaults(sip2test.Faults{})
 	waitUp(t, s)
@@ -267,5 +268,44 @@ func TestEncodings(t *testing.T) {
 	}
 	if d, ok := sip2.ParseDate(sip2.FormatDate(time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)), time.Local); !ok || !d.Equal(time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)) {
 		t.Fatalf("date round trip: %v %v", d, ok)
+	}
+}
+
+// An ILS whose 98 refuses checkouts or checkins: the transaction is not
+// sent, and the error names the flag and the override; with
+// IgnoreStatusFlags it is sent (for an ILS whose 98 is wrong).
+func TestStatusFlags(t *testing.T) {
+	ils := sip2test.Start(t, patrons, items)
+	ils.SetFaults(sip2test.Faults{NoCheckout: true, NoCheckin: true})
+	ctx := context.Background()
+	s := session(t, ils, nil)
+	st := s.State()
+	if !st.Online || st.CheckoutOK || st.CheckinOK {
+		t.Fatalf("98 read as %+v", st)
+	}
+	for _, tt := range []struct {
+		name string
+		do   func() error
+		flag string
+	}{
+		{"checkout", func() error {
+			_, err := s.Checkout(ctx, sip2.Checkout{Patron: "P1", Item: "B1", At: time.Now()})
+			return err
+		}, "checkout ok N"},
+		{"checkin", func() error { _, err := s.Checkin(ctx, sip2.Checkin{Item: "B1", At: time.Now()}); return err }, "checkin ok N"},
+	} {
+		if err := tt.do(); !errors.Is(err, sip2.ErrNotAllowed) || !strings.Contains(err.Error(), tt.flag) || !strings.Contains(err.Error(), "ignore_status_flags") {
+			t.Errorf("%s: %v", tt.name, err)
+		}
+	}
+	if n := len(ils.Transactions()); n != 0 {
+		t.Fatalf("%d transactions sent against the 98", n)
+	}
+	lax := session(t, ils, func(c *sip2.Config) { c.IgnoreStatusFlags = true })
+	if r, err := lax.Checkout(ctx, sip2.Checkout{Patron: "P1", Item: "B1", At: time.Now()}); err != nil || !r.OK {
+		t.Fatalf("checkout with the flags ignored: %+v %v", r, err)
+	}
+	if lax.State().NotAccepting(true) != "" {
+		t.Fatal("flags ignored, yet NotAccepting says why")
 	}
 }

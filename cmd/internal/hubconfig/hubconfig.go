@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -27,6 +28,7 @@ import (
 	"github.com/lockerd/lockerd/locker/loopback"
 	"github.com/lockerd/lockerd/sync/broker"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/egress"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
 	"github.com/lockerd/lockerd/sync/protocol"
 	"github.com/lockerd/lockerd/sync/sip2"
@@ -121,13 +123,19 @@ type Config struct {
 	// through the API); WebhookDeadline: how long a delivery is retried.
 	Webhooks        []WebhookConf   `yaml:"webhooks"`
 	WebhookDeadline config.Duration `yaml:"webhook_deadline"`
-	Alarms          struct {
+	// EgressAllow: the non-public addresses or prefixes the hub may call
+	// (a webhook receiver on the library's own network); the rest of
+	// loopback, private, link-local… is refused (sync/hub/egress).
+	EgressAllow []string `yaml:"egress_allow"`
+	Alarms      struct {
 		// OfflineAfter: a locker not seen this long raises locker.offline.
 		OfflineAfter config.Duration `yaml:"offline_after"`
 	} `yaml:"alarms"`
 	// SIP2 is the bridge to the library's system (docs/sip2.md); without
 	// an address there is none.
 	SIP2 SIP2 `yaml:"sip2"`
+
+	Egress []netip.Prefix `yaml:"-"` // egress_allow, parsed
 
 	// Read from the files named above by Load.
 	SigningKey  ed25519.PrivateKey `yaml:"-"`
@@ -152,23 +160,31 @@ type WebhookConf struct {
 
 // SIP2 is the sip2 section.
 type SIP2 struct {
-	Address              string            `yaml:"address"` // host:port
-	TLS                  bool              `yaml:"tls"`
-	CAFile               string            `yaml:"ca_file"`
-	User                 string            `yaml:"user"`
-	PasswordFile         string            `yaml:"password_file"`
-	Location             string            `yaml:"location"`    // CP
-	Institution          string            `yaml:"institution"` // AO
-	TerminalPasswordFile string            `yaml:"terminal_password_file"`
-	ErrorDetection       bool              `yaml:"error_detection"`
-	VerifyChecksums      bool              `yaml:"verify_checksums"`
-	Encoding             string            `yaml:"encoding"`
-	Timeout              config.Duration   `yaml:"timeout"`
-	Heartbeat            config.Duration   `yaml:"heartbeat"`
-	CheckinOnLoad        bool              `yaml:"checkin_on_load"`
-	CheckPatron          bool              `yaml:"check_patron"`
-	MaxAttempts          int               `yaml:"max_attempts"`
-	Locations            map[string]string `yaml:"locations"` // a checkin's AP, by locker (default: the locker's id)
+	Address              string          `yaml:"address"` // host:port
+	TLS                  bool            `yaml:"tls"`
+	CAFile               string          `yaml:"ca_file"`
+	User                 string          `yaml:"user"`
+	PasswordFile         string          `yaml:"password_file"`
+	Location             string          `yaml:"location"`    // CP
+	Institution          string          `yaml:"institution"` // AO
+	TerminalPasswordFile string          `yaml:"terminal_password_file"`
+	ErrorDetection       bool            `yaml:"error_detection"`
+	VerifyChecksums      bool            `yaml:"verify_checksums"`
+	Encoding             string          `yaml:"encoding"`
+	Timeout              config.Duration `yaml:"timeout"`
+	Heartbeat            config.Duration `yaml:"heartbeat"`
+	CheckinOnLoad        bool            `yaml:"checkin_on_load"`
+	CheckPatron          bool            `yaml:"check_patron"`
+	MaxAttempts          int             `yaml:"max_attempts"`
+	// IgnoreStatusFlags: send checkouts and checkins whatever the ILS's
+	// 98 SC Status says (for an ILS whose 98 is wrong).
+	IgnoreStatusFlags bool `yaml:"ignore_status_flags"`
+	// AlarmAfter: the ILS unreachable or refusing this long raises
+	// ils.unavailable.
+	AlarmAfter config.Duration   `yaml:"alarm_after"`
+	Locations  map[string]string `yaml:"locations"` // a checkin's AP, by locker (default: the locker's id)
+
+	Egress []netip.Prefix `yaml:"-"` // egress_allow, parsed
 
 	// Read from the files named above by Load.
 	Password         string         `yaml:"-"`
@@ -188,6 +204,7 @@ func defaults() Config {
 	c.LeaseTTL, c.ResendAfter = config.Duration(15*time.Second), config.Duration(30*time.Second)
 	c.SIP2.ErrorDetection, c.SIP2.VerifyChecksums, c.SIP2.Encoding = true, true, "utf-8"
 	c.SIP2.Timeout, c.SIP2.Heartbeat, c.SIP2.MaxAttempts = config.Duration(10*time.Second), config.Duration(60*time.Second), 5
+	c.SIP2.AlarmAfter = config.Duration(3 * time.Minute)
 	return c
 }
 
@@ -299,6 +316,15 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 	if d := c.WebhookDeadline.D(); d < time.Minute || d > 30*24*time.Hour {
 		bad("webhook_deadline", "%v: want 1m to 720h", d)
 	}
+	for i, a := range c.EgressAllow {
+		p, err := egress.ParseAllow(a)
+		if err != nil {
+			bad(fmt.Sprintf("egress_allow[%d]", i), "%v", err)
+			continue
+		}
+		c.Egress = append(c.Egress, p)
+	}
+	policy := egress.Policy{Allow: c.Egress}
 	names := map[string]bool{}
 	for i, w := range c.Webhooks {
 		key := fmt.Sprintf("webhooks[%d]", i)
@@ -308,6 +334,8 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 		names[w.Name] = true
 		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			bad(key+".url", "%q: want https://host/path", w.URL)
+		} else if err := policy.CheckURL(w.URL); err != nil {
+			bad(key+".url", "%v", err)
 		}
 		if len(w.Events) == 0 {
 			bad(key+".events", "which events? %s", strings.Join(hub.HookTypes, ", "))
@@ -517,6 +545,9 @@ func checkSIP2(s *SIP2, lines map[string]int, bad func(key, format string, args 
 	}
 	if d := s.Heartbeat.D(); d < 5*time.Second || d > time.Hour {
 		bad("sip2.heartbeat", "%v: want 5s to 1h", d)
+	}
+	if d := s.AlarmAfter.D(); d < 30*time.Second || d > 24*time.Hour {
+		bad("sip2.alarm_after", "%v: want 30s to 24h", d)
 	}
 	if s.MaxAttempts < 1 || s.MaxAttempts > 100 {
 		bad("sip2.max_attempts", "%d: want 1 to 100", s.MaxAttempts)

@@ -31,11 +31,15 @@ type Item struct {
 
 // Faults a test may switch on.
 type Faults struct {
-	Offline         bool          // 98 says the ILS is offline
-	RefuseLogin     bool          // 94 with ok 0
-	BadChecksum     bool          // replies carry a wrong AZ
-	Delay           time.Duration // before each reply
-	DropBeforeReply bool          // close the connection instead of answering a checkout or checkin (not acted on)
+	Offline bool // 98 says the ILS is offline
+	// NoCheckout, NoCheckin: 98 says checkout ok N, checkin ok N — yet a
+	// checkout or checkin sent anyway is acted on (an ILS whose 98 is
+	// wrong).
+	NoCheckout, NoCheckin bool
+	RefuseLogin           bool          // 94 with ok 0
+	BadChecksum           bool          // replies carry a wrong AZ
+	Delay                 time.Duration // before each reply
+	DropBeforeReply       bool          // close the connection instead of answering a checkout or checkin (not acted on)
 	// DropAfterAct: act on a checkout or checkin, then close the
 	// connection without answering (the reply lost on the way).
 	DropAfterAct   bool
@@ -266,7 +270,7 @@ func (s *Server) answer(m sip2.Message, f Faults) sip2.Message {
 		return sip2.Message{Code: "94", Fixed: map[bool]string{true: "0", false: "1"}[f.RefuseLogin]}
 	case "99":
 		on := !f.Offline
-		return sip2.Message{Code: "98", Fixed: yn(on) + yn(on) + yn(on) + "NNN" + "030" + "003" + date + "2.00",
+		return sip2.Message{Code: "98", Fixed: yn(on) + yn(on && !f.NoCheckin) + yn(on && !f.NoCheckout) + "NNN" + "030" + "003" + date + "2.00",
 			Fields: []sip2.Field{{Tag: "AO", Value: "FAKE"}, {Tag: "AM", Value: "Fake ILS"}, {Tag: "BX", Value: "YYYYYYYYYYYYYYYY"}}}
 	case "11":
 		patron, _ := m.Get("AA")
