@@ -37,63 +37,14 @@ cross:
 deb:
 	@for a in arm64 armhf amd64; do configs/deb/mkdeb.sh $$a $(DEB_VERSION) dist || exit 1; done
 
-# The demo: lockerhub (reference central with its embedded MQTT broker)
-# and lockerd on configs/demo.yaml (sim hardware) connected to it; three
-# orders created through lockerhub and loaded by "staff" (reader 21000001's
-# two share one code: one scan opens both); then both run in the
-# foreground until Ctrl-C.
-DEMO_DIR := /tmp/lockerd-demo
-DEMO_HUB := 127.0.0.1:8490
-CTL := $(BIN)/lockerctl -config configs/demo.yaml
-HUB := $(BIN)/lockerhub
+# The demo (cmd/lockerdemo): a fake library system (SIP2), lockerhub (the
+# central, with its embedded MQTT broker) and lockerd on configs/demo.yaml
+# (sim hardware); three orders made through lockerhub and loaded by
+# "staff" (reader 21000001's two share one code: one scan opens both).
+# It checks its ports first (and says which is taken), waits for each part
+# to be ready, and stops everything on Ctrl-C or when a part dies.
 demo: build
-	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
-	@printf '%s\n' "store: {path: hub.db}" "http: {listen: $(DEMO_HUB)}" "mqtt: {listen: 127.0.0.1:11883}" \
-		"keys: {signing_key_file: $(CURDIR)/configs/demo-central.key, pickup_key_file: $(CURDIR)/configs/demo-pickup.key}" \
-		"lockers: [demo-01]" "sip2: {address: 127.0.0.1:16001, user: demo-locker, password_file: sip2.pw, institution: DEMO, location: DEMO-LOCKERS, heartbeat: 10s}" \
-		> $(DEMO_DIR)/lockerhub.yaml; echo demo > $(DEMO_DIR)/sip2.pw
-	@export LOCKERHUB_TOKEN_FILE=$(DEMO_DIR)/admin.token; \
-	$(HUB) sip2-fake -listen 127.0.0.1:16001 >$(DEMO_DIR)/ils.log 2>&1 & ils=$$!; \
-	$(HUB) serve -config $(DEMO_DIR)/lockerhub.yaml 2>$(DEMO_DIR)/lockerhub.log & hub=$$!; \
-	$(BIN)/lockerd -config configs/demo.yaml 2>$(DEMO_DIR)/lockerd.log & pid=$$!; \
-	trap 'kill $$pid $$hub $$ils 2>/dev/null; wait $$pid $$hub $$ils 2>/dev/null; echo; echo "demo stopped (logs in $(DEMO_DIR))"' INT TERM EXIT; \
-	if ! $(CTL) status --wait 10s >/dev/null; then echo "lockerd did not start:"; cat $(DEMO_DIR)/lockerd.log; exit 1; fi; \
-	for i in 1 2 3 4 5 6 7 8 9 10; do $(HUB) -hub $(DEMO_HUB) lockers 2>/dev/null | grep -q "demo-01  *true" && break; sleep 0.5; done; \
-	printf 'demo-password\n' > $(DEMO_DIR)/staff.pw; \
-	$(HUB) -hub $(DEMO_HUB) user add --name demo --role admin --password-file $(DEMO_DIR)/staff.pw >/dev/null || exit 1; \
-	echo "lockerhub (central, embedded MQTT broker, SIP2 bridge), a fake library system (SIP2 on 127.0.0.1:16001)"; \
-	echo "and lockerd (simulated locker demo-01) are running."; echo; \
-	first=""; for spec in "S 9787020002207:Dream_of_the_Red_Chamber 21000001" "M 9787532736744:Fortress_Besieged 21000002" "L 9787544253994:One_Hundred_Years 21000001 same"; do \
-		set -- $$spec; same=""; [ "$$4" = same ] && same="--same-code-as $$first"; \
-		out=$$($(HUB) order add -hub $(DEMO_HUB) --locker demo-01 --size $$1 --item $$2 --patron $$3 $$same --qr $(DEMO_DIR)/qr-$$1.png) || exit 1; \
-		order=$$(echo "$$out" | awk '/^order/{print $$2}'); [ -n "$$first" ] || first=$$order; \
-		for i in 1 2 3 4 5 6 7 8 9 10; do $(CTL) orders list | grep -q "$$order" && break; sleep 0.3; done; \
-		$(CTL) scan --scanner front DEMOSTAFF1 >/dev/null; \
-		comp=$$($(CTL) scan --scanner front $$order | awk -F'"' '/"compartments"/{getline; print $$2}'); \
-		$(CTL) sim close $$comp >/dev/null; $(CTL) scan --scanner front DEMOSTAFF1 >/dev/null; \
-		echo "$$out" | sed 's/^/  /'; echo "  loaded by staff into $$comp"; echo; done; \
-	echo "The staff console: http://$(DEMO_HUB)/console/  (sign in: demo / demo-password)"; echo; \
-	echo "Try it in another terminal (lockerhub's API needs a token: the demo's admin token is in $(DEMO_DIR)/admin.token):"; \
-	echo "  export LOCKERHUB_TOKEN_FILE=$(DEMO_DIR)/admin.token"; \
-	echo "  $(CTL) scan --scanner front CODE        # pick up: the door opens, closes by itself after 4 s"; \
-	echo "                                      # reader 21000001's code (the first order's) opens both of their doors at once"; \
-	echo "  http://127.0.0.1:8480/ in a browser: the kiosk; Accessibility speaks each screen; scan a library card"; \
-	echo "  $(CTL) scan --scanner front 21000002    # ... and type PIN 4321 on the kiosk: that reader's order opens"; \
-	echo "  $(CTL) scan --scanner front WRONG1      # refused; five of these lock the scanner out"; \
-	echo "  $(HUB) circ list                    # after a pickup: each book a loan in the library system, with its due date"; \
-	echo "  $(CTL) scan --scanner returns 9787020002207   # return a book: checked in at the library system"; \
-	echo "  $(CTL) scan --scanner returns 9787020008735   # a book on hold elsewhere: an exception for the staff"; \
-	echo "  $(HUB) circ list --state exception ; $(HUB) circ resolve ID --note 'sent to North branch'"; \
-	echo "  $(CTL) sim jam A02 ; $(CTL) sim open B03 ; $(CTL) sim bin-full   # faults"; \
-	echo "  $(CTL) sim offline ; $(CTL) sim online   # the lock controller stops answering, and is back"; \
-	echo "  $(CTL) status ; $(CTL) events tail -f"; \
-	echo "  $(HUB) events --locker demo-01 -f      # what the central library receives"; \
-	echo "  $(HUB) order add --locker demo-01 --size S    # a new order (staff badge: DEMOSTAFF1)"; \
-	echo "  $(HUB) order add --locker demo-01 --delivery ; ... ; $(CTL) scan --scanner front DEMOVOL1   # a volunteer collects delivery orders"; \
-	echo "  $(CTL) scan --scanner front DEMOTECH1 ; $(CTL) scan --scanner front MAINT-A01   # a technician: maintenance only"; \
-	echo "  $(HUB) open --locker demo-01 C02 --reason 'reader called support'   # signed remote open"; \
-	echo; echo "Ctrl-C stops the demo."; \
-	wait $$pid
+	@$(BIN)/lockerdemo -bin $(BIN)
 
 # Installs what the tests need, or says how.
 test-deps:
