@@ -181,7 +181,7 @@ resend_after: 3s
 	}
 	defer st.Close()
 	lastRev := func(id string) (rev uint64) {
-		st.View(func(tx hub.Tx) error { rev, _ = tx.LastRev(id); return nil })
+		st.View(func(tx hub.Tx) error { rev, _ = tx.Orders.LastRev(id); return nil })
 		return rev
 	}
 	var lagging []string
@@ -195,8 +195,8 @@ resend_after: 3s
 			var li hub.LockerInfo
 			var pending []hub.PendingMsg
 			st.View(func(tx hub.Tx) error {
-				li, _ = tx.Locker(l.ID)
-				pending, _ = tx.PrunePending(l.ID, 0)
+				li, _ = tx.Lockers.Locker(l.ID)
+				pending, _ = tx.Orders.PrunePending(l.ID, 0)
 				return nil
 			})
 			if ss.Depth > 0 || ss.OrdersRev != lastRev(l.ID) || len(pending) > 0 {
@@ -236,15 +236,15 @@ resend_after: 3s
 		var hubOrders []hub.OrderRec
 		var rev uint64
 		st.View(func(tx hub.Tx) error {
-			evs, err = tx.Events(l.ID, hub.Cursor{}, 0)
+			evs, err = tx.Events.Events(l.ID, hub.Cursor{}, 0)
 			if err != nil {
 				return err
 			}
-			hubOrders, err = tx.Orders(l.ID)
+			hubOrders, err = tx.Orders.Orders(l.ID)
 			if err != nil {
 				return err
 			}
-			rev, err = tx.LastRev(l.ID)
+			rev, err = tx.Orders.LastRev(l.ID)
 			return err
 		})
 		// Every event once, by id, contiguous from 1 to the outbox head.

@@ -38,39 +38,39 @@ func dump(t *testing.T, s hub.Store) string {
 			fmt.Fprintf(&b, "%s: %s\n", name, raw)
 			return nil
 		}
-		known, err := tx.KnownLockers()
+		known, err := tx.Lockers.KnownLockers()
 		if err := add("known", known, err); err != nil {
 			return err
 		}
-		lockers, err := tx.Lockers()
+		lockers, err := tx.Lockers.Lockers()
 		if err := add("lockers", lockers, err); err != nil {
 			return err
 		}
 		for _, k := range known {
-			recs, err := tx.StoreRecs(k.ID)
+			recs, err := tx.Lockers.StoreRecs(k.ID)
 			add(k.ID+" stores", recs, err)
-			evs, err := tx.Events(k.ID, hub.Cursor{}, 0)
+			evs, err := tx.Events.Events(k.ID, hub.Cursor{}, 0)
 			add(k.ID+" events", evs, err)
-			orders, err := tx.Orders(k.ID)
+			orders, err := tx.Orders.Orders(k.ID)
 			add(k.ID+" orders", orders, err)
-			rev, err := tx.LastRev(k.ID)
+			rev, err := tx.Orders.LastRev(k.ID)
 			add(k.ID+" rev", rev, err)
-			pending, err := tx.PrunePending(k.ID, 0)
+			pending, err := tx.Orders.PrunePending(k.ID, 0)
 			add(k.ID+" pending", pending, err)
 		}
-		cmds, err := tx.Commands()
+		cmds, err := tx.Commands.Commands()
 		add("commands", cmds, err)
-		alarms, err := tx.Alarms(0)
+		alarms, err := tx.Alarms.Alarms(0)
 		add("alarms", alarms, err)
-		circs, err := tx.Circs(0, 0)
+		circs, err := tx.Circ.Circs(0, 0)
 		add("circulation", circs, err)
-		tokens, err := tx.Tokens()
+		tokens, err := tx.Auth.Tokens()
 		add("tokens", tokens, err)
-		audit, err := tx.Audit(0, 0)
+		audit, err := tx.Auth.Audit(0, 0)
 		add("audit", audit, err)
-		hooks, err := tx.Webhooks()
+		hooks, err := tx.Webhooks.Webhooks()
 		add("webhooks", hooks, err)
-		dels, err := tx.Deliveries(0, 0)
+		dels, err := tx.Webhooks.Deliveries(0, 0)
 		return add("deliveries", dels, err)
 	})
 	if err != nil {
@@ -117,10 +117,10 @@ func TestMigrateBoltToPostgres(t *testing.T) {
 		t.Fatal(err)
 	} else {
 		err := st.Update(func(tx hub.Tx) error {
-			if _, err := tx.AddCirc(hub.CircRec{Locker: "nb-1", Kind: hub.CircCheckout, Patron: "P1", Item: "B1", State: hub.CircDone, OK: true, Due: "20261219    235900"}); err != nil {
+			if _, err := tx.Circ.AddCirc(hub.CircRec{Locker: "nb-1", Kind: hub.CircCheckout, Patron: "P1", Item: "B1", State: hub.CircDone, OK: true, Due: "20261219    235900"}); err != nil {
 				return err
 			}
-			_, err := tx.AddCirc(hub.CircRec{Locker: "nb-1", Kind: hub.CircCheckin, Item: "B2", State: hub.CircQueued})
+			_, err := tx.Circ.AddCirc(hub.CircRec{Locker: "nb-1", Kind: hub.CircCheckin, Item: "B2", State: hub.CircQueued})
 			return err
 		})
 		st.Close()
@@ -151,7 +151,7 @@ func TestMigrateBoltToPostgres(t *testing.T) {
 		t.Fatalf("PostgreSQL holds\n%s\nbbolt held\n%s", got, want)
 	}
 	dst.Update(func(tx hub.Tx) error {
-		if rev, err := tx.NextRev("nb-1"); rev != 4 || err != nil {
+		if rev, err := tx.Orders.NextRev("nb-1"); rev != 4 || err != nil {
 			t.Fatalf("the next rev after the move: %d %v, want 4", rev, err)
 		}
 		return nil

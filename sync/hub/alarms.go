@@ -63,17 +63,17 @@ func (h *Hub) raise(tx Tx, a Alarm) error {
 	if len(a.Detail) > 1000 {
 		a.Detail = a.Detail[:1000] + "…"
 	}
-	cur, found, err := tx.OpenAlarm(a.Key())
+	cur, found, err := tx.Alarms.OpenAlarm(a.Key())
 	if err != nil {
 		return err
 	}
 	if found {
 		cur.LastSeen, cur.Count, cur.Detail = now, max(cur.Count, 1)+1, a.Detail
-		return tx.PutAlarm(cur)
+		return tx.Alarms.PutAlarm(cur)
 	}
 	a.At, a.LastSeen, a.Count, a.State, a.Severity = now, now, 1, AlarmOpen, severityOf(a.Type)
 	h.log.Error("alarm", "locker", a.Locker, "type", a.Type, "compartment", a.Compartment, "severity", a.Severity, "detail", a.Detail)
-	if a, err = tx.AddAlarm(a); err != nil {
+	if a, err = tx.Alarms.AddAlarm(a); err != nil {
 		return err
 	}
 	return h.queueHook(tx, HookAlarm, fmt.Sprintf("alarm-%d", a.Seq), "", a)
@@ -82,12 +82,12 @@ func (h *Hub) raise(tx Tx, a Alarm) error {
 // clear resolves the unresolved alarm of a condition that ended by
 // itself (by says how).
 func (h *Hub) clear(tx Tx, lockerID, typ, compartment, by string) error {
-	cur, found, err := tx.OpenAlarm(Alarm{Locker: lockerID, Type: typ, Compartment: compartment}.Key())
+	cur, found, err := tx.Alarms.OpenAlarm(Alarm{Locker: lockerID, Type: typ, Compartment: compartment}.Key())
 	if err != nil || !found {
 		return err
 	}
 	cur.State, cur.ResolvedBy, cur.ResolvedAt = AlarmResolved, by, time.Now().UTC()
-	return tx.PutAlarm(cur)
+	return tx.Alarms.PutAlarm(cur)
 }
 
 // alarmsFromEvent raises or clears the alarms an event from a locker
@@ -156,7 +156,7 @@ func (h *Hub) SweepOffline(now time.Time) { h.sweepOffline(now) }
 func (h *Hub) sweepOffline(now time.Time) {
 	var due []Alarm
 	err := h.store.View(func(tx Tx) error {
-		lockers, err := tx.Lockers()
+		lockers, err := tx.Lockers.Lockers()
 		if err != nil {
 			return err
 		}
@@ -181,7 +181,7 @@ func (h *Hub) sweepOffline(now time.Time) {
 // cannot be read): a sweep leaves it, and writes nothing when that is all
 // it found.
 func alarmOpen(tx Tx, lockerID, typ string) bool {
-	_, open, err := tx.OpenAlarm(Alarm{Locker: lockerID, Type: typ}.Key())
+	_, open, err := tx.Alarms.OpenAlarm(Alarm{Locker: lockerID, Type: typ}.Key())
 	return err != nil || open
 }
 
@@ -194,7 +194,7 @@ func (h *Hub) raiseNew(alarms []Alarm) error {
 	}
 	return h.store.Update(func(tx Tx) error {
 		for _, a := range alarms {
-			_, open, err := tx.OpenAlarm(a.Key())
+			_, open, err := tx.Alarms.OpenAlarm(a.Key())
 			if err != nil {
 				return err
 			}
@@ -241,7 +241,7 @@ func (h *Hub) changeAlarm(seq uint64, f func(*Alarm) error) (Alarm, error) {
 	err := h.store.Update(func(tx Tx) error {
 		// Only an unresolved alarm changes: it is found among those (a
 		// few), not by reading the whole history.
-		open, err := tx.OpenAlarms()
+		open, err := tx.Alarms.OpenAlarms()
 		if err != nil {
 			return err
 		}
@@ -253,7 +253,7 @@ func (h *Hub) changeAlarm(seq uint64, f func(*Alarm) error) (Alarm, error) {
 		if err := f(&a); err != nil {
 			return err
 		}
-		return tx.PutAlarm(a)
+		return tx.Alarms.PutAlarm(a)
 	})
 	return a, err
 }
@@ -263,7 +263,7 @@ func (h *Hub) OpenAlarms() ([]Alarm, error) {
 	var out []Alarm
 	err := h.store.View(func(tx Tx) error {
 		var err error
-		out, err = tx.OpenAlarms()
+		out, err = tx.Alarms.OpenAlarms()
 		return err
 	})
 	return out, err

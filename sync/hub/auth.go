@@ -71,7 +71,7 @@ func (h *Hub) CreateToken(name string, scopes []string, by string) (string, Toke
 	secret := base64.RawURLEncoding.EncodeToString(secretRaw)
 	tok := Token{ID: id, Name: name, Scopes: slices.Clone(scopes), Hash: hashSecret(secret), Created: time.Now().UTC(), CreatedBy: by}
 	err := h.store.Update(func(tx Tx) error {
-		all, err := tx.Tokens()
+		all, err := tx.Auth.Tokens()
 		if err != nil {
 			return err
 		}
@@ -80,7 +80,7 @@ func (h *Hub) CreateToken(name string, scopes []string, by string) (string, Toke
 				return fmt.Errorf("a token named %q exists (revoke it first)", name)
 			}
 		}
-		return tx.PutToken(tok)
+		return tx.Auth.PutToken(tok)
 	})
 	if err != nil {
 		return "", Token{}, err
@@ -107,7 +107,7 @@ func (h *Hub) Authenticate(bearer string) (Token, error) {
 	var found bool
 	if err := h.store.View(func(tx Tx) error {
 		var err error
-		tok, found, err = tx.Token(id)
+		tok, found, err = tx.Auth.Token(id)
 		return err
 	}); err != nil {
 		return Token{}, err
@@ -122,7 +122,7 @@ func (h *Hub) Authenticate(bearer string) (Token, error) {
 func (h *Hub) RevokeToken(idOrName string) (Token, error) {
 	var tok Token
 	err := h.store.Update(func(tx Tx) error {
-		all, err := tx.Tokens()
+		all, err := tx.Auth.Tokens()
 		if err != nil {
 			return err
 		}
@@ -130,7 +130,7 @@ func (h *Hub) RevokeToken(idOrName string) (Token, error) {
 			if (t.ID == idOrName || t.Name == idOrName) && t.Revoked.IsZero() {
 				t.Revoked = time.Now().UTC()
 				tok = t
-				return tx.PutToken(t)
+				return tx.Auth.PutToken(t)
 			}
 		}
 		return fmt.Errorf("no token %q in use", idOrName)
@@ -143,7 +143,7 @@ func (h *Hub) Tokens() ([]Token, error) {
 	var out []Token
 	err := h.store.View(func(tx Tx) error {
 		var err error
-		out, err = tx.Tokens()
+		out, err = tx.Auth.Tokens()
 		return err
 	})
 	for i := range out {
@@ -182,7 +182,7 @@ func (h *Hub) Audit(a AuditRec) {
 	if len(a.Detail) > maxAuditDetail {
 		a.Detail = a.Detail[:maxAuditDetail] + "…"
 	}
-	if err := h.store.Update(func(tx Tx) error { _, err := tx.AddAudit(a); return err }); err != nil {
+	if err := h.store.Update(func(tx Tx) error { _, err := tx.Auth.AddAudit(a); return err }); err != nil {
 		h.log.Error("audit record not stored", "action", a.Action, "who", a.Who, "err", err)
 	}
 }
@@ -194,7 +194,7 @@ func (h *Hub) AuditLog(after uint64, limit int) ([]AuditRec, error) {
 	var out []AuditRec
 	err := h.store.View(func(tx Tx) error {
 		var err error
-		out, err = tx.Audit(after, limit)
+		out, err = tx.Auth.Audit(after, limit)
 		return err
 	})
 	return out, err

@@ -83,11 +83,11 @@ func openBolt(path string) (*boltStore, error) {
 }
 
 func (s *boltStore) View(fn func(Tx) error) error {
-	return s.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	return s.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}.all()) })
 }
 
 func (s *boltStore) Update(fn func(Tx) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	return s.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}.all()) })
 }
 
 func (s *boltStore) Close() error { return s.db.Close() }
@@ -96,6 +96,11 @@ func (s *boltStore) Close() error { return s.db.Close() }
 type boltTx struct{ tx *bolt.Tx }
 
 func (t boltTx) b(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }
+
+// all is t as every capability's part of a transaction.
+func (t boltTx) all() Tx {
+	return Tx{Lockers: t, Events: t, Orders: t, Commands: t, Alarms: t, Circ: t, Auth: t, Webhooks: t, Docs: t, Leases: t}
+}
 
 // lkey is a key under a locker: its id, a zero byte, the rest.
 func lkey(locker string, rest ...[]byte) []byte {

@@ -95,7 +95,7 @@ func (h *Hub) queueCirc(tx Tx, lockerID string, e protocol.Event, data any) erro
 	base := CircRec{Event: e.ID, Locker: lockerID, EventAt: e.TS, Hist: e.Hist, Queued: time.Now().UTC(), State: CircQueued,
 		NoBlock: e.Hist || !h.cfg.Circulation.ILS.State().Up}
 	perItem := func(orderID, kind string) error {
-		o, found, err := tx.Order(lockerID, orderID)
+		o, found, err := tx.Orders.Order(lockerID, orderID)
 		if err != nil || !found {
 			return err
 		}
@@ -108,7 +108,7 @@ func (h *Hub) queueCirc(tx Tx, lockerID string, e protocol.Event, data any) erro
 			if kind == CircCheckin {
 				c.Patron = ""
 			}
-			if _, err := tx.AddCirc(c); err != nil {
+			if _, err := tx.Circ.AddCirc(c); err != nil {
 				return err
 			}
 		}
@@ -127,7 +127,7 @@ func (h *Hub) queueCirc(tx Tx, lockerID string, e protocol.Event, data any) erro
 		}
 		c := base
 		c.Kind, c.Item = CircCheckin, d.Barcode
-		_, err := tx.AddCirc(c)
+		_, err := tx.Circ.AddCirc(c)
 		return err
 	}
 	return nil
@@ -170,7 +170,7 @@ func (h *Hub) circRound(ctx context.Context, now time.Time) {
 	var open []CircRec
 	if err := h.store.View(func(tx Tx) error {
 		var err error
-		open, err = tx.OpenCircs(1000)
+		open, err = tx.Circ.OpenCircs(1000)
 		return err
 	}); err != nil {
 		h.log.Warn("circulation queue", "err", err)
@@ -207,7 +207,7 @@ func (h *Hub) claimCirc() bool {
 	var held bool
 	err := h.store.Update(func(tx Tx) error {
 		var err error
-		held, err = tx.Claim(circLease, h.cfg.Replica, ttl)
+		held, err = tx.Leases.Claim(circLease, h.cfg.Replica, ttl)
 		return err
 	})
 	if err != nil {
@@ -218,7 +218,7 @@ func (h *Hub) claimCirc() bool {
 }
 
 func (h *Hub) releaseCirc() {
-	_ = h.store.Update(func(tx Tx) error { return tx.Release(circLease, h.cfg.Replica) })
+	_ = h.store.Update(func(tx Tx) error { return tx.Leases.Release(circLease, h.cfg.Replica) })
 }
 
 // circOne works one transaction: finished when it left the queue (done,
@@ -253,7 +253,7 @@ func (h *Hub) circOne(ctx context.Context, c CircRec) (finished, stop bool) {
 	err := h.store.Update(func(tx Tx) error {
 		var found bool
 		var err error
-		cur, found, err = tx.Circ(c.ID)
+		cur, found, err = tx.Circ.Circ(c.ID)
 		if err != nil {
 			return err
 		}
@@ -264,7 +264,7 @@ func (h *Hub) circOne(ctx context.Context, c CircRec) (finished, stop bool) {
 		// No-block once the ILS could not be told in time: queued so,
 		// an attempt that got no answer, or told late.
 		cur.NoBlock = cur.NoBlock || cur.Attempts > 1 || cur.Queued.Sub(cur.EventAt) > noBlockAfter || now.Sub(cur.Queued) > noBlockAfter
-		return tx.PutCirc(cur)
+		return tx.Circ.PutCirc(cur)
 	})
 	if errors.Is(err, errGone) {
 		return true, false // resolved or done meanwhile
@@ -385,7 +385,7 @@ func (h *Hub) circFinish(c CircRec, f func(*CircRec)) {
 	err := h.store.Update(func(tx Tx) error {
 		var found bool
 		var err error
-		rec, found, err = tx.Circ(c.ID)
+		rec, found, err = tx.Circ.Circ(c.ID)
 		if err != nil || !found {
 			return err
 		}
@@ -393,7 +393,7 @@ func (h *Hub) circFinish(c CircRec, f func(*CircRec)) {
 		if !rec.Open() {
 			rec.Done = time.Now().UTC()
 		}
-		if err := tx.PutCirc(rec); err != nil {
+		if err := tx.Circ.PutCirc(rec); err != nil {
 			return err
 		}
 		if rec.State == CircException || rec.State == CircRefused {
@@ -414,7 +414,7 @@ func (h *Hub) circFinish(c CircRec, f func(*CircRec)) {
 		if rec.Kind != CircCheckout || rec.Order == "" || (rec.State != CircDone && rec.State != CircRefused) {
 			return nil
 		}
-		o, found, err := tx.Order(rec.Locker, rec.Order)
+		o, found, err := tx.Orders.Order(rec.Locker, rec.Order)
 		if err != nil || !found {
 			return err
 		}
@@ -424,7 +424,7 @@ func (h *Hub) circFinish(c CircRec, f func(*CircRec)) {
 		} else {
 			o.Loans = append(o.Loans, loan)
 		}
-		return tx.PutOrder(o)
+		return tx.Orders.PutOrder(o)
 	})
 	if err != nil {
 		h.log.Warn("circulation queue", "id", c.ID, "err", err)
@@ -476,7 +476,7 @@ func (h *Hub) Circulation(f CircFilter) ([]CircRec, error) {
 	}
 	err := h.store.View(func(tx Tx) error {
 		if f.State != "" && (CircRec{State: f.State}).Open() {
-			open, err := tx.OpenCircs(0)
+			open, err := tx.Circ.OpenCircs(0)
 			for _, c := range open {
 				if len(out) < f.Limit && keep(c) {
 					out = append(out, c)
@@ -485,7 +485,7 @@ func (h *Hub) Circulation(f CircFilter) ([]CircRec, error) {
 			return err
 		}
 		for after := f.After; len(out) < f.Limit; {
-			page, err := tx.Circs(after, 1000)
+			page, err := tx.Circ.Circs(after, 1000)
 			if err != nil {
 				return err
 			}
@@ -540,7 +540,7 @@ func (h *Hub) changeCirc(id uint64, f func(*CircRec) error) (CircRec, error) {
 	err := h.store.Update(func(tx Tx) error {
 		var found bool
 		var err error
-		c, found, err = tx.Circ(id)
+		c, found, err = tx.Circ.Circ(id)
 		if err != nil {
 			return err
 		}
@@ -550,7 +550,7 @@ func (h *Hub) changeCirc(id uint64, f func(*CircRec) error) (CircRec, error) {
 		if err := f(&c); err != nil {
 			return err
 		}
-		return tx.PutCirc(c)
+		return tx.Circ.PutCirc(c)
 	})
 	return c, err
 }

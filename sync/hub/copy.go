@@ -22,23 +22,23 @@ func Copy(dst, src Store) (Copied, error) {
 	return n, src.View(func(from Tx) error {
 		return dst.Update(func(to Tx) error {
 			n = Copied{}
-			if ks, err := to.KnownLockers(); err != nil || len(ks) > 0 {
+			if ks, err := to.Lockers.KnownLockers(); err != nil || len(ks) > 0 {
 				return errors.Join(err, errors.New("the target store already serves lockers: copy only into an empty one"))
 			}
-			if ls, err := to.Lockers(); err != nil || len(ls) > 0 {
+			if ls, err := to.Lockers.Lockers(); err != nil || len(ls) > 0 {
 				return errors.Join(err, errors.New("the target store already holds lockers: copy only into an empty one"))
 			}
-			known, err := from.KnownLockers()
+			known, err := from.Lockers.KnownLockers()
 			if err != nil {
 				return err
 			}
 			for _, k := range known {
-				if err := to.PutKnown(k); err != nil {
+				if err := to.Lockers.PutKnown(k); err != nil {
 					return err
 				}
 			}
 			n.Known = len(known)
-			lockers, err := from.Lockers()
+			lockers, err := from.Lockers.Lockers()
 			if err != nil {
 				return err
 			}
@@ -48,7 +48,7 @@ func Copy(dst, src Store) (Copied, error) {
 			}
 			for _, li := range lockers {
 				ids[li.ID] = true
-				if err := to.PutLocker(li); err != nil {
+				if err := to.Lockers.PutLocker(li); err != nil {
 					return err
 				}
 			}
@@ -58,89 +58,89 @@ func Copy(dst, src Store) (Copied, error) {
 					return fmt.Errorf("locker %s: %w", id, err)
 				}
 			}
-			cmds, err := from.Commands()
+			cmds, err := from.Commands.Commands()
 			if err != nil {
 				return err
 			}
 			for _, c := range cmds {
-				if err := to.PutCommand(c); err != nil {
+				if err := to.Commands.PutCommand(c); err != nil {
 					return err
 				}
 			}
 			n.Commands = len(cmds)
-			alarms, err := from.Alarms(0)
+			alarms, err := from.Alarms.Alarms(0)
 			if err != nil {
 				return err
 			}
 			for _, a := range alarms {
 				// Numbered again in order: an empty store numbers from 1.
-				if _, err := to.AddAlarm(a); err != nil {
+				if _, err := to.Alarms.AddAlarm(a); err != nil {
 					return err
 				}
 			}
 			n.Alarms = len(alarms)
-			circs, err := from.Circs(0, 0)
+			circs, err := from.Circ.Circs(0, 0)
 			if err != nil {
 				return err
 			}
 			for _, c := range circs {
 				// Numbered again in order, as alarms: the same ids.
-				if _, err := to.AddCirc(c); err != nil {
+				if _, err := to.Circ.AddCirc(c); err != nil {
 					return err
 				}
 			}
 			n.Circulation = len(circs)
-			tokens, err := from.Tokens()
+			tokens, err := from.Auth.Tokens()
 			if err != nil {
 				return err
 			}
 			for _, tok := range tokens {
-				if err := to.PutToken(tok); err != nil {
+				if err := to.Auth.PutToken(tok); err != nil {
 					return err
 				}
 			}
 			n.Tokens = len(tokens)
-			audit, err := from.Audit(0, 0)
+			audit, err := from.Auth.Audit(0, 0)
 			if err != nil {
 				return err
 			}
 			for _, a := range audit {
-				if _, err := to.AddAudit(a); err != nil {
+				if _, err := to.Auth.AddAudit(a); err != nil {
 					return err
 				}
 			}
 			n.Audit = len(audit)
-			hooks, err := from.Webhooks()
+			hooks, err := from.Webhooks.Webhooks()
 			if err != nil {
 				return err
 			}
 			for _, w := range hooks {
-				if err := to.PutWebhook(w); err != nil {
+				if err := to.Webhooks.PutWebhook(w); err != nil {
 					return err
 				}
 			}
-			dels, err := from.Deliveries(0, 0)
+			dels, err := from.Webhooks.Deliveries(0, 0)
 			if err != nil {
 				return err
 			}
 			for _, d := range dels {
-				if _, err := to.AddDelivery(d); err != nil {
+				if _, err := to.Webhooks.AddDelivery(d); err != nil {
 					return err
 				}
 			}
 			n.Webhooks, n.Deliveries = len(hooks), len(dels)
-			users, err := from.Users()
+			users, err := from.Auth.Users()
 			if err != nil {
 				return err
 			}
 			for _, u := range users {
-				if err := to.PutUser(u); err != nil {
+				if err := to.Auth.PutUser(u); err != nil {
 					return err
 				}
 			}
 			n.Users = len(users)
 			for _, kind := range DocKinds {
-				docs, err := from.Docs(kind)
+				docs, err := from.Docs.Docs(kind)
 				if err != nil {
 					return err
 				}
@@ -151,7 +151,7 @@ func Copy(dst, src Store) (Copied, error) {
 					if err := json.Unmarshal(raw, &id); err != nil || id.ID == "" {
 						return fmt.Errorf("%s document without an id", kind)
 					}
-					if err := to.PutDoc(kind, id.ID, raw); err != nil {
+					if err := to.Docs.PutDoc(kind, id.ID, raw); err != nil {
 						return err
 					}
 				}
@@ -163,12 +163,12 @@ func Copy(dst, src Store) (Copied, error) {
 }
 
 func copyLocker(to, from Tx, id string, n *Copied) error {
-	recs, err := from.StoreRecs(id)
+	recs, err := from.Lockers.StoreRecs(id)
 	if err != nil {
 		return err
 	}
 	for _, rec := range recs {
-		if err := to.PutStoreRec(id, rec); err != nil {
+		if err := to.Lockers.PutStoreRec(id, rec); err != nil {
 			return err
 		}
 	}
@@ -176,12 +176,12 @@ func copyLocker(to, from Tx, id string, n *Copied) error {
 	// Events in pages, each under its epoch.
 	var after Cursor
 	for {
-		evs, err := from.Events(id, after, 1000)
+		evs, err := from.Events.Events(id, after, 1000)
 		if err != nil {
 			return err
 		}
 		for _, e := range evs {
-			if err := to.PutEvent(id, e.Epoch, e.Event); err != nil {
+			if err := to.Events.PutEvent(id, e.Epoch, e.Event); err != nil {
 				return err
 			}
 			after = Cursor{Epoch: e.Epoch, Seq: e.Seq}
@@ -191,33 +191,33 @@ func copyLocker(to, from Tx, id string, n *Copied) error {
 			break
 		}
 	}
-	orders, err := from.Orders(id)
+	orders, err := from.Orders.Orders(id)
 	if err != nil {
 		return err
 	}
 	for _, o := range orders {
-		if err := to.PutOrder(o); err != nil {
+		if err := to.Orders.PutOrder(o); err != nil {
 			return err
 		}
 	}
 	n.Orders += len(orders)
-	rev, err := from.LastRev(id)
+	rev, err := from.Orders.LastRev(id)
 	if err != nil {
 		return err
 	}
 	if rev > 0 {
-		if err := to.SetLastRev(id, rev); err != nil {
+		if err := to.Orders.SetLastRev(id, rev); err != nil {
 			return err
 		}
 	}
 	// Pruning up to rev 0 drops nothing (revs start at 1): all of them,
 	// by rev and part.
-	pending, err := from.PrunePending(id, 0)
+	pending, err := from.Orders.PrunePending(id, 0)
 	if err != nil {
 		return err
 	}
 	for _, p := range pending {
-		if err := to.PutPending(id, p.Rev, p.Part, p); err != nil {
+		if err := to.Orders.PutPending(id, p.Rev, p.Part, p); err != nil {
 			return err
 		}
 	}

@@ -18,7 +18,7 @@ var DocKinds = []string{DocProvision, DocCredential, DocRevoked}
 
 // docsOf decodes a kind's documents.
 func docsOf[T any](tx Tx, kind string) ([]T, error) {
-	raws, err := tx.Docs(kind)
+	raws, err := tx.Docs.Docs(kind)
 	if err != nil {
 		return nil, err
 	}

@@ -83,7 +83,7 @@ func (h *Hub) PushConfig(lockerID string, raw []byte, by, note string) (ConfigVe
 	var cred Credential
 	if err := h.store.View(func(tx Tx) error {
 		var err error
-		provisioned, err = tx.Doc(DocCredential, lockerID, &cred)
+		provisioned, err = tx.Docs.Doc(DocCredential, lockerID, &cred)
 		return err
 	}); err != nil {
 		return ConfigVersion{}, err
@@ -113,7 +113,7 @@ func (h *Hub) PushConfig(lockerID string, raw []byte, by, note string) (ConfigVe
 		v = ConfigVersion{Locker: lockerID, Version: last + 1, Config: string(raw), SHA256: hex.EncodeToString(sum[:]),
 			Pushed: time.Now().UTC(), By: by, Note: note, State: ConfigSent}
 		v.ID = configDocID(lockerID, v.Version)
-		return tx.PutDoc(DocConfig, v.ID, v)
+		return tx.Docs.PutDoc(DocConfig, v.ID, v)
 	})
 	if err != nil {
 		return ConfigVersion{}, err
@@ -123,7 +123,7 @@ func (h *Hub) PushConfig(lockerID string, raw []byte, by, note string) (ConfigVe
 		return v, err
 	}
 	v.CmdID = cmdID
-	err = h.store.Update(func(tx Tx) error { return tx.PutDoc(DocConfig, v.ID, v) })
+	err = h.store.Update(func(tx Tx) error { return tx.Docs.PutDoc(DocConfig, v.ID, v) })
 	h.log.Info("configuration pushed", "locker", lockerID, "version", v.Version, "by", by)
 	return v, err
 }
@@ -180,12 +180,12 @@ func (h *Hub) configFromEvent(tx Tx, lockerID string, e protocol.Event, data any
 		return nil
 	}
 	var v ConfigVersion
-	found, err := tx.Doc(DocConfig, configDocID(lockerID, version), &v)
+	found, err := tx.Docs.Doc(DocConfig, configDocID(lockerID, version), &v)
 	if err != nil || !found {
 		return err
 	}
 	v.State, v.Reasons, v.At = state, reasons, e.TS
-	return tx.PutDoc(DocConfig, v.ID, v)
+	return tx.Docs.PutDoc(DocConfig, v.ID, v)
 }
 
 // AlarmConfigRejected: a pushed configuration was refused or rolled back.

@@ -498,12 +498,12 @@ func (h *Hub) handle(topic string, payload []byte) {
 		h.onCardRequest(id, payload)
 	case "up/tele":
 		err = h.store.Update(func(tx Tx) error {
-			li, err := tx.Locker(id)
+			li, err := tx.Lockers.Locker(id)
 			if err != nil {
 				return err
 			}
 			li.Telemetry = append(json.RawMessage(nil), payload...)
-			return tx.PutLocker(li)
+			return tx.Lockers.PutLocker(li)
 		})
 	}
 	if err != nil {
@@ -526,7 +526,7 @@ func (h *Hub) onStatus(id string, payload []byte) error {
 	var acks []string
 	err := h.store.Update(func(tx Tx) error {
 		acks, resend = nil, nil
-		li, err := tx.Locker(id)
+		li, err := tx.Lockers.Locker(id)
 		if err != nil {
 			return err
 		}
@@ -566,7 +566,7 @@ func (h *Hub) onStatus(id string, payload []byte) error {
 					return err
 				}
 			}
-			if err := tx.PutStoreRec(id, rec); err != nil {
+			if err := tx.Lockers.PutStoreRec(id, rec); err != nil {
 				return err
 			}
 			li.Acked = rec.Acked
@@ -576,14 +576,14 @@ func (h *Hub) onStatus(id string, payload []byte) error {
 			// applied, and with several replicas publishing, a lower one
 			// may be the one lost. The locker skips what it has (stale)
 			// and acknowledges each by its id.
-			resend, err = tx.PrunePending(id, 0)
+			resend, err = tx.Orders.PrunePending(id, 0)
 			if err != nil {
 				return err
 			}
 			// Every replica hears the birth; one sends the changes again.
 			// Should it die first, the leader's sweep sends them later.
 			if len(resend) > 0 {
-				if mine, err := tx.Claim("resend/"+id, h.cfg.Replica, resendClaim); err != nil {
+				if mine, err := tx.Leases.Claim("resend/"+id, h.cfg.Replica, resendClaim); err != nil {
 					return err
 				} else if !mine {
 					resend = nil
@@ -591,7 +591,7 @@ func (h *Hub) onStatus(id string, payload []byte) error {
 			}
 			acks = append(acks, st.Store)
 		}
-		return tx.PutLocker(li)
+		return tx.Lockers.PutLocker(li)
 	})
 	if err != nil {
 		return err
@@ -611,7 +611,7 @@ func (h *Hub) isKnown(id string) bool {
 	ok := false
 	_ = h.store.View(func(tx Tx) error {
 		var err error
-		ok, err = tx.Known(id)
+		ok, err = tx.Lockers.Known(id)
 		return err
 	})
 	return ok
@@ -663,7 +663,7 @@ func checkStoreID(s string) error {
 // storeRec returns the record of a locker's store, made (with the next
 // epoch) if the hub meets it for the first time (fresh).
 func (h *Hub) storeRec(tx Tx, li *LockerInfo, store string, now time.Time) (rec StoreRec, fresh bool, err error) {
-	rec, found, err := tx.StoreRec(li.ID, store)
+	rec, found, err := tx.Lockers.StoreRec(li.ID, store)
 	if err != nil {
 		return rec, false, err
 	}
@@ -721,7 +721,7 @@ func (h *Hub) Alarms(after uint64) ([]Alarm, error) {
 	var out []Alarm
 	err := h.store.View(func(tx Tx) error {
 		var err error
-		out, err = tx.Alarms(after)
+		out, err = tx.Alarms.Alarms(after)
 		return err
 	})
 	return out, err
@@ -774,7 +774,7 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 			ok, asked := known[p.locker]
 			if !asked {
 				var err error
-				if ok, err = tx.Known(p.locker); err != nil {
+				if ok, err = tx.Lockers.Known(p.locker); err != nil {
 					return err
 				}
 				known[p.locker] = ok
@@ -785,7 +785,7 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 			}
 			li := infos[p.locker]
 			if li == nil {
-				l, err := tx.Locker(p.locker)
+				l, err := tx.Lockers.Locker(p.locker)
 				if err != nil {
 					return err
 				}
@@ -808,7 +808,7 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 				farAhead = append(farAhead, p)
 				continue
 			}
-			old, found, err := tx.Event(p.locker, rec.Epoch, p.e.Seq)
+			old, found, err := tx.Events.Event(p.locker, rec.Epoch, p.e.Seq)
 			if err != nil {
 				return err
 			}
@@ -818,7 +818,7 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 				}
 				continue // a redelivery, by id
 			}
-			if err := tx.PutEvent(p.locker, rec.Epoch, p.e); err != nil {
+			if err := tx.Events.PutEvent(p.locker, rec.Epoch, p.e); err != nil {
 				return err
 			}
 			li.Events++
@@ -827,7 +827,7 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 				rec.Acked++ // just stored: no need to ask
 			}
 			for {
-				next, err := tx.HasEvent(p.locker, rec.Epoch, rec.Acked+1)
+				next, err := tx.Events.HasEvent(p.locker, rec.Epoch, rec.Acked+1)
 				if err != nil {
 					return err
 				}
@@ -842,7 +842,7 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 			stored = append(stored, p.e)
 		}
 		for k, rec := range recs {
-			if err := tx.PutStoreRec(k.locker, *rec); err != nil {
+			if err := tx.Lockers.PutStoreRec(k.locker, *rec); err != nil {
 				return err
 			}
 			if li := infos[k.locker]; li.Store == k.store {
@@ -850,7 +850,7 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 			}
 		}
 		for _, li := range infos {
-			if err := tx.PutLocker(*li); err != nil {
+			if err := tx.Lockers.PutLocker(*li); err != nil {
 				return err
 			}
 		}
@@ -913,11 +913,11 @@ func (h *Hub) applyEventToOrders(tx Tx, id string, e protocol.Event) error {
 	case *protocol.OrderRetrieved:
 		orderID, status = d.OrderID, "retrieved"
 	case *protocol.LoadNoSpace:
-		if o, found, err := tx.Order(id, d.OrderID); err != nil {
+		if o, found, err := tx.Orders.Order(id, d.OrderID); err != nil {
 			return err
 		} else if found {
 			o.NoSpace = e.TS.UTC()
-			if err := tx.PutOrder(o); err != nil {
+			if err := tx.Orders.PutOrder(o); err != nil {
 				return err
 			}
 		}
@@ -940,7 +940,7 @@ func (h *Hub) applyEventToOrders(tx Tx, id string, e protocol.Event) error {
 	if orderID == "" {
 		return nil
 	}
-	o, found, err := tx.Order(id, orderID)
+	o, found, err := tx.Orders.Order(id, orderID)
 	if err != nil || !found {
 		return err
 	}
@@ -948,7 +948,7 @@ func (h *Hub) applyEventToOrders(tx Tx, id string, e protocol.Event) error {
 	if compartments != nil {
 		o.Compartments = compartments
 	}
-	return tx.PutOrder(o)
+	return tx.Orders.PutOrder(o)
 }
 
 // sendAckEvt acks a locker's store's events up to its mark.
@@ -956,7 +956,7 @@ func (h *Hub) sendAckEvt(id, store string) {
 	var rec StoreRec
 	if err := h.store.View(func(tx Tx) error {
 		var err error
-		rec, _, err = tx.StoreRec(id, store)
+		rec, _, err = tx.Lockers.StoreRec(id, store)
 		return err
 	}); err != nil || rec.Acked == 0 {
 		return
@@ -971,7 +971,7 @@ func (h *Hub) onAck(id string, payload []byte) error {
 	}
 	h.log.Info("reply from locker", "locker", id, "type", m.Type, "ref", m.Ref, "data", string(m.Data))
 	return h.store.Update(func(tx Tx) error {
-		li, err := tx.Locker(id)
+		li, err := tx.Lockers.Locker(id)
 		if err != nil {
 			return err
 		}
@@ -983,22 +983,22 @@ func (h *Hub) onAck(id string, payload []byte) error {
 				li.OrdersRev = max(li.OrdersRev, a.Rev)
 				// The change acknowledged, by its message's id (not all up
 				// to a.Rev: one below it may still be on its way, or lost).
-				if _, err := tx.DropPending(id, m.Ref); err != nil {
+				if _, err := tx.Orders.DropPending(id, m.Ref); err != nil {
 					return err
 				}
 			}
 		case protocol.TypeAckCmd:
 			var a protocol.AckCmd
 			if json.Unmarshal(m.Data, &a) == nil {
-				if rec, found, _ := tx.Command(m.Ref); found {
+				if rec, found, _ := tx.Commands.Command(m.Ref); found {
 					rec.Status, rec.Detail = a.Status, a.Detail
-					if err := tx.PutCommand(rec); err != nil {
+					if err := tx.Commands.PutCommand(rec); err != nil {
 						return err
 					}
 				}
 			}
 		}
-		return tx.PutLocker(li)
+		return tx.Lockers.PutLocker(li)
 	})
 }
 
@@ -1058,7 +1058,7 @@ func (h *Hub) Lockers() ([]LockerInfo, error) {
 	var out []LockerInfo
 	err := h.store.View(func(tx Tx) error {
 		var err error
-		out, err = tx.Lockers()
+		out, err = tx.Lockers.Lockers()
 		return err
 	})
 	for i := range out {
@@ -1072,7 +1072,7 @@ func (h *Hub) Locker(id string) (LockerInfo, error) {
 	var li LockerInfo
 	err := h.store.View(func(tx Tx) error {
 		var err error
-		li, err = tx.Locker(id)
+		li, err = tx.Lockers.Locker(id)
 		return err
 	})
 	return li, err
@@ -1085,7 +1085,7 @@ func (h *Hub) Events(lockerID string, after Cursor, limit int) ([]StoredEvent, e
 	var out []StoredEvent
 	err := h.store.View(func(tx Tx) error {
 		var err error
-		out, err = tx.Events(lockerID, after, limit)
+		out, err = tx.Events.Events(lockerID, after, limit)
 		return err
 	})
 	return out, err
@@ -1096,7 +1096,7 @@ func (h *Hub) Orders(lockerID string) ([]OrderRec, error) {
 	var out []OrderRec
 	err := h.store.View(func(tx Tx) error {
 		var err error
-		out, err = tx.Orders(lockerID)
+		out, err = tx.Orders.Orders(lockerID)
 		return err
 	})
 	return out, err
@@ -1108,7 +1108,7 @@ func (h *Hub) Command(id string) (CmdRec, error) {
 	err := h.store.View(func(tx Tx) error {
 		var found bool
 		var err error
-		rec, found, err = tx.Command(id)
+		rec, found, err = tx.Commands.Command(id)
 		if err == nil && !found {
 			err = fmt.Errorf("no command %q", id)
 		}
@@ -1122,11 +1122,11 @@ func (h *Hub) Command(id string) (CmdRec, error) {
 func (h *Hub) RecentEvents(lockerID string, n int) ([]StoredEvent, error) {
 	var out []StoredEvent
 	err := h.store.View(func(tx Tx) error {
-		li, err := tx.Locker(lockerID)
+		li, err := tx.Lockers.Locker(lockerID)
 		if err != nil {
 			return err
 		}
-		rec, found, err := tx.StoreRec(lockerID, li.Store)
+		rec, found, err := tx.Lockers.StoreRec(lockerID, li.Store)
 		if err != nil || !found {
 			return err
 		}
@@ -1134,7 +1134,7 @@ func (h *Hub) RecentEvents(lockerID string, n int) ([]StoredEvent, error) {
 		if rec.Acked > uint64(n) {
 			from = rec.Acked - uint64(n)
 		}
-		out, err = tx.Events(lockerID, Cursor{Epoch: rec.Epoch, Seq: from}, n)
+		out, err = tx.Events.Events(lockerID, Cursor{Epoch: rec.Epoch, Seq: from}, n)
 		return err
 	})
 	return out, err

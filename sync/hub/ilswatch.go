@@ -71,7 +71,7 @@ func (h *Hub) watchILS(now time.Time) {
 	if st.Up && (st.NotAccepting(true) != "" || st.NotAccepting(false) != "") {
 		// Which kinds wait (read only while a flag is off).
 		if err := h.store.View(func(tx Tx) error {
-			open, err := tx.OpenCircs(1000)
+			open, err := tx.Circ.OpenCircs(1000)
 			for _, c := range open {
 				if c.State == CircQueued || c.State == CircSending {
 					checkouts = checkouts || c.Kind == CircCheckout
@@ -142,7 +142,7 @@ func (h *Hub) ILSStatus() (ILSStatus, error) {
 	}
 	var n int
 	if err := h.store.View(func(tx Tx) error {
-		open, err := tx.OpenCircs(0)
+		open, err := tx.Circ.OpenCircs(0)
 		for _, c := range open {
 			if c.State == CircQueued || c.State == CircSending {
 				n++

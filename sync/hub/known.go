@@ -24,10 +24,10 @@ func (h *Hub) AddLocker(id, source string) error {
 		return err
 	}
 	return h.store.Update(func(tx Tx) error {
-		if ok, err := tx.Known(id); err != nil || ok {
+		if ok, err := tx.Lockers.Known(id); err != nil || ok {
 			return err
 		}
-		return tx.PutKnown(KnownLocker{ID: id, Added: time.Now().UTC(), Source: source})
+		return tx.Lockers.PutKnown(KnownLocker{ID: id, Added: time.Now().UTC(), Source: source})
 	})
 }
 
@@ -36,7 +36,7 @@ func (h *Hub) KnownLockers() ([]KnownLocker, error) {
 	var out []KnownLocker
 	err := h.store.View(func(tx Tx) error {
 		var err error
-		out, err = tx.KnownLockers()
+		out, err = tx.Lockers.KnownLockers()
 		return err
 	})
 	return out, err
@@ -50,7 +50,7 @@ func (h *Hub) requireKnown(id string) error {
 	ok := false
 	if err := h.store.View(func(tx Tx) error {
 		var err error
-		if ok, err = tx.Known(id); err != nil || !ok {
+		if ok, err = tx.Lockers.Known(id); err != nil || !ok {
 			return err
 		}
 		return revokedError(tx, id)

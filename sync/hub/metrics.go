@@ -48,7 +48,7 @@ func newHubMetrics(h *Hub) *hubMetrics {
 		var open []CircRec
 		_ = h.store.View(func(tx Tx) error {
 			var err error
-			open, err = tx.OpenCircs(0)
+			open, err = tx.Circ.OpenCircs(0)
 			return err
 		})
 		now := time.Now()

@@ -105,7 +105,7 @@ func (h *Hub) pendOrders(tx Tx, out *[]PendingMsg, lockerID string, rev uint64, 
 	}
 	p := PendingMsg{ID: id, Topic: h.topics(lockerID).DownOrders(), Payload: env, At: time.Now().UTC()}
 	*out = append(*out, p)
-	return tx.PutPending(lockerID, rev, part, p)
+	return tx.Orders.PutPending(lockerID, rev, part, p)
 }
 
 // update runs fn in a transaction and publishes the order changes it
@@ -185,7 +185,7 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 	}
 	var rec OrderRec
 	err = h.update(func(tx Tx, out *[]PendingMsg) error {
-		if _, exists, err := tx.Order(req.Locker, req.ID); err != nil || exists {
+		if _, exists, err := tx.Orders.Order(req.Locker, req.ID); err != nil || exists {
 			if err == nil {
 				err = fmt.Errorf("order %s exists", req.ID)
 			}
@@ -194,7 +194,7 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 		if req.SameCodeAs != "" {
 			// Only the same reader's live order here: a code shared by
 			// two readers would open one's books for the other.
-			other, found, err := tx.Order(req.Locker, req.SameCodeAs)
+			other, found, err := tx.Orders.Order(req.Locker, req.SameCodeAs)
 			switch {
 			case err != nil:
 				return err
@@ -207,7 +207,7 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 			}
 			codeHash, code = other.CodeHash, ""
 		}
-		rev, err := tx.NextRev(req.Locker)
+		rev, err := tx.Orders.NextRev(req.Locker)
 		if err != nil {
 			return err
 		}
@@ -215,14 +215,14 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 			Compartment: req.Compartment, Items: req.Items, Accessible: req.Accessible, CodeHash: codeHash,
 			PatronHash: patronHash, Delivery: req.Delivery,
 			ExpiresAt: time.Now().Add(ttl).UTC().Truncate(time.Second)}, Locker: req.Locker, Status: "assigned", Patron: req.Patron}
-		if err := tx.PutOrder(rec); err != nil {
+		if err := tx.Orders.PutOrder(rec); err != nil {
 			return err
 		}
 		if checkQueued {
 			// The ILS could not be asked: it is asked later, and a refusal
 			// is a staff exception.
 			now := time.Now().UTC()
-			if _, err := tx.AddCirc(CircRec{Locker: req.Locker, Order: req.ID, Kind: CircPatron, Patron: req.Patron,
+			if _, err := tx.Circ.AddCirc(CircRec{Locker: req.Locker, Order: req.ID, Kind: CircPatron, Patron: req.Patron,
 				EventAt: now, Queued: now, State: CircQueued}); err != nil {
 				return err
 			}
@@ -240,21 +240,21 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 func (h *Hub) CancelOrder(lockerID, orderID string) (uint64, error) {
 	var rev uint64
 	err := h.update(func(tx Tx, out *[]PendingMsg) error {
-		o, found, err := tx.Order(lockerID, orderID)
+		o, found, err := tx.Orders.Order(lockerID, orderID)
 		if err != nil {
 			return err
 		}
 		if !found {
 			return fmt.Errorf("no order %s at %s", orderID, lockerID)
 		}
-		if rev, err = tx.NextRev(lockerID); err != nil {
+		if rev, err = tx.Orders.NextRev(lockerID); err != nil {
 			return err
 		}
 		o.Rev = rev
 		if o.Status == "assigned" || o.Status == "ready" {
 			o.Status = "cancelled"
 		}
-		if err := tx.PutOrder(o); err != nil {
+		if err := tx.Orders.PutOrder(o); err != nil {
 			return err
 		}
 		return h.pendOrders(tx, out, lockerID, rev, 0, protocol.TypeOrdersCancel, protocol.OrdersCancel{OrderIDs: []string{orderID}, Rev: rev})
@@ -276,7 +276,7 @@ func (h *Hub) Snapshot(lockerID string, partSize int) (string, int, error) {
 	// The orders are read in the transaction that takes the snapshot's
 	// rev: an order added meanwhile is either in it or has a later rev.
 	err := h.update(func(tx Tx, out *[]PendingMsg) error {
-		orders, err := tx.Orders(lockerID)
+		orders, err := tx.Orders.Orders(lockerID)
 		if err != nil {
 			return err
 		}
@@ -289,7 +289,7 @@ func (h *Hub) Snapshot(lockerID string, partSize int) (string, int, error) {
 			}
 		}
 		parts = max(1, (len(live)+partSize-1)/partSize)
-		rev, err := tx.NextRev(lockerID)
+		rev, err := tx.Orders.NextRev(lockerID)
 		if err != nil {
 			return err
 		}
@@ -370,7 +370,7 @@ func (h *Hub) command(lockerID, typ string, data any) (string, error) {
 		return "", err
 	}
 	if err := h.store.Update(func(tx Tx) error {
-		return tx.PutCommand(CmdRec{ID: id, Locker: lockerID, Type: typ, Sent: time.Now().UTC()})
+		return tx.Commands.PutCommand(CmdRec{ID: id, Locker: lockerID, Type: typ, Sent: time.Now().UTC()})
 	}); err != nil {
 		return "", err
 	}

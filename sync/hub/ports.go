@@ -20,26 +20,45 @@ type Store interface {
 	Close() error
 }
 
-// Tx is one transaction of a Store. A record that is not there is no
-// error: found is false (or a zero record comes back, where it says so).
-type Tx interface {
+// Tx is one transaction of a Store, as each capability sees it: a small
+// interface per capability, each implemented by every store. Work that
+// changes records of several capabilities (an event stored, its alarm
+// raised and its webhook queued) does it through one Tx, in one
+// transaction. A record that is not there is no error: found is false (or
+// a zero record comes back, where it says so).
+type Tx struct {
+	Lockers  LockerTx
+	Events   EventTx
+	Orders   OrderTx
+	Commands CommandTx
+	Alarms   AlarmTx
+	Circ     CircTx
+	Auth     AuthTx
+	Webhooks WebhookTx
+	Docs     DocTx
+	Leases   LeaseTx
+}
+
+// LockerTx: the lockers the hub has heard from and serves, and each locker's stores.
+type LockerTx interface {
 	// Lockers the hub has heard from. Locker returns LockerInfo{ID: id}
 	// for one it has not.
 	Locker(id string) (LockerInfo, error)
 	PutLocker(li LockerInfo) error
 	Lockers() ([]LockerInfo, error)
-
 	// The lockers the hub serves.
 	Known(id string) (bool, error)
 	PutKnown(k KnownLocker) error
 	KnownLockers() ([]KnownLocker, error)
-
 	// The stores of a locker, by the store's identity.
 	StoreRec(lockerID, store string) (rec StoreRec, found bool, err error)
 	PutStoreRec(lockerID string, rec StoreRec) error
 	// StoreRecs lists a locker's stores, by epoch.
 	StoreRecs(lockerID string) ([]StoreRec, error)
+}
 
+// EventTx: the events lockers sent, per locker and store.
+type EventTx interface {
 	// Events, kept per locker under the epoch of their store and their
 	// seq: one key per event id.
 	HasEvent(lockerID string, epoch uint32, seq uint64) (bool, error)
@@ -48,7 +67,10 @@ type Tx interface {
 	// Events returns a locker's events after the cursor: store by store
 	// (epoch order), each in seq order; at most limit (0: all).
 	Events(lockerID string, after Cursor, limit int) ([]StoredEvent, error)
+}
 
+// OrderTx: orders, their revs, and the order changes not yet acknowledged.
+type OrderTx interface {
 	// Orders, per locker, and the last order rev issued to each locker.
 	Order(lockerID, orderID string) (o OrderRec, found bool, err error)
 	PutOrder(o OrderRec) error
@@ -59,7 +81,6 @@ type Tx interface {
 	// sets it (moving a store's data into another).
 	LastRev(lockerID string) (uint64, error)
 	SetLastRev(lockerID string, rev uint64) error
-
 	// Order changes sent and not yet acknowledged: kept until the locker
 	// reports a rev at least theirs.
 	PutPending(lockerID string, rev uint64, part int, p PendingMsg) error
@@ -69,13 +90,19 @@ type Tx interface {
 	// DropPending drops the pending change whose message id is msgID (the
 	// locker acknowledged it); found is false when there is none.
 	DropPending(lockerID, msgID string) (found bool, err error)
+}
 
+// CommandTx: the commands sent to lockers.
+type CommandTx interface {
 	// Commands sent.
 	Command(id string) (rec CmdRec, found bool, err error)
 	PutCommand(rec CmdRec) error
 	// Commands lists the commands sent, by id.
 	Commands() ([]CmdRec, error)
+}
 
+// AlarmTx: alarms.
+type AlarmTx interface {
 	// AddAlarm stores a, numbered (its Seq set); Alarms lists those after
 	// seq after. PutAlarm writes a numbered one's new state. OpenAlarm
 	// finds the latest unresolved alarm with key (Alarm.Key);
@@ -85,7 +112,10 @@ type Tx interface {
 	PutAlarm(a Alarm) error
 	OpenAlarm(key string) (a Alarm, found bool, err error)
 	OpenAlarms() ([]Alarm, error)
+}
 
+// CircTx: the circulation bridge's queue (SIP2).
+type CircTx interface {
 	// Circulation transactions (the SIP2 bridge's queue). AddCirc numbers
 	// c (its ID, from 1, in the order added); PutCirc writes a numbered
 	// one's new state. Circs lists them after id after, by id (at most
@@ -95,17 +125,26 @@ type Tx interface {
 	Circ(id uint64) (c CircRec, found bool, err error)
 	Circs(after uint64, limit int) ([]CircRec, error)
 	OpenCircs(limit int) ([]CircRec, error)
+}
 
+// AuthTx: API tokens, the audit log and console users.
+type AuthTx interface {
 	// API tokens, by id.
 	PutToken(t Token) error
 	Token(id string) (t Token, found bool, err error)
 	Tokens() ([]Token, error)
-
 	// The audit log: AddAudit numbers a (from 1); Audit lists those after
 	// seq after (at most limit; 0: all).
 	AddAudit(a AuditRec) (AuditRec, error)
 	Audit(after uint64, limit int) ([]AuditRec, error)
+	// Console users, by name.
+	PutUser(u User) error
+	User(name string) (u User, found bool, err error)
+	Users() ([]User, error)
+}
 
+// WebhookTx: webhook subscriptions and their delivery queue.
+type WebhookTx interface {
 	// Webhook subscriptions, by id (removed ones kept, marked).
 	PutWebhook(w Webhook) error
 	Webhooks() ([]Webhook, error)
@@ -117,19 +156,20 @@ type Tx interface {
 	Delivery(id uint64) (d Delivery, found bool, err error)
 	PendingDeliveries(limit int) ([]Delivery, error)
 	Deliveries(after uint64, limit int) ([]Delivery, error)
+}
 
-	// Console users, by name.
-	PutUser(u User) error
-	User(name string) (u User, found bool, err error)
-	Users() ([]User, error)
-
+// DocTx: the fleet's records as JSON documents (provisioning, credentials, configurations, releases, rollouts).
+type DocTx interface {
 	// The fleet's records (provisioning tokens, lockers' broker
 	// credentials, configurations, releases, rollouts): JSON documents
 	// by kind (DocKinds) and id. Docs lists a kind's, by id.
 	PutDoc(kind, id string, doc any) error
 	Doc(kind, id string, into any) (found bool, err error)
 	Docs(kind string) ([]json.RawMessage, error)
+}
 
+// LeaseTx: leases: work done once among replicas.
+type LeaseTx interface {
 	// Claim takes or renews the lease name for holder, for ttl from now
 	// (the store's clock): it is held when free, expired, or already
 	// holder's. Work that must run once among replicas runs under one.

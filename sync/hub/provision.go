@@ -165,13 +165,13 @@ func (h *Hub) CreateProvisionToken(req NewProvisionToken, by string) (ProvisionT
 	rec := ProvisionToken{ID: id, Locker: req.Locker, Hash: hashSecret(secret), Created: now, Expires: now.Add(ttl),
 		By: by, Config: req.Config}
 	err = h.store.Update(func(tx Tx) error {
-		if err := tx.PutDoc(DocProvision, id, rec); err != nil {
+		if err := tx.Docs.PutDoc(DocProvision, id, rec); err != nil {
 			return err
 		}
-		if ok, err := tx.Known(req.Locker); err != nil || ok {
+		if ok, err := tx.Lockers.Known(req.Locker); err != nil || ok {
 			return err
 		}
-		return tx.PutKnown(KnownLocker{ID: req.Locker, Added: now, Source: "provision"})
+		return tx.Lockers.PutKnown(KnownLocker{ID: req.Locker, Added: now, Source: "provision"})
 	})
 	if err != nil {
 		return ProvisionTokenCreated{}, err
@@ -278,7 +278,7 @@ func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (Provi
 	var refusal *ProvisionError
 	err = h.store.Update(func(tx Tx) error {
 		refusal = nil
-		found, err := tx.Doc(DocProvision, id, &rec)
+		found, err := tx.Docs.Doc(DocProvision, id, &rec)
 		switch {
 		case err != nil:
 			return err
@@ -295,13 +295,13 @@ func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (Provi
 			return nil
 		}
 		rec.UsedAt, rec.UsedFrom = now.UTC(), from
-		if err := tx.PutDoc(DocProvision, id, rec); err != nil {
+		if err := tx.Docs.PutDoc(DocProvision, id, rec); err != nil {
 			return err
 		}
 		// The certificate of a cabinet provisioned before is revoked: its
 		// old card's identity goes with it.
 		var prev Credential
-		if found, err := tx.Doc(DocCredential, rec.Locker, &prev); err != nil {
+		if found, err := tx.Docs.Doc(DocCredential, rec.Locker, &prev); err != nil {
 			return err
 		} else if found && prev.Revoked.IsZero() {
 			if err := revokeCert(tx, prev, "provisioning", "provisioned again", now); err != nil {
@@ -315,7 +315,7 @@ func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (Provi
 				return err
 			}
 		}
-		if err := tx.PutDoc(DocCredential, rec.Locker, cred); err != nil {
+		if err := tx.Docs.PutDoc(DocCredential, rec.Locker, cred); err != nil {
 			return err
 		}
 		return h.clear(tx, rec.Locker, AlarmCertExpiring, "", "provisioned again")
@@ -396,7 +396,7 @@ func (h *Hub) BrokerPasswordOK(identity string, password []byte) bool {
 	found := false
 	if err := h.store.View(func(tx Tx) error {
 		var err error
-		found, err = tx.Doc(DocCredential, identity, &c)
+		found, err = tx.Docs.Doc(DocCredential, identity, &c)
 		return err
 	}); err != nil || !found {
 		return false

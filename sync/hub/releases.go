@@ -163,7 +163,7 @@ func (h *Hub) addArtifact(version, arch string, r io.Reader, by string, sign fun
 	}
 	err = h.store.Update(func(tx Tx) error {
 		var rel Release
-		found, err := tx.Doc(DocRelease, version, &rel)
+		found, err := tx.Docs.Doc(DocRelease, version, &rel)
 		if err != nil {
 			return err
 		}
@@ -172,7 +172,7 @@ func (h *Hub) addArtifact(version, arch string, r io.Reader, by string, sign fun
 		}
 		rel.Rollback = m.Rollback
 		rel.Artifacts[arch] = json.RawMessage(signed)
-		return tx.PutDoc(DocRelease, version, rel)
+		return tx.Docs.PutDoc(DocRelease, version, rel)
 	})
 	h.log.Info("release artifact added", "version", version, "arch", arch, "bytes", n, "sha256", m.SHA256, "release_key", h.cfg.ReleaseKey != nil)
 	return m, err
@@ -217,7 +217,7 @@ func (h *Hub) StartRollout(req NewRollout, by string) (Rollout, error) {
 	found := false
 	if err := h.store.View(func(tx Tx) error {
 		var err error
-		found, err = tx.Doc(DocRelease, req.Version, &rel)
+		found, err = tx.Docs.Doc(DocRelease, req.Version, &rel)
 		return err
 	}); err != nil {
 		return Rollout{}, err
@@ -272,7 +272,7 @@ func (h *Hub) StartRollout(req NewRollout, by string) (Rollout, error) {
 	if done < len(lockers) {
 		ro.Stages = append(ro.Stages, lockers[done:])
 	}
-	if err := h.store.Update(func(tx Tx) error { return tx.PutDoc(DocRollout, ro.ID, ro) }); err != nil {
+	if err := h.store.Update(func(tx Tx) error { return tx.Docs.PutDoc(DocRollout, ro.ID, ro) }); err != nil {
 		return Rollout{}, err
 	}
 	return h.sendStage(ro, rel)
@@ -290,7 +290,7 @@ func (h *Hub) sendStage(ro Rollout, rel Release) (Rollout, error) {
 		}
 		ro.Results[id] = "sent"
 	}
-	err := h.store.Update(func(tx Tx) error { return tx.PutDoc(DocRollout, ro.ID, ro) })
+	err := h.store.Update(func(tx Tx) error { return tx.Docs.PutDoc(DocRollout, ro.ID, ro) })
 	h.log.Info("rollout stage sent", "version", ro.Version, "stage", ro.Stage+1, "of", len(ro.Stages), "lockers", ro.Stages[ro.Stage])
 	return ro, err
 }
@@ -344,7 +344,7 @@ func (h *Hub) WorkRollouts() {
 		default:
 			ro.Stage++
 			var rel Release
-			if err := h.store.View(func(tx Tx) error { _, err := tx.Doc(DocRelease, ro.Version, &rel); return err }); err != nil {
+			if err := h.store.View(func(tx Tx) error { _, err := tx.Docs.Doc(DocRelease, ro.Version, &rel); return err }); err != nil {
 				h.log.Warn("rollout", "err", err)
 				continue
 			}
@@ -353,7 +353,7 @@ func (h *Hub) WorkRollouts() {
 			}
 			continue
 		}
-		if err := h.store.Update(func(tx Tx) error { return tx.PutDoc(DocRollout, ro.ID, ro) }); err != nil {
+		if err := h.store.Update(func(tx Tx) error { return tx.Docs.PutDoc(DocRollout, ro.ID, ro) }); err != nil {
 			h.log.Warn("rollout", "err", err)
 		}
 	}
@@ -375,7 +375,7 @@ func (h *Hub) updateFromEvent(tx Tx, lockerID string, e protocol.Event, data any
 		return nil
 	}
 	var ro Rollout
-	found, err := tx.Doc(DocRollout, version, &ro)
+	found, err := tx.Docs.Doc(DocRollout, version, &ro)
 	if err != nil || !found || ro.Results[lockerID] == "" {
 		return err
 	}
@@ -386,7 +386,7 @@ func (h *Hub) updateFromEvent(tx Tx, lockerID string, e protocol.Event, data any
 		}
 		ro.Reasons[lockerID] = reason
 	}
-	return tx.PutDoc(DocRollout, ro.ID, ro)
+	return tx.Docs.PutDoc(DocRollout, ro.ID, ro)
 }
 
 // AlarmUpdateFailed: a locker's software update failed (it runs its

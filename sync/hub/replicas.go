@@ -29,7 +29,7 @@ func (h *Hub) lead() bool {
 	var held bool
 	err := h.store.Update(func(tx Tx) error {
 		var err error
-		held, err = tx.Claim(leaderLease, h.cfg.Replica, h.cfg.LeaseTTL)
+		held, err = tx.Leases.Claim(leaderLease, h.cfg.Replica, h.cfg.LeaseTTL)
 		return err
 	})
 	if err != nil {
@@ -52,7 +52,7 @@ func (h *Hub) release() {
 	if !h.leader.Load() {
 		return
 	}
-	if err := h.store.Update(func(tx Tx) error { return tx.Release(leaderLease, h.cfg.Replica) }); err != nil {
+	if err := h.store.Update(func(tx Tx) error { return tx.Leases.Release(leaderLease, h.cfg.Replica) }); err != nil {
 		h.log.Warn("leader lease release", "err", err)
 	}
 }
@@ -63,7 +63,7 @@ func (h *Hub) resendStale() {
 	var lockers []LockerInfo
 	if err := h.store.View(func(tx Tx) error {
 		var err error
-		lockers, err = tx.Lockers()
+		lockers, err = tx.Lockers.Lockers()
 		return err
 	}); err != nil {
 		h.log.Warn("resend sweep", "err", err)
@@ -77,7 +77,7 @@ func (h *Hub) resendStale() {
 		var due []PendingMsg
 		err := h.store.Update(func(tx Tx) error {
 			due = nil
-			rest, err := tx.PrunePending(li.ID, 0) // all, none dropped
+			rest, err := tx.Orders.PrunePending(li.ID, 0) // all, none dropped
 			if err != nil {
 				return err
 			}
@@ -86,7 +86,7 @@ func (h *Hub) resendStale() {
 					continue
 				}
 				p.At = now
-				if err := tx.PutPending(li.ID, p.Rev, p.Part, p); err != nil {
+				if err := tx.Orders.PutPending(li.ID, p.Rev, p.Part, p); err != nil {
 					return err
 				}
 				due = append(due, p)

@@ -48,7 +48,7 @@ func (h *Hub) RevokeLocker(id, by, reason string, now time.Time) (Credential, er
 	}
 	var c Credential
 	err := h.store.Update(func(tx Tx) error {
-		found, err := tx.Doc(DocCredential, id, &c)
+		found, err := tx.Docs.Doc(DocCredential, id, &c)
 		if err != nil {
 			return err
 		}
@@ -59,7 +59,7 @@ func (h *Hub) RevokeLocker(id, by, reason string, now time.Time) (Credential, er
 			return fmt.Errorf("locker %q's credentials were revoked at %s", id, c.Revoked.Format(time.RFC3339))
 		}
 		c.Revoked, c.RevokedBy, c.RevokeReason = now.UTC(), by, reason
-		if err := tx.PutDoc(DocCredential, id, c); err != nil {
+		if err := tx.Docs.PutDoc(DocCredential, id, c); err != nil {
 			return err
 		}
 		return revokeCert(tx, c, by, reason, now)
@@ -92,13 +92,13 @@ func revokeCert(tx Tx, c Credential, by, reason string, now time.Time) error {
 	if c.CertSerial == "" {
 		return nil
 	}
-	return tx.PutDoc(DocRevoked, c.CertSerial, RevokedCert{Serial: c.CertSerial, Locker: c.ID, At: now.UTC(), By: by, Reason: reason, Expires: c.CertExpires})
+	return tx.Docs.PutDoc(DocRevoked, c.CertSerial, RevokedCert{Serial: c.CertSerial, Locker: c.ID, At: now.UTC(), By: by, Reason: reason, Expires: c.CertExpires})
 }
 
 // revokedError is why locker id gets nothing more from the hub, or nil.
 func revokedError(tx Tx, id string) error {
 	var c Credential
-	if found, err := tx.Doc(DocCredential, id, &c); err != nil || !found || c.Revoked.IsZero() {
+	if found, err := tx.Docs.Doc(DocCredential, id, &c); err != nil || !found || c.Revoked.IsZero() {
 		return err
 	}
 	return fmt.Errorf("locker %q: its credentials were revoked at %s (%s): provision it again to serve it", id, c.Revoked.Format(time.RFC3339), c.RevokeReason)

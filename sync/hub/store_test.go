@@ -29,7 +29,7 @@ func TestAdoptLockersOnUpgrade(t *testing.T) {
 	}
 	defer s.Close()
 	s.View(func(tx Tx) error {
-		if ok, _ := tx.Known("old-1"); !ok {
+		if ok, _ := tx.Lockers.Known("old-1"); !ok {
 			t.Fatal("a locker of the old store is not served after the upgrade")
 		}
 		return nil

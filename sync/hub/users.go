@@ -94,7 +94,7 @@ func (h *Hub) AddUser(name, role, password string) (User, error) {
 		return User{}, errors.New("a password of 10 to 256 characters")
 	}
 	u := User{Name: name, Role: role, Hash: hashPassword(password), Created: time.Now().UTC()}
-	err := h.store.Update(func(tx Tx) error { return tx.PutUser(u) })
+	err := h.store.Update(func(tx Tx) error { return tx.Auth.PutUser(u) })
 	u.Hash = ""
 	return u, err
 }
@@ -103,7 +103,7 @@ func (h *Hub) AddUser(name, role, password string) (User, error) {
 // (every console request checks the user).
 func (h *Hub) DisableUser(name string) error {
 	return h.store.Update(func(tx Tx) error {
-		u, found, err := tx.User(name)
+		u, found, err := tx.Auth.User(name)
 		if err != nil {
 			return err
 		}
@@ -111,7 +111,7 @@ func (h *Hub) DisableUser(name string) error {
 			return fmt.Errorf("no user %q", name)
 		}
 		u.Disabled = time.Now().UTC()
-		return tx.PutUser(u)
+		return tx.Auth.PutUser(u)
 	})
 }
 
@@ -120,7 +120,7 @@ func (h *Hub) Users() ([]User, error) {
 	var out []User
 	err := h.store.View(func(tx Tx) error {
 		var err error
-		out, err = tx.Users()
+		out, err = tx.Auth.Users()
 		return err
 	})
 	for i := range out {
@@ -144,7 +144,7 @@ func (h *Hub) SignIn(name, password string) (User, error) {
 	var found bool
 	if err := h.store.View(func(tx Tx) error {
 		var err error
-		u, found, err = tx.User(name)
+		u, found, err = tx.Auth.User(name)
 		return err
 	}); err != nil {
 		return User{}, err
@@ -169,7 +169,7 @@ func (h *Hub) ActiveUser(name string) (User, bool) {
 	var found bool
 	_ = h.store.View(func(tx Tx) error {
 		var err error
-		u, found, err = tx.User(name)
+		u, found, err = tx.Auth.User(name)
 		return err
 	})
 	u.Hash = ""

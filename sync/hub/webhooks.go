@@ -141,7 +141,7 @@ func (h *Hub) AddWebhook(n NewWebhook) (Webhook, error) {
 	rand.Read(raw)
 	w := Webhook{ID: "wh-" + strings.ToLower(base32.StdEncoding.EncodeToString(raw)), URL: n.URL, Events: slices.Clone(n.Events),
 		Secret: n.Secret, Source: "api", Created: time.Now().UTC()}
-	err := h.store.Update(func(tx Tx) error { return tx.PutWebhook(w) })
+	err := h.store.Update(func(tx Tx) error { return tx.Webhooks.PutWebhook(w) })
 	return w.public(), err
 }
 
@@ -160,7 +160,7 @@ func (h *Hub) syncConfigWebhooks(conf []NewWebhook) error {
 		}
 	}
 	return h.store.Update(func(tx Tx) error {
-		have, err := tx.Webhooks()
+		have, err := tx.Webhooks.Webhooks()
 		if err != nil {
 			return err
 		}
@@ -185,7 +185,7 @@ func (h *Hub) syncConfigWebhooks(conf []NewWebhook) error {
 					w.Created = o.Created
 				}
 			}
-			if err := tx.PutWebhook(w); err != nil {
+			if err := tx.Webhooks.PutWebhook(w); err != nil {
 				return err
 			}
 		}
@@ -197,7 +197,7 @@ func (h *Hub) syncConfigWebhooks(conf []NewWebhook) error {
 // and nothing more is sent to it.
 func (h *Hub) RemoveWebhook(id string) error {
 	return h.store.Update(func(tx Tx) error {
-		all, err := tx.Webhooks()
+		all, err := tx.Webhooks.Webhooks()
 		if err != nil {
 			return err
 		}
@@ -212,17 +212,17 @@ func (h *Hub) RemoveWebhook(id string) error {
 
 func (h *Hub) removeWebhook(tx Tx, w Webhook) error {
 	w.Removed = time.Now().UTC()
-	if err := tx.PutWebhook(w); err != nil {
+	if err := tx.Webhooks.PutWebhook(w); err != nil {
 		return err
 	}
-	pending, err := tx.PendingDeliveries(0)
+	pending, err := tx.Webhooks.PendingDeliveries(0)
 	if err != nil {
 		return err
 	}
 	for _, d := range pending {
 		if d.Webhook == w.ID {
 			d.State, d.Done = DeliveryCancelled, time.Now().UTC()
-			if err := tx.PutDelivery(d); err != nil {
+			if err := tx.Webhooks.PutDelivery(d); err != nil {
 				return err
 			}
 		}
@@ -235,7 +235,7 @@ func (h *Hub) Webhooks() ([]Webhook, error) {
 	var out []Webhook
 	err := h.store.View(func(tx Tx) error {
 		var err error
-		out, err = tx.Webhooks()
+		out, err = tx.Webhooks.Webhooks()
 		return err
 	})
 	for i := range out {
@@ -247,7 +247,7 @@ func (h *Hub) Webhooks() ([]Webhook, error) {
 // queueHook queues a delivery of typ for every subscription that takes it,
 // in tx.
 func (h *Hub) queueHook(tx Tx, typ, eventID, order string, payload any) error {
-	hooks, err := tx.Webhooks()
+	hooks, err := tx.Webhooks.Webhooks()
 	if err != nil || len(hooks) == 0 {
 		return err
 	}
@@ -263,7 +263,7 @@ func (h *Hub) queueHook(tx Tx, typ, eventID, order string, payload any) error {
 		if !w.Removed.IsZero() || !slices.Contains(w.Events, typ) {
 			continue
 		}
-		if _, err := tx.AddDelivery(Delivery{Webhook: w.ID, EventID: eventID, Type: typ, Order: order, Payload: body,
+		if _, err := tx.Webhooks.AddDelivery(Delivery{Webhook: w.ID, EventID: eventID, Type: typ, Order: order, Payload: body,
 			Created: now, Deadline: now.Add(h.cfg.WebhookDeadline), NextAt: now, State: DeliveryPending}); err != nil {
 			return err
 		}
@@ -289,7 +289,7 @@ func (h *Hub) hookFromEvent(tx Tx, lockerID string, e protocol.Event, data any) 
 	}
 	payload := map[string]any{"event": e}
 	if order != "" {
-		if o, found, err := tx.Order(lockerID, order); err != nil {
+		if o, found, err := tx.Orders.Order(lockerID, order); err != nil {
 			return err
 		} else if found {
 			o.CodeHash, o.PatronHash = "", ""
@@ -307,10 +307,10 @@ func (h *Hub) WorkWebhooks(ctx context.Context, now time.Time) {
 	var hooks map[string]Webhook
 	err := h.store.View(func(tx Tx) error {
 		var err error
-		if pending, err = tx.PendingDeliveries(1000); err != nil || len(pending) == 0 {
+		if pending, err = tx.Webhooks.PendingDeliveries(1000); err != nil || len(pending) == 0 {
 			return err
 		}
-		all, err := tx.Webhooks()
+		all, err := tx.Webhooks.Webhooks()
 		hooks = map[string]Webhook{}
 		for _, w := range all {
 			hooks[w.ID] = w
@@ -323,7 +323,7 @@ func (h *Hub) WorkWebhooks(ctx context.Context, now time.Time) {
 	held := false
 	if err := h.store.Update(func(tx Tx) error {
 		var err error
-		held, err = tx.Claim(webhookLease, h.cfg.Replica, h.cfg.LeaseTTL+2*h.cfg.WebhookTimeout)
+		held, err = tx.Leases.Claim(webhookLease, h.cfg.Replica, h.cfg.LeaseTTL+2*h.cfg.WebhookTimeout)
 		return err
 	}); err != nil || !held {
 		return
@@ -376,11 +376,11 @@ func (h *Hub) deliver(ctx context.Context, w Webhook, d Delivery, now time.Time)
 		}
 	}
 	if err := h.store.Update(func(tx Tx) error {
-		cur, found, err := tx.Delivery(d.ID)
+		cur, found, err := tx.Webhooks.Delivery(d.ID)
 		if err != nil || !found || cur.State != DeliveryPending {
 			return err // cancelled meanwhile: left so
 		}
-		return tx.PutDelivery(d)
+		return tx.Webhooks.PutDelivery(d)
 	}); err != nil {
 		h.log.Warn("webhook delivery not recorded", "id", d.ID, "err", err)
 		return false
@@ -420,7 +420,7 @@ func (h *Hub) webhookLoop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			_ = h.store.Update(func(tx Tx) error { return tx.Release(webhookLease, h.cfg.Replica) })
+			_ = h.store.Update(func(tx Tx) error { return tx.Leases.Release(webhookLease, h.cfg.Replica) })
 			return
 		case <-tick.C:
 		}
@@ -433,7 +433,7 @@ func (h *Hub) FailedDeliveries() ([]Delivery, error) {
 	out := []Delivery{}
 	err := h.store.View(func(tx Tx) error {
 		for after := uint64(0); ; {
-			page, err := tx.Deliveries(after, 1000)
+			page, err := tx.Webhooks.Deliveries(after, 1000)
 			if err != nil {
 				return err
 			}
@@ -457,7 +457,7 @@ func (h *Hub) Redeliver(id uint64) (Delivery, error) {
 	err := h.store.Update(func(tx Tx) error {
 		var found bool
 		var err error
-		d, found, err = tx.Delivery(id)
+		d, found, err = tx.Webhooks.Delivery(id)
 		if err != nil {
 			return err
 		}
@@ -466,7 +466,7 @@ func (h *Hub) Redeliver(id uint64) (Delivery, error) {
 		}
 		now := time.Now().UTC()
 		d.State, d.Attempts, d.NextAt, d.Deadline, d.Done, d.Error = DeliveryPending, 0, now, now.Add(h.cfg.WebhookDeadline), time.Time{}, ""
-		return tx.PutDelivery(d)
+		return tx.Webhooks.PutDelivery(d)
 	})
 	return d, err
 }

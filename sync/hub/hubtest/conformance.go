@@ -123,13 +123,13 @@ func eventsOnce(t *testing.T, open func() hub.Store) {
 	s := open()
 	for range 2 {
 		if err := s.Update(func(tx hub.Tx) error {
-			return tx.PutEvent("L1", 1, protocol.Event{ID: "L1-s-1", Seq: 1, Locker: "L1", Type: "door.closed"})
+			return tx.Events.PutEvent("L1", 1, protocol.Event{ID: "L1-s-1", Seq: 1, Locker: "L1", Type: "door.closed"})
 		}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	s.View(func(tx hub.Tx) error {
-		evs, err := tx.Events("L1", hub.Cursor{}, 0)
+		evs, err := tx.Events.Events("L1", hub.Cursor{}, 0)
 		if err != nil || len(evs) != 1 {
 			t.Fatalf("one event written twice under one key: %d rows (%v)", len(evs), err)
 		}
@@ -144,7 +144,7 @@ func leases(t *testing.T, open func() hub.Store) {
 		var held bool
 		if err := s.Update(func(tx hub.Tx) error {
 			var err error
-			held, err = tx.Claim(name, holder, ttl)
+			held, err = tx.Leases.Claim(name, holder, ttl)
 			return err
 		}); err != nil {
 			t.Fatal(err)
@@ -165,13 +165,13 @@ func leases(t *testing.T, open func() hub.Store) {
 			t.Fatalf("claim %s by %s: %v, want %v", step.name, step.holder, got, step.want)
 		}
 	}
-	if err := s.Update(func(tx hub.Tx) error { return tx.Release("leader", "b") }); err != nil {
+	if err := s.Update(func(tx hub.Tx) error { return tx.Leases.Release("leader", "b") }); err != nil {
 		t.Fatal(err)
 	}
 	if claim("leader", "b", time.Minute) {
 		t.Fatal("b released a lease a holds, and took it")
 	}
-	if err := s.Update(func(tx hub.Tx) error { return tx.Release("leader", "a") }); err != nil {
+	if err := s.Update(func(tx hub.Tx) error { return tx.Leases.Release("leader", "a") }); err != nil {
 		t.Fatal(err)
 	}
 	if !claim("leader", "b", time.Millisecond) {
@@ -331,7 +331,7 @@ func replicaRevs(t *testing.T, open func() hub.Store) {
 	var rest []hub.PendingMsg
 	if err := open().Update(func(tx hub.Tx) error {
 		var err error
-		rest, err = tx.PrunePending("L1", 10)
+		rest, err = tx.Orders.PrunePending("L1", 10)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -380,43 +380,43 @@ func records(t *testing.T, s hub.Store) {
 	}
 	now := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
 	update("lockers", func(tx hub.Tx) error {
-		li, err := tx.Locker("L1")
+		li, err := tx.Lockers.Locker("L1")
 		if err != nil || li.ID != "L1" || li.Online {
 			return fmt.Errorf("a locker not heard from: %+v %v", li, err)
 		}
 		li.Online, li.Boot = true, 3
-		if err := tx.PutLocker(li); err != nil {
+		if err := tx.Lockers.PutLocker(li); err != nil {
 			return err
 		}
-		all, err := tx.Lockers()
+		all, err := tx.Lockers.Lockers()
 		if err != nil || len(all) != 1 || all[0].Boot != 3 {
 			return fmt.Errorf("lockers %+v %v", all, err)
 		}
-		if ok, _ := tx.Known("L1"); ok {
+		if ok, _ := tx.Lockers.Known("L1"); ok {
 			return fmt.Errorf("L1 known before it was added")
 		}
-		if err := tx.PutKnown(hub.KnownLocker{ID: "L1", Added: now, Source: "test"}); err != nil {
+		if err := tx.Lockers.PutKnown(hub.KnownLocker{ID: "L1", Added: now, Source: "test"}); err != nil {
 			return err
 		}
-		known, err := tx.KnownLockers()
-		if ok, _ := tx.Known("L1"); !ok || err != nil || len(known) != 1 || known[0].Source != "test" {
+		known, err := tx.Lockers.KnownLockers()
+		if ok, _ := tx.Lockers.Known("L1"); !ok || err != nil || len(known) != 1 || known[0].Source != "test" {
 			return fmt.Errorf("known %+v %v", known, err)
 		}
 		return nil
 	})
 	update("stores and events", func(tx hub.Tx) error {
-		if _, found, err := tx.StoreRec("L1", "s1"); found || err != nil {
+		if _, found, err := tx.Lockers.StoreRec("L1", "s1"); found || err != nil {
 			return fmt.Errorf("a store not met: %v %v", found, err)
 		}
 		for _, rec := range []hub.StoreRec{{Store: "s1", Epoch: 1, Acked: 2}, {Store: "s2", Epoch: 2}} {
-			if err := tx.PutStoreRec("L1", rec); err != nil {
+			if err := tx.Lockers.PutStoreRec("L1", rec); err != nil {
 				return err
 			}
 		}
-		if rec, found, err := tx.StoreRec("L1", "s1"); !found || err != nil || rec.Acked != 2 {
+		if rec, found, err := tx.Lockers.StoreRec("L1", "s1"); !found || err != nil || rec.Acked != 2 {
 			return fmt.Errorf("store s1: %+v %v %v", rec, found, err)
 		}
-		if recs, err := tx.StoreRecs("L1"); err != nil || len(recs) != 2 || recs[0].Store != "s1" || recs[1].Epoch != 2 {
+		if recs, err := tx.Lockers.StoreRecs("L1"); err != nil || len(recs) != 2 || recs[0].Store != "s1" || recs[1].Epoch != 2 {
 			return fmt.Errorf("stores of L1 by epoch: %+v %v", recs, err)
 		}
 		// Epoch 2 written first: events come back by epoch, then seq.
@@ -425,20 +425,20 @@ func records(t *testing.T, s hub.Store) {
 			seq   uint64
 		}{{2, 1}, {1, 2}, {1, 1}, {2, 2}, {1, 10}} {
 			e := protocol.Event{ID: fmt.Sprintf("L1-%d-%d", ev.epoch, ev.seq), Seq: ev.seq, Type: "door.closed", Locker: "L1"}
-			if err := tx.PutEvent("L1", ev.epoch, e); err != nil {
+			if err := tx.Events.PutEvent("L1", ev.epoch, e); err != nil {
 				return err
 			}
 		}
-		if err := tx.PutEvent("L2", 1, protocol.Event{Seq: 1, Locker: "L2"}); err != nil {
+		if err := tx.Events.PutEvent("L2", 1, protocol.Event{Seq: 1, Locker: "L2"}); err != nil {
 			return err
 		}
-		if ok, _ := tx.HasEvent("L1", 1, 2); !ok {
+		if ok, _ := tx.Events.HasEvent("L1", 1, 2); !ok {
 			return fmt.Errorf("event 1/2 not there")
 		}
-		if ok, _ := tx.HasEvent("L1", 1, 3); ok {
+		if ok, _ := tx.Events.HasEvent("L1", 1, 3); ok {
 			return fmt.Errorf("event 1/3 there")
 		}
-		if e, found, _ := tx.Event("L1", 2, 2); !found || e.ID != "L1-2-2" {
+		if e, found, _ := tx.Events.Event("L1", 2, 2); !found || e.ID != "L1-2-2" {
 			return fmt.Errorf("event 2/2: %+v", e)
 		}
 		for _, tc := range []struct {
@@ -450,7 +450,7 @@ func records(t *testing.T, s hub.Store) {
 			{hub.Cursor{Epoch: 1, Seq: 2}, 2, []string{"L1-1-10", "L1-2-1"}},
 			{hub.Cursor{Epoch: 1, Seq: math.MaxUint64}, 0, []string{"L1-2-1", "L1-2-2"}},
 		} {
-			evs, err := tx.Events("L1", tc.after, tc.limit)
+			evs, err := tx.Events.Events("L1", tc.after, tc.limit)
 			var got []string
 			for _, e := range evs {
 				got = append(got, e.ID)
@@ -463,94 +463,94 @@ func records(t *testing.T, s hub.Store) {
 	})
 	update("orders, revs, pending", func(tx hub.Tx) error {
 		for i, want := range []uint64{1, 2, 3} {
-			if rev, err := tx.NextRev("L1"); err != nil || rev != want {
+			if rev, err := tx.Orders.NextRev("L1"); err != nil || rev != want {
 				return fmt.Errorf("rev %d: %d %v", i, rev, err)
 			}
 		}
-		if rev, _ := tx.NextRev("L2"); rev != 1 {
+		if rev, _ := tx.Orders.NextRev("L2"); rev != 1 {
 			return fmt.Errorf("L2's first rev %d: revs are per locker", rev)
 		}
-		if rev, err := tx.LastRev("L1"); rev != 3 || err != nil {
+		if rev, err := tx.Orders.LastRev("L1"); rev != 3 || err != nil {
 			return fmt.Errorf("L1's last rev %d %v", rev, err)
 		}
-		if rev, _ := tx.LastRev("L9"); rev != 0 {
+		if rev, _ := tx.Orders.LastRev("L9"); rev != 0 {
 			return fmt.Errorf("a locker never given a rev has %d", rev)
 		}
-		if err := tx.SetLastRev("L9", 41); err != nil {
+		if err := tx.Orders.SetLastRev("L9", 41); err != nil {
 			return err
 		}
-		if rev, _ := tx.NextRev("L9"); rev != 42 {
+		if rev, _ := tx.Orders.NextRev("L9"); rev != 42 {
 			return fmt.Errorf("after SetLastRev 41, NextRev %d", rev)
 		}
 		for _, o := range []hub.OrderRec{{Order: protocol.Order{ID: "B", Rev: 3}, Locker: "L1"}, {Order: protocol.Order{ID: "A", Rev: 2}, Locker: "L1"}, {Order: protocol.Order{ID: "C", Rev: 1}, Locker: "L2"}} {
-			if err := tx.PutOrder(o); err != nil {
+			if err := tx.Orders.PutOrder(o); err != nil {
 				return err
 			}
 		}
-		orders, err := tx.Orders("L1")
+		orders, err := tx.Orders.Orders("L1")
 		if err != nil || len(orders) != 2 || orders[0].ID != "A" || orders[1].ID != "B" {
 			return fmt.Errorf("orders by rev: %+v %v", orders, err)
 		}
-		if o, found, _ := tx.Order("L1", "B"); !found || o.Rev != 3 {
+		if o, found, _ := tx.Orders.Order("L1", "B"); !found || o.Rev != 3 {
 			return fmt.Errorf("order B: %+v", o)
 		}
-		if _, found, _ := tx.Order("L1", "C"); found {
+		if _, found, _ := tx.Orders.Order("L1", "C"); found {
 			return fmt.Errorf("L2's order found under L1")
 		}
 		for rev := uint64(1); rev <= 3; rev++ {
 			for part := 1; part <= 2; part++ {
-				if err := tx.PutPending("L1", rev, part, hub.PendingMsg{Topic: fmt.Sprintf("r%d-p%d", rev, part)}); err != nil {
+				if err := tx.Orders.PutPending("L1", rev, part, hub.PendingMsg{Topic: fmt.Sprintf("r%d-p%d", rev, part)}); err != nil {
 					return err
 				}
 			}
 		}
-		rest, err := tx.PrunePending("L1", 2)
+		rest, err := tx.Orders.PrunePending("L1", 2)
 		if err != nil || len(rest) != 2 || rest[0].Topic != "r3-p1" || rest[1].Topic != "r3-p2" || rest[1].Rev != 3 || rest[1].Part != 2 {
 			return fmt.Errorf("pending after rev 2: %+v %v", rest, err)
 		}
-		if rest, _ := tx.PrunePending("L1", 0); len(rest) != 2 {
+		if rest, _ := tx.Orders.PrunePending("L1", 0); len(rest) != 2 {
 			return fmt.Errorf("pruned twice: %+v", rest)
 		}
-		if err := tx.PutPending("L1", 4, 0, hub.PendingMsg{ID: "m4", Topic: "r4"}); err != nil {
+		if err := tx.Orders.PutPending("L1", 4, 0, hub.PendingMsg{ID: "m4", Topic: "r4"}); err != nil {
 			return err
 		}
-		if found, err := tx.DropPending("L1", "m4"); !found || err != nil {
+		if found, err := tx.Orders.DropPending("L1", "m4"); !found || err != nil {
 			return fmt.Errorf("drop m4: %v %v", found, err)
 		}
-		if found, _ := tx.DropPending("L1", "m4"); found {
+		if found, _ := tx.Orders.DropPending("L1", "m4"); found {
 			return fmt.Errorf("m4 dropped twice")
 		}
-		if found, _ := tx.DropPending("L1", ""); found {
+		if found, _ := tx.Orders.DropPending("L1", ""); found {
 			return fmt.Errorf("a change without an id dropped")
 		}
-		if rest, _ := tx.PrunePending("L1", 0); len(rest) != 2 {
+		if rest, _ := tx.Orders.PrunePending("L1", 0); len(rest) != 2 {
 			return fmt.Errorf("after dropping m4: %+v", rest)
 		}
 		return nil
 	})
 	update("commands and alarms", func(tx hub.Tx) error {
-		if _, found, _ := tx.Command("c1"); found {
+		if _, found, _ := tx.Commands.Command("c1"); found {
 			return fmt.Errorf("a command never sent found")
 		}
-		if err := tx.PutCommand(hub.CmdRec{ID: "c1", Locker: "L1", Type: "cmd.ping", Sent: now}); err != nil {
+		if err := tx.Commands.PutCommand(hub.CmdRec{ID: "c1", Locker: "L1", Type: "cmd.ping", Sent: now}); err != nil {
 			return err
 		}
-		if rec, found, _ := tx.Command("c1"); !found || rec.Type != "cmd.ping" {
+		if rec, found, _ := tx.Commands.Command("c1"); !found || rec.Type != "cmd.ping" {
 			return fmt.Errorf("command %+v", rec)
 		}
-		if err := tx.PutCommand(hub.CmdRec{ID: "c0", Locker: "L1", Type: "cmd.open", Sent: now}); err != nil {
+		if err := tx.Commands.PutCommand(hub.CmdRec{ID: "c0", Locker: "L1", Type: "cmd.open", Sent: now}); err != nil {
 			return err
 		}
-		if cmds, err := tx.Commands(); err != nil || len(cmds) != 2 || cmds[0].ID != "c0" || cmds[1].ID != "c1" {
+		if cmds, err := tx.Commands.Commands(); err != nil || len(cmds) != 2 || cmds[0].ID != "c0" || cmds[1].ID != "c1" {
 			return fmt.Errorf("commands by id: %+v %v", cmds, err)
 		}
 		for i := range 3 {
-			a, err := tx.AddAlarm(hub.Alarm{Locker: "L1", Type: "test", Detail: fmt.Sprint(i)})
+			a, err := tx.Alarms.AddAlarm(hub.Alarm{Locker: "L1", Type: "test", Detail: fmt.Sprint(i)})
 			if err != nil || a.Seq != uint64(i+1) {
 				return fmt.Errorf("alarm %d numbered %d (%v)", i, a.Seq, err)
 			}
 		}
-		alarms, err := tx.Alarms(1)
+		alarms, err := tx.Alarms.Alarms(1)
 		if err != nil || len(alarms) != 2 || alarms[0].Detail != "1" {
 			return fmt.Errorf("alarms after 1: %+v %v", alarms, err)
 		}
@@ -558,7 +558,7 @@ func records(t *testing.T, s hub.Store) {
 	})
 	// A failed transaction leaves nothing behind.
 	if err := s.Update(func(tx hub.Tx) error {
-		if err := tx.PutOrder(hub.OrderRec{Order: protocol.Order{ID: "ROLLED", Rev: 9}, Locker: "L1"}); err != nil {
+		if err := tx.Orders.PutOrder(hub.OrderRec{Order: protocol.Order{ID: "ROLLED", Rev: 9}, Locker: "L1"}); err != nil {
 			return err
 		}
 		return fmt.Errorf("abort")
@@ -568,10 +568,10 @@ func records(t *testing.T, s hub.Store) {
 	s.View(func(tx hub.Tx) error {
 		// Reading every pending change (up to rev 0, nothing to drop) is
 		// allowed in a read-only transaction.
-		if rest, err := tx.PrunePending("L1", 0); err != nil || len(rest) != 2 {
+		if rest, err := tx.Orders.PrunePending("L1", 0); err != nil || len(rest) != 2 {
 			t.Fatalf("pending, read only: %d %v", len(rest), err)
 		}
-		if _, found, _ := tx.Order("L1", "ROLLED"); found {
+		if _, found, _ := tx.Orders.Order("L1", "ROLLED"); found {
 			t.Fatal("an aborted transaction's order is there")
 		}
 		return nil
@@ -636,33 +636,33 @@ func circulationQueue(t *testing.T, open func() hub.Store) {
 	}
 	s := open()
 	if err := s.Update(func(tx hub.Tx) error {
-		c, found, err := tx.Circ(2)
+		c, found, err := tx.Circ.Circ(2)
 		if err != nil || !found {
 			return fmt.Errorf("circ 2: %v %v", found, err)
 		}
 		c.State, c.OK, c.Due = hub.CircDone, true, "20261219    235900"
-		if err := tx.PutCirc(c); err != nil {
+		if err := tx.Circ.PutCirc(c); err != nil {
 			return err
 		}
-		c3, _, _ := tx.Circ(3)
+		c3, _, _ := tx.Circ.Circ(3)
 		c3.State, c3.Alert, c3.AlertType = hub.CircException, true, "02"
-		return tx.PutCirc(c3)
+		return tx.Circ.PutCirc(c3)
 	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.View(func(tx hub.Tx) error {
-		openCs, err := tx.OpenCircs(0)
+		openCs, err := tx.Circ.OpenCircs(0)
 		if err != nil || len(openCs) != 2 || openCs[0].ID != 1 || openCs[1].ID != 3 {
 			return fmt.Errorf("open: %+v %v", openCs, err)
 		}
-		if one, err := tx.OpenCircs(1); err != nil || len(one) != 1 {
+		if one, err := tx.Circ.OpenCircs(1); err != nil || len(one) != 1 {
 			return fmt.Errorf("open, limit 1: %+v %v", one, err)
 		}
-		page, err := tx.Circs(1, 1)
+		page, err := tx.Circ.Circs(1, 1)
 		if err != nil || len(page) != 1 || page[0].ID != 2 || page[0].Due != "20261219    235900" {
 			return fmt.Errorf("after 1, one: %+v %v", page, err)
 		}
-		if _, found, _ := tx.Circ(99); found {
+		if _, found, _ := tx.Circ.Circ(99); found {
 			return fmt.Errorf("transaction 99 found")
 		}
 		return nil
@@ -684,7 +684,7 @@ func circulationQueue(t *testing.T, open func() hub.Store) {
 	// The patron stays at the hub: the locker's order change does not
 	// carry it.
 	if err := s.View(func(tx hub.Tx) error {
-		pend, err := tx.PrunePending("L1", 0)
+		pend, err := tx.Orders.PrunePending("L1", 0)
 		for _, p := range pend {
 			var env struct{ Body []byte }
 			if err := json.Unmarshal(p.Payload, &env); err != nil || !strings.Contains(string(env.Body), `"O1"`) {
@@ -799,8 +799,8 @@ func documents(t *testing.T, open func() hub.Store) {
 	}
 	if err := s.View(func(tx hub.Tx) error {
 		var d doc
-		found, err := tx.Doc(hub.DocProvision, "p1", &d)
-		all, err2 := tx.Docs(hub.DocProvision)
+		found, err := tx.Docs.Doc(hub.DocProvision, "p1", &d)
+		all, err2 := tx.Docs.Docs(hub.DocProvision)
 		if found || err != nil || len(all) != 0 || err2 != nil {
 			return fmt.Errorf("an empty kind: %v %v %v %v", found, err, all, err2)
 		}
@@ -810,20 +810,20 @@ func documents(t *testing.T, open func() hub.Store) {
 	}
 	if err := s.Update(func(tx hub.Tx) error {
 		for _, d := range []doc{{"p2", "b"}, {"p1", "a"}, {"p1", "a2"}} {
-			if err := tx.PutDoc(hub.DocProvision, d.ID, d); err != nil {
+			if err := tx.Docs.PutDoc(hub.DocProvision, d.ID, d); err != nil {
 				return err
 			}
 		}
-		return tx.PutDoc(hub.DocCredential, "p1", doc{"p1", "other kind"})
+		return tx.Docs.PutDoc(hub.DocCredential, "p1", doc{"p1", "other kind"})
 	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.View(func(tx hub.Tx) error {
 		var d doc
-		if found, err := tx.Doc(hub.DocProvision, "p1", &d); !found || err != nil || d.Note != "a2" {
+		if found, err := tx.Docs.Doc(hub.DocProvision, "p1", &d); !found || err != nil || d.Note != "a2" {
 			return fmt.Errorf("p1: %+v %v %v", d, found, err)
 		}
-		all, err := tx.Docs(hub.DocProvision)
+		all, err := tx.Docs.Docs(hub.DocProvision)
 		if err != nil || len(all) != 2 || !strings.Contains(string(all[0]), `"p1"`) || !strings.Contains(string(all[1]), `"p2"`) {
 			return fmt.Errorf("docs by id: %s %v", all, err)
 		}

@@ -248,7 +248,7 @@ func (s *Store) run(ctx context.Context, opts pgx.TxOptions, fn func(hub.Tx) err
 		return fmt.Errorf("postgres: %w", err)
 	}
 	t := &tx{ctx: ctx, tx: ptx}
-	if err := fn(t); err != nil {
+	if err := fn(t.all()); err != nil {
 		ptx.Rollback(ctx)
 		if t.failed != nil {
 			// fn may have wrapped or replaced the database's error; the
@@ -274,6 +274,11 @@ type tx struct {
 	ctx    context.Context
 	tx     pgx.Tx
 	failed error // the first statement that failed
+}
+
+// all is t as every capability's part of a transaction.
+func (t *tx) all() hub.Tx {
+	return hub.Tx{Lockers: t, Events: t, Orders: t, Commands: t, Alarms: t, Circ: t, Auth: t, Webhooks: t, Docs: t, Leases: t}
 }
 
 func (t *tx) note(err error) error {
