@@ -30,6 +30,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/console"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
+	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 	"github.com/lockerd/lockerd/sync/sip2"
 )
@@ -90,7 +91,7 @@ func serve(args []string) error {
 		StorePath: c.Store.Path, Lockers: c.Lockers, CmdTTL: c.CommandTTL.D(), Log: log,
 		LeaseTTL: c.LeaseTTL.D(), ResendAfter: c.ResendAfter.D(), BehindProxy: c.HTTP.BehindProxy, OfflineAfter: c.Alarms.OfflineAfter.D(), WebhookDeadline: c.WebhookDeadline.D(), EgressAllow: c.Egress}
 	for _, w := range c.Webhooks {
-		cfg.Webhooks = append(cfg.Webhooks, hub.NewWebhook{Name: w.Name, URL: w.URL, Events: w.Events, Secret: w.Secret})
+		cfg.Webhooks = append(cfg.Webhooks, webhook.NewWebhook{Name: w.Name, URL: w.URL, Events: w.Events, Secret: w.Secret})
 	}
 	if c.Password != "" {
 		cfg.Username, cfg.Password = c.MQTT.ClientID, c.Password

@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/webhook"
 )
 
 func cmdWebhooksList(k *call) error {
@@ -38,7 +38,7 @@ func cmdWebhooksAdd(k *call) error {
 	if err != nil {
 		return fmt.Errorf("--secret-file: %w", err)
 	}
-	w, err := c.AddWebhook(hub.NewWebhook{URL: *opt.hookURL, Events: strings.Split(*opt.hookEvents, ","), Secret: strings.TrimSpace(string(raw))})
+	w, err := c.AddWebhook(webhook.NewWebhook{URL: *opt.hookURL, Events: strings.Split(*opt.hookEvents, ","), Secret: strings.TrimSpace(string(raw))})
 	if err != nil {
 		return err
 	}

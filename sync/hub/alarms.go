@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -76,7 +77,7 @@ func (h *Hub) raise(tx Tx, a Alarm) error {
 	if a, err = tx.Alarms.AddAlarm(a); err != nil {
 		return err
 	}
-	return h.queueHook(tx, HookAlarm, fmt.Sprintf("alarm-%d", a.Seq), "", a)
+	return h.hooks.Queue(tx.Webhooks, webhook.HookAlarm, fmt.Sprintf("alarm-%d", a.Seq), "", a)
 }
 
 // clear resolves the unresolved alarm of a condition that ended by

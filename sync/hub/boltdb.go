@@ -16,6 +16,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/lockerd/lockerd/locker/boltkv"
+	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -41,9 +42,9 @@ var (
 	bCircOpen   = []byte("circ_open")          // id → nothing: the open ones (CircRec.Open)
 	bTokens     = []byte("tokens")             // id → Token
 	bAlarmsOpen = []byte("alarms_open")        // Alarm.Key → seq of the latest unresolved one
-	bWebhooks   = []byte("webhooks")           // id → Webhook
+	bWebhooks   = []byte("webhooks")           // id → webhook.Webhook
 	bUsers      = []byte("users")              // name → User
-	bDeliveries = []byte("deliveries")         // id → Delivery
+	bDeliveries = []byte("deliveries")         // id → webhook.Delivery
 	bDelivPend  = []byte("deliveries_pending") // id → nothing: the pending ones
 	bAudit      = []byte("audit")              // seq → AuditRec
 )
@@ -487,12 +488,14 @@ func (t boltTx) Audit(after uint64, limit int) ([]AuditRec, error) {
 	return out, nil
 }
 
-func (t boltTx) PutWebhook(w Webhook) error { return boltkv.PutJSON(t.b(bWebhooks), []byte(w.ID), w) }
+func (t boltTx) PutWebhook(w webhook.Webhook) error {
+	return boltkv.PutJSON(t.b(bWebhooks), []byte(w.ID), w)
+}
 
-func (t boltTx) Webhooks() ([]Webhook, error) {
-	var out []Webhook
+func (t boltTx) Webhooks() ([]webhook.Webhook, error) {
+	var out []webhook.Webhook
 	err := t.b(bWebhooks).ForEach(func(_, v []byte) error {
-		var w Webhook
+		var w webhook.Webhook
 		if err := json.Unmarshal(v, &w); err != nil {
 			return err
 		}
@@ -502,7 +505,7 @@ func (t boltTx) Webhooks() ([]Webhook, error) {
 	return out, err
 }
 
-func (t boltTx) AddDelivery(d Delivery) (Delivery, error) {
+func (t boltTx) AddDelivery(d webhook.Delivery) (webhook.Delivery, error) {
 	n, err := t.b(bDeliveries).NextSequence()
 	if err != nil {
 		return d, err
@@ -511,7 +514,7 @@ func (t boltTx) AddDelivery(d Delivery) (Delivery, error) {
 	return d, t.PutDelivery(d)
 }
 
-func (t boltTx) PutDelivery(d Delivery) error {
+func (t boltTx) PutDelivery(d webhook.Delivery) error {
 	if d.ID == 0 {
 		return errors.New("delivery without its id")
 	}
@@ -519,22 +522,22 @@ func (t boltTx) PutDelivery(d Delivery) error {
 	if err := boltkv.PutJSON(t.b(bDeliveries), k, d); err != nil {
 		return err
 	}
-	if d.State == DeliveryPending {
+	if d.State == webhook.DeliveryPending {
 		return t.b(bDelivPend).Put(k, nil)
 	}
 	return t.b(bDelivPend).Delete(k)
 }
 
-func (t boltTx) Delivery(id uint64) (d Delivery, found bool, err error) {
+func (t boltTx) Delivery(id uint64) (d webhook.Delivery, found bool, err error) {
 	found, err = boltkv.GetJSON(t.b(bDeliveries), boltkv.U64Key(id), &d)
 	return d, found, err
 }
 
-func (t boltTx) PendingDeliveries(limit int) ([]Delivery, error) {
-	var out []Delivery
+func (t boltTx) PendingDeliveries(limit int) ([]webhook.Delivery, error) {
+	var out []webhook.Delivery
 	c := t.b(bDelivPend).Cursor()
 	for k, _ := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, _ = c.Next() {
-		var d Delivery
+		var d webhook.Delivery
 		found, err := boltkv.GetJSON(t.b(bDeliveries), k, &d)
 		if err != nil {
 			return nil, err
@@ -546,11 +549,11 @@ func (t boltTx) PendingDeliveries(limit int) ([]Delivery, error) {
 	return out, nil
 }
 
-func (t boltTx) Deliveries(after uint64, limit int) ([]Delivery, error) {
-	var out []Delivery
+func (t boltTx) Deliveries(after uint64, limit int) ([]webhook.Delivery, error) {
+	var out []webhook.Delivery
 	c := t.b(bDeliveries).Cursor()
 	for k, v := c.Seek(boltkv.U64Key(after + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
-		var d Delivery
+		var d webhook.Delivery
 		if err := json.Unmarshal(v, &d); err != nil {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 	"github.com/lockerd/lockerd/sync/sip2"
 )
@@ -403,7 +404,7 @@ func (h *Hub) circFinish(c CircRec, f func(*CircRec)) {
 			} else if rec.LastError != "" {
 				what += ": " + rec.LastError
 			}
-			if err := h.queueHook(tx, HookCirculation, fmt.Sprintf("circ-%d-%d", rec.ID, rec.Attempts), rec.Order, rec); err != nil {
+			if err := h.hooks.Queue(tx.Webhooks, webhook.HookCirculation, fmt.Sprintf("circ-%d-%d", rec.ID, rec.Attempts), rec.Order, rec); err != nil {
 				return err
 			}
 			if err := h.raise(tx, Alarm{Locker: rec.Locker, Type: AlarmCirculation,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker/jsonhttp"
+	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -278,14 +279,14 @@ func (c *Client) ResolveCirc(id uint64, note string) (CircRec, error) {
 }
 
 // AddWebhook subscribes a URL to event types.
-func (c *Client) AddWebhook(n NewWebhook) (Webhook, error) {
-	var w Webhook
+func (c *Client) AddWebhook(n webhook.NewWebhook) (webhook.Webhook, error) {
+	var w webhook.Webhook
 	return w, c.Do("POST", "/v1/webhooks", n, &w)
 }
 
 // Webhooks lists the subscriptions.
-func (c *Client) Webhooks() ([]Webhook, error) {
-	var ws []Webhook
+func (c *Client) Webhooks() ([]webhook.Webhook, error) {
+	var ws []webhook.Webhook
 	return ws, c.Do("GET", "/v1/webhooks", nil, &ws)
 }
 
@@ -295,14 +296,14 @@ func (c *Client) RemoveWebhook(id string) error {
 }
 
 // FailedDeliveries lists the dead deliveries.
-func (c *Client) FailedDeliveries() ([]Delivery, error) {
-	var ds []Delivery
+func (c *Client) FailedDeliveries() ([]webhook.Delivery, error) {
+	var ds []webhook.Delivery
 	return ds, c.Do("GET", "/v1/webhooks/failed", nil, &ds)
 }
 
 // Redeliver queues a dead delivery again.
-func (c *Client) Redeliver(id uint64) (Delivery, error) {
-	var d Delivery
+func (c *Client) Redeliver(id uint64) (webhook.Delivery, error) {
+	var d webhook.Delivery
 	return d, c.Do("POST", fmt.Sprintf("/v1/webhooks/deliveries/%d/redeliver", id), nil, &d)
 }
 

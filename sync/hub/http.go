@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -460,7 +461,7 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		reply(w, ws, err)
 	})
 	handle("POST /v1/webhooks", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
-		var req NewWebhook
+		var req webhook.NewWebhook
 		if !read(w, r, &req) {
 			return
 		}

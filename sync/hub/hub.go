@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/fanout"
 	"github.com/lockerd/lockerd/sync/hub/egress"
+	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/pahostore"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -60,7 +60,7 @@ type Config struct {
 	// Webhooks are the config's subscriptions (those made through the API
 	// are kept in the store); WebhookDeadline is how long a delivery is
 	// retried (default 24h).
-	Webhooks        []NewWebhook
+	Webhooks        []webhook.NewWebhook
 	WebhookDeadline time.Duration
 	WebhookTimeout  time.Duration // one request (default 10s)
 	// EgressAllow lists the non-public addresses the hub may call (a
@@ -111,8 +111,7 @@ type Hub struct {
 	cards      RateLimiter  // card checks per locker
 	provisions RateLimiter  // provisioning attempts per address
 	cardSlots  chan struct{}
-	hookClient *http.Client
-	egress     egress.Policy
+	hooks      *webhook.Service
 
 	mu      sync.Mutex
 	inbox   []inMsg
@@ -153,12 +152,6 @@ func New(cfg Config) (*Hub, error) {
 	if cfg.ResendAfter <= 0 {
 		cfg.ResendAfter = 30 * time.Second
 	}
-	if cfg.WebhookTimeout <= 0 {
-		cfg.WebhookTimeout = webhookTimeout
-	}
-	if cfg.WebhookDeadline <= 0 {
-		cfg.WebhookDeadline = 24 * time.Hour
-	}
 	if cfg.OfflineAfter <= 0 {
 		cfg.OfflineAfter = 10 * time.Minute
 	}
@@ -179,9 +172,10 @@ func New(cfg Config) (*Hub, error) {
 	h.cards = RateLimiter{Burst: cardBurst, Every: cardEvery}
 	h.provisions = RateLimiter{Burst: 5, Every: 12 * time.Second}
 	h.cardSlots = make(chan struct{}, maxCardChecks)
-	h.egress = egress.Policy{Allow: cfg.EgressAllow}
-	h.hookClient = h.egress.Client(cfg.WebhookTimeout) // (every URL the hub calls goes through egress)
-	if err := h.syncConfigWebhooks(cfg.Webhooks); err != nil {
+	h.hooks = webhook.New(webhook.Config{Store: Capability(store, func(tx Tx) webhook.Tx { return tx.Webhooks }),
+		Lease: namedLease{h, webhook.LeaseName}, Egress: egress.Policy{Allow: cfg.EgressAllow}, // every URL the hub calls goes through egress
+		Deadline: cfg.WebhookDeadline, Timeout: cfg.WebhookTimeout, LeaseTTL: cfg.LeaseTTL, Log: cfg.Log})
+	if err := h.hooks.SyncConfig(cfg.Webhooks); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("hub: %w", err)
 	}
@@ -294,7 +288,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	{
 		wctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { h.webhookLoop(wctx); close(done) }()
+		go func() { h.hooks.Run(wctx); close(done) }()
 		defer func() { cancel(); <-done }()
 	}
 	if h.cfg.Circulation.ILS != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -34,7 +35,7 @@ type Tx struct {
 	Alarms   AlarmTx
 	Circ     CircTx
 	Auth     AuthTx
-	Webhooks WebhookTx
+	Webhooks webhook.Tx
 	Docs     DocTx
 	Leases   LeaseTx
 }
@@ -143,21 +144,6 @@ type AuthTx interface {
 	Users() ([]User, error)
 }
 
-// WebhookTx: webhook subscriptions and their delivery queue.
-type WebhookTx interface {
-	// Webhook subscriptions, by id (removed ones kept, marked).
-	PutWebhook(w Webhook) error
-	Webhooks() ([]Webhook, error)
-	// The webhook queue. AddDelivery numbers d; PutDelivery writes a
-	// numbered one's new state; PendingDeliveries lists the pending ones
-	// by id (at most limit; 0: all); Deliveries lists all after id after.
-	AddDelivery(d Delivery) (Delivery, error)
-	PutDelivery(d Delivery) error
-	Delivery(id uint64) (d Delivery, found bool, err error)
-	PendingDeliveries(limit int) ([]Delivery, error)
-	Deliveries(after uint64, limit int) ([]Delivery, error)
-}
-
 // DocTx: the fleet's records as JSON documents (provisioning, credentials, configurations, releases, rollouts).
 type DocTx interface {
 	// The fleet's records (provisioning tokens, lockers' broker
@@ -176,4 +162,39 @@ type LeaseTx interface {
 	Claim(name, holder string, ttl time.Duration) (held bool, err error)
 	// Release gives up holder's lease name (nothing if another holds it).
 	Release(name, holder string) error
+}
+
+// Capability is the Store as one capability's: its transactions are tx's
+// part of that capability (each package declares the store it needs).
+func Capability[T any](s Store, part func(Tx) T) CapStore[T] { return CapStore[T]{s, part} }
+
+type CapStore[T any] struct {
+	s    Store
+	part func(Tx) T
+}
+
+func (c CapStore[T]) View(fn func(T) error) error {
+	return c.s.View(func(tx Tx) error { return fn(c.part(tx)) })
+}
+
+func (c CapStore[T]) Update(fn func(T) error) error {
+	return c.s.Update(func(tx Tx) error { return fn(c.part(tx)) })
+}
+
+// namedLease is a named lease of this replica, taken in its own transaction.
+type namedLease struct {
+	h    *Hub
+	name string
+}
+
+func (l namedLease) Claim(ttl time.Duration) (held bool, err error) {
+	err = l.h.store.Update(func(tx Tx) error {
+		held, err = tx.Leases.Claim(l.name, l.h.cfg.Replica, ttl)
+		return err
+	})
+	return held, err
+}
+
+func (l namedLease) Release() error {
+	return l.h.store.Update(func(tx Tx) error { return tx.Leases.Release(l.name, l.h.cfg.Replica) })
 }

@@ -248,45 +248,6 @@ type AuditRec struct {
 	Status int       `json:"status"`           // the HTTP status answered
 }
 
-// Webhook is a subscription: the library's systems learn what happened
-// at the lockers by an HTTP POST, one event per request, signed with its
-// secret (HMAC-SHA256).
-type Webhook struct {
-	ID      string    `json:"id"`
-	URL     string    `json:"url"`
-	Events  []string  `json:"events"` // order.loaded, pickup.completed, order.expired, item.returned, alarm.raised, circulation.exception
-	Secret  string    `json:"secret"` // shared with the receiver: kept to sign, never listed
-	Source  string    `json:"source"` // config, api
-	Created time.Time `json:"created"`
-	Removed time.Time `json:"removed,omitzero"`
-}
-
-// Delivery is one event for one subscription, in the webhook queue.
-type Delivery struct {
-	ID       uint64          `json:"id"`
-	Webhook  string          `json:"webhook"`
-	EventID  string          `json:"event_id"` // the receiver deduplicates by it
-	Type     string          `json:"type"`
-	Order    string          `json:"order,omitempty"` // deliveries of one order go in order
-	Payload  json.RawMessage `json:"payload"`
-	Created  time.Time       `json:"created"`
-	Deadline time.Time       `json:"deadline"` // retried until then, then dead
-	NextAt   time.Time       `json:"next_at"`
-	Attempts int             `json:"attempts"`
-	State    string          `json:"state"` // pending, delivered, dead, cancelled
-	Status   int             `json:"status,omitempty"`
-	Error    string          `json:"error,omitempty"`
-	Done     time.Time       `json:"done,omitzero"`
-}
-
-// Delivery states.
-const (
-	DeliveryPending   = "pending"
-	DeliveryDelivered = "delivered"
-	DeliveryDead      = "dead"      // gave up: listed for redelivery by hand
-	DeliveryCancelled = "cancelled" // its subscription was removed
-)
-
 // User is a person who signs in to the console.
 type User struct {
 	Name     string    `json:"name"`

@@ -30,6 +30,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/egress"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
+	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 	"github.com/lockerd/lockerd/sync/sip2"
 )
@@ -338,11 +339,11 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 			bad(key+".url", "%v", err)
 		}
 		if len(w.Events) == 0 {
-			bad(key+".events", "which events? %s", strings.Join(hub.HookTypes, ", "))
+			bad(key+".events", "which events? %s", strings.Join(webhook.HookTypes, ", "))
 		}
 		for j, e := range w.Events {
-			if !slices.Contains(hub.HookTypes, e) {
-				bad(fmt.Sprintf("%s.events[%d]", key, j), "%q: known: %s", e, strings.Join(hub.HookTypes, ", "))
+			if !slices.Contains(webhook.HookTypes, e) {
+				bad(fmt.Sprintf("%s.events[%d]", key, j), "%q: known: %s", e, strings.Join(webhook.HookTypes, ", "))
 			}
 		}
 		if w.SecretFile == "" {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/webhook"
+	"github.com/lockerd/lockerd/sync/hub/webhook/webhooktest"
 	"github.com/lockerd/lockerd/sync/protocol"
 	"github.com/lockerd/lockerd/sync/sip2"
 )
@@ -45,6 +47,10 @@ func TestStore(t *testing.T, fresh Opener) {
 		{"circulation queue", circulationQueue},
 		{"alarms: one per condition", alarmsOnce},
 		{"documents", documents},
+		// Each capability's own suite, on this engine.
+		{"webhooks (webhooktest)", func(t *testing.T, open func() hub.Store) {
+			webhooktest.TestStore(t, hub.Capability(open(), func(tx hub.Tx) webhook.Tx { return tx.Webhooks }))
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, fresh(t)) })

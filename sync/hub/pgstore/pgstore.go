@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -711,7 +712,7 @@ func (t *tx) Audit(after uint64, limit int) ([]hub.AuditRec, error) {
 	return listJSON[hub.AuditRec](t, sql, int64(after))
 }
 
-func (t *tx) PutWebhook(w hub.Webhook) error {
+func (t *tx) PutWebhook(w webhook.Webhook) error {
 	raw, err := marshal(w)
 	if err != nil {
 		return err
@@ -719,11 +720,11 @@ func (t *tx) PutWebhook(w hub.Webhook) error {
 	return t.exec("INSERT INTO webhooks (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc", w.ID, raw)
 }
 
-func (t *tx) Webhooks() ([]hub.Webhook, error) {
-	return listJSON[hub.Webhook](t, `SELECT doc FROM webhooks ORDER BY id COLLATE "C"`)
+func (t *tx) Webhooks() ([]webhook.Webhook, error) {
+	return listJSON[webhook.Webhook](t, `SELECT doc FROM webhooks ORDER BY id COLLATE "C"`)
 }
 
-func (t *tx) AddDelivery(d hub.Delivery) (hub.Delivery, error) {
+func (t *tx) AddDelivery(d webhook.Delivery) (webhook.Delivery, error) {
 	n, err := t.next("deliveries")
 	if err != nil {
 		return d, err
@@ -732,7 +733,7 @@ func (t *tx) AddDelivery(d hub.Delivery) (hub.Delivery, error) {
 	return d, t.PutDelivery(d)
 }
 
-func (t *tx) PutDelivery(d hub.Delivery) error {
+func (t *tx) PutDelivery(d webhook.Delivery) error {
 	id, err := i64(d.ID)
 	if err != nil || id == 0 {
 		return fmt.Errorf("delivery id %d: out of range", d.ID)
@@ -742,10 +743,10 @@ func (t *tx) PutDelivery(d hub.Delivery) error {
 		return err
 	}
 	return t.exec("INSERT INTO deliveries (id, pending, doc) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET pending = EXCLUDED.pending, doc = EXCLUDED.doc",
-		id, d.State == hub.DeliveryPending, raw)
+		id, d.State == webhook.DeliveryPending, raw)
 }
 
-func (t *tx) Delivery(id uint64) (d hub.Delivery, found bool, err error) {
+func (t *tx) Delivery(id uint64) (d webhook.Delivery, found bool, err error) {
 	n, err := i64(id)
 	if err != nil {
 		return d, false, nil
@@ -754,15 +755,15 @@ func (t *tx) Delivery(id uint64) (d hub.Delivery, found bool, err error) {
 	return d, found, err
 }
 
-func (t *tx) PendingDeliveries(limit int) ([]hub.Delivery, error) {
+func (t *tx) PendingDeliveries(limit int) ([]webhook.Delivery, error) {
 	sql := "SELECT doc FROM deliveries WHERE pending ORDER BY id"
 	if limit > 0 {
 		sql += " LIMIT " + strconv.Itoa(limit)
 	}
-	return listJSON[hub.Delivery](t, sql)
+	return listJSON[webhook.Delivery](t, sql)
 }
 
-func (t *tx) Deliveries(after uint64, limit int) ([]hub.Delivery, error) {
+func (t *tx) Deliveries(after uint64, limit int) ([]webhook.Delivery, error) {
 	if after >= math.MaxInt64 {
 		return nil, nil
 	}
@@ -770,7 +771,7 @@ func (t *tx) Deliveries(after uint64, limit int) ([]hub.Delivery, error) {
 	if limit > 0 {
 		sql += " LIMIT " + strconv.Itoa(limit)
 	}
-	return listJSON[hub.Delivery](t, sql, int64(after))
+	return listJSON[webhook.Delivery](t, sql, int64(after))
 }
 
 func (t *tx) PutUser(u hub.User) error {
