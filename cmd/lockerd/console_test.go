@@ -10,6 +10,7 @@ import (
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/console"
 )
 
@@ -77,7 +78,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	do(t, ctx, "acknowledge", chromedp.Click(chromedp.CSS(`li[data-alarm][data-state="open"] button[data-action="ack"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`li[data-alarm][data-state="acknowledged"]`)))
 	as, _ := hubC.OpenAlarms()
-	if len(as) != 1 || as[0].Type != hub.AlarmDoorForced || as[0].State != hub.AlarmAcknowledged || as[0].AckBy != "user:staff-1" {
+	if len(as) != 1 || as[0].Type != alarm.DoorForced || as[0].State != alarm.Acknowledged || as[0].AckBy != "user:staff-1" {
 		t.Fatalf("alarms after the acknowledge: %+v", as)
 	}
 	d.sim("close", "C01")

@@ -12,6 +12,7 @@ import (
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -95,7 +96,7 @@ func TestReplacedStoreLosesNothing(t *testing.T) {
 	if per[old.Store] < int(old.LastSeq) || per[cur.Store] < int(cur.LastSeq) || len(per) != 2 {
 		t.Fatalf("central holds %v, want %d of the old store and %d of the new", per, old.LastSeq, cur.LastSeq)
 	}
-	if !hasAlarm(c, hub.AlarmStoreReplaced) {
+	if !hasAlarm(c, alarm.StoreReplaced) {
 		t.Fatal("no store.replaced alarm at the central")
 	}
 }
@@ -114,7 +115,7 @@ func TestForgedStatusTailIsNotBelieved(t *testing.T) {
 	forged, _ := json.Marshal(protocol.Status{V: 1, Type: protocol.TypeStatus, Online: true, Boot: st.Boot, Store: st.Store,
 		Instance: "f0f0f0f0f0f0f0f0", OutboxHead: 1_000_000, OutboxTail: 1_000_001, TS: time.Now().UTC()})
 	forger.Publish(topics.Status(), forged)
-	until(t, "tail alarm", func() bool { return hasAlarm(c, hub.AlarmTailAhead) })
+	until(t, "tail alarm", func() bool { return hasAlarm(c, alarm.TailAhead) })
 	if li, _ := c.Locker(lockerID); li.Acked > st.LastSeq+10 {
 		t.Fatalf("the central's mark rose to %d on a forged status (stored up to about %d)", li.Acked, st.LastSeq)
 	}
@@ -156,7 +157,7 @@ func TestClonedCabinetIsDetected(t *testing.T) {
 	for _, d := range []*daemon{da, db} {
 		d.waitEventWithin(locker.EvIdentityConflict, nil, 45*time.Second)
 	}
-	until(t, "locker.cloned alarm at the central", func() bool { return hasAlarm(c, hub.AlarmCloned) })
+	until(t, "locker.cloned alarm at the central", func() bool { return hasAlarm(c, alarm.Cloned) })
 	// The log line is written before the event, but read from lockerd's
 	// stderr by another goroutine than the event stream's: wait for it.
 	until(t, "the conflict in the log", func() bool { return strings.Contains(da.logs(), "another cabinet is using this locker id") })

@@ -7,6 +7,7 @@ import (
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 )
 
 // TestLoadNoSpace: staff scan an order when no free compartment fits it
@@ -49,7 +50,7 @@ func TestLoadNoSpace(t *testing.T) {
 		}
 		as, _ := hubC.OpenAlarms()
 		for _, a := range as {
-			if marked && a.Type == hub.AlarmNoSpace && strings.Contains(a.Detail, ids[1]) {
+			if marked && a.Type == alarm.NoSpace && strings.Contains(a.Detail, ids[1]) {
 				return true
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -216,7 +217,7 @@ func TestItemSensors(t *testing.T) {
 	d.waitEvent(locker.EvLoadEmpty, map[string]any{"order_id": rep.Order.ID, "compartment": empty})
 	until(t, "the central's alarm", func() bool {
 		as, _ := hubC.OpenAlarms()
-		return slices.ContainsFunc(as, func(a hub.Alarm) bool { return a.Type == hub.AlarmItems && a.Compartment == empty })
+		return slices.ContainsFunc(as, func(a alarm.Alarm) bool { return a.Type == alarm.Items && a.Compartment == empty })
 	})
 
 	// A load with the books in, then a pickup that leaves one behind.
@@ -307,7 +308,7 @@ func TestReturnBinEmptied(t *testing.T) {
 	d.waitEvent(locker.EvReturnBinFull, map[string]any{"source": "sensor"})
 	until(t, "the bin alarm", func() bool {
 		as, _ := hubC.OpenAlarms()
-		return slices.ContainsFunc(as, func(a hub.Alarm) bool { return a.Type == hub.AlarmReturnBinFull })
+		return slices.ContainsFunc(as, func(a alarm.Alarm) bool { return a.Type == alarm.ReturnBinFull })
 	})
 	if res := d.scan("returns", "30012345670"); res.Outcome != locker.OutcomeRefused {
 		t.Fatalf("a return into a full bin: %+v", res)
@@ -334,7 +335,7 @@ func TestReturnBinEmptied(t *testing.T) {
 	}
 	until(t, "the bin alarm cleared", func() bool {
 		as, _ := hubC.OpenAlarms()
-		return !slices.ContainsFunc(as, func(a hub.Alarm) bool { return a.Type == hub.AlarmReturnBinFull })
+		return !slices.ContainsFunc(as, func(a alarm.Alarm) bool { return a.Type == alarm.ReturnBinFull })
 	})
 	if res := d.scan("returns", "30012345670"); res.Outcome != locker.OutcomeReturned {
 		t.Fatalf("a return after the emptying: %+v", res)

@@ -8,7 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 )
 
 func cmdAlarmsList(k *call) error {
@@ -39,7 +39,7 @@ func alarmAckResolve(k *call) error {
 	if err != nil {
 		return fmt.Errorf("alarm %q: want opt.its number", pos[0])
 	}
-	var a hub.Alarm
+	var a alarm.Alarm
 	if k.cmd == "alarm ack" {
 		a, err = c.AckAlarm(seq)
 	} else {

@@ -16,6 +16,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/lockerd/lockerd/locker/boltkv"
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -30,7 +31,7 @@ var (
 	bOrders     = []byte("orders") // locker \x00 order id → OrderRec
 	bEvents     = []byte("events") // locker \x00 epoch(4) seq(8) → protocol.Event
 	bStores     = []byte("stores") // locker \x00 store id → StoreRec
-	bAlarms     = []byte("alarms") // seq → Alarm
+	bAlarms     = []byte("alarms") // seq → alarm.Alarm
 	bKnown      = []byte("known")  // locker id → KnownLocker: the lockers this hub serves
 	bMeta       = []byte("meta")
 	kSchema     = []byte("schema")
@@ -41,7 +42,7 @@ var (
 	bCirc       = []byte("circ")               // id → CircRec (the ILS transactions)
 	bCircOpen   = []byte("circ_open")          // id → nothing: the open ones (CircRec.Open)
 	bTokens     = []byte("tokens")             // id → Token
-	bAlarmsOpen = []byte("alarms_open")        // Alarm.Key → seq of the latest unresolved one
+	bAlarmsOpen = []byte("alarms_open")        // alarm.Alarm.Key → seq of the latest unresolved one
 	bWebhooks   = []byte("webhooks")           // id → webhook.Webhook
 	bUsers      = []byte("users")              // name → User
 	bDeliveries = []byte("deliveries")         // id → webhook.Delivery
@@ -323,7 +324,7 @@ func (t boltTx) Commands() ([]CmdRec, error) {
 	return out, err
 }
 
-func (t boltTx) AddAlarm(a Alarm) (Alarm, error) {
+func (t boltTx) AddAlarm(a alarm.Alarm) (alarm.Alarm, error) {
 	n, err := t.b(bAlarms).NextSequence()
 	if err != nil {
 		return a, err
@@ -332,7 +333,7 @@ func (t boltTx) AddAlarm(a Alarm) (Alarm, error) {
 	return a, t.PutAlarm(a)
 }
 
-func (t boltTx) PutAlarm(a Alarm) error {
+func (t boltTx) PutAlarm(a alarm.Alarm) error {
 	if a.Seq == 0 {
 		return errors.New("alarm without its seq")
 	}
@@ -350,7 +351,7 @@ func (t boltTx) PutAlarm(a Alarm) error {
 	return nil
 }
 
-func (t boltTx) OpenAlarm(key string) (a Alarm, found bool, err error) {
+func (t boltTx) OpenAlarm(key string) (a alarm.Alarm, found bool, err error) {
 	seq := t.b(bAlarmsOpen).Get([]byte(key))
 	if seq == nil {
 		return a, false, nil
@@ -359,25 +360,25 @@ func (t boltTx) OpenAlarm(key string) (a Alarm, found bool, err error) {
 	return a, found && a.Unresolved(), err
 }
 
-func (t boltTx) OpenAlarms() ([]Alarm, error) {
-	var out []Alarm
+func (t boltTx) OpenAlarms() ([]alarm.Alarm, error) {
+	var out []alarm.Alarm
 	err := t.b(bAlarmsOpen).ForEach(func(_, seq []byte) error {
-		var a Alarm
+		var a alarm.Alarm
 		found, err := boltkv.GetJSON(t.b(bAlarms), seq, &a)
 		if err == nil && found && a.Unresolved() {
 			out = append(out, a)
 		}
 		return err
 	})
-	slices.SortFunc(out, func(x, y Alarm) int { return cmp.Compare(x.Seq, y.Seq) })
+	slices.SortFunc(out, func(x, y alarm.Alarm) int { return cmp.Compare(x.Seq, y.Seq) })
 	return out, err
 }
 
-func (t boltTx) Alarms(after uint64) ([]Alarm, error) {
-	var out []Alarm
+func (t boltTx) Alarms(after uint64) ([]alarm.Alarm, error) {
+	var out []alarm.Alarm
 	c := t.b(bAlarms).Cursor()
 	for k, v := c.Seek(boltkv.U64Key(after + 1)); k != nil; k, v = c.Next() {
-		var a Alarm
+		var a alarm.Alarm
 		if err := json.Unmarshal(v, &a); err != nil {
 			return nil, err
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 	"github.com/lockerd/lockerd/sync/sip2"
@@ -407,7 +408,7 @@ func (h *Hub) circFinish(c CircRec, f func(*CircRec)) {
 			if err := h.hooks.Queue(tx.Webhooks, webhook.HookCirculation, fmt.Sprintf("circ-%d-%d", rec.ID, rec.Attempts), rec.Order, rec); err != nil {
 				return err
 			}
-			if err := h.raise(tx, Alarm{Locker: rec.Locker, Type: AlarmCirculation,
+			if err := h.raise(tx, alarm.Alarm{Locker: rec.Locker, Type: alarm.Circulation,
 				Detail: fmt.Sprintf("transaction %d, %s (lockerhub circ list --state %s)", rec.ID, what, rec.State)}); err != nil {
 				return err
 			}
@@ -447,7 +448,7 @@ func (h *Hub) ILSLoginRefused(user, addr string) {
 	}
 	h.ilsAlarmAt.Store(now.UnixNano())
 	if err := h.store.Update(func(tx Tx) error {
-		return h.alarm(tx, "", AlarmILSLogin, fmt.Sprintf(
+		return h.alarm(tx, "", alarm.ILSLogin, fmt.Sprintf(
 			"the library system at %s refused the SIP2 login of %q: check sip2.user, sip2.password_file and the ILS's SIP2 account; loans and returns wait in the queue", addr, user))
 	}); err != nil {
 		h.log.Warn("alarm not stored", "err", err)

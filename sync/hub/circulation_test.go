@@ -16,6 +16,7 @@ import (
 
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/protocol"
 	"github.com/lockerd/lockerd/sync/sip2"
 	"github.com/lockerd/lockerd/sync/sip2/sip2test"
@@ -380,18 +381,18 @@ func (b *bridge) bounce(f sip2test.Faults) {
 }
 
 // openAlarm is the open alarm of a type, if any.
-func (b *bridge) openAlarm(typ string) (hub.Alarm, bool) {
+func (b *bridge) openAlarm(typ string) (alarm.Alarm, bool) {
 	b.t.Helper()
 	as, err := b.h.Alarms(0)
 	if err != nil {
 		b.t.Fatal(err)
 	}
 	for _, a := range as {
-		if a.Type == typ && a.State != hub.AlarmResolved {
+		if a.Type == typ && a.State != alarm.Resolved {
 			return a, true
 		}
 	}
-	return hub.Alarm{}, false
+	return alarm.Alarm{}, false
 }
 
 // An ILS that says "not now" is not silent: while its 98 SC Status
@@ -415,16 +416,16 @@ func TestBridgeSaysWhyItWaits(t *testing.T) {
 	if err != nil || !st.Up || !strings.Contains(st.Why, "checkout ok N") || st.Waiting != 1 {
 		t.Fatalf("status: %+v %v", st, err)
 	}
-	if _, open := b.openAlarm(hub.AlarmILSUnavailable); open {
+	if _, open := b.openAlarm(alarm.ILSUnavailable); open {
 		t.Fatal("alarm raised at once")
 	}
 	b.h.WorkCirculationAt(ctx, t0.Add(61*time.Second))
-	a, open := b.openAlarm(hub.AlarmILSUnavailable)
-	if !open || !strings.Contains(a.Detail, "checkout ok N") || a.Severity != hub.SeverityCritical {
+	a, open := b.openAlarm(alarm.ILSUnavailable)
+	if !open || !strings.Contains(a.Detail, "checkout ok N") || a.Severity != alarm.Critical {
 		t.Fatalf("after a minute: %+v (open %v)", a, open)
 	}
 	b.h.WorkCirculationAt(ctx, t0.Add(2*time.Minute))
-	if a2, _ := b.openAlarm(hub.AlarmILSUnavailable); a2.Seq != a.Seq || a2.Count != a.Count {
+	if a2, _ := b.openAlarm(alarm.ILSUnavailable); a2.Seq != a.Seq || a2.Count != a.Count {
 		t.Fatalf("raised again: %+v, then %+v", a, a2)
 	}
 	// The ILS takes loans again: the loan goes, the alarm resolves.
@@ -433,7 +434,7 @@ func TestBridgeSaysWhyItWaits(t *testing.T) {
 	if d := b.circs(hub.CircDone); len(d) != 1 {
 		t.Fatalf("the loan once the ILS takes it: %+v", b.circs(""))
 	}
-	if a, open := b.openAlarm(hub.AlarmILSUnavailable); open {
+	if a, open := b.openAlarm(alarm.ILSUnavailable); open {
 		t.Fatalf("alarm still open: %+v", a)
 	}
 	if st, _ := b.h.ILSStatus(); st.Why != "" {
@@ -455,7 +456,7 @@ func TestBridgeSaysWhyItWaits(t *testing.T) {
 		t.Fatalf("status with the ILS down: %+v", st)
 	}
 	b.h.WorkCirculationAt(ctx, t1.Add(61*time.Second))
-	if a, open := b.openAlarm(hub.AlarmILSUnavailable); !open || !strings.Contains(a.Detail, "unreachable") {
+	if a, open := b.openAlarm(alarm.ILSUnavailable); !open || !strings.Contains(a.Detail, "unreachable") {
 		t.Fatalf("ILS down a minute: %+v (open %v)", a, open)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker/jsonhttp"
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -227,23 +228,23 @@ func (c *Client) Orders(lockerID string) ([]OrderRec, error) {
 }
 
 // Alarms reads every alarm (open: the unresolved ones), page by page.
-func (c *Client) Alarms(open bool) ([]Alarm, error) {
+func (c *Client) Alarms(open bool) ([]alarm.Alarm, error) {
 	path := "/v1/alarms?"
 	if open {
 		path += "state=open&"
 	}
-	return pages(c, path, func(a Alarm) string { return fmt.Sprint(a.Seq) })
+	return pages(c, path, func(a alarm.Alarm) string { return fmt.Sprint(a.Seq) })
 }
 
 // AckAlarm acknowledges an alarm.
-func (c *Client) AckAlarm(seq uint64) (Alarm, error) {
-	var a Alarm
+func (c *Client) AckAlarm(seq uint64) (alarm.Alarm, error) {
+	var a alarm.Alarm
 	return a, c.Do("POST", fmt.Sprintf("/v1/alarms/%d/ack", seq), nil, &a)
 }
 
 // ResolveAlarm resolves an alarm with a note.
-func (c *Client) ResolveAlarm(seq uint64, note string) (Alarm, error) {
-	var a Alarm
+func (c *Client) ResolveAlarm(seq uint64, note string) (alarm.Alarm, error) {
+	var a alarm.Alarm
 	return a, c.Do("POST", fmt.Sprintf("/v1/alarms/%d/resolve", seq), map[string]string{"Note": note}, &a)
 }
 

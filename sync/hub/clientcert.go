@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"math/big"
 	"time"
+
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 )
 
 // ClientCA signs the broker client certificates of provisioned lockers.
@@ -107,19 +109,15 @@ func CheckClientCA(cert *x509.Certificate, key crypto.Signer, withCRL bool) erro
 	return nil
 }
 
-// AlarmCertExpiring: a cabinet's broker certificate ends within
-// CertExpiryWarning (or has ended): provision it again before the broker
-// refuses it. Provisioning it again resolves the alarm.
-const (
-	AlarmCertExpiring = "locker.certificate_expiring"
-	CertExpiryWarning = 30 * 24 * time.Hour
-)
+// CertExpiryWarning: a cabinet's broker certificate ending within it
+// raises alarm.CertExpiring.
+const CertExpiryWarning = 30 * 24 * time.Hour
 
 // SweepCertificates raises locker.certificate_expiring for the cabinets
 // whose broker certificate ends within CertExpiryWarning of now, as the
 // leader does hourly (tests call it with a clock of their own).
 func (h *Hub) SweepCertificates(now time.Time) {
-	var due []Alarm
+	var due []alarm.Alarm
 	err := h.store.View(func(tx Tx) error {
 		creds, err := docsOf[Credential](tx, DocCredential)
 		if err != nil {
@@ -127,14 +125,14 @@ func (h *Hub) SweepCertificates(now time.Time) {
 		}
 		for _, c := range creds {
 			// A revoked cabinet's certificate is not to be renewed.
-			if c.CertSerial == "" || !c.Revoked.IsZero() || c.CertExpires.Sub(now) > CertExpiryWarning || alarmOpen(tx, c.ID, AlarmCertExpiring) {
+			if c.CertSerial == "" || !c.Revoked.IsZero() || c.CertExpires.Sub(now) > CertExpiryWarning || alarm.IsOpen(tx.Alarms, c.ID, alarm.CertExpiring) {
 				continue
 			}
 			verb := "ends"
 			if !now.Before(c.CertExpires) {
 				verb = "ended"
 			}
-			due = append(due, Alarm{Locker: c.ID, Type: AlarmCertExpiring,
+			due = append(due, alarm.Alarm{Locker: c.ID, Type: alarm.CertExpiring,
 				Detail: fmt.Sprintf("its broker certificate (serial %s) %s at %s: provision the cabinet again before then (lockerhub provision create, lockerctl provision --force), or the broker refuses it",
 					c.CertSerial, verb, c.CertExpires.Format(time.RFC3339))})
 		}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -172,7 +173,7 @@ func (h *Hub) configFromEvent(tx Tx, lockerID string, e protocol.Event, data any
 		if d.RolledBack {
 			state = ConfigRolledBack
 		}
-		if err := h.raise(tx, Alarm{Locker: lockerID, Type: AlarmConfigRejected,
+		if err := h.raise(tx, alarm.Alarm{Locker: lockerID, Type: AlarmConfigRejected,
 			Detail: fmt.Sprintf("configuration %d %s: %v", d.Version, map[bool]string{true: "rolled back", false: "refused"}[d.RolledBack], d.Reasons)}); err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -376,7 +377,7 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 	})
 	handle("GET /v1/alarms", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
-		var as []Alarm
+		var as []alarm.Alarm
 		var err error
 		switch r.URL.Query().Get("state") {
 		case "":
@@ -386,7 +387,7 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		default:
 			err = errors.New("state: open, or none for every alarm")
 		}
-		reply(w, page(as, limitOf(r), func(a Alarm) bool { return a.Seq > after }), err)
+		reply(w, page(as, limitOf(r), func(a alarm.Alarm) bool { return a.Seq > after }), err)
 	})
 	handle("POST /v1/alarms/{seq}/ack", ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
 		seq, _ := strconv.ParseUint(r.PathValue("seq"), 10, 64)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/fanout"
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/egress"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/pahostore"
@@ -530,7 +531,7 @@ func (h *Hub) onStatus(id string, payload []byte) error {
 		now := time.Now().UTC()
 		li.Online, li.Boot, li.Version, li.LastSeen = st.Online, st.Boot, st.Version, now
 		if st.Online {
-			if err := h.clear(tx, id, AlarmOffline, "", "back online"); err != nil {
+			if err := h.clear(tx, id, alarm.Offline, "", "back online"); err != nil {
 				return err
 			}
 			if err := h.noteInstance(tx, &li, st.Instance, now); err != nil {
@@ -541,7 +542,7 @@ func (h *Hub) onStatus(id string, payload []byte) error {
 				return err
 			}
 			if st.Store != li.Store && (li.Store != "" || li.Epochs > 1) {
-				if err := h.alarm(tx, id, AlarmStoreReplaced, fmt.Sprintf(
+				if err := h.alarm(tx, id, alarm.StoreReplaced, fmt.Sprintf(
 					"store %q replaced by %q (an SD card swapped or wiped?): its events count from seq %d; the old store's events stay here", li.Store, st.Store, st.OutboxTail)); err != nil {
 					return err
 				}
@@ -555,7 +556,7 @@ func (h *Hub) onStatus(id string, payload []byte) error {
 				if fresh {
 					rec.Base, rec.Acked = tail-1, tail-1
 					h.log.Warn("store met for the first time: its events before the outbox tail were acked elsewhere", "locker", id, "store", st.Store, "tail", tail)
-				} else if err := h.alarm(tx, id, AlarmTailAhead, fmt.Sprintf(
+				} else if err := h.alarm(tx, id, alarm.TailAhead, fmt.Sprintf(
 					"store %q reports events up to %d acknowledged, this hub has stored them up to %d: not believed", st.Store, tail-1, rec.Acked)); err != nil {
 					return err
 				}
@@ -701,18 +702,18 @@ func (h *Hub) noteInstance(tx Tx, li *LockerInfo, inst string, now time.Time) er
 		return nil
 	}
 	li.CloneAlarm = now
-	return h.alarm(tx, li.ID, AlarmCloned, fmt.Sprintf(
+	return h.alarm(tx, li.ID, alarm.Cloned, fmt.Sprintf(
 		"two cabinets announce locker id %q and take turns (processes %s and %s, store %q): a cloned SD card? Order changes reach whichever is connected", li.ID, prev, inst, li.Store))
 }
 
 // alarm raises (or updates) an alarm of a locker in tx.
 func (h *Hub) alarm(tx Tx, lockerID, typ, detail string) error {
-	return h.raise(tx, Alarm{Locker: lockerID, Type: typ, Detail: detail})
+	return h.raise(tx, alarm.Alarm{Locker: lockerID, Type: typ, Detail: detail})
 }
 
 // Alarms lists the alarms after seq after.
-func (h *Hub) Alarms(after uint64) ([]Alarm, error) {
-	var out []Alarm
+func (h *Hub) Alarms(after uint64) ([]alarm.Alarm, error) {
+	var out []alarm.Alarm
 	err := h.store.View(func(tx Tx) error {
 		var err error
 		out, err = tx.Alarms.Alarms(after)
@@ -880,7 +881,7 @@ func (h *Hub) checkSame(tx Tx, li *LockerInfo, was, e protocol.Event) error {
 		return nil
 	}
 	li.CloneAlarm = now
-	return h.alarm(tx, li.ID, AlarmCloned, fmt.Sprintf(
+	return h.alarm(tx, li.ID, alarm.Cloned, fmt.Sprintf(
 		"event %s arrived twice with different content (%s boot %d, then %s boot %d): two cabinets share locker id %q and store %q (a cloned SD card?)",
 		e.ID, was.Type, was.Boot, e.Type, e.Boot, li.ID, e.Store))
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -150,7 +151,7 @@ func TestHubBoundsItsInputs(t *testing.T) {
 	as, _ := h.Alarms(0)
 	unknown := 0
 	for _, a := range as {
-		if a.Type == hub.AlarmUnknownLocker {
+		if a.Type == alarm.UnknownLocker {
 			unknown++
 		}
 	}

@@ -4,21 +4,16 @@ import (
 	"fmt"
 	"sync"
 	"time"
-)
 
-// AlarmILSUnavailable: loans and returns cannot reach the library's
-// system — it is unreachable, its login is refused or dropped, or its 98
-// SC Status says it takes no checkout or checkin now — and has not for
-// Circulation.AlarmAfter. Resolved by itself when the bridge can send
-// again.
-const AlarmILSUnavailable = "ils.unavailable"
+	"github.com/lockerd/lockerd/sync/hub/alarm"
+)
 
 // defaultILSAlarmAfter: a library system may restart, or drop a session,
 // for a minute; longer, a person must know that loans are waiting.
 const defaultILSAlarmAfter = 3 * time.Minute
 
 // ilsWatch follows why the bridge cannot send (the leader's view): it
-// logs when that starts and ends, and raises AlarmILSUnavailable once it
+// logs when that starts and ends, and raises alarm.ILSUnavailable once it
 // has lasted AlarmAfter. Only the circulation loop touches it; Status
 // reads it.
 type ilsWatch struct {
@@ -109,7 +104,7 @@ func (h *Hub) watchILS(now time.Time) {
 		h.log.Info("circulation goes on: the library system takes transactions again", "after", now.Sub(since).Round(time.Second))
 		if raised {
 			if err := h.store.Update(func(tx Tx) error {
-				return h.clear(tx, "", AlarmILSUnavailable, "", "the library system takes transactions again")
+				return h.clear(tx, "", alarm.ILSUnavailable, "", "the library system takes transactions again")
 			}); err != nil {
 				h.log.Warn("alarm not resolved", "err", err)
 			}
@@ -117,7 +112,7 @@ func (h *Hub) watchILS(now time.Time) {
 	}
 	if raise {
 		detail := fmt.Sprintf("since %s: %s; loans and returns wait in the queue (lockerhub circ list)", since.UTC().Format(time.RFC3339), why)
-		if err := h.store.Update(func(tx Tx) error { return h.alarm(tx, "", AlarmILSUnavailable, detail) }); err != nil {
+		if err := h.store.Update(func(tx Tx) error { return h.alarm(tx, "", alarm.ILSUnavailable, detail) }); err != nil {
 			h.log.Warn("alarm not stored", "err", err)
 			w.mu.Lock()
 			w.raised = false // tried again next round

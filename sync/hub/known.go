@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 )
 
 // The hub serves the lockers it was told of (Config.Lockers, or added
@@ -106,7 +107,7 @@ func (h *Hub) stranger(id, kind string) {
 		return
 	}
 	if err := h.store.Update(func(tx Tx) error {
-		return h.alarm(tx, id, AlarmUnknownLocker, fmt.Sprintf("%s from locker %q, which this hub does not serve (not configured or added): dropped", kind, id))
+		return h.alarm(tx, id, alarm.UnknownLocker, fmt.Sprintf("%s from locker %q, which this hub does not serve (not configured or added): dropped", kind, id))
 	}); err != nil {
 		h.log.Error("alarm not recorded", "err", err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -99,9 +100,9 @@ func TestLockerLifecycle(t *testing.T) {
 
 	// The card swapped: a new store; then two processes taking turns.
 	status("s2", "i2", 3, 0)
-	until("store replaced", func() bool { as, _ := c.Alarms(false); return hasAlarm(as, hub.AlarmStoreReplaced) })
+	until("store replaced", func() bool { as, _ := c.Alarms(false); return hasAlarm(as, alarm.StoreReplaced) })
 	status("s2", "i1", 3, 0)
-	until("cloned", func() bool { as, _ := c.Alarms(false); return hasAlarm(as, hub.AlarmCloned) })
+	until("cloned", func() bool { as, _ := c.Alarms(false); return hasAlarm(as, alarm.Cloned) })
 	// An event under a known id with other content: a cloned card too.
 	event("s1", 2, protocol.DoorChange{Compartment: "A09"}, protocol.EvDoorForced)
 	if err := c.AddLocker("bad id/with slash"); err == nil {
@@ -109,7 +110,7 @@ func TestLockerLifecycle(t *testing.T) {
 	}
 }
 
-func hasAlarm(as []hub.Alarm, typ string) bool {
+func hasAlarm(as []alarm.Alarm, typ string) bool {
 	for _, a := range as {
 		if a.Type == typ {
 			return true

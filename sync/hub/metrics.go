@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lockerd/lockerd/locker/metrics"
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 )
 
 // hubMetrics is lockerhub's /metrics: the circulation bridge's session,
@@ -71,13 +72,13 @@ func newHubMetrics(h *Hub) *hubMetrics {
 		Help: "Alarms not resolved, by kind and severity."}, []string{"kind", "severity"})
 	alarms := metrics.CollectorFunc(func(ch chan<- prometheus.Metric) {
 		openAlarms.Reset()
-		for _, k := range []string{AlarmDoorForced, AlarmDoorLeftOpen, AlarmDoorJammed, AlarmOutOfService, AlarmReturnBinFull,
-			AlarmHardwareFault, AlarmStoreLowSpace, AlarmOffline, AlarmCirculation, AlarmNoSpace, AlarmItems, AlarmConfigRejected, AlarmUpdateFailed} {
-			openAlarms.WithLabelValues(k, severityOf(k)).Set(0)
+		for _, k := range []string{alarm.DoorForced, alarm.DoorLeftOpen, alarm.DoorJammed, alarm.OutOfService, alarm.ReturnBinFull,
+			alarm.HardwareFault, alarm.StoreLowSpace, alarm.Offline, alarm.Circulation, alarm.NoSpace, alarm.Items, AlarmConfigRejected, AlarmUpdateFailed} {
+			openAlarms.WithLabelValues(k, alarm.SeverityOf(k)).Set(0)
 		}
 		as, _ := h.OpenAlarms()
 		for _, a := range as {
-			openAlarms.WithLabelValues(a.Type, severityOf(a.Type)).Inc()
+			openAlarms.WithLabelValues(a.Type, alarm.SeverityOf(a.Type)).Inc()
 		}
 		openAlarms.Collect(ch)
 	}, openAlarms)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -32,7 +33,7 @@ type Tx struct {
 	Events   EventTx
 	Orders   OrderTx
 	Commands CommandTx
-	Alarms   AlarmTx
+	Alarms   alarm.Tx
 	Circ     CircTx
 	Auth     AuthTx
 	Webhooks webhook.Tx
@@ -100,19 +101,6 @@ type CommandTx interface {
 	PutCommand(rec CmdRec) error
 	// Commands lists the commands sent, by id.
 	Commands() ([]CmdRec, error)
-}
-
-// AlarmTx: alarms.
-type AlarmTx interface {
-	// AddAlarm stores a, numbered (its Seq set); Alarms lists those after
-	// seq after. PutAlarm writes a numbered one's new state. OpenAlarm
-	// finds the latest unresolved alarm with key (Alarm.Key);
-	// OpenAlarms lists the unresolved ones, by seq.
-	AddAlarm(a Alarm) (Alarm, error)
-	Alarms(after uint64) ([]Alarm, error)
-	PutAlarm(a Alarm) error
-	OpenAlarm(key string) (a Alarm, found bool, err error)
-	OpenAlarms() ([]Alarm, error)
 }
 
 // CircTx: the circulation bridge's queue (SIP2).

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 )
 
 // ProvisionToken is a one-time provisioning token as the hub keeps it:
@@ -318,7 +319,7 @@ func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (Provi
 		if err := tx.Docs.PutDoc(DocCredential, rec.Locker, cred); err != nil {
 			return err
 		}
-		return h.clear(tx, rec.Locker, AlarmCertExpiring, "", "provisioned again")
+		return h.clear(tx, rec.Locker, alarm.CertExpiring, "", "provisioned again")
 	})
 	if err != nil {
 		return ProvisionReply{}, err

@@ -21,6 +21,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -212,7 +213,7 @@ func TestProvisionClientCertificate(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, a := range as {
-			if a.Type == hub.AlarmCertExpiring && a.State != hub.AlarmResolved {
+			if a.Type == alarm.CertExpiring && a.State != alarm.Resolved {
 				n, detail = n+1, a.Detail
 			}
 		}

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -368,7 +369,7 @@ func (h *Hub) updateFromEvent(tx Tx, lockerID string, e protocol.Event, data any
 		version, result = d.Version, "applied"
 	case *protocol.UpdateFailed:
 		version, result, reason = d.Version, "failed", strings.Join(d.Reasons, "; ")
-		if err := h.raise(tx, Alarm{Locker: lockerID, Type: AlarmUpdateFailed, Detail: fmt.Sprintf("update to %s failed: %s", d.Version, reason)}); err != nil {
+		if err := h.raise(tx, alarm.Alarm{Locker: lockerID, Type: AlarmUpdateFailed, Detail: fmt.Sprintf("update to %s failed: %s", d.Version, reason)}); err != nil {
 			return err
 		}
 	default:

@@ -46,62 +46,6 @@ type StoreRec struct {
 	LastSeen  time.Time `json:"last_seen"`
 }
 
-// Alarm is something at a locker that needs a person.
-//
-// One alarm stands for a condition at a locker (or a compartment of it):
-// while it is not resolved, the same condition again updates it (LastSeen,
-// Count, Detail) instead of raising another.
-type Alarm struct {
-	Seq         uint64    `json:"seq"`
-	At          time.Time `json:"at"` // first seen
-	Locker      string    `json:"locker"`
-	Type        string    `json:"type"`
-	Detail      string    `json:"detail"`
-	Severity    string    `json:"severity,omitempty"` // critical, warning
-	Compartment string    `json:"compartment,omitempty"`
-	LastSeen    time.Time `json:"last_seen,omitzero"`
-	Count       int       `json:"count,omitempty"`
-	State       string    `json:"state,omitempty"` // open ("" in older records), acknowledged, resolved
-	AckBy       string    `json:"ack_by,omitempty"`
-	AckAt       time.Time `json:"ack_at,omitzero"`
-	ResolvedBy  string    `json:"resolved_by,omitempty"`
-	ResolvedAt  time.Time `json:"resolved_at,omitzero"`
-	Note        string    `json:"note,omitempty"`
-}
-
-// Alarm states.
-const (
-	AlarmOpen         = "open"
-	AlarmAcknowledged = "acknowledged"
-	AlarmResolved     = "resolved"
-)
-
-// Unresolved reports whether a still needs a person (open or
-// acknowledged).
-func (a Alarm) Unresolved() bool { return a.State != AlarmResolved }
-
-// Key is what makes two alarms the same condition.
-func (a Alarm) Key() string { return a.Locker + "\x1f" + a.Type + "\x1f" + a.Compartment }
-
-// Alarm types.
-const (
-	// AlarmStoreReplaced: the locker's store identity changed (an SD card
-	// swapped or wiped): its seq starts again, acks follow the new store.
-	AlarmStoreReplaced = "store.replaced"
-	// AlarmCloned: two cabinets announce the same locker id.
-	AlarmCloned = "locker.cloned"
-	// AlarmUnknownLocker: messages from a locker id the hub does not serve
-	// (not configured or added): dropped, not stored.
-	AlarmUnknownLocker = "locker.unknown"
-	// AlarmTailAhead: a locker reports events acked beyond what the hub
-	// stored for that store (a forged status, or a hub store restored
-	// from an old backup); the mark is not raised.
-	AlarmTailAhead = "outbox.tail_ahead"
-	// AlarmILSLogin: the library's system refused the SIP2 login; loans
-	// and returns wait in the queue until it is fixed.
-	AlarmILSLogin = "ils.login_refused"
-)
-
 // KnownLocker is a locker the hub serves.
 type KnownLocker struct {
 	ID     string    `json:"id"`

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -32,9 +33,9 @@ type Hub interface {
 	Locker(id string) (hub.LockerInfo, error)
 	Orders(lockerID string) ([]hub.OrderRec, error)
 	RecentEvents(lockerID string, n int) ([]hub.StoredEvent, error)
-	OpenAlarms() ([]hub.Alarm, error)
-	AckAlarm(seq uint64, by string) (hub.Alarm, error)
-	ResolveAlarm(seq uint64, by, note string) (hub.Alarm, error)
+	OpenAlarms() ([]alarm.Alarm, error)
+	AckAlarm(seq uint64, by string) (alarm.Alarm, error)
+	ResolveAlarm(seq uint64, by, note string) (alarm.Alarm, error)
 	Open(lockerID, compartment, reason string) (string, error)
 	Service(lockerID, compartment string, inService bool) (string, error)
 	CreateOrder(req hub.NewOrder) (hub.Created, error)
@@ -164,7 +165,7 @@ func (c *Console) Handler() http.Handler {
 			return
 		}
 		seq, _ := strconv.ParseUint(r.PathValue("seq"), 10, 64)
-		var a hub.Alarm
+		var a alarm.Alarm
 		var err error
 		switch r.PathValue("action") {
 		case "ack":
@@ -387,7 +388,7 @@ func (c *Console) fleet(w http.ResponseWriter, r *http.Request, _ hub.User) {
 		for _, a := range as {
 			if a.Locker == l.ID {
 				row.Alarms++
-				if a.Severity == hub.SeverityCritical {
+				if a.Severity == alarm.Critical {
 					row.Critical++
 				}
 			}
@@ -412,7 +413,7 @@ func (c *Console) locker(w http.ResponseWriter, r *http.Request, u hub.User) {
 	orders, _ := c.h.Orders(id)
 	events, _ := c.h.RecentEvents(id, 30)
 	as, _ := c.h.OpenAlarms()
-	mine := []hub.Alarm{}
+	mine := []alarm.Alarm{}
 	for _, a := range as {
 		if a.Locker == id {
 			mine = append(mine, a)

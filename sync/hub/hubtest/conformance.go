@@ -16,6 +16,8 @@ import (
 
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/alarm"
+	"github.com/lockerd/lockerd/sync/hub/alarm/alarmtest"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/hub/webhook/webhooktest"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -48,6 +50,9 @@ func TestStore(t *testing.T, fresh Opener) {
 		{"alarms: one per condition", alarmsOnce},
 		{"documents", documents},
 		// Each capability's own suite, on this engine.
+		{"alarms (alarmtest)", func(t *testing.T, open func() hub.Store) {
+			alarmtest.TestStore(t, hub.Capability(open(), func(tx hub.Tx) alarm.Tx { return tx.Alarms }))
+		}},
 		{"webhooks (webhooktest)", func(t *testing.T, open func() hub.Store) {
 			webhooktest.TestStore(t, hub.Capability(open(), func(tx hub.Tx) webhook.Tx { return tx.Webhooks }))
 		}},
@@ -244,8 +249,8 @@ func contiguousAck(t *testing.T, open func() hub.Store) {
 	// Another event under an id already stored is a second cabinet.
 	h.HandleUplink(l1.UpEvt(), event("s1", 2, "door.forced"))
 	alarms, _ := h.Alarms(0)
-	if len(alarms) != 1 || alarms[0].Type != hub.AlarmCloned {
-		t.Fatalf("alarms %+v, want one %s", alarms, hub.AlarmCloned)
+	if len(alarms) != 1 || alarms[0].Type != alarm.Cloned {
+		t.Fatalf("alarms %+v, want one %s", alarms, alarm.Cloned)
 	}
 	// A new store (an SD card replaced) counts from 1 under a new epoch.
 	h.HandleUplink(l1.Status(), status(true, 2, "s2", "i2", 0, 0, 1))
@@ -551,7 +556,7 @@ func records(t *testing.T, s hub.Store) {
 			return fmt.Errorf("commands by id: %+v %v", cmds, err)
 		}
 		for i := range 3 {
-			a, err := tx.Alarms.AddAlarm(hub.Alarm{Locker: "L1", Type: "test", Detail: fmt.Sprint(i)})
+			a, err := tx.Alarms.AddAlarm(alarm.Alarm{Locker: "L1", Type: "test", Detail: fmt.Sprint(i)})
 			if err != nil || a.Seq != uint64(i+1) {
 				return fmt.Errorf("alarm %d numbered %d (%v)", i, a.Seq, err)
 			}
@@ -739,7 +744,7 @@ func alarmsOnce(t *testing.T, open func() hub.Store) {
 		}()
 	}
 	wg.Wait()
-	openAlarms := func() []hub.Alarm {
+	openAlarms := func() []alarm.Alarm {
 		as, err := a.OpenAlarms()
 		if err != nil {
 			t.Fatal(err)
@@ -747,15 +752,15 @@ func alarmsOnce(t *testing.T, open func() hub.Store) {
 		return as
 	}
 	as := openAlarms()
-	if len(as) != 3 || as[0].Type != hub.AlarmDoorForced || as[0].Compartment != "A1" || as[0].Count != 3 || as[0].Severity != hub.SeverityCritical ||
-		as[1].Compartment != "B2" || as[1].Count != 1 || as[2].Type != hub.AlarmHardwareFault || as[2].State != hub.AlarmOpen {
+	if len(as) != 3 || as[0].Type != alarm.DoorForced || as[0].Compartment != "A1" || as[0].Count != 3 || as[0].Severity != alarm.Critical ||
+		as[1].Compartment != "B2" || as[1].Count != 1 || as[2].Type != alarm.HardwareFault || as[2].State != alarm.Open {
 		t.Fatalf("open alarms: %+v", as)
 	}
 	if _, err := b.AckAlarm(as[0].Seq, "staff-1"); err != nil {
 		t.Fatal(err)
 	}
 	a.HandleUplink(l1.UpEvt(), forced("A1"))
-	if as := openAlarms(); as[0].State != hub.AlarmAcknowledged || as[0].Count != 4 || as[0].AckBy != "staff-1" {
+	if as := openAlarms(); as[0].State != alarm.Acknowledged || as[0].Count != 4 || as[0].AckBy != "staff-1" {
 		t.Fatalf("acknowledged, then the same again: %+v", as[0])
 	}
 	if _, err := a.ResolveAlarm(as[0].Seq, "staff-1", "door repaired"); err != nil {
@@ -780,7 +785,7 @@ func alarmsOnce(t *testing.T, open func() hub.Store) {
 	a.SweepOffline(time.Now().Add(3 * time.Minute))
 	n := 0
 	for _, al := range openAlarms() {
-		if al.Type == hub.AlarmOffline {
+		if al.Type == alarm.Offline {
 			n++
 		}
 	}
@@ -789,7 +794,7 @@ func alarmsOnce(t *testing.T, open func() hub.Store) {
 	}
 	a.HandleUplink(l1.Status(), status(true, 2, "s1", "i2", 0, 0, 1))
 	for _, al := range openAlarms() {
-		if al.Type == hub.AlarmOffline {
+		if al.Type == alarm.Offline {
 			t.Fatalf("back online, still an offline alarm: %+v", al)
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -578,7 +579,7 @@ func (t *tx) next(name string) (int64, error) {
 	return n, err
 }
 
-func (t *tx) AddAlarm(a hub.Alarm) (hub.Alarm, error) {
+func (t *tx) AddAlarm(a alarm.Alarm) (alarm.Alarm, error) {
 	n, err := t.next("alarms")
 	if err != nil {
 		return a, err
@@ -587,7 +588,7 @@ func (t *tx) AddAlarm(a hub.Alarm) (hub.Alarm, error) {
 	return a, t.PutAlarm(a)
 }
 
-func (t *tx) PutAlarm(a hub.Alarm) error {
+func (t *tx) PutAlarm(a alarm.Alarm) error {
 	seq, err := i64(a.Seq)
 	if err != nil || seq == 0 {
 		return fmt.Errorf("alarm seq %d: out of range", a.Seq)
@@ -605,20 +606,20 @@ func (t *tx) PutAlarm(a hub.Alarm) error {
 		seq, raw, key)
 }
 
-func (t *tx) OpenAlarm(key string) (a hub.Alarm, found bool, err error) {
+func (t *tx) OpenAlarm(key string) (a alarm.Alarm, found bool, err error) {
 	found, err = t.getJSON(&a, "SELECT doc FROM alarms WHERE open_key = $1 ORDER BY seq DESC LIMIT 1", key)
 	return a, found, err
 }
 
-func (t *tx) OpenAlarms() ([]hub.Alarm, error) {
-	return listJSON[hub.Alarm](t, "SELECT doc FROM alarms WHERE open_key IS NOT NULL ORDER BY seq")
+func (t *tx) OpenAlarms() ([]alarm.Alarm, error) {
+	return listJSON[alarm.Alarm](t, "SELECT doc FROM alarms WHERE open_key IS NOT NULL ORDER BY seq")
 }
 
-func (t *tx) Alarms(after uint64) ([]hub.Alarm, error) {
+func (t *tx) Alarms(after uint64) ([]alarm.Alarm, error) {
 	if after >= math.MaxInt64 {
 		return nil, nil
 	}
-	return listJSON[hub.Alarm](t, "SELECT doc FROM alarms WHERE seq > $1 ORDER BY seq", int64(after))
+	return listJSON[alarm.Alarm](t, "SELECT doc FROM alarms WHERE seq > $1 ORDER BY seq", int64(after))
 }
 
 func (t *tx) AddCirc(c hub.CircRec) (hub.CircRec, error) {
