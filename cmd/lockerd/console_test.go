@@ -11,6 +11,7 @@ import (
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
+	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/console"
 )
 
@@ -25,7 +26,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
 	key, _ := newKey(t)
 	hubC := startCentral(t, mq.URL, key, nil, "lockerhub")
-	for _, u := range [][3]string{{"staff-1", hub.RoleStaff, "password-staff"}, {"viewer-1", hub.RoleViewer, "password-viewer"}, {"admin-1", hub.RoleAdmin, "password-admin"}} {
+	for _, u := range [][3]string{{"staff-1", auth.RoleStaff, "password-staff"}, {"viewer-1", auth.RoleViewer, "password-viewer"}, {"admin-1", auth.RoleAdmin, "password-admin"}} {
 		if _, err := hubC.AddUser(u[0], u[1], u[2]); err != nil {
 			t.Fatal(err)
 		}

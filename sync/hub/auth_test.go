@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 )
 
@@ -20,39 +20,39 @@ func TestEveryRouteNeedsItsScope(t *testing.T) {
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
 	routes := []struct{ method, path, scope, body string }{
-		{"GET", "/v1/lockers", hub.ScopeRead, ""},
-		{"POST", "/v1/lockers", hub.ScopeAdmin, `{"ID":"nb-9"}`},
-		{"GET", "/v1/orders?locker=nb-1", hub.ScopeRead, ""},
-		{"POST", "/v1/orders", hub.ScopeOrders, `{"locker":"nb-1"}`},
-		{"POST", "/v1/cancel", hub.ScopeOrders, `{"Locker":"nb-1","OrderID":"x"}`},
-		{"POST", "/v1/snapshot", hub.ScopeOrders, `{"Locker":"nb-1"}`},
-		{"POST", "/v1/open", hub.ScopeOpen, `{"Locker":"nb-1","Compartment":"A01","Reason":"test"}`},
-		{"GET", "/v1/commands/x", hub.ScopeRead, ""},
-		{"GET", "/v1/events?locker=nb-1", hub.ScopeRead, ""},
-		{"GET", "/v1/alarms", hub.ScopeRead, ""},
-		{"GET", "/v1/circulation", hub.ScopeRead, ""},
-		{"POST", "/v1/circulation/1/retry", hub.ScopeOrders, ""},
-		{"POST", "/v1/circulation/1/resolve", hub.ScopeOrders, `{"Note":"x"}`},
-		{"GET", "/v1/tokens", hub.ScopeAdmin, ""},
-		{"POST", "/v1/tokens", hub.ScopeAdmin, `{"name":"x","scopes":["read"]}`},
-		{"POST", "/v1/tokens/nobody/revoke", hub.ScopeAdmin, ""},
-		{"GET", "/v1/audit", hub.ScopeAdmin, ""},
-		{"POST", "/v1/alarms/1/ack", hub.ScopeOrders, ""},
-		{"POST", "/v1/alarms/1/resolve", hub.ScopeOrders, `{"Note":"x"}`},
-		{"GET", "/v1/webhooks", hub.ScopeAdmin, ""},
-		{"POST", "/v1/webhooks", hub.ScopeAdmin, `{"url":"http://127.0.0.1:1/","events":["order.loaded"],"secret":"0123456789abcdef"}`},
-		{"POST", "/v1/webhooks/x/remove", hub.ScopeAdmin, ""},
-		{"GET", "/v1/webhooks/failed", hub.ScopeAdmin, ""},
-		{"POST", "/v1/webhooks/deliveries/1/redeliver", hub.ScopeAdmin, ""},
-		{"GET", "/v1/nothing-here", hub.ScopeRead, ""},
+		{"GET", "/v1/lockers", auth.ScopeRead, ""},
+		{"POST", "/v1/lockers", auth.ScopeAdmin, `{"ID":"nb-9"}`},
+		{"GET", "/v1/orders?locker=nb-1", auth.ScopeRead, ""},
+		{"POST", "/v1/orders", auth.ScopeOrders, `{"locker":"nb-1"}`},
+		{"POST", "/v1/cancel", auth.ScopeOrders, `{"Locker":"nb-1","OrderID":"x"}`},
+		{"POST", "/v1/snapshot", auth.ScopeOrders, `{"Locker":"nb-1"}`},
+		{"POST", "/v1/open", auth.ScopeOpen, `{"Locker":"nb-1","Compartment":"A01","Reason":"test"}`},
+		{"GET", "/v1/commands/x", auth.ScopeRead, ""},
+		{"GET", "/v1/events?locker=nb-1", auth.ScopeRead, ""},
+		{"GET", "/v1/alarms", auth.ScopeRead, ""},
+		{"GET", "/v1/circulation", auth.ScopeRead, ""},
+		{"POST", "/v1/circulation/1/retry", auth.ScopeOrders, ""},
+		{"POST", "/v1/circulation/1/resolve", auth.ScopeOrders, `{"Note":"x"}`},
+		{"GET", "/v1/tokens", auth.ScopeAdmin, ""},
+		{"POST", "/v1/tokens", auth.ScopeAdmin, `{"name":"x","scopes":["read"]}`},
+		{"POST", "/v1/tokens/nobody/revoke", auth.ScopeAdmin, ""},
+		{"GET", "/v1/audit", auth.ScopeAdmin, ""},
+		{"POST", "/v1/alarms/1/ack", auth.ScopeOrders, ""},
+		{"POST", "/v1/alarms/1/resolve", auth.ScopeOrders, `{"Note":"x"}`},
+		{"GET", "/v1/webhooks", auth.ScopeAdmin, ""},
+		{"POST", "/v1/webhooks", auth.ScopeAdmin, `{"url":"http://127.0.0.1:1/","events":["order.loaded"],"secret":"0123456789abcdef"}`},
+		{"POST", "/v1/webhooks/x/remove", auth.ScopeAdmin, ""},
+		{"GET", "/v1/webhooks/failed", auth.ScopeAdmin, ""},
+		{"POST", "/v1/webhooks/deliveries/1/redeliver", auth.ScopeAdmin, ""},
+		{"GET", "/v1/nothing-here", auth.ScopeRead, ""},
 	}
 	// A token for each scope but the route's (read only when the route
 	// needs more: every token reads).
 	tokens := map[string]string{}
-	for _, s := range hub.Scopes {
+	for _, s := range auth.Scopes {
 		tokens[s] = hubtest.Token(t, h, s)
 	}
-	revoked, rec, err := h.CreateToken("gone", []string{hub.ScopeAdmin}, "test")
+	revoked, rec, err := h.CreateToken("gone", []string{auth.ScopeAdmin}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestEveryRouteNeedsItsScope(t *testing.T) {
 			}
 			for s, tok := range tokens {
 				code, body := call(r.method, r.path, r.body, tok)
-				allowed := s == hub.ScopeAdmin || s == r.scope || r.scope == hub.ScopeRead
+				allowed := s == auth.ScopeAdmin || s == r.scope || r.scope == auth.ScopeRead
 				if allowed && (code == 401 || code == 403) || !allowed && code != 403 {
 					t.Fatalf("scope %s: %d %s", s, code, body)
 				}
@@ -121,7 +121,7 @@ func TestEveryRouteNeedsItsScope(t *testing.T) {
 // a row.
 func TestRemoteOpenBounds(t *testing.T) {
 	h, _, _ := newHub(t)
-	c := hubtest.Serve(t, h, hub.ScopeOpen)
+	c := hubtest.Serve(t, h, auth.ScopeOpen)
 	if _, err := c.Open("nb-1", "A01", " "); err == nil || !strings.Contains(err.Error(), "needs a reason") {
 		t.Fatalf("open without a reason: %v", err)
 	}
@@ -133,7 +133,7 @@ func TestRemoteOpenBounds(t *testing.T) {
 		t.Fatalf("ten opens in a row: %v", refused)
 	}
 	// Another token is not held back by the first one's.
-	other := hubtest.Serve(t, h, hub.ScopeOpen)
+	other := hubtest.Serve(t, h, auth.ScopeOpen)
 	if _, err := other.Open("nb-1", "A01", "reader called"); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestBootstrapToken(t *testing.T) {
 		t.Fatalf("bootstrap: %v %v", created, err)
 	}
 	raw, _ := os.ReadFile(file)
-	if tok, err := h.Authenticate(strings.TrimSpace(string(raw))); err != nil || !tok.Allows(hub.ScopeAdmin) {
+	if tok, err := h.Authenticate(strings.TrimSpace(string(raw))); err != nil || !tok.Allows(auth.ScopeAdmin) {
 		t.Fatalf("bootstrap token: %+v %v", tok, err)
 	}
 	if info, _ := os.Stat(file); info.Mode().Perm() != 0o600 {

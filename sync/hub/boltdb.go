@@ -17,6 +17,7 @@ import (
 
 	"github.com/lockerd/lockerd/locker/boltkv"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
+	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -41,13 +42,13 @@ var (
 	bLeases     = []byte("leases")             // name → lease
 	bCirc       = []byte("circ")               // id → CircRec (the ILS transactions)
 	bCircOpen   = []byte("circ_open")          // id → nothing: the open ones (CircRec.Open)
-	bTokens     = []byte("tokens")             // id → Token
+	bTokens     = []byte("tokens")             // id → auth.Token
 	bAlarmsOpen = []byte("alarms_open")        // alarm.Alarm.Key → seq of the latest unresolved one
 	bWebhooks   = []byte("webhooks")           // id → webhook.Webhook
-	bUsers      = []byte("users")              // name → User
+	bUsers      = []byte("users")              // name → auth.User
 	bDeliveries = []byte("deliveries")         // id → webhook.Delivery
 	bDelivPend  = []byte("deliveries_pending") // id → nothing: the pending ones
-	bAudit      = []byte("audit")              // seq → AuditRec
+	bAudit      = []byte("audit")              // seq → auth.AuditRec
 )
 
 // schemaVersion 2 keys events by store (epoch): version 1 keyed them by
@@ -444,19 +445,19 @@ func (t boltTx) OpenCircs(limit int) ([]CircRec, error) {
 	return out, nil
 }
 
-func (t boltTx) PutToken(tok Token) error {
+func (t boltTx) PutToken(tok auth.Token) error {
 	return boltkv.PutJSON(t.b(bTokens), []byte(tok.ID), tok)
 }
 
-func (t boltTx) Token(id string) (tok Token, found bool, err error) {
+func (t boltTx) Token(id string) (tok auth.Token, found bool, err error) {
 	found, err = boltkv.GetJSON(t.b(bTokens), []byte(id), &tok)
 	return tok, found, err
 }
 
-func (t boltTx) Tokens() ([]Token, error) {
-	var out []Token
+func (t boltTx) Tokens() ([]auth.Token, error) {
+	var out []auth.Token
 	err := t.b(bTokens).ForEach(func(_, v []byte) error {
-		var tok Token
+		var tok auth.Token
 		if err := json.Unmarshal(v, &tok); err != nil {
 			return err
 		}
@@ -466,7 +467,7 @@ func (t boltTx) Tokens() ([]Token, error) {
 	return out, err
 }
 
-func (t boltTx) AddAudit(a AuditRec) (AuditRec, error) {
+func (t boltTx) AddAudit(a auth.AuditRec) (auth.AuditRec, error) {
 	b := t.b(bAudit)
 	n, err := b.NextSequence()
 	if err != nil {
@@ -476,11 +477,11 @@ func (t boltTx) AddAudit(a AuditRec) (AuditRec, error) {
 	return a, boltkv.PutJSON(b, boltkv.U64Key(n), a)
 }
 
-func (t boltTx) Audit(after uint64, limit int) ([]AuditRec, error) {
-	var out []AuditRec
+func (t boltTx) Audit(after uint64, limit int) ([]auth.AuditRec, error) {
+	var out []auth.AuditRec
 	c := t.b(bAudit).Cursor()
 	for k, v := c.Seek(boltkv.U64Key(after + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
-		var a AuditRec
+		var a auth.AuditRec
 		if err := json.Unmarshal(v, &a); err != nil {
 			return nil, err
 		}
@@ -563,17 +564,17 @@ func (t boltTx) Deliveries(after uint64, limit int) ([]webhook.Delivery, error) 
 	return out, nil
 }
 
-func (t boltTx) PutUser(u User) error { return boltkv.PutJSON(t.b(bUsers), []byte(u.Name), u) }
+func (t boltTx) PutUser(u auth.User) error { return boltkv.PutJSON(t.b(bUsers), []byte(u.Name), u) }
 
-func (t boltTx) User(name string) (u User, found bool, err error) {
+func (t boltTx) User(name string) (u auth.User, found bool, err error) {
 	found, err = boltkv.GetJSON(t.b(bUsers), []byte(name), &u)
 	return u, found, err
 }
 
-func (t boltTx) Users() ([]User, error) {
-	var out []User
+func (t boltTx) Users() ([]auth.User, error) {
+	var out []auth.User
 	err := t.b(bUsers).ForEach(func(_, v []byte) error {
-		var u User
+		var u auth.User
 		if err := json.Unmarshal(v, &u); err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lockerd/lockerd/locker/jsonhttp"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
+	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -52,30 +53,30 @@ func (c *Client) DoWith(method, path string, hdr http.Header, body, into any) er
 }
 
 // CreateToken makes an API token; its secret comes back once.
-func (c *Client) CreateToken(name string, scopes []string) (string, Token, error) {
+func (c *Client) CreateToken(name string, scopes []string) (string, auth.Token, error) {
 	var r struct {
-		Token  string `json:"token"`
-		Record Token  `json:"record"`
+		Token  string     `json:"token"`
+		Record auth.Token `json:"record"`
 	}
 	err := c.Do("POST", "/v1/tokens", map[string]any{"name": name, "scopes": scopes}, &r)
 	return r.Token, r.Record, err
 }
 
 // Tokens lists the API tokens.
-func (c *Client) Tokens() ([]Token, error) {
-	var ts []Token
+func (c *Client) Tokens() ([]auth.Token, error) {
+	var ts []auth.Token
 	return ts, c.Do("GET", "/v1/tokens", nil, &ts)
 }
 
 // RevokeToken revokes a token by id or name.
-func (c *Client) RevokeToken(idOrName string) (Token, error) {
-	var t Token
+func (c *Client) RevokeToken(idOrName string) (auth.Token, error) {
+	var t auth.Token
 	return t, c.Do("POST", "/v1/tokens/"+url.PathEscape(idOrName)+"/revoke", nil, &t)
 }
 
 // AuditLog reads the audit log, page by page.
-func (c *Client) AuditLog() ([]AuditRec, error) {
-	return pages(c, "/v1/audit?", func(a AuditRec) string { return fmt.Sprint(a.Seq) })
+func (c *Client) AuditLog() ([]auth.AuditRec, error) {
+	return pages(c, "/v1/audit?", func(a auth.AuditRec) string { return fmt.Sprint(a.Seq) })
 }
 
 // CreateOrder creates an order; the reply holds its pickup code.
@@ -309,14 +310,14 @@ func (c *Client) Redeliver(id uint64) (webhook.Delivery, error) {
 }
 
 // AddUser makes a console user.
-func (c *Client) AddUser(name, role, password string) (User, error) {
-	var u User
+func (c *Client) AddUser(name, role, password string) (auth.User, error) {
+	var u auth.User
 	return u, c.Do("POST", "/v1/users", map[string]string{"Name": name, "Role": role, "Password": password}, &u)
 }
 
 // Users lists the console users.
-func (c *Client) Users() ([]User, error) {
-	var us []User
+func (c *Client) Users() ([]auth.User, error) {
+	var us []auth.User
 	return us, c.Do("GET", "/v1/users", nil, &us)
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/sync/hub/alarm"
+	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -116,7 +117,7 @@ func deny(w http.ResponseWriter, status int, msg string) {
 func (h *Hub) authorize(scope string, next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, err := h.Authenticate(bearer(r))
-		if errors.Is(err, ErrNoToken) || errors.Is(err, ErrBadToken) {
+		if errors.Is(err, auth.ErrNoToken) || errors.Is(err, auth.ErrBadToken) {
 			deny(w, http.StatusUnauthorized, err.Error())
 			return
 		}
@@ -128,7 +129,7 @@ func (h *Hub) authorize(scope string, next http.HandlerFunc) http.Handler {
 			deny(w, http.StatusForbidden, fmt.Sprintf("token %q lacks the scope %q", tok.Name, scope))
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
 				// A refused attempt to change something is audited too.
-				h.Audit(AuditRec{Who: tok.Name, Action: r.Method + " " + r.URL.Path, From: h.clientAddr(r), Status: http.StatusForbidden})
+				h.Audit(auth.AuditRec{Who: tok.Name, Action: r.Method + " " + r.URL.Path, From: h.clientAddr(r), Status: http.StatusForbidden})
 			}
 			return
 		}
@@ -142,7 +143,7 @@ func (h *Hub) authorize(scope string, next http.HandlerFunc) http.Handler {
 			// which bounds it; audited without its body.
 			rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 			next(rec, r)
-			h.Audit(AuditRec{Who: tok.Name, Action: r.Method + " " + r.URL.Path, Detail: fmt.Sprintf("%d bytes", r.ContentLength), From: h.clientAddr(r), Status: rec.status})
+			h.Audit(auth.AuditRec{Who: tok.Name, Action: r.Method + " " + r.URL.Path, Detail: fmt.Sprintf("%d bytes", r.ContentLength), From: h.clientAddr(r), Status: rec.status})
 			return
 		}
 		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
@@ -153,7 +154,7 @@ func (h *Hub) authorize(scope string, next http.HandlerFunc) http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(raw))
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next(rec, r)
-		h.Audit(AuditRec{Who: tok.Name, Action: r.Method + " " + r.URL.Path, Detail: redact(raw), From: h.clientAddr(r), Status: rec.status})
+		h.Audit(auth.AuditRec{Who: tok.Name, Action: r.Method + " " + r.URL.Path, Detail: redact(raw), From: h.clientAddr(r), Status: rec.status})
 	})
 }
 
@@ -204,23 +205,23 @@ func ClientAddr(r *http.Request, behindProxy bool) string {
 
 // routes registers the API's routes with the scope each needs.
 func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
-	handle("GET /v1/lockers", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/lockers", auth.ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		ls, err := h.Lockers()
 		reply(w, page(ls, limitOf(r), func(l LockerInfo) bool { return l.ID > r.URL.Query().Get("after") }), err)
 	})
-	handle("POST /v1/lockers", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/lockers", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ ID string }
 		if !read(w, r, &req) {
 			return
 		}
 		reply(w, map[string]string{"id": req.ID}, h.AddLocker(req.ID, "api"))
 	})
-	handle("GET /v1/orders", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/orders", auth.ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		os, err := h.Orders(r.URL.Query().Get("locker"))
 		after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
 		reply(w, page(os, limitOf(r), func(o OrderRec) bool { return o.Rev > after }), err)
 	})
-	handle("POST /v1/orders", ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/orders", auth.ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
 		var req NewOrder
 		if !read(w, r, &req) {
 			return
@@ -229,7 +230,7 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		w.Header().Set("Cache-Control", "no-store")
 		reply(w, c, err)
 	})
-	handle("POST /v1/cancel", ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/cancel", auth.ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Locker, OrderID string }
 		if !read(w, r, &req) {
 			return
@@ -237,7 +238,7 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		rev, err := h.CancelOrder(req.Locker, req.OrderID)
 		reply(w, map[string]any{"rev": rev}, err)
 	})
-	handle("POST /v1/snapshot", ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/snapshot", auth.ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Locker   string
 			PartSize int
@@ -248,7 +249,7 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		id, parts, err := h.Snapshot(req.Locker, req.PartSize)
 		reply(w, map[string]any{"snap_id": id, "parts": parts}, err)
 	})
-	handle("POST /v1/open", ScopeOpen, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/open", auth.ScopeOpen, func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Locker, Compartment, Reason string }
 		if !read(w, r, &req) {
 			return
@@ -260,7 +261,7 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		id, err := h.Open(req.Locker, req.Compartment, req.Reason)
 		reply(w, map[string]any{"cmd_id": id}, err)
 	})
-	handle("POST /v1/badges", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/badges", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Locker string
 			// Add may give a badge's Code instead of its Hash: it is
@@ -286,7 +287,7 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		id, err := h.Badges(req.Locker, ch)
 		reply(w, map[string]any{"cmd_id": id}, err)
 	})
-	handle("POST /v1/config", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/config", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Locker, Config string
 			Rollback       bool   // push an earlier version again
@@ -304,11 +305,11 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		}
 		reply(w, v, err)
 	})
-	handle("GET /v1/config", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/config", auth.ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		hist, err := h.ConfigHistory(r.URL.Query().Get("locker"))
 		reply(w, hist, err)
 	})
-	handle("PUT /v1/releases/{version}/{arch}", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+	handle("PUT /v1/releases/{version}/{arch}", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		body := http.MaxBytesReader(w, r.Body, MaxBinary+1)
 		var m protocol.Manifest
 		var err error
@@ -325,11 +326,11 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		}
 		reply(w, m, err)
 	})
-	handle("GET /v1/releases", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/releases", auth.ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		rels, err := h.Releases()
 		reply(w, rels, err)
 	})
-	handle("POST /v1/rollouts", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/rollouts", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		var req NewRollout
 		if !read(w, r, &req) {
 			return
@@ -337,11 +338,11 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		ro, err := h.StartRollout(req, Caller(r.Context()).Name)
 		reply(w, ro, err)
 	})
-	handle("GET /v1/rollouts", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/rollouts", auth.ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		ros, err := h.Rollouts()
 		reply(w, ros, err)
 	})
-	handle("POST /v1/provision/tokens", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/provision/tokens", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		var req NewProvisionToken
 		if !read(w, r, &req) {
 			return
@@ -349,7 +350,7 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		created, err := h.CreateProvisionToken(req, Caller(r.Context()).Name)
 		reply(w, created, err)
 	})
-	handle("POST /v1/provision/revoke", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/provision/revoke", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Locker, Reason string }
 		if !read(w, r, &req) {
 			return
@@ -358,15 +359,15 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		c.Hash = ""
 		reply(w, c, err)
 	})
-	handle("GET /v1/provision/tokens", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/provision/tokens", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		toks, err := h.ProvisionTokens()
 		reply(w, toks, err)
 	})
-	handle("GET /v1/commands/{id}", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/commands/{id}", auth.ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		rec, err := h.Command(r.PathValue("id"))
 		reply(w, rec, err)
 	})
-	handle("GET /v1/events", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/events", auth.ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		after, err := ParseCursor(r.URL.Query().Get("after"))
 		if err != nil {
 			reply(w, nil, err)
@@ -375,7 +376,7 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		evs, err := h.Events(r.URL.Query().Get("locker"), after, limitOf(r))
 		reply(w, evs, err)
 	})
-	handle("GET /v1/alarms", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/alarms", auth.ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
 		var as []alarm.Alarm
 		var err error
@@ -389,12 +390,12 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		}
 		reply(w, page(as, limitOf(r), func(a alarm.Alarm) bool { return a.Seq > after }), err)
 	})
-	handle("POST /v1/alarms/{seq}/ack", ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/alarms/{seq}/ack", auth.ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
 		seq, _ := strconv.ParseUint(r.PathValue("seq"), 10, 64)
 		a, err := h.AckAlarm(seq, Caller(r.Context()).Name)
 		reply(w, a, err)
 	})
-	handle("POST /v1/alarms/{seq}/resolve", ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/alarms/{seq}/resolve", auth.ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Note string }
 		if !read(w, r, &req) {
 			return
@@ -403,17 +404,17 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		a, err := h.ResolveAlarm(seq, Caller(r.Context()).Name, req.Note)
 		reply(w, a, err)
 	})
-	handle("GET /v1/circulation", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/circulation", auth.ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		after, _ := strconv.ParseUint(q.Get("after"), 10, 64)
 		cs, err := h.Circulation(CircFilter{Locker: q.Get("locker"), State: q.Get("state"), After: after, Limit: limitOf(r)})
 		reply(w, cs, err)
 	})
-	handle("GET /v1/circulation/status", ScopeRead, func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/circulation/status", auth.ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		st, err := h.ILSStatus()
 		reply(w, st, err)
 	})
-	handle("POST /v1/circulation/{id}/retry", ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/circulation/{id}/retry", auth.ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
 		id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 		if err != nil {
 			reply(w, nil, fmt.Errorf("transaction id %q: want a number", r.PathValue("id")))
@@ -422,7 +423,7 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		c, err := h.RetryCirc(id)
 		reply(w, c, err)
 	})
-	handle("POST /v1/circulation/{id}/resolve", ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/circulation/{id}/resolve", auth.ScopeOrders, func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Note string }
 		if !read(w, r, &req) {
 			return
@@ -435,11 +436,11 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		c, err := h.ResolveCirc(id, req.Note)
 		reply(w, c, err)
 	})
-	handle("GET /v1/tokens", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/tokens", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		ts, err := h.Tokens()
 		reply(w, ts, err)
 	})
-	handle("POST /v1/tokens", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/tokens", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Name   string   `json:"name"`
 			Scopes []string `json:"scopes"`
@@ -452,16 +453,16 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		w.Header().Set("Cache-Control", "no-store")
 		reply(w, map[string]any{"token": secret, "record": tok}, err)
 	})
-	handle("POST /v1/tokens/{id}/revoke", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/tokens/{id}/revoke", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		tok, err := h.RevokeToken(r.PathValue("id"))
 		tok.Hash = ""
 		reply(w, tok, err)
 	})
-	handle("GET /v1/webhooks", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/webhooks", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		ws, err := h.Webhooks()
 		reply(w, ws, err)
 	})
-	handle("POST /v1/webhooks", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/webhooks", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		var req webhook.NewWebhook
 		if !read(w, r, &req) {
 			return
@@ -469,23 +470,23 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		wh, err := h.AddWebhook(req)
 		reply(w, wh, err)
 	})
-	handle("POST /v1/webhooks/{id}/remove", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/webhooks/{id}/remove", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]string{"removed": r.PathValue("id")}, h.RemoveWebhook(r.PathValue("id")))
 	})
-	handle("GET /v1/webhooks/failed", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/webhooks/failed", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		ds, err := h.FailedDeliveries()
 		reply(w, ds, err)
 	})
-	handle("POST /v1/webhooks/deliveries/{id}/redeliver", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/webhooks/deliveries/{id}/redeliver", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		id, _ := strconv.ParseUint(r.PathValue("id"), 10, 64)
 		d, err := h.Redeliver(id)
 		reply(w, d, err)
 	})
-	handle("GET /v1/users", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/users", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		us, err := h.Users()
 		reply(w, us, err)
 	})
-	handle("POST /v1/users", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/users", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		var req struct{ Name, Role, Password string }
 		if !read(w, r, &req) {
 			return
@@ -494,14 +495,14 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		u, err := h.AddUser(req.Name, req.Role, req.Password)
 		reply(w, u, err)
 	})
-	handle("POST /v1/users/{name}/disable", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /v1/users/{name}/disable", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		reply(w, map[string]string{"disabled": r.PathValue("name")}, h.DisableUser(r.PathValue("name")))
 	})
-	handle("GET /v1/audit", ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+	handle("GET /v1/audit", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
 		after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
 		as, err := h.AuditLog(after, limitOf(r))
 		if as == nil {
-			as = []AuditRec{}
+			as = []auth.AuditRec{}
 		}
 		reply(w, as, err)
 	})

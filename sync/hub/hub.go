@@ -20,6 +20,7 @@ import (
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/fanout"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
+	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/egress"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/pahostore"
@@ -106,11 +107,11 @@ type Hub struct {
 	leader     atomic.Bool  // holds the leader lease (replicas.go)
 	heardAt    atomic.Int64 // when its own heartbeat last came back (or it connected), unix ns
 	metrics    *hubMetrics
-	ilsAlarmAt atomic.Int64 // when the last ILS login alarm was raised, unix ns
-	ils        ilsWatch     // why the bridge cannot send, if it cannot
-	opens      RateLimiter  // remote opens per token
-	cards      RateLimiter  // card checks per locker
-	provisions RateLimiter  // provisioning attempts per address
+	ilsAlarmAt atomic.Int64     // when the last ILS login alarm was raised, unix ns
+	ils        ilsWatch         // why the bridge cannot send, if it cannot
+	opens      auth.RateLimiter // remote opens per token
+	cards      auth.RateLimiter // card checks per locker
+	provisions auth.RateLimiter // provisioning attempts per address
 	cardSlots  chan struct{}
 	hooks      *webhook.Service
 
@@ -169,9 +170,9 @@ func New(cfg Config) (*Hub, error) {
 	h := &Hub{cfg: cfg, store: store, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1),
 		local: fanout.New[protocol.Event](256), ackWait: map[ackKey]int{}, lastAck: map[ackKey]time.Time{}}
 	h.metrics = newHubMetrics(h)
-	h.opens = RateLimiter{Burst: openBurst, Every: openEvery}
-	h.cards = RateLimiter{Burst: cardBurst, Every: cardEvery}
-	h.provisions = RateLimiter{Burst: 5, Every: 12 * time.Second}
+	h.opens = auth.RateLimiter{Burst: openBurst, Every: openEvery}
+	h.cards = auth.RateLimiter{Burst: cardBurst, Every: cardEvery}
+	h.provisions = auth.RateLimiter{Burst: 5, Every: 12 * time.Second}
 	h.cardSlots = make(chan struct{}, maxCardChecks)
 	h.hooks = webhook.New(webhook.Config{Store: Capability(store, func(tx Tx) webhook.Tx { return tx.Webhooks }),
 		Lease: namedLease{h, webhook.LeaseName}, Egress: egress.Policy{Allow: cfg.EgressAllow}, // every URL the hub calls goes through egress

@@ -20,6 +20,7 @@ import (
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
+	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -191,7 +192,7 @@ func TestListsArePaged(t *testing.T) {
 	}
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
-	token := hubtest.Token(t, h, hub.ScopeRead)
+	token := hubtest.Token(t, h, auth.ScopeRead)
 	get := func(path string) []hub.OrderRec {
 		req, _ := http.NewRequest("GET", srv.URL+path, nil)
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/sync/hub/alarm"
+	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -35,7 +36,7 @@ type Tx struct {
 	Commands CommandTx
 	Alarms   alarm.Tx
 	Circ     CircTx
-	Auth     AuthTx
+	Auth     auth.Tx
 	Webhooks webhook.Tx
 	Docs     DocTx
 	Leases   LeaseTx
@@ -114,22 +115,6 @@ type CircTx interface {
 	Circ(id uint64) (c CircRec, found bool, err error)
 	Circs(after uint64, limit int) ([]CircRec, error)
 	OpenCircs(limit int) ([]CircRec, error)
-}
-
-// AuthTx: API tokens, the audit log and console users.
-type AuthTx interface {
-	// API tokens, by id.
-	PutToken(t Token) error
-	Token(id string) (t Token, found bool, err error)
-	Tokens() ([]Token, error)
-	// The audit log: AddAudit numbers a (from 1); Audit lists those after
-	// seq after (at most limit; 0: all).
-	AddAudit(a AuditRec) (AuditRec, error)
-	Audit(after uint64, limit int) ([]AuditRec, error)
-	// Console users, by name.
-	PutUser(u User) error
-	User(name string) (u User, found bool, err error)
-	Users() ([]User, error)
 }
 
 // DocTx: the fleet's records as JSON documents (provisioning, credentials, configurations, releases, rollouts).

@@ -26,6 +26,7 @@ import (
 
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
+	"github.com/lockerd/lockerd/sync/hub/auth"
 )
 
 // ProvisionToken is a one-time provisioning token as the hub keeps it:
@@ -163,7 +164,7 @@ func (h *Hub) CreateProvisionToken(req NewProvisionToken, by string) (ProvisionT
 	}
 	id, secret := randomHex(8), randomHex(32)
 	now := time.Now().UTC()
-	rec := ProvisionToken{ID: id, Locker: req.Locker, Hash: hashSecret(secret), Created: now, Expires: now.Add(ttl),
+	rec := ProvisionToken{ID: id, Locker: req.Locker, Hash: auth.HashSecret(secret), Created: now, Expires: now.Add(ttl),
 		By: by, Config: req.Config}
 	err = h.store.Update(func(tx Tx) error {
 		if err := tx.Docs.PutDoc(DocProvision, id, rec); err != nil {
@@ -246,7 +247,7 @@ func (e *ProvisionError) Error() string { return e.Msg }
 func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (ProvisionReply, error) {
 	refuse := func(status int, format string, args ...any) (ProvisionReply, error) {
 		err := &ProvisionError{Status: status, Msg: fmt.Sprintf(format, args...)}
-		h.Audit(AuditRec{At: now, Who: "provisioning", Action: "POST /v1/provision", Target: req.Locker, Detail: err.Msg, From: from, Status: status})
+		h.Audit(auth.AuditRec{At: now, Who: "provisioning", Action: "POST /v1/provision", Target: req.Locker, Detail: err.Msg, From: from, Status: status})
 		h.log.Warn("provisioning refused", "locker", req.Locker, "from", from, "why", err.Msg)
 		return ProvisionReply{}, err
 	}
@@ -283,7 +284,7 @@ func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (Provi
 		switch {
 		case err != nil:
 			return err
-		case !found || subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(rec.Hash)) != 1:
+		case !found || subtle.ConstantTimeCompare([]byte(auth.HashSecret(secret)), []byte(rec.Hash)) != 1:
 			refusal = &ProvisionError{403, "unknown provisioning token: make one with lockerhub provision create"}
 		case !rec.UsedAt.IsZero():
 			refusal = &ProvisionError{409, fmt.Sprintf("this provisioning token was used at %s (from %s): make a new one", rec.UsedAt.Format(time.RFC3339), rec.UsedFrom)}
@@ -310,7 +311,7 @@ func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (Provi
 			}
 			supersededCert = prev.CertSerial != ""
 		}
-		cred := Credential{ID: rec.Locker, Hash: hashSecret(password), PublicKey: req.PublicKey, Issued: now.UTC()}
+		cred := Credential{ID: rec.Locker, Hash: auth.HashSecret(password), PublicKey: req.PublicKey, Issued: now.UTC()}
 		if ca != nil {
 			if certPEM, cred.CertSerial, cred.CertExpires, err = ca.Issue(rec.Locker, csr, now); err != nil {
 				return err
@@ -343,7 +344,7 @@ func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (Provi
 	if err != nil {
 		return ProvisionReply{}, err
 	}
-	h.Audit(AuditRec{At: now, Who: "provisioning", Action: "POST /v1/provision", Target: rec.Locker,
+	h.Audit(auth.AuditRec{At: now, Who: "provisioning", Action: "POST /v1/provision", Target: rec.Locker,
 		Detail: "token " + rec.ID + " used", From: from, Status: 200})
 	h.log.Info("locker provisioned", "locker", rec.Locker, "token", rec.ID, "from", from, "broker_certificate", certPEM != "")
 	return ProvisionReply{Body: base64.StdEncoding.EncodeToString(body), MAC: ProvisionMAC(secret, body)}, nil
@@ -402,7 +403,7 @@ func (h *Hub) BrokerPasswordOK(identity string, password []byte) bool {
 	}); err != nil || !found {
 		return false
 	}
-	return c.Revoked.IsZero() && subtle.ConstantTimeCompare([]byte(hashSecret(string(password))), []byte(c.Hash)) == 1
+	return c.Revoked.IsZero() && subtle.ConstantTimeCompare([]byte(auth.HashSecret(string(password))), []byte(c.Hash)) == 1
 }
 
 func randomHex(n int) string {

@@ -17,6 +17,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -72,7 +73,7 @@ func TestReleaseKey(t *testing.T) {
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
 	api := hub.NewClient(strings.TrimPrefix(srv.URL, "http://"))
-	tok, _, err := h.CreateToken("admin", []string{hub.ScopeAdmin}, "test")
+	tok, _, err := h.CreateToken("admin", []string{auth.ScopeAdmin}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

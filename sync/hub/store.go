@@ -168,35 +168,3 @@ type Loan struct {
 	Screen string `json:"screen,omitempty"`
 	Circ   uint64 `json:"circ"` // its transaction
 }
-
-// Token is an API token as the hub keeps it: its secret only as a hash.
-type Token struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Scopes    []string  `json:"scopes"`
-	Hash      string    `json:"hash"` // hex SHA-256 of the secret (a random 256-bit value: no salt or stretching needed)
-	Created   time.Time `json:"created"`
-	CreatedBy string    `json:"created_by,omitempty"`
-	Revoked   time.Time `json:"revoked,omitzero"`
-}
-
-// AuditRec is one state-changing request or console action.
-type AuditRec struct {
-	Seq    uint64    `json:"seq"`
-	At     time.Time `json:"at"`
-	Who    string    `json:"who"`    // token name, or console user
-	Action string    `json:"action"` // "POST /v1/open", "console: open", ...
-	Target string    `json:"target,omitempty"`
-	Detail string    `json:"detail,omitempty"` // the request, bounded; never a secret
-	From   string    `json:"from"`             // the client's address
-	Status int       `json:"status"`           // the HTTP status answered
-}
-
-// User is a person who signs in to the console.
-type User struct {
-	Name     string    `json:"name"`
-	Role     string    `json:"role"` // viewer, staff, admin
-	Hash     string    `json:"hash"` // argon2id, encoded with its parameters and salt
-	Created  time.Time `json:"created"`
-	Disabled time.Time `json:"disabled,omitzero"`
-}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
+	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -27,8 +28,8 @@ var assets embed.FS
 
 // Hub is what the console needs of lockerhub's hub: *hub.Hub.
 type Hub interface {
-	SignIn(name, password string) (hub.User, error)
-	ActiveUser(name string) (hub.User, bool)
+	SignIn(name, password string) (auth.User, error)
+	ActiveUser(name string) (auth.User, bool)
 	Lockers() ([]hub.LockerInfo, error)
 	Locker(id string) (hub.LockerInfo, error)
 	Orders(lockerID string) ([]hub.OrderRec, error)
@@ -43,8 +44,8 @@ type Hub interface {
 	Circulation(f hub.CircFilter) ([]hub.CircRec, error)
 	RetryCirc(id uint64) (hub.CircRec, error)
 	ResolveCirc(id uint64, note string) (hub.CircRec, error)
-	AuditLog(after uint64, limit int) ([]hub.AuditRec, error)
-	Audit(a hub.AuditRec)
+	AuditLog(after uint64, limit int) ([]auth.AuditRec, error)
+	Audit(a auth.AuditRec)
 }
 
 var _ Hub = (*hub.Hub)(nil)
@@ -55,7 +56,7 @@ type Console struct {
 	key         []byte // signs session cookies
 	behindProxy bool
 	log         *slog.Logger
-	signins     *hub.RateLimiter // per address and per user name
+	signins     *auth.RateLimiter // per address and per user name
 	now         func() time.Time
 }
 
@@ -68,7 +69,7 @@ func New(h Hub, key []byte, behindProxy bool, log *slog.Logger) *Console {
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte("lockerhub console sessions v1"))
 	return &Console{h: h, key: mac.Sum(nil), behindProxy: behindProxy, log: log.With("component", "console"), now: time.Now,
-		signins: &hub.RateLimiter{Burst: 5, Every: 12 * time.Second}}
+		signins: &auth.RateLimiter{Burst: 5, Every: 12 * time.Second}}
 }
 
 const (
@@ -126,19 +127,19 @@ func (c *Console) Handler() http.Handler {
 		http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/console/", MaxAge: -1, HttpOnly: true, Secure: c.secure(r), SameSite: http.SameSiteStrictMode})
 		reply(w, map[string]bool{"ok": true}, nil)
 	})
-	get := func(path, role string, fn func(w http.ResponseWriter, r *http.Request, u hub.User)) {
+	get := func(path, role string, fn func(w http.ResponseWriter, r *http.Request, u auth.User)) {
 		mux.Handle("GET "+path, c.authed(role, false, fn))
 	}
-	post := func(path, role string, fn func(w http.ResponseWriter, r *http.Request, u hub.User)) {
+	post := func(path, role string, fn func(w http.ResponseWriter, r *http.Request, u auth.User)) {
 		mux.Handle("POST "+path, c.authed(role, true, fn))
 	}
-	get("/console/api/session", hub.RoleViewer, func(w http.ResponseWriter, r *http.Request, u hub.User) {
+	get("/console/api/session", auth.RoleViewer, func(w http.ResponseWriter, r *http.Request, u auth.User) {
 		s, _ := c.session(r)
 		reply(w, map[string]string{"user": u.Name, "role": u.Role, "csrf": s.CSRF}, nil)
 	})
-	get("/console/api/fleet", hub.RoleViewer, c.fleet)
-	get("/console/api/lockers/{id}", hub.RoleViewer, c.locker)
-	post("/console/api/lockers/{id}/open", hub.RoleStaff, func(w http.ResponseWriter, r *http.Request, u hub.User) {
+	get("/console/api/fleet", auth.RoleViewer, c.fleet)
+	get("/console/api/lockers/{id}", auth.RoleViewer, c.locker)
+	post("/console/api/lockers/{id}/open", auth.RoleStaff, func(w http.ResponseWriter, r *http.Request, u auth.User) {
 		var req struct{ Compartment, Reason string }
 		if !read(w, r, &req) {
 			return
@@ -147,7 +148,7 @@ func (c *Console) Handler() http.Handler {
 		c.audit(r, u, "console: open", r.PathValue("id")+"/"+req.Compartment, "reason: "+req.Reason, err)
 		reply(w, map[string]string{"cmd_id": id}, err)
 	})
-	post("/console/api/lockers/{id}/service", hub.RoleStaff, func(w http.ResponseWriter, r *http.Request, u hub.User) {
+	post("/console/api/lockers/{id}/service", auth.RoleStaff, func(w http.ResponseWriter, r *http.Request, u auth.User) {
 		var req struct {
 			Compartment string
 			InService   bool
@@ -159,7 +160,7 @@ func (c *Console) Handler() http.Handler {
 		c.audit(r, u, "console: service", r.PathValue("id")+"/"+req.Compartment, fmt.Sprintf("in service: %v", req.InService), err)
 		reply(w, map[string]string{"cmd_id": id}, err)
 	})
-	post("/console/api/alarms/{seq}/{action}", hub.RoleStaff, func(w http.ResponseWriter, r *http.Request, u hub.User) {
+	post("/console/api/alarms/{seq}/{action}", auth.RoleStaff, func(w http.ResponseWriter, r *http.Request, u auth.User) {
 		var req struct{ Note string }
 		if !read(w, r, &req) {
 			return
@@ -179,8 +180,8 @@ func (c *Console) Handler() http.Handler {
 		c.audit(r, u, "console: alarm "+r.PathValue("action"), fmt.Sprint(seq), req.Note, err)
 		reply(w, a, err)
 	})
-	get("/console/api/orders", hub.RoleViewer, c.orders)
-	post("/console/api/orders", hub.RoleStaff, func(w http.ResponseWriter, r *http.Request, u hub.User) {
+	get("/console/api/orders", auth.RoleViewer, c.orders)
+	post("/console/api/orders", auth.RoleStaff, func(w http.ResponseWriter, r *http.Request, u auth.User) {
 		var req hub.NewOrder
 		if !read(w, r, &req) {
 			return
@@ -190,7 +191,7 @@ func (c *Console) Handler() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		reply(w, cr, err)
 	})
-	post("/console/api/orders/cancel", hub.RoleStaff, func(w http.ResponseWriter, r *http.Request, u hub.User) {
+	post("/console/api/orders/cancel", auth.RoleStaff, func(w http.ResponseWriter, r *http.Request, u auth.User) {
 		var req struct{ Locker, Order string }
 		if !read(w, r, &req) {
 			return
@@ -199,11 +200,11 @@ func (c *Console) Handler() http.Handler {
 		c.audit(r, u, "console: order cancel", req.Locker+"/"+req.Order, "", err)
 		reply(w, map[string]uint64{"rev": rev}, err)
 	})
-	get("/console/api/circulation", hub.RoleViewer, func(w http.ResponseWriter, r *http.Request, u hub.User) {
+	get("/console/api/circulation", auth.RoleViewer, func(w http.ResponseWriter, r *http.Request, u auth.User) {
 		cs, err := c.h.Circulation(hub.CircFilter{State: r.URL.Query().Get("state"), Locker: r.URL.Query().Get("locker")})
 		reply(w, cs, err)
 	})
-	post("/console/api/circulation/{id}/{action}", hub.RoleStaff, func(w http.ResponseWriter, r *http.Request, u hub.User) {
+	post("/console/api/circulation/{id}/{action}", auth.RoleStaff, func(w http.ResponseWriter, r *http.Request, u auth.User) {
 		var req struct{ Note string }
 		if !read(w, r, &req) {
 			return
@@ -223,11 +224,11 @@ func (c *Console) Handler() http.Handler {
 		c.audit(r, u, "console: circulation "+r.PathValue("action"), fmt.Sprint(id), req.Note, err)
 		reply(w, rec, err)
 	})
-	get("/console/api/audit", hub.RoleAdmin, func(w http.ResponseWriter, r *http.Request, u hub.User) {
+	get("/console/api/audit", auth.RoleAdmin, func(w http.ResponseWriter, r *http.Request, u auth.User) {
 		after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
 		as, err := c.h.AuditLog(after, 500)
 		if as == nil {
-			as = []hub.AuditRec{}
+			as = []auth.AuditRec{}
 		}
 		reply(w, as, err)
 	})
@@ -276,7 +277,7 @@ func (c *Console) session(r *http.Request) (session, bool) {
 // authed checks the session (and, for a change, the CSRF token and the
 // origin) and the user's role, which is read from the store each time: a
 // user disabled or demoted loses what they lost at once.
-func (c *Console) authed(role string, change bool, fn func(http.ResponseWriter, *http.Request, hub.User)) http.Handler {
+func (c *Console) authed(role string, change bool, fn func(http.ResponseWriter, *http.Request, auth.User)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, ok := c.session(r)
 		if !ok {
@@ -298,7 +299,7 @@ func (c *Console) authed(role string, change bool, fn func(http.ResponseWriter, 
 				return
 			}
 		}
-		if !hub.RoleAllows(u.Role, role) {
+		if !auth.RoleAllows(u.Role, role) {
 			fail(w, http.StatusForbidden, fmt.Sprintf("a %s may not do this (needs %s)", u.Role, role))
 			return
 		}
@@ -323,8 +324,8 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	u, err := c.h.SignIn(req.User, req.Password)
 	if err != nil {
 		c.log.Warn("console sign-in refused", "user", req.User, "from", from)
-		c.h.Audit(hub.AuditRec{Who: "user:" + req.User, Action: "console: sign-in refused", From: from, Status: http.StatusUnauthorized})
-		fail(w, http.StatusUnauthorized, hub.ErrSignIn.Error())
+		c.h.Audit(auth.AuditRec{Who: "user:" + req.User, Action: "console: sign-in refused", From: from, Status: http.StatusUnauthorized})
+		fail(w, http.StatusUnauthorized, auth.ErrSignIn.Error())
 		return
 	}
 	csrf := make([]byte, 18)
@@ -332,17 +333,17 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	s := session{User: u.Name, Exp: c.now().Add(sessionLife).Unix(), CSRF: base64.RawURLEncoding.EncodeToString(csrf)}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: c.sign(s), Path: "/console/", MaxAge: int(sessionLife.Seconds()),
 		HttpOnly: true, Secure: c.secure(r), SameSite: http.SameSiteStrictMode})
-	c.h.Audit(hub.AuditRec{Who: "user:" + u.Name, Action: "console: sign-in", From: from, Status: http.StatusOK})
+	c.h.Audit(auth.AuditRec{Who: "user:" + u.Name, Action: "console: sign-in", From: from, Status: http.StatusOK})
 	reply(w, map[string]string{"user": u.Name, "role": u.Role, "csrf": s.CSRF}, nil)
 }
 
-func (c *Console) audit(r *http.Request, u hub.User, action, target, detail string, err error) {
+func (c *Console) audit(r *http.Request, u auth.User, action, target, detail string, err error) {
 	status := http.StatusOK
 	if err != nil {
 		status = http.StatusBadRequest
 		detail = strings.TrimSpace(detail + " (" + err.Error() + ")")
 	}
-	c.h.Audit(hub.AuditRec{Who: "user:" + u.Name, Action: action, Target: target, Detail: detail, From: hub.ClientAddr(r, c.behindProxy), Status: status})
+	c.h.Audit(auth.AuditRec{Who: "user:" + u.Name, Action: action, Target: target, Detail: detail, From: hub.ClientAddr(r, c.behindProxy), Status: status})
 }
 
 // FleetRow is one locker in the fleet view.
@@ -363,7 +364,7 @@ type FleetRow struct {
 	EventsSeen uint64         `json:"events"`
 }
 
-func (c *Console) fleet(w http.ResponseWriter, r *http.Request, _ hub.User) {
+func (c *Console) fleet(w http.ResponseWriter, r *http.Request, _ auth.User) {
 	ls, err := c.h.Lockers()
 	if err != nil {
 		reply(w, nil, err)
@@ -398,7 +399,7 @@ func (c *Console) fleet(w http.ResponseWriter, r *http.Request, _ hub.User) {
 	reply(w, rows, nil)
 }
 
-func (c *Console) locker(w http.ResponseWriter, r *http.Request, u hub.User) {
+func (c *Console) locker(w http.ResponseWriter, r *http.Request, u auth.User) {
 	id := r.PathValue("id")
 	li, err := c.h.Locker(id)
 	if err != nil {
@@ -428,12 +429,12 @@ func (c *Console) locker(w http.ResponseWriter, r *http.Request, u hub.User) {
 	}
 	slices.Reverse(events)
 	reply(w, map[string]any{"locker": li, "compartments": tele.Data.Compartments, "telemetry": tele.Data, "orders": live,
-		"events": events, "alarms": mine, "can_act": hub.RoleAllows(u.Role, hub.RoleStaff)}, nil)
+		"events": events, "alarms": mine, "can_act": auth.RoleAllows(u.Role, auth.RoleStaff)}, nil)
 }
 
 // orders searches every locker's orders by order id, patron or item
 // barcode (q, at least 2 characters), or lists a locker's.
-func (c *Console) orders(w http.ResponseWriter, r *http.Request, _ hub.User) {
+func (c *Console) orders(w http.ResponseWriter, r *http.Request, _ auth.User) {
 	q := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("q")))
 	only := r.URL.Query().Get("locker")
 	ls, err := c.h.Lockers()

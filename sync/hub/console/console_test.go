@@ -15,6 +15,7 @@ import (
 
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/console"
 )
 
@@ -28,7 +29,7 @@ func site(t *testing.T) (*httptest.Server, *hub.Hub) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	for _, r := range hub.Roles {
+	for _, r := range auth.Roles {
 		if _, err := h.AddUser(r+"-1", r, "password-"+r); err != nil {
 			t.Fatal(err)
 		}

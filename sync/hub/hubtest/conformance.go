@@ -18,6 +18,8 @@ import (
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/alarm/alarmtest"
+	"github.com/lockerd/lockerd/sync/hub/auth"
+	"github.com/lockerd/lockerd/sync/hub/auth/authtest"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/hub/webhook/webhooktest"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -52,6 +54,9 @@ func TestStore(t *testing.T, fresh Opener) {
 		// Each capability's own suite, on this engine.
 		{"alarms (alarmtest)", func(t *testing.T, open func() hub.Store) {
 			alarmtest.TestStore(t, hub.Capability(open(), func(tx hub.Tx) alarm.Tx { return tx.Alarms }))
+		}},
+		{"auth (authtest)", func(t *testing.T, open func() hub.Store) {
+			authtest.TestStore(t, hub.Capability(open(), func(tx hub.Tx) auth.Tx { return tx.Auth }))
 		}},
 		{"webhooks (webhooktest)", func(t *testing.T, open func() hub.Store) {
 			webhooktest.TestStore(t, hub.Capability(open(), func(tx hub.Tx) webhook.Tx { return tx.Webhooks }))

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/auth"
 )
 
 // Start runs a hub with cfg (StorePath and Log filled in if empty) until
@@ -59,7 +60,7 @@ func Serve(t testing.TB, h *hub.Hub, scopes ...string) *hub.Client {
 func Token(t testing.TB, h *hub.Hub, scopes ...string) string {
 	t.Helper()
 	if len(scopes) == 0 {
-		scopes = []string{hub.ScopeAdmin}
+		scopes = []string{auth.ScopeAdmin}
 	}
 	secret, _, err := h.CreateToken(fmt.Sprintf("test-%d", tokenSeq.Add(1)), scopes, "test")
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
+	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -672,7 +673,7 @@ func (t *tx) OpenCircs(limit int) ([]hub.CircRec, error) {
 	return listJSON[hub.CircRec](t, sql)
 }
 
-func (t *tx) PutToken(tok hub.Token) error {
+func (t *tx) PutToken(tok auth.Token) error {
 	raw, err := marshal(tok)
 	if err != nil {
 		return err
@@ -680,16 +681,16 @@ func (t *tx) PutToken(tok hub.Token) error {
 	return t.exec("INSERT INTO tokens (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc", tok.ID, raw)
 }
 
-func (t *tx) Token(id string) (tok hub.Token, found bool, err error) {
+func (t *tx) Token(id string) (tok auth.Token, found bool, err error) {
 	found, err = t.getJSON(&tok, "SELECT doc FROM tokens WHERE id = $1", id)
 	return tok, found, err
 }
 
-func (t *tx) Tokens() ([]hub.Token, error) {
-	return listJSON[hub.Token](t, `SELECT doc FROM tokens ORDER BY id COLLATE "C"`)
+func (t *tx) Tokens() ([]auth.Token, error) {
+	return listJSON[auth.Token](t, `SELECT doc FROM tokens ORDER BY id COLLATE "C"`)
 }
 
-func (t *tx) AddAudit(a hub.AuditRec) (hub.AuditRec, error) {
+func (t *tx) AddAudit(a auth.AuditRec) (auth.AuditRec, error) {
 	n, err := t.next("audit")
 	if err != nil {
 		return a, err
@@ -702,7 +703,7 @@ func (t *tx) AddAudit(a hub.AuditRec) (hub.AuditRec, error) {
 	return a, t.exec("INSERT INTO audit (seq, doc) VALUES ($1, $2)", n, raw)
 }
 
-func (t *tx) Audit(after uint64, limit int) ([]hub.AuditRec, error) {
+func (t *tx) Audit(after uint64, limit int) ([]auth.AuditRec, error) {
 	if after >= math.MaxInt64 {
 		return nil, nil
 	}
@@ -710,7 +711,7 @@ func (t *tx) Audit(after uint64, limit int) ([]hub.AuditRec, error) {
 	if limit > 0 {
 		sql += " LIMIT " + strconv.Itoa(limit)
 	}
-	return listJSON[hub.AuditRec](t, sql, int64(after))
+	return listJSON[auth.AuditRec](t, sql, int64(after))
 }
 
 func (t *tx) PutWebhook(w webhook.Webhook) error {
@@ -775,7 +776,7 @@ func (t *tx) Deliveries(after uint64, limit int) ([]webhook.Delivery, error) {
 	return listJSON[webhook.Delivery](t, sql, int64(after))
 }
 
-func (t *tx) PutUser(u hub.User) error {
+func (t *tx) PutUser(u auth.User) error {
 	raw, err := marshal(u)
 	if err != nil {
 		return err
@@ -783,13 +784,13 @@ func (t *tx) PutUser(u hub.User) error {
 	return t.exec("INSERT INTO users (name, doc) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET doc = EXCLUDED.doc", u.Name, raw)
 }
 
-func (t *tx) User(name string) (u hub.User, found bool, err error) {
+func (t *tx) User(name string) (u auth.User, found bool, err error) {
 	found, err = t.getJSON(&u, "SELECT doc FROM users WHERE name = $1", name)
 	return u, found, err
 }
 
-func (t *tx) Users() ([]hub.User, error) {
-	return listJSON[hub.User](t, `SELECT doc FROM users ORDER BY name COLLATE "C"`)
+func (t *tx) Users() ([]auth.User, error) {
+	return listJSON[auth.User](t, `SELECT doc FROM users ORDER BY name COLLATE "C"`)
 }
 
 func (t *tx) PutDoc(kind, id string, doc any) error {

@@ -1,4 +1,4 @@
-package hub
+package auth
 
 import (
 	"crypto/rand"
@@ -83,7 +83,7 @@ var dummyHash = sync.OnceValue(func() string { return hashPassword("no such user
 
 // AddUser makes (or replaces, with a new password and role) a console
 // user.
-func (h *Hub) AddUser(name, role, password string) (User, error) {
+func (s *Service) AddUser(name, role, password string) (User, error) {
 	if !userNameRe.MatchString(name) {
 		return User{}, fmt.Errorf("user name %q: letters, digits, '.', '@', '-' and '_', up to 64", name)
 	}
@@ -94,16 +94,16 @@ func (h *Hub) AddUser(name, role, password string) (User, error) {
 		return User{}, errors.New("a password of 10 to 256 characters")
 	}
 	u := User{Name: name, Role: role, Hash: hashPassword(password), Created: time.Now().UTC()}
-	err := h.store.Update(func(tx Tx) error { return tx.Auth.PutUser(u) })
+	err := s.store.Update(func(tx Tx) error { return tx.PutUser(u) })
 	u.Hash = ""
 	return u, err
 }
 
 // DisableUser keeps a user from signing in, and ends their sessions
 // (every console request checks the user).
-func (h *Hub) DisableUser(name string) error {
-	return h.store.Update(func(tx Tx) error {
-		u, found, err := tx.Auth.User(name)
+func (s *Service) DisableUser(name string) error {
+	return s.store.Update(func(tx Tx) error {
+		u, found, err := tx.User(name)
 		if err != nil {
 			return err
 		}
@@ -111,16 +111,16 @@ func (h *Hub) DisableUser(name string) error {
 			return fmt.Errorf("no user %q", name)
 		}
 		u.Disabled = time.Now().UTC()
-		return tx.Auth.PutUser(u)
+		return tx.PutUser(u)
 	})
 }
 
 // Users lists the console users (hashes left out).
-func (h *Hub) Users() ([]User, error) {
+func (s *Service) Users() ([]User, error) {
 	var out []User
-	err := h.store.View(func(tx Tx) error {
+	err := s.store.View(func(tx Tx) error {
 		var err error
-		out, err = tx.Auth.Users()
+		out, err = tx.Users()
 		return err
 	})
 	for i := range out {
@@ -139,12 +139,12 @@ var ErrSignIn = errors.New("wrong user name or password")
 
 // SignIn checks a user's password; it returns the user when it matches
 // and the user is not disabled.
-func (h *Hub) SignIn(name, password string) (User, error) {
+func (s *Service) SignIn(name, password string) (User, error) {
 	var u User
 	var found bool
-	if err := h.store.View(func(tx Tx) error {
+	if err := s.store.View(func(tx Tx) error {
 		var err error
-		u, found, err = tx.Auth.User(name)
+		u, found, err = tx.User(name)
 		return err
 	}); err != nil {
 		return User{}, err
@@ -164,12 +164,12 @@ func (h *Hub) SignIn(name, password string) (User, error) {
 }
 
 // ActiveUser returns a user who may act now (known, not disabled).
-func (h *Hub) ActiveUser(name string) (User, bool) {
+func (s *Service) ActiveUser(name string) (User, bool) {
 	var u User
 	var found bool
-	_ = h.store.View(func(tx Tx) error {
+	_ = s.store.View(func(tx Tx) error {
 		var err error
-		u, found, err = tx.Auth.User(name)
+		u, found, err = tx.User(name)
 		return err
 	})
 	u.Hash = ""
