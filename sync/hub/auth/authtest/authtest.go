@@ -137,7 +137,10 @@ func (t *memTx) PutToken(tok auth.Token) error {
 	return nil
 }
 
-func (t *memTx) Token(id string) (auth.Token, bool, error) { tok, ok := t.tokens[id]; return tok, ok, nil }
+func (t *memTx) Token(id string) (auth.Token, bool, error) {
+	tok, ok := t.tokens[id]
+	return tok, ok, nil
+}
 
 func (t *memTx) Tokens() ([]auth.Token, error) {
 	var out []auth.Token
