@@ -1,8 +1,14 @@
-// Package hub is the reference central library of protocol v1, run by
-// lockerhub: it keeps its own bbolt store of lockers, orders and received
-// events (deduplicated by event id), acks events once stored, signs every
-// downlink message with its Ed25519 key, and resends order changes a
-// locker has not acknowledged (by rev) whenever the locker reconnects.
-// It is the readable example of the other side of the protocol
-// (docs/protocol.md) and the central side of the integration tests.
+// Package hub is lockerhub's fleet core, the central side of protocol v1
+// (docs/protocol.md): lockers and their store identities, the events
+// they send (kept once by id) and their acknowledgements, orders and their
+// revs, order changes not yet acknowledged (sent again when a locker comes
+// back), signed commands, and leases that let several replicas share
+// timers and queues; its HTTP API and its client. It composes the
+// capabilities that live beside it — sync/hub/alarm, sync/hub/auth,
+// sync/hub/webhook (with sync/hub/egress) — handing each its part of one
+// store transaction (Tx), so that an event stored, its alarm raised and
+// its webhook queued commit together (docs/architecture.md, "The
+// central"). It runs on bbolt (the default: a pilot, the demo) or on
+// PostgreSQL (sync/hub/pgstore, for replicas); both pass hubtest.TestStore
+// and every capability's own suite.
 package hub
