@@ -292,7 +292,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, rc *remoteCo
 			Keepalive: m.Keepalive.D(), TelemetryPeriod: m.TelemetryPeriod.D(), Username: m.Username,
 			Password: cfg.MQTTPassword, TLS: tlsCfg, CentralKey: cfg.CentralKey, CentralNextKey: cfg.CentralNextKey,
 			InsecureUnsigned: cfg.Security.InsecureUnsignedDownlink, Version: version,
-			MaxMessage: int(m.MaxMessage), PublishTimeout: m.PublishTimeout.D(), StoreSize: store.Size,
+			MaxMessage: int(m.MaxMessage), PublishTimeout: m.PublishTimeout.D(), AckWindow: m.AckWindow, StoreSize: store.Size,
 			State: state, SnapshotTimeout: m.SnapshotTimeout.D(), Log: log}, l)
 		if err != nil {
 			return err

@@ -93,6 +93,10 @@ type MQTT struct {
 	// PublishTimeout bounds the wait for a broker's acknowledgement; two
 	// in a row without one and the next broker is tried.
 	PublishTimeout Duration `yaml:"publish_timeout"`
+	// AckWindow bounds the events out beyond the central's last ack.evt:
+	// a broker's queue for a subscriber is bounded (Mosquitto's
+	// max_queued_messages, 1000 by default).
+	AckWindow int `yaml:"ack_window"`
 	// SnapshotTimeout drops the staged parts of a snapshot that is not
 	// complete within it.
 	SnapshotTimeout Duration `yaml:"snapshot_timeout"`

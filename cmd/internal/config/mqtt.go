@@ -20,6 +20,9 @@ const (
 	// DefaultMaxMessage bounds a downlink message: well above a snapshot
 	// part of 500 orders (about 250 KB signed).
 	DefaultMaxMessage = 1 << 20
+	// DefaultAckWindow is Mosquitto's default queue for a subscriber
+	// (max_queued_messages 1000): one locker's replay fits in it.
+	DefaultAckWindow = 1000
 )
 
 var brokerSchemes = map[string]bool{"tcp": true, "mqtt": true, "ssl": true, "tls": true, "mqtts": true, "ws": true, "wss": true}
@@ -77,6 +80,12 @@ func (c *Config) checkMQTT(bad func(key, format string, args ...any), checkFiles
 	}
 	if d := m.PublishTimeout.D(); d < time.Second || d > time.Minute {
 		bad("mqtt.publish_timeout", "%v is out of bounds 1s..1m", d)
+	}
+	if m.AckWindow == 0 {
+		m.AckWindow = DefaultAckWindow
+	}
+	if m.AckWindow < 50 || m.AckWindow > 100_000 {
+		bad("mqtt.ack_window", "%d events is out of bounds 50..100000 (at most the broker's queue for the central: Mosquitto's max_queued_messages)", m.AckWindow)
 	}
 	if m.MaxMessage < 64<<10 || m.MaxMessage > 16<<20 {
 		bad("mqtt.max_message", "%d bytes is out of bounds 64KB..16MB", m.MaxMessage)

@@ -24,6 +24,7 @@ func TestMQTTSection(t *testing.T) {
 		{"bad key", strings.Replace(withMQTT, "  pickup_key_file: pickup.key", "  pickup_key_file: pickup.key\n  central_public_key: \"AAAA\"", 1), "security.central_public_key: an Ed25519 public key has 32 bytes, this one 3"},
 		{"bad broker", strings.Replace(withMQTT, "tcp://10.0.0.2:1883", "10.0.0.2:1883", 1) + "", "mqtt.brokers[1]:"},
 		{"wildcard prefix", withMQTT + "  topic_prefix: lockers/#\n", "mqtt.topic_prefix:"},
+		{"ack window too small", withMQTT + "  ack_window: 10\n", "mqtt.ack_window: 10 events is out of bounds 50..100000"},
 		{"prefix with a dot (NATS)", withMQTT + "  topic_prefix: lockers/v1.1\n", "mqtt.topic_prefix: topic prefix \"lockers/v1.1\": '.': use ASCII letters"},
 		{"prefix with a space", withMQTT + "  topic_prefix: \"lockers/city one\"\n", "a NATS cluster's MQTT listener cannot carry"},
 		{"prefix with a double slash", withMQTT + "  topic_prefix: lockers//v1\n", "no leading, trailing or double '/'"},
