@@ -31,6 +31,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/protocol"
 )
 
 var (
@@ -112,7 +113,7 @@ func TestProvisionBlankCabinet(t *testing.T) {
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.ModifyResponse = func(r *http.Response) error {
 		body, _ := io.ReadAll(r.Body)
-		var rep hub.ProvisionReply
+		var rep protocol.ProvisionReply
 		if json.Unmarshal(body, &rep) == nil && rep.Body != "" {
 			inner, _ := base64.StdEncoding.DecodeString(rep.Body)
 			inner = bytes.ReplaceAll(inner, []byte(mqttAddr), []byte("203.0.113.9:1883"))

@@ -68,7 +68,7 @@ func (h *Hub) Handler() http.Handler {
 			deny(w, http.StatusTooManyRequests, "too many provisioning attempts from this address: wait a minute")
 			return
 		}
-		var req ProvisionRequest
+		var req protocol.ProvisionRequest
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
 			deny(w, http.StatusBadRequest, "want {locker, token, public_key}")
 			return

@@ -11,9 +11,7 @@ package hub
 
 import (
 	"crypto/ed25519"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/base64"
@@ -21,12 +19,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/auth"
+	"github.com/lockerd/lockerd/sync/protocol"
 )
 
 // ProvisionToken is a one-time provisioning token as the hub keeps it:
@@ -69,7 +67,6 @@ const (
 	DefaultProvisionTTL = 24 * time.Hour
 	MaxProvisionTTL     = 30 * 24 * time.Hour
 	MaxLockerConfig     = 256 << 10
-	provisionPrefix     = "lhp_"
 )
 
 // Provisioning is what the hub gives a cabinet besides its keys.
@@ -105,16 +102,6 @@ type ProvisionedLocker struct {
 	// and its key, for a cabinet that was issued one.
 	ClientCertFile, ClientKeyFile string
 }
-
-// Files lockerctl provision writes beside the configuration.
-const (
-	ProvPickupKeyFile = "pickup.key"
-	ProvPasswordFile  = "mqtt.password"
-	ProvBrokerCAFile  = "broker-ca.pem"
-	ProvIdentityFile  = "locker.key"
-	ProvClientCert    = "mqtt.crt"
-	ProvClientKey     = "mqtt.key"
-)
 
 // NewProvisionToken is a request for a token.
 type NewProvisionToken struct {
@@ -179,7 +166,7 @@ func (h *Hub) CreateProvisionToken(req NewProvisionToken, by string) (ProvisionT
 		return ProvisionTokenCreated{}, err
 	}
 	h.log.Info("provisioning token made", "locker", req.Locker, "token", id, "expires", rec.Expires)
-	out := ProvisionTokenCreated{Token: provisionPrefix + id + "_" + secret, Record: rec}
+	out := ProvisionTokenCreated{Token: protocol.ProvisionTokenPrefix + id + "_" + secret, Record: rec}
 	out.Record.Hash = ""
 	return out, nil
 }
@@ -198,41 +185,6 @@ func (h *Hub) ProvisionTokens() ([]ProvisionToken, error) {
 	return out, err
 }
 
-// ProvisionRequest is what a blank cabinet sends. Locker, when given, is
-// checked against the token's (a technician's typo caught); empty, the
-// cabinet takes the token's.
-type ProvisionRequest struct {
-	Locker    string `json:"locker,omitempty"`
-	Token     string `json:"token"`
-	PublicKey string `json:"public_key"` // base64 Ed25519: the cabinet's own key pair
-	// CSR (base64 DER) is a certificate request signed with the key
-	// the cabinet made for its broker connection; a hub with a client
-	// CA issues a certificate for it.
-	CSR string `json:"csr,omitempty"`
-}
-
-// ProvisionReply is the hub's answer: Body (base64 JSON ProvisionBody)
-// and MAC = hex HMAC-SHA256(the token's secret, the body's bytes).
-type ProvisionReply struct {
-	Body string `json:"body"`
-	MAC  string `json:"mac"`
-}
-
-// ProvisionBody is everything the cabinet installs.
-type ProvisionBody struct {
-	Locker           string    `json:"locker"`
-	Prefix           string    `json:"topic_prefix"`
-	BrokerURLs       []string  `json:"broker_urls"`
-	Username         string    `json:"username"`
-	Password         string    `json:"password"`
-	BrokerCA         string    `json:"broker_ca,omitempty"`
-	ClientCert       string    `json:"client_cert,omitempty"` // PEM, for the request's key
-	CentralPublicKey string    `json:"central_public_key"`
-	PickupKeyHex     string    `json:"pickup_key_hex"`
-	Config           string    `json:"config"` // the rendered lockerd.yaml
-	Issued           time.Time `json:"issued"`
-}
-
 // ProvisionError is a refused provisioning: Status is the HTTP status.
 type ProvisionError struct {
 	Status int
@@ -244,14 +196,14 @@ func (e *ProvisionError) Error() string { return e.Msg }
 // Provision answers a blank cabinet: the token is checked (known, its
 // secret, not used, not expired, for this locker), used up, and the
 // cabinet's credentials made, in one transaction.
-func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (ProvisionReply, error) {
-	refuse := func(status int, format string, args ...any) (ProvisionReply, error) {
+func (h *Hub) Provision(req protocol.ProvisionRequest, from string, now time.Time) (protocol.ProvisionReply, error) {
+	refuse := func(status int, format string, args ...any) (protocol.ProvisionReply, error) {
 		err := &ProvisionError{Status: status, Msg: fmt.Sprintf(format, args...)}
 		h.Audit(auth.AuditRec{At: now, Who: "provisioning", Action: "POST /v1/provision", Target: req.Locker, Detail: err.Msg, From: from, Status: status})
 		h.log.Warn("provisioning refused", "locker", req.Locker, "from", from, "why", err.Msg)
-		return ProvisionReply{}, err
+		return protocol.ProvisionReply{}, err
 	}
-	id, secret, err := SplitProvisionToken(req.Token)
+	id, secret, err := protocol.SplitProvisionToken(req.Token)
 	if err != nil {
 		return refuse(403, "not a provisioning token (lhp_…): check what was typed or scanned")
 	}
@@ -323,7 +275,7 @@ func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (Provi
 		return h.clear(tx, rec.Locker, alarm.CertExpiring, "", "provisioned again")
 	})
 	if err != nil {
-		return ProvisionReply{}, err
+		return protocol.ProvisionReply{}, err
 	}
 	if refusal != nil {
 		return refuse(refusal.Status, "%s", refusal.Msg)
@@ -336,51 +288,33 @@ func (h *Hub) Provision(req ProvisionRequest, from string, now time.Time) (Provi
 	p := h.provisioned(rec.Locker, certPEM != "")
 	cfg, err := h.cfg.Provisioning.Render([]byte(rec.Config), p)
 	if err != nil {
-		return ProvisionReply{}, err
+		return protocol.ProvisionReply{}, err
 	}
-	body, err := json.Marshal(ProvisionBody{Locker: rec.Locker, Prefix: h.cfg.Prefix, BrokerURLs: p.BrokerURLs, Username: rec.Locker,
+	body, err := json.Marshal(protocol.ProvisionBody{Locker: rec.Locker, Prefix: h.cfg.Prefix, BrokerURLs: p.BrokerURLs, Username: rec.Locker,
 		Password: password, BrokerCA: h.cfg.Provisioning.BrokerCA, ClientCert: certPEM, CentralPublicKey: p.CentralPublicKey,
 		PickupKeyHex: hex.EncodeToString(h.cfg.PickupKey), Config: string(cfg), Issued: now.UTC()})
 	if err != nil {
-		return ProvisionReply{}, err
+		return protocol.ProvisionReply{}, err
 	}
 	h.Audit(auth.AuditRec{At: now, Who: "provisioning", Action: "POST /v1/provision", Target: rec.Locker,
 		Detail: "token " + rec.ID + " used", From: from, Status: 200})
 	h.log.Info("locker provisioned", "locker", rec.Locker, "token", rec.ID, "from", from, "broker_certificate", certPEM != "")
-	return ProvisionReply{Body: base64.StdEncoding.EncodeToString(body), MAC: ProvisionMAC(secret, body)}, nil
-}
-
-// ProvisionMAC is the MAC of a provisioning reply's body under the
-// token's secret (the part after lhp_ID_).
-func ProvisionMAC(secret string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// SplitProvisionToken returns a token's id and secret.
-func SplitProvisionToken(token string) (id, secret string, err error) {
-	rest, ok := strings.CutPrefix(strings.TrimSpace(token), provisionPrefix)
-	id, secret, ok2 := strings.Cut(rest, "_")
-	if !ok || !ok2 || len(id) != 16 || len(secret) != 64 {
-		return "", "", errors.New("not a provisioning token (lhp_…)")
-	}
-	return id, secret, nil
+	return protocol.ProvisionReply{Body: base64.StdEncoding.EncodeToString(body), MAC: protocol.ProvisionMAC(secret, body)}, nil
 }
 
 // provisioned is what provisioning fills into lockerID's configuration;
 // withCert: the cabinet was issued a broker client certificate.
 func (h *Hub) provisioned(lockerID string, withCert bool) ProvisionedLocker {
 	p := ProvisionedLocker{Locker: lockerID, Prefix: h.cfg.Prefix, BrokerURLs: h.cfg.Provisioning.BrokerURLs, Username: lockerID,
-		PickupKeyFile: ProvPickupKeyFile, PasswordFile: ProvPasswordFile}
+		PickupKeyFile: protocol.ProvPickupKeyFile, PasswordFile: protocol.ProvPasswordFile}
 	if withCert {
-		p.ClientCertFile, p.ClientKeyFile = ProvClientCert, ProvClientKey
+		p.ClientCertFile, p.ClientKeyFile = protocol.ProvClientCert, protocol.ProvClientKey
 	}
 	if len(p.BrokerURLs) == 0 {
 		p.BrokerURLs = h.cfg.Brokers
 	}
 	if h.cfg.Provisioning.BrokerCA != "" {
-		p.BrokerCAFile = ProvBrokerCAFile
+		p.BrokerCAFile = protocol.ProvBrokerCAFile
 	}
 	if h.cfg.SigningKey != nil {
 		p.CentralPublicKey = base64.StdEncoding.EncodeToString(h.cfg.SigningKey.Public().(ed25519.PublicKey))

@@ -62,7 +62,7 @@ func TestProvisionTokens(t *testing.T) {
 	if created.Record.Hash != "" {
 		t.Fatal("the hash left the hub")
 	}
-	id, secret, err := hub.SplitProvisionToken(created.Token)
+	id, secret, err := protocol.SplitProvisionToken(created.Token)
 	if err != nil || id != created.Record.ID {
 		t.Fatalf("split: %v", err)
 	}
@@ -72,16 +72,16 @@ func TestProvisionTokens(t *testing.T) {
 	other := "lhp_" + id + "_" + strings.Repeat("0", 64)
 	tests := []struct {
 		name   string
-		req    hub.ProvisionRequest
+		req    protocol.ProvisionRequest
 		at     time.Time
 		status int
 		says   string
 	}{
-		{"not a token", hub.ProvisionRequest{Locker: "nb-7", Token: "hello", PublicKey: pk}, now, 403, "not a provisioning token"},
-		{"wrong secret", hub.ProvisionRequest{Locker: "nb-7", Token: other, PublicKey: pk}, now, 403, "unknown provisioning token"},
-		{"no public key", hub.ProvisionRequest{Locker: "nb-7", Token: created.Token}, now, 400, "public_key"},
-		{"expired", hub.ProvisionRequest{Locker: "nb-7", Token: created.Token, PublicKey: pk}, now.Add(3 * time.Hour), 410, "expired at"},
-		{"another locker", hub.ProvisionRequest{Locker: "nb-8", Token: created.Token, PublicKey: pk}, now, 403, "is for locker nb-7, not nb-8"},
+		{"not a token", protocol.ProvisionRequest{Locker: "nb-7", Token: "hello", PublicKey: pk}, now, 403, "not a provisioning token"},
+		{"wrong secret", protocol.ProvisionRequest{Locker: "nb-7", Token: other, PublicKey: pk}, now, 403, "unknown provisioning token"},
+		{"no public key", protocol.ProvisionRequest{Locker: "nb-7", Token: created.Token}, now, 400, "public_key"},
+		{"expired", protocol.ProvisionRequest{Locker: "nb-7", Token: created.Token, PublicKey: pk}, now.Add(3 * time.Hour), 410, "expired at"},
+		{"another locker", protocol.ProvisionRequest{Locker: "nb-8", Token: created.Token, PublicKey: pk}, now, 403, "is for locker nb-7, not nb-8"},
 	}
 	for _, tt := range tests {
 		_, err := h.Provision(tt.req, "192.0.2.1", tt.at)
@@ -90,20 +90,20 @@ func TestProvisionTokens(t *testing.T) {
 			t.Errorf("%s: %v", tt.name, err)
 		}
 	}
-	rep, err := h.Provision(hub.ProvisionRequest{Locker: "nb-7", Token: created.Token, PublicKey: pk}, "192.0.2.1", now)
+	rep, err := h.Provision(protocol.ProvisionRequest{Locker: "nb-7", Token: created.Token, PublicKey: pk}, "192.0.2.1", now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := base64.StdEncoding.DecodeString(rep.Body)
-	if rep.MAC != hub.ProvisionMAC(secret, body) {
+	if rep.MAC != protocol.ProvisionMAC(secret, body) {
 		t.Fatal("the reply's MAC is not the token's")
 	}
-	var b hub.ProvisionBody
+	var b protocol.ProvisionBody
 	if err := json.Unmarshal(body, &b); err != nil || b.Locker != "nb-7" || b.Username != "nb-7" || len(b.Password) != 64 ||
 		!strings.Contains(b.Config, "id: nb-7") || len(b.PickupKeyHex) != 64 || b.CentralPublicKey == "" {
 		t.Fatalf("body: %+v %v", b, err)
 	}
-	if _, err := h.Provision(hub.ProvisionRequest{Locker: "nb-7", Token: created.Token, PublicKey: pk}, "192.0.2.1", now); err == nil || !strings.Contains(err.Error(), "was used at") {
+	if _, err := h.Provision(protocol.ProvisionRequest{Locker: "nb-7", Token: created.Token, PublicKey: pk}, "192.0.2.1", now); err == nil || !strings.Contains(err.Error(), "was used at") {
 		t.Fatalf("used twice: %v", err)
 	}
 	if !h.BrokerPasswordOK("nb-7", []byte(b.Password)) || h.BrokerPasswordOK("nb-7", []byte(b.Password+"x")) || h.BrokerPasswordOK("nb-8", []byte(b.Password)) {
@@ -161,7 +161,7 @@ func TestProvisionClientCertificate(t *testing.T) {
 		{"a broken signature", base64.StdEncoding.EncodeToString(forged), "csr:"},
 		{"too long", base64.StdEncoding.EncodeToString(make([]byte, 5000)), "1 to 4096 bytes"},
 	} {
-		_, err := h.Provision(hub.ProvisionRequest{Locker: "nb-7", Token: created.Token, PublicKey: pk, CSR: tt.csr}, "192.0.2.1", now)
+		_, err := h.Provision(protocol.ProvisionRequest{Locker: "nb-7", Token: created.Token, PublicKey: pk, CSR: tt.csr}, "192.0.2.1", now)
 		var pe *hub.ProvisionError
 		if !errors.As(err, &pe) || pe.Status != 400 || !strings.Contains(pe.Msg, tt.says) {
 			t.Errorf("%s: %v", tt.name, err)
@@ -169,12 +169,12 @@ func TestProvisionClientCertificate(t *testing.T) {
 	}
 	// No locker id in the request (lockerctl provision without
 	// --locker): the token's.
-	rep, err := h.Provision(hub.ProvisionRequest{Token: created.Token, PublicKey: pk, CSR: base64.StdEncoding.EncodeToString(csr)}, "192.0.2.1", now)
+	rep, err := h.Provision(protocol.ProvisionRequest{Token: created.Token, PublicKey: pk, CSR: base64.StdEncoding.EncodeToString(csr)}, "192.0.2.1", now)
 	if err != nil {
 		t.Fatalf("the token after refused requests: %v", err)
 	}
 	body, _ := base64.StdEncoding.DecodeString(rep.Body)
-	var b hub.ProvisionBody
+	var b protocol.ProvisionBody
 	if json.Unmarshal(body, &b); b.Locker != "nb-7" {
 		t.Fatalf("the answer is for %q", b.Locker)
 	}
@@ -195,13 +195,13 @@ func TestProvisionClientCertificate(t *testing.T) {
 		t.Fatalf("certificate: CN %q, its key ours %v, CA %v, until %v (the CA's end %v)",
 			cert.Subject.CommonName, tlsKey.PublicKey.Equal(cert.PublicKey), cert.IsCA, cert.NotAfter, caCert.NotAfter)
 	}
-	if p := rendered[len(rendered)-1]; p.ClientCertFile != hub.ProvClientCert || p.ClientKeyFile != hub.ProvClientKey {
+	if p := rendered[len(rendered)-1]; p.ClientCertFile != protocol.ProvClientCert || p.ClientKeyFile != protocol.ProvClientKey {
 		t.Fatalf("the provisioned configuration does not name the certificate: %+v", p)
 	}
 	if _, err := h.PushConfig("nb-7", []byte("wiring v2"), "admin", ""); err != nil {
 		t.Fatal(err)
 	}
-	if p := rendered[len(rendered)-1]; p.ClientCertFile != hub.ProvClientCert || p.ClientKeyFile != hub.ProvClientKey {
+	if p := rendered[len(rendered)-1]; p.ClientCertFile != protocol.ProvClientCert || p.ClientKeyFile != protocol.ProvClientKey {
 		t.Fatalf("a pushed configuration drops the certificate: %+v", p)
 	}
 
@@ -233,7 +233,7 @@ func TestProvisionClientCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Provision(hub.ProvisionRequest{Token: again.Token, PublicKey: pk, CSR: base64.StdEncoding.EncodeToString(csr)}, "192.0.2.1", now); err != nil {
+	if _, err := h.Provision(protocol.ProvisionRequest{Token: again.Token, PublicKey: pk, CSR: base64.StdEncoding.EncodeToString(csr)}, "192.0.2.1", now); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := openCertAlarms(); n != 0 {
@@ -258,7 +258,7 @@ func newClientCA(t *testing.T, usage x509.KeyUsage) (*x509.Certificate, *ecdsa.P
 
 // provisionWithCSR provisions lockerID on h with a new token and a
 // certificate request for key, and returns what the cabinet is given.
-func provisionWithCSR(t *testing.T, h *hub.Hub, lockerID string, key *ecdsa.PrivateKey, now time.Time) hub.ProvisionBody {
+func provisionWithCSR(t *testing.T, h *hub.Hub, lockerID string, key *ecdsa.PrivateKey, now time.Time) protocol.ProvisionBody {
 	t.Helper()
 	created, err := h.CreateProvisionToken(hub.NewProvisionToken{Locker: lockerID, Config: "wiring"}, "admin")
 	if err != nil {
@@ -266,13 +266,13 @@ func provisionWithCSR(t *testing.T, h *hub.Hub, lockerID string, key *ecdsa.Priv
 	}
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
-	rep, err := h.Provision(hub.ProvisionRequest{Token: created.Token, PublicKey: base64.StdEncoding.EncodeToString(pub),
+	rep, err := h.Provision(protocol.ProvisionRequest{Token: created.Token, PublicKey: base64.StdEncoding.EncodeToString(pub),
 		CSR: base64.StdEncoding.EncodeToString(csr)}, "192.0.2.1", now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	raw, _ := base64.StdEncoding.DecodeString(rep.Body)
-	var b hub.ProvisionBody
+	var b protocol.ProvisionBody
 	if err := json.Unmarshal(raw, &b); err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +323,7 @@ func TestRevokeLocker(t *testing.T) {
 		}
 		return out
 	}
-	serialOf := func(b hub.ProvisionBody) string {
+	serialOf := func(b protocol.ProvisionBody) string {
 		block, _ := pem.Decode([]byte(b.ClientCert))
 		cert, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {

@@ -33,7 +33,7 @@ import (
 	"github.com/lockerd/lockerd/cmd/internal/atomicfile"
 	"github.com/lockerd/lockerd/cmd/internal/config"
 	"github.com/lockerd/lockerd/locker"
-	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/protocol"
 )
 
 // Args is what provisioning needs: the hub, the locker id and the token
@@ -96,7 +96,7 @@ func run(a Args, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, secret, err := hub.SplitProvisionToken(a.Token)
+	_, secret, err := protocol.SplitProvisionToken(a.Token)
 	if err != nil {
 		return err
 	}
@@ -129,7 +129,7 @@ func run(a Args, out io.Writer) error {
 		}
 		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	}
-	reqBody, _ := json.Marshal(hub.ProvisionRequest{Locker: a.Locker, Token: a.Token, PublicKey: base64.StdEncoding.EncodeToString(pub),
+	reqBody, _ := json.Marshal(protocol.ProvisionRequest{Locker: a.Locker, Token: a.Token, PublicKey: base64.StdEncoding.EncodeToString(pub),
 		CSR: base64.StdEncoding.EncodeToString(csr)})
 	resp, err := client.Post(strings.TrimSuffix(a.Central, "/")+"/v1/provision", "application/json", bytes.NewReader(reqBody))
 	if err != nil {
@@ -152,17 +152,17 @@ func run(a Args, out io.Writer) error {
 	if len(raw) > maxProvisionReply {
 		return errors.New("the hub's answer is over 1 MB: not installed")
 	}
-	var rep hub.ProvisionReply
+	var rep protocol.ProvisionReply
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		return fmt.Errorf("the hub's answer is not readable: %w", err)
 	}
 	bodyRaw, err := base64.StdEncoding.DecodeString(rep.Body)
 	mac, merr := hex.DecodeString(rep.MAC)
-	want, _ := hex.DecodeString(hub.ProvisionMAC(secret, bodyRaw))
+	want, _ := hex.DecodeString(protocol.ProvisionMAC(secret, bodyRaw))
 	if err != nil || merr != nil || !hmac.Equal(mac, want) {
 		return errors.New("the hub's answer does not match the token (altered on the way, or not from the hub that made the token): nothing installed")
 	}
-	var body hub.ProvisionBody
+	var body protocol.ProvisionBody
 	if err := json.Unmarshal(bodyRaw, &body); err != nil {
 		return fmt.Errorf("the hub's answer: %w", err)
 	}
@@ -199,12 +199,12 @@ func run(a Args, out io.Writer) error {
 		uid, gid int
 	}
 	files := []file{
-		{hub.ProvIdentityFile, []byte(hex.EncodeToString(priv.Seed()) + "\n"), 0o600, own.uid, own.gid},
-		{hub.ProvPickupKeyFile, []byte(body.PickupKeyHex + "\n"), 0o600, own.uid, own.gid},
-		{hub.ProvPasswordFile, []byte(body.Password + "\n"), 0o600, own.uid, own.gid},
+		{protocol.ProvIdentityFile, []byte(hex.EncodeToString(priv.Seed()) + "\n"), 0o600, own.uid, own.gid},
+		{protocol.ProvPickupKeyFile, []byte(body.PickupKeyHex + "\n"), 0o600, own.uid, own.gid},
+		{protocol.ProvPasswordFile, []byte(body.Password + "\n"), 0o600, own.uid, own.gid},
 	}
 	if body.BrokerCA != "" {
-		files = append(files, file{hub.ProvBrokerCAFile, []byte(body.BrokerCA), 0o644, -1, -1})
+		files = append(files, file{protocol.ProvBrokerCAFile, []byte(body.BrokerCA), 0o644, -1, -1})
 	}
 	if body.ClientCert != "" {
 		if err := checkClientCert(body.ClientCert, a.Locker, &tlsKey.PublicKey); err != nil {
@@ -215,8 +215,8 @@ func run(a Args, out io.Writer) error {
 			return err
 		}
 		files = append(files,
-			file{hub.ProvClientKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600, own.uid, own.gid},
-			file{hub.ProvClientCert, []byte(body.ClientCert), 0o644, -1, -1})
+			file{protocol.ProvClientKey, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600, own.uid, own.gid},
+			file{protocol.ProvClientCert, []byte(body.ClientCert), 0o644, -1, -1})
 	}
 	for _, f := range files {
 		if err := atomicfile.WriteOwned(filepath.Join(a.Dir, f.name), f.data, f.mode, f.uid, f.gid); err != nil {
@@ -236,7 +236,7 @@ func run(a Args, out io.Writer) error {
 		return err
 	}
 	if body.ClientCert != "" {
-		fmt.Fprintf(out, "broker certificate: %s (CN %s)\n", filepath.Join(a.Dir, hub.ProvClientCert), a.Locker)
+		fmt.Fprintf(out, "broker certificate: %s (CN %s)\n", filepath.Join(a.Dir, protocol.ProvClientCert), a.Locker)
 	}
 	fmt.Fprintf(out, "provisioned: locker %s, %d compartments, broker %s\nwritten: %s and its keys in %s\nstart lockerd: systemctl restart lockerd (or lockerd -config %s)\n",
 		cfg.Locker.ID, len(cfg.Compartments), strings.Join(body.BrokerURLs, ", "), cfgPath, a.Dir, cfgPath)
