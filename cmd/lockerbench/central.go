@@ -12,6 +12,7 @@ import (
 
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/hubbolt"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
 	"github.com/lockerd/lockerd/sync/hub/pgstore/pgtest"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -52,7 +53,7 @@ func benchCentral(args []string) error {
 	defer pg.Stop()
 
 	// Ingest.
-	boltRate, err := ingest(func() (hub.Store, error) { return hub.OpenBolt(filepath.Join(dir, "ingest.db")) }, *events)
+	boltRate, err := ingest(func() (hub.Store, error) { return hubbolt.Open(filepath.Join(dir, "ingest.db")) }, *events)
 	if err != nil {
 		return err
 	}
@@ -167,7 +168,11 @@ func fleetOn(dir string, pg *pgtest.Server, topo string, n int, duration, period
 		}
 		defer stop()
 		brokerPIDs = append(brokerPIDs, pid)
-		h, err := hub.New(hub.Config{Brokers: []string{url}, SigningKey: key, StorePath: filepath.Join(d, "hub.db"), Lockers: ids, Log: quiet})
+		st, err := hubbolt.Open(filepath.Join(d, "hub.db"))
+		if err != nil {
+			return fleetResult{}, cpu, err
+		}
+		h, err := hub.New(hub.Config{Brokers: []string{url}, SigningKey: key, Store: st, Lockers: ids, Log: quiet})
 		if err != nil {
 			return fleetResult{}, cpu, err
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/lockerd/lockerd/cmd/internal/fleetsim"
 	"github.com/lockerd/lockerd/locker/loopback"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/hubbolt"
 )
 
 var quiet = fleetsim.Quiet
@@ -66,7 +67,11 @@ func withBroker(name string, f func(dir, url string) error) error {
 // key until stop.
 func startHub(dir, url string, lockers ...string) (h *hub.Hub, key ed25519.PrivateKey, stop func(), err error) {
 	_, key, _ = ed25519.GenerateKey(rand.Reader)
-	h, err = hub.New(hub.Config{Brokers: []string{url}, SigningKey: key, StorePath: filepath.Join(dir, "hub.db"), Lockers: lockers, Log: quiet})
+	st, err := hubbolt.Open(filepath.Join(dir, "hub.db"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	h, err = hub.New(hub.Config{Brokers: []string{url}, SigningKey: key, Store: st, Lockers: lockers, Log: quiet})
 	if err != nil {
 		return nil, nil, nil, err
 	}

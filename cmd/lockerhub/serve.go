@@ -29,6 +29,7 @@ import (
 	"github.com/lockerd/lockerd/sync/broker"
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/console"
+	"github.com/lockerd/lockerd/sync/hub/hubbolt"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -88,7 +89,7 @@ func serve(args []string) error {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	cfg := hub.Config{Prefix: c.MQTT.Prefix, ClientID: c.MQTT.ClientID, SigningKey: c.SigningKey, PickupKey: c.PickupKey,
-		StorePath: c.Store.Path, Lockers: c.Lockers, CmdTTL: c.CommandTTL.D(), Log: log,
+		Lockers: c.Lockers, CmdTTL: c.CommandTTL.D(), Log: log,
 		LeaseTTL: c.LeaseTTL.D(), ResendAfter: c.ResendAfter.D(), BehindProxy: c.HTTP.BehindProxy, OfflineAfter: c.Alarms.OfflineAfter.D(), WebhookDeadline: c.WebhookDeadline.D(), EgressAllow: c.Egress}
 	for _, w := range c.Webhooks {
 		cfg.Webhooks = append(cfg.Webhooks, webhook.NewWebhook{Name: w.Name, URL: w.URL, Events: w.Events, Secret: w.Secret})
@@ -142,6 +143,14 @@ func serve(args []string) error {
 			}
 			return err
 		}
+	}
+	if cfg.Store == nil {
+		// The bbolt file is made only once the other parts answered.
+		st, err := hubbolt.Open(c.Store.Path)
+		if err != nil {
+			return fmt.Errorf("store (%s): %w", c.Store.Path, err)
+		}
+		cfg.Store = st
 	}
 	var session *sip2.Session
 	if c.SIP2.Address != "" {
@@ -247,7 +256,7 @@ func openStore(spec string, create bool) (hub.Store, error) {
 		if _, err := os.Stat(arg); err != nil && !create {
 			return nil, err
 		}
-		return hub.OpenBolt(arg)
+		return hubbolt.Open(arg)
 	case driver == "postgres":
 		dsn, err := pgstore.ReadDSN(arg)
 		if err != nil {

@@ -18,6 +18,8 @@ import (
 
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/hubbolt"
+	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
 	"github.com/lockerd/lockerd/sync/hub/pgstore/pgtest"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -87,7 +89,7 @@ func TestMigrateBoltToPostgres(t *testing.T) {
 	dir := t.TempDir()
 	boltFile := filepath.Join(dir, "hub.db")
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	h, err := hub.New(hub.Config{StorePath: boltFile, SigningKey: priv, PickupKey: lockertest.Key, Lockers: []string{"nb-1", "nb-2"},
+	h, err := hub.New(hub.Config{Store: hubtest.BoltStore(t, boltFile), SigningKey: priv, PickupKey: lockertest.Key, Lockers: []string{"nb-1", "nb-2"},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +115,7 @@ func TestMigrateBoltToPostgres(t *testing.T) {
 	}
 	h.Close()
 	// The circulation queue, as a bridge left it: one done, one queued.
-	if st, err := hub.OpenBolt(boltFile); err != nil {
+	if st, err := hubbolt.Open(boltFile); err != nil {
 		t.Fatal(err)
 	} else {
 		err := st.Update(func(tx hub.Tx) error {
@@ -136,7 +138,7 @@ func TestMigrateBoltToPostgres(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "copied 2 lockers served (1 heard from), 2 stores, 30 events, 3 orders, 3 pending order changes, 1 commands, 1 alarms, 2 circulation transactions, 0 API tokens, 0 audit records") {
 		t.Fatalf("migrate: %d %s %s", code, out, errw)
 	}
-	src, err := hub.OpenBolt(boltFile)
+	src, err := hubbolt.Open(boltFile)
 	if err != nil {
 		t.Fatal(err)
 	}

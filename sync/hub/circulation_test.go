@@ -17,6 +17,8 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
+	"github.com/lockerd/lockerd/sync/hub/hubbolt"
+	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/protocol"
 	"github.com/lockerd/lockerd/sync/sip2"
 	"github.com/lockerd/lockerd/sync/sip2/sip2test"
@@ -43,7 +45,7 @@ func newBridge(t testing.TB, tune func(*hub.Config)) *bridge {
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	cfg := hub.Config{StorePath: filepath.Join(t.TempDir(), "hub.db"), SigningKey: signerKey, PickupKey: lockertest.Key,
+	cfg := hub.Config{Store: hubtest.BoltStore(t, filepath.Join(t.TempDir(), "hub.db")), SigningKey: signerKey, PickupKey: lockertest.Key,
 		Lockers: []string{"nb-1"}, Log: log, Circulation: hub.Circulation{ILS: s, MaxAttempts: 3}}
 	if tune != nil {
 		tune(&cfg)
@@ -287,7 +289,7 @@ func TestBridgeWhileTheILSIsDown(t *testing.T) {
 // Two replicas on one store work the queue at once: the lease gives it
 // to one, and each loan reaches the ILS once.
 func TestBridgeReplicasShareTheQueue(t *testing.T) {
-	st, err := hub.OpenBolt(filepath.Join(t.TempDir(), "hub.db"))
+	st, err := hubbolt.Open(filepath.Join(t.TempDir(), "hub.db"))
 	if err != nil {
 		t.Fatal(err)
 	}

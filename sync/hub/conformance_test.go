@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/hubbolt"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 )
 
@@ -12,7 +13,7 @@ import (
 // of a case shares (a second process could not open the file).
 func TestStore(t *testing.T) {
 	hubtest.TestStore(t, func(t *testing.T) func() hub.Store {
-		s, err := hub.OpenBolt(filepath.Join(t.TempDir(), "hub.db"))
+		s, err := hubbolt.Open(filepath.Join(t.TempDir(), "hub.db"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -41,10 +41,9 @@ type Config struct {
 	// then signs no manifest itself, and takes only binaries with theirs.
 	ReleaseKey ed25519.PublicKey
 	PickupKey  locker.CodeKey // to hash the pickup codes it creates
-	// Store is the hub's store (it closes it); nil opens the bbolt one
-	// at StorePath.
-	Store     Store
-	StorePath string
+	// Store is the hub's store (it closes it): sync/hub/hubbolt's, or
+	// sync/hub/pgstore's.
+	Store Store
 	// Replica names this process among the hub replicas sharing a store
 	// (leases are held in its name); default ClientID.
 	Replica string
@@ -162,10 +161,7 @@ func New(cfg Config) (*Hub, error) {
 	}
 	store := cfg.Store
 	if store == nil {
-		var err error
-		if store, err = OpenBolt(cfg.StorePath); err != nil {
-			return nil, err
-		}
+		return nil, errors.New("hub: no store (hubbolt.Open or pgstore.Open)")
 	}
 	h := &Hub{cfg: cfg, store: store, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1),
 		local: fanout.New[protocol.Event](256), ackWait: map[ackKey]int{}, lastAck: map[ackKey]time.Time{}}

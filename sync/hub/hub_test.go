@@ -300,7 +300,7 @@ func TestReplicaDuties(t *testing.T) {
 func TestPendingResignedAfterKeyRotation(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hub.db")
 	_, oldKey, _ := ed25519.GenerateKey(rand.Reader)
-	old, err := hub.New(hub.Config{StorePath: path, SigningKey: oldKey, PickupKey: lockertest.Key, Lockers: []string{"nb-1"},
+	old, err := hub.New(hub.Config{Store: hubtest.BoltStore(t, path), SigningKey: oldKey, PickupKey: lockertest.Key, Lockers: []string{"nb-1"},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +313,7 @@ func TestPendingResignedAfterKeyRotation(t *testing.T) {
 
 	url := brokertest.StartEmbedded(t, protocol.DefaultPrefix, "lockerhub")
 	newPub, newKey, _ := ed25519.GenerateKey(rand.Reader)
-	hubtest.Start(t, hub.Config{Brokers: []string{url}, StorePath: path, SigningKey: newKey, PickupKey: lockertest.Key, Lockers: []string{"nb-1"}})
+	hubtest.Start(t, hub.Config{Brokers: []string{url}, Store: hubtest.BoltStore(t, path), SigningKey: newKey, PickupKey: lockertest.Key, Lockers: []string{"nb-1"}})
 	tp := protocol.Topics{Prefix: protocol.DefaultPrefix, Locker: "nb-1"}
 	loc := brokertest.Record(t, url, "nb-1", "", nil, tp.DownOrders())
 	birth, _ := json.Marshal(protocol.Status{V: 1, Type: protocol.TypeStatus, Online: true, Boot: 1, Store: "s1", Instance: "i1", OutboxTail: 1, TS: time.Now().UTC()})

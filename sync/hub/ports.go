@@ -11,10 +11,10 @@ import (
 )
 
 // Store is the central's storage: the records below, read and written in
-// transactions. boltStore keeps them in one bbolt file (the default, for a
-// pilot and the demo); sync/hub/pgstore implements the same two
-// interfaces on PostgreSQL, for several replicas on one database. Both
-// pass one conformance suite (hubtest.TestStore).
+// transactions. sync/hub/hubbolt keeps them in one bbolt file (the
+// default, for a pilot and the demo); sync/hub/pgstore on PostgreSQL, for
+// several replicas on one database. Both pass one conformance suite
+// (hubtest.TestStore), which runs each capability's own.
 type Store interface {
 	// View runs fn in a read-only transaction; Update in a read-write one,
 	// committed when fn returns nil and rolled back otherwise.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -97,7 +98,7 @@ func TestWebhooksAtLeastOnceInOrder(t *testing.T) {
 	dir := t.TempDir()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	open := func(conf ...webhook.NewWebhook) *hub.Hub {
-		h, err := hub.New(hub.Config{StorePath: filepath.Join(dir, "hub.db"), SigningKey: signerKey, PickupKey: lockertest.Key,
+		h, err := hub.New(hub.Config{Store: hubtest.BoltStore(t, filepath.Join(dir, "hub.db")), SigningKey: signerKey, PickupKey: lockertest.Key,
 			Lockers: []string{"nb-1"}, Log: log, WebhookTimeout: 300 * time.Millisecond, WebhookDeadline: time.Hour, Webhooks: conf, EgressAllow: loopbackReceivers})
 		if err != nil {
 			t.Fatal(err)

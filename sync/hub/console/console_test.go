@@ -17,6 +17,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/console"
+	"github.com/lockerd/lockerd/sync/hub/hubtest"
 )
 
 // site is the console on a test server, with a user of each role.
@@ -24,7 +25,7 @@ func site(t *testing.T) (*httptest.Server, *hub.Hub) {
 	t.Helper()
 	key := ed25519.NewKeyFromSeed(make([]byte, 32))
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h, err := hub.New(hub.Config{StorePath: filepath.Join(t.TempDir(), "hub.db"), SigningKey: key, PickupKey: lockertest.Key, Lockers: []string{"nb-1"}, Log: log})
+	h, err := hub.New(hub.Config{Store: hubtest.BoltStore(t, filepath.Join(t.TempDir(), "hub.db")), SigningKey: key, PickupKey: lockertest.Key, Lockers: []string{"nb-1"}, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

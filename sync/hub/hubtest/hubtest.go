@@ -16,14 +16,15 @@ import (
 
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/auth"
+	"github.com/lockerd/lockerd/sync/hub/hubbolt"
 )
 
-// Start runs a hub with cfg (StorePath and Log filled in if empty) until
+// Start runs a hub with cfg (a bbolt Store in a temp dir and Log filled in if empty) until
 // the test ends, once it is connected to its broker.
 func Start(t testing.TB, cfg hub.Config) *hub.Hub {
 	t.Helper()
-	if cfg.StorePath == "" {
-		cfg.StorePath = filepath.Join(t.TempDir(), "hub.db")
+	if cfg.Store == nil {
+		cfg.Store = BoltStore(t, filepath.Join(t.TempDir(), "hub.db"))
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -70,3 +71,13 @@ func Token(t testing.TB, h *hub.Hub, scopes ...string) string {
 }
 
 var tokenSeq atomic.Int64
+
+// BoltStore opens the hub's bbolt store at path (created if need be).
+func BoltStore(t testing.TB, path string) hub.Store {
+	t.Helper()
+	s, err := hubbolt.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

@@ -1,4 +1,8 @@
-package hub
+// Package hubbolt is the central's hub.Store on one bbolt file: every part of
+// hub.Tx (the core's records and each capability's), for a pilot, the
+// demo and the tests. sync/hub/pgstore is the same on PostgreSQL, for
+// replicas; both pass hubtest.TestStore and each capability's suite.
+package hubbolt
 
 import (
 	"bytes"
@@ -16,32 +20,33 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/lockerd/lockerd/locker/boltkv"
+	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
-// boltStore is the hub's Store in one bbolt file.
+// boltStore is the hub's hub.Store in one bbolt file.
 type boltStore struct{ db *bolt.DB }
 
-var _ Store = (*boltStore)(nil)
+var _ hub.Store = (*boltStore)(nil)
 
 var (
 	bLockers    = []byte("lockers")
-	bOrders     = []byte("orders") // locker \x00 order id → OrderRec
+	bOrders     = []byte("orders") // locker \x00 order id → hub.OrderRec
 	bEvents     = []byte("events") // locker \x00 epoch(4) seq(8) → protocol.Event
-	bStores     = []byte("stores") // locker \x00 store id → StoreRec
+	bStores     = []byte("stores") // locker \x00 store id → hub.StoreRec
 	bAlarms     = []byte("alarms") // seq → alarm.Alarm
 	bKnown      = []byte("known")  // locker id → KnownLocker: the lockers this hub serves
 	bMeta       = []byte("meta")
 	kSchema     = []byte("schema")
-	bPending    = []byte("pending")            // locker \x00 rev \x00 part → PendingMsg (order changes not yet acked)
+	bPending    = []byte("pending")            // locker \x00 rev \x00 part → hub.PendingMsg (order changes not yet acked)
 	bRevs       = []byte("revs")               // locker → last order rev issued
-	bCmds       = []byte("cmds")               // command id → CmdRec
+	bCmds       = []byte("cmds")               // command id → hub.CmdRec
 	bLeases     = []byte("leases")             // name → lease
-	bCirc       = []byte("circ")               // id → CircRec (the ILS transactions)
-	bCircOpen   = []byte("circ_open")          // id → nothing: the open ones (CircRec.Open)
+	bCirc       = []byte("circ")               // id → hub.CircRec (the ILS transactions)
+	bCircOpen   = []byte("circ_open")          // id → nothing: the open ones (hub.CircRec.Open)
 	bTokens     = []byte("tokens")             // id → auth.Token
 	bAlarmsOpen = []byte("alarms_open")        // alarm.Alarm.Key → seq of the latest unresolved one
 	bWebhooks   = []byte("webhooks")           // id → webhook.Webhook
@@ -55,9 +60,9 @@ var (
 // locker and seq alone, and is migrated at open.
 const schemaVersion = "2"
 
-// OpenBolt opens (or creates) the hub's bbolt store at path, migrating an
+// Open opens (or creates) the hub's bbolt store at path, migrating an
 // older schema.
-func OpenBolt(path string) (Store, error) { return openBolt(path) }
+func Open(path string) (hub.Store, error) { return openBolt(path) }
 
 func openBolt(path string) (*boltStore, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
@@ -85,24 +90,24 @@ func openBolt(path string) (*boltStore, error) {
 	return &boltStore{db: db}, nil
 }
 
-func (s *boltStore) View(fn func(Tx) error) error {
+func (s *boltStore) View(fn func(hub.Tx) error) error {
 	return s.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}.all()) })
 }
 
-func (s *boltStore) Update(fn func(Tx) error) error {
+func (s *boltStore) Update(fn func(hub.Tx) error) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}.all()) })
 }
 
 func (s *boltStore) Close() error { return s.db.Close() }
 
-// boltTx is a Tx on one bbolt transaction.
+// boltTx is a hub.Tx on one bbolt transaction.
 type boltTx struct{ tx *bolt.Tx }
 
 func (t boltTx) b(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }
 
 // all is t as every capability's part of a transaction.
-func (t boltTx) all() Tx {
-	return Tx{Lockers: t, Events: t, Orders: t, Commands: t, Alarms: t, Circ: t, Auth: t, Webhooks: t, Docs: t, Leases: t}
+func (t boltTx) all() hub.Tx {
+	return hub.Tx{Lockers: t, Events: t, Orders: t, Commands: t, Alarms: t, Circ: t, Auth: t, Webhooks: t, Docs: t, Leases: t}
 }
 
 // lkey is a key under a locker: its id, a zero byte, the rest.
@@ -120,20 +125,20 @@ func evKey(locker string, epoch uint32, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 
-func (t boltTx) Locker(id string) (LockerInfo, error) {
-	li := LockerInfo{ID: id}
+func (t boltTx) Locker(id string) (hub.LockerInfo, error) {
+	li := hub.LockerInfo{ID: id}
 	_, err := boltkv.GetJSON(t.b(bLockers), []byte(id), &li)
 	return li, err
 }
 
-func (t boltTx) PutLocker(li LockerInfo) error {
+func (t boltTx) PutLocker(li hub.LockerInfo) error {
 	return boltkv.PutJSON(t.b(bLockers), []byte(li.ID), li)
 }
 
-func (t boltTx) Lockers() ([]LockerInfo, error) {
-	var out []LockerInfo
+func (t boltTx) Lockers() ([]hub.LockerInfo, error) {
+	var out []hub.LockerInfo
 	err := t.b(bLockers).ForEach(func(_, v []byte) error {
-		var li LockerInfo
+		var li hub.LockerInfo
 		if err := json.Unmarshal(v, &li); err != nil {
 			return err
 		}
@@ -145,12 +150,14 @@ func (t boltTx) Lockers() ([]LockerInfo, error) {
 
 func (t boltTx) Known(id string) (bool, error) { return t.b(bKnown).Get([]byte(id)) != nil, nil }
 
-func (t boltTx) PutKnown(k KnownLocker) error { return boltkv.PutJSON(t.b(bKnown), []byte(k.ID), k) }
+func (t boltTx) PutKnown(k hub.KnownLocker) error {
+	return boltkv.PutJSON(t.b(bKnown), []byte(k.ID), k)
+}
 
-func (t boltTx) KnownLockers() ([]KnownLocker, error) {
-	var out []KnownLocker
+func (t boltTx) KnownLockers() ([]hub.KnownLocker, error) {
+	var out []hub.KnownLocker
 	err := t.b(bKnown).ForEach(func(_, v []byte) error {
-		var k KnownLocker
+		var k hub.KnownLocker
 		if err := json.Unmarshal(v, &k); err != nil {
 			return err
 		}
@@ -160,21 +167,21 @@ func (t boltTx) KnownLockers() ([]KnownLocker, error) {
 	return out, err
 }
 
-func (t boltTx) StoreRec(lockerID, store string) (rec StoreRec, found bool, err error) {
+func (t boltTx) StoreRec(lockerID, store string) (rec hub.StoreRec, found bool, err error) {
 	found, err = boltkv.GetJSON(t.b(bStores), lkey(lockerID, []byte(store)), &rec)
 	return rec, found, err
 }
 
-func (t boltTx) PutStoreRec(lockerID string, rec StoreRec) error {
+func (t boltTx) PutStoreRec(lockerID string, rec hub.StoreRec) error {
 	return boltkv.PutJSON(t.b(bStores), lkey(lockerID, []byte(rec.Store)), rec)
 }
 
-func (t boltTx) StoreRecs(lockerID string) ([]StoreRec, error) {
-	var out []StoreRec
+func (t boltTx) StoreRecs(lockerID string) ([]hub.StoreRec, error) {
+	var out []hub.StoreRec
 	prefix := lkey(lockerID)
 	c := t.b(bStores).Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var rec StoreRec
+		var rec hub.StoreRec
 		if err := json.Unmarshal(v, &rec); err != nil {
 			return nil, err
 		}
@@ -197,8 +204,8 @@ func (t boltTx) PutEvent(lockerID string, epoch uint32, e protocol.Event) error 
 	return boltkv.PutJSON(t.b(bEvents), evKey(lockerID, epoch, e.Seq), e)
 }
 
-func (t boltTx) Events(lockerID string, after Cursor, limit int) ([]StoredEvent, error) {
-	var out []StoredEvent
+func (t boltTx) Events(lockerID string, after hub.Cursor, limit int) ([]hub.StoredEvent, error) {
+	var out []hub.StoredEvent
 	prefix := lkey(lockerID)
 	c := t.b(bEvents).Cursor()
 	from := evKey(lockerID, after.Epoch, after.Seq+1)
@@ -206,7 +213,7 @@ func (t boltTx) Events(lockerID string, after Cursor, limit int) ([]StoredEvent,
 		from = evKey(lockerID, after.Epoch+1, 0)
 	}
 	for k, v := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var e StoredEvent
+		var e hub.StoredEvent
 		if err := json.Unmarshal(v, &e.Event); err != nil {
 			return nil, err
 		}
@@ -219,21 +226,21 @@ func (t boltTx) Events(lockerID string, after Cursor, limit int) ([]StoredEvent,
 	return out, nil
 }
 
-func (t boltTx) Order(lockerID, orderID string) (o OrderRec, found bool, err error) {
+func (t boltTx) Order(lockerID, orderID string) (o hub.OrderRec, found bool, err error) {
 	found, err = boltkv.GetJSON(t.b(bOrders), lkey(lockerID, []byte(orderID)), &o)
 	return o, found, err
 }
 
-func (t boltTx) PutOrder(o OrderRec) error {
+func (t boltTx) PutOrder(o hub.OrderRec) error {
 	return boltkv.PutJSON(t.b(bOrders), lkey(o.Locker, []byte(o.ID)), o)
 }
 
-func (t boltTx) Orders(lockerID string) ([]OrderRec, error) {
-	var out []OrderRec
+func (t boltTx) Orders(lockerID string) ([]hub.OrderRec, error) {
+	var out []hub.OrderRec
 	prefix := lkey(lockerID)
 	c := t.b(bOrders).Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var o OrderRec
+		var o hub.OrderRec
 		if err := json.Unmarshal(v, &o); err != nil {
 			return nil, err
 		}
@@ -257,23 +264,23 @@ func (t boltTx) SetLastRev(lockerID string, rev uint64) error {
 	return t.b(bRevs).Put([]byte(lockerID), boltkv.U64Key(rev))
 }
 
-func (t boltTx) PutPending(lockerID string, rev uint64, part int, p PendingMsg) error {
+func (t boltTx) PutPending(lockerID string, rev uint64, part int, p hub.PendingMsg) error {
 	p.Rev, p.Part = rev, part
 	return boltkv.PutJSON(t.b(bPending), lkey(lockerID, boltkv.U64Key(rev), boltkv.U64Key(uint64(part))), p)
 }
 
-func (t boltTx) PrunePending(lockerID string, rev uint64) ([]PendingMsg, error) {
+func (t boltTx) PrunePending(lockerID string, rev uint64) ([]hub.PendingMsg, error) {
 	b := t.b(bPending)
 	prefix := lkey(lockerID)
 	var drop [][]byte
-	var rest []PendingMsg
+	var rest []hub.PendingMsg
 	c := b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		if boltkv.U64(k[len(prefix):len(prefix)+8]) <= rev {
 			drop = append(drop, bytes.Clone(k))
 			continue
 		}
-		var p PendingMsg
+		var p hub.PendingMsg
 		if err := json.Unmarshal(v, &p); err != nil {
 			return nil, err
 		}
@@ -294,7 +301,7 @@ func (t boltTx) DropPending(lockerID, msgID string) (bool, error) {
 	prefix := lkey(lockerID)
 	c := b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		var p PendingMsg
+		var p hub.PendingMsg
 		if err := json.Unmarshal(v, &p); err != nil {
 			return false, err
 		}
@@ -305,17 +312,19 @@ func (t boltTx) DropPending(lockerID, msgID string) (bool, error) {
 	return false, nil
 }
 
-func (t boltTx) Command(id string) (rec CmdRec, found bool, err error) {
+func (t boltTx) Command(id string) (rec hub.CmdRec, found bool, err error) {
 	found, err = boltkv.GetJSON(t.b(bCmds), []byte(id), &rec)
 	return rec, found, err
 }
 
-func (t boltTx) PutCommand(rec CmdRec) error { return boltkv.PutJSON(t.b(bCmds), []byte(rec.ID), rec) }
+func (t boltTx) PutCommand(rec hub.CmdRec) error {
+	return boltkv.PutJSON(t.b(bCmds), []byte(rec.ID), rec)
+}
 
-func (t boltTx) Commands() ([]CmdRec, error) {
-	var out []CmdRec
+func (t boltTx) Commands() ([]hub.CmdRec, error) {
+	var out []hub.CmdRec
 	err := t.b(bCmds).ForEach(func(_, v []byte) error {
-		var rec CmdRec
+		var rec hub.CmdRec
 		if err := json.Unmarshal(v, &rec); err != nil {
 			return err
 		}
@@ -388,7 +397,7 @@ func (t boltTx) Alarms(after uint64) ([]alarm.Alarm, error) {
 	return out, nil
 }
 
-func (t boltTx) AddCirc(c CircRec) (CircRec, error) {
+func (t boltTx) AddCirc(c hub.CircRec) (hub.CircRec, error) {
 	n, err := t.b(bCirc).NextSequence()
 	if err != nil {
 		return c, err
@@ -397,7 +406,7 @@ func (t boltTx) AddCirc(c CircRec) (CircRec, error) {
 	return c, t.PutCirc(c)
 }
 
-func (t boltTx) PutCirc(c CircRec) error {
+func (t boltTx) PutCirc(c hub.CircRec) error {
 	if c.ID == 0 {
 		return errors.New("circulation transaction without its id")
 	}
@@ -411,16 +420,16 @@ func (t boltTx) PutCirc(c CircRec) error {
 	return t.b(bCircOpen).Delete(k)
 }
 
-func (t boltTx) Circ(id uint64) (c CircRec, found bool, err error) {
+func (t boltTx) Circ(id uint64) (c hub.CircRec, found bool, err error) {
 	found, err = boltkv.GetJSON(t.b(bCirc), boltkv.U64Key(id), &c)
 	return c, found, err
 }
 
-func (t boltTx) Circs(after uint64, limit int) ([]CircRec, error) {
-	var out []CircRec
+func (t boltTx) Circs(after uint64, limit int) ([]hub.CircRec, error) {
+	var out []hub.CircRec
 	c := t.b(bCirc).Cursor()
 	for k, v := c.Seek(boltkv.U64Key(after + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
-		var rec CircRec
+		var rec hub.CircRec
 		if err := json.Unmarshal(v, &rec); err != nil {
 			return nil, err
 		}
@@ -429,11 +438,11 @@ func (t boltTx) Circs(after uint64, limit int) ([]CircRec, error) {
 	return out, nil
 }
 
-func (t boltTx) OpenCircs(limit int) ([]CircRec, error) {
-	var out []CircRec
+func (t boltTx) OpenCircs(limit int) ([]hub.CircRec, error) {
+	var out []hub.CircRec
 	c := t.b(bCircOpen).Cursor()
 	for k, _ := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, _ = c.Next() {
-		var rec CircRec
+		var rec hub.CircRec
 		found, err := boltkv.GetJSON(t.b(bCirc), k, &rec)
 		if err != nil {
 			return nil, err
@@ -676,9 +685,9 @@ func migrate(tx *bolt.Tx) error {
 			return err
 		}
 	}
-	var lockers []LockerInfo
+	var lockers []hub.LockerInfo
 	err = tx.Bucket(bLockers).ForEach(func(k, v []byte) error {
-		var li LockerInfo
+		var li hub.LockerInfo
 		if err := json.Unmarshal(v, &li); err != nil || li.Events == 0 {
 			return err
 		}
@@ -689,7 +698,7 @@ func migrate(tx *bolt.Tx) error {
 		return err
 	}
 	for _, li := range lockers {
-		if err := boltkv.PutJSON(tx.Bucket(bStores), lkey(li.ID, nil), StoreRec{Epoch: 1, Acked: li.Acked, Events: li.Events, LastSeen: li.LastSeen}); err != nil {
+		if err := boltkv.PutJSON(tx.Bucket(bStores), lkey(li.ID, nil), hub.StoreRec{Epoch: 1, Acked: li.Acked, Events: li.Events, LastSeen: li.LastSeen}); err != nil {
 			return err
 		}
 		li.Epochs = 1
@@ -716,7 +725,7 @@ func adoptLockers(tx *bolt.Tx) error {
 		return err
 	}
 	for _, id := range ids {
-		if err := boltkv.PutJSON(known, []byte(id), KnownLocker{ID: id, Added: time.Now().UTC(), Source: "store"}); err != nil {
+		if err := boltkv.PutJSON(known, []byte(id), hub.KnownLocker{ID: id, Added: time.Now().UTC(), Source: "store"}); err != nil {
 			return err
 		}
 	}

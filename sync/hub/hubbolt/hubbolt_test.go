@@ -1,9 +1,10 @@
-package hub
+package hubbolt
 
 import (
 	"path/filepath"
 	"testing"
 
+	"github.com/lockerd/lockerd/sync/hub"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -16,7 +17,7 @@ func TestAdoptLockersOnUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := s.db.Update(func(tx *bolt.Tx) error {
-		if err := (boltTx{tx}).PutLocker(LockerInfo{ID: "old-1"}); err != nil {
+		if err := (boltTx{tx}).PutLocker(hub.LockerInfo{ID: "old-1"}); err != nil {
 			return err
 		}
 		return tx.Bucket(bKnown).Delete([]byte("old-1")) // as before the bucket existed
@@ -28,7 +29,7 @@ func TestAdoptLockersOnUpgrade(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	s.View(func(tx Tx) error {
+	s.View(func(tx hub.Tx) error {
 		if ok, _ := tx.Lockers.Known("old-1"); !ok {
 			t.Fatal("a locker of the old store is not served after the upgrade")
 		}
