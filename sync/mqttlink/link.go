@@ -505,9 +505,10 @@ func (k *Link) resendWait() time.Duration {
 	return min(w, k.cfg.RetransmitAfter)
 }
 
-// maxSilentResends is how many times un-acked events are sent again to an
-// online central before the connection is taken for broken; to one last
-// said to be offline, maxSilentResendsOffline.
+// With events out and no ack.evt progress for (maxSilentResends+1) ×
+// RetransmitAfter, the connection to an online central is taken for
+// broken (they were sent again meanwhile); to one last said to be
+// offline, after (maxSilentResendsOffline+1) × RetransmitAfter.
 const (
 	maxSilentResends        = 2
 	maxSilentResendsOffline = 10
