@@ -16,6 +16,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/sip2"
 	"github.com/lockerd/lockerd/sync/sip2/sip2test"
@@ -35,7 +36,7 @@ func startCentralWithILS(t *testing.T, url string, patrons []sip2test.Patron) (*
 	t.Cleanup(func() { cancel(); <-done })
 	key, _ := newKey(t)
 	h := hubtest.Start(t, hub.Config{Brokers: []string{url}, SigningKey: key, PickupKey: lockertest.Key,
-		Lockers: []string{lockerID}, ClientID: "lockerhub", Circulation: hub.Circulation{ILS: session}})
+		Lockers: []string{lockerID}, ClientID: "lockerhub", Circulation: circulation.Circulation{ILS: session}})
 	return &central{Hub: h, Key: key, Pub: base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey))}, session, ils
 }
 

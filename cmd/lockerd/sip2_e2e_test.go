@@ -14,6 +14,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/protocol"
 	"github.com/lockerd/lockerd/sync/sip2"
 	"github.com/lockerd/lockerd/sync/sip2/sip2test"
@@ -106,8 +107,8 @@ sip2:
 			t.Fatalf("return of %s: %+v", barcode, res)
 		}
 	}
-	circ := func(state string) []hub.CircRec {
-		cs, err := api.Circulation(hub.CircFilter{State: state})
+	circ := func(state string) []circulation.CircRec {
+		cs, err := api.Circulation(circulation.CircFilter{State: state})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +140,7 @@ sip2:
 	o2 := place("P2", "39000003")
 	pickUp(o2)
 	giveBack("39000099")
-	until(t, "queued while the ILS is down", func() bool { return len(circ(hub.CircQueued)) == 2 })
+	until(t, "queued while the ILS is down", func() bool { return len(circ(circulation.CircQueued)) == 2 })
 	if err := ils.Up(); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,7 @@ sip2:
 	giveBack("39000002")
 	mq.Start()
 	until(t, "the locker's replay reached the ILS", func() bool {
-		return ils.Checkouts("P1", "39000004") == 1 && ils.Checkins("39000002") == 1 && len(circ(hub.CircRefused)) == 1
+		return ils.Checkouts("P1", "39000004") == 1 && ils.Checkins("39000002") == 1 && len(circ(circulation.CircRefused)) == 1
 	})
 	if tr := find("39000004", "11"); !tr.NoBlock || tr.Date != sip2.FormatDate(e3.TS) {
 		t.Fatalf("an offline pickup's loan: %+v, want no-block and the event's time %s", tr, sip2.FormatDate(e3.TS))
@@ -168,7 +169,7 @@ sip2:
 	ils.SetFaults(sip2test.Faults{Delay: 3e9})
 	pickUp(o5)
 	until(t, "B6's checkout sending", func() bool {
-		for _, c := range circ(hub.CircSending) {
+		for _, c := range circ(circulation.CircSending) {
 			if c.Item == "39000006" {
 				return true
 			}
@@ -180,7 +181,7 @@ sip2:
 	ils.SetFaults(sip2test.Faults{})
 	hp.Start()
 	until(t, "B6's checkout done after the restart", func() bool {
-		for _, c := range circ(hub.CircDone) {
+		for _, c := range circ(circulation.CircDone) {
 			if c.Item == "39000006" {
 				return true
 			}
@@ -199,10 +200,10 @@ sip2:
 			t.Errorf("%s checked in %d times", item, n)
 		}
 	}
-	if r := circ(hub.CircRefused); len(r) != 1 || r[0].Patron != "PX" || r[0].Screen != "Patron blocked" {
+	if r := circ(circulation.CircRefused); len(r) != 1 || r[0].Patron != "PX" || r[0].Screen != "Patron blocked" {
 		t.Fatalf("refusals: %+v", r)
 	}
-	ex := circ(hub.CircException)
+	ex := circ(circulation.CircException)
 	if len(ex) != 1 || ex[0].Item != "39000099" || ex[0].AlertType != "02" {
 		t.Fatalf("exceptions: %+v", ex)
 	}

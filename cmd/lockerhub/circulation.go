@@ -10,13 +10,13 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/sip2"
 )
 
 func cmdCircList(k *call) error {
 	c, opt, out := k.c, k.f, k.out
-	cs, err := c.Circulation(hub.CircFilter{Locker: *opt.lockerID, State: *opt.state})
+	cs, err := c.Circulation(circulation.CircFilter{Locker: *opt.lockerID, State: *opt.state})
 	if err != nil {
 		return err
 	}
@@ -47,10 +47,10 @@ func cmdCircList(k *call) error {
 	fmt.Fprintln(tw, "ID\tLOCKER\tKIND\tPATRON\tITEM\tEVENT TIME\tSTATE\tDUE\tALERT\tTRIES\tMESSAGE")
 	for _, r := range cs {
 		msg := r.Screen
-		if (r.State == hub.CircQueued || r.State == hub.CircSending) && st.Why != "" && r.LastError == "" {
+		if (r.State == circulation.CircQueued || r.State == circulation.CircSending) && st.Why != "" && r.LastError == "" {
 			msg = "waiting: " + st.Why
 		}
-		if r.LastError != "" && r.State != hub.CircDone {
+		if r.LastError != "" && r.State != circulation.CircDone {
 			msg = strings.TrimSpace(msg + " " + r.LastError)
 		}
 		if r.Note != "" {
@@ -75,7 +75,7 @@ func circRetryResolve(k *call) error {
 	if err != nil {
 		return fmt.Errorf("transaction id %q: want a number", pos[0])
 	}
-	var r hub.CircRec
+	var r circulation.CircRec
 	if k.cmd == "circ retry" {
 		r, err = c.RetryCirc(id)
 	} else {

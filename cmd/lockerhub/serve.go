@@ -28,6 +28,7 @@ import (
 	"github.com/lockerd/lockerd/locker/httpapi"
 	"github.com/lockerd/lockerd/sync/broker"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/console"
 	"github.com/lockerd/lockerd/sync/hub/hubbolt"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
@@ -168,7 +169,7 @@ func serve(args []string) error {
 			sc.TLS = &tls.Config{ServerName: host, RootCAs: c.SIP2.CAPool, MinVersion: tls.VersionTLS12}
 		}
 		session = sip2.NewSession(sc)
-		cfg.Circulation = hub.Circulation{ILS: session, CheckPatron: c.SIP2.CheckPatron, CheckinOnLoad: c.SIP2.CheckinOnLoad,
+		cfg.Circulation = circulation.Circulation{ILS: session, CheckPatron: c.SIP2.CheckPatron, CheckinOnLoad: c.SIP2.CheckinOnLoad,
 			MaxAttempts: c.SIP2.MaxAttempts, Locations: c.SIP2.Locations, AlarmAfter: c.SIP2.AlarmAfter.D()}
 	}
 	var err error

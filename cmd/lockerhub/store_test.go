@@ -18,6 +18,7 @@ import (
 
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/hubbolt"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
@@ -119,10 +120,10 @@ func TestMigrateBoltToPostgres(t *testing.T) {
 		t.Fatal(err)
 	} else {
 		err := st.Update(func(tx hub.Tx) error {
-			if _, err := tx.Circ.AddCirc(hub.CircRec{Locker: "nb-1", Kind: hub.CircCheckout, Patron: "P1", Item: "B1", State: hub.CircDone, OK: true, Due: "20261219    235900"}); err != nil {
+			if _, err := tx.Circ.AddCirc(circulation.CircRec{Locker: "nb-1", Kind: circulation.CircCheckout, Patron: "P1", Item: "B1", State: circulation.CircDone, OK: true, Due: "20261219    235900"}); err != nil {
 				return err
 			}
-			_, err := tx.Circ.AddCirc(hub.CircRec{Locker: "nb-1", Kind: hub.CircCheckin, Item: "B2", State: hub.CircQueued})
+			_, err := tx.Circ.AddCirc(circulation.CircRec{Locker: "nb-1", Kind: circulation.CircCheckin, Item: "B2", State: circulation.CircQueued})
 			return err
 		})
 		st.Close()

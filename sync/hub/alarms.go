@@ -21,13 +21,17 @@ import (
 
 // raise records a condition in tx (alarm.Raise) and, for a new alarm,
 // logs it and queues its webhook in the same transaction.
-func (h *Hub) raise(tx Tx, a alarm.Alarm) error {
-	a, isNew, err := alarm.Raise(tx.Alarms, a, time.Now())
+func (h *Hub) raise(tx Tx, a alarm.Alarm) error { return h.raiseParts(tx.Alarms, tx.Webhooks, a) }
+
+// raiseParts is raise given the alarm and webhook parts of a transaction
+// (what the circulation bridge has of one).
+func (h *Hub) raiseParts(alarms alarm.Tx, hooks webhook.Tx, a alarm.Alarm) error {
+	a, isNew, err := alarm.Raise(alarms, a, time.Now())
 	if err != nil || !isNew {
 		return err
 	}
 	h.log.Error("alarm", "locker", a.Locker, "type", a.Type, "compartment", a.Compartment, "severity", a.Severity, "detail", a.Detail)
-	return h.hooks.Queue(tx.Webhooks, webhook.HookAlarm, fmt.Sprintf("alarm-%d", a.Seq), "", a)
+	return h.hooks.Queue(hooks, webhook.HookAlarm, fmt.Sprintf("alarm-%d", a.Seq), "", a)
 }
 
 // clear resolves the unresolved alarm of a condition that ended by

@@ -13,6 +13,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/protocol"
 	"github.com/lockerd/lockerd/sync/sip2"
@@ -60,7 +61,7 @@ func TestCardChecks(t *testing.T) {
 	}
 	ils := &cardILS{pins: map[string]string{"2100": "1234", "2200": "0000", "aadjfiander": "4321"}, block: map[string]bool{"2200": true}, asked: make(chan string, 100)}
 	h := hubtest.Start(t, hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key, Lockers: []string{"nb-1"},
-		Circulation: hub.Circulation{ILS: ils}})
+		Circulation: circulation.Circulation{ILS: ils}})
 	topics := protocol.Topics{Prefix: protocol.DefaultPrefix, Locker: "nb-1"}
 	rec := brokertest.Record(t, url, "nb-1", "", nil, topics.DownAck())
 	deadline := time.Now().Add(10 * time.Second)

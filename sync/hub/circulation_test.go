@@ -17,6 +17,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/hubbolt"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -46,7 +47,7 @@ func newBridge(t testing.TB, tune func(*hub.Config)) *bridge {
 	go func() { s.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	cfg := hub.Config{Store: hubtest.BoltStore(t, filepath.Join(t.TempDir(), "hub.db")), SigningKey: signerKey, PickupKey: lockertest.Key,
-		Lockers: []string{"nb-1"}, Log: log, Circulation: hub.Circulation{ILS: s, MaxAttempts: 3}}
+		Lockers: []string{"nb-1"}, Log: log, Circulation: circulation.Circulation{ILS: s, MaxAttempts: 3}}
 	if tune != nil {
 		tune(&cfg)
 	}
@@ -99,9 +100,9 @@ func (b *bridge) order(id, patron string, items ...string) {
 
 func (b *bridge) work() { b.h.WorkCirculation(context.Background()) }
 
-func (b *bridge) circs(state string) []hub.CircRec {
+func (b *bridge) circs(state string) []circulation.CircRec {
 	b.t.Helper()
-	cs, err := b.h.Circulation(hub.CircFilter{State: state})
+	cs, err := b.h.Circulation(circulation.CircFilter{State: state})
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func TestBridgeRecordsLoansAndReturns(t *testing.T) {
 	if strings.Join(order, ",") != "11,09" {
 		t.Fatalf("B1's transactions in order %v, want checkout then checkin", order)
 	}
-	done := b.circs(hub.CircDone)
+	done := b.circs(circulation.CircDone)
 	if len(done) != 3 {
 		t.Fatalf("done: %+v", done)
 	}
@@ -144,13 +145,13 @@ func TestBridgeRecordsLoansAndReturns(t *testing.T) {
 		t.Fatalf("the ILS's answers are not kept with the order: %+v", orders[0].Loans)
 	}
 	// Refusals: the blocked patron's checkout, the unknown item's checkin.
-	refused := b.circs(hub.CircRefused)
+	refused := b.circs(circulation.CircRefused)
 	if len(refused) != 2 || refused[0].Screen != "Patron blocked" || refused[0].Kind != "checkout" || !refused[0].NoBlock ||
 		refused[1].Screen != "" && refused[1].Item != "NOPE" {
 		t.Fatalf("refused: %+v", refused)
 	}
 	// The hold: an exception for the staff to sort the item.
-	ex := b.circs(hub.CircException)
+	ex := b.circs(circulation.CircException)
 	if len(ex) != 1 || ex[0].Item != "HOLD" || ex[0].AlertType != "02" || ex[0].Screen != "Hold for North branch" {
 		t.Fatalf("exceptions: %+v", ex)
 	}
@@ -169,7 +170,7 @@ func TestBridgeRecordsLoansAndReturns(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.work()
-	if r := b.circs(hub.CircRefused); len(r) != 2 {
+	if r := b.circs(circulation.CircRefused); len(r) != 2 {
 		t.Fatalf("retried, refused again: %+v", r)
 	}
 	if co := b.ils.Transactions(); co[len(co)-1].Code != "11" || co[len(co)-1].Patron != "PX" || co[len(co)-1].Date != "20261120   Z093000" {
@@ -188,7 +189,7 @@ func TestBridgeCheckoutExactlyOnce(t *testing.T) {
 	if b.ils.Checkouts("P1", "B1") != 1 {
 		t.Fatal("the ILS did not act")
 	}
-	c := b.circs(hub.CircSending)
+	c := b.circs(circulation.CircSending)
 	if len(c) != 1 || !c[0].Uncertain || c[0].Attempts != 1 {
 		t.Fatalf("after a lost reply: %+v", c)
 	}
@@ -198,7 +199,7 @@ func TestBridgeCheckoutExactlyOnce(t *testing.T) {
 	if n := b.ils.Checkouts("P1", "B1"); n != 1 {
 		t.Fatalf("checked out %d times", n)
 	}
-	done := b.circs(hub.CircDone)
+	done := b.circs(circulation.CircDone)
 	if len(done) != 1 || done[0].Due == "" || done[0].Uncertain {
 		t.Fatalf("done: %+v", done)
 	}
@@ -210,7 +211,7 @@ func TestBridgeCheckoutExactlyOnce(t *testing.T) {
 	b.ils.SetFaults(sip2test.Faults{})
 	b.up()
 	b.work()
-	if n := b.ils.Checkouts("P2", "B2"); n != 1 || len(b.circs(hub.CircDone)) != 2 {
+	if n := b.ils.Checkouts("P2", "B2"); n != 1 || len(b.circs(circulation.CircDone)) != 2 {
 		t.Fatalf("checked out %d times", n)
 	}
 }
@@ -225,7 +226,7 @@ func TestBridgeGivesUpToAPerson(t *testing.T) {
 		b.up()
 		b.work()
 	}
-	ex := b.circs(hub.CircException)
+	ex := b.circs(circulation.CircException)
 	if len(ex) != 1 || ex[0].Attempts != 3 || !strings.Contains(ex[0].LastError, "after 3 attempts") {
 		t.Fatalf("exceptions: %+v", ex)
 	}
@@ -268,8 +269,8 @@ func TestBridgeWhileTheILSIsDown(t *testing.T) {
 	b.order("O2", "PX", "B2") // not refused: the ILS cannot be asked
 	b.event("pickup.completed", false, tEvent, protocol.PickupCompleted{OrderID: "O1", Via: "code"})
 	b.work()
-	q := b.circs(hub.CircQueued)
-	if len(q) != 2 || q[0].Kind != hub.CircPatron || q[1].Attempts != 0 {
+	q := b.circs(circulation.CircQueued)
+	if len(q) != 2 || q[0].Kind != circulation.CircPatron || q[1].Attempts != 0 {
 		t.Fatalf("queued while down: %+v", q)
 	}
 	if err := b.ils.Up(); err != nil {
@@ -277,7 +278,7 @@ func TestBridgeWhileTheILSIsDown(t *testing.T) {
 	}
 	b.up()
 	b.work()
-	if r := b.circs(hub.CircRefused); len(r) != 1 || r[0].Kind != hub.CircPatron || r[0].Order != "O2" {
+	if r := b.circs(circulation.CircRefused); len(r) != 1 || r[0].Kind != circulation.CircPatron || r[0].Order != "O2" {
 		t.Fatalf("the queued patron check: %+v", r)
 	}
 	tr := b.ils.Transactions()
@@ -302,7 +303,7 @@ func TestBridgeReplicasShareTheQueue(t *testing.T) {
 	go func() { s2.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	b, err := hub.New(hub.Config{Store: sharedStore{st}, SigningKey: signerKey, PickupKey: lockertest.Key, Lockers: []string{"nb-1"},
-		ClientID: "replica-b", Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Circulation: hub.Circulation{ILS: s2}})
+		ClientID: "replica-b", Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Circulation: circulation.Circulation{ILS: s2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +411,7 @@ func TestBridgeSaysWhyItWaits(t *testing.T) {
 	b.event("pickup.completed", false, tEvent, protocol.PickupCompleted{OrderID: "O1", Via: "code"})
 	t0 := time.Now()
 	b.h.WorkCirculationAt(ctx, t0)
-	q := b.circs(hub.CircQueued)
+	q := b.circs(circulation.CircQueued)
 	if len(q) != 1 || !strings.Contains(q[0].LastError, "checkout ok N") || !strings.Contains(q[0].LastError, "ignore_status_flags") {
 		t.Fatalf("the waiting loan: %+v", q)
 	}
@@ -433,7 +434,7 @@ func TestBridgeSaysWhyItWaits(t *testing.T) {
 	// The ILS takes loans again: the loan goes, the alarm resolves.
 	b.bounce(sip2test.Faults{})
 	b.h.WorkCirculationAt(ctx, t0.Add(3*time.Minute))
-	if d := b.circs(hub.CircDone); len(d) != 1 {
+	if d := b.circs(circulation.CircDone); len(d) != 1 {
 		t.Fatalf("the loan once the ILS takes it: %+v", b.circs(""))
 	}
 	if a, open := b.openAlarm(alarm.ILSUnavailable); open {

@@ -11,6 +11,7 @@ import (
 	"github.com/lockerd/lockerd/locker/jsonhttp"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/auth"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -249,8 +250,8 @@ func (c *Client) ResolveAlarm(seq uint64, note string) (alarm.Alarm, error) {
 	return a, c.Do("POST", fmt.Sprintf("/v1/alarms/%d/resolve", seq), map[string]string{"Note": note}, &a)
 }
 
-// Circulation reads the ILS transactions that f selects, page by page.
-func (c *Client) Circulation(f CircFilter) ([]CircRec, error) {
+// Circulation reads the circulation.ILS transactions that f selects, page by page.
+func (c *Client) Circulation(f circulation.CircFilter) ([]circulation.CircRec, error) {
 	q := url.Values{}
 	if f.Locker != "" {
 		q.Set("locker", f.Locker)
@@ -258,25 +259,25 @@ func (c *Client) Circulation(f CircFilter) ([]CircRec, error) {
 	if f.State != "" {
 		q.Set("state", f.State)
 	}
-	return pages(c, "/v1/circulation?"+q.Encode()+"&", func(r CircRec) string { return fmt.Sprint(r.ID) })
+	return pages(c, "/v1/circulation?"+q.Encode()+"&", func(r circulation.CircRec) string { return fmt.Sprint(r.ID) })
 }
 
-// ILSStatus says whether the circulation bridge can send now, and if not
+// circulation.ILSStatus says whether the circulation bridge can send now, and if not
 // why.
-func (c *Client) ILSStatus() (ILSStatus, error) {
-	var st ILSStatus
+func (c *Client) ILSStatus() (circulation.ILSStatus, error) {
+	var st circulation.ILSStatus
 	return st, c.Do("GET", "/v1/circulation/status", nil, &st)
 }
 
 // RetryCirc queues a refused transaction or an exception again.
-func (c *Client) RetryCirc(id uint64) (CircRec, error) {
-	var r CircRec
+func (c *Client) RetryCirc(id uint64) (circulation.CircRec, error) {
+	var r circulation.CircRec
 	return r, c.Do("POST", fmt.Sprintf("/v1/circulation/%d/retry", id), nil, &r)
 }
 
 // ResolveCirc closes a refused transaction or an exception with a note.
-func (c *Client) ResolveCirc(id uint64, note string) (CircRec, error) {
-	var r CircRec
+func (c *Client) ResolveCirc(id uint64, note string) (circulation.CircRec, error) {
+	var r circulation.CircRec
 	return r, c.Do("POST", fmt.Sprintf("/v1/circulation/%d/resolve", id), map[string]string{"Note": note}, &r)
 }
 

@@ -5,7 +5,8 @@
 // back), signed commands, and leases that let several replicas share
 // timers and queues; its HTTP API and its client. It composes the
 // capabilities that live beside it — sync/hub/alarm, sync/hub/auth,
-// sync/hub/webhook (with sync/hub/egress) — handing each its part of one
+// sync/hub/webhook (with sync/hub/egress), sync/hub/circulation (the SIP2
+// bridge, which sees the orders through a port, bridge.go) — handing each its part of one
 // store transaction (Tx), so that an event stored, its alarm raised and
 // its webhook queued commit together (docs/architecture.md, "The
 // central"). It runs on bbolt (the default: a pilot, the demo) or on

@@ -17,6 +17,7 @@ import (
 
 	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/auth"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -407,7 +408,7 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 	handle("GET /v1/circulation", auth.ScopeRead, func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		after, _ := strconv.ParseUint(q.Get("after"), 10, 64)
-		cs, err := h.Circulation(CircFilter{Locker: q.Get("locker"), State: q.Get("state"), After: after, Limit: limitOf(r)})
+		cs, err := h.Circulation(circulation.CircFilter{Locker: q.Get("locker"), State: q.Get("state"), After: after, Limit: limitOf(r)})
 		reply(w, cs, err)
 	})
 	handle("GET /v1/circulation/status", auth.ScopeRead, func(w http.ResponseWriter, r *http.Request) {

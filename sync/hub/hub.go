@@ -21,6 +21,7 @@ import (
 	"github.com/lockerd/lockerd/locker/fanout"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/auth"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/egress"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/pahostore"
@@ -72,7 +73,7 @@ type Config struct {
 	// X-Forwarded-For names the client in the audit log.
 	BehindProxy bool
 	// Circulation is the bridge to the library's system (SIP2).
-	Circulation Circulation
+	Circulation circulation.Circulation
 	// Provisioning of new cabinets (provision.go).
 	Provisioning Provisioning
 	// ReleasesDir keeps the releases' binaries ("" : no releases).
@@ -106,13 +107,12 @@ type Hub struct {
 	leader     atomic.Bool  // holds the leader lease (replicas.go)
 	heardAt    atomic.Int64 // when its own heartbeat last came back (or it connected), unix ns
 	metrics    *hubMetrics
-	ilsAlarmAt atomic.Int64     // when the last ILS login alarm was raised, unix ns
-	ils        ilsWatch         // why the bridge cannot send, if it cannot
 	opens      auth.RateLimiter // remote opens per token
 	cards      auth.RateLimiter // card checks per locker
 	provisions auth.RateLimiter // provisioning attempts per address
 	cardSlots  chan struct{}
 	hooks      *webhook.Service
+	circ       *circulation.Bridge // the SIP2 bridge (sync/hub/circulation)
 
 	mu      sync.Mutex
 	inbox   []inMsg
@@ -173,6 +173,8 @@ func New(cfg Config) (*Hub, error) {
 	h.hooks = webhook.New(webhook.Config{Store: Capability(store, func(tx Tx) webhook.Tx { return tx.Webhooks }),
 		Lease: namedLease{h, webhook.LeaseName}, Egress: egress.Policy{Allow: cfg.EgressAllow}, // every URL the hub calls goes through egress
 		Deadline: cfg.WebhookDeadline, Timeout: cfg.WebhookTimeout, LeaseTTL: cfg.LeaseTTL, Log: cfg.Log})
+	h.circ = circulation.New(circulation.Config{Circulation: cfg.Circulation, Store: bridgeStore{h}, LeaseTTL: cfg.LeaseTTL,
+		Raise: h.raiseParts, Hooks: h.hooks, Metrics: h.metrics, Log: cfg.Log})
 	if err := h.hooks.SyncConfig(cfg.Webhooks); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("hub: %w", err)
@@ -292,7 +294,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	if h.cfg.Circulation.ILS != nil {
 		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { h.circulate(cctx); close(done) }()
+		go func() { h.circ.Run(cctx); close(done) }()
 		defer func() { cancel(); <-done }()
 	}
 	tick := time.NewTicker(h.cfg.LeaseTTL / 3)
@@ -914,7 +916,7 @@ func (h *Hub) applyEventToOrders(tx Tx, id string, e protocol.Event) error {
 			}
 		}
 	}
-	if err := h.queueCirc(tx, id, e, data); err != nil {
+	if err := h.circ.Queue(bridgeTx(tx, h.cfg.Replica), id, e, data); err != nil {
 		return err
 	}
 	if err := h.alarmsFromEvent(tx, id, e, data); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lockerd/lockerd/locker/metrics"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
 )
 
 // hubMetrics is lockerhub's /metrics: the circulation bridge's session,
@@ -26,7 +27,7 @@ func newHubMetrics(h *Hub) *hubMetrics {
 	m.outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "lockerhub", Name: "circulation_transactions_total",
 		Help: "ILS transactions ended by this replica, by kind and outcome (done, refused, exception)."}, []string{"kind", "outcome"})
 	m.rtts = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "lockerhub", Name: "ils_round_trip_seconds",
-		Help: "Time from sending an ILS transaction to its reply, by kind.", Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}, []string{"kind"})
+		Help: "Time from sending an circulation.ILS transaction to its reply, by kind.", Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}}, []string{"kind"})
 	up := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "lockerhub", Name: "ils_session_up",
 		Help: "1 while the SIP2 session with the library's system is logged in and answering."}, func() float64 {
 		if ils := h.cfg.Circulation.ILS; ils != nil && ils.State().Up {
@@ -44,16 +45,16 @@ func newHubMetrics(h *Hub) *hubMetrics {
 	depth := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "lockerhub", Name: "circulation_queue_depth",
 		Help: "ILS transactions not finished, by state (queued, sending: the bridge's; refused, exception: a person's)."}, []string{"state"})
 	oldest := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "lockerhub", Name: "circulation_oldest_age_seconds",
-		Help: "Age of the oldest unfinished ILS transaction, by state."}, []string{"state"})
+		Help: "Age of the oldest unfinished circulation.ILS transaction, by state."}, []string{"state"})
 	queue := metrics.CollectorFunc(func(ch chan<- prometheus.Metric) {
-		var open []CircRec
+		var open []circulation.CircRec
 		_ = h.store.View(func(tx Tx) error {
 			var err error
 			open, err = tx.Circ.OpenCircs(0)
 			return err
 		})
 		now := time.Now()
-		for _, st := range []string{CircQueued, CircSending, CircRefused, CircException} {
+		for _, st := range []string{circulation.CircQueued, circulation.CircSending, circulation.CircRefused, circulation.CircException} {
 			depth.WithLabelValues(st).Set(0)
 			oldest.WithLabelValues(st).Set(0)
 		}
@@ -89,10 +90,12 @@ func newHubMetrics(h *Hub) *hubMetrics {
 }
 
 // outcome counts a transaction that ended (or went to a person).
-func (m *hubMetrics) outcome(c CircRec) { m.outcomes.WithLabelValues(c.Kind, c.State).Inc() }
+func (m *hubMetrics) Outcome(c circulation.CircRec) {
+	m.outcomes.WithLabelValues(c.Kind, c.State).Inc()
+}
 
 // rtt records a transaction's round trip (those answered).
-func (m *hubMetrics) rtt(kind string, d time.Duration, err error) {
+func (m *hubMetrics) RTT(kind string, d time.Duration, err error) {
 	if err == nil {
 		m.rtts.WithLabelValues(kind).Observe(d.Seconds())
 	}

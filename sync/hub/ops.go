@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -40,7 +41,7 @@ type NewOrder struct {
 // Bounds of a new order.
 const (
 	MaxItems      = 50
-	maxBarcodeLen = 64
+	maxBarcodeLen = circulation.MaxBarcodeLen
 	maxTitleLen   = 256
 	minTTL        = time.Minute
 	maxTTL        = 90 * 24 * time.Hour
@@ -179,7 +180,7 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 	if req.Items == nil {
 		req.Items = []protocol.Item{}
 	}
-	checkQueued, err := h.checkPatron(req.Patron)
+	checkQueued, err := h.circ.CheckPatron(req.Patron)
 	if err != nil {
 		return Created{}, err
 	}
@@ -219,11 +220,11 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 			return err
 		}
 		if checkQueued {
-			// The ILS could not be asked: it is asked later, and a refusal
+			// The circulation.ILS could not be asked: it is asked later, and a refusal
 			// is a staff exception.
 			now := time.Now().UTC()
-			if _, err := tx.Circ.AddCirc(CircRec{Locker: req.Locker, Order: req.ID, Kind: CircPatron, Patron: req.Patron,
-				EventAt: now, Queued: now, State: CircQueued}); err != nil {
+			if _, err := tx.Circ.AddCirc(circulation.CircRec{Locker: req.Locker, Order: req.ID, Kind: circulation.CircPatron, Patron: req.Patron,
+				EventAt: now, Queued: now, State: circulation.CircQueued}); err != nil {
 				return err
 			}
 		}

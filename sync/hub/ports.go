@@ -6,6 +6,7 @@ import (
 
 	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/auth"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -35,7 +36,7 @@ type Tx struct {
 	Orders   OrderTx
 	Commands CommandTx
 	Alarms   alarm.Tx
-	Circ     CircTx
+	Circ     circulation.CircTx
 	Auth     auth.Tx
 	Webhooks webhook.Tx
 	Docs     DocTx
@@ -102,19 +103,6 @@ type CommandTx interface {
 	PutCommand(rec CmdRec) error
 	// Commands lists the commands sent, by id.
 	Commands() ([]CmdRec, error)
-}
-
-// CircTx: the circulation bridge's queue (SIP2).
-type CircTx interface {
-	// Circulation transactions (the SIP2 bridge's queue). AddCirc numbers
-	// c (its ID, from 1, in the order added); PutCirc writes a numbered
-	// one's new state. Circs lists them after id after, by id (at most
-	// limit; 0: all); OpenCircs those still open (CircRec.Open), by id.
-	AddCirc(c CircRec) (CircRec, error)
-	PutCirc(c CircRec) error
-	Circ(id uint64) (c CircRec, found bool, err error)
-	Circs(after uint64, limit int) ([]CircRec, error)
-	OpenCircs(limit int) ([]CircRec, error)
 }
 
 // DocTx: the fleet's records as JSON documents (provisioning, credentials, configurations, releases, rollouts).

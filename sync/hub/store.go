@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -73,10 +74,10 @@ type OrderRec struct {
 	Status       string   `json:"status"` // assigned, ready, picked_up, expired, retrieved, cancelled
 	Compartments []string `json:"compartments,omitempty"`
 	// Patron is the reader's library card number: kept at the hub for
-	// the ILS, never sent to the locker.
+	// the circulation.ILS, never sent to the locker.
 	Patron string `json:"patron,omitempty"`
-	// Loans are the ILS's answers to the checkouts of its items.
-	Loans []Loan `json:"loans,omitempty"`
+	// Loans are the circulation.ILS's answers to the checkouts of its items.
+	Loans []circulation.Loan `json:"loans,omitempty"`
 	// NoSpace is when staff last found no compartment for it at the
 	// locker: it is to be redirected (another locker, or the desk).
 	NoSpace time.Time `json:"no_space,omitzero"`
@@ -102,69 +103,4 @@ type PendingMsg struct {
 	Part int    `json:"part,omitempty"`
 	// At is when it was made or last sent again.
 	At time.Time `json:"at,omitzero"`
-}
-
-// CircRec is one transaction for the library's system (the ILS), queued
-// from a locker's event: a checkout when a reader took an order's items,
-// a checkin when an item came back (or was loaded, with checkin_on_load),
-// a patron check of an order made while the ILS could not be asked.
-type CircRec struct {
-	ID      uint64    `json:"id"`
-	Event   string    `json:"event,omitempty"` // the locker event's id
-	Locker  string    `json:"locker"`
-	Order   string    `json:"order,omitempty"`
-	Kind    string    `json:"kind"` // checkout, checkin, patron
-	Patron  string    `json:"patron,omitempty"`
-	Item    string    `json:"item,omitempty"`
-	Title   string    `json:"title,omitempty"`
-	EventAt time.Time `json:"event_time"`     // when it happened at the locker
-	Hist    bool      `json:"hist,omitempty"` // recorded while the locker was offline
-	Queued  time.Time `json:"queued"`         // when the hub queued it
-
-	State     string    `json:"state"` // queued, sending, done, refused, exception, resolved
-	Attempts  int       `json:"attempts"`
-	LastError string    `json:"last_error,omitempty"`
-	LastTry   time.Time `json:"last_try,omitzero"`
-	NoBlock   bool      `json:"no_block,omitempty"` // sent with no-block Y
-	// Uncertain: sent, and whether the ILS acted on it is not known (no
-	// reply): a checkout is looked up (17, 63) before it is sent again.
-	Uncertain bool `json:"uncertain,omitempty"`
-
-	// The ILS's answer.
-	OK        bool      `json:"ok,omitempty"`
-	Due       string    `json:"due,omitempty"`        // AH, as the ILS wrote it
-	Alert     bool      `json:"alert,omitempty"`      // a checkin the staff must sort
-	AlertType string    `json:"alert_type,omitempty"` // CV
-	Screen    string    `json:"screen,omitempty"`     // AF
-	Done      time.Time `json:"done,omitzero"`
-	Note      string    `json:"note,omitempty"` // the staff's, on resolve
-}
-
-// Circulation transaction kinds and states.
-const (
-	CircCheckout = "checkout"
-	CircCheckin  = "checkin"
-	CircPatron   = "patron"
-
-	CircQueued    = "queued"
-	CircSending   = "sending"
-	CircDone      = "done"
-	CircRefused   = "refused"   // the ILS said no (ok 0): a person decides
-	CircException = "exception" // a person must act: an alert, or no reply after max attempts
-	CircResolved  = "resolved"  // a refusal or exception a person dealt with
-)
-
-// Open reports whether c still needs the bridge (queued, sending) or a
-// person (refused, exception).
-func (c CircRec) Open() bool {
-	return c.State == CircQueued || c.State == CircSending || c.State == CircRefused || c.State == CircException
-}
-
-// Loan is what the ILS answered to an order item's checkout.
-type Loan struct {
-	Item   string `json:"item"`
-	OK     bool   `json:"ok"`
-	Due    string `json:"due,omitempty"`
-	Screen string `json:"screen,omitempty"`
-	Circ   uint64 `json:"circ"` // its transaction
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/auth"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -41,9 +42,9 @@ type Hub interface {
 	Service(lockerID, compartment string, inService bool) (string, error)
 	CreateOrder(req hub.NewOrder) (hub.Created, error)
 	CancelOrder(lockerID, orderID string) (uint64, error)
-	Circulation(f hub.CircFilter) ([]hub.CircRec, error)
-	RetryCirc(id uint64) (hub.CircRec, error)
-	ResolveCirc(id uint64, note string) (hub.CircRec, error)
+	Circulation(f circulation.CircFilter) ([]circulation.CircRec, error)
+	RetryCirc(id uint64) (circulation.CircRec, error)
+	ResolveCirc(id uint64, note string) (circulation.CircRec, error)
 	AuditLog(after uint64, limit int) ([]auth.AuditRec, error)
 	Audit(a auth.AuditRec)
 }
@@ -201,7 +202,7 @@ func (c *Console) Handler() http.Handler {
 		reply(w, map[string]uint64{"rev": rev}, err)
 	})
 	get("/console/api/circulation", auth.RoleViewer, func(w http.ResponseWriter, r *http.Request, u auth.User) {
-		cs, err := c.h.Circulation(hub.CircFilter{State: r.URL.Query().Get("state"), Locker: r.URL.Query().Get("locker")})
+		cs, err := c.h.Circulation(circulation.CircFilter{State: r.URL.Query().Get("state"), Locker: r.URL.Query().Get("locker")})
 		reply(w, cs, err)
 	})
 	post("/console/api/circulation/{id}/{action}", auth.RoleStaff, func(w http.ResponseWriter, r *http.Request, u auth.User) {
@@ -210,7 +211,7 @@ func (c *Console) Handler() http.Handler {
 			return
 		}
 		id, _ := strconv.ParseUint(r.PathValue("id"), 10, 64)
-		var rec hub.CircRec
+		var rec circulation.CircRec
 		var err error
 		switch r.PathValue("action") {
 		case "retry":

@@ -23,6 +23,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/auth"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -45,8 +46,8 @@ var (
 	bRevs       = []byte("revs")               // locker → last order rev issued
 	bCmds       = []byte("cmds")               // command id → hub.CmdRec
 	bLeases     = []byte("leases")             // name → lease
-	bCirc       = []byte("circ")               // id → hub.CircRec (the ILS transactions)
-	bCircOpen   = []byte("circ_open")          // id → nothing: the open ones (hub.CircRec.Open)
+	bCirc       = []byte("circ")               // id → circulation.CircRec (the ILS transactions)
+	bCircOpen   = []byte("circ_open")          // id → nothing: the open ones (circulation.CircRec.Open)
 	bTokens     = []byte("tokens")             // id → auth.Token
 	bAlarmsOpen = []byte("alarms_open")        // alarm.Alarm.Key → seq of the latest unresolved one
 	bWebhooks   = []byte("webhooks")           // id → webhook.Webhook
@@ -397,7 +398,7 @@ func (t boltTx) Alarms(after uint64) ([]alarm.Alarm, error) {
 	return out, nil
 }
 
-func (t boltTx) AddCirc(c hub.CircRec) (hub.CircRec, error) {
+func (t boltTx) AddCirc(c circulation.CircRec) (circulation.CircRec, error) {
 	n, err := t.b(bCirc).NextSequence()
 	if err != nil {
 		return c, err
@@ -406,7 +407,7 @@ func (t boltTx) AddCirc(c hub.CircRec) (hub.CircRec, error) {
 	return c, t.PutCirc(c)
 }
 
-func (t boltTx) PutCirc(c hub.CircRec) error {
+func (t boltTx) PutCirc(c circulation.CircRec) error {
 	if c.ID == 0 {
 		return errors.New("circulation transaction without its id")
 	}
@@ -420,16 +421,16 @@ func (t boltTx) PutCirc(c hub.CircRec) error {
 	return t.b(bCircOpen).Delete(k)
 }
 
-func (t boltTx) Circ(id uint64) (c hub.CircRec, found bool, err error) {
+func (t boltTx) Circ(id uint64) (c circulation.CircRec, found bool, err error) {
 	found, err = boltkv.GetJSON(t.b(bCirc), boltkv.U64Key(id), &c)
 	return c, found, err
 }
 
-func (t boltTx) Circs(after uint64, limit int) ([]hub.CircRec, error) {
-	var out []hub.CircRec
+func (t boltTx) Circs(after uint64, limit int) ([]circulation.CircRec, error) {
+	var out []circulation.CircRec
 	c := t.b(bCirc).Cursor()
 	for k, v := c.Seek(boltkv.U64Key(after + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
-		var rec hub.CircRec
+		var rec circulation.CircRec
 		if err := json.Unmarshal(v, &rec); err != nil {
 			return nil, err
 		}
@@ -438,11 +439,11 @@ func (t boltTx) Circs(after uint64, limit int) ([]hub.CircRec, error) {
 	return out, nil
 }
 
-func (t boltTx) OpenCircs(limit int) ([]hub.CircRec, error) {
-	var out []hub.CircRec
+func (t boltTx) OpenCircs(limit int) ([]circulation.CircRec, error) {
+	var out []circulation.CircRec
 	c := t.b(bCircOpen).Cursor()
 	for k, _ := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, _ = c.Next() {
-		var rec hub.CircRec
+		var rec circulation.CircRec
 		found, err := boltkv.GetJSON(t.b(bCirc), k, &rec)
 		if err != nil {
 			return nil, err

@@ -20,6 +20,8 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/alarm/alarmtest"
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/auth/authtest"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
+	"github.com/lockerd/lockerd/sync/hub/circulation/circtest"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/hub/webhook/webhooktest"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -58,6 +60,9 @@ func TestStore(t *testing.T, fresh Opener) {
 		{"auth (authtest)", func(t *testing.T, open func() hub.Store) {
 			authtest.TestStore(t, hub.Capability(open(), func(tx hub.Tx) auth.Tx { return tx.Auth }))
 		}},
+		{"circulation queue (circtest)", func(t *testing.T, open func() hub.Store) {
+			circtest.TestStore(t, hub.Capability(open(), func(tx hub.Tx) circulation.CircTx { return tx.Circ }))
+		}},
 		{"webhooks (webhooktest)", func(t *testing.T, open func() hub.Store) {
 			webhooktest.TestStore(t, hub.Capability(open(), func(tx hub.Tx) webhook.Tx { return tx.Webhooks }))
 		}},
@@ -86,7 +91,7 @@ func newCircHub(t *testing.T, st hub.Store, name string) *hub.Hub {
 	t.Helper()
 	h, err := hub.New(hub.Config{Store: st, SigningKey: signer, PickupKey: lockertest.Key, Lockers: []string{"L1"},
 		ClientID: name, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Circulation: hub.Circulation{ILS: sip2.NewSession(sip2.Config{Address: "127.0.0.1:1"})}})
+		Circulation: circulation.Circulation{ILS: sip2.NewSession(sip2.Config{Address: "127.0.0.1:1"})}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -633,7 +638,7 @@ func circulationQueue(t *testing.T, open func() hub.Store) {
 		}()
 	}
 	wg.Wait()
-	cs, err := b.Circulation(hub.CircFilter{})
+	cs, err := b.Circulation(circulation.CircFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -643,7 +648,7 @@ func circulationQueue(t *testing.T, open func() hub.Store) {
 	}
 	for i, w := range want {
 		c := cs[i]
-		if c.ID != uint64(i+1) || c.Kind != w.kind || c.Patron != w.patron || c.Item != w.item || c.State != hub.CircQueued || c.Locker != "L1" {
+		if c.ID != uint64(i+1) || c.Kind != w.kind || c.Patron != w.patron || c.Item != w.item || c.State != circulation.CircQueued || c.Locker != "L1" {
 			t.Fatalf("transaction %d: %+v, want %+v", i+1, c, w)
 		}
 	}
@@ -656,12 +661,12 @@ func circulationQueue(t *testing.T, open func() hub.Store) {
 		if err != nil || !found {
 			return fmt.Errorf("circ 2: %v %v", found, err)
 		}
-		c.State, c.OK, c.Due = hub.CircDone, true, "20261219    235900"
+		c.State, c.OK, c.Due = circulation.CircDone, true, "20261219    235900"
 		if err := tx.Circ.PutCirc(c); err != nil {
 			return err
 		}
 		c3, _, _ := tx.Circ.Circ(3)
-		c3.State, c3.Alert, c3.AlertType = hub.CircException, true, "02"
+		c3.State, c3.Alert, c3.AlertType = circulation.CircException, true, "02"
 		return tx.Circ.PutCirc(c3)
 	}); err != nil {
 		t.Fatal(err)
@@ -685,16 +690,16 @@ func circulationQueue(t *testing.T, open func() hub.Store) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if ex, err := a.Circulation(hub.CircFilter{State: hub.CircException}); err != nil || len(ex) != 1 || ex[0].AlertType != "02" {
+	if ex, err := a.Circulation(circulation.CircFilter{State: circulation.CircException}); err != nil || len(ex) != 1 || ex[0].AlertType != "02" {
 		t.Fatalf("exceptions: %+v %v", ex, err)
 	}
 	if _, err := a.RetryCirc(3); err == nil {
 		t.Fatal("a checkin with an alert retried: it went through")
 	}
-	if r, err := a.ResolveCirc(3, "put on the hold shelf"); err != nil || r.State != hub.CircResolved {
+	if r, err := a.ResolveCirc(3, "put on the hold shelf"); err != nil || r.State != circulation.CircResolved {
 		t.Fatalf("resolve: %+v %v", r, err)
 	}
-	if ex, _ := a.Circulation(hub.CircFilter{State: hub.CircException}); len(ex) != 0 {
+	if ex, _ := a.Circulation(circulation.CircFilter{State: circulation.CircException}); len(ex) != 0 {
 		t.Fatalf("resolved, still an exception: %+v", ex)
 	}
 	// The patron stays at the hub: the locker's order change does not

@@ -26,6 +26,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/auth"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -623,7 +624,7 @@ func (t *tx) Alarms(after uint64) ([]alarm.Alarm, error) {
 	return listJSON[alarm.Alarm](t, "SELECT doc FROM alarms WHERE seq > $1 ORDER BY seq", int64(after))
 }
 
-func (t *tx) AddCirc(c hub.CircRec) (hub.CircRec, error) {
+func (t *tx) AddCirc(c circulation.CircRec) (circulation.CircRec, error) {
 	n, err := t.next("circulation")
 	if err != nil {
 		return c, err
@@ -632,7 +633,7 @@ func (t *tx) AddCirc(c hub.CircRec) (hub.CircRec, error) {
 	return c, t.PutCirc(c)
 }
 
-func (t *tx) PutCirc(c hub.CircRec) error {
+func (t *tx) PutCirc(c circulation.CircRec) error {
 	id, err := i64(c.ID)
 	if err != nil || id == 0 {
 		return fmt.Errorf("circulation transaction id %d: out of range", c.ID)
@@ -645,7 +646,7 @@ func (t *tx) PutCirc(c hub.CircRec) error {
 		id, c.Open(), raw)
 }
 
-func (t *tx) Circ(id uint64) (c hub.CircRec, found bool, err error) {
+func (t *tx) Circ(id uint64) (c circulation.CircRec, found bool, err error) {
 	n, err := i64(id)
 	if err != nil {
 		return c, false, nil
@@ -654,7 +655,7 @@ func (t *tx) Circ(id uint64) (c hub.CircRec, found bool, err error) {
 	return c, found, err
 }
 
-func (t *tx) Circs(after uint64, limit int) ([]hub.CircRec, error) {
+func (t *tx) Circs(after uint64, limit int) ([]circulation.CircRec, error) {
 	if after >= math.MaxInt64 {
 		return nil, nil
 	}
@@ -662,15 +663,15 @@ func (t *tx) Circs(after uint64, limit int) ([]hub.CircRec, error) {
 	if limit > 0 {
 		sql += " LIMIT " + strconv.Itoa(limit)
 	}
-	return listJSON[hub.CircRec](t, sql, int64(after))
+	return listJSON[circulation.CircRec](t, sql, int64(after))
 }
 
-func (t *tx) OpenCircs(limit int) ([]hub.CircRec, error) {
+func (t *tx) OpenCircs(limit int) ([]circulation.CircRec, error) {
 	sql := "SELECT doc FROM circulation WHERE open ORDER BY id"
 	if limit > 0 {
 		sql += " LIMIT " + strconv.Itoa(limit)
 	}
-	return listJSON[hub.CircRec](t, sql)
+	return listJSON[circulation.CircRec](t, sql)
 }
 
 func (t *tx) PutToken(tok auth.Token) error {
