@@ -31,6 +31,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/hubclient"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -350,7 +351,7 @@ provision:
 // broker; provisioning fills those in).
 type provisioningHub struct {
 	addr     string
-	api      *hub.Client
+	api      *hubclient.Client
 	cli      func(args ...string) (string, error) // lockerhub's CLI against it
 	template string                               // the wiring's file
 	wiring   []byte
@@ -369,7 +370,7 @@ func startProvisioningHub(t *testing.T, dir, rest string) *provisioningHub {
 	bin := hubproc.Build(t)
 	hp := hubproc.New(t, "lockerhub", bin, conf, ph.addr, filepath.Join(dir, "lockerhub.log"))
 	hp.Start()
-	ph.api = hub.NewClient(ph.addr)
+	ph.api = hubclient.New(ph.addr)
 	ph.api.Token = hp.Token()
 	ph.cli = func(args ...string) (string, error) {
 		cmd := exec.Command(bin, append([]string{"-hub", ph.addr}, args...)...)
@@ -383,7 +384,7 @@ func startProvisioningHub(t *testing.T, dir, rest string) *provisioningHub {
 }
 
 // onlineAtHub waits until the hub says locker id is online.
-func onlineAtHub(t *testing.T, api *hub.Client, id, what string) {
+func onlineAtHub(t *testing.T, api *hubclient.Client, id, what string) {
 	t.Helper()
 	until(t, what+" online at the hub", func() bool {
 		ls, _ := api.Lockers()
@@ -398,7 +399,7 @@ func onlineAtHub(t *testing.T, api *hub.Client, id, what string) {
 
 // servesThroughHub waits until the provisioned locker d is online at the
 // hub and takes an order the hub makes (its first).
-func servesThroughHub(t *testing.T, api *hub.Client, d *daemon, what string) {
+func servesThroughHub(t *testing.T, api *hubclient.Client, d *daemon, what string) {
 	t.Helper()
 	onlineAtHub(t, api, lockerID, what)
 	cr, err := api.CreateOrder(hub.NewOrder{Locker: lockerID})

@@ -15,6 +15,7 @@ import (
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
+	"github.com/lockerd/lockerd/sync/hub/hubclient"
 	"github.com/lockerd/lockerd/sync/protocol"
 	"github.com/lockerd/lockerd/sync/sip2"
 	"github.com/lockerd/lockerd/sync/sip2/sip2test"
@@ -60,7 +61,7 @@ sip2:
 	bin := hubproc.Build(t)
 	hp := hubproc.New(t, "lockerhub", bin, conf, addr, filepath.Join(dir, "lockerhub.log"))
 	hp.Start()
-	api := hub.NewClient(addr)
+	api := hubclient.New(addr)
 	api.Token = hp.Token()
 
 	c := newCabinet(t, "0s", withMQTT(mq.URL, pub, ""))

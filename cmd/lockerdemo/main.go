@@ -32,6 +32,7 @@ import (
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/httpapi"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/hubclient"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -217,7 +218,7 @@ func run(ctx context.Context, a addrs, bin, dir, cfg string, out io.Writer) erro
 		return err
 	}
 	parts = append(parts, central)
-	hc := hub.NewClient(hubHTTP)
+	hc := hubclient.New(hubHTTP)
 	if err := waitFor(ctx, "lockerhub's API on "+hubHTTP, 20*time.Second, parts, func() (bool, error) {
 		var h struct{ OK, Broker bool }
 		err := hc.Do("GET", "/healthz", nil, &h)

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker/loopback"
-	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/hubclient"
 )
 
 // syncBuffer is the demo's output, read while it runs.
@@ -131,7 +131,7 @@ func TestDemo(t *testing.T) {
 	if n := strings.Count(out.String(), "loaded by staff into"); n != 3 {
 		t.Fatalf("%d orders loaded:\n%s", n, out.String())
 	}
-	hc := hub.NewClient(a.HubHTTP)
+	hc := hubclient.New(a.HubHTTP)
 	tok, _ := os.ReadFile(filepath.Join(dir, "demo", "admin.token"))
 	hc.Token = strings.TrimSpace(string(tok))
 	orders, err := hc.Orders(lockerID)

@@ -23,6 +23,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/hubclient"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
 	"github.com/lockerd/lockerd/sync/hub/pgstore/pgtest"
 	"github.com/lockerd/lockerd/sync/mqttlink"
@@ -124,9 +125,9 @@ resend_after: 3s
 			}
 		}()
 	}
-	call := func(k int, f func(c *hub.Client) error) bool {
+	call := func(k int, f func(c *hubclient.Client) error) bool {
 		for try := range 2 {
-			c := hub.NewClient(replicas[(k+try)%2].Addr)
+			c := hubclient.New(replicas[(k+try)%2].Addr)
 			c.Token = token
 			if f(c) == nil {
 				return true
@@ -141,13 +142,16 @@ resend_after: 3s
 		for k := 0; ctx.Err() == nil; k++ {
 			id := ids[rand.IntN(len(ids))]
 			var cr hub.Created
-			if call(k, func(c *hub.Client) (err error) { cr, err = c.CreateOrder(hub.NewOrder{Locker: id}); return err }) {
+			if call(k, func(c *hubclient.Client) (err error) { cr, err = c.CreateOrder(hub.NewOrder{Locker: id}); return err }) {
 				created.Add(1)
-				if k%4 == 0 && call(k+1, func(c *hub.Client) error { _, err := c.CancelOrder(id, cr.Order.ID); return err }) {
+				if k%4 == 0 && call(k+1, func(c *hubclient.Client) error { _, err := c.CancelOrder(id, cr.Order.ID); return err }) {
 					cancelled.Add(1)
 				}
 			}
-			if k%5 == 0 && call(k, func(c *hub.Client) error { _, err := c.Open(id, "S1", fmt.Sprintf("chaos-open-%d", k)); return err }) {
+			if k%5 == 0 && call(k, func(c *hubclient.Client) error {
+				_, err := c.Open(id, "S1", fmt.Sprintf("chaos-open-%d", k))
+				return err
+			}) {
 				opens.Add(1)
 			}
 			sleep(ctx, 50*time.Millisecond)

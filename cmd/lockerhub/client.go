@@ -15,7 +15,7 @@ import (
 
 	"github.com/lockerd/lockerd/cmd/internal/cliflag"
 	"github.com/lockerd/lockerd/locker"
-	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/hubclient"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -23,7 +23,7 @@ import (
 // the hub's API, the parsed flags and the positional arguments.
 type call struct {
 	cmd string
-	c   *hub.Client
+	c   *hubclient.Client
 	f   *clientFlags
 	fs  *flag.FlagSet
 	pos []string
@@ -60,7 +60,7 @@ func client(hubAddr, token string, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c := hub.NewClient(hubAddr)
+	c := hubclient.New(hubAddr)
 	c.Token = token
 	if strings.HasPrefix(hubAddr, "https://") {
 		c.Addr, c.Scheme = strings.TrimPrefix(hubAddr, "https://"), "https"
@@ -210,7 +210,7 @@ func apiToken(file string) (string, error) {
 }
 
 // waitCommand waits briefly for the locker's answer to a command.
-func waitCommand(c *hub.Client, cmdID, what string, out io.Writer) error {
+func waitCommand(c *hubclient.Client, cmdID, what string, out io.Writer) error {
 	for i := 0; i < 50; i++ {
 		if rec, err := c.Command(cmdID); err == nil && rec.Status != "" {
 			fmt.Fprintf(out, "%s %s: %s %s\n", what, rec.ID, rec.Status, rec.Detail)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/hubclient"
 	"github.com/lockerd/lockerd/sync/protocol"
 	qrcode "github.com/skip2/go-qrcode"
 )
@@ -272,7 +273,7 @@ func badgeChange(k *call) error {
 	if *opt.name == "" {
 		return fmt.Errorf("want: %s --locker ID --name NAME ...", k.cmd)
 	}
-	ch := hub.BadgeChange{Locker: *opt.lockerID}
+	ch := hubclient.BadgeChange{Locker: *opt.lockerID}
 	if k.cmd == "badge revoke" {
 		ch.Revoke = []protocol.BadgeRef{{Name: *opt.name}}
 	} else {
@@ -291,7 +292,7 @@ func badgeChange(k *call) error {
 		if badgeRole == "viewer" { // the flag's default is for user add
 			badgeRole = ""
 		}
-		ch.Add = []hub.BadgeAdd{{Name: *opt.name, Role: badgeRole, Code: code}}
+		ch.Add = []hubclient.BadgeAdd{{Name: *opt.name, Role: badgeRole, Code: code}}
 	}
 	cmdID, err := c.Badges(ch)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/auth"
+	"github.com/lockerd/lockerd/sync/hub/hubclient"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -72,7 +73,7 @@ func TestReleaseKey(t *testing.T) {
 	// Over the API, as lockerhub release add sends it.
 	srv := httptest.NewServer(h.Handler())
 	defer srv.Close()
-	api := hub.NewClient(strings.TrimPrefix(srv.URL, "http://"))
+	api := hubclient.New(strings.TrimPrefix(srv.URL, "http://"))
 	tok, _, err := h.CreateToken("admin", []string{auth.ScopeAdmin}, "test")
 	if err != nil {
 		t.Fatal(err)

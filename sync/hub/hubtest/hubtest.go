@@ -17,6 +17,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/hubbolt"
+	"github.com/lockerd/lockerd/sync/hub/hubclient"
 )
 
 // Start runs a hub with cfg (a bbolt Store in a temp dir and Log filled in if empty) until
@@ -47,11 +48,11 @@ func Start(t testing.TB, cfg hub.Config) *hub.Hub {
 
 // Serve serves h's API on a test server until the test ends and returns
 // a client with a token of scopes (admin when none are given).
-func Serve(t testing.TB, h *hub.Hub, scopes ...string) *hub.Client {
+func Serve(t testing.TB, h *hub.Hub, scopes ...string) *hubclient.Client {
 	t.Helper()
 	srv := httptest.NewServer(h.Handler())
 	t.Cleanup(srv.Close)
-	c := hub.NewClient(strings.TrimPrefix(srv.URL, "http://"))
+	c := hubclient.New(strings.TrimPrefix(srv.URL, "http://"))
 	c.Token = Token(t, h, scopes...)
 	return c
 }

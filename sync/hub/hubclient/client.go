@@ -1,4 +1,6 @@
-package hub
+// Package hubclient is the one client of lockerhub's HTTP API: the
+// command line (cmd/lockerhub), the demo and the tests use it.
+package hubclient
 
 import (
 	"encoding/base64"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/locker/jsonhttp"
+	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
@@ -26,8 +29,8 @@ type Client struct {
 	Scheme string
 }
 
-// NewClient returns a client for the hub at addr.
-func NewClient(addr string) *Client {
+// New returns a client for the hub at addr.
+func New(addr string) *Client {
 	return &Client{Addr: addr, HTTP: &http.Client{Timeout: 30 * time.Second}}
 }
 
@@ -81,8 +84,8 @@ func (c *Client) AuditLog() ([]auth.AuditRec, error) {
 }
 
 // CreateOrder creates an order; the reply holds its pickup code.
-func (c *Client) CreateOrder(req NewOrder) (Created, error) {
-	var cr Created
+func (c *Client) CreateOrder(req hub.NewOrder) (hub.Created, error) {
+	var cr hub.Created
 	return cr, c.Do("POST", "/v1/orders", req, &cr)
 }
 
@@ -148,85 +151,85 @@ func (c *Client) AddArtifact(version, arch string, binary io.Reader, rollback bo
 // the manifest signed for it with the release key.
 func (c *Client) AddSignedArtifact(version, arch string, binary io.Reader, manifest []byte) (protocol.Manifest, error) {
 	var m protocol.Manifest
-	hdr := http.Header{ManifestHeader: {base64.StdEncoding.EncodeToString(manifest)}}
+	hdr := http.Header{hub.ManifestHeader: {base64.StdEncoding.EncodeToString(manifest)}}
 	return m, c.DoWith("PUT", "/v1/releases/"+url.PathEscape(version)+"/"+url.PathEscape(arch), hdr, binary, &m)
 }
 
 // Releases lists the releases.
-func (c *Client) Releases() ([]Release, error) {
-	var out []Release
+func (c *Client) Releases() ([]hub.Release, error) {
+	var out []hub.Release
 	return out, c.Do("GET", "/v1/releases", nil, &out)
 }
 
 // StartRollout starts rolling a release out.
-func (c *Client) StartRollout(req NewRollout) (Rollout, error) {
-	var ro Rollout
+func (c *Client) StartRollout(req hub.NewRollout) (hub.Rollout, error) {
+	var ro hub.Rollout
 	return ro, c.Do("POST", "/v1/rollouts", req, &ro)
 }
 
 // Rollouts lists the rollouts.
-func (c *Client) Rollouts() ([]Rollout, error) {
-	var out []Rollout
+func (c *Client) Rollouts() ([]hub.Rollout, error) {
+	var out []hub.Rollout
 	return out, c.Do("GET", "/v1/rollouts", nil, &out)
 }
 
 // PushConfig sends a configuration to a locker (validated at the hub).
-func (c *Client) PushConfig(lockerID string, raw []byte) (ConfigVersion, error) {
-	var v ConfigVersion
+func (c *Client) PushConfig(lockerID string, raw []byte) (hub.ConfigVersion, error) {
+	var v hub.ConfigVersion
 	return v, c.Do("POST", "/v1/config", map[string]any{"Locker": lockerID, "Config": string(raw)}, &v)
 }
 
 // RollbackConfig pushes an earlier configuration again (to 0: the one
 // applied before the last).
-func (c *Client) RollbackConfig(lockerID string, to uint64) (ConfigVersion, error) {
-	var v ConfigVersion
+func (c *Client) RollbackConfig(lockerID string, to uint64) (hub.ConfigVersion, error) {
+	var v hub.ConfigVersion
 	return v, c.Do("POST", "/v1/config", map[string]any{"Locker": lockerID, "Rollback": true, "To": to}, &v)
 }
 
 // ConfigHistory lists a locker's configuration versions.
-func (c *Client) ConfigHistory(lockerID string) ([]ConfigVersion, error) {
-	var out []ConfigVersion
+func (c *Client) ConfigHistory(lockerID string) ([]hub.ConfigVersion, error) {
+	var out []hub.ConfigVersion
 	return out, c.Do("GET", "/v1/config?locker="+url.QueryEscape(lockerID), nil, &out)
 }
 
 // CreateProvisionToken makes a one-time provisioning token.
-func (c *Client) CreateProvisionToken(req NewProvisionToken) (ProvisionTokenCreated, error) {
-	var out ProvisionTokenCreated
+func (c *Client) CreateProvisionToken(req hub.NewProvisionToken) (hub.ProvisionTokenCreated, error) {
+	var out hub.ProvisionTokenCreated
 	return out, c.Do("POST", "/v1/provision/tokens", req, &out)
 }
 
 // RevokeLocker revokes a provisioned locker's broker credentials.
-func (c *Client) RevokeLocker(id, reason string) (Credential, error) {
-	var out Credential
+func (c *Client) RevokeLocker(id, reason string) (hub.Credential, error) {
+	var out hub.Credential
 	return out, c.Do("POST", "/v1/provision/revoke", map[string]string{"Locker": id, "Reason": reason}, &out)
 }
 
 // ProvisionTokens lists the provisioning tokens.
-func (c *Client) ProvisionTokens() ([]ProvisionToken, error) {
-	var out []ProvisionToken
+func (c *Client) ProvisionTokens() ([]hub.ProvisionToken, error) {
+	var out []hub.ProvisionToken
 	return out, c.Do("GET", "/v1/provision/tokens", nil, &out)
 }
 
 // Command reads a command's record (its answer, once the locker sent it).
-func (c *Client) Command(id string) (CmdRec, error) {
-	var rec CmdRec
+func (c *Client) Command(id string) (hub.CmdRec, error) {
+	var rec hub.CmdRec
 	return rec, c.Do("GET", "/v1/commands/"+url.PathEscape(id), nil, &rec)
 }
 
 // Events reads a locker's events after the cursor (one page).
-func (c *Client) Events(lockerID string, after Cursor) ([]StoredEvent, error) {
-	var evs []StoredEvent
+func (c *Client) Events(lockerID string, after hub.Cursor) ([]hub.StoredEvent, error) {
+	var evs []hub.StoredEvent
 	return evs, c.Do("GET", fmt.Sprintf("/v1/events?locker=%s&after=%s", url.QueryEscape(lockerID), after), nil, &evs)
 }
 
 // Lockers reads every locker, page by page.
-func (c *Client) Lockers() ([]LockerInfo, error) {
-	return pages(c, "/v1/lockers?", func(l LockerInfo) string { return l.ID })
+func (c *Client) Lockers() ([]hub.LockerInfo, error) {
+	return pages(c, "/v1/lockers?", func(l hub.LockerInfo) string { return l.ID })
 }
 
 // Orders reads a locker's orders, page by page.
-func (c *Client) Orders(lockerID string) ([]OrderRec, error) {
-	return pages(c, "/v1/orders?locker="+url.QueryEscape(lockerID)+"&", func(o OrderRec) string { return fmt.Sprint(o.Rev) })
+func (c *Client) Orders(lockerID string) ([]hub.OrderRec, error) {
+	return pages(c, "/v1/orders?locker="+url.QueryEscape(lockerID)+"&", func(o hub.OrderRec) string { return fmt.Sprint(o.Rev) })
 }
 
 // Alarms reads every alarm (open: the unresolved ones), page by page.
