@@ -125,17 +125,29 @@ func (p Policy) CheckURL(raw string) error {
 			return fmt.Errorf("%s: %w", host, err)
 		}
 	}
-	// A decimal or hex IPv4 (http://2130706433/) that some resolvers take.
-	if allDigits(host) || strings.HasPrefix(host, "0x") {
+	// A decimal, octal or hex IPv4 (http://2130706433/, 0x7f000001,
+	// 0x7f.1) that some resolvers take for an address.
+	if numeric(host) {
 		return fmt.Errorf("%w: host %q looks like a number, not a name", ErrRefused, host)
 	}
 	return nil
 }
 
-func allDigits(s string) bool {
-	for _, r := range s {
-		if (r < '0' || r > '9') && r != '.' {
+// numeric: every dot-separated part of host is a decimal number or 0x
+// and hex digits (a name may start with 0x, as 0xcafe.example; it is not
+// all hex).
+func numeric(host string) bool {
+	for _, part := range strings.Split(host, ".") {
+		digits, hex := strings.CutPrefix(part, "0x")
+		if digits == "" {
 			return false
+		}
+		for _, r := range digits {
+			isDec := r >= '0' && r <= '9'
+			isHex := isDec || r >= 'a' && r <= 'f'
+			if !isDec && !(hex && isHex) {
+				return false
+			}
 		}
 	}
 	return true

@@ -67,6 +67,9 @@ func TestCheckURL(t *testing.T) {
 		{"http://2130706433/", false}, // 127.0.0.1 as one number
 		{"http://0x7f000001/", false},
 		{"http://017700000001/", false},
+		{"http://0x7f.1/", false},
+		{"http://0xcafe.example/hooks", true}, // a name that starts with 0x
+		{"http://7eleven.example/", true},
 	} {
 		if err := p.CheckURL(tt.url); (err == nil) != tt.ok {
 			t.Errorf("CheckURL(%s) = %v, want ok %v", tt.url, err, tt.ok)
