@@ -112,6 +112,7 @@ type Hub struct {
 	provisions auth.RateLimiter // provisioning attempts per address
 	cardSlots  chan struct{}
 	hooks      *webhook.Service
+	auth       *auth.Service       // tokens, audit, users: built once (every API request asks it)
 	circ       *circulation.Bridge // the SIP2 bridge (sync/hub/circulation)
 
 	mu      sync.Mutex
@@ -173,6 +174,7 @@ func New(cfg Config) (*Hub, error) {
 	h.hooks = webhook.New(webhook.Config{Store: Capability(store, func(tx Tx) webhook.Tx { return tx.Webhooks }),
 		Lease: namedLease{h, webhook.LeaseName}, Egress: egress.Policy{Allow: cfg.EgressAllow}, // every URL the hub calls goes through egress
 		Deadline: cfg.WebhookDeadline, Timeout: cfg.WebhookTimeout, LeaseTTL: cfg.LeaseTTL, Log: cfg.Log})
+	h.auth = auth.New(Capability(store, func(tx Tx) auth.Tx { return tx.Auth }), cfg.Log)
 	h.circ = circulation.New(circulation.Config{Circulation: cfg.Circulation, Store: bridgeStore{h}, LeaseTTL: cfg.LeaseTTL,
 		Raise: h.raiseParts, Hooks: h.hooks, Metrics: h.metrics, Log: cfg.Log})
 	if err := h.hooks.SyncConfig(cfg.Webhooks); err != nil {
