@@ -16,6 +16,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -34,7 +35,7 @@ func TestConfigPush(t *testing.T) {
 	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
 	key, _ := newKey(t)
 	h := hubtest.Start(t, hub.Config{Brokers: []string{mq.URL}, SigningKey: key, PickupKey: lockertest.Key,
-		Lockers: []string{lockerID}, ClientID: "lockerhub", Provisioning: hub.Provisioning{
+		Lockers: []string{lockerID}, ClientID: "lockerhub", Provisioning: fleet.Provisioning{
 			Validate: func(name string, raw []byte) error { _, err := config.Parse(name, raw, false); return err }}})
 	pub := base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey))
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", brokertest.FreePort(t))
@@ -52,18 +53,18 @@ func TestConfigPush(t *testing.T) {
 		return li.Online
 	}
 	until(t, "online", online)
-	state := func(version uint64) hub.ConfigVersion {
-		hist, _ := h.ConfigHistory(lockerID)
+	state := func(version uint64) fleet.ConfigVersion {
+		hist, _ := h.Fleet().ConfigHistory(lockerID)
 		for _, v := range hist {
 			if v.Version == version {
 				return v
 			}
 		}
-		return hub.ConfigVersion{}
+		return fleet.ConfigVersion{}
 	}
-	waitState := func(version uint64, want string) hub.ConfigVersion {
+	waitState := func(version uint64, want string) fleet.ConfigVersion {
 		t.Helper()
-		var v hub.ConfigVersion
+		var v fleet.ConfigVersion
 		deadline := time.Now().Add(30 * time.Second)
 		for v = state(version); v.State != want; v = state(version) {
 			if time.Now().After(deadline) {
@@ -76,11 +77,11 @@ func TestConfigPush(t *testing.T) {
 
 	// 1. Applied.
 	v1 := string(base) + "kiosk: {help_text: \"Pushed by the central\"}\n"
-	if _, err := h.PushConfig(lockerID, []byte(v1), "test", ""); err != nil {
+	if _, err := h.Fleet().PushConfig(lockerID, []byte(v1), "test", ""); err != nil {
 		t.Fatal(err)
 	}
 	d.reattach(2, 30*time.Second)
-	waitState(1, hub.ConfigApplied)
+	waitState(1, fleet.ConfigApplied)
 	if got, _ := os.ReadFile(c.Config); string(got) != v1 {
 		t.Fatalf("the configuration on disk is not the pushed one:\n%s", got)
 	}
@@ -94,10 +95,10 @@ func TestConfigPush(t *testing.T) {
 
 	// 2. Refused at the hub: nothing sent.
 	bad := strings.Replace(v1, "size: M", "size: XXL", 1)
-	if _, err := h.PushConfig(lockerID, []byte(bad), "test", ""); err == nil || !strings.Contains(err.Error(), lockerID+".yaml:") || !strings.Contains(err.Error(), `"XXL": want S, M, L or XL`) {
+	if _, err := h.Fleet().PushConfig(lockerID, []byte(bad), "test", ""); err == nil || !strings.Contains(err.Error(), lockerID+".yaml:") || !strings.Contains(err.Error(), `"XXL": want S, M, L or XL`) {
 		t.Fatalf("an invalid configuration: %v", err)
 	}
-	if hist, _ := h.ConfigHistory(lockerID); len(hist) != 1 {
+	if hist, _ := h.Fleet().ConfigHistory(lockerID); len(hist) != 1 {
 		t.Fatalf("an invalid configuration was kept: %+v", hist)
 	}
 
@@ -107,11 +108,11 @@ func TestConfigPush(t *testing.T) {
 	if noC01 == v1 {
 		t.Fatal("the test's config has no C01 line to drop")
 	}
-	v3, err := h.PushConfig(lockerID, []byte(noC01), "test", "")
+	v3, err := h.Fleet().PushConfig(lockerID, []byte(noC01), "test", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := waitState(v3.Version, hub.ConfigRejected); !strings.Contains(strings.Join(v.Reasons, " "), "compartment C01 would be dropped") {
+	if v := waitState(v3.Version, fleet.ConfigRejected); !strings.Contains(strings.Join(v.Reasons, " "), "compartment C01 would be dropped") {
 		t.Fatalf("refusal: %+v", v.Reasons)
 	}
 	if d.readyCount() != 2 {
@@ -125,12 +126,12 @@ func TestConfigPush(t *testing.T) {
 	// 4. Starts, cannot reach the broker: rolled back by the locker.
 	dead := fmt.Sprintf("tcp://127.0.0.1:%d", brokertest.FreePort(t))
 	unreachable := strings.Replace(v1, mq.URL, dead, 1)
-	v4, err := h.PushConfig(lockerID, []byte(unreachable), "test", "")
+	v4, err := h.Fleet().PushConfig(lockerID, []byte(unreachable), "test", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	d.reattach(4, 60*time.Second) // on it, then back on the previous one
-	v := waitState(v4.Version, hub.ConfigRolledBack)
+	v := waitState(v4.Version, fleet.ConfigRolledBack)
 	if !strings.Contains(strings.Join(v.Reasons, " "), "not connected to the broker") {
 		t.Fatalf("rollback reasons: %v", v.Reasons)
 	}
@@ -141,19 +142,19 @@ func TestConfigPush(t *testing.T) {
 	as, _ := h.OpenAlarms()
 	found := false
 	for _, a := range as {
-		found = found || a.Type == hub.AlarmConfigRejected
+		found = found || a.Type == fleet.AlarmConfigRejected
 	}
 	if !found {
 		t.Fatal("no config.rejected alarm")
 	}
 
 	// 5. A rollback command sends version 1 again.
-	v5, err := h.RollbackConfig(lockerID, 1, "test")
+	v5, err := h.Fleet().RollbackConfig(lockerID, 1, "test")
 	if err != nil || v5.Note != "rollback to 1" {
 		t.Fatalf("rollback: %+v %v", v5, err)
 	}
 	d.reattach(5, 30*time.Second)
-	waitState(v5.Version, hub.ConfigApplied)
+	waitState(v5.Version, fleet.ConfigApplied)
 	if cmd, err := h.Command(v5.CmdID); err != nil || cmd.Status != protocol.CmdDone {
 		t.Fatalf("the rollback's command: %+v %v", cmd, err)
 	}

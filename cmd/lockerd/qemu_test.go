@@ -18,6 +18,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 )
 
@@ -177,13 +178,13 @@ func TestPiUpdateUnderQemu(t *testing.T) {
 			until(t, "online", func() bool { li, _ := h.Locker(lockerID); return li.Online && li.Version == "0.16.0" })
 			start := func() {
 				t.Helper()
-				if _, err := h.StartRollout(hub.NewRollout{Version: "0.16.1", Lockers: []string{lockerID}, Stages: []int{100}}, "test"); err != nil {
+				if _, err := h.Fleet().StartRollout(fleet.NewRollout{Version: "0.16.1", Lockers: []string{lockerID}, Stages: []int{100}}, "test"); err != nil {
 					t.Fatal(err)
 				}
 			}
 
 			// Altered after it was signed: refused after the download.
-			stored := filepath.Join(h.ReleasesDir(), "0.16.1", tg.name)
+			stored := filepath.Join(h.Fleet().ReleasesDir(), "0.16.1", tg.name)
 			f, err := os.OpenFile(stored, os.O_APPEND|os.O_WRONLY, 0)
 			if err != nil {
 				t.Fatal(err)

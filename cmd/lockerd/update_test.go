@@ -22,6 +22,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -99,15 +100,15 @@ func TestSoftwareUpdate(t *testing.T) {
 	add := func(v, file string) { t.Helper(); addAs(v, file, false) }
 	rollout := func(v string, lockers []string, stages []int) {
 		t.Helper()
-		if _, err := h.StartRollout(hub.NewRollout{Version: v, Lockers: lockers, Stages: stages}, "test"); err != nil {
+		if _, err := h.Fleet().StartRollout(fleet.NewRollout{Version: v, Lockers: lockers, Stages: stages}, "test"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	result := func(v, want string) hub.Rollout { t.Helper(); return rolloutResult(t, h, d, v, want) }
+	result := func(v, want string) fleet.Rollout { t.Helper(); return rolloutResult(t, h, d, v, want) }
 
 	// A binary altered at the hub after it was signed.
 	add("0.16.1", v161)
-	stored := filepath.Join(h.ReleasesDir(), "0.16.1", "amd64")
+	stored := filepath.Join(h.Fleet().ReleasesDir(), "0.16.1", "amd64")
 	f, _ := os.OpenFile(stored, os.O_APPEND|os.O_WRONLY, 0)
 	f.Write([]byte("tampered"))
 	f.Close()
@@ -116,8 +117,8 @@ func TestSoftwareUpdate(t *testing.T) {
 	if !strings.Contains(ro.Reasons[lockerID], "does not match its signed manifest") {
 		t.Fatalf("tampered: %v", ro.Reasons)
 	}
-	h.WorkRollouts()
-	if ros, _ := h.Rollouts(); ros[0].State != hub.RolloutHalted {
+	h.Fleet().WorkRollouts()
+	if ros, _ := h.Fleet().Rollouts(); ros[0].State != fleet.RolloutHalted {
 		t.Fatalf("a rollout whose only stage failed: %+v", ros[0])
 	}
 
@@ -147,9 +148,9 @@ func TestSoftwareUpdate(t *testing.T) {
 	if !strings.Contains(ro.Reasons[lockerID], "does not start") {
 		t.Fatalf("a build that does not start: %v", ro.Reasons)
 	}
-	h.WorkRollouts()
+	h.Fleet().WorkRollouts()
 	for _, r := range mustRollouts(t, h) {
-		if r.Version == "0.16.2" && (r.State != hub.RolloutHalted || r.Results["e2e-02"] != "") {
+		if r.Version == "0.16.2" && (r.State != fleet.RolloutHalted || r.Results["e2e-02"] != "") {
 			t.Fatalf("the rollout went on after its first stage failed: %+v", r)
 		}
 	}
@@ -258,19 +259,19 @@ func addRelease(t *testing.T, h *hub.Hub, v, arch, file string, rollback bool) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := h.AddArtifact(v, arch, f, rollback, "test"); err != nil {
+	if _, err := h.Fleet().AddArtifact(v, arch, f, rollback, "test"); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // rolloutResult works the hub's rollouts until version v's has the
 // result want for the locker (within a minute).
-func rolloutResult(t *testing.T, h *hub.Hub, d *daemon, v, want string) hub.Rollout {
+func rolloutResult(t *testing.T, h *hub.Hub, d *daemon, v, want string) fleet.Rollout {
 	t.Helper()
-	var ro hub.Rollout
+	var ro fleet.Rollout
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		h.WorkRollouts()
+		h.Fleet().WorkRollouts()
 		for _, r := range mustRollouts(t, h) {
 			if r.Version == v {
 				ro = r
@@ -286,9 +287,9 @@ func rolloutResult(t *testing.T, h *hub.Hub, d *daemon, v, want string) hub.Roll
 	}
 }
 
-func mustRollouts(t *testing.T, h *hub.Hub) []hub.Rollout {
+func mustRollouts(t *testing.T, h *hub.Hub) []fleet.Rollout {
 	t.Helper()
-	ros, err := h.Rollouts()
+	ros, err := h.Fleet().Rollouts()
 	if err != nil {
 		t.Fatal(err)
 	}

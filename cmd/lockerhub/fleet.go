@@ -14,7 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/hubclient"
 	"github.com/lockerd/lockerd/sync/protocol"
 	qrcode "github.com/skip2/go-qrcode"
@@ -50,7 +50,7 @@ func cmdProvisionCreate(k *call) error {
 			provTTL = *opt.ttl
 		}
 	})
-	created, err := c.CreateProvisionToken(hub.NewProvisionToken{Locker: *opt.lockerID, Config: string(raw), TTL: provTTL})
+	created, err := c.CreateProvisionToken(fleet.NewProvisionToken{Locker: *opt.lockerID, Config: string(raw), TTL: provTTL})
 	if err != nil {
 		return err
 	}
@@ -182,8 +182,8 @@ func cmdReleaseAdd(k *call) error {
 			manifest = nil
 		case err != nil:
 			return err
-		case len(manifest) > hub.MaxManifest:
-			return fmt.Errorf("%s.manifest: over %d bytes: not a manifest", file, hub.MaxManifest)
+		case len(manifest) > fleet.MaxManifest:
+			return fmt.Errorf("%s.manifest: over %d bytes: not a manifest", file, fleet.MaxManifest)
 		case *opt.relRollback:
 			return fmt.Errorf("%s.manifest: the rollback mark is in the signed manifest (release sign --rollback), not given here", file)
 		}
@@ -232,7 +232,7 @@ func cmdRolloutStart(k *call) error {
 	if len(pos) != 1 {
 		return errors.New("want: rollout start VERSION [--lockers ID,...|--percent N]")
 	}
-	req := hub.NewRollout{Version: pos[0], Percent: *opt.roPercent, MaxFailed: *opt.roMaxFailed}
+	req := fleet.NewRollout{Version: pos[0], Percent: *opt.roPercent, MaxFailed: *opt.roMaxFailed}
 	if *opt.roLockers != "" {
 		req.Lockers = strings.Split(*opt.roLockers, ",")
 	}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/lockerd/lockerd/cmd/internal/cliflag"
 	"github.com/lockerd/lockerd/cmd/internal/hubconfig"
-	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -63,7 +63,7 @@ func keygen(args []string, out io.Writer) error {
 // archOf is the architecture a release binary's name ends in (make cross
 // names them lockerd-linux-ARCH).
 func archOf(file string) (string, error) {
-	for _, a := range hub.Arches {
+	for _, a := range fleet.Arches {
 		if strings.HasSuffix(file, "-"+a) || strings.HasSuffix(file, "_"+a) {
 			return a, nil
 		}

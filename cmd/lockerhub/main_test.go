@@ -315,7 +315,7 @@ func TestReleaseSignAndAdd(t *testing.T) {
 	if out, errw, code := cli(t, "release", "add", "-hub", api, "--version", "0.17.0", arm64); code != 0 || !strings.Contains(out, "its manifest signed with the release key") {
 		t.Fatalf("release add: %d %s %s", code, out, errw)
 	}
-	rels, err := h.Releases()
+	rels, err := h.Fleet().Releases()
 	if err != nil || len(rels) != 1 || len(rels[0].Artifacts) != 1 {
 		t.Fatalf("releases: %+v %v", rels, err)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/console"
+	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/hubbolt"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
@@ -116,7 +117,7 @@ func serve(args []string) error {
 		}
 		b, err := broker.Start(broker.Config{Addr: c.MQTT.Listen, Prefix: c.MQTT.Prefix, Central: c.MQTT.ClientID, Users: c.Users, Log: log,
 			// Lockers provisioned by this hub: their passwords are in its store.
-			Check: func(id string, pw []byte) bool { hp := ready.Load(); return hp != nil && hp.BrokerPasswordOK(id, pw) }})
+			Check: func(id string, pw []byte) bool { hp := ready.Load(); return hp != nil && hp.Fleet().BrokerPasswordOK(id, pw) }})
 		if err != nil {
 			return err
 		}
@@ -181,7 +182,7 @@ func serve(args []string) error {
 	defer h.Close()
 	// The broker reads the revocation list from the start (Mosquitto
 	// does not start on a crlfile that is not there).
-	if err := h.WriteCRL(time.Now()); err != nil {
+	if err := h.Fleet().WriteCRL(time.Now()); err != nil {
 		return fmt.Errorf("provision.client_ca.crl_file: %w", err)
 	}
 	if session != nil {
@@ -300,13 +301,13 @@ func checkBroker(cfg hub.Config, timeout time.Duration) error {
 
 // provisioning is what this hub gives new cabinets: lockerd's own
 // validator and the provisioned fields filled into their configuration.
-func provisioning(c *hubconfig.Config) hub.Provisioning {
-	return hub.Provisioning{BrokerURLs: c.Provision.BrokerURLs, BrokerCA: c.ProvisionCA, ClientCA: c.ClientCA,
+func provisioning(c *hubconfig.Config) fleet.Provisioning {
+	return fleet.Provisioning{BrokerURLs: c.Provision.BrokerURLs, BrokerCA: c.ProvisionCA, ClientCA: c.ClientCA,
 		Validate: func(name string, raw []byte) error {
 			_, err := config.Parse(name, raw, false)
 			return err
 		},
-		Render: func(raw []byte, p hub.ProvisionedLocker) ([]byte, error) {
+		Render: func(raw []byte, p fleet.ProvisionedLocker) ([]byte, error) {
 			return config.Provision(raw, config.Provisioned{Locker: p.Locker, Prefix: p.Prefix, BrokerURLs: p.BrokerURLs,
 				Username: p.Username, CentralPublicKey: p.CentralPublicKey, PickupKeyFile: p.PickupKeyFile,
 				PasswordFile: p.PasswordFile, BrokerCAFile: p.BrokerCAFile, ClientCertFile: p.ClientCertFile, ClientKeyFile: p.ClientKeyFile,

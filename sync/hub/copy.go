@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/lockerd/lockerd/sync/hub/fleet"
 )
 
 // Copied counts what Copy moved.
@@ -139,7 +141,7 @@ func Copy(dst, src Store) (Copied, error) {
 				}
 			}
 			n.Users = len(users)
-			for _, kind := range DocKinds {
+			for _, kind := range fleet.DocKinds {
 				docs, err := from.Docs.Docs(kind)
 				if err != nil {
 					return err

@@ -18,6 +18,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
+	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -42,7 +43,7 @@ func (h *Hub) Handler() http.Handler {
 	// Lockers fetch a release's binary without a token: its manifest,
 	// signed, says what it must be; ranges let a download resume.
 	mux.HandleFunc("GET /v1/releases/{version}/{arch}/binary", func(w http.ResponseWriter, r *http.Request) {
-		p, err := h.ArtifactPath(r.PathValue("version"), r.PathValue("arch"))
+		p, err := h.fleet.ArtifactPath(r.PathValue("version"), r.PathValue("arch"))
 		if err != nil {
 			deny(w, http.StatusNotFound, err.Error())
 			return
@@ -74,8 +75,8 @@ func (h *Hub) Handler() http.Handler {
 			deny(w, http.StatusBadRequest, "want {locker, token, public_key}")
 			return
 		}
-		rep, err := h.Provision(req, from, time.Now())
-		var pe *ProvisionError
+		rep, err := h.fleet.Provision(req, from, time.Now())
+		var pe *fleet.ProvisionError
 		if errors.As(err, &pe) {
 			deny(w, pe.Status, pe.Msg)
 			return
@@ -297,58 +298,58 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		if !read(w, r, &req) {
 			return
 		}
-		var v ConfigVersion
+		var v fleet.ConfigVersion
 		var err error
 		if req.Rollback {
-			v, err = h.RollbackConfig(req.Locker, req.To, Caller(r.Context()).Name)
+			v, err = h.fleet.RollbackConfig(req.Locker, req.To, Caller(r.Context()).Name)
 		} else {
-			v, err = h.PushConfig(req.Locker, []byte(req.Config), Caller(r.Context()).Name, "")
+			v, err = h.fleet.PushConfig(req.Locker, []byte(req.Config), Caller(r.Context()).Name, "")
 		}
 		reply(w, v, err)
 	})
 	handle("GET /v1/config", auth.ScopeRead, func(w http.ResponseWriter, r *http.Request) {
-		hist, err := h.ConfigHistory(r.URL.Query().Get("locker"))
+		hist, err := h.fleet.ConfigHistory(r.URL.Query().Get("locker"))
 		reply(w, hist, err)
 	})
 	handle("PUT /v1/releases/{version}/{arch}", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
-		body := http.MaxBytesReader(w, r.Body, MaxBinary+1)
+		body := http.MaxBytesReader(w, r.Body, fleet.MaxBinary+1)
 		var m protocol.Manifest
 		var err error
-		if signed := r.Header.Get(ManifestHeader); signed != "" {
+		if signed := r.Header.Get(fleet.ManifestHeader); signed != "" {
 			// Signed with the release key, where it is kept.
 			raw, derr := base64.StdEncoding.DecodeString(signed)
-			if derr != nil || len(raw) > MaxManifest {
-				reply(w, nil, fmt.Errorf("%s: want a base64 signed manifest of at most %d bytes", ManifestHeader, MaxManifest))
+			if derr != nil || len(raw) > fleet.MaxManifest {
+				reply(w, nil, fmt.Errorf("%s: want a base64 signed manifest of at most %d bytes", fleet.ManifestHeader, fleet.MaxManifest))
 				return
 			}
-			m, err = h.AddSignedArtifact(r.PathValue("version"), r.PathValue("arch"), body, raw, Caller(r.Context()).Name)
+			m, err = h.fleet.AddSignedArtifact(r.PathValue("version"), r.PathValue("arch"), body, raw, Caller(r.Context()).Name)
 		} else {
-			m, err = h.AddArtifact(r.PathValue("version"), r.PathValue("arch"), body, r.URL.Query().Get("rollback") == "1", Caller(r.Context()).Name)
+			m, err = h.fleet.AddArtifact(r.PathValue("version"), r.PathValue("arch"), body, r.URL.Query().Get("rollback") == "1", Caller(r.Context()).Name)
 		}
 		reply(w, m, err)
 	})
 	handle("GET /v1/releases", auth.ScopeRead, func(w http.ResponseWriter, r *http.Request) {
-		rels, err := h.Releases()
+		rels, err := h.fleet.Releases()
 		reply(w, rels, err)
 	})
 	handle("POST /v1/rollouts", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
-		var req NewRollout
+		var req fleet.NewRollout
 		if !read(w, r, &req) {
 			return
 		}
-		ro, err := h.StartRollout(req, Caller(r.Context()).Name)
+		ro, err := h.fleet.StartRollout(req, Caller(r.Context()).Name)
 		reply(w, ro, err)
 	})
 	handle("GET /v1/rollouts", auth.ScopeRead, func(w http.ResponseWriter, r *http.Request) {
-		ros, err := h.Rollouts()
+		ros, err := h.fleet.Rollouts()
 		reply(w, ros, err)
 	})
 	handle("POST /v1/provision/tokens", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
-		var req NewProvisionToken
+		var req fleet.NewProvisionToken
 		if !read(w, r, &req) {
 			return
 		}
-		created, err := h.CreateProvisionToken(req, Caller(r.Context()).Name)
+		created, err := h.fleet.CreateProvisionToken(req, Caller(r.Context()).Name)
 		reply(w, created, err)
 	})
 	handle("POST /v1/provision/revoke", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
@@ -356,12 +357,12 @@ func (h *Hub) routes(handle func(pattern, scope string, fn http.HandlerFunc)) {
 		if !read(w, r, &req) {
 			return
 		}
-		c, err := h.RevokeLocker(req.Locker, Caller(r.Context()).Name, req.Reason, time.Now())
+		c, err := h.fleet.RevokeLocker(req.Locker, Caller(r.Context()).Name, req.Reason, time.Now())
 		c.Hash = ""
 		reply(w, c, err)
 	})
 	handle("GET /v1/provision/tokens", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
-		toks, err := h.ProvisionTokens()
+		toks, err := h.fleet.ProvisionTokens()
 		reply(w, toks, err)
 	})
 	handle("GET /v1/commands/{id}", auth.ScopeRead, func(w http.ResponseWriter, r *http.Request) {

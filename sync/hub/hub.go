@@ -23,6 +23,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/egress"
+	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/pahostore"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -74,8 +75,8 @@ type Config struct {
 	BehindProxy bool
 	// Circulation is the bridge to the library's system (SIP2).
 	Circulation circulation.Circulation
-	// Provisioning of new cabinets (provision.go).
-	Provisioning Provisioning
+	// Provisioning of new cabinets (sync/hub/fleet).
+	Provisioning fleet.Provisioning
 	// ReleasesDir keeps the releases' binaries ("" : no releases).
 	ReleasesDir string
 	// Lockers are the lockers this hub serves (more can be added, see
@@ -88,11 +89,6 @@ type Config struct {
 type Hub struct {
 	cfg   Config
 	store Store
-	// certsSwept: when the run loop last looked for broker certificates
-	// near their end (hourly). crlWritten: when the revocation list was
-	// last written (UnixNano; rewritten daily).
-	certsSwept time.Time
-	crlWritten atomic.Int64
 	cl         mqtt.Client
 	log        *slog.Logger
 	msgs       atomic.Uint64
@@ -114,6 +110,7 @@ type Hub struct {
 	hooks      *webhook.Service
 	auth       *auth.Service       // tokens, audit, users: built once (every API request asks it)
 	circ       *circulation.Bridge // the SIP2 bridge (sync/hub/circulation)
+	fleet      *fleet.Service      // provisioning, credentials, configurations, releases (sync/hub/fleet)
 
 	mu      sync.Mutex
 	inbox   []inMsg
@@ -177,6 +174,9 @@ func New(cfg Config) (*Hub, error) {
 	h.auth = auth.New(Capability(store, func(tx Tx) auth.Tx { return tx.Auth }), cfg.Log)
 	h.circ = circulation.New(circulation.Config{Circulation: cfg.Circulation, Store: bridgeStore{h}, LeaseTTL: cfg.LeaseTTL,
 		Raise: h.raiseParts, Hooks: h.hooks, Metrics: h.metrics, Log: cfg.Log})
+	h.fleet = fleet.New(fleet.Config{Store: fleetStore{h}, Lockers: fleetLockers{h}, Prefix: cfg.Prefix, Brokers: cfg.Brokers,
+		SigningKey: cfg.SigningKey, ReleaseKey: cfg.ReleaseKey, PickupKey: cfg.PickupKey, Provisioning: cfg.Provisioning,
+		ReleasesDir: cfg.ReleasesDir, Raise: h.raiseParts, Audit: h.Audit, Log: cfg.Log})
 	if err := h.hooks.SyncConfig(cfg.Webhooks); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("hub: %w", err)
@@ -319,16 +319,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			if h.lead() {
 				h.resendStale()
 				h.sweepOffline(time.Now())
-				if now := time.Now(); now.Sub(h.certsSwept) >= time.Hour {
-					h.certsSwept = now
-					h.SweepCertificates(now)
-				}
-				if now := time.Now(); now.Sub(time.Unix(0, h.crlWritten.Load())) >= crlRefresh {
-					if err := h.WriteCRL(now); err != nil {
-						h.log.Error("the revocation list was not written", "err", err)
-					}
-				}
-				h.WorkRollouts()
+				h.fleet.Periodic(time.Now())
 			}
 		case <-h.wakeC:
 		}
@@ -927,10 +918,7 @@ func (h *Hub) applyEventToOrders(tx Tx, id string, e protocol.Event) error {
 	if err := h.hookFromEvent(tx, id, e, data); err != nil {
 		return err
 	}
-	if err := h.configFromEvent(tx, id, e, data); err != nil {
-		return err
-	}
-	if err := h.updateFromEvent(tx, id, e, data); err != nil {
+	if err := h.fleet.FromEvent(fleetTx(tx), id, e, data); err != nil {
 		return err
 	}
 	if orderID == "" {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
+	"github.com/lockerd/lockerd/sync/hub/fleet"
 )
 
 // The hub serves the lockers it was told of (Config.Lockers, or added
@@ -54,7 +55,7 @@ func (h *Hub) requireKnown(id string) error {
 		if ok, err = tx.Lockers.Known(id); err != nil || !ok {
 			return err
 		}
-		return revokedError(tx, id)
+		return fleet.Revoked(tx.Docs, id)
 	}); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/lockerd/lockerd/locker/metrics"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
+	"github.com/lockerd/lockerd/sync/hub/fleet"
 )
 
 // hubMetrics is lockerhub's /metrics: the circulation bridge's session,
@@ -74,7 +75,7 @@ func newHubMetrics(h *Hub) *hubMetrics {
 	alarms := metrics.CollectorFunc(func(ch chan<- prometheus.Metric) {
 		openAlarms.Reset()
 		for _, k := range []string{alarm.DoorForced, alarm.DoorLeftOpen, alarm.DoorJammed, alarm.OutOfService, alarm.ReturnBinFull,
-			alarm.HardwareFault, alarm.StoreLowSpace, alarm.Offline, alarm.Circulation, alarm.NoSpace, alarm.Items, AlarmConfigRejected, AlarmUpdateFailed} {
+			alarm.HardwareFault, alarm.StoreLowSpace, alarm.Offline, alarm.Circulation, alarm.NoSpace, alarm.Items, fleet.AlarmConfigRejected, fleet.AlarmUpdateFailed} {
 			openAlarms.WithLabelValues(k, alarm.SeverityOf(k)).Set(0)
 		}
 		as, _ := h.OpenAlarms()

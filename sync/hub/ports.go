@@ -1,12 +1,12 @@
 package hub
 
 import (
-	"encoding/json"
 	"time"
 
 	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
+	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -39,7 +39,7 @@ type Tx struct {
 	Circ     circulation.CircTx
 	Auth     auth.Tx
 	Webhooks webhook.Tx
-	Docs     DocTx
+	Docs     fleet.Docs
 	Leases   LeaseTx
 }
 
@@ -103,16 +103,6 @@ type CommandTx interface {
 	PutCommand(rec CmdRec) error
 	// Commands lists the commands sent, by id.
 	Commands() ([]CmdRec, error)
-}
-
-// DocTx: the fleet's records as JSON documents (provisioning, credentials, configurations, releases, rollouts).
-type DocTx interface {
-	// The fleet's records (provisioning tokens, lockers' broker
-	// credentials, configurations, releases, rollouts): JSON documents
-	// by kind (DocKinds) and id. Docs lists a kind's, by id.
-	PutDoc(kind, id string, doc any) error
-	Doc(kind, id string, into any) (found bool, err error)
-	Docs(kind string) ([]json.RawMessage, error)
 }
 
 // LeaseTx: leases: work done once among replicas.

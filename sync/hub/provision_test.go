@@ -22,6 +22,7 @@ import (
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
+	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -35,7 +36,7 @@ func TestProvisionTokens(t *testing.T) {
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	var validated []string
 	h := hubtest.Start(t, hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key,
-		Provisioning: hub.Provisioning{
+		Provisioning: fleet.Provisioning{
 			Validate: func(name string, raw []byte) error {
 				validated = append(validated, name)
 				if strings.Contains(string(raw), "bad") {
@@ -43,19 +44,19 @@ func TestProvisionTokens(t *testing.T) {
 				}
 				return nil
 			},
-			Render: func(raw []byte, p hub.ProvisionedLocker) ([]byte, error) {
+			Render: func(raw []byte, p fleet.ProvisionedLocker) ([]byte, error) {
 				return []byte(string(raw) + "\nid: " + p.Locker + "\nkey: " + p.CentralPublicKey), nil
 			}}})
-	if _, err := h.CreateProvisionToken(hub.NewProvisionToken{Locker: "nb-7", Config: "bad"}, "admin"); err == nil || !strings.Contains(err.Error(), "nb-7.yaml:3") {
+	if _, err := h.Fleet().CreateProvisionToken(fleet.NewProvisionToken{Locker: "nb-7", Config: "bad"}, "admin"); err == nil || !strings.Contains(err.Error(), "nb-7.yaml:3") {
 		t.Fatalf("a bad configuration: %v", err)
 	}
-	if _, err := h.CreateProvisionToken(hub.NewProvisionToken{Locker: "nb-7"}, "admin"); err == nil {
+	if _, err := h.Fleet().CreateProvisionToken(fleet.NewProvisionToken{Locker: "nb-7"}, "admin"); err == nil {
 		t.Fatal("a token without a configuration")
 	}
-	if _, err := h.CreateProvisionToken(hub.NewProvisionToken{Locker: "nb/7", Config: "x"}, "admin"); err == nil {
+	if _, err := h.Fleet().CreateProvisionToken(fleet.NewProvisionToken{Locker: "nb/7", Config: "x"}, "admin"); err == nil {
 		t.Fatal("a token for a locker id with a slash")
 	}
-	created, err := h.CreateProvisionToken(hub.NewProvisionToken{Locker: "nb-7", Config: "wiring", TTL: "2h"}, "admin")
+	created, err := h.Fleet().CreateProvisionToken(fleet.NewProvisionToken{Locker: "nb-7", Config: "wiring", TTL: "2h"}, "admin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,13 +85,13 @@ func TestProvisionTokens(t *testing.T) {
 		{"another locker", protocol.ProvisionRequest{Locker: "nb-8", Token: created.Token, PublicKey: pk}, now, 403, "is for locker nb-7, not nb-8"},
 	}
 	for _, tt := range tests {
-		_, err := h.Provision(tt.req, "192.0.2.1", tt.at)
-		var pe *hub.ProvisionError
+		_, err := h.Fleet().Provision(tt.req, "192.0.2.1", tt.at)
+		var pe *fleet.ProvisionError
 		if !errors.As(err, &pe) || pe.Status != tt.status || !strings.Contains(pe.Msg, tt.says) {
 			t.Errorf("%s: %v", tt.name, err)
 		}
 	}
-	rep, err := h.Provision(protocol.ProvisionRequest{Locker: "nb-7", Token: created.Token, PublicKey: pk}, "192.0.2.1", now)
+	rep, err := h.Fleet().Provision(protocol.ProvisionRequest{Locker: "nb-7", Token: created.Token, PublicKey: pk}, "192.0.2.1", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,10 +104,10 @@ func TestProvisionTokens(t *testing.T) {
 		!strings.Contains(b.Config, "id: nb-7") || len(b.PickupKeyHex) != 64 || b.CentralPublicKey == "" {
 		t.Fatalf("body: %+v %v", b, err)
 	}
-	if _, err := h.Provision(protocol.ProvisionRequest{Locker: "nb-7", Token: created.Token, PublicKey: pk}, "192.0.2.1", now); err == nil || !strings.Contains(err.Error(), "was used at") {
+	if _, err := h.Fleet().Provision(protocol.ProvisionRequest{Locker: "nb-7", Token: created.Token, PublicKey: pk}, "192.0.2.1", now); err == nil || !strings.Contains(err.Error(), "was used at") {
 		t.Fatalf("used twice: %v", err)
 	}
-	if !h.BrokerPasswordOK("nb-7", []byte(b.Password)) || h.BrokerPasswordOK("nb-7", []byte(b.Password+"x")) || h.BrokerPasswordOK("nb-8", []byte(b.Password)) {
+	if !h.Fleet().BrokerPasswordOK("nb-7", []byte(b.Password)) || h.Fleet().BrokerPasswordOK("nb-7", []byte(b.Password+"x")) || h.Fleet().BrokerPasswordOK("nb-8", []byte(b.Password)) {
 		t.Fatal("the broker password check")
 	}
 	if known, _ := h.KnownLockers(); len(known) == 0 {
@@ -125,26 +126,26 @@ func TestProvisionClientCertificate(t *testing.T) {
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	now := time.Now()
 	caCert, caKey := newClientCA(t, x509.KeyUsageCertSign)
-	if err := hub.CheckClientCA(caCert, caKey, false); err != nil {
+	if err := fleet.CheckClientCA(caCert, caKey, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := hub.CheckClientCA(caCert, caKey, true); err == nil || !strings.Contains(err.Error(), "cRLSign") {
+	if err := fleet.CheckClientCA(caCert, caKey, true); err == nil || !strings.Contains(err.Error(), "cRLSign") {
 		t.Fatalf("a CA without cRLSign for a revocation list: %v", err)
 	}
 	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err := hub.CheckClientCA(caCert, otherKey, false); err == nil {
+	if err := fleet.CheckClientCA(caCert, otherKey, false); err == nil {
 		t.Fatal("a CA with another key than its certificate's")
 	}
-	var rendered []hub.ProvisionedLocker
+	var rendered []fleet.ProvisionedLocker
 	h := hubtest.Start(t, hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key,
-		Provisioning: hub.Provisioning{
-			ClientCA: &hub.ClientCA{Cert: caCert, Key: caKey}, // default TTL: 5 years, cut at the CA's end
+		Provisioning: fleet.Provisioning{
+			ClientCA: &fleet.ClientCA{Cert: caCert, Key: caKey}, // default TTL: 5 years, cut at the CA's end
 			Validate: func(string, []byte) error { return nil },
-			Render: func(raw []byte, p hub.ProvisionedLocker) ([]byte, error) {
+			Render: func(raw []byte, p fleet.ProvisionedLocker) ([]byte, error) {
 				rendered = append(rendered, p)
 				return raw, nil
 			}}})
-	created, err := h.CreateProvisionToken(hub.NewProvisionToken{Locker: "nb-7", Config: "wiring"}, "admin")
+	created, err := h.Fleet().CreateProvisionToken(fleet.NewProvisionToken{Locker: "nb-7", Config: "wiring"}, "admin")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,15 +162,15 @@ func TestProvisionClientCertificate(t *testing.T) {
 		{"a broken signature", base64.StdEncoding.EncodeToString(forged), "csr:"},
 		{"too long", base64.StdEncoding.EncodeToString(make([]byte, 5000)), "1 to 4096 bytes"},
 	} {
-		_, err := h.Provision(protocol.ProvisionRequest{Locker: "nb-7", Token: created.Token, PublicKey: pk, CSR: tt.csr}, "192.0.2.1", now)
-		var pe *hub.ProvisionError
+		_, err := h.Fleet().Provision(protocol.ProvisionRequest{Locker: "nb-7", Token: created.Token, PublicKey: pk, CSR: tt.csr}, "192.0.2.1", now)
+		var pe *fleet.ProvisionError
 		if !errors.As(err, &pe) || pe.Status != 400 || !strings.Contains(pe.Msg, tt.says) {
 			t.Errorf("%s: %v", tt.name, err)
 		}
 	}
 	// No locker id in the request (lockerctl provision without
 	// --locker): the token's.
-	rep, err := h.Provision(protocol.ProvisionRequest{Token: created.Token, PublicKey: pk, CSR: base64.StdEncoding.EncodeToString(csr)}, "192.0.2.1", now)
+	rep, err := h.Fleet().Provision(protocol.ProvisionRequest{Token: created.Token, PublicKey: pk, CSR: base64.StdEncoding.EncodeToString(csr)}, "192.0.2.1", now)
 	if err != nil {
 		t.Fatalf("the token after refused requests: %v", err)
 	}
@@ -198,7 +199,7 @@ func TestProvisionClientCertificate(t *testing.T) {
 	if p := rendered[len(rendered)-1]; p.ClientCertFile != protocol.ProvClientCert || p.ClientKeyFile != protocol.ProvClientKey {
 		t.Fatalf("the provisioned configuration does not name the certificate: %+v", p)
 	}
-	if _, err := h.PushConfig("nb-7", []byte("wiring v2"), "admin", ""); err != nil {
+	if _, err := h.Fleet().PushConfig("nb-7", []byte("wiring v2"), "admin", ""); err != nil {
 		t.Fatal(err)
 	}
 	if p := rendered[len(rendered)-1]; p.ClientCertFile != protocol.ProvClientCert || p.ClientKeyFile != protocol.ProvClientKey {
@@ -219,21 +220,21 @@ func TestProvisionClientCertificate(t *testing.T) {
 		}
 		return n, detail
 	}
-	h.SweepCertificates(now)
+	h.Fleet().SweepCertificates(now)
 	if n, _ := openCertAlarms(); n != 0 {
 		t.Fatal("an alarm for a certificate years from its end")
 	}
 	soon := cert.NotAfter.Add(-10 * 24 * time.Hour)
-	h.SweepCertificates(soon)
-	h.SweepCertificates(soon.Add(time.Hour))
+	h.Fleet().SweepCertificates(soon)
+	h.Fleet().SweepCertificates(soon.Add(time.Hour))
 	if n, detail := openCertAlarms(); n != 1 || !strings.Contains(detail, "ends at "+cert.NotAfter.UTC().Format(time.RFC3339)) {
 		t.Fatalf("%d alarms: %s", n, detail)
 	}
-	again, err := h.CreateProvisionToken(hub.NewProvisionToken{Locker: "nb-7", Config: "wiring"}, "admin")
+	again, err := h.Fleet().CreateProvisionToken(fleet.NewProvisionToken{Locker: "nb-7", Config: "wiring"}, "admin")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.Provision(protocol.ProvisionRequest{Token: again.Token, PublicKey: pk, CSR: base64.StdEncoding.EncodeToString(csr)}, "192.0.2.1", now); err != nil {
+	if _, err := h.Fleet().Provision(protocol.ProvisionRequest{Token: again.Token, PublicKey: pk, CSR: base64.StdEncoding.EncodeToString(csr)}, "192.0.2.1", now); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := openCertAlarms(); n != 0 {
@@ -260,13 +261,13 @@ func newClientCA(t *testing.T, usage x509.KeyUsage) (*x509.Certificate, *ecdsa.P
 // certificate request for key, and returns what the cabinet is given.
 func provisionWithCSR(t *testing.T, h *hub.Hub, lockerID string, key *ecdsa.PrivateKey, now time.Time) protocol.ProvisionBody {
 	t.Helper()
-	created, err := h.CreateProvisionToken(hub.NewProvisionToken{Locker: lockerID, Config: "wiring"}, "admin")
+	created, err := h.Fleet().CreateProvisionToken(fleet.NewProvisionToken{Locker: lockerID, Config: "wiring"}, "admin")
 	if err != nil {
 		t.Fatal(err)
 	}
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
-	rep, err := h.Provision(protocol.ProvisionRequest{Token: created.Token, PublicKey: base64.StdEncoding.EncodeToString(pub),
+	rep, err := h.Fleet().Provision(protocol.ProvisionRequest{Token: created.Token, PublicKey: base64.StdEncoding.EncodeToString(pub),
 		CSR: base64.StdEncoding.EncodeToString(csr)}, "192.0.2.1", now)
 	if err != nil {
 		t.Fatal(err)
@@ -290,15 +291,15 @@ func TestRevokeLocker(t *testing.T) {
 	var mu sync.Mutex
 	var published []byte
 	h := hubtest.Start(t, hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key,
-		Provisioning: hub.Provisioning{
-			ClientCA: &hub.ClientCA{Cert: caCert, Key: caKey, PublishCRL: func(pem []byte) error {
+		Provisioning: fleet.Provisioning{
+			ClientCA: &fleet.ClientCA{Cert: caCert, Key: caKey, PublishCRL: func(pem []byte) error {
 				mu.Lock()
 				defer mu.Unlock()
 				published = pem
 				return nil
 			}},
 			Validate: func(string, []byte) error { return nil },
-			Render:   func(raw []byte, _ hub.ProvisionedLocker) ([]byte, error) { return raw, nil }}})
+			Render:   func(raw []byte, _ fleet.ProvisionedLocker) ([]byte, error) { return raw, nil }}})
 	revokedSerials := func() map[string]bool {
 		t.Helper()
 		mu.Lock()
@@ -332,7 +333,7 @@ func TestRevokeLocker(t *testing.T) {
 		return cert.SerialNumber.Text(16)
 	}
 	now := time.Now()
-	if err := h.WriteCRL(now); err != nil {
+	if err := h.Fleet().WriteCRL(now); err != nil {
 		t.Fatal(err)
 	}
 	if len(revokedSerials()) != 0 {
@@ -340,25 +341,25 @@ func TestRevokeLocker(t *testing.T) {
 	}
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	first := provisionWithCSR(t, h, "nb-7", key, now)
-	if !h.BrokerPasswordOK("nb-7", []byte(first.Password)) {
+	if !h.Fleet().BrokerPasswordOK("nb-7", []byte(first.Password)) {
 		t.Fatal("the password before the revocation")
 	}
 	for _, reason := range []string{"", strings.Repeat("x", 501)} {
-		if _, err := h.RevokeLocker("nb-7", "admin", reason, now); err == nil || !strings.Contains(err.Error(), "a reason of 1 to 500 bytes") {
+		if _, err := h.Fleet().RevokeLocker("nb-7", "admin", reason, now); err == nil || !strings.Contains(err.Error(), "a reason of 1 to 500 bytes") {
 			t.Fatalf("a revocation with a reason of %d bytes: %v", len(reason), err)
 		}
 	}
-	if _, err := h.RevokeLocker("nb-8", "admin", "stolen", now); err == nil || !strings.Contains(err.Error(), "not provisioned") {
+	if _, err := h.Fleet().RevokeLocker("nb-8", "admin", "stolen", now); err == nil || !strings.Contains(err.Error(), "not provisioned") {
 		t.Fatalf("a locker never provisioned: %v", err)
 	}
-	cred, err := h.RevokeLocker("nb-7", "admin", "stolen", now)
+	cred, err := h.Fleet().RevokeLocker("nb-7", "admin", "stolen", now)
 	if err != nil || cred.Revoked.IsZero() || cred.RevokeReason != "stolen" {
 		t.Fatalf("revoke: %+v %v", cred, err)
 	}
-	if h.BrokerPasswordOK("nb-7", []byte(first.Password)) {
+	if h.Fleet().BrokerPasswordOK("nb-7", []byte(first.Password)) {
 		t.Fatal("a revoked password passes the broker")
 	}
-	h.SweepCertificates(now.Add(3 * 365 * 24 * time.Hour)) // past the revoked certificate's end
+	h.Fleet().SweepCertificates(now.Add(3 * 365 * 24 * time.Hour)) // past the revoked certificate's end
 	if as, _ := h.Alarms(0); len(as) != 0 {
 		t.Fatalf("an alarm to renew a revoked certificate: %+v", as)
 	}
@@ -368,14 +369,14 @@ func TestRevokeLocker(t *testing.T) {
 	if _, err := h.CreateOrder(hub.NewOrder{Locker: "nb-7", Size: "S"}); err == nil || !strings.Contains(err.Error(), "revoked") {
 		t.Fatalf("an order for a revoked locker: %v", err)
 	}
-	if _, err := h.RevokeLocker("nb-7", "admin", "stolen", now); err == nil || !strings.Contains(err.Error(), "were revoked at") {
+	if _, err := h.Fleet().RevokeLocker("nb-7", "admin", "stolen", now); err == nil || !strings.Contains(err.Error(), "were revoked at") {
 		t.Fatalf("revoked twice: %v", err)
 	}
 
 	// The cabinet replaced: provisioned again, served again; the old
 	// certificate stays on the list, the new one is not on it.
 	second := provisionWithCSR(t, h, "nb-7", key, now)
-	if !h.BrokerPasswordOK("nb-7", []byte(second.Password)) {
+	if !h.Fleet().BrokerPasswordOK("nb-7", []byte(second.Password)) {
 		t.Fatal("the new password")
 	}
 	if _, err := h.CreateOrder(hub.NewOrder{Locker: "nb-7", Size: "S"}); err != nil {
@@ -389,7 +390,7 @@ func TestRevokeLocker(t *testing.T) {
 		t.Fatalf("the list %v: want %s and %s, not %s", got, serialOf(first), serialOf(second), serialOf(third))
 	}
 	// A certificate past its end leaves the list.
-	if err := h.WriteCRL(now.Add(4 * 365 * 24 * time.Hour)); err != nil {
+	if err := h.Fleet().WriteCRL(now.Add(4 * 365 * 24 * time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(revokedSerials()); n != 0 {

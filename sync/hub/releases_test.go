@@ -18,6 +18,7 @@ import (
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/auth"
+	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/hubclient"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -46,7 +47,7 @@ func TestReleaseKey(t *testing.T) {
 		}
 		return raw
 	}
-	if _, err := h.AddArtifact("0.17.0", "arm64", bytes.NewReader(bin), false, "t"); err == nil || !strings.Contains(err.Error(), "only releases signed with the release key") {
+	if _, err := h.Fleet().AddArtifact("0.17.0", "arm64", bytes.NewReader(bin), false, "t"); err == nil || !strings.Contains(err.Error(), "only releases signed with the release key") {
 		t.Fatalf("a hub-signed release on a hub with a release key: %v", err)
 	}
 	for _, tc := range []struct {
@@ -62,11 +63,11 @@ func TestReleaseKey(t *testing.T) {
 		{"another binary", manifest(releasePriv, "0.17.0", "arm64", int64(len(bin))), append([]byte("x"), bin...), "is not the one the manifest was signed for"},
 		{"not a manifest", []byte(`{"v":1}`), bin, "does not check"},
 	} {
-		if _, err := h.AddSignedArtifact("0.17.0", "arm64", bytes.NewReader(tc.binary), tc.manifest, "t"); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := h.Fleet().AddSignedArtifact("0.17.0", "arm64", bytes.NewReader(tc.binary), tc.manifest, "t"); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}
 	}
-	if rels, _ := h.Releases(); len(rels) != 0 {
+	if rels, _ := h.Fleet().Releases(); len(rels) != 0 {
 		t.Fatalf("a refused binary made a release: %+v", rels)
 	}
 
@@ -81,10 +82,10 @@ func TestReleaseKey(t *testing.T) {
 	api.Token = tok
 	// A header that is no manifest, or too long to be one: refused, read
 	// no further.
-	for _, hdr := range []string{"not base64!", strings.Repeat("QUFB", hub.MaxManifest)} {
+	for _, hdr := range []string{"not base64!", strings.Repeat("QUFB", fleet.MaxManifest)} {
 		req, _ := http.NewRequest("PUT", srv.URL+"/v1/releases/0.17.0/arm64", bytes.NewReader(bin))
 		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set(hub.ManifestHeader, hdr)
+		req.Header.Set(fleet.ManifestHeader, hdr)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -103,7 +104,7 @@ func TestReleaseKey(t *testing.T) {
 	if err != nil || m.SHA256 != hex.EncodeToString(sum[:]) {
 		t.Fatalf("the signed binary: %+v %v", m, err)
 	}
-	rels, err := h.Releases()
+	rels, err := h.Fleet().Releases()
 	if err != nil || len(rels) != 1 || !bytes.Equal(rels[0].Artifacts["arm64"], good) {
 		t.Fatalf("the release does not carry the release key's manifest as signed: %+v %v", rels, err)
 	}

@@ -27,8 +27,8 @@ import (
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/locker/loopback"
 	"github.com/lockerd/lockerd/sync/broker"
-	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/egress"
+	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -146,7 +146,7 @@ type Config struct {
 	DSN         string             `yaml:"-"`
 	Users       map[string]string  `yaml:"-"`
 	ProvisionCA string             `yaml:"-"` // provision.broker_ca_file's PEM
-	ClientCA    *hub.ClientCA      `yaml:"-"` // provision.client_ca
+	ClientCA    *fleet.ClientCA    `yaml:"-"` // provision.client_ca
 	MQTTTLS     *tls.Config        `yaml:"-"` // mqtt.tls
 }
 
@@ -596,7 +596,7 @@ func readSIP2Files(s *SIP2, bad func(key, format string, args ...any)) {
 
 // loadClientCA reads the CA the hub issues broker client certificates
 // with: a certificate and its key (PEM; PKCS #8, EC or RSA).
-func loadClientCA(certFile, keyFile string, withCRL bool) (*hub.ClientCA, error) {
+func loadClientCA(certFile, keyFile string, withCRL bool) (*fleet.ClientCA, error) {
 	certPEM, err := readSmall(certFile)
 	if err != nil {
 		return nil, err
@@ -613,10 +613,10 @@ func loadClientCA(certFile, keyFile string, withCRL bool) (*hub.ClientCA, error)
 	if !ok || pair.Leaf == nil {
 		return nil, fmt.Errorf("%s: not a key that signs", keyFile)
 	}
-	if err := hub.CheckClientCA(pair.Leaf, signer, withCRL); err != nil {
+	if err := fleet.CheckClientCA(pair.Leaf, signer, withCRL); err != nil {
 		return nil, fmt.Errorf("%s: %w", certFile, err)
 	}
-	return &hub.ClientCA{Cert: pair.Leaf, Key: signer}, nil
+	return &fleet.ClientCA{Cert: pair.Leaf, Key: signer}, nil
 }
 
 // maxSmallFile bounds the secret, password and CA files the config names:

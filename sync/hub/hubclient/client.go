@@ -15,6 +15,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
+	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -151,62 +152,62 @@ func (c *Client) AddArtifact(version, arch string, binary io.Reader, rollback bo
 // the manifest signed for it with the release key.
 func (c *Client) AddSignedArtifact(version, arch string, binary io.Reader, manifest []byte) (protocol.Manifest, error) {
 	var m protocol.Manifest
-	hdr := http.Header{hub.ManifestHeader: {base64.StdEncoding.EncodeToString(manifest)}}
+	hdr := http.Header{fleet.ManifestHeader: {base64.StdEncoding.EncodeToString(manifest)}}
 	return m, c.DoWith("PUT", "/v1/releases/"+url.PathEscape(version)+"/"+url.PathEscape(arch), hdr, binary, &m)
 }
 
 // Releases lists the releases.
-func (c *Client) Releases() ([]hub.Release, error) {
-	var out []hub.Release
+func (c *Client) Releases() ([]fleet.Release, error) {
+	var out []fleet.Release
 	return out, c.Do("GET", "/v1/releases", nil, &out)
 }
 
 // StartRollout starts rolling a release out.
-func (c *Client) StartRollout(req hub.NewRollout) (hub.Rollout, error) {
-	var ro hub.Rollout
+func (c *Client) StartRollout(req fleet.NewRollout) (fleet.Rollout, error) {
+	var ro fleet.Rollout
 	return ro, c.Do("POST", "/v1/rollouts", req, &ro)
 }
 
 // Rollouts lists the rollouts.
-func (c *Client) Rollouts() ([]hub.Rollout, error) {
-	var out []hub.Rollout
+func (c *Client) Rollouts() ([]fleet.Rollout, error) {
+	var out []fleet.Rollout
 	return out, c.Do("GET", "/v1/rollouts", nil, &out)
 }
 
 // PushConfig sends a configuration to a locker (validated at the hub).
-func (c *Client) PushConfig(lockerID string, raw []byte) (hub.ConfigVersion, error) {
-	var v hub.ConfigVersion
+func (c *Client) PushConfig(lockerID string, raw []byte) (fleet.ConfigVersion, error) {
+	var v fleet.ConfigVersion
 	return v, c.Do("POST", "/v1/config", map[string]any{"Locker": lockerID, "Config": string(raw)}, &v)
 }
 
 // RollbackConfig pushes an earlier configuration again (to 0: the one
 // applied before the last).
-func (c *Client) RollbackConfig(lockerID string, to uint64) (hub.ConfigVersion, error) {
-	var v hub.ConfigVersion
+func (c *Client) RollbackConfig(lockerID string, to uint64) (fleet.ConfigVersion, error) {
+	var v fleet.ConfigVersion
 	return v, c.Do("POST", "/v1/config", map[string]any{"Locker": lockerID, "Rollback": true, "To": to}, &v)
 }
 
 // ConfigHistory lists a locker's configuration versions.
-func (c *Client) ConfigHistory(lockerID string) ([]hub.ConfigVersion, error) {
-	var out []hub.ConfigVersion
+func (c *Client) ConfigHistory(lockerID string) ([]fleet.ConfigVersion, error) {
+	var out []fleet.ConfigVersion
 	return out, c.Do("GET", "/v1/config?locker="+url.QueryEscape(lockerID), nil, &out)
 }
 
 // CreateProvisionToken makes a one-time provisioning token.
-func (c *Client) CreateProvisionToken(req hub.NewProvisionToken) (hub.ProvisionTokenCreated, error) {
-	var out hub.ProvisionTokenCreated
+func (c *Client) CreateProvisionToken(req fleet.NewProvisionToken) (fleet.ProvisionTokenCreated, error) {
+	var out fleet.ProvisionTokenCreated
 	return out, c.Do("POST", "/v1/provision/tokens", req, &out)
 }
 
 // RevokeLocker revokes a provisioned locker's broker credentials.
-func (c *Client) RevokeLocker(id, reason string) (hub.Credential, error) {
-	var out hub.Credential
+func (c *Client) RevokeLocker(id, reason string) (fleet.Credential, error) {
+	var out fleet.Credential
 	return out, c.Do("POST", "/v1/provision/revoke", map[string]string{"Locker": id, "Reason": reason}, &out)
 }
 
 // ProvisionTokens lists the provisioning tokens.
-func (c *Client) ProvisionTokens() ([]hub.ProvisionToken, error) {
-	var out []hub.ProvisionToken
+func (c *Client) ProvisionTokens() ([]fleet.ProvisionToken, error) {
+	var out []fleet.ProvisionToken
 	return out, c.Do("GET", "/v1/provision/tokens", nil, &out)
 }
 

@@ -22,6 +22,8 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/auth/authtest"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/circulation/circtest"
+	"github.com/lockerd/lockerd/sync/hub/fleet"
+	"github.com/lockerd/lockerd/sync/hub/fleet/fleettest"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/hub/webhook/webhooktest"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -52,7 +54,6 @@ func TestStore(t *testing.T, fresh Opener) {
 		{"commands", commands},
 		{"circulation queue", circulationQueue},
 		{"alarms: one per condition", alarmsOnce},
-		{"documents", documents},
 		// Each capability's own suite, on this engine.
 		{"alarms (alarmtest)", func(t *testing.T, open func() hub.Store) {
 			alarmtest.TestStore(t, hub.Capability(open(), func(tx hub.Tx) alarm.Tx { return tx.Alarms }))
@@ -62,6 +63,9 @@ func TestStore(t *testing.T, fresh Opener) {
 		}},
 		{"circulation queue (circtest)", func(t *testing.T, open func() hub.Store) {
 			circtest.TestStore(t, hub.Capability(open(), func(tx hub.Tx) circulation.CircTx { return tx.Circ }))
+		}},
+		{"fleet documents (fleettest)", func(t *testing.T, open func() hub.Store) {
+			fleettest.TestStore(t, hub.Capability(open(), func(tx hub.Tx) fleet.Docs { return tx.Docs }))
 		}},
 		{"webhooks (webhooktest)", func(t *testing.T, open func() hub.Store) {
 			webhooktest.TestStore(t, hub.Capability(open(), func(tx hub.Tx) webhook.Tx { return tx.Webhooks }))
@@ -807,49 +811,5 @@ func alarmsOnce(t *testing.T, open func() hub.Store) {
 		if al.Type == alarm.Offline {
 			t.Fatalf("back online, still an offline alarm: %+v", al)
 		}
-	}
-}
-
-// documents: the fleet's records, by kind and id; a kind not written yet
-// has none, another kind's are apart, and a document is replaced whole.
-func documents(t *testing.T, open func() hub.Store) {
-	s := open()
-	type doc struct {
-		ID   string `json:"id"`
-		Note string `json:"note"`
-	}
-	if err := s.View(func(tx hub.Tx) error {
-		var d doc
-		found, err := tx.Docs.Doc(hub.DocProvision, "p1", &d)
-		all, err2 := tx.Docs.Docs(hub.DocProvision)
-		if found || err != nil || len(all) != 0 || err2 != nil {
-			return fmt.Errorf("an empty kind: %v %v %v %v", found, err, all, err2)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Update(func(tx hub.Tx) error {
-		for _, d := range []doc{{"p2", "b"}, {"p1", "a"}, {"p1", "a2"}} {
-			if err := tx.Docs.PutDoc(hub.DocProvision, d.ID, d); err != nil {
-				return err
-			}
-		}
-		return tx.Docs.PutDoc(hub.DocCredential, "p1", doc{"p1", "other kind"})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.View(func(tx hub.Tx) error {
-		var d doc
-		if found, err := tx.Docs.Doc(hub.DocProvision, "p1", &d); !found || err != nil || d.Note != "a2" {
-			return fmt.Errorf("p1: %+v %v %v", d, found, err)
-		}
-		all, err := tx.Docs.Docs(hub.DocProvision)
-		if err != nil || len(all) != 2 || !strings.Contains(string(all[0]), `"p1"`) || !strings.Contains(string(all[1]), `"p2"`) {
-			return fmt.Errorf("docs by id: %s %v", all, err)
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
 	}
 }

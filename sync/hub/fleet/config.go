@@ -1,4 +1,4 @@
-package hub
+package fleet
 
 // Remote configuration: the hub keeps each locker's configurations with
 // their versions, validates a new one with lockerd's own validator (the
@@ -51,10 +51,10 @@ func configDocID(lockerID string, version uint64) string {
 }
 
 // ConfigHistory lists a locker's configuration versions, oldest first.
-func (h *Hub) ConfigHistory(lockerID string) ([]ConfigVersion, error) {
+func (s *Service) ConfigHistory(lockerID string) ([]ConfigVersion, error) {
 	var out []ConfigVersion
-	err := h.store.View(func(tx Tx) error {
-		all, err := docsOf[ConfigVersion](tx, DocConfig)
+	err := s.cfg.Store.View(func(tx Tx) error {
+		all, err := docsOf[ConfigVersion](tx.Docs, DocConfig)
 		for _, v := range all {
 			if v.Locker == lockerID {
 				out = append(out, v)
@@ -69,20 +69,20 @@ func (h *Hub) ConfigHistory(lockerID string) ([]ConfigVersion, error) {
 // a locker this hub provisioned, what provisioning gives it (its id,
 // keys, broker) is filled in over what raw says, so a push cannot cut
 // the locker off.
-func (h *Hub) PushConfig(lockerID string, raw []byte, by, note string) (ConfigVersion, error) {
-	if err := h.requireKnown(lockerID); err != nil {
+func (s *Service) PushConfig(lockerID string, raw []byte, by, note string) (ConfigVersion, error) {
+	if err := s.cfg.Lockers.RequireServed(lockerID); err != nil {
 		return ConfigVersion{}, err
 	}
 	if len(raw) == 0 || len(raw) > protocol.MaxConfig {
 		return ConfigVersion{}, fmt.Errorf("a configuration of 1 to %d bytes", protocol.MaxConfig)
 	}
-	p := h.cfg.Provisioning
+	p := s.cfg.Provisioning
 	if p.Validate == nil {
 		return ConfigVersion{}, errors.New("this hub has no configuration validator")
 	}
 	provisioned := false
 	var cred Credential
-	if err := h.store.View(func(tx Tx) error {
+	if err := s.cfg.Store.View(func(tx Tx) error {
 		var err error
 		provisioned, err = tx.Docs.Doc(DocCredential, lockerID, &cred)
 		return err
@@ -91,7 +91,7 @@ func (h *Hub) PushConfig(lockerID string, raw []byte, by, note string) (ConfigVe
 	}
 	if provisioned && p.Render != nil {
 		var err error
-		if raw, err = p.Render(raw, h.provisioned(lockerID, cred.CertSerial != "")); err != nil {
+		if raw, err = p.Render(raw, s.provisioned(lockerID, cred.CertSerial != "")); err != nil {
 			return ConfigVersion{}, err
 		}
 	}
@@ -100,8 +100,8 @@ func (h *Hub) PushConfig(lockerID string, raw []byte, by, note string) (ConfigVe
 	}
 	sum := sha256.Sum256(raw)
 	var v ConfigVersion
-	err := h.store.Update(func(tx Tx) error {
-		hist, err := docsOf[ConfigVersion](tx, DocConfig)
+	err := s.cfg.Store.Update(func(tx Tx) error {
+		hist, err := docsOf[ConfigVersion](tx.Docs, DocConfig)
 		if err != nil {
 			return err
 		}
@@ -119,20 +119,20 @@ func (h *Hub) PushConfig(lockerID string, raw []byte, by, note string) (ConfigVe
 	if err != nil {
 		return ConfigVersion{}, err
 	}
-	cmdID, err := h.command(lockerID, protocol.TypeCmdConfig, protocol.CmdConfig{Version: v.Version, Config: v.Config, SHA256: v.SHA256})
+	cmdID, err := s.cfg.Lockers.Command(lockerID, protocol.TypeCmdConfig, protocol.CmdConfig{Version: v.Version, Config: v.Config, SHA256: v.SHA256})
 	if err != nil {
 		return v, err
 	}
 	v.CmdID = cmdID
-	err = h.store.Update(func(tx Tx) error { return tx.Docs.PutDoc(DocConfig, v.ID, v) })
-	h.log.Info("configuration pushed", "locker", lockerID, "version", v.Version, "by", by)
+	err = s.cfg.Store.Update(func(tx Tx) error { return tx.Docs.PutDoc(DocConfig, v.ID, v) })
+	s.log.Info("configuration pushed", "locker", lockerID, "version", v.Version, "by", by)
 	return v, err
 }
 
 // RollbackConfig pushes again the configuration of version to (0: the
 // last applied one before the newest applied).
-func (h *Hub) RollbackConfig(lockerID string, to uint64, by string) (ConfigVersion, error) {
-	hist, err := h.ConfigHistory(lockerID)
+func (s *Service) RollbackConfig(lockerID string, to uint64, by string) (ConfigVersion, error) {
+	hist, err := s.ConfigHistory(lockerID)
 	if err != nil {
 		return ConfigVersion{}, err
 	}
@@ -157,11 +157,11 @@ func (h *Hub) RollbackConfig(lockerID string, to uint64, by string) (ConfigVersi
 	if target == nil {
 		return ConfigVersion{}, fmt.Errorf("locker %s: no configuration to roll back to (see lockerhub config history)", lockerID)
 	}
-	return h.PushConfig(lockerID, []byte(target.Config), by, fmt.Sprintf("rollback to %d", target.Version))
+	return s.PushConfig(lockerID, []byte(target.Config), by, fmt.Sprintf("rollback to %d", target.Version))
 }
 
 // configFromEvent records what a locker made of a pushed configuration.
-func (h *Hub) configFromEvent(tx Tx, lockerID string, e protocol.Event, data any) error {
+func (s *Service) configFromEvent(tx Tx, lockerID string, e protocol.Event, data any) error {
 	var version uint64
 	var state string
 	var reasons []string
@@ -173,7 +173,7 @@ func (h *Hub) configFromEvent(tx Tx, lockerID string, e protocol.Event, data any
 		if d.RolledBack {
 			state = ConfigRolledBack
 		}
-		if err := h.raise(tx, alarm.Alarm{Locker: lockerID, Type: AlarmConfigRejected,
+		if err := s.cfg.Raise(tx.Alarms, tx.Hooks, alarm.Alarm{Locker: lockerID, Type: AlarmConfigRejected,
 			Detail: fmt.Sprintf("configuration %d %s: %v", d.Version, map[bool]string{true: "rolled back", false: "refused"}[d.RolledBack], d.Reasons)}); err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package hub
+package fleet
 
 // Software releases and their rollout: the hub keeps each release's
 // binaries (one per architecture) with a manifest signed by the central's
@@ -81,20 +81,20 @@ type Rollout struct {
 }
 
 // releaseDir is where a release's binaries are kept.
-func (h *Hub) releaseDir(version string) string {
-	return filepath.Join(h.cfg.ReleasesDir, version)
+func (s *Service) releaseDir(version string) string {
+	return filepath.Join(s.cfg.ReleasesDir, version)
 }
 
 // AddArtifact stores one architecture's binary of version (read from r,
 // at most MaxBinary) and signs its manifest with the central's key. A hub
 // with a release key (Config.ReleaseKey) signs none: AddSignedArtifact.
-func (h *Hub) AddArtifact(version, arch string, r io.Reader, rollback bool, by string) (protocol.Manifest, error) {
-	if h.cfg.ReleaseKey != nil {
+func (s *Service) AddArtifact(version, arch string, r io.Reader, rollback bool, by string) (protocol.Manifest, error) {
+	if s.cfg.ReleaseKey != nil {
 		return protocol.Manifest{}, errors.New("this hub takes only releases signed with the release key: sign them where that key is kept (lockerhub release sign) and add them with their manifests")
 	}
-	return h.addArtifact(version, arch, r, by, func(n int64, sum string) (protocol.Manifest, []byte, error) {
+	return s.addArtifact(version, arch, r, by, func(n int64, sum string) (protocol.Manifest, []byte, error) {
 		m := protocol.Manifest{Version: version, Arch: arch, Size: n, SHA256: sum, Rollback: rollback, Created: time.Now().UTC()}
-		signed, err := protocol.SealManifest(m, h.cfg.SigningKey)
+		signed, err := protocol.SealManifest(m, s.cfg.SigningKey)
 		return m, signed, err
 	})
 }
@@ -102,12 +102,12 @@ func (h *Hub) AddArtifact(version, arch string, r io.Reader, rollback bool, by s
 // AddSignedArtifact stores one architecture's binary of version with the
 // manifest signed for it with the release key, which it must match: the
 // lockers check that signature, not the hub's.
-func (h *Hub) AddSignedArtifact(version, arch string, r io.Reader, manifest []byte, by string) (protocol.Manifest, error) {
-	if h.cfg.ReleaseKey == nil {
+func (s *Service) AddSignedArtifact(version, arch string, r io.Reader, manifest []byte, by string) (protocol.Manifest, error) {
+	if s.cfg.ReleaseKey == nil {
 		return protocol.Manifest{}, errors.New("this hub has no release key (releases.public_key): it signs the manifests itself (release add without manifests)")
 	}
-	return h.addArtifact(version, arch, r, by, func(n int64, sum string) (protocol.Manifest, []byte, error) {
-		m, err := protocol.OpenManifest(manifest, []ed25519.PublicKey{h.cfg.ReleaseKey})
+	return s.addArtifact(version, arch, r, by, func(n int64, sum string) (protocol.Manifest, []byte, error) {
+		m, err := protocol.OpenManifest(manifest, []ed25519.PublicKey{s.cfg.ReleaseKey})
 		switch {
 		case err != nil:
 			return m, nil, fmt.Errorf("the manifest of %s/%s does not check with the release key: %w", version, arch, err)
@@ -123,17 +123,17 @@ func (h *Hub) AddSignedArtifact(version, arch string, r io.Reader, manifest []by
 // addArtifact stores the binary read from r under a temporary name and
 // asks sign for its manifest (from its size and SHA-256); only a binary
 // with a manifest is kept, and its release records the manifest.
-func (h *Hub) addArtifact(version, arch string, r io.Reader, by string, sign func(n int64, sum string) (protocol.Manifest, []byte, error)) (protocol.Manifest, error) {
+func (s *Service) addArtifact(version, arch string, r io.Reader, by string, sign func(n int64, sum string) (protocol.Manifest, []byte, error)) (protocol.Manifest, error) {
 	if !versionRe.MatchString(version) {
 		return protocol.Manifest{}, fmt.Errorf("version %q: want MAJOR.MINOR.PATCH (with an optional -suffix)", version)
 	}
 	if !slices.Contains(Arches, arch) {
 		return protocol.Manifest{}, fmt.Errorf("architecture %q: want one of %s", arch, strings.Join(Arches, ", "))
 	}
-	if h.cfg.ReleasesDir == "" {
+	if s.cfg.ReleasesDir == "" {
 		return protocol.Manifest{}, errors.New("this hub keeps no releases (releases.dir)")
 	}
-	dir := h.releaseDir(version)
+	dir := s.releaseDir(version)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return protocol.Manifest{}, err
 	}
@@ -162,7 +162,7 @@ func (h *Hub) addArtifact(version, arch string, r io.Reader, by string, sign fun
 	if err := os.Rename(tmp.Name(), filepath.Join(dir, arch)); err != nil {
 		return protocol.Manifest{}, err
 	}
-	err = h.store.Update(func(tx Tx) error {
+	err = s.cfg.Store.Update(func(tx Tx) error {
 		var rel Release
 		found, err := tx.Docs.Doc(DocRelease, version, &rel)
 		if err != nil {
@@ -175,27 +175,27 @@ func (h *Hub) addArtifact(version, arch string, r io.Reader, by string, sign fun
 		rel.Artifacts[arch] = json.RawMessage(signed)
 		return tx.Docs.PutDoc(DocRelease, version, rel)
 	})
-	h.log.Info("release artifact added", "version", version, "arch", arch, "bytes", n, "sha256", m.SHA256, "release_key", h.cfg.ReleaseKey != nil)
+	s.log.Info("release artifact added", "version", version, "arch", arch, "bytes", n, "sha256", m.SHA256, "release_key", s.cfg.ReleaseKey != nil)
 	return m, err
 }
 
 // Releases lists the releases, by version id.
-func (h *Hub) Releases() ([]Release, error) {
+func (s *Service) Releases() ([]Release, error) {
 	var out []Release
-	err := h.store.View(func(tx Tx) error {
+	err := s.cfg.Store.View(func(tx Tx) error {
 		var err error
-		out, err = docsOf[Release](tx, DocRelease)
+		out, err = docsOf[Release](tx.Docs, DocRelease)
 		return err
 	})
 	return out, err
 }
 
 // ArtifactPath is the file of a release's binary (for serving it).
-func (h *Hub) ArtifactPath(version, arch string) (string, error) {
-	if !versionRe.MatchString(version) || !slices.Contains(Arches, arch) || h.cfg.ReleasesDir == "" {
+func (s *Service) ArtifactPath(version, arch string) (string, error) {
+	if !versionRe.MatchString(version) || !slices.Contains(Arches, arch) || s.cfg.ReleasesDir == "" {
 		return "", errors.New("no such release")
 	}
-	p := filepath.Join(h.releaseDir(version), arch)
+	p := filepath.Join(s.releaseDir(version), arch)
 	if _, err := os.Stat(p); err != nil {
 		return "", errors.New("no such release")
 	}
@@ -213,10 +213,10 @@ type NewRollout struct {
 
 // StartRollout starts rolling version out; the first stage is sent now,
 // the others as each stage ends well (WorkRollouts).
-func (h *Hub) StartRollout(req NewRollout, by string) (Rollout, error) {
+func (s *Service) StartRollout(req NewRollout, by string) (Rollout, error) {
 	var rel Release
 	found := false
-	if err := h.store.View(func(tx Tx) error {
+	if err := s.cfg.Store.View(func(tx Tx) error {
 		var err error
 		found, err = tx.Docs.Doc(DocRelease, req.Version, &rel)
 		return err
@@ -228,13 +228,11 @@ func (h *Hub) StartRollout(req NewRollout, by string) (Rollout, error) {
 	}
 	lockers := req.Lockers
 	if len(lockers) == 0 {
-		known, err := h.KnownLockers()
+		served, err := s.cfg.Lockers.Served()
 		if err != nil {
 			return Rollout{}, err
 		}
-		for _, k := range known {
-			lockers = append(lockers, k.ID)
-		}
+		lockers = append(lockers, served...)
 		sort.Strings(lockers)
 		if req.Percent <= 0 || req.Percent > 100 {
 			return Rollout{}, errors.New("give --lockers, or --percent 1..100 of the lockers served")
@@ -242,7 +240,7 @@ func (h *Hub) StartRollout(req NewRollout, by string) (Rollout, error) {
 		lockers = lockers[:max(1, int(math.Ceil(float64(len(lockers))*float64(req.Percent)/100)))]
 	}
 	for _, id := range lockers {
-		if err := h.requireKnown(id); err != nil {
+		if err := s.cfg.Lockers.RequireServed(id); err != nil {
 			return Rollout{}, err
 		}
 	}
@@ -273,35 +271,35 @@ func (h *Hub) StartRollout(req NewRollout, by string) (Rollout, error) {
 	if done < len(lockers) {
 		ro.Stages = append(ro.Stages, lockers[done:])
 	}
-	if err := h.store.Update(func(tx Tx) error { return tx.Docs.PutDoc(DocRollout, ro.ID, ro) }); err != nil {
+	if err := s.cfg.Store.Update(func(tx Tx) error { return tx.Docs.PutDoc(DocRollout, ro.ID, ro) }); err != nil {
 		return Rollout{}, err
 	}
-	return h.sendStage(ro, rel)
+	return s.sendStage(ro, rel)
 }
 
 // sendStage sends cmd.update to every locker of the rollout's stage.
-func (h *Hub) sendStage(ro Rollout, rel Release) (Rollout, error) {
+func (s *Service) sendStage(ro Rollout, rel Release) (Rollout, error) {
 	if ro.Reasons == nil {
 		ro.Reasons = map[string]string{}
 	}
 	for _, id := range ro.Stages[ro.Stage] {
-		if _, err := h.command(id, protocol.TypeCmdUpdate, protocol.CmdUpdate{Version: rel.ID, Artifacts: rel.Artifacts}); err != nil {
+		if _, err := s.cfg.Lockers.Command(id, protocol.TypeCmdUpdate, protocol.CmdUpdate{Version: rel.ID, Artifacts: rel.Artifacts}); err != nil {
 			ro.Results[id], ro.Reasons[id] = "failed", err.Error()
 			continue
 		}
 		ro.Results[id] = "sent"
 	}
-	err := h.store.Update(func(tx Tx) error { return tx.Docs.PutDoc(DocRollout, ro.ID, ro) })
-	h.log.Info("rollout stage sent", "version", ro.Version, "stage", ro.Stage+1, "of", len(ro.Stages), "lockers", ro.Stages[ro.Stage])
+	err := s.cfg.Store.Update(func(tx Tx) error { return tx.Docs.PutDoc(DocRollout, ro.ID, ro) })
+	s.log.Info("rollout stage sent", "version", ro.Version, "stage", ro.Stage+1, "of", len(ro.Stages), "lockers", ro.Stages[ro.Stage])
 	return ro, err
 }
 
 // Rollouts lists the rollouts.
-func (h *Hub) Rollouts() ([]Rollout, error) {
+func (s *Service) Rollouts() ([]Rollout, error) {
 	var out []Rollout
-	err := h.store.View(func(tx Tx) error {
+	err := s.cfg.Store.View(func(tx Tx) error {
 		var err error
-		out, err = docsOf[Rollout](tx, DocRollout)
+		out, err = docsOf[Rollout](tx.Docs, DocRollout)
 		return err
 	})
 	return out, err
@@ -311,10 +309,10 @@ func (h *Hub) Rollouts() ([]Rollout, error) {
 // answered (update.applied or update.failed) ends; more failures than
 // its MaxFailed share halt the rollout, else the next stage is sent.
 // The leader runs it on its timer; tests call it.
-func (h *Hub) WorkRollouts() {
-	ros, err := h.Rollouts()
+func (s *Service) WorkRollouts() {
+	ros, err := s.Rollouts()
 	if err != nil {
-		h.log.Warn("rollouts", "err", err)
+		s.log.Warn("rollouts", "err", err)
 		return
 	}
 	for _, ro := range ros {
@@ -339,37 +337,37 @@ func (h *Hub) WorkRollouts() {
 		case float64(failed)/float64(len(stage)) > ro.MaxFailed:
 			ro.State = RolloutHalted
 			ro.Note = fmt.Sprintf("stage %d: %d of %d failed (more than %.0f%%): halted", ro.Stage+1, failed, len(stage), ro.MaxFailed*100)
-			h.log.Error("rollout halted", "version", ro.Version, "note", ro.Note)
+			s.log.Error("rollout halted", "version", ro.Version, "note", ro.Note)
 		case ro.Stage+1 == len(ro.Stages):
 			ro.State = RolloutDone
 		default:
 			ro.Stage++
 			var rel Release
-			if err := h.store.View(func(tx Tx) error { _, err := tx.Docs.Doc(DocRelease, ro.Version, &rel); return err }); err != nil {
-				h.log.Warn("rollout", "err", err)
+			if err := s.cfg.Store.View(func(tx Tx) error { _, err := tx.Docs.Doc(DocRelease, ro.Version, &rel); return err }); err != nil {
+				s.log.Warn("rollout", "err", err)
 				continue
 			}
-			if _, err := h.sendStage(ro, rel); err != nil {
-				h.log.Warn("rollout", "err", err)
+			if _, err := s.sendStage(ro, rel); err != nil {
+				s.log.Warn("rollout", "err", err)
 			}
 			continue
 		}
-		if err := h.store.Update(func(tx Tx) error { return tx.Docs.PutDoc(DocRollout, ro.ID, ro) }); err != nil {
-			h.log.Warn("rollout", "err", err)
+		if err := s.cfg.Store.Update(func(tx Tx) error { return tx.Docs.PutDoc(DocRollout, ro.ID, ro) }); err != nil {
+			s.log.Warn("rollout", "err", err)
 		}
 	}
 }
 
 // updateFromEvent records a locker's update.applied or update.failed in
 // the rollout of its version.
-func (h *Hub) updateFromEvent(tx Tx, lockerID string, e protocol.Event, data any) error {
+func (s *Service) updateFromEvent(tx Tx, lockerID string, e protocol.Event, data any) error {
 	var version, result, reason string
 	switch d := data.(type) {
 	case *protocol.UpdateApplied:
 		version, result = d.Version, "applied"
 	case *protocol.UpdateFailed:
 		version, result, reason = d.Version, "failed", strings.Join(d.Reasons, "; ")
-		if err := h.raise(tx, alarm.Alarm{Locker: lockerID, Type: AlarmUpdateFailed, Detail: fmt.Sprintf("update to %s failed: %s", d.Version, reason)}); err != nil {
+		if err := s.cfg.Raise(tx.Alarms, tx.Hooks, alarm.Alarm{Locker: lockerID, Type: AlarmUpdateFailed, Detail: fmt.Sprintf("update to %s failed: %s", d.Version, reason)}); err != nil {
 			return err
 		}
 	default:
@@ -395,4 +393,4 @@ func (h *Hub) updateFromEvent(tx Tx, lockerID string, e protocol.Event, data any
 const AlarmUpdateFailed = "update.failed"
 
 // ReleasesDir is where this hub keeps the releases' binaries.
-func (h *Hub) ReleasesDir() string { return h.cfg.ReleasesDir }
+func (s *Service) ReleasesDir() string { return s.cfg.ReleasesDir }

@@ -1,11 +1,11 @@
-package hub
+package fleet
 
 import (
 	"encoding/json"
 	"fmt"
 )
 
-// Kinds of the fleet's documents (Tx.PutDoc). A kind is also the name of
+// Kinds of the fleet's documents (Docs.PutDoc). A kind is also the name of
 // its bbolt bucket ("doc:" + kind) and of its rows in PostgreSQL's docs.
 const (
 	DocProvision  = "provision"  // provisioning tokens, by token id
@@ -17,8 +17,8 @@ const (
 var DocKinds = []string{DocProvision, DocCredential, DocRevoked}
 
 // docsOf decodes a kind's documents.
-func docsOf[T any](tx Tx, kind string) ([]T, error) {
-	raws, err := tx.Docs.Docs(kind)
+func docsOf[T any](docs Docs, kind string) ([]T, error) {
+	raws, err := docs.Docs(kind)
 	if err != nil {
 		return nil, err
 	}

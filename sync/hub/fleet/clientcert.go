@@ -1,4 +1,4 @@
-package hub
+package fleet
 
 // Broker client certificates: a hub with a client CA issues each cabinet
 // it provisions a certificate whose common name is the locker id, for a
@@ -116,10 +116,9 @@ const CertExpiryWarning = 30 * 24 * time.Hour
 // SweepCertificates raises locker.certificate_expiring for the cabinets
 // whose broker certificate ends within CertExpiryWarning of now, as the
 // leader does hourly (tests call it with a clock of their own).
-func (h *Hub) SweepCertificates(now time.Time) {
-	var due []alarm.Alarm
-	err := h.store.View(func(tx Tx) error {
-		creds, err := docsOf[Credential](tx, DocCredential)
+func (s *Service) SweepCertificates(now time.Time) {
+	err := s.cfg.Store.Update(func(tx Tx) error {
+		creds, err := docsOf[Credential](tx.Docs, DocCredential)
 		if err != nil {
 			return err
 		}
@@ -132,16 +131,15 @@ func (h *Hub) SweepCertificates(now time.Time) {
 			if !now.Before(c.CertExpires) {
 				verb = "ended"
 			}
-			due = append(due, alarm.Alarm{Locker: c.ID, Type: alarm.CertExpiring,
+			if err := s.cfg.Raise(tx.Alarms, tx.Hooks, alarm.Alarm{Locker: c.ID, Type: alarm.CertExpiring,
 				Detail: fmt.Sprintf("its broker certificate (serial %s) %s at %s: provision the cabinet again before then (lockerhub provision create, lockerctl provision --force), or the broker refuses it",
-					c.CertSerial, verb, c.CertExpires.Format(time.RFC3339))})
+					c.CertSerial, verb, c.CertExpires.Format(time.RFC3339))}); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
-	if err == nil {
-		err = h.raiseNew(due)
-	}
 	if err != nil {
-		h.log.Warn("certificate sweep", "err", err)
+		s.log.Warn("certificate sweep", "err", err)
 	}
 }

@@ -1,4 +1,4 @@
-package hub
+package fleet
 
 // Revoking a cabinet's broker credentials: a cabinet stolen, scrapped or
 // replaced. Its password stops working at the embedded broker at once;
@@ -42,12 +42,12 @@ const maxRevokeReason = 500
 
 // RevokeLocker revokes locker id's broker credentials (a password, and a
 // client certificate if it had one) and rewrites the CRL.
-func (h *Hub) RevokeLocker(id, by, reason string, now time.Time) (Credential, error) {
+func (s *Service) RevokeLocker(id, by, reason string, now time.Time) (Credential, error) {
 	if reason == "" || len(reason) > maxRevokeReason {
 		return Credential{}, fmt.Errorf("a reason of 1 to %d bytes is required (stolen, scrapped, replaced...)", maxRevokeReason)
 	}
 	var c Credential
-	err := h.store.Update(func(tx Tx) error {
+	err := s.cfg.Store.Update(func(tx Tx) error {
 		found, err := tx.Docs.Doc(DocCredential, id, &c)
 		if err != nil {
 			return err
@@ -62,13 +62,13 @@ func (h *Hub) RevokeLocker(id, by, reason string, now time.Time) (Credential, er
 		if err := tx.Docs.PutDoc(DocCredential, id, c); err != nil {
 			return err
 		}
-		return revokeCert(tx, c, by, reason, now)
+		return revokeCert(tx.Docs, c, by, reason, now)
 	})
 	if err != nil {
 		return Credential{}, err
 	}
-	h.log.Warn("locker credentials revoked", "locker", id, "by", by, "reason", reason, "cert_serial", c.CertSerial)
-	if err := h.WriteCRL(now); err != nil {
+	s.log.Warn("locker credentials revoked", "locker", id, "by", by, "reason", reason, "cert_serial", c.CertSerial)
+	if err := s.WriteCRL(now); err != nil {
 		return c, fmt.Errorf("revoked, but the CRL was not written: %w", err)
 	}
 	return c, nil
@@ -88,17 +88,17 @@ func (ca *ClientCA) CRL(entries []x509.RevocationListEntry, now time.Time) ([]by
 }
 
 // revokeCert records c's certificate as revoked (if it has one).
-func revokeCert(tx Tx, c Credential, by, reason string, now time.Time) error {
+func revokeCert(docs Docs, c Credential, by, reason string, now time.Time) error {
 	if c.CertSerial == "" {
 		return nil
 	}
-	return tx.Docs.PutDoc(DocRevoked, c.CertSerial, RevokedCert{Serial: c.CertSerial, Locker: c.ID, At: now.UTC(), By: by, Reason: reason, Expires: c.CertExpires})
+	return docs.PutDoc(DocRevoked, c.CertSerial, RevokedCert{Serial: c.CertSerial, Locker: c.ID, At: now.UTC(), By: by, Reason: reason, Expires: c.CertExpires})
 }
 
 // revokedError is why locker id gets nothing more from the hub, or nil.
-func revokedError(tx Tx, id string) error {
+func revokedError(docs Docs, id string) error {
 	var c Credential
-	if found, err := tx.Docs.Doc(DocCredential, id, &c); err != nil || !found || c.Revoked.IsZero() {
+	if found, err := docs.Doc(DocCredential, id, &c); err != nil || !found || c.Revoked.IsZero() {
 		return err
 	}
 	return fmt.Errorf("locker %q: its credentials were revoked at %s (%s): provision it again to serve it", id, c.Revoked.Format(time.RFC3339), c.RevokeReason)
@@ -107,15 +107,15 @@ func revokedError(tx Tx, id string) error {
 // WriteCRL hands the client CA's revocation list (PEM) to
 // ClientCA.PublishCRL: every revoked certificate not yet past its end. It
 // is written at start, after each revocation and daily.
-func (h *Hub) WriteCRL(now time.Time) error {
-	ca := h.cfg.Provisioning.ClientCA
+func (s *Service) WriteCRL(now time.Time) error {
+	ca := s.cfg.Provisioning.ClientCA
 	if ca == nil || ca.PublishCRL == nil {
 		return nil
 	}
 	var revoked []RevokedCert
-	if err := h.store.View(func(tx Tx) error {
+	if err := s.cfg.Store.View(func(tx Tx) error {
 		var err error
-		revoked, err = docsOf[RevokedCert](tx, DocRevoked)
+		revoked, err = docsOf[RevokedCert](tx.Docs, DocRevoked)
 		return err
 	}); err != nil {
 		return err
@@ -135,7 +135,7 @@ func (h *Hub) WriteCRL(now time.Time) error {
 	if err := ca.PublishCRL(crl); err != nil {
 		return err
 	}
-	h.crlWritten.Store(now.UnixNano())
-	h.log.Info("client certificate revocation list written", "revoked", len(entries))
+	s.crlWritten.Store(now.UnixNano())
+	s.log.Info("client certificate revocation list written", "revoked", len(entries))
 	return nil
 }

@@ -1,4 +1,4 @@
-package hub
+package fleet
 
 // Provisioning a new cabinet: an admin makes a one-time token bound to a
 // locker id (stored hashed, expiring); the technician gives it to the
@@ -119,7 +119,7 @@ type ProvisionTokenCreated struct {
 
 // CreateProvisionToken makes a one-time token for locker req.Locker; the
 // hub serves that locker from now on.
-func (h *Hub) CreateProvisionToken(req NewProvisionToken, by string) (ProvisionTokenCreated, error) {
+func (s *Service) CreateProvisionToken(req NewProvisionToken, by string) (ProvisionTokenCreated, error) {
 	if err := locker.CheckLockerID(req.Locker); err != nil {
 		return ProvisionTokenCreated{}, err
 	}
@@ -131,7 +131,7 @@ func (h *Hub) CreateProvisionToken(req NewProvisionToken, by string) (ProvisionT
 		}
 		ttl = d
 	}
-	p := h.cfg.Provisioning
+	p := s.cfg.Provisioning
 	if req.Config == "" {
 		return ProvisionTokenCreated{}, errors.New("a lockerd configuration for the cabinet is required (its hardware wiring): give --config FILE")
 	}
@@ -139,10 +139,10 @@ func (h *Hub) CreateProvisionToken(req NewProvisionToken, by string) (ProvisionT
 		return ProvisionTokenCreated{}, fmt.Errorf("configuration over %d bytes", MaxLockerConfig)
 	}
 	if p.Validate == nil || p.Render == nil {
-		return ProvisionTokenCreated{}, errors.New("this hub cannot provision lockers (no configuration validator)")
+		return ProvisionTokenCreated{}, errNoProvisioning
 	}
 	// Validated as the cabinet will run it: with what provisioning fills in.
-	rendered, err := p.Render([]byte(req.Config), h.provisioned(req.Locker, p.ClientCA != nil))
+	rendered, err := p.Render([]byte(req.Config), s.provisioned(req.Locker, p.ClientCA != nil))
 	if err != nil {
 		return ProvisionTokenCreated{}, err
 	}
@@ -153,30 +153,27 @@ func (h *Hub) CreateProvisionToken(req NewProvisionToken, by string) (ProvisionT
 	now := time.Now().UTC()
 	rec := ProvisionToken{ID: id, Locker: req.Locker, Hash: auth.HashSecret(secret), Created: now, Expires: now.Add(ttl),
 		By: by, Config: req.Config}
-	err = h.store.Update(func(tx Tx) error {
+	err = s.cfg.Store.Update(func(tx Tx) error {
 		if err := tx.Docs.PutDoc(DocProvision, id, rec); err != nil {
 			return err
 		}
-		if ok, err := tx.Lockers.Known(req.Locker); err != nil || ok {
-			return err
-		}
-		return tx.Lockers.PutKnown(KnownLocker{ID: req.Locker, Added: now, Source: "provision"})
+		return tx.Lockers.Serve(req.Locker, "provision", now)
 	})
 	if err != nil {
 		return ProvisionTokenCreated{}, err
 	}
-	h.log.Info("provisioning token made", "locker", req.Locker, "token", id, "expires", rec.Expires)
+	s.log.Info("provisioning token made", "locker", req.Locker, "token", id, "expires", rec.Expires)
 	out := ProvisionTokenCreated{Token: protocol.ProvisionTokenPrefix + id + "_" + secret, Record: rec}
 	out.Record.Hash = ""
 	return out, nil
 }
 
 // ProvisionTokens lists the tokens (hashes left out).
-func (h *Hub) ProvisionTokens() ([]ProvisionToken, error) {
+func (s *Service) ProvisionTokens() ([]ProvisionToken, error) {
 	var out []ProvisionToken
-	err := h.store.View(func(tx Tx) error {
+	err := s.cfg.Store.View(func(tx Tx) error {
 		var err error
-		out, err = docsOf[ProvisionToken](tx, DocProvision)
+		out, err = docsOf[ProvisionToken](tx.Docs, DocProvision)
 		return err
 	})
 	for i := range out {
@@ -196,11 +193,11 @@ func (e *ProvisionError) Error() string { return e.Msg }
 // Provision answers a blank cabinet: the token is checked (known, its
 // secret, not used, not expired, for this locker), used up, and the
 // cabinet's credentials made, in one transaction.
-func (h *Hub) Provision(req protocol.ProvisionRequest, from string, now time.Time) (protocol.ProvisionReply, error) {
+func (s *Service) Provision(req protocol.ProvisionRequest, from string, now time.Time) (protocol.ProvisionReply, error) {
 	refuse := func(status int, format string, args ...any) (protocol.ProvisionReply, error) {
 		err := &ProvisionError{Status: status, Msg: fmt.Sprintf(format, args...)}
-		h.Audit(auth.AuditRec{At: now, Who: "provisioning", Action: "POST /v1/provision", Target: req.Locker, Detail: err.Msg, From: from, Status: status})
-		h.log.Warn("provisioning refused", "locker", req.Locker, "from", from, "why", err.Msg)
+		s.cfg.Audit(auth.AuditRec{At: now, Who: "provisioning", Action: "POST /v1/provision", Target: req.Locker, Detail: err.Msg, From: from, Status: status})
+		s.log.Warn("provisioning refused", "locker", req.Locker, "from", from, "why", err.Msg)
 		return protocol.ProvisionReply{}, err
 	}
 	id, secret, err := protocol.SplitProvisionToken(req.Token)
@@ -210,11 +207,11 @@ func (h *Hub) Provision(req protocol.ProvisionRequest, from string, now time.Tim
 	if pk, err := base64.StdEncoding.DecodeString(req.PublicKey); err != nil || len(pk) != 32 {
 		return refuse(400, "public_key: want the cabinet's Ed25519 public key, base64")
 	}
-	if len(h.cfg.PickupKey) == 0 || h.cfg.Provisioning.Render == nil {
+	if len(s.cfg.PickupKey) == 0 || s.cfg.Provisioning.Render == nil {
 		return refuse(503, "this hub cannot provision lockers (no pickup key or configuration validator)")
 	}
 	// Checked before the token is used: a bad request leaves it usable.
-	ca := h.cfg.Provisioning.ClientCA
+	ca := s.cfg.Provisioning.ClientCA
 	var csr *x509.CertificateRequest
 	if ca != nil {
 		der, err := base64.StdEncoding.DecodeString(req.CSR)
@@ -230,7 +227,7 @@ func (h *Hub) Provision(req protocol.ProvisionRequest, from string, now time.Tim
 	supersededCert := false
 	var rec ProvisionToken
 	var refusal *ProvisionError
-	err = h.store.Update(func(tx Tx) error {
+	err = s.cfg.Store.Update(func(tx Tx) error {
 		refusal = nil
 		found, err := tx.Docs.Doc(DocProvision, id, &rec)
 		switch {
@@ -258,7 +255,7 @@ func (h *Hub) Provision(req protocol.ProvisionRequest, from string, now time.Tim
 		if found, err := tx.Docs.Doc(DocCredential, rec.Locker, &prev); err != nil {
 			return err
 		} else if found && prev.Revoked.IsZero() {
-			if err := revokeCert(tx, prev, "provisioning", "provisioned again", now); err != nil {
+			if err := revokeCert(tx.Docs, prev, "provisioning", "provisioned again", now); err != nil {
 				return err
 			}
 			supersededCert = prev.CertSerial != ""
@@ -272,7 +269,7 @@ func (h *Hub) Provision(req protocol.ProvisionRequest, from string, now time.Tim
 		if err := tx.Docs.PutDoc(DocCredential, rec.Locker, cred); err != nil {
 			return err
 		}
-		return h.clear(tx, rec.Locker, alarm.CertExpiring, "", "provisioned again")
+		return alarm.Clear(tx.Alarms, rec.Locker, alarm.CertExpiring, "", "provisioned again", time.Now())
 	})
 	if err != nil {
 		return protocol.ProvisionReply{}, err
@@ -281,56 +278,56 @@ func (h *Hub) Provision(req protocol.ProvisionRequest, from string, now time.Tim
 		return refuse(refusal.Status, "%s", refusal.Msg)
 	}
 	if supersededCert {
-		if err := h.WriteCRL(now); err != nil {
-			h.log.Error("the revocation list was not written", "err", err)
+		if err := s.WriteCRL(now); err != nil {
+			s.log.Error("the revocation list was not written", "err", err)
 		}
 	}
-	p := h.provisioned(rec.Locker, certPEM != "")
-	cfg, err := h.cfg.Provisioning.Render([]byte(rec.Config), p)
+	p := s.provisioned(rec.Locker, certPEM != "")
+	cfg, err := s.cfg.Provisioning.Render([]byte(rec.Config), p)
 	if err != nil {
 		return protocol.ProvisionReply{}, err
 	}
-	body, err := json.Marshal(protocol.ProvisionBody{Locker: rec.Locker, Prefix: h.cfg.Prefix, BrokerURLs: p.BrokerURLs, Username: rec.Locker,
-		Password: password, BrokerCA: h.cfg.Provisioning.BrokerCA, ClientCert: certPEM, CentralPublicKey: p.CentralPublicKey,
-		PickupKeyHex: hex.EncodeToString(h.cfg.PickupKey), Config: string(cfg), Issued: now.UTC()})
+	body, err := json.Marshal(protocol.ProvisionBody{Locker: rec.Locker, Prefix: s.cfg.Prefix, BrokerURLs: p.BrokerURLs, Username: rec.Locker,
+		Password: password, BrokerCA: s.cfg.Provisioning.BrokerCA, ClientCert: certPEM, CentralPublicKey: p.CentralPublicKey,
+		PickupKeyHex: hex.EncodeToString(s.cfg.PickupKey), Config: string(cfg), Issued: now.UTC()})
 	if err != nil {
 		return protocol.ProvisionReply{}, err
 	}
-	h.Audit(auth.AuditRec{At: now, Who: "provisioning", Action: "POST /v1/provision", Target: rec.Locker,
+	s.cfg.Audit(auth.AuditRec{At: now, Who: "provisioning", Action: "POST /v1/provision", Target: rec.Locker,
 		Detail: "token " + rec.ID + " used", From: from, Status: 200})
-	h.log.Info("locker provisioned", "locker", rec.Locker, "token", rec.ID, "from", from, "broker_certificate", certPEM != "")
+	s.log.Info("locker provisioned", "locker", rec.Locker, "token", rec.ID, "from", from, "broker_certificate", certPEM != "")
 	return protocol.ProvisionReply{Body: base64.StdEncoding.EncodeToString(body), MAC: protocol.ProvisionMAC(secret, body)}, nil
 }
 
 // provisioned is what provisioning fills into lockerID's configuration;
 // withCert: the cabinet was issued a broker client certificate.
-func (h *Hub) provisioned(lockerID string, withCert bool) ProvisionedLocker {
-	p := ProvisionedLocker{Locker: lockerID, Prefix: h.cfg.Prefix, BrokerURLs: h.cfg.Provisioning.BrokerURLs, Username: lockerID,
+func (s *Service) provisioned(lockerID string, withCert bool) ProvisionedLocker {
+	p := ProvisionedLocker{Locker: lockerID, Prefix: s.cfg.Prefix, BrokerURLs: s.cfg.Provisioning.BrokerURLs, Username: lockerID,
 		PickupKeyFile: protocol.ProvPickupKeyFile, PasswordFile: protocol.ProvPasswordFile}
 	if withCert {
 		p.ClientCertFile, p.ClientKeyFile = protocol.ProvClientCert, protocol.ProvClientKey
 	}
 	if len(p.BrokerURLs) == 0 {
-		p.BrokerURLs = h.cfg.Brokers
+		p.BrokerURLs = s.cfg.Brokers
 	}
-	if h.cfg.Provisioning.BrokerCA != "" {
+	if s.cfg.Provisioning.BrokerCA != "" {
 		p.BrokerCAFile = protocol.ProvBrokerCAFile
 	}
-	if h.cfg.SigningKey != nil {
-		p.CentralPublicKey = base64.StdEncoding.EncodeToString(h.cfg.SigningKey.Public().(ed25519.PublicKey))
+	if s.cfg.SigningKey != nil {
+		p.CentralPublicKey = base64.StdEncoding.EncodeToString(s.cfg.SigningKey.Public().(ed25519.PublicKey))
 	}
-	if h.cfg.ReleaseKey != nil {
-		p.ReleaseKey = base64.StdEncoding.EncodeToString(h.cfg.ReleaseKey)
+	if s.cfg.ReleaseKey != nil {
+		p.ReleaseKey = base64.StdEncoding.EncodeToString(s.cfg.ReleaseKey)
 	}
 	return p
 }
 
 // BrokerPasswordOK reports whether password is the broker password
 // provisioning issued to identity (the embedded broker asks).
-func (h *Hub) BrokerPasswordOK(identity string, password []byte) bool {
+func (s *Service) BrokerPasswordOK(identity string, password []byte) bool {
 	var c Credential
 	found := false
-	if err := h.store.View(func(tx Tx) error {
+	if err := s.cfg.Store.View(func(tx Tx) error {
 		var err error
 		found, err = tx.Docs.Doc(DocCredential, identity, &c)
 		return err
