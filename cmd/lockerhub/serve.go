@@ -117,7 +117,10 @@ func serve(args []string) error {
 		}
 		b, err := broker.Start(broker.Config{Addr: c.MQTT.Listen, Prefix: c.MQTT.Prefix, Central: c.MQTT.ClientID, Users: c.Users, Log: log,
 			// Lockers provisioned by this hub: their passwords are in its store.
-			Check: func(id string, pw []byte) bool { hp := ready.Load(); return hp != nil && hp.Fleet().BrokerPasswordOK(id, pw) }})
+			Check: func(id string, pw []byte) bool {
+				hp := ready.Load()
+				return hp != nil && hp.Fleet().BrokerPasswordOK(id, pw)
+			}})
 		if err != nil {
 			return err
 		}

@@ -87,15 +87,15 @@ type Config struct {
 
 // Hub is the central library's side of the protocol.
 type Hub struct {
-	cfg   Config
-	store Store
-	cl         mqtt.Client
-	log        *slog.Logger
-	msgs       atomic.Uint64
-	dropped    atomic.Uint64 // uplink messages dropped: oversized, or the inbox full
-	pubMu      sync.Mutex    // order changes: commit and publish in rev order (see update)
-	strangers  strangers
-	stopping   atomic.Bool // its own offline status is on its way: not answered
+	cfg       Config
+	store     Store
+	cl        mqtt.Client
+	log       *slog.Logger
+	msgs      atomic.Uint64
+	dropped   atomic.Uint64 // uplink messages dropped: oversized, or the inbox full
+	pubMu     sync.Mutex    // order changes: commit and publish in rev order (see update)
+	strangers strangers
+	stopping  atomic.Bool // its own offline status is on its way: not answered
 	// subscribed is set once the connection's subscriptions are granted
 	// (a connection that is open may not receive anything yet) and
 	// cleared when the connection is lost.
