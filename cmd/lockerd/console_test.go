@@ -31,7 +31,7 @@ func TestConsoleInABrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	srv := httptest.NewServer(console.New(hubC.Hub, key.Seed(), false, nil).Handler())
+	srv := httptest.NewServer(console.New(console.ForHub(hubC.Hub), key.Seed(), false, nil).Handler())
 	defer srv.Close()
 	if _, err := hubC.CreateOrder(hub.NewOrder{Locker: lockerID, ID: "ORD-DEMO-1", Patron: "21000001"}); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/api"
 	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 )
@@ -155,7 +156,7 @@ func TestPiUpdateUnderQemu(t *testing.T) {
 	key, pub := newKey(t)
 	h := hubtest.Start(t, hub.Config{Brokers: []string{mq.URL}, SigningKey: key, PickupKey: lockertest.Key,
 		Lockers: []string{lockerID}, ClientID: "lockerhub", ReleasesDir: filepath.Join(t.TempDir(), "releases")})
-	srv := httptest.NewServer(h.Handler())
+	srv := httptest.NewServer(api.New(api.ForHub(h)))
 	defer srv.Close()
 	for _, tg := range targets {
 		addRelease(t, h, "0.16.1", tg.name, newer[tg.name], false)

@@ -22,6 +22,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/api"
 	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -79,7 +80,7 @@ func TestSoftwareUpdate(t *testing.T) {
 	key, _ := newKey(t)
 	h := hubtest.Start(t, hub.Config{Brokers: []string{mq.URL}, SigningKey: key, PickupKey: lockertest.Key,
 		Lockers: []string{lockerID, "e2e-02"}, ClientID: "lockerhub", ReleasesDir: filepath.Join(t.TempDir(), "releases")})
-	srv := httptest.NewServer(h.Handler())
+	srv := httptest.NewServer(api.New(api.ForHub(h)))
 	defer srv.Close()
 	pub := base64.StdEncoding.EncodeToString(key.Public().(ed25519.PublicKey))
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", brokertest.FreePort(t))

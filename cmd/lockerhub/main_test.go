@@ -18,6 +18,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/api"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -66,7 +67,7 @@ func runHub(t *testing.T) (*hub.Hub, string, string) {
 	cli(t, "keygen", "-out", dir)
 	priv, _ := hubconfig.ReadSigningKey(filepath.Join(dir, "central.key"))
 	h := hubtest.Start(t, hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key, Lockers: []string{"nb-1"}})
-	srv := httptest.NewServer(h.Handler())
+	srv := httptest.NewServer(api.New(api.ForHub(h)))
 	t.Cleanup(srv.Close)
 	t.Setenv("LOCKERHUB_TOKEN", hubtest.Token(t, h))
 	return h, strings.TrimPrefix(srv.URL, "http://"), dir
@@ -294,7 +295,7 @@ func TestReleaseSignAndAdd(t *testing.T) {
 	priv, _ := hubconfig.ReadSigningKey(filepath.Join(dir, "central.key"))
 	h := hubtest.Start(t, hub.Config{Brokers: []string{url}, SigningKey: priv, PickupKey: lockertest.Key,
 		ReleaseKey: pub, ReleasesDir: filepath.Join(dir, "releases")})
-	srv := httptest.NewServer(h.Handler())
+	srv := httptest.NewServer(api.New(api.ForHub(h)))
 	defer srv.Close()
 	t.Setenv("LOCKERHUB_TOKEN", hubtest.Token(t, h))
 	api := strings.TrimPrefix(srv.URL, "http://")

@@ -28,6 +28,7 @@ import (
 	"github.com/lockerd/lockerd/locker/httpapi"
 	"github.com/lockerd/lockerd/sync/broker"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/api"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/console"
 	"github.com/lockerd/lockerd/sync/hub/fleet"
@@ -92,7 +93,7 @@ func serve(args []string) error {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	cfg := hub.Config{Prefix: c.MQTT.Prefix, ClientID: c.MQTT.ClientID, SigningKey: c.SigningKey, PickupKey: c.PickupKey,
 		Lockers: c.Lockers, CmdTTL: c.CommandTTL.D(), Log: log,
-		LeaseTTL: c.LeaseTTL.D(), ResendAfter: c.ResendAfter.D(), BehindProxy: c.HTTP.BehindProxy, OfflineAfter: c.Alarms.OfflineAfter.D(), WebhookDeadline: c.WebhookDeadline.D(), EgressAllow: c.Egress}
+		LeaseTTL: c.LeaseTTL.D(), ResendAfter: c.ResendAfter.D(), OfflineAfter: c.Alarms.OfflineAfter.D(), WebhookDeadline: c.WebhookDeadline.D(), EgressAllow: c.Egress}
 	for _, w := range c.Webhooks {
 		cfg.Webhooks = append(cfg.Webhooks, webhook.NewWebhook{Name: w.Name, URL: w.URL, Events: w.Events, Secret: w.Secret})
 	}
@@ -206,8 +207,10 @@ func serve(args []string) error {
 		log.Info("no API token yet: the first admin token is written to its file (create others with 'lockerhub token create')", "file", c.HTTP.AdminTokenFile)
 	}
 	top := http.NewServeMux()
-	top.Handle("/console/", console.New(h, c.SigningKey.Seed(), c.HTTP.BehindProxy, log).Handler())
-	top.Handle("/", h.Handler())
+	top.Handle("/console/", console.New(console.ForHub(h), c.SigningKey.Seed(), c.HTTP.BehindProxy, log).Handler())
+	routes := api.ForHub(h)
+	routes.BehindProxy = c.HTTP.BehindProxy
+	top.Handle("/", api.New(routes))
 	srv := httpapi.NewServer(top, nil)
 	if c.HTTP.TLS.CertFile != "" {
 		go srv.ServeTLS(httpapi.LimitListener(ln, httpapi.MaxConns), c.HTTP.TLS.CertFile, c.HTTP.TLS.KeyFile)

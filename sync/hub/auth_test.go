@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lockerd/lockerd/sync/hub/api"
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 )
@@ -17,7 +18,7 @@ import (
 // JSON and never repeat the token. A state-changing request is audited.
 func TestEveryRouteNeedsItsScope(t *testing.T) {
 	h, _, _ := newHub(t)
-	srv := httptest.NewServer(h.Handler())
+	srv := httptest.NewServer(api.New(api.ForHub(h)))
 	defer srv.Close()
 	routes := []struct{ method, path, scope, body string }{
 		{"GET", "/v1/lockers", auth.ScopeRead, ""},

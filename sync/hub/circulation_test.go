@@ -17,6 +17,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
+	"github.com/lockerd/lockerd/sync/hub/api"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/hubbolt"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
@@ -334,7 +335,7 @@ func TestBridgeReplicasShareTheQueue(t *testing.T) {
 	var body strings.Builder
 	for _, h := range []*hub.Hub{a.h, b} {
 		rec := httptest.NewRecorder()
-		h.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		api.New(api.ForHub(h)).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 		body.WriteString(rec.Body.String())
 	}
 	for _, want := range []string{"lockerhub_ils_session_up 1", `lockerhub_circulation_queue_depth{state="queued"} 0`,

@@ -70,9 +70,6 @@ type Config struct {
 	// webhook receiver on the library's network); every other loopback,
 	// private, link-local… address is refused at dial time (egress).
 	EgressAllow []netip.Prefix
-	// BehindProxy: the API is reached through a reverse proxy, whose
-	// X-Forwarded-For names the client in the audit log.
-	BehindProxy bool
 	// Circulation is the bridge to the library's system (SIP2).
 	Circulation circulation.Circulation
 	// Provisioning of new cabinets (sync/hub/fleet).
@@ -103,9 +100,7 @@ type Hub struct {
 	leader     atomic.Bool  // holds the leader lease (replicas.go)
 	heardAt    atomic.Int64 // when its own heartbeat last came back (or it connected), unix ns
 	metrics    *hubMetrics
-	opens      auth.RateLimiter // remote opens per token
 	cards      auth.RateLimiter // card checks per locker
-	provisions auth.RateLimiter // provisioning attempts per address
 	cardSlots  chan struct{}
 	hooks      *webhook.Service
 	auth       *auth.Service       // tokens, audit, users: built once (every API request asks it)
@@ -164,9 +159,7 @@ func New(cfg Config) (*Hub, error) {
 	h := &Hub{cfg: cfg, store: store, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1),
 		local: fanout.New[protocol.Event](256), ackWait: map[ackKey]int{}, lastAck: map[ackKey]time.Time{}}
 	h.metrics = newHubMetrics(h)
-	h.opens = auth.RateLimiter{Burst: openBurst, Every: openEvery}
 	h.cards = auth.RateLimiter{Burst: cardBurst, Every: cardEvery}
-	h.provisions = auth.RateLimiter{Burst: 5, Every: 12 * time.Second}
 	h.cardSlots = make(chan struct{}, maxCardChecks)
 	h.hooks = webhook.New(webhook.Config{Store: Capability(store, func(tx Tx) webhook.Tx { return tx.Webhooks }),
 		Lease: namedLease{h, webhook.LeaseName}, Egress: egress.Policy{Allow: cfg.EgressAllow}, // every URL the hub calls goes through egress

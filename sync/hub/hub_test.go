@@ -20,6 +20,7 @@ import (
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
+	"github.com/lockerd/lockerd/sync/hub/api"
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -190,7 +191,7 @@ func TestListsArePaged(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	srv := httptest.NewServer(h.Handler())
+	srv := httptest.NewServer(api.New(api.ForHub(h)))
 	defer srv.Close()
 	token := hubtest.Token(t, h, auth.ScopeRead)
 	get := func(path string) []hub.OrderRec {

@@ -119,3 +119,6 @@ func (m multiCollector) Collect(ch chan<- prometheus.Metric) {
 		c.Collect(ch)
 	}
 }
+
+// MetricsHandler serves the hub's metrics (Prometheus text format).
+func (h *Hub) MetricsHandler() http.Handler { return h.metrics.handler() }

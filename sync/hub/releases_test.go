@@ -17,6 +17,7 @@ import (
 	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/api"
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/hubclient"
@@ -72,7 +73,7 @@ func TestReleaseKey(t *testing.T) {
 	}
 
 	// Over the API, as lockerhub release add sends it.
-	srv := httptest.NewServer(h.Handler())
+	srv := httptest.NewServer(api.New(api.ForHub(h)))
 	defer srv.Close()
 	api := hubclient.New(strings.TrimPrefix(srv.URL, "http://"))
 	tok, _, err := h.CreateToken("admin", []string{auth.ScopeAdmin}, "test")

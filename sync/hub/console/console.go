@@ -19,6 +19,7 @@ import (
 
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/alarm"
+	"github.com/lockerd/lockerd/sync/hub/api"
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -27,29 +28,51 @@ import (
 //go:embed assets
 var assets embed.FS
 
-// Hub is what the console needs of lockerhub's hub: *hub.Hub.
-type Hub interface {
+// Hub is what the console needs of the central, a small interface per
+// part (ForHub: each is *hub.Hub's).
+type Hub struct {
+	Accounts
+	Cabinets
+	AlarmBoard
+	CircQueue
+}
+
+// ForHub is the console's Hub of hub h.
+func ForHub(h *hub.Hub) Hub { return Hub{h, h, h, h} }
+
+// Accounts are the console's users, their sign-in, and the audit log.
+type Accounts interface {
 	SignIn(name, password string) (auth.User, error)
 	ActiveUser(name string) (auth.User, bool)
-	Lockers() ([]hub.LockerInfo, error)
-	Locker(id string) (hub.LockerInfo, error)
-	Orders(lockerID string) ([]hub.OrderRec, error)
-	RecentEvents(lockerID string, n int) ([]hub.StoredEvent, error)
-	OpenAlarms() ([]alarm.Alarm, error)
-	AckAlarm(seq uint64, by string) (alarm.Alarm, error)
-	ResolveAlarm(seq uint64, by, note string) (alarm.Alarm, error)
-	Open(lockerID, compartment, reason string) (string, error)
-	Service(lockerID, compartment string, inService bool) (string, error)
-	CreateOrder(req hub.NewOrder) (hub.Created, error)
-	CancelOrder(lockerID, orderID string) (uint64, error)
-	Circulation(f circulation.CircFilter) ([]circulation.CircRec, error)
-	RetryCirc(id uint64) (circulation.CircRec, error)
-	ResolveCirc(id uint64, note string) (circulation.CircRec, error)
 	AuditLog(after uint64, limit int) ([]auth.AuditRec, error)
 	Audit(a auth.AuditRec)
 }
 
-var _ Hub = (*hub.Hub)(nil)
+// Cabinets are the lockers, their orders and doors, as staff see them.
+type Cabinets interface {
+	Lockers() ([]hub.LockerInfo, error)
+	Locker(id string) (hub.LockerInfo, error)
+	Orders(lockerID string) ([]hub.OrderRec, error)
+	RecentEvents(lockerID string, n int) ([]hub.StoredEvent, error)
+	Open(lockerID, compartment, reason string) (string, error)
+	Service(lockerID, compartment string, inService bool) (string, error)
+	CreateOrder(req hub.NewOrder) (hub.Created, error)
+	CancelOrder(lockerID, orderID string) (uint64, error)
+}
+
+// AlarmBoard is the alarms staff acknowledge and resolve.
+type AlarmBoard interface {
+	OpenAlarms() ([]alarm.Alarm, error)
+	AckAlarm(seq uint64, by string) (alarm.Alarm, error)
+	ResolveAlarm(seq uint64, by, note string) (alarm.Alarm, error)
+}
+
+// CircQueue is the SIP2 bridge's queue as staff work it.
+type CircQueue interface {
+	Circulation(f circulation.CircFilter) ([]circulation.CircRec, error)
+	RetryCirc(id uint64) (circulation.CircRec, error)
+	ResolveCirc(id uint64, note string) (circulation.CircRec, error)
+}
 
 // Console serves the web console under /console/.
 type Console struct {
@@ -317,7 +340,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request) {
 	if !read(w, r, &req) {
 		return
 	}
-	from := hub.ClientAddr(r, c.behindProxy)
+	from := api.ClientAddr(r, c.behindProxy)
 	if !c.signins.Allow("ip:"+from, c.now()) || !c.signins.Allow("user:"+req.User, c.now()) {
 		fail(w, http.StatusTooManyRequests, "too many sign-in attempts: wait a minute")
 		return
@@ -344,7 +367,7 @@ func (c *Console) audit(r *http.Request, u auth.User, action, target, detail str
 		status = http.StatusBadRequest
 		detail = strings.TrimSpace(detail + " (" + err.Error() + ")")
 	}
-	c.h.Audit(auth.AuditRec{Who: "user:" + u.Name, Action: action, Target: target, Detail: detail, From: hub.ClientAddr(r, c.behindProxy), Status: status})
+	c.h.Audit(auth.AuditRec{Who: "user:" + u.Name, Action: action, Target: target, Detail: detail, From: api.ClientAddr(r, c.behindProxy), Status: status})
 }
 
 // FleetRow is one locker in the fleet view.

@@ -35,7 +35,7 @@ func site(t *testing.T) (*httptest.Server, *hub.Hub) {
 			t.Fatal(err)
 		}
 	}
-	srv := httptest.NewServer(console.New(h, key.Seed(), false, log).Handler())
+	srv := httptest.NewServer(console.New(console.ForHub(h), key.Seed(), false, log).Handler())
 	t.Cleanup(srv.Close)
 	return srv, h
 }

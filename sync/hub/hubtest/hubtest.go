@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/api"
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/hubbolt"
 	"github.com/lockerd/lockerd/sync/hub/hubclient"
@@ -50,7 +51,7 @@ func Start(t testing.TB, cfg hub.Config) *hub.Hub {
 // a client with a token of scopes (admin when none are given).
 func Serve(t testing.TB, h *hub.Hub, scopes ...string) *hubclient.Client {
 	t.Helper()
-	srv := httptest.NewServer(h.Handler())
+	srv := httptest.NewServer(api.New(api.ForHub(h)))
 	t.Cleanup(srv.Close)
 	c := hubclient.New(strings.TrimPrefix(srv.URL, "http://"))
 	c.Token = Token(t, h, scopes...)
