@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/hubbolt"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
@@ -79,7 +78,7 @@ func benchCentral(args []string) error {
 			sizes = ns
 		}
 		for _, n := range sizes {
-			r, cpu, err := fleetOn(dir, pg, topo, n, *duration, *period)
+			r, cpu, err := centralTopologies[topo].run(dir, pg, n, *duration, *period)
 			if err != nil {
 				return fmt.Errorf("%s, %d lockers: %w", topo, n, err)
 			}
@@ -97,6 +96,14 @@ func benchCentral(args []string) error {
 	fmt.Printf("\nlockers sustained at p99 < 1 s (of the sizes tried): single %d, network with 1 replica %d, with 2 replicas %d (ratio 2:1 = %.2f)\n",
 		sustained["single"], one, two, ratio)
 	return nil
+}
+
+// centralTopologies are the ones compared: the lockers' stores on the
+// disk, as they were measured first (BENCHMARKS.md §9).
+var centralTopologies = map[string]topology{
+	"single":              {store: "bolt", broker: "mosquitto", replicas: 1},
+	"network, 1 replica":  {store: "postgres", broker: "nats", replicas: 1},
+	"network, 2 replicas": {store: "postgres", broker: "nats", replicas: 2},
 }
 
 // ingest stores n events from 20 lockers through a hub on the store
@@ -145,82 +152,6 @@ func ingest(open func() (hub.Store, error), n int) (float64, error) {
 		return 0, fmt.Errorf("ingest: %d events stored of %d", stored, n)
 	}
 	return rate, nil
-}
-
-// fleetOn runs one fleet size on one topology and returns its latencies
-// and the CPU seconds of the brokers, PostgreSQL and this process.
-func fleetOn(dir string, pg *pgtest.Server, topo string, n int, duration, period time.Duration) (fleetResult, [3]float64, error) {
-	var cpu [3]float64
-	d, err := os.MkdirTemp(dir, "fleet")
-	if err != nil {
-		return fleetResult{}, cpu, err
-	}
-	defer os.RemoveAll(d)
-	ids := fleetIDs(n)
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	var c central
-	var brokerPIDs []int
-	switch topo {
-	case "single":
-		url, pid, stop, err := startMosquitto(d)
-		if err != nil {
-			return fleetResult{}, cpu, err
-		}
-		defer stop()
-		brokerPIDs = append(brokerPIDs, pid)
-		st, err := hubbolt.Open(filepath.Join(d, "hub.db"))
-		if err != nil {
-			return fleetResult{}, cpu, err
-		}
-		h, err := hub.New(hub.Config{Brokers: []string{url}, SigningKey: key, Store: st, Lockers: ids, Log: quiet})
-		if err != nil {
-			return fleetResult{}, cpu, err
-		}
-		stopHub := runHub(h)
-		defer stopHub()
-		c = central{hubs: []*hub.Hub{h}, key: key, brokers: func(int) []string { return []string{url} }}
-	default:
-		cluster, err := brokertest.NewNATSCluster(d, 3)
-		if cluster != nil {
-			defer cluster.Kill()
-		}
-		if err != nil {
-			return fleetResult{}, cpu, err
-		}
-		for _, nd := range cluster.Nodes {
-			brokerPIDs = append(brokerPIDs, nd.PID())
-		}
-		dsn, err := pg.NewDB(context.Background())
-		if err != nil {
-			return fleetResult{}, cpu, err
-		}
-		defer pg.DropDB(context.Background(), dsn)
-		replicas := 1
-		if topo == "network, 2 replicas" {
-			replicas = 2
-		}
-		for r := range replicas {
-			st, err := pgstore.Open(context.Background(), dsn, pgstore.Options{Log: quiet})
-			if err != nil {
-				return fleetResult{}, cpu, err
-			}
-			h, err := hub.New(hub.Config{Brokers: cluster.URLs(r), ClientID: fmt.Sprintf("lockerhub-%d", r+1), SigningKey: key, Store: st, Lockers: ids, Log: quiet})
-			if err != nil {
-				return fleetResult{}, cpu, err
-			}
-			stopHub := runHub(h)
-			defer stopHub()
-			c.hubs = append(c.hubs, h)
-		}
-		c.key, c.brokers = key, func(i int) []string { return cluster.URLs(i % 3) }
-	}
-	before := [3]int64{ticks(brokerPIDs), ticks(pg.PIDs()), ticks([]int{os.Getpid()})}
-	r, err := fleetMeasure(d, c, ids, duration, period)
-	after := [3]int64{ticks(brokerPIDs), ticks(pg.PIDs()), ticks([]int{os.Getpid()})}
-	for i := range cpu {
-		cpu[i] = float64(after[i]-before[i]) / 100 // USER_HZ
-	}
-	return r, cpu, err
 }
 
 func ticks(pids []int) int64 {

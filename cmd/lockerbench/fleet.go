@@ -3,57 +3,214 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/lockerd/lockerd/cmd/internal/fleetsim"
+	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/hubbolt"
+	"github.com/lockerd/lockerd/sync/hub/pgstore"
+	"github.com/lockerd/lockerd/sync/hub/pgstore/pgtest"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
 // benchFleet: N simulated lockers in one process, each with its own store
-// and MQTT session, against Mosquitto and one lockerhub on loopback. Each
-// takes a return every period (about four events); the figure is the
-// latency from an event being recorded at a locker to it being stored at
-// the central library. Bounded: each fleet size runs for -duration.
+// and MQTT session, against a broker and the hub replicas on loopback.
+// Each takes a return every period (about four events); the figure is
+// the latency from an event being recorded at a locker to it being stored
+// at the central library. Bounded: each fleet size runs for -duration.
+//
+// The simulated lockers keep their stores on -locker-dir, a RAM disk by
+// default: a real locker syncs its own SD card, and a thousand lockers
+// syncing this machine's one disk measure that disk, not the central
+// (BENCHMARKS.md §12). The hubs' stores (bbolt, PostgreSQL) are on the
+// disk, fsync on.
 func benchFleet(args []string) error {
 	fs := newFlags("fleet")
 	sizes := fs.String("n", "10,50,100,200", "fleet sizes")
 	duration := fs.Duration("duration", 10*time.Second, "load per fleet size")
 	period := fs.Duration("period", 2*time.Second, "one return per locker per period")
+	store := fs.String("store", "bolt", "the hubs' store: bolt (one hub) or postgres")
+	replicas := fs.String("replicas", "1", "hub replicas, a list to compare (postgres only beyond 1)")
+	broker := fs.String("broker", "mosquitto", "mosquitto, or nats (a three-node cluster, JetStream)")
+	lockerDir := fs.String("locker-dir", defaultLockerDir(), "where the simulated lockers keep their stores (\"\": beside the hubs', on the disk)")
 	fs.Parse(args)
 	ns, err := ints(*sizes)
 	if err != nil {
 		return err
 	}
-	fmt.Println("| lockers | events stored centrally | events/s | latency p50 | latency p99 | p99 < 1 s |")
-	fmt.Println("|---|---|---|---|---|---|")
-	for _, n := range ns {
-		if err := fleetOnce(n, *duration, *period); err != nil {
+	rs, err := ints(*replicas)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "lockerbench-fleet")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	var pg *pgtest.Server
+	if *store == "postgres" {
+		if pg, err = pgtest.Start(pgtest.Options{Durable: true}); err != nil {
 			return err
 		}
+		defer pg.Stop()
+	}
+	fmt.Printf("lockers' stores: %s; hubs' stores: %s (fsync on)\n\n", orDisk(*lockerDir), dir)
+	fmt.Println("| store | broker | replicas | lockers | events stored centrally | events/s | latency p50 | latency p99 | p99 < 1 s | CPU s: brokers | CPU s: PostgreSQL | CPU s: hubs + lockers |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	sustained := map[int]int{}
+	for _, r := range rs {
+		t := topology{store: *store, broker: *broker, replicas: r, lockerDir: *lockerDir}
+		if err := t.check(); err != nil {
+			return err
+		}
+		for _, n := range ns {
+			res, cpu, err := t.run(dir, pg, n, *duration, *period)
+			if err != nil {
+				return fmt.Errorf("%s, %d lockers: %w", t, n, err)
+			}
+			fmt.Printf("| %s | %s | %d | %d | %d | %.0f | %s | %s | %v | %.1f | %.1f | %.1f |\n", t.store, t.broker, r, n, res.events,
+				float64(res.events)/duration.Seconds(), ms(res.p50), ms(res.p99), res.p99 < time.Second, cpu[0], cpu[1], cpu[2])
+			if res.p99 < time.Second && n > sustained[r] {
+				sustained[r] = n
+			}
+		}
+	}
+	if len(rs) > 1 {
+		var parts []string
+		for _, r := range rs {
+			parts = append(parts, fmt.Sprintf("%d replica(s): %d (%.2f× the first)", r, sustained[r], float64(sustained[r])/float64(max(1, sustained[rs[0]]))))
+		}
+		fmt.Printf("\nlockers sustained at p99 < 1 s (of the sizes tried): %s\n", strings.Join(parts, "; "))
 	}
 	return nil
 }
 
-func fleetOnce(n int, duration, period time.Duration) error {
-	return withBroker("fleet", func(dir, url string) error {
-		ids := fleetIDs(n)
-		h, key, stopHub, err := startHub(dir, url, ids...)
+// defaultLockerDir is a RAM disk when the machine has one.
+func defaultLockerDir() string {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		return "/dev/shm"
+	}
+	return ""
+}
+
+func orDisk(d string) string {
+	if d == "" {
+		return "on the disk, beside the hubs'"
+	}
+	return d
+}
+
+// topology is what a fleet runs against: a broker, hub replicas and
+// their store, and where the lockers keep theirs.
+type topology struct {
+	store     string // bolt, postgres
+	broker    string // mosquitto, nats
+	replicas  int
+	lockerDir string
+}
+
+func (t topology) String() string {
+	return fmt.Sprintf("%s, %s, %d replica(s)", t.store, t.broker, t.replicas)
+}
+
+func (t topology) check() error {
+	switch {
+	case t.store != "bolt" && t.store != "postgres":
+		return fmt.Errorf("-store %q: bolt or postgres", t.store)
+	case t.broker != "mosquitto" && t.broker != "nats":
+		return fmt.Errorf("-broker %q: mosquitto or nats", t.broker)
+	case t.replicas < 1 || (t.store == "bolt" && t.replicas > 1):
+		return errors.New("-replicas: 1, or more on postgres (replicas share one database)")
+	}
+	return nil
+}
+
+// run runs one fleet size on t and returns its latencies and the CPU
+// seconds of the brokers, PostgreSQL and this process (hubs and lockers).
+func (t topology) run(dir string, pg *pgtest.Server, n int, duration, period time.Duration) (fleetResult, [3]float64, error) {
+	var cpu [3]float64
+	d, err := os.MkdirTemp(dir, "fleet")
+	if err != nil {
+		return fleetResult{}, cpu, err
+	}
+	defer os.RemoveAll(d)
+	ids := fleetIDs(n)
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	c := central{key: key}
+	var brokerPIDs []int
+	var hubURLs func(r int) []string
+	switch t.broker {
+	case "mosquitto":
+		url, pid, stop, err := startMosquitto(d)
 		if err != nil {
-			return err
+			return fleetResult{}, cpu, err
 		}
+		defer stop()
+		brokerPIDs = append(brokerPIDs, pid)
+		hubURLs = func(int) []string { return []string{url} }
+		c.brokers = hubURLs
+	case "nats":
+		cluster, err := brokertest.NewNATSCluster(d, 3)
+		if cluster != nil {
+			defer cluster.Kill()
+		}
+		if err != nil {
+			return fleetResult{}, cpu, err
+		}
+		for _, nd := range cluster.Nodes {
+			brokerPIDs = append(brokerPIDs, nd.PID())
+		}
+		hubURLs = cluster.URLs
+		c.brokers = func(i int) []string { return cluster.URLs(i % 3) }
+	}
+	open := func() (hub.Store, error) { return hubbolt.Open(filepath.Join(d, "hub.db")) }
+	if t.store == "postgres" {
+		dsn, err := pg.NewDB(context.Background())
+		if err != nil {
+			return fleetResult{}, cpu, err
+		}
+		defer pg.DropDB(context.Background(), dsn)
+		open = func() (hub.Store, error) { return pgstore.Open(context.Background(), dsn, pgstore.Options{Log: quiet}) }
+	}
+	for r := range t.replicas {
+		st, err := open()
+		if err != nil {
+			return fleetResult{}, cpu, err
+		}
+		h, err := hub.New(hub.Config{Brokers: hubURLs(r), ClientID: fmt.Sprintf("lockerhub-%d", r+1), SigningKey: key, Store: st, Lockers: ids, Log: quiet})
+		if err != nil {
+			return fleetResult{}, cpu, err
+		}
+		stopHub := runHub(h)
 		defer stopHub()
-		r, err := fleetMeasure(dir, central{hubs: []*hub.Hub{h}, key: key, brokers: func(int) []string { return []string{url} }}, ids, duration, period)
-		if err != nil {
-			return err
+		c.hubs = append(c.hubs, h)
+	}
+	lockers := d
+	if t.lockerDir != "" {
+		if lockers, err = os.MkdirTemp(t.lockerDir, "lockerbench-lockers"); err != nil {
+			return fleetResult{}, cpu, err
 		}
-		fmt.Printf("| %d | %d | %.0f | %s | %s | %v |\n", n, r.events, float64(r.events)/duration.Seconds(), ms(r.p50), ms(r.p99), r.p99 < time.Second)
-		return nil
-	})
+		defer os.RemoveAll(lockers)
+	}
+	var pgPIDs []int
+	if pg != nil {
+		pgPIDs = pg.PIDs()
+	}
+	before := [3]int64{ticks(brokerPIDs), ticks(pgPIDs), ticks([]int{os.Getpid()})}
+	res, err := fleetMeasure(lockers, c, ids, duration, period)
+	after := [3]int64{ticks(brokerPIDs), ticks(pgPIDs), ticks([]int{os.Getpid()})}
+	for i := range cpu {
+		cpu[i] = float64(after[i]-before[i]) / 100 // USER_HZ
+	}
+	return res, cpu, err
 }
 
 func fleetIDs(n int) []string {
@@ -77,9 +234,9 @@ type fleetResult struct {
 	p50, p99 time.Duration
 }
 
-// fleetMeasure runs lockers ids against c: each takes a return every
-// period for duration; an event's latency runs from its time at the
-// locker to the first replica storing it.
+// fleetMeasure runs lockers ids (their stores under dir) against c: each
+// takes a return every period for duration; an event's latency runs from
+// its time at the locker to the first replica storing it.
 func fleetMeasure(dir string, c central, ids []string, duration, period time.Duration) (fleetResult, error) {
 	var mu sync.Mutex
 	var lat []time.Duration

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -98,6 +100,8 @@ type Hub struct {
 	// cleared when the connection is lost.
 	subscribed atomic.Bool
 	leader     atomic.Bool  // holds the leader lease (replicas.go)
+	shares     shares       // the partitions of lockers this replica stores (shares.go)
+	sharesHeld int          // how many, when last logged (the run loop's)
 	heardAt    atomic.Int64 // when its own heartbeat last came back (or it connected), unix ns
 	metrics    *hubMetrics
 	cards      auth.RateLimiter // card checks per locker
@@ -247,6 +251,11 @@ func (h *Hub) newClient() mqtt.Client {
 			h.log.Warn("uplink message over the size limit dropped", "topic", m.Topic(), "bytes", len(m.Payload()), "limit", maxUplink)
 			return
 		}
+		// Another replica's locker: dropped before it is copied. A card
+		// request is the leader's, whoever owns the locker.
+		if id := lockerOfTopic(h.cfg.Prefix, m.Topic()); !h.shares.owns(id) && !strings.HasSuffix(m.Topic(), "/up/req") {
+			return
+		}
 		h.mu.Lock()
 		if len(h.inbox) >= maxInbox {
 			h.mu.Unlock()
@@ -279,6 +288,7 @@ func (h *Hub) newClient() mqtt.Client {
 // Run connects to the broker and serves until ctx ends.
 func (h *Hub) Run(ctx context.Context) error {
 	statusTopic := h.cfg.Prefix + "/central/status"
+	h.Rebalance() // its share of the lockers, before it hears them
 	h.cl.Connect()
 	{
 		wctx, cancel := context.WithCancel(ctx)
@@ -304,11 +314,13 @@ func (h *Hub) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			h.stopping.Store(true)
 			h.release()
+			h.unshare()
 			h.cl.Publish(statusTopic, 1, true, h.centralStatus(false)).WaitTimeout(2 * time.Second)
 			h.cl.Disconnect(300)
 			return nil
 		case <-tick.C:
 			h.heartbeat()
+			h.Rebalance()
 			if h.lead() {
 				h.resendStale()
 				h.sweepOffline(time.Now())
@@ -354,9 +366,7 @@ func (h *Hub) drain() {
 		}
 	}
 	h.mu.Unlock()
-	for _, k := range due {
-		h.sendAckEvt(k.locker, k.store)
-	}
+	h.sendAckEvts(due)
 	if later {
 		time.AfterFunc(ackEvery, h.wake)
 	}
@@ -747,52 +757,76 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 	err := h.store.Update(func(tx Tx) error {
 		stored, strangers, farAhead = stored[:0], nil, nil
 		now := time.Now().UTC()
-		infos := map[string]*LockerInfo{}
-		recs := map[ackKey]*StoreRec{}
-		known := map[string]bool{}
+		// What storing the batch needs is read at once, a few reads for
+		// the whole batch: which lockers are served, their records, their
+		// stores' records, the events already stored under these keys.
+		var ids []string
+		var storeKeys []StoreKey
+		seenID, seenStore := map[string]bool{}, map[StoreKey]bool{}
 		for _, p := range evs {
-			ok, asked := known[p.locker]
-			if !asked {
-				var err error
-				if ok, err = tx.Lockers.Known(p.locker); err != nil {
-					return err
-				}
-				known[p.locker] = ok
+			if !seenID[p.locker] {
+				seenID[p.locker] = true
+				ids = append(ids, p.locker)
 			}
+			if k := (StoreKey{p.locker, p.e.Store}); !seenStore[k] {
+				seenStore[k] = true
+				storeKeys = append(storeKeys, k)
+			}
+		}
+		known, err := tx.Lockers.KnownAmong(ids)
+		if err != nil {
+			return err
+		}
+		served := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !known[id] })
+		lis, err := tx.Lockers.LockersOf(served)
+		if err != nil {
+			return err
+		}
+		storeKeys = slices.DeleteFunc(storeKeys, func(k StoreKey) bool { return !known[k.Locker] })
+		found, err := tx.Lockers.StoreRecsOf(storeKeys)
+		if err != nil {
+			return err
+		}
+		infos := map[string]*LockerInfo{}
+		for id, li := range lis {
+			infos[id] = &li
+		}
+		recs := map[StoreKey]*StoreRec{}
+		for _, k := range storeKeys { // in the order met: a new store's epoch is the next
+			li := infos[k.Locker]
+			rec, ok := found[k]
 			if !ok {
+				li.Epochs++
+				rec = StoreRec{Store: k.Store, Epoch: li.Epochs, FirstSeen: now}
+			}
+			rec.LastSeen = now
+			recs[k] = &rec
+		}
+		var keys []EventKey
+		for _, p := range evs {
+			if rec := recs[StoreKey{p.locker, p.e.Store}]; rec != nil {
+				keys = append(keys, EventKey{p.locker, rec.Epoch, p.e.Seq})
+			}
+		}
+		have, err := tx.Events.EventsAt(keys)
+		if err != nil {
+			return err
+		}
+		for _, p := range evs {
+			if !known[p.locker] {
 				strangers = append(strangers, p)
 				continue
 			}
-			li := infos[p.locker]
-			if li == nil {
-				l, err := tx.Lockers.Locker(p.locker)
-				if err != nil {
-					return err
-				}
-				li = &l
-				infos[p.locker] = li
-			}
-			k := ackKey{p.locker, p.e.Store}
+			li, k := infos[p.locker], StoreKey{p.locker, p.e.Store}
 			rec := recs[k]
-			if rec == nil {
-				r, _, err := h.storeRec(tx, li, p.e.Store, now)
-				if err != nil {
-					return err
-				}
-				rec = &r
-				recs[k] = rec
-			}
 			if p.e.Seq > max(rec.Acked, li.OutboxHead)+maxSeqAhead {
 				// A seq no locker reaches from where this store stands:
 				// stored, it would hold no meaning and be acked never.
 				farAhead = append(farAhead, p)
 				continue
 			}
-			old, found, err := tx.Events.Event(p.locker, rec.Epoch, p.e.Seq)
-			if err != nil {
-				return err
-			}
-			if found {
+			ek := EventKey{p.locker, rec.Epoch, p.e.Seq}
+			if old, ok := have[ek]; ok {
 				if err := h.checkSame(tx, li, old, p.e); err != nil {
 					return err
 				}
@@ -801,36 +835,46 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 			if err := tx.Events.PutEvent(p.locker, rec.Epoch, p.e); err != nil {
 				return err
 			}
+			have[ek] = p.e
 			li.Events++
 			rec.Events++
-			if p.e.Seq == rec.Acked+1 {
-				rec.Acked++ // just stored: no need to ask
-			}
-			for {
-				next, err := tx.Events.HasEvent(p.locker, rec.Epoch, rec.Acked+1)
-				if err != nil {
-					return err
-				}
-				if !next {
-					break
-				}
-				rec.Acked++
-			}
 			if err := h.applyEventToOrders(tx, p.locker, p.e); err != nil {
 				return err
 			}
 			stored = append(stored, p.e)
 		}
+		// Each store's mark moves over the events now stored; the store
+		// is asked about what lies beyond only when it holds events past
+		// its mark (more events than the mark counts: some came early).
 		for k, rec := range recs {
-			if err := tx.Lockers.PutStoreRec(k.locker, *rec); err != nil {
+			for {
+				for have[EventKey{k.Locker, rec.Epoch, rec.Acked + 1}].ID != "" {
+					rec.Acked++
+				}
+				if rec.Events <= rec.Acked-rec.Base {
+					break
+				}
+				next := EventKey{k.Locker, rec.Epoch, rec.Acked + 1}
+				more, err := tx.Events.EventsAt([]EventKey{next})
+				if err != nil {
+					return err
+				}
+				if _, ok := more[next]; !ok {
+					break
+				}
+				maps.Copy(have, more)
+			}
+		}
+		for k, rec := range recs {
+			if err := tx.Lockers.PutStoreRec(k.Locker, *rec); err != nil {
 				return err
 			}
-			if li := infos[k.locker]; li.Store == k.store {
+			if li := infos[k.Locker]; li.Store == k.Store {
 				li.Acked = rec.Acked
 			}
 		}
-		for _, li := range infos {
-			if err := tx.Lockers.PutLocker(*li); err != nil {
+		for _, id := range served {
+			if err := tx.Lockers.PutLocker(*infos[id]); err != nil {
 				return err
 			}
 		}
@@ -928,17 +972,30 @@ func (h *Hub) applyEventToOrders(tx Tx, id string, e protocol.Event) error {
 	return tx.Orders.PutOrder(o)
 }
 
-// sendAckEvt acks a locker's store's events up to its mark.
-func (h *Hub) sendAckEvt(id, store string) {
-	var rec StoreRec
-	if err := h.store.View(func(tx Tx) error {
-		var err error
-		rec, _, err = tx.Lockers.StoreRec(id, store)
-		return err
-	}); err != nil || rec.Acked == 0 {
+// sendAckEvts acks lockers' stores' events up to their marks, read in
+// one transaction.
+func (h *Hub) sendAckEvts(due []ackKey) {
+	if len(due) == 0 {
 		return
 	}
-	h.send(id, h.topics(id).DownAck(), protocol.TypeAckEvt, nil, protocol.AckEvt{Upto: rec.Acked, Store: store})
+	keys := make([]StoreKey, len(due))
+	for i, k := range due {
+		keys[i] = StoreKey{k.locker, k.store}
+	}
+	var recs map[StoreKey]StoreRec
+	if err := h.store.View(func(tx Tx) error {
+		var err error
+		recs, err = tx.Lockers.StoreRecsOf(keys)
+		return err
+	}); err != nil {
+		h.log.Warn("ack.evt not sent", "err", err)
+		return
+	}
+	for _, k := range keys {
+		if rec := recs[k]; rec.Acked > 0 {
+			h.send(k.Locker, h.topics(k.Locker).DownAck(), protocol.TypeAckEvt, nil, protocol.AckEvt{Upto: rec.Acked, Store: k.Store})
+		}
+	}
 }
 
 func (h *Hub) onAck(id string, payload []byte) error {

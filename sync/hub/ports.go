@@ -59,6 +59,23 @@ type LockerTx interface {
 	PutStoreRec(lockerID string, rec StoreRec) error
 	// StoreRecs lists a locker's stores, by epoch.
 	StoreRecs(lockerID string) ([]StoreRec, error)
+	// The same for many lockers in one read (a batch of events from many
+	// lockers is stored with a handful of reads, not a few per event):
+	// KnownAmong the ids served, LockersOf each id's record (LockerInfo{ID}
+	// for one not heard from), StoreRecsOf the stores found.
+	KnownAmong(ids []string) (map[string]bool, error)
+	LockersOf(ids []string) (map[string]LockerInfo, error)
+	StoreRecsOf(keys []StoreKey) (map[StoreKey]StoreRec, error)
+}
+
+// StoreKey names a locker's store.
+type StoreKey struct{ Locker, Store string }
+
+// EventKey names a stored event: its locker, its store's epoch, its seq.
+type EventKey struct {
+	Locker string
+	Epoch  uint32
+	Seq    uint64
 }
 
 // EventTx: the events lockers sent, per locker and store.
@@ -71,6 +88,9 @@ type EventTx interface {
 	// Events returns a locker's events after the cursor: store by store
 	// (epoch order), each in seq order; at most limit (0: all).
 	Events(lockerID string, after Cursor, limit int) ([]StoredEvent, error)
+	// EventsAt returns the events stored under these keys (those found),
+	// in one read.
+	EventsAt(keys []EventKey) (map[EventKey]protocol.Event, error)
 }
 
 // OrderTx: orders, their revs, and the order changes not yet acknowledged.
@@ -113,7 +133,14 @@ type LeaseTx interface {
 	Claim(name, holder string, ttl time.Duration) (held bool, err error)
 	// Release gives up holder's lease name (nothing if another holds it).
 	Release(name, holder string) error
+	// Held lists the leases whose names start with prefix and have not
+	// expired (the store's clock), by name: which replicas are alive,
+	// which holds a partition.
+	Held(prefix string) ([]Lease, error)
 }
+
+// Lease is a lease held: its name and holder.
+type Lease struct{ Name, Holder string }
 
 // Capability is the Store as one capability's: its transactions are tx's
 // part of that capability (each package declares the store it needs).

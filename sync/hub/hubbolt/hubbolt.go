@@ -192,6 +192,56 @@ func (t boltTx) StoreRecs(lockerID string) ([]hub.StoreRec, error) {
 	return out, nil
 }
 
+func (t boltTx) KnownAmong(ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, id := range ids {
+		if ok, _ := t.Known(id); ok {
+			out[id] = true
+		}
+	}
+	return out, nil
+}
+
+func (t boltTx) LockersOf(ids []string) (map[string]hub.LockerInfo, error) {
+	out := make(map[string]hub.LockerInfo, len(ids))
+	for _, id := range ids {
+		li, err := t.Locker(id)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = li
+	}
+	return out, nil
+}
+
+func (t boltTx) StoreRecsOf(keys []hub.StoreKey) (map[hub.StoreKey]hub.StoreRec, error) {
+	out := map[hub.StoreKey]hub.StoreRec{}
+	for _, k := range keys {
+		rec, found, err := t.StoreRec(k.Locker, k.Store)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			out[k] = rec
+		}
+	}
+	return out, nil
+}
+
+func (t boltTx) EventsAt(keys []hub.EventKey) (map[hub.EventKey]protocol.Event, error) {
+	out := map[hub.EventKey]protocol.Event{}
+	for _, k := range keys {
+		e, found, err := t.Event(k.Locker, k.Epoch, k.Seq)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			out[k] = e
+		}
+	}
+	return out, nil
+}
+
 func (t boltTx) HasEvent(lockerID string, epoch uint32, seq uint64) (bool, error) {
 	return t.b(bEvents).Get(evKey(lockerID, epoch, seq)) != nil, nil
 }
@@ -651,6 +701,22 @@ func (t boltTx) Release(name, holder string) error {
 		return err
 	}
 	return b.Delete([]byte(name))
+}
+
+func (t boltTx) Held(prefix string) ([]hub.Lease, error) {
+	var out []hub.Lease
+	now := time.Now()
+	c := t.b(bLeases).Cursor()
+	for k, v := c.Seek([]byte(prefix)); k != nil && bytes.HasPrefix(k, []byte(prefix)); k, v = c.Next() {
+		var l lease
+		if err := json.Unmarshal(v, &l); err != nil {
+			return nil, fmt.Errorf("lease %q: %w", k, err)
+		}
+		if !now.After(l.Expires) {
+			out = append(out, hub.Lease{Name: string(k), Holder: l.Holder})
+		}
+	}
+	return out, nil
 }
 
 // migrate brings a version 1 store to version 2: its events (keyed by

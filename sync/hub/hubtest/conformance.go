@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	mrand "math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -51,6 +52,7 @@ func TestStore(t *testing.T, fresh Opener) {
 		{"contiguous ack", contiguousAck},
 		{"replicas ingest the same events", replicasIngest},
 		{"order revs from two replicas", replicaRevs},
+		{"replicas share the lockers", replicasShare},
 		{"commands", commands},
 		{"circulation queue", circulationQueue},
 		{"alarms: one per condition", alarmsOnce},
@@ -190,6 +192,28 @@ func leases(t *testing.T, open func() hub.Store) {
 			t.Fatalf("claim %s by %s: %v, want %v", step.name, step.holder, got, step.want)
 		}
 	}
+	held := func(prefix string) []hub.Lease {
+		t.Helper()
+		var out []hub.Lease
+		if err := s.View(func(tx hub.Tx) error {
+			var err error
+			out, err = tx.Leases.Held(prefix)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	claim("member/b", "b", time.Minute)
+	claim("member/a", "a", time.Minute)
+	claim("member/c", "c", time.Millisecond)
+	time.Sleep(5 * time.Millisecond)
+	if got := held("member/"); !slices.Equal(got, []hub.Lease{{Name: "member/a", Holder: "a"}, {Name: "member/b", Holder: "b"}}) {
+		t.Fatalf("held member/: %+v, want a's and b's by name (c's expired, leader and other apart)", got)
+	}
+	if got := held("nothing/"); len(got) != 0 {
+		t.Fatalf("held nothing/: %+v", got)
+	}
 	if err := s.Update(func(tx hub.Tx) error { return tx.Leases.Release("leader", "b") }); err != nil {
 		t.Fatal(err)
 	}
@@ -274,6 +298,63 @@ func contiguousAck(t *testing.T, open func() hub.Store) {
 	}
 	if ids := eventIDs(t, h); len(ids) != 5 || ids[4] != protocol.EventID("L1", "s2", 1) {
 		t.Fatalf("events %v", ids)
+	}
+}
+
+// Replicas share the lockers by partition: a hub that has not taken its
+// share takes every message; the first takes all, a second takes its
+// share once the first gives it up, every locker is exactly one's, and
+// the share of a replica whose leases run out (it died) goes to the other.
+func replicasShare(t *testing.T, open func() hub.Store) {
+	mk := func(name string, ttl time.Duration) *hub.Hub {
+		h, err := hub.New(hub.Config{Store: open(), SigningKey: signer, PickupKey: lockertest.Key, ClientID: name, LeaseTTL: ttl,
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
+	a, b := mk("a", time.Minute), mk("b", 300*time.Millisecond)
+	ids := make([]string, 200)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("nb-%03d", i)
+	}
+	count := func(h *hub.Hub) (n int) {
+		for _, id := range ids {
+			if h.Owns(id) {
+				n++
+			}
+		}
+		return n
+	}
+	if count(a) != len(ids) || count(b) != len(ids) {
+		t.Fatal("a hub that has not taken its share does not take every message")
+	}
+	a.Rebalance()
+	b.Rebalance() // b's share is still a's
+	if count(a) != len(ids) || count(b) != 0 {
+		t.Fatalf("a owns %d, b %d: want all and none until a gives b's share up", count(a), count(b))
+	}
+	a.Rebalance()
+	b.Rebalance()
+	na, nb := count(a), count(b)
+	for _, id := range ids {
+		if a.Owns(id) == b.Owns(id) {
+			t.Fatalf("locker %s: owned by a %v, by b %v: want exactly one", id, a.Owns(id), b.Owns(id))
+		}
+	}
+	if na < len(ids)/5 || nb < len(ids)/5 {
+		t.Fatalf("a owns %d of %d lockers, b %d: far from a share each", na, len(ids), nb)
+	}
+	// b stops renewing (it died): a, renewing, takes b's share once b's
+	// leases (300 ms) run out.
+	deadline := time.Now().Add(10 * time.Second)
+	for a.Rebalance(); count(a) != len(ids); a.Rebalance() {
+		if time.Now().After(deadline) {
+			t.Fatalf("b's leases ran out, a owns %d of %d", count(a), len(ids))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -483,6 +564,26 @@ func records(t *testing.T, s hub.Store) {
 			if err != nil || fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				return fmt.Errorf("events after %+v: %v, want %v (%v)", tc.after, got, tc.want, err)
 			}
+		}
+		// The same, many at once: only what is there comes back.
+		at, err := tx.Events.EventsAt([]hub.EventKey{{Locker: "L1", Epoch: 1, Seq: 2}, {Locker: "L1", Epoch: 1, Seq: 3}, {Locker: "L1", Epoch: 2, Seq: 1}, {Locker: "L2", Epoch: 1, Seq: 1}, {Locker: "L2", Epoch: 2, Seq: 1}, {Locker: "L1", Epoch: 1, Seq: math.MaxUint64}})
+		if err != nil || len(at) != 3 || at[hub.EventKey{Locker: "L1", Epoch: 1, Seq: 2}].ID != "L1-1-2" || at[hub.EventKey{Locker: "L1", Epoch: 2, Seq: 1}].ID != "L1-2-1" || at[hub.EventKey{Locker: "L2", Epoch: 1, Seq: 1}].Locker != "L2" {
+			return fmt.Errorf("events at keys: %+v %v", at, err)
+		}
+		if at, err := tx.Events.EventsAt(nil); err != nil || len(at) != 0 {
+			return fmt.Errorf("events at no keys: %+v %v", at, err)
+		}
+		known, err := tx.Lockers.KnownAmong([]string{"L1", "L9"})
+		if err != nil || !known["L1"] || known["L9"] || len(known) != 1 {
+			return fmt.Errorf("known among L1, L9: %v %v", known, err)
+		}
+		lis, err := tx.Lockers.LockersOf([]string{"L1", "L9"})
+		if err != nil || len(lis) != 2 || lis["L1"].Boot != 3 || lis["L9"].ID != "L9" || lis["L9"].Online {
+			return fmt.Errorf("lockers of L1, L9: %+v %v", lis, err)
+		}
+		recs, err := tx.Lockers.StoreRecsOf([]hub.StoreKey{{Locker: "L1", Store: "s1"}, {Locker: "L1", Store: "s9"}, {Locker: "L9", Store: "s1"}, {Locker: "L1", Store: "s2"}})
+		if err != nil || len(recs) != 2 || recs[hub.StoreKey{Locker: "L1", Store: "s1"}].Acked != 2 || recs[hub.StoreKey{Locker: "L1", Store: "s2"}].Epoch != 2 {
+			return fmt.Errorf("store records of keys: %+v %v", recs, err)
 		}
 		return nil
 	})

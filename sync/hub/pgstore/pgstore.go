@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -251,7 +252,7 @@ func (s *Store) run(ctx context.Context, opts pgx.TxOptions, fn func(hub.Tx) err
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
-	t := &tx{ctx: ctx, tx: ptx}
+	t := &tx{ctx: ctx, tx: ptx, pending: &pgx.Batch{}}
 	if err := fn(t.all()); err != nil {
 		ptx.Rollback(ctx)
 		if t.failed != nil {
@@ -261,6 +262,7 @@ func (s *Store) run(ctx context.Context, opts pgx.TxOptions, fn func(hub.Tx) err
 		}
 		return err
 	}
+	t.flush()
 	if t.failed != nil {
 		// A statement failed and fn went on (a lookup whose error it
 		// ignored): the transaction is aborted, and is not committed.
@@ -275,9 +277,13 @@ func (s *Store) run(ctx context.Context, opts pgx.TxOptions, fn func(hub.Tx) err
 
 // tx is one hub.Tx on a pgx transaction.
 type tx struct {
-	ctx    context.Context
-	tx     pgx.Tx
-	failed error // the first statement that failed
+	ctx     context.Context
+	tx      pgx.Tx
+	failed  error             // the first statement that failed
+	pending *pgx.Batch        // writes not yet sent (exec)
+	hooks   []webhook.Webhook // the subscriptions, once read (nil: not read)
+	events  eventRows         // events not yet sent (PutEvent), and where each key's row is
+	eventAt map[hub.EventKey]int
 }
 
 // all is t as every capability's part of a transaction.
@@ -292,15 +298,69 @@ func (t *tx) note(err error) error {
 	return err
 }
 
+// exec queues a statement whose result nothing reads (a write): the
+// queued ones go to the server together, in one round trip, before the
+// next read and at commit (flush), so that storing a batch of events
+// costs a few round trips, not a few per event. A write's error is the
+// flush's: the transaction fails as it would have.
 func (t *tx) exec(sql string, args ...any) error {
-	_, err := t.tx.Exec(t.ctx, sql, args...)
-	return t.note(err)
+	if t.failed != nil {
+		return t.failed
+	}
+	t.pending.Queue(sql, args...)
+	if t.pending.Len() >= maxPipelined {
+		return t.flush()
+	}
+	return nil
 }
+
+// maxPipelined bounds the writes queued at once.
+const maxPipelined = 2000
+
+// flush sends the queued writes and reads their results.
+func (t *tx) flush() error {
+	if t.failed != nil {
+		return t.failed
+	}
+	if ev := t.events; len(ev.lockers) > 0 {
+		t.events, t.eventAt = eventRows{}, nil
+		t.pending.Queue(`INSERT INTO events (locker, epoch, seq, id, doc)
+			SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[], $5::json[])
+			ON CONFLICT (locker, epoch, seq) DO UPDATE SET id = EXCLUDED.id, doc = EXCLUDED.doc`, ev.lockers, ev.epochs, ev.seqs, ev.ids, ev.docs)
+	}
+	if t.pending.Len() == 0 {
+		return nil
+	}
+	b := t.pending
+	t.pending = &pgx.Batch{}
+	return t.note(t.tx.SendBatch(t.ctx, b).Close())
+}
+
+// query and queryRow read, after the queued writes (a read sees them).
+func (t *tx) query(sql string, args ...any) (pgx.Rows, error) {
+	if err := t.flush(); err != nil {
+		return nil, err
+	}
+	rows, err := t.tx.Query(t.ctx, sql, args...)
+	return rows, t.note(err)
+}
+
+func (t *tx) queryRow(sql string, args ...any) pgx.Row {
+	if err := t.flush(); err != nil {
+		return errRow{err}
+	}
+	return t.tx.QueryRow(t.ctx, sql, args...)
+}
+
+// errRow is a row whose read failed before it was asked for.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 // getJSON reads one doc into v; found is false when there is no row.
 func (t *tx) getJSON(v any, sql string, args ...any) (bool, error) {
 	var raw []byte
-	err := t.note(t.tx.QueryRow(t.ctx, sql, args...).Scan(&raw))
+	err := t.note(t.queryRow(sql, args...).Scan(&raw))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -312,9 +372,9 @@ func (t *tx) getJSON(v any, sql string, args ...any) (bool, error) {
 
 // listJSON reads every row's doc (the first column) through add.
 func listJSON[T any](t *tx, sql string, args ...any) ([]T, error) {
-	rows, err := t.tx.Query(t.ctx, sql, args...)
+	rows, err := t.query(sql, args...)
 	if err != nil {
-		return nil, t.note(err)
+		return nil, err
 	}
 	defer rows.Close()
 	var out []T
@@ -362,7 +422,7 @@ func (t *tx) Lockers() ([]hub.LockerInfo, error) {
 
 func (t *tx) Known(id string) (bool, error) {
 	var one int
-	err := t.note(t.tx.QueryRow(t.ctx, "SELECT 1 FROM known_lockers WHERE id = $1", id).Scan(&one))
+	err := t.note(t.queryRow("SELECT 1 FROM known_lockers WHERE id = $1", id).Scan(&one))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -398,13 +458,116 @@ func (t *tx) StoreRecs(lockerID string) ([]hub.StoreRec, error) {
 	return listJSON[hub.StoreRec](t, `SELECT doc FROM stores WHERE locker = $1 ORDER BY (doc->>'epoch')::bigint, store COLLATE "C"`, lockerID)
 }
 
+func (t *tx) KnownAmong(ids []string) (map[string]bool, error) {
+	rows, err := t.query("SELECT id FROM known_lockers WHERE id = ANY($1)", ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, t.note(err)
+		}
+		out[id] = true
+	}
+	return out, t.note(rows.Err())
+}
+
+func (t *tx) LockersOf(ids []string) (map[string]hub.LockerInfo, error) {
+	rows, err := t.query("SELECT doc FROM lockers WHERE id = ANY($1)", ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[string]hub.LockerInfo, len(ids))
+	for _, id := range ids {
+		out[id] = hub.LockerInfo{ID: id}
+	}
+	for rows.Next() {
+		var raw []byte
+		if err := rows.Scan(&raw); err != nil {
+			return nil, t.note(err)
+		}
+		var li hub.LockerInfo
+		if err := json.Unmarshal(raw, &li); err != nil {
+			return nil, err
+		}
+		out[li.ID] = li
+	}
+	return out, t.note(rows.Err())
+}
+
+func (t *tx) StoreRecsOf(keys []hub.StoreKey) (map[hub.StoreKey]hub.StoreRec, error) {
+	lockers, stores := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		lockers[i], stores[i] = k.Locker, k.Store
+	}
+	rows, err := t.query(`SELECT s.locker, s.doc FROM stores s JOIN unnest($1::text[], $2::text[]) AS k(locker, store)
+		ON s.locker = k.locker AND s.store = k.store`, lockers, stores)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[hub.StoreKey]hub.StoreRec{}
+	for rows.Next() {
+		var locker string
+		var raw []byte
+		if err := rows.Scan(&locker, &raw); err != nil {
+			return nil, t.note(err)
+		}
+		var rec hub.StoreRec
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			return nil, err
+		}
+		out[hub.StoreKey{Locker: locker, Store: rec.Store}] = rec
+	}
+	return out, t.note(rows.Err())
+}
+
+func (t *tx) EventsAt(keys []hub.EventKey) (map[hub.EventKey]protocol.Event, error) {
+	lockers, epochs, seqs := make([]string, 0, len(keys)), make([]int64, 0, len(keys)), make([]int64, 0, len(keys))
+	for _, k := range keys {
+		s, err := i64(k.Seq)
+		if err != nil {
+			continue // no event is stored there
+		}
+		lockers, epochs, seqs = append(lockers, k.Locker), append(epochs, int64(k.Epoch)), append(seqs, s)
+	}
+	out := map[hub.EventKey]protocol.Event{}
+	if len(lockers) == 0 {
+		return out, nil
+	}
+	rows, err := t.query(`SELECT e.locker, e.epoch, e.doc FROM events e JOIN unnest($1::text[], $2::int[], $3::bigint[]) AS k(locker, epoch, seq)
+		ON e.locker = k.locker AND e.epoch = k.epoch AND e.seq = k.seq`, lockers, epochs, seqs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var locker string
+		var epoch int64
+		var raw []byte
+		if err := rows.Scan(&locker, &epoch, &raw); err != nil {
+			return nil, t.note(err)
+		}
+		var e protocol.Event
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return nil, err
+		}
+		out[hub.EventKey{Locker: locker, Epoch: uint32(epoch), Seq: e.Seq}] = e
+	}
+	return out, t.note(rows.Err())
+}
+
 func (t *tx) HasEvent(lockerID string, epoch uint32, seq uint64) (bool, error) {
 	s, err := i64(seq)
 	if err != nil {
 		return false, nil // no event is stored there
 	}
 	var one int
-	err = t.note(t.tx.QueryRow(t.ctx, "SELECT 1 FROM events WHERE locker = $1 AND epoch = $2 AND seq = $3", lockerID, int64(epoch), s).Scan(&one))
+	err = t.note(t.queryRow("SELECT 1 FROM events WHERE locker = $1 AND epoch = $2 AND seq = $3", lockerID, int64(epoch), s).Scan(&one))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -429,8 +592,34 @@ func (t *tx) PutEvent(lockerID string, epoch uint32, e protocol.Event) error {
 	if err != nil {
 		return err
 	}
-	return t.exec(`INSERT INTO events (locker, epoch, seq, id, doc) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (locker, epoch, seq) DO UPDATE SET id = EXCLUDED.id, doc = EXCLUDED.doc`, lockerID, int64(epoch), s, e.ID, raw)
+	if t.failed != nil {
+		return t.failed
+	}
+	// Queued as a row of one INSERT for all the events flushed together
+	// (a batch of events is one statement); the same key again replaces
+	// its row (one statement may not change a row twice).
+	k := hub.EventKey{Locker: lockerID, Epoch: epoch, Seq: e.Seq}
+	if i, ok := t.eventAt[k]; ok {
+		t.events.ids[i], t.events.docs[i] = e.ID, string(raw)
+		return nil
+	}
+	if t.eventAt == nil {
+		t.eventAt = map[hub.EventKey]int{}
+	}
+	t.eventAt[k] = len(t.events.lockers)
+	t.events.lockers, t.events.epochs, t.events.seqs = append(t.events.lockers, lockerID), append(t.events.epochs, int64(epoch)), append(t.events.seqs, s)
+	t.events.ids, t.events.docs = append(t.events.ids, e.ID), append(t.events.docs, string(raw))
+	if len(t.events.lockers) >= maxPipelined {
+		return t.flush()
+	}
+	return nil
+}
+
+// eventRows are events queued for one INSERT, column by column.
+type eventRows struct {
+	lockers      []string
+	epochs, seqs []int64
+	ids, docs    []string
 }
 
 func (t *tx) Events(lockerID string, after hub.Cursor, limit int) ([]hub.StoredEvent, error) {
@@ -449,9 +638,9 @@ func (t *tx) Events(lockerID string, after hub.Cursor, limit int) ([]hub.StoredE
 	if limit > 0 {
 		sql += " LIMIT " + strconv.Itoa(limit)
 	}
-	rows, err := t.tx.Query(t.ctx, sql, args...)
+	rows, err := t.query(sql, args...)
 	if err != nil {
-		return nil, t.note(err)
+		return nil, err
 	}
 	defer rows.Close()
 	var out []hub.StoredEvent
@@ -494,14 +683,14 @@ func (t *tx) Orders(lockerID string) ([]hub.OrderRec, error) {
 
 func (t *tx) NextRev(lockerID string) (uint64, error) {
 	var rev int64
-	err := t.note(t.tx.QueryRow(t.ctx, `INSERT INTO order_revs (locker, rev) VALUES ($1, 1)
+	err := t.note(t.queryRow(`INSERT INTO order_revs (locker, rev) VALUES ($1, 1)
 		ON CONFLICT (locker) DO UPDATE SET rev = order_revs.rev + 1 RETURNING rev`, lockerID).Scan(&rev))
 	return uint64(rev), err
 }
 
 func (t *tx) LastRev(lockerID string) (uint64, error) {
 	var rev int64
-	err := t.note(t.tx.QueryRow(t.ctx, "SELECT rev FROM order_revs WHERE locker = $1", lockerID).Scan(&rev))
+	err := t.note(t.queryRow("SELECT rev FROM order_revs WHERE locker = $1", lockerID).Scan(&rev))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
 	}
@@ -549,6 +738,9 @@ func (t *tx) DropPending(lockerID, msgID string) (bool, error) {
 	if msgID == "" {
 		return false, nil
 	}
+	if err := t.flush(); err != nil {
+		return false, err
+	}
 	tag, err := t.tx.Exec(t.ctx, "DELETE FROM pending WHERE locker = $1 AND doc->>'id' = $2", lockerID, msgID)
 	if t.note(err) != nil {
 		return false, err
@@ -576,7 +768,7 @@ func (t *tx) Commands() ([]hub.CmdRec, error) {
 // next takes the next number of the gapless counter name (from 1).
 func (t *tx) next(name string) (int64, error) {
 	var n int64
-	err := t.note(t.tx.QueryRow(t.ctx, `INSERT INTO counters (name, value) VALUES ($1, 1)
+	err := t.note(t.queryRow(`INSERT INTO counters (name, value) VALUES ($1, 1)
 		ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value`, name).Scan(&n))
 	return n, err
 }
@@ -720,11 +912,21 @@ func (t *tx) PutWebhook(w webhook.Webhook) error {
 	if err != nil {
 		return err
 	}
+	t.hooks = nil
 	return t.exec("INSERT INTO webhooks (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc", w.ID, raw)
 }
 
+// Webhooks is read once per transaction (every event stored asks which
+// subscriptions want it), and again after a PutWebhook.
 func (t *tx) Webhooks() ([]webhook.Webhook, error) {
-	return listJSON[webhook.Webhook](t, `SELECT doc FROM webhooks ORDER BY id COLLATE "C"`)
+	if t.hooks == nil {
+		hooks, err := listJSON[webhook.Webhook](t, `SELECT doc FROM webhooks ORDER BY id COLLATE "C"`)
+		if err != nil {
+			return nil, err
+		}
+		t.hooks = append([]webhook.Webhook{}, hooks...)
+	}
+	return slices.Clone(t.hooks), nil
 }
 
 func (t *tx) AddDelivery(d webhook.Delivery) (webhook.Delivery, error) {
@@ -812,7 +1014,7 @@ func (t *tx) Docs(kind string) ([]json.RawMessage, error) {
 
 func (t *tx) Claim(name, holder string, ttl time.Duration) (bool, error) {
 	var got string
-	err := t.note(t.tx.QueryRow(t.ctx, `INSERT INTO leases (name, holder, expires) VALUES ($1, $2, now() + $3 * interval '1 microsecond')
+	err := t.note(t.queryRow(`INSERT INTO leases (name, holder, expires) VALUES ($1, $2, now() + $3 * interval '1 microsecond')
 		ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires = EXCLUDED.expires
 		WHERE leases.holder = EXCLUDED.holder OR leases.expires < now()
 		RETURNING holder`, name, holder, ttl.Microseconds()).Scan(&got))
@@ -824,4 +1026,21 @@ func (t *tx) Claim(name, holder string, ttl time.Duration) (bool, error) {
 
 func (t *tx) Release(name, holder string) error {
 	return t.exec("DELETE FROM leases WHERE name = $1 AND holder = $2", name, holder)
+}
+
+func (t *tx) Held(prefix string) ([]hub.Lease, error) {
+	rows, err := t.query(`SELECT name, holder FROM leases WHERE starts_with(name, $1) AND expires >= now() ORDER BY name COLLATE "C"`, prefix)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []hub.Lease
+	for rows.Next() {
+		var l hub.Lease
+		if err := rows.Scan(&l.Name, &l.Holder); err != nil {
+			return nil, t.note(err)
+		}
+		out = append(out, l)
+	}
+	return out, t.note(rows.Err())
 }

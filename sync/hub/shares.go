@@ -1,0 +1,150 @@
+package hub
+
+import (
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+)
+
+// Replicas share the lockers: the lockers fall in partitions (by a hash of
+// their id), and each partition is one replica's, under a lease, so that
+// a locker's messages are stored by one replica and not by all (each
+// replica hears every message; the others drop it on arrival, before
+// copying it). Which replica a partition goes to is decided by rendezvous
+// hashing over the replicas alive (each renews a member lease), so that
+// every replica computes the same owners and a replica joining or leaving
+// moves only its share. A partition changes hands only when its holder
+// gives it up (it no longer is the one) or its lease runs out (the holder
+// died): between the two no replica stores its lockers' events, and the
+// lockers send them again (their resend schedule), so nothing is lost;
+// a message two replicas both took is stored once all the same (the store
+// keeps each event once, in serializable transactions). A card request is
+// the leader's, whoever owns the locker (cards.go).
+
+const (
+	partitions  = 32
+	memberLease = "hub.member/"    // + replica: alive
+	partLease   = "hub.partition/" // + partition number
+)
+
+// shares is which partitions this replica holds.
+type shares struct {
+	active atomic.Bool // set once it first took its share: until then it takes every message
+	owned  [partitions]atomic.Bool
+}
+
+// partitionOf is the partition of a locker id.
+func partitionOf(lockerID string) int {
+	f := fnv.New32a()
+	f.Write([]byte(lockerID))
+	return int(f.Sum32() % partitions)
+}
+
+// ownerOf is the replica among members (sorted) that partition k goes to:
+// the highest score of k with each.
+func ownerOf(k int, members []string) string {
+	var best string
+	var top uint64
+	for _, m := range members {
+		f := fnv.New64a()
+		f.Write([]byte(m))
+		f.Write([]byte{0})
+		f.Write([]byte(strconv.Itoa(k)))
+		if s := f.Sum64(); best == "" || s > top {
+			best, top = m, s
+		}
+	}
+	return best
+}
+
+// owns reports whether this replica stores locker id's messages.
+func (s *shares) owns(id string) bool {
+	return !s.active.Load() || s.owned[partitionOf(id)].Load()
+}
+
+// Rebalance renews this replica's member lease and takes (or gives up) the
+// partitions that are its among the replicas alive, in one transaction.
+// Run does it at start and every LeaseTTL/3 (tests drive it).
+func (h *Hub) Rebalance() {
+	var owned [partitions]bool
+	var members []string
+	err := h.store.Update(func(tx Tx) error {
+		owned, members = [partitions]bool{}, nil
+		if _, err := tx.Leases.Claim(memberLease+h.cfg.Replica, h.cfg.Replica, h.cfg.LeaseTTL); err != nil {
+			return err
+		}
+		alive, err := tx.Leases.Held(memberLease)
+		if err != nil {
+			return err
+		}
+		for _, l := range alive {
+			members = append(members, l.Holder)
+		}
+		if !slices.Contains(members, h.cfg.Replica) {
+			members = append(members, h.cfg.Replica)
+		}
+		slices.Sort(members)
+		for k := range partitions {
+			name := partLease + strconv.Itoa(k)
+			if ownerOf(k, members) != h.cfg.Replica {
+				if err := tx.Leases.Release(name, h.cfg.Replica); err != nil {
+					return err
+				}
+				continue
+			}
+			if owned[k], err = tx.Leases.Claim(name, h.cfg.Replica, h.cfg.LeaseTTL); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// Its leases run out: the others take its share over.
+		h.log.Warn("partition leases", "err", err)
+		return
+	}
+	n := 0
+	for k := range partitions {
+		if owned[k] {
+			n++
+		}
+		h.shares.owned[k].Store(owned[k])
+	}
+	if !h.shares.active.Swap(true) || n != h.sharesHeld {
+		h.log.Info("lockers shared among replicas", "replicas", len(members), "partitions_held", n, "of", partitions)
+		h.sharesHeld = n
+	}
+}
+
+// unshare gives up this replica's partitions and member lease at a clean
+// stop, so that the others take its lockers over at their next renewal.
+func (h *Hub) unshare() {
+	err := h.store.Update(func(tx Tx) error {
+		for k := range partitions {
+			if err := tx.Leases.Release(partLease+strconv.Itoa(k), h.cfg.Replica); err != nil {
+				return err
+			}
+		}
+		return tx.Leases.Release(memberLease+h.cfg.Replica, h.cfg.Replica)
+	})
+	if err != nil {
+		h.log.Warn("partition leases release", "err", err)
+	}
+}
+
+// lockerOfTopic is the locker id of a topic under prefix ("" when none).
+func lockerOfTopic(prefix, topic string) string {
+	rest, ok := strings.CutPrefix(topic, prefix+"/")
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(rest, "/")
+	return id
+}
+
+// Owns reports whether this replica stores locker id's messages: it holds
+// the locker's partition, or it has not taken its share yet (a hub not
+// running takes what it is handed).
+func (h *Hub) Owns(lockerID string) bool { return h.shares.owns(lockerID) }
