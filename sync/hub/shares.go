@@ -148,3 +148,15 @@ func lockerOfTopic(prefix, topic string) string {
 // the locker's partition, or it has not taken its share yet (a hub not
 // running takes what it is handed).
 func (h *Hub) Owns(lockerID string) bool { return h.shares.owns(lockerID) }
+
+// Partitions is how many of the lockers' partitions this replica holds
+// (all of them when it runs alone; 0 before it took its share).
+func (h *Hub) Partitions() int {
+	n := 0
+	for k := range partitions {
+		if h.shares.owned[k].Load() {
+			n++
+		}
+	}
+	return n
+}

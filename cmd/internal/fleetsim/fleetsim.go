@@ -33,6 +33,10 @@ type Locker struct {
 	HW    *sim.Hardware
 	L     *locker.Locker
 
+	// OnAck, set before Connect, is told each ack.evt the link takes
+	// (what the central has stored, up to upto), before the outbox drops it.
+	OnAck func(upto uint64)
+
 	stop     context.CancelFunc
 	done     chan struct{}
 	linkStop context.CancelFunc
@@ -97,7 +101,11 @@ func (r *Locker) Connect(brokers []string, central ed25519.PublicKey, log *slog.
 	for _, f := range tune {
 		f(&cfg)
 	}
-	link, err := mqttlink.New(cfg, r.L)
+	var core mqttlink.Core = r.L
+	if r.OnAck != nil {
+		core = ackTap{r.L, r.OnAck}
+	}
+	link, err := mqttlink.New(cfg, core)
 	if err != nil {
 		return err
 	}
@@ -117,4 +125,15 @@ func (r *Locker) Close() {
 	<-r.done
 	r.HW.Close()
 	r.Store.Close()
+}
+
+// ackTap is the core with each ack.evt told to on first.
+type ackTap struct {
+	*locker.Locker
+	on func(upto uint64)
+}
+
+func (a ackTap) AckEvents(upto uint64) (int, error) {
+	a.on(upto)
+	return a.Locker.AckEvents(upto)
 }

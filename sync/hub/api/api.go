@@ -71,7 +71,8 @@ func New(cfg Config) http.Handler {
 		mux.Handle(pattern, s.authorize(scope, fn))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, map[string]bool{"ok": true, "broker": cfg.Core.Connected()}, nil)
+		// partitions: the share of the lockers this replica stores (of 32).
+		reply(w, map[string]any{"ok": true, "broker": cfg.Core.Connected(), "partitions": cfg.Core.Partitions()}, nil)
 	})
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)

@@ -72,6 +72,8 @@ type fakeCore struct {
 
 func (c *fakeCore) Connected() bool { return true }
 
+func (c *fakeCore) Partitions() int { return 32 }
+
 func (c *fakeCore) Lockers() ([]hub.LockerInfo, error) {
 	out := make([]hub.LockerInfo, c.n)
 	for i := range out {

@@ -24,6 +24,7 @@ type handleFunc func(pattern, scope string, fn http.HandlerFunc)
 // Core is the fleet core the API calls: lockers, orders, commands, events.
 type Core interface {
 	Connected() bool
+	Partitions() int
 	Lockers() ([]hub.LockerInfo, error)
 	AddLocker(id, source string) error
 	Orders(lockerID string) ([]hub.OrderRec, error)
