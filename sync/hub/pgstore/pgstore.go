@@ -277,13 +277,14 @@ func (s *Store) run(ctx context.Context, opts pgx.TxOptions, fn func(hub.Tx) err
 
 // tx is one hub.Tx on a pgx transaction.
 type tx struct {
-	ctx     context.Context
-	tx      pgx.Tx
-	failed  error             // the first statement that failed
-	pending *pgx.Batch        // writes not yet sent (exec)
-	hooks   []webhook.Webhook // the subscriptions, once read (nil: not read)
-	events  eventRows         // events not yet sent (PutEvent), and where each key's row is
-	eventAt map[hub.EventKey]int
+	ctx       context.Context
+	tx        pgx.Tx
+	failed    error             // the first statement that failed
+	pending   *pgx.Batch        // writes not yet sent (exec)
+	hooks     []webhook.Webhook // the subscriptions, once read (hooksRead)
+	hooksRead bool
+	events    eventRows // events not yet sent (PutEvent), and where each key's row is
+	eventAt   map[hub.EventKey]int
 }
 
 // all is t as every capability's part of a transaction.
@@ -912,19 +913,19 @@ func (t *tx) PutWebhook(w webhook.Webhook) error {
 	if err != nil {
 		return err
 	}
-	t.hooks = nil
+	t.hooks, t.hooksRead = nil, false
 	return t.exec("INSERT INTO webhooks (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc", w.ID, raw)
 }
 
 // Webhooks is read once per transaction (every event stored asks which
 // subscriptions want it), and again after a PutWebhook.
 func (t *tx) Webhooks() ([]webhook.Webhook, error) {
-	if t.hooks == nil {
+	if !t.hooksRead {
 		hooks, err := listJSON[webhook.Webhook](t, `SELECT doc FROM webhooks ORDER BY id COLLATE "C"`)
 		if err != nil {
 			return nil, err
 		}
-		t.hooks = append([]webhook.Webhook{}, hooks...)
+		t.hooks, t.hooksRead = hooks, true
 	}
 	return slices.Clone(t.hooks), nil
 }
