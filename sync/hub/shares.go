@@ -1,7 +1,8 @@
 package hub
 
 import (
-	"hash/fnv"
+	"crypto/sha256"
+	"encoding/binary"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,11 +36,13 @@ type shares struct {
 	owned  [partitions]atomic.Bool
 }
 
-// partitionOf is the partition of a locker id.
+// partitionOf is the partition of a locker id. (SHA-256, not FNV:
+// FNV-1a's low bits and its order for names that differ in one last
+// character — lockerhub-1, lockerhub-2 — spread badly; it gave one
+// replica all 32 partitions.)
 func partitionOf(lockerID string) int {
-	f := fnv.New32a()
-	f.Write([]byte(lockerID))
-	return int(f.Sum32() % partitions)
+	sum := sha256.Sum256([]byte(lockerID))
+	return int(binary.BigEndian.Uint64(sum[:8]) % partitions)
 }
 
 // ownerOf is the replica among members (sorted) that partition k goes to:
@@ -48,11 +51,8 @@ func ownerOf(k int, members []string) string {
 	var best string
 	var top uint64
 	for _, m := range members {
-		f := fnv.New64a()
-		f.Write([]byte(m))
-		f.Write([]byte{0})
-		f.Write([]byte(strconv.Itoa(k)))
-		if s := f.Sum64(); best == "" || s > top {
+		sum := sha256.Sum256([]byte(m + "\x00" + strconv.Itoa(k)))
+		if s := binary.BigEndian.Uint64(sum[:8]); best == "" || s > top {
 			best, top = m, s
 		}
 	}
