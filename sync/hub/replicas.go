@@ -7,8 +7,9 @@ import (
 )
 
 // Several hub replicas may share one store (PostgreSQL): each hears every
-// message and stores what it hears (the store keeps each event once), and
-// work that must be done once is claimed in the store:
+// message and stores those of the lockers in its share (shares.go; the
+// store keeps each event once, whichever stores it), and work that must
+// be done once is claimed in the store:
 //   - the leader lease (leaderLease), renewed every LeaseTTL/3 by the
 //     replica holding it, runs the timers: order changes an online locker
 //     has not acknowledged (by their message id) within ResendAfter are
