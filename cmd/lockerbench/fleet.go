@@ -72,8 +72,8 @@ func benchFleet(args []string) error {
 		fmt.Printf("replicas: %s processes, each held to %.2f CPU; latency: an event recorded → its ack.evt back at the locker\n", *hubBin, *replicaCPU)
 	}
 	fmt.Println()
-	fmt.Println("| store | broker | replicas | lockers | events stored centrally | events/s | latency p50 | latency p99 | p99 < 1 s | CPU s: brokers | CPU s: PostgreSQL | CPU s: hubs + lockers |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| store | broker | replicas | lockers | events stored centrally | events/s | latency p50 | latency p99 | p99 < 1 s | CPU s: brokers | CPU s: PostgreSQL | CPU s: hubs + lockers | transactions retried |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	sustained := map[int]int{}
 	for _, r := range rs {
 		t := topology{store: *store, broker: *broker, replicas: r, lockerDir: *lockerDir, replicaCPU: *replicaCPU, hubBin: *hubBin}
@@ -85,8 +85,8 @@ func benchFleet(args []string) error {
 			if err != nil {
 				return fmt.Errorf("%s, %d lockers: %w", t, n, err)
 			}
-			fmt.Printf("| %s | %s | %d | %d | %d | %.0f | %s | %s | %v | %.1f | %.1f | %.1f |\n", t.store, t.broker, r, n, res.events,
-				float64(res.events)/duration.Seconds(), ms(res.p50), ms(res.p99), res.ok(n, *duration, *period), cpu[0], cpu[1], cpu[2])
+			fmt.Printf("| %s | %s | %d | %d | %d | %.0f | %s | %s | %v | %.1f | %.1f | %.1f | %d |\n", t.store, t.broker, r, n, res.events,
+				float64(res.events)/duration.Seconds(), ms(res.p50), ms(res.p99), res.ok(n, *duration, *period), cpu[0], cpu[1], cpu[2], res.retries)
 			if res.ok(n, *duration, *period) && n > sustained[r] {
 				sustained[r] = n
 			}
@@ -188,12 +188,19 @@ func (t topology) run(dir string, pg *pgtest.Server, n int, duration, period tim
 	}
 	open := func() (hub.Store, error) { return hubbolt.Open(filepath.Join(d, "hub.db")) }
 	var dsn string
+	var pgStores []*pgstore.Store
 	if t.store == "postgres" {
 		if dsn, err = pg.NewDB(context.Background()); err != nil {
 			return fleetResult{}, cpu, err
 		}
 		defer pg.DropDB(context.Background(), dsn)
-		open = func() (hub.Store, error) { return pgstore.Open(context.Background(), dsn, pgstore.Options{Log: quiet}) }
+		open = func() (hub.Store, error) {
+			st, err := pgstore.Open(context.Background(), dsn, pgstore.Options{Log: quiet})
+			if err == nil {
+				pgStores = append(pgStores, st)
+			}
+			return st, err
+		}
 	}
 	var hubPIDs []int
 	var procs *hubProcs
@@ -238,7 +245,15 @@ func (t topology) run(dir string, pg *pgtest.Server, n int, duration, period tim
 	}
 	local := append([]int{os.Getpid()}, hubPIDs...)
 	before := [3]int64{ticks(brokerPIDs), ticks(pgPIDs), ticks(local)}
+	retries := func() (n uint64) {
+		for _, st := range pgStores {
+			n += st.Retries()
+		}
+		return n
+	}
+	retried := retries()
 	res, err := fleetMeasure(lockers, c, ids, duration, period)
+	res.retries = retries() - retried
 	after := [3]int64{ticks(brokerPIDs), ticks(pgPIDs), ticks(local)}
 	for i := range cpu {
 		cpu[i] = float64(after[i]-before[i]) / 100 // USER_HZ
@@ -265,6 +280,7 @@ type central struct {
 type fleetResult struct {
 	events   int
 	p50, p99 time.Duration
+	retries  uint64 // PostgreSQL transactions run again (conflicts), in-process hubs
 }
 
 // ok: p99 under 1 s, over at least two events a return (a return

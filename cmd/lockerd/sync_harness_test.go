@@ -64,7 +64,13 @@ func withBrokers(urls []string, pub, extra string) func(*cabinet) {
 // 15 s.
 func until(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	untilWithin(t, what, 15*time.Second, cond)
+}
+
+// untilWithin is until with its own bound.
+func untilWithin(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for: %s", what)

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,7 +43,14 @@ type Store struct {
 	closeOnce sync.Once
 	// opTimeout bounds one transaction (all its attempts).
 	opTimeout time.Duration
+	// retries counts the transactions run again after a serialization
+	// failure or a deadlock.
+	retries atomic.Uint64
 }
+
+// Retries is how many times a transaction was run again because it
+// conflicted with a concurrent one.
+func (s *Store) Retries() uint64 { return s.retries.Load() }
 
 var _ hub.Store = (*Store)(nil)
 
@@ -232,6 +240,7 @@ func (s *Store) Update(fn func(hub.Tx) error) error {
 		if !retryable(err) || attempt >= maxAttempts || ctx.Err() != nil {
 			return err
 		}
+		s.retries.Add(1)
 		pause := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
 		time.Sleep(pause)
 	}
