@@ -754,7 +754,11 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 	}
 	var stored []protocol.Event
 	var strangers, farAhead []parsed
-	err := h.store.Update(func(tx Tx) error {
+	update := h.store.Update
+	if s, ok := h.store.(LockerScoped); ok {
+		update = s.UpdateLockers // it writes every locker's record it touches (below)
+	}
+	err := update(func(tx Tx) error {
 		stored, strangers, farAhead = stored[:0], nil, nil
 		now := time.Now().UTC()
 		// What storing the batch needs is read at once, a few reads for
@@ -873,6 +877,9 @@ func (h *Hub) storeEvents(msgs []inMsg) {
 				li.Acked = rec.Acked
 			}
 		}
+		// Every locker served in the batch has its record written, even
+		// when nothing of it changed: that row is what serializes two
+		// ingests of one locker (LockerScoped).
 		for _, id := range served {
 			if err := tx.Lockers.PutLocker(*infos[id]); err != nil {
 				return err

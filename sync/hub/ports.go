@@ -24,6 +24,17 @@ type Store interface {
 	Close() error
 }
 
+// LockerScoped is a Store that can run a transaction at a weaker
+// isolation than Update's when every one of its transactions writes the
+// record (LockerInfo) of each locker whose records it changes, so that
+// two of them for one locker conflict on that row and one runs again:
+// the ingest of events is such a transaction (storeEvents). PostgreSQL's
+// store runs it under REPEATABLE READ; a store without it (bbolt, one
+// writer at a time) runs it as any Update.
+type LockerScoped interface {
+	UpdateLockers(fn func(Tx) error) error
+}
+
 // Tx is one transaction of a Store, as each capability sees it: a small
 // interface per capability, each implemented by every store. Work that
 // changes records of several capabilities (an event stored, its alarm

@@ -231,12 +231,25 @@ func (s *Store) View(fn func(hub.Tx) error) error {
 // same events, say), fn runs again on fresh data, after a short random
 // pause: fn must not keep state from an earlier attempt (the hub's
 // functions reset theirs at the start).
-func (s *Store) Update(fn func(hub.Tx) error) error {
+func (s *Store) Update(fn func(hub.Tx) error) error { return s.update(pgx.Serializable, fn) }
+
+// UpdateLockers runs fn in a REPEATABLE READ transaction, retried as
+// Update's: for the hub's ingest of events, every one of which writes
+// the record of each locker it stores events for (hub.LockerScoped).
+// Two such transactions for one locker conflict on that row (the first
+// to update it wins, the other is run again), and serializable's
+// predicate locks — which two replicas storing disjoint lockers' events
+// into the same pages of one index trip over — are not taken.
+func (s *Store) UpdateLockers(fn func(hub.Tx) error) error { return s.update(pgx.RepeatableRead, fn) }
+
+var _ hub.LockerScoped = (*Store)(nil)
+
+func (s *Store) update(iso pgx.TxIsoLevel, fn func(hub.Tx) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opTimeout)
 	defer cancel()
 	var err error
 	for attempt := 0; ; attempt++ {
-		err = s.run(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable}, fn)
+		err = s.run(ctx, pgx.TxOptions{IsoLevel: iso}, fn)
 		if !retryable(err) || attempt >= maxAttempts || ctx.Err() != nil {
 			return err
 		}
