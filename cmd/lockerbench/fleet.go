@@ -42,6 +42,7 @@ func benchFleet(args []string) error {
 	broker := fs.String("broker", "mosquitto", "mosquitto, or nats (a three-node cluster, JetStream)")
 	lockerDir := fs.String("locker-dir", defaultLockerDir(), "where the simulated lockers keep their stores (\"\": beside the hubs', on the disk)")
 	replicaCPU := fs.Float64("replica-cpu", 0, "run each replica as a lockerhub process held to this many CPUs (a cgroup; root): a replica's own machine, on this one (postgres)")
+	subscribe := fs.String("subscribe", "owned", "owned: each replica subscribes to its own lockers' topics (mqtt.subscribe_owned); all: to every locker's")
 	hubBin := fs.String("lockerhub", "", "with -replica-cpu: the lockerhub binary to run (one built from another commit measures it)")
 	fs.Parse(args)
 	ns, err := ints(*sizes)
@@ -76,7 +77,8 @@ func benchFleet(args []string) error {
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	sustained := map[int]int{}
 	for _, r := range rs {
-		t := topology{store: *store, broker: *broker, replicas: r, lockerDir: *lockerDir, replicaCPU: *replicaCPU, hubBin: *hubBin}
+		t := topology{store: *store, broker: *broker, replicas: r, lockerDir: *lockerDir, replicaCPU: *replicaCPU, hubBin: *hubBin,
+			subscribeOwned: *subscribe == "owned"}
 		if err := t.check(); err != nil {
 			return err
 		}
@@ -128,6 +130,8 @@ type topology struct {
 	// that many CPUs.
 	replicaCPU float64
 	hubBin     string
+	// subscribeOwned: each replica subscribes to its own lockers' topics.
+	subscribeOwned bool
 }
 
 func (t topology) String() string {
@@ -205,7 +209,7 @@ func (t topology) run(dir string, pg *pgtest.Server, n int, duration, period tim
 	var hubPIDs []int
 	var procs *hubProcs
 	if t.replicaCPU > 0 {
-		if procs, err = startHubProcs(d, t.hubBin, dsn, hubURLs, key, ids, t.replicas, t.replicaCPU); err != nil {
+		if procs, err = startHubProcs(d, t.hubBin, dsn, hubURLs, key, ids, t.replicas, t.replicaCPU, t.subscribeOwned); err != nil {
 			return fleetResult{}, cpu, err
 		}
 		defer procs.stop()
@@ -219,7 +223,8 @@ func (t topology) run(dir string, pg *pgtest.Server, n int, duration, period tim
 		if err != nil {
 			return fleetResult{}, cpu, err
 		}
-		h, err := hub.New(hub.Config{Brokers: hubURLs(r), ClientID: fmt.Sprintf("lockerhub-%d", r+1), SigningKey: key, Store: st, Lockers: ids, Log: quiet})
+		h, err := hub.New(hub.Config{Brokers: hubURLs(r), ClientID: fmt.Sprintf("lockerhub-%d", r+1), SigningKey: key, Store: st, Lockers: ids, Log: quiet,
+			SubscribeOwned: t.subscribeOwned})
 		if err != nil {
 			return fleetResult{}, cpu, err
 		}

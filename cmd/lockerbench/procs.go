@@ -33,7 +33,7 @@ type hubProcs struct {
 
 // startHubProcs starts n replicas of bin (lockerhub) on PostgreSQL (dsn),
 // replica r connecting to brokers(r), serving ids, each held to cores.
-func startHubProcs(dir, bin, dsn string, brokers func(r int) []string, key ed25519.PrivateKey, ids []string, n int, cores float64) (*hubProcs, error) {
+func startHubProcs(dir, bin, dsn string, brokers func(r int) []string, key ed25519.PrivateKey, ids []string, n int, cores float64, owned bool) (*hubProcs, error) {
 	p := &hubProcs{}
 	write := func(name, s string) error { return os.WriteFile(filepath.Join(dir, name), []byte(s), 0o600) }
 	if err := errors.Join(write("central.key", hex.EncodeToString(key.Seed())+"\n"), write("pickup.key", hex.EncodeToString(lockertest.Key)+"\n"),
@@ -52,10 +52,10 @@ func startHubProcs(dir, bin, dsn string, brokers func(r int) []string, key ed255
 		conf := filepath.Join(dir, name+".yaml")
 		if err := os.WriteFile(conf, []byte(fmt.Sprintf(`store: {driver: postgres, dsn_file: hub.dsn}
 http: {listen: "127.0.0.1:%d", admin_token_file: %s.token}
-mqtt: {brokers: %s, client_id: %s}
+mqtt: {brokers: %s, client_id: %s%s}
 keys: {signing_key_file: central.key, pickup_key_file: pickup.key}
 lockers: %s
-`, port, name, urls, name, idList)), 0o600); err != nil {
+`, port, name, urls, name, map[bool]string{true: ", subscribe_owned: true"}[owned], idList)), 0o600); err != nil {
 			p.stop()
 			return nil, err
 		}

@@ -91,7 +91,7 @@ func serve(args []string) error {
 		}
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	cfg := hub.Config{Prefix: c.MQTT.Prefix, ClientID: c.MQTT.ClientID, SigningKey: c.SigningKey, PickupKey: c.PickupKey,
+	cfg := hub.Config{Prefix: c.MQTT.Prefix, ClientID: c.MQTT.ClientID, SubscribeOwned: c.MQTT.SubscribeOwned, SigningKey: c.SigningKey, PickupKey: c.PickupKey,
 		Lockers: c.Lockers, CmdTTL: c.CommandTTL.D(), Log: log,
 		LeaseTTL: c.LeaseTTL.D(), ResendAfter: c.ResendAfter.D(), OfflineAfter: c.Alarms.OfflineAfter.D(), WebhookDeadline: c.WebhookDeadline.D(), EgressAllow: c.Egress}
 	for _, w := range c.Webhooks {

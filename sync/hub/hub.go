@@ -78,6 +78,13 @@ type Config struct {
 	Provisioning fleet.Provisioning
 	// ReleasesDir keeps the releases' binaries ("" : no releases).
 	ReleasesDir string
+	// SubscribeOwned: the replica subscribes to the event, ack and
+	// telemetry topics of the lockers in the partitions it holds, one
+	// subscription each, instead of to every locker's (status and card
+	// requests stay wildcards): a replica then receives only its share.
+	// For a broker that takes thousands of subscriptions per session at
+	// little cost (Mosquitto); on NATS each would be a JetStream consumer.
+	SubscribeOwned bool
 	// Lockers are the lockers this hub serves (more can be added, see
 	// AddLocker); messages from any other id are dropped.
 	Lockers []string
@@ -90,7 +97,9 @@ type Hub struct {
 	store     Store
 	cl        mqtt.Client
 	log       *slog.Logger
-	msgs      atomic.Uint64
+	msgs      atomic.Uint64 // message ids made
+	received  atomic.Uint64 // events from the broker
+	others    atomic.Uint64 // of them, another replica's lockers' (dropped)
 	dropped   atomic.Uint64 // uplink messages dropped: oversized, or the inbox full
 	pubMu     sync.Mutex    // order changes: commit and publish in rev order (see update)
 	strangers strangers
@@ -101,6 +110,7 @@ type Hub struct {
 	subscribed atomic.Bool
 	leader     atomic.Bool  // holds the leader lease (replicas.go)
 	shares     shares       // the partitions of lockers this replica stores (shares.go)
+	ownedSubs  ownedSubs    // with SubscribeOwned: the per-locker subscriptions made
 	sharesHeld int          // how many, when last logged (the run loop's)
 	heardAt    atomic.Int64 // when its own heartbeat last came back (or it connected), unix ns
 	metrics    *hubMetrics
@@ -160,7 +170,7 @@ func New(cfg Config) (*Hub, error) {
 	if store == nil {
 		return nil, errors.New("hub: no store (hubbolt.Open or pgstore.Open)")
 	}
-	h := &Hub{cfg: cfg, store: store, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1),
+	h := &Hub{cfg: cfg, store: store, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1), ownedSubs: ownedSubs{wakeC: make(chan struct{}, 1)},
 		local: fanout.New[protocol.Event](256), ackWait: map[ackKey]int{}, lastAck: map[ackKey]time.Time{}}
 	h.metrics = newHubMetrics(h)
 	h.cards = auth.RateLimiter{Burst: cardBurst, Every: cardEvery}
@@ -217,8 +227,14 @@ func (h *Hub) newClient() mqtt.Client {
 		SetBinaryWill(statusTopic, h.centralStatus(false), 1, true).
 		SetOnConnectHandler(func(c mqtt.Client) {
 			p := h.cfg.Prefix + "/+/"
-			tok := c.SubscribeMultiple(map[string]byte{p + "status": 1, p + "up/evt": 1, p + "up/ack": 1, p + "up/tele": 0, p + "up/req": 1, statusTopic: 1,
-				h.heartbeatTopic(): 1}, nil)
+			subs := map[string]byte{p + "status": 1, p + "up/req": 1, statusTopic: 1, h.heartbeatTopic(): 1}
+			if !h.cfg.SubscribeOwned {
+				subs[p+"up/evt"], subs[p+"up/ack"], subs[p+"up/tele"] = 1, 1, 0
+			} else {
+				h.ownedSubs.reset() // subscribed again from scratch, by its own goroutine
+				defer h.ownedSubs.wake()
+			}
+			tok := c.SubscribeMultiple(subs, nil)
 			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 				// Not subscribed: its own heartbeat will not come back
 				// either, and the heartbeat check reconnects.
@@ -253,7 +269,14 @@ func (h *Hub) newClient() mqtt.Client {
 		}
 		// Another replica's locker: dropped before it is copied. A card
 		// request is the leader's, whoever owns the locker.
+		isEvent := strings.HasSuffix(m.Topic(), "/up/evt")
+		if isEvent {
+			h.received.Add(1)
+		}
 		if id := lockerOfTopic(h.cfg.Prefix, m.Topic()); !h.shares.owns(id) && !strings.HasSuffix(m.Topic(), "/up/req") {
+			if isEvent {
+				h.others.Add(1)
+			}
 			return
 		}
 		h.mu.Lock()
@@ -302,6 +325,24 @@ func (h *Hub) Run(ctx context.Context) error {
 		go func() { h.circ.Run(cctx); close(done) }()
 		defer func() { cancel(); <-done }()
 	}
+	if h.cfg.SubscribeOwned {
+		// Its own goroutine: subscribing to thousands of topics takes
+		// round trips the drain loop must not wait for.
+		sctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-sctx.Done():
+					return
+				case <-h.ownedSubs.wakeC:
+					h.subscribeOwned()
+				}
+			}
+		}()
+		defer func() { cancel(); <-done }()
+	}
 	tick := time.NewTicker(h.cfg.LeaseTTL / 3)
 	defer tick.Stop()
 	h.lead() // at once: the leader answers card checks (cards.go)
@@ -321,6 +362,7 @@ func (h *Hub) Run(ctx context.Context) error {
 		case <-tick.C:
 			h.heartbeat()
 			h.Rebalance()
+			h.ownedSubs.wake()
 			if h.lead() {
 				h.resendStale()
 				h.sweepOffline(time.Now())

@@ -6,7 +6,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Replicas share the lockers: the lockers fall in partitions (by a hash of
@@ -160,3 +162,92 @@ func (h *Hub) Partitions() int {
 	}
 	return n
 }
+
+// ownedSubs are the per-locker topics subscribed (SubscribeOwned).
+type ownedSubs struct {
+	mu     sync.Mutex
+	topics map[string]bool
+	wakeC  chan struct{} // the subscriber goroutine's (Run)
+}
+
+// wake asks the subscriber goroutine to bring the subscriptions up to date.
+func (o *ownedSubs) wake() {
+	select {
+	case o.wakeC <- struct{}{}:
+	default:
+	}
+}
+
+func (o *ownedSubs) reset() {
+	o.mu.Lock()
+	o.topics = nil
+	o.mu.Unlock()
+}
+
+// subscribeOwned subscribes to the event, ack and telemetry topics of the
+// lockers served in the partitions held, and unsubscribes from those of
+// the partitions given up (SubscribeOwned; at connect and after each
+// rebalance). A locker's events sent while no replica subscribes to them
+// are sent again by the locker, unacknowledged.
+func (h *Hub) subscribeOwned() {
+	if !h.cfg.SubscribeOwned || h.cl == nil || !h.cl.IsConnectionOpen() {
+		return
+	}
+	h.ownedSubs.mu.Lock()
+	defer h.ownedSubs.mu.Unlock()
+	known, err := h.KnownLockers()
+	if err != nil {
+		h.log.Warn("owned subscriptions", "err", err)
+		return
+	}
+	want := map[string]bool{}
+	for _, k := range known {
+		if h.shares.owns(k.ID) {
+			t := h.topics(k.ID)
+			want[t.UpEvt()], want[t.UpAck()], want[t.UpTele()] = true, true, true
+		}
+	}
+	var add, drop []string
+	for t := range want {
+		if !h.ownedSubs.topics[t] {
+			add = append(add, t)
+		}
+	}
+	for t := range h.ownedSubs.topics {
+		if !want[t] {
+			drop = append(drop, t)
+		}
+	}
+	for chunk := range slices.Chunk(add, 50) {
+		filters := map[string]byte{}
+		for _, t := range chunk {
+			filters[t] = 1
+		}
+		if tok := h.cl.SubscribeMultiple(filters, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			h.log.Warn("owned subscriptions", "err", tok.Error())
+			return // the next rebalance tries again
+		}
+		if h.ownedSubs.topics == nil {
+			h.ownedSubs.topics = map[string]bool{}
+		}
+		for _, t := range chunk {
+			h.ownedSubs.topics[t] = true
+		}
+	}
+	for chunk := range slices.Chunk(drop, 50) {
+		if tok := h.cl.Unsubscribe(chunk...); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			h.log.Warn("owned subscriptions", "err", tok.Error())
+			return
+		}
+		for _, t := range chunk {
+			delete(h.ownedSubs.topics, t)
+		}
+	}
+	if len(add)+len(drop) > 0 {
+		h.log.Info("owned subscriptions", "lockers", len(want)/3, "added", len(add), "dropped", len(drop))
+	}
+}
+
+// ReceivedEvents counts the events this replica received from the
+// broker, and of them those of another replica's lockers (dropped).
+func (h *Hub) ReceivedEvents() (all, others uint64) { return h.received.Load(), h.others.Load() }

@@ -77,6 +77,10 @@ type Config struct {
 		// certificate when the broker authenticates by certificate
 		// (docs/mosquitto: CN lockerhub).
 		TLS *config.TLS `yaml:"tls"`
+		// SubscribeOwned: each replica subscribes to its own share of the
+		// lockers' topics, one subscription per locker, instead of to all
+		// (docs/deploy-central.md); for Mosquitto, not NATS.
+		SubscribeOwned bool `yaml:"subscribe_owned"`
 	} `yaml:"mqtt"`
 	Keys struct {
 		SigningKeyFile string `yaml:"signing_key_file"`

@@ -2,17 +2,24 @@ package pgstore_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/lockerd/lockerd/locker/lockertest"
+	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
 	"github.com/lockerd/lockerd/sync/hub/pgstore/pgtest"
+	"github.com/lockerd/lockerd/sync/protocol"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -98,5 +105,72 @@ func TestReadDSN(t *testing.T) {
 	os.WriteFile(big, make([]byte, 1<<20), 0o600)
 	if _, err := pgstore.ReadDSN(big); err == nil || !strings.Contains(err.Error(), "not a DSN file") {
 		t.Errorf("a 1 MB file: %v", err)
+	}
+}
+
+// Two replicas subscribing to their own lockers' topics (SubscribeOwned)
+// each receive only their share of the events, and every event is stored
+// once; a locker added later is subscribed to by its partition's holder.
+func TestSubscribeOwned(t *testing.T) {
+	url := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{}).URL // (the embedded broker takes one central)
+	dsn := pgtest.DB(t)
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	ids := make([]string, 24)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("nb-%02d", i)
+	}
+	var hs []*hub.Hub
+	for _, name := range []string{"lockerhub", "lockerhub-2"} {
+		st, err := pgstore.Open(context.Background(), dsn, pgstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, hubtest.Start(t, hub.Config{Brokers: []string{url}, ClientID: name, SigningKey: priv, PickupKey: lockertest.Key,
+			Store: st, Lockers: ids[:20], SubscribeOwned: true, LeaseTTL: 600 * time.Millisecond}))
+	}
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	waitFor("the lockers shared out", func() bool {
+		a, b := hs[0].Partitions(), hs[1].Partitions()
+		return a > 0 && b > 0 && a+b == 32
+	})
+	if err := hs[0].AddLocker(ids[20], "api"); err != nil { // after the start: subscribed at a rebalance
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // two rebalances: the holder subscribes to it
+	before := [2]uint64{}
+	for i, h := range hs {
+		before[i], _ = h.ReceivedEvents()
+	}
+	for _, id := range ids[:21] {
+		tp := protocol.Topics{Prefix: protocol.DefaultPrefix, Locker: id}
+		raw, _ := json.Marshal(protocol.Event{V: 1, ID: protocol.EventID(id, "00aa00aa00aa00aa", 1), Type: "door.opened",
+			Locker: id, Store: "00aa00aa00aa00aa", Boot: 1, Seq: 1, TS: time.Now().UTC(), Data: json.RawMessage(`{}`)})
+		brokertest.Record(t, url, id, "", nil).Publish(tp.UpEvt(), raw)
+	}
+	waitFor("every event stored", func() bool {
+		for _, id := range ids[:21] {
+			if li, _ := hs[0].Locker(id); li.Events != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	var got [2]uint64
+	for i, h := range hs {
+		all, others := h.ReceivedEvents()
+		got[i] = all - before[i]
+		if others != 0 {
+			t.Errorf("replica %d received %d messages of the other's lockers", i+1, others)
+		}
+	}
+	if got[0]+got[1] != 21 || got[0] == 0 || got[1] == 0 {
+		t.Fatalf("events received by each replica: %v, want 21 between them, each some", got)
 	}
 }
