@@ -107,14 +107,10 @@ func (h *Hub) Rebalance() {
 		h.log.Warn("partition leases", "err", err)
 		return
 	}
-	n := 0
 	for k := range partitions {
-		if owned[k] {
-			n++
-		}
 		h.shares.owned[k].Store(owned[k])
 	}
-	if !h.shares.active.Swap(true) || n != h.sharesHeld {
+	if n := h.Partitions(); !h.shares.active.Swap(true) || n != h.sharesHeld {
 		h.log.Info("lockers shared among replicas", "replicas", len(members), "partitions_held", n, "of", partitions)
 		h.sharesHeld = n
 	}
