@@ -51,18 +51,29 @@ type SpaceLimits struct {
 
 // SetSpaceLimits installs the headroom check (lockerd's is disk space and
 // the file-size limit); without one, room is assumed.
-func (l *Locker) SetSpaceLimits(s SpaceLimits) { l.space = s }
+// It may be replaced while the locker runs: writes and Tick read it from
+// their own goroutines, so it is swapped whole.
+func (l *Locker) SetSpaceLimits(s SpaceLimits) { l.space.Store(&s) }
+
+// spaceLimits is the installed check, or the zero one (room assumed).
+func (l *Locker) spaceLimits() SpaceLimits {
+	if s := l.space.Load(); s != nil {
+		return *s
+	}
+	return SpaceLimits{}
+}
 
 func (l *Locker) roomToRecord() error {
 	if reason, bad := l.Faulted(); bad {
 		return fmt.Errorf("faulted: %s", reason)
 	}
-	if l.space.Headroom == nil {
+	space := l.spaceLimits()
+	if space.Headroom == nil {
 		return nil
 	}
-	room, err := l.space.Headroom()
-	if err == nil && room < l.space.Floor {
-		err = fmt.Errorf("store headroom %d bytes is under the floor of %d", room, l.space.Floor)
+	room, err := space.Headroom()
+	if err == nil && room < space.Floor {
+		err = fmt.Errorf("store headroom %d bytes is under the floor of %d", room, space.Floor)
 	}
 	return err
 }
@@ -70,7 +81,8 @@ func (l *Locker) roomToRecord() error {
 // checkSpace raises the low-space alarm; after writes it runs at most
 // every 100 ms (a headroom check is a few system calls), from Tick always.
 func (l *Locker) checkSpace(force bool) {
-	if l.space.Headroom == nil {
+	space := l.spaceLimits()
+	if space.Headroom == nil {
 		return
 	}
 	now := time.Now().UnixNano()
@@ -78,21 +90,21 @@ func (l *Locker) checkSpace(force bool) {
 	if !force && now-last < int64(100*time.Millisecond) || !l.spaceChecked.CompareAndSwap(last, now) {
 		return
 	}
-	room, err := l.space.Headroom()
+	room, err := space.Headroom()
 	switch {
 	case err != nil:
 		l.log.Warn("store headroom unknown", "err", err)
-	case room < l.space.MinFree && !l.spaceLow.Load():
-		l.log.Warn("store running out of space", "headroom_bytes", room, "min_free_bytes", l.space.MinFree)
+	case room < space.MinFree && !l.spaceLow.Load():
+		l.log.Warn("store running out of space", "headroom_bytes", room, "min_free_bytes", space.MinFree)
 		err := l.store.Update(func(tx Tx) error {
-			return l.record(tx, StoreLowSpace{HeadroomBytes: room, MinFreeBytes: l.space.MinFree})
+			return l.record(tx, StoreLowSpace{HeadroomBytes: room, MinFreeBytes: space.MinFree})
 		})
 		if err != nil {
 			l.log.Error("low-space alarm not recorded", "err", err)
 			return
 		}
 		l.spaceLow.Store(true)
-	case room >= 2*l.space.MinFree && l.spaceLow.Load():
+	case room >= 2*space.MinFree && l.spaceLow.Load():
 		l.spaceLow.Store(false)
 		l.log.Info("store has room again", "headroom_bytes", room)
 	}

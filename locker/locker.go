@@ -53,7 +53,7 @@ type Locker struct {
 	untrusted    atomic.Bool  // expiry is waiting for a trustworthy clock (logged once)
 	storeFailing atomic.Bool  // the last store write failed
 	lastTick     atomic.Int64 // unix nanos of the run loop's last tick
-	space        SpaceLimits
+	space        atomic.Pointer[SpaceLimits]
 	spaceChecked atomic.Int64 // unix nanos of the last headroom check
 	spaceLow     atomic.Bool  // store.low_space raised and not yet cleared
 	fault        atomic.Pointer[string]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,10 +134,13 @@ func TestFaultStopsTheDoors(t *testing.T) {
 // episode; under the floor no door opens; both clear when space returns.
 func TestLowSpace(t *testing.T) {
 	c := lockertest.NewCabinet(t, lockertest.Settings())
-	room := int64(10 << 20)
-	c.L.SetSpaceLimits(locker.SpaceLimits{Headroom: func() (int64, error) { return room, nil }, MinFree: 1 << 20, Floor: 256 << 10})
+	// The headroom is read by the locker's own goroutines as well as the
+	// test's, so it is an atomic.
+	var room atomic.Int64
+	room.Store(10 << 20)
+	c.L.SetSpaceLimits(locker.SpaceLimits{Headroom: func() (int64, error) { return room.Load(), nil }, MinFree: 1 << 20, Floor: 256 << 10})
 	_, code := newOrder(t, c, "S1")
-	room = 512 << 10
+	room.Store(512 << 10)
 	c.L.Tick()
 	c.L.Tick()
 	c.WaitEvent(t, locker.EvStoreLowSpace, map[string]any{"headroom_bytes": 512 << 10})
@@ -149,16 +153,16 @@ func TestLowSpace(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("%d store.low_space events in one episode", n)
 	}
-	room = 100 << 10
+	room.Store(100 << 10)
 	if res := scan(t, c, "front", code); res.Outcome != locker.OutcomeError {
 		t.Fatalf("a pickup under the floor: %+v", res)
 	}
-	room = 10 << 20
+	room.Store(10 << 20)
 	c.L.Tick()
 	if res := scan(t, c, "front", code); res.Outcome != locker.OutcomeOpened {
 		t.Fatalf("a pickup with room again: %+v", res)
 	}
-	room = -1
+	room.Store(-1)
 	c.L.SetSpaceLimits(locker.SpaceLimits{Headroom: func() (int64, error) { return 0, errors.New("statfs failed") }, MinFree: 1 << 20, Floor: 256 << 10})
 	_, code2 := newOrder(t, c, "M1")
 	if res := scan(t, c, "front", code2); res.Outcome == locker.OutcomeOpened {
