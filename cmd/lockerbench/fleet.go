@@ -395,26 +395,30 @@ func fleetMeasure(dir string, c central, ids []string, duration, period time.Dur
 }
 
 // settled waits until every replica holds a share of the lockers' 32
-// partitions and together they hold them all (a binary from before the
-// partitions reports none: not waited for).
+// partitions, together they hold them all, and each is subscribed to its
+// lockers' messages (a binary from before the partitions reports none:
+// not waited for).
 func settled(hubs []*hub.Hub, procs *hubProcs, within time.Duration) error {
 	var held []int
+	subscribed := false
 	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		held = held[:0]
+		held, subscribed = held[:0], true
 		for _, h := range hubs {
 			held = append(held, h.Partitions())
+			subscribed = subscribed && h.Subscribed()
 		}
 		if procs != nil {
-			held = append(held, procs.partitions()...)
+			n, s := procs.partitions()
+			held, subscribed = append(held, n...), subscribed && s
 		}
 		total, each := 0, true
 		for _, n := range held {
 			total += n
 			each = each && n > 0
 		}
-		if (total == 32 && each) || total == 0 && procs != nil {
+		if (total == 32 && each && subscribed) || total == 0 && procs != nil {
 			return nil
 		}
 	}
-	return fmt.Errorf("the replicas did not share the lockers out within %v: partitions held %v", within, held)
+	return fmt.Errorf("the replicas did not share the lockers out within %v: partitions held %v, all subscribed %v", within, held, subscribed)
 }

@@ -148,18 +148,25 @@ func fileHas(path, word string) bool {
 }
 
 // partitions is how many of the lockers' partitions each replica holds
-// (its /healthz; 0 when it does not say).
-func (p *hubProcs) partitions() []int {
-	out := make([]int, len(p.ports))
+// (its /healthz; 0 when it does not say), and whether every replica is
+// subscribed to all of its lockers' messages (a binary that does not say
+// counts as subscribed).
+func (p *hubProcs) partitions() (held []int, subscribed bool) {
+	held, subscribed = make([]int, len(p.ports)), true
 	for i, port := range p.ports {
 		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
 		if err != nil {
+			subscribed = false
 			continue
 		}
-		var h struct{ Partitions int }
+		h := struct {
+			Partitions int
+			Subscribed *bool
+		}{}
 		json.NewDecoder(resp.Body).Decode(&h)
 		resp.Body.Close()
-		out[i] = h.Partitions
+		held[i] = h.Partitions
+		subscribed = subscribed && (h.Subscribed == nil || *h.Subscribed)
 	}
-	return out
+	return held, subscribed
 }

@@ -25,12 +25,19 @@ func (h *Hub) AddLocker(id, source string) error {
 	if err := locker.CheckLockerID(id); err != nil {
 		return err
 	}
-	return h.store.Update(func(tx Tx) error {
+	err := h.store.Update(func(tx Tx) error {
 		if ok, err := tx.Lockers.Known(id); err != nil || ok {
 			return err
 		}
 		return tx.Lockers.PutKnown(KnownLocker{ID: id, Added: time.Now().UTC(), Source: source})
 	})
+	if err == nil && h.cfg.SubscribeOwned {
+		// Its topics, if it is this replica's, at once (the other
+		// replicas learn of it at their next rebalance).
+		h.ownedSubs.want.Add(1)
+		h.ownedSubs.wake()
+	}
+	return err
 }
 
 // KnownLockers lists the lockers the hub serves.

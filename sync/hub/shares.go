@@ -107,8 +107,12 @@ func (h *Hub) Rebalance() {
 		h.log.Warn("partition leases", "err", err)
 		return
 	}
+	changed := false
 	for k := range partitions {
-		h.shares.owned[k].Store(owned[k])
+		changed = h.shares.owned[k].Swap(owned[k]) != owned[k] || changed
+	}
+	if changed {
+		h.ownedSubs.want.Add(1) // the subscriptions must catch up
 	}
 	if n := h.Partitions(); !h.shares.active.Swap(true) || n != h.sharesHeld {
 		h.log.Info("lockers shared among replicas", "replicas", len(members), "partitions_held", n, "of", partitions)
@@ -164,6 +168,10 @@ type ownedSubs struct {
 	mu     sync.Mutex
 	topics map[string]bool
 	wakeC  chan struct{} // the subscriber goroutine's (Run)
+	// want counts what changed what should be subscribed (a connection,
+	// the partitions held); done is the count the subscriptions last
+	// caught up with. Equal: every owned locker's topics are subscribed.
+	want, done atomic.Uint64
 }
 
 // wake asks the subscriber goroutine to bring the subscriptions up to date.
@@ -177,6 +185,7 @@ func (o *ownedSubs) wake() {
 func (o *ownedSubs) reset() {
 	o.mu.Lock()
 	o.topics = nil
+	o.want.Add(1)
 	o.mu.Unlock()
 }
 
@@ -191,6 +200,7 @@ func (h *Hub) subscribeOwned() {
 	}
 	h.ownedSubs.mu.Lock()
 	defer h.ownedSubs.mu.Unlock()
+	gen := h.ownedSubs.want.Load()
 	known, err := h.KnownLockers()
 	if err != nil {
 		h.log.Warn("owned subscriptions", "err", err)
@@ -239,9 +249,29 @@ func (h *Hub) subscribeOwned() {
 			delete(h.ownedSubs.topics, t)
 		}
 	}
+	h.ownedSubs.done.Store(gen)
 	if len(add)+len(drop) > 0 {
 		h.log.Info("owned subscriptions", "lockers", len(want)/3, "added", len(add), "dropped", len(drop))
 	}
+}
+
+// Subscribed reports whether this replica is subscribed to the messages
+// of every locker it owns: with SubscribeOwned, once the per-locker
+// subscriptions caught up with the partitions it holds; otherwise, when
+// connected (the wildcards are subscribed at connect).
+func (h *Hub) Subscribed() bool {
+	if !h.cfg.SubscribeOwned {
+		return h.Connected()
+	}
+	return h.Connected() && h.ownedSubs.done.Load() == h.ownedSubs.want.Load()
+}
+
+// SubscribedTo reports whether this replica has subscribed to locker id's
+// own topics (SubscribeOwned).
+func (h *Hub) SubscribedTo(id string) bool {
+	h.ownedSubs.mu.Lock()
+	defer h.ownedSubs.mu.Unlock()
+	return h.ownedSubs.topics[h.topics(id).UpEvt()]
 }
 
 // ReceivedEvents counts the events this replica received from the

@@ -71,8 +71,10 @@ func New(cfg Config) http.Handler {
 		mux.Handle(pattern, s.authorize(scope, fn))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		// partitions: the share of the lockers this replica stores (of 32).
-		reply(w, map[string]any{"ok": true, "broker": cfg.Core.Connected(), "partitions": cfg.Core.Partitions()}, nil)
+		// partitions: the share of the lockers this replica stores (of 32);
+		// subscribed: it hears every one of them (mqtt.subscribe_owned).
+		reply(w, map[string]any{"ok": true, "broker": cfg.Core.Connected(), "partitions": cfg.Core.Partitions(),
+			"subscribed": cfg.Core.Subscribed()}, nil)
 	})
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)

@@ -25,6 +25,7 @@ type handleFunc func(pattern, scope string, fn http.HandlerFunc)
 type Core interface {
 	Connected() bool
 	Partitions() int
+	Subscribed() bool
 	Lockers() ([]hub.LockerInfo, error)
 	AddLocker(id, source string) error
 	Orders(lockerID string) ([]hub.OrderRec, error)

@@ -136,14 +136,21 @@ func TestSubscribeOwned(t *testing.T) {
 			}
 		}
 	}
-	waitFor("the lockers shared out", func() bool {
+	waitFor("the lockers shared out and subscribed", func() bool {
 		a, b := hs[0].Partitions(), hs[1].Partitions()
-		return a > 0 && b > 0 && a+b == 32
+		return a > 0 && b > 0 && a+b == 32 && hs[0].Subscribed() && hs[1].Subscribed()
 	})
-	if err := hs[0].AddLocker(ids[20], "api"); err != nil { // after the start: subscribed at a rebalance
+	if err := hs[0].AddLocker(ids[20], "api"); err != nil { // after the start: subscribed at once, or at a rebalance
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second) // two rebalances: the holder subscribes to it
+	waitFor("the new locker's holder subscribed to it", func() bool {
+		for _, h := range hs {
+			if h.Owns(ids[20]) && h.SubscribedTo(ids[20]) {
+				return true
+			}
+		}
+		return false
+	})
 	before := [2]uint64{}
 	for i, h := range hs {
 		before[i], _ = h.ReceivedEvents()
