@@ -72,7 +72,7 @@ type fakeCore struct {
 
 func (c *fakeCore) Connected() bool { return true }
 
-func (c *fakeCore) Partitions() int { return 32 }
+func (c *fakeCore) Partitions() int  { return 32 }
 func (c *fakeCore) Subscribed() bool { return true }
 
 func (c *fakeCore) Lockers() ([]hub.LockerInfo, error) {
