@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -232,6 +233,8 @@ type fakeClient struct {
 	sent        []published
 	connects    int
 	disconnects int
+	subscribed  []string // filters, in the order asked (sorted per call)
+	dropped     []string // unsubscribed
 }
 
 type published struct {
@@ -253,7 +256,16 @@ func (f *fakeClient) Connect() mqtt.Token {
 	return &mqtt.DummyToken{}
 }
 func (f *fakeClient) Disconnect(uint) { f.mu.Lock(); defer f.mu.Unlock(); f.disconnects++ }
-func (f *fakeClient) SubscribeMultiple(map[string]byte, mqtt.MessageHandler) mqtt.Token {
+func (f *fakeClient) SubscribeMultiple(filters map[string]byte, _ mqtt.MessageHandler) mqtt.Token {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.subscribed = append(f.subscribed, slices.Sorted(maps.Keys(filters))...)
+	return &mqtt.DummyToken{}
+}
+func (f *fakeClient) Unsubscribe(topics ...string) mqtt.Token {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dropped = append(f.dropped, topics...)
 	return &mqtt.DummyToken{}
 }
 

@@ -204,7 +204,7 @@ func New(cfg Config, l Core) (*Link, error) {
 	}
 	k.client = mqtt.NewClient(opts)
 	handler := func(_ mqtt.Client, m mqtt.Message) { k.queue.push(m.Topic(), m.Payload()) }
-	for _, t := range k.downTopics() {
+	for _, t := range k.downFilters() {
 		k.client.AddRoute(t, handler)
 	}
 	return k, nil
@@ -271,16 +271,28 @@ func (k *Link) options() (*mqtt.ClientOptions, error) {
 	return o, nil
 }
 
-// downTopics are subscribed on every connect; routes for them are added
+// downFilters are subscribed on every connect; routes for them are added
 // before Connect so that messages the broker kept for us are not missed.
-func (k *Link) downTopics() []string {
-	return []string{k.topics.DownOrders(), k.topics.DownCmd(), k.topics.DownAck(), k.topics.CentralStatus(), k.topics.Status()}
+func (k *Link) downFilters() []string {
+	return []string{k.topics.Down(), k.topics.CentralStatus(), k.topics.Status()}
+}
+
+// exactDown are the down topics as earlier lockerd subscribed to
+// them, one by one: a session it left on the broker still has them, and
+// with down/+ besides, Mosquitto would send each message twice.
+func (k *Link) exactDown() []string {
+	return []string{k.topics.DownOrders(), k.topics.DownCmd(), k.topics.DownAck()}
 }
 
 func (k *Link) onConnect(c mqtt.Client) {
+	// The down topics as one filter: one subscription (on NATS, one
+	// JetStream consumer) for orders, commands and acks. Three were seen
+	// to break one at a time after a node's death — acks coming, orders
+	// never — where one breaks as a whole, and the silent-downlink check
+	// (no ack.evt for un-acked events) mends it with a new connection.
 	subs := map[string]byte{}
-	for _, t := range k.downTopics() {
-		subs[t] = 1
+	for _, f := range k.downFilters() {
+		subs[f] = 1
 	}
 	tok := c.SubscribeMultiple(subs, nil)
 	if !tok.WaitTimeout(k.cfg.PublishTimeout) {
@@ -292,6 +304,9 @@ func (k *Link) onConnect(c mqtt.Client) {
 	if tok.Error() != nil {
 		k.log.Error("mqtt subscribe", "err", tok.Error())
 	}
+	// Not waited for: a session without them just acknowledges. (paho
+	// drops the routes of what it unsubscribes: none is on these.)
+	c.Unsubscribe(k.exactDown()...)
 	birth, err := k.status(true)
 	if err != nil {
 		k.log.Error("birth", "err", err)

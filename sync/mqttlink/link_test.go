@@ -581,3 +581,21 @@ func TestSilentDownlinkReconnectsLaterWhenCentralOffline(t *testing.T) {
 		}
 	}
 }
+
+// On connect the down topics are one filter (down/+), beside the central's
+// status and the locker's own; the exact down topics an earlier lockerd
+// left in its session are unsubscribed, so that no message comes twice.
+func TestSubscribesDownAsOneFilter(t *testing.T) {
+	tl := newTestLink(t, newFakeCore(0))
+	tl.onConnect(tl.client)
+	tl.client.mu.Lock()
+	defer tl.client.mu.Unlock()
+	want := []string{"lockers/v1/L1/down/+", "lockers/v1/L1/status", "lockers/v1/central/status"}
+	slices.Sort(want)
+	if !slices.Equal(tl.client.subscribed, want) {
+		t.Fatalf("subscribed %v, want %v", tl.client.subscribed, want)
+	}
+	if old := []string{"lockers/v1/L1/down/orders", "lockers/v1/L1/down/cmd", "lockers/v1/L1/down/ack"}; !slices.Equal(tl.client.dropped, old) {
+		t.Fatalf("unsubscribed %v, want %v", tl.client.dropped, old)
+	}
+}

@@ -312,15 +312,19 @@ type Topics struct {
 	Locker string
 }
 
-func (t Topics) root() string          { return t.Prefix + "/" + t.Locker }
-func (t Topics) Status() string        { return t.root() + "/status" }
-func (t Topics) UpEvt() string         { return t.root() + "/up/evt" }
-func (t Topics) UpAck() string         { return t.root() + "/up/ack" }
-func (t Topics) UpTele() string        { return t.root() + "/up/tele" }
-func (t Topics) UpReq() string         { return t.root() + "/up/req" }
-func (t Topics) DownOrders() string    { return t.root() + "/down/orders" }
-func (t Topics) DownCmd() string       { return t.root() + "/down/cmd" }
-func (t Topics) DownAck() string       { return t.root() + "/down/ack" }
+func (t Topics) root() string       { return t.Prefix + "/" + t.Locker }
+func (t Topics) Status() string     { return t.root() + "/status" }
+func (t Topics) UpEvt() string      { return t.root() + "/up/evt" }
+func (t Topics) UpAck() string      { return t.root() + "/up/ack" }
+func (t Topics) UpTele() string     { return t.root() + "/up/tele" }
+func (t Topics) UpReq() string      { return t.root() + "/up/req" }
+func (t Topics) DownOrders() string { return t.root() + "/down/orders" }
+func (t Topics) DownCmd() string    { return t.root() + "/down/cmd" }
+func (t Topics) DownAck() string    { return t.root() + "/down/ack" }
+
+// Down is the one filter of the three down topics: one subscription, so
+// that what proves one of them alive (ack.evt coming) proves all.
+func (t Topics) Down() string          { return t.root() + "/down/+" }
 func (t Topics) CentralStatus() string { return t.Prefix + "/central/status" }
 
 // DefaultPrefix is mqtt.topic_prefix's default.

@@ -43,13 +43,18 @@ type Locker struct {
 	linkDone chan struct{}
 }
 
+// StaffBadge is the simulated lockers' staff badge (anonymous staff: load
+// and retrieve).
+const StaffBadge = "FLEETSTAFF1"
+
 // Settings are a simulated locker's: compartment S1 (size S), a return
-// slot taking 8 to 14 digit barcodes, the fastest pulses allowed, and
-// failed-code limits loose enough for a benchmark.
+// slot taking 8 to 14 digit barcodes, the fastest pulses allowed,
+// failed-code limits loose enough for a benchmark, and StaffBadge.
 func Settings(id string) locker.Settings {
 	p := locker.DefaultPolicy()
 	p.MaxFailedCodes = 100
 	return locker.Settings{LockerID: id, Policy: p, LockPulse: locker.MinLockPulse, MaxConcurrentPulses: 2,
+		StaffBadges: []string{lockertest.Key.Hash(StaffBadge)},
 		Compartments: []locker.Compartment{{ID: "S1", Size: locker.SizeS, Lock: "L1", Sensor: "D1"}},
 		Devices:      []locker.Device{{Name: "front", Role: locker.RolePickup}, {Name: "returns", Role: locker.RoleReturn}},
 		Return:       &locker.ReturnSlot{Lock: "LR", Sensor: "DR", Pattern: regexp.MustCompile(`^[0-9]{8,14}$`)}}

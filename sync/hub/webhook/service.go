@@ -199,14 +199,24 @@ func (s *Service) Work(ctx context.Context, now time.Time) {
 	if err != nil || len(pending) == 0 {
 		return // nothing to send: the store is not written
 	}
-	// One replica delivers: the lease outlasts a request.
-	if held, err := s.cfg.Lease.Claim(s.cfg.LeaseTTL + 2*s.cfg.Timeout); err != nil || !held {
+	// One replica delivers: the lease outlasts a request, and is renewed
+	// within a round once half of it is gone, so that a long round never
+	// overlaps another replica's (each would POST what the other does).
+	hold := s.cfg.LeaseTTL + 2*s.cfg.Timeout
+	if held, err := s.cfg.Lease.Claim(hold); err != nil || !held {
 		return
 	}
+	claimed := time.Now()
 	waiting := map[string]bool{} // subscription + order with an earlier delivery not done
 	for _, d := range pending {
 		if ctx.Err() != nil {
 			return
+		}
+		if time.Since(claimed) > hold/2 {
+			if held, err := s.cfg.Lease.Claim(hold); err != nil || !held {
+				return
+			}
+			claimed = time.Now()
 		}
 		key := d.Webhook + "\x00" + d.Order
 		if d.Order != "" && waiting[key] {
@@ -220,15 +230,23 @@ func (s *Service) Work(ctx context.Context, now time.Time) {
 		if !ok || !w.Removed.IsZero() {
 			continue // cancelled with its subscription
 		}
-		if !s.deliver(ctx, w, d, now) {
+		done, err := s.deliver(ctx, w, d, now)
+		if err != nil {
+			// The outcome is not recorded: the round stops here. Going
+			// on would POST the next ones with nothing recording them
+			// either, and every one would be sent again.
+			s.log.Warn("webhook delivery not recorded: the round stops", "id", d.ID, "err", err)
+			return
+		}
+		if !done {
 			waiting[key] = true
 		}
 	}
 }
 
 // deliver makes one attempt; it reports whether d is done (delivered, or
-// dead).
-func (s *Service) deliver(ctx context.Context, w Webhook, d Delivery, now time.Time) bool {
+// dead), or that its outcome could not be recorded.
+func (s *Service) deliver(ctx context.Context, w Webhook, d Delivery, now time.Time) (bool, error) {
 	status, err := s.post(ctx, w, d, time.Now()) // signed at the wall clock's time: the receiver checks it
 	d.Attempts++
 	d.Status = status
@@ -257,13 +275,12 @@ func (s *Service) deliver(ctx context.Context, w Webhook, d Delivery, now time.T
 		}
 		return tx.PutDelivery(d)
 	}); err != nil {
-		s.log.Warn("webhook delivery not recorded", "id", d.ID, "err", err)
-		return false
+		return false, err
 	}
 	if d.State == DeliveryDead {
 		s.log.Error("webhook delivery dead", "id", d.ID, "webhook", w.ID, "event", d.EventID, "err", d.Error)
 	}
-	return d.State != DeliveryPending
+	return d.State != DeliveryPending, nil
 }
 
 // post sends d to w.

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,5 +150,67 @@ func TestService(t *testing.T) {
 	s.Work(context.Background(), now.Add(time.Hour))
 	if len(received()) != n {
 		t.Fatal("delivered to a removed subscription")
+	}
+}
+
+// failingStore is a store whose updates fail while fail is set (a
+// database that went away mid-round).
+type failingStore struct {
+	*webhooktest.Mem
+	fail atomic.Bool
+}
+
+func (f *failingStore) Update(fn func(webhook.Tx) error) error {
+	if f.fail.Load() {
+		return errors.New("the database went away")
+	}
+	return f.Mem.Update(fn)
+}
+
+// A delivery whose outcome cannot be recorded stops the round: the ones
+// after it are not POSTed with nothing to record them (each would be
+// sent again); the next round sends the unrecorded one again, then the
+// rest, once.
+func TestRoundStopsWhenNotRecorded(t *testing.T) {
+	const secret = "s3cret-s3cret-s3cret"
+	store := &failingStore{Mem: webhooktest.NewMem()}
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Get(webhook.HeaderEventID))
+		mu.Unlock()
+		store.fail.Store(true) // gone after the receiver had it
+	}))
+	defer srv.Close()
+	s := webhook.New(webhook.Config{Store: store, Lease: held{}, Timeout: time.Second,
+		Egress: egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}})
+	if _, err := s.Add(webhook.NewWebhook{URL: srv.URL, Events: []string{webhook.HookAlarm}, Secret: secret}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a1", "a2", "a3"} {
+		if err := store.Update(func(tx webhook.Tx) error { return s.Queue(tx, webhook.HookAlarm, id, "", nil) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Work(context.Background(), time.Now())
+	mu.Lock()
+	first := slices.Clone(got)
+	mu.Unlock()
+	if !slices.Equal(first, []string{"a1"}) {
+		t.Fatalf("POSTed with the store failing: %v, want a1 alone", first)
+	}
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Get(webhook.HeaderEventID))
+		mu.Unlock()
+	})
+	store.fail.Store(false)
+	s.Work(context.Background(), time.Now())
+	s.Work(context.Background(), time.Now())
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(got, []string{"a1", "a1", "a2", "a3"}) {
+		t.Fatalf("deliveries %v, want a1 (unrecorded), then a1, a2, a3 once", got)
 	}
 }

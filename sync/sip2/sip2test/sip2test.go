@@ -116,6 +116,16 @@ func (s *Server) Up() error {
 	return nil
 }
 
+// AddItems makes more items known (a test that makes up barcodes as it
+// goes).
+func (s *Server) AddItems(items ...Item) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, it := range items {
+		s.items[it.Barcode] = it
+	}
+}
+
 // SetEncoding makes the server speak enc (nil: UTF-8).
 func (s *Server) SetEncoding(enc encoding.Encoding) { s.mu.Lock(); s.enc = enc; s.mu.Unlock() }
 

@@ -44,6 +44,7 @@ type Server struct {
 	data string
 	cred *syscall.Credential
 	bin  string
+	opts string // the server's options (pg_ctl -o), to start it again
 }
 
 // Options of a started server.
@@ -115,13 +116,42 @@ func Start(opts Options) (*Server, error) {
 	if !opts.Durable {
 		o += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 	}
-	if out, err := s.run("pg_ctl", "-D", s.data, "-o", o, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "start"); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
+	s.opts = o
+	if err := s.start(); err != nil {
 		os.RemoveAll(dir)
-		return nil, fmt.Errorf("pg_ctl start: %w: %s\n%s", err, out, log)
+		return nil, err
 	}
 	s.DSN = fmt.Sprintf("postgres://lockerd@127.0.0.1:%d/postgres?sslmode=disable", port)
 	return s, nil
+}
+
+func (s *Server) start() error {
+	if out, err := s.run("pg_ctl", "-D", s.data, "-o", s.opts, "-l", filepath.Join(s.dir, "server.log"), "-w", "-t", "60", "start"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.dir, "server.log"))
+		return fmt.Errorf("pg_ctl start: %w: %s\n%s", err, out, log)
+	}
+	return nil
+}
+
+// Crash stops a server started here at once, as a machine losing power
+// would (pg_ctl -m immediate: no checkpoint, every connection cut); Start
+// brings it back on the same port, recovering from its WAL.
+func (s *Server) Crash() error {
+	if s.dir == "" {
+		return errors.New("not a server started here")
+	}
+	if out, err := s.run("pg_ctl", "-D", s.data, "-m", "immediate", "-w", "stop"); err != nil {
+		return fmt.Errorf("pg_ctl stop: %w: %s", err, out)
+	}
+	return nil
+}
+
+// Restart starts a server stopped by Crash again.
+func (s *Server) Restart() error {
+	if s.dir == "" {
+		return errors.New("not a server started here")
+	}
+	return s.start()
 }
 
 func (s *Server) run(prog string, args ...string) ([]byte, error) {
