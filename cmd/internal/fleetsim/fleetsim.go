@@ -54,7 +54,7 @@ func Settings(id string) locker.Settings {
 	p := locker.DefaultPolicy()
 	p.MaxFailedCodes = 100
 	return locker.Settings{LockerID: id, Policy: p, LockPulse: locker.MinLockPulse, MaxConcurrentPulses: 2,
-		StaffBadges: []string{lockertest.Key.Hash(StaffBadge)},
+		StaffBadges:  []string{lockertest.Key.Hash(StaffBadge)},
 		Compartments: []locker.Compartment{{ID: "S1", Size: locker.SizeS, Lock: "L1", Sensor: "D1"}},
 		Devices:      []locker.Device{{Name: "front", Role: locker.RolePickup}, {Name: "returns", Role: locker.RoleReturn}},
 		Return:       &locker.ReturnSlot{Lock: "LR", Sensor: "DR", Pattern: regexp.MustCompile(`^[0-9]{8,14}$`)}}
