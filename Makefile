@@ -103,7 +103,9 @@ bench: build test-deps
 	$(BIN)/lockerbench scan -orders 10000,100000,1000000 -n 1000
 	$(BIN)/lockerbench outbox -events 30000
 	$(BIN)/lockerbench footprint -lockerd $(BIN)/lockerd -orders 0,100000
-	$(BIN)/lockerbench fleet -n 10,50,100,200,400,800,1600 -duration 10s
+	$(BIN)/lockerbench fleet -n 10,50,100,200,400,800,1000,1600,2000 -duration 10s
+	$(BIN)/lockerbench fleet -store postgres -replicas 1,2 -replica-cpu 0.1 -lockerhub $(BIN)/lockerhub -n 200,250,300,350,400
+	$(BIN)/lockerbench fleet -broker nats -store postgres -replicas 1,2 -subscribe all -n 25,50,75,100
 	$(BIN)/lockerbench central -n 50,100,200,400 -network-n 25,50,75,100 -duration 10s -events 20000
 
 # Full-size torture: 200 SIGKILLs of lockerd under load and order sync, 20
@@ -114,7 +116,7 @@ bench: build test-deps
 torture: test-deps
 	LOCKERD_TORTURE_KILLS=200 LOCKERD_CHAOS_RESTARTS=20 $(GO) test -count=1 -timeout 30m -v \
 		-run '^(TestPowerCutTorture|TestBrokerChaos|TestDiskFull|TestCrashKeepsEveryEventAndSeq)$$' ./cmd/lockerd
-	LOCKERHUB_CHAOS_KILLS=10 LOCKERHUB_CHAOS_LOCKERS=24 $(GO) test -count=1 -timeout 30m -v -run '^TestCentralChaos$$' ./cmd/lockerhub
+	LOCKERHUB_CHAOS_KILLS=10 LOCKERHUB_CHAOS_LOCKERS=24 LOCKERHUB_CHAOS_RETURN_MS=250 $(GO) test -count=1 -timeout 30m -v -run '^TestCentralChaos$$' ./cmd/lockerhub
 	LOCKERD_FLOOD_HOURS=24 $(GO) test -count=1 -timeout 30m -v -run '^(TestBruteForceAgainstLockout|TestExpiryWaitsForATrustworthyClock|TestBackwardsJumpGrantsNoReopen|TestFloodStaysBounded|TestStoreStopsGrowing)$$' ./locker
 
 # The kiosk screenshots in docs/img (800x480) and lockerhub's console
