@@ -27,7 +27,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	key, _ := newKey(t)
 	hubC := startCentral(t, mq.URL, key, nil, "lockerhub")
 	for _, u := range [][3]string{{"staff-1", auth.RoleStaff, "password-staff"}, {"viewer-1", auth.RoleViewer, "password-viewer"}, {"admin-1", auth.RoleAdmin, "password-admin"}} {
-		if _, err := hubC.AddUser(u[0], u[1], u[2]); err != nil {
+		if _, err := hubC.Auth().AddUser(u[0], u[1], u[2]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -92,7 +92,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	d.waitEvent(locker.EvMaintenanceOpen, map[string]any{"compartment": "A02"})
 	d.waitEvent(locker.EvDoorOpened, map[string]any{"compartment": "A02"})
 	d.sim("close", "A02")
-	audit, _ := hubC.AuditLog(0, 0)
+	audit, _ := hubC.Auth().AuditLog(0, 0)
 	opened := false
 	for _, a := range audit {
 		if a.Who == "user:staff-1" && a.Action == "console: open" && a.Target == "e2e-01/A02" && a.Status == 200 {

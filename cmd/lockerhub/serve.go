@@ -34,6 +34,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/hubbolt"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
+	"github.com/lockerd/lockerd/sync/hub/storecopy"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 	"github.com/lockerd/lockerd/sync/sip2"
@@ -200,7 +201,7 @@ func serve(args []string) error {
 	if err != nil {
 		return fmt.Errorf("http.listen: %w", err)
 	}
-	if created, err := h.BootstrapToken(c.HTTP.AdminTokenFile); err != nil {
+	if created, err := h.Auth().BootstrapToken(c.HTTP.AdminTokenFile); err != nil {
 		ln.Close()
 		return fmt.Errorf("http.admin_token_file: %w", err)
 	} else if created {
@@ -244,7 +245,7 @@ func migrate(args []string, out io.Writer) error {
 	}
 	defer dst.Close()
 	start := time.Now()
-	n, err := hub.Copy(dst, src)
+	n, err := storecopy.Copy(dst, src)
 	if err != nil {
 		return err
 	}

@@ -4,12 +4,15 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/lockerd/lockerd/sync/hub/alarm"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
+	"github.com/lockerd/lockerd/sync/sip2"
 )
 
 // Alarms are the conditions a person must see: each has a severity, a
@@ -181,3 +184,24 @@ func (h *Hub) OpenAlarms() ([]alarm.Alarm, error) {
 	})
 	return out, err
 }
+
+// metricsSource is the hub as its metrics read it.
+type metricsSource struct{ h *Hub }
+
+func (m metricsSource) ILSState() *sip2.State {
+	if ils := m.h.cfg.Circulation.ILS; ils != nil {
+		st := ils.State()
+		return &st
+	}
+	return nil
+}
+
+func (m metricsSource) OpenCircs() (open []circulation.CircRec, err error) {
+	err = m.h.store.View(func(tx Tx) error { open, err = tx.Circ.OpenCircs(0); return err })
+	return open, err
+}
+
+func (m metricsSource) OpenAlarms() ([]alarm.Alarm, error) { return m.h.OpenAlarms() }
+
+// MetricsHandler serves the hub's metrics (Prometheus text format).
+func (h *Hub) MetricsHandler() http.Handler { return h.metrics.Handler() }

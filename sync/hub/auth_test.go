@@ -53,11 +53,11 @@ func TestEveryRouteNeedsItsScope(t *testing.T) {
 	for _, s := range auth.Scopes {
 		tokens[s] = hubtest.Token(t, h, s)
 	}
-	revoked, rec, err := h.CreateToken("gone", []string{auth.ScopeAdmin}, "test")
+	revoked, rec, err := h.Auth().CreateToken("gone", []string{auth.ScopeAdmin}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.RevokeToken(rec.ID); err != nil {
+	if _, err := h.Auth().RevokeToken(rec.ID); err != nil {
 		t.Fatal(err)
 	}
 	call := func(method, path, body, token string) (int, string) {
@@ -100,7 +100,7 @@ func TestEveryRouteNeedsItsScope(t *testing.T) {
 			}
 		})
 	}
-	audit, err := h.AuditLog(0, 0)
+	audit, err := h.Auth().AuditLog(0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,21 +144,21 @@ func TestRemoteOpenBounds(t *testing.T) {
 func TestBootstrapToken(t *testing.T) {
 	h, _, _ := newHub(t)
 	file := t.TempDir() + "/admin.token"
-	created, err := h.BootstrapToken(file)
+	created, err := h.Auth().BootstrapToken(file)
 	if err != nil || !created {
 		t.Fatalf("bootstrap: %v %v", created, err)
 	}
 	raw, _ := os.ReadFile(file)
-	if tok, err := h.Authenticate(strings.TrimSpace(string(raw))); err != nil || !tok.Allows(auth.ScopeAdmin) {
+	if tok, err := h.Auth().Authenticate(strings.TrimSpace(string(raw))); err != nil || !tok.Allows(auth.ScopeAdmin) {
 		t.Fatalf("bootstrap token: %+v %v", tok, err)
 	}
 	if info, _ := os.Stat(file); info.Mode().Perm() != 0o600 {
 		t.Fatalf("mode %v", info.Mode())
 	}
-	if created, err := h.BootstrapToken(file + "2"); created || err != nil {
+	if created, err := h.Auth().BootstrapToken(file + "2"); created || err != nil {
 		t.Fatalf("a second bootstrap: %v %v", created, err)
 	}
-	ts, _ := h.Tokens()
+	ts, _ := h.Auth().Tokens()
 	for _, tk := range ts {
 		if tk.Hash != "" {
 			t.Fatal("a token's hash listed")

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -61,34 +61,28 @@ func (h *Hub) onCardRequest(id string, payload []byte) {
 
 // checkCard asks the library system about a card and PIN.
 func (h *Hub) checkCard(req protocol.ReqPatron) (protocol.RespPatron, string) {
-	ils := h.cfg.Circulation.ILS
-	if ils == nil || len(h.cfg.PickupKey) == 0 {
-		return protocol.RespPatron{Reason: protocol.PatronUnavailable}, "no_ils"
-	}
-	// The card goes to the library system as the reader's card was read;
-	// only the hash that matches orders is of its normalised form.
-	card, err := locker.CleanPatron(req.Card)
-	if err != nil || req.PIN == "" || len(req.PIN) > locker.MaxPINLen {
-		return protocol.RespPatron{Reason: protocol.PatronWrongPIN}, "malformed"
+	if len(h.cfg.PickupKey) == 0 {
+		return protocol.RespPatron{Reason: protocol.PatronUnavailable}, circulation.CardNoILS
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cardCheckTimeout)
 	defer cancel()
-	p, err := ils.PatronStatus(ctx, card, req.PIN)
-	switch {
-	case err != nil:
-		return protocol.RespPatron{Reason: protocol.PatronUnavailable}, "ils_unreachable"
-	case !p.Valid || p.Blocked:
-		return protocol.RespPatron{Reason: protocol.PatronRefused, Message: p.Screen}, "refused"
-	case !p.PINOK:
-		return protocol.RespPatron{Reason: protocol.PatronWrongPIN}, "wrong_pin"
+	c := circulation.CheckCard(ctx, h.cfg.Circulation.ILS, req.Card, req.PIN)
+	switch c.Outcome {
+	case circulation.CardOK:
+		// Only the hash that matches orders is of the card's normalised form.
+		return protocol.RespPatron{OK: true, PatronHash: h.cfg.PickupKey.PatronHash(strings.ToUpper(c.Card))}, c.Outcome
+	case circulation.CardRefused:
+		return protocol.RespPatron{Reason: protocol.PatronRefused, Message: c.Screen}, c.Outcome
+	case circulation.CardWrongPIN, circulation.CardMalformed:
+		return protocol.RespPatron{Reason: protocol.PatronWrongPIN}, c.Outcome
 	}
-	return protocol.RespPatron{OK: true, PatronHash: h.cfg.PickupKey.PatronHash(strings.ToUpper(card))}, "ok"
+	return protocol.RespPatron{Reason: protocol.PatronUnavailable}, c.Outcome
 }
 
 // answerCard signs and sends the answer to request ref of locker id.
 func (h *Hub) answerCard(id, ref string, ans protocol.RespPatron, outcome string) {
 	if h.metrics != nil {
-		h.metrics.cards.WithLabelValues(outcome).Inc()
+		h.metrics.Card(outcome)
 	}
 	env, err := h.sealReply(id, protocol.TypeRespPatron, ref, ans)
 	if err != nil {

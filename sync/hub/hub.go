@@ -26,6 +26,9 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/egress"
 	"github.com/lockerd/lockerd/sync/hub/fleet"
+	"github.com/lockerd/lockerd/sync/hub/hubmetrics"
+	"github.com/lockerd/lockerd/sync/hub/notice"
+	"github.com/lockerd/lockerd/sync/hub/partition"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/pahostore"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -74,6 +77,9 @@ type Config struct {
 	EgressAllow []netip.Prefix
 	// Circulation is the bridge to the library's system (SIP2).
 	Circulation circulation.Circulation
+	// Notices: how readers are told of their orders (sync/hub/notice);
+	// the hub sets its store, lease and log. No channel: no notice.
+	Notices notice.Config
 	// Provisioning of new cabinets (sync/hub/fleet).
 	Provisioning fleet.Provisioning
 	// ReleasesDir keeps the releases' binaries ("" : no releases).
@@ -108,12 +114,14 @@ type Hub struct {
 	// (a connection that is open may not receive anything yet) and
 	// cleared when the connection is lost.
 	subscribed atomic.Bool
-	leader     atomic.Bool  // holds the leader lease (replicas.go)
-	shares     shares       // the partitions of lockers this replica stores (shares.go)
-	ownedSubs  ownedSubs    // with SubscribeOwned: the per-locker subscriptions made
-	sharesHeld int          // how many, when last logged (the run loop's)
-	heardAt    atomic.Int64 // when its own heartbeat last came back (or it connected), unix ns
-	metrics    *hubMetrics
+	leader     atomic.Bool     // holds the leader lease (replicas.go)
+	shares     partition.Set   // the partitions of lockers this replica stores (shares.go)
+	ownedSubs  *partition.Subs // with SubscribeOwned: the per-locker subscriptions made
+	sharesHeld int             // how many, when last logged (the run loop's)
+	heardAt    atomic.Int64    // when its own heartbeat last came back (or it connected), unix ns
+	metrics    *hubmetrics.Metrics
+	notices    *notice.Service
+	reminded   time.Time        // the leader's last look for orders to remind of
 	cards      auth.RateLimiter // card checks per locker
 	cardSlots  chan struct{}
 	hooks      *webhook.Service
@@ -170,20 +178,24 @@ func New(cfg Config) (*Hub, error) {
 	if store == nil {
 		return nil, errors.New("hub: no store (hubbolt.Open or pgstore.Open)")
 	}
-	h := &Hub{cfg: cfg, store: store, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1), ownedSubs: ownedSubs{wakeC: make(chan struct{}, 1)},
+	h := &Hub{cfg: cfg, store: store, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1), ownedSubs: partition.NewSubs(),
 		local: fanout.New[protocol.Event](256), ackWait: map[ackKey]int{}, lastAck: map[ackKey]time.Time{}}
-	h.metrics = newHubMetrics(h)
+	h.metrics = hubmetrics.New(metricsSource{h})
 	h.cards = auth.RateLimiter{Burst: cardBurst, Every: cardEvery}
 	h.cardSlots = make(chan struct{}, maxCardChecks)
 	h.hooks = webhook.New(webhook.Config{Store: Capability(store, func(tx Tx) webhook.Tx { return tx.Webhooks }),
 		Lease: namedLease{h, webhook.LeaseName}, Egress: egress.Policy{Allow: cfg.EgressAllow}, // every URL the hub calls goes through egress
 		Deadline: cfg.WebhookDeadline, Timeout: cfg.WebhookTimeout, LeaseTTL: cfg.LeaseTTL, Log: cfg.Log})
+	nc := cfg.Notices
+	nc.Store, nc.Lease, nc.LeaseTTL, nc.Log = Capability(store, func(tx Tx) notice.Tx { return tx.Notices }), namedLease{h, notice.LeaseName}, cfg.LeaseTTL, cfg.Log
+	h.notices = notice.New(nc)
+	h.notices.OnSent(h.metrics.Notice)
 	h.auth = auth.New(Capability(store, func(tx Tx) auth.Tx { return tx.Auth }), cfg.Log)
 	h.circ = circulation.New(circulation.Config{Circulation: cfg.Circulation, Store: bridgeStore{h}, LeaseTTL: cfg.LeaseTTL,
 		Raise: h.raiseParts, Hooks: h.hooks, Metrics: h.metrics, Log: cfg.Log})
 	h.fleet = fleet.New(fleet.Config{Store: fleetStore{h}, Lockers: fleetLockers{h}, Prefix: cfg.Prefix, Brokers: cfg.Brokers,
 		SigningKey: cfg.SigningKey, ReleaseKey: cfg.ReleaseKey, PickupKey: cfg.PickupKey, Provisioning: cfg.Provisioning,
-		ReleasesDir: cfg.ReleasesDir, Raise: h.raiseParts, Audit: h.Audit, Log: cfg.Log})
+		ReleasesDir: cfg.ReleasesDir, Raise: h.raiseParts, Audit: h.auth.Audit, Log: cfg.Log})
 	if err := h.hooks.SyncConfig(cfg.Webhooks); err != nil {
 		store.Close()
 		return nil, fmt.Errorf("hub: %w", err)
@@ -231,8 +243,8 @@ func (h *Hub) newClient() mqtt.Client {
 			if !h.cfg.SubscribeOwned {
 				subs[p+"up/evt"], subs[p+"up/ack"], subs[p+"up/tele"] = 1, 1, 0
 			} else {
-				h.ownedSubs.reset() // subscribed again from scratch, by its own goroutine
-				defer h.ownedSubs.wake()
+				h.ownedSubs.Reset() // subscribed again from scratch, by its own goroutine
+				defer h.ownedSubs.Wake()
 			}
 			tok := c.SubscribeMultiple(subs, nil)
 			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -273,7 +285,7 @@ func (h *Hub) newClient() mqtt.Client {
 		if isEvent {
 			h.received.Add(1)
 		}
-		if id := lockerOfTopic(h.cfg.Prefix, m.Topic()); !h.shares.owns(id) && !strings.HasSuffix(m.Topic(), "/up/req") {
+		if id := lockerOfTopic(h.cfg.Prefix, m.Topic()); !h.shares.Owns(id) && !strings.HasSuffix(m.Topic(), "/up/req") {
 			if isEvent {
 				h.others.Add(1)
 			}
@@ -319,6 +331,12 @@ func (h *Hub) Run(ctx context.Context) error {
 		go func() { h.hooks.Run(wctx); close(done) }()
 		defer func() { cancel(); <-done }()
 	}
+	if h.notices.Enabled() {
+		nctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { h.notices.Run(nctx); close(done) }()
+		defer func() { cancel(); <-done }()
+	}
 	if h.cfg.Circulation.ILS != nil {
 		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -336,7 +354,7 @@ func (h *Hub) Run(ctx context.Context) error {
 				select {
 				case <-sctx.Done():
 					return
-				case <-h.ownedSubs.wakeC:
+				case <-h.ownedSubs.C():
 					h.subscribeOwned()
 				}
 			}
@@ -362,11 +380,12 @@ func (h *Hub) Run(ctx context.Context) error {
 		case <-tick.C:
 			h.heartbeat()
 			h.Rebalance()
-			h.ownedSubs.wake()
+			h.ownedSubs.Wake()
 			if h.lead() {
 				h.resendStale()
 				h.sweepOffline(time.Now())
 				h.fleet.Periodic(time.Now())
+				h.Remind(time.Now())
 			}
 		case <-h.wakeC:
 		}
@@ -1017,6 +1036,9 @@ func (h *Hub) applyEventToOrders(tx Tx, id string, e protocol.Event) error {
 	o.Status = status
 	if compartments != nil {
 		o.Compartments = compartments
+	}
+	if err := h.tell(tx, &o, status); err != nil {
+		return err
 	}
 	return tx.Orders.PutOrder(o)
 }

@@ -34,8 +34,7 @@ func (h *Hub) AddLocker(id, source string) error {
 	if err == nil && h.cfg.SubscribeOwned {
 		// Its topics, if it is this replica's, at once (the other
 		// replicas learn of it at their next rebalance).
-		h.ownedSubs.want.Add(1)
-		h.ownedSubs.wake()
+		h.ownedSubs.Changed()
 	}
 	return err
 }

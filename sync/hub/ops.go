@@ -11,6 +11,7 @@ import (
 
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
+	"github.com/lockerd/lockerd/sync/hub/notice"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -36,6 +37,8 @@ type NewOrder struct {
 	// the same reader at the same locker: one scan opens both. No new
 	// code is made (Created.Code is empty: the reader has it already).
 	SameCodeAs string `json:"same_code_as,omitempty"`
+	// Contact: how the reader is told when the books are in (notices).
+	Contact notice.Contact `json:"contact,omitzero"`
 }
 
 // Bounds of a new order.
@@ -139,6 +142,9 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 	if err := req.check(); err != nil {
 		return Created{}, err
 	}
+	if err := req.Contact.Check(); err != nil {
+		return Created{}, err
+	}
 	if len(h.cfg.PickupKey) == 0 {
 		return Created{}, errors.New("hub has no pickup key")
 	}
@@ -165,6 +171,12 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 		return Created{}, err
 	}
 	codeHash := h.cfg.PickupKey.Hash(code)
+	var sealed []byte // for the notices: the code sealed, never kept in the clear
+	if !req.Contact.Empty() {
+		if sealed, err = h.notices.Seal(code); err != nil {
+			return Created{}, err
+		}
+	}
 	patronHash := ""
 	if req.Patron != "" {
 		p, err := locker.NormalizePatron(req.Patron)
@@ -206,7 +218,7 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 			case other.Status != "assigned" && other.Status != "ready":
 				return fmt.Errorf("same code as %s: that order is %s", req.SameCodeAs, other.Status)
 			}
-			codeHash, code = other.CodeHash, ""
+			codeHash, code, sealed = other.CodeHash, "", other.SealedCode
 		}
 		rev, err := tx.Orders.NextRev(req.Locker)
 		if err != nil {
@@ -215,7 +227,8 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 		rec = OrderRec{Order: protocol.Order{ID: req.ID, Rev: rev, State: "assigned", Size: req.Size,
 			Compartment: req.Compartment, Items: req.Items, Accessible: req.Accessible, CodeHash: codeHash,
 			PatronHash: patronHash, Delivery: req.Delivery,
-			ExpiresAt: time.Now().Add(ttl).UTC().Truncate(time.Second)}, Locker: req.Locker, Status: "assigned", Patron: req.Patron}
+			ExpiresAt: time.Now().Add(ttl).UTC().Truncate(time.Second)}, Locker: req.Locker, Status: "assigned", Patron: req.Patron,
+			Contact: req.Contact, SealedCode: sealed}
 		if err := tx.Orders.PutOrder(rec); err != nil {
 			return err
 		}
@@ -254,6 +267,9 @@ func (h *Hub) CancelOrder(lockerID, orderID string) (uint64, error) {
 		o.Rev = rev
 		if o.Status == "assigned" || o.Status == "ready" {
 			o.Status = "cancelled"
+			if err := h.tell(tx, &o, o.Status); err != nil {
+				return err
+			}
 		}
 		if err := tx.Orders.PutOrder(o); err != nil {
 			return err
@@ -378,3 +394,51 @@ func (h *Hub) command(lockerID, typ string, data any) (string, error) {
 	h.publish(h.topics(lockerID).DownCmd(), env)
 	return id, nil
 }
+
+// tell queues the reader's notice of an order's new status, and drops the
+// sealed code once the order ended (it opens no door any more).
+func (h *Hub) tell(tx Tx, o *OrderRec, status string) error {
+	kind := map[string]string{"ready": notice.KindReady, "expired": notice.KindExpired, "cancelled": notice.KindCancelled}[status]
+	if kind != "" && !o.Contact.Empty() {
+		n := notice.NewNotice{Order: o.ID, Locker: o.Locker, Kind: kind, Contact: o.Contact, Sealed: o.SealedCode, LastDay: o.ExpiresAt}
+		if len(o.Compartments) > 0 {
+			n.Compartment = o.Compartments[0]
+		}
+		if err := h.notices.Queue(tx.Notices, n, time.Now()); err != nil {
+			return err
+		}
+	}
+	if status != "assigned" && status != "ready" {
+		o.SealedCode = nil
+	}
+	return nil
+}
+
+// Remind queues the reminder of each ready order whose last day is less
+// than a day away (once: the notice's key), as the leader does every ten
+// minutes (tests call it with a clock of their own).
+func (h *Hub) Remind(now time.Time) {
+	if !h.notices.Enabled() || now.Sub(h.reminded) < 10*time.Minute {
+		return
+	}
+	h.reminded = now
+	known, _ := h.KnownLockers()
+	for _, k := range known {
+		err := h.store.Update(func(tx Tx) error {
+			os, err := tx.Orders.Orders(k.ID)
+			for _, o := range os {
+				if err == nil && o.Status == "ready" && !o.Contact.Empty() && o.ExpiresAt.After(now) && o.ExpiresAt.Sub(now) < 24*time.Hour {
+					err = h.notices.Queue(tx.Notices, notice.NewNotice{Order: o.ID, Locker: o.Locker, Kind: notice.KindReminder,
+						Contact: o.Contact, Sealed: o.SealedCode, Compartment: strings.Join(o.Compartments, ", "), LastDay: o.ExpiresAt}, now)
+				}
+			}
+			return err
+		})
+		if err != nil {
+			h.log.Warn("reminders", "locker", k.ID, "err", err)
+		}
+	}
+}
+
+// Notices is what readers are told (sync/hub/notice).
+func (h *Hub) Notices() *notice.Service { return h.notices }

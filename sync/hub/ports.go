@@ -7,6 +7,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/fleet"
+	"github.com/lockerd/lockerd/sync/hub/notice"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -50,6 +51,7 @@ type Tx struct {
 	Circ     circulation.CircTx
 	Auth     auth.Tx
 	Webhooks webhook.Tx
+	Notices  notice.Tx
 	Docs     fleet.Docs
 	Leases   LeaseTx
 }

@@ -76,7 +76,7 @@ func TestReleaseKey(t *testing.T) {
 	srv := httptest.NewServer(api.New(api.ForHub(h)))
 	defer srv.Close()
 	api := hubclient.New(strings.TrimPrefix(srv.URL, "http://"))
-	tok, _, err := h.CreateToken("admin", []string{auth.ScopeAdmin}, "test")
+	tok, _, err := h.Auth().CreateToken("admin", []string{auth.ScopeAdmin}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/sync/hub/circulation"
+	"github.com/lockerd/lockerd/sync/hub/notice"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -81,6 +82,11 @@ type OrderRec struct {
 	// NoSpace is when staff last found no compartment for it at the
 	// locker: it is to be redirected (another locker, or the desk).
 	NoSpace time.Time `json:"no_space,omitzero"`
+	// Contact is how the reader is told (sync/hub/notice); SealedCode is
+	// the pickup code sealed to the notice key, kept only while the code
+	// can open a door — never the code itself.
+	Contact    notice.Contact `json:"contact,omitzero"`
+	SealedCode []byte         `json:"sealed_code,omitempty"`
 }
 
 // CmdRec is a remote command and its answer.

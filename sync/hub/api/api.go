@@ -35,7 +35,7 @@ type Config struct {
 // ForHub is the Config of hub h: every route group served by the part of
 // the hub that owns it.
 func ForHub(h *hub.Hub) Config {
-	return Config{Core: h, Alarms: h, Circulation: h, Fleet: h.Fleet(), Auth: h, Webhooks: h, Metrics: h.MetricsHandler()}
+	return Config{Core: h, Alarms: h, Circulation: h, Fleet: h.Fleet(), Auth: h.Auth(), Webhooks: h, Metrics: h.MetricsHandler()}
 }
 
 // Bounds of a request.

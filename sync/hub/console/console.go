@@ -38,7 +38,7 @@ type Hub struct {
 }
 
 // ForHub is the console's Hub of hub h.
-func ForHub(h *hub.Hub) Hub { return Hub{h, h, h, h} }
+func ForHub(h *hub.Hub) Hub { return Hub{h.Auth(), h, h, h} }
 
 // Accounts are the console's users, their sign-in, and the audit log.
 type Accounts interface {

@@ -31,7 +31,7 @@ func site(t *testing.T) (*httptest.Server, *hub.Hub) {
 	}
 	t.Cleanup(func() { h.Close() })
 	for _, r := range auth.Roles {
-		if _, err := h.AddUser(r+"-1", r, "password-"+r); err != nil {
+		if _, err := h.Auth().AddUser(r+"-1", r, "password-"+r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -127,7 +127,7 @@ func TestConsoleSessionsAndRoles(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("admin's audit: %d", code)
 	}
-	audit, _ := h.AuditLog(0, 0)
+	audit, _ := h.Auth().AuditLog(0, 0)
 	found := false
 	for _, a := range audit {
 		if a.Who == "user:staff-1" && a.Action == "console: open" && strings.Contains(a.Detail, "reader called") {
@@ -141,7 +141,7 @@ func TestConsoleSessionsAndRoles(t *testing.T) {
 		t.Fatalf("the console's open is not audited: %+v", audit)
 	}
 	// A disabled user's session ends at once.
-	if err := h.DisableUser("staff-1"); err != nil {
+	if err := h.Auth().DisableUser("staff-1"); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := staff.call("GET", "/console/api/fleet", "", nil); code != 401 {

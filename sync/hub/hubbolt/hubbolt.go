@@ -24,6 +24,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
+	"github.com/lockerd/lockerd/sync/hub/notice"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -55,6 +56,9 @@ var (
 	bDeliveries = []byte("deliveries")         // id → webhook.Delivery
 	bDelivPend  = []byte("deliveries_pending") // id → nothing: the pending ones
 	bAudit      = []byte("audit")              // seq → auth.AuditRec
+	bNotices    = []byte("notices")            // id → notice.Notice
+	bNoticeKeys = []byte("notice_keys")        // notice.Notice.Key → id: each queued once
+	bNoticePend = []byte("notices_pending")    // id → nothing: the pending and sending ones
 )
 
 // schemaVersion 2 keys events by store (epoch): version 1 keyed them by
@@ -74,7 +78,7 @@ func openBolt(path string) (*boltStore, error) {
 		return nil, fmt.Errorf("hub store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bLockers, bOrders, bEvents, bPending, bRevs, bCmds, bStores, bAlarms, bMeta, bKnown, bLeases, bCirc, bCircOpen, bTokens, bAudit, bAlarmsOpen, bWebhooks, bDeliveries, bDelivPend, bUsers} {
+		for _, b := range [][]byte{bLockers, bOrders, bEvents, bPending, bRevs, bCmds, bStores, bAlarms, bMeta, bKnown, bLeases, bCirc, bCircOpen, bTokens, bAudit, bAlarmsOpen, bWebhooks, bDeliveries, bDelivPend, bUsers, bNotices, bNoticeKeys, bNoticePend} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -108,7 +112,7 @@ func (t boltTx) b(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }
 
 // all is t as every capability's part of a transaction.
 func (t boltTx) all() hub.Tx {
-	return hub.Tx{Lockers: t, Events: t, Orders: t, Commands: t, Alarms: t, Circ: t, Auth: t, Webhooks: t, Docs: t, Leases: t}
+	return hub.Tx{Lockers: t, Events: t, Orders: t, Commands: t, Alarms: t, Circ: t, Auth: t, Webhooks: t, Notices: t, Docs: t, Leases: t}
 }
 
 // lkey is a key under a locker: its id, a zero byte, the rest.
@@ -621,6 +625,90 @@ func (t boltTx) Deliveries(after uint64, limit int) ([]webhook.Delivery, error) 
 		}
 		out = append(out, d)
 	}
+	return out, nil
+}
+
+func (t boltTx) AddNotice(n notice.Notice) (notice.Notice, bool, error) {
+	if id := t.b(bNoticeKeys).Get([]byte(n.Key)); id != nil {
+		var there notice.Notice
+		_, err := boltkv.GetJSON(t.b(bNotices), id, &there)
+		return there, false, err
+	}
+	id, err := t.b(bNotices).NextSequence()
+	if err != nil {
+		return n, false, err
+	}
+	n.ID = id
+	if err := t.b(bNoticeKeys).Put([]byte(n.Key), boltkv.U64Key(id)); err != nil {
+		return n, false, err
+	}
+	return n, true, t.PutNotice(n)
+}
+
+func (t boltTx) PutNotice(n notice.Notice) error {
+	if n.ID == 0 {
+		return errors.New("notice without its id")
+	}
+	k := boltkv.U64Key(n.ID)
+	if err := boltkv.PutJSON(t.b(bNotices), k, n); err != nil {
+		return err
+	}
+	if n.State == notice.StatePending || n.State == notice.StateSending {
+		return t.b(bNoticePend).Put(k, nil)
+	}
+	return t.b(bNoticePend).Delete(k)
+}
+
+func (t boltTx) Notice(id uint64) (n notice.Notice, found bool, err error) {
+	found, err = boltkv.GetJSON(t.b(bNotices), boltkv.U64Key(id), &n)
+	return n, found, err
+}
+
+func (t boltTx) PendingNotices(limit int) ([]notice.Notice, error) {
+	var out []notice.Notice
+	c := t.b(bNoticePend).Cursor()
+	for k, _ := c.First(); k != nil && (limit <= 0 || len(out) < limit); k, _ = c.Next() {
+		var n notice.Notice
+		found, err := boltkv.GetJSON(t.b(bNotices), k, &n)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+func (t boltTx) Notices(after uint64, limit int) ([]notice.Notice, error) {
+	var out []notice.Notice
+	c := t.b(bNotices).Cursor()
+	for k, v := c.Seek(boltkv.U64Key(after + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
+		var n notice.Notice
+		if err := json.Unmarshal(v, &n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// OrderNotices reads an order's notices by their keys (order/kind/channel).
+func (t boltTx) OrderNotices(order string) ([]notice.Notice, error) {
+	var out []notice.Notice
+	prefix := []byte(order + "/")
+	c := t.b(bNoticeKeys).Cursor()
+	for k, id := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
+		var n notice.Notice
+		found, err := boltkv.GetJSON(t.b(bNotices), id, &n)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			out = append(out, n)
+		}
+	}
+	slices.SortFunc(out, func(a, b notice.Notice) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
 }
 

@@ -25,6 +25,8 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/circulation/circtest"
 	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/fleet/fleettest"
+	"github.com/lockerd/lockerd/sync/hub/notice"
+	"github.com/lockerd/lockerd/sync/hub/notice/noticetest"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/hub/webhook/webhooktest"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -68,6 +70,9 @@ func TestStore(t *testing.T, fresh Opener) {
 		}},
 		{"fleet documents (fleettest)", func(t *testing.T, open func() hub.Store) {
 			fleettest.TestStore(t, hub.Capability(open(), func(tx hub.Tx) fleet.Docs { return tx.Docs }))
+		}},
+		{"notices (noticetest)", func(t *testing.T, open func() hub.Store) {
+			noticetest.TestStore(t, hub.Capability(open(), func(tx hub.Tx) notice.Tx { return tx.Notices }))
 		}},
 		{"webhooks (webhooktest)", func(t *testing.T, open func() hub.Store) {
 			webhooktest.TestStore(t, hub.Capability(open(), func(tx hub.Tx) webhook.Tx { return tx.Webhooks }))

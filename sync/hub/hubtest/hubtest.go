@@ -65,7 +65,7 @@ func Token(t testing.TB, h *hub.Hub, scopes ...string) string {
 	if len(scopes) == 0 {
 		scopes = []string{auth.ScopeAdmin}
 	}
-	secret, _, err := h.CreateToken(fmt.Sprintf("test-%d", tokenSeq.Add(1)), scopes, "test")
+	secret, _, err := h.Auth().CreateToken(fmt.Sprintf("test-%d", tokenSeq.Add(1)), scopes, "test")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -226,7 +226,7 @@ type Config struct {
 type Service struct {
 	cfg  Config
 	log  *slog.Logger
-	sent func() // counts a notice sent (metrics); may be nil
+	sent func(channel string) // counts a notice sent (metrics); may be nil
 }
 
 // New makes a Service.
@@ -370,7 +370,7 @@ func (s *Service) send(ctx context.Context, n Notice, now time.Time) error {
 		})
 	}
 	if s.sent != nil {
-		s.sent()
+		s.sent(n.Channel)
 	}
 	s.log.Info("notice sent", "id", n.ID, "order", n.Order, "kind", n.Kind, "channel", n.Channel)
 	return s.finish(n, func(r *Notice) {
@@ -441,8 +441,8 @@ func (s *Service) List(order string, after uint64, limit int) ([]Notice, error) 
 	return out, err
 }
 
-// OnSent is told of each notice sent (for the metrics).
-func (s *Service) OnSent(f func()) { s.sent = f }
+// OnSent is told of each notice sent, by channel (for the metrics).
+func (s *Service) OnSent(f func(channel string)) { s.sent = f }
 
 // Run sends until ctx ends.
 func (s *Service) Run(ctx context.Context) {

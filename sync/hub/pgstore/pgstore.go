@@ -29,6 +29,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
+	"github.com/lockerd/lockerd/sync/hub/notice"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -311,7 +312,7 @@ type tx struct {
 
 // all is t as every capability's part of a transaction.
 func (t *tx) all() hub.Tx {
-	return hub.Tx{Lockers: t, Events: t, Orders: t, Commands: t, Alarms: t, Circ: t, Auth: t, Webhooks: t, Docs: t, Leases: t}
+	return hub.Tx{Lockers: t, Events: t, Orders: t, Commands: t, Alarms: t, Circ: t, Auth: t, Webhooks: t, Notices: t, Docs: t, Leases: t}
 }
 
 func (t *tx) note(err error) error {
@@ -1000,6 +1001,68 @@ func (t *tx) Deliveries(after uint64, limit int) ([]webhook.Delivery, error) {
 		sql += " LIMIT " + strconv.Itoa(limit)
 	}
 	return listJSON[webhook.Delivery](t, sql, int64(after))
+}
+
+// AddNotice adds n unless its key is there. The key's row is read first;
+// two transactions adding the same key at once conflict on the unique key
+// and one runs again, finding it.
+func (t *tx) AddNotice(n notice.Notice) (notice.Notice, bool, error) {
+	var there notice.Notice
+	found, err := t.getJSON(&there, "SELECT doc FROM notices WHERE key = $1", n.Key)
+	if err != nil || found {
+		return there, false, err
+	}
+	id, err := t.next("notices")
+	if err != nil {
+		return n, false, err
+	}
+	n.ID = uint64(id)
+	return n, true, t.PutNotice(n)
+}
+
+func (t *tx) PutNotice(n notice.Notice) error {
+	id, err := i64(n.ID)
+	if err != nil || id == 0 {
+		return fmt.Errorf("notice id %d: out of range", n.ID)
+	}
+	raw, err := marshal(n)
+	if err != nil {
+		return err
+	}
+	return t.exec("INSERT INTO notices (id, key, ord, pending, doc) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET pending = EXCLUDED.pending, doc = EXCLUDED.doc",
+		id, n.Key, n.Order, n.State == notice.StatePending || n.State == notice.StateSending, raw)
+}
+
+func (t *tx) Notice(id uint64) (n notice.Notice, found bool, err error) {
+	v, err := i64(id)
+	if err != nil {
+		return n, false, nil
+	}
+	found, err = t.getJSON(&n, "SELECT doc FROM notices WHERE id = $1", v)
+	return n, found, err
+}
+
+func (t *tx) PendingNotices(limit int) ([]notice.Notice, error) {
+	sql := "SELECT doc FROM notices WHERE pending ORDER BY id"
+	if limit > 0 {
+		sql += " LIMIT " + strconv.Itoa(limit)
+	}
+	return listJSON[notice.Notice](t, sql)
+}
+
+func (t *tx) Notices(after uint64, limit int) ([]notice.Notice, error) {
+	if after >= math.MaxInt64 {
+		return nil, nil
+	}
+	sql := "SELECT doc FROM notices WHERE id > $1 ORDER BY id"
+	if limit > 0 {
+		sql += " LIMIT " + strconv.Itoa(limit)
+	}
+	return listJSON[notice.Notice](t, sql, int64(after))
+}
+
+func (t *tx) OrderNotices(order string) ([]notice.Notice, error) {
+	return listJSON[notice.Notice](t, "SELECT doc FROM notices WHERE ord = $1 ORDER BY id", order)
 }
 
 func (t *tx) PutUser(u auth.User) error {

@@ -1,16 +1,17 @@
-package hub
+package storecopy
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
 
+	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/fleet"
 )
 
 // Copied counts what Copy moved.
 type Copied struct {
-	Lockers, Known, Stores, Events, Orders, Pending, Commands, Alarms, Circulation, Tokens, Audit, Webhooks, Deliveries, Users, Docs int
+	Lockers, Known, Stores, Events, Orders, Pending, Commands, Alarms, Circulation, Tokens, Audit, Webhooks, Deliveries, Notices, Users, Docs int
 }
 
 // Copy moves everything src holds into dst (a pilot's bbolt file into
@@ -19,10 +20,10 @@ type Copied struct {
 // revs go on from there), pending order changes, commands and alarms.
 // src is read in one transaction and dst written in one: a failure leaves
 // dst as it was. dst must hold no locker: data is never merged.
-func Copy(dst, src Store) (Copied, error) {
+func Copy(dst, src hub.Store) (Copied, error) {
 	var n Copied
-	return n, src.View(func(from Tx) error {
-		return dst.Update(func(to Tx) error {
+	return n, src.View(func(from hub.Tx) error {
+		return dst.Update(func(to hub.Tx) error {
 			n = Copied{}
 			if ks, err := to.Lockers.KnownLockers(); err != nil || len(ks) > 0 {
 				return errors.Join(err, errors.New("the target store already serves lockers: copy only into an empty one"))
@@ -131,6 +132,16 @@ func Copy(dst, src Store) (Copied, error) {
 				}
 			}
 			n.Webhooks, n.Deliveries = len(hooks), len(dels)
+			notices, err := from.Notices.Notices(0, 0)
+			if err != nil {
+				return err
+			}
+			for _, nt := range notices {
+				if _, _, err := to.Notices.AddNotice(nt); err != nil {
+					return err
+				}
+			}
+			n.Notices = len(notices)
 			users, err := from.Auth.Users()
 			if err != nil {
 				return err
@@ -164,7 +175,7 @@ func Copy(dst, src Store) (Copied, error) {
 	})
 }
 
-func copyLocker(to, from Tx, id string, n *Copied) error {
+func copyLocker(to, from hub.Tx, id string, n *Copied) error {
 	recs, err := from.Lockers.StoreRecs(id)
 	if err != nil {
 		return err
@@ -176,7 +187,7 @@ func copyLocker(to, from Tx, id string, n *Copied) error {
 	}
 	n.Stores += len(recs)
 	// Events in pages, each under its epoch.
-	var after Cursor
+	var after hub.Cursor
 	for {
 		evs, err := from.Events.Events(id, after, 1000)
 		if err != nil {
@@ -186,7 +197,7 @@ func copyLocker(to, from Tx, id string, n *Copied) error {
 			if err := to.Events.PutEvent(id, e.Epoch, e.Event); err != nil {
 				return err
 			}
-			after = Cursor{Epoch: e.Epoch, Seq: e.Seq}
+			after = hub.Cursor{Epoch: e.Epoch, Seq: e.Seq}
 		}
 		n.Events += len(evs)
 		if len(evs) < 1000 {
