@@ -82,6 +82,10 @@ type clientFlags struct {
 	after        *string
 	follow       *bool
 	patron       *string
+	email        *string
+	phone        *string
+	lang         *string
+	order        *string
 	accessible   *bool
 	delivery     *bool
 	cfgPath      *string
@@ -121,6 +125,10 @@ func newClientFlags(fs *flag.FlagSet) *clientFlags {
 	f.after = fs.String("after", "", "events after this position: SEQ (of the locker's first store) or EPOCH.SEQ")
 	f.follow = fs.Bool("f", false, "keep following")
 	f.patron = fs.String("patron", "", "the reader's library card number (order add; kept at the hub, for the ILS)")
+	f.email = fs.String("email", "", "order add: the reader's e-mail address, to tell them when the books are in (notices)")
+	f.phone = fs.String("phone", "", "order add: the reader's phone number, for the notice gateway (SMS, WeChat)")
+	f.lang = fs.String("lang", "", "order add: the reader's language for notices, zh (default) or en")
+	f.order = fs.String("order", "", "notices: only this order's")
 	f.accessible = fs.Bool("accessible", false, "order add: the reader needs a compartment reachable from a wheelchair")
 	f.delivery = fs.Bool("delivery", false, "order add: a community volunteer or courier collects it (a volunteer badge opens it)")
 	f.cfgPath = fs.String("config", "", "provision create: the cabinet's lockerd configuration (its wiring; provisioning fills in its id, keys and broker)")
@@ -188,6 +196,7 @@ var clientCommands = map[string]func(*call) error{
 	"alarms":             cmdAlarmsList,
 	"alarm ack":          alarmAckResolve,
 	"alarm resolve":      alarmAckResolve,
+	"notices":            cmdNoticesList,
 }
 
 func apiToken(file string) (string, error) {

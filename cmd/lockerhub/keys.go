@@ -20,18 +20,22 @@ import (
 	"github.com/lockerd/lockerd/cmd/internal/cliflag"
 	"github.com/lockerd/lockerd/cmd/internal/hubconfig"
 	"github.com/lockerd/lockerd/sync/hub/fleet"
+	"github.com/lockerd/lockerd/sync/hub/notice"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
 func keygen(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
 	dir := fs.String("out", ".", "directory for NAME.key (private, hex seed) and NAME.pub (base64 public key)")
-	name := fs.String("name", "central", "central (the hub's signing key) or release (a release key, kept off the hub)")
+	name := fs.String("name", "central", "central (the hub's signing key), release (a release key, kept off the hub) or notice (the key readers' pickup codes are sealed to)")
 	if _, err := cliflag.Parse(fs, args); err != nil {
 		return err
 	}
+	if *name == "notice" {
+		return noticeKeygen(*dir, out)
+	}
 	if *name != "central" && *name != "release" {
-		return fmt.Errorf("-name %q: want central or release", *name)
+		return fmt.Errorf("-name %q: want central, release or notice", *name)
 	}
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -128,5 +132,31 @@ func releaseSign(args []string, out io.Writer) error {
 			fmt.Fprintf(out, "  with the next release key %s: lockers that take it take manifests signed with that key too\n", nextKey)
 		}
 	}
+	return nil
+}
+
+// noticeKeygen writes notice.key: the X25519 key the hub seals pickup
+// codes to until their notices are sent (hex, one line, 0600).
+func noticeKeygen(dir string, out io.Writer) error {
+	key, err := notice.NewKey()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, "notice.key")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("%w: not overwriting a key (the codes sealed to it could not be opened)", err)
+	}
+	if _, err := f.WriteString(key + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "wrote %s\nput this in the hub's config (every replica the same file):\n  notices:\n    key_file: %s\n", path, path)
 	return nil
 }

@@ -28,7 +28,8 @@ const usage = `lockerhub — reference central library for lockerd (protocol v1)
   lockerhub serve -store FILE -key FILE -pickup-key-file FILE [-lockers ID,...] [-mqtt-listen ADDR [-broker-users FILE] | -broker URL] [-http ADDR]
   lockerhub validate FILE                   check a config file (and the files it names) before a hub goes live
   lockerhub migrate --from bolt:FILE --to postgres:DSN_FILE   move a stopped hub's data into PostgreSQL (or back)
-  lockerhub order add --locker ID [--patron CARD] [--accessible] [--delivery] [--same-code-as ORDER] [--size S] [--compartment ID] [--item BARCODE[:TITLE]]... [--ttl 72h] [--qr FILE] [--pickup-url URL]
+  lockerhub order add --locker ID [--patron CARD] [--email ADDR] [--phone NUMBER] [--lang zh|en] [--accessible] [--delivery] [--same-code-as ORDER] [--size S] [--compartment ID] [--item BARCODE[:TITLE]]... [--ttl 72h] [--qr FILE] [--pickup-url URL]
+                                            with --email or --phone the reader is told when the books are in (notices)
   lockerhub order cancel --locker ID ORDER
   lockerhub snapshot --locker ID [--part-size N]
   lockerhub open --locker ID COMPARTMENT --reason TEXT
@@ -44,6 +45,7 @@ const usage = `lockerhub — reference central library for lockerd (protocol v1)
   lockerhub release sign --key release.key --version V [--rollback] FILE...   where the release key is kept (no hub):
                                             writes FILE.manifest, signed
   lockerhub keygen -name release -out DIR   a release key: its .pub goes in releases.public_key and update.release_key
+  lockerhub keygen -name notice -out DIR    the key readers' pickup codes are sealed to until their notices are sent (notices.key_file)
   lockerhub release list
   lockerhub rollout start V [--lockers ID,...|--percent N] [--stages 10,50,100] [--max-failed 0.2]
   lockerhub rollout list                    stages, each locker's result, halted or done
@@ -58,6 +60,7 @@ const usage = `lockerhub — reference central library for lockerd (protocol v1)
   lockerhub events --locker ID [--after SEQ|EPOCH.SEQ] [-f]
   lockerhub alarms [--state open]           what needs a person: forced doors, jams, full bins, faults, lockers offline, circulation exceptions, ...
   lockerhub alarm ack SEQ ; lockerhub alarm resolve SEQ [--note TEXT]
+  lockerhub notices [--order ID]            what readers were told (ready, reminder, expired, cancelled), by which channel, sent or why not
   lockerhub circ list [--locker ID] [--state queued|sending|done|refused|exception|resolved] [--json]
                                             loans and returns for the library's system (SIP2, docs/sip2.md)
   lockerhub circ retry ID                   send a refused transaction (or an exception) again
@@ -114,7 +117,7 @@ func run(args []string, out, errw io.Writer) int {
 		return 0
 	case "sip2-fake":
 		err = sip2Fake(args[1:], out)
-	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "alarm", "circ", "token", "audit", "webhooks", "user", "users", "badge", "provision", "config", "release", "rollout":
+	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "alarm", "notices", "circ", "token", "audit", "webhooks", "user", "users", "badge", "provision", "config", "release", "rollout":
 		if len(args) > 1 && args[0] == "release" && args[1] == "sign" {
 			err = releaseSign(args[2:], out) // where the release key is: no hub
 			break

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/notice"
 	qrcode "github.com/skip2/go-qrcode"
 )
 
@@ -21,6 +22,7 @@ func cmdOrderAdd(k *call) error {
 		return err
 	}
 	created, err := c.CreateOrder(hub.NewOrder{Locker: *opt.lockerID, Patron: *opt.patron, Accessible: *opt.accessible, Delivery: *opt.delivery,
+		Contact:    notice.Contact{Email: *opt.email, Phone: *opt.phone, Lang: *opt.lang},
 		SameCodeAs: *opt.sameCode, Size: *opt.size, Compartment: *opt.comp, Items: wireItems(opt.its), TTL: *opt.ttl})
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -31,8 +32,10 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/api"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/console"
+	"github.com/lockerd/lockerd/sync/hub/egress"
 	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/hubbolt"
+	"github.com/lockerd/lockerd/sync/hub/notice"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
 	"github.com/lockerd/lockerd/sync/hub/storecopy"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
@@ -107,6 +110,11 @@ func serve(args []string) error {
 		return err
 	}
 	cfg.ReleasesDir, cfg.ReleaseKey = c.Releases.Dir, c.ReleaseKey
+	nc, err := noticeConfig(c)
+	if err != nil {
+		return err
+	}
+	cfg.Notices = nc
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	var h *hub.Hub
@@ -178,7 +186,6 @@ func serve(args []string) error {
 		cfg.Circulation = circulation.Circulation{ILS: session, CheckPatron: c.SIP2.CheckPatron, CheckinOnLoad: c.SIP2.CheckinOnLoad,
 			MaxAttempts: c.SIP2.MaxAttempts, Locations: c.SIP2.Locations, AlarmAfter: c.SIP2.AlarmAfter.D()}
 	}
-	var err error
 	h, err = hub.New(cfg)
 	if err != nil {
 		return err
@@ -341,4 +348,27 @@ func firstCRL(c *hubconfig.Config) error {
 		return fmt.Errorf("provision.client_ca.crl_file: %w", err)
 	}
 	return nil
+}
+
+// noticeConfig makes the hub's notice channels from the config.
+func noticeConfig(c *hubconfig.Config) (notice.Config, error) {
+	n := c.Notices
+	nc := notice.Config{Sealer: n.Sealer, Channels: map[string]notice.Channel{}, Timeout: n.Timeout.D(),
+		Places: func(id string) notice.Place {
+			p := c.Places[id]
+			return notice.Place{Name: p.Name, Address: p.Address, Hours: p.Hours}
+		}}
+	if e := n.Email; e.Address != "" {
+		host, _, _ := net.SplitHostPort(e.Address)
+		nc.Channels[notice.ChannelEmail] = &notice.Email{Addr: e.Address, From: e.From, Username: e.Username, Password: n.Password, TLS: e.TLS,
+			TLSConfig: &tls.Config{ServerName: host, RootCAs: n.CAPool, MinVersion: tls.VersionTLS12}}
+	}
+	if g := n.Gateway; g.URL != "" {
+		ch, err := notice.NewHTTP(g.URL, n.Secret, egress.Policy{Allow: c.Egress}, cmp.Or(n.Timeout.D(), 20*time.Second))
+		if err != nil {
+			return nc, err
+		}
+		nc.Channels[notice.ChannelHTTP] = ch
+	}
+	return nc, nil
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -29,6 +30,7 @@ import (
 	"github.com/lockerd/lockerd/sync/broker"
 	"github.com/lockerd/lockerd/sync/hub/egress"
 	"github.com/lockerd/lockerd/sync/hub/fleet"
+	"github.com/lockerd/lockerd/sync/hub/notice"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -139,6 +141,11 @@ type Config struct {
 	// SIP2 is the bridge to the library's system (docs/sip2.md); without
 	// an address there is none.
 	SIP2 SIP2 `yaml:"sip2"`
+	// Notices: how readers are told of their orders (docs/central.md,
+	// "Notices"); without a channel none is sent.
+	Notices Notices `yaml:"notices"`
+	// Places: where each locker stands, as readers are told it.
+	Places map[string]Place `yaml:"places"`
 
 	Egress []netip.Prefix `yaml:"-"` // egress_allow, parsed
 
@@ -161,6 +168,39 @@ type WebhookConf struct {
 	Events     []string `yaml:"events"`
 	SecretFile string   `yaml:"secret_file"`
 	Secret     string   `yaml:"-"`
+}
+
+// Notices is the notices section: the key pickup codes are sealed to, and
+// the channels.
+type Notices struct {
+	KeyFile string `yaml:"key_file"`
+	Email   struct {
+		Address      string `yaml:"address"` // host:port of the library's mail relay
+		From         string `yaml:"from"`
+		Username     string `yaml:"username"`
+		PasswordFile string `yaml:"password_file"`
+		TLS          string `yaml:"tls"` // starttls (default), tls, none
+		CAFile       string `yaml:"ca_file"`
+	} `yaml:"email"`
+	Gateway struct {
+		URL        string `yaml:"url"` // an SMS or WeChat template-message gateway
+		SecretFile string `yaml:"secret_file"`
+	} `yaml:"gateway"`
+	Timeout config.Duration `yaml:"timeout"`
+
+	// Read from the files named above by Load.
+	Sealer   *notice.Sealer `yaml:"-"`
+	Password string         `yaml:"-"`
+	Secret   string         `yaml:"-"`
+	CAPool   *x509.CertPool `yaml:"-"`
+}
+
+// Place is where a locker stands: its name, address and opening hours,
+// by language (zh, en).
+type Place struct {
+	Name    map[string]string `yaml:"name"`
+	Address map[string]string `yaml:"address"`
+	Hours   map[string]string `yaml:"hours"`
 }
 
 // SIP2 is the sip2 section.
@@ -365,6 +405,21 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 		bad("resend_after", "%v: want 1s to 1h", d)
 	}
 	checkSIP2(&c.SIP2, lines, bad)
+	checkNotices(&c.Notices, policy, bad)
+	c.Notices.KeyFile, c.Notices.Email.PasswordFile, c.Notices.Email.CAFile = rel(c.Notices.KeyFile), rel(c.Notices.Email.PasswordFile), rel(c.Notices.Email.CAFile)
+	c.Notices.Gateway.SecretFile = rel(c.Notices.Gateway.SecretFile)
+	for id, p := range c.Places {
+		if err := locker.CheckLockerID(id); err != nil {
+			bad("places."+id, "%v", err)
+		}
+		for field, t := range map[string]map[string]string{"name": p.Name, "address": p.Address, "hours": p.Hours} {
+			for lang, s := range t {
+				if !slices.Contains(notice.Langs, lang) || len(s) > 200 || strings.ContainsAny(s, "\r\n") {
+					bad("places."+id+"."+field+"."+lang, "want zh or en, one line of up to 200 bytes")
+				}
+			}
+		}
+	}
 	c.SIP2.PasswordFile, c.SIP2.TerminalPasswordFile, c.SIP2.CAFile = rel(c.SIP2.PasswordFile), rel(c.SIP2.TerminalPasswordFile), rel(c.SIP2.CAFile)
 	c.Provision.BrokerCAFile = rel(c.Provision.BrokerCAFile)
 	ca := &c.Provision.ClientCA
@@ -434,6 +489,7 @@ func Parse(name string, raw []byte, readFiles bool) (*Config, error) {
 		if c.SIP2.Address != "" {
 			readSIP2Files(&c.SIP2, bad)
 		}
+		readNoticeFiles(&c.Notices, bad)
 		for i, w := range c.Webhooks {
 			if w.SecretFile == "" {
 				continue
@@ -644,4 +700,90 @@ func readSmall(file string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: over %d bytes: not a secret, password or CA file", file, maxSmallFile)
 	}
 	return raw, nil
+}
+
+// checkNotices checks the notices section: a channel needs the key; an
+// e-mail channel a relay and a plain sender address, a password only over
+// TLS; a gateway an https URL the egress policy allows and a secret.
+func checkNotices(n *Notices, policy egress.Policy, bad func(key, format string, args ...any)) {
+	e, g := &n.Email, &n.Gateway
+	if e.Address == "" && g.URL == "" {
+		return
+	}
+	if n.KeyFile == "" {
+		bad("notices.key_file", "required with a channel: the key pickup codes are sealed to until sent (lockerhub keygen -name notice)")
+	}
+	if e.Address != "" {
+		if _, port, err := net.SplitHostPort(e.Address); err != nil || port == "" {
+			bad("notices.email.address", "%q: want host:port of the library's mail relay", e.Address)
+		}
+		if a, err := mail.ParseAddress(e.From); err != nil || a.Name != "" || a.Address != e.From {
+			bad("notices.email.from", "%q: want a plain address (lockers@library.example.org)", e.From)
+		}
+		if e.TLS == "" {
+			e.TLS = "starttls"
+		}
+		if !slices.Contains([]string{"starttls", "tls", "none"}, e.TLS) {
+			bad("notices.email.tls", "%q: want starttls, tls or none", e.TLS)
+		}
+		if (e.Username == "") != (e.PasswordFile == "") {
+			bad("notices.email.username", "give username and password_file together")
+		}
+		if e.Username != "" && e.TLS == "none" {
+			bad("notices.email.password_file", "a password is not sent without TLS (tls: starttls or tls)")
+		}
+	}
+	if g.URL != "" {
+		if u, err := url.Parse(g.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			bad("notices.gateway.url", "%q: want https://host/path", g.URL)
+		} else if err := policy.CheckURL(g.URL); err != nil {
+			bad("notices.gateway.url", "%v", err)
+		}
+		if g.SecretFile == "" {
+			bad("notices.gateway.secret_file", "required: a file holding the secret (16 to 256 characters) the gateway verifies signatures with")
+		}
+	}
+	if d := n.Timeout.D(); d != 0 && (d < time.Second || d > 2*time.Minute) {
+		bad("notices.timeout", "%v: want 1s to 2m", d)
+	}
+}
+
+// readNoticeFiles reads the notice key, the relay's password and CA and
+// the gateway's secret.
+func readNoticeFiles(n *Notices, bad func(key, format string, args ...any)) {
+	if n.KeyFile != "" {
+		if s, err := notice.LoadSealer(n.KeyFile); err != nil {
+			bad("notices.key_file", "%v", err)
+		} else {
+			n.Sealer = s
+		}
+	}
+	if f := n.Email.PasswordFile; f != "" {
+		raw, err := readSmall(f)
+		if err != nil {
+			bad("notices.email.password_file", "%v", err)
+		}
+		n.Password = strings.TrimSpace(string(raw))
+	}
+	if f := n.Email.CAFile; f != "" {
+		raw, err := readSmall(f)
+		pool := x509.NewCertPool()
+		if err == nil && !pool.AppendCertsFromPEM(raw) {
+			err = fmt.Errorf("%s: no PEM certificate in it", f)
+		}
+		if err != nil {
+			bad("notices.email.ca_file", "%v", err)
+		}
+		n.CAPool = pool
+	}
+	if f := n.Gateway.SecretFile; f != "" {
+		raw, err := readSmall(f)
+		secret := strings.TrimSpace(string(raw))
+		if err != nil {
+			bad("notices.gateway.secret_file", "%v", err)
+		} else if len(secret) < 16 || len(secret) > 256 {
+			bad("notices.gateway.secret_file", "%s: want a secret of 16 to 256 characters", f)
+		}
+		n.Secret = secret
+	}
 }

@@ -25,6 +25,7 @@ type Config struct {
 	Fleet       Fleet
 	Auth        Auth
 	Webhooks    Webhooks
+	Notices     Notices // nil: no notice routes
 	// Metrics serves /metrics (Prometheus text; no token).
 	Metrics http.Handler
 	// BehindProxy: the API is reached through a reverse proxy, whose
@@ -35,7 +36,7 @@ type Config struct {
 // ForHub is the Config of hub h: every route group served by the part of
 // the hub that owns it.
 func ForHub(h *hub.Hub) Config {
-	return Config{Core: h, Alarms: h, Circulation: h, Fleet: h.Fleet(), Auth: h.Auth(), Webhooks: h, Metrics: h.MetricsHandler()}
+	return Config{Core: h, Alarms: h, Circulation: h, Fleet: h.Fleet(), Auth: h.Auth(), Webhooks: h, Notices: h.Notices(), Metrics: h.MetricsHandler()}
 }
 
 // Bounds of a request.
@@ -94,6 +95,9 @@ func New(cfg Config) http.Handler {
 	s.fleetRoutes(mux, handle)
 	s.authRoutes(handle)
 	s.webhookRoutes(handle)
+	if cfg.Notices != nil {
+		s.noticeRoutes(handle)
+	}
 	return mux
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/fleet"
+	"github.com/lockerd/lockerd/sync/hub/notice"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -471,5 +472,23 @@ func (s *server) webhookRoutes(handle handleFunc) {
 		}
 		d, err := wh.Redeliver(id)
 		reply(w, d, err)
+	})
+}
+
+// Notices are what readers were told (sync/hub/notice), listed without
+// their sealed codes.
+type Notices interface {
+	List(order string, after uint64, limit int) ([]notice.Notice, error)
+}
+
+func (s *server) noticeRoutes(handle handleFunc) {
+	handle("GET /v1/notices", auth.ScopeRead, func(w http.ResponseWriter, r *http.Request) {
+		order := r.URL.Query().Get("order")
+		if len(order) > 64 {
+			reply(w, nil, errors.New("order: up to 64 characters"))
+			return
+		}
+		ns, err := s.cfg.Notices.List(order, afterSeq(r), limitOf(r))
+		reply(w, ns, err)
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/lockerd/lockerd/locker/jsonhttp"
@@ -16,6 +17,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/fleet"
+	"github.com/lockerd/lockerd/sync/hub/notice"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -306,6 +308,20 @@ func (c *Client) RemoveWebhook(id string) error {
 func (c *Client) FailedDeliveries() ([]webhook.Delivery, error) {
 	var ds []webhook.Delivery
 	return ds, c.Do("GET", "/v1/webhooks/failed", nil, &ds)
+}
+
+// Notices lists what readers were told (of one order, or all after id
+// after).
+func (c *Client) Notices(order string, after uint64) ([]notice.Notice, error) {
+	var ns []notice.Notice
+	q := url.Values{}
+	if order != "" {
+		q.Set("order", order)
+	}
+	if after > 0 {
+		q.Set("after", strconv.FormatUint(after, 10))
+	}
+	return ns, c.Do("GET", "/v1/notices?"+q.Encode(), nil, &ns)
 }
 
 // Redeliver queues a dead delivery again.

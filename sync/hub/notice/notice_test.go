@@ -289,3 +289,17 @@ func TestSendingAfterACrashGoesAgain(t *testing.T) {
 		t.Fatalf("mails %+v", m)
 	}
 }
+
+// Whatever the store hands back as a sealed code, Open refuses it or
+// opens it, never more.
+func FuzzSealedOpen(f *testing.F) {
+	s, _ := notice.NewSealer(bytes.Repeat([]byte{7}, 32))
+	good, _ := s.Seal("ABCD2345")
+	f.Add(good)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, sealed []byte) {
+		if code, err := s.Open(sealed); err == nil && (code == "" || len(code) > 64) {
+			t.Fatalf("opened %q", code)
+		}
+	})
+}

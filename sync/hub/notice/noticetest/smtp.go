@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
 	"math/big"
 	"net"
@@ -29,8 +30,10 @@ type Mail struct {
 // can be made to refuse (550) or to hang before answering a message.
 type SMTP struct {
 	Addr string
-	// Roots trust the server's certificate (for the sender's TLS config).
+	// Roots trust the server's certificate (for the sender's TLS config);
+	// CAPEM is that certificate, PEM (for a config's ca_file).
 	Roots *x509.CertPool
+	CAPEM []byte
 
 	mu     sync.Mutex
 	mails  []Mail
@@ -42,7 +45,7 @@ type SMTP struct {
 func StartSMTP(t testing.TB) *SMTP {
 	t.Helper()
 	cert, roots := selfSigned(t)
-	s := &SMTP{Roots: roots}
+	s := &SMTP{Roots: roots, CAPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})}
 	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &session{s: s}, nil }))
 	srv.Domain = "localhost"
 	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
