@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -54,12 +56,13 @@ keys: {signing_key_file: central.key, pickup_key_file: pickup.key}
 lockers: [gulou-1]
 notices:
   key_file: notice.key
+  page_url: http://%s
   email: {address: %q, from: lockers@library.example.org, ca_file: relay-ca.pem}
 places:
   gulou-1:
     name: {zh: 鼓楼社区服务中心, en: Gulou Community Centre}
     hours: {zh: "8:00–20:00", en: "8:00–20:00"}
-`, addr, mq.URL, mail.Addr)), 0o600)
+`, addr, mq.URL, addr, mail.Addr)), 0o600)
 	if out, errw, code := cli(t, "validate", conf); code != 0 {
 		t.Fatalf("validate: %s %s", out, errw)
 	}
@@ -74,45 +77,93 @@ places:
 		t.Fatal(err)
 	}
 	t.Setenv("LOCKERHUB_TOKEN", hp.Token())
-	mail.Refuse(true)
-	out, errw, code := cli(t, "-hub", addr, "order", "add", "--locker", "gulou-1", "--email", "li.wei@example.org", "--lang", "en")
-	if code != 0 {
-		t.Fatalf("order add: %s", errw)
-	}
-	order := regexp.MustCompile(`ORD-[0-9A-Z]+`).FindString(out)
-	code1 := regexp.MustCompile(`code:? +([0-9A-Z]{6,})`).FindStringSubmatch(out)
-	if order == "" || code1 == nil {
-		t.Fatalf("order add printed %q", out)
-	}
 	ctx := context.Background()
-	waitFor(t, "the order at the locker", func() bool { return orderState(l, order) == locker.OrderAssigned })
-	if res, _ := l.L.Scan(ctx, "front", fleetsim.StaffBadge); res.Outcome != locker.OutcomeStaffOn {
-		t.Fatalf("badge: %+v", res)
+	// add makes an order for the reader and has staff load it at the
+	// locker; it returns the order, its code and when the door closed.
+	add := func() (order, code string, loaded time.Time) {
+		t.Helper()
+		out, errw, rc := cli(t, "-hub", addr, "order", "add", "--locker", "gulou-1", "--email", "li.wei@example.org", "--lang", "en")
+		if rc != 0 {
+			t.Fatalf("order add: %s", errw)
+		}
+		order = regexp.MustCompile(`ORD-[0-9A-Z]+`).FindString(out)
+		m := regexp.MustCompile(`code:? +([0-9A-Z]{6,})`).FindStringSubmatch(out)
+		if order == "" || m == nil {
+			t.Fatalf("order add printed %q", out)
+		}
+		waitFor(t, "the order at the locker", func() bool { return orderState(l, order) == locker.OrderAssigned })
+		if res, _ := l.L.Scan(ctx, "front", fleetsim.StaffBadge); res.Outcome != locker.OutcomeStaffOn {
+			t.Fatalf("badge: %+v", res)
+		}
+		if res, _ := l.L.Scan(ctx, "front", order); res.Outcome != locker.OutcomeLoading {
+			t.Fatalf("load: %+v", res)
+		}
+		l.L.Scan(ctx, "front", fleetsim.StaffBadge)
+		waitFor(t, "the order loaded", func() bool { return orderState(l, order) == locker.OrderReady })
+		return order, m[1], time.Now()
 	}
-	if res, _ := l.L.Scan(ctx, "front", order); res.Outcome != locker.OutcomeLoading {
-		t.Fatalf("load: %+v", res)
+	pickUp := func(code string) {
+		t.Helper()
+		if res, _ := l.L.Scan(ctx, "front", code); res.Outcome != locker.OutcomeOpened {
+			t.Fatalf("the code from the e-mail: %+v", res)
+		}
 	}
-	l.L.Scan(ctx, "front", fleetsim.StaffBadge)
+	mailOf := func(i int, code string) {
+		t.Helper()
+		body := string(mail.Mails()[i].Data)
+		for _, want := range []string{"Pickup code: " + code, "Gulou Community Centre", "Door: S1", "Last day: "} {
+			if !strings.Contains(body, want) {
+				t.Fatalf("the e-mail lacks %q:\n%s", want, body)
+			}
+		}
+	}
+
+	// The relay takes it: the e-mail comes within a second of the load.
+	order, code, loaded := add()
+	waitFor(t, "the e-mail", func() bool { return len(mail.Mails()) == 1 })
+	t.Logf("from the door closed on the load to the e-mail received: %v", time.Since(loaded).Round(time.Millisecond))
+	mailOf(0, code)
+	// The e-mail's link opens the order's page: ready, the QR code, the
+	// code; after the pickup, picked up and no code.
+	link := regexp.MustCompile(`Your order: (http://\S+)`).FindStringSubmatch(string(mail.Mails()[0].Data))
+	if link == nil {
+		t.Fatalf("no link in the e-mail:\n%s", mail.Mails()[0].Data)
+	}
+	page := func() string {
+		t.Helper()
+		resp, err := http.Get(link[1] + "?lang=en")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if p := page(); !strings.Contains(p, "Ready: collect it") || !strings.Contains(p, code) || !strings.Contains(p, "data:image/png;base64,") || !strings.Contains(p, "Gulou Community Centre") {
+		t.Fatalf("the order page:\n%s", p)
+	}
+	pickUp(code)
+	waitFor(t, "the page to say picked up", func() bool { return strings.Contains(page(), "Picked up") })
+	if p := page(); strings.Contains(p, code) {
+		t.Fatal("a picked-up order's page shows its code")
+	}
+
+	// The relay refuses: the notice waits, and goes once it takes it.
+	mail.Refuse(true)
+	order, code, _ = add()
 	waitFor(t, "the notice tried and refused", func() bool {
 		out, _, _ := cli(t, "-hub", addr, "notices", "--order", order)
 		return strings.Contains(out, "550")
 	})
 	mail.Refuse(false) // the next try is after its back-off (30 s ± 20 %)
-	waitFor(t, "the e-mail", func() bool { return len(mail.Mails()) == 1 })
-	body := string(mail.Mails()[0].Data)
-	for _, want := range []string{"Pickup code: " + code1[1], "Gulou Community Centre", "Door: S1", "Last day: "} {
-		if !strings.Contains(body, want) {
-			t.Fatalf("the e-mail lacks %q:\n%s", want, body)
-		}
-	}
-	if res, _ := l.L.Scan(ctx, "front", code1[1]); res.Outcome != locker.OutcomeOpened {
-		t.Fatalf("the code from the e-mail: %+v", res)
-	}
-	out, _, _ = cli(t, "-hub", addr, "notices", "--order", order)
-	if !strings.Contains(out, "sent") || strings.Contains(out, code1[1]) {
+	waitFor(t, "the e-mail after the refusal", func() bool { return len(mail.Mails()) == 2 })
+	mailOf(1, code)
+	pickUp(code)
+	out, _, _ := cli(t, "-hub", addr, "notices", "--order", order)
+	if !strings.Contains(out, "sent") || strings.Contains(out, code) {
 		t.Fatalf("notices:\n%s", out)
 	}
-	if n := len(mail.Mails()); n != 1 {
+	if n := len(mail.Mails()); n != 2 {
 		t.Fatalf("%d e-mails", n)
 	}
 }

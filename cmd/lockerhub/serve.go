@@ -6,6 +6,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -36,6 +37,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/hubbolt"
 	"github.com/lockerd/lockerd/sync/hub/notice"
+	"github.com/lockerd/lockerd/sync/hub/orderpage"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
 	"github.com/lockerd/lockerd/sync/hub/storecopy"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
@@ -216,6 +218,12 @@ func serve(args []string) error {
 	}
 	top := http.NewServeMux()
 	top.Handle("/console/", console.New(console.ForHub(h), c.SigningKey.Seed(), c.HTTP.BehindProxy, log).Handler())
+	page, err := orderpage.New(orderpage.Config{Hub: h, Key: pageKey(c), Sealer: c.Notices.Sealer, BaseURL: c.Notices.PageURL,
+		Places: nc.Places, Audit: h.Auth().Audit, BehindProxy: c.HTTP.BehindProxy, Log: log})
+	if err != nil {
+		return err
+	}
+	top.Handle("/o/", page.Handler())
 	routes := api.ForHub(h)
 	routes.BehindProxy = c.HTTP.BehindProxy
 	top.Handle("/", api.New(routes))
@@ -350,10 +358,18 @@ func firstCRL(c *hubconfig.Config) error {
 	return nil
 }
 
+// pageKey is the order pages' token key: derived from the central's
+// signing key, so that every replica makes and takes the same links.
+func pageKey(c *hubconfig.Config) []byte {
+	k := sha256.Sum256(append([]byte("lockerhub order page\x00"), c.SigningKey.Seed()...))
+	return k[:]
+}
+
 // noticeConfig makes the hub's notice channels from the config.
 func noticeConfig(c *hubconfig.Config) (notice.Config, error) {
 	n := c.Notices
 	nc := notice.Config{Sealer: n.Sealer, Channels: map[string]notice.Channel{}, Timeout: n.Timeout.D(),
+		Link: orderpage.Linker(pageKey(c), n.PageURL, 0),
 		Places: func(id string) notice.Place {
 			p := c.Places[id]
 			return notice.Place{Name: p.Name, Address: p.Address, Hours: p.Hours}

@@ -442,3 +442,34 @@ func (h *Hub) Remind(now time.Time) {
 
 // Notices is what readers are told (sync/hub/notice).
 func (h *Hub) Notices() *notice.Service { return h.notices }
+
+// Order is one order as the hub has it.
+func (h *Hub) Order(lockerID, orderID string) (o OrderRec, found bool, err error) {
+	err = h.store.View(func(tx Tx) error { o, found, err = tx.Orders.Order(lockerID, orderID); return err })
+	return o, found, err
+}
+
+// ExtendOrder keeps a ready order by more before it expires, once (the
+// reader's ask), as a signed order change to its locker.
+func (h *Hub) ExtendOrder(lockerID, orderID string, by time.Duration) (OrderRec, error) {
+	var o OrderRec
+	err := h.update(func(tx Tx, out *[]PendingMsg) error {
+		var found bool
+		var err error
+		if o, found, err = tx.Orders.Order(lockerID, orderID); err != nil || !found {
+			return errors.Join(err, fmt.Errorf("no order %s at %s", orderID, lockerID))
+		}
+		if o.Status != "ready" || o.Extended || !o.ExpiresAt.After(time.Now()) {
+			return fmt.Errorf("order %s is %s%s: only a ready order is kept longer, once", orderID, o.Status, map[bool]string{true: ", kept longer already"}[o.Extended])
+		}
+		if o.Rev, err = tx.Orders.NextRev(lockerID); err != nil {
+			return err
+		}
+		o.ExpiresAt, o.Extended = o.ExpiresAt.Add(by), true
+		if err := tx.Orders.PutOrder(o); err != nil {
+			return err
+		}
+		return h.pendOrders(tx, out, lockerID, o.Rev, 0, protocol.TypeOrdersUpsert, protocol.OrdersUpsert{Orders: []protocol.Order{o.Order}})
+	})
+	return o, err
+}

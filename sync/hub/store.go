@@ -87,6 +87,7 @@ type OrderRec struct {
 	// can open a door — never the code itself.
 	Contact    notice.Contact `json:"contact,omitzero"`
 	SealedCode []byte         `json:"sealed_code,omitempty"`
+	Extended   bool           `json:"extended,omitempty"` // kept longer once, at the reader's ask
 }
 
 // CmdRec is a remote command and its answer.

@@ -174,6 +174,9 @@ type WebhookConf struct {
 // the channels.
 type Notices struct {
 	KeyFile string `yaml:"key_file"`
+	// PageURL: where readers reach lockerhub's order pages (/o/…), as the
+	// notices' links say it (https://library.example.org/lockers).
+	PageURL string `yaml:"page_url"`
 	Email   struct {
 		Address      string `yaml:"address"` // host:port of the library's mail relay
 		From         string `yaml:"from"`
@@ -707,6 +710,11 @@ func readSmall(file string) ([]byte, error) {
 // TLS; a gateway an https URL the egress policy allows and a secret.
 func checkNotices(n *Notices, policy egress.Policy, bad func(key, format string, args ...any)) {
 	e, g := &n.Email, &n.Gateway
+	if n.PageURL != "" {
+		if u, err := url.Parse(n.PageURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			bad("notices.page_url", "%q: want https://host/path, where readers reach lockerhub's /o/ pages", n.PageURL)
+		}
+	}
 	if e.Address == "" && g.URL == "" {
 		return
 	}

@@ -292,7 +292,13 @@ type bucket struct {
 }
 
 // Allow takes one from key's bucket at now; false when it is empty.
-func (l *RateLimiter) Allow(key string, now time.Time) bool {
+func (l *RateLimiter) Allow(key string, now time.Time) bool { return l.take(key, now, 1) }
+
+// Has reports whether key's bucket has one at now, taking none: for
+// limits counted only on failures (a bad link), checked before each try.
+func (l *RateLimiter) Has(key string, now time.Time) bool { return l.take(key, now, 0) }
+
+func (l *RateLimiter) take(key string, now time.Time, n float64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.buckets == nil || len(l.buckets) > 10_000 {
@@ -308,6 +314,6 @@ func (l *RateLimiter) Allow(key string, now time.Time) bool {
 	if b.tokens < 1 {
 		return false
 	}
-	b.tokens--
+	b.tokens -= n
 	return true
 }

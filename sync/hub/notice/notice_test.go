@@ -28,7 +28,7 @@ type held struct{}
 func (held) Claim(time.Duration) (bool, error) { return true, nil }
 func (held) Release() error                    { return nil }
 
-func sealer(t *testing.T) *notice.Sealer {
+func sealer(t testing.TB) *notice.Sealer {
 	t.Helper()
 	k, err := notice.NewKey()
 	if err != nil {
@@ -108,7 +108,7 @@ type rig struct {
 	code  int
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	r := &rig{store: noticetest.NewMem(), smtp: noticetest.StartSMTP(t), seal: sealer(t), code: 200}
 	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)
@@ -137,7 +137,7 @@ func newRig(t *testing.T) *rig {
 	return r
 }
 
-func (r *rig) queue(t *testing.T, n notice.NewNotice, now time.Time) {
+func (r *rig) queue(t testing.TB, n notice.NewNotice, now time.Time) {
 	t.Helper()
 	if err := r.store.Update(func(tx notice.Tx) error { return r.svc.Queue(tx, n, now) }); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,97 @@
+package orderpage
+
+import "time"
+
+// text is the page's words in one language.
+type text struct {
+	title, order, where, address, hours, door, lastDay string
+	scan, codeIs, keep, cancel, confirmCancel          string
+	gone, later, slow, cannot                          string
+	states                                             map[string]string
+	done                                               map[string]string
+	day                                                func(time.Time) string
+}
+
+// The template reads the words through these.
+func (t text) Title() string         { return t.title }
+func (t text) OrderLabel() string    { return t.order }
+func (t text) Where() string         { return t.where }
+func (t text) Address() string       { return t.address }
+func (t text) Hours() string         { return t.hours }
+func (t text) Door() string          { return t.door }
+func (t text) LastDayLabel() string  { return t.lastDay }
+func (t text) Scan() string          { return t.scan }
+func (t text) CodeIs() string        { return t.codeIs }
+func (t text) Keep() string          { return t.keep }
+func (t text) Cancel() string        { return t.cancel }
+func (t text) ConfirmCancel() string { return t.confirmCancel }
+
+var words = map[string]text{
+	"zh": {
+		title: "我的取书订单", order: "订单", where: "书柜", address: "地址", hours: "开放时间", door: "柜门", lastDay: "最后取书日",
+		scan: "在书柜扫码屏前出示此二维码，或输入取书码。", codeIs: "取书码", keep: "再保留两天", cancel: "取消订单", confirmCancel: "确定取消？",
+		gone: "此链接已失效。请查看最新的通知，或联系图书馆。", later: "系统繁忙，请稍后再试。", slow: "尝试次数过多，请稍后再试。",
+		cannot: "无法完成此操作（订单状态已变化，或已延期过一次）。",
+		states: map[string]string{"assigned": "正在配送到书柜", "ready": "已到柜，请取书", "picked_up": "已取走", "expired": "已过期，图书已退回图书馆",
+			"retrieved": "已过期，图书已由工作人员取回", "cancelled": "已取消"},
+		done: map[string]string{"keep": "已为您多保留两天。", "cancel": "订单已取消。"},
+		day:  func(t time.Time) string { return t.Format("2006年1月2日 15:04") },
+	},
+	"en": {
+		title: "My locker order", order: "Order", where: "Locker", address: "Address", hours: "Opening hours", door: "Door", lastDay: "Last day",
+		scan: "Show this QR code to the locker's scanner, or type the pickup code.", codeIs: "Pickup code", keep: "Keep it two more days",
+		cancel: "Cancel the order", confirmCancel: "Cancel it?",
+		gone: "This link no longer works. See your latest notice, or ask the library.", later: "Busy: please try again in a moment.",
+		slow: "Too many tries: please wait a moment.", cannot: "That could not be done (the order changed, or it was kept longer once already).",
+		states: map[string]string{"assigned": "On its way to the locker", "ready": "Ready: collect it", "picked_up": "Picked up",
+			"expired": "Expired: the books went back to the library", "retrieved": "Expired: staff took the books back", "cancelled": "Cancelled"},
+		done: map[string]string{"keep": "Kept for you two more days.", "cancel": "The order is cancelled."},
+		day:  func(t time.Time) string { return t.Format("Mon 2 Jan 2006, 15:04") },
+	},
+}
+
+// pageHTML is the page: one column at phone width, no script, nothing
+// fetched.
+const pageHTML = `<!doctype html>
+<html lang="{{.Lang}}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.W.Title}}</title>
+<style>
+body{font-family:system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;background:#f4f5f7;color:#1d2330}
+main{max-width:28rem;margin:0 auto;padding:1rem}
+h1{font-size:1.25rem;margin:.5rem 0 1rem}
+.card{background:#fff;border-radius:12px;padding:1rem;margin-bottom:1rem;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+.state{font-size:1.1rem;font-weight:600}
+.state.ready{color:#0a7d32}.state.assigned{color:#8a5a00}.state.expired,.state.cancelled,.state.retrieved{color:#a12622}
+.qr{display:block;margin:1rem auto;width:14rem;height:14rem;image-rendering:pixelated}
+.code{text-align:center;font-size:1.6rem;letter-spacing:.2em;font-family:ui-monospace,monospace}
+dl{display:grid;grid-template-columns:auto 1fr;gap:.35rem .75rem;margin:0}dt{color:#5b6472}dd{margin:0}
+button{width:100%;padding:.8rem;font-size:1rem;border-radius:8px;border:1px solid #c4c9d2;background:#fff;margin-top:.5rem}
+button.primary{background:#1456d9;color:#fff;border-color:#1456d9}
+.msg{background:#e8f0fe;border-radius:8px;padding:.75rem;margin-bottom:1rem}
+.lang{float:right;font-size:.9rem}
+</style></head>
+<body><main>
+{{if not .Failed}}<a class="lang" href="?lang={{.Other}}">{{.OtherName}}</a>{{end}}
+<h1>{{.W.Title}}</h1>
+{{if .Message}}<p class="msg" role="status">{{.Message}}</p>{{end}}
+{{if not .Failed}}
+<section class="card">
+<p class="state {{.State}}">{{.StateText}}</p>
+{{if .QR}}<img class="qr" src="{{.QR}}" alt="{{.W.CodeIs}} {{.Code}}">
+<p class="code" aria-label="{{.W.CodeIs}}">{{.Code}}</p>
+<p>{{.W.Scan}}</p>{{end}}
+<dl>
+<dt>{{.W.OrderLabel}}</dt><dd>{{.Order}}</dd>
+<dt>{{.W.Where}}</dt><dd>{{.Place}}</dd>
+{{if .Door}}<dt>{{.W.Door}}</dt><dd>{{.Door}}</dd>{{end}}
+{{if .Address}}<dt>{{.W.Address}}</dt><dd>{{.Address}}</dd>{{end}}
+{{if .Hours}}<dt>{{.W.Hours}}</dt><dd>{{.Hours}}</dd>{{end}}
+{{if .LastDay}}<dt>{{.W.LastDayLabel}}</dt><dd>{{.LastDay}}</dd>{{end}}
+</dl>
+</section>
+{{if .CanKeep}}<form method="post" action="{{.Token}}/keep?lang={{.Lang}}"><input type="hidden" name="k" value="{{.Key}}"><button class="primary">{{.W.Keep}}</button></form>{{end}}
+{{if .CanCancel}}<form method="post" action="{{.Token}}/cancel?lang={{.Lang}}"><input type="hidden" name="k" value="{{.Key}}"><button>{{.W.Cancel}}</button></form>{{end}}
+{{end}}
+</main></body></html>
+`
