@@ -218,7 +218,7 @@ func serve(args []string) error {
 	}
 	top := http.NewServeMux()
 	top.Handle("/console/", console.New(console.ForHub(h), c.SigningKey.Seed(), c.HTTP.BehindProxy, log).Handler())
-	page, err := orderpage.New(orderpage.Config{Hub: h, Key: pageKey(c), Sealer: c.Notices.Sealer, BaseURL: c.Notices.PageURL,
+	page, err := orderpage.New(orderpage.Config{Hub: h, Readers: h, ILS: cfg.Circulation.ILS, Key: pageKey(c), Sealer: c.Notices.Sealer, BaseURL: c.Notices.PageURL,
 		Places: nc.Places, Audit: h.Auth().Audit, BehindProxy: c.HTTP.BehindProxy, Log: log})
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/api"
 	"github.com/lockerd/lockerd/sync/hub/auth"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/notice"
 )
 
@@ -28,10 +29,14 @@ type Hub interface {
 
 // Config is a Page's.
 type Config struct {
-	Hub    Hub
-	Key    []byte         // the tokens' MAC key (32 bytes or more)
-	Sealer *notice.Sealer // opens the order's sealed code for its QR code
-	Places func(locker string) notice.Place
+	Hub Hub
+	// Readers and ILS serve the card + PIN sign-in (/r/); without an
+	// ILS it says the library system cannot be asked.
+	Readers Readers
+	ILS     circulation.ILS
+	Key     []byte         // the tokens' MAC key (32 bytes or more)
+	Sealer  *notice.Sealer // opens the order's sealed code for its QR code
+	Places  func(locker string) notice.Place
 	// BaseURL is the page's address as readers reach it
 	// (https://library.example.org/lockers): the notices' links.
 	BaseURL string
@@ -108,6 +113,9 @@ func (p *Page) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /o/{token}", func(w http.ResponseWriter, r *http.Request) { p.show(w, r, "") })
 	mux.HandleFunc("POST /o/{token}/{action}", p.act)
+	if p.cfg.Readers != nil {
+		p.signinRoutes(mux)
+	}
 	return mux
 }
 

@@ -236,3 +236,9 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+func httptestServer(t *testing.T, h http.Handler) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}

@@ -7,6 +7,7 @@ type text struct {
 	title, order, where, address, hours, door, lastDay string
 	scan, codeIs, keep, cancel, confirmCancel          string
 	gone, later, slow, cannot                          string
+	signin, card, pin, signinBad, mine, none, signout  string
 	states                                             map[string]string
 	done                                               map[string]string
 	day                                                func(time.Time) string
@@ -25,6 +26,12 @@ func (t text) CodeIs() string        { return t.codeIs }
 func (t text) Keep() string          { return t.keep }
 func (t text) Cancel() string        { return t.cancel }
 func (t text) ConfirmCancel() string { return t.confirmCancel }
+func (t text) SignIn() string        { return t.signin }
+func (t text) Card() string          { return t.card }
+func (t text) PIN() string           { return t.pin }
+func (t text) Mine() string          { return t.mine }
+func (t text) None() string          { return t.none }
+func (t text) SignOut() string       { return t.signout }
 
 var words = map[string]text{
 	"zh": {
@@ -32,6 +39,7 @@ var words = map[string]text{
 		scan: "在书柜扫码屏前出示此二维码，或输入取书码。", codeIs: "取书码", keep: "再保留两天", cancel: "取消订单", confirmCancel: "确定取消？",
 		gone: "此链接已失效。请查看最新的通知，或联系图书馆。", later: "系统繁忙，请稍后再试。", slow: "尝试次数过多，请稍后再试。",
 		cannot: "无法完成此操作（订单状态已变化，或已延期过一次）。",
+		signin: "用读者证登录", card: "读者证号", pin: "密码", signinBad: "读者证号或密码不正确，或读者证不可用。", mine: "我的订单", none: "暂无订单。", signout: "退出",
 		states: map[string]string{"assigned": "正在配送到书柜", "ready": "已到柜，请取书", "picked_up": "已取走", "expired": "已过期，图书已退回图书馆",
 			"retrieved": "已过期，图书已由工作人员取回", "cancelled": "已取消"},
 		done: map[string]string{"keep": "已为您多保留两天。", "cancel": "订单已取消。"},
@@ -43,6 +51,8 @@ var words = map[string]text{
 		cancel: "Cancel the order", confirmCancel: "Cancel it?",
 		gone: "This link no longer works. See your latest notice, or ask the library.", later: "Busy: please try again in a moment.",
 		slow: "Too many tries: please wait a moment.", cannot: "That could not be done (the order changed, or it was kept longer once already).",
+		signin: "Sign in with your library card", card: "Library card number", pin: "PIN", signinBad: "Wrong card number or PIN, or the card cannot be used.",
+		mine: "My orders", none: "No orders.", signout: "Sign out",
 		states: map[string]string{"assigned": "On its way to the locker", "ready": "Ready: collect it", "picked_up": "Picked up",
 			"expired": "Expired: the books went back to the library", "retrieved": "Expired: staff took the books back", "cancelled": "Cancelled"},
 		done: map[string]string{"keep": "Kept for you two more days.", "cancel": "The order is cancelled."},
@@ -56,21 +66,7 @@ const pageHTML = `<!doctype html>
 <html lang="{{.Lang}}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.W.Title}}</title>
-<style>
-body{font-family:system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;background:#f4f5f7;color:#1d2330}
-main{max-width:28rem;margin:0 auto;padding:1rem}
-h1{font-size:1.25rem;margin:.5rem 0 1rem}
-.card{background:#fff;border-radius:12px;padding:1rem;margin-bottom:1rem;box-shadow:0 1px 3px rgba(0,0,0,.08)}
-.state{font-size:1.1rem;font-weight:600}
-.state.ready{color:#0a7d32}.state.assigned{color:#8a5a00}.state.expired,.state.cancelled,.state.retrieved{color:#a12622}
-.qr{display:block;margin:1rem auto;width:14rem;height:14rem;image-rendering:pixelated}
-.code{text-align:center;font-size:1.6rem;letter-spacing:.2em;font-family:ui-monospace,monospace}
-dl{display:grid;grid-template-columns:auto 1fr;gap:.35rem .75rem;margin:0}dt{color:#5b6472}dd{margin:0}
-button{width:100%;padding:.8rem;font-size:1rem;border-radius:8px;border:1px solid #c4c9d2;background:#fff;margin-top:.5rem}
-button.primary{background:#1456d9;color:#fff;border-color:#1456d9}
-.msg{background:#e8f0fe;border-radius:8px;padding:.75rem;margin-bottom:1rem}
-.lang{float:right;font-size:.9rem}
-</style></head>
+` + pageStyle + `</head>
 <body><main>
 {{if not .Failed}}<a class="lang" href="?lang={{.Other}}">{{.OtherName}}</a>{{end}}
 <h1>{{.W.Title}}</h1>
@@ -93,5 +89,52 @@ button.primary{background:#1456d9;color:#fff;border-color:#1456d9}
 {{if .CanKeep}}<form method="post" action="{{.Token}}/keep?lang={{.Lang}}"><input type="hidden" name="k" value="{{.Key}}"><button class="primary">{{.W.Keep}}</button></form>{{end}}
 {{if .CanCancel}}<form method="post" action="{{.Token}}/cancel?lang={{.Lang}}"><input type="hidden" name="k" value="{{.Key}}"><button>{{.W.Cancel}}</button></form>{{end}}
 {{end}}
+</main></body></html>
+`
+
+// pageStyle is the pages' one style sheet, inline.
+const pageStyle = `<style>
+body{font-family:system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;background:#f4f5f7;color:#1d2330}
+main{max-width:28rem;margin:0 auto;padding:1rem}
+h1{font-size:1.25rem;margin:.5rem 0 1rem}
+.card{background:#fff;border-radius:12px;padding:1rem;margin-bottom:1rem;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+.state{font-size:1.1rem;font-weight:600}
+.state.ready{color:#0a7d32}.state.assigned{color:#8a5a00}.state.expired,.state.cancelled,.state.retrieved{color:#a12622}
+.qr{display:block;margin:1rem auto;width:14rem;height:14rem;image-rendering:pixelated}
+.code{text-align:center;font-size:1.6rem;letter-spacing:.2em;font-family:ui-monospace,monospace}
+dl{display:grid;grid-template-columns:auto 1fr;gap:.35rem .75rem;margin:0}dt{color:#5b6472}dd{margin:0}
+button{width:100%;padding:.8rem;font-size:1rem;border-radius:8px;border:1px solid #c4c9d2;background:#fff;margin-top:.5rem}
+button.primary{background:#1456d9;color:#fff;border-color:#1456d9}
+.msg{background:#e8f0fe;border-radius:8px;padding:.75rem;margin-bottom:1rem}
+.lang{float:right;font-size:.9rem}
+</style>`
+
+// signinHTML is the card + PIN form.
+const signinHTML = `<!doctype html>
+<html lang="{{.Lang}}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.W.SignIn}}</title>` + pageStyle + `</head>
+<body><main>
+<a class="lang" href="?lang={{if eq .Lang "zh"}}en">English{{else}}zh">中文{{end}}</a>
+<h1>{{.W.SignIn}}</h1>
+{{if .Message}}<p class="msg" role="alert">{{.Message}}</p>{{end}}
+<form class="card" method="post" action="signin?lang={{.Lang}}">
+<label>{{.W.Card}}<br><input name="card" autocomplete="username" inputmode="text" maxlength="64" required style="width:100%;font-size:1.1rem;padding:.5rem"></label><br><br>
+<label>{{.W.PIN}}<br><input name="pin" type="password" autocomplete="current-password" maxlength="32" required style="width:100%;font-size:1.1rem;padding:.5rem"></label>
+<button class="primary">{{.W.SignIn}}</button>
+</form>
+</main></body></html>
+`
+
+// ordersHTML is a signed-in reader's orders.
+const ordersHTML = `<!doctype html>
+<html lang="{{.Lang}}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.W.Mine}}</title>` + pageStyle + `</head>
+<body><main>
+<h1>{{.W.Mine}}</h1>
+{{range .Orders}}<a class="card" style="display:block;color:inherit;text-decoration:none" href="{{.Link}}"><p class="state {{.State}}">{{.StateText}}</p><p>{{.Place}} · {{.ID}}</p></a>
+{{else}}<p class="card">{{.W.None}}</p>{{end}}
+<form method="post" action="signout?lang={{.Lang}}"><button>{{.W.SignOut}}</button></form>
 </main></body></html>
 `
