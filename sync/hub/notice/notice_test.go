@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -98,14 +99,15 @@ func FuzzContactCheck(f *testing.F) {
 }
 
 type rig struct {
-	store *noticetest.Mem
-	svc   *notice.Service
-	smtp  *noticetest.SMTP
-	seal  *notice.Sealer
-	mu    sync.Mutex
-	posts []*http.Request
-	body  [][]byte
-	code  int
+	gatewayURL string
+	store      *noticetest.Mem
+	svc        *notice.Service
+	smtp       *noticetest.SMTP
+	seal       *notice.Sealer
+	mu         sync.Mutex
+	posts      []*http.Request
+	body       [][]byte
+	code       int
 }
 
 func newRig(t testing.TB) *rig {
@@ -118,6 +120,7 @@ func newRig(t testing.TB) *rig {
 		w.WriteHeader(r.code)
 	}))
 	t.Cleanup(gw.Close)
+	r.gatewayURL = gw.URL + "/sms"
 	policy := egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
 	h, err := notice.NewHTTP(gw.URL+"/sms", "gateway-secret-0123456789", policy, time.Second)
 	if err != nil {
@@ -125,7 +128,7 @@ func newRig(t testing.TB) *rig {
 	}
 	email := &notice.Email{Addr: r.smtp.Addr, From: "locker@library.example.org", TLS: "starttls",
 		TLSConfig: &tls.Config{ServerName: "127.0.0.1", RootCAs: r.smtp.Roots}}
-	r.svc = notice.New(notice.Config{Store: r.store, Lease: held{}, Sealer: r.seal, Timeout: 500 * time.Millisecond,
+	r.svc = notice.New(notice.Config{Store: r.store, Lease: held{}, Sealer: r.seal, Timeout: 500 * time.Millisecond, Log: quiet,
 		Channels: map[string]notice.Channel{notice.ChannelEmail: email, notice.ChannelHTTP: h},
 		Places: func(id string) notice.Place {
 			return notice.Place{Name: notice.Text{"zh": "鼓楼社区服务中心", "en": "Gulou Community Centre"},
@@ -303,3 +306,5 @@ func FuzzSealedOpen(f *testing.F) {
 		}
 	})
 }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
