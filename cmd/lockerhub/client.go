@@ -39,7 +39,7 @@ func (k *call) needLocker() error {
 
 // groups are the commands that take a second word (order add, ...).
 var groups = map[string]bool{"order": true, "locker": true, "circ": true, "token": true, "alarm": true, "webhooks": true, "user": true,
-	"badge": true, "provision": true, "config": true, "release": true, "rollout": true}
+	"badge": true, "provision": true, "config": true, "release": true, "rollout": true, "stock": true}
 
 // client runs one client command against the hub at hubAddr.
 func client(hubAddr, token string, args []string, out io.Writer) error {
@@ -197,6 +197,8 @@ var clientCommands = map[string]func(*call) error{
 	"alarm ack":          alarmAckResolve,
 	"alarm resolve":      alarmAckResolve,
 	"notices":            cmdNoticesList,
+	"stock import":       cmdStockImport,
+	"stock search":       cmdStockSearch,
 }
 
 func apiToken(file string) (string, error) {

@@ -60,6 +60,9 @@ const usage = `lockerhub — reference central library for lockerd (protocol v1)
   lockerhub events --locker ID [--after SEQ|EPOCH.SEQ] [-f]
   lockerhub alarms [--state open]           what needs a person: forced doors, jams, full bins, faults, lockers offline, circulation exceptions, ...
   lockerhub alarm ack SEQ ; lockerhub alarm resolve SEQ [--note TEXT]
+  lockerhub stock import FILE.csv           the books readers may order (barcode,title,author,isbn[,cover]): the list replaces
+                                            the stock whole, or — a row broken — nothing changes and each is named FILE:LINE
+  lockerhub stock search WORDS...           by title, author or ISBN (Chinese text too)
   lockerhub notices [--order ID]            what readers were told (ready, reminder, expired, cancelled), by which channel, sent or why not
   lockerhub circ list [--locker ID] [--state queued|sending|done|refused|exception|resolved] [--json]
                                             loans and returns for the library's system (SIP2, docs/sip2.md)
@@ -117,7 +120,7 @@ func run(args []string, out, errw io.Writer) int {
 		return 0
 	case "sip2-fake":
 		err = sip2Fake(args[1:], out)
-	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "alarm", "notices", "circ", "token", "audit", "webhooks", "user", "users", "badge", "provision", "config", "release", "rollout":
+	case "order", "locker", "snapshot", "open", "lockers", "orders", "events", "alarms", "alarm", "notices", "stock", "circ", "token", "audit", "webhooks", "user", "users", "badge", "provision", "config", "release", "rollout":
 		if len(args) > 1 && args[0] == "release" && args[1] == "sign" {
 			err = releaseSign(args[2:], out) // where the release key is: no hub
 			break

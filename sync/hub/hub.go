@@ -29,6 +29,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/hubmetrics"
 	"github.com/lockerd/lockerd/sync/hub/notice"
 	"github.com/lockerd/lockerd/sync/hub/partition"
+	"github.com/lockerd/lockerd/sync/hub/stock"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/pahostore"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -121,6 +122,7 @@ type Hub struct {
 	heardAt    atomic.Int64    // when its own heartbeat last came back (or it connected), unix ns
 	metrics    *hubmetrics.Metrics
 	notices    *notice.Service
+	stock      *stock.Service
 	reminded   time.Time        // the leader's last look for orders to remind of
 	cards      auth.RateLimiter // card checks per locker
 	cardSlots  chan struct{}
@@ -190,6 +192,7 @@ func New(cfg Config) (*Hub, error) {
 	nc.Store, nc.Lease, nc.LeaseTTL, nc.Log = Capability(store, func(tx Tx) notice.Tx { return tx.Notices }), namedLease{h, notice.LeaseName}, cfg.LeaseTTL, cfg.Log
 	h.notices = notice.New(nc)
 	h.notices.OnSent(h.metrics.Notice)
+	h.stock = stock.New(Capability(store, func(tx Tx) stock.Tx { return tx.Stock }))
 	h.auth = auth.New(Capability(store, func(tx Tx) auth.Tx { return tx.Auth }), cfg.Log)
 	h.circ = circulation.New(circulation.Config{Circulation: cfg.Circulation, Store: bridgeStore{h}, LeaseTTL: cfg.LeaseTTL,
 		Raise: h.raiseParts, Hooks: h.hooks, Metrics: h.metrics, Log: cfg.Log})

@@ -12,6 +12,7 @@ import (
 	"github.com/lockerd/lockerd/locker"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/notice"
+	"github.com/lockerd/lockerd/sync/hub/stock"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -440,8 +441,10 @@ func (h *Hub) Remind(now time.Time) {
 	}
 }
 
-// Notices is what readers are told (sync/hub/notice).
+// Notices is what readers are told (sync/hub/notice); Stock the books
+// readers may order to a locker (sync/hub/stock).
 func (h *Hub) Notices() *notice.Service { return h.notices }
+func (h *Hub) Stock() *stock.Service    { return h.stock }
 
 // Order is one order as the hub has it.
 func (h *Hub) Order(lockerID, orderID string) (o OrderRec, found bool, err error) {

@@ -8,6 +8,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/notice"
+	"github.com/lockerd/lockerd/sync/hub/stock"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -52,6 +53,7 @@ type Tx struct {
 	Auth     auth.Tx
 	Webhooks webhook.Tx
 	Notices  notice.Tx
+	Stock    stock.Tx
 	Docs     fleet.Docs
 	Leases   LeaseTx
 }

@@ -26,6 +26,7 @@ type Config struct {
 	Auth        Auth
 	Webhooks    Webhooks
 	Notices     Notices // nil: no notice routes
+	Stock       Stock   // nil: no stock routes
 	// Metrics serves /metrics (Prometheus text; no token).
 	Metrics http.Handler
 	// BehindProxy: the API is reached through a reverse proxy, whose
@@ -36,7 +37,7 @@ type Config struct {
 // ForHub is the Config of hub h: every route group served by the part of
 // the hub that owns it.
 func ForHub(h *hub.Hub) Config {
-	return Config{Core: h, Alarms: h, Circulation: h, Fleet: h.Fleet(), Auth: h.Auth(), Webhooks: h, Notices: h.Notices(), Metrics: h.MetricsHandler()}
+	return Config{Core: h, Alarms: h, Circulation: h, Fleet: h.Fleet(), Auth: h.Auth(), Webhooks: h, Notices: h.Notices(), Stock: h.Stock(), Metrics: h.MetricsHandler()}
 }
 
 // Bounds of a request.
@@ -97,6 +98,9 @@ func New(cfg Config) http.Handler {
 	s.webhookRoutes(handle)
 	if cfg.Notices != nil {
 		s.noticeRoutes(handle)
+	}
+	if cfg.Stock != nil {
+		s.stockRoutes(handle)
 	}
 	return mux
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/notice"
+	"github.com/lockerd/lockerd/sync/hub/stock"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -490,5 +492,29 @@ func (s *server) noticeRoutes(handle handleFunc) {
 		}
 		ns, err := s.cfg.Notices.List(order, afterSeq(r), limitOf(r))
 		reply(w, ns, err)
+	})
+}
+
+// Stock is the library's stock for this service (sync/hub/stock).
+type Stock interface {
+	Import(name string, r io.Reader, now time.Time) (int, error)
+	Search(query string, limit int) ([]stock.Item, error)
+}
+
+func (s *server) stockRoutes(handle handleFunc) {
+	// The whole list as the request's body (CSV, up to stock.MaxFile):
+	// it replaces the stock, or — a row broken — changes nothing and
+	// says FILE:LINE: field: what for each.
+	handle("PUT /v1/stock", auth.ScopeAdmin, func(w http.ResponseWriter, r *http.Request) {
+		name := cmp.Or(r.URL.Query().Get("name"), "stock.csv")
+		if len(name) > 100 {
+			name = name[:100]
+		}
+		n, err := s.cfg.Stock.Import(name, http.MaxBytesReader(w, r.Body, stock.MaxFile), time.Now())
+		reply(w, map[string]int{"imported": n}, err)
+	})
+	handle("GET /v1/stock", auth.ScopeRead, func(w http.ResponseWriter, r *http.Request) {
+		items, err := s.cfg.Stock.Search(r.URL.Query().Get("q"), limitOf(r))
+		reply(w, items, err)
 	})
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/notice"
+	"github.com/lockerd/lockerd/sync/hub/stock"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -59,6 +60,7 @@ var (
 	bNotices    = []byte("notices")            // id → notice.Notice
 	bNoticeKeys = []byte("notice_keys")        // notice.Notice.Key → id: each queued once
 	bNoticePend = []byte("notices_pending")    // id → nothing: the pending and sending ones
+	bStock      = []byte("stock")              // barcode → stock.Item
 )
 
 // schemaVersion 2 keys events by store (epoch): version 1 keyed them by
@@ -78,7 +80,7 @@ func openBolt(path string) (*boltStore, error) {
 		return nil, fmt.Errorf("hub store %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bLockers, bOrders, bEvents, bPending, bRevs, bCmds, bStores, bAlarms, bMeta, bKnown, bLeases, bCirc, bCircOpen, bTokens, bAudit, bAlarmsOpen, bWebhooks, bDeliveries, bDelivPend, bUsers, bNotices, bNoticeKeys, bNoticePend} {
+		for _, b := range [][]byte{bLockers, bOrders, bEvents, bPending, bRevs, bCmds, bStores, bAlarms, bMeta, bKnown, bLeases, bCirc, bCircOpen, bTokens, bAudit, bAlarmsOpen, bWebhooks, bDeliveries, bDelivPend, bUsers, bNotices, bNoticeKeys, bNoticePend, bStock} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -112,7 +114,7 @@ func (t boltTx) b(name []byte) *bolt.Bucket { return t.tx.Bucket(name) }
 
 // all is t as every capability's part of a transaction.
 func (t boltTx) all() hub.Tx {
-	return hub.Tx{Lockers: t, Events: t, Orders: t, Commands: t, Alarms: t, Circ: t, Auth: t, Webhooks: t, Notices: t, Docs: t, Leases: t}
+	return hub.Tx{Lockers: t, Events: t, Orders: t, Commands: t, Alarms: t, Circ: t, Auth: t, Webhooks: t, Notices: t, Stock: t, Docs: t, Leases: t}
 }
 
 // lkey is a key under a locker: its id, a zero byte, the rest.
@@ -885,4 +887,42 @@ func adoptLockers(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+func (t boltTx) ReplaceStock(items []stock.Item) error {
+	if err := t.tx.DeleteBucket(bStock); err != nil {
+		return err
+	}
+	b, err := t.tx.CreateBucket(bStock)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if err := boltkv.PutJSON(b, []byte(it.Barcode), it); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t boltTx) StockItem(barcode string) (it stock.Item, found bool, err error) {
+	found, err = boltkv.GetJSON(t.b(bStock), []byte(barcode), &it)
+	return it, found, err
+}
+
+func (t boltTx) Stock(after string, limit int) ([]stock.Item, error) {
+	var out []stock.Item
+	c := t.b(bStock).Cursor()
+	k, v := c.Seek([]byte(after))
+	if k != nil && string(k) == after {
+		k, v = c.Next()
+	}
+	for ; k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
+		var it stock.Item
+		if err := json.Unmarshal(v, &it); err != nil {
+			return nil, err
+		}
+		out = append(out, it)
+	}
+	return out, nil
 }

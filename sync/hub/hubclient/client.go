@@ -18,6 +18,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/fleet"
 	"github.com/lockerd/lockerd/sync/hub/notice"
+	"github.com/lockerd/lockerd/sync/hub/stock"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -322,6 +323,20 @@ func (c *Client) Notices(order string, after uint64) ([]notice.Notice, error) {
 		q.Set("after", strconv.FormatUint(after, 10))
 	}
 	return ns, c.Do("GET", "/v1/notices?"+q.Encode(), nil, &ns)
+}
+
+// ImportStock replaces the stock with the list in r (CSV; name is the
+// file's, for the messages).
+func (c *Client) ImportStock(name string, r io.Reader) (int, error) {
+	var out struct{ Imported int }
+	err := c.DoWith("PUT", "/v1/stock?name="+url.QueryEscape(name), http.Header{"Content-Type": {"text/csv"}}, r, &out)
+	return out.Imported, err
+}
+
+// SearchStock lists the books of the stock that answer query.
+func (c *Client) SearchStock(query string) ([]stock.Item, error) {
+	var items []stock.Item
+	return items, c.Do("GET", "/v1/stock?q="+url.QueryEscape(query), nil, &items)
 }
 
 // Redeliver queues a dead delivery again.

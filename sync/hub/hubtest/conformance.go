@@ -27,6 +27,8 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/fleet/fleettest"
 	"github.com/lockerd/lockerd/sync/hub/notice"
 	"github.com/lockerd/lockerd/sync/hub/notice/noticetest"
+	"github.com/lockerd/lockerd/sync/hub/stock"
+	"github.com/lockerd/lockerd/sync/hub/stock/stocktest"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/hub/webhook/webhooktest"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -70,6 +72,9 @@ func TestStore(t *testing.T, fresh Opener) {
 		}},
 		{"fleet documents (fleettest)", func(t *testing.T, open func() hub.Store) {
 			fleettest.TestStore(t, hub.Capability(open(), func(tx hub.Tx) fleet.Docs { return tx.Docs }))
+		}},
+		{"stock (stocktest)", func(t *testing.T, open func() hub.Store) {
+			stocktest.TestStore(t, hub.Capability(open(), func(tx hub.Tx) stock.Tx { return tx.Stock }))
 		}},
 		{"notices (noticetest)", func(t *testing.T, open func() hub.Store) {
 			noticetest.TestStore(t, hub.Capability(open(), func(tx hub.Tx) notice.Tx { return tx.Notices }))

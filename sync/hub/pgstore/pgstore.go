@@ -30,6 +30,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/notice"
+	"github.com/lockerd/lockerd/sync/hub/stock"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
@@ -312,7 +313,7 @@ type tx struct {
 
 // all is t as every capability's part of a transaction.
 func (t *tx) all() hub.Tx {
-	return hub.Tx{Lockers: t, Events: t, Orders: t, Commands: t, Alarms: t, Circ: t, Auth: t, Webhooks: t, Notices: t, Docs: t, Leases: t}
+	return hub.Tx{Lockers: t, Events: t, Orders: t, Commands: t, Alarms: t, Circ: t, Auth: t, Webhooks: t, Notices: t, Stock: t, Docs: t, Leases: t}
 }
 
 func (t *tx) note(err error) error {
@@ -1063,6 +1064,41 @@ func (t *tx) Notices(after uint64, limit int) ([]notice.Notice, error) {
 
 func (t *tx) OrderNotices(order string) ([]notice.Notice, error) {
 	return listJSON[notice.Notice](t, "SELECT doc FROM notices WHERE ord = $1 ORDER BY id", order)
+}
+
+// ReplaceStock replaces the stock with items, in the transaction's
+// pipeline (a list of 12,000 is a few round trips).
+func (t *tx) ReplaceStock(items []stock.Item) error {
+	if err := t.exec("DELETE FROM stock"); err != nil {
+		return err
+	}
+	for chunk := range slices.Chunk(items, 1000) {
+		codes, docs := make([]string, len(chunk)), make([]string, len(chunk))
+		for i, it := range chunk {
+			raw, err := marshal(it)
+			if err != nil {
+				return err
+			}
+			codes[i], docs[i] = it.Barcode, string(raw)
+		}
+		if err := t.exec("INSERT INTO stock (barcode, doc) SELECT * FROM unnest($1::text[], $2::json[])", codes, docs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tx) StockItem(barcode string) (it stock.Item, found bool, err error) {
+	found, err = t.getJSON(&it, "SELECT doc FROM stock WHERE barcode = $1", barcode)
+	return it, found, err
+}
+
+func (t *tx) Stock(after string, limit int) ([]stock.Item, error) {
+	sql := "SELECT doc FROM stock WHERE barcode > $1 ORDER BY barcode"
+	if limit > 0 {
+		sql += " LIMIT " + strconv.Itoa(limit)
+	}
+	return listJSON[stock.Item](t, sql, after)
 }
 
 func (t *tx) PutUser(u auth.User) error {
