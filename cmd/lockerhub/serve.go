@@ -218,8 +218,10 @@ func serve(args []string) error {
 	}
 	top := http.NewServeMux()
 	top.Handle("/console/", console.New(console.ForHub(h), c.SigningKey.Seed(), c.HTTP.BehindProxy, log).Handler())
-	page, err := orderpage.New(orderpage.Config{Hub: h, Readers: h, ILS: cfg.Circulation.ILS, Key: pageKey(c), Sealer: c.Notices.Sealer, BaseURL: c.Notices.PageURL,
-		Places: nc.Places, Audit: h.Auth().Audit, BehindProxy: c.HTTP.BehindProxy, Log: log})
+	pc := orderpage.ForHub(h)
+	pc.ILS, pc.Key, pc.Sealer, pc.BaseURL, pc.Places = cfg.Circulation.ILS, pageKey(c), c.Notices.Sealer, c.Notices.PageURL, nc.Places
+	pc.Audit, pc.BehindProxy, pc.Log = h.Auth().Audit, c.HTTP.BehindProxy, log
+	page, err := orderpage.New(pc)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/notice"
+	"github.com/lockerd/lockerd/sync/hub/stock"
 )
 
 // Hub is what the page needs of the central.
@@ -34,9 +35,13 @@ type Config struct {
 	// ILS it says the library system cannot be asked.
 	Readers Readers
 	ILS     circulation.ILS
-	Key     []byte         // the tokens' MAC key (32 bytes or more)
-	Sealer  *notice.Sealer // opens the order's sealed code for its QR code
-	Places  func(locker string) notice.Place
+	// Shop lets a signed-in reader order from the stock, up to MaxBooks
+	// books an order (default 5); nil: no ordering.
+	Shop     Shop
+	MaxBooks int
+	Key      []byte         // the tokens' MAC key (32 bytes or more)
+	Sealer   *notice.Sealer // opens the order's sealed code for its QR code
+	Places   func(locker string) notice.Place
 	// BaseURL is the page's address as readers reach it
 	// (https://library.example.org/lockers): the notices' links.
 	BaseURL string
@@ -61,6 +66,9 @@ type Page struct {
 func New(cfg Config) (*Page, error) {
 	if len(cfg.Key) < 32 {
 		return nil, errors.New("order page: a key of 32 bytes or more")
+	}
+	if cfg.MaxBooks <= 0 {
+		cfg.MaxBooks = 5
 	}
 	if cfg.Extend <= 0 {
 		cfg.Extend = 48 * time.Hour
@@ -291,3 +299,17 @@ func errText(err error) string {
 	}
 	return err.Error()
 }
+
+// ForHub is the Config of hub h's parts the page calls; the caller adds
+// the key, the sealer, the places and the rest.
+func ForHub(h *hub.Hub) Config {
+	return Config{Hub: h, Readers: h, Shop: hubShop{h.Stock(), h}}
+}
+
+// hubShop is the hub's stock, ordered from through the hub.
+type hubShop struct {
+	*stock.Service
+	h *hub.Hub
+}
+
+func (s hubShop) CreateOrder(req hub.NewOrder) (hub.Created, error) { return s.h.CreateOrder(req) }

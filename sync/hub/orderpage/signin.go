@@ -56,6 +56,9 @@ func (p *Page) signinRoutes(mux *http.ServeMux) {
 		s.show(w, r, http.StatusOK, "")
 	})
 	mux.HandleFunc("POST /r/signin", s.signIn)
+	if p.cfg.Shop != nil {
+		s.shopRoutes(mux)
+	}
 	mux.HandleFunc("POST /r/signout", func(w http.ResponseWriter, r *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: cookieName, Path: "/r/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 		http.Redirect(w, r, "./?lang="+language(r), http.StatusSeeOther)
@@ -79,7 +82,7 @@ func (s *signin) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	card, pin := strings.TrimSpace(r.PostFormValue("card")), r.PostFormValue("pin")
-	now, from := s.p.cfg.Now(), api.ClientAddr(r, s.p.cfg.BehindProxy)
+	now, from := s.p.cfg.Now(), s.from(r)
 	if !s.byAddr.Allow(from, now) || !s.byCard.Allow(strings.ToUpper(card), now) {
 		s.show(w, r, http.StatusTooManyRequests, wd.slow)
 		return
@@ -162,6 +165,8 @@ func (s *signin) orders(w http.ResponseWriter, r *http.Request, card string) {
 	slices.Reverse(rows)
 	security(w)
 	var b bytes.Buffer
-	s.list.Execute(&b, map[string]any{"Lang": lang, "W": wd, "Orders": rows})
+	s.list.Execute(&b, map[string]any{"Lang": lang, "W": wd, "Orders": rows, "Shop": s.p.cfg.Shop != nil})
 	w.Write(b.Bytes())
 }
+
+func (s *signin) from(r *http.Request) string { return api.ClientAddr(r, s.p.cfg.BehindProxy) }

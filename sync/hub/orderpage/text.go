@@ -1,6 +1,9 @@
 package orderpage
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // text is the page's words in one language.
 type text struct {
@@ -8,6 +11,9 @@ type text struct {
 	scan, codeIs, keep, cancel, confirmCancel          string
 	gone, later, slow, cannot                          string
 	signin, card, pin, signinBad, mine, none, signout  string
+	shop, search, available, unavailableLabel, pickup  string
+	email, placeOrder, orderBad, emailBad, unavailable string
+	pickN                                              string // a format: %d books at most
 	states                                             map[string]string
 	done                                               map[string]string
 	day                                                func(time.Time) string
@@ -32,6 +38,15 @@ func (t text) PIN() string           { return t.pin }
 func (t text) Mine() string          { return t.mine }
 func (t text) None() string          { return t.none }
 func (t text) SignOut() string       { return t.signout }
+func (t text) Shop() string          { return t.shop }
+func (t text) Search() string        { return t.search }
+func (t text) Available() string     { return t.available }
+func (t text) Unavailable() string   { return t.unavailableLabel }
+func (t text) Pickup() string        { return t.pickup }
+func (t text) Email() string         { return t.email }
+func (t text) PlaceOrder() string    { return t.placeOrder }
+func (t text) PickUpTo(n int) string { return fmt.Sprintf(t.pickN, n) }
+
 
 var words = map[string]text{
 	"zh": {
@@ -40,6 +55,9 @@ var words = map[string]text{
 		gone: "此链接已失效。请查看最新的通知，或联系图书馆。", later: "系统繁忙，请稍后再试。", slow: "尝试次数过多，请稍后再试。",
 		cannot: "无法完成此操作（订单状态已变化，或已延期过一次）。",
 		signin: "用读者证登录", card: "读者证号", pin: "密码", signinBad: "读者证号或密码不正确，或读者证不可用。", mine: "我的订单", none: "暂无订单。", signout: "退出",
+		shop: "借书到柜", search: "搜索书名、作者或 ISBN", available: "可借", unavailableLabel: "已借出或已被预约", pickup: "取书地点",
+		email: "电子邮箱（到柜时通知您）", placeOrder: "提交订单", orderBad: "请选择书和取书地点。", emailBad: "电子邮箱格式不正确。",
+		unavailable: "所选的书中有已借出或已被预约的，请重新选择。", pickN: "请选择 1 至 %d 本书。",
 		states: map[string]string{"assigned": "正在配送到书柜", "ready": "已到柜，请取书", "picked_up": "已取走", "expired": "已过期，图书已退回图书馆",
 			"retrieved": "已过期，图书已由工作人员取回", "cancelled": "已取消"},
 		done: map[string]string{"keep": "已为您多保留两天。", "cancel": "订单已取消。"},
@@ -53,6 +71,9 @@ var words = map[string]text{
 		slow: "Too many tries: please wait a moment.", cannot: "That could not be done (the order changed, or it was kept longer once already).",
 		signin: "Sign in with your library card", card: "Library card number", pin: "PIN", signinBad: "Wrong card number or PIN, or the card cannot be used.",
 		mine: "My orders", none: "No orders.", signout: "Sign out",
+		shop: "Order books to a locker", search: "Search title, author or ISBN", available: "Available", unavailableLabel: "On loan or on hold",
+		pickup: "Collect at", email: "E-mail (to tell you when they are in)", placeOrder: "Place the order", orderBad: "Choose books and where to collect them.",
+		emailBad: "That e-mail address does not look right.", unavailable: "A book you chose is on loan or on hold: choose again.", pickN: "Choose 1 to %d books.",
 		states: map[string]string{"assigned": "On its way to the locker", "ready": "Ready: collect it", "picked_up": "Picked up",
 			"expired": "Expired: the books went back to the library", "retrieved": "Expired: staff took the books back", "cancelled": "Cancelled"},
 		done: map[string]string{"keep": "Kept for you two more days.", "cancel": "The order is cancelled."},
@@ -135,6 +156,33 @@ const ordersHTML = `<!doctype html>
 <h1>{{.W.Mine}}</h1>
 {{range .Orders}}<a class="card" style="display:block;color:inherit;text-decoration:none" href="{{.Link}}"><p class="state {{.State}}">{{.StateText}}</p><p>{{.Place}} · {{.ID}}</p></a>
 {{else}}<p class="card">{{.W.None}}</p>{{end}}
+{{if .Shop}}<p><a href="stock?lang={{.Lang}}">{{.W.Shop}}</a></p>{{end}}
 <form method="post" action="signout?lang={{.Lang}}"><button>{{.W.SignOut}}</button></form>
+</main></body></html>
+`
+
+// shopHTML is the stock: a search, the books found with their
+// availability, and the order form.
+const shopHTML = `<!doctype html>
+<html lang="{{.Lang}}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.W.Shop}}</title>` + pageStyle + `</head>
+<body><main>
+<h1>{{.W.Shop}}</h1>
+{{if .Message}}<p class="msg" role="alert">{{.Message}}</p>{{end}}
+<form method="get" action="stock"><input type="hidden" name="lang" value="{{.Lang}}">
+<input name="q" value="{{.Q}}" maxlength="200" placeholder="{{.W.Search}}" aria-label="{{.W.Search}}" style="width:100%;font-size:1.1rem;padding:.5rem">
+<button>{{.W.Search}}</button></form>
+{{if .Items}}<form method="post" action="order?lang={{.Lang}}">
+<p>{{.W.PickUpTo .Max}}</p>
+{{range .Items}}<label class="card" style="display:block"><input type="checkbox" name="book" value="{{.Barcode}}"{{if not .Available}} disabled{{end}}>
+<b>{{.Title}}</b><br>{{.Author}}{{if .ISBN}} · ISBN {{.ISBN}}{{end}}<br>
+<span class="state {{if .Available}}ready{{else}}expired{{end}}">{{if .Available}}{{$.W.Available}}{{else}}{{$.W.Unavailable}}{{end}}</span></label>
+{{end}}
+<label>{{.W.Pickup}}<br><select name="locker" required style="width:100%;font-size:1.1rem;padding:.5rem">{{range .Places}}<option value="{{.ID}}">{{if .Name}}{{.Name}}{{else}}{{.ID}}{{end}}</option>{{end}}</select></label><br><br>
+<label>{{.W.Email}}<br><input name="email" type="email" maxlength="254" style="width:100%;font-size:1.1rem;padding:.5rem"></label>
+<button class="primary">{{.W.PlaceOrder}}</button>
+</form>{{else}}{{if .Searched}}<p class="card">{{.W.None}}</p>{{end}}{{end}}
+<p><a href="./?lang={{.Lang}}">{{.W.Mine}}</a></p>
 </main></body></html>
 `

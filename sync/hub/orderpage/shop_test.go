@@ -1,0 +1,139 @@
+package orderpage_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/orderpage"
+	"github.com/lockerd/lockerd/sync/hub/stock"
+	"github.com/lockerd/lockerd/sync/hub/stock/stocktest"
+	"github.com/lockerd/lockerd/sync/protocol"
+	"github.com/lockerd/lockerd/sync/sip2"
+)
+
+// shop is the stock over a memory store, and orders made into the fake
+// hub.
+type shop struct {
+	*stock.Service
+	f    *fakeHub
+	mu   sync.Mutex
+	made []hub.NewOrder
+}
+
+func (s *shop) CreateOrder(req hub.NewOrder) (hub.Created, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.made = append(s.made, req)
+	id := "ORD-S" + string(rune('0'+len(s.made)))
+	s.f.mu.Lock()
+	s.f.orders[req.Locker+"/"+id] = hub.OrderRec{Order: protocol.Order{ID: id, Items: req.Items, ExpiresAt: time.Now().Add(72 * time.Hour)},
+		Locker: req.Locker, Status: "assigned", Patron: req.Patron}
+	s.f.mu.Unlock()
+	return hub.Created{Order: hub.OrderRec{Order: protocol.Order{ID: id}}}, nil
+}
+
+// shelfILS knows the reader, and says 39000004 is lent.
+type shelfILS struct{ fakeILS }
+
+func (s *shelfILS) ItemInformation(_ context.Context, item string) (sip2.ItemInfo, error) {
+	if item == "39000004" {
+		return sip2.ItemInfo{Status: sip2.StatusCharged}, nil
+	}
+	return sip2.ItemInfo{Status: sip2.StatusAvailable}, nil
+}
+
+// A signed-in reader searches the stock (Chinese), sees which books can
+// be had — not one in a live order here, not one the library system
+// says is lent — and orders two to a locker, with an e-mail address: the
+// order is made for their card, with those books, and shows in their
+// list. Too many books, a lent one, a made-up locker or a bad address
+// are refused.
+func TestOrderFromStock(t *testing.T) {
+	f, _, _, _, _ := rig(t)
+	st := stock.New(stocktest.NewMem())
+	if _, err := st.Import("stock.csv", strings.NewReader("barcode,title,author,isbn\n39000001,围城,钱锺书,\n39000002,围城（注释本）,钱锺书,\n"+
+		"39000003,活着,余华,\n39000004,围城 外文版,钱锺书,\n39000005,红楼梦,曹雪芹,\n39000006,西游记,吴承恩,\n39000007,水浒传,施耐庵,\n"), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	f.orders["gulou-1/ORD-1"] = func() hub.OrderRec {
+		o := f.orders["gulou-1/ORD-1"]
+		o.Items = []protocol.Item{{Barcode: "39000002"}}
+		return o
+	}()
+	sh := &shop{Service: st, f: f}
+	p, err := orderpage.New(orderpage.Config{Hub: f, Readers: readers{f}, ILS: &shelfILS{}, Shop: sh, Key: key, MaxBooks: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptestServer(t, p.Handler())
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	do := func(method, path string, form url.Values) (int, string) {
+		t.Helper()
+		var resp *http.Response
+		var err error
+		if method == "POST" {
+			resp, err = c.PostForm(srv+path, form)
+		} else {
+			resp, err = c.Get(srv + path)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := do("GET", "/r/stock?q=围城", nil); code != 200 {
+		t.Fatalf("the stock before sign-in: %d", code)
+	}
+	if code, body := do("POST", "/r/signin?lang=en", url.Values{"card": {"21000001"}, "pin": {"1234"}}); code != 200 || !strings.Contains(body, "Order books to a locker") {
+		t.Fatalf("sign-in: %d", code)
+	}
+	code, body := do("GET", "/r/stock?lang=en&q="+url.QueryEscape("围城 钱"), nil)
+	if code != 200 || strings.Count(body, `name="book"`) != 3 {
+		t.Fatalf("search: %d\n%s", code, body)
+	}
+	for _, b := range []string{"39000002", "39000004"} { // in a live order; lent
+		if !strings.Contains(body, `value="`+b+`" disabled`) {
+			t.Errorf("%s offered", b)
+		}
+	}
+	if strings.Contains(body, `value="39000001" disabled`) {
+		t.Error("39000001 not offered")
+	}
+	for _, tc := range []struct {
+		form url.Values
+		want string
+	}{
+		{url.Values{"book": {"39000001", "39000003", "39000005", "39000006"}, "locker": {"gulou-1"}}, "Choose 1 to 3 books"},
+		{url.Values{"book": {"39000001", "39000004"}, "locker": {"gulou-1"}}, "on loan or on hold"},
+		{url.Values{"book": {"39000001"}, "locker": {"nowhere"}}, "Choose books and where"},
+		{url.Values{"book": {"39000001"}, "locker": {"gulou-1"}, "email": {"Li <li@example.org>"}}, "does not look right"},
+		{url.Values{"book": {"39009999"}, "locker": {"gulou-1"}}, "on loan or on hold"},
+	} {
+		if code, body := do("POST", "/r/order?lang=en", tc.form); code < 400 || !strings.Contains(body, tc.want) {
+			t.Errorf("%v: %d, want %q", tc.form, code, tc.want)
+		}
+	}
+	code, body = do("POST", "/r/order?lang=en", url.Values{"book": {"39000003", "39000001"}, "locker": {"gulou-1"}, "email": {"li.wei@example.org"}})
+	if code != 200 || !strings.Contains(body, "On its way to the locker") {
+		t.Fatalf("the order: %d\n%s", code, body)
+	}
+	if len(sh.made) != 1 {
+		t.Fatalf("%d orders made", len(sh.made))
+	}
+	o := sh.made[0]
+	if o.Locker != "gulou-1" || o.Patron != "21000001" || len(o.Items) != 2 || o.Items[0].Barcode != "39000001" || o.Items[0].Title != "围城" ||
+		o.Contact.Email != "li.wei@example.org" || o.Contact.Lang != "en" {
+		t.Fatalf("order made %+v", o)
+	}
+}
