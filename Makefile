@@ -125,7 +125,7 @@ screenshots: test-deps
 	@fc-list 2>/dev/null | grep -qi "wqy\|noto sans cjk" || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq fonts-wqy-microhei >/dev/null; } || \
 		echo "warning: no CJK font; install fonts-wqy-microhei for the Chinese screenshots"
 	mkdir -p docs/img
-	LOCKERD_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -count=1 -run '^(TestKioskInABrowser|TestKioskAccessibility|TestConsoleInABrowser)$$' ./cmd/lockerd
+	LOCKERD_SCREENSHOTS=$(CURDIR)/docs/img $(GO) test -count=1 -run '^(TestKioskInABrowser|TestKioskAccessibility|TestConsoleInABrowser|TestReaderPagesInABrowser)$$' ./cmd/lockerd
 
 # The kiosk's spoken prompts (locker/kiosk/assets/voice, embedded in
 # lockerd) made again from its catalogues by espeak-ng: run after changing

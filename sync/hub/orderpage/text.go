@@ -115,6 +115,7 @@ const pageHTML = `<!doctype html>
 
 // pageStyle is the pages' one style sheet, inline.
 const pageStyle = `<style>
+*{box-sizing:border-box}
 body{font-family:system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;margin:0;background:#f4f5f7;color:#1d2330}
 main{max-width:28rem;margin:0 auto;padding:1rem}
 h1{font-size:1.25rem;margin:.5rem 0 1rem}
