@@ -47,7 +47,6 @@ func (t text) Email() string         { return t.email }
 func (t text) PlaceOrder() string    { return t.placeOrder }
 func (t text) PickUpTo(n int) string { return fmt.Sprintf(t.pickN, n) }
 
-
 var words = map[string]text{
 	"zh": {
 		title: "我的取书订单", order: "订单", where: "书柜", address: "地址", hours: "开放时间", door: "柜门", lastDay: "最后取书日",
