@@ -44,7 +44,8 @@ func (readerILS) ItemInformation(context.Context, string) (sip2.ItemInfo, error)
 // link, shows the order ready with its QR code, in Chinese and in
 // English; the code scanned at the locker opens the door; the page then
 // says picked up, without the code. The reader then signs in with card
-// and PIN, searches the stock in Chinese and orders a book to the locker.
+// and PIN, searches the stock in Chinese and orders a book to the locker;
+// staff load it, and the reader is told (in English: the page's language).
 // Screenshots of each page in both languages with make screenshots.
 func TestReaderPagesInABrowser(t *testing.T) {
 	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
@@ -159,5 +160,12 @@ func TestReaderPagesInABrowser(t *testing.T) {
 	}
 	if made == nil || made.Patron != "21000001" || made.Contact.Email != "li.wei@example.org" {
 		t.Fatalf("the order from the stock: %+v", made)
+	}
+	// Staff pull the book and load it: the reader is told.
+	until(t, "the stock order at the locker", func() bool { li, _ := h.Locker(lockerID); return li.OrdersRev >= made.Rev })
+	loadOrder(t, d, made.ID)
+	untilWithin(t, "the second e-mail", 30*time.Second, func() bool { return len(mail.Mails()) == 2 })
+	if body := string(mail.Mails()[1].Data); !strings.Contains(body, "Pickup code: ") || !strings.Contains(body, "Gulou Community Centre") {
+		t.Fatalf("the e-mail for the stock order:\n%s", body)
 	}
 }
