@@ -91,8 +91,9 @@ func Parse(name string, r io.Reader, now time.Time) ([]Item, error) {
 		if err == io.EOF {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
+			// (FieldPos is only for a record read: it panics after an
+			// error, as the fuzzer found.)
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				bad(pe.Line, "row", "%v", pe.Err)
@@ -100,10 +101,11 @@ func Parse(name string, r io.Reader, now time.Time) ([]Item, error) {
 					continue
 				}
 			} else {
-				bad(line, "row", "%v", err)
+				bad(0, "row", "%v", err)
 			}
 			break
 		}
+		line, _ := cr.FieldPos(0)
 		if len(items) >= MaxItems {
 			bad(line, "row", "more than %d books", MaxItems)
 			break
