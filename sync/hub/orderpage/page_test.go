@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -241,4 +242,28 @@ func httptestServer(t *testing.T, h http.Handler) string {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// browse is a reader's browser at the page's server srv: it keeps the
+// session cookie, and answers a GET (form nil) or a POST with the status
+// and the page.
+func browse(t *testing.T, srv string) func(method, path string, form url.Values) (int, string) {
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	return func(method, path string, form url.Values) (int, string) {
+		t.Helper()
+		var resp *http.Response
+		var err error
+		if method == "POST" {
+			resp, err = c.PostForm(srv+path, form)
+		} else {
+			resp, err = c.Get(srv + path)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
 }

@@ -2,9 +2,6 @@ package orderpage_test
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"sync"
@@ -73,25 +70,7 @@ func TestOrderFromStock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptestServer(t, p.Handler())
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	do := func(method, path string, form url.Values) (int, string) {
-		t.Helper()
-		var resp *http.Response
-		var err error
-		if method == "POST" {
-			resp, err = c.PostForm(srv+path, form)
-		} else {
-			resp, err = c.Get(srv + path)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	do := browse(t, httptestServer(t, p.Handler()))
 	if code, _ := do("GET", "/r/stock?q=围城", nil); code != 200 {
 		t.Fatalf("the stock before sign-in: %d", code)
 	}

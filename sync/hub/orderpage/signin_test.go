@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"sync"
@@ -72,25 +71,7 @@ func TestSignIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptestServer(t, p.Handler())
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar}
-	do := func(method, path string, form url.Values) (int, string) {
-		t.Helper()
-		var resp *http.Response
-		var err error
-		if method == "POST" {
-			resp, err = c.PostForm(srv+path, form)
-		} else {
-			resp, err = c.Get(srv + path)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	do := browse(t, httptestServer(t, p.Handler()))
 	if code, body := do("GET", "/r/?lang=en", nil); code != 200 || !strings.Contains(body, "Library card number") {
 		t.Fatalf("the form: %d", code)
 	}
