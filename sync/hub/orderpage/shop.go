@@ -43,17 +43,15 @@ type shopItem struct {
 func (s *signin) shopRoutes(mux *http.ServeMux) {
 	shop := template.Must(template.New("shop").Parse(shopHTML))
 	mux.HandleFunc("GET /r/stock", func(w http.ResponseWriter, r *http.Request) {
-		card, ok := s.card(r)
+		card, ok := s.signedIn(w, r)
 		if !ok {
-			http.Redirect(w, r, "./?lang="+language(r), http.StatusSeeOther)
 			return
 		}
 		s.shopPage(w, r, shop, card, http.StatusOK, "")
 	})
 	mux.HandleFunc("POST /r/order", func(w http.ResponseWriter, r *http.Request) {
-		card, ok := s.card(r)
+		card, ok := s.signedIn(w, r)
 		if !ok {
-			http.Redirect(w, r, "./?lang="+language(r), http.StatusSeeOther)
 			return
 		}
 		wd := words[language(r)]
@@ -176,4 +174,20 @@ func (s *signin) onShelf(ctx context.Context, barcode string) bool {
 	defer cancel()
 	info, err := s.p.cfg.ILS.ItemInformation(ctx, barcode)
 	return err != nil || info.Status == sip2.StatusAvailable
+}
+
+// signedIn is the signed-in reader's card, within their share of the
+// central's and the library system's time; otherwise it answers the
+// request itself (to the sign-in form, or too many).
+func (s *signin) signedIn(w http.ResponseWriter, r *http.Request) (string, bool) {
+	card, ok := s.card(r)
+	if !ok {
+		http.Redirect(w, r, "./?lang="+language(r), http.StatusSeeOther)
+		return "", false
+	}
+	if !s.acts.Allow(card, s.p.cfg.Now()) {
+		s.p.fail(w, language(r), http.StatusTooManyRequests, words[language(r)].slow)
+		return "", false
+	}
+	return card, true
 }

@@ -2,6 +2,7 @@ package orderpage_test
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -114,5 +115,28 @@ func TestOrderFromStock(t *testing.T) {
 	if o.Locker != "gulou-1" || o.Patron != "21000001" || len(o.Items) != 2 || o.Items[0].Barcode != "39000001" || o.Items[0].Title != "围城" ||
 		o.Contact.Email != "li.wei@example.org" || o.Contact.Lang != "en" {
 		t.Fatalf("order made %+v", o)
+	}
+}
+
+// A signed-in reader's searches are bounded: a flood is slowed before the
+// library system is asked for every book of every page.
+func TestStockSearchFlood(t *testing.T) {
+	f, _, _, _, _ := rig(t)
+	st := stock.New(stocktest.NewMem())
+	st.Import("stock.csv", strings.NewReader("barcode,title,author,isbn\n39000001,围城,钱锺书,\n"), time.Now())
+	ils := &shelfILS{}
+	p, _ := orderpage.New(orderpage.Config{Hub: f, Readers: readers{f}, ILS: ils, Shop: &shop{Service: st, f: f}, Key: key})
+	do := browse(t, httptestServer(t, p.Handler()))
+	if code, _ := do("POST", "/r/signin", url.Values{"card": {"21000001"}, "pin": {"1234"}}); code != 200 {
+		t.Fatalf("sign-in: %d", code)
+	}
+	slowed := 0
+	for range 60 {
+		if code, _ := do("GET", "/r/stock?q=%E5%9B%B4%E5%9F%8E", nil); code == http.StatusTooManyRequests {
+			slowed++
+		}
+	}
+	if slowed < 30 {
+		t.Fatalf("60 searches at once: %d slowed", slowed)
 	}
 }

@@ -42,14 +42,22 @@ type Readers interface {
 type signin struct {
 	p              *Page
 	byAddr, byCard auth.RateLimiter
-	form, list     *template.Template
+	// acts bounds what a signed-in reader asks of the central and the
+	// library system (a search asks SIP2 17 for each book shown).
+	acts       auth.RateLimiter
+	form, list *template.Template
 }
 
 func (p *Page) signinRoutes(mux *http.ServeMux) {
 	s := &signin{p: p, byAddr: auth.RateLimiter{Burst: 10, Every: 30 * time.Second}, byCard: auth.RateLimiter{Burst: 5, Every: time.Minute},
+		acts: auth.RateLimiter{Burst: 20, Every: 3 * time.Second},
 		form: template.Must(template.New("form").Parse(signinHTML)), list: template.Must(template.New("list").Parse(ordersHTML))}
 	mux.HandleFunc("GET /r/", func(w http.ResponseWriter, r *http.Request) {
 		if card, ok := s.card(r); ok {
+			if !s.acts.Allow(card, s.p.cfg.Now()) {
+				s.p.fail(w, language(r), http.StatusTooManyRequests, words[language(r)].slow)
+				return
+			}
 			s.orders(w, r, card)
 			return
 		}
