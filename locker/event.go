@@ -35,6 +35,7 @@ const (
 	EvMaintenanceOpen     EventType = "maintenance.open"
 	EvStoreLowSpace       EventType = "store.low_space"
 	EvLoadNoSpace         EventType = "load.no_space"
+	EvHoldScanQueued      EventType = "hold.scan_queued"
 	EvReturnBinEmptied    EventType = "return_bin.emptied"
 	EvLoadEmpty           EventType = "load.empty"
 	EvPickupItemsLeft     EventType = "pickup.items_left"
@@ -144,6 +145,7 @@ var payloads = map[EventType]func() EventData{
 	EvMaintenanceOpen:     func() EventData { return &MaintenanceOpened{} },
 	EvStoreLowSpace:       func() EventData { return &StoreLowSpace{} },
 	EvLoadNoSpace:         func() EventData { return &LoadNoSpace{} },
+	EvHoldScanQueued:      func() EventData { return &HoldScanQueued{} },
 	EvReturnBinEmptied:    func() EventData { return &ReturnBinEmptied{} },
 	EvLoadEmpty:           func() EventData { return &LoadEmpty{} },
 	EvPickupItemsLeft:     func() EventData { return &PickupItemsLeft{} },
@@ -385,6 +387,16 @@ type LoadNoSpace struct {
 	Size       Size   `json:"size"`
 }
 
+// HoldScanQueued: staff scanned an item with no order here while the
+// central could not be asked: the central asks the library system whose
+// hold it is when the event reaches it, and the order it makes comes
+// down like any other (staff load it on a later visit).
+type HoldScanQueued struct {
+	By    string `json:"by"`
+	Item  string `json:"item"`
+	Visit string `json:"visit"`
+}
+
 // IdentityConflict: another cabinet announces this locker's id.
 type IdentityConflict struct {
 	BirthsSeen       int    `json:"births_seen"`
@@ -427,3 +439,4 @@ func (MaintenanceOpened) EventType() EventType   { return EvMaintenanceOpen }
 func (StoreLowSpace) EventType() EventType       { return EvStoreLowSpace }
 func (IdentityConflict) EventType() EventType    { return EvIdentityConflict }
 func (LoadNoSpace) EventType() EventType         { return EvLoadNoSpace }
+func (HoldScanQueued) EventType() EventType      { return EvHoldScanQueued }

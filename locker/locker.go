@@ -42,6 +42,7 @@ type Locker struct {
 	lastEmptied  *ReturnBinEmptied        // what the last emptying collected (this run)
 	card         *pendingCard             // a library card waiting for its PIN
 	patrons      PatronChecker            // the central's card check (nil: none)
+	holds        HoldAsker                // the central's hold lookup (nil: none)
 	sessions     map[string]*staffSession // by device name
 	busy         map[string]bool          // order ids being handled
 	bg           context.Context          // for work started by door events

@@ -44,6 +44,8 @@ type ScanResult struct {
 	Compartments []string  `json:"compartments,omitempty"`
 	Jammed       []string  `json:"jammed,omitempty"` // doors that did not open beside those that did
 	Until        time.Time `json:"until,omitzero"`
+	// Message is the central's words for the staff (a hold scan refused).
+	Message string `json:"message,omitempty"`
 }
 
 // via values of pickup.completed.

@@ -20,8 +20,9 @@ func (l *Locker) staffSessionActive(device string, now time.Time) bool {
 }
 
 func (l *Locker) startStaff(device string, b Badge, now time.Time) {
+	visit, _ := NewCode(10) // only an id: a failed draw leaves "" (each item its own order)
 	l.mu.Lock()
-	l.sessions[device] = &staffSession{device: device, badge: b, until: now.Add(l.set.Policy.StaffIdle)}
+	l.sessions[device] = &staffSession{device: device, badge: b, until: now.Add(l.set.Policy.StaffIdle), visit: visit}
 	l.mu.Unlock()
 	l.log.Info("staff session started", "scanner", device, "by", b.Name, "role", b.Role)
 	l.notify(Notice{Type: NoticeStaffSession, Data: map[string]any{"scanner": device, "on": true, "by": b.Name, "role": string(b.Role)}})
@@ -118,7 +119,7 @@ func (l *Locker) staffScan(ctx context.Context, dev Device, text string) ScanRes
 		return err
 	})
 	if errors.Is(err, ErrNotFound) {
-		return ScanResult{Outcome: OutcomeNothing, Reason: "unknown order or item"}
+		return l.holdScan(ctx, s, key)
 	}
 	if err != nil {
 		return ScanResult{Outcome: OutcomeError, Reason: "store"}
@@ -343,6 +344,8 @@ type staffSession struct {
 	badge   Badge
 	until   time.Time
 	pending []string // compartments still to retrieve
+	visit   string   // random: the same reader's items of one visit join one order
+	cardFor string   // an item whose reader the central asked for (the next scan is the slip's card)
 }
 
 // finishOnClose completes what a compartment's door was opened for. It

@@ -298,6 +298,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, rc *remoteCo
 			return err
 		}
 		l.SetPatronChecker(link) // library card + PIN, checked by the central
+		l.SetHoldAsker(link)     // an item staff scan with no order: its hold, looked up by the central
 		if u, ok := upd.(*updater); ok {
 			g.Go(func() error {
 				u.settleUpdate(func() error { return healthyOn(l, link) }, gctx.Done())

@@ -35,6 +35,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/console"
 	"github.com/lockerd/lockerd/sync/hub/egress"
 	"github.com/lockerd/lockerd/sync/hub/fleet"
+	"github.com/lockerd/lockerd/sync/hub/holds"
 	"github.com/lockerd/lockerd/sync/hub/hubbolt"
 	"github.com/lockerd/lockerd/sync/hub/notice"
 	"github.com/lockerd/lockerd/sync/hub/orderpage"
@@ -188,10 +189,12 @@ func serve(args []string) error {
 		cfg.Circulation = circulation.Circulation{ILS: session, CheckPatron: c.SIP2.CheckPatron, CheckinOnLoad: c.SIP2.CheckinOnLoad,
 			MaxAttempts: c.SIP2.MaxAttempts, Locations: c.SIP2.Locations, AlarmAfter: c.SIP2.AlarmAfter.D()}
 	}
+	holdsFor := holds.Wire(&cfg, 0) // staff scans of held items become orders
 	h, err = hub.New(cfg)
 	if err != nil {
 		return err
 	}
+	holdsFor(h)
 	ready.Store(h)
 	defer h.Close()
 	// The broker reads the revocation list from the start (Mosquitto

@@ -185,23 +185,13 @@ func (h *Hub) OpenAlarms() ([]alarm.Alarm, error) {
 	return out, err
 }
 
-// metricsSource is the hub as its metrics read it.
+// metricsSource is the hub as its metrics read it: the bridge's state
+// and queue, and the alarms.
 type metricsSource struct{ h *Hub }
 
-func (m metricsSource) ILSState() *sip2.State {
-	if ils := m.h.cfg.Circulation.ILS; ils != nil {
-		st := ils.State()
-		return &st
-	}
-	return nil
-}
-
-func (m metricsSource) OpenCircs() (open []circulation.CircRec, err error) {
-	err = m.h.store.View(func(tx Tx) error { open, err = tx.Circ.OpenCircs(0); return err })
-	return open, err
-}
-
-func (m metricsSource) OpenAlarms() ([]alarm.Alarm, error) { return m.h.OpenAlarms() }
+func (m metricsSource) ILSState() *sip2.State                     { return m.h.circ.ILSState() }
+func (m metricsSource) OpenCircs() ([]circulation.CircRec, error) { return m.h.circ.OpenCircs() }
+func (m metricsSource) OpenAlarms() ([]alarm.Alarm, error)        { return m.h.OpenAlarms() }
 
 // MetricsHandler serves the hub's metrics (Prometheus text format).
 func (h *Hub) MetricsHandler() http.Handler { return h.metrics.Handler() }

@@ -102,3 +102,6 @@ func (h *Hub) ILSStatus() (circulation.ILSStatus, error) { return h.circ.Status(
 // ILSLoginRefused raises an alarm that the ILS refused the bridge's
 // login (at most one every ten minutes while it goes on).
 func (h *Hub) ILSLoginRefused(user, addr string) { h.circ.LoginRefused(user, addr) }
+
+// Bridge is the circulation bridge (sync/hub/holds finds holds with it).
+func (h *Hub) Bridge() *circulation.Bridge { return h.circ }

@@ -10,7 +10,6 @@ package hub
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/lockerd/lockerd/sync/hub/circulation"
@@ -30,15 +29,40 @@ const (
 	cardEvery = 6 * time.Second
 )
 
-// onCardRequest handles one req.patron from locker id.
-func (h *Hub) onCardRequest(id string, payload []byte) {
-	if len(payload) > protocol.MaxReqPatron || !h.Leader() {
+// onRequest takes a locker's question (up/req) on the leader: a card
+// check here, another type by Config.Requests.
+func (h *Hub) onRequest(id string, payload []byte) {
+	if len(payload) > max(protocol.MaxReqPatron, protocol.MaxReqHold) || !h.Leader() {
 		return
 	}
 	var m protocol.Message
+	if json.Unmarshal(payload, &m) != nil || m.Locker != id || m.ID == "" || len(m.ID) > 128 {
+		h.log.Warn("malformed request refused", "locker", id)
+		return
+	}
+	if m.Type == protocol.TypeReqPatron {
+		h.onCardRequest(id, m)
+	} else if answer := h.cfg.Requests[m.Type]; answer != nil {
+		answer(id, m)
+	} else {
+		h.log.Warn("request of an unknown type refused", "locker", id, "type", m.Type)
+	}
+}
+
+// Reply signs and sends the answer to request ref of locker id (down/ack).
+func (h *Hub) Reply(id, typ, ref string, data any) {
+	env, err := h.sealReply(id, typ, ref, data)
+	if err != nil {
+		h.log.Error("answer not signed", "locker", id, "type", typ, "err", err)
+		return
+	}
+	h.publish(h.topics(id).DownAck(), env)
+}
+
+// onCardRequest handles one req.patron from locker id.
+func (h *Hub) onCardRequest(id string, m protocol.Message) {
 	var req protocol.ReqPatron
-	if json.Unmarshal(payload, &m) != nil || m.Type != protocol.TypeReqPatron || m.Locker != id || m.ID == "" || len(m.ID) > 128 ||
-		protocol.DecodeData(m, &req) != nil {
+	if len(m.Data) > protocol.MaxReqPatron || protocol.DecodeData(m, &req) != nil {
 		h.log.Warn("malformed card request refused", "locker", id)
 		return
 	}
@@ -61,22 +85,9 @@ func (h *Hub) onCardRequest(id string, payload []byte) {
 
 // checkCard asks the library system about a card and PIN.
 func (h *Hub) checkCard(req protocol.ReqPatron) (protocol.RespPatron, string) {
-	if len(h.cfg.PickupKey) == 0 {
-		return protocol.RespPatron{Reason: protocol.PatronUnavailable}, circulation.CardNoILS
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), cardCheckTimeout)
 	defer cancel()
-	c := circulation.CheckCard(ctx, h.cfg.Circulation.ILS, req.Card, req.PIN)
-	switch c.Outcome {
-	case circulation.CardOK:
-		// Only the hash that matches orders is of the card's normalised form.
-		return protocol.RespPatron{OK: true, PatronHash: h.cfg.PickupKey.PatronHash(strings.ToUpper(c.Card))}, c.Outcome
-	case circulation.CardRefused:
-		return protocol.RespPatron{Reason: protocol.PatronRefused, Message: c.Screen}, c.Outcome
-	case circulation.CardWrongPIN, circulation.CardMalformed:
-		return protocol.RespPatron{Reason: protocol.PatronWrongPIN}, c.Outcome
-	}
-	return protocol.RespPatron{Reason: protocol.PatronUnavailable}, c.Outcome
+	return circulation.AnswerCard(ctx, h.cfg.Circulation.ILS, h.cfg.PickupKey, req)
 }
 
 // answerCard signs and sends the answer to request ref of locker id.
@@ -84,11 +95,6 @@ func (h *Hub) answerCard(id, ref string, ans protocol.RespPatron, outcome string
 	if h.metrics != nil {
 		h.metrics.Card(outcome)
 	}
-	env, err := h.sealReply(id, protocol.TypeRespPatron, ref, ans)
-	if err != nil {
-		h.log.Error("card answer not signed", "locker", id, "err", err)
-		return
-	}
-	h.publish(h.topics(id).DownAck(), env)
+	h.Reply(id, protocol.TypeRespPatron, ref, ans)
 	h.log.Info("card check", "locker", id, "outcome", outcome)
 }

@@ -133,3 +133,7 @@ func TestCardChecks(t *testing.T) {
 		t.Errorf("flood: %d answered unavailable, %d asked of the ILS", limited, len(ils.asked))
 	}
 }
+
+func (f *cardILS) PatronHolds(context.Context, string) (sip2.PatronInfo, error) {
+	return sip2.PatronInfo{}, errors.New("not here")
+}

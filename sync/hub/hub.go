@@ -95,7 +95,11 @@ type Config struct {
 	// Lockers are the lockers this hub serves (more can be added, see
 	// AddLocker); messages from any other id are dropped.
 	Lockers []string
-	Log     *slog.Logger
+	// Requests answer lockers' questions beyond card checks, by type
+	// (sync/hub/holds answers req.hold), on the leader: each answers with
+	// Reply. A request of a type not here is dropped.
+	Requests map[string]func(lockerID string, m protocol.Message)
+	Log      *slog.Logger
 }
 
 // Hub is the central library's side of the protocol.
@@ -104,13 +108,13 @@ type Hub struct {
 	store     Store
 	cl        mqtt.Client
 	log       *slog.Logger
-	msgs      atomic.Uint64 // message ids made
-	received  atomic.Uint64 // events from the broker
-	others    atomic.Uint64 // of them, another replica's lockers' (dropped)
-	dropped   atomic.Uint64 // uplink messages dropped: oversized, or the inbox full
-	pubMu     sync.Mutex    // order changes: commit and publish in rev order (see update)
-	strangers strangers
-	stopping  atomic.Bool // its own offline status is on its way: not answered
+	msgs      atomic.Uint64  // message ids made
+	received  atomic.Uint64  // events from the broker
+	others    atomic.Uint64  // of them, another replica's lockers' (dropped)
+	dropped   atomic.Uint64  // uplink messages dropped: oversized, or the inbox full
+	pubMu     sync.Mutex     // order changes: commit and publish in rev order (see update)
+	strangers alarm.Throttle // unknown ids heard from: alarmed once each, 20 an hour
+	stopping  atomic.Bool    // its own offline status is on its way: not answered
 	// subscribed is set once the connection's subscriptions are granted
 	// (a connection that is open may not receive anything yet) and
 	// cleared when the connection is lost.
@@ -549,7 +553,7 @@ func (h *Hub) handle(topic string, payload []byte) {
 	case "up/ack":
 		err = h.onAck(id, payload)
 	case "up/req":
-		h.onCardRequest(id, payload)
+		h.onRequest(id, payload)
 	case "up/tele":
 		err = h.store.Update(func(tx Tx) error {
 			li, err := tx.Lockers.Locker(id)

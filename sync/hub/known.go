@@ -3,7 +3,6 @@ package hub
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/lockerd/lockerd/locker"
@@ -71,46 +70,10 @@ func (h *Hub) requireKnown(id string) error {
 	return nil
 }
 
-// strangers remembers the unknown ids heard from, to alarm once per id
-// (and at most unknownAlarmsPerHour times an hour): made-up ids must not
-// flood the alarms either.
-type strangers struct {
-	mu     sync.Mutex
-	seen   map[string]bool
-	window time.Time
-	alarms int
-}
-
-const (
-	maxStrangers         = 1000
-	unknownAlarmsPerHour = 20
-)
-
-// note reports whether an alarm is due for unknown id.
-func (s *strangers) note(id string, now time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.seen == nil || len(s.seen) >= maxStrangers {
-		s.seen = map[string]bool{}
-	}
-	if s.seen[id] {
-		return false
-	}
-	s.seen[id] = true
-	if now.Sub(s.window) >= time.Hour {
-		s.window, s.alarms = now, 0
-	}
-	if s.alarms >= unknownAlarmsPerHour {
-		return false
-	}
-	s.alarms++
-	return true
-}
-
 // stranger logs (and alarms, bounded) a message from an unknown locker.
 func (h *Hub) stranger(id, kind string) {
 	h.log.Warn("message from a locker this hub does not serve dropped", "locker", id, "topic", kind)
-	if !h.strangers.note(id, time.Now()) {
+	if !h.strangers.Due(id, time.Now()) {
 		return
 	}
 	if err := h.store.Update(func(tx Tx) error {

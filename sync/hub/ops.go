@@ -455,6 +455,31 @@ func (h *Hub) Order(lockerID, orderID string) (o OrderRec, found bool, err error
 // ExtendOrder keeps a ready order by more before it expires, once (the
 // reader's ask), as a signed order change to its locker.
 func (h *Hub) ExtendOrder(lockerID, orderID string, by time.Duration) (OrderRec, error) {
+	return h.changeOrder(lockerID, orderID, func(o *OrderRec) error {
+		if o.Status != "ready" || o.Extended || !o.ExpiresAt.After(time.Now()) {
+			return fmt.Errorf("order %s is %s%s: only a ready order is kept longer, once", orderID, o.Status, map[bool]string{true: ", kept longer already"}[o.Extended])
+		}
+		o.ExpiresAt, o.Extended = o.ExpiresAt.Add(by), true
+		return nil
+	})
+}
+
+// AddOrderItem adds an item to an order not yet loaded (a hold of the
+// same reader scanned while its door is open for loading), as a signed
+// order change to its locker.
+func (h *Hub) AddOrderItem(lockerID, orderID string, it protocol.Item) (OrderRec, error) {
+	return h.changeOrder(lockerID, orderID, func(o *OrderRec) error {
+		if o.Status != "assigned" || len(o.Items) >= MaxItems {
+			return fmt.Errorf("order %s is %s with %d items: only an order to load takes another, up to %d", orderID, o.Status, len(o.Items), MaxItems)
+		}
+		o.Items = append(o.Items, it)
+		return NewOrder{Items: o.Items}.check()
+	})
+}
+
+// changeOrder changes an order by change (which says no with an error)
+// under a new rev, and sends it to its locker.
+func (h *Hub) changeOrder(lockerID, orderID string, change func(*OrderRec) error) (OrderRec, error) {
 	var o OrderRec
 	err := h.update(func(tx Tx, out *[]PendingMsg) error {
 		var found bool
@@ -462,13 +487,12 @@ func (h *Hub) ExtendOrder(lockerID, orderID string, by time.Duration) (OrderRec,
 		if o, found, err = tx.Orders.Order(lockerID, orderID); err != nil || !found {
 			return errors.Join(err, fmt.Errorf("no order %s at %s", orderID, lockerID))
 		}
-		if o.Status != "ready" || o.Extended || !o.ExpiresAt.After(time.Now()) {
-			return fmt.Errorf("order %s is %s%s: only a ready order is kept longer, once", orderID, o.Status, map[bool]string{true: ", kept longer already"}[o.Extended])
+		if err := change(&o); err != nil {
+			return err
 		}
 		if o.Rev, err = tx.Orders.NextRev(lockerID); err != nil {
 			return err
 		}
-		o.ExpiresAt, o.Extended = o.ExpiresAt.Add(by), true
 		if err := tx.Orders.PutOrder(o); err != nil {
 			return err
 		}

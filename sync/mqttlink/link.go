@@ -120,8 +120,8 @@ type Link struct {
 
 	pstore *pahostore.Store // paho's store of the client
 
-	cardMu    sync.Mutex
-	cardWaits map[string]chan protocol.RespPatron // card checks waiting for the central, by request id
+	askMu    sync.Mutex
+	askWaits map[string]chan protocol.Message // questions waiting for the central's answer, by request id
 }
 
 // Bounds of the downlink.
@@ -826,8 +826,8 @@ func (k *Link) handle(ctx context.Context, topic string, payload []byte) {
 	switch m.Type {
 	case protocol.TypeAckEvt:
 		k.handleAckEvt(m)
-	case protocol.TypeRespPatron:
-		k.handleRespPatron(m)
+	case protocol.TypeRespPatron, protocol.TypeRespHold:
+		k.handleAnswer(m)
 	case protocol.TypeOrdersUpsert, protocol.TypeOrdersCancel, protocol.TypeOrdersSnapshot:
 		k.handleOrders(m)
 	default:

@@ -188,7 +188,7 @@ func TestAsyncAPIMatchesTypes(t *testing.T) {
 		"TelemetryData": protocol.TelemetryData{}, "Item": protocol.Item{}, "Order": protocol.Order{},
 		"Conflict": protocol.Conflict{}, "OrdersUpsert": protocol.OrdersUpsert{}, "OrdersCancel": protocol.OrdersCancel{},
 		"OrdersSnapshot": protocol.OrdersSnapshot{}, "CmdOpen": protocol.CmdOpen{}, "CmdService": protocol.CmdService{},
-		"CmdResync": protocol.CmdResync{}, "CmdBadges": protocol.CmdBadges{}, "CmdConfig": protocol.CmdConfig{}, "CmdUpdate": protocol.CmdUpdate{}, "Manifest": protocol.Manifest{}, "ReqPatron": protocol.ReqPatron{}, "RespPatron": protocol.RespPatron{}, "AckEvt": protocol.AckEvt{}, "AckOrders": protocol.AckOrders{},
+		"CmdResync": protocol.CmdResync{}, "CmdBadges": protocol.CmdBadges{}, "CmdConfig": protocol.CmdConfig{}, "CmdUpdate": protocol.CmdUpdate{}, "Manifest": protocol.Manifest{}, "ReqPatron": protocol.ReqPatron{}, "RespPatron": protocol.RespPatron{}, "ReqHold": protocol.ReqHold{}, "RespHold": protocol.RespHold{}, "AckEvt": protocol.AckEvt{}, "AckOrders": protocol.AckOrders{},
 		"AckCmd": protocol.AckCmd{}, "Nack": protocol.Nack{},
 	}
 	for _, typ := range eventTypes() {

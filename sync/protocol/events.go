@@ -37,6 +37,7 @@ const (
 	EvMaintenanceOpen     = "maintenance.open"
 	EvStoreLowSpace       = "store.low_space"
 	EvLoadNoSpace         = "load.no_space"
+	EvHoldScanQueued      = "hold.scan_queued"
 	EvReturnBinEmptied    = "return_bin.emptied"
 	EvLoadEmpty           = "load.empty"
 	EvPickupItemsLeft     = "pickup.items_left"
@@ -184,6 +185,14 @@ type LoadNoSpace struct {
 	Size       string `json:"size"`
 }
 
+// HoldScanQueued is hold.scan_queued: staff scanned an item with no order
+// while the central could not be asked (since 0.19).
+type HoldScanQueued struct {
+	By    string `json:"by"`
+	Item  string `json:"item"`
+	Visit string `json:"visit"`
+}
+
 // ReturnBinEmptied is return_bin.emptied: the barcodes returned since the
 // last emptying (the newest 2000) and how many there were.
 type ReturnBinEmptied struct {
@@ -260,6 +269,7 @@ var EventPayloads = map[string]func() any{
 	EvMaintenanceOpen:     func() any { return &MaintenanceOpen{} },
 	EvStoreLowSpace:       func() any { return &StoreLowSpace{} },
 	EvLoadNoSpace:         func() any { return &LoadNoSpace{} },
+	EvHoldScanQueued:      func() any { return &HoldScanQueued{} },
 	EvReturnBinEmptied:    func() any { return &ReturnBinEmptied{} },
 	EvLoadEmpty:           func() any { return &ItemsCheck{} },
 	EvPickupItemsLeft:     func() any { return &ItemsCheck{} },

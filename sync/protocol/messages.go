@@ -29,6 +29,8 @@ const (
 	TypeCmdUpdate      = "cmd.update"
 	TypeReqPatron      = "req.patron"  // up/req: a library card and PIN to check
 	TypeRespPatron     = "resp.patron" // down/ack: the central's signed answer
+	TypeReqHold        = "req.hold"    // up/req: staff scanned an item with no order here
+	TypeRespHold       = "resp.hold"   // down/ack: the order made for its hold, or why none
 	TypeAckEvt         = "ack.evt"
 	TypeAckOrders      = "ack.orders"
 	TypeAckCmd         = "ack.cmd"
@@ -213,6 +215,51 @@ type RespPatron struct {
 // MaxReqPatron bounds a req.patron message.
 const MaxReqPatron = 1024
 
+// ReqHold is the data of req.hold (up/req, QoS 1, never retained): staff
+// at a cabinet scanned an item this locker has no order for. The central
+// asks the library system whose hold it is and for which pickup point,
+// and answers with the order made for that reader. Visit is the staff
+// session's id: the same reader's items of one visit join one order.
+// Card is the reader's card scanned from the hold slip, sent only when
+// the central asked for it (HoldNoReader): with it the central checks
+// the item is among that reader's holds (SIP2 63). Loading lists the
+// orders whose doors are open for loading now: an item of the same
+// reader joins one of those (the same door), else it gets an order of
+// its own sharing the reader's code. Since lockerd 0.19.
+type ReqHold struct {
+	Item    string   `json:"item"`
+	Card    string   `json:"card,omitempty"`
+	By      string   `json:"by"`
+	Visit   string   `json:"visit"`
+	Loading []string `json:"loading,omitempty"`
+}
+
+// Reasons of a refused resp.hold.
+const (
+	HoldUnknownItem = "unknown_item" // the library system does not know the item
+	HoldNone        = "no_hold"      // no reader's hold waits for this item (on the shelf, on loan)
+	HoldElsewhere   = "other_pickup" // the hold is for another pickup point (Message names it)
+	// HoldNoReader: the library system says the item is held but not for
+	// whom (no CY): staff scan the reader's card from the hold slip.
+	HoldNoReader    = "no_reader"
+	HoldNotTheirs   = "not_their_hold" // the slip's card has no hold on this item
+	HoldRefused     = "refused"        // the reader's card is refused, or no order can be made
+	HoldUnavailable = "unavailable"    // no library system, or it cannot be asked now
+)
+
+// RespHold is the data of resp.hold (down/ack, signed, ref = the
+// request's id): OK with the order (as orders.upsert carries it, and as
+// it also comes there), or a reason and the message for the staff.
+type RespHold struct {
+	OK      bool   `json:"ok"`
+	Order   *Order `json:"order,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// MaxReqHold bounds a req.hold message.
+const MaxReqHold = 1024
+
 // CmdConfig is the data of cmd.config: a configuration for the locker
 // (lockerd.yaml), version numbered by the central, with its SHA-256.
 // Since lockerd 0.16.
@@ -364,7 +411,7 @@ var (
 // downTypes are the types each down topic accepts.
 var downTypes = map[string]bool{
 	TypeOrdersUpsert: true, TypeOrdersCancel: true, TypeOrdersSnapshot: true,
-	TypeCmdOpen: true, TypeCmdService: true, TypeCmdResync: true, TypeCmdPing: true, TypeCmdBadges: true, TypeCmdConfig: true, TypeCmdUpdate: true, TypeAckEvt: true, TypeRespPatron: true,
+	TypeCmdOpen: true, TypeCmdService: true, TypeCmdResync: true, TypeCmdPing: true, TypeCmdBadges: true, TypeCmdConfig: true, TypeCmdUpdate: true, TypeAckEvt: true, TypeRespPatron: true, TypeRespHold: true,
 }
 
 // Decode reads a downlink message body for locker and checks its

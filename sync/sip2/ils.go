@@ -44,16 +44,24 @@ type CheckinResult struct {
 
 // ItemInfo is the 18 reply to 17 Item Information.
 type ItemInfo struct {
-	Status string // circulation status: 04 charged, 03 available, ...
+	Status string // circulation status: 04 charged, 03 available, 08 on the hold shelf, ...
 	Due    string // AH
 	Title  string // AJ
 	Screen string // AF
+	// The hold waiting for the item, where the ILS says (docs/sip2.md
+	// lists which do): CY its reader's card, CT the pickup point it goes
+	// to, CF how many holds the item has.
+	HoldPatron string
+	HoldPickup string
+	HoldQueue  int
 }
 
 // Circulation statuses of an 18 reply.
 const (
-	StatusAvailable = "03"
-	StatusCharged   = "04"
+	StatusOther       = "01"
+	StatusAvailable   = "03"
+	StatusCharged     = "04"
+	StatusOnHoldShelf = "08"
 )
 
 // PatronInfo is the 64 reply to 63 Patron Information.
@@ -64,6 +72,11 @@ type PatronInfo struct {
 	Name    string
 	Screen  string   // AF
 	Charged []string // AU: items charged to the patron (when asked)
+	Holds   []string // AS: items held for the patron (when asked)
+	Email   string   // BE
+	Phone   string   // BF
+	// Language is the 64's language code: 001 English, 019 Chinese, ...
+	Language string
 }
 
 // Checkout records a loan.
@@ -114,6 +127,11 @@ func (s *Session) ItemInformation(ctx context.Context, item string) (ItemInfo, e
 	out.Due, _ = r.Get("AH")
 	out.Title, _ = r.Get("AJ")
 	out.Screen, _ = r.Get("AF")
+	out.HoldPatron, _ = r.Get("CY")
+	out.HoldPickup, _ = r.Get("CT")
+	if cf, ok := r.Get("CF"); ok {
+		fmt.Sscan(cf, &out.HoldQueue) // a malformed count reads as none
+	}
 	return out, nil
 }
 
@@ -123,10 +141,22 @@ const maxCharged = 500
 // PatronInformation asks about a patron (with pin when not empty); with
 // charged, the items charged to them are listed (up to 500).
 func (s *Session) PatronInformation(ctx context.Context, patron, pin string, charged bool) (PatronInfo, error) {
+	return s.patronInformation(ctx, patron, pin, map[bool]int{true: 2, false: -1}[charged])
+}
+
+// PatronHolds asks 63 Patron Information for the items held for a
+// patron (summary "hold items", AS; up to 500), and their contact.
+func (s *Session) PatronHolds(ctx context.Context, patron string) (PatronInfo, error) {
+	return s.patronInformation(ctx, patron, "", 0)
+}
+
+// patronInformation sends a 63 with the summary's position list set
+// (0 hold items, 2 charged items; -1 none).
+func (s *Session) patronInformation(ctx context.Context, patron, pin string, list int) (PatronInfo, error) {
 	summary := []byte(strings.Repeat(" ", 10))
 	fields := []Field{{"AO", s.cfg.Institution}, {"AA", patron}, {"AC", s.cfg.TerminalPassword}}
-	if charged {
-		summary[2] = 'Y'
+	if list >= 0 {
+		summary[list] = 'Y'
 		fields = append(fields, Field{"BP", "1"}, Field{"BQ", fmt.Sprint(maxCharged)})
 	}
 	if pin != "" {
@@ -138,10 +168,16 @@ func (s *Session) PatronInformation(ctx context.Context, patron, pin string, cha
 	}
 	out := patronOf(r)
 	for _, f := range r.Fields {
-		if f.Tag == "AU" {
+		switch f.Tag {
+		case "AU":
 			out.Charged = append(out.Charged, f.Value)
+		case "AS":
+			out.Holds = append(out.Holds, f.Value)
 		}
 	}
+	out.Language = r.Fixed[14:17]
+	out.Email, _ = r.Get("BE")
+	out.Phone, _ = r.Get("BF")
 	return out, nil
 }
 

@@ -217,9 +217,12 @@ function handleResult(res) {
     case "nothing":
       // Told to the staff: an order that fits no free compartment is
       // redirected by the central (load.no_space).
-      $("staff-notice").textContent = (res.reason || "").startsWith("no free compartment") ? t("staff.no_space", { order: res.order_id || "" }) : "";
+      // A held item refused is told by its "hold" notice (onHold).
+      if ((res.reason || "").startsWith("no free compartment")) $("staff-notice").textContent = t("staff.no_space", { order: res.order_id || "" });
       return refreshState();
-    case "staff_on": case "loading": case "retrieving": $("staff-notice").textContent = ""; return refreshState();
+    case "queued": case "card_needed": return refreshState(); // told by the "hold" notice
+    case "staff_on": case "retrieving": $("staff-notice").textContent = ""; return refreshState();
+    case "loading": return refreshState();
     case "staff_off": return welcome();
     case "error": return refreshState(); // out of service if the store cannot be written
     default: return showRefusal("error");
@@ -344,6 +347,14 @@ function onEvent(e) {
   }
 }
 
+// onHold: what a staff scan of a held item came to (the central library
+// looked up whose hold it is); the reason's words come from the central.
+function onHold(d) {
+  const key = { loading: "loading", queued: "queued", card_needed: "card_needed", nothing: "refused" }[d.outcome] || "error";
+  $("staff-notice").textContent = t("staff.hold." + key, { item: d.item || "", door: d.compartment || "", message: d.message || d.reason || "" });
+  if (d.outcome === "loading") refreshState();
+}
+
 // onItems: what an item sensor read when a door closed.
 function onItems(d) {
   switch (d.what) {
@@ -362,6 +373,7 @@ function connect() {
     if (n.type === "store.health") refreshState();
     if (n.type === "card") showPIN();
     if (n.type === "items") onItems(n.data);
+    if (n.type === "hold") onHold(n.data);
     if (n.type === "bin.emptied") {
       $("staff-notice").textContent = n.data.still_full ? t("staff.bin_still_full") : "";
       refreshState();

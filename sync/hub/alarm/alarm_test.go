@@ -63,3 +63,28 @@ func TestRaiseClearAckResolve(t *testing.T) {
 		t.Error("severities")
 	}
 }
+
+func TestThrottle(t *testing.T) {
+	var th alarm.Throttle
+	th.PerHour, th.MaxKeys = 3, 100
+	now := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	steps := []struct {
+		key   string
+		after time.Duration
+		due   bool
+	}{
+		{"a", 0, true},
+		{"a", time.Minute, false}, // once per key
+		{"b", 0, true},
+		{"c", 0, true},
+		{"d", 0, false}, // three an hour
+		{"e", time.Hour, true},
+		{"d", 0, false}, // d was seen, though not alarmed
+	}
+	for i, s := range steps {
+		now = now.Add(s.after)
+		if got := th.Due(s.key, now); got != s.due {
+			t.Fatalf("step %d (%s): due %v, want %v", i, s.key, got, s.due)
+		}
+	}
+}

@@ -41,6 +41,7 @@ type ILS interface {
 	ItemInformation(ctx context.Context, item string) (sip2.ItemInfo, error)
 	PatronInformation(ctx context.Context, patron, pin string, charged bool) (sip2.PatronInfo, error)
 	PatronStatus(ctx context.Context, patron, pin string) (sip2.PatronInfo, error)
+	PatronHolds(ctx context.Context, patron string) (sip2.PatronInfo, error)
 }
 
 var _ ILS = (*sip2.Session)(nil)
@@ -63,6 +64,10 @@ type Circulation struct {
 	// AlarmAfter: the library system unreachable, or refusing a kind of
 	// transaction that waits, this long raises ils.unavailable (0: 3m).
 	AlarmAfter time.Duration
+	// OrderHold makes (or finds) the order for a hold found at a staff
+	// scan queued while the locker was offline (sync/hub/holds; nil: such
+	// scans stay queued as exceptions).
+	OrderHold func(ctx context.Context, o HoldOrder) (orderID string, err error)
 }
 
 const (
@@ -123,6 +128,11 @@ func (b *Bridge) Queue(tx Tx, lockerID string, e protocol.Event, data any) error
 		if b.cfg.CheckinOnLoad {
 			return perItem(d.OrderID, CircCheckin)
 		}
+	case *protocol.HoldScanQueued:
+		c := base
+		c.Kind, c.Item, c.Visit, c.By = CircHold, d.Item, d.Visit, d.By
+		_, err := tx.Circ.AddCirc(c)
+		return err
 	case *protocol.ItemReturned:
 		if d.Barcode == "" || len(d.Barcode) > MaxBarcodeLen || strings.ContainsAny(d.Barcode, "|\r\n") {
 			return nil // nothing the ILS could take; the event is kept
@@ -326,6 +336,8 @@ func (b *Bridge) circOne(ctx context.Context, c CircRec) (finished, stop bool) {
 				rec.State = CircRefused // the order was made while the ILS could not be asked
 			}
 		})
+	case CircHold:
+		return b.holdOne(tctx, cur)
 	default:
 		b.circFinish(cur, func(rec *CircRec) { rec.State, rec.LastError = CircException, "unknown kind "+rec.Kind })
 	}
@@ -570,4 +582,19 @@ func (b *Bridge) CheckPatron(patron string) (queued bool, err error) {
 		return false, fmt.Errorf("patron refused by the library system: %s", msg)
 	}
 	return false, nil
+}
+
+// ILSState is the library system's session state (nil: no bridge).
+func (b *Bridge) ILSState() *sip2.State {
+	if b.cfg.ILS == nil {
+		return nil
+	}
+	st := b.cfg.ILS.State()
+	return &st
+}
+
+// OpenCircs are the transactions still open (CircRec.Open), by id.
+func (b *Bridge) OpenCircs() (open []CircRec, err error) {
+	err = b.cfg.Store.View(func(tx Tx) error { open, err = tx.Circ.OpenCircs(0); return err })
+	return open, err
 }

@@ -2,8 +2,10 @@ package circulation
 
 import (
 	"context"
+	"strings"
 
 	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/sync/protocol"
 )
 
 // Card check outcomes (the metrics' labels).
@@ -47,4 +49,23 @@ func CheckCard(ctx context.Context, ils ILS, card, pin string) CardCheck {
 		return CardCheck{Outcome: CardWrongPIN, Card: card}
 	}
 	return CardCheck{Outcome: CardOK, Card: card, Name: p.Name}
+}
+
+// AnswerCard is a locker's card check answered (resp.patron) and its
+// outcome: with key, the card's patron hash as orders carry it (of the
+// card's normalised form); without a key or a library system, unavailable.
+func AnswerCard(ctx context.Context, ils ILS, key locker.CodeKey, req protocol.ReqPatron) (protocol.RespPatron, string) {
+	if len(key) == 0 {
+		return protocol.RespPatron{Reason: protocol.PatronUnavailable}, CardNoILS
+	}
+	c := CheckCard(ctx, ils, req.Card, req.PIN)
+	switch c.Outcome {
+	case CardOK:
+		return protocol.RespPatron{OK: true, PatronHash: key.PatronHash(strings.ToUpper(c.Card))}, c.Outcome
+	case CardRefused:
+		return protocol.RespPatron{Reason: protocol.PatronRefused, Message: c.Screen}, c.Outcome
+	case CardWrongPIN, CardMalformed:
+		return protocol.RespPatron{Reason: protocol.PatronWrongPIN}, c.Outcome
+	}
+	return protocol.RespPatron{Reason: protocol.PatronUnavailable}, c.Outcome
 }

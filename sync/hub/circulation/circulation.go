@@ -32,9 +32,11 @@ type CircRec struct {
 	Patron  string    `json:"patron,omitempty"`
 	Item    string    `json:"item,omitempty"`
 	Title   string    `json:"title,omitempty"`
-	EventAt time.Time `json:"event_time"`     // when it happened at the locker
-	Hist    bool      `json:"hist,omitempty"` // recorded while the locker was offline
-	Queued  time.Time `json:"queued"`         // when the hub queued it
+	EventAt time.Time `json:"event_time"`      // when it happened at the locker
+	Hist    bool      `json:"hist,omitempty"`  // recorded while the locker was offline
+	Visit   string    `json:"visit,omitempty"` // a hold scan's staff visit
+	By      string    `json:"by,omitempty"`    // a hold scan's staff badge
+	Queued  time.Time `json:"queued"`          // when the hub queued it
 
 	State     string    `json:"state"` // queued, sending, done, refused, exception, resolved
 	Attempts  int       `json:"attempts"`
@@ -60,6 +62,10 @@ const (
 	CircCheckout = "checkout"
 	CircCheckin  = "checkin"
 	CircPatron   = "patron"
+	// CircHold: staff scanned an item with no order at a locker; the
+	// library system was asked whose hold it is (FindHold). Queued when
+	// the locker was offline, recorded done or refused at once otherwise.
+	CircHold = "hold"
 
 	CircQueued    = "queued"
 	CircSending   = "sending"

@@ -17,6 +17,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/api"
 	"github.com/lockerd/lockerd/sync/hub/auth"
+	"github.com/lockerd/lockerd/sync/hub/holds"
 	"github.com/lockerd/lockerd/sync/hub/hubbolt"
 	"github.com/lockerd/lockerd/sync/hub/hubclient"
 )
@@ -31,10 +32,12 @@ func Start(t testing.TB, cfg hub.Config) *hub.Hub {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	holdsFor := holds.Wire(&cfg, 0) // as lockerhub serve does
 	h, err := hub.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	holdsFor(h)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.Run(ctx); close(done) }()

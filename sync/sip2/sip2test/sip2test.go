@@ -17,16 +17,22 @@ import (
 	"golang.org/x/text/encoding"
 )
 
-// Patron is a scripted patron.
+// Patron is a scripted patron; Email and Language (a 64's code: 019
+// Chinese; "" is 001 English) come back in 64.
 type Patron struct {
 	ID, PIN, Name string
 	Blocked       bool
+	Email         string
+	Language      string
 }
 
 // Item is a scripted item; Alert (a CV value, "02" on hold here, say)
-// comes back on its checkin.
+// comes back on its checkin. HoldFor is the patron whose hold waits for
+// it at pickup point Pickup: 17 says 08 (on the hold shelf) with CY and
+// CT, and 63 lists it (AS) for that patron, until they borrow it.
 type Item struct {
 	Barcode, Title, Alert, Screen string
+	HoldFor, Pickup               string
 }
 
 // Faults a test may switch on.
@@ -44,6 +50,9 @@ type Faults struct {
 	// connection without answering (the reply lost on the way).
 	DropAfterAct   bool
 	DropAfterReply bool // answer, then close the connection
+	// NoHoldPatron: 18 says an item is on the hold shelf but not for whom
+	// nor where (no CY, no CT), as Koha and FOLIO do.
+	NoHoldPatron bool
 }
 
 // Server is the fake ILS.
@@ -123,6 +132,15 @@ func (s *Server) AddItems(items ...Item) {
 	defer s.mu.Unlock()
 	for _, it := range items {
 		s.items[it.Barcode] = it
+	}
+}
+
+// AddPatrons adds (or replaces) scripted patrons.
+func (s *Server) AddPatrons(patrons ...Patron) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range patrons {
+		s.patrons[p.ID] = p
 	}
 }
 
@@ -293,6 +311,10 @@ func (s *Server) answer(m sip2.Message, f Faults) sip2.Message {
 		if ok {
 			s.checkouts[patron+"/"+item]++
 			s.charged[item] = patron
+			if it.HoldFor == patron {
+				it.HoldFor, it.Pickup = "", "" // the hold is filled
+				s.items[item] = it
+			}
 			s.due[item] = s.date().Add(21 * 24 * time.Hour).Format("20060102    150405")
 			fields = append(fields, sip2.Field{Tag: "AH", Value: s.due[item]})
 		} else {
@@ -339,10 +361,24 @@ func (s *Server) answer(m sip2.Message, f Faults) sip2.Message {
 				}
 			}
 		}
-		if m.Code == "23" {
-			return sip2.Message{Code: "24", Fixed: status + "001" + date, Fields: fields}
+		if m.Code == "63" && len(m.Fixed) == 31 && m.Fixed[21] == 'Y' {
+			for _, it := range s.items {
+				if it.HoldFor == patron && ok {
+					fields = append(fields, sip2.Field{Tag: "AS", Value: it.Barcode})
+				}
+			}
 		}
-		return sip2.Message{Code: "64", Fixed: status + "001" + date + strings.Repeat("0000", 6), Fields: fields}
+		if p.Email != "" {
+			fields = append(fields, sip2.Field{Tag: "BE", Value: p.Email})
+		}
+		lang := "001"
+		if p.Language != "" {
+			lang = p.Language
+		}
+		if m.Code == "23" {
+			return sip2.Message{Code: "24", Fixed: status + lang + date, Fields: fields}
+		}
+		return sip2.Message{Code: "64", Fixed: status + lang + date + strings.Repeat("0000", 6), Fields: fields}
 	case "17":
 		item, _ := m.Get("AB")
 		it, iok := s.items[item]
@@ -354,6 +390,12 @@ func (s *Server) answer(m sip2.Message, f Faults) sip2.Message {
 		if s.charged[item] != "" {
 			status = "04"
 			fields = append(fields, sip2.Field{Tag: "AH", Value: s.due[item]})
+		} else if it.HoldFor != "" {
+			status = "08"
+			fields = append(fields, sip2.Field{Tag: "CF", Value: "1"})
+			if !f.NoHoldPatron {
+				fields = append(fields, sip2.Field{Tag: "CY", Value: it.HoldFor}, sip2.Field{Tag: "CT", Value: it.Pickup})
+			}
 		}
 		return sip2.Message{Code: "18", Fixed: status + "00" + "01" + date, Fields: fields}
 	}

@@ -1,0 +1,228 @@
+package holds
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/lockerd/lockerd/sync/hub"
+	"github.com/lockerd/lockerd/sync/hub/auth"
+	"github.com/lockerd/lockerd/sync/hub/circulation"
+	"github.com/lockerd/lockerd/sync/hub/notice"
+	"github.com/lockerd/lockerd/sync/protocol"
+)
+
+// Hub is what the service uses of the core.
+type Hub interface {
+	Orders(lockerID string) ([]hub.OrderRec, error)
+	CreateOrder(req hub.NewOrder) (hub.Created, error)
+	AddOrderItem(lockerID, orderID string, it protocol.Item) (hub.OrderRec, error)
+	Reply(lockerID, typ, ref string, data any)
+}
+
+// Finder asks the library system about holds and keeps what each scan
+// came to (the circulation bridge).
+type Finder interface {
+	FindHold(ctx context.Context, lockerID, item, card string) (circulation.Hold, error)
+	RecordHold(lockerID, visit, by string, h circulation.Hold, orderID string, orderErr error) error
+}
+
+var _ Finder = (*circulation.Bridge)(nil)
+
+// Config is a Service's.
+type Config struct {
+	Hub    Hub
+	Finder Finder
+	// TTL is how long a hold's order waits in the locker once made
+	// (default 72h, as an order made through the API).
+	TTL time.Duration
+	Log *slog.Logger
+}
+
+// Service answers req.hold and makes the orders of holds.
+type Service struct {
+	cfg   Config
+	log   *slog.Logger
+	limit auth.RateLimiter
+	slots chan struct{}
+}
+
+const (
+	// answerTimeout leaves the answer time to reach the locker within
+	// its locker.HoldAskTimeout (8 s).
+	answerTimeout = 6 * time.Second
+	// maxInFlight bounds the scans being answered at once (beyond: the
+	// locker is told to wait, and queues the scan).
+	maxInFlight = 8
+	// A locker may ask 30 times at once (a trolley of holds), then once
+	// a second: a scanner flooded does not flood the library system.
+	burst = 30
+	every = time.Second
+)
+
+// New makes a Service.
+func New(cfg Config) *Service {
+	if cfg.TTL <= 0 {
+		cfg.TTL = 72 * time.Hour
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &Service{cfg: cfg, log: cfg.Log.With("component", "holds"), limit: auth.RateLimiter{Burst: burst, Every: every},
+		slots: make(chan struct{}, maxInFlight)}
+}
+
+// Answer handles one req.hold from locker lockerID (hub.Config.Requests):
+// at once when the scan cannot be looked up now, else once the library
+// system has answered.
+func (s *Service) Answer(lockerID string, m protocol.Message) {
+	var req protocol.ReqHold
+	if len(m.Data) > protocol.MaxReqHold || protocol.DecodeData(m, &req) != nil || req.Item == "" ||
+		len(req.By) > 128 || len(req.Visit) > 32 || len(req.Card) > circulation.MaxBarcodeLen || len(req.Loading) > 16 {
+		s.log.Warn("malformed hold scan refused", "locker", lockerID)
+		return
+	}
+	busy := protocol.RespHold{Reason: protocol.HoldUnavailable, Message: "too many scans at once: it is queued"}
+	if !s.limit.Allow(lockerID, time.Now()) {
+		s.cfg.Hub.Reply(lockerID, protocol.TypeRespHold, m.ID, busy)
+		return
+	}
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		s.cfg.Hub.Reply(lockerID, protocol.TypeRespHold, m.ID, busy)
+		return
+	}
+	go func() {
+		defer func() { <-s.slots }()
+		ctx, cancel := context.WithTimeout(context.Background(), answerTimeout)
+		defer cancel()
+		s.cfg.Hub.Reply(lockerID, protocol.TypeRespHold, m.ID, s.Scan(ctx, lockerID, req))
+	}()
+}
+
+// Scan looks up a scanned item's hold and makes (or finds) its order.
+func (s *Service) Scan(ctx context.Context, lockerID string, req protocol.ReqHold) protocol.RespHold {
+	h, err := s.cfg.Finder.FindHold(ctx, lockerID, req.Item, req.Card)
+	if err != nil {
+		// Not recorded: the locker queues the scan (hold.scan_queued).
+		s.log.Warn("hold scan: the library system could not be asked", "locker", lockerID, "item", req.Item, "err", err)
+		return protocol.RespHold{Reason: protocol.HoldUnavailable, Message: "the library system cannot be asked now: the scan is queued"}
+	}
+	var o hub.OrderRec
+	if h.Refusal == "" {
+		o, err = s.order(circulation.HoldOrder{Locker: lockerID, Visit: req.Visit, By: req.By, Hold: h, Loading: req.Loading})
+	}
+	if rerr := s.cfg.Finder.RecordHold(lockerID, req.Visit, req.By, h, o.ID, err); rerr != nil {
+		s.log.Error("hold scan not recorded", "locker", lockerID, "item", req.Item, "err", rerr)
+	}
+	switch {
+	case h.Refusal != "":
+		s.log.Info("hold scan refused", "locker", lockerID, "item", req.Item, "reason", h.Refusal)
+		return protocol.RespHold{Reason: h.Refusal, Message: h.Message}
+	case err != nil:
+		s.log.Error("hold scan: order not made", "locker", lockerID, "item", req.Item, "err", err)
+		return protocol.RespHold{Reason: protocol.HoldRefused, Message: "no order could be made: " + err.Error()}
+	}
+	s.log.Info("hold scan: order", "locker", lockerID, "item", req.Item, "order", o.ID)
+	return protocol.RespHold{OK: true, Order: &o.Order}
+}
+
+// OrderHold makes the order of a hold found for a scan queued offline
+// (circulation.Circulation.OrderHold).
+func (s *Service) OrderHold(_ context.Context, ho circulation.HoldOrder) (string, error) {
+	o, err := s.order(ho)
+	return o.ID, err
+}
+
+// order makes the order of a hold at a locker, or finds the one made for
+// the same scan before (its id is the visit's and the item's: a scan
+// answered late, or asked again, makes no second order). The same
+// reader's order of the visit whose door is open for loading takes the
+// item in; else one of theirs of the visit, still live, gives the new
+// order its code: one code opens all of a visit's orders of a reader.
+func (s *Service) order(ho circulation.HoldOrder) (hub.OrderRec, error) {
+	id := OrderID(ho.Locker, ho.Visit, ho.Hold.Item)
+	orders, err := s.cfg.Hub.Orders(ho.Locker)
+	if err != nil {
+		return hub.OrderRec{}, err
+	}
+	var same string
+	for _, o := range orders {
+		if o.ID == id || o.Status == "assigned" && slices.ContainsFunc(o.Items, func(it protocol.Item) bool { return it.Barcode == ho.Hold.Item }) {
+			return o, nil
+		}
+		live := o.Status == "assigned" || o.Status == "ready"
+		if !live || ho.Visit == "" || !strings.HasPrefix(o.ID, visitPrefix(ho.Locker, ho.Visit)) || o.Patron != ho.Hold.Patron {
+			continue
+		}
+		if o.Status == "assigned" && slices.Contains(ho.Loading, o.ID) && len(o.Items) < hub.MaxItems {
+			return s.cfg.Hub.AddOrderItem(ho.Locker, o.ID, protocol.Item{Barcode: ho.Hold.Item, Title: title(ho.Hold.Title)})
+		}
+		same = o.ID
+	}
+	req := hub.NewOrder{Locker: ho.Locker, ID: id, Patron: ho.Hold.Patron, Items: []protocol.Item{{Barcode: ho.Hold.Item, Title: title(ho.Hold.Title)}},
+		TTL: s.cfg.TTL.String(), SameCodeAs: same}
+	if c := (notice.Contact{Email: ho.Hold.Email, Phone: ho.Hold.Phone, Lang: ho.Hold.Lang}); c.Check() == nil {
+		req.Contact = c // a contact the library system keeps malformed is not used
+	}
+	created, err := s.cfg.Hub.CreateOrder(req)
+	if err != nil {
+		return hub.OrderRec{}, fmt.Errorf("order for the hold on %s: %w", ho.Hold.Item, err)
+	}
+	return created.Order, nil
+}
+
+// title bounds a title from the library system to an order's.
+func title(t string) string {
+	if r := []rune(t); len(r) > 200 {
+		return string(r[:200])
+	}
+	return t
+}
+
+// OrderID is the id of the order of item's hold scanned in a visit at a
+// locker: H-, a digest of the locker and visit, one of the item.
+func OrderID(lockerID, visit, item string) string {
+	d := sha256.Sum256([]byte(item))
+	return visitPrefix(lockerID, visit) + hex.EncodeToString(d[:5])
+}
+
+func visitPrefix(lockerID, visit string) string {
+	d := sha256.Sum256([]byte(lockerID + "\x00" + visit))
+	return "H-" + hex.EncodeToString(d[:5]) + "-"
+}
+
+// Wire makes a Service answer the hold scans of the hub cfg makes: call
+// it once cfg.Circulation is set and before hub.New, then the function
+// it returns with the hub made. Until then a scan is answered by no one
+// (the locker queues it) and a queued one waits in the bridge.
+func Wire(cfg *hub.Config, ttl time.Duration) func(*hub.Hub) *Service {
+	var sv atomic.Pointer[Service]
+	if cfg.Requests == nil {
+		cfg.Requests = map[string]func(string, protocol.Message){}
+	}
+	cfg.Requests[protocol.TypeReqHold] = func(lockerID string, m protocol.Message) {
+		if s := sv.Load(); s != nil {
+			s.Answer(lockerID, m)
+		}
+	}
+	cfg.Circulation.OrderHold = func(ctx context.Context, o circulation.HoldOrder) (string, error) {
+		if s := sv.Load(); s != nil {
+			return s.OrderHold(ctx, o)
+		}
+		return "", errors.New("holds: the service is not running yet")
+	}
+	return func(h *hub.Hub) *Service {
+		s := New(Config{Hub: h, Finder: h.Bridge(), TTL: ttl, Log: cfg.Log})
+		sv.Store(s)
+		return s
+	}
+}
