@@ -69,6 +69,10 @@ const (
 // outcome, item, reason, message, order_id, compartment.
 const NoticeHold = "hold"
 
+// HoldUnavailable is the central's refusal that queues the scan: the
+// library system cannot be asked now (protocol.HoldUnavailable).
+const HoldUnavailable = "unavailable"
+
 // maxHoldItemLen bounds a barcode sent to the central as an item.
 const maxHoldItemLen = 64
 
@@ -98,6 +102,11 @@ func (l *Locker) holdScan(ctx context.Context, s *staffSession, key string) Scan
 	actx, cancel := context.WithTimeout(ctx, HoldAskTimeout)
 	ans, err := asker.AskHold(actx, scan)
 	cancel()
+	if err == nil && !ans.OK && ans.Reason == HoldUnavailable {
+		// The central is there but cannot ask the library system now
+		// (or is flooded): queued all the same, for when it can.
+		err = errors.New(ans.Message)
+	}
 	if err != nil {
 		if scan.Card != "" {
 			// A slip's card is not queued (a card number is not kept

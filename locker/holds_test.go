@@ -59,6 +59,7 @@ func TestHoldScansAtTheCabinet(t *testing.T) {
 		"FAR":   {Reason: "other_pickup", Message: "the hold on item FAR is for pickup at SOUTH"},
 		"H4":    {Reason: "no_reader", Message: "scan the reader's card on the hold slip"},
 		"H4/P2": {OK: true, Order: slip},
+		"H8":    {Reason: "unavailable", Message: "the library system cannot be asked now"},
 	}}
 	c.L.SetHoldAsker(cen)
 	notices, stop := c.L.SubscribeNotices()
@@ -105,6 +106,10 @@ func TestHoldScansAtTheCabinet(t *testing.T) {
 	closeDoor(t, c, res.Compartments[0])
 	c.WaitEvent(t, locker.EvOrderLoaded, map[string]any{"order_id": "H-3"})
 
+	if res := scan(t, c, "front", "H8"); res.Outcome != locker.OutcomeQueued {
+		t.Fatalf("the library system down behind the central: %+v", res)
+	}
+	c.WaitEvent(t, locker.EvHoldScanQueued, map[string]any{"item": "H8"})
 	cen.mu.Lock()
 	cen.down = true
 	cen.mu.Unlock()

@@ -401,7 +401,8 @@ func (h *Hub) command(lockerID, typ string, data any) (string, error) {
 func (h *Hub) tell(tx Tx, o *OrderRec, status string) error {
 	kind := map[string]string{"ready": notice.KindReady, "expired": notice.KindExpired, "cancelled": notice.KindCancelled}[status]
 	if kind != "" && !o.Contact.Empty() {
-		n := notice.NewNotice{Order: o.ID, Locker: o.Locker, Kind: kind, Contact: o.Contact, Sealed: o.SealedCode, LastDay: o.ExpiresAt}
+		n := notice.NewNotice{Order: o.ID, Locker: o.Locker, Kind: kind, Contact: o.Contact, Sealed: o.SealedCode, LastDay: o.ExpiresAt,
+			Titles: notice.TitlesOf(o.Items)}
 		if len(o.Compartments) > 0 {
 			n.Compartment = o.Compartments[0]
 		}
@@ -430,7 +431,7 @@ func (h *Hub) Remind(now time.Time) {
 			for _, o := range os {
 				if err == nil && o.Status == "ready" && !o.Contact.Empty() && o.ExpiresAt.After(now) && o.ExpiresAt.Sub(now) < 24*time.Hour {
 					err = h.notices.Queue(tx.Notices, notice.NewNotice{Order: o.ID, Locker: o.Locker, Kind: notice.KindReminder,
-						Contact: o.Contact, Sealed: o.SealedCode, Compartment: strings.Join(o.Compartments, ", "), LastDay: o.ExpiresAt}, now)
+						Contact: o.Contact, Sealed: o.SealedCode, Compartment: strings.Join(o.Compartments, ", "), LastDay: o.ExpiresAt, Titles: notice.TitlesOf(o.Items)}, now)
 				}
 			}
 			return err

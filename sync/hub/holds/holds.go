@@ -111,6 +111,9 @@ func (s *Service) Answer(lockerID string, m protocol.Message) {
 // Scan looks up a scanned item's hold and makes (or finds) its order.
 func (s *Service) Scan(ctx context.Context, lockerID string, req protocol.ReqHold) protocol.RespHold {
 	h, err := s.cfg.Finder.FindHold(ctx, lockerID, req.Item, req.Card)
+	if errors.Is(err, circulation.ErrNoILS) {
+		return protocol.RespHold{Reason: protocol.HoldRefused, Message: "this central has no library system to ask whose hold an item is"}
+	}
 	if err != nil {
 		// Not recorded: the locker queues the scan (hold.scan_queued).
 		s.log.Warn("hold scan: the library system could not be asked", "locker", lockerID, "item", req.Item, "err", err)

@@ -10,7 +10,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
+
+	"github.com/lockerd/lockerd/sync/protocol"
 )
 
 // Kinds of notice.
@@ -131,6 +134,7 @@ type Notice struct {
 	// reminder), erased once sent.
 	Sealed      []byte    `json:"sealed,omitempty"`
 	Compartment string    `json:"compartment,omitempty"`
+	Titles      []string  `json:"titles,omitempty"`
 	LastDay     time.Time `json:"last_day,omitzero"` // the order's expiry
 	Created     time.Time `json:"created"`
 	Deadline    time.Time `json:"deadline"` // retried until then, then dead
@@ -151,7 +155,11 @@ type NewNotice struct {
 	Sealed              []byte // the sealed pickup code (ready, reminder)
 	Compartment         string
 	LastDay             time.Time
+	Titles              []string // the books' titles (the first MaxTitles, each bounded)
 }
+
+// MaxTitles bounds the titles a notice names.
+const MaxTitles = 10
 
 // Tx is the part of a store transaction this package needs: the notice
 // queue. AddNotice numbers n and adds it unless a notice of its key is
@@ -198,6 +206,7 @@ type Message struct {
 	Address string
 	Hours   string
 	LastDay time.Time
+	Titles  []string
 }
 
 // Channel sends messages one way.
@@ -287,7 +296,7 @@ func (s *Service) Queue(tx Tx, n NewNotice, now time.Time) error {
 			continue
 		}
 		rec := Notice{Key: n.Order + "/" + n.Kind + "/" + ch.name, Order: n.Order, Locker: n.Locker, Kind: n.Kind,
-			Channel: ch.name, To: ch.to, Lang: lang, Compartment: n.Compartment, LastDay: n.LastDay,
+			Channel: ch.name, To: ch.to, Lang: lang, Compartment: n.Compartment, LastDay: n.LastDay, Titles: boundTitles(n.Titles),
 			Created: now, Deadline: deadline, NextAt: now, State: StatePending}
 		if withCode {
 			rec.Sealed = slices.Clone(n.Sealed)
@@ -393,7 +402,8 @@ func (s *Service) finish(n Notice, f func(*Notice)) error {
 
 // render writes n in its language, with its code opened.
 func (s *Service) render(n Notice) (Message, error) {
-	m := Message{ID: fmt.Sprintf("notice-%d", n.ID), Kind: n.Kind, To: n.To, Lang: n.Lang, Order: n.Order, Locker: n.Locker, LastDay: n.LastDay}
+	m := Message{ID: fmt.Sprintf("notice-%d", n.ID), Kind: n.Kind, To: n.To, Lang: n.Lang, Order: n.Order, Locker: n.Locker, LastDay: n.LastDay,
+		Titles: n.Titles}
 	if len(n.Sealed) > 0 {
 		if s.cfg.Sealer == nil {
 			return m, errors.New("no notice key to open the code with")
@@ -467,4 +477,39 @@ func bound(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// boundTitles keeps the first MaxTitles titles, each at most 100
+// characters, printable on one line.
+func boundTitles(in []string) []string {
+	var out []string
+	for _, t := range in {
+		if len(out) == MaxTitles {
+			break
+		}
+		t = strings.Map(func(r rune) rune {
+			if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+				return -1
+			}
+			return r
+		}, t)
+		if r := []rune(t); len(r) > 100 {
+			t = string(r[:100]) + "…"
+		}
+		if t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// TitlesOf are the titles of an order's items (those it has).
+func TitlesOf(items []protocol.Item) []string {
+	var out []string
+	for _, it := range items {
+		if it.Title != "" {
+			out = append(out, it.Title)
+		}
+	}
+	return out
 }

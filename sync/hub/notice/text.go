@@ -12,14 +12,14 @@ var words = map[string]struct {
 	lead                  map[string]string
 	code, link, where     string
 	address, hours, until string
-	door                  string
+	door, books, sep      string
 	day                   func(time.Time) string
 }{
 	"zh": {
 		subject: map[string]string{KindReady: "您预约的图书已到柜", KindReminder: "您的图书明天到期，请尽快取书", KindExpired: "您的图书未按时取走，已退回图书馆", KindCancelled: "您的预约已取消"},
 		lead: map[string]string{KindReady: "您预约的图书已放入智能书柜，请凭取书码取书。", KindReminder: "您的图书仍在智能书柜中，明天是最后取书日。",
 			KindExpired: "您的图书未在取书期限内取走，已由工作人员取回图书馆。", KindCancelled: "您的预约已取消，无需前往书柜。"},
-		code: "取书码", link: "查看订单", where: "书柜", address: "地址", hours: "开放时间", until: "最后取书日", door: "柜门",
+		code: "取书码", link: "查看订单", where: "书柜", address: "地址", hours: "开放时间", until: "最后取书日", door: "柜门", books: "图书", sep: "、",
 		day: func(t time.Time) string { return t.Format("2006年1月2日 15:04") },
 	},
 	"en": {
@@ -29,7 +29,7 @@ var words = map[string]struct {
 			KindReminder:  "Your books are still in the locker; tomorrow is the last day to collect them.",
 			KindExpired:   "Your books were not collected in time; staff took them back to the library.",
 			KindCancelled: "Your order was cancelled: there is nothing to collect."},
-		code: "Pickup code", link: "Your order", where: "Locker", address: "Address", hours: "Opening hours", until: "Last day", door: "Door",
+		code: "Pickup code", link: "Your order", where: "Locker", address: "Address", hours: "Opening hours", until: "Last day", door: "Door", books: "Books", sep: "; ",
 		day: func(t time.Time) string { return t.Format("Mon 2 Jan 2006, 15:04") },
 	},
 }
@@ -50,6 +50,7 @@ func write(m Message, compartment string) (subject, text string) {
 	b.WriteString(w.lead[m.Kind] + "\n\n")
 	if m.Kind == KindReady || m.Kind == KindReminder {
 		line(w.code, m.Code)
+		line(w.books, strings.Join(m.Titles, w.sep))
 		line(w.where, m.Place)
 		line(w.door, compartment)
 		line(w.address, m.Address)
@@ -59,6 +60,7 @@ func write(m Message, compartment string) (subject, text string) {
 		}
 		line(w.link, m.Link)
 	} else {
+		line(w.books, strings.Join(m.Titles, w.sep))
 		line(w.where, m.Place)
 	}
 	b.WriteString("\n" + m.Order + "\n")
