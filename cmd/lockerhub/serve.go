@@ -35,11 +35,11 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/console"
 	"github.com/lockerd/lockerd/sync/hub/egress"
 	"github.com/lockerd/lockerd/sync/hub/fleet"
-	"github.com/lockerd/lockerd/sync/hub/holds"
 	"github.com/lockerd/lockerd/sync/hub/hubbolt"
 	"github.com/lockerd/lockerd/sync/hub/notice"
 	"github.com/lockerd/lockerd/sync/hub/orderpage"
 	"github.com/lockerd/lockerd/sync/hub/pgstore"
+	"github.com/lockerd/lockerd/sync/hub/requests"
 	"github.com/lockerd/lockerd/sync/hub/storecopy"
 	"github.com/lockerd/lockerd/sync/hub/webhook"
 	"github.com/lockerd/lockerd/sync/protocol"
@@ -189,12 +189,12 @@ func serve(args []string) error {
 		cfg.Circulation = circulation.Circulation{ILS: session, CheckPatron: c.SIP2.CheckPatron, CheckinOnLoad: c.SIP2.CheckinOnLoad,
 			MaxAttempts: c.SIP2.MaxAttempts, Locations: c.SIP2.Locations, AlarmAfter: c.SIP2.AlarmAfter.D()}
 	}
-	holdsFor := holds.Wire(&cfg, 0) // staff scans of held items become orders
+	answersFor := requests.Wire(&cfg, 0) // lockers' questions: card checks, hold scans
 	h, err = hub.New(cfg)
 	if err != nil {
 		return err
 	}
-	holdsFor(h)
+	answersFor(h)
 	ready.Store(h)
 	defer h.Close()
 	// The broker reads the revocation list from the start (Mosquitto

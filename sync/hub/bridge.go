@@ -103,5 +103,5 @@ func (h *Hub) ILSStatus() (circulation.ILSStatus, error) { return h.circ.Status(
 // login (at most one every ten minutes while it goes on).
 func (h *Hub) ILSLoginRefused(user, addr string) { h.circ.LoginRefused(user, addr) }
 
-// Bridge is the circulation bridge (sync/hub/holds finds holds with it).
+// Bridge is the circulation bridge (sync/hub/requests finds holds with it).
 func (h *Hub) Bridge() *circulation.Bridge { return h.circ }

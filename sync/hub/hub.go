@@ -95,9 +95,9 @@ type Config struct {
 	// Lockers are the lockers this hub serves (more can be added, see
 	// AddLocker); messages from any other id are dropped.
 	Lockers []string
-	// Requests answer lockers' questions beyond card checks, by type
-	// (sync/hub/holds answers req.hold), on the leader: each answers with
-	// Reply. A request of a type not here is dropped.
+	// Requests answer lockers' questions, by type
+	// (sync/hub/requests answers req.patron and req.hold), on the leader:
+	// each answers with Reply. A request of a type not here is dropped.
 	Requests map[string]func(lockerID string, m protocol.Message)
 	Log      *slog.Logger
 }
@@ -127,9 +127,7 @@ type Hub struct {
 	metrics    *hubmetrics.Metrics
 	notices    *notice.Service
 	stock      *stock.Service
-	reminded   time.Time        // the leader's last look for orders to remind of
-	cards      auth.RateLimiter // card checks per locker
-	cardSlots  chan struct{}
+	reminded   time.Time // the leader's last look for orders to remind of
 	hooks      *webhook.Service
 	auth       *auth.Service       // tokens, audit, users: built once (every API request asks it)
 	circ       *circulation.Bridge // the SIP2 bridge (sync/hub/circulation)
@@ -187,8 +185,6 @@ func New(cfg Config) (*Hub, error) {
 	h := &Hub{cfg: cfg, store: store, log: cfg.Log.With("component", "hub"), wakeC: make(chan struct{}, 1), ownedSubs: partition.NewSubs(),
 		local: fanout.New[protocol.Event](256), ackWait: map[ackKey]int{}, lastAck: map[ackKey]time.Time{}}
 	h.metrics = hubmetrics.New(metricsSource{h})
-	h.cards = auth.RateLimiter{Burst: cardBurst, Every: cardEvery}
-	h.cardSlots = make(chan struct{}, maxCardChecks)
 	h.hooks = webhook.New(webhook.Config{Store: Capability(store, func(tx Tx) webhook.Tx { return tx.Webhooks }),
 		Lease: namedLease{h, webhook.LeaseName}, Egress: egress.Policy{Allow: cfg.EgressAllow}, // every URL the hub calls goes through egress
 		Deadline: cfg.WebhookDeadline, Timeout: cfg.WebhookTimeout, LeaseTTL: cfg.LeaseTTL, Log: cfg.Log})

@@ -65,7 +65,7 @@ type Circulation struct {
 	// transaction that waits, this long raises ils.unavailable (0: 3m).
 	AlarmAfter time.Duration
 	// OrderHold makes (or finds) the order for a hold found at a staff
-	// scan queued while the locker was offline (sync/hub/holds; nil: such
+	// scan queued while the locker was offline (sync/hub/requests; nil: such
 	// scans stay queued as exceptions).
 	OrderHold func(ctx context.Context, o HoldOrder) (orderID string, err error)
 }

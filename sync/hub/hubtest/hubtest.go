@@ -17,9 +17,9 @@ import (
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/api"
 	"github.com/lockerd/lockerd/sync/hub/auth"
-	"github.com/lockerd/lockerd/sync/hub/holds"
 	"github.com/lockerd/lockerd/sync/hub/hubbolt"
 	"github.com/lockerd/lockerd/sync/hub/hubclient"
+	"github.com/lockerd/lockerd/sync/hub/requests"
 )
 
 // Start runs a hub with cfg (a bbolt Store in a temp dir and Log filled in if empty) until
@@ -32,12 +32,12 @@ func Start(t testing.TB, cfg hub.Config) *hub.Hub {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	holdsFor := holds.Wire(&cfg, 0) // as lockerhub serve does
+	answersFor := requests.Wire(&cfg, 0) // as lockerhub serve does
 	h, err := hub.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	holdsFor(h)
+	answersFor(h)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.Run(ctx); close(done) }()

@@ -1,4 +1,4 @@
-package holds
+package requests
 
 import (
 	"context"
@@ -6,107 +6,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/lockerd/lockerd/sync/hub"
-	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
 	"github.com/lockerd/lockerd/sync/hub/notice"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
-
-// Hub is what the service uses of the core.
-type Hub interface {
-	Orders(lockerID string) ([]hub.OrderRec, error)
-	CreateOrder(req hub.NewOrder) (hub.Created, error)
-	AddOrderItem(lockerID, orderID string, it protocol.Item) (hub.OrderRec, error)
-	Reply(lockerID, typ, ref string, data any)
-}
-
-// Finder asks the library system about holds and keeps what each scan
-// came to (the circulation bridge).
-type Finder interface {
-	FindHold(ctx context.Context, lockerID, item, card string) (circulation.Hold, error)
-	RecordHold(lockerID, visit, by string, h circulation.Hold, orderID string, orderErr error) error
-}
-
-var _ Finder = (*circulation.Bridge)(nil)
-
-// Config is a Service's.
-type Config struct {
-	Hub    Hub
-	Finder Finder
-	// TTL is how long a hold's order waits in the locker once made
-	// (default 72h, as an order made through the API).
-	TTL time.Duration
-	Log *slog.Logger
-}
-
-// Service answers req.hold and makes the orders of holds.
-type Service struct {
-	cfg   Config
-	log   *slog.Logger
-	limit auth.RateLimiter
-	slots chan struct{}
-}
-
-const (
-	// answerTimeout leaves the answer time to reach the locker within
-	// its locker.HoldAskTimeout (8 s).
-	answerTimeout = 6 * time.Second
-	// maxInFlight bounds the scans being answered at once (beyond: the
-	// locker is told to wait, and queues the scan).
-	maxInFlight = 8
-	// A locker may ask 30 times at once (a trolley of holds), then once
-	// a second: a scanner flooded does not flood the library system.
-	burst = 30
-	every = time.Second
-)
-
-// New makes a Service.
-func New(cfg Config) *Service {
-	if cfg.TTL <= 0 {
-		cfg.TTL = 72 * time.Hour
-	}
-	if cfg.Log == nil {
-		cfg.Log = slog.Default()
-	}
-	return &Service{cfg: cfg, log: cfg.Log.With("component", "holds"), limit: auth.RateLimiter{Burst: burst, Every: every},
-		slots: make(chan struct{}, maxInFlight)}
-}
-
-// Answer handles one req.hold from locker lockerID (hub.Config.Requests):
-// at once when the scan cannot be looked up now, else once the library
-// system has answered.
-func (s *Service) Answer(lockerID string, m protocol.Message) {
-	var req protocol.ReqHold
-	if len(m.Data) > protocol.MaxReqHold || protocol.DecodeData(m, &req) != nil || req.Item == "" ||
-		len(req.By) > 128 || len(req.Visit) > 32 || len(req.Card) > circulation.MaxBarcodeLen || len(req.Loading) > 16 {
-		s.log.Warn("malformed hold scan refused", "locker", lockerID)
-		return
-	}
-	busy := protocol.RespHold{Reason: protocol.HoldUnavailable, Message: "too many scans at once: it is queued"}
-	if !s.limit.Allow(lockerID, time.Now()) {
-		s.cfg.Hub.Reply(lockerID, protocol.TypeRespHold, m.ID, busy)
-		return
-	}
-	select {
-	case s.slots <- struct{}{}:
-	default:
-		s.cfg.Hub.Reply(lockerID, protocol.TypeRespHold, m.ID, busy)
-		return
-	}
-	go func() {
-		defer func() { <-s.slots }()
-		ctx, cancel := context.WithTimeout(context.Background(), answerTimeout)
-		defer cancel()
-		s.cfg.Hub.Reply(lockerID, protocol.TypeRespHold, m.ID, s.Scan(ctx, lockerID, req))
-	}()
-}
 
 // Scan looks up a scanned item's hold and makes (or finds) its order.
 func (s *Service) Scan(ctx context.Context, lockerID string, req protocol.ReqHold) protocol.RespHold {
@@ -201,31 +108,4 @@ func OrderID(lockerID, visit, item string) string {
 func visitPrefix(lockerID, visit string) string {
 	d := sha256.Sum256([]byte(lockerID + "\x00" + visit))
 	return "H-" + hex.EncodeToString(d[:5]) + "-"
-}
-
-// Wire makes a Service answer the hold scans of the hub cfg makes: call
-// it once cfg.Circulation is set and before hub.New, then the function
-// it returns with the hub made. Until then a scan is answered by no one
-// (the locker queues it) and a queued one waits in the bridge.
-func Wire(cfg *hub.Config, ttl time.Duration) func(*hub.Hub) *Service {
-	var sv atomic.Pointer[Service]
-	if cfg.Requests == nil {
-		cfg.Requests = map[string]func(string, protocol.Message){}
-	}
-	cfg.Requests[protocol.TypeReqHold] = func(lockerID string, m protocol.Message) {
-		if s := sv.Load(); s != nil {
-			s.Answer(lockerID, m)
-		}
-	}
-	cfg.Circulation.OrderHold = func(ctx context.Context, o circulation.HoldOrder) (string, error) {
-		if s := sv.Load(); s != nil {
-			return s.OrderHold(ctx, o)
-		}
-		return "", errors.New("holds: the service is not running yet")
-	}
-	return func(h *hub.Hub) *Service {
-		s := New(Config{Hub: h, Finder: h.Bridge(), TTL: ttl, Log: cfg.Log})
-		sv.Store(s)
-		return s
-	}
 }

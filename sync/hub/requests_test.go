@@ -7,7 +7,7 @@ import (
 
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
-	"github.com/lockerd/lockerd/sync/hub/holds"
+	"github.com/lockerd/lockerd/sync/hub/requests"
 	"github.com/lockerd/lockerd/sync/protocol"
 	"github.com/lockerd/lockerd/sync/sip2"
 	"github.com/lockerd/lockerd/sync/sip2/sip2test"
@@ -16,11 +16,11 @@ import (
 // holdsBridge is a bridge (a fake ILS behind a real SIP2 session) with the
 // holds service wired as lockerhub serve wires it; locker nb-1 is pickup
 // point NB1 at the library system.
-func holdsBridge(t *testing.T) (*bridge, *holds.Service) {
-	var finish func(*hub.Hub) *holds.Service
+func holdsBridge(t *testing.T) (*bridge, *requests.Service) {
+	var finish func(*hub.Hub) *requests.Service
 	b := newBridge(t, func(cfg *hub.Config) {
 		cfg.Circulation.Locations = map[string]string{"nb-1": "NB1"}
-		finish = holds.Wire(cfg, 0)
+		finish = requests.Wire(cfg, 0)
 	})
 	s := finish(b.h)
 	b.ils.AddPatrons(sip2test.Patron{ID: "P1", Name: "Li Wei", Email: "li.wei@example.org", Language: "019"},
@@ -55,7 +55,7 @@ func TestHoldScans(t *testing.T) {
 		return s.Scan(ctx, "nb-1", protocol.ReqHold{Item: item, Card: card, By: "Staff A", Visit: visit, Loading: loading})
 	}
 	first := scan("H1", "", "V1")
-	if !first.OK || first.Order == nil || first.Order.ID != holds.OrderID("nb-1", "V1", "H1") || first.Order.Items[0].Title != "三体" ||
+	if !first.OK || first.Order == nil || first.Order.ID != requests.OrderID("nb-1", "V1", "H1") || first.Order.Items[0].Title != "三体" ||
 		first.Order.PatronHash == "" || first.Order.CodeHash == "" {
 		t.Fatalf("first scan: %+v", first)
 	}
@@ -143,7 +143,7 @@ func TestQueuedHoldScans(t *testing.T) {
 	}
 	b.work()
 	done, refused := b.circs(circulation.CircDone), b.circs(circulation.CircRefused)
-	if len(done) != 1 || done[0].Order != holds.OrderID("nb-1", "V9", "H1") || done[0].Patron != "P1" {
+	if len(done) != 1 || done[0].Order != requests.OrderID("nb-1", "V9", "H1") || done[0].Patron != "P1" {
 		t.Fatalf("done: %+v", done)
 	}
 	if len(refused) != 1 || refused[0].LastError != protocol.HoldElsewhere || refused[0].Screen == "" {
