@@ -223,7 +223,7 @@ func serve(args []string) error {
 	top.Handle("/console/", console.New(console.ForHub(h), c.SigningKey.Seed(), c.HTTP.BehindProxy, log).Handler())
 	pc := orderpage.ForHub(h)
 	pc.ILS, pc.Key, pc.Sealer, pc.BaseURL, pc.Places = cfg.Circulation.ILS, pageKey(c), c.Notices.Sealer, c.Notices.PageURL, nc.Places
-	pc.Audit, pc.BehindProxy, pc.Log = h.Auth().Audit, c.HTTP.BehindProxy, log
+	pc.Audit, pc.BehindProxy, pc.Log, pc.DeliveryLocker = h.Auth().Audit, c.HTTP.BehindProxy, log, c.Notices.DeliveryLocker
 	page, err := orderpage.New(pc)
 	if err != nil {
 		return err

@@ -121,3 +121,66 @@ func TestReadersAreTold(t *testing.T) {
 		}
 	}
 }
+
+// A home delivery's reader is told once, when the courier's badge takes
+// the books from the delivery locker: where they go, the books, no code;
+// not when staff load them, and no reminder.
+func TestDeliveryIsTold(t *testing.T) {
+	mail := noticetest.StartSMTP(t)
+	key, _ := notice.NewKey()
+	raw, _ := hex.DecodeString(key)
+	sealer, _ := notice.NewSealer(raw)
+	email := &notice.Email{Addr: mail.Addr, From: "lockers@library.example.org", TLSConfig: &tls.Config{ServerName: "127.0.0.1", RootCAs: mail.Roots}}
+	h, err := hub.New(hub.Config{Store: hubtest.BoltStore(t, filepath.Join(t.TempDir(), "hub.db")), SigningKey: signerKey, PickupKey: lockertest.Key,
+		Lockers: []string{"nb-1"}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Notices: notice.Config{Sealer: sealer, Channels: map[string]notice.Channel{notice.ChannelEmail: email}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if _, err := h.CreateOrder(hub.NewOrder{Locker: "nb-1", ID: "D0", Address: "1 Road"}); err == nil {
+		t.Fatal("an address on an order to collect")
+	}
+	o, err := h.CreateOrder(hub.NewOrder{Locker: "nb-1", ID: "D1", Delivery: true, Address: "鼓楼区中山路 8 号", Source: "reader", TTL: "20h",
+		Items: []protocol.Item{{Barcode: "39000001", Title: "围城"}}, Contact: notice.Contact{Email: "li.wei@example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Order.Order.Delivery != true {
+		t.Fatalf("order %+v", o.Order)
+	}
+	seq := uint64(0)
+	event := func(typ string, data any) {
+		seq++
+		d, _ := json.Marshal(data)
+		e, _ := json.Marshal(protocol.Event{V: 1, ID: protocol.EventID("nb-1", "s1", seq), Type: typ, Locker: "nb-1", Store: "s1", Boot: 1, Seq: seq, TS: time.Now().UTC(), Data: d})
+		h.HandleUplink(tp.UpEvt(), e)
+	}
+	status, _ := json.Marshal(protocol.Status{V: 1, Type: protocol.TypeStatus, Online: true, Boot: 1, Store: "s1", Instance: "i1", OutboxTail: 1, TS: time.Now().UTC()})
+	h.HandleUplink(tp.Status(), status)
+	ctx := context.Background()
+	event("order.loaded", protocol.OrderLoaded{OrderID: "D1", Compartment: "L1"})
+	h.Remind(time.Now())
+	h.Notices().Work(ctx, time.Now())
+	if n := len(mail.Mails()); n != 0 {
+		t.Fatalf("%d mails before the courier took it", n)
+	}
+	event("pickup.completed", protocol.PickupCompleted{OrderID: "D1", Compartments: []string{"L1"}, Via: "badge", By: "courier Wang"})
+	h.Notices().Work(ctx, time.Now())
+	mails := mail.Mails()
+	if len(mails) != 1 {
+		t.Fatalf("%d mails after the courier took it", len(mails))
+	}
+	body := string(mails[0].Data)
+	for _, want := range []string{"送达地址: 鼓楼区中山路 8 号", "图书: 围城", "您订的图书已交给送书员"} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("the mail lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, o.Code) || strings.Contains(body, "取书码") {
+		t.Fatalf("a delivery's mail carries a code:\n%s", body)
+	}
+	if got, _, _ := h.Order("nb-1", "D1"); got.Address != "鼓楼区中山路 8 号" || got.Source != "reader" {
+		t.Fatalf("kept %+v", got)
+	}
+}

@@ -40,6 +40,12 @@ type NewOrder struct {
 	SameCodeAs string `json:"same_code_as,omitempty"`
 	// Contact: how the reader is told when the books are in (notices).
 	Contact notice.Contact `json:"contact,omitzero"`
+	// Address is a home delivery's (with Delivery): kept at the hub for
+	// the courier's list, never sent to the locker. Source says who made
+	// the order: "" (the API, the console), "reader" (the order page),
+	// "hold" (a staff scan of a held item).
+	Address string `json:"address,omitempty"`
+	Source  string `json:"source,omitempty"`
 }
 
 // Bounds of a new order.
@@ -78,6 +84,9 @@ func (req NewOrder) check() error {
 		if utf8.RuneCountInString(it.Title) > maxTitleLen || !utf8.ValidString(it.Title) || !printable(it.Title) {
 			return fmt.Errorf("item %d: title: at most %d printable characters", i+1, maxTitleLen)
 		}
+	}
+	if utf8.RuneCountInString(req.Address) > 300 || !printable(req.Address) || req.Address != "" && !req.Delivery || len(req.Source) > 16 {
+		return fmt.Errorf("address: up to 300 printable characters, for a delivery only; source: up to 16")
 	}
 	if req.CodeLen != 0 && (req.CodeLen < locker.MinCodeLen || req.CodeLen > locker.MaxCodeLen) {
 		return fmt.Errorf("code length %d out of bounds %d..%d", req.CodeLen, locker.MinCodeLen, locker.MaxCodeLen)
@@ -229,7 +238,7 @@ func (h *Hub) CreateOrder(req NewOrder) (Created, error) {
 			Compartment: req.Compartment, Items: req.Items, Accessible: req.Accessible, CodeHash: codeHash,
 			PatronHash: patronHash, Delivery: req.Delivery,
 			ExpiresAt: time.Now().Add(ttl).UTC().Truncate(time.Second)}, Locker: req.Locker, Status: "assigned", Patron: req.Patron,
-			Contact: req.Contact, SealedCode: sealed}
+			Contact: req.Contact, SealedCode: sealed, Address: req.Address, Source: req.Source}
 		if err := tx.Orders.PutOrder(rec); err != nil {
 			return err
 		}
@@ -400,9 +409,12 @@ func (h *Hub) command(lockerID, typ string, data any) (string, error) {
 // sealed code once the order ended (it opens no door any more).
 func (h *Hub) tell(tx Tx, o *OrderRec, status string) error {
 	kind := map[string]string{"ready": notice.KindReady, "expired": notice.KindExpired, "cancelled": notice.KindCancelled}[status]
+	if o.Delivery { // the reader waits at home: told when the courier takes the books
+		kind = map[string]string{"picked_up": notice.KindDispatched, "cancelled": notice.KindCancelled}[status]
+	}
 	if kind != "" && !o.Contact.Empty() {
 		n := notice.NewNotice{Order: o.ID, Locker: o.Locker, Kind: kind, Contact: o.Contact, Sealed: o.SealedCode, LastDay: o.ExpiresAt,
-			Titles: notice.TitlesOf(o.Items)}
+			Titles: notice.TitlesOf(o.Items), DeliverTo: o.Address}
 		if len(o.Compartments) > 0 {
 			n.Compartment = o.Compartments[0]
 		}
@@ -429,7 +441,7 @@ func (h *Hub) Remind(now time.Time) {
 		err := h.store.Update(func(tx Tx) error {
 			os, err := tx.Orders.Orders(k.ID)
 			for _, o := range os {
-				if err == nil && o.Status == "ready" && !o.Contact.Empty() && o.ExpiresAt.After(now) && o.ExpiresAt.Sub(now) < 24*time.Hour {
+				if err == nil && o.Status == "ready" && !o.Delivery && !o.Contact.Empty() && o.ExpiresAt.After(now) && o.ExpiresAt.Sub(now) < 24*time.Hour {
 					err = h.notices.Queue(tx.Notices, notice.NewNotice{Order: o.ID, Locker: o.Locker, Kind: notice.KindReminder,
 						Contact: o.Contact, Sealed: o.SealedCode, Compartment: strings.Join(o.Compartments, ", "), LastDay: o.ExpiresAt, Titles: notice.TitlesOf(o.Items)}, now)
 				}

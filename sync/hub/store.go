@@ -88,6 +88,10 @@ type OrderRec struct {
 	Contact    notice.Contact `json:"contact,omitzero"`
 	SealedCode []byte         `json:"sealed_code,omitempty"`
 	Extended   bool           `json:"extended,omitempty"` // kept longer once, at the reader's ask
+	// Address: a home delivery's (kept here only); Source: who made it
+	// (NewOrder.Source).
+	Address string `json:"address,omitempty"`
+	Source  string `json:"source,omitempty"`
 }
 
 // CmdRec is a remote command and its answer.

@@ -177,7 +177,10 @@ type Notices struct {
 	// PageURL: where readers reach lockerhub's order pages (/o/…), as the
 	// notices' links say it (https://library.example.org/lockers).
 	PageURL string `yaml:"page_url"`
-	Email   struct {
+	// DeliveryLocker: where home deliveries ordered on the page are
+	// loaded for the couriers ("": readers cannot choose home delivery).
+	DeliveryLocker string `yaml:"delivery_locker"`
+	Email          struct {
 		Address      string `yaml:"address"` // host:port of the library's mail relay
 		From         string `yaml:"from"`
 		Username     string `yaml:"username"`
@@ -713,6 +716,11 @@ func checkNotices(n *Notices, policy egress.Policy, bad func(key, format string,
 	if n.PageURL != "" {
 		if u, err := url.Parse(n.PageURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 			bad("notices.page_url", "%q: want https://host/path, where readers reach lockerhub's /o/ pages", n.PageURL)
+		}
+	}
+	if n.DeliveryLocker != "" {
+		if err := locker.CheckLockerID(n.DeliveryLocker); err != nil {
+			bad("notices.delivery_locker", "%v", err)
 		}
 	}
 	if e.Address == "" && g.URL == "" {

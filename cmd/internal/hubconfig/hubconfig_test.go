@@ -55,6 +55,7 @@ func TestProblems(t *testing.T) {
 		{"notice sender", "notices:\n  key_file: notice.key\n  email:\n    address: \"smtp.example.org:587\"\n    from: \"Library <lockers@library.example.org>\"\n", []string{"hub.yaml:5: notices.email.from:"}},
 		{"notice password in the clear", "notices:\n  key_file: notice.key\n  email:\n    address: \"smtp.example.org:25\"\n    from: lockers@library.example.org\n    tls: none\n    username: lockers\n    password_file: pw\n", []string{"hub.yaml:8: notices.email.password_file: a password is not sent without TLS"}},
 		{"notice relay", "notices:\n  key_file: notice.key\n  email: {address: smtp.example.org, from: a@b.org}\n", []string{"hub.yaml:3: notices.email.address:"}},
+		{"delivery locker", "notices:\n  delivery_locker: \"not a locker!\"\n", []string{"hub.yaml:2: notices.delivery_locker:"}},
 		{"notice gateway to loopback", "notices:\n  key_file: notice.key\n  gateway:\n    url: http://127.0.0.1:9000/sms\n    secret_file: s\n", []string{"hub.yaml:4: notices.gateway.url: refused by the hub's egress policy"}},
 		{"place language", "places:\n  gulou-1:\n    name: {zh: 鼓楼, fr: Gulou}\n", []string{"hub.yaml:3: places.gulou-1.name.fr: want zh or en"}},
 		{"ttl", "command_ttl: 2h\n", []string{"hub.yaml:1: command_ttl: 2h0m0s: want 5s to 1h"}},

@@ -22,10 +22,13 @@ const (
 	KindReminder  = "reminder"  // a day before the last day, with the code
 	KindExpired   = "expired"   // not collected in time: the books went back
 	KindCancelled = "cancelled" // the order was cancelled
+	// KindDispatched: a home delivery's books left with the courier (a
+	// volunteer's badge took them from the locker), to the reader's address.
+	KindDispatched = "dispatched"
 )
 
 // Kinds lists the kinds of notice.
-var Kinds = []string{KindReady, KindReminder, KindExpired, KindCancelled}
+var Kinds = []string{KindReady, KindReminder, KindExpired, KindCancelled, KindDispatched}
 
 // Notice states.
 const (
@@ -135,6 +138,7 @@ type Notice struct {
 	Sealed      []byte    `json:"sealed,omitempty"`
 	Compartment string    `json:"compartment,omitempty"`
 	Titles      []string  `json:"titles,omitempty"`
+	DeliverTo   string    `json:"deliver_to,omitempty"`
 	LastDay     time.Time `json:"last_day,omitzero"` // the order's expiry
 	Created     time.Time `json:"created"`
 	Deadline    time.Time `json:"deadline"` // retried until then, then dead
@@ -156,6 +160,7 @@ type NewNotice struct {
 	Compartment         string
 	LastDay             time.Time
 	Titles              []string // the books' titles (the first MaxTitles, each bounded)
+	DeliverTo           string   // a home delivery's address (dispatched)
 }
 
 // MaxTitles bounds the titles a notice names.
@@ -192,21 +197,22 @@ type Lease interface {
 // Message is a notice as a channel sends it: rendered, with the code
 // opened.
 type Message struct {
-	ID      string // the notice's: Message-ID, Idempotency-Key
-	Kind    string
-	To      string
-	Lang    string
-	Subject string
-	Text    string // the whole message, plain text
-	Order   string
-	Locker  string
-	Code    string `json:"-"` // ready, reminder: the pickup code
-	Link    string
-	Place   string
-	Address string
-	Hours   string
-	LastDay time.Time
-	Titles  []string
+	ID        string // the notice's: Message-ID, Idempotency-Key
+	Kind      string
+	To        string
+	Lang      string
+	Subject   string
+	Text      string // the whole message, plain text
+	Order     string
+	Locker    string
+	Code      string `json:"-"` // ready, reminder: the pickup code
+	Link      string
+	Place     string
+	Address   string
+	Hours     string
+	LastDay   time.Time
+	Titles    []string
+	DeliverTo string
 }
 
 // Channel sends messages one way.
@@ -296,7 +302,7 @@ func (s *Service) Queue(tx Tx, n NewNotice, now time.Time) error {
 			continue
 		}
 		rec := Notice{Key: n.Order + "/" + n.Kind + "/" + ch.name, Order: n.Order, Locker: n.Locker, Kind: n.Kind,
-			Channel: ch.name, To: ch.to, Lang: lang, Compartment: n.Compartment, LastDay: n.LastDay, Titles: boundTitles(n.Titles),
+			Channel: ch.name, To: ch.to, Lang: lang, Compartment: n.Compartment, LastDay: n.LastDay, Titles: boundTitles(n.Titles), DeliverTo: n.DeliverTo,
 			Created: now, Deadline: deadline, NextAt: now, State: StatePending}
 		if withCode {
 			rec.Sealed = slices.Clone(n.Sealed)
@@ -403,7 +409,7 @@ func (s *Service) finish(n Notice, f func(*Notice)) error {
 // render writes n in its language, with its code opened.
 func (s *Service) render(n Notice) (Message, error) {
 	m := Message{ID: fmt.Sprintf("notice-%d", n.ID), Kind: n.Kind, To: n.To, Lang: n.Lang, Order: n.Order, Locker: n.Locker, LastDay: n.LastDay,
-		Titles: n.Titles}
+		Titles: n.Titles, DeliverTo: n.DeliverTo}
 	if len(n.Sealed) > 0 {
 		if s.cfg.Sealer == nil {
 			return m, errors.New("no notice key to open the code with")
@@ -419,7 +425,7 @@ func (s *Service) render(n Notice) (Message, error) {
 	if m.Place == "" {
 		m.Place = n.Locker
 	}
-	if s.cfg.Link != nil && (n.Kind == KindReady || n.Kind == KindReminder) {
+	if s.cfg.Link != nil && (n.Kind == KindReady || n.Kind == KindReminder || n.Kind == KindDispatched) {
 		link, err := s.cfg.Link(n.Order, n.Locker, n.LastDay)
 		if err != nil {
 			return m, fmt.Errorf("order page link: %w", err)

@@ -39,9 +39,13 @@ type Config struct {
 	// books an order (default 5); nil: no ordering.
 	Shop     Shop
 	MaxBooks int
-	Key      []byte         // the tokens' MAC key (32 bytes or more)
-	Sealer   *notice.Sealer // opens the order's sealed code for its QR code
-	Places   func(locker string) notice.Place
+	// DeliveryLocker: where home deliveries are loaded for the couriers
+	// (a volunteer's badge collects them); "" : readers cannot choose
+	// home delivery.
+	DeliveryLocker string
+	Key            []byte         // the tokens' MAC key (32 bytes or more)
+	Sealer         *notice.Sealer // opens the order's sealed code for its QR code
+	Places         func(locker string) notice.Place
 	// BaseURL is the page's address as readers reach it
 	// (https://library.example.org/lockers): the notices' links.
 	BaseURL string
@@ -207,6 +211,7 @@ type view struct {
 	CanKeep, CanCancel      bool
 	Token, Key, Message     string
 	Failed                  bool
+	Delivery                bool // home delivery: the address, no code, no door
 }
 
 func (p *Page) show(w http.ResponseWriter, r *http.Request, message string) {
@@ -216,7 +221,7 @@ func (p *Page) show(w http.ResponseWriter, r *http.Request, message string) {
 	}
 	wd := words[lang]
 	v := view{Lang: lang, W: wd, Order: o.ID, State: o.Status, StateText: wd.states[o.Status], Token: r.PathValue("token"),
-		Key: p.formKey(r.PathValue("token")), Message: message}
+		Key: p.formKey(r.PathValue("token")), Message: message, Delivery: o.Delivery}
 	v.Other, v.OtherName = "en", "English"
 	if lang == "en" {
 		v.Other, v.OtherName = "zh", "中文"
@@ -233,6 +238,14 @@ func (p *Page) show(w http.ResponseWriter, r *http.Request, message string) {
 		v.LastDay = wd.day(o.ExpiresAt.Local())
 	}
 	live := o.Status == "assigned" || o.Status == "ready"
+	if o.Delivery {
+		// The courier collects it: the reader sees where it goes, not a
+		// code or a door; cancelled only before it is packed.
+		v.StateText, v.Place, v.Address, v.Hours, v.Door, v.LastDay = wd.deliveryStates[o.Status], o.Address, "", "", "", ""
+		v.CanCancel = o.Status == "assigned"
+		p.render(w, v)
+		return
+	}
 	if live && len(o.SealedCode) > 0 && p.cfg.Sealer != nil {
 		if code, err := p.cfg.Sealer.Open(o.SealedCode); err == nil {
 			if png, err := qrcode.Encode(code, qrcode.Medium, 256); err == nil {
@@ -243,6 +256,11 @@ func (p *Page) show(w http.ResponseWriter, r *http.Request, message string) {
 	}
 	v.CanKeep = o.Status == "ready" && !o.Extended
 	v.CanCancel = live
+	p.render(w, v)
+}
+
+// render writes the page of v.
+func (p *Page) render(w http.ResponseWriter, v view) {
 	security(w)
 	var b bytes.Buffer
 	if err := p.tmpl.Execute(&b, v); err != nil {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/auth"
@@ -75,12 +76,21 @@ func (s *signin) order(r *http.Request, card string) (int, string) {
 	wd := words[lang]
 	picked := slices.Compact(slices.Sorted(slices.Values(r.PostForm["book"])))
 	locker, email := r.PostFormValue("locker"), strings.TrimSpace(r.PostFormValue("email"))
+	address := strings.Join(strings.Fields(r.PostFormValue("address")), " ") // one line: it goes into a notice
+	delivery := locker == "delivery" && s.p.cfg.DeliveryLocker != ""
+	if delivery {
+		locker = s.p.cfg.DeliveryLocker
+	}
 	lockers := s.lockers()
 	switch {
 	case len(picked) == 0 || len(picked) > s.p.cfg.MaxBooks:
 		return http.StatusBadRequest, wd.PickUpTo(s.p.cfg.MaxBooks)
 	case !slices.Contains(lockers, locker):
 		return http.StatusBadRequest, wd.orderBad
+	case delivery && (address == "" || utf8.RuneCountInString(address) > 300):
+		return http.StatusBadRequest, wd.addressBad
+	case !delivery:
+		address = ""
 	}
 	contact := notice.Contact{Email: email, Lang: lang}
 	if contact.Check() != nil {
@@ -95,7 +105,8 @@ func (s *signin) order(r *http.Request, card string) (int, string) {
 		}
 		items = append(items, protocol.Item{Barcode: it.Barcode, Title: it.Title})
 	}
-	cr, err := s.p.cfg.Shop.CreateOrder(hub.NewOrder{Locker: locker, Patron: card, Items: items, Contact: contact})
+	cr, err := s.p.cfg.Shop.CreateOrder(hub.NewOrder{Locker: locker, Patron: card, Items: items, Contact: contact,
+		Delivery: delivery, Address: address, Source: "reader"})
 	status := http.StatusSeeOther
 	if err != nil {
 		s.p.cfg.Log.Warn("reader's order", "err", err)
@@ -132,7 +143,7 @@ func (s *signin) shopPage(w http.ResponseWriter, r *http.Request, t *template.Te
 	w.WriteHeader(status)
 	var b bytes.Buffer
 	t.Execute(&b, map[string]any{"Lang": lang, "W": words[lang], "Q": q, "Items": shown, "Searched": q != "", "Places": places,
-		"Max": s.p.cfg.MaxBooks, "Message": msg})
+		"Max": s.p.cfg.MaxBooks, "Message": msg, "Delivery": s.p.cfg.DeliveryLocker != ""})
 	w.Write(b.Bytes())
 }
 

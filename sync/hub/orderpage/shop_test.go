@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -32,8 +33,8 @@ func (s *shop) CreateOrder(req hub.NewOrder) (hub.Created, error) {
 	s.made = append(s.made, req)
 	id := "ORD-S" + string(rune('0'+len(s.made)))
 	s.f.mu.Lock()
-	s.f.orders[req.Locker+"/"+id] = hub.OrderRec{Order: protocol.Order{ID: id, Items: req.Items, ExpiresAt: time.Now().Add(72 * time.Hour)},
-		Locker: req.Locker, Status: "assigned", Patron: req.Patron}
+	s.f.orders[req.Locker+"/"+id] = hub.OrderRec{Order: protocol.Order{ID: id, Items: req.Items, ExpiresAt: time.Now().Add(72 * time.Hour), Delivery: req.Delivery},
+		Locker: req.Locker, Status: "assigned", Patron: req.Patron, Address: req.Address, Source: req.Source}
 	s.f.mu.Unlock()
 	return hub.Created{Order: hub.OrderRec{Order: protocol.Order{ID: id}}}, nil
 }
@@ -138,5 +139,55 @@ func TestStockSearchFlood(t *testing.T) {
 	}
 	if slowed < 30 {
 		t.Fatalf("60 searches at once: %d slowed", slowed)
+	}
+}
+
+// A reader who chooses home delivery gives an address: the order is made
+// at the library's delivery locker, marked for a courier, with the
+// address; their list and the order's page show where it goes, with no
+// code. Without an address it is refused; without a delivery locker
+// configured the choice is not offered.
+func TestHomeDelivery(t *testing.T) {
+	f, _, _, _, _ := rig(t)
+	st := stock.New(stocktest.NewMem())
+	st.Import("stock.csv", strings.NewReader("barcode,title,author,isbn\n39000001,围城,钱锺书,\n39000003,活着,余华,\n"), time.Now())
+	sh := &shop{Service: st, f: f}
+	p, err := orderpage.New(orderpage.Config{Hub: f, Readers: readers{f}, ILS: &shelfILS{}, Shop: sh, Key: key, DeliveryLocker: "gulou-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := browse(t, httptestServer(t, p.Handler()))
+	do("POST", "/r/signin?lang=zh", url.Values{"card": {"21000001"}, "pin": {"1234"}})
+	if _, body := do("GET", "/r/stock?lang=zh&q="+url.QueryEscape("围城"), nil); !strings.Contains(body, `<option value="delivery">送书到家`) {
+		t.Fatalf("home delivery not offered:\n%s", body)
+	}
+	if code, body := do("POST", "/r/order?lang=zh", url.Values{"book": {"39000001"}, "locker": {"delivery"}, "address": {"  "}}); code != 400 || !strings.Contains(body, "请填写送书地址") {
+		t.Fatalf("no address: %d", code)
+	}
+	code, body := do("POST", "/r/order?lang=zh", url.Values{"book": {"39000001"}, "locker": {"delivery"}, "email": {"li.wei@example.org"},
+		"address": {"鼓楼区\r\n中山路 8 号 3 单元 501"}})
+	if code != 200 || !strings.Contains(body, "正在备书") || !strings.Contains(body, "鼓楼区 中山路 8 号 3 单元 501") {
+		t.Fatalf("the delivery order: %d\n%s", code, body)
+	}
+	link := regexp.MustCompile(`href="\.\./o/([^"?]+)`).FindStringSubmatch(body)
+	if link == nil {
+		t.Fatalf("no link to the order's page:\n%s", body)
+	}
+	if code, page := do("GET", "/o/"+link[1]+"?lang=en", nil); code != 200 || !strings.Contains(page, "Being gathered") || !strings.Contains(page, "Delivered to") ||
+		strings.Contains(page, `class="qr"`) {
+		t.Fatalf("the delivery's page: %d\n%s", code, page)
+	}
+	if len(sh.made) != 1 || !sh.made[0].Delivery || sh.made[0].Locker != "gulou-1" || sh.made[0].Address != "鼓楼区 中山路 8 号 3 单元 501" || sh.made[0].Source != "reader" {
+		t.Fatalf("made %+v", sh.made)
+	}
+	// Without a delivery locker: no such choice, and a forged one is refused.
+	p2, _ := orderpage.New(orderpage.Config{Hub: f, Readers: readers{f}, ILS: &shelfILS{}, Shop: sh, Key: key})
+	do2 := browse(t, httptestServer(t, p2.Handler()))
+	do2("POST", "/r/signin?lang=en", url.Values{"card": {"21000001"}, "pin": {"1234"}})
+	if _, body := do2("GET", "/r/stock?lang=en&q="+url.QueryEscape("活着"), nil); strings.Contains(body, `value="delivery"`) {
+		t.Fatal("home delivery offered with no delivery locker")
+	}
+	if code, _ := do2("POST", "/r/order?lang=en", url.Values{"book": {"39000003"}, "locker": {"delivery"}, "address": {"1 Road"}}); code != 400 {
+		t.Fatalf("a forged delivery: %d", code)
 	}
 }

@@ -161,8 +161,12 @@ func (s *signin) orders(w http.ResponseWriter, r *http.Request, card string) {
 				continue
 			}
 			tok := Token(s.p.cfg.Key, o.Locker, o.ID, o.ExpiresAt.Add(s.p.cfg.Linger))
-			rows = append(rows, row{ID: o.ID, State: o.Status, StateText: wd.states[o.Status],
-				Place: cmp.Or(s.p.cfg.Places(o.Locker).Name.In(lang), o.Locker), Link: "../o/" + tok + "?lang=" + lang})
+			rw := row{ID: o.ID, State: o.Status, StateText: wd.states[o.Status],
+				Place: cmp.Or(s.p.cfg.Places(o.Locker).Name.In(lang), o.Locker), Link: "../o/" + tok + "?lang=" + lang}
+			if o.Delivery {
+				rw.StateText, rw.Place = wd.deliveryStates[o.Status], o.Address
+			}
+			rows = append(rows, rw)
 		}
 	}
 	if err != nil {

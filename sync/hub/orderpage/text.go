@@ -14,7 +14,8 @@ type text struct {
 	shop, search, available, unavailableLabel, pickup  string
 	email, placeOrder, orderBad, emailBad, unavailable string
 	pickN                                              string // a format: %d books at most
-	states                                             map[string]string
+	home, deliverTo, addressLabel, addressBad          string
+	states, deliveryStates                             map[string]string
 	done                                               map[string]string
 	day                                                func(time.Time) string
 }
@@ -23,6 +24,9 @@ type text struct {
 func (t text) Title() string         { return t.title }
 func (t text) OrderLabel() string    { return t.order }
 func (t text) Where() string         { return t.where }
+func (t text) Home() string          { return t.home }
+func (t text) DeliverTo() string     { return t.deliverTo }
+func (t text) AddressLabel() string  { return t.addressLabel }
 func (t text) Address() string       { return t.address }
 func (t text) Hours() string         { return t.hours }
 func (t text) Door() string          { return t.door }
@@ -57,6 +61,9 @@ var words = map[string]text{
 		shop: "借书到柜", search: "搜索书名、作者或 ISBN", available: "可借", unavailableLabel: "已借出或已被预约", pickup: "取书地点",
 		email: "电子邮箱（到柜时通知您）", placeOrder: "提交订单", orderBad: "请选择书和取书地点。", emailBad: "电子邮箱格式不正确。",
 		unavailable: "所选的书中有已借出或已被预约的，请重新选择。", pickN: "请选择 1 至 %d 本书。",
+		home: "送书到家（由送书员送达）", deliverTo: "送达地址", addressLabel: "送书地址（送书到家时填写）", addressBad: "请填写送书地址（不超过 300 字）。",
+		deliveryStates: map[string]string{"assigned": "正在备书", "ready": "已打包，等待送书员取走", "picked_up": "已交送书员，正在送往您家",
+			"expired": "未能送出，图书已退回图书馆", "retrieved": "未能送出，图书已退回图书馆", "cancelled": "已取消"},
 		states: map[string]string{"assigned": "正在配送到书柜", "ready": "已到柜，请取书", "picked_up": "已取走", "expired": "已过期，图书已退回图书馆",
 			"retrieved": "已过期，图书已由工作人员取回", "cancelled": "已取消"},
 		done: map[string]string{"keep": "已为您多保留两天。", "cancel": "订单已取消。"},
@@ -73,6 +80,10 @@ var words = map[string]text{
 		shop: "Order books to a locker", search: "Search title, author or ISBN", available: "Available", unavailableLabel: "On loan or on hold",
 		pickup: "Collect at", email: "E-mail (to tell you when they are in)", placeOrder: "Place the order", orderBad: "Choose books and where to collect them.",
 		emailBad: "That e-mail address does not look right.", unavailable: "A book you chose is on loan or on hold: choose again.", pickN: "Choose 1 to %d books.",
+		home: "Home delivery (a courier brings them)", deliverTo: "Delivered to", addressLabel: "Address (for home delivery)",
+		addressBad: "Give the address to bring the books to (up to 300 characters).",
+		deliveryStates: map[string]string{"assigned": "Being gathered", "ready": "Packed: waiting for the courier", "picked_up": "With the courier, on its way to you",
+			"expired": "Not delivered: the books went back to the library", "retrieved": "Not delivered: the books went back to the library", "cancelled": "Cancelled"},
 		states: map[string]string{"assigned": "On its way to the locker", "ready": "Ready: collect it", "picked_up": "Picked up",
 			"expired": "Expired: the books went back to the library", "retrieved": "Expired: staff took the books back", "cancelled": "Cancelled"},
 		done: map[string]string{"keep": "Kept for you two more days.", "cancel": "The order is cancelled."},
@@ -99,7 +110,7 @@ const pageHTML = `<!doctype html>
 <p>{{.W.Scan}}</p>{{end}}
 <dl>
 <dt>{{.W.OrderLabel}}</dt><dd>{{.Order}}</dd>
-<dt>{{.W.Where}}</dt><dd>{{.Place}}</dd>
+<dt>{{if .Delivery}}{{.W.DeliverTo}}{{else}}{{.W.Where}}{{end}}</dt><dd>{{.Place}}</dd>
 {{if .Door}}<dt>{{.W.Door}}</dt><dd>{{.Door}}</dd>{{end}}
 {{if .Address}}<dt>{{.W.Address}}</dt><dd>{{.Address}}</dd>{{end}}
 {{if .Hours}}<dt>{{.W.Hours}}</dt><dd>{{.Hours}}</dd>{{end}}
@@ -179,7 +190,8 @@ const shopHTML = `<!doctype html>
 <b>{{.Title}}</b><br>{{.Author}}{{if .ISBN}} · ISBN {{.ISBN}}{{end}}<br>
 <span class="state {{if .Available}}ready{{else}}expired{{end}}">{{if .Available}}{{$.W.Available}}{{else}}{{$.W.Unavailable}}{{end}}</span></label>
 {{end}}
-<label>{{.W.Pickup}}<br><select name="locker" required style="width:100%;font-size:1.1rem;padding:.5rem">{{range .Places}}<option value="{{.ID}}">{{if .Name}}{{.Name}}{{else}}{{.ID}}{{end}}</option>{{end}}</select></label><br><br>
+<label>{{.W.Pickup}}<br><select name="locker" required style="width:100%;font-size:1.1rem;padding:.5rem">{{range .Places}}<option value="{{.ID}}">{{if .Name}}{{.Name}}{{else}}{{.ID}}{{end}}</option>{{end}}{{if .Delivery}}<option value="delivery">{{.W.Home}}</option>{{end}}</select></label><br><br>
+{{if .Delivery}}<label>{{.W.AddressLabel}}<br><textarea name="address" maxlength="300" rows="2" style="width:100%;font-size:1.1rem;padding:.5rem"></textarea></label><br><br>{{end}}
 <label>{{.W.Email}}<br><input name="email" type="email" maxlength="254" style="width:100%;font-size:1.1rem;padding:.5rem"></label>
 <button class="primary">{{.W.PlaceOrder}}</button>
 </form>{{else}}{{if .Searched}}<p class="card">{{.W.None}}</p>{{end}}{{end}}

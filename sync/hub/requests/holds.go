@@ -79,7 +79,7 @@ func (s *Service) order(ho circulation.HoldOrder) (hub.OrderRec, error) {
 		same = o.ID
 	}
 	req := hub.NewOrder{Locker: ho.Locker, ID: id, Patron: ho.Hold.Patron, Items: []protocol.Item{{Barcode: ho.Hold.Item, Title: title(ho.Hold.Title)}},
-		TTL: s.cfg.TTL.String(), SameCodeAs: same}
+		TTL: s.cfg.TTL.String(), SameCodeAs: same, Source: "hold"}
 	if c := (notice.Contact{Email: ho.Hold.Email, Phone: ho.Hold.Phone, Lang: ho.Hold.Lang}); c.Check() == nil {
 		req.Contact = c // a contact the library system keeps malformed is not used
 	}
