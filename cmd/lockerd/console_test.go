@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -13,6 +14,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/alarm"
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/console"
+	"github.com/lockerd/lockerd/sync/protocol"
 )
 
 // TestConsoleInABrowser drives lockerhub's web console in headless
@@ -34,6 +36,10 @@ func TestConsoleInABrowser(t *testing.T) {
 	srv := httptest.NewServer(console.New(console.ForHub(hubC.Hub), key.Seed(), false, nil).Handler())
 	defer srv.Close()
 	if _, err := hubC.CreateOrder(hub.NewOrder{Locker: lockerID, ID: "ORD-DEMO-1", Patron: "21000001"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hubC.CreateOrder(hub.NewOrder{Locker: lockerID, ID: "ORD-HOME-1", Patron: "21000002", Delivery: true, Source: "reader",
+		Address: "鼓楼区中山路 8 号 3 单元 501", Items: []protocol.Item{{Barcode: "39000001", Title: "围城"}}}); err != nil {
 		t.Fatal(err)
 	}
 	c := newCabinet(t, "0s", withMQTT(mq.URL, hubC.Pub, ""))
@@ -121,6 +127,11 @@ func TestConsoleInABrowser(t *testing.T) {
 	shot(t, ctx, "console-orders")
 	do(t, ctx, "circulation", chromedp.Navigate(srv.URL+"/console/#/circulation"), chromedp.WaitVisible(chromedp.CSS("#circ-table")))
 	shot(t, ctx, "console-circulation")
+	do(t, ctx, "readers' orders", chromedp.Navigate(srv.URL+"/console/#/readers"), chromedp.WaitVisible(chromedp.CSS(`tr[data-pull="ORD-HOME-1"]`)))
+	if txt := get(t, ctx, "the pull list", chromedp.Text(chromedp.CSS(`tr[data-pull="ORD-HOME-1"]`))); !strings.Contains(txt, "鼓楼区中山路 8 号 3 单元 501") || !strings.Contains(txt, "围城") {
+		t.Fatalf("the home delivery in the pull list: %q", txt)
+	}
+	shot(t, ctx, "console-readers")
 
 	// A viewer: no open button, and the API says no.
 	do(t, ctx, "sign out", chromedp.Click(chromedp.CSS("#signout")), chromedp.WaitVisible(chromedp.CSS("#signin-user")))

@@ -194,7 +194,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	answersFor(h)
+	answers := answersFor(h)
 	ready.Store(h)
 	defer h.Close()
 	// The broker reads the revocation list from the start (Mosquitto
@@ -220,7 +220,9 @@ func serve(args []string) error {
 		log.Info("no API token yet: the first admin token is written to its file (create others with 'lockerhub token create')", "file", c.HTTP.AdminTokenFile)
 	}
 	top := http.NewServeMux()
-	top.Handle("/console/", console.New(console.ForHub(h), c.SigningKey.Seed(), c.HTTP.BehindProxy, log).Handler())
+	desk := console.ForHub(h)
+	desk.Holds = answers // staff at the desk scan held items too
+	top.Handle("/console/", console.New(desk, c.SigningKey.Seed(), c.HTTP.BehindProxy, log).Handler())
 	pc := orderpage.ForHub(h)
 	pc.ILS, pc.Key, pc.Sealer, pc.BaseURL, pc.Places = cfg.Circulation.ILS, pageKey(c), c.Notices.Sealer, c.Notices.PageURL, nc.Places
 	pc.Audit, pc.BehindProxy, pc.Log, pc.DeliveryLocker = h.Auth().Audit, c.HTTP.BehindProxy, log, c.Notices.DeliveryLocker

@@ -1,6 +1,8 @@
 package console
 
 import (
+	"cmp"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -22,6 +24,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/api"
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
+	"github.com/lockerd/lockerd/sync/hub/notice"
 	"github.com/lockerd/lockerd/sync/protocol"
 )
 
@@ -35,10 +38,26 @@ type Hub struct {
 	Cabinets
 	AlarmBoard
 	CircQueue
+	Told Told
+	// Holds looks up a held item scanned at the desk (sync/hub/requests;
+	// nil: the console has no scan form).
+	Holds Holds
 }
 
-// ForHub is the console's Hub of hub h.
-func ForHub(h *hub.Hub) Hub { return Hub{h.Auth(), h, h, h} }
+// ForHub is the console's Hub of hub h (Holds is set by whoever runs the
+// requests service).
+func ForHub(h *hub.Hub) Hub { return Hub{h.Auth(), h, h, h, h.Notices(), nil} }
+
+// Told is what readers were told (sync/hub/notice): a page after a
+// notice id, or one order's.
+type Told interface {
+	List(order string, after uint64, limit int) ([]notice.Notice, error)
+}
+
+// Holds finds whose hold a scanned item is and makes its order.
+type Holds interface {
+	Scan(ctx context.Context, lockerID string, req protocol.ReqHold) protocol.RespHold
+}
 
 // Accounts are the console's users, their sign-in, and the audit log.
 type Accounts interface {
@@ -51,6 +70,7 @@ type Accounts interface {
 // Cabinets are the lockers, their orders and doors, as staff see them.
 type Cabinets interface {
 	Lockers() ([]hub.LockerInfo, error)
+	KnownLockers() ([]hub.KnownLocker, error)
 	Locker(id string) (hub.LockerInfo, error)
 	Orders(lockerID string) ([]hub.OrderRec, error)
 	RecentEvents(lockerID string, n int) ([]hub.StoredEvent, error)
@@ -247,6 +267,47 @@ func (c *Console) Handler() http.Handler {
 		}
 		c.audit(r, u, "console: circulation "+r.PathValue("action"), fmt.Sprint(id), req.Note, err)
 		reply(w, rec, err)
+	})
+	get("/console/api/pull", auth.RoleViewer, c.pull)
+	get("/console/api/notices", auth.RoleViewer, func(w http.ResponseWriter, r *http.Request, u auth.User) {
+		after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
+		order := r.URL.Query().Get("order")
+		if len(order) > 64 {
+			fail(w, http.StatusBadRequest, "order: up to 64 characters")
+			return
+		}
+		ns, err := c.h.Told.List(order, after, 200)
+		if ns == nil {
+			ns = []notice.Notice{}
+		}
+		reply(w, ns, err)
+	})
+	post("/console/api/holds", auth.RoleStaff, func(w http.ResponseWriter, r *http.Request, u auth.User) {
+		var req struct{ Locker, Item, Card string }
+		if !read(w, r, &req) {
+			return
+		}
+		if c.h.Holds == nil {
+			fail(w, http.StatusServiceUnavailable, "holds are not looked up here")
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		// The desk's visit: one per user and day, so that one reader's
+		// items scanned together share a code.
+		visit := fmt.Sprintf("desk-%x", sha256.Sum256([]byte(u.Name+c.now().Format("2006-01-02"))))[:21]
+		ans := c.h.Holds.Scan(ctx, req.Locker, protocol.ReqHold{Item: strings.TrimSpace(req.Item), Card: strings.TrimSpace(req.Card), By: "user:" + u.Name, Visit: visit})
+		detail := "item " + req.Item
+		if !ans.OK {
+			detail += ": " + ans.Reason
+		} else {
+			detail += ": order " + ans.Order.ID
+		}
+		c.audit(r, u, "console: hold scan", req.Locker, detail, nil)
+		if ans.Order != nil {
+			ans.Order.CodeHash = ""
+		}
+		reply(w, ans, nil)
 	})
 	get("/console/api/audit", auth.RoleAdmin, func(w http.ResponseWriter, r *http.Request, u auth.User) {
 		after, _ := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
@@ -484,6 +545,48 @@ func (c *Console) orders(w http.ResponseWriter, r *http.Request, _ auth.User) {
 			}
 		}
 	}
+	reply(w, out, nil)
+}
+
+// pullItem is an order staff pull from the shelves and load: where it
+// goes, who made it, its books, a home delivery's address.
+type pullItem struct {
+	Locker   string          `json:"locker"`
+	Order    string          `json:"order"`
+	Source   string          `json:"source"`
+	Patron   string          `json:"patron,omitempty"`
+	Items    []protocol.Item `json:"items"`
+	Delivery bool            `json:"delivery,omitempty"`
+	Address  string          `json:"address,omitempty"`
+	Expires  time.Time       `json:"expires"`
+	NoSpace  bool            `json:"no_space,omitempty"`
+}
+
+// pull lists the orders waiting to be loaded, every locker's served
+// (seen yet or not; 500 at most), home deliveries first.
+func (c *Console) pull(w http.ResponseWriter, r *http.Request, _ auth.User) {
+	ls, err := c.h.KnownLockers()
+	if err != nil {
+		reply(w, nil, err)
+		return
+	}
+	out := []pullItem{}
+	for _, l := range ls {
+		os, _ := c.h.Orders(l.ID)
+		for _, o := range os {
+			if o.Status != "assigned" || len(out) >= 500 {
+				continue
+			}
+			out = append(out, pullItem{Locker: o.Locker, Order: o.ID, Source: cmp.Or(o.Source, "staff"), Patron: o.Patron, Items: o.Items,
+				Delivery: o.Delivery, Address: o.Address, Expires: o.ExpiresAt, NoSpace: !o.NoSpace.IsZero()})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b pullItem) int {
+		if a.Delivery != b.Delivery {
+			return map[bool]int{true: -1, false: 1}[a.Delivery]
+		}
+		return cmp.Compare(a.Locker, b.Locker)
+	})
 	reply(w, out, nil)
 }
 

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/lockerd/lockerd/sync/hub/auth"
 	"github.com/lockerd/lockerd/sync/hub/console"
 	"github.com/lockerd/lockerd/sync/hub/hubtest"
+	"github.com/lockerd/lockerd/sync/protocol"
 )
 
 // site is the console on a test server, with a user of each role.
@@ -188,3 +190,103 @@ func TestConsolePagesAreSelfContained(t *testing.T) {
 }
 
 func url(srv *httptest.Server) (*neturl.URL, error) { return neturl.Parse(srv.URL + "/console/") }
+
+// deskHolds is a fake hold lookup: item H1 is held for P1.
+type deskHolds struct{ asked []protocol.ReqHold }
+
+func (d *deskHolds) Scan(_ context.Context, lockerID string, req protocol.ReqHold) protocol.RespHold {
+	d.asked = append(d.asked, req)
+	if req.Item == "H1" {
+		return protocol.RespHold{OK: true, Order: &protocol.Order{ID: "H-1", CodeHash: "secret-hash"}}
+	}
+	return protocol.RespHold{Reason: protocol.HoldNone, Message: "no hold waits for item " + req.Item}
+}
+
+// The readers' view: the orders to pull and load (home deliveries first,
+// with their address; who made each), a held item scanned at the desk
+// (staff only, audited, the visit the same for one user's day), and what
+// readers were told.
+func TestReadersView(t *testing.T) {
+	key := ed25519.NewKeyFromSeed(make([]byte, 32))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h, err := hub.New(hub.Config{Store: hubtest.BoltStore(t, filepath.Join(t.TempDir(), "hub.db")), SigningKey: key, PickupKey: lockertest.Key,
+		Lockers: []string{"nb-1", "nb-2"}, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for _, r := range []string{auth.RoleStaff, auth.RoleViewer} {
+		h.Auth().AddUser(r+"-1", r, "password-"+r)
+	}
+	holds := &deskHolds{}
+	desk := console.ForHub(h)
+	desk.Holds = holds
+	srv := httptest.NewServer(console.New(desk, key.Seed(), false, log).Handler())
+	defer srv.Close()
+	for _, o := range []hub.NewOrder{
+		{Locker: "nb-1", ID: "A1", Items: []protocol.Item{{Barcode: "39000001", Title: "围城"}}, Source: "reader"},
+		{Locker: "nb-2", ID: "D1", Delivery: true, Address: "鼓楼区中山路 8 号", Source: "reader"},
+		{Locker: "nb-1", ID: "S1"},
+	} {
+		if _, err := h.CreateOrder(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	viewer := newClient(t, srv)
+	viewer.signIn("viewer-1", "password-viewer")
+	var pull []struct {
+		Order, Source, Address string
+		Delivery               bool
+	}
+	viewer.list("/console/api/pull", &pull)
+	if len(pull) != 3 || pull[0].Order != "D1" || !pull[0].Delivery || pull[0].Address != "鼓楼区中山路 8 号" || pull[1].Source != "reader" || pull[2].Source != "staff" {
+		t.Fatalf("pull list: %+v", pull)
+	}
+	var told []map[string]any
+	if viewer.list("/console/api/notices", &told); told == nil {
+		t.Fatal("notices: not a list")
+	}
+	scan := `{"Locker":"nb-1","Item":"H1"}`
+	if code, _ := viewer.call("POST", "/console/api/holds", scan, map[string]string{"X-CSRF-Token": viewer.csrf}); code != 403 {
+		t.Fatalf("a viewer scanned a hold: %d", code)
+	}
+	staff := newClient(t, srv)
+	staff.signIn("staff-1", "password-staff")
+	code, out := staff.call("POST", "/console/api/holds", scan, map[string]string{"X-CSRF-Token": staff.csrf})
+	if code != 200 || out["ok"] != true || out["order"].(map[string]any)["code_hash"] != nil {
+		t.Fatalf("the desk's scan: %d %v", code, out)
+	}
+	code, out = staff.call("POST", "/console/api/holds", `{"Locker":"nb-1","Item":"B9"}`, map[string]string{"X-CSRF-Token": staff.csrf})
+	if code != 200 || out["reason"] != protocol.HoldNone || out["message"] == "" {
+		t.Fatalf("a refusal: %d %v", code, out)
+	}
+	if len(holds.asked) != 2 || holds.asked[0].Visit == "" || holds.asked[0].Visit != holds.asked[1].Visit || holds.asked[0].By != "user:staff-1" {
+		t.Fatalf("asked %+v", holds.asked)
+	}
+	audit, _ := h.Auth().AuditLog(0, 0)
+	n := 0
+	for _, a := range audit {
+		if a.Action == "console: hold scan" && a.Who == "user:staff-1" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d hold scans audited", n)
+	}
+}
+
+// list GETs a JSON list into out.
+func (c *client) list(path string, out any) {
+	c.t.Helper()
+	resp, err := c.http.Get(c.srv.URL + path)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		c.t.Fatalf("GET %s: %d", path, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		c.t.Fatalf("GET %s: %v", path, err)
+	}
+}

@@ -21,6 +21,10 @@ const T = {
     "acknowledged": "acknowledged", "open": "open", "confirm.open": "Open door {c} of {l}? Reason: {r}", "confirm.cancel": "Cancel order {o}?",
     "opened": "Door open sent ({id})", "note": "Note (what was done)", "created": "Order {o} created. Pickup code: {c}",
     "none": "Nothing here.", "no_telemetry": "No compartment report yet from this locker.", "service.which": "Compartment to take out of or put back in service",
+    "nav.readers": "Readers", "readers.title": "Readers' orders", "pull.title": "To pull and load", "col.source": "From", "col.deliver": "Deliver to",
+    "col.to": "To", "hold.title": "A held item at the desk", "hold.card": "Reader's card from the hold slip (when asked)", "hold.go": "Look up the hold",
+    "hold.made": "Order {o} for the hold: load it at {l}.", "hold.refused": "Not ordered ({r}): {m}", "notices.title": "What readers were told", "more": "More",
+    "source.reader": "reader (order page)", "source.hold": "hold (staff scan)", "source.staff": "staff or system", "delivery": "home delivery",
   },
   zh: {
     "skip": "跳到正文", "nav.fleet": "柜机总览", "nav.orders": "订单", "nav.circulation": "借还记录", "nav.audit": "审计日志",
@@ -40,6 +44,10 @@ const T = {
     "acknowledged": "已确认", "open": "未处理", "confirm.open": "确定打开 {l} 的 {c} 号格口？原因：{r}", "confirm.cancel": "确定取消订单 {o}？",
     "opened": "已发送开门指令（{id}）", "note": "备注（处理情况）", "created": "订单 {o} 已创建。取件码：{c}",
     "none": "暂无。", "no_telemetry": "该柜机尚未上报格口状态。", "service.which": "要停用或恢复的格口",
+    "nav.readers": "读者服务", "readers.title": "读者订单", "pull.title": "待备书装柜", "col.source": "来源", "col.deliver": "送达地址",
+    "col.to": "发送至", "hold.title": "在服务台扫描预约图书", "hold.card": "预约条上的读者证号（系统要求时填写）", "hold.go": "查询预约",
+    "hold.made": "已为该预约生成订单 {o}：请送到 {l} 装柜。", "hold.refused": "未生成订单（{r}）：{m}", "notices.title": "读者通知记录", "more": "更多",
+    "source.reader": "读者（网上下单）", "source.hold": "预约（工作人员扫描）", "source.staff": "工作人员或系统", "delivery": "送书到家",
   },
 };
 
@@ -122,6 +130,7 @@ async function route() {
   if (view === "locker" && arg) { show("locker"); await lockerView(decodeURIComponent(arg)); timer = setInterval(() => lockerView(decodeURIComponent(arg)), 2000); return; }
   if (view === "orders") { show("orders"); await ordersView(); return; }
   if (view === "circulation") { show("circulation"); await circView(); return; }
+  if (view === "readers") { show("readers"); noticesAfter = 0; $("#notices-table tbody").replaceChildren(); await readersView(); return; }
   if (view === "audit") { show("audit"); await auditView(); return; }
   show("fleet"); await fleetView(); timer = setInterval(fleetView, 2000);
 }
@@ -218,6 +227,39 @@ async function ordersView(q) {
   }
 }
 
+let noticesAfter = 0;
+
+async function readersView() {
+  let rows = [];
+  try { rows = await api("GET", "pull"); } catch (e) { toast(e.message); return; }
+  const tb = $("#pull-table tbody"); tb.replaceChildren();
+  if (!rows.length) tb.append(el("tr", {}, el("td", { colspan: "6", text: t("none") })));
+  for (const p of rows) {
+    tb.append(el("tr", { "data-pull": p.order },
+      el("td", { text: p.locker, "data-label": t("col.locker") }), el("td", { text: p.order, "data-label": t("col.order") }),
+      el("td", { text: t("source." + p.source), "data-label": t("col.source") }), el("td", { text: p.patron || "", "data-label": t("col.patron") }),
+      el("td", { text: (p.items || []).map((i) => i.barcode + (i.title ? " " + i.title : "")).join(", "), "data-label": t("col.items") }),
+      el("td", { text: p.delivery ? t("delivery") + ": " + (p.address || "") : "", "data-label": t("col.deliver") })));
+  }
+  await noticesView();
+}
+
+async function noticesView(more) {
+  const order = $("#notices-order").value.trim();
+  let rows = [];
+  try { rows = await api("GET", "notices?order=" + encodeURIComponent(order) + "&after=" + (order ? 0 : noticesAfter)); } catch (e) { toast(e.message); return; }
+  const tb = $("#notices-table tbody");
+  if (!more) tb.replaceChildren();
+  for (const n of rows) {
+    noticesAfter = Math.max(noticesAfter, n.id);
+    tb.append(el("tr", { "data-notice": n.id }, el("td", { text: String(n.id) }), el("td", { text: n.order, "data-label": t("col.order") }),
+      el("td", { text: n.kind + " · " + n.channel, "data-label": t("col.kind") }), el("td", { text: n.to, "data-label": t("col.to") }),
+      el("td", { text: n.state + (n.attempts > 1 ? " ×" + n.attempts : ""), "data-label": t("col.state") }),
+      el("td", { text: when(n.sent || n.created), "data-label": t("col.when") }), el("td", { text: n.error || "", "data-label": t("col.message") })));
+  }
+  $("#notices-more").hidden = !!order || rows.length < 200;
+}
+
 async function circView() {
   let rows = [];
   try { rows = await api("GET", "circulation?state=" + encodeURIComponent($("#circ-state").value)); } catch (e) { toast(e.message); return; }
@@ -301,6 +343,17 @@ document.addEventListener("DOMContentLoaded", () => {
     } catch (e) { $("#order-result").textContent = e.message; }
   });
   $("#circ-state").addEventListener("change", circView);
+  $("#notices-search").addEventListener("submit", (ev) => { ev.preventDefault(); noticesAfter = 0; noticesView(); });
+  $("#notices-more").addEventListener("click", () => noticesView(true));
+  $("#hold-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const l = $("#hold-locker").value.trim();
+    try {
+      const r = await api("POST", "holds", { Locker: l, Item: $("#hold-item").value.trim(), Card: $("#hold-card").value.trim() });
+      $("#hold-result").textContent = r.ok ? t("hold.made", { o: r.order.id, l }) : t("hold.refused", { r: r.reason, m: r.message || "" });
+      if (r.ok) { $("#hold-item").value = ""; $("#hold-card").value = ""; readersView(); }
+    } catch (e) { $("#hold-result").textContent = e.message; }
+  });
   window.addEventListener("hashchange", route);
   route();
 });
