@@ -44,8 +44,9 @@ func (readerILS) ItemInformation(context.Context, string) (sip2.ItemInfo, error)
 // link, shows the order ready with its QR code, in Chinese and in
 // English; the code scanned at the locker opens the door; the page then
 // says picked up, without the code. The reader then signs in with card
-// and PIN, searches the stock in Chinese and orders a book to the locker;
-// staff load it, and the reader is told (in English: the page's language).
+// and PIN, searches the stock in Chinese and orders two books to the
+// locker; staff load them, and the reader is told (in English: the page's
+// language), both books named.
 // Screenshots of each page in both languages with make screenshots.
 func TestReaderPagesInABrowser(t *testing.T) {
 	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
@@ -80,7 +81,7 @@ func TestReaderPagesInABrowser(t *testing.T) {
 	srv.Start()
 	defer srv.Close()
 	if _, err := h.Stock().Import("stock.csv", strings.NewReader("barcode,title,author,isbn\n39000001,围城,钱锺书,978-7-02-009000-6\n"+
-		"39000002,活着,余华,7-5063-3428-3\n39000003,三体,刘慈欣,\n"), time.Now()); err != nil {
+		"39000002,活着,余华,7-5063-3428-3\n39000003,三体,刘慈欣,\n39000004,围城（注释本）,钱锺书,\n"), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 
@@ -144,7 +145,7 @@ func TestReaderPagesInABrowser(t *testing.T) {
 	shot(t, ctx, "reader-stock-zh")
 	do(t, ctx, "the stock in English", chromedp.Navigate(srv.URL+"/r/stock?lang=en&q=%E5%9B%B4%E5%9F%8E"), chromedp.WaitVisible(chromedp.CSS(`input[name=book]`)))
 	shot(t, ctx, "reader-stock-en")
-	do(t, ctx, "order it", chromedp.Click(chromedp.CSS(`input[name=book][value="39000001"]`)),
+	do(t, ctx, "order two", chromedp.Click(chromedp.CSS(`input[name=book][value="39000001"]`)), chromedp.Click(chromedp.CSS(`input[name=book][value="39000004"]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name=email]`), "li.wei@example.org"), chromedp.Click(chromedp.CSS(`button.primary`)),
 		chromedp.WaitVisible(chromedp.CSS(`.state.assigned`)))
 	if txt := get(t, ctx, "the list", chromedp.Evaluate[string](`document.body.innerText`)); !strings.Contains(txt, "On its way to the locker") {
@@ -154,18 +155,19 @@ func TestReaderPagesInABrowser(t *testing.T) {
 	orders, _ := h.Orders(lockerID)
 	var made *hub.OrderRec
 	for i, o := range orders {
-		if len(o.Items) == 1 && o.Items[0].Barcode == "39000001" {
+		if len(o.Items) == 2 && o.Items[0].Barcode == "39000001" && o.Items[1].Barcode == "39000004" {
 			made = &orders[i]
 		}
 	}
-	if made == nil || made.Patron != "21000001" || made.Contact.Email != "li.wei@example.org" {
+	if made == nil || made.Patron != "21000001" || made.Source != "reader" || made.Contact.Email != "li.wei@example.org" {
 		t.Fatalf("the order from the stock: %+v", made)
 	}
 	// Staff pull the book and load it: the reader is told.
 	until(t, "the stock order at the locker", func() bool { li, _ := h.Locker(lockerID); return li.OrdersRev >= made.Rev })
 	loadOrder(t, d, made.ID)
 	untilWithin(t, "the second e-mail", 30*time.Second, func() bool { return len(mail.Mails()) == 2 })
-	if body := string(mail.Mails()[1].Data); !strings.Contains(body, "Pickup code: ") || !strings.Contains(body, "Gulou Community Centre") {
+	if body := string(mail.Mails()[1].Data); !strings.Contains(body, "Pickup code: ") || !strings.Contains(body, "Gulou Community Centre") ||
+		!strings.Contains(body, "Books: 围城; 围城（注释本）") {
 		t.Fatalf("the e-mail for the stock order:\n%s", body)
 	}
 }

@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 // holdsBridge is a bridge (a fake ILS behind a real SIP2 session) with the
 // holds service wired as lockerhub serve wires it; locker nb-1 is pickup
 // point NB1 at the library system.
-func holdsBridge(t *testing.T) (*bridge, *requests.Service) {
+func holdsBridge(t testing.TB) (*bridge, *requests.Service) {
 	var finish func(*hub.Hub) *requests.Service
 	b := newBridge(t, func(cfg *hub.Config) {
 		cfg.Circulation.Locations = map[string]string{"nb-1": "NB1"}
@@ -156,4 +157,35 @@ func TestQueuedHoldScans(t *testing.T) {
 	if q := b.circs(circulation.CircQueued); len(q) != 0 {
 		t.Fatalf("worked once: %+v", q)
 	}
+}
+
+// BenchmarkHoldScan measures a staff scan of a held item at the central:
+// 17 and 63 to the fake ILS over loopback, the order made (its code, its
+// transaction synced to disk) and the scan kept in the circulation list.
+// Baseline: the same order made through the API (hub.CreateOrder), with
+// no library system asked. BENCHMARKS.md §13 reports the ratio.
+func BenchmarkHoldScan(b *testing.B) {
+	br, s := holdsBridge(b)
+	ctx := context.Background()
+	n := 0
+	b.Run("baseline=create-order", func(b *testing.B) {
+		for b.Loop() {
+			n++
+			if _, err := br.h.CreateOrder(hub.NewOrder{Locker: "nb-1", ID: fmt.Sprintf("B-%d", n), Patron: "P1", Items: []protocol.Item{{Barcode: fmt.Sprintf("X%d", n)}}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("hold-scan", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			n++
+			item := fmt.Sprintf("H%d", n)
+			br.ils.AddItems(sip2test.Item{Barcode: item, Title: "三体", HoldFor: "P1", Pickup: "NB1"})
+			b.StartTimer()
+			if r := s.Scan(ctx, "nb-1", protocol.ReqHold{Item: item, By: "staff", Visit: fmt.Sprintf("V%d", n)}); !r.OK {
+				b.Fatalf("scan: %+v", r)
+			}
+		}
+	})
 }
