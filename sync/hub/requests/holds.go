@@ -7,7 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
+	"sync"
+	"time"
 
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
@@ -58,19 +59,26 @@ func (s *Service) OrderHold(_ context.Context, ho circulation.HoldOrder) (string
 // reader's order of the visit whose door is open for loading takes the
 // item in; else one of theirs of the visit, still live, gives the new
 // order its code: one code opens all of a visit's orders of a reader.
+// The visit's orders are remembered here (the leader's memory, a day):
+// looking them up costs a few reads, however many orders the locker has
+// had. After a restart or a change of leader a visit's next item gets a
+// code of its own. An item the locker already has an order for is not
+// asked about (the locker finds it by barcode first).
 func (s *Service) order(ho circulation.HoldOrder) (hub.OrderRec, error) {
 	id := OrderID(ho.Locker, ho.Visit, ho.Hold.Item)
-	orders, err := s.cfg.Hub.Orders(ho.Locker)
-	if err != nil {
-		return hub.OrderRec{}, err
+	if o, found, err := s.cfg.Hub.Order(ho.Locker, id); err != nil || found {
+		return o, err
 	}
 	var same string
-	for _, o := range orders {
-		if o.ID == id || o.Status == "assigned" && slices.ContainsFunc(o.Items, func(it protocol.Item) bool { return it.Barcode == ho.Hold.Item }) {
-			return o, nil
+	for _, v := range s.visits.of(ho.Locker, ho.Visit) {
+		if v.patron != ho.Hold.Patron {
+			continue
 		}
-		live := o.Status == "assigned" || o.Status == "ready"
-		if !live || ho.Visit == "" || !strings.HasPrefix(o.ID, visitPrefix(ho.Locker, ho.Visit)) || o.Patron != ho.Hold.Patron {
+		o, found, err := s.cfg.Hub.Order(ho.Locker, v.order)
+		if err != nil {
+			return hub.OrderRec{}, err
+		}
+		if !found || o.Status != "assigned" && o.Status != "ready" {
 			continue
 		}
 		if o.Status == "assigned" && slices.Contains(ho.Loading, o.ID) && len(o.Items) < hub.MaxItems {
@@ -87,7 +95,67 @@ func (s *Service) order(ho circulation.HoldOrder) (hub.OrderRec, error) {
 	if err != nil {
 		return hub.OrderRec{}, fmt.Errorf("order for the hold on %s: %w", ho.Hold.Item, err)
 	}
+	if ho.Visit != "" {
+		s.visits.add(ho.Locker, ho.Visit, visitOrder{order: id, patron: ho.Hold.Patron}, time.Now())
+	}
 	return created.Order, nil
+}
+
+// visitOrder is an order made in a staff visit, for whom.
+type visitOrder struct{ order, patron string }
+
+// visits remembers the orders each staff visit made: at most maxVisits
+// visits; when full, those over a day old are forgotten first, then any.
+type visits struct {
+	mu sync.Mutex
+	by map[string]*visitRec
+}
+
+type visitRec struct {
+	at     time.Time
+	orders []visitOrder
+}
+
+const (
+	maxVisits       = 10000
+	visitRemembered = 24 * time.Hour
+)
+
+func (v *visits) of(lockerID, visit string) []visitOrder {
+	if visit == "" {
+		return nil
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if r := v.by[lockerID+"\x00"+visit]; r != nil {
+		return slices.Clone(r.orders)
+	}
+	return nil
+}
+
+func (v *visits) add(lockerID, visit string, o visitOrder, now time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.by == nil {
+		v.by = map[string]*visitRec{}
+	}
+	key := lockerID + "\x00" + visit
+	r := v.by[key]
+	if r == nil {
+		if len(v.by) >= maxVisits {
+			for k, old := range v.by {
+				if now.Sub(old.at) > visitRemembered || len(v.by) >= maxVisits {
+					delete(v.by, k)
+				}
+			}
+		}
+		r = &visitRec{}
+		v.by[key] = r
+	}
+	r.at = now
+	if len(r.orders) < hub.MaxItems {
+		r.orders = append(r.orders, o)
+	}
 }
 
 // title bounds a title from the library system to an order's.

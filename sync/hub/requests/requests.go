@@ -16,7 +16,7 @@ import (
 
 // Hub is what the service uses of the core.
 type Hub interface {
-	Orders(lockerID string) ([]hub.OrderRec, error)
+	Order(lockerID, orderID string) (o hub.OrderRec, found bool, err error)
 	CreateOrder(req hub.NewOrder) (hub.Created, error)
 	AddOrderItem(lockerID, orderID string, it protocol.Item) (hub.OrderRec, error)
 	Reply(lockerID, typ, ref string, data any)
@@ -49,10 +49,11 @@ type Config struct {
 
 // Service answers lockers' questions.
 type Service struct {
-	cfg   Config
-	log   *slog.Logger
-	cards bound
-	holds bound
+	cfg    Config
+	log    *slog.Logger
+	cards  bound
+	holds  bound
+	visits visits
 }
 
 // bound limits one kind of question: per locker a burst then a pace, and

@@ -22,10 +22,15 @@ type fakeHub struct {
 	cards   []string
 }
 
-func (f *fakeHub) Orders(string) ([]hub.OrderRec, error) {
+func (f *fakeHub) Order(lockerID, orderID string) (hub.OrderRec, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]hub.OrderRec(nil), f.orders...), nil
+	for _, o := range f.orders {
+		if o.Locker == lockerID && o.ID == orderID {
+			return o, true, nil
+		}
+	}
+	return hub.OrderRec{}, false, nil
 }
 func (f *fakeHub) CreateOrder(req hub.NewOrder) (hub.Created, error) {
 	f.mu.Lock()
