@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin
 
 # Fuzz targets: package and function. Each runs FUZZTIME in `make fuzz-short`.
-FUZZ_TARGETS := ./locker:FuzzNormalizeCode ./locker:FuzzNormalizePatron ./cmd/internal/config:FuzzParse ./drivers/serialscan:FuzzSplitter ./drivers/serialscan:FuzzGM65SetUp ./drivers/pinname:FuzzParse ./drivers/lockboard:FuzzReplies ./drivers/hidscan:FuzzDecode ./sync/mqttlink:FuzzBoundedConn ./sync/protocol:FuzzOpen ./sync/protocol:FuzzDecode ./locker/boltstore:FuzzStoreFile ./sync/hub:FuzzParseCursor ./sync/hub/webhook:FuzzVerify ./cmd/internal/cliflag:FuzzGlobals ./cmd/internal/hubconfig:FuzzParse ./sync/sip2:FuzzDecode ./sync/sip2:FuzzUnmarshal ./sync/hub/notice:FuzzContactCheck ./sync/hub/notice:FuzzSealedOpen ./sync/hub/orderpage:FuzzOpen ./sync/hub/stock:FuzzParse
+FUZZ_TARGETS := ./locker:FuzzNormalizeCode ./locker:FuzzNormalizePatron ./cmd/internal/config:FuzzParse ./drivers/serialscan:FuzzSplitter ./drivers/serialscan:FuzzGM65SetUp ./drivers/pinname:FuzzParse ./drivers/lockboard:FuzzReplies ./drivers/hidscan:FuzzDecode ./sync/mqttlink:FuzzBoundedConn ./sync/protocol:FuzzOpen ./sync/protocol:FuzzDecode ./locker/boltstore:FuzzStoreFile ./sync/hub:FuzzParseCursor ./sync/hub/webhook:FuzzVerify ./cmd/internal/cliflag:FuzzGlobals ./cmd/internal/hubconfig:FuzzParse ./sync/sip2:FuzzDecode ./sync/sip2:FuzzUnmarshal ./sync/hub/notice:FuzzContactCheck ./sync/hub/notice:FuzzSealedOpen ./sync/hub/orderpage:FuzzOpen ./sync/hub/stock:FuzzParse ./sync/hub/requests:FuzzQuestions
 FUZZTIME ?= 5s
 
 # Debian packages: arm64 (64-bit Raspberry Pi OS), armhf (32-bit), amd64.

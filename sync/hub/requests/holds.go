@@ -144,9 +144,15 @@ func (v *visits) add(lockerID, visit string, o visitOrder, now time.Time) {
 	if r == nil {
 		if len(v.by) >= maxVisits {
 			for k, old := range v.by {
-				if now.Sub(old.at) > visitRemembered || len(v.by) >= maxVisits {
+				if now.Sub(old.at) > visitRemembered {
 					delete(v.by, k)
 				}
+			}
+			for k := range v.by {
+				if len(v.by) < maxVisits {
+					break
+				}
+				delete(v.by, k)
 			}
 		}
 		r = &visitRec{}

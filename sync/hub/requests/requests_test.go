@@ -147,3 +147,27 @@ func TestQuestionsAreBounded(t *testing.T) {
 		t.Fatalf("a card check with no library system: %+v", a)
 	}
 }
+
+// The visits remembered are bounded: full, those over a day old go first;
+// a visit's orders are bounded too.
+func TestVisitsAreBounded(t *testing.T) {
+	var v visits
+	now := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	v.add("L1", "old", visitOrder{"O-old", "P1"}, now.Add(-25*time.Hour))
+	for i := range maxVisits - 1 {
+		v.add("L1", fmt.Sprint("V", i), visitOrder{fmt.Sprint("O", i), "P1"}, now)
+	}
+	v.add("L1", "new", visitOrder{"O-new", "P1"}, now)
+	if len(v.by) > maxVisits || v.of("L1", "old") != nil || len(v.of("L1", "new")) != 1 || len(v.of("L1", "V7")) != 1 {
+		t.Fatalf("%d visits; old %v, new %v", len(v.by), v.of("L1", "old"), v.of("L1", "new"))
+	}
+	for i := range hub.MaxItems + 5 {
+		v.add("L2", "big", visitOrder{fmt.Sprint("O", i), "P1"}, now)
+	}
+	if n := len(v.of("L2", "big")); n != hub.MaxItems {
+		t.Fatalf("a visit keeps %d orders", n)
+	}
+	if v.of("L1", "") != nil {
+		t.Fatal("no visit, no orders")
+	}
+}
