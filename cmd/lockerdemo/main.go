@@ -403,11 +403,14 @@ Try it in another terminal (lockerhub's API needs a token: the demo's admin toke
   %s status ; %s events tail -f
   %s events --locker %s -f      # what the central library receives
   %s order add --locker %s --size S    # a new order (staff badge: %s)
+  %s scan --scanner front %s ; %s scan --scanner front 9787536692930   # a book from the hold shelf: the central asks the
+                                      # library system whose hold it is and makes the order; the door opens for loading
+  %s scan --scanner front 9787506365437   # ... a hold for another pickup point: refused, on the kiosk's staff screen
   %s order add --locker %s --delivery ; ... ; %s scan --scanner front DEMOVOL1   # a volunteer collects delivery orders
   %s scan --scanner front DEMOTECH1 ; %s scan --scanner front MAINT-A01   # a technician: maintenance only
   %s open --locker %s C02 --reason 'reader called support'   # signed remote open
 
 Ctrl-C stops the demo.
 `, a.HubHTTP, dir, dir, ctl, a.LockerAPI, ctl, ctl, hubc, ctl, ctl, hubc, hubc, ctl, ctl, ctl, ctl, ctl, ctl, ctl,
-		hubc, lockerID, hubc, lockerID, staff, hubc, lockerID, ctl, ctl, ctl, hubc, lockerID)
+		hubc, lockerID, hubc, lockerID, staff, ctl, staff, ctl, ctl, hubc, lockerID, ctl, ctl, ctl, hubc, lockerID)
 }

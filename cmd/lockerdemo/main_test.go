@@ -14,8 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lockerd/lockerd/locker"
+	"github.com/lockerd/lockerd/locker/httpapi"
 	"github.com/lockerd/lockerd/locker/loopback"
 	"github.com/lockerd/lockerd/sync/hub/hubclient"
+	"github.com/lockerd/lockerd/sync/protocol"
 )
 
 // syncBuffer is the demo's output, read while it runs.
@@ -137,6 +140,23 @@ func TestDemo(t *testing.T) {
 	orders, err := hc.Orders(lockerID)
 	if err != nil || len(orders) != 3 {
 		t.Fatalf("the hub's orders: %d %v", len(orders), err)
+	}
+	// The guide's hold: staff scan a book from the hold shelf and the door
+	// opens for its reader's order; one held for elsewhere is refused.
+	lt, err := httpapi.ReadToken(filepath.Join(dir, "demo", "api.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := httpapi.NewClient(a.LockerAPI)
+	lc.Token = lt
+	if res, err := lc.Scan("front", staff); err != nil || res.Outcome != locker.OutcomeStaffOn {
+		t.Fatalf("staff badge: %+v %v", res, err)
+	}
+	if res, err := lc.Scan("front", "9787536692930"); err != nil || res.Outcome != locker.OutcomeLoading {
+		t.Fatalf("the held book: %+v %v", res, err)
+	}
+	if res, err := lc.Scan("front", "9787506365437"); err != nil || res.Reason != protocol.HoldElsewhere {
+		t.Fatalf("the book held for elsewhere: %+v %v", res, err)
 	}
 	cancel()
 	select {

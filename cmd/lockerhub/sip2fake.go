@@ -24,6 +24,10 @@ var (
 		{Barcode: "9787532736744", Title: "围城"},
 		{Barcode: "9787544253994", Title: "百年孤独"},
 		{Barcode: "9787020008735", Title: "西游记", Alert: "02", Screen: "Hold for Zhang Min at North branch: send in transit"},
+		// On the hold shelf for reader 21000001, to collect at the demo
+		// locker (make demo's): a staff scan of it makes the order.
+		{Barcode: "9787536692930", Title: "三体", HoldFor: "21000001", Pickup: "demo-01"},
+		{Barcode: "9787506365437", Title: "活着", HoldFor: "21000002", Pickup: "NORTH"},
 	}
 )
 
