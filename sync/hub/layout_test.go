@@ -80,6 +80,11 @@ func TestCentralLayout(t *testing.T) {
 		if n >= maxLines {
 			t.Errorf("%s: %d lines of code (under %d)", dir, n, maxLines)
 		}
+		// Each package's doc.go says what it owns.
+		doc, err := os.ReadFile(filepath.Join(strings.TrimPrefix(strings.TrimPrefix(dir, "sync/hub"), "/"), "doc.go"))
+		if err != nil || !bytes.HasPrefix(doc, []byte("// Package ")) {
+			t.Errorf("%s: no doc.go beginning with its package comment", dir)
+		}
 	}
 	t.Logf("largest: sync/hub %d lines", lines["sync/hub"])
 }

@@ -1,7 +1,3 @@
-// Package alarmtest is the conformance suite of a store's alarm part
-// (alarm.Tx): every engine the hub runs on passes it (hubtest runs it on
-// bbolt and PostgreSQL), and Mem, an in-memory store for the package's own
-// tests, passes it too.
 package alarmtest
 
 import (
