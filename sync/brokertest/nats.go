@@ -204,14 +204,30 @@ func (c *NATSCluster) URLs(first int) []string {
 
 // Start starts the node again after Kill and waits until it carries an
 // MQTT round trip; it fails the test otherwise.
+//
+// A restarted node catches up on every stream and consumer before it is
+// current: 7 s most often, 71 s once under load on two cores, and twice
+// nats-server 2.9 never caught one up (its $MQTT_msgs "not current" for
+// the whole two minutes, the cluster otherwise healthy). As an operator
+// would, a node not current after 100 s is killed and started once
+// more: the test is of what lockerhub and the lockers survive, not of
+// NATS's catch-up.
 func (nd *NATSNode) Start(t testing.TB) {
 	t.Helper()
-	if err := nd.start(); err != nil {
-		t.Fatal(err)
+	var err error
+	for try := 1; try <= 2; try++ {
+		if err = nd.start(); err != nil {
+			t.Fatal(err)
+		}
+		if err = nd.waitReady(100 * time.Second); err == nil || nd.exited() {
+			break
+		}
+		if try < 2 {
+			t.Logf("nats-server %s not current 100 s after its start: killed and started again", nd.Name)
+			nd.Kill()
+		}
 	}
-	// A restarted node catches up on every stream and consumer before it
-	// is current; under a load on two cores that took over 60 s once.
-	if err := nd.waitReady(120 * time.Second); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
 }
