@@ -23,18 +23,26 @@ import (
 	"github.com/lockerd/lockerd/sync/sip2/sip2test"
 )
 
+// startSession runs a SIP2 session to the fake ILS at addr until the test
+// ends.
+func startSession(t *testing.T, addr string) *sip2.Session {
+	t.Helper()
+	session := sip2.NewSession(sip2.Config{Address: addr, User: "u", Password: "p", Institution: "FAKE", ErrorDetection: true,
+		VerifyChecksums: true, Timeout: time.Second, Heartbeat: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { session.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return session
+}
+
 // startCentralWithILS runs a fake library system with patrons, a SIP2
 // session to it, and a hub on the broker at url with that session as its
 // bridge, until the test ends.
 func startCentralWithILS(t *testing.T, url string, patrons []sip2test.Patron) (*central, *sip2.Session, *sip2test.Server) {
 	t.Helper()
 	ils := sip2test.Start(t, patrons, nil)
-	session := sip2.NewSession(sip2.Config{Address: ils.Addr, User: "u", Password: "p", Institution: "FAKE", ErrorDetection: true,
-		VerifyChecksums: true, Timeout: time.Second, Heartbeat: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { session.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	session := startSession(t, ils.Addr)
 	key, _ := newKey(t)
 	h := hubtest.Start(t, hub.Config{Brokers: []string{url}, SigningKey: key, PickupKey: lockertest.Key,
 		Lockers: []string{lockerID}, ClientID: "lockerhub", Circulation: circulation.Circulation{ILS: session}})

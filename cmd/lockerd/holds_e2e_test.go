@@ -1,13 +1,6 @@
 package main
 
 import (
-	"context"
-	"crypto/tls"
-	"encoding/hex"
-	"io"
-	"log/slog"
-	"net"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,16 +9,10 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/lockerd/lockerd/locker"
-	"github.com/lockerd/lockerd/locker/lockertest"
 	"github.com/lockerd/lockerd/sync/brokertest"
 	"github.com/lockerd/lockerd/sync/hub"
 	"github.com/lockerd/lockerd/sync/hub/circulation"
-	"github.com/lockerd/lockerd/sync/hub/hubtest"
-	"github.com/lockerd/lockerd/sync/hub/notice"
-	"github.com/lockerd/lockerd/sync/hub/notice/noticetest"
-	"github.com/lockerd/lockerd/sync/hub/orderpage"
 	"github.com/lockerd/lockerd/sync/protocol"
-	"github.com/lockerd/lockerd/sync/sip2"
 	"github.com/lockerd/lockerd/sync/sip2/sip2test"
 )
 
@@ -43,50 +30,16 @@ import (
 // becomes an order when it is back.
 func TestHoldToPickupInABrowser(t *testing.T) {
 	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
-	mail := noticetest.StartSMTP(t)
 	ils := sip2test.Start(t, []sip2test.Patron{{ID: "21000001", PIN: "1234", Name: "Li Wei", Email: "li.wei@example.org", Language: "019"},
 		{ID: "21000002", Name: "Zhang Min", Email: "zhang@example.org"}},
 		[]sip2test.Item{{Barcode: "39001234", Title: "三体", HoldFor: "21000001", Pickup: "GULOU"},
 			{Barcode: "39001235", Title: "活着", HoldFor: "21000001", Pickup: "GULOU"},
 			{Barcode: "39009999", Title: "围城", HoldFor: "21000002", Pickup: "SOUTH"},
 			{Barcode: "39005555", Title: "边城", HoldFor: "21000002", Pickup: "GULOU"}})
-	session := sip2.NewSession(sip2.Config{Address: ils.Addr, User: "u", Password: "p", Institution: "FAKE", ErrorDetection: true,
-		VerifyChecksums: true, Timeout: time.Second, Heartbeat: time.Hour, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	sctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { session.Run(sctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-
+	session := startSession(t, ils.Addr)
 	key, pub := newKey(t)
-	nk, _ := notice.NewKey()
-	raw, _ := hex.DecodeString(nk)
-	sealer, _ := notice.NewSealer(raw)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pageURL := "http://" + ln.Addr().String()
-	pageKey := []byte("the order pages' key, 32 bytes..")
-	places := func(string) notice.Place {
-		return notice.Place{Name: notice.Text{"zh": "鼓楼社区服务中心", "en": "Gulou Community Centre"},
-			Address: notice.Text{"zh": "中山西路 1 号", "en": "1 Zhongshan Road West"}, Hours: notice.Text{"zh": "每天 8:00–20:00", "en": "Daily 8:00–20:00"}}
-	}
-	h := hubtest.Start(t, hub.Config{Brokers: []string{mq.URL}, SigningKey: key, PickupKey: lockertest.Key, Lockers: []string{lockerID},
-		Circulation: circulation.Circulation{ILS: session, Locations: map[string]string{lockerID: "GULOU"}},
-		Notices: notice.Config{Sealer: sealer, Places: places, Link: orderpage.Linker(pageKey, pageURL, 0),
-			Channels: map[string]notice.Channel{notice.ChannelEmail: &notice.Email{Addr: mail.Addr, From: "lockers@library.example.org",
-				TLSConfig: &tls.Config{ServerName: "127.0.0.1", RootCAs: mail.Roots}}}}})
-	pc := orderpage.ForHub(h)
-	pc.Key, pc.Sealer, pc.BaseURL, pc.Places, pc.ILS = pageKey, sealer, pageURL, places, session
-	page, err := orderpage.New(pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(page.Handler())
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	defer srv.Close()
+	h, mail, _ := startReaderSide(t, hub.Config{Brokers: []string{mq.URL}, SigningKey: key,
+		Circulation: circulation.Circulation{ILS: session, Locations: map[string]string{lockerID: "GULOU"}}}, session)
 
 	c := newCabinet(t, "0s", withMQTT(mq.URL, pub, ""))
 	d := start(t, c.Config)

@@ -25,6 +25,46 @@ import (
 	"github.com/lockerd/lockerd/sync/sip2"
 )
 
+// startReaderSide runs a hub on cfg (the test locker, the pickup key
+// filled in) with what readers see: notices by e-mail to a real SMTP
+// server, codes sealed to a fresh notice key, the Gulou place, and the
+// order pages (with ils for the card sign-in) on a listener of their own,
+// which the notices' links name.
+func startReaderSide(t *testing.T, cfg hub.Config, ils circulation.ILS) (*hub.Hub, *noticetest.SMTP, *httptest.Server) {
+	t.Helper()
+	mail := noticetest.StartSMTP(t)
+	nk, _ := notice.NewKey()
+	raw, _ := hex.DecodeString(nk)
+	sealer, _ := notice.NewSealer(raw)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageURL := "http://" + ln.Addr().String()
+	pageKey := []byte("the order pages' key, 32 bytes..")
+	places := func(string) notice.Place {
+		return notice.Place{Name: notice.Text{"zh": "鼓楼社区服务中心", "en": "Gulou Community Centre"},
+			Address: notice.Text{"zh": "中山西路 1 号", "en": "1 Zhongshan Road West"}, Hours: notice.Text{"zh": "每天 8:00–20:00", "en": "Daily 8:00–20:00"}}
+	}
+	cfg.PickupKey, cfg.Lockers = lockertest.Key, []string{lockerID}
+	cfg.Notices = notice.Config{Sealer: sealer, Places: places, Link: orderpage.Linker(pageKey, pageURL, 0),
+		Channels: map[string]notice.Channel{notice.ChannelEmail: &notice.Email{Addr: mail.Addr, From: "lockers@library.example.org",
+			TLSConfig: &tls.Config{ServerName: "127.0.0.1", RootCAs: mail.Roots}}}}
+	h := hubtest.Start(t, cfg)
+	pc := orderpage.ForHub(h)
+	pc.Key, pc.Sealer, pc.BaseURL, pc.Places, pc.ILS = pageKey, sealer, pageURL, places, ils
+	page, err := orderpage.New(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(page.Handler())
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return h, mail, srv
+}
+
 // readerILS knows one reader (21000001, PIN 1234); every book is on the
 // shelf.
 type readerILS struct{ circulation.ILS }
@@ -50,36 +90,8 @@ func (readerILS) ItemInformation(context.Context, string) (sip2.ItemInfo, error)
 // Screenshots of each page in both languages with make screenshots.
 func TestReaderPagesInABrowser(t *testing.T) {
 	mq := brokertest.StartMosquitto(t, brokertest.MosquittoOptions{})
-	mail := noticetest.StartSMTP(t)
 	key, pub := newKey(t)
-	nk, _ := notice.NewKey()
-	raw, _ := hex.DecodeString(nk)
-	sealer, _ := notice.NewSealer(raw)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pageURL := "http://" + ln.Addr().String()
-	pageKey := []byte("the order pages' key, 32 bytes..")
-	places := func(string) notice.Place {
-		return notice.Place{Name: notice.Text{"zh": "鼓楼社区服务中心", "en": "Gulou Community Centre"},
-			Address: notice.Text{"zh": "中山西路 1 号", "en": "1 Zhongshan Road West"}, Hours: notice.Text{"zh": "每天 8:00–20:00", "en": "Daily 8:00–20:00"}}
-	}
-	h := hubtest.Start(t, hub.Config{Brokers: []string{mq.URL}, SigningKey: key, PickupKey: lockertest.Key, Lockers: []string{lockerID},
-		Notices: notice.Config{Sealer: sealer, Places: places, Link: orderpage.Linker(pageKey, pageURL, 0),
-			Channels: map[string]notice.Channel{notice.ChannelEmail: &notice.Email{Addr: mail.Addr, From: "lockers@library.example.org",
-				TLSConfig: &tls.Config{ServerName: "127.0.0.1", RootCAs: mail.Roots}}}}})
-	pc := orderpage.ForHub(h)
-	pc.Key, pc.Sealer, pc.BaseURL, pc.Places, pc.ILS = pageKey, sealer, pageURL, places, readerILS{}
-	page, err := orderpage.New(pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(page.Handler())
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	defer srv.Close()
+	h, mail, srv := startReaderSide(t, hub.Config{Brokers: []string{mq.URL}, SigningKey: key}, readerILS{})
 	if _, err := h.Stock().Import("stock.csv", strings.NewReader("barcode,title,author,isbn\n39000001,围城,钱锺书,978-7-02-009000-6\n"+
 		"39000002,活着,余华,7-5063-3428-3\n39000003,三体,刘慈欣,\n39000004,围城（注释本）,钱锺书,\n"), time.Now()); err != nil {
 		t.Fatal(err)
