@@ -403,12 +403,30 @@ func TestReleaseKeyRotation(t *testing.T) {
 	cur := &config.Config{CentralKey: centralPub, Update: &config.Update{Dir: t.TempDir(), ReleasePub: k1pub,
 		HubURL: "http://127.0.0.1:1"}} // nothing listens: a taken release fails at its download
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	var ups []*updater
+	// Before the update dir goes (cleanups run last first): no install
+	// still writing in it (a release taken fails at its download, but in
+	// its own goroutine).
+	t.Cleanup(func() {
+		cancel()
+		until(t, "every install ended", func() bool {
+			for _, u := range ups {
+				u.mu.Lock()
+				working := u.working
+				u.mu.Unlock()
+				if working {
+					return false
+				}
+			}
+			return true
+		})
+	})
 	newUp := func() *updater {
 		up, err := newUpdater(cur, c.L, c.Store, slog.New(slog.DiscardHandler), func() { t.Error("restarted") }, ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
+		ups = append(ups, up)
 		return up
 	}
 	up := newUp()
