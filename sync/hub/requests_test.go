@@ -3,6 +3,7 @@ package hub_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,6 +137,7 @@ func TestQueuedHoldScans(t *testing.T) {
 	b, _ := holdsBridge(t)
 	b.event(protocol.EvHoldScanQueued, true, tEvent, protocol.HoldScanQueued{By: "Staff A", Item: "H1", Visit: "V9"})
 	b.event(protocol.EvHoldScanQueued, true, tEvent, protocol.HoldScanQueued{By: "Staff A", Item: "FAR", Visit: "V9"})
+	b.event(protocol.EvHoldScanQueued, true, tEvent, protocol.HoldScanQueued{By: "Staff A", Item: strings.Repeat("9", 200), Visit: "V9"}) // not a barcode: kept, not queued
 	if q := b.circs(circulation.CircQueued); len(q) != 2 || q[0].Kind != circulation.CircHold || q[0].Visit != "V9" {
 		t.Fatalf("queued: %+v", q)
 	}

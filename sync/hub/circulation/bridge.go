@@ -129,6 +129,9 @@ func (b *Bridge) Queue(tx Tx, lockerID string, e protocol.Event, data any) error
 			return perItem(d.OrderID, CircCheckin)
 		}
 	case *protocol.HoldScanQueued:
+		if d.Item == "" || len(d.Item) > MaxBarcodeLen || strings.ContainsAny(d.Item, "|\r\n") || len(d.Visit) > 32 || len(d.By) > 128 {
+			return nil // nothing the ILS could take (a locker sends none such); the event is kept
+		}
 		c := base
 		c.Kind, c.Item, c.Visit, c.By = CircHold, d.Item, d.Visit, d.By
 		_, err := tx.Circ.AddCirc(c)

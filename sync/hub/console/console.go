@@ -291,6 +291,10 @@ func (c *Console) Handler() http.Handler {
 			fail(w, http.StatusServiceUnavailable, "holds are not looked up here")
 			return
 		}
+		if len(req.Locker) > 64 || len(req.Item) > 64 || len(req.Card) > 64 || strings.TrimSpace(req.Item) == "" {
+			fail(w, http.StatusBadRequest, "locker, item and card: up to 64 characters each; an item is required")
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
 		// The desk's visit: one per user and day, so that one reader's

@@ -260,6 +260,9 @@ func TestReadersView(t *testing.T) {
 	if code != 200 || out["reason"] != protocol.HoldNone || out["message"] == "" {
 		t.Fatalf("a refusal: %d %v", code, out)
 	}
+	if code, _ := staff.call("POST", "/console/api/holds", `{"Locker":"nb-1","Item":"B9","Card":"`+strings.Repeat("2", 65)+`"}`, map[string]string{"X-CSRF-Token": staff.csrf}); code != 400 {
+		t.Fatalf("an over-long card: %d", code)
+	}
 	if len(holds.asked) != 2 || holds.asked[0].Visit == "" || holds.asked[0].Visit != holds.asked[1].Visit || holds.asked[0].By != "user:staff-1" {
 		t.Fatalf("asked %+v", holds.asked)
 	}
